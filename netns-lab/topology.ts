@@ -1,0 +1,82 @@
+// The lab network as data: namespaces, links, addresses, VIPs and backends. lab.ts builds it;
+// tests and scripts read it (or `netns-lab/lab status --json`) instead of knowing its insides.
+//
+//   weir-client ──front── weir-router ──fabric (bridge in weir-fabric)── weir-lb1, weir-lb2
+//                                                                    └── weir-be1, weir-be2, weir-be3
+//
+// The fabric is one L2 segment so dsr-l2 works; backends answer DSR traffic straight to the
+// router. v4 from 198.18.0.0/15 (RFC 2544 benchmarking), v6 from fd00::/8 (RFC 4193).
+
+export type Role = 'client' | 'router' | 'switch' | 'weir' | 'backend';
+
+export interface LabLink {
+  /** Interface name inside the host's namespace. */
+  ifname: string;
+  net: 'front' | 'fabric';
+  v4?: string;
+  v6?: string;
+}
+
+export interface LabHost {
+  ns: string;
+  role: Role;
+  links: LabLink[];
+  /** Default gateways (router addresses) for hosts that are not the router. */
+  gw4?: string;
+  gw6?: string;
+}
+
+export interface LabVip {
+  name: string;
+  address: string;
+  port: number;
+  protocol: 'tcp' | 'udp';
+  mode: 'nat' | 'dsr-gre' | 'dsr-l2';
+}
+
+export const NETS = {
+  front: { v4: '198.18.0.0/24', v6: 'fd00:0:0:0::/64' },
+  fabric: { v4: '198.18.1.0/24', v6: 'fd00:0:0:1::/64' },
+} as const;
+
+/** Where VIP addresses come from; the router routes these to the weir instances. */
+export const VIP_RANGE = { v4: '198.18.100.0/24', v6: 'fd00:0:0:100::/64' } as const;
+
+export const SWITCH_NS = 'weir-fabric';
+export const BRIDGE = 'weir-br0';
+
+export const HOSTS: LabHost[] = [
+  { ns: 'weir-client', role: 'client', gw4: '198.18.0.1', gw6: 'fd00::1',
+    links: [{ ifname: 'front0', net: 'front', v4: '198.18.0.2', v6: 'fd00::2' }] },
+  { ns: 'weir-router', role: 'router',
+    links: [
+      { ifname: 'front0', net: 'front', v4: '198.18.0.1', v6: 'fd00::1' },
+      { ifname: 'fab0', net: 'fabric', v4: '198.18.1.1', v6: 'fd00:0:0:1::1' },
+    ] },
+  { ns: SWITCH_NS, role: 'switch', links: [] },
+  ...[1, 2].map((i): LabHost => ({
+    ns: `weir-lb${i}`, role: 'weir', gw4: '198.18.1.1', gw6: 'fd00:0:0:1::1',
+    links: [{ ifname: 'fab0', net: 'fabric', v4: `198.18.1.${10 + i}`, v6: `fd00:0:0:1::${10 + i}` }],
+  })),
+  ...[1, 2, 3].map((i): LabHost => ({
+    ns: `weir-be${i}`, role: 'backend', gw4: '198.18.1.1', gw6: 'fd00:0:0:1::1',
+    links: [{ ifname: 'fab0', net: 'fabric', v4: `198.18.1.${20 + i}`, v6: `fd00:0:0:1::${20 + i}` }],
+  })),
+];
+
+/** The lab's VIPs, one per mode and family; every backend serves all of them. */
+export const VIPS: LabVip[] = [
+  { name: 'web-nat', address: '198.18.100.1', port: 80, protocol: 'tcp', mode: 'nat' },
+  { name: 'web-gre', address: '198.18.100.2', port: 80, protocol: 'tcp', mode: 'dsr-gre' },
+  { name: 'web-l2', address: '198.18.100.3', port: 80, protocol: 'tcp', mode: 'dsr-l2' },
+  { name: 'web6-nat', address: 'fd00:0:0:100::1', port: 80, protocol: 'tcp', mode: 'nat' },
+  { name: 'web6-gre', address: 'fd00:0:0:100::2', port: 80, protocol: 'tcp', mode: 'dsr-gre' },
+  { name: 'web6-l2', address: 'fd00:0:0:100::3', port: 80, protocol: 'tcp', mode: 'dsr-l2' },
+];
+
+/** Ports the backend servers listen on. */
+export const SERVICE_PORTS = { http: 80, udpEcho: 7, iperf3: 5201 } as const;
+
+export function hostsByRole(role: Role): LabHost[] {
+  return HOSTS.filter((h) => h.role === role);
+}

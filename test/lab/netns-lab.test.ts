@@ -1,0 +1,58 @@
+// The lab builds its network, reports it, serves from every backend over v4 and v6, and
+// leaves nothing behind after `down`.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import path from 'node:path';
+import { labSkipReason, inNs } from './lab-env.js';
+import { PACKAGE_ROOT } from '../../src/version.js';
+import type { LabStatus } from '../../netns-lab/lab.js';
+
+const skip = labSkipReason();
+const lab = path.join(PACKAGE_ROOT, 'netns-lab', 'lab');
+
+function weirNamespaces(): string[] {
+  return (spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout ?? '')
+    .split('\n').map((l) => l.split(' ')[0]).filter((n) => /^weir-(client|router|fabric|lb\d|be\d)$/.test(n));
+}
+
+after(() => {
+  if (!skip) spawnSync(lab, ['down']);
+});
+
+test('lab up builds every namespace and status --json describes them', { skip }, () => {
+  execFileSync(lab, ['up'], { encoding: 'utf8' });
+  const s = JSON.parse(execFileSync(lab, ['status', '--json'], { encoding: 'utf8' })) as LabStatus;
+  assert.equal(s.up, true);
+  assert.ok(s.namespaces.length >= 8);
+  for (const n of s.namespaces) assert.equal(n.present, true, `${n.ns} present`);
+  assert.equal(s.backends.length, 3);
+  for (const b of s.backends) {
+    assert.equal(b.servers.length, 2, `${b.name} runs http+udp and iperf3`);
+    for (const p of b.servers) assert.equal(p.alive, true, `${b.name} ${p.what} alive`);
+  }
+  assert.ok(s.vips.some((v) => v.mode === 'dsr-gre') && s.vips.some((v) => v.address.includes(':')));
+});
+
+test('every backend answers HTTP from the client over IPv4 and IPv6 with its own name', { skip }, () => {
+  const s = JSON.parse(execFileSync(lab, ['status', '--json'], { encoding: 'utf8' })) as LabStatus;
+  for (const b of s.backends) {
+    assert.equal(inNs('weir-client', 'curl', ['-s', '--max-time', '3', `http://${b.v4}/`]).trim(), `${b.name} 198.18.0.2`);
+    assert.equal(inNs('weir-client', 'curl', ['-s', '--max-time', '3', `http://[${b.v6}]/`]).trim(), `${b.name} fd00::2`);
+  }
+});
+
+test('the UDP echo server prefixes its name', { skip }, () => {
+  const out = execFileSync('ip', ['netns', 'exec', 'weir-client', 'timeout', '3', 'socat', '-', 'UDP:198.18.1.22:7'], { input: 'ping\n', encoding: 'utf8' });
+  assert.equal(out, 'be2 ping\n');
+});
+
+test('lab up twice is idempotent and lab down removes every lab namespace and server', { skip }, () => {
+  execFileSync(lab, ['up']);
+  const s = JSON.parse(execFileSync(lab, ['status', '--json'], { encoding: 'utf8' })) as LabStatus;
+  const pids = s.backends.flatMap((b) => b.servers.map((p) => p.pid));
+  assert.equal(pids.length, 6);
+  execFileSync(lab, ['down']);
+  assert.deepEqual(weirNamespaces(), []);
+  for (const pid of pids) assert.throws(() => process.kill(pid, 0), `server ${pid} is gone`);
+});
