@@ -1,0 +1,564 @@
+// One BGP-4 session to one peer (RFC 4271 §8 FSM), active-connect only, announce-only:
+// hold-time negotiation, keepalives, hold-timer expiry, reconnect with backoff and jitter,
+// replay of the announced routes after every (re)connect, and a graceful shutdown (RFC 8326,
+// RFC 8203). Received UPDATEs are decoded and validated, then ignored.
+import { EventEmitter } from 'node:events';
+import * as net from 'node:net';
+import type { Logger } from '../log.js';
+import { AFI_IPV4, AFI_IPV6, SAFI_UNICAST, canonicalPrefix, parseIp, parseIpv4, parsePrefix } from './ip.js';
+import {
+  AS_SEQUENCE,
+  BGP_PORT,
+  BgpFramer,
+  CEASE_ADMINISTRATIVE_SHUTDOWN,
+  COMMUNITY_GRACEFUL_SHUTDOWN,
+  ERR_CEASE,
+  ERR_FSM,
+  ERR_HOLD_TIMER_EXPIRED,
+  ERR_OPEN,
+  OPEN_BAD_BGP_IDENTIFIER,
+  OPEN_BAD_PEER_AS,
+  ORIGIN_IGP,
+  decodeMessage,
+  encodeKeepalive,
+  encodeNotification,
+  encodeOpen,
+  encodeUpdate,
+  notificationName,
+  parseCommunity,
+  parseLargeCommunity,
+  shutdownCommunication,
+  shutdownData,
+  type BgpError,
+  type BgpMessage,
+  type Capability,
+  type LargeCommunity,
+  type NotificationMessage,
+  type OpenMessage,
+  type PathAttributes,
+  type UpdateInput,
+} from './message.js';
+
+/**
+ * RFC 4271 §8.2.2 states. We only connect actively, so `Active` (listening while the
+ * ConnectRetryTimer runs) is never entered: between attempts the session waits in Idle.
+ */
+export type BgpState = 'Idle' | 'Connect' | 'OpenSent' | 'OpenConfirm' | 'Established';
+
+/** Attributes of one announced route. Communities as u32 or "asn:value"; large as tuple or "a:b:c". */
+export interface RouteAttrs {
+  /** Defaults to the session's nextHop4/nextHop6, else the local address of the TCP socket. */
+  nextHop?: string;
+  med?: number;
+  /** Sent only on iBGP sessions (RFC 4271 §5.1.5); defaults to 100 there. */
+  localPref?: number;
+  communities?: (number | string)[];
+  largeCommunities?: (LargeCommunity | string)[];
+}
+
+/** The byte stream a session runs over: a net.Socket, or a fake one in tests. */
+export interface BgpTransport {
+  write(b: Uint8Array): unknown;
+  end(b?: Uint8Array): unknown;
+  destroy(): unknown;
+  setNoDelay?(on: boolean): unknown;
+  localAddress?: string | undefined;
+  on(ev: 'connect' | 'close', fn: () => void): unknown;
+  on(ev: 'data', fn: (b: Buffer) => void): unknown;
+  on(ev: 'error', fn: (e: Error) => void): unknown;
+  removeAllListeners(ev?: string): unknown;
+}
+
+export interface Clock {
+  setTimeout(fn: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
+const realClock: Clock = {
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  clearTimeout: (h) => clearTimeout(h as ReturnType<typeof setTimeout>),
+};
+
+export interface SessionOptions {
+  localAs: number;
+  peerAs: number;
+  /** Our BGP Identifier (dotted quad, non-zero). */
+  routerId: string;
+  peerAddress: string;
+  peerPort?: number;
+  /** Source address for the TCP connection. */
+  localAddress?: string;
+  /** Proposed hold time in seconds: 0 (no keepalives) or >= 3. Default 90. */
+  holdTime?: number;
+  nextHop4?: string;
+  nextHop6?: string;
+  /** First reconnect delay; doubles per failed attempt up to connectRetryMaxMs. Default 1000. */
+  connectRetryMinMs?: number;
+  connectRetryMaxMs?: number; // default 30000
+  connectTimeoutMs?: number; // default 5000
+  /** Hold timer while waiting for the peer's OPEN (§8.2.2 suggests 4 minutes). */
+  openHoldMs?: number;
+  logger?: Logger;
+  /** Opens the TCP connection; tests pass a fake. Default net.connect. */
+  connect?: (o: { host: string; port: number; localAddress?: string }) => BgpTransport;
+  clock?: Clock;
+  random?: () => number;
+}
+
+/** What both sides agreed on in the OPEN exchange (§4.2, RFC 5492, RFC 6793, RFC 4760). */
+export interface Negotiated {
+  holdTime: number; // seconds, min of both; 0 = no keepalives, no hold timer
+  keepaliveMs: number; // hold/3, 0 when holdTime is 0
+  fourOctetAs: boolean;
+  ipv4: boolean;
+  ipv6: boolean;
+  peerOpen: OpenMessage;
+}
+
+export interface ShutdownOptions {
+  /** Re-announce every route with GRACEFUL_SHUTDOWN (65535:0) and wait waitMs before withdrawing (RFC 8326). */
+  gracefulShutdownCommunity?: boolean;
+  waitMs?: number;
+  /** Shutdown communication carried in the Cease NOTIFICATION (RFC 8203). */
+  message?: string;
+}
+
+export interface DownInfo {
+  reason: string;
+  sent?: { code: number; subcode: number };
+  received?: NotificationMessage;
+}
+
+interface Route {
+  prefix: string;
+  afi: number;
+  attrs: RouteAttrs;
+}
+
+/**
+ * Events: 'state' (to, from), 'established' (Negotiated), 'down' (DownInfo),
+ * 'message' (frame bytes, decoded message) for every message received, 'sent' (bytes) for
+ * every message sent except the final NOTIFICATION, 'stopped'.
+ */
+export class BgpSession extends EventEmitter {
+  state: BgpState = 'Idle';
+  negotiated: Negotiated | undefined;
+
+  private readonly o: Required<Pick<SessionOptions, 'peerPort' | 'holdTime' | 'connectRetryMinMs' | 'connectRetryMaxMs' | 'connectTimeoutMs' | 'openHoldMs'>> & SessionOptions;
+  private readonly clock: Clock;
+  private readonly log: Logger | undefined;
+  private readonly routeTable = new Map<string, Route>();
+  private sock: BgpTransport | undefined;
+  private framer = new BgpFramer();
+  private timers: { connect?: unknown; retry?: unknown; hold?: unknown; keepalive?: unknown } = {};
+  private attempt = 0;
+  private started = false;
+  private stopping = false;
+  private gshut = false;
+
+  constructor(opts: SessionOptions) {
+    super();
+    const holdTime = opts.holdTime ?? 90;
+    if (!Number.isInteger(holdTime) || holdTime < 0 || holdTime > 0xffff || holdTime === 1 || holdTime === 2) {
+      throw new Error(`holdTime ${holdTime}: must be 0 or 3..65535 seconds (RFC 4271 §4.2)`);
+    }
+    if (!parseIpv4(opts.routerId)) throw new Error(`routerId ${JSON.stringify(opts.routerId)} is not an IPv4 address`);
+    parseIp(opts.peerAddress); // throws on a bad address
+    if (opts.nextHop4 !== undefined && parseIp(opts.nextHop4).afi !== AFI_IPV4) throw new Error(`nextHop4 ${opts.nextHop4} is not IPv4`);
+    if (opts.nextHop6 !== undefined && parseIp(opts.nextHop6).afi !== AFI_IPV6) throw new Error(`nextHop6 ${opts.nextHop6} is not IPv6`);
+    this.o = {
+      peerPort: BGP_PORT,
+      connectRetryMinMs: 1000,
+      connectRetryMaxMs: 30000,
+      connectTimeoutMs: 5000,
+      openHoldMs: 240_000,
+      ...opts,
+      holdTime,
+    };
+    this.clock = opts.clock ?? realClock;
+    this.log = opts.logger?.child({ component: 'bgp', peer: opts.peerAddress });
+  }
+
+  get ibgp(): boolean {
+    return this.o.localAs === this.o.peerAs;
+  }
+
+  /** Starts connecting (idempotent). */
+  start(): void {
+    if (this.started) return;
+    this.started = true;
+    this.stopping = false;
+    this.connect();
+  }
+
+  /** Announces (or re-announces with new attributes) a prefix; sent now if Established, else on establishment. Throws on a bad prefix. */
+  announce(prefix: string, attrs: RouteAttrs = {}): void {
+    const key = canonicalPrefix(prefix);
+    const afi = parsePrefix(key).afi;
+    // Validate everything now so a bad value fails the caller, not the socket handler later.
+    const u32 = (v: number | undefined, what: string): void => {
+      if (v !== undefined && (!Number.isInteger(v) || v < 0 || v > 0xffffffff)) throw new Error(`${what} ${v} is not a 32-bit unsigned integer`);
+    };
+    u32(attrs.med, 'MED');
+    u32(attrs.localPref, 'LOCAL_PREF');
+    attrs.communities?.forEach((c) => (typeof c === 'string' ? parseCommunity(c) : u32(c, 'community')));
+    attrs.largeCommunities?.forEach((c) => (typeof c === 'string' ? parseLargeCommunity(c) : c.forEach((x) => u32(x, 'large community part'))));
+    if (attrs.nextHop !== undefined && parseIp(attrs.nextHop).afi !== afi) throw new Error(`next hop ${attrs.nextHop} is not of the family of ${key}`);
+    const route: Route = { prefix: key, afi, attrs: { ...attrs } };
+    this.routeTable.set(key, route);
+    if (this.state === 'Established') this.sendRoute(route);
+  }
+
+  /** Withdraws a prefix; returns false when it was not announced. */
+  withdraw(prefix: string): boolean {
+    const key = canonicalPrefix(prefix);
+    const route = this.routeTable.get(key);
+    if (!route) return false;
+    this.routeTable.delete(key);
+    if (this.state === 'Established') this.sendWithdraw(route);
+    return true;
+  }
+
+  /** The prefixes currently announced (or to be announced once Established). */
+  routes(): string[] {
+    return [...this.routeTable.keys()];
+  }
+
+  /**
+   * Leaves the peer politely and stops reconnecting: optionally marks every route with
+   * GRACEFUL_SHUTDOWN and waits `waitMs` so the router moves traffic first (RFC 8326 §4),
+   * then withdraws everything and sends Cease / Administrative Shutdown (RFC 4486, RFC 8203).
+   */
+  async shutdown(opts: ShutdownOptions = {}): Promise<void> {
+    this.stopping = true;
+    this.clearTimer('retry');
+    if (this.state === 'Established' && this.sock) {
+      if (opts.gracefulShutdownCommunity) {
+        this.gshut = true;
+        for (const r of this.routeTable.values()) this.sendRoute(r);
+        this.log?.info({ routes: this.routeTable.size, waitMs: opts.waitMs ?? 0 }, 'graceful shutdown: routes marked GRACEFUL_SHUTDOWN');
+        await this.sleep(opts.waitMs ?? 0);
+      }
+      if (this.state === 'Established' && this.sock) {
+        for (const r of this.routeTable.values()) this.sendWithdraw(r);
+        this.log?.info({ routes: this.routeTable.size }, 'graceful shutdown: routes withdrawn');
+      }
+    }
+    const sock = this.sock;
+    const connected = this.state === 'OpenSent' || this.state === 'OpenConfirm' || this.state === 'Established';
+    const closed = sock && connected ? new Promise<void>((resolve) => {
+      sock.on('close', resolve);
+      this.clock.setTimeout(resolve, 1000); // don't hang on a peer that never closes
+    }) : Promise.resolve();
+    this.teardown({ reason: 'administrative shutdown' }, { code: ERR_CEASE, subcode: CEASE_ADMINISTRATIVE_SHUTDOWN, data: shutdownData(opts.message ?? 'weir shutting down') });
+    await closed;
+    this.started = false;
+    this.gshut = false;
+    this.emit('stopped');
+  }
+
+  /** Stops at once: Cease if connected, no withdraw pass, no reconnect. */
+  stop(): void {
+    this.stopping = true;
+    this.started = false;
+    this.clearTimer('retry');
+    this.teardown({ reason: 'stopped' }, { code: ERR_CEASE, subcode: CEASE_ADMINISTRATIVE_SHUTDOWN, data: shutdownData('weir stopping') });
+  }
+
+  // ---- connection lifecycle -------------------------------------------------------------------
+
+  private connect(): void {
+    if (this.stopping) return;
+    this.framer = new BgpFramer();
+    this.negotiated = undefined;
+    this.setState('Connect');
+    const open = this.o.connect ?? ((c) => net.connect({ host: c.host, port: c.port, localAddress: c.localAddress }) as unknown as BgpTransport);
+    let sock: BgpTransport;
+    try {
+      sock = open({ host: this.o.peerAddress, port: this.o.peerPort, ...(this.o.localAddress ? { localAddress: this.o.localAddress } : {}) });
+    } catch (e) {
+      this.teardown({ reason: `connect failed: ${(e as Error).message}` });
+      return;
+    }
+    this.sock = sock;
+    this.setTimer('connect', this.o.connectTimeoutMs, () => this.teardown({ reason: 'connect timed out' }));
+    sock.on('connect', () => {
+      if (this.sock !== sock) return;
+      this.clearTimer('connect');
+      sock.setNoDelay?.(true);
+      this.send(
+        encodeOpen({
+          asn: this.o.localAs,
+          holdTime: this.o.holdTime,
+          bgpId: this.o.routerId,
+          capabilities: [
+            { kind: 'multiprotocol', afi: AFI_IPV4, safi: SAFI_UNICAST },
+            { kind: 'multiprotocol', afi: AFI_IPV6, safi: SAFI_UNICAST },
+            { kind: 'four-octet-as', asn: this.o.localAs },
+          ],
+        }),
+      );
+      this.setState('OpenSent');
+      this.setTimer('hold', this.o.openHoldMs, () => this.holdExpired());
+    });
+    sock.on('data', (chunk) => {
+      if (this.sock !== sock) return;
+      for (const f of this.framer.push(chunk)) {
+        if (this.sock !== sock) return; // torn down by an earlier frame of this chunk
+        if (!f.ok) {
+          this.protocolError(f.error);
+          return;
+        }
+        this.receive(f.value);
+      }
+    });
+    sock.on('error', (e) => {
+      if (this.sock === sock) this.teardown({ reason: `socket error: ${e.message}` });
+    });
+    sock.on('close', () => {
+      if (this.sock === sock) this.teardown({ reason: 'connection closed by peer' });
+    });
+  }
+
+  /** Closes the connection (optionally after a NOTIFICATION), goes Idle and schedules a reconnect. */
+  private teardown(info: DownInfo, notify?: { code: number; subcode: number; data?: Uint8Array }): void {
+    this.clearTimer('connect');
+    this.clearTimer('hold');
+    this.clearTimer('keepalive');
+    const sock = this.sock;
+    this.sock = undefined;
+    const wasUp = this.state !== 'Idle' && this.state !== 'Connect';
+    if (sock) {
+      sock.removeAllListeners('data');
+      sock.on('error', () => {});
+      if (notify && wasUp) {
+        info.sent = { code: notify.code, subcode: notify.subcode };
+        this.log?.warn({ code: notify.code, subcode: notify.subcode, what: notificationName(notify.code, notify.subcode) }, 'sending NOTIFICATION');
+        sock.end(encodeNotification(notify.code, notify.subcode, notify.data));
+        const t = this.clock.setTimeout(() => sock.destroy(), 1000);
+        sock.on('close', () => this.clock.clearTimeout(t));
+      } else {
+        sock.destroy();
+      }
+    }
+    if (this.state !== 'Idle') {
+      this.log?.info({ reason: info.reason, state: this.state }, 'session down');
+      this.setState('Idle');
+      this.emit('down', info);
+    }
+    if (!this.stopping && this.started) this.scheduleReconnect();
+  }
+
+  /** Exponential backoff with RFC 4271 §10 jitter (0.75..1.0 of the delay). */
+  private scheduleReconnect(): void {
+    this.clearTimer('retry');
+    const base = Math.min(this.o.connectRetryMaxMs, this.o.connectRetryMinMs * 2 ** Math.min(this.attempt, 30));
+    const delay = Math.round(base * (0.75 + 0.25 * (this.o.random ?? Math.random)()));
+    this.attempt++;
+    this.log?.debug({ delayMs: delay, attempt: this.attempt }, 'reconnect scheduled');
+    this.setTimer('retry', delay, () => this.connect());
+  }
+
+  private holdExpired(): void {
+    this.log?.warn({ state: this.state }, 'hold timer expired');
+    this.teardown({ reason: 'hold timer expired' }, { code: ERR_HOLD_TIMER_EXPIRED, subcode: 0 });
+  }
+
+  private protocolError(e: BgpError): void {
+    this.log?.warn({ code: e.code, subcode: e.subcode, reason: e.reason }, 'malformed message from peer');
+    this.teardown({ reason: `malformed message: ${e.reason}` }, e);
+  }
+
+  // ---- receiving ------------------------------------------------------------------------------
+
+  private receive(frame: Uint8Array): void {
+    const r = decodeMessage(frame, { fourOctetAs: this.negotiated?.fourOctetAs ?? false });
+    if (!r.ok) {
+      this.protocolError(r.error);
+      return;
+    }
+    const m = r.value;
+    this.emit('message', frame, m);
+    if (m.type === 'notification') {
+      const text = shutdownCommunication(m);
+      this.log?.warn({ code: m.code, subcode: m.subcode, what: notificationName(m.code, m.subcode), ...(text !== undefined ? { text } : {}) }, 'NOTIFICATION received');
+      this.teardown({ reason: `NOTIFICATION received: ${notificationName(m.code, m.subcode)}`, received: m });
+      return;
+    }
+    switch (this.state) {
+      case 'OpenSent':
+        if (m.type === 'open') this.onOpen(m);
+        else this.fsmError(1, m); // RFC 6608 §3: unexpected message in OpenSent
+        return;
+      case 'OpenConfirm':
+        if (m.type === 'keepalive') {
+          this.restartHold();
+          this.setState('Established');
+          this.attempt = 0;
+          this.log?.info({ holdTime: this.negotiated!.holdTime, fourOctetAs: this.negotiated!.fourOctetAs }, 'session established');
+          this.emit('established', this.negotiated);
+          for (const route of this.routeTable.values()) this.sendRoute(route);
+        } else this.fsmError(2, m);
+        return;
+      case 'Established':
+        if (m.type === 'keepalive' || m.type === 'update') this.restartHold();
+        else if (m.type === 'route-refresh') {
+          this.restartHold();
+          for (const route of this.routeTable.values()) this.sendRoute(route);
+        } else this.fsmError(3, m);
+        return;
+      default:
+        return;
+    }
+  }
+
+  private fsmError(subcode: number, m: BgpMessage): void {
+    this.teardown({ reason: `unexpected ${m.type} in ${this.state}` }, { code: ERR_FSM, subcode });
+  }
+
+  private onOpen(m: OpenMessage): void {
+    // §6.2: the AS must be the one configured for this peer.
+    if (m.asn !== this.o.peerAs) {
+      this.teardown({ reason: `peer AS ${m.asn}, expected ${this.o.peerAs}` }, { code: ERR_OPEN, subcode: OPEN_BAD_PEER_AS });
+      return;
+    }
+    // RFC 6286 §2.2: within one AS the identifiers must differ.
+    if (this.ibgp && m.bgpId === this.o.routerId) {
+      this.teardown({ reason: `peer uses our BGP identifier ${m.bgpId}` }, { code: ERR_OPEN, subcode: OPEN_BAD_BGP_IDENTIFIER });
+      return;
+    }
+    const caps = m.capabilities;
+    const mp = caps.filter((c): c is Extract<Capability, { kind: 'multiprotocol' }> => c.kind === 'multiprotocol');
+    const hasFamily = (afi: number): boolean => mp.some((c) => c.afi === afi && c.safi === SAFI_UNICAST);
+    // RFC 4760 §8: a peer that advertises no multiprotocol capability speaks IPv4 unicast only.
+    const holdTime = Math.min(this.o.holdTime, m.holdTime); // §4.2
+    this.negotiated = {
+      holdTime,
+      keepaliveMs: holdTime === 0 ? 0 : Math.floor((holdTime * 1000) / 3),
+      fourOctetAs: caps.some((c) => c.kind === 'four-octet-as'),
+      ipv4: mp.length === 0 || hasFamily(AFI_IPV4),
+      ipv6: hasFamily(AFI_IPV6),
+      peerOpen: m,
+    };
+    this.send(encodeKeepalive());
+    this.setState('OpenConfirm');
+    this.restartHold();
+    this.startKeepalives();
+  }
+
+  // ---- timers ---------------------------------------------------------------------------------
+
+  private restartHold(): void {
+    const hold = this.negotiated?.holdTime ?? 0;
+    if (hold === 0) {
+      this.clearTimer('hold');
+      return;
+    }
+    this.setTimer('hold', hold * 1000, () => this.holdExpired());
+  }
+
+  private startKeepalives(): void {
+    const every = this.negotiated?.keepaliveMs ?? 0;
+    if (every === 0) return; // §4.4: hold time 0 → no periodic KEEPALIVEs
+    const tick = (): void => {
+      if (this.state !== 'OpenConfirm' && this.state !== 'Established') return;
+      this.send(encodeKeepalive());
+      this.setTimer('keepalive', every, tick);
+    };
+    this.setTimer('keepalive', every, tick);
+  }
+
+  private setTimer(name: keyof BgpSession['timers'], ms: number, fn: () => void): void {
+    this.clearTimer(name);
+    this.timers[name] = this.clock.setTimeout(() => {
+      this.timers[name] = undefined;
+      fn();
+    }, ms);
+  }
+
+  private clearTimer(name: keyof BgpSession['timers']): void {
+    const t = this.timers[name];
+    if (t !== undefined) this.clock.clearTimeout(t);
+    this.timers[name] = undefined;
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => (ms > 0 ? this.clock.setTimeout(resolve, ms) : resolve()));
+  }
+
+  // ---- sending --------------------------------------------------------------------------------
+
+  private setState(to: BgpState): void {
+    const from = this.state;
+    if (from === to) return;
+    this.state = to;
+    this.log?.debug({ from, to }, 'state');
+    this.emit('state', to, from);
+  }
+
+  private send(b: Uint8Array): void {
+    if (!this.sock) return;
+    this.sock.write(b);
+    this.emit('sent', b);
+  }
+
+  private nextHopFor(route: Route): string | undefined {
+    if (route.attrs.nextHop) return route.attrs.nextHop;
+    const local = this.sock?.localAddress?.replace(/^::ffff:(?=\d+\.)/, '');
+    if (route.afi === AFI_IPV4) return this.o.nextHop4 ?? (local && parseIpv4(local) ? local : undefined);
+    return this.o.nextHop6 ?? (local && !parseIpv4(local) ? local : undefined);
+  }
+
+  private familyUp(afi: number): boolean {
+    return afi === AFI_IPV4 ? !!this.negotiated?.ipv4 : !!this.negotiated?.ipv6;
+  }
+
+  private sendRoute(route: Route): void {
+    if (!this.familyUp(route.afi)) {
+      this.log?.warn({ prefix: route.prefix }, 'peer did not negotiate this address family; route not sent');
+      return;
+    }
+    const nh = this.nextHopFor(route);
+    if (!nh) {
+      this.log?.error({ prefix: route.prefix }, 'no next hop for route (set nextHop4/nextHop6); route not sent');
+      return;
+    }
+    const a = route.attrs;
+    const communities = (a.communities ?? []).map((c) => (typeof c === 'string' ? parseCommunity(c) : c));
+    if (this.gshut && !communities.includes(COMMUNITY_GRACEFUL_SHUTDOWN)) communities.push(COMMUNITY_GRACEFUL_SHUTDOWN);
+    const attrs: PathAttributes = {
+      origin: ORIGIN_IGP, // §5.1.1: the VIP originates here
+      // §5.1.2: eBGP prepends our AS; iBGP sends an empty AS_PATH.
+      asPath: this.ibgp ? [] : [{ type: AS_SEQUENCE, asns: [this.o.localAs] }],
+      ...(a.med !== undefined ? { med: a.med } : {}),
+      ...(this.ibgp ? { localPref: a.localPref ?? 100 } : {}),
+      ...(communities.length > 0 ? { communities } : {}),
+      ...(a.largeCommunities?.length ? { largeCommunities: a.largeCommunities.map((c) => (typeof c === 'string' ? parseLargeCommunity(c) : c)) } : {}),
+    };
+    let u: UpdateInput;
+    if (route.afi === AFI_IPV4) {
+      u = { attrs: { ...attrs, nextHop: nh }, nlri: [route.prefix] };
+    } else {
+      // RFC 4760 §3 / RFC 2545: IPv6 routes travel in MP_REACH_NLRI with a 16-byte next hop.
+      u = { attrs: { ...attrs, mpReach: { afi: AFI_IPV6, safi: SAFI_UNICAST, nextHops: [nh], nlri: [route.prefix] } } };
+    }
+    let bytes: Uint8Array;
+    try {
+      bytes = encodeUpdate(u, { fourOctetAs: this.negotiated!.fourOctetAs });
+    } catch (e) {
+      // announce() validated the route, so this is a bug; never let it kill the socket handler.
+      this.log?.error({ prefix: route.prefix, err: (e as Error).message }, 'cannot encode route; not sent');
+      return;
+    }
+    this.send(bytes);
+  }
+
+  private sendWithdraw(route: Route): void {
+    if (!this.familyUp(route.afi)) return;
+    const u: UpdateInput =
+      route.afi === AFI_IPV4
+        ? { withdrawn: [route.prefix] } // §4.3 Withdrawn Routes
+        : { attrs: { mpUnreach: { afi: AFI_IPV6, safi: SAFI_UNICAST, withdrawn: [route.prefix] } } }; // RFC 4760 §4
+    this.send(encodeUpdate(u, { fourOctetAs: this.negotiated!.fourOctetAs }));
+  }
+}
