@@ -2,14 +2,26 @@
 // Holds no policy: no hashing, no NAT, no tables (see ../shared DESIGN "native/").
 #include <napi.h>
 
+#include "af_packet.h"
+#include "batch.h"
+#include "netns.h"
+#include "raw_socket.h"
+#include "tun.h"
+
 namespace {
 
-Napi::Value AbiVersion(const Napi::CallbackInfo& info) {
-  return Napi::Number::New(info.Env(), 1);
-}
+// Bump when the JS-visible shape changes (classes, methods, meta layout); src/io/native.ts checks it.
+constexpr int kAbiVersion = 2;
+
+Napi::Value AbiVersion(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), kAbiVersion); }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("abiVersion", Napi::Function::New(env, AbiVersion, "abiVersion"));
+  exports.Set("metaWords", Napi::Number::New(env, weir::kMetaWords));
+  exports.Set("PacketSocket", weir::PacketSocket::Define(env));
+  exports.Set("TunQueue", weir::TunQueue::Define(env));
+  exports.Set("RawSocket", weir::RawSocket::Define(env));
+  exports.Set("setNetns", Napi::Function::New(env, weir::SetNetns, "setNetns"));
   return exports;
 }
 

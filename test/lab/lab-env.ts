@@ -31,3 +31,35 @@ export function addNs(ns: string): void {
 export function delNs(...names: string[]): void {
   for (const ns of names) spawnSync('ip', ['netns', 'del', ns]);
 }
+
+/**
+ * Joins namespaces `nsA` and `nsB` with a veth pair (ifA in nsA, ifB in nsB), IPv6 off on both
+ * ends (no DAD/RS noise), links up, optional IPv4 addresses (CIDR) and static neighbours so no
+ * ARP appears either. Returns the MAC of each end.
+ */
+export function addVethPair(
+  nsA: string, ifA: string, nsB: string, ifB: string,
+  opts: { addrA?: string; addrB?: string; staticNeigh?: boolean } = {},
+): { macA: string; macB: string } {
+  if (!ifA.startsWith('weir-') || !ifB.startsWith('weir-')) throw new Error(`lab links are named weir-*: ${ifA}, ${ifB}`);
+  sh('ip', ['link', 'add', ifA, 'netns', nsA, 'type', 'veth', 'peer', 'name', ifB, 'netns', nsB]);
+  for (const [ns, dev] of [[nsA, ifA], [nsB, ifB]] as const) {
+    inNs(ns, 'sysctl', ['-qw', `net.ipv6.conf.${dev}.disable_ipv6=1`]);
+    inNs(ns, 'ip', ['link', 'set', dev, 'up']);
+  }
+  if (opts.addrA) inNs(nsA, 'ip', ['addr', 'add', opts.addrA, 'dev', ifA]);
+  if (opts.addrB) inNs(nsB, 'ip', ['addr', 'add', opts.addrB, 'dev', ifB]);
+  const macA = linkMac(nsA, ifA);
+  const macB = linkMac(nsB, ifB);
+  if (opts.staticNeigh && opts.addrA && opts.addrB) {
+    inNs(nsA, 'ip', ['neigh', 'replace', opts.addrB.split('/')[0], 'lladdr', macB, 'dev', ifA, 'nud', 'permanent']);
+    inNs(nsB, 'ip', ['neigh', 'replace', opts.addrA.split('/')[0], 'lladdr', macA, 'dev', ifB, 'nud', 'permanent']);
+  }
+  return { macA, macB };
+}
+
+/** The MAC address of `dev` in namespace `ns` ("aa:bb:..."). */
+export function linkMac(ns: string, dev: string): string {
+  const j = JSON.parse(inNs(ns, 'ip', ['-j', 'link', 'show', 'dev', dev])) as { address: string }[];
+  return j[0].address;
+}

@@ -1,0 +1,33 @@
+// TunQueue: one queue of a named TUN device (IFF_TUN | IFF_NO_PI, optionally IFF_MULTI_QUEUE
+// so each worker owns a queue), with batched non-blocking read and write of IP packets.
+#pragma once
+
+#include <napi.h>
+
+#include <string>
+
+#include "readiness.h"
+
+namespace weir {
+
+class TunQueue : public Napi::ObjectWrap<TunQueue> {
+ public:
+  static Napi::Function Define(Napi::Env env);
+  explicit TunQueue(const Napi::CallbackInfo& info);
+  ~TunQueue() override;
+
+ private:
+  Napi::Value Recv(const Napi::CallbackInfo& info);
+  Napi::Value Send(const Napi::CallbackInfo& info);
+  Napi::Value OnReadable(const Napi::CallbackInfo& info);
+  Napi::Value Close(const Napi::CallbackInfo& info);
+  Napi::Value GetFd(const Napi::CallbackInfo& info);
+  Napi::Value GetName(const Napi::CallbackInfo& info);
+  void Release();
+
+  std::string name_;
+  int fd_ = -1;
+  ReadinessWatch watch_;
+};
+
+}  // namespace weir

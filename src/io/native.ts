@@ -1,0 +1,112 @@
+// Loads the C++ addon (build/Release/weir_native.node) and describes its shape in types. The
+// only module that touches the untyped addon; everything else imports NativeAddon from here.
+import { createRequire } from 'node:module';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** The addon's ABI this TypeScript face was written for (native/addon.cc kAbiVersion). */
+export const NATIVE_ABI_VERSION = 2;
+
+/** Options of an AF_PACKET socket (native/af_packet.cc). */
+export interface NativePacketSocketOptions {
+  /** Receive through a TPACKET_V3 ring (default true); false makes a send-only socket. */
+  rx?: boolean;
+  /** Ring block size in bytes, a multiple of the page size (default 256 KiB). */
+  blockSize?: number;
+  /** Ring blocks (default 8). */
+  blockCount?: number;
+  /** Milliseconds before a partly filled block is handed over (default 1). */
+  retireTimeoutMs?: number;
+  /** PACKET_FANOUT group id (1..65535); 0 = no fanout (default). */
+  fanoutGroup?: number;
+  /** PACKET_FANOUT mode and flags, high half of the option (default PACKET_FANOUT_HASH = 0). */
+  fanoutMode?: number;
+  /** PACKET_IGNORE_OUTGOING: skip packets this host sends (default true). */
+  ignoreOutgoing?: boolean;
+  /** PACKET_QDISC_BYPASS for sends (default false). */
+  qdiscBypass?: boolean;
+  /** SO_SNDBUF in bytes (default: the kernel's). */
+  sndbuf?: number;
+}
+
+export interface NativePacketSocket {
+  readonly fd: number;
+  readonly ifindex: number;
+  recv(data: Uint8Array, meta: Uint32Array, headroom: number, timeoutMs: number): number;
+  send(data: Uint8Array, meta: Uint32Array, count: number): number;
+  stats(): { packets: number; drops: number; freezeQueueCount: number };
+  onReadable(cb: (() => void) | null, unref?: boolean): void;
+  close(): void;
+}
+
+export interface NativeTunQueue {
+  readonly fd: number;
+  readonly name: string;
+  recv(data: Uint8Array, meta: Uint32Array, headroom: number, timeoutMs: number): number;
+  send(data: Uint8Array, meta: Uint32Array, count: number): number;
+  onReadable(cb: (() => void) | null, unref?: boolean): void;
+  close(): void;
+}
+
+export interface NativeRawSocket {
+  readonly fd: number;
+  send(data: Uint8Array, meta: Uint32Array, count: number): number;
+  close(): void;
+}
+
+/** The addon's exports. Tests may pass a fake of this shape to the classes in src/io. */
+export interface NativeAddon {
+  abiVersion(): number;
+  readonly metaWords: number;
+  PacketSocket: new (ifname: string, options?: NativePacketSocketOptions) => NativePacketSocket;
+  TunQueue: new (name: string, multiQueue?: boolean) => NativeTunQueue;
+  RawSocket: new (family: 4 | 6, bindToDevice?: string) => NativeRawSocket;
+  setNetns(fd: number): void;
+}
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+
+/** Where the addon may be: only $WEIR_NATIVE when set, else build/ above dist/src/io or src/io. */
+export function nativeCandidates(): string[] {
+  if (process.env.WEIR_NATIVE) return [path.resolve(process.env.WEIR_NATIVE)];
+  const out: string[] = [];
+  for (const up of ['../../..', '../..']) {
+    for (const kind of ['Release', 'Debug']) out.push(path.resolve(here, up, 'build', kind, 'weir_native.node'));
+  }
+  return out;
+}
+
+let cached: NativeAddon | undefined;
+
+/** Loads the addon once. Throws an Error that lists where it looked and how to fix it. */
+export function loadNative(): NativeAddon {
+  if (cached) return cached;
+  const tried = nativeCandidates();
+  const found = tried.find((p) => existsSync(p));
+  let cause: unknown;
+  if (found) {
+    try {
+      const require = createRequire(import.meta.url);
+      const addon = require(found) as any as NativeAddon; // the one untyped line: the addon's exports
+      const abi = addon.abiVersion();
+      if (abi !== NATIVE_ABI_VERSION) {
+        throw new Error(`addon ABI ${abi} does not match this weir (${NATIVE_ABI_VERSION}); it is stale`);
+      }
+      cached = addon;
+      return addon;
+    } catch (err) {
+      cause = err;
+    }
+  }
+  const why = found ? `loading ${found} failed: ${(cause as Error).message}` : `not found; looked in:\n  ${tried.join('\n  ')}`;
+  throw new Error(
+    `weir native addon (weir_native.node) ${why}\n` +
+      'Possible fixes:\n' +
+      '  - build it: `npm install` in the weir folder (or `npm rebuild` after a Node upgrade)\n' +
+      '  - the build needs g++, make and python3 (Debian: apt-get install -y g++ make python3)\n' +
+      '    and the Node headers (set npm_config_nodedir if node-gyp cannot find them offline)\n' +
+      '  - or point WEIR_NATIVE at a built weir_native.node',
+    { cause },
+  );
+}

@@ -1,0 +1,160 @@
+// Typed packet ports over the native addon: AF_PACKET (ring receive + sendmmsg), TUN queues
+// and raw IP senders. The data plane takes the PacketSource/PacketSink interfaces, so tests
+// can hand it a MemoryPort (memory-port.ts) and run without root.
+import { PacketBatch } from './batch.js';
+import { loadNative } from './native.js';
+import type {
+  NativeAddon,
+  NativePacketSocket,
+  NativePacketSocketOptions,
+  NativeRawSocket,
+  NativeTunQueue,
+} from './native.js';
+
+/** Something that fills a batch with received packets. */
+export interface PacketSource {
+  /**
+   * Receives up to batch.slots packets into slots 0..n-1 (each at batch.headroom) and returns n.
+   * With timeoutMs > 0 it blocks in poll() until a packet arrives or the time is up (worker
+   * threads only); with 0 it returns at once (main thread: pair it with onReadable).
+   * Throws an Error naming the interface and errno when the socket fails.
+   */
+  recv(batch: PacketBatch, timeoutMs?: number): number;
+}
+
+/** Something that sends the packets a batch describes (meta offset + length per slot). */
+export interface PacketSink {
+  /**
+   * Sends slots 0..count-1 and returns how many were handled: sent, or refused one by one
+   * (WEIR_F_TX_ERROR set, errno in META_AUX). Slots after the returned index were not tried
+   * because the kernel queue was full; the caller counts them as drops or retries.
+   */
+  send(batch: PacketBatch, count: number): number;
+}
+
+/** Calls `cb` from the event loop whenever packets are waiting (main-thread use). */
+export interface ReadinessSource {
+  onReadable(cb: (() => void) | null, options?: { unref?: boolean }): void;
+}
+
+export interface PacketPort extends PacketSource, PacketSink, ReadinessSource {
+  readonly name: string;
+  close(): void;
+}
+
+export interface AfPacketStats {
+  /** Packets the kernel queued to this socket since it was opened. */
+  packets: number;
+  /** Packets the kernel dropped because the ring was full. */
+  drops: number;
+  freezeQueueCount: number;
+}
+
+/** PACKET_FANOUT modes (linux/if_packet.h). HASH keeps every flow on one socket. */
+export const PACKET_FANOUT_HASH = 0;
+export const PACKET_FANOUT_LB = 1;
+export const PACKET_FANOUT_CPU = 2;
+export const PACKET_FANOUT_QM = 5;
+/**
+ * Fanout flag (kernel >= 6.6): the group's hook skips packets this host sends. The addon sets
+ * it by itself whenever ignoreOutgoing is on, since PACKET_IGNORE_OUTGOING alone does not
+ * reach a fanout group (measured: members saw the host's ICMP replies without it).
+ */
+export const PACKET_FANOUT_FLAG_IGNORE_OUTGOING = 0x4000;
+/** Fanout flag: reassemble IP fragments before hashing so fragments stay with their flow. */
+export const PACKET_FANOUT_FLAG_DEFRAG = 0x8000;
+
+export type AfPacketOptions = NativePacketSocketOptions;
+
+/**
+ * An AF_PACKET socket bound (ETH_P_ALL) to one interface: TPACKET_V3 ring for receive,
+ * sendmmsg for send. Throws on open with the operation, interface and errno
+ * ("AF_PACKET bind weir-up0: ENODEV ..."), naming CAP_NET_RAW when privileges are missing.
+ */
+export class AfPacketPort implements PacketPort {
+  readonly name: string;
+  private readonly sock: NativePacketSocket;
+
+  constructor(ifname: string, options: AfPacketOptions = {}, native: NativeAddon = loadNative()) {
+    this.name = ifname;
+    this.sock = new native.PacketSocket(ifname, options);
+  }
+  get fd(): number {
+    return this.sock.fd;
+  }
+  get ifindex(): number {
+    return this.sock.ifindex;
+  }
+  recv(batch: PacketBatch, timeoutMs = 0): number {
+    return this.sock.recv(batch.data, batch.meta, batch.headroom, timeoutMs);
+  }
+  send(batch: PacketBatch, count: number): number {
+    return this.sock.send(batch.data, batch.meta, count);
+  }
+  /** Totals from PACKET_STATISTICS since open (one getsockopt per call). */
+  stats(): AfPacketStats {
+    return this.sock.stats();
+  }
+  onReadable(cb: (() => void) | null, options: { unref?: boolean } = {}): void {
+    this.sock.onReadable(cb, options.unref ?? false);
+  }
+  /** Closes the socket and unmaps the ring; safe to call twice. */
+  close(): void {
+    this.sock.close();
+  }
+}
+
+/**
+ * One queue of a TUN device (IFF_TUN | IFF_NO_PI): creates the device, or with multiQueue
+ * attaches one more queue to it (IFF_MULTI_QUEUE; one queue per worker). Packets are bare IP.
+ * The device goes away with its last queue unless it was made persistent (ip tuntap add).
+ * Throws naming CAP_NET_ADMIN when privileges are missing.
+ */
+export class TunPort implements PacketPort {
+  private readonly q: NativeTunQueue;
+
+  constructor(name: string, options: { multiQueue?: boolean } = {}, native: NativeAddon = loadNative()) {
+    this.q = new native.TunQueue(name, options.multiQueue ?? false);
+  }
+  /** The device name the kernel gave (as asked, or tunN when asked for ""). */
+  get name(): string {
+    return this.q.name;
+  }
+  get fd(): number {
+    return this.q.fd;
+  }
+  recv(batch: PacketBatch, timeoutMs = 0): number {
+    return this.q.recv(batch.data, batch.meta, batch.headroom, timeoutMs);
+  }
+  send(batch: PacketBatch, count: number): number {
+    return this.q.send(batch.data, batch.meta, count);
+  }
+  onReadable(cb: (() => void) | null, options: { unref?: boolean } = {}): void {
+    this.q.onReadable(cb, options.unref ?? false);
+  }
+  close(): void {
+    this.q.close();
+  }
+}
+
+/**
+ * Sends whole IP packets (headers built by the caller) through an IPPROTO_RAW socket; the
+ * kernel routes each by its destination address and resolves the neighbour. Used for NAT
+ * output and GRE encapsulation. Slots whose first nibble isn't the socket's family are refused
+ * with EINVAL (WEIR_F_TX_ERROR). Throws naming CAP_NET_RAW when privileges are missing.
+ */
+export class RawIpSender implements PacketSink {
+  readonly family: 4 | 6;
+  private readonly sock: NativeRawSocket;
+
+  constructor(family: 4 | 6, options: { device?: string } = {}, native: NativeAddon = loadNative()) {
+    this.family = family;
+    this.sock = new native.RawSocket(family, options.device);
+  }
+  send(batch: PacketBatch, count: number): number {
+    return this.sock.send(batch.data, batch.meta, count);
+  }
+  close(): void {
+    this.sock.close();
+  }
+}
