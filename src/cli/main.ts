@@ -1,5 +1,5 @@
 #!/usr/bin/env node
 // Entry point of the `weir` command; the commands live in program.ts.
-import { buildProgram } from './program.js';
+import { main } from './program.js';
 
-await buildProgram().parseAsync(process.argv);
+await main(process.argv);

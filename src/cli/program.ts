@@ -1,6 +1,175 @@
 // The `weir` command line: parses arguments and hands off to the library or the control client.
-import { Command } from 'commander';
+// Exit codes: 0 success, 1 failure (daemon unreachable, request refused), 2 invalid config.
+// The config, Maglev and YAML modules load lazily: the daemon commands start faster without them.
+import { Command, Option } from 'commander';
 import { VERSION } from '../version.js';
+import type { WeirConfig } from '../config/schema.js';
+import { DEFAULT_CONTROL_SOCKET } from '../config/defaults.js';
+import { hostPort } from '../config/address.js';
+import { controlRequest, query, ControlClientError } from '../control/client.js';
+import { duration, keyValues, percent, table } from './format.js';
+
+/** Thrown by actions to end with a message and an exit code. */
+class CliExit extends Error {
+  constructor(
+    message: string,
+    readonly code: number,
+  ) {
+    super(message);
+  }
+}
+
+interface SocketOpts {
+  socket?: string;
+  config?: string;
+  json?: boolean;
+}
+
+function out(s: string): void {
+  process.stdout.write(s);
+}
+
+function printJson(v: unknown): void {
+  out(JSON.stringify(v, null, 2) + '\n');
+}
+
+async function loadOrExit(file: string): Promise<WeirConfig> {
+  const { ConfigError, loadConfigFile } = await import('../config/load.js');
+  try {
+    return loadConfigFile(file);
+  } catch (e) {
+    if (e instanceof ConfigError) throw new CliExit(e.message, 2);
+    throw e;
+  }
+}
+
+/** --socket, else the config's control.socket, else $WEIR_SOCKET, else the default. */
+async function socketOf(o: SocketOpts): Promise<string> {
+  if (o.socket) return o.socket;
+  if (o.config) return (await loadOrExit(o.config)).control.socket;
+  return process.env.WEIR_SOCKET || DEFAULT_CONTROL_SOCKET;
+}
+
+function withSocket(cmd: Command): Command {
+  return cmd
+    .option('-s, --socket <path>', `control socket (default: $WEIR_SOCKET or ${DEFAULT_CONTROL_SOCKET})`)
+    .option('-c, --config <file>', "take the socket path from this config's control.socket")
+    .option('--json', 'print JSON instead of a table');
+}
+
+async function call<T>(o: SocketOpts, method: 'GET' | 'POST', path: string, body?: Record<string, unknown>): Promise<T> {
+  return controlRequest<T>(await socketOf(o), method, path, body);
+}
+
+type Row = Record<string, unknown>;
+
+function printStatus(s: Row): void {
+  const dp = s.dataplane as { attached: boolean; description: string };
+  const ct = s.conntrack as { capacity: number; size: number };
+  const last = s.lastReload as { at: string; ok: boolean; message: string } | null;
+  out(
+    keyValues([
+      ['instance', s.instance as string],
+      ['version', s.version as string],
+      ['pid', s.pid as number],
+      ['uptime', `${s.uptimeSeconds as number}s`],
+      ['config', s.configFile as string],
+      ['generation', s.generation as number],
+      ['last reload', last ? `${last.at} ${last.ok ? 'ok' : 'FAILED'}: ${last.message}` : 'none'],
+      ['dataplane', dp.description],
+      ['conntrack', `${ct.size} / ${ct.capacity} entries`],
+      ['health', s.health as string],
+      ['bgp', s.bgp as string],
+      ['metrics', s.metrics as string],
+      ['hash seed', s.hashSeed as string],
+    ]),
+  );
+  const vips = s.vips as { name: string; fingerprint: string; state: string }[];
+  out('\n');
+  out(vips.length ? table(['VIP', 'STATE', 'FINGERPRINT'], vips.map((v) => [v.name, v.state, v.fingerprint])) : 'no VIPs configured\n');
+}
+
+function printVips(vips: Row[]): void {
+  if (vips.length === 0) return out('no VIPs configured\n');
+  out(
+    table(
+      ['NAME', 'ADDRESS', 'PROTO', 'MODE', 'BACKENDS', 'ACTIVE', 'TABLE', 'HASH', 'STATE', 'FINGERPRINT'],
+      vips.map((v) => [
+        v.name as string,
+        hostPort(v.address as string, v.port as number | string),
+        v.protocol as string,
+        v.mode as string,
+        v.backends as number,
+        v.activeBackends as number,
+        v.tableSize as number,
+        v.hashFields as string,
+        v.state as string,
+        v.fingerprint as string,
+      ]),
+    ),
+  );
+}
+
+function printBackends(rows: Row[]): void {
+  if (rows.length === 0) return out('no backends\n');
+  out(
+    table(
+      ['VIP', 'BACKEND', 'ADDRESS', 'WEIGHT', 'STATE', 'HEALTH', 'SLOTS', 'SHARE'],
+      rows.map((b) => [
+        b.vip as string,
+        b.name as string,
+        hostPort(b.address as string, b.port as number | string),
+        b.weight as number,
+        b.drained ? 'drained' : 'active',
+        b.health as string,
+        b.slots as number,
+        percent(b.share as number),
+      ]),
+    ),
+  );
+}
+
+function printConns(rows: Row[]): void {
+  if (rows.length === 0) return out('no connections\n');
+  out(
+    table(
+      ['PROTO', 'CLIENT', 'VIP', 'BACKEND', 'STATE', 'EXPIRES', 'PKTS', 'BYTES'],
+      rows.map((c) => [
+        String(c.proto),
+        hostPort(c.client as string, c.clientPort as number),
+        `${(c.vipName as string | null) ?? c.vipId} ${hostPort(c.vip as string, c.vipPort as number)}`,
+        (c.backendName as string | null) ?? String(c.backendId),
+        c.state as string,
+        duration(c.expiresInMs as number),
+        (c.pktsOrig as number) + (c.pktsReply as number),
+        (c.bytesOrig as number) + (c.bytesReply as number),
+      ]),
+    ),
+  );
+}
+
+function backendText(b: { name: string; address: string; port: number } | null): string {
+  if (!b) return 'none (no backend takes new flows)';
+  const endpoint = hostPort(b.address, b.port);
+  return b.name === endpoint ? endpoint : `${b.name} (${endpoint})`;
+}
+
+interface ConnOpts extends SocketOpts {
+  vip?: string;
+  backend?: string;
+  state?: string;
+  client?: string;
+  limit?: string;
+  all?: boolean;
+}
+
+function connFilterOptions(cmd: Command): Command {
+  return cmd
+    .option('--vip <name>', 'only connections of this VIP')
+    .option('--backend <name>', 'only connections to this backend')
+    .option('--state <state>', 'only connections in this state (e.g. established, syn_recv)')
+    .option('--client <prefix>', 'only clients in this prefix (198.18.0.0/16, fd00::/8 or one address)');
+}
 
 export function buildProgram(): Command {
   const program = new Command();
@@ -9,5 +178,190 @@ export function buildProgram(): Command {
     .description('weir: an L4 passthrough / direct-server-return load balancer')
     .version(VERSION, '-V, --version', 'print the weir version')
     .showHelpAfterError();
+
+  program
+    .command('validate')
+    .description('check a config file and print the normalized result (exit 2 if invalid)')
+    .requiredOption('-c, --config <file>', 'config file')
+    .option('--json', 'print JSON (the normalized config, or the list of problems)')
+    .option('-q, --quiet', 'print nothing when the config is valid')
+    .action(async (o: { config: string; json?: boolean; quiet?: boolean }) => {
+      const { ConfigError, formatIssue, loadConfigFile } = await import('../config/load.js');
+      const { default: YAML } = await import('yaml');
+      try {
+        const cfg = loadConfigFile(o.config);
+        if (o.quiet) return;
+        if (o.json) printJson(cfg);
+        else out(YAML.stringify(cfg));
+        process.stderr.write(`weir: ${o.config} is valid: ${cfg.vips.length} VIPs, ${cfg.vips.reduce((n, v) => n + v.backends.length, 0)} backends\n`);
+      } catch (e) {
+        if (!(e instanceof ConfigError)) throw e;
+        if (o.json) printJson({ ok: false, file: o.config, issues: e.issues.map((i) => ({ ...i, text: formatIssue(i) })) });
+        throw new CliExit(e.message, 2);
+      }
+    });
+
+  program
+    .command('run')
+    .description('run the daemon in the foreground (SIGHUP reloads, SIGTERM stops)')
+    .requiredOption('-c, --config <file>', 'config file')
+    .action(async (o: { config: string }) => {
+      const { runDaemon } = await import('../control/daemon.js');
+      const code = await runDaemon(o.config);
+      process.exit(code);
+    });
+
+  withSocket(program.command('status').description('show the running daemon: config generation, data plane, VIP fingerprints')).action(
+    async (o: SocketOpts) => {
+      const s = await call<Row>(o, 'GET', '/v1/status');
+      if (o.json) printJson(s);
+      else printStatus(s);
+    },
+  );
+
+  withSocket(program.command('vips').description('list the VIPs with their Maglev fingerprints')).action(async (o: SocketOpts) => {
+    const v = await call<Row[]>(o, 'GET', '/v1/vips');
+    if (o.json) printJson(v);
+    else printVips(v);
+  });
+
+  withSocket(program.command('backends').description('list backends with weight, drain state and Maglev slots').argument('[vip]', 'only this VIP')).action(
+    async (vip: string | undefined, o: SocketOpts) => {
+      const b = await call<Row[]>(o, 'GET', `/v1/backends${query({ vip })}`);
+      if (o.json) printJson(b);
+      else printBackends(b);
+    },
+  );
+
+  const backend = program.command('backend').description('steer one backend');
+  for (const [verb, help] of [
+    ['drain', 'stop sending new flows to a backend; its existing connections continue'],
+    ['undrain', 'let a drained backend take new flows again'],
+  ] as const) {
+    withSocket(backend.command(verb).description(help).argument('<vip>', 'VIP name').argument('<backend>', 'backend name')).action(
+      async (vip: string, name: string, o: SocketOpts) => {
+        const r = await call<Row>(o, 'POST', `/v1/backends/${verb}`, { vip, backend: name });
+        if (o.json) printJson(r);
+        else out(`${vip}/${name}: ${r.drained ? 'drained' : 'active'}${r.changed ? '' : ' (unchanged)'}; table ${r.fingerprint as string}\n`);
+      },
+    );
+  }
+
+  const ct = program.command('conntrack').description('inspect and flush the connection table');
+  withSocket(connFilterOptions(ct.command('list').description('list connections')))
+    .option('--limit <n>', 'at most this many entries', '100')
+    .action(async (o: ConnOpts) => {
+      const rows = await call<Row[]>(o, 'GET', `/v1/conntrack${query({ vip: o.vip, backend: o.backend, state: o.state, client: o.client, limit: o.limit })}`);
+      if (o.json) printJson(rows);
+      else printConns(rows);
+    });
+  withSocket(ct.command('stats').description('connection-table size, entries by state and counters')).action(async (o: SocketOpts) => {
+    const s = await call<{ capacity: number; size: number; byState: Record<string, number>; counters: Record<string, number> }>(o, 'GET', '/v1/conntrack/stats');
+    if (o.json) return printJson(s);
+    out(keyValues([['capacity', s.capacity], ['entries', s.size]]));
+    const states = Object.entries(s.byState);
+    out('\n' + table(['STATE', 'ENTRIES'], states.length ? states : [['-', 0]]));
+    const counters = Object.entries(s.counters);
+    if (counters.length) out('\n' + table(['COUNTER', 'VALUE'], counters));
+  });
+  withSocket(connFilterOptions(ct.command('flush').description('delete connections matching the filters (all of them with --all)')))
+    .option('--all', 'delete every connection (required when no filter is given)')
+    .action(async (o: ConnOpts) => {
+      const filter = { vip: o.vip, backend: o.backend, state: o.state, client: o.client };
+      if (!o.all && Object.values(filter).every((v) => v === undefined)) {
+        throw new CliExit('conntrack flush with no filter deletes every connection: add --all to confirm', 1);
+      }
+      const r = await call<{ deleted: number }>(o, 'POST', '/v1/conntrack/flush', filter);
+      if (o.json) printJson(r);
+      else out(`deleted ${r.deleted} connection${r.deleted === 1 ? '' : 's'}\n`);
+    });
+
+  withSocket(program.command('reload').description('re-read the config file and apply the difference (same as SIGHUP)')).action(
+    async (o: SocketOpts) => {
+      const r = await call<Row & { diff: Row; rebuilt: string[] }>(o, 'POST', '/v1/reload');
+      if (o.json) return printJson(r);
+      const d = r.diff as { empty: boolean; vipsAdded: string[]; vipsRemoved: string[]; vipsChanged: { name: string }[]; needsRestart: string[] };
+      if (d.empty) return out(`reloaded: no changes (generation ${r.generation as number})\n`);
+      out(
+        keyValues([
+          ['generation', r.generation as number],
+          ['vips added', d.vipsAdded.join(', ') || '-'],
+          ['vips removed', d.vipsRemoved.join(', ') || '-'],
+          ['vips changed', d.vipsChanged.map((v) => v.name).join(', ') || '-'],
+          ['tables rebuilt', r.rebuilt.join(', ') || '-'],
+          ['flows flushed', r.flushed as number],
+          ['needs restart', d.needsRestart.join(', ') || '-'],
+        ]),
+      );
+    },
+  );
+
+  program
+    .command('maglev')
+    .description('offline: build a VIP\'s Maglev table from a config and show its slots per backend')
+    .requiredOption('-c, --config <file>', 'config file')
+    .requiredOption('--vip <name>', 'VIP name')
+    .option('--json', 'print JSON')
+    .action(async (o: { config: string; vip: string; json?: boolean }) => {
+      const { maglevReport } = await import('../control/tables.js');
+      const r = maglevReport(await loadOrExit(o.config), o.vip);
+      if (o.json) return printJson(r);
+      out(keyValues([['vip', r.vip], ['table size', r.tableSize], ['fingerprint', r.fingerprint]]) + '\n');
+      out(
+        table(
+          ['BACKEND', 'ADDRESS', 'WEIGHT', 'SLOTS', 'SHARE'],
+          r.backends.map((b) => [b.name, hostPort(b.address, b.port), b.weight, b.slots, percent(b.share)]),
+        ),
+      );
+    });
+
+  program
+    .command('lookup')
+    .description('offline: which backend a new flow from a client maps to, and through which slot')
+    .requiredOption('-c, --config <file>', 'config file')
+    .requiredOption('--vip <name>', 'VIP name')
+    .requiredOption('--client <ip:port>', 'client address and port ([v6]:port for IPv6)')
+    .addOption(new Option('--proto <proto>', 'protocol (default: the VIP protocol)').choices(['tcp', 'udp']))
+    .option('--port <port>', 'destination port (needed when the VIP takes all ports)')
+    .option('--json', 'print JSON')
+    .action(async (o: { config: string; vip: string; client: string; proto?: 'tcp' | 'udp'; port?: string; json?: boolean }) => {
+      const { lookupFlow } = await import('../control/tables.js');
+      const port = o.port === undefined ? undefined : Number(o.port);
+      if (port !== undefined && !(Number.isInteger(port) && port >= 0 && port <= 65535)) throw new CliExit(`--port ${o.port} is not a port number`, 1);
+      const r = lookupFlow(await loadOrExit(o.config), o.vip, o.client, o.proto, port);
+      if (o.json) return printJson(r);
+      out(
+        keyValues([
+          ['flow', `${r.protocol} ${hostPort(r.client, r.clientPort)} -> ${hostPort(r.vipAddress, r.vipPort)}`],
+          ['hash fields', r.hashFields],
+          ['hash', `0x${r.hash.toString(16).padStart(8, '0')}`],
+          ['slot', r.slot],
+          ['backend', backendText(r.backend)],
+          ['fingerprint', r.fingerprint],
+        ]),
+      );
+    });
+
   return program;
+}
+
+/** Runs the CLI; maps failures to a one-line message on stderr and the exit code. */
+export async function main(argv: string[]): Promise<void> {
+  try {
+    await buildProgram().parseAsync(argv);
+  } catch (e) {
+    if (e instanceof CliExit) {
+      process.stderr.write(`weir: ${e.message}\n`);
+      process.exitCode = e.code;
+    } else if (e instanceof ControlClientError) {
+      if (argv.includes('--json')) printJson({ error: e.message, ...e.body });
+      process.stderr.write(`weir: ${e.message}\n`);
+      const issues = e.body?.issues;
+      if (Array.isArray(issues)) for (const i of issues) process.stderr.write(`  ${String(i)}\n`);
+      process.exitCode = e.status === 422 ? 2 : 1;
+    } else {
+      process.stderr.write(`weir: ${(e as Error).message ?? String(e)}\n`);
+      process.exitCode = 1;
+    }
+  }
 }

@@ -1,0 +1,39 @@
+// Human output for the CLI: aligned text tables and key/value blocks (every command also has --json).
+
+export type Cell = string | number | boolean | null | undefined;
+
+function text(c: Cell): string {
+  if (c === null || c === undefined) return '-';
+  return String(c);
+}
+
+/** Columns padded to their widest cell; numeric columns right-aligned. Two spaces between columns. */
+export function table(headers: string[], rows: Cell[][]): string {
+  const cells = rows.map((r) => r.map(text));
+  const numeric = headers.map((_, i) => rows.length > 0 && rows.every((r) => typeof r[i] === 'number' || r[i] === null || r[i] === undefined));
+  const width = headers.map((h, i) => Math.max(h.length, ...cells.map((r) => (r[i] ?? '').length)));
+  const line = (r: string[]) =>
+    r
+      .map((c, i) => (numeric[i] ? c.padStart(width[i]) : i === r.length - 1 ? c : c.padEnd(width[i])))
+      .join('  ')
+      .trimEnd();
+  return [line(headers.map((h, i) => (numeric[i] ? h.padStart(width[i]) : h))), ...cells.map(line)].join('\n') + '\n';
+}
+
+/** "key:   value" lines with the values aligned. */
+export function keyValues(pairs: [string, Cell][]): string {
+  const w = Math.max(...pairs.map(([k]) => k.length)) + 1;
+  return pairs.map(([k, v]) => `${`${k}:`.padEnd(w + 1)}${text(v)}`).join('\n') + '\n';
+}
+
+export function percent(share: number): string {
+  return `${(share * 100).toFixed(2)}%`;
+}
+
+export function duration(ms: number): string {
+  if (ms < 0) return 'expired';
+  const s = Math.round(ms / 1000);
+  if (s < 120) return `${s}s`;
+  if (s < 7200) return `${Math.round(s / 60)}m`;
+  return `${Math.round(s / 3600)}h`;
+}

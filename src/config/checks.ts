@@ -1,0 +1,193 @@
+// Cross-field rules the schema alone cannot say: duplicates, prime table sizes, address families
+// per forwarding mode, BGP requirements. Each finding names the YAML path it is about.
+import { familyOf, hostPort } from './address.js';
+import type { BackendConfig, VipConfig } from './schema.js';
+import { isPrime } from './prime.js';
+
+export type ConfigPath = (string | number)[];
+
+export interface RawIssue {
+  path: ConfigPath;
+  message: string;
+  /** Point at the key rather than the value (unknown keys). */
+  atKey?: boolean;
+}
+
+/** The parts of a config that passed the schema; cross checks run on whatever is available. */
+export interface CheckInput {
+  instance?: { addresses: string[]; interfaces: string[] };
+  vips: { index: number; vip: VipConfig }[];
+  /** BGP fields that are individually valid (each check needs only its own fields). */
+  bgp?: {
+    enabled?: boolean;
+    hasLocalAs: boolean;
+    router_id?: string;
+    hold_time?: number;
+    peers: { index: number; address: string }[];
+  };
+}
+
+const FAMILY_NAME = { 4: 'IPv4', 6: 'IPv6' } as const;
+
+function nearestPrimes(n: number): string {
+  let lo = n - 1;
+  while (lo > 2 && !isPrime(lo)) lo--;
+  let hi = n + 1;
+  while (!isPrime(hi)) hi++;
+  return lo > 2 ? `${lo} or ${hi}` : `${hi}`;
+}
+
+function portsOverlap(a: VipConfig['port'], b: VipConfig['port']): boolean {
+  return a === 'all' || b === 'all' || a === b;
+}
+
+export function crossChecks(input: CheckInput): RawIssue[] {
+  const out: RawIssue[] = [];
+  const instanceFamilies = input.instance ? new Set(input.instance.addresses.map(familyOf)) : undefined;
+
+  if (input.instance) {
+    dupes(input.instance.addresses, (a, i, first) =>
+      out.push({ path: ['instance', 'addresses', i], message: `address ${a} is listed twice (first at instance.addresses[${first}])` }),
+    );
+    dupes(input.instance.interfaces, (n, i, first) =>
+      out.push({ path: ['instance', 'interfaces', i], message: `interface ${n} is listed twice (first at instance.interfaces[${first}])` }),
+    );
+  }
+
+  const seenNames = new Map<string, number>();
+  const seenServices: { index: number; vip: VipConfig }[] = [];
+  for (const { index, vip } of input.vips) {
+    const at = (...rest: ConfigPath): ConfigPath => ['vips', index, ...rest];
+    const firstNamed = seenNames.get(vip.name);
+    if (firstNamed !== undefined) out.push({ path: at('name'), message: `duplicate VIP name "${vip.name}" (first at vips[${firstNamed}])` });
+    else seenNames.set(vip.name, index);
+
+    const clash = seenServices.find((s) => s.vip.address === vip.address && s.vip.protocol === vip.protocol && portsOverlap(s.vip.port, vip.port));
+    if (clash) {
+      out.push({
+        path: at('port'),
+        message: `duplicate VIP: ${vip.protocol} ${hostPort(vip.address, vip.port)} overlaps vips[${clash.index}] ("${clash.vip.name}", ${clash.vip.protocol} ${hostPort(clash.vip.address, clash.vip.port)})`,
+      });
+    } else seenServices.push({ index, vip });
+
+    if (!isPrime(vip.table_size)) {
+      out.push({ path: at('table_size'), message: `must be a prime number, got ${vip.table_size} (try ${nearestPrimes(vip.table_size)})` });
+    } else if (vip.table_size < vip.backends.length) {
+      out.push({ path: at('table_size'), message: `must be at least the number of backends (${vip.backends.length}), got ${vip.table_size}` });
+    }
+    if (vip.min_healthy_backends > vip.backends.length) {
+      out.push({
+        path: at('min_healthy_backends'),
+        message: `must be at most the number of backends (${vip.backends.length}), got ${vip.min_healthy_backends}`,
+      });
+    }
+    if (vip.backends.length > 0 && vip.backends.every((b) => b.weight === 0)) {
+      out.push({ path: at('backends'), message: 'at least one backend must have a weight above 0' });
+    }
+    checkBackends(vip, at, out);
+    checkFamilies(vip, at, instanceFamilies, out);
+
+    const hc = vip.health_check;
+    if (hc.timeout_ms > hc.interval_ms) {
+      out.push({ path: at('health_check', 'timeout_ms'), message: `must be at most interval_ms (${hc.interval_ms}), got ${hc.timeout_ms}` });
+    }
+    if (hc.type !== 'none' && hc.port === undefined && vip.port === 'all' && vip.backends.some((b) => b.port === undefined)) {
+      out.push({ path: at('health_check', 'port'), message: 'is required when the VIP takes all ports and a backend has no port' });
+    }
+  }
+
+  const bgp = input.bgp;
+  if (bgp) {
+    if (bgp.hold_time === 1 || bgp.hold_time === 2) {
+      out.push({ path: ['bgp', 'hold_time'], message: `must be 0 or 3..65535 seconds (RFC 4271 §4.2), got ${bgp.hold_time}` });
+    }
+    if (bgp.router_id !== undefined && familyOf(bgp.router_id) !== 4) {
+      out.push({ path: ['bgp', 'router_id'], message: `must be an IPv4 address (RFC 4271 §4.2 BGP Identifier), got "${bgp.router_id}"` });
+    }
+    const firstPeer = new Map<string, number>();
+    for (const { index, address } of bgp.peers) {
+      const f = firstPeer.get(address);
+      if (f === undefined) firstPeer.set(address, index);
+      else out.push({ path: ['bgp', 'peers', index, 'address'], message: `peer ${address} is listed twice (first at bgp.peers[${f}])` });
+    }
+    if (bgp.enabled === true) {
+      if (!bgp.hasLocalAs) out.push({ path: ['bgp', 'local_as'], message: 'is required when bgp.enabled is true' });
+      if (bgp.peers.length === 0) out.push({ path: ['bgp', 'peers'], message: 'must list at least one peer when bgp.enabled is true' });
+      if (bgp.router_id === undefined && instanceFamilies && !instanceFamilies.has(4)) {
+        out.push({ path: ['bgp', 'router_id'], message: 'is required when bgp.enabled is true and instance.addresses has no IPv4 address' });
+      }
+    }
+  }
+  return out;
+}
+
+function checkBackends(vip: VipConfig, at: (...rest: ConfigPath) => ConfigPath, out: RawIssue[]): void {
+  const byEndpoint = new Map<string, number>();
+  const byName = new Map<string, number>();
+  vip.backends.forEach((b: BackendConfig, k) => {
+    const endpoint = hostPort(b.address, b.port ?? vip.port);
+    const firstEndpoint = byEndpoint.get(endpoint);
+    const name = b.name ?? endpoint;
+    const firstName = byName.get(name);
+    if (firstEndpoint !== undefined) {
+      out.push({ path: at('backends', k), message: `backend ${endpoint} is listed twice (first at vips[${at()[1]}].backends[${firstEndpoint}])` });
+    } else if (firstName !== undefined) {
+      out.push({ path: at('backends', k, 'name'), message: `duplicate backend name "${name}" (first at vips[${at()[1]}].backends[${firstName}])` });
+    }
+    if (firstEndpoint === undefined) byEndpoint.set(endpoint, k);
+    if (firstName === undefined) byName.set(name, k);
+
+    if (b.port !== undefined && vip.port === 'all') {
+      out.push({ path: at('backends', k, 'port'), message: 'must be left out when the VIP takes all ports (the client port is kept)' });
+    } else if (b.port !== undefined && vip.mode !== 'nat' && b.port !== vip.port) {
+      out.push({
+        path: at('backends', k, 'port'),
+        message: `must equal the VIP port (${vip.port}) in ${vip.mode} mode, which forwards the packet unchanged; got ${b.port}`,
+      });
+    }
+    if (vip.mode === 'dsr-l2' && b.mac === undefined) {
+      out.push({ path: at('backends', k, 'mac'), message: 'is required in dsr-l2 mode (the backend must be on the same L2 segment)' });
+    } else if (vip.mode !== 'dsr-l2' && b.mac !== undefined) {
+      out.push({ path: at('backends', k, 'mac'), message: `is only used in dsr-l2 mode, this VIP is ${vip.mode}` });
+    }
+  });
+}
+
+function checkFamilies(vip: VipConfig, at: (...rest: ConfigPath) => ConfigPath, instanceFamilies: Set<number> | undefined, out: RawIssue[]): void {
+  const vf = familyOf(vip.address);
+  if (vf === 0) return;
+  if (vip.mode === 'nat' && instanceFamilies && !instanceFamilies.has(vf)) {
+    out.push({
+      path: at('mode'),
+      message: `nat mode for an ${FAMILY_NAME[vf]} VIP needs an ${FAMILY_NAME[vf]} address in instance.addresses for SNAT, found none`,
+    });
+  }
+  const greFamiliesMissing = new Set<number>();
+  vip.backends.forEach((b, k) => {
+    const bf = familyOf(b.address);
+    if (bf === 0) return;
+    if (vip.mode !== 'dsr-gre' && bf !== vf) {
+      const why = vip.mode === 'nat' ? 'weir does not translate between address families' : 'the backend must own the VIP on the same segment';
+      out.push({
+        path: at('backends', k, 'address'),
+        message: `${FAMILY_NAME[bf]} backend ${b.address} cannot serve the ${FAMILY_NAME[vf]} VIP ${vip.address} in ${vip.mode} mode (${why})`,
+      });
+    }
+    if (vip.mode === 'dsr-gre' && instanceFamilies && !instanceFamilies.has(bf) && !greFamiliesMissing.has(bf)) {
+      greFamiliesMissing.add(bf);
+      out.push({
+        path: at('backends', k, 'address'),
+        message: `dsr-gre to an ${FAMILY_NAME[bf]} backend needs an ${FAMILY_NAME[bf]} address in instance.addresses as the GRE outer source, found none`,
+      });
+    }
+  });
+}
+
+function dupes(items: string[], report: (item: string, index: number, first: number) => void): void {
+  const first = new Map<string, number>();
+  items.forEach((item, i) => {
+    const f = first.get(item);
+    if (f === undefined) first.set(item, i);
+    else report(item, i, f);
+  });
+}

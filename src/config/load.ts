@@ -1,0 +1,312 @@
+// Config loading: YAML text → schema → normalization → cross checks → a typed WeirConfig, or
+// every problem at once, each with its YAML path, line and column.
+import { readFileSync } from 'node:fs';
+import YAML, { isMap, isSeq, isScalar, isPair, LineCounter, type Node } from 'yaml';
+import { z } from 'zod';
+import { canonicalAddress, hostPort } from './address.js';
+import { crossChecks, type CheckInput, type ConfigPath, type RawIssue } from './checks.js';
+import { bgpSchema, configSchema, ipAddress, vipSchema, type VipConfig, type WeirConfig } from './schema.js';
+
+export interface ConfigIssue {
+  path: ConfigPath;
+  /** "vips[1].backends[0].weight" ("(file)" for whole-file problems). */
+  where: string;
+  message: string;
+  line?: number;
+  col?: number;
+}
+
+export type ParseResult = { ok: true; config: WeirConfig } | { ok: false; issues: ConfigIssue[] };
+
+/** Thrown by loadConfigFile; `issues` holds every problem, `message` all of them formatted. */
+export class ConfigError extends Error {
+  constructor(
+    readonly file: string,
+    readonly issues: ConfigIssue[],
+  ) {
+    super(`${file}: ${issues.length} problem${issues.length === 1 ? '' : 's'}\n${issues.map(formatIssue).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+export function formatIssue(i: ConfigIssue): string {
+  const pos = i.line !== undefined ? ` (line ${i.line}, col ${i.col})` : '';
+  return `${i.where}: ${i.message}${pos}`;
+}
+
+export function pathText(path: ConfigPath): string {
+  let s = '';
+  for (const seg of path) s += typeof seg === 'number' ? `[${seg}]` : s === '' ? seg : `.${seg}`;
+  return s === '' ? '(top level)' : s;
+}
+
+/** Reads and validates a config file; throws ConfigError listing every problem. */
+export function loadConfigFile(file: string): WeirConfig {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new ConfigError(file, [{ path: [], where: '(file)', message: `cannot read: ${(e as Error).message}` }]);
+  }
+  const r = parseConfigText(text);
+  if (!r.ok) throw new ConfigError(file, r.issues);
+  return r.config;
+}
+
+export function parseConfigText(text: string): ParseResult {
+  const lineCounter = new LineCounter();
+  const doc = YAML.parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    return {
+      ok: false,
+      issues: doc.errors.map((e) => ({
+        path: [],
+        where: '(yaml)',
+        message: e.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, ''),
+        ...lineCounter.linePos(e.pos[0]),
+      })),
+    };
+  }
+  const raw: unknown = doc.toJS() ?? {};
+  const locate = (i: RawIssue): ConfigIssue => {
+    const pos = positionOf(doc.contents, i.path, i.atKey === true, lineCounter);
+    return { path: i.path, where: pathText(i.path), message: i.message, ...pos };
+  };
+
+  const parsed = configSchema.safeParse(raw);
+  let raws: RawIssue[];
+  if (parsed.success) {
+    const config = normalize(parsed.data);
+    const b = config.bgp;
+    raws = crossChecks({
+      instance: config.instance,
+      vips: config.vips.map((vip, index) => ({ index, vip })),
+      bgp: { ...b, hasLocalAs: b.local_as !== undefined, peers: b.peers.map((p, index) => ({ index, address: p.address })) },
+    });
+    if (raws.length === 0) return { ok: true, config };
+  } else {
+    const schemaIssues = zodIssues(parsed.error.issues, raw);
+    // A cross check about a leaf the schema already rejected would only repeat it.
+    const rejected = new Set(schemaIssues.map((i) => pathText(i.path)));
+    const cross = crossChecks(bestEffort(raw, schemaIssues)).filter((i) => !rejected.has(pathText(i.path)));
+    raws = [...schemaIssues, ...cross];
+  }
+  const issues = dedupe(raws.map(locate));
+  issues.sort((a, b) => (a.line ?? 0) - (b.line ?? 0) || (a.col ?? 0) - (b.col ?? 0));
+  return { ok: false, issues };
+}
+
+/** Fills derived defaults and canonical spellings so equal configs compare equal. */
+export function normalize(cfg: WeirConfig): WeirConfig {
+  cfg.instance.addresses = cfg.instance.addresses.map(canonicalAddress);
+  cfg.vips = cfg.vips.map(normalizeVip);
+  for (const p of cfg.bgp.peers) p.address = canonicalAddress(p.address);
+  return cfg;
+}
+
+function normalizeVip(vip: VipConfig): VipConfig {
+  vip.address = canonicalAddress(vip.address);
+  vip.backends = vip.backends.map((b) => {
+    const address = canonicalAddress(b.address);
+    const port = b.port ?? (vip.port === 'all' ? undefined : vip.port);
+    // Rebuilt so the normalized output lists name, address, port, weight in that order.
+    return {
+      name: b.name ?? hostPort(address, port ?? vip.port),
+      address,
+      ...(port !== undefined ? { port } : {}),
+      weight: b.weight,
+      ...(b.mac !== undefined ? { mac: b.mac.toLowerCase() } : {}),
+    };
+  });
+  return vip;
+}
+
+/** Keys whose bad value would make a stand-in default mislead the cross checks. */
+const NO_STAND_IN = new Set(['address', 'port', 'protocol', 'mode', 'name', 'type']);
+
+/**
+ * Parses `value` with `schema`; if that fails only on leaves whose default can stand in (a
+ * weight, a table size, a timer), parses again with those leaves removed. Undefined otherwise.
+ */
+function withStandIns<S extends z.ZodType>(schema: S, value: unknown, bad: ConfigPath[]): z.output<S> | undefined {
+  const r = schema.safeParse(value);
+  if (r.success) return r.data;
+  if (bad.length === 0 || bad.some((p) => p.length === 0 || NO_STAND_IN.has(String(p[p.length - 1])))) return undefined;
+  const copy = structuredClone(value);
+  for (const p of bad) {
+    const parent = valueAt(copy, p.slice(0, -1));
+    if (parent && typeof parent === 'object') delete (parent as Record<string | number, unknown>)[p[p.length - 1]];
+  }
+  const again = schema.safeParse(copy);
+  return again.success ? again.data : undefined;
+}
+
+/**
+ * Cross checks still run on the parts that pass the schema (with stand-ins for bad leaves), so
+ * one run reports everything; a VIP whose identity fields are bad is left to the schema errors.
+ */
+function bestEffort(raw: unknown, issues: RawIssue[]): CheckInput {
+  const obj = (raw && typeof raw === 'object' ? raw : {}) as Record<string, unknown>;
+  const under = (...prefix: (string | number)[]) =>
+    issues.filter((i) => prefix.every((seg, k) => i.path[k] === seg)).map((i) => i.path.slice(prefix.length));
+  const instObj = (obj.instance && typeof obj.instance === 'object' ? obj.instance : {}) as Record<string, unknown>;
+  const addrs = z.array(ipAddress).default([]).safeParse(instObj.addresses);
+  const ifaces = z.array(z.string()).default([]).safeParse(instObj.interfaces);
+  const bgpObj = (obj.bgp && typeof obj.bgp === 'object' ? obj.bgp : {}) as Record<string, unknown>;
+  const ok = <S extends z.ZodType>(schema: S, v: unknown): z.output<S> | undefined => {
+    const r = schema.safeParse(v);
+    return r.success ? r.data : undefined;
+  };
+  const peers = Array.isArray(bgpObj.peers) ? (bgpObj.peers as unknown[]) : [];
+  const bgp: CheckInput['bgp'] = {
+    enabled: ok(bgpSchema.shape.enabled, bgpObj.enabled),
+    hasLocalAs: bgpObj.local_as !== undefined,
+    router_id: ok(ipAddress, bgpObj.router_id),
+    hold_time: ok(bgpSchema.shape.hold_time, bgpObj.hold_time),
+    peers: peers.flatMap((p, index) => {
+      const address = ok(ipAddress, (p as Record<string, unknown> | null)?.address);
+      return address === undefined ? [] : [{ index, address: canonicalAddress(address) }];
+    }),
+  };
+  const vips: CheckInput['vips'] = [];
+  if (Array.isArray(obj.vips)) {
+    obj.vips.forEach((v, index) => {
+      const vip = withStandIns(vipSchema, v, under('vips', index));
+      if (vip) vips.push({ index, vip: normalizeVip(vip) });
+    });
+  }
+  return {
+    instance: addrs.success && ifaces.success ? { addresses: addrs.data.map(canonicalAddress), interfaces: ifaces.data } : undefined,
+    vips,
+    bgp,
+  };
+}
+
+function valueAt(raw: unknown, path: ConfigPath): unknown {
+  let v = raw;
+  for (const seg of path) {
+    if (v === null || typeof v !== 'object') return undefined;
+    v = (v as Record<string | number, unknown>)[seg];
+  }
+  return v;
+}
+
+function describe(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'a list';
+  if (typeof v === 'object') return 'a map';
+  if (typeof v === 'string') return JSON.stringify(v.length > 60 ? `${v.slice(0, 57)}...` : v);
+  return String(v);
+}
+
+function zodIssues(issues: readonly z.core.$ZodIssue[], raw: unknown): RawIssue[] {
+  const out: RawIssue[] = [];
+  for (const iss of issues) {
+    const path = iss.path.filter((p): p is string | number => typeof p !== 'symbol');
+    if (iss.code === 'unrecognized_keys') {
+      for (const key of iss.keys) {
+        const allowed = knownKeysAt(path);
+        const hint = suggest(key, allowed);
+        out.push({
+          path: [...path, key],
+          atKey: true,
+          message: `unknown key${hint ? ` (did you mean "${hint}"?)` : ''}${allowed.length && !hint ? `; allowed: ${allowed.join(', ')}` : ''}`,
+        });
+      }
+      continue;
+    }
+    const value = valueAt(raw, path);
+    let message = iss.message;
+    if (message.startsWith('Invalid input') && value === undefined) message = 'is required';
+    const scalar = value === null || typeof value !== 'object';
+    if (value !== undefined && message !== 'is required' && !/, got /.test(message) && (scalar || iss.code === 'invalid_type')) {
+      message += `, got ${describe(value)}`;
+    }
+    out.push({ path, message });
+  }
+  return out;
+}
+
+/** Keys the schema allows at a path, for "did you mean" hints. */
+function knownKeysAt(path: ConfigPath): string[] {
+  let s: unknown = configSchema;
+  for (const seg of path) {
+    s = unwrap(s);
+    if (typeof seg === 'number') s = (s as { element?: unknown }).element;
+    else s = (s as { shape?: Record<string, unknown> }).shape?.[seg];
+    if (s === undefined) return [];
+  }
+  s = unwrap(s);
+  const shape = (s as { shape?: Record<string, unknown> }).shape;
+  return shape ? Object.keys(shape) : [];
+}
+
+function unwrap(s: unknown): unknown {
+  let cur = s as { def?: { innerType?: unknown } };
+  for (let i = 0; i < 8; i++) {
+    const inner = cur?.def?.innerType;
+    if (!inner) break;
+    cur = inner as typeof cur;
+  }
+  return cur;
+}
+
+function suggest(key: string, allowed: string[]): string | undefined {
+  let best: string | undefined;
+  let bestD = 3;
+  for (const a of allowed) {
+    const d = editDistance(key.toLowerCase(), a);
+    if (d < bestD) {
+      bestD = d;
+      best = a;
+    }
+  }
+  return best;
+}
+
+function editDistance(a: string, b: string): number {
+  const prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    let diag = prev[0];
+    prev[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const tmp = prev[j];
+      prev[j] = Math.min(prev[j] + 1, prev[j - 1] + 1, diag + (a[i - 1] === b[j - 1] ? 0 : 1));
+      diag = tmp;
+    }
+  }
+  return prev[b.length];
+}
+
+/** Line/column of the node at `path` (or its key); the nearest existing ancestor when absent. */
+function positionOf(root: unknown, path: ConfigPath, atKey: boolean, lc: LineCounter): { line?: number; col?: number } {
+  let node = root as Node | null | undefined;
+  let found: Node | null | undefined = node;
+  for (let i = 0; i < path.length && node; i++) {
+    const seg = path[i];
+    let next: Node | null | undefined;
+    if (isMap(node)) {
+      const pair = node.items.find((p) => isPair(p) && (isScalar(p.key) ? p.key.value : p.key) === seg);
+      if (pair) next = i === path.length - 1 && atKey ? (pair.key as Node) : (pair.value as Node | null) ?? (pair.key as Node);
+    } else if (isSeq(node) && typeof seg === 'number') {
+      next = node.items[seg] as Node | undefined;
+    }
+    if (!next) break;
+    node = next;
+    found = next;
+  }
+  const start = found?.range?.[0];
+  if (start === undefined) return {};
+  const { line, col } = lc.linePos(start);
+  return { line, col };
+}
+
+function dedupe(issues: ConfigIssue[]): ConfigIssue[] {
+  const seen = new Set<string>();
+  return issues.filter((i) => {
+    const k = formatIssue(i);
+    if (seen.has(k)) return false;
+    seen.add(k);
+    return true;
+  });
+}

@@ -1,0 +1,239 @@
+// The weir YAML schema (zod): field types, ranges and defaults. Cross-field rules live in checks.ts.
+// Every leaf carries one "must be …" sentence so a config error reads the same wherever it occurs;
+// schema/weir.schema.json is generated from this file (scripts/gen-schema.ts).
+import net from 'node:net';
+import { z } from 'zod';
+import { DEFAULT_TABLE_SIZE, MAX_TABLE_SIZE, MAX_WEIGHT } from '../lb/maglev.js';
+import { DEFAULT_TIMEOUTS, MAX_CAPACITY } from '../lb/conntrack.js';
+import { DEFAULT_CONTROL_SOCKET } from './defaults.js';
+
+/** Seconds a connection entry lives in each state unless traffic refreshes it (the table's own defaults). */
+export const DEFAULT_CT_TIMEOUTS = {
+  syn_sent: DEFAULT_TIMEOUTS.synSent,
+  syn_recv: DEFAULT_TIMEOUTS.synRecv,
+  established: DEFAULT_TIMEOUTS.established,
+  fin_wait: DEFAULT_TIMEOUTS.finWait,
+  close_wait: DEFAULT_TIMEOUTS.closeWait,
+  time_wait: DEFAULT_TIMEOUTS.timeWait,
+  close: DEFAULT_TIMEOUTS.close,
+  udp: DEFAULT_TIMEOUTS.udp,
+  icmp: DEFAULT_TIMEOUTS.icmp,
+} as const;
+
+export const DEFAULTS = {
+  instanceName: 'weir',
+  io: 'afpacket',
+  workers: 1,
+  hashSeed: 'weir',
+  weight: 100,
+  ctCapacity: 1_048_576,
+  metricsListen: '127.0.0.1:9473',
+  controlSocket: DEFAULT_CONTROL_SOCKET,
+  bgpHoldTime: 90,
+  bgpPort: 179,
+} as const;
+
+/** Error function: "is required" when the key is absent, the field's own sentence otherwise. */
+function says(text: string) {
+  return (iss: { input?: unknown }) => (iss.input === undefined ? 'is required' : text);
+}
+
+function int(lo: number, hi: number, what?: string) {
+  const e = says(what ?? `must be an integer ${lo}..${hi}`);
+  return z.number({ error: e }).int({ error: e }).min(lo, { error: e }).max(hi, { error: e });
+}
+
+function oneOf<const T extends readonly [string, ...string[]]>(values: T) {
+  return z.enum(values, { error: says(`must be one of ${values.join(', ')}`) });
+}
+
+function str(what: string, re?: RegExp, maxLen = 255) {
+  const e = says(what);
+  let s = z.string({ error: e }).min(1, { error: e }).max(maxLen, { error: e });
+  if (re) s = s.regex(re, { error: e });
+  return s;
+}
+
+/** A map with a fixed set of keys; anything else is an "unknown key" error. */
+function map<T extends z.core.$ZodLooseShape>(shape: T) {
+  return z.strictObject(shape, { error: says('must be a map of settings (key: value)') });
+}
+
+/** A plain IPv4 or IPv6 literal (no prefix length, no zone id). */
+export const ipAddress = z
+  .string({ error: says('must be an IPv4 or IPv6 address') })
+  .refine((s) => net.isIP(s) !== 0 && !s.includes('%'), { error: 'must be an IPv4 or IPv6 address' })
+  .meta({ anyOf: [{ format: 'ipv4' }, { format: 'ipv6' }] });
+
+const port = int(1, 65535, 'must be a port number 1..65535');
+const PORT_OR_ALL = 'must be a port number 1..65535 or "all"';
+const seconds = () => int(1, 2_000_000, 'must be a whole number of seconds 1..2000000');
+const name = str('must be 1..63 characters of letters, digits, "-", "_" or "."', /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, 63);
+/** Backend names may also look like the default "address:port" / "[v6]:port". */
+const backendName = str('must be 1..63 characters of letters, digits, "-", "_", ".", ":", "[" or "]"', /^[A-Za-z0-9[][A-Za-z0-9._:[\]-]{0,62}$/, 63);
+
+export const backendSchema = map({
+    name: backendName.optional().meta({ description: 'Backend identity for Maglev and the CLI; default "address:port".' }),
+    address: ipAddress.meta({ description: 'Backend IP address.' }),
+    port: port.optional().meta({ description: 'Backend port; default the VIP port. Not allowed when the VIP takes all ports, or in DSR modes unless equal to the VIP port.' }),
+    weight: int(0, MAX_WEIGHT).default(DEFAULTS.weight).meta({ description: 'Relative share of Maglev slots; 0 takes no new flows.' }),
+    mac: str('must be a MAC address like 02:00:00:00:00:01', /^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$/, 17)
+      .optional()
+      .meta({ description: 'Backend MAC address; required in dsr-l2 mode, not allowed otherwise.' }),
+  })
+  .meta({ description: 'One backend server behind a VIP.' });
+
+export const healthCheckSchema = map({
+    type: oneOf(['tcp', 'http', 'udp', 'none'] as const).default('tcp').meta({ description: 'Probe kind; none marks every backend healthy.' }),
+    port: port.optional().meta({ description: 'Port to probe; default the backend port.' }),
+    interval_ms: int(100, 3_600_000).default(2000).meta({ description: 'Time between probes.' }),
+    timeout_ms: int(10, 3_600_000).default(1000).meta({ description: 'Probe timeout; at most interval_ms.' }),
+    rise: int(1, 100).default(2).meta({ description: 'Consecutive successes that mark a backend healthy.' }),
+    fall: int(1, 100).default(3).meta({ description: 'Consecutive failures that mark a backend unhealthy.' }),
+    path: str('must be an HTTP path starting with "/"', /^\/\S*$/, 2048).default('/').meta({ description: 'HTTP probe path.' }),
+    expect_status: int(100, 599).default(200).meta({ description: 'HTTP status a healthy backend answers.' }),
+  })
+  .meta({ description: 'Active health check for the backends of one VIP.' });
+
+export const vipSchema = map({
+    name: name.meta({ description: 'Unique VIP name used by the CLI and logs.' }),
+    address: ipAddress.meta({ description: 'Virtual IP address.' }),
+    port: z
+      .union([z.literal('all', { error: says(PORT_OR_ALL) }), int(1, 65535, PORT_OR_ALL)], { error: says(PORT_OR_ALL) })
+      .meta({ description: 'Service port, or "all" to balance every port of the address.' }),
+    protocol: oneOf(['tcp', 'udp'] as const).default('tcp'),
+    mode: oneOf(['nat', 'dsr-gre', 'dsr-l2'] as const)
+      .default('nat')
+      .meta({ description: 'nat: full NAT through weir; dsr-gre: GRE to the backend; dsr-l2: MAC rewrite on a shared segment.' }),
+    table_size: int(2, MAX_TABLE_SIZE, `must be a prime number 2..${MAX_TABLE_SIZE}`)
+      .default(DEFAULT_TABLE_SIZE)
+      .meta({ description: 'Maglev lookup table size (prime, ideally > 100 × backends).' }),
+    hash_fields: oneOf(['five-tuple', 'source-ip', 'no-source-port'] as const)
+      .default('five-tuple')
+      .meta({ description: 'Packet fields that pick the Maglev slot.' }),
+    min_healthy_backends: int(0, 65535).default(1).meta({ description: 'Below this many healthy backends the VIP is withdrawn.' }),
+    health_check: healthCheckSchema.prefault({}),
+    backends: z
+      .array(backendSchema, { error: says('must be a list of backends') })
+      .min(1, { error: 'must list at least one backend' })
+      .max(4096, { error: 'must list at most 4096 backends' }),
+  })
+  .meta({ description: 'A virtual IP service.' });
+
+export const ctTimeoutsSchema = map({
+  syn_sent: seconds().default(DEFAULT_CT_TIMEOUTS.syn_sent),
+  syn_recv: seconds().default(DEFAULT_CT_TIMEOUTS.syn_recv),
+  established: seconds().default(DEFAULT_CT_TIMEOUTS.established),
+  fin_wait: seconds().default(DEFAULT_CT_TIMEOUTS.fin_wait),
+  close_wait: seconds().default(DEFAULT_CT_TIMEOUTS.close_wait),
+  time_wait: seconds().default(DEFAULT_CT_TIMEOUTS.time_wait),
+  close: seconds().default(DEFAULT_CT_TIMEOUTS.close),
+  udp: seconds().default(DEFAULT_CT_TIMEOUTS.udp),
+  icmp: seconds().default(DEFAULT_CT_TIMEOUTS.icmp),
+});
+
+const COMMUNITY = 'must be a community ASN:VALUE (each 0..65535) or no-export, no-advertise, no-export-subconfed';
+
+export const bgpPeerSchema = map({
+  address: ipAddress.meta({ description: 'Peer router address.' }),
+  remote_as: int(1, 4294967295, 'must be an AS number 1..4294967295'),
+  port: port.default(DEFAULTS.bgpPort),
+  passive: z.boolean({ error: says('must be true or false') }).default(false).meta({ description: 'Wait for the peer to connect.' }),
+});
+
+export const bgpSchema = map({
+  enabled: z.boolean({ error: says('must be true or false') }).default(false),
+  local_as: int(1, 4294967295, 'must be an AS number 1..4294967295').optional().meta({ description: 'Required when enabled.' }),
+  router_id: ipAddress.optional().meta({ description: 'IPv4 router id; default the first IPv4 instance address.' }),
+  hold_time: int(0, 65535, 'must be 0 or 3..65535 seconds').default(DEFAULTS.bgpHoldTime),
+  peers: z.array(bgpPeerSchema, { error: says('must be a list of peers') }).default([]),
+  communities: z
+    .array(
+      str(COMMUNITY, /^(\d{1,5}:\d{1,5}|no-export|no-advertise|no-export-subconfed)$/, 19).refine(
+        (c) => !c.includes(':') || c.split(':').every((p) => Number(p) <= 65535),
+        { error: COMMUNITY },
+      ),
+      { error: says('must be a list of communities') },
+    )
+    .default([])
+    .meta({ description: 'Standard communities (RFC 1997) attached to every VIP route.' }),
+  med: int(0, 4294967295).optional().meta({ description: 'MULTI_EXIT_DISC sent with every VIP route.' }),
+});
+
+/** host:port with an IPv4 literal, [IPv6] literal or host name. */
+const listenAddress = z
+  .string({ error: says('must be "host:port", e.g. 127.0.0.1:9473 or [::1]:9473') })
+  .refine((s) => parseListen(s) !== null, { error: 'must be "host:port", e.g. 127.0.0.1:9473 or [::1]:9473' });
+
+export function parseListen(s: string): { host: string; port: number } | null {
+  const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([A-Za-z0-9.-]+)):(\d{1,5})$/.exec(s);
+  if (!m) return null;
+  const host = m[1] ?? m[2];
+  const p = Number(m[3]);
+  if (p < 1 || p > 65535) return null;
+  if (m[1] !== undefined && !net.isIPv6(host)) return null;
+  return { host, port: p };
+}
+
+export const instanceSchema = map({
+    name: name.default(DEFAULTS.instanceName).meta({ description: 'Instance name for logs and status; use one per namespace.' }),
+    addresses: z
+      .array(ipAddress, { error: says('must be a list of IP addresses') })
+      .default([])
+      .meta({ description: "weir's own addresses: SNAT source (nat) and GRE outer source (dsr-gre)." }),
+    interfaces: z
+      .array(str('must be an interface name (1..15 characters, no "/" or spaces)', /^[^\s/]{1,15}$/, 15), {
+        error: says('must be a list of interface names'),
+      })
+      .default([])
+      .meta({ description: 'Interfaces the data plane attaches to.' }),
+    io: oneOf(['afpacket', 'tun'] as const).default('afpacket').meta({ description: 'Packet I/O backend.' }),
+    workers: int(1, 64).default(DEFAULTS.workers).meta({ description: 'Data-plane worker threads.' }),
+  });
+
+export const configSchema = map({
+    instance: instanceSchema.prefault({}),
+    cluster: map({
+        hash_seed: str('must be a non-empty string of at most 256 characters', undefined, 256)
+          .default(DEFAULTS.hashSeed)
+          .meta({ description: 'Shared by every instance of a cluster so all build the same Maglev tables.' }),
+      })
+      .prefault({}),
+    vips: z.array(vipSchema, { error: says('must be a list of VIPs') }).default([]),
+    conntrack: map({
+        capacity: int(1024, MAX_CAPACITY).default(DEFAULTS.ctCapacity).meta({ description: 'Connection-table entries (about 122 bytes of shared memory each).' }),
+        timeouts: ctTimeoutsSchema.prefault({}),
+      })
+      .prefault({}),
+    bgp: bgpSchema.prefault({}),
+    metrics: map({
+        listen: z
+          .union([listenAddress, z.literal(false)], { error: says('must be "host:port" or false') })
+          .default(DEFAULTS.metricsListen)
+          .meta({ description: 'Prometheus listen address, or false to disable.' }),
+      })
+      .prefault({}),
+    control: map({
+        socket: str('must be an absolute path of at most 107 bytes', /^\/.*/, 107)
+          .default(DEFAULTS.controlSocket)
+          .meta({ description: 'Control socket path (mode 0600); give each instance its own.' }),
+      })
+      .prefault({}),
+    rate_limits: map({
+        new_flows_per_second: int(0, 100_000_000).default(0).meta({ description: 'New flows per second for the whole instance; 0 = unlimited.' }),
+        per_client_new_flows_per_second: int(0, 100_000_000).default(0).meta({ description: 'New flows per second from one client address; 0 = unlimited.' }),
+        burst: int(0, 100_000_000).default(0).meta({ description: 'Token-bucket burst above the rates; 0 = one second worth.' }),
+      })
+      .prefault({}),
+    log: map({
+        level: oneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const).default('info'),
+      })
+      .prefault({}),
+  })
+  .meta({ title: 'weir configuration', description: 'weir L4 load balancer configuration (weir.yaml).' });
+
+export type WeirConfig = z.output<typeof configSchema>;
+export type VipConfig = z.output<typeof vipSchema>;
+export type BackendConfig = z.output<typeof backendSchema>;
+export type HealthCheckConfig = z.output<typeof healthCheckSchema>;
+export type CtTimeoutsConfig = z.output<typeof ctTimeoutsSchema>;

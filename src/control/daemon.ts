@@ -1,0 +1,255 @@
+// The `weir run` process: load the config, build the tables, serve the control socket, log one
+// "ready" line; SIGHUP or `weir reload` applies a new config's difference; SIGTERM/SIGINT stop
+// gracefully (BGP withdraws first once it exists) and exit 0.
+import { execFile } from 'node:child_process';
+import type { LevelWithSilent } from 'pino';
+import { createLogger, type Logger } from '../log.js';
+import { VERSION } from '../version.js';
+import { ConfigError, formatIssue, loadConfigFile } from '../config/load.js';
+import type { WeirConfig } from '../config/schema.js';
+import { detachedDataPlane, type DataPlaneHooks } from './dataplane.js';
+import { LbRuntime, RequestError, type ApplyReport } from './runtime.js';
+import { startControlServer, type ControlServer } from './server.js';
+
+export interface DaemonOptions {
+  configFile: string;
+  hooks?: DataPlaneHooks;
+  logger?: Logger;
+}
+
+/** WEIR_LOG_LEVEL overrides the config's log.level (for debugging a deployed instance). */
+function envLogLevel(): LevelWithSilent | undefined {
+  const v = process.env.WEIR_LOG_LEVEL;
+  return v && ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(v) ? (v as LevelWithSilent) : undefined;
+}
+
+interface ReloadRecord {
+  at: string;
+  ok: boolean;
+  message: string;
+}
+
+export class Daemon {
+  private lastReload: ReloadRecord | null = null;
+  private reloading: Promise<unknown> = Promise.resolve();
+  private readonly startedAt = Date.now();
+
+  private constructor(
+    readonly configFile: string,
+    readonly runtime: LbRuntime,
+    readonly log: Logger,
+    private server: ControlServer | null,
+  ) {}
+
+  /** Loads and validates the config (throws ConfigError), builds tables, listens on the socket. */
+  static async start(opts: DaemonOptions): Promise<Daemon> {
+    const config = loadConfigFile(opts.configFile);
+    const log = opts.logger ?? createLogger({ level: envLogLevel() ?? config.log.level });
+    const runtime = await LbRuntime.start(config, opts.hooks ?? detachedDataPlane());
+    const d = new Daemon(opts.configFile, runtime, log.child({ instance: config.instance.name }), null);
+    try {
+      d.server = await startControlServer(config.control.socket, d.handlers(), d.log);
+    } catch (e) {
+      await runtime.hooks.detach();
+      throw e;
+    }
+    return d;
+  }
+
+  get config(): WeirConfig {
+    return this.runtime.config;
+  }
+
+  private handlers() {
+    const rt = this.runtime;
+    return {
+      status: () => this.status(),
+      vips: () => rt.vipsView(),
+      backends: (vip?: string) => rt.backendsView(vip),
+      conntrackList: (f: Parameters<LbRuntime['conntrackList']>[0], limit: number) => rt.conntrackList(f, limit),
+      conntrackStats: () => rt.conntrackStats(),
+      conntrackFlush: (f: Parameters<LbRuntime['conntrackFlush']>[0]) => {
+        const n = rt.conntrackFlush(f);
+        this.log.info({ filter: f, deleted: n }, 'conntrack flushed');
+        return n;
+      },
+      setDrained: (vip: string, backend: string, on: boolean) => {
+        const r = rt.setDrained(vip, backend, on);
+        if (r.changed) this.log.info({ vip, backend, fingerprint: r.fingerprint }, on ? 'backend drained' : 'backend undrained');
+        return r;
+      },
+      reload: () => this.reload(),
+    };
+  }
+
+  status() {
+    const cfg = this.runtime.config;
+    return {
+      instance: cfg.instance.name,
+      version: VERSION,
+      pid: process.pid,
+      uptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000),
+      configFile: this.configFile,
+      generation: this.runtime.generation,
+      lastReload: this.lastReload,
+      controlSocket: cfg.control.socket,
+      dataplane: this.runtime.hooks.status(),
+      hashSeed: cfg.cluster.hash_seed,
+      vips: this.runtime.vipsView().map((v) => ({ name: v.name, fingerprint: v.fingerprint, state: v.state })),
+      conntrack: { capacity: this.runtime.conntrack.capacity, size: this.runtime.conntrack.size() },
+      health: 'unchecked (no health checker attached yet)',
+      bgp: cfg.bgp.enabled ? 'configured, speaker not running yet' : 'disabled',
+      metrics: cfg.metrics.listen === false ? 'disabled' : `configured on ${cfg.metrics.listen}, not served yet`,
+    };
+  }
+
+  /**
+   * Re-reads the config file and applies the difference. An invalid file leaves the running
+   * config in place and rejects with RequestError(422) listing every problem. Serialized.
+   */
+  reload(): Promise<ApplyReport & { ok: true }> {
+    const next = this.reloading.then(() => this.reloadNow());
+    this.reloading = next.catch(() => undefined);
+    return next;
+  }
+
+  private async reloadNow(): Promise<ApplyReport & { ok: true }> {
+    const at = new Date().toISOString();
+    let cfg: WeirConfig;
+    try {
+      cfg = loadConfigFile(this.configFile);
+    } catch (e) {
+      const issues = e instanceof ConfigError ? e.issues.map(formatIssue) : [(e as Error).message];
+      const message = `${this.configFile} is invalid; the running config stays in place (${issues.length} problem${issues.length === 1 ? '' : 's'})`;
+      this.lastReload = { at, ok: false, message: `${message}: ${issues.join('; ')}` };
+      this.log.error({ file: this.configFile, issues }, 'reload rejected: invalid config, keeping the running one');
+      throw new RequestError(422, message, { issues });
+    }
+    let report: ApplyReport;
+    try {
+      report = this.runtime.apply(cfg);
+    } catch (e) {
+      const message = `cannot apply ${this.configFile}; the running config stays in place: ${(e as Error).message}`;
+      this.lastReload = { at, ok: false, message };
+      this.log.error({ err: e }, 'reload rejected');
+      throw new RequestError(422, message, { issues: [(e as Error).message] });
+    }
+    this.log.level = envLogLevel() ?? cfg.log.level;
+    const d = report.diff;
+    const summary = d.empty
+      ? 'no changes'
+      : [
+          d.vipsAdded.length && `VIPs added: ${d.vipsAdded.join(', ')}`,
+          d.vipsRemoved.length && `VIPs removed: ${d.vipsRemoved.join(', ')}`,
+          d.vipsChanged.length && `VIPs changed: ${d.vipsChanged.map((v) => v.name).join(', ')}`,
+          report.rebuilt.length && `tables rebuilt: ${report.rebuilt.join(', ')}`,
+          d.needsRestart.length && `needs restart (kept old value): ${d.needsRestart.join(', ')}`,
+        ]
+          .filter(Boolean)
+          .join('; ') || 'settings changed';
+    this.lastReload = { at, ok: true, message: summary };
+    this.log.info({ generation: report.generation, diff: d, rebuilt: report.rebuilt, flushed: report.flushed }, `reloaded: ${summary}`);
+    if (d.needsRestart.length) this.log.warn({ settings: d.needsRestart }, 'some changed settings take effect only after a restart');
+    return { ok: true, ...report };
+  }
+
+  private readonly stopHooks: { name: string; fn: () => Promise<void> }[] = [];
+
+  /**
+   * Registers a step that runs first on shutdown, in registration order (the BGP announcer's
+   * withdraw goes here, so routers move traffic away before the data plane stops).
+   */
+  onStop(name: string, fn: () => Promise<void>): void {
+    this.stopHooks.push({ name, fn });
+  }
+
+  /** Graceful stop: the onStop steps (BGP withdraw), then close the socket, detach the data plane. */
+  async stop(): Promise<void> {
+    for (const h of this.stopHooks.splice(0)) {
+      try {
+        await h.fn();
+      } catch (err) {
+        this.log.error({ err, step: h.name }, 'shutdown step failed; continuing');
+      }
+    }
+    await this.server?.close();
+    this.server = null;
+    await this.runtime.hooks.detach();
+  }
+}
+
+/** Tells systemd we are ready when started with NOTIFY_SOCKET (Type=notify, NotifyAccess=all). */
+function notifySystemd(log: Logger, status: string): void {
+  if (!process.env.NOTIFY_SOCKET) return;
+  execFile('systemd-notify', ['--ready', `--pid=${process.pid}`, `--status=${status}`], (err) => {
+    if (err) log.warn({ err }, 'systemd-notify failed; use Type=exec in the unit');
+  });
+}
+
+/**
+ * Runs the daemon in the foreground until SIGTERM/SIGINT; resolves with the exit code
+ * (0 on a graceful stop, 2 on an invalid config, 1 on any other start failure).
+ */
+export async function runDaemon(configFile: string, opts: { hooks?: DataPlaneHooks } = {}): Promise<number> {
+  let daemon: Daemon;
+  try {
+    daemon = await Daemon.start({ configFile, hooks: opts.hooks });
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      process.stderr.write(`weir: ${e.message}\n`);
+      return 2;
+    }
+    process.stderr.write(`weir: cannot start: ${(e as Error).message}\n`);
+    return 1;
+  }
+  const log = daemon.log;
+  const cfg = daemon.config;
+  return new Promise<number>((resolve) => {
+    let stopping = false;
+    const onHup = () => {
+      log.info('SIGHUP: reloading');
+      daemon.reload().catch(() => undefined); // the outcome is logged by reload()
+    };
+    const onStop = (signal: NodeJS.Signals) => {
+      if (stopping) return;
+      stopping = true;
+      log.info({ signal }, 'shutting down');
+      const guard = setTimeout(() => {
+        log.error('shutdown took longer than 10 s; exiting anyway');
+        resolve(1);
+      }, 10_000);
+      guard.unref();
+      daemon
+        .stop()
+        .then(() => {
+          clearTimeout(guard);
+          process.off('SIGHUP', onHup);
+          process.off('SIGTERM', onStop);
+          process.off('SIGINT', onStop);
+          log.info('stopped');
+          resolve(0);
+        })
+        .catch((err: unknown) => {
+          log.error({ err }, 'shutdown failed');
+          resolve(1);
+        });
+    };
+    process.on('SIGHUP', onHup);
+    process.on('SIGTERM', onStop);
+    process.on('SIGINT', onStop);
+    const status = daemon.runtime.hooks.status();
+    log.info(
+      {
+        version: VERSION,
+        config: configFile,
+        socket: cfg.control.socket,
+        vips: cfg.vips.length,
+        backends: cfg.vips.reduce((n, v) => n + v.backends.length, 0),
+        generation: daemon.runtime.generation,
+        dataplane: status.description,
+      },
+      'ready',
+    );
+    notifySystemd(log, `serving ${cfg.vips.length} VIPs`);
+  });
+}

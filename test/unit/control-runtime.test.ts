@@ -1,0 +1,138 @@
+// The daemon's control-plane state: stable ids, tables rebuilt only when needed, drains, and
+// reloads that keep the connection table (existing flows survive) but drop flows of removed parts.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { parseConfigText, formatIssue } from '../../src/config/load.js';
+import type { WeirConfig } from '../../src/config/schema.js';
+import { LbRuntime, RequestError } from '../../src/control/runtime.js';
+import { IdRegistry, MAX_ID } from '../../src/control/registry.js';
+import { detachedDataPlane } from '../../src/control/dataplane.js';
+import { feedDataPlane, type FlowSpec } from './control-harness.js';
+
+function cfg(text: string): WeirConfig {
+  const r = parseConfigText(text);
+  if (!r.ok) assert.fail(r.issues.map(formatIssue).join('\n'));
+  return r.config;
+}
+
+const base = `
+instance: { addresses: [198.18.0.10, fd00::10] }
+cluster: { hash_seed: unit }
+conntrack: { capacity: 1024 }
+vips:
+  - name: web
+    address: 198.18.100.1
+    port: 80
+    table_size: 251
+    backends: [{ name: a, address: 198.18.1.1 }, { name: b, address: 198.18.1.2 }]
+  - name: dns6
+    address: fd00::53
+    port: 53
+    protocol: udp
+    mode: dsr-gre
+    table_size: 101
+    backends: [{ name: r1, address: fd00:1::1 }, { name: r2, address: fd00:1::2 }]
+`;
+
+const flows: FlowSpec[] = [
+  ...Array.from({ length: 20 }, (_, i) => ({ vip: 'web', client: `198.18.5.${i + 1}`, clientPort: 40000 + i })),
+  { vip: 'web', client: '198.18.6.1', clientPort: 1234, state: 'syn_sent' as const },
+  { vip: 'dns6', client: 'fd00:9::1', clientPort: 5353 },
+  { vip: 'dns6', client: 'fd00:9::2', clientPort: 5353 },
+];
+
+test('the detached data plane is reported honestly and still receives every publication', async () => {
+  const hooks = detachedDataPlane();
+  const rt = await LbRuntime.start(cfg(base), hooks);
+  assert.deepEqual(hooks.status(), { attached: false, description: 'not attached' });
+  assert.equal(hooks.published.generation, 1);
+  assert.deepEqual(hooks.published.vips.map((v) => v.name), ['web', 'dns6']);
+  assert.equal(rt.generation, 1);
+});
+
+test('conntrack queries resolve VIP and backend names, states and client prefixes', async () => {
+  const rt = await LbRuntime.start(cfg(base), feedDataPlane(flows));
+  assert.equal(rt.conntrack.size(), flows.length);
+  assert.equal(rt.conntrackList({ vip: 'web' }).length, 21);
+  assert.equal(rt.conntrackList({ vip: 'web', state: 'syn_sent' }).length, 1);
+  assert.equal(rt.conntrackList({ client: 'fd00:9::/64' }).length, 2);
+  const a = rt.conntrackList({ backend: 'a' });
+  const b = rt.conntrackList({ backend: 'b' });
+  assert.equal(a.length + b.length, 21);
+  assert.ok(a.every((e) => e.backendName === 'a' && e.vipName === 'web'));
+  assert.equal(rt.conntrackList({ vip: 'web' }, 5).length, 5);
+  assert.throws(() => rt.conntrackList({ vip: 'nope' }), (e: unknown) => e instanceof RequestError && e.status === 404);
+  assert.throws(() => rt.conntrackList({ backend: 'r1', vip: 'web' }), (e: unknown) => e instanceof RequestError && e.status === 404);
+  assert.throws(() => rt.conntrackList({ state: 'dancing' }), /unknown conntrack state/);
+  assert.equal(rt.conntrackFlush({ vip: 'dns6' }), 2);
+  assert.equal(rt.conntrackStats().size, 21);
+});
+
+test('a reload that changes one VIP rebuilds only its table and keeps every flow and id', async () => {
+  const hooks = feedDataPlane(flows);
+  const rt = await LbRuntime.start(cfg(base), hooks);
+  const ids = rt.backendsView().map((b) => [b.name, b.id, b.vipId]);
+  const before = rt.vipsView().map((v) => v.fingerprint);
+  const r = rt.apply(cfg(base.replace('{ name: b, address: 198.18.1.2 }', '{ name: b, address: 198.18.1.2, weight: 300 }')));
+  assert.deepEqual(r.rebuilt, ['web']);
+  assert.equal(r.flushed, 0);
+  assert.equal(rt.conntrack.size(), flows.length);
+  assert.deepEqual(rt.backendsView().map((b) => [b.name, b.id, b.vipId]), ids);
+  const after = rt.vipsView().map((v) => v.fingerprint);
+  assert.notEqual(after[0], before[0]);
+  assert.equal(after[1], before[1]);
+  assert.deepEqual(hooks.status().counters, { publishes: 2, generation: 2, vips: 2, tablesReused: 1, tablesRebuilt: 1, flowsInserted: flows.length });
+  // Nothing changed: nothing is published.
+  assert.equal(rt.apply(rt.config).generation, 2);
+});
+
+test('removing a backend drops only its flows; removing a VIP drops its flows and frees its name', async () => {
+  const rt = await LbRuntime.start(cfg(base), feedDataPlane(flows));
+  const onA = rt.conntrackList({ backend: 'a' }).length;
+  assert.ok(onA > 0);
+  const noA = base.replace('[{ name: a, address: 198.18.1.1 }, { name: b', '[{ name: b');
+  const r1 = rt.apply(cfg(noA));
+  assert.equal(r1.flushed, onA);
+  assert.equal(rt.conntrack.size(), flows.length - onA);
+  const noDns = noA.slice(0, noA.indexOf('  - name: dns6'));
+  const r2 = rt.apply(cfg(noDns));
+  assert.deepEqual(r2.diff.vipsRemoved, ['dns6']);
+  assert.equal(r2.flushed, 2);
+  assert.deepEqual(rt.vipsView().map((v) => v.name), ['web']);
+});
+
+test('draining a backend gives it no slots, keeps its flows, and survives a reload', async () => {
+  const rt = await LbRuntime.start(cfg(base), feedDataPlane(flows));
+  const r = rt.setDrained('web', 'a', true);
+  assert.equal(r.changed, true);
+  const web = () => rt.backendsView('web');
+  assert.deepEqual(web().map((b) => [b.name, b.drained, b.slots]), [['a', true, 0], ['b', false, 251]]);
+  assert.equal(rt.conntrack.size(), flows.length);
+  assert.equal(rt.setDrained('web', 'a', true).changed, false);
+  rt.apply(cfg(base.replace('table_size: 251', 'table_size: 257')));
+  assert.deepEqual(web().map((b) => [b.name, b.drained, b.slots]), [['a', true, 0], ['b', false, 257]]);
+  rt.setDrained('web', 'a', false);
+  assert.ok(web()[0].slots > 0);
+  assert.throws(() => rt.setDrained('web', 'zz', true), (e: unknown) => e instanceof RequestError && e.status === 404 && /no backend named "zz"/.test(e.message));
+  assert.throws(() => rt.setDrained('nope', 'a', true), (e: unknown) => e instanceof RequestError && e.status === 404);
+});
+
+test('a VIP whose every backend is drained stays listed but is below its minimum', async () => {
+  const rt = await LbRuntime.start(cfg(base), detachedDataPlane());
+  rt.setDrained('dns6', 'r1', true);
+  rt.setDrained('dns6', 'r2', true);
+  const v = rt.vipsView().find((x) => x.name === 'dns6')!;
+  assert.deepEqual([v.activeBackends, v.state], [0, 'below-minimum']);
+});
+
+test('ids are small, stable per name, and a released id is not reused while others are free', () => {
+  const r = new IdRegistry();
+  assert.equal(r.idFor('a'), 1);
+  assert.equal(r.idFor('b'), 2);
+  assert.equal(r.idFor('a'), 1);
+  r.release('a');
+  assert.equal(r.idFor('c'), 3);
+  assert.equal(r.idFor('a'), 4);
+  assert.equal(r.peek('zz'), undefined);
+  assert.equal(MAX_ID, 0xffff);
+});

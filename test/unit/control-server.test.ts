@@ -1,0 +1,144 @@
+// The control socket: mode 0600, one daemon per socket, and bad requests answered with a 4xx and
+// {"error"} without ever taking the daemon down.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { createLogger } from '../../src/log.js';
+import { Daemon } from '../../src/control/daemon.js';
+import { controlRequest, ControlClientError } from '../../src/control/client.js';
+import { feedDataPlane } from './control-harness.js';
+
+const dir = mkdtempSync(path.join(os.tmpdir(), 'weir-ctl-'));
+const socket = path.join(dir, 'weir.sock');
+const configFile = path.join(dir, 'weir.yaml');
+const config = (weight: number) => `
+instance: { addresses: [198.18.0.10] }
+conntrack: { capacity: 1024 }
+control: { socket: ${socket} }
+vips:
+  - name: web
+    address: 198.18.100.1
+    port: 80
+    table_size: 251
+    backends: [{ name: a, address: 198.18.1.1 }, { name: b, address: 198.18.1.2, weight: ${weight} }]
+`;
+let daemon: Daemon;
+
+before(async () => {
+  writeFileSync(configFile, config(100));
+  daemon = await Daemon.start({
+    configFile,
+    hooks: feedDataPlane([{ vip: 'web', client: '198.18.5.1', clientPort: 1000 }]),
+    logger: createLogger({ level: 'silent' }),
+  });
+});
+
+after(async () => {
+  await daemon?.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** A raw request, so the tests can send what the CLI never would. */
+function raw(method: string, urlPath: string, body?: string): Promise<{ status: number; json: Record<string, unknown> }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ socketPath: socket, method, path: urlPath }, (res) => {
+      let text = '';
+      res.on('data', (c) => (text += c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, json: JSON.parse(text) as Record<string, unknown> }));
+    });
+    req.on('error', reject);
+    if (body !== undefined) req.write(body);
+    req.end();
+  });
+}
+
+test('the control socket is a unix socket with mode 0600', () => {
+  const st = statSync(socket);
+  assert.ok(st.isSocket());
+  assert.equal(st.mode & 0o777, 0o600);
+});
+
+test('bad requests get a 4xx with a JSON error and the daemon keeps answering', async () => {
+  const cases: [string, string, string | undefined, number, RegExp][] = [
+    ['GET', '/v1/nope', undefined, 404, /unknown command GET \/v1\/nope/],
+    ['DELETE', '/v1/status', undefined, 405, /takes GET, not DELETE/],
+    ['POST', '/v1/backends/drain', '{"vip": "web",', 400, /not valid JSON/],
+    ['POST', '/v1/backends/drain', '[1, 2]', 400, /must be a JSON object/],
+    ['POST', '/v1/backends/drain', '{"vip": "web"}', 400, /"backend" is required/],
+    ['POST', '/v1/backends/drain', '{"vip": 7, "backend": "a"}', 400, /"vip" must be a string/],
+    ['POST', '/v1/backends/drain', '{"vip": "nope", "backend": "a"}', 404, /no VIP named "nope" \(VIPs: web\)/],
+    ['GET', '/v1/backends?vip=nope', undefined, 404, /no VIP named "nope"/],
+    ['GET', '/v1/conntrack?limit=0', undefined, 400, /"limit" must be an integer/],
+    ['GET', '/v1/conntrack?state=dancing', undefined, 400, /unknown conntrack state "dancing"/],
+    ['GET', '/v1/conntrack?client=300.1.1.1/8', undefined, 400, /./],
+    ['POST', '/v1/conntrack/flush', '{"backend": "zz"}', 404, /no backend named "zz"/],
+  ];
+  assert.ok(cases.length > 0);
+  for (const [method, p, body, status, re] of cases) {
+    const r = await raw(method, p, body);
+    assert.equal(r.status, status, `${method} ${p} ${body ?? ''}: ${JSON.stringify(r.json)}`);
+    assert.match(String(r.json.error), re);
+  }
+  const s = await controlRequest<{ generation: number }>(socket, 'GET', '/v1/status');
+  assert.equal(s.generation, 1);
+});
+
+test('the client turns a refused request into a ControlClientError with the status and message', async () => {
+  await assert.rejects(
+    controlRequest(socket, 'POST', '/v1/backends/undrain', { vip: 'web', backend: 'zz' }),
+    (e: unknown) => e instanceof ControlClientError && e.status === 404 && /no backend named "zz"/.test(e.message),
+  );
+  await assert.rejects(
+    controlRequest(path.join(dir, 'absent.sock'), 'GET', '/v1/status'),
+    (e: unknown) => e instanceof ControlClientError && e.status === undefined && /no daemon is listening there/.test(e.message),
+  );
+});
+
+test('a second daemon refuses a socket that a live daemon serves', async () => {
+  await assert.rejects(
+    Daemon.start({ configFile, logger: createLogger({ level: 'silent' }) }),
+    /control socket .* is in use by a running weir/,
+  );
+  // The first one is unharmed.
+  const v = await controlRequest<unknown[]>(socket, 'GET', '/v1/vips');
+  assert.equal(v.length, 1);
+});
+
+test('a reload applies a valid file, and an invalid one keeps the running config and says why', async () => {
+  writeFileSync(configFile, config(300));
+  const ok = await controlRequest<{ ok: boolean; rebuilt: string[]; generation: number }>(socket, 'POST', '/v1/reload');
+  assert.deepEqual([ok.ok, ok.rebuilt, ok.generation], [true, ['web'], 2]);
+  writeFileSync(configFile, config(-1));
+  const bad = await raw('POST', '/v1/reload');
+  assert.equal(bad.status, 422);
+  assert.match(String(bad.json.error), /is invalid; the running config stays in place \(1 problem\)/);
+  const line = config(-1).split('\n')[9];
+  assert.deepEqual(bad.json.issues, [`vips[0].backends[1].weight: must be an integer 0..65535, got -1 (line 10, col ${line.indexOf('-1') + 1})`]);
+  const b = await controlRequest<{ name: string; weight: number }[]>(socket, 'GET', '/v1/backends');
+  assert.deepEqual(b.map((x) => [x.name, x.weight]), [['a', 100], ['b', 300]]);
+  const s = await controlRequest<{ generation: number; lastReload: { ok: boolean } }>(socket, 'GET', '/v1/status');
+  assert.deepEqual([s.generation, s.lastReload.ok], [2, false]);
+});
+
+test('shutdown runs the onStop steps first, in order, while the socket still answers; then removes it', async () => {
+  const sock2 = path.join(dir, 'two.sock');
+  const file2 = path.join(dir, 'two.yaml');
+  writeFileSync(file2, config(100).replace(socket, sock2));
+  const d2 = await Daemon.start({ configFile: file2, logger: createLogger({ level: 'silent' }) });
+  const seen: string[] = [];
+  d2.onStop('bgp-withdraw', async () => {
+    const s = await controlRequest<{ instance: string }>(sock2, 'GET', '/v1/status');
+    seen.push(`withdraw while serving ${s.instance}`);
+  });
+  d2.onStop('failing', async () => {
+    seen.push('failing');
+    throw new Error('boom');
+  });
+  d2.onStop('last', async () => void seen.push('last'));
+  await d2.stop();
+  assert.deepEqual(seen, ['withdraw while serving weir', 'failing', 'last']);
+  assert.equal(existsSync(sock2), false);
+});
