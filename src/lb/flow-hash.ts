@@ -9,6 +9,7 @@
 // the cluster seed, closed by a tag word (family, field choice, byte count) and fmix32. Words
 // a client can choose (source address, source port) are never consecutive. The seed keeps the
 // tuple → backend map secret from outsiders; see docs/maglev.md for its limits.
+import { ipv4ToU32, parseIp } from '../packet/index.js';
 import { fmix32, murmur3String, murmurMix } from './hash.js';
 
 /** Hash proto, source, destination and both ports. */
@@ -104,51 +105,20 @@ export function flowHashV6(
   return fmix32(h ^ (TAG_V6 | (HASH_FIVE_TUPLE << 8) | 40));
 }
 
-/** Parses dotted-quad IPv4 text to a uint32 (first octet most significant); -1 if malformed. */
+/**
+ * Control plane: IPv4 text (src/packet/ip-text.ts rules) as a uint32, first octet most
+ * significant; -1 if it is not an IPv4 address. Kept for callers that hash text (src/sim).
+ */
 export function parseIpv4(text: string): number {
-  const parts = text.split('.');
-  if (parts.length !== 4) return -1;
-  let v = 0;
-  for (const p of parts) {
-    if (!/^(0|[1-9][0-9]{0,2})$/.test(p)) return -1;
-    const n = Number(p);
-    if (n > 255) return -1;
-    v = v * 256 + n;
-  }
-  return v;
+  const a = parseIp(text);
+  return a !== undefined && a.length === 4 ? ipv4ToU32(a) : -1;
 }
 
-/** Parses IPv6 text (RFC 4291 §2.2: "::" compression, trailing dotted quad) into out[off..off+16). */
+/** Control plane: IPv6 text (src/packet/ip-text.ts rules) into out[off..off+16); false (out untouched) if it is not IPv6. */
 export function parseIpv6(text: string, out: Uint8Array, off = 0): boolean {
-  const halves = text.split('::');
-  if (halves.length > 2) return false;
-  const groups = (s: string): number[] | null => {
-    if (s === '') return [];
-    const items = s.split(':');
-    const words: number[] = [];
-    for (let i = 0; i < items.length; i++) {
-      const it = items[i];
-      if (i === items.length - 1 && it.includes('.')) {
-        const v4 = parseIpv4(it);
-        if (v4 < 0) return null;
-        words.push(v4 >>> 16, v4 & 0xffff);
-      } else {
-        if (!/^[0-9a-fA-F]{1,4}$/.test(it)) return null;
-        words.push(parseInt(it, 16));
-      }
-    }
-    return words;
-  };
-  const head = groups(halves[0]);
-  const tail = halves.length === 2 ? groups(halves[1]) : [];
-  if (head === null || tail === null) return false;
-  const missing = 8 - head.length - tail.length;
-  if (halves.length === 2 ? missing < 1 : missing !== 0) return false;
-  const words = [...head, ...new Array<number>(missing).fill(0), ...tail];
-  for (let i = 0; i < 8; i++) {
-    out[off + 2 * i] = words[i] >>> 8;
-    out[off + 2 * i + 1] = words[i] & 0xff;
-  }
+  const a = parseIp(text);
+  if (a === undefined || a.length !== 16) return false;
+  out.set(a, off);
   return true;
 }
 
@@ -160,15 +130,17 @@ export function flowHashOf(
   seed: number, fields: number, proto: number,
   src: string, sport: number, dst: string, dport: number,
 ): number {
-  const s4 = parseIpv4(src);
-  const d4 = parseIpv4(dst);
-  if (s4 >= 0 && d4 >= 0) return flowHashV4(seed, fields, proto, s4, d4, sport, dport);
-  const buf = new Uint8Array(32);
-  const s6 = s4 < 0 && parseIpv6(src, buf, 0);
-  const d6 = d4 < 0 && parseIpv6(dst, buf, 16);
-  if (s6 && d6) return flowHashV6(seed, fields, proto, buf, 0, 16, sport, dport);
-  if ((s4 >= 0 || s6) && (d4 >= 0 || d6)) {
-    throw new Error(`flow hash: source ${src} and destination ${dst} are of different address families`);
+  const s = parseIp(src);
+  const d = parseIp(dst);
+  if (s !== undefined && d !== undefined) {
+    if (s.length !== d.length) {
+      throw new Error(`flow hash: source ${src} and destination ${dst} are of different address families`);
+    }
+    if (s.length === 4) return flowHashV4(seed, fields, proto, ipv4ToU32(s), ipv4ToU32(d), sport, dport);
+    const buf = new Uint8Array(32);
+    buf.set(s, 0);
+    buf.set(d, 16);
+    return flowHashV6(seed, fields, proto, buf, 0, 16, sport, dport);
   }
-  throw new Error(`flow hash: cannot parse ${s4 < 0 && !s6 ? `source address "${src}"` : `destination address "${dst}"`}`);
+  throw new Error(`flow hash: cannot parse ${s === undefined ? `source address "${src}"` : `destination address "${dst}"`}`);
 }

@@ -1,7 +1,12 @@
 // Control-plane helpers (may allocate): IPv4/IPv6 text <-> bytes (RFC 4291 §2.2 input forms,
-// RFC 5952 canonical output), MAC text <-> bytes, IPv4 bytes <-> uint32.
+// RFC 5952 canonical output), CIDR prefix text, MAC text <-> bytes, IPv4 bytes <-> uint32.
+// The one address text parser of weir: src/lb and src/bgp build on it.
 
-/** Parses dotted-quad IPv4 (no leading zeros, RFC 6943 §3.1.1) or IPv6 text; undefined if invalid. */
+/**
+ * Parses dotted-quad IPv4 (no leading zeros, RFC 6943 §3.1.1) or IPv6 text (RFC 4291 §2.2: hex
+ * of any case, "::", a dotted quad only as the last 32 bits; no zone id) into 4 or 16 bytes.
+ * Returns undefined if invalid; never throws.
+ */
 export function parseIp(text: string): Uint8Array | undefined {
   return text.includes(':') ? parseIpv6Text(text) : parseIpv4Text(text);
 }
@@ -52,13 +57,22 @@ function parseIpv6Text(text: string): Uint8Array | undefined {
   return out;
 }
 
-/** Formats 4 bytes as dotted quad or 16 as RFC 5952 text (IPv4-mapped as ::ffff:a.b.c.d). */
-export function formatIp(buf: Uint8Array, off = 0, len = buf.length - off): string {
+export interface FormatIpOptions {
+  /**
+   * How an IPv4-mapped IPv6 address (::ffff:0:0/96) is written: 'dotted' (default, RFC 5952 §5)
+   * "::ffff:192.0.2.1", or 'hex' "::ffff:c000:201" (the form the BGP prefix keys and the
+   * conntrack inspection output have always used).
+   */
+  v4Mapped?: 'dotted' | 'hex';
+}
+
+/** Formats 4 bytes as dotted quad or 16 as RFC 5952 text. Throws if len is not 4 or 16. */
+export function formatIp(buf: Uint8Array, off = 0, len = buf.length - off, opts?: FormatIpOptions): string {
   if (len === 4) return `${buf[off]}.${buf[off + 1]}.${buf[off + 2]}.${buf[off + 3]}`;
   if (len !== 16) throw new Error(`formatIp: address length must be 4 or 16, got ${len}`);
   const w: number[] = [];
   for (let i = 0; i < 8; i++) w.push((buf[off + 2 * i] << 8) | buf[off + 2 * i + 1]);
-  if (w[0] === 0 && w[1] === 0 && w[2] === 0 && w[3] === 0 && w[4] === 0 && w[5] === 0xffff) {
+  if (opts?.v4Mapped !== 'hex' && w[0] === 0 && w[1] === 0 && w[2] === 0 && w[3] === 0 && w[4] === 0 && w[5] === 0xffff) {
     return `::ffff:${buf[off + 12]}.${buf[off + 13]}.${buf[off + 14]}.${buf[off + 15]}`;
   }
   // RFC 5952 §4.2: compress the longest run (>= 2) of zero words, the first one on a tie.
@@ -73,6 +87,26 @@ export function formatIp(buf: Uint8Array, off = 0, len = buf.length - off): stri
   const hex = (a: number[]): string => a.map((x) => x.toString(16)).join(':');
   if (best < 0) return hex(w);
   return `${hex(w.slice(0, best))}::${hex(w.slice(best + bestLen))}`;
+}
+
+/** A CIDR prefix: the address as written (host bits are kept) and its length in bits. */
+export interface Cidr { addr: Uint8Array; bits: number }
+
+/**
+ * Parses "198.18.0.0/15" or "fd00::/8" (RFC 4632 §3.1, RFC 4291 §2.3): an address as parseIp
+ * takes it, "/" and a decimal length of 1..3 digits up to 32 or 128. A bare address is a host
+ * prefix (/32 or /128). Host bits may be set: callers that need a network address check them.
+ * Returns undefined if invalid; never throws.
+ */
+export function parseCidr(text: string): Cidr | undefined {
+  const slash = text.indexOf('/');
+  const addr = parseIp(slash < 0 ? text : text.slice(0, slash));
+  if (addr === undefined) return undefined;
+  const max = addr.length * 8;
+  if (slash < 0) return { addr, bits: max };
+  const bitsText = text.slice(slash + 1);
+  if (!/^[0-9]{1,3}$/.test(bitsText) || Number(bitsText) > max) return undefined;
+  return { addr, bits: Number(bitsText) };
 }
 
 /** The 4 bytes at off as a uint32 (big-endian read). */

@@ -451,9 +451,15 @@ describe('prefix text', () => {
     ['::/0', '::/0'],
   ];
   for (const [input, want] of cases) test(`"${input}" is canonically ${want}`, () => assert.equal(canonicalPrefix(input), want));
-  for (const bad of ['198.18.0.1/33', '198.18.0.1/24', '1.2.3', 'fd00::1::2', 'fd00::/129', 'g::1']) {
+  for (const bad of ['198.18.0.1/33', '198.18.0.1/24', '1.2.3', 'fd00::1::2', 'fd00::/129', 'g::1', '198.018.0.1',
+    '::ffff:198.018.0.1', 'fe80::1%eth0/128']) {
     test(`"${bad}" is refused`, () => assert.throws(() => parsePrefix(bad)));
   }
+  test('a refused prefix names what is wrong with it', () => {
+    assert.throws(() => parsePrefix('198.18.0.1/33'), /bad prefix length in "198.18.0.1\/33"/);
+    assert.throws(() => parsePrefix('198.18.0/24'), /not an IPv4 or IPv6 address: "198.18.0"/);
+    assert.throws(() => parsePrefix('198.18.0.1/24'), /host bits set in prefix "198.18.0.1\/24"/);
+  });
   test('IPv6 text survives parse and format for random addresses', () => {
     fc.assert(
       fc.property(fc.uint8Array({ minLength: 16, maxLength: 16 }), (b) => {

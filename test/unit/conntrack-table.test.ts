@@ -391,7 +391,8 @@ describe('address text', () => {
       assert.equal(formatCtAddr6(w[0], w[1], w[2], w[3]), want);
     });
   }
-  for (const bad of ['1.2.3', '1.2.3.256', '1::2::3', '12345::', '1:2:3:4:5:6:7:8:9', 'fd00::/129']) {
+  for (const bad of ['1.2.3', '1.2.3.256', '1::2::3', '12345::', '1:2:3:4:5:6:7:8:9', 'fd00::/129', '01.2.3.4',
+    '10.0.0.0/08x', '::ffff:01.2.3.4', 'fe80::1%eth0']) {
     test(`"${bad}" is not an address or prefix`, () => assert.throws(() => parseCtPrefix(bad)));
   }
 });

@@ -164,7 +164,8 @@ describe('address parsers', () => {
       assert.equal(Buffer.from(b).toString('hex'), hex);
     });
   }
-  for (const s of [':::', '1:2:3:4:5:6:7:8:9', '1::2::3', 'fd00::12345', '1:2:3:4:5:6:7', 'g::1', '::1.2.3', '1:2:3:4:5:6:7::8', 'fe80::1%eth0', '']) {
+  for (const s of [':::', '1:2:3:4:5:6:7:8:9', '1::2::3', 'fd00::12345', '1:2:3:4:5:6:7', 'g::1', '::1.2.3', '1:2:3:4:5:6:7::8', 'fe80::1%eth0', '',
+    '1.2.3.4::', '1:1.2.3.4::5', '::ffff:01.2.3.4']) {
     test(`parseIpv6 rejects "${s}"`, () => assert.equal(parseIpv6(s, new Uint8Array(16)), false));
   }
 });
