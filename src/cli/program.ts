@@ -8,6 +8,7 @@ import { DEFAULT_CONTROL_SOCKET } from '../config/defaults.js';
 import { hostPort } from '../config/address.js';
 import { controlRequest, query, ControlClientError } from '../control/client.js';
 import { duration, keyValues, percent, table } from './format.js';
+import { registerSimulate } from './simulate.js';
 
 /** Thrown by actions to end with a message and an exit code. */
 class CliExit extends Error {
@@ -342,6 +343,7 @@ export function buildProgram(): Command {
       );
     });
 
+  registerSimulate(program);
   return program;
 }
 
