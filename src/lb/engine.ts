@@ -1,0 +1,554 @@
+// The per-packet engine of the data plane: parse → match a VIP → conntrack → Maglev (+ SNAT
+// port) → rewrite / encapsulate, returning a verdict that says where the bytes go. Pure and
+// synchronous; allocates nothing per packet, never throws on a packet, counts every verdict.
+//
+// Policies (the README and docs repeat them for operators):
+// - Unknown traffic (no VIP, no NAT flow, non-IP frames): VERDICT_PASS (AF_PACKET: the kernel
+//   already has its copy; leave it alone) or VERDICT_DROP, per `unknownTraffic`. Counted.
+// - nat: client → VIP is rewritten to SNAT addr/port → backend; replies backend → SNAT are
+//   rewritten to VIP → client; both leave as VERDICT_TX_IP (the kernel routes them). Backends
+//   must be of the VIP's family (no NAT46/64). TTL is not decremented (weir acts as a host-side
+//   proxy, as Katran and IPVS-DR do). ICMP errors about a tracked NAT flow are translated in
+//   both directions, outer and quoted headers, after RFC 5508 §7 / RFC 3022 §4.3: quoted
+//   IPv4 header checksum and quoted L4 checksum adjusted (RFC 1624) as the original would be,
+//   ICMP checksum recomputed. The outer source of an error towards the client is rewritten to
+//   the VIP only when it is the backend itself (a router's address stays as it is).
+// - dsr-gre: the client packet, untouched, inside outer IPv4/IPv6 + GRE (RFC 2784) to the
+//   backend. Outer + inner above `pathMtu`: DF set (IPv4) or IPv6 → ICMP fragmentation needed
+//   (RFC 1191 §4) / packet too big (RFC 4443 §3.2) to the client, from the VIP, MTU = pathMtu
+//   − overhead; DF clear → dropped and counted (dropTooBigNoDf): a raw IP_HDRINCL send does not
+//   fragment and weir does not fragment the outer packet either (as GLB: "will not fragment").
+//   Give the links towards the backends a larger MTU or clamp the MSS. Generated errors are
+//   rate-limited per engine by a token bucket of `icmpRate` per second (RFC 4443 §2.4(f)).
+// - ICMP errors addressed to a VIP address and quoting a VIP flow (e.g. fragmentation needed
+//   about the backend's VIP → client reply, RFC 1191) go to the backend that owns the quoted
+//   flow: the conntrack entry of the reversed quote if any, else Maglev on the reversed quote
+//   (the same backend the client's packets reach). In dsr-l2 by MAC, in dsr-gre encapsulated.
+// - dsr-l2: destination MAC := backend MAC, source MAC := localMac (or the frame's old
+//   destination MAC, i.e. ours), VERDICT_TX_L2. Needs Ethernet input.
+// - Fragments addressed to a VIP address: dropped (default) or passed, per `fragments`; they
+//   cannot be balanced consistently because later fragments carry no ports (Katran drops them
+//   too). Counted either way. (PMTU discovery keeps TCP unfragmented.)
+// - Established flows keep their backend (conntrack's backendId) across table swaps while that
+//   backend id is still in the VIP's backend list; a flow whose backend left the list (or whose
+//   VIP id changed) is deleted and scheduled again with the current Maglev table (counted as
+//   rescheduled). Drain = weight 0 in Maglev, backend still listed.
+// - Offloads: TP_STATUS_CSUMNOTREADY → the L4 checksum is computed in full before any rewrite
+//   (csumCompleted); TP_STATUS_GSO_TCP or an IP packet longer than `mtu` → dropGso. Operators
+//   turn GRO/LRO off on the receiving NIC and tx offload off on veth peers (see the README).
+// - Conntrack full: nat drops the packet (dropConntrackFull; replies could not be mapped);
+//   DSR forwards it statelessly by Maglev (ctInsertFailed).
+
+import {
+  buildIcmpFragNeeded, buildIcmpv6PacketTooBig, copyBytes, csumApplyDelta, csumFold, encapGre,
+  encapGreInPlace, fillL4Checksum, icmpErrorAllowed, IPPROTO_TCP, IPPROTO_UDP, IPV6_MIN_MTU,
+  isIcmpError, LINKTYPE_ETHERNET, PacketInfo, parseIcmpQuote, parsePacket, PKT_ERR_L3_UNSUPPORTED,
+  PKT_ERROR_NAMES, readU16, rewriteDstAddr, rewriteDstPort, rewriteSrcAddr,
+  rewriteSrcPort, setEthDst, setEthSrc, writeU16,
+} from '../packet/index.js';
+import {
+  META_FLAGS, META_LEN, META_OFF, META_WORDS, TP_STATUS_CSUMNOTREADY, TP_STATUS_GSO_TCP, WEIR_F_TRUNCATED,
+  type PacketBatch,
+} from '../io/batch.js';
+import { CT_DIR_ORIG, CT_DIR_REPLY, CT_ERR_REPLY_IN_USE, type ConnTable } from './conntrack.js';
+import { flowHashV4, flowHashV6 } from './flow-hash.js';
+import type { SnatAllocator } from './snat.js';
+import { FRAG_DROP, MODE_DSR_GRE, MODE_DSR_L2, MODE_NAT, type VipTable } from './vip-table.js';
+
+// ─── verdicts: where the output goes ──────────────────────────────────────────────────────
+/** Drop the packet (EngineOutput.reason says why). */
+export const VERDICT_DROP = 0;
+/** Send the Ethernet frame at out.buf[out.off, +out.len) out of the AF_PACKET socket. */
+export const VERDICT_TX_L2 = 1;
+/** Send the IP packet at out.buf[out.off, +out.len) through the raw IP socket (kernel routes it). */
+export const VERDICT_TX_IP = 2;
+/** Not ours: leave it to the kernel. */
+export const VERDICT_PASS = 3;
+export const VERDICT_NAMES: readonly string[] = ['DROP', 'TX_L2', 'TX_IP', 'PASS'];
+
+// ─── counters (indexes into Engine.counters) ──────────────────────────────────────────────
+export const ENGINE_COUNTER_NAMES = [
+  'rx', 'txNat', 'txNatReply', 'txGre', 'txL2', 'txIcmpToBackend', 'txIcmpToClient', 'txFragNeeded',
+  'passNoVip', 'passNotIp', 'passFragment',
+  'dropNoVip', 'dropFragment', 'dropMalformed', 'dropTruncated', 'dropGso', 'dropChecksum', 'dropNoBackend',
+  'dropConntrackFull', 'dropSnatExhausted', 'dropNoRoom', 'dropTooBigNoDf', 'dropIcmpUnmatched',
+  'dropIcmpNotAllowed', 'dropNoL2', 'dropKeyConflict',
+  'newFlows', 'ctInsertFailed', 'rescheduled', 'csumCompleted', 'dropIcmpRateLimited',
+] as const;
+export const C_RX = 0, C_TX_NAT = 1, C_TX_NAT_REPLY = 2, C_TX_GRE = 3, C_TX_L2 = 4, C_TX_ICMP_TO_BACKEND = 5,
+  C_TX_ICMP_TO_CLIENT = 6, C_TX_FRAG_NEEDED = 7, C_PASS_NO_VIP = 8, C_PASS_NOT_IP = 9, C_PASS_FRAGMENT = 10,
+  C_DROP_NO_VIP = 11, C_DROP_FRAGMENT = 12, C_DROP_MALFORMED = 13, C_DROP_TRUNCATED = 14, C_DROP_GSO = 15,
+  C_DROP_CHECKSUM = 16, C_DROP_NO_BACKEND = 17, C_DROP_CT_FULL = 18, C_DROP_SNAT_EXHAUSTED = 19,
+  C_DROP_NO_ROOM = 20, C_DROP_TOO_BIG_NO_DF = 21, C_DROP_ICMP_UNMATCHED = 22, C_DROP_ICMP_NOT_ALLOWED = 23,
+  C_DROP_NO_L2 = 24, C_DROP_KEY_CONFLICT = 25, C_NEW_FLOWS = 26, C_CT_INSERT_FAILED = 27, C_RESCHEDULED = 28,
+  C_CSUM_COMPLETED = 29, C_DROP_ICMP_RATE = 30;
+
+/** Preallocated result of Engine.process(); one per caller, reused for every packet. */
+export class EngineOutput {
+  verdict = VERDICT_DROP;
+  /** The counter (C_*) the packet was counted under: why it was dropped, passed or sent. */
+  reason = 0;
+  /** The buffer holding the output: the input buffer, or the engine's scratch area. */
+  buf: Uint8Array = new Uint8Array(0);
+  off = 0;
+  len = 0;
+}
+
+export interface EngineOptions {
+  /** LINKTYPE_ETHERNET (AF_PACKET, default) or LINKTYPE_RAW (TUN). */
+  linkType?: number;
+}
+
+function rd32(buf: Uint8Array, o: number): number {
+  return (buf[o] << 24) | (buf[o + 1] << 16) | (buf[o + 2] << 8) | buf[o + 3];
+}
+
+// Writes n bytes from src at buf[at] and returns the unfolded RFC 1624 delta sum(~old)+sum(new).
+function putBytes(buf: Uint8Array, at: number, src: Uint8Array, srcOff: number, n: number): number {
+  let d = 0;
+  for (let i = 0; i < n; i += 2) {
+    const hi = src[srcOff + i], lo = src[srcOff + i + 1];
+    d += (~((buf[at + i] << 8) | buf[at + i + 1]) & 0xffff) + ((hi << 8) | lo);
+    buf[at + i] = hi; buf[at + i + 1] = lo;
+  }
+  return d;
+}
+
+function putPort(buf: Uint8Array, at: number, port: number): number {
+  const d = (~((buf[at] << 8) | buf[at + 1]) & 0xffff) + (port & 0xffff);
+  writeU16(buf, at, port);
+  return d;
+}
+
+/**
+ * The outer IPv6 flow label of a GRE packet (RFC 6438 §3: derived from the inner flow, for
+ * ECMP entropy): a seeded multiply-xorshift of the inner addresses (addrLen bytes at sOff and
+ * dOff), protocol and ports; 20 bits, never 0. Every instance computes the same label for a
+ * flow. Returns a small integer (no boxing).
+ */
+export function greFlowLabel(seed: number, proto: number, buf: Uint8Array, sOff: number, dOff: number, addrLen: number, sport: number, dport: number): number {
+  let h = Math.imul(seed ^ proto, 0x9e3779b1);
+  for (let i = 0; i < addrLen; i += 4) {
+    h = Math.imul(h ^ rd32(buf, sOff + i), 0x85ebca77);
+    h = Math.imul(h ^ (h >>> 15) ^ rd32(buf, dOff + i), 0xc2b2ae3d);
+  }
+  h = Math.imul(h ^ (h >>> 13) ^ ((sport << 16) | dport), 0x27d4eb2f);
+  h ^= h >>> 16;
+  const l = h & 0xfffff;
+  return l === 0 ? 1 : l;
+}
+
+export class Engine {
+  /** Counters by C_* index (per engine = per worker; plain increments). */
+  readonly counters: Float64Array;
+  /** Parse failures by -PKT_ERR_* (names: PKT_ERROR_NAMES). */
+  readonly pktErrors = new Float64Array(PKT_ERROR_NAMES.length);
+  readonly linkType: number;
+  private t: VipTable;
+  private readonly ct: ConnTable;
+  private readonly snat: SnatAllocator;
+  private readonly info = new PacketInfo();
+  private readonly quote = new PacketInfo();
+  /** Output area for generated ICMP errors and for GRE when the input has too little headroom. */
+  readonly scratch = new Uint8Array(65536 + 128);
+  private readonly a6 = new Uint8Array(64);
+  private readonly bout = new EngineOutput();
+  private verdicts = new Uint8Array(0);
+  private minStart = 0;
+  private now = 0;
+  // Token bucket for generated ICMP errors (RFC 4443 §2.4(f), RFC 1812 §4.3.2.8).
+  private icmpTokens = 0;
+  private icmpLast = 0;
+
+  constructor(conntrack: ConnTable, tables: VipTable, snat: SnatAllocator, counters?: Float64Array, opts: EngineOptions = {}) {
+    this.ct = conntrack;
+    this.t = tables;
+    this.snat = snat;
+    if (tables.snatPools > snat.maxPools) throw new Error(`VIP table has ${tables.snatPools} SNAT pools, the allocator ${snat.maxPools}`);
+    if (counters && counters.length < ENGINE_COUNTER_NAMES.length) throw new Error(`counters need ${ENGINE_COUNTER_NAMES.length} slots`);
+    this.counters = counters ?? new Float64Array(ENGINE_COUNTER_NAMES.length);
+    this.linkType = opts.linkType ?? LINKTYPE_ETHERNET;
+    this.icmpTokens = tables.icmpRate;
+  }
+
+  /** Publishes a new table: the next packet uses it. Throws if its SNAT pools do not fit the allocator. */
+  setTables(t: VipTable): void {
+    if (t.snatPools > this.snat.maxPools) throw new Error(`VIP table has ${t.snatPools} SNAT pools, the allocator ${this.snat.maxPools}`);
+    this.t = t;
+  }
+  get tables(): VipTable { return this.t; }
+
+  /** Counter values by name, plus parse errors as "pkt:<NAME>" (control plane). */
+  stats(): Record<string, number> {
+    const o: Record<string, number> = {};
+    ENGINE_COUNTER_NAMES.forEach((n, i) => { o[n] = this.counters[i]; });
+    this.pktErrors.forEach((v, i) => { if (v > 0) o[`pkt:${PKT_ERROR_NAMES[i]}`] = v; });
+    return o;
+  }
+
+  private give(out: EngineOutput, verdict: number, reason: number): number {
+    this.counters[reason]++;
+    out.verdict = verdict;
+    out.reason = reason;
+    return verdict;
+  }
+  private drop(out: EngineOutput, reason: number): number { return this.give(out, VERDICT_DROP, reason); }
+  private unknown(out: EngineOutput): number {
+    return this.t.unknownPass ? this.give(out, VERDICT_PASS, C_PASS_NO_VIP) : this.give(out, VERDICT_DROP, C_DROP_NO_VIP);
+  }
+  private txIp(out: EngineOutput, buf: Uint8Array, reason: number): number {
+    out.buf = buf;
+    out.off = this.info.l3Off;
+    out.len = this.info.ipTotalLen;
+    return this.give(out, VERDICT_TX_IP, reason);
+  }
+
+  /**
+   * Processes one packet at buf[off, off+len) (framed per linkType), received with TP_STATUS_*
+   * `flags`, at conntrack time `now`. Rewrites in place where it can; encapsulation writes the
+   * outer header into the `room` bytes before `off` (default: all of buf before off) or, if
+   * they are too few, into `scratch`; generated ICMP errors go to `scratch`. Fills `out` and
+   * returns out.verdict. Never throws; writes only within buf[off - room, off + len) and scratch.
+   */
+  process(buf: Uint8Array, off: number, len: number, flags: number, now: number, out: EngineOutput, room = off): number {
+    this.counters[C_RX]++;
+    out.buf = buf; out.off = off; out.len = len;
+    this.minStart = off - (room < off ? room : off);
+    this.now = now;
+    const info = this.info, t = this.t;
+    const r = parsePacket(buf, off, len, this.linkType, info);
+    if (r < 0) {
+      if (r === PKT_ERR_L3_UNSUPPORTED) return this.give(out, t.unknownPass ? VERDICT_PASS : VERDICT_DROP, t.unknownPass ? C_PASS_NOT_IP : C_DROP_NO_VIP);
+      if (-r < this.pktErrors.length) this.pktErrors[-r]++;
+      return this.drop(out, C_DROP_MALFORMED);
+    }
+    const fam = info.ipVersion;
+    if (info.isFragment) {
+      if (!t.isVipAddress(fam, buf, info.dstAddrOff)) return this.unknown(out);
+      return t.fragments === FRAG_DROP ? this.drop(out, C_DROP_FRAGMENT) : this.give(out, VERDICT_PASS, C_PASS_FRAGMENT);
+    }
+    const proto = info.protocol;
+    if ((proto === IPPROTO_TCP || proto === IPPROTO_UDP) && info.l4Parsed) {
+      const v = t.findVip(fam, buf, info.dstAddrOff, proto, info.dstPort);
+      if (v >= 0) return this.toVip(v, buf, flags, now, out);
+      if (t.isSnatAddress(fam, buf, info.dstAddrOff)) return this.natReply(buf, flags, now, out);
+      return this.unknown(out);
+    }
+    if (isIcmpError(info)) return this.icmpError(buf, flags, out);
+    return this.unknown(out);
+  }
+
+  /** Offload checks before forwarding: 0 if fine, else the drop counter. */
+  private prep(buf: Uint8Array, flags: number): number {
+    const info = this.info;
+    if ((flags & TP_STATUS_GSO_TCP) !== 0 || info.ipTotalLen > this.t.mtu) return C_DROP_GSO;
+    if ((flags & TP_STATUS_CSUMNOTREADY) !== 0 && info.l4CsumOff >= 0) {
+      // The field holds only the pseudo-header sum: compute the whole checksum (it skips the field).
+      if (fillL4Checksum(buf, info) < 0) return C_DROP_CHECKSUM;
+      this.counters[C_CSUM_COMPLETED]++;
+    }
+    return 0;
+  }
+
+  private lookup(buf: Uint8Array, proto: number, sOff: number, sport: number, dOff: number, dport: number): number {
+    return this.info.ipVersion === 4
+      ? this.ct.lookup4(proto, rd32(buf, sOff), sport, rd32(buf, dOff), dport)
+      : this.ct.lookup6(proto, buf, sOff, sport, dOff, dport);
+  }
+
+  private hash(v: number, buf: Uint8Array, proto: number, sOff: number, sport: number, dOff: number, dport: number): number {
+    const t = this.t;
+    return this.info.ipVersion === 4
+      ? flowHashV4(t.seed, t.vipHashFields[v], proto, rd32(buf, sOff), rd32(buf, dOff), sport, dport)
+      : flowHashV6(t.seed, t.vipHashFields[v], proto, buf, sOff, dOff, sport, dport);
+  }
+
+  // Client → VIP.
+  private toVip(v: number, buf: Uint8Array, flags: number, now: number, out: EngineOutput): number {
+    const info = this.info, t = this.t, ct = this.ct;
+    const bad = this.prep(buf, flags);
+    if (bad !== 0) return this.drop(out, bad);
+    const proto = info.protocol, sp = info.srcPort, dp = info.dstPort;
+    const mode = t.vipMode[v];
+    let e = this.lookup(buf, proto, info.srcAddrOff, sp, info.dstAddrOff, dp);
+    let b = -1;
+    if (e >= 0) {
+      if (ct.lastDir !== CT_DIR_ORIG) return this.drop(out, C_DROP_KEY_CONFLICT); // another flow's reply key
+      // Same VIP id and NAT-ness as now, backend still listed: keep the flow where it is.
+      if (ct.vipIdOf(e) === t.vipId[v] && ct.isNat(e) === (mode === MODE_NAT)) b = t.backendOf(v, ct.backendIdOf(e));
+      if (b < 0) { ct.remove(e); e = -1; this.counters[C_RESCHEDULED]++; }
+    }
+    if (e < 0) {
+      const h = this.hash(v, buf, proto, info.srcAddrOff, sp, info.dstAddrOff, dp);
+      const idx = t.maglev[v].lookup(h);
+      if (!(idx >= 0 && idx < t.vipBackendCount[v])) return this.drop(out, C_DROP_NO_BACKEND);
+      b = t.vipBackendBase[v] + idx;
+      if (mode === MODE_NAT) {
+        e = this.natInsert(v, b, buf, now);
+        if (e < 0) return this.drop(out, e === CT_ERR_REPLY_IN_USE ? C_DROP_SNAT_EXHAUSTED : C_DROP_CT_FULL);
+      } else {
+        e = info.ipVersion === 4
+          ? ct.insert4(proto, rd32(buf, info.srcAddrOff), sp, rd32(buf, info.dstAddrOff), dp, t.vipId[v], t.backendId[b], now)
+          : ct.insert6(proto, buf, info.srcAddrOff, sp, info.dstAddrOff, dp, t.vipId[v], t.backendId[b], now);
+        if (e < 0) this.counters[C_CT_INSERT_FAILED]++;
+        else if (ct.backendIdOf(e) !== t.backendId[b]) {
+          const b2 = t.backendOf(v, ct.backendIdOf(e)); // another worker inserted first: follow it
+          if (b2 >= 0) b = b2;
+        }
+      }
+      this.counters[C_NEW_FLOWS]++;
+    }
+    if (e >= 0) ct.track(e, CT_DIR_ORIG, info.tcpFlags, info.ipTotalLen, now);
+
+    if (mode === MODE_NAT) {
+      // RFC 3022 §4.1: destination → backend, source → SNAT, checksums fixed incrementally.
+      // Addresses go through bytes for both families: a uint32 above 2^31 crossing a call
+      // would be boxed (a heap allocation per packet).
+      const a = this.a6, n = info.addrLen;
+      ct.copyAddr6(e, 2, a, 0);
+      ct.copyAddr6(e, 3, a, 16);
+      rewriteDstAddr(buf, info, a, 0, n);
+      rewriteSrcAddr(buf, info, a, 16, n);
+      rewriteDstPort(buf, info, ct.backendPort(e));
+      rewriteSrcPort(buf, info, ct.snatPort(e));
+      return this.txIp(out, buf, C_TX_NAT);
+    }
+    if (mode === MODE_DSR_GRE) {
+      const fl = greFlowLabel(t.seed, proto, buf, info.srcAddrOff, info.dstAddrOff, info.addrLen, sp, dp);
+      return this.greOut(buf, b, fl, out, true, C_TX_GRE);
+    }
+    return this.l2Out(buf, b, out, C_TX_L2);
+  }
+
+  private natInsert(v: number, b: number, buf: Uint8Array, now: number): number {
+    const info = this.info, t = this.t, ct = this.ct, snat = this.snat;
+    const pool = t.vipSnatPool[v], min = t.vipSnatMin[v], max = t.vipSnatMax[v];
+    const bport = t.backendPort[b] !== 0 ? t.backendPort[b] : info.dstPort;
+    const proto = info.protocol;
+    for (let i = 0; i < snat.tries; i++) {
+      const port = snat.propose(pool, min, max);
+      if (port === 0) break;
+      let e: number;
+      if (info.ipVersion === 4) {
+        e = ct.insertNat4(proto, rd32(buf, info.srcAddrOff), info.srcPort, rd32(buf, info.dstAddrOff), info.dstPort,
+          t.vipId[v], t.backendId[b], t.backendAddr4[b], bport, t.vipSnatAddr4[v], port, now);
+      } else {
+        ct.stageKey6(proto, buf, info.srcAddrOff, info.srcPort, info.dstAddrOff, info.dstPort);
+        const a = this.a6;
+        for (let j = 0; j < 16; j++) { a[j] = t.backendAddr[b * 16 + j]; a[16 + j] = t.vipSnatAddr[v * 16 + j]; }
+        ct.stageReply6(a, 0, bport, 16, port);
+        e = ct.insertStaged(t.vipId[v], t.backendId[b], now, true);
+      }
+      if (e !== CT_ERR_REPLY_IN_USE) return e;
+      snat.collided();
+    }
+    snat.exhausted();
+    return CT_ERR_REPLY_IN_USE;
+  }
+
+  // Backend → SNAT address: a reply of a NAT flow, or not ours.
+  private natReply(buf: Uint8Array, flags: number, now: number, out: EngineOutput): number {
+    const info = this.info, ct = this.ct;
+    const e = this.lookup(buf, info.protocol, info.srcAddrOff, info.srcPort, info.dstAddrOff, info.dstPort);
+    if (e < 0 || ct.lastDir !== CT_DIR_REPLY) return this.unknown(out);
+    const bad = this.prep(buf, flags);
+    if (bad !== 0) return this.drop(out, bad);
+    ct.track(e, CT_DIR_REPLY, info.tcpFlags, info.ipTotalLen, now);
+    const a = this.a6, n = info.addrLen;
+    ct.copyAddr6(e, 1, a, 0);
+    ct.copyAddr6(e, 0, a, 16);
+    rewriteSrcAddr(buf, info, a, 0, n);
+    rewriteDstAddr(buf, info, a, 16, n);
+    rewriteSrcPort(buf, info, ct.vipPort(e));
+    rewriteDstPort(buf, info, ct.clientPort(e));
+    return this.txIp(out, buf, C_TX_NAT_REPLY);
+  }
+
+  // The IP packet of `info` inside GRE to backend b (RFC 2784), or an ICMP PMTU error back.
+  private greOut(buf: Uint8Array, b: number, flowLabel: number, out: EngineOutput, mayAnswer: boolean, reason: number): number {
+    const info = this.info, t = this.t;
+    const tun = t.backendTunnel[b];
+    if (!tun) return this.drop(out, C_DROP_NO_BACKEND);
+    const l3 = info.l3Off, ilen = info.ipTotalLen, hl = tun.hdrLen;
+    if (ilen + hl > t.pathMtu) {
+      if (!mayAnswer || (info.ipVersion === 4 && !info.dontFragment)) return this.drop(out, C_DROP_TOO_BIG_NO_DF);
+      if (!icmpErrorAllowed(buf, info)) return this.drop(out, C_DROP_ICMP_NOT_ALLOWED);
+      if (!this.icmpToken()) return this.drop(out, C_DROP_ICMP_RATE);
+      const s = this.scratch;
+      let mtu = t.pathMtu - hl;
+      let n: number;
+      if (info.ipVersion === 4) {
+        n = buildIcmpFragNeeded(s, 0, s.length, buf, l3, ilen, mtu, buf, info.dstAddrOff);
+      } else {
+        if (mtu < IPV6_MIN_MTU) mtu = IPV6_MIN_MTU; // RFC 8200 §5: never below 1280
+        n = buildIcmpv6PacketTooBig(s, 0, s.length, buf, l3, ilen, mtu, buf, info.dstAddrOff);
+      }
+      if (n < 0) return this.drop(out, C_DROP_NO_ROOM);
+      out.buf = s; out.off = 0; out.len = n;
+      return this.give(out, VERDICT_TX_IP, C_TX_FRAG_NEEDED);
+    }
+    const fl = tun.outerVersion === 6 ? flowLabel & 0xfffff : -1;
+    if (l3 - hl >= this.minStart) {
+      const start = encapGreInPlace(buf, l3, ilen, tun, fl);
+      if (start < 0) return this.drop(out, C_DROP_NO_ROOM);
+      out.buf = buf; out.off = start; out.len = ilen + hl;
+    } else {
+      const n = encapGre(this.scratch, 0, this.scratch.length, buf, l3, ilen, tun, fl);
+      if (n < 0) return this.drop(out, C_DROP_NO_ROOM);
+      out.buf = this.scratch; out.off = 0; out.len = n;
+    }
+    return this.give(out, VERDICT_TX_IP, reason);
+  }
+
+  // One token per generated error; the bucket refills at icmpRate per second up to icmpRate.
+  private icmpToken(): boolean {
+    const rate = this.t.icmpRate, now = this.now;
+    const dt = (now - this.icmpLast) | 0;
+    if (dt > 0) {
+      this.icmpTokens += (dt * rate) / 1000;
+      if (this.icmpTokens > rate) this.icmpTokens = rate;
+      this.icmpLast = now;
+    } else if (dt < 0) this.icmpLast = now; // clock went back (wrapped): restart the interval
+    if (this.icmpTokens < 1) return false;
+    this.icmpTokens -= 1;
+    return true;
+  }
+
+  // dsr-l2: new MACs, same frame.
+  private l2Out(buf: Uint8Array, b: number, out: EngineOutput, reason: number): number {
+    const info = this.info, t = this.t;
+    if (info.l2Len === 0) return this.drop(out, C_DROP_NO_L2);
+    const l2 = info.l2Off;
+    if (t.localMac) setEthSrc(buf, l2, t.localMac, 0);
+    else for (let i = 0; i < 6; i++) buf[l2 + 6 + i] = buf[l2 + i];
+    setEthDst(buf, l2, t.backendMac, b * 6);
+    out.buf = buf; out.off = l2; out.len = info.l3End - l2;
+    return this.give(out, VERDICT_TX_L2, reason);
+  }
+
+  // ICMP/ICMPv6 errors: about a VIP flow (to the VIP address) or about a NAT flow (to a SNAT address).
+  private icmpError(buf: Uint8Array, flags: number, out: EngineOutput): number {
+    const info = this.info, q = this.quote, t = this.t, ct = this.ct;
+    const fam = info.ipVersion;
+    const toVip = t.isVipAddress(fam, buf, info.dstAddrOff);
+    const toSnat = !toVip && t.isSnatAddress(fam, buf, info.dstAddrOff);
+    if (!toVip && !toSnat) return this.unknown(out);
+    const r = parseIcmpQuote(buf, info, q);
+    if (r < 0 || q.fragOffset !== 0 || (q.protocol !== IPPROTO_TCP && q.protocol !== IPPROTO_UDP)) {
+      return this.drop(out, C_DROP_ICMP_UNMATCHED);
+    }
+    const bad = this.prep(buf, flags);
+    if (bad !== 0) return this.drop(out, bad);
+    // The quoted packet went from the VIP (or SNAT address) to the client (or backend); the
+    // flow it belongs to is the reversed quote.
+    const e = this.lookup(buf, q.protocol, q.dstAddrOff, q.dstPort, q.srcAddrOff, q.srcPort);
+    if (toSnat) {
+      // Quote: SNAT → backend (our rewritten client packet); error towards the client.
+      if (e < 0 || ct.lastDir !== CT_DIR_REPLY) return this.unknown(out);
+      const a = this.a6, n = q.addrLen;
+      ct.copyAddr6(e, 0, a, 0); // client
+      ct.copyAddr6(e, 1, a, 16); // VIP
+      ct.copyAddr6(e, 2, a, 32); // backend
+      this.translateQuote(buf, a, 0, ct.clientPort(e), a, 16, ct.vipPort(e));
+      let same = true;
+      for (let i = 0; i < n; i++) if (buf[info.srcAddrOff + i] !== a[32 + i]) { same = false; break; }
+      if (same) rewriteSrcAddr(buf, info, a, 16, n);
+      rewriteDstAddr(buf, info, a, 0, n);
+      fillL4Checksum(buf, info); // RFC 792 / RFC 4443 §2.3: the message changed, recompute
+      return this.txIp(out, buf, C_TX_ICMP_TO_CLIENT);
+    }
+    const v = t.findVip(fam, buf, q.srcAddrOff, q.protocol, q.srcPort);
+    if (v < 0) return this.drop(out, C_DROP_ICMP_UNMATCHED);
+    const mode = t.vipMode[v];
+    if (mode === MODE_NAT) {
+      // Quote: VIP → client (our rewritten reply); error towards the backend.
+      if (e < 0 || ct.lastDir !== CT_DIR_ORIG) return this.drop(out, C_DROP_ICMP_UNMATCHED);
+      const a = this.a6, n = q.addrLen;
+      ct.copyAddr6(e, 2, a, 0); // backend
+      ct.copyAddr6(e, 3, a, 16); // SNAT
+      this.translateQuote(buf, a, 0, ct.backendPort(e), a, 16, ct.snatPort(e));
+      rewriteDstAddr(buf, info, a, 0, n);
+      fillL4Checksum(buf, info);
+      return this.txIp(out, buf, C_TX_ICMP_TO_BACKEND);
+    }
+    let b = -1;
+    if (e >= 0 && ct.lastDir === CT_DIR_ORIG && ct.vipIdOf(e) === t.vipId[v]) b = t.backendOf(v, ct.backendIdOf(e));
+    if (b < 0) {
+      const h = this.hash(v, buf, q.protocol, q.dstAddrOff, q.dstPort, q.srcAddrOff, q.srcPort);
+      const idx = t.maglev[v].lookup(h);
+      if (!(idx >= 0 && idx < t.vipBackendCount[v])) return this.drop(out, C_DROP_NO_BACKEND);
+      b = t.vipBackendBase[v] + idx;
+    }
+    if (mode === MODE_DSR_GRE) {
+      // The label of the client's flow (the reversed quote), so the error takes the flow's path.
+      const fl = greFlowLabel(t.seed, q.protocol, buf, q.dstAddrOff, q.srcAddrOff, q.addrLen, q.dstPort, q.srcPort);
+      return this.greOut(buf, b, fl, out, false, C_TX_ICMP_TO_BACKEND);
+    }
+    return this.l2Out(buf, b, out, C_TX_ICMP_TO_BACKEND);
+  }
+
+  // Rewrites the quoted packet's source and destination (address + port) in place, fixing the
+  // quoted IPv4 header checksum and, if quoted, its L4 checksum (RFC 5508 §7, RFC 1624).
+  private translateQuote(buf: Uint8Array, src: Uint8Array, srcOff: number, sport: number, dst: Uint8Array, dstOff: number, dport: number): void {
+    const q = this.quote, n = q.addrLen;
+    let d = putBytes(buf, q.srcAddrOff, src, srcOff, n) + putBytes(buf, q.dstAddrOff, dst, dstOff, n);
+    d = csumFold(d);
+    if (n === 4) {
+      const c = q.l3Off + 10;
+      writeU16(buf, c, csumApplyDelta(readU16(buf, c), d));
+    }
+    const pd = csumFold(d + putPort(buf, q.l4Off, sport) + putPort(buf, q.l4Off + 2, dport));
+    const c = q.l4CsumOff;
+    if (c >= 0) {
+      const old = readU16(buf, c);
+      if (q.protocol === IPPROTO_UDP && old === 0) return; // RFC 768: no checksum stays none
+      const nv = csumApplyDelta(old, pd);
+      writeU16(buf, c, q.protocol === IPPROTO_UDP && nv === 0 ? 0xffff : nv);
+    }
+  }
+
+  /**
+   * Runs slots 0..n-1 of a received batch through process(). Slots to send get META_OFF/LEN
+   * pointing at their output (copied into the slot when it was built in scratch) and
+   * META_FLAGS 0. Returns the verdict per slot (VERDICT_*; reused array, valid until the next
+   * call). Also reclaims a few idle conntrack entries. The worker loop: rx → processBatch →
+   * tx the TX_L2 slots on the AF_PACKET socket and the TX_IP slots on the raw socket.
+   */
+  processBatch(batch: PacketBatch, n: number, now: number): Uint8Array {
+    if (this.verdicts.length < batch.slots) this.verdicts = new Uint8Array(batch.slots); // once per batch size
+    const V = this.verdicts, M = batch.meta, D = batch.data, size = batch.slotSize, out = this.bout;
+    if (n > batch.slots) n = batch.slots;
+    for (let i = 0; i < n; i++) {
+      const m = i * META_WORDS, slot = i * size;
+      const off = M[m + META_OFF], flags = M[m + META_FLAGS];
+      let len = M[m + META_LEN];
+      if (off + len > size) len = off < size ? size - off : 0;
+      if ((flags & WEIR_F_TRUNCATED) !== 0) {
+        this.counters[C_RX]++;
+        V[i] = this.drop(out, C_DROP_TRUNCATED);
+        continue;
+      }
+      let vd = this.process(D, slot + off, len, flags, now, out, off);
+      if (vd === VERDICT_TX_IP || vd === VERDICT_TX_L2) {
+        if (out.buf === this.scratch) {
+          if (out.len > size) {
+            this.counters[out.reason]--;
+            vd = this.drop(out, C_DROP_NO_ROOM);
+          } else {
+            copyBytes(D, slot, out.buf, out.off, out.len);
+            M[m + META_OFF] = 0;
+            M[m + META_LEN] = out.len;
+            M[m + META_FLAGS] = 0;
+          }
+        } else {
+          M[m + META_OFF] = out.off - slot;
+          M[m + META_LEN] = out.len;
+          M[m + META_FLAGS] = 0;
+        }
+      }
+      V[i] = vd;
+    }
+    this.ct.reclaim(now, 64);
+    return V;
+  }
+}
