@@ -11,7 +11,7 @@
 namespace {
 
 // Bump when the JS-visible shape changes (classes, methods, meta layout); src/io/native.ts checks it.
-constexpr int kAbiVersion = 2;
+constexpr int kAbiVersion = 3;
 
 Napi::Value AbiVersion(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), kAbiVersion); }
 
@@ -21,6 +21,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("PacketSocket", weir::PacketSocket::Define(env));
   exports.Set("TunQueue", weir::TunQueue::Define(env));
   exports.Set("RawSocket", weir::RawSocket::Define(env));
+  exports.Set("RawRecvSocket", weir::RawRecvSocket::Define(env));
   exports.Set("setNetns", Napi::Function::New(env, weir::SetNetns, "setNetns"));
   return exports;
 }

@@ -18,7 +18,7 @@ enum MetaWord : uint32_t {
   kMetaWireLen = 2,  // length on the wire; > kMetaLen when the slot or ring truncated it
   kMetaFlags = 3,    // TP_STATUS_* bits from the kernel (low 16) | WEIR_F_* bits (high)
   kMetaVlan = 4,     // VLAN TCI (low 16) | VLAN TPID (high 16), valid with TP_STATUS_VLAN_VALID
-  kMetaIfindex = 5,  // receiving interface index (AF_PACKET) or 0
+  kMetaIfindex = 5,  // receiving interface index (AF_PACKET, raw IP receive) or 0
   kMetaProto = 6,    // ethertype, host order (low 16) | sll_pkttype (bits 16..23)
   kMetaAux = 7,      // rx: kernel rxhash (AF_PACKET); tx: errno of a slot that failed
 };
@@ -26,6 +26,7 @@ enum MetaWord : uint32_t {
 // Flags weir adds beside the kernel's TP_STATUS_* bits (which stay in the low 16 bits).
 constexpr uint32_t WEIR_F_TRUNCATED = 1u << 31;  // slot smaller than the packet: bytes cut
 constexpr uint32_t WEIR_F_TX_ERROR = 1u << 30;   // send refused this slot; errno in kMetaAux
+constexpr uint32_t WEIR_F_SYNTH_HDR = 1u << 29;  // IPv6 raw rx: the IP header was rebuilt by the addon
 
 // The kernel defines this one but the uapi header does not export it.
 #ifndef TP_STATUS_GSO_TCP

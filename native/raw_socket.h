@@ -1,5 +1,7 @@
 // RawSocket: an IPPROTO_RAW socket (IPv4 or IPv6) that sends whole hand-built IP packets with
 // sendmmsg, so the kernel routes them and resolves neighbours (NAT and GRE output).
+// RawRecvSocket: a raw socket bound to one IP protocol (IPPROTO_GRE for `weir decap`) that
+// receives that protocol's packets for this host in batches with recvmmsg.
 #pragma once
 
 #include <napi.h>
@@ -9,6 +11,8 @@
 
 #include <string>
 #include <vector>
+
+#include "readiness.h"
 
 namespace weir {
 
@@ -30,6 +34,35 @@ class RawSocket : public Napi::ObjectWrap<RawSocket> {
   std::vector<mmsghdr> msgs_;
   std::vector<iovec> iovs_;
   std::vector<sockaddr_in6> addrs_;  // big enough for either family
+};
+
+// Every slot it fills holds a whole IP packet (outer header + payload): IPv4 raw sockets
+// deliver the header as received; IPv6 raw sockets deliver only the payload, so the addon
+// writes a 40-byte IPv6 header in front of it from the ancillary data (source from msg_name,
+// destination from IPV6_PKTINFO, hop limit, traffic class) and sets WEIR_F_SYNTH_HDR. Such a
+// header has flow label 0 and no extension headers (the kernel has consumed them).
+class RawRecvSocket : public Napi::ObjectWrap<RawRecvSocket> {
+ public:
+  static Napi::Function Define(Napi::Env env);
+  explicit RawRecvSocket(const Napi::CallbackInfo& info);
+  ~RawRecvSocket() override;
+
+ private:
+  Napi::Value Recv(const Napi::CallbackInfo& info);
+  Napi::Value OnReadable(const Napi::CallbackInfo& info);
+  Napi::Value Close(const Napi::CallbackInfo& info);
+  Napi::Value GetFd(const Napi::CallbackInfo& info);
+  void Release();
+
+  int family_ = 0;    // 4 or 6
+  int protocol_ = 0;  // IPPROTO_*
+  std::string label_;
+  int fd_ = -1;
+  ReadinessWatch watch_;
+  std::vector<mmsghdr> msgs_;
+  std::vector<iovec> iovs_;
+  std::vector<sockaddr_in6> addrs_;
+  std::vector<uint8_t> cmsgs_;  // kCmsgRoom bytes per message
 };
 
 }  // namespace weir

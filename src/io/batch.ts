@@ -15,7 +15,7 @@ export const META_WIRE_LEN = 2;
 export const META_FLAGS = 3;
 /** VLAN TCI (low 16) | TPID (high 16); valid when TP_STATUS_VLAN_VALID. */
 export const META_VLAN = 4;
-/** Receiving interface index (AF_PACKET), else 0. */
+/** Receiving interface index (AF_PACKET, RawIpReceiver), else 0. */
 export const META_IFINDEX = 5;
 /** Ethertype, host order (low 16) | sll_pkttype (bits 16..23). */
 export const META_PROTO = 6;
@@ -40,6 +40,11 @@ export const TP_STATUS_GSO_TCP = 1 << 8;
 export const WEIR_F_TRUNCATED = 0x8000_0000;
 /** The send refused this slot; its errno is in META_AUX. */
 export const WEIR_F_TX_ERROR = 0x4000_0000;
+/**
+ * RawIpReceiver (IPv6): the kernel delivered only the payload, and the addon rebuilt the IPv6
+ * header in front of it (addresses, hop limit, traffic class; flow label 0, no extension headers).
+ */
+export const WEIR_F_SYNTH_HDR = 0x2000_0000;
 
 export interface PacketBatchOptions {
   /** Number of slots (packets per call), default 256. */

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** The addon's ABI this TypeScript face was written for (native/addon.cc kAbiVersion). */
-export const NATIVE_ABI_VERSION = 2;
+export const NATIVE_ABI_VERSION = 3;
 
 /** Options of an AF_PACKET socket (native/af_packet.cc). */
 export interface NativePacketSocketOptions {
@@ -55,6 +55,14 @@ export interface NativeRawSocket {
   close(): void;
 }
 
+/** A raw socket for one IP protocol, receive only (native/raw_socket.cc RawRecvSocket). */
+export interface NativeRawRecvSocket {
+  readonly fd: number;
+  recv(data: Uint8Array, meta: Uint32Array, headroom: number, timeoutMs: number): number;
+  onReadable(cb: (() => void) | null, unref?: boolean): void;
+  close(): void;
+}
+
 /** The addon's exports. Tests may pass a fake of this shape to the classes in src/io. */
 export interface NativeAddon {
   abiVersion(): number;
@@ -62,6 +70,7 @@ export interface NativeAddon {
   PacketSocket: new (ifname: string, options?: NativePacketSocketOptions) => NativePacketSocket;
   TunQueue: new (name: string, multiQueue?: boolean) => NativeTunQueue;
   RawSocket: new (family: 4 | 6, bindToDevice?: string) => NativeRawSocket;
+  RawRecvSocket: new (family: 4 | 6, protocol: number, bindToDevice?: string, rcvbuf?: number) => NativeRawRecvSocket;
   setNetns(fd: number): void;
 }
 

@@ -1,5 +1,5 @@
-// Typed packet ports over the native addon: AF_PACKET (ring receive + sendmmsg), TUN queues
-// and raw IP senders. The data plane takes the PacketSource/PacketSink interfaces, so tests
+// Typed packet ports over the native addon: AF_PACKET (ring receive + sendmmsg), TUN queues,
+// raw IP senders and raw IP receivers (one protocol, e.g. GRE for decapsulation). The data plane takes the PacketSource/PacketSink interfaces, so tests
 // can hand it a MemoryPort (memory-port.ts) and run without root.
 import { PacketBatch } from './batch.js';
 import { loadNative } from './native.js';
@@ -7,6 +7,7 @@ import type {
   NativeAddon,
   NativePacketSocket,
   NativePacketSocketOptions,
+  NativeRawRecvSocket,
   NativeRawSocket,
   NativeTunQueue,
 } from './native.js';
@@ -154,6 +155,60 @@ export class RawIpSender implements PacketSink {
   send(batch: PacketBatch, count: number): number {
     return this.sock.send(batch.data, batch.meta, count);
   }
+  close(): void {
+    this.sock.close();
+  }
+}
+
+/** IPPROTO_GRE (RFC 2784): the protocol RawIpReceiver listens to unless told otherwise. */
+const IPPROTO_GRE = 47;
+
+export interface RawIpReceiverOptions {
+  /** IP protocol number to receive, 1..254 (default IPPROTO_GRE = 47). */
+  protocol?: number;
+  /** SO_BINDTODEVICE: only packets that arrived on this interface. */
+  device?: string;
+  /**
+   * Receive queue in bytes (SO_RCVBUFFORCE with CAP_NET_ADMIN, else SO_RCVBUF capped by
+   * net.core.rmem_max; the kernel doubles it for bookkeeping). Default: the kernel's.
+   */
+  rcvbuf?: number;
+}
+
+/**
+ * Receives the packets of one IP protocol addressed to this host through a raw socket, in
+ * batches (recvmmsg). Every slot holds a whole IP packet starting with the outer header, so
+ * parsePacket(..., LINKTYPE_RAW, ...) reads it the same for both families:
+ * - IPv4: the header as it arrived.
+ * - IPv6: the kernel hands raw sockets only the payload; the addon writes an IPv6 header in
+ *   front (source, destination from IPV6_PKTINFO, hop limit, traffic class; flow label 0,
+ *   no extension headers) and sets WEIR_F_SYNTH_HDR in META_FLAGS.
+ * META_IFINDEX holds the receiving interface, META_PROTO ETH_P_IP / ETH_P_IPV6. A packet larger
+ * than the slot is cut (WEIR_F_TRUNCATED, full size in META_WIRE_LEN). IPv4 fragments arrive
+ * reassembled. While this socket is open the kernel stops answering "protocol unreachable"
+ * for the protocol. Throws naming CAP_NET_RAW when privileges are missing.
+ */
+export class RawIpReceiver implements PacketSource, ReadinessSource {
+  readonly family: 4 | 6;
+  readonly protocol: number;
+  private readonly sock: NativeRawRecvSocket;
+
+  constructor(family: 4 | 6, options: RawIpReceiverOptions = {}, native: NativeAddon = loadNative()) {
+    this.family = family;
+    this.protocol = options.protocol ?? IPPROTO_GRE;
+    this.sock = new native.RawRecvSocket(family, this.protocol, options.device, options.rcvbuf);
+  }
+  get fd(): number {
+    return this.sock.fd;
+  }
+  /** See PacketSource.recv; IPv6 needs batch.headroom + 60 <= slotSize (40 for the header). */
+  recv(batch: PacketBatch, timeoutMs = 0): number {
+    return this.sock.recv(batch.data, batch.meta, batch.headroom, timeoutMs);
+  }
+  onReadable(cb: (() => void) | null, options: { unref?: boolean } = {}): void {
+    this.sock.onReadable(cb, options.unref ?? false);
+  }
+  /** Closes the socket (and stops onReadable); safe to call twice. */
   close(): void {
     this.sock.close();
   }

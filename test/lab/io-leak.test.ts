@@ -14,10 +14,11 @@ const ioIndex = pathToFileURL(path.resolve(path.dirname(fileURLToPath(import.met
 // The child: 1000 warm-up cycles (the first thousand grow V8's heap and code space by ~4 MiB
 // whatever the port kind, then RSS stays flat), measure fds and RSS after gc, 1000 cycles, measure again.
 // Each cycle opens and closes an AF_PACKET ring socket (fanout member), a send-only AF_PACKET
-// socket, a queue of a persistent multi-queue TUN and an IPv4 and an IPv6 raw socket.
+// socket, a queue of a persistent multi-queue TUN, an IPv4 and an IPv6 raw socket, and an
+// IPv4 and an IPv6 raw GRE receiver (with a readiness watch).
 const child = `
 import { readdirSync } from 'node:fs';
-import { AfPacketPort, TunPort, RawIpSender, PacketBatch } from ${JSON.stringify(ioIndex)};
+import { AfPacketPort, TunPort, RawIpSender, RawIpReceiver, PacketBatch } from ${JSON.stringify(ioIndex)};
 const batch = new PacketBatch({ slots: 8 });
 function cycle() {
   const rx = new AfPacketPort('weir-io-lk0', { blockSize: 65536, blockCount: 4, fanoutGroup: 77 });
@@ -31,6 +32,12 @@ function cycle() {
   tun.close();
   new RawIpSender(4).close();
   new RawIpSender(6).close();
+  for (const family of [4, 6]) {
+    const rr = new RawIpReceiver(family);
+    rr.recv(batch, 0);
+    rr.onReadable(() => {});
+    rr.close();
+  }
 }
 function measure() {
   globalThis.gc(); globalThis.gc();

@@ -119,6 +119,9 @@ describe('native addon loader', () => {
     assert.throws(() => new anyNative.PacketSocket('weir-x', { blockSize: 'big' }), TypeError);
     assert.throws(() => new anyNative.TunQueue({}), TypeError);
     assert.throws(() => new anyNative.RawSocket(5), TypeError);
+    assert.throws(() => new anyNative.RawRecvSocket(4), TypeError);
+    assert.throws(() => new anyNative.RawRecvSocket(4, 255), TypeError);
+    assert.throws(() => new anyNative.RawRecvSocket(6, 47, 9), TypeError);
     assert.throws(() => native.setNetns('x' as unknown as number), TypeError);
     assert.equal(native.metaWords, META_WORDS, 'native/batch.h and src/io/batch.ts agree');
   });
@@ -128,8 +131,8 @@ describe('native addon loader', () => {
   const canDrop = !asRoot || spawnSync('setpriv', ['--version']).status === 0;
   test('without privileges, opening a port names the missing capability and how to run weir', { skip: !addonBuilt ? 'addon not built (npm install)' : canDrop ? undefined : 'root without setpriv' }, () => {
     const url = pathToFileURL(path.resolve(here, '../../src/io/index.js')).href;
-    const script = `import { AfPacketPort, TunPort, RawIpSender } from ${JSON.stringify(url)};
-      for (const f of [() => new AfPacketPort('lo'), () => new TunPort('weir-x'), () => new RawIpSender(6)]) {
+    const script = `import { AfPacketPort, TunPort, RawIpSender, RawIpReceiver } from ${JSON.stringify(url)};
+      for (const f of [() => new AfPacketPort('lo'), () => new TunPort('weir-x'), () => new RawIpSender(6), () => new RawIpReceiver(4)]) {
         try { f(); console.log('opened'); } catch (e) { console.log(e.message); }
       }`;
     const argv = [process.execPath, '--input-type=module', '-e', script];
@@ -138,10 +141,11 @@ describe('native addon loader', () => {
       : spawnSync(argv[0], argv.slice(1), { encoding: 'utf8' });
     assert.equal(r.status, 0, r.stderr);
     const lines = r.stdout.trim().split('\n');
-    assert.equal(lines.length, 3);
+    assert.equal(lines.length, 4);
     assert.match(lines[0], /^AF_PACKET socket lo: EPERM .*needs CAP_NET_RAW: run weir as root/);
     assert.match(lines[1], /^TUN open\(\/dev\/net\/tun\) weir-x: EACCES .*needs CAP_NET_ADMIN/);
     assert.match(lines[2], /^raw IP socket ipv6: EPERM .*needs CAP_NET_RAW/);
+    assert.match(lines[3], /^raw IP socket ipv4 proto 47: EPERM .*needs CAP_NET_RAW/);
     for (const l of lines) assert.match(l, /setcap cap_net_raw,cap_net_admin\+ep/);
   });
 });
