@@ -91,7 +91,19 @@ export function crossChecks(input: CheckInput): RawIssue[] {
     if (hc.timeout_ms > hc.interval_ms) {
       out.push({ path: at('health_check', 'timeout_ms'), message: `must be at most interval_ms (${hc.interval_ms}), got ${hc.timeout_ms}` });
     }
-    if (hc.type !== 'none' && hc.port === undefined && vip.port === 'all' && vip.backends.some((b) => b.port === undefined)) {
+    if (hc.passive_down_after < hc.passive_suspect_after) {
+      out.push({
+        path: at('health_check', 'passive_down_after'),
+        message: `must be at least passive_suspect_after (${hc.passive_suspect_after}), got ${hc.passive_down_after}`,
+      });
+    }
+    if (hc.damping.enabled && hc.damping.reuse_below >= hc.damping.suppress_above) {
+      out.push({
+        path: at('health_check', 'damping', 'reuse_below'),
+        message: `must be below suppress_above (${hc.damping.suppress_above}), got ${hc.damping.reuse_below}`,
+      });
+    }
+    if (hc.type !== 'none' && hc.port === undefined && vip.port === 'all' && vip.backends.some((b) => b.port === undefined && b.health_check?.port === undefined)) {
       out.push({ path: at('health_check', 'port'), message: 'is required when the VIP takes all ports and a backend has no port' });
     }
   }

@@ -75,6 +75,10 @@ export function diffConfigs(a: WeirConfig, b: WeirConfig): ConfigDiff {
   if (a.conntrack.capacity !== b.conntrack.capacity) needsRestart.push('conntrack.capacity');
   if (a.control.socket !== b.control.socket) needsRestart.push('control.socket');
   if (!same(a.metrics, b.metrics)) needsRestart.push('metrics.listen');
+  // BGP sessions are opened at start; route attributes (communities, MED, shutdown wait) apply on reload.
+  for (const k of ['enabled', 'local_as', 'router_id', 'hold_time', 'peers'] as const) {
+    if (!same(a.bgp[k], b.bgp[k])) needsRestart.push(`bgp.${k}`);
+  }
   const otherChanged = (['bgp', 'rate_limits', 'log'] as const).filter((k) => !same(a[k], b[k]));
   const conntrackTimeoutsChanged = !same(a.conntrack.timeouts, b.conntrack.timeouts);
   return {

@@ -31,6 +31,7 @@ export const DEFAULTS = {
   controlSocket: DEFAULT_CONTROL_SOCKET,
   bgpHoldTime: 90,
   bgpPort: 179,
+  bgpShutdownWaitMs: 2000,
 } as const;
 
 /** Error function: "is required" when the key is absent, the field's own sentence otherwise. */
@@ -72,6 +73,56 @@ const name = str('must be 1..63 characters of letters, digits, "-", "_" or "."',
 /** Backend names may also look like the default "address:port" / "[v6]:port". */
 const backendName = str('must be 1..63 characters of letters, digits, "-", "_", ".", ":", "[" or "]"', /^[A-Za-z0-9[][A-Za-z0-9._:[\]-]{0,62}$/, 63);
 
+
+const STATUS = 'must be an HTTP status 100..599 or a list of them';
+const httpStatus = int(100, 599, STATUS);
+const expectStatus = z
+  .union([httpStatus, z.array(httpStatus, { error: says(STATUS) }).min(1, { error: STATUS }).max(64, { error: STATUS })], { error: says(STATUS) })
+  .meta({ description: 'HTTP status (or list of statuses) a healthy backend answers.' });
+const hostHeader = str('must be a host name or address of at most 255 characters, without spaces', /^\S+$/);
+const udpData = (what: string) => z.string({ error: says(what) }).min(1, { error: what }).max(1024, { error: what });
+
+export const dampingSchema = map({
+  enabled: z.boolean({ error: says('must be true or false') }).default(true).meta({ description: 'Flap damping (RFC 2439 style): a flapping backend is held down.' }),
+  penalty_per_flap: int(1, 1_000_000).default(1000).meta({ description: 'Penalty added each time a serving backend goes down.' }),
+  suppress_above: int(1, 1_000_000).default(2500).meta({ description: 'Above this penalty the backend may go down but not come back up.' }),
+  reuse_below: int(1, 1_000_000).default(1000).meta({ description: 'A suppressed backend is released once its penalty decays below this.' }),
+  half_life_ms: int(1000, 86_400_000).default(30_000).meta({ description: 'The penalty halves every half_life_ms.' }),
+  max_suppress_ms: int(1000, 86_400_000).default(300_000).meta({ description: 'Longest time a backend stays suppressed.' }),
+});
+
+export const healthCheckSchema = map({
+    type: oneOf(['tcp', 'http', 'udp', 'none'] as const).default('tcp').meta({ description: 'Probe kind; none marks every backend healthy.' }),
+    port: port.optional().meta({ description: 'Port to probe; default the backend port.' }),
+    interval_ms: int(100, 3_600_000).default(2000).meta({ description: 'Time between probes.' }),
+    timeout_ms: int(10, 3_600_000).default(1000).meta({ description: 'Probe timeout; at most interval_ms.' }),
+    jitter_ms: int(0, 3_600_000).optional().meta({ description: 'Random extra delay 0..jitter_ms before each probe; default interval_ms / 10.' }),
+    rise: int(1, 100).default(2).meta({ description: 'Consecutive successes that mark a backend healthy.' }),
+    fall: int(1, 100).default(3).meta({ description: 'Consecutive failures that mark a backend unhealthy.' }),
+    path: str('must be an HTTP path starting with "/"', /^\/\S*$/, 2048).default('/').meta({ description: 'HTTP probe path.' }),
+    expect_status: expectStatus.default(200),
+    host: hostHeader.optional().meta({ description: 'HTTP Host header; default the backend address.' }),
+    udp_payload: udpData('must be a string of 1..1024 characters').optional().meta({ description: 'UDP probe datagram; default "weir-health\\n".' }),
+    udp_expect: udpData('must be a string of 1..1024 characters').optional().meta({ description: 'UDP reply a healthy backend sends; default any reply.' }),
+    source_address: ipAddress.optional().meta({ description: 'Local address probes are sent from; default chosen by the kernel.' }),
+    initial_state: oneOf(['unknown', 'up', 'down'] as const)
+      .default('unknown')
+      .meta({ description: 'unknown: the first probe decides; up: serving until fall failures; down: serving after rise successes.' }),
+    passive_suspect_after: int(1, 1000).default(1).meta({ description: 'Consecutive data-path connection failures that mark a backend suspect (probed at once).' }),
+    passive_down_after: int(1, 1000).default(5).meta({ description: 'Consecutive data-path connection failures that mark a backend down.' }),
+    damping: dampingSchema.prefault({}),
+  })
+  .meta({ description: 'Active health check for the backends of one VIP.' });
+
+/** Per-backend overrides of the VIP's health check (only the target and the HTTP request). */
+export const backendHealthCheckSchema = map({
+  port: port.optional().meta({ description: "Port to probe for this backend; default the VIP check's port or the backend port." }),
+  path: str('must be an HTTP path starting with "/"', /^\/\S*$/, 2048).optional().meta({ description: 'HTTP probe path for this backend.' }),
+  host: hostHeader.optional().meta({ description: 'HTTP Host header for this backend.' }),
+  expect_status: expectStatus.optional(),
+  source_address: ipAddress.optional().meta({ description: 'Local address probes to this backend are sent from.' }),
+}).meta({ description: "Overrides of the VIP's health_check for one backend." });
+
 export const backendSchema = map({
     name: backendName.optional().meta({ description: 'Backend identity for Maglev and the CLI; default "address:port".' }),
     address: ipAddress.meta({ description: 'Backend IP address.' }),
@@ -80,20 +131,9 @@ export const backendSchema = map({
     mac: str('must be a MAC address like 02:00:00:00:00:01', /^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$/, 17)
       .optional()
       .meta({ description: 'Backend MAC address; required in dsr-l2 mode, not allowed otherwise.' }),
+    health_check: backendHealthCheckSchema.optional(),
   })
   .meta({ description: 'One backend server behind a VIP.' });
-
-export const healthCheckSchema = map({
-    type: oneOf(['tcp', 'http', 'udp', 'none'] as const).default('tcp').meta({ description: 'Probe kind; none marks every backend healthy.' }),
-    port: port.optional().meta({ description: 'Port to probe; default the backend port.' }),
-    interval_ms: int(100, 3_600_000).default(2000).meta({ description: 'Time between probes.' }),
-    timeout_ms: int(10, 3_600_000).default(1000).meta({ description: 'Probe timeout; at most interval_ms.' }),
-    rise: int(1, 100).default(2).meta({ description: 'Consecutive successes that mark a backend healthy.' }),
-    fall: int(1, 100).default(3).meta({ description: 'Consecutive failures that mark a backend unhealthy.' }),
-    path: str('must be an HTTP path starting with "/"', /^\/\S*$/, 2048).default('/').meta({ description: 'HTTP probe path.' }),
-    expect_status: int(100, 599).default(200).meta({ description: 'HTTP status a healthy backend answers.' }),
-  })
-  .meta({ description: 'Active health check for the backends of one VIP.' });
 
 export const vipSchema = map({
     name: name.meta({ description: 'Unique VIP name used by the CLI and logs.' }),
@@ -113,6 +153,9 @@ export const vipSchema = map({
       .meta({ description: 'Packet fields that pick the Maglev slot.' }),
     min_healthy_backends: int(0, 65535).default(1).meta({ description: 'Below this many healthy backends the VIP is withdrawn.' }),
     health_check: healthCheckSchema.prefault({}),
+    on_backend_down: oneOf(['keep', 'reschedule'] as const)
+      .default('keep')
+      .meta({ description: "Existing flows of a backend that goes down: keep them (they fail or finish) or reschedule (delete their entries so the next packet picks a serving backend)." }),
     backends: z
       .array(backendSchema, { error: says('must be a list of backends') })
       .min(1, { error: 'must list at least one backend' })
@@ -132,6 +175,7 @@ export const ctTimeoutsSchema = map({
   icmp: seconds().default(DEFAULT_CT_TIMEOUTS.icmp),
 });
 
+const LARGE_COMMUNITY = 'must be a large community GLOBAL:DATA1:DATA2 (each 0..4294967295)';
 const COMMUNITY = 'must be a community ASN:VALUE (each 0..65535) or no-export, no-advertise, no-export-subconfed';
 
 export const bgpPeerSchema = map({
@@ -157,7 +201,17 @@ export const bgpSchema = map({
     )
     .default([])
     .meta({ description: 'Standard communities (RFC 1997) attached to every VIP route.' }),
+  large_communities: z
+    .array(
+      str(LARGE_COMMUNITY, /^\d{1,10}:\d{1,10}:\d{1,10}$/, 32).refine((c) => c.split(':').every((p) => Number(p) <= 4294967295), { error: LARGE_COMMUNITY }),
+      { error: says('must be a list of large communities') },
+    )
+    .default([])
+    .meta({ description: 'Large communities (RFC 8092) attached to every VIP route.' }),
   med: int(0, 4294967295).optional().meta({ description: 'MULTI_EXIT_DISC sent with every VIP route.' }),
+  shutdown_wait_ms: int(0, 60_000)
+    .default(DEFAULTS.bgpShutdownWaitMs)
+    .meta({ description: 'On SIGTERM: re-announce with GRACEFUL_SHUTDOWN (RFC 8326), wait this long, then withdraw.' }),
 });
 
 /** host:port with an IPv4 literal, [IPv6] literal or host name. */
@@ -236,4 +290,5 @@ export type WeirConfig = z.output<typeof configSchema>;
 export type VipConfig = z.output<typeof vipSchema>;
 export type BackendConfig = z.output<typeof backendSchema>;
 export type HealthCheckConfig = z.output<typeof healthCheckSchema>;
+export type BackendHealthCheckConfig = z.output<typeof backendHealthCheckSchema>;
 export type CtTimeoutsConfig = z.output<typeof ctTimeoutsSchema>;

@@ -1,6 +1,7 @@
 // The `weir run` process: load the config, build the tables, serve the control socket, log one
 // "ready" line; SIGHUP or `weir reload` applies a new config's difference; SIGTERM/SIGINT stop
-// gracefully (BGP withdraws first once it exists) and exit 0.
+// gracefully (BGP withdraws first) and exit 0. Health checks drive the tables and the BGP
+// announcements; GET /metrics on metrics.listen serves Prometheus metrics.
 import { execFile } from 'node:child_process';
 import type { LevelWithSilent } from 'pino';
 import { createLogger, type Logger } from '../log.js';
@@ -10,6 +11,10 @@ import type { WeirConfig } from '../config/schema.js';
 import { detachedDataPlane, type DataPlaneHooks } from './dataplane.js';
 import { LbRuntime, RequestError, type ApplyReport } from './runtime.js';
 import { startControlServer, type ControlServer } from './server.js';
+import { parseListen } from '../config/schema.js';
+import { startMetricsServer, type MetricsServer } from '../metrics/server.js';
+import { DaemonBgp } from './bgp.js';
+import { daemonRegistry } from './metrics.js';
 
 export interface DaemonOptions {
   configFile: string;
@@ -45,15 +50,77 @@ export class Daemon {
   static async start(opts: DaemonOptions): Promise<Daemon> {
     const config = loadConfigFile(opts.configFile);
     const log = opts.logger ?? createLogger({ level: envLogLevel() ?? config.log.level });
-    const runtime = await LbRuntime.start(config, opts.hooks ?? detachedDataPlane());
+    // A real data plane only when there are interfaces to attach to (tests and dry runs stay detached).
+    const hooks =
+      opts.hooks ??
+      (config.instance.interfaces.length > 0
+        ? (await import('../dataplane/index.js')).createDataPlane({ logger: log.child({ instance: config.instance.name, component: 'dataplane' }) })
+        : detachedDataPlane());
+    const runtime = await LbRuntime.start(config, hooks, { health: {}, logger: log.child({ instance: config.instance.name }) });
     const d = new Daemon(opts.configFile, runtime, log.child({ instance: config.instance.name }), null);
     try {
       d.server = await startControlServer(config.control.socket, d.handlers(), d.log);
+      await d.startServices();
     } catch (e) {
+      runtime.stop();
+      await d.metricsServer?.close();
+      d.bgp?.announcer.shutdown({}).catch(() => undefined);
+      await d.server?.close();
       await runtime.hooks.detach();
       throw e;
     }
     return d;
+  }
+
+  private bgp: DaemonBgp | null = null;
+  private metricsServer: MetricsServer | null = null;
+  private selfTimer: NodeJS.Timeout | null = null;
+  private readonly reloadCount = { ok: 0, failed: 0 };
+
+  /** weir can serve: its data plane is attached, or none is configured (the daemon alone). */
+  private selfHealthy(): boolean {
+    return this.runtime.hooks.status().attached || this.runtime.config.instance.interfaces.length === 0;
+  }
+
+  /** BGP sessions, the metrics server and the health probes (after the control socket is up). */
+  private async startServices(): Promise<void> {
+    const cfg = this.runtime.config;
+    const health = this.runtime.health!;
+    if (cfg.bgp.enabled) {
+      const bgp = new DaemonBgp(cfg, this.log);
+      this.bgp = bgp;
+      for (const v of cfg.vips) bgp.setVip(v.name, v.address, health.vip(v.name).healthy);
+      health.on('vip', (e) => {
+        const v = this.runtime.config.vips.find((x) => x.name === e.vip);
+        if (v) bgp.setVip(v.name, v.address, e.healthy);
+      });
+      bgp.setSelfHealthy(this.selfHealthy());
+      this.selfTimer = setInterval(() => bgp.setSelfHealthy(this.selfHealthy()), 1000).unref();
+      // First shutdown step: routers move traffic away before anything else stops (RFC 8326).
+      this.onStop('bgp graceful shutdown', async () => {
+        const t0 = Date.now();
+        await bgp.shutdown(this.runtime.config.bgp.shutdown_wait_ms);
+        this.log.info({ ms: Date.now() - t0, waitMs: this.runtime.config.bgp.shutdown_wait_ms }, 'BGP routes withdrawn, sessions closed');
+      });
+      bgp.start();
+    }
+    if (cfg.metrics.listen !== false) {
+      const listen = parseListen(cfg.metrics.listen)!;
+      const registry = daemonRegistry({
+        runtime: this.runtime,
+        instance: cfg.instance.name,
+        version: VERSION,
+        reloads: () => ({ ...this.reloadCount }),
+        bgp: () => this.bgp?.status(this.runtime.config) ?? null,
+      });
+      try {
+        this.metricsServer = await startMetricsServer(listen, registry);
+      } catch (e) {
+        throw new Error(`cannot serve metrics on ${cfg.metrics.listen}: ${(e as Error).message}`);
+      }
+      this.log.info({ address: this.metricsServer.address }, 'metrics at GET /metrics');
+    }
+    health.start();
   }
 
   get config(): WeirConfig {
@@ -95,11 +162,35 @@ export class Daemon {
       controlSocket: cfg.control.socket,
       dataplane: this.runtime.hooks.status(),
       hashSeed: cfg.cluster.hash_seed,
-      vips: this.runtime.vipsView().map((v) => ({ name: v.name, fingerprint: v.fingerprint, state: v.state })),
+      vips: this.runtime.vipsView().map((v) => ({
+        name: v.name,
+        fingerprint: v.fingerprint,
+        state: v.state,
+        healthy: v.healthy,
+        servingBackends: v.activeBackends,
+        backends: v.backends,
+        minHealthyBackends: v.minHealthyBackends,
+        since: v.healthSince,
+      })),
       conntrack: { capacity: this.runtime.conntrack.capacity, size: this.runtime.conntrack.size() },
-      health: 'unchecked (no health checker attached yet)',
-      bgp: cfg.bgp.enabled ? 'configured, speaker not running yet' : 'disabled',
-      metrics: cfg.metrics.listen === false ? 'disabled' : `configured on ${cfg.metrics.listen}, not served yet`,
+      health: this.healthStatus(),
+      bgp: this.bgp ? this.bgp.status(cfg) : { enabled: false },
+      metrics: this.metricsServer ? `http://${this.metricsServer.address}/metrics` : 'disabled',
+    };
+  }
+
+  private healthStatus() {
+    const h = this.runtime.health;
+    const rows = h?.backends() ?? [];
+    const count = (s: string) => rows.filter((b) => b.state === s).length;
+    return {
+      backends: rows.length,
+      up: count('up'),
+      suspect: count('suspect'),
+      down: count('down'),
+      unknown: count('unknown'),
+      tableRebuilds: this.runtime.healthRebuildCount,
+      lastRebuild: this.runtime.healthRebuilds.at(-1) ?? null,
     };
   }
 
@@ -122,6 +213,7 @@ export class Daemon {
       const issues = e instanceof ConfigError ? e.issues.map(formatIssue) : [(e as Error).message];
       const message = `${this.configFile} is invalid; the running config stays in place (${issues.length} problem${issues.length === 1 ? '' : 's'})`;
       this.lastReload = { at, ok: false, message: `${message}: ${issues.join('; ')}` };
+      this.reloadCount.failed++;
       this.log.error({ file: this.configFile, issues }, 'reload rejected: invalid config, keeping the running one');
       throw new RequestError(422, message, { issues });
     }
@@ -131,6 +223,7 @@ export class Daemon {
     } catch (e) {
       const message = `cannot apply ${this.configFile}; the running config stays in place: ${(e as Error).message}`;
       this.lastReload = { at, ok: false, message };
+      this.reloadCount.failed++;
       this.log.error({ err: e }, 'reload rejected');
       throw new RequestError(422, message, { issues: [(e as Error).message] });
     }
@@ -148,6 +241,13 @@ export class Daemon {
           .filter(Boolean)
           .join('; ') || 'settings changed';
     this.lastReload = { at, ok: true, message: summary };
+    this.reloadCount.ok++;
+    if (this.bgp) {
+      const health = this.runtime.health!;
+      for (const name of d.vipsRemoved) this.bgp.removeVip(name);
+      for (const v of this.runtime.config.vips) this.bgp.setVip(v.name, v.address, health.vip(v.name).healthy);
+      this.bgp.setAttrs(this.runtime.config);
+    }
     this.log.info({ generation: report.generation, diff: d, rebuilt: report.rebuilt, flushed: report.flushed }, `reloaded: ${summary}`);
     if (d.needsRestart.length) this.log.warn({ settings: d.needsRestart }, 'some changed settings take effect only after a restart');
     return { ok: true, ...report };
@@ -172,6 +272,10 @@ export class Daemon {
         this.log.error({ err, step: h.name }, 'shutdown step failed; continuing');
       }
     }
+    if (this.selfTimer) clearInterval(this.selfTimer);
+    this.runtime.stop();
+    await this.metricsServer?.close();
+    this.metricsServer = null;
     await this.server?.close();
     this.server = null;
     await this.runtime.hooks.detach();
@@ -214,10 +318,12 @@ export async function runDaemon(configFile: string, opts: { hooks?: DataPlaneHoo
       if (stopping) return;
       stopping = true;
       log.info({ signal }, 'shutting down');
+      // 10 s for the steps themselves, plus the BGP graceful-shutdown wait.
+      const guardMs = 10_000 + (daemon.config.bgp.enabled ? daemon.config.bgp.shutdown_wait_ms : 0);
       const guard = setTimeout(() => {
-        log.error('shutdown took longer than 10 s; exiting anyway');
+        log.error(`shutdown took longer than ${guardMs / 1000} s; exiting anyway`);
         resolve(1);
-      }, 10_000);
+      }, guardMs);
       guard.unref();
       daemon
         .stop()
@@ -247,6 +353,8 @@ export async function runDaemon(configFile: string, opts: { hooks?: DataPlaneHoo
         backends: cfg.vips.reduce((n, v) => n + v.backends.length, 0),
         generation: daemon.runtime.generation,
         dataplane: status.description,
+        bgpPeers: cfg.bgp.enabled ? cfg.bgp.peers.length : 0,
+        metrics: daemon.status().metrics,
       },
       'ready',
     );

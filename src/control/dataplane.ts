@@ -42,6 +42,12 @@ export interface DataPlaneStatus {
   counters?: Record<string, number>;
 }
 
+/** Passive health signals from the data path (src/health: reportPassiveFailure/Success). */
+export interface PassiveHealthSink {
+  failure(vipId: number, backendId: number): void;
+  success(vipId: number, backendId: number): void;
+}
+
 export interface DataPlaneHooks {
   /** Called once at start with the connection table every worker shares. */
   attach(config: WeirConfig, conntrack: ConnTable): Promise<void>;
@@ -51,6 +57,12 @@ export interface DataPlaneHooks {
    */
   publish(generation: number, vips: readonly VipTables[]): void;
   status(): DataPlaneStatus;
+  /**
+   * Optional: called once after attach with where to report passive health signals (a backend
+   * answered a SYN with RST or left it unanswered → failure; a handshake completed → success).
+   * Ids are VipTables.id / BackendTableEntry.id; unknown ids are ignored. Cheap to call.
+   */
+  setHealthSink?(sink: PassiveHealthSink): void;
   /** Stops the workers; called on shutdown after BGP has withdrawn. */
   detach(): Promise<void>;
 }

@@ -1,6 +1,11 @@
 // The daemon's control-plane state: the active config, one Maglev table per VIP, stable ids,
 // drained backends and the shared connection table. Applying a new config rebuilds only the
 // tables whose inputs changed and keeps the connection table, so existing flows survive a reload.
+// With a HealthMonitor, a backend that stops serving leaves its VIP's table the way a drained one
+// does (weight 0, same identity), so instances with the same health view build the same table.
+import { performance } from 'node:perf_hooks';
+import type { Logger } from '../log.js';
+import { HealthMonitor, vipSpecFromConfig, type BackendTransitionEvent, type HealthMonitorOptions } from '../health/index.js';
 import { hashFieldsCode, hashSeed } from '../lb/flow-hash.js';
 import { ConnTable, type ConnEntryView, type ConnQuery, type CtTimeouts } from '../lb/conntrack.js';
 import { diffConfigs, type ConfigDiff } from '../config/diff.js';
@@ -56,8 +61,33 @@ export function ctTimeouts(t: CtTimeoutsConfig): CtTimeouts {
 /** VIP fields that define which packets belong to the VIP; changing one orphans its flows. */
 const IDENTITY_FIELDS = ['address', 'port', 'protocol', 'mode'];
 
+export interface RuntimeOptions {
+  /** Health-check the backends (the daemon does); without it every backend counts as serving. */
+  health?: HealthMonitorOptions;
+  logger?: Logger;
+}
+
+/** One health-driven table rebuild: what decided it and how long until the publish call. */
+export interface HealthRebuild {
+  vip: string;
+  backend: string;
+  to: string;
+  fingerprint: string;
+  /** From the monitor's decision (event emitted) to the return of hooks.publish, in ms. */
+  decisionToPublishMs: number;
+  /** Connection entries deleted (on_backend_down: reschedule). */
+  rescheduled: number;
+  at: string;
+}
+
 export class LbRuntime {
   config: WeirConfig;
+  /** null when started without health checking. */
+  readonly health: HealthMonitor | null;
+  /** The last health-driven rebuilds, newest last (at most 20). */
+  readonly healthRebuilds: HealthRebuild[] = [];
+  healthRebuildCount = 0;
+  private readonly log: Logger | undefined;
   generation = 0;
   readonly conntrack: ConnTable;
   readonly hooks: DataPlaneHooks;
@@ -66,19 +96,99 @@ export class LbRuntime {
   private readonly vips = new Map<string, { cfg: VipConfig; tables: VipTables }>();
   private readonly drained = new Set<string>();
 
-  private constructor(config: WeirConfig, hooks: DataPlaneHooks) {
+  private constructor(config: WeirConfig, hooks: DataPlaneHooks, opts: RuntimeOptions) {
     this.config = config;
     this.hooks = hooks;
+    this.log = opts.logger;
+    this.health = opts.health ? new HealthMonitor({ ...opts.health, logger: opts.health.logger ?? opts.logger }) : null;
     this.conntrack = ConnTable.create({ capacity: config.conntrack.capacity, timeouts: ctTimeouts(config.conntrack.timeouts) });
   }
 
   /** Builds every table, attaches the data plane and publishes generation 1. Throws on a table error. */
-  static async start(config: WeirConfig, hooks: DataPlaneHooks = detachedDataPlane()): Promise<LbRuntime> {
-    const rt = new LbRuntime(config, hooks);
+  static async start(config: WeirConfig, hooks: DataPlaneHooks = detachedDataPlane(), opts: RuntimeOptions = {}): Promise<LbRuntime> {
+    const rt = new LbRuntime(config, hooks, opts);
+    for (const vip of config.vips) rt.health?.setVip(vipSpecFromConfig(vip));
     for (const vip of config.vips) rt.vips.set(vip.name, { cfg: vip, tables: rt.buildTables(vip, config) });
     await hooks.attach(config, rt.conntrack);
     rt.publish();
+    rt.health?.on('backend', (e) => rt.onBackendHealth(e));
+    if (rt.health && hooks.setHealthSink) {
+      const health = rt.health;
+      const names = (vipId: number, backendId: number): [string, string] | null => {
+        for (const v of rt.vips.values()) {
+          if (v.tables.id !== vipId) continue;
+          const b = v.tables.backends.find((x) => x.id === backendId);
+          return b ? [v.cfg.name, b.name] : null;
+        }
+        return null;
+      };
+      hooks.setHealthSink({
+        failure: (vipId, backendId) => {
+          const n = names(vipId, backendId);
+          if (n) health.reportPassiveFailure(n[0], n[1]);
+        },
+        success: (vipId, backendId) => {
+          const n = names(vipId, backendId);
+          if (n) health.reportPassiveSuccess(n[0], n[1]);
+        },
+      });
+    }
     return rt;
+  }
+
+  /** Stops health probes (shutdown). */
+  stop(): void {
+    this.health?.stop();
+  }
+
+  /** A backend's serving state changed: rebuild its VIP's table now and publish; maybe reschedule its flows. */
+  private onBackendHealth(e: BackendTransitionEvent): void {
+    const t0 = performance.now();
+    const v = this.vips.get(e.vip);
+    if (!v) return;
+    let rescheduled = 0;
+    if (e.servingChanged) {
+      try {
+        v.tables = this.buildTables(v.cfg, this.config);
+      } catch (err) {
+        this.log?.error({ err, vip: e.vip, backend: e.backend }, 'cannot rebuild the table after a health change; keeping the old one');
+        return;
+      }
+      this.publish();
+    }
+    if (e.to === 'down' && e.downFlows === 'reschedule') {
+      const backendId = this.backendIds.peek(backendKey(e.vip, e.backend));
+      if (backendId !== undefined) rescheduled = this.conntrack.deleteWhere({ vipId: v.tables.id, backendId });
+    }
+    if (!e.servingChanged && rescheduled === 0) return;
+    const r: HealthRebuild = {
+      vip: e.vip,
+      backend: e.backend,
+      to: e.to,
+      fingerprint: v.tables.table.fingerprint,
+      decisionToPublishMs: Math.round((performance.now() - t0) * 1000) / 1000,
+      rescheduled,
+      at: new Date().toISOString(),
+    };
+    this.healthRebuildCount++;
+    this.healthRebuilds.push(r);
+    if (this.healthRebuilds.length > 20) this.healthRebuilds.shift();
+    this.log?.info({ ...r, generation: this.generation }, `VIP ${e.vip} table rebuilt: backend ${e.backend} is ${e.to}`);
+  }
+
+  /** Backends of the VIP that take no new flows: drained, or (with health checks) not serving. */
+  private excludedOf(vip: VipConfig): Set<string> {
+    const out = this.drainedOf(vip.name);
+    if (this.health) {
+      let serving: Set<string>;
+      try {
+        serving = new Set(this.health.servingBackends(vip.name));
+      } catch {
+        return out; // not (yet) known to the monitor
+      }
+      for (const b of vip.backends) if (!serving.has(b.name as string)) out.add(b.name as string);
+    }
+    return out;
   }
 
   private seed(config = this.config): number {
@@ -97,7 +207,7 @@ export class LbRuntime {
   private buildTables(vip: VipConfig, config: WeirConfig): VipTables {
     const seed = this.seed(config);
     const drained = this.drainedOf(vip.name);
-    const table = buildVipTable(vip, seed, drained);
+    const table = buildVipTable(vip, seed, this.excludedOf(vip));
     const byName = new Map(vip.backends.map((b) => [b.name as string, b]));
     const backends: BackendTableEntry[] = table.backendIds.map((name) => {
       const b = byName.get(name)!;
@@ -138,6 +248,12 @@ export class LbRuntime {
     const diff = diffConfigs(this.config, next);
     const built = new Map<string, VipTables>();
     const changed = new Map(diff.vipsChanged.map((d) => [d.name, d]));
+    // The monitor first (it validates checks and keeps the state of unchanged backends), so the
+    // new tables leave out backends it does not consider serving yet.
+    if (this.health) {
+      for (const name of diff.vipsRemoved) this.health.removeVip(name);
+      for (const vip of next.vips) if (!this.vips.has(vip.name) || changed.has(vip.name)) this.health.setVip(vipSpecFromConfig(vip));
+    }
     for (const vip of next.vips) {
       const d = changed.get(vip.name);
       if (!this.vips.has(vip.name) || (d && (d.tableChanged || d.fields.length > 0 || d.backendsChanged.length > 0))) {
@@ -176,6 +292,14 @@ export class LbRuntime {
       instance: this.config.instance,
       control: this.config.control,
       metrics: this.config.metrics,
+      bgp: {
+        ...next.bgp,
+        enabled: this.config.bgp.enabled,
+        local_as: this.config.bgp.local_as,
+        router_id: this.config.bgp.router_id,
+        hold_time: this.config.bgp.hold_time,
+        peers: this.config.bgp.peers,
+      },
       conntrack: { ...next.conntrack, capacity: this.config.conntrack.capacity },
     };
     if (!diff.empty) this.publish();
@@ -205,11 +329,14 @@ export class LbRuntime {
       const before = new Set(this.drained);
       if (drained) this.drained.add(key);
       else this.drained.delete(key);
+      // The monitor keeps probing a drained backend; it stops counting for min_healthy_backends.
+      this.health?.setDrained(vipName, backendName, drained);
       try {
         v.tables = this.buildTables(v.cfg, this.config);
       } catch (e) {
         this.drained.clear();
         for (const k of before) this.drained.add(k);
+        this.health?.setDrained(vipName, backendName, !drained);
         throw e;
       }
       this.publish();
@@ -219,7 +346,11 @@ export class LbRuntime {
 
   vipsView() {
     return [...this.vips.values()].map(({ cfg, tables }) => {
-      const active = tables.backends.filter((b) => !b.drained && b.weight > 0).length;
+      const h = this.health?.vip(cfg.name);
+      // Backends that take new flows: slots in the table (drained and non-serving ones have none).
+      const counts = tables.table.slotCounts();
+      const active = h ? h.servingBackends : tables.backends.filter((b, i) => b.weight > 0 && counts[i] > 0).length;
+      const healthy = h ? h.healthy : active >= cfg.min_healthy_backends && active > 0;
       return {
         id: tables.id,
         name: cfg.name,
@@ -233,8 +364,11 @@ export class LbRuntime {
         backends: tables.backends.length,
         activeBackends: active,
         minHealthyBackends: cfg.min_healthy_backends,
-        // No health checker yet: "active" counts backends that take new flows by config and drain state.
-        state: active >= cfg.min_healthy_backends && active > 0 ? 'serving' : 'below-minimum',
+        // With health checks: the monitor's rule (serving backends ≥ min_healthy_backends).
+        state: healthy ? 'serving' : 'below-minimum',
+        healthy,
+        healthSince: h ? new Date(h.since).toISOString() : null,
+        onBackendDown: cfg.on_backend_down,
       };
     });
   }
@@ -255,12 +389,27 @@ export class LbRuntime {
           port: b.port ?? 'all',
           weight: b.weight,
           drained: t.drained,
-          health: 'unchecked',
+          ...this.healthOf(cfg.name, b.name as string),
           slots: counts[i],
           share: counts[i] / tables.table.size,
         };
       });
     });
+  }
+
+  private healthOf(vip: string, backend: string) {
+    if (!this.health) return { health: 'unchecked', serving: true };
+    const s = this.health.backend(vip, backend);
+    return {
+      health: s.state,
+      serving: s.serving,
+      healthCause: s.cause,
+      healthReason: s.reason,
+      healthSince: new Date(s.since).toISOString(),
+      check: s.check,
+      lastProbe: s.lastProbe ? { ...s.lastProbe, at: new Date(s.lastProbe.at).toISOString() } : null,
+      damping: s.damping,
+    };
   }
 
   /** Resolves names to ids; unknown names are a 404. One ConnQuery per matching backend id. */

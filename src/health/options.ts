@@ -1,7 +1,7 @@
 // Health-check option types and defaults, and the mapping from the YAML model (src/config/schema.ts)
-// to them. Fields the YAML does not have yet (host, udp payload, jitter, …) take the defaults here.
+// to them. Probing via a tunnel is not in the YAML yet (it needs the data plane's transport).
 import { hostPort } from '../config/address.js';
-import type { HealthCheckConfig, VipConfig } from '../config/schema.js';
+import type { BackendHealthCheckConfig, HealthCheckConfig, VipConfig } from '../config/schema.js';
 
 export type ProbeKind = 'tcp' | 'http' | 'udp' | 'none';
 
@@ -148,21 +148,51 @@ export function assertCheck(c: HealthCheckOptions, where: string): void {
   }
 }
 
-/** The check options of a YAML health_check section; fields the YAML lacks get DEFAULT_CHECK's values. */
+const statusList = (v: number | number[]): number[] => (Array.isArray(v) ? [...v] : [v]);
+
+/** The check options of a YAML health_check section (every field has a YAML default or is optional). */
 export function checkFromConfig(hc: HealthCheckConfig): HealthCheckOptions {
+  const d = hc.damping;
   return {
     ...DEFAULT_CHECK,
     type: hc.type,
     port: hc.port,
     intervalMs: hc.interval_ms,
     timeoutMs: hc.timeout_ms,
-    // A tenth of the interval, so a fleet of backends does not get probed in lockstep.
-    jitterMs: Math.floor(hc.interval_ms / 10),
+    // Default a tenth of the interval, so a fleet of backends does not get probed in lockstep.
+    jitterMs: hc.jitter_ms ?? Math.floor(hc.interval_ms / 10),
     rise: hc.rise,
     fall: hc.fall,
     path: hc.path,
-    expectStatus: [hc.expect_status],
+    expectStatus: statusList(hc.expect_status),
+    ...(hc.host !== undefined ? { host: hc.host } : {}),
+    udpPayload: hc.udp_payload !== undefined ? Buffer.from(hc.udp_payload) : DEFAULT_CHECK.udpPayload,
+    ...(hc.udp_expect !== undefined ? { udpExpect: Buffer.from(hc.udp_expect) } : {}),
+    ...(hc.source_address !== undefined ? { sourceAddress: hc.source_address } : {}),
+    passiveSuspectAfter: hc.passive_suspect_after,
+    passiveDownAfter: hc.passive_down_after,
+    initialState: hc.initial_state,
+    damping: {
+      enabled: d.enabled,
+      penaltyPerFlap: d.penalty_per_flap,
+      suppressAbove: d.suppress_above,
+      reuseBelow: d.reuse_below,
+      halfLifeMs: d.half_life_ms,
+      maxSuppressMs: d.max_suppress_ms,
+    },
   };
+}
+
+/** A backend's health_check overrides (only the fields it sets). */
+export function overridesFromConfig(o: BackendHealthCheckConfig | undefined): BackendCheckOverrides | undefined {
+  if (!o) return undefined;
+  const out: BackendCheckOverrides = {};
+  if (o.port !== undefined) out.port = o.port;
+  if (o.path !== undefined) out.path = o.path;
+  if (o.host !== undefined) out.host = o.host;
+  if (o.expect_status !== undefined) out.expectStatus = statusList(o.expect_status);
+  if (o.source_address !== undefined) out.sourceAddress = o.source_address;
+  return Object.keys(out).length ? out : undefined;
 }
 
 /** The health spec of one YAML VIP (after load: backend names and ports filled in). */
@@ -170,13 +200,17 @@ export function vipSpecFromConfig(vip: VipConfig): VipHealthSpec {
   return {
     name: vip.name,
     minHealthy: vip.min_healthy_backends,
-    downFlows: 'keep',
+    downFlows: vip.on_backend_down,
     check: checkFromConfig(vip.health_check),
-    backends: vip.backends.map((b) => ({
-      name: b.name ?? hostPort(b.address, b.port ?? vip.port),
-      address: b.address,
-      port: b.port ?? (vip.port === 'all' ? undefined : vip.port),
-      weight: b.weight,
-    })),
+    backends: vip.backends.map((b) => {
+      const check = overridesFromConfig(b.health_check);
+      return {
+        name: b.name ?? hostPort(b.address, b.port ?? vip.port),
+        address: b.address,
+        port: b.port ?? (vip.port === 'all' ? undefined : vip.port),
+        weight: b.weight,
+        ...(check ? { check } : {}),
+      };
+    }),
   };
 }

@@ -28,7 +28,7 @@ conntrack: { capacity: 1024 }
 control: { socket: ${socket} }
 metrics: { listen: false }
 vips:
-  - { name: web, address: 198.18.100.1, port: 80, table_size: 251, backends: [{ name: b1, address: 198.18.1.1 }, { name: b2, address: 198.18.1.2, weight: ${weight} }] }
+  - { name: web, address: 198.18.100.1, port: 80, table_size: 251, health_check: { type: none }, backends: [{ name: b1, address: 198.18.1.1 }, { name: b2, address: 198.18.1.2, weight: ${weight} }] }
 `;
 }
 

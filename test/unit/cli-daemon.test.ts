@@ -30,6 +30,7 @@ vips:
     address: 198.18.100.1
     port: 80
     table_size: 251
+    health_check: { type: none }
     backends:
       - { name: web-1, address: 198.18.1.1, port: 8080 }
       - { name: web-2, address: 198.18.1.2, port: 8080, weight: ${o.broken ? -1 : (o.weightB ?? 100)} }
@@ -39,8 +40,9 @@ vips:
     protocol: udp
     mode: dsr-gre
     table_size: 101
+    health_check: { type: none }
     backends: [{ name: r1, address: fd00:1::1 }, { name: r2, address: fd00:1::2 }]
-${o.extraVip ? '  - { name: api, address: 198.18.100.2, port: 443, table_size: 13, backends: [{ address: 198.18.1.3 }] }\n' : ''}`;
+${o.extraVip ? '  - { name: api, address: 198.18.100.2, port: 443, table_size: 13, health_check: { type: none }, backends: [{ address: 198.18.1.3 }] }\n' : ''}`;
 }
 
 const flows: FlowSpec[] = [
@@ -82,7 +84,7 @@ describe('the CLI against a daemon with a fed data plane', () => {
     const t = weir('status', '-c', configFile); // socket taken from the config
     assert.equal(t.status, 0, t.stderr);
     assert.match(t.stdout, /^instance:\s+lab-a$/m);
-    assert.match(t.stdout, new RegExp(`^web\\s+serving\\s+${offline.fingerprint}$`, 'm'));
+    assert.match(t.stdout, new RegExp(`^web\\s+serving\\s+2/2\\s+1\\s+\\S+\\s+${offline.fingerprint}$`, 'm'));
   });
 
   test('weir vips prints an aligned table and the same data as JSON', () => {
@@ -106,8 +108,8 @@ describe('the CLI against a daemon with a fed data plane', () => {
     const web = weirJson<{ slots: number }[]>('backends', 'web', ...S);
     assert.equal(web.reduce((n, b) => n + b.slots, 0), 251);
     const t = weir('backends', 'dns6', ...S);
-    assert.match(t.stdout, /^VIP\s+BACKEND\s+ADDRESS\s+WEIGHT\s+STATE\s+HEALTH\s+SLOTS\s+SHARE$/m);
-    assert.match(t.stdout, /^dns6\s+r1\s+\[fd00:1::1\]:53\s+100\s+active\s+unchecked\s+\d+\s+\d+\.\d\d%$/m);
+    assert.match(t.stdout, /^VIP\s+BACKEND\s+ADDRESS\s+WEIGHT\s+STATE\s+HEALTH\s+CAUSE\s+SINCE\s+LAST PROBE\s+SLOTS\s+SHARE$/m);
+    assert.match(t.stdout, /^dns6\s+r1\s+\[fd00:1::1\]:53\s+100\s+active\s+up\s+config\s+\d{4}-\d\d-\d\dT\S+Z\s+-\s+\d+\s+\d+\.\d\d%$/m);
     const bad = weir('backends', 'nope', ...S);
     assert.equal(bad.status, 1);
     assert.match(bad.stderr, /^weir: no VIP named "nope" \(VIPs: web, dns6\)$/m);
@@ -168,7 +170,7 @@ describe('the CLI against a daemon with a fed data plane', () => {
     const r = weir('reload', ...S);
     assert.equal(r.status, 2);
     assert.match(r.stderr, /is invalid; the running config stays in place \(1 problem\)/);
-    assert.match(r.stderr, /^ {2}vips\[0\]\.backends\[1\]\.weight: must be an integer 0\.\.65535, got -1 \(line 14, col \d+\)$/m);
+    assert.match(r.stderr, /^ {2}vips\[0\]\.backends\[1\]\.weight: must be an integer 0\.\.65535, got -1 \(line 15, col \d+\)$/m);
     const j = weir('reload', '--json', ...S);
     assert.equal(j.status, 2);
     assert.equal((JSON.parse(j.stdout) as { issues: string[] }).issues.length, 1);

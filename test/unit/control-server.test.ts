@@ -18,11 +18,13 @@ const config = (weight: number) => `
 instance: { addresses: [198.18.0.10] }
 conntrack: { capacity: 1024 }
 control: { socket: ${socket} }
+metrics: { listen: false }
 vips:
   - name: web
     address: 198.18.100.1
     port: 80
     table_size: 251
+    health_check: { type: none }
     backends: [{ name: a, address: 198.18.1.1 }, { name: b, address: 198.18.1.2, weight: ${weight} }]
 `;
 let daemon: Daemon;
@@ -115,8 +117,8 @@ test('a reload applies a valid file, and an invalid one keeps the running config
   const bad = await raw('POST', '/v1/reload');
   assert.equal(bad.status, 422);
   assert.match(String(bad.json.error), /is invalid; the running config stays in place \(1 problem\)/);
-  const line = config(-1).split('\n')[9];
-  assert.deepEqual(bad.json.issues, [`vips[0].backends[1].weight: must be an integer 0..65535, got -1 (line 10, col ${line.indexOf('-1') + 1})`]);
+  const line = config(-1).split('\n')[11];
+  assert.deepEqual(bad.json.issues, [`vips[0].backends[1].weight: must be an integer 0..65535, got -1 (line 12, col ${line.indexOf('-1') + 1})`]);
   const b = await controlRequest<{ name: string; weight: number }[]>(socket, 'GET', '/v1/backends');
   assert.deepEqual(b.map((x) => [x.name, x.weight]), [['a', 100], ['b', 300]]);
   const s = await controlRequest<{ generation: number; lastReload: { ok: boolean } }>(socket, 'GET', '/v1/status');

@@ -1,0 +1,203 @@
+// `weir run` (the real CLI) with BGP enabled, peering with BIRD 2: namespace weir-dbgp-w runs weir
+// and its backend (a TCP listener on loopback), weir-dbgp-r runs BIRD. BIRD is the judge of what
+// weir announces: the VIPs while their backend is healthy, nothing after fall × interval once it
+// stops, GRACEFUL_SHUTDOWN then nothing on SIGTERM, and weir exits 0.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { delNs, labSkipReason } from './lab-env.js';
+import { repoRoot, vethPair, waitUntil } from './bgp-lab.js';
+
+const R = 'weir-dbgp-r';
+const W = 'weir-dbgp-w';
+const R4 = '198.18.101.1';
+const W4 = '198.18.101.2';
+const R6 = 'fd00:18:101::1';
+const W6 = 'fd00:18:101::2';
+const VIP4 = '198.18.251.1';
+const VIP6 = 'fd00:251::1';
+const BACKEND_PORT = 18080;
+const INTERVAL_MS = 200;
+const FALL = 2;
+const SHUTDOWN_WAIT_MS = 500;
+const CLI = path.join(repoRoot, 'dist', 'src', 'cli', 'main.js');
+
+const skip = labSkipReason() ?? (spawnSync('bird', ['--version']).status === 0 ? undefined : 'BIRD 2 (`bird`) is not installed');
+
+let dir = '';
+let bird: ChildProcess | undefined;
+let backend: ChildProcess | undefined;
+let weir: ChildProcess | undefined;
+let weirExit: Promise<number | null> = Promise.resolve(null);
+let weirLog = '';
+
+function birdc(...args: string[]): string {
+  const r = spawnSync('ip', ['netns', 'exec', R, 'birdc', '-s', path.join(dir, 'bird.sock'), ...args], { encoding: 'utf8', timeout: 5000 });
+  return r.stdout ?? '';
+}
+
+/** The `show route all` block of one prefix learned from weir, or '' when BIRD doesn't have it. */
+function routeBlock(prefix: string): string {
+  const lines = birdc('show', 'route', 'all', 'protocol', 'weir').split('\n');
+  const start = lines.findIndex((l) => l.startsWith(prefix + ' '));
+  if (start < 0) return '';
+  let end = start + 1;
+  while (end < lines.length && /^\s/.test(lines[end])) end++;
+  return lines.slice(start, end).join('\n') + '\n';
+}
+
+const has = (prefix: string) => routeBlock(prefix) !== '';
+
+/** A dual-stack TCP listener in weir's namespace: the backend of both VIPs. */
+function startBackend(): ChildProcess {
+  const code = `require('node:net').createServer((c) => c.on('error', () => {})).listen(${BACKEND_PORT}, '::', () => console.log('listening'));`;
+  const p = spawn('ip', ['netns', 'exec', W, process.execPath, '-e', code], { stdio: ['ignore', 'pipe', 'inherit'] });
+  return p;
+}
+
+async function untilListening(p: ChildProcess): Promise<void> {
+  let ok = false;
+  p.stdout!.on('data', (d: Buffer) => {
+    if (d.toString().includes('listening')) ok = true;
+  });
+  await waitUntil(() => ok, 5000, 'backend listener did not start');
+}
+
+async function stopChild(p: ChildProcess | undefined, sig: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+  if (!p || p.exitCode !== null || p.signalCode !== null) return;
+  const done = new Promise((r) => p.once('exit', r));
+  p.kill(sig);
+  await done;
+}
+
+before(async () => {
+  if (skip) return;
+  dir = mkdtempSync(path.join(tmpdir(), 'weir-dbgp-'));
+  vethPair({ ns: R, dev: 'weir-dbgp-rv', v4: R4, v6: R6 }, { ns: W, dev: 'weir-dbgp-wv', v4: W4, v6: W6 });
+  writeFileSync(
+    path.join(dir, 'bird.conf'),
+    `router id ${R4};
+log stderr all;
+protocol device {}
+protocol bgp weir {
+  local ${R4} as 65000;
+  neighbor ${W4} as 4200000001;
+  passive on;
+  hold time 3; keepalive time 1; connect retry time 1;
+  ipv4 { import all; export none; };
+  ipv6 { import all; export none; };
+}
+`,
+  );
+  bird = spawn('ip', ['netns', 'exec', R, 'bird', '-f', '-c', path.join(dir, 'bird.conf'), '-s', path.join(dir, 'bird.sock'), '-P', path.join(dir, 'bird.pid')], {
+    stdio: ['ignore', 'ignore', 'ignore'],
+  });
+  await waitUntil(() => existsSync(path.join(dir, 'bird.sock')), 5000, 'BIRD did not start');
+  backend = startBackend();
+  await untilListening(backend);
+  const check = `{ type: tcp, interval_ms: ${INTERVAL_MS}, timeout_ms: 150, jitter_ms: 0, rise: 1, fall: ${FALL}, damping: { enabled: false } }`;
+  writeFileSync(
+    path.join(dir, 'weir.yaml'),
+    `instance: { name: dbgp, addresses: [${W4}, ${W6}] }
+control: { socket: ${path.join(dir, 'weir.sock')} }
+metrics: { listen: "127.0.0.1:9473" }
+conntrack: { capacity: 1024 }
+vips:
+  - { name: web4, address: ${VIP4}, port: 80, table_size: 13, health_check: ${check}, backends: [{ address: 127.0.0.1, port: ${BACKEND_PORT} }] }
+  - { name: web6, address: ${VIP6}, port: 80, table_size: 13, health_check: ${check}, backends: [{ address: "::1", port: ${BACKEND_PORT} }] }
+bgp:
+  enabled: true
+  local_as: 4200000001
+  router_id: ${W4}
+  hold_time: 3
+  peers: [{ address: ${R4}, remote_as: 65000 }]
+  communities: ["65000:100"]
+  large_communities: ["4200000001:1:2"]
+  med: 50
+  shutdown_wait_ms: ${SHUTDOWN_WAIT_MS}
+`,
+  );
+  weir = spawn('ip', ['netns', 'exec', W, process.execPath, CLI, 'run', '-c', path.join(dir, 'weir.yaml')], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, WEIR_LOG_LEVEL: 'info' },
+  });
+  weir.stdout!.on('data', (d: Buffer) => (weirLog += d.toString()));
+  weir.stderr!.on('data', (d: Buffer) => (weirLog += d.toString()));
+  weirExit = new Promise((r) => weir!.once('exit', (code) => r(code)));
+});
+
+after(async () => {
+  await stopChild(weir);
+  await stopChild(backend);
+  if (dir && existsSync(path.join(dir, 'bird.pid'))) {
+    const pid = Number(readFileSync(path.join(dir, 'bird.pid'), 'utf8').trim());
+    if (pid > 0) {
+      try {
+        process.kill(pid, 'SIGTERM');
+      } catch {
+        /* already gone */
+      }
+    }
+  }
+  await stopChild(bird);
+  delNs(R, W);
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+test('BIRD learns the v4 /32 and v6 /128 VIPs with weir\'s next hops, MED and communities while the backend is healthy', { skip }, async () => {
+  await waitUntil(() => has(`${VIP4}/32`) && has(`${VIP6}/128`), 15_000, `BIRD did not learn both VIPs; weir log:\n${weirLog}`);
+  const r4 = routeBlock(`${VIP4}/32`);
+  assert.match(r4, new RegExp(`via ${W4.replace(/\./g, '\\.')} on weir-dbgp-rv`));
+  assert.match(r4, /BGP\.med: 50/);
+  assert.match(r4, /BGP\.community: \(65000,100\)/);
+  assert.match(r4, /BGP\.large_community: \(4200000001, 1, 2\)/);
+  const r6 = routeBlock(`${VIP6}/128`);
+  assert.match(r6, /BGP\.next_hop: fd00:18:101::2/);
+  // weir status shows the peer's session and what is announced.
+  const st = spawnSync('ip', ['netns', 'exec', W, process.execPath, CLI, 'status', '-s', path.join(dir, 'weir.sock'), '--json'], { encoding: 'utf8', timeout: 10_000 });
+  assert.equal(st.status, 0, st.stderr);
+  const bgp = (JSON.parse(st.stdout) as { bgp: { peers: { peer: string; state: string; routes: number }[]; announced: string[] } }).bgp;
+  assert.deepEqual(bgp.peers.map((p) => [p.peer, p.state, p.routes]), [[R4, 'Established', 2]]);
+  assert.deepEqual([...bgp.announced].sort(), [`${VIP4}/32`, `${VIP6}/128`]);
+  // The metrics in weir's namespace carry the session state and the routes sent.
+  const scrape = spawnSync(
+    'ip',
+    ['netns', 'exec', W, process.execPath, '-e', "fetch('http://127.0.0.1:9473/metrics').then((r) => r.text()).then((t) => process.stdout.write(t))"],
+    { encoding: 'utf8', timeout: 10_000 },
+  );
+  assert.match(scrape.stdout, new RegExp(`^weir_bgp_session_state\\{peer="${R4.replace(/\./g, '\\.')}",state="Established"\\} 1$`, 'm'));
+  assert.match(scrape.stdout, new RegExp(`^weir_bgp_routes_announced\\{peer="${R4.replace(/\./g, '\\.')}"\\} 2$`, 'm'));
+  assert.match(scrape.stdout, /^weir_bgp_self_healthy 1$/m);
+  const text = spawnSync('ip', ['netns', 'exec', W, process.execPath, CLI, 'status', '-s', path.join(dir, 'weir.sock')], { encoding: 'utf8', timeout: 10_000 });
+  assert.match(text.stdout, new RegExp(`^${R4.replace(/\./g, '\\.')}\\s+65000\\s+Established\\s`, 'm'));
+});
+
+test('stopping the backend withdraws both VIPs after fall × interval, and starting it again re-announces them', { skip }, async (t) => {
+  const t0 = Date.now();
+  await stopChild(backend);
+  await waitUntil(() => !has(`${VIP4}/32`) && !has(`${VIP6}/128`), 10_000, `VIPs still announced; weir log:\n${weirLog}`);
+  t.diagnostic(`backend stopped → both VIPs gone from BIRD: ${Date.now() - t0} ms (fall ${FALL} × interval ${INTERVAL_MS} ms)`);
+  backend = startBackend();
+  await untilListening(backend);
+  const t1 = Date.now();
+  await waitUntil(() => has(`${VIP4}/32`) && has(`${VIP6}/128`), 10_000, 'VIPs not re-announced');
+  t.diagnostic(`backend started → both VIPs back in BIRD: ${Date.now() - t1} ms`);
+});
+
+test('SIGTERM marks the routes GRACEFUL_SHUTDOWN, removes them from BIRD after the wait, and weir exits 0', { skip }, async (t) => {
+  const t0 = Date.now();
+  weir!.kill('SIGTERM');
+  // RFC 8326: during the wait BIRD sees the routes re-announced with GRACEFUL_SHUTDOWN (65535,0).
+  await waitUntil(() => /\(65535,0\)/.test(routeBlock(`${VIP4}/32`)), SHUTDOWN_WAIT_MS + 1000, 'no GRACEFUL_SHUTDOWN community seen');
+  await waitUntil(() => !has(`${VIP4}/32`) && !has(`${VIP6}/128`), SHUTDOWN_WAIT_MS + 3000, 'routes still in BIRD after SIGTERM');
+  const gone = Date.now() - t0;
+  const code = await weirExit;
+  const exited = Date.now() - t0;
+  t.diagnostic(`SIGTERM → routes gone from BIRD: ${gone} ms (shutdown_wait_ms ${SHUTDOWN_WAIT_MS}); weir exited after ${exited} ms`);
+  assert.equal(code, 0, weirLog);
+  assert.ok(gone >= SHUTDOWN_WAIT_MS, `routes left before the shutdown wait (${gone} ms)`);
+  assert.match(weirLog, /BGP routes withdrawn, sessions closed/);
+});

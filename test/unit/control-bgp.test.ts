@@ -1,0 +1,70 @@
+// The daemon's announcement rule (src/control/bgp.ts) without a network: sessions are built but
+// never started, and the announcer says what would be sent.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { parseConfigText } from '../../src/config/load.js';
+import { createLogger } from '../../src/log.js';
+import { DaemonBgp, routeAttrs, vipPrefix } from '../../src/control/bgp.js';
+import type { WeirConfig } from '../../src/config/schema.js';
+
+function config(extra = ''): WeirConfig {
+  const r = parseConfigText(`instance: { addresses: [198.18.0.10, fd00::10] }
+vips:
+  - { name: web, address: 198.18.100.1, port: 80, backends: [{ address: 198.18.1.1 }] }
+  - { name: tls, address: 198.18.100.1, port: 443, backends: [{ address: 198.18.1.1 }] }
+  - { name: v6, address: fd00::80, port: 80, backends: [{ address: fd00:1::1 }] }
+bgp:
+  enabled: true
+  local_as: 65001
+  peers: [{ address: 198.18.0.1, remote_as: 65000 }]
+  communities: ["65001:7"]
+  med: 5
+${extra}`);
+  if (!r.ok) throw new Error(JSON.stringify(r.issues));
+  return r.config;
+}
+
+const log = createLogger({ level: 'silent' });
+
+test('VIP prefixes are host routes of their family', () => {
+  assert.deepEqual([vipPrefix('198.18.100.1'), vipPrefix('fd00::80')], ['198.18.100.1/32', 'fd00::80/128']);
+});
+
+test('route attributes come from bgp.med, communities and large_communities', () => {
+  assert.deepEqual(routeAttrs(config('  large_communities: ["65001:1:2"]')), { med: 5, communities: ['65001:7'], largeCommunities: ['65001:1:2'] });
+  const bare = config();
+  assert.deepEqual(routeAttrs({ ...bare, bgp: { ...bare.bgp, med: undefined, communities: [] } }), {}, 'nothing set, nothing sent');
+});
+
+test('an address is announced while weir is healthy and at least one VIP on it is healthy', () => {
+  const cfg = config();
+  const b = new DaemonBgp(cfg, log);
+  b.setVip('web', '198.18.100.1', true);
+  b.setVip('tls', '198.18.100.1', false);
+  b.setVip('v6', 'fd00::80', true);
+  assert.deepEqual(b.announcer.announced(), [], 'nothing before weir is healthy');
+  b.setSelfHealthy(true);
+  assert.deepEqual(b.announcer.announced().sort(), ['198.18.100.1/32', 'fd00::80/128']);
+  b.setVip('web', '198.18.100.1', false);
+  assert.deepEqual(b.announcer.announced(), ['fd00::80/128'], 'both VIPs on the address unhealthy: withdrawn');
+  b.setVip('tls', '198.18.100.1', true);
+  assert.deepEqual(b.announcer.announced().sort(), ['198.18.100.1/32', 'fd00::80/128']);
+  b.removeVip('v6');
+  assert.deepEqual(b.announcer.announced(), ['198.18.100.1/32']);
+  b.setSelfHealthy(false);
+  assert.deepEqual(b.announcer.announced(), []);
+  const s = b.status(cfg);
+  assert.deepEqual([s.localAs, s.routerId, s.peers.map((p) => [p.peer, p.remoteAs, p.state])], [65001, '198.18.0.10', [['198.18.0.1', 65000, 'Idle']]]);
+});
+
+test('after shutdown nothing is announced again, even when weir reports itself healthy', async () => {
+  const b = new DaemonBgp(config(), log);
+  b.setVip('web', '198.18.100.1', true);
+  b.setSelfHealthy(true);
+  assert.equal(b.announcer.announced().length, 1);
+  await b.shutdown(0);
+  b.setSelfHealthy(false);
+  b.setSelfHealthy(true);
+  b.setVip('v6', 'fd00::80', true);
+  assert.deepEqual(b.announcer.announced(), []);
+});

@@ -1,0 +1,284 @@
+// Health checks, table rebuilds and metrics in the real daemon (Daemon.start, control socket, CLI):
+// backends are TCP listeners on 127.0.0.1 (ephemeral ports) that the test stops and restarts.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { execFile, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { createLogger } from '../../src/log.js';
+import { Daemon } from '../../src/control/daemon.js';
+import { controlRequest } from '../../src/control/client.js';
+import type { DataPlaneHooks, PassiveHealthSink, VipTables } from '../../src/control/dataplane.js';
+import { ctNow } from '../../src/lb/conntrack.js';
+import { parseIpv4 } from '../../src/lb/flow-hash.js';
+import { CLI } from './cli-helpers.js';
+
+/** The real CLI, run without blocking this process (the daemon under test lives in it). */
+function weir(...args: string[]): Promise<{ status: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 30_000 }, (err, stdout, stderr) =>
+      resolve({ status: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+    );
+  });
+}
+
+const dir = mkdtempSync(path.join(os.tmpdir(), 'weir-health-d-'));
+const socket = path.join(dir, 'weir.sock');
+const configFile = path.join(dir, 'weir.yaml');
+
+/** A TCP listener that can be stopped (refusing connections) and started again on the same port. */
+class Backend {
+  server: net.Server | null = null;
+  private readonly conns = new Set<net.Socket>();
+  port = 0;
+  async start(): Promise<void> {
+    const s = net.createServer((c) => {
+      this.conns.add(c);
+      c.on('close', () => this.conns.delete(c));
+      c.on('error', () => undefined);
+    });
+    await new Promise<void>((resolve, reject) => {
+      s.once('error', reject);
+      s.listen(this.port, '127.0.0.1', () => resolve());
+    });
+    this.port = (s.address() as net.AddressInfo).port;
+    this.server = s;
+  }
+  async stop(): Promise<void> {
+    for (const c of this.conns) c.destroy();
+    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+    this.server = null;
+  }
+}
+
+async function freePort(): Promise<number> {
+  const s = net.createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
+  const p = (s.address() as net.AddressInfo).port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return p;
+}
+
+/** Records every publish with its time, and reports counters as a data plane would. */
+function recordingHooks() {
+  const publishes: { generation: number; at: number; vips: readonly VipTables[] }[] = [];
+  const sink: { current: PassiveHealthSink | null } = { current: null };
+  const hooks: DataPlaneHooks = {
+    setHealthSink(s) {
+      sink.current = s;
+    },
+    async attach() {},
+    publish(generation, vips) {
+      publishes.push({ generation, at: performance.now(), vips });
+    },
+    status: () => ({ attached: true, description: 'recording', counters: { publishes: publishes.length, 'rx.packets': 7 } }),
+    async detach() {},
+  };
+  return { hooks, publishes, sink };
+}
+
+const a = new Backend();
+const b = new Backend();
+let metricsPort = 0;
+let daemon: Daemon;
+const rec = recordingHooks();
+
+type BackendRow = { vip: string; name: string; health: string; healthCause: string; serving: boolean; slots: number; lastProbe: { outcome: string } | null; healthSince: string };
+type VipRow = { name: string; fingerprint: string; state: string; healthy: boolean };
+const backends = () => controlRequest<BackendRow[]>(socket, 'GET', '/v1/backends');
+const vips = () => controlRequest<VipRow[]>(socket, 'GET', '/v1/vips');
+
+async function until<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 8000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+const state = async (vip: string, name: string) => (await backends()).find((x) => x.vip === vip && x.name === name)!;
+
+before(async () => {
+  await a.start();
+  await b.start();
+  metricsPort = await freePort();
+  const check = '{ type: tcp, interval_ms: 200, timeout_ms: 150, jitter_ms: 0, rise: 2, fall: 2, damping: { enabled: false } }';
+  writeFileSync(
+    configFile,
+    `instance: { name: hc, addresses: [198.18.0.10] }
+conntrack: { capacity: 1024 }
+control: { socket: ${socket} }
+metrics: { listen: "127.0.0.1:${metricsPort}" }
+vips:
+  - name: web
+    address: 198.18.100.1
+    port: 80
+    table_size: 251
+    on_backend_down: reschedule
+    health_check: ${check}
+    backends: [{ name: a, address: 127.0.0.1, port: ${a.port} }, { name: b, address: 127.0.0.1, port: ${b.port} }]
+  - name: strict
+    address: 198.18.100.2
+    port: 80
+    table_size: 251
+    min_healthy_backends: 2
+    health_check: ${check}
+    backends: [{ name: a, address: 127.0.0.1, port: ${a.port} }, { name: b, address: 127.0.0.1, port: ${b.port} }]
+`,
+  );
+  daemon = await Daemon.start({ configFile, hooks: rec.hooks, logger: createLogger({ level: 'silent' }) });
+});
+
+after(async () => {
+  await daemon?.stop();
+  await a.stop();
+  await b.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+let fpBoth = '';
+
+test('backends start unknown, come up after their first probe, and the table then holds both', async () => {
+  await until('both backends are up', async () => (await backends()).every((x) => x.health === 'up'));
+  const web = (await vips()).find((v) => v.name === 'web')!;
+  fpBoth = web.fingerprint;
+  const rows = (await backends()).filter((x) => x.vip === 'web');
+  assert.deepEqual(rows.map((x) => [x.name, x.serving, x.lastProbe?.outcome]), [['a', true, 'ok'], ['b', true, 'ok']]);
+  assert.equal(rows.reduce((n, x) => n + x.slots, 0), 251);
+  assert.ok(rows.every((x) => x.slots > 0));
+});
+
+test('a backend whose server stops is marked down, its VIP table is rebuilt without it and its flows are rescheduled', async (t) => {
+  const rt = daemon.runtime;
+  const tables = rt.vipsView().find((v) => v.name === 'web')!;
+  const bId = rt.backendsView('web').find((x) => x.name === 'b')!.id;
+  // A flow pinned to b: on_backend_down: reschedule must delete it.
+  const e = rt.conntrack.insert4(6, parseIpv4('198.18.5.1') | 0, 40000, parseIpv4('198.18.100.1') | 0, 80, tables.id, bId, ctNow());
+  assert.ok(e >= 0);
+  assert.equal(rt.conntrack.list({ vipId: tables.id, backendId: bId }, 10).length, 1);
+  const gen = rt.generation;
+  await b.stop();
+  const down = await until('b is down in VIP web', async () => {
+    const s = await state('web', 'b');
+    return s.health === 'down' ? s : undefined;
+  });
+  assert.equal(down.healthCause, 'active');
+  assert.equal(down.lastProbe?.outcome, 'fail');
+  assert.equal(down.slots, 0);
+  assert.equal((await state('web', 'a')).slots, 251);
+  const web = (await vips()).find((v) => v.name === 'web')!;
+  assert.notEqual(web.fingerprint, fpBoth);
+  assert.equal(web.state, 'serving');
+  assert.ok(rt.generation > gen, 'a new generation was published');
+  assert.equal(rt.conntrack.list({ vipId: tables.id, backendId: bId }, 10).length, 0, "b's flow was deleted");
+  const rebuild = rt.healthRebuilds.find((r) => r.vip === 'web' && r.backend === 'b' && r.to === 'down');
+  assert.ok(rebuild, 'the rebuild is recorded');
+  assert.equal(rebuild.rescheduled, 1);
+  assert.equal(rebuild.fingerprint, web.fingerprint);
+  // Figure for the report (not asserted: timing is not a test property).
+  t.diagnostic(`health decision → publish returned: ${rt.healthRebuilds.map((r) => `${r.vip}/${r.backend}→${r.to} ${r.decisionToPublishMs} ms`).join(', ')}`);
+  const text = await weir('backends', 'web', '-s', socket);
+  assert.equal(text.status, 0, text.stderr);
+  assert.match(text.stdout, /^web\s+b\s+127\.0\.0\.1:\d+\s+100\s+active\s+down\s+active\s+\S+Z\s+fail \(.*\) at \S+\s+0\s+0\.00%$/m);
+});
+
+test('a VIP below min_healthy_backends is unhealthy in weir status', async () => {
+  const s = await controlRequest<{ vips: { name: string; healthy: boolean; state: string; servingBackends: number }[]; health: { down: number } }>(socket, 'GET', '/v1/status');
+  const strict = s.vips.find((v) => v.name === 'strict')!;
+  assert.deepEqual([strict.healthy, strict.state, strict.servingBackends], [false, 'below-minimum', 1]);
+  assert.equal(s.vips.find((v) => v.name === 'web')!.healthy, true);
+  assert.equal(s.health.down, 2);
+  const t = await weir('status', '-s', socket);
+  assert.equal(t.status, 0, t.stderr);
+  assert.match(t.stdout, /^strict\s+below-minimum\s+1\/2\s+2\s/m);
+  assert.match(t.stdout, /^health:\s+4 backends: 2 up, 0 suspect, 2 down, 0 unknown; \d+ table rebuilds$/m);
+});
+
+test('a metrics scrape over HTTP has the expected series and passes promtool check metrics', async (t) => {
+  const res = await fetch(`http://127.0.0.1:${metricsPort}/metrics`);
+  assert.equal(res.status, 200);
+  const body = await res.text();
+  const web = daemon.runtime.vipsView().find((v) => v.name === 'web')!;
+  for (const line of [
+    `weir_vip_info{vip="web",fingerprint="${web.fingerprint}",mode="nat",address="198.18.100.1",port="80",protocol="tcp"} 1`,
+    'weir_vip_healthy{vip="strict"} 0',
+    'weir_vip_healthy{vip="web"} 1',
+    'weir_vip_backends{vip="web",state="serving"} 1',
+    'weir_vip_backends{vip="web",state="configured"} 2',
+    'weir_backend_serving{vip="web",backend="b"} 0',
+    'weir_config_reloads_total{result="success"} 0',
+    'weir_dataplane_attached 1',
+    'weir_dataplane_stats{name="rx_packets"} 7',
+    'weir_conntrack_capacity 1024',
+    `weir_config_generation ${daemon.runtime.generation}`,
+  ]) {
+    assert.ok(body.includes(line + '\n'), `missing: ${line}`);
+  }
+  assert.match(body, /^weir_health_probes_total\{vip="web",backend="b",result="fail"\} [1-9]\d*$/m);
+  assert.match(body, /^weir_conntrack_entries\{state="established"\} \d+$/m);
+  assert.match(body, /^weir_health_table_rebuilds_total [1-9]\d*$/m);
+  const promtool = spawnSync('promtool', ['--version']);
+  if (promtool.error || promtool.status !== 0) {
+    t.diagnostic('promtool not installed (Debian package "prometheus"): format check skipped');
+    return;
+  }
+  const r = spawnSync('promtool', ['check', 'metrics'], { input: body, encoding: 'utf8', timeout: 30_000 });
+  assert.equal(r.status, 0, `${r.stdout}${r.stderr}`);
+});
+
+test('the backend comes back up after rise successes and the table is the one with both backends again', async () => {
+  await b.start(); // same port
+  const up = await until('b is up again', async () => {
+    const s = await state('web', 'b');
+    return s.health === 'up' ? s : undefined;
+  });
+  assert.ok(up.slots > 0);
+  const web = (await vips()).find((v) => v.name === 'web')!;
+  assert.equal(web.fingerprint, fpBoth);
+  const strict = (await vips()).find((v) => v.name === 'strict')!;
+  assert.equal(strict.healthy, true);
+});
+
+test('weir backend drain tells the monitor: a drained backend stops counting for min_healthy_backends', async () => {
+  await until('strict is healthy', async () => (await vips()).find((v) => v.name === 'strict')!.healthy);
+  await controlRequest(socket, 'POST', '/v1/backends/drain', { vip: 'strict', backend: 'a' });
+  const strict = (await vips()).find((v) => v.name === 'strict')!;
+  assert.deepEqual([strict.healthy, strict.state], [false, 'below-minimum']);
+  assert.equal((await state('strict', 'a')).health, 'up', 'still probed and up');
+  await controlRequest(socket, 'POST', '/v1/backends/undrain', { vip: 'strict', backend: 'a' });
+  assert.equal((await vips()).find((v) => v.name === 'strict')!.healthy, true);
+});
+
+test('a reload that changes one backend keeps the health state of the others and counts as a successful reload', async () => {
+  const before = await state('web', 'b');
+  assert.equal(before.health, 'up');
+  const text = readFileSync(configFile, 'utf8');
+  writeFileSync(configFile, text.replace(`{ name: a, address: 127.0.0.1, port: ${a.port} }, { name: b`, `{ name: a, address: 127.0.0.1, port: ${a.port}, weight: 50 }, { name: b`));
+  const r = await daemon.reload();
+  assert.deepEqual(r.diff.vipsChanged.map((v) => [v.name, v.backendsChanged]), [['web', ['a']]]);
+  const after = await state('web', 'b');
+  assert.deepEqual([after.health, after.healthSince], ['up', before.healthSince], 'b kept its state and since');
+  const body = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+  assert.match(body, /^weir_config_reloads_total\{result="success"\} 1$/m);
+});
+
+test('passive failures reported by the data plane take a backend down; active probes bring it back', async () => {
+  const rt = daemon.runtime;
+  const sink = rec.sink.current;
+  assert.ok(sink, 'the runtime handed the data plane a health sink');
+  const vip = rt.vipsView().find((v) => v.name === 'strict')!;
+  const aId = rt.backendsView('strict').find((x) => x.name === 'a')!.id;
+  for (let i = 0; i < 5; i++) sink.failure(vip.id, aId); // passive_down_after: 5 (default)
+  sink.failure(9999, 9999); // unknown ids are ignored
+  const down = await state('strict', 'a');
+  assert.deepEqual([down.health, down.healthCause, down.slots], ['down', 'passive', 0]);
+  const up = await until('a is up again through probes', async () => {
+    const s = await state('strict', 'a');
+    return s.health === 'up' ? s : undefined;
+  });
+  assert.equal(up.healthCause, 'active');
+});
