@@ -16,15 +16,22 @@ const server = http.createServer((req, res) => {
 });
 server.listen({ port: httpPort, host: '::', ipv6Only: false });
 
-const udp = dgram.createSocket({ type: 'udp6', ipv6Only: false });
-udp.on('message', (msg, rinfo) => {
-  udp.send(Buffer.concat([Buffer.from(`${name} `), msg]), rinfo.port, rinfo.address);
+// The wildcard socket answers from the routed source address; in DSR the reply must come from
+// the VIP the client asked, so each DSR VIP on lo (extra arguments) gets its own socket.
+const vips = process.argv.slice(5);
+const udps = [undefined, ...vips].map((addr) => {
+  const six = addr === undefined || addr.includes(':');
+  const s = dgram.createSocket({ type: six ? 'udp6' : 'udp4', ...(six ? { ipv6Only: addr !== undefined } : {}), reuseAddr: true });
+  s.on('message', (msg, rinfo) => {
+    s.send(Buffer.concat([Buffer.from(`${name} `), msg]), rinfo.port, rinfo.address);
+  });
+  s.bind(udpPort, addr ?? '::');
+  return s;
 });
-udp.bind(udpPort, '::');
 
 const stop = (): void => {
   server.close();
-  udp.close();
+  for (const u of udps) u.close();
   process.exit(0);
 };
 process.on('SIGTERM', stop);

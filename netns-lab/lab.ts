@@ -2,16 +2,22 @@
 // `up` is idempotent (it removes a previous lab first); `down` removes every weir-* namespace
 // the lab made and the processes it started in them; `status --json` describes the lab.
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BRIDGE, HOSTS, NETS, SERVICE_PORTS, SWITCH_NS, VIP_RANGE, VIPS, hostsByRole, type LabHost } from './topology.js';
+import { labWeirConfig, weirFiles } from './weir-config.js';
 
 export const STATE_DIR = '/run/weir-lab';
 const STATE_FILE = path.join(STATE_DIR, 'state.json');
-const here = path.dirname(fileURLToPath(import.meta.url));
+/** Held from `up` to `down` by the process that asked for the lab (a test file, a shell). */
+const LOCK_FILE = '/run/weir-lab.lock';
 
-export interface LabProcess { ns: string; what: string; pid: number }
+const here = path.dirname(fileURLToPath(import.meta.url));
+/** The weir command line: `weir run` on the lbs, `weir decap` on the backends. */
+export const WEIR_CLI = path.join(here, '..', 'src', 'cli', 'main.js');
+
+export interface LabProcess { ns: string; what: string; pid: number; log?: string }
 export interface LabState { startedAt: string; processes: LabProcess[] }
 
 function run(cmd: string, args: string[]): string {
@@ -59,8 +65,54 @@ function pidAlive(pid: number): boolean {
   }
 }
 
-/** Removes the lab: the processes it started (by PID), then its namespaces. */
-export function down(): void {
+function lockOwner(): number | undefined {
+  try {
+    return Number(readFileSync(LOCK_FILE, 'utf8').trim()) || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Takes the lab for `owner` (default: the process that ran this CLI). The namespace names are
+ * fixed, so two labs cannot coexist: wait up to `waitMs` for another live owner to bring theirs down.
+ */
+function acquire(owner: number, waitMs: number): void {
+  const deadline = Date.now() + waitMs;
+  for (;;) {
+    try {
+      const fd = openSync(LOCK_FILE, 'wx');
+      writeFileSync(fd, `${owner}\n`);
+      closeSync(fd);
+      return;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    }
+    const held = lockOwner();
+    if (held === owner) return;
+    if (held === undefined || !pidAlive(held)) {
+      try { unlinkSync(LOCK_FILE); } catch { /* raced with another taker */ }
+      continue;
+    }
+    if (Date.now() > deadline) throw new Error(`lab: the lab is held by pid ${held} (${LOCK_FILE}); waited ${Math.round(waitMs / 1000)} s`);
+    spawnSync('sleep', ['0.5']);
+  }
+}
+
+/**
+ * Removes the lab: the processes it started (by PID), then its namespaces. Leaves a lab held by
+ * another live owner alone (returns false) unless `force`.
+ */
+export function down(opts: { owner?: number; force?: boolean } = {}): boolean {
+  const held = lockOwner();
+  const owner = opts.owner ?? process.ppid;
+  if (!opts.force && held !== undefined && held !== owner && pidAlive(held)) return false;
+  downInner();
+  try { unlinkSync(LOCK_FILE); } catch { /* not held */ }
+  return true;
+}
+
+function downInner(): void {
   const state = readState();
   const own = new Set(labNamespaces());
   const pids = new Set<number>(state?.processes.map((p) => p.pid) ?? []);
@@ -123,6 +175,15 @@ function waitListening(ns: string, ports: number[]): void {
   }
 }
 
+/** Waits (at most 10 s) until a device exists in a namespace (a TUN a lab process creates). */
+function waitLink(ns: string, dev: string): void {
+  const deadline = Date.now() + 10_000;
+  while (spawnSync('ip', ['netns', 'exec', ns, 'ip', 'link', 'show', 'dev', dev], { stdio: 'ignore' }).status !== 0) {
+    if (Date.now() > deadline) throw new Error(`lab: ${dev} did not appear in ${ns} within 10 s`);
+    spawnSync('sleep', ['0.05']);
+  }
+}
+
 /** Static ECMP routes from the router to the weir instances, until BGP announces the VIPs. */
 function routeVips(): void {
   const lbs = hostsByRole('weir');
@@ -133,8 +194,69 @@ function routeVips(): void {
 }
 
 /** Builds the lab from scratch (a previous one is removed first) and starts the backend servers. */
-export function up(): LabState {
-  down();
+export interface UpOptions {
+  /** Start weir in weir-lb1/weir-lb2 (default true). */
+  weir?: boolean;
+  /** Worker threads per weir instance (default 1: the lab machine has 2 cores). */
+  workers?: number;
+  /** Lock owner pid (default: the parent of this process, i.e. whoever ran `lab up`). */
+  owner?: number;
+  /** How long to wait for another owner's lab to go away (default 300 s). */
+  waitMs?: number;
+}
+
+/** Offloads off on every veth on the way to and from weir (see LAB-NOTES "AF_PACKET"). */
+function offloadsOff(ns: string, dev: string): void {
+  nsRun(ns, 'ethtool', ['-K', dev, 'tx', 'off', 'tso', 'off', 'gso', 'off', 'gro', 'off']);
+}
+
+/** The MAC address of dev in ns. */
+function macOf(ns: string, dev: string): string {
+  return (JSON.parse(nsRun(ns, 'ip', ['-j', 'link', 'show', 'dev', dev])) as { address: string }[])[0].address;
+}
+
+function dsrVipAddresses(): string[] {
+  return [...new Set(VIPS.filter((v) => v.mode !== 'nat').map((v) => v.address))];
+}
+
+/** DSR VIP addresses on a backend's lo, answered only from lo's own ARP (RFC 826 stays quiet on fab0). */
+function dsrVipsOnBackend(ns: string): void {
+  for (const [k, v] of [['net.ipv4.conf.all.arp_ignore', 1], ['net.ipv4.conf.all.arp_announce', 2], ['net.ipv4.conf.all.rp_filter', 0], ['net.ipv4.conf.default.rp_filter', 0]] as const) sysctl(ns, k, v);
+  for (const a of dsrVipAddresses()) nsRun(ns, 'ip', [a.includes(':') ? '-6' : '-4', 'addr', 'add', `${a}/${a.includes(':') ? 128 : 32}`, 'dev', 'lo']);
+}
+
+/** Starts weir in every lb namespace and waits (10 s) for each control socket. */
+function startWeir(procs: LabProcess[], workers: number): void {
+  const macs: Record<string, string> = {};
+  for (const b of hostsByRole('backend')) macs[b.ns] = macOf(b.ns, b.links[0].ifname);
+  const started: { ns: string; pid: number; socket: string; log: string }[] = [];
+  for (const lb of hostsByRole('weir')) {
+    const f = weirFiles(STATE_DIR, lb);
+    writeFileSync(f.config, labWeirConfig(lb, f, macs, workers));
+    const out = openSync(f.log, 'a');
+    const child = spawn('ip', ['netns', 'exec', lb.ns, process.execPath, WEIR_CLI, 'run', '-c', f.config], { detached: true, stdio: ['ignore', out, out] });
+    closeSync(out);
+    child.unref();
+    if (child.pid === undefined) throw new Error(`lab: could not start weir in ${lb.ns}`);
+    procs.push({ ns: lb.ns, what: 'weir', pid: child.pid, log: f.log });
+    started.push({ ns: lb.ns, pid: child.pid, socket: f.socket, log: f.log });
+  }
+  writeState({ startedAt: new Date().toISOString(), processes: procs });
+  const deadline = Date.now() + 10_000;
+  for (const s of started) {
+    while (!existsSync(s.socket)) {
+      if (!pidAlive(s.pid) || Date.now() > deadline) {
+        const tail = existsSync(s.log) ? readFileSync(s.log, 'utf8').split('\n').slice(-8).join('\n') : '';
+        throw new Error(`lab: weir in ${s.ns} did not come up (${pidAlive(s.pid) ? 'no control socket within 10 s' : 'it exited'}); log ${s.log}:\n${tail}`);
+      }
+      spawnSync('sleep', ['0.05']);
+    }
+  }
+}
+
+export function up(opts: UpOptions = {}): LabState {
+  acquire(opts.owner ?? process.ppid, opts.waitMs ?? 300_000);
+  downInner();
   for (const h of HOSTS) prepareHost(h);
   nsRun(SWITCH_NS, 'ip', ['link', 'add', BRIDGE, 'mtu', '9000', 'type', 'bridge']);
   nsRun(SWITCH_NS, 'ip', ['link', 'set', BRIDGE, 'up']);
@@ -150,17 +272,24 @@ export function up(): LabState {
     ['net.ipv4.conf.all.rp_filter', 0], ['net.ipv4.conf.default.rp_filter', 0],
   ] as const) sysctl('weir-router', k, v);
   routeVips();
+  for (const h of HOSTS) for (const l of h.links) offloadsOff(h.ns, l.ifname);
+  for (const b of hostsByRole('backend')) dsrVipsOnBackend(b.ns);
 
   const procs: LabProcess[] = [];
   const server = path.join(here, 'backend-server.js');
   for (const b of hostsByRole('backend')) {
-    startProcess(b.ns, 'http+udp-echo', process.execPath, [server, b.ns.replace(/^weir-/, ''), String(SERVICE_PORTS.http), String(SERVICE_PORTS.udpEcho)], procs);
+    startProcess(b.ns, 'http+udp-echo', process.execPath, [server, b.ns.replace(/^weir-/, ''), String(SERVICE_PORTS.http), String(SERVICE_PORTS.udpEcho), ...dsrVipAddresses()], procs);
     startProcess(b.ns, 'iperf3', 'iperf3', ['-s', '-p', String(SERVICE_PORTS.iperf3)], procs);
+    // dsr-gre: this kernel has no GRE, so `weir decap` strips it in userspace into a TUN.
+    const gre = [...new Set(VIPS.filter((v) => v.mode === 'dsr-gre').map((v) => v.address))];
+    startProcess(b.ns, 'weir-decap', process.execPath, [WEIR_CLI, 'decap', '--tun', 'weir-decap0', '--stats-interval', '0', ...gre.flatMap((a) => ['--vip', a])], procs);
   }
   const state: LabState = { startedAt: new Date().toISOString(), processes: procs };
   writeState(state);
   for (const b of hostsByRole('backend')) waitListening(b.ns, [SERVICE_PORTS.http, SERVICE_PORTS.iperf3]);
-  return state;
+  for (const b of hostsByRole('backend')) waitLink(b.ns, 'weir-decap0');
+  if (opts.weir ?? true) startWeir(procs, opts.workers ?? 1);
+  return readState() ?? state;
 }
 
 export interface LabStatus {
@@ -168,7 +297,7 @@ export interface LabStatus {
   namespaces: { ns: string; role: string; present: boolean; addresses: string[] }[];
   vips: typeof VIPS;
   backends: { name: string; ns: string; v4: string; v6: string; servers: { what: string; pid: number; alive: boolean }[] }[];
-  weir: { ns: string; address4: string; address6: string }[];
+  weir: { ns: string; address4: string; address6: string; pid: number | null; alive: boolean; controlSocket: string; metrics: string; config: string; log: string }[];
 }
 
 export function status(): LabStatus {
@@ -183,7 +312,14 @@ export function status(): LabStatus {
       name: h.ns.replace(/^weir-/, ''), ns: h.ns, v4: h.links[0].v4!, v6: h.links[0].v6!,
       servers: (state?.processes ?? []).filter((p) => p.ns === h.ns).map((p) => ({ what: p.what, pid: p.pid, alive: pidAlive(p.pid) })),
     })),
-    weir: hostsByRole('weir').map((h) => ({ ns: h.ns, address4: h.links[0].v4!, address6: h.links[0].v6! })),
+    weir: hostsByRole('weir').map((h) => {
+      const f = weirFiles(STATE_DIR, h);
+      const p = (state?.processes ?? []).find((x) => x.ns === h.ns && x.what === 'weir');
+      return {
+        ns: h.ns, address4: h.links[0].v4!, address6: h.links[0].v6!, pid: p?.pid ?? null, alive: p ? pidAlive(p.pid) : false,
+        controlSocket: f.socket, metrics: f.metrics, config: f.config, log: f.log,
+      };
+    }),
   };
 }
 
@@ -191,6 +327,7 @@ function printStatus(s: LabStatus): void {
   console.log(`lab: ${s.up ? 'up' : 'down'}`);
   for (const n of s.namespaces) console.log(`  ${n.ns.padEnd(12)} ${n.role.padEnd(8)} ${n.present ? 'present' : 'absent '} ${n.addresses.join(' ')}`);
   for (const b of s.backends) console.log(`  ${b.name.padEnd(12)} ${b.servers.map((p) => `${p.what}:${p.pid}${p.alive ? '' : '(dead)'}`).join(' ')}`);
+  for (const w of s.weir) if (w.pid !== null) console.log(`  ${w.ns.padEnd(12)} weir:${w.pid}${w.alive ? '' : '(dead)'} socket ${w.controlSocket} metrics ${w.metrics} log ${w.log}`);
 }
 
 function main(argv: string[]): number {
@@ -200,8 +337,18 @@ function main(argv: string[]): number {
     return 1;
   }
   switch (cmd) {
-    case 'up': up(); printStatus(status()); return 0;
-    case 'down': down(); return 0;
+    case 'up': {
+      const w = rest.find((a) => a.startsWith('--workers='));
+      up({ weir: !rest.includes('--no-weir'), ...(w ? { workers: Number(w.split('=')[1]) } : {}) });
+      printStatus(status());
+      return 0;
+    }
+    case 'down':
+      if (!down({ force: rest.includes('--force') })) {
+        console.error(`lab: the lab belongs to pid ${lockOwner()}; left alone (lab down --force removes it anyway)`);
+        return 3;
+      }
+      return 0;
     case 'status': {
       const s = status();
       if (rest.includes('--json')) console.log(JSON.stringify(s, null, 2));
@@ -209,7 +356,7 @@ function main(argv: string[]): number {
       return 0;
     }
     default:
-      console.error('usage: netns-lab/lab up|down|status [--json]');
+      console.error('usage: netns-lab/lab up [--no-weir] [--workers=N] | down | status [--json]');
       return 2;
   }
 }

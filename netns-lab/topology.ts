@@ -32,6 +32,8 @@ export interface LabVip {
   port: number;
   protocol: 'tcp' | 'udp';
   mode: 'nat' | 'dsr-gre' | 'dsr-l2';
+  /** Default five-tuple; iperf3 needs its control and data connections on one backend. */
+  hashFields?: 'five-tuple' | 'source-ip';
 }
 
 export const NETS = {
@@ -72,7 +74,21 @@ export const VIPS: LabVip[] = [
   { name: 'web6-nat', address: 'fd00:0:0:100::1', port: 80, protocol: 'tcp', mode: 'nat' },
   { name: 'web6-gre', address: 'fd00:0:0:100::2', port: 80, protocol: 'tcp', mode: 'dsr-gre' },
   { name: 'web6-l2', address: 'fd00:0:0:100::3', port: 80, protocol: 'tcp', mode: 'dsr-l2' },
+  { name: 'echo-nat', address: '198.18.100.1', port: 7, protocol: 'udp', mode: 'nat' },
+  { name: 'echo-gre', address: '198.18.100.2', port: 7, protocol: 'udp', mode: 'dsr-gre' },
+  { name: 'echo-l2', address: '198.18.100.3', port: 7, protocol: 'udp', mode: 'dsr-l2' },
+  { name: 'echo6-nat', address: 'fd00:0:0:100::1', port: 7, protocol: 'udp', mode: 'nat' },
+  { name: 'echo6-gre', address: 'fd00:0:0:100::2', port: 7, protocol: 'udp', mode: 'dsr-gre' },
+  { name: 'echo6-l2', address: 'fd00:0:0:100::3', port: 7, protocol: 'udp', mode: 'dsr-l2' },
+  { name: 'iperf-nat', address: '198.18.100.1', port: 5201, protocol: 'tcp', mode: 'nat', hashFields: 'source-ip' },
+  { name: 'iperf-l2', address: '198.18.100.3', port: 5201, protocol: 'tcp', mode: 'dsr-l2', hashFields: 'source-ip' },
 ];
+
+/** Backend weights in every VIP (be3 takes twice the share, so spreads show weights at work). */
+export const BACKEND_WEIGHTS: Record<string, number> = { be1: 100, be2: 100, be3: 200 };
+
+/** Hash seed shared by every lab weir instance (they must build the same Maglev tables). */
+export const LAB_HASH_SEED = 'weir-lab';
 
 /** Ports the backend servers listen on. */
 export const SERVICE_PORTS = { http: 80, udpEcho: 7, iperf3: 5201 } as const;

@@ -9,6 +9,7 @@ import { hostPort } from '../config/address.js';
 import { controlRequest, query, ControlClientError } from '../control/client.js';
 import { duration, keyValues, percent, table } from './format.js';
 import { registerSimulate } from './simulate.js';
+import { registerDecap } from './decap.js';
 
 /** Thrown by actions to end with a message and an exit code. */
 class CliExit extends Error {
@@ -79,15 +80,41 @@ function printStatus(s: Row): void {
       ['last reload', last ? `${last.at} ${last.ok ? 'ok' : 'FAILED'}: ${last.message}` : 'none'],
       ['dataplane', dp.description],
       ['conntrack', `${ct.size} / ${ct.capacity} entries`],
-      ['health', s.health as string],
-      ['bgp', s.bgp as string],
+      ['health', healthLine(s.health)],
+      ['bgp', bgpLine(s.bgp)],
       ['metrics', s.metrics as string],
       ['hash seed', s.hashSeed as string],
     ]),
   );
-  const vips = s.vips as { name: string; fingerprint: string; state: string }[];
+  const vips = s.vips as { name: string; fingerprint: string; state: string; servingBackends?: number; backends?: number; minHealthyBackends?: number; since?: string | null }[];
   out('\n');
-  out(vips.length ? table(['VIP', 'STATE', 'FINGERPRINT'], vips.map((v) => [v.name, v.state, v.fingerprint])) : 'no VIPs configured\n');
+  out(
+    vips.length
+      ? table(
+          ['VIP', 'STATE', 'SERVING', 'MIN', 'SINCE', 'FINGERPRINT'],
+          vips.map((v) => [v.name, v.state, v.backends !== undefined ? `${v.servingBackends}/${v.backends}` : '-', v.minHealthyBackends, v.since ?? '-', v.fingerprint]),
+        )
+      : 'no VIPs configured\n',
+  );
+  const bgp = s.bgp as { enabled: boolean; peers?: { peer: string; remoteAs: number; state: string; since: string; routes: number; lastDown: string | null }[] };
+  if (bgp?.enabled && bgp.peers) {
+    out('\n');
+    out(table(['PEER', 'AS', 'STATE', 'SINCE', 'ROUTES', 'LAST DOWN'], bgp.peers.map((p) => [p.peer, p.remoteAs, p.state, p.since, p.routes, p.lastDown ?? '-'])));
+  }
+}
+
+function healthLine(h: unknown): string {
+  if (typeof h === 'string') return h;
+  const x = h as { backends: number; up: number; suspect: number; down: number; unknown: number; tableRebuilds: number };
+  return `${x.backends} backends: ${x.up} up, ${x.suspect} suspect, ${x.down} down, ${x.unknown} unknown; ${x.tableRebuilds} table rebuilds`;
+}
+
+function bgpLine(b: unknown): string {
+  if (typeof b === 'string') return b;
+  const x = b as { enabled: boolean; localAs?: number; routerId?: string; selfHealthy?: boolean; announced?: string[]; peers?: { state: string }[] };
+  if (!x.enabled) return 'disabled';
+  const up = (x.peers ?? []).filter((p) => p.state === 'Established').length;
+  return `AS ${x.localAs}, router id ${x.routerId}, ${up}/${x.peers?.length ?? 0} sessions established, announcing ${x.announced?.length ?? 0} prefixes${x.selfHealthy ? '' : ' (weir not healthy: nothing announced)'}`;
 }
 
 function printVips(vips: Row[]): void {
@@ -115,17 +142,23 @@ function printBackends(rows: Row[]): void {
   if (rows.length === 0) return out('no backends\n');
   out(
     table(
-      ['VIP', 'BACKEND', 'ADDRESS', 'WEIGHT', 'STATE', 'HEALTH', 'SLOTS', 'SHARE'],
-      rows.map((b) => [
-        b.vip as string,
-        b.name as string,
-        hostPort(b.address as string, b.port as number | string),
-        b.weight as number,
-        b.drained ? 'drained' : 'active',
-        b.health as string,
-        b.slots as number,
-        percent(b.share as number),
-      ]),
+      ['VIP', 'BACKEND', 'ADDRESS', 'WEIGHT', 'STATE', 'HEALTH', 'CAUSE', 'SINCE', 'LAST PROBE', 'SLOTS', 'SHARE'],
+      rows.map((b) => {
+        const lp = b.lastProbe as { outcome: string; detail: string; latencyMs: number; at: string } | null | undefined;
+        return [
+          b.vip as string,
+          b.name as string,
+          hostPort(b.address as string, b.port as number | string),
+          b.weight as number,
+          b.drained ? 'drained' : 'active',
+          b.health as string,
+          (b.healthCause as string | undefined) ?? '-',
+          (b.healthSince as string | undefined) ?? '-',
+          lp ? `${lp.outcome} (${lp.detail}, ${Math.round(lp.latencyMs)} ms) at ${lp.at}` : '-',
+          b.slots as number,
+          percent(b.share as number),
+        ];
+      }),
     ),
   );
 }
@@ -344,6 +377,7 @@ export function buildProgram(): Command {
     });
 
   registerSimulate(program);
+  registerDecap(program);
   return program;
 }
 

@@ -136,7 +136,7 @@ describe('weir decap', { skip }, () => {
     for (const v of VIPS) tunnels[v.vip] = v.outer === 4 ? { src: LB4, dst: BE4 } : { src: LB6, dst: BE6 };
     encap = await startNode(NS_L, path.join(here, 'decap-encap-child.js'), [JSON.stringify({ ifname: 'weir-dc-l0', tunnels })], 'ready');
     const vipArgs = VIPS.flatMap((v) => ['--vip', v.vip]);
-    decap = await startNode(NS_B, path.join(root, 'dist/src/cli/decap-main.js'),
+    decap = await startNode(NS_B, path.join(root, 'dist/src/cli/main.js'),
       ['decap', '--tun', TUN, ...vipArgs, '--setup', '--stats-interval', '0'], 'decap started');
     // The server listens once `ss` shows it (it prints nothing).
     for (let i = 0; i < 50 && !inNs(NS_B, 'ss', ['-ltnH', 'sport = :80']).includes(':80'); i++) await new Promise((r) => setTimeout(r, 100));

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { formatChanges, tunCommands } from '../../src/decap/index.js';
 
-const main = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../src/cli/decap-main.js');
+const main = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../src/cli/main.js');
 
 function run(...args: string[]): { status: number | null; stderr: string; stdout: string } {
   return spawnSync(process.execPath, [main, 'decap', ...args], { encoding: 'utf8', timeout: 10_000 });

@@ -1,0 +1,53 @@
+// What the control thread and the workers share: the init message, the control words and the
+// layout of the per-worker counters in one SharedArrayBuffer.
+// KEEP IN SYNC between index.ts (writer of control, reader of counters) and worker.ts.
+import type { MessagePort } from 'node:worker_threads';
+import type { ConnTableShared } from '../lb/conntrack.js';
+import { ENGINE_COUNTER_NAMES } from '../lb/engine.js';
+
+/** Int32 control words: CTL_STOP = 1 asks workers to exit; CTL_GENERATION = last posted tables. */
+export const CTL_STOP = 0;
+export const CTL_GENERATION = 1;
+export const CTL_WORDS = 2;
+
+/** Worker counters after the engine's (indexes into one worker's Float64Array). */
+const E = ENGINE_COUNTER_NAMES.length;
+export const W_BATCHES = E;
+export const W_TX_ERRORS = E + 1;
+export const W_TX_UNSENT = E + 2;
+export const W_NOT_FOR_US = E + 3;
+export const W_TABLE_ERRORS = E + 4;
+/** The table generation the worker runs (a gauge, not summed). */
+export const W_GENERATION = E + 5;
+/** Frames the kernel dropped because a worker's AF_PACKET ring was full (PACKET_STATISTICS). */
+export const W_RING_DROPS = E + 6;
+export const WORKER_COUNTER_NAMES: readonly string[] = [
+  ...ENGINE_COUNTER_NAMES, 'batches', 'txErrors', 'txUnsent', 'notForUs', 'tableErrors', 'generation', 'ringDrops',
+];
+/** Float64 slots per worker, rounded up to a cache line (8 doubles). */
+export const COUNTER_STRIDE = (WORKER_COUNTER_NAMES.length + 7) & ~7;
+
+export function workerCounterBase(index: number): number {
+  return index * COUNTER_STRIDE;
+}
+
+export interface WorkerInit {
+  index: number;
+  interfaces: string[];
+  fanoutGroup: number;
+  conntrack: ConnTableShared;
+  /** Float64 counters, COUNTER_STRIDE per worker. */
+  counters: SharedArrayBuffer;
+  stride: number;
+  /** Int32 control words (CTL_*). */
+  control: SharedArrayBuffer;
+  /** Where tables arrive (drained with receiveMessageOnPort between batches). */
+  port: MessagePort;
+  mtu: number;
+  slots: number;
+  slotSize: number;
+  headroom: number;
+  recvTimeoutMs: number;
+  /** AF_PACKET ring blocks of 256 KiB per socket. */
+  ringBlocks: number;
+}

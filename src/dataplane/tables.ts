@@ -1,0 +1,104 @@
+// Table publication: turns the control plane's VipTables into a structured-clonable message for
+// the workers, and (in a worker, off the packet path) the message into the engine's VipTable.
+// Both steps may allocate and throw clear Errors; the worker swaps the finished table in.
+import { MaglevTable } from '../lb/maglev.js';
+import { HASH_FIVE_TUPLE, HASH_NO_SOURCE_PORT, HASH_SOURCE_ONLY, type HashFieldsName } from '../lb/flow-hash.js';
+import { VipTable, type EngineTableOptions, type VipSpec } from '../lb/vip-table.js';
+import type { VipTables } from '../control/dataplane.js';
+
+/**
+ * Source ports weir allocates for nat flows on its SNAT addresses. Below the kernel's default
+ * ephemeral range (net.ipv4.ip_local_port_range 32768..60999) so the host's own connections from
+ * the same address never collide; the nftables ingress table drops replies to these ports
+ * before the kernel sees them (nft.ts).
+ */
+export const SNAT_PORT_MIN = 10240;
+export const SNAT_PORT_MAX = 32767;
+
+/** Instance-wide settings that shape every VipTable (fixed at attach: a restart changes them). */
+export interface TableContext {
+  /** weir's first IPv4 / IPv6 instance address: SNAT source (nat) and GRE outer source (dsr-gre). */
+  address4?: string;
+  address6?: string;
+  /** Path MTU towards the backends and largest packet accepted (the interfaces' smallest MTU). */
+  mtu: number;
+}
+
+/** One VIP as it crosses to a worker (plain data; Maglev slots as an Int32Array copy). */
+export interface WireVip {
+  spec: Omit<VipSpec, 'maglev'>;
+  maglev: { size: number; seed: number; ids: readonly string[]; weights: readonly number[]; slots: Int32Array };
+}
+
+export interface TablesMessage {
+  type: 'tables';
+  generation: number;
+  vips: WireVip[];
+  opts: EngineTableOptions;
+}
+
+const HASH_NAMES: Record<number, HashFieldsName> = {
+  [HASH_FIVE_TUPLE]: 'five-tuple',
+  [HASH_SOURCE_ONLY]: 'source-ip',
+  [HASH_NO_SOURCE_PORT]: 'no-source-port',
+};
+
+export function engineOptions(vips: readonly VipTables[], ctx: TableContext, seed: number): EngineTableOptions {
+  return {
+    seed: vips[0]?.seed ?? seed,
+    ...(ctx.address4 ? { greSource4: ctx.address4 } : {}),
+    ...(ctx.address6 ? { greSource6: ctx.address6 } : {}),
+    pathMtu: ctx.mtu,
+    mtu: ctx.mtu,
+    unknownTraffic: 'pass',
+    fragments: 'drop',
+  };
+}
+
+/** The engine's VipSpec for one control-plane VIP. Throws when a nat VIP has no SNAT address of its family. */
+export function vipSpecOf(v: VipTables, ctx: TableContext): Omit<VipSpec, 'maglev'> {
+  const v6 = v.address.includes(':');
+  if (v.mode === 'nat' && !(v6 ? ctx.address6 : ctx.address4)) {
+    throw new Error(`VIP ${v.name}: nat mode needs an IPv${v6 ? 6 : 4} address in instance.addresses (the SNAT source)`);
+  }
+  return {
+    id: v.id,
+    name: v.name,
+    address: v.address,
+    port: v.port ?? 0,
+    protocol: v.protocol,
+    mode: v.mode,
+    hashFields: HASH_NAMES[v.hashFields] ?? 'five-tuple',
+    backends: v.backends.map((b) => ({ id: b.id, name: b.name, address: b.address, port: b.port ?? 0, ...(b.mac ? { mac: b.mac } : {}) })),
+    ...(v.mode === 'nat'
+      ? { snat: { ...(ctx.address4 ? { v4: ctx.address4 } : {}), ...(ctx.address6 ? { v6: ctx.address6 } : {}), portMin: SNAT_PORT_MIN, portMax: SNAT_PORT_MAX } }
+      : {}),
+  };
+}
+
+/**
+ * Builds the message for the workers and checks it compiles (so a bad set is refused on the
+ * control thread, before any worker sees it). Throws naming the VIP at fault.
+ */
+export function tablesMessage(generation: number, vips: readonly VipTables[], ctx: TableContext, seed: number): TablesMessage {
+  const msg: TablesMessage = {
+    type: 'tables',
+    generation,
+    opts: engineOptions(vips, ctx, seed),
+    vips: vips.map((v) => ({
+      spec: vipSpecOf(v, ctx),
+      maglev: { size: v.table.size, seed: v.table.seed, ids: v.table.backendIds, weights: v.table.weights, slots: v.table.slots },
+    })),
+  };
+  compileTables(msg, vips.map((v) => v.table));
+  return msg;
+}
+
+/** The engine table of a message (in the worker). `tables` reuses already-built Maglev objects. */
+export function compileTables(msg: TablesMessage, tables?: readonly MaglevTable[]): VipTable {
+  const specs: VipSpec[] = msg.vips.map((w, i) => ({
+    ...w.spec,
+    maglev: tables?.[i] ?? new MaglevTable(w.maglev.size, w.maglev.seed, w.maglev.ids, w.maglev.weights, w.maglev.slots),
+  }));
+  return new VipTable(specs, msg.opts);
+}

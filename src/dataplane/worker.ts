@@ -1,0 +1,153 @@
+// A data-plane worker thread: one AF_PACKET socket per interface (all workers in one fanout
+// group, hashed, so a flow stays on one worker), raw IPv4/IPv6 senders, and its own Engine over
+// the shared connection table. The loop: new tables? → recv (≤ 10 ms) → processBatch → send
+// TX_L2 slots on the receiving socket and TX_IP slots on the raw socket of their family.
+import { parentPort, receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
+import { AfPacketPort, PACKET_FANOUT_HASH, RawIpSender } from '../io/ports.js';
+import { META_FLAGS, META_OFF, META_PROTO, META_WORDS, PacketBatch, WEIR_F_TX_ERROR } from '../io/batch.js';
+import { ConnTable, ctNow, type ConnTableShared } from '../lb/conntrack.js';
+import { Engine, VERDICT_TX_IP, VERDICT_TX_L2 } from '../lb/engine.js';
+import { SnatAllocator } from '../lb/snat.js';
+import { VipTable } from '../lb/vip-table.js';
+import { compileTables, type TablesMessage } from './tables.js';
+import { CTL_GENERATION, CTL_STOP, W_BATCHES, W_GENERATION, W_NOT_FOR_US, W_RING_DROPS, W_TABLE_ERRORS, W_TX_ERRORS, W_TX_UNSENT, workerCounterBase, type WorkerInit } from './shared.js';
+
+// sll_pkttype (linux/if_packet.h): only frames addressed to this host are ours. PACKET_OTHERHOST
+// frames (a bridge flooding another weir's dsr-l2 output) must not be forwarded a second time.
+const PACKET_HOST = 0;
+
+const SINK_NONE = -1, SINK_L2 = 0, SINK_IP4 = 1, SINK_IP6 = 2;
+
+/** A batch-shaped view of slots [first, first+count) for a send (sends take data + meta only). */
+function view(b: PacketBatch, first: number, count: number): PacketBatch {
+  if (first === 0 && count === b.slots) return b;
+  return {
+    data: b.data.subarray(first * b.slotSize, (first + count) * b.slotSize),
+    meta: b.meta.subarray(first * META_WORDS, (first + count) * META_WORDS),
+  } as unknown as PacketBatch; // AfPacketPort/RawIpSender.send read only data and meta
+}
+
+function main(init: WorkerInit): void {
+  const port = init.port as MessagePort;
+  const ctl = new Int32Array(init.control);
+  const counters = new Float64Array(init.counters, workerCounterBase(init.index) * 8, init.stride);
+  const ct = ConnTable.attach(init.conntrack as ConnTableShared);
+  const ports: AfPacketPort[] = [];
+  let raw4: RawIpSender | null = null;
+  let raw6: RawIpSender | null = null;
+  const closeAll = (): void => {
+    for (const p of ports) p.close();
+    raw4?.close();
+    raw6?.close();
+  };
+  try {
+    for (const ifname of init.interfaces) {
+      ports.push(new AfPacketPort(ifname, { fanoutGroup: init.fanoutGroup, fanoutMode: PACKET_FANOUT_HASH, ignoreOutgoing: true, blockCount: init.ringBlocks }));
+    }
+    raw4 = new RawIpSender(4);
+    raw6 = new RawIpSender(6);
+  } catch (e) {
+    closeAll();
+    parentPort!.postMessage({ type: 'error', index: init.index, message: (e as Error).message });
+    return;
+  }
+  const engine = new Engine(ct, new VipTable([], { seed: 0, pathMtu: init.mtu, mtu: init.mtu }), new SnatAllocator({ start: init.index * 7919 }), counters);
+  const batch = new PacketBatch({ slots: init.slots, slotSize: init.slotSize, headroom: init.headroom });
+  const M = batch.meta, D = batch.data, size = batch.slotSize;
+  let applied = 0;
+  parentPort!.postMessage({ type: 'ready', index: init.index });
+
+  const checkTables = (): void => {
+    if (Atomics.load(ctl, CTL_GENERATION) === applied) return;
+    let latest: TablesMessage | null = null;
+    for (let m = receiveMessageOnPort(port); m; m = receiveMessageOnPort(port)) latest = m.message as TablesMessage;
+    if (!latest) return; // posted but not queued yet: next loop
+    applied = latest.generation;
+    try {
+      engine.setTables(compileTables(latest)); // built completely, then one reference swap
+      counters[W_GENERATION] = latest.generation;
+    } catch (e) {
+      counters[W_TABLE_ERRORS]++;
+      parentPort!.postMessage({ type: 'table-error', index: init.index, generation: latest.generation, message: (e as Error).message });
+    }
+  };
+
+  const sinkOf = (vd: number, i: number): number => {
+    if (vd === VERDICT_TX_L2) return SINK_L2;
+    if (vd !== VERDICT_TX_IP) return SINK_NONE;
+    return D[i * size + M[i * META_WORDS + META_OFF]] >> 4 === 6 ? SINK_IP6 : SINK_IP4;
+  };
+
+  const sendRun = (rx: AfPacketPort, sink: number, first: number, count: number): void => {
+    const out = sink === SINK_L2 ? rx : sink === SINK_IP4 ? raw4! : raw6!;
+    const v = view(batch, first, count);
+    let done = out.send(v, count);
+    if (done < count) {
+      // The kernel queue was full: one retry of the rest, then count what is left.
+      const rest = view(batch, first + done, count - done);
+      done += out.send(rest, count - done);
+    }
+    counters[W_TX_UNSENT] += count - done;
+    for (let i = first; i < first + done; i++) if ((M[i * META_WORDS + META_FLAGS] & WEIR_F_TX_ERROR) !== 0) counters[W_TX_ERRORS]++;
+  };
+
+  // Drops frames not addressed to this host by moving the last slot into their place.
+  const keepOurs = (n: number): number => {
+    for (let i = 0; i < n; ) {
+      if (((M[i * META_WORDS + META_PROTO] >>> 16) & 0xff) === PACKET_HOST) { i++; continue; }
+      counters[W_NOT_FOR_US]++;
+      n--;
+      if (i !== n) {
+        D.copyWithin(i * size, n * size, (n + 1) * size);
+        M.copyWithin(i * META_WORDS, n * META_WORDS, (n + 1) * META_WORDS);
+      }
+    }
+    return n;
+  };
+
+  // PACKET_STATISTICS is one getsockopt: read it when idle and every 1024 batches.
+  const ringStats = (): void => {
+    let d = 0;
+    for (const p of ports) d += p.stats().drops;
+    counters[W_RING_DROPS] = d;
+  };
+  const single = ports.length === 1;
+  let next = 0;
+  try {
+    while (Atomics.load(ctl, CTL_STOP) === 0) {
+      checkTables();
+      let n = 0;
+      let rx = ports[0];
+      for (let k = 0; k < ports.length && n === 0; k++) {
+        rx = ports[next];
+        next = (next + 1) % ports.length;
+        n = rx.recv(batch, single ? init.recvTimeoutMs : 0);
+      }
+      if (n === 0) {
+        ringStats();
+        if (!single) Atomics.wait(ctl, CTL_STOP, 0, 1); // several sockets: poll them every ms
+        ct.reclaim(ctNow(), 64);
+        continue;
+      }
+      if ((++counters[W_BATCHES] & 1023) === 0) ringStats();
+      n = keepOurs(n);
+      if (n === 0) continue;
+      const V = engine.processBatch(batch, n, ctNow());
+      for (let i = 0; i < n; ) {
+        const s = sinkOf(V[i], i);
+        if (s === SINK_NONE) { i++; continue; }
+        let j = i + 1;
+        while (j < n && sinkOf(V[j], j) === s) j++;
+        sendRun(rx, s, i, j - i);
+        i = j;
+      }
+    }
+  } catch (e) {
+    parentPort!.postMessage({ type: 'error', index: init.index, message: (e as Error).message });
+  } finally {
+    closeAll();
+  }
+  parentPort!.postMessage({ type: 'stopped', index: init.index });
+}
+
+main(workerData as WorkerInit);

@@ -1,0 +1,107 @@
+// Table publication to workers (control tables → message → VipTable in the worker) and the
+// nftables ingress ruleset that keeps the host's kernel off VIP and NAT return traffic.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { parseConfigText, formatIssue } from '../../src/config/load.js';
+import type { WeirConfig } from '../../src/config/schema.js';
+import { LbRuntime } from '../../src/control/runtime.js';
+import { detachedDataPlane, type VipTables } from '../../src/control/dataplane.js';
+import { hashSeed } from '../../src/lb/flow-hash.js';
+import { MODE_DSR_GRE, MODE_DSR_L2, MODE_NAT } from '../../src/lb/vip-table.js';
+import { compileTables, SNAT_PORT_MAX, SNAT_PORT_MIN, tablesMessage, vipSpecOf } from '../../src/dataplane/tables.js';
+import { ingressRuleset, nftTableName } from '../../src/dataplane/nft.js';
+import { parseIp } from '../../src/packet/index.js';
+
+function cfg(text: string): WeirConfig {
+  const r = parseConfigText(text);
+  if (!r.ok) assert.fail(r.issues.map(formatIssue).join('\n'));
+  return r.config;
+}
+
+const text = `
+instance: { addresses: [198.18.1.11, fd00:0:0:1::11] }
+cluster: { hash_seed: unit }
+conntrack: { capacity: 1024 }
+vips:
+  - { name: web-nat, address: 198.18.100.1, port: 80, table_size: 251,
+      backends: [{ name: a, address: 198.18.1.21 }, { name: b, address: 198.18.1.22, weight: 200 }] }
+  - { name: web6-gre, address: "fd00:0:0:100::2", port: 80, mode: dsr-gre, table_size: 101,
+      backends: [{ name: a, address: "fd00:0:0:1::21" }] }
+  - { name: all-l2, address: 198.18.100.3, port: all, mode: dsr-l2, table_size: 101, health_check: { type: none },
+      backends: [{ name: a, address: 198.18.1.21, mac: "02:00:00:00:00:21" }] }
+`;
+
+async function published(): Promise<{ vips: readonly VipTables[]; config: WeirConfig }> {
+  const hooks = detachedDataPlane();
+  const config = cfg(text);
+  await LbRuntime.start(config, hooks);
+  assert.equal(hooks.published.vips.length, 3);
+  return { vips: hooks.published.vips, config };
+}
+
+const ctx = { address4: '198.18.1.11', address6: 'fd00:0:0:1::11', mtu: 9000 };
+
+test('a published table set survives structured cloning and compiles to the same VIPs, modes and Maglev slots', async () => {
+  const { vips, config } = await published();
+  const msg = structuredClone(tablesMessage(7, vips, ctx, hashSeed(config.cluster.hash_seed)));
+  assert.equal(msg.generation, 7);
+  const t = compileTables(msg);
+  assert.equal(t.vipCount, 3);
+  assert.deepEqual([...t.vipMode], [MODE_NAT, MODE_DSR_GRE, MODE_DSR_L2]);
+  vips.forEach((v, i) => {
+    assert.equal(t.maglev[i].fingerprint, v.table.fingerprint, `${v.name} Maglev fingerprint`);
+    assert.equal(t.vipId[i], v.id);
+  });
+  assert.equal(t.pathMtu, 9000);
+  assert.equal(t.findVip(4, parseIp('198.18.100.1')!, 0, 6, 80), 0);
+  assert.equal(t.findVip(4, parseIp('198.18.100.3')!, 0, 6, 4242), 2, 'port all');
+  assert.equal(t.isSnatAddress(4, parseIp('198.18.1.11')!, 0), true);
+  assert.equal(t.vipSnatMin[0], SNAT_PORT_MIN);
+  assert.equal(t.vipSnatMax[0], SNAT_PORT_MAX);
+});
+
+test('the SNAT port range lies below the kernel default ephemeral range (32768..60999)', () => {
+  assert.ok(SNAT_PORT_MIN >= 1024 && SNAT_PORT_MIN < SNAT_PORT_MAX && SNAT_PORT_MAX < 32768);
+});
+
+test('a nat VIP without an instance address of its family is refused, naming the VIP', async () => {
+  const { vips } = await published();
+  assert.throws(() => vipSpecOf(vips[0], { mtu: 1500, address6: 'fd00::1' }), /VIP web-nat: nat mode needs an IPv4 address in instance.addresses/);
+  assert.throws(() => tablesMessage(1, vips, { mtu: 1500, address4: '198.18.1.11' }, 0), /dsr-gre to an IPv6 backend needs greSource6/);
+});
+
+test('a VIP that takes all ports keeps the packet port (backend port 0)', async () => {
+  const { vips } = await published();
+  const spec = vipSpecOf(vips[2], ctx);
+  assert.equal(spec.port, 0);
+  assert.deepEqual(spec.backends.map((b) => b.port), [0]);
+  assert.equal(spec.backends[0].mac, '02:00:00:00:00:21');
+});
+
+test('nft table names keep only letters, digits and underscores', () => {
+  const cases: [string, string][] = [['lb1', 'weir_lb1'], ['edge-1.fra', 'weir_edge_1_fra'], ['weir', 'weir_weir']];
+  for (const [name, want] of cases) assert.equal(nftTableName(name), want);
+});
+
+test('the ingress ruleset drops VIP addresses and SNAT port ranges on every interface, replacing the old table', () => {
+  const s = ingressRuleset('weir_lb1', ['fab0', 'eth1'], { vips: ['198.18.100.1', 'fd00:0:0:100::2'], snat: ['198.18.1.11', 'fd00:0:0:1::11'] });
+  const lines = s.split('\n');
+  assert.equal(lines[0], 'table netdev weir_lb1 {}');
+  assert.equal(lines[1], 'delete table netdev weir_lb1');
+  assert.equal(lines.filter((l) => l.includes('hook ingress')).length, 2);
+  assert.ok(s.includes('device "fab0"') && s.includes('device "eth1"'));
+  for (const rule of [
+    'ip daddr { 198.18.100.1 } drop',
+    'ip6 daddr { fd00:0:0:100::2 } drop',
+    `ip daddr { 198.18.1.11 } tcp dport ${SNAT_PORT_MIN}-${SNAT_PORT_MAX} drop`,
+    `ip daddr { 198.18.1.11 } udp dport ${SNAT_PORT_MIN}-${SNAT_PORT_MAX} drop`,
+    `ip6 daddr { fd00:0:0:1::11 } tcp dport ${SNAT_PORT_MIN}-${SNAT_PORT_MAX} drop`,
+    `ip6 daddr { fd00:0:0:1::11 } udp dport ${SNAT_PORT_MIN}-${SNAT_PORT_MAX} drop`,
+  ]) assert.equal(lines.filter((l) => l.trim() === rule).length, 2, rule);
+});
+
+test('without nat VIPs the SNAT address stays the kernel\'s, and a hostile interface name is refused', () => {
+  const s = ingressRuleset('weir_x', ['fab0'], { vips: ['198.18.100.3'], snat: [] });
+  assert.ok(!s.includes('dport'));
+  assert.throws(() => ingressRuleset('weir_x', ['a"; flush ruleset'], { vips: [], snat: [] }), /cannot go into an nft rule/);
+});
