@@ -350,19 +350,7 @@ Napi::Value PacketSocket::Stats(const Napi::CallbackInfo& info) {
 
 // onReadable(cb | null, unref = false): calls cb() from the event loop when packets wait.
 Napi::Value PacketSocket::OnReadable(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  if (info.Length() < 1 || info[0].IsNull() || info[0].IsUndefined()) {
-    watch_.Stop();
-    return env.Undefined();
-  }
-  if (!info[0].IsFunction()) {
-    Napi::TypeError::New(env, "onReadable(callback: () => void | null)").ThrowAsJavaScriptException();
-    return env.Undefined();
-  }
-  if (!CheckOpen(env, "onReadable")) return env.Undefined();
-  bool unref = info.Length() > 1 && info[1].IsBoolean() && info[1].As<Napi::Boolean>().Value();
-  watch_.Start(env, fd_, info[0].As<Napi::Function>(), unref);
-  return env.Undefined();
+  return watch_.FromJs(info, fd_, "AF_PACKET onReadable " + ifname_);
 }
 
 Napi::Value PacketSocket::Close(const Napi::CallbackInfo& info) {

@@ -354,22 +354,7 @@ Napi::Value RawRecvSocket::Recv(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value RawRecvSocket::OnReadable(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  if (info.Length() < 1 || info[0].IsNull() || info[0].IsUndefined()) {
-    watch_.Stop();
-    return env.Undefined();
-  }
-  if (!info[0].IsFunction()) {
-    Napi::TypeError::New(env, "onReadable(callback: () => void | null)").ThrowAsJavaScriptException();
-    return env.Undefined();
-  }
-  if (fd_ < 0) {
-    Napi::Error::New(env, "raw IP onReadable " + label_ + ": socket is closed").ThrowAsJavaScriptException();
-    return env.Undefined();
-  }
-  bool unref = info.Length() > 1 && info[1].IsBoolean() && info[1].As<Napi::Boolean>().Value();
-  watch_.Start(env, fd_, info[0].As<Napi::Function>(), unref);
-  return env.Undefined();
+  return watch_.FromJs(info, fd_, "raw IP onReadable " + label_);
 }
 
 Napi::Value RawRecvSocket::Close(const Napi::CallbackInfo& info) {

@@ -29,6 +29,25 @@ bool ReadinessWatch::Start(Napi::Env env, int fd, Napi::Function cb, bool unref)
   return true;
 }
 
+Napi::Value ReadinessWatch::FromJs(const Napi::CallbackInfo& info, int fd, const std::string& what) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || info[0].IsNull() || info[0].IsUndefined()) {
+    Stop();
+    return env.Undefined();
+  }
+  if (!info[0].IsFunction()) {
+    Napi::TypeError::New(env, "onReadable(callback: () => void | null)").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  if (fd < 0) {
+    Napi::Error::New(env, what + ": closed").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  bool unref = info.Length() > 1 && info[1].IsBoolean() && info[1].As<Napi::Boolean>().Value();
+  Start(env, fd, info[0].As<Napi::Function>(), unref);
+  return env.Undefined();
+}
+
 void ReadinessWatch::Stop() {
   if (!handle_) return;
   uv_poll_stop(handle_);

@@ -5,6 +5,8 @@
 #include <napi.h>
 #include <uv.h>
 
+#include <string>
+
 namespace weir {
 
 class ReadinessWatch {
@@ -19,6 +21,9 @@ class ReadinessWatch {
   bool Start(Napi::Env env, int fd, Napi::Function cb, bool unref);
   // Stops watching; safe to call twice. Must be called before the fd is closed.
   void Stop();
+  // The JS method onReadable(cb | null, unref = false) shared by every port: null stops the
+  // watch; a function starts it on `fd`; a closed fd (< 0) throws "<what>: closed".
+  Napi::Value FromJs(const Napi::CallbackInfo& info, int fd, const std::string& what);
   bool active() const { return handle_ != nullptr; }
 
  private:

@@ -173,22 +173,7 @@ Napi::Value TunQueue::Send(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value TunQueue::OnReadable(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  if (info.Length() < 1 || info[0].IsNull() || info[0].IsUndefined()) {
-    watch_.Stop();
-    return env.Undefined();
-  }
-  if (!info[0].IsFunction()) {
-    Napi::TypeError::New(env, "onReadable(callback: () => void | null)").ThrowAsJavaScriptException();
-    return env.Undefined();
-  }
-  if (fd_ < 0) {
-    Napi::Error::New(env, "TUN onReadable " + name_ + ": queue is closed").ThrowAsJavaScriptException();
-    return env.Undefined();
-  }
-  bool unref = info.Length() > 1 && info[1].IsBoolean() && info[1].As<Napi::Boolean>().Value();
-  watch_.Start(env, fd_, info[0].As<Napi::Function>(), unref);
-  return env.Undefined();
+  return watch_.FromJs(info, fd_, "TUN onReadable " + name_);
 }
 
 Napi::Value TunQueue::Close(const Napi::CallbackInfo& info) {
