@@ -9,7 +9,7 @@ import { mkdtempSync, writeFileSync, rmSync, readFileSync, existsSync } from 'no
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { labSkipReason, delNs } from './lab-env.js';
-import { SpeakerChild, maybeWriteFixture, vethPair, waitUntil } from './bgp-lab.js';
+import { birdc as birdcIn, birdRouteBlock, SpeakerChild, maybeWriteFixture, vethPair, waitUntil } from './bgp-lab.js';
 import { decodeMessage } from '../../src/bgp/message.js';
 
 const fromHex = (h: string): Uint8Array => Uint8Array.from(Buffer.from(h, 'hex'));
@@ -33,20 +33,8 @@ let tcpdump: ChildProcess | undefined;
 let tcpdumpReady = false;
 let speaker: SpeakerChild | undefined;
 
-function birdc(...args: string[]): string {
-  const r = spawnSync('ip', ['netns', 'exec', R, 'birdc', '-s', path.join(dir, 'bird.sock'), ...args], { encoding: 'utf8', timeout: 5000 });
-  return r.stdout ?? '';
-}
-
-/** The `show route all` block of one prefix, or '' when BIRD doesn't have it. */
-function routeBlock(prefix: string): string {
-  const lines = birdc('show', 'route', 'all', 'protocol', 'weir').split('\n');
-  const start = lines.findIndex((l) => l.startsWith(prefix + ' '));
-  if (start < 0) return '';
-  let end = start + 1;
-  while (end < lines.length && /^\s/.test(lines[end])) end++;
-  return lines.slice(start, end).join('\n') + '\n';
-}
+const birdc = (...args: string[]): string => birdcIn(R, path.join(dir, 'bird.sock'), ...args);
+const routeBlock = (prefix: string): string => birdRouteBlock(R, path.join(dir, 'bird.sock'), 'weir', prefix);
 
 const established = (): boolean => /weir\s+BGP\s+\S+\s+up\s+\S+\s+Established/.test(birdc('show', 'protocols'));
 

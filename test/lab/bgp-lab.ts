@@ -1,6 +1,6 @@
 // Lab helpers for the BGP tests: a speaker child process inside a namespace, polling, a two-
 // namespace veth pair, and writing captured peer messages as golden fixtures.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { writeFileSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
@@ -100,4 +100,20 @@ export function maybeWriteFixture(name: string, source: string, expect: string, 
   mkdirSync(fixtureDir, { recursive: true });
   const date = new Date().toISOString().slice(0, 10);
   writeFileSync(path.join(fixtureDir, `${name}.hex`), `# source: ${source}\n# captured: ${date} by test/lab (WEIR_BGP_WRITE_FIXTURES=1)\n# expect: ${expect}\n${hex}\n`);
+}
+
+/** `birdc` against the BIRD control socket `sock` in namespace `ns` ('' when it doesn't answer). */
+export function birdc(ns: string, sock: string, ...args: string[]): string {
+  const r = spawnSync('ip', ['netns', 'exec', ns, 'birdc', '-s', sock, ...args], { encoding: 'utf8', timeout: 5000 });
+  return r.stdout ?? '';
+}
+
+/** The `show route all protocol P` block of one prefix, or '' when BIRD doesn't have it. */
+export function birdRouteBlock(ns: string, sock: string, protocol: string, prefix: string): string {
+  const lines = birdc(ns, sock, 'show', 'route', 'all', 'protocol', protocol).split('\n');
+  const start = lines.findIndex((l) => l.startsWith(prefix + ' '));
+  if (start < 0) return '';
+  let end = start + 1;
+  while (end < lines.length && /^\s/.test(lines[end])) end++;
+  return lines.slice(start, end).join('\n') + '\n';
 }

@@ -9,7 +9,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { delNs, labSkipReason } from './lab-env.js';
-import { repoRoot, vethPair, waitUntil } from './bgp-lab.js';
+import { birdc as birdcIn, birdRouteBlock, repoRoot, vethPair, waitUntil } from './bgp-lab.js';
 
 const R = 'weir-dbgp-r';
 const W = 'weir-dbgp-w';
@@ -34,20 +34,8 @@ let weir: ChildProcess | undefined;
 let weirExit: Promise<number | null> = Promise.resolve(null);
 let weirLog = '';
 
-function birdc(...args: string[]): string {
-  const r = spawnSync('ip', ['netns', 'exec', R, 'birdc', '-s', path.join(dir, 'bird.sock'), ...args], { encoding: 'utf8', timeout: 5000 });
-  return r.stdout ?? '';
-}
-
-/** The `show route all` block of one prefix learned from weir, or '' when BIRD doesn't have it. */
-function routeBlock(prefix: string): string {
-  const lines = birdc('show', 'route', 'all', 'protocol', 'weir').split('\n');
-  const start = lines.findIndex((l) => l.startsWith(prefix + ' '));
-  if (start < 0) return '';
-  let end = start + 1;
-  while (end < lines.length && /^\s/.test(lines[end])) end++;
-  return lines.slice(start, end).join('\n') + '\n';
-}
+const birdc = (...args: string[]): string => birdcIn(R, path.join(dir, 'bird.sock'), ...args);
+const routeBlock = (prefix: string): string => birdRouteBlock(R, path.join(dir, 'bird.sock'), 'weir', prefix);
 
 const has = (prefix: string) => routeBlock(prefix) !== '';
 
