@@ -1,5 +1,7 @@
 // A lab backend: HTTP that answers with the backend's name and the client address it saw,
 // and a UDP echo that prefixes the name. Run inside a backend namespace by lab.ts.
+// GET /health answers 200 "ok", or 500 after SIGUSR1 (SIGUSR1 again: back to 200), so lab
+// tests can fail an HTTP health check without stopping the service.
 import http from 'node:http';
 import dgram from 'node:dgram';
 
@@ -7,8 +9,19 @@ const name = process.argv[2] ?? 'backend';
 const httpPort = Number(process.argv[3] ?? 80);
 const udpPort = Number(process.argv[4] ?? 7);
 
+let healthStatus = 200;
+process.on('SIGUSR1', () => {
+  healthStatus = healthStatus === 200 ? 500 : 200;
+});
+
 // Dual-stack sockets on :: take IPv4 too (as v4-mapped addresses).
 const server = http.createServer((req, res) => {
+  if (req.url === '/health') {
+    const text = healthStatus === 200 ? 'ok\n' : 'failing (SIGUSR1)\n';
+    res.writeHead(healthStatus, { 'content-type': 'text/plain', 'x-backend': name, 'content-length': Buffer.byteLength(text) });
+    res.end(text);
+    return;
+  }
   const client = (req.socket.remoteAddress ?? '').replace(/^::ffff:/, '');
   const body = `${name} ${client}\n`;
   res.writeHead(200, { 'content-type': 'text/plain', 'x-backend': name, 'content-length': Buffer.byteLength(body) });

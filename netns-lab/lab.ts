@@ -6,7 +6,8 @@ import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, unlin
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BRIDGE, HOSTS, NETS, SERVICE_PORTS, SWITCH_NS, VIP_RANGE, VIPS, hostsByRole, type LabHost } from './topology.js';
-import { labWeirConfig, weirFiles } from './weir-config.js';
+import { labProbeSource, labWeirConfig, weirFiles } from './weir-config.js';
+import { birdConfig, birdProtocolOf, parseBirdProtocols, parseIpRoutes, routerBgpFiles, weirBgpYaml } from './router-bgp.js';
 
 export const STATE_DIR = '/run/weir-lab';
 const STATE_FILE = path.join(STATE_DIR, 'state.json');
@@ -18,7 +19,7 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 export const WEIR_CLI = path.join(here, '..', 'src', 'cli', 'main.js');
 
 export interface LabProcess { ns: string; what: string; pid: number; log?: string }
-export interface LabState { startedAt: string; processes: LabProcess[] }
+export interface LabState { startedAt: string; processes: LabProcess[]; bgp?: boolean }
 
 function run(cmd: string, args: string[]): string {
   try {
@@ -125,6 +126,9 @@ function downInner(): void {
   const deadline = Date.now() + 2000;
   while ([...pids].some(pidAlive) && Date.now() < deadline) spawnSync('sleep', ['0.05']);
   for (const pid of pids) if (pidAlive(pid)) process.kill(pid, 'SIGKILL');
+  // SIGKILL is delivered asynchronously: wait (bounded) until the killed processes are reaped too.
+  const killDeadline = Date.now() + 2000;
+  while ([...pids].some(pidAlive) && Date.now() < killDeadline) spawnSync('sleep', ['0.05']);
   for (const ns of listNamespaces().filter((n) => own.has(n))) spawnSync('ip', ['netns', 'del', ns]);
   rmSync(STATE_DIR, { recursive: true, force: true });
 }
@@ -184,7 +188,7 @@ function waitLink(ns: string, dev: string): void {
   }
 }
 
-/** Static ECMP routes from the router to the weir instances, until BGP announces the VIPs. */
+/** Static ECMP routes from the router to the weir instances (the default; `up --bgp` lets BIRD learn them instead). */
 function routeVips(): void {
   const lbs = hostsByRole('weir');
   const nh4 = lbs.flatMap((h) => ['nexthop', 'via', h.links[0].v4!]);
@@ -203,6 +207,10 @@ export interface UpOptions {
   owner?: number;
   /** How long to wait for another owner's lab to go away (default 300 s). */
   waitMs?: number;
+  /** The router learns the VIPs over BGP from the weir instances (BIRD 2) instead of static routes. */
+  bgp?: boolean;
+  /** Real HTTP health checks on the HTTP VIPs (weir-config.ts LAB_HEALTH_CHECK) instead of type none. */
+  health?: boolean;
 }
 
 /** Offloads off on every veth on the way to and from weir (see LAB-NOTES "AF_PACKET"). */
@@ -226,13 +234,16 @@ function dsrVipsOnBackend(ns: string): void {
 }
 
 /** Starts weir in every lb namespace and waits (10 s) for each control socket. */
-function startWeir(procs: LabProcess[], workers: number): void {
+function startWeir(procs: LabProcess[], workers: number, bgp: boolean, health = false): void {
   const macs: Record<string, string> = {};
   for (const b of hostsByRole('backend')) macs[b.ns] = macOf(b.ns, b.links[0].ifname);
   const started: { ns: string; pid: number; socket: string; log: string }[] = [];
   for (const lb of hostsByRole('weir')) {
     const f = weirFiles(STATE_DIR, lb);
-    writeFileSync(f.config, labWeirConfig(lb, f, macs, workers));
+    // Tunnel probes (web-gre) leave from one address per backend on the lb's fabric interface.
+    if (health) for (const b of hostsByRole('backend')) nsRun(lb.ns, 'ip', ['addr', 'add', `${labProbeSource(lb.ns, b.ns)}/32`, 'dev', lb.links[0].ifname]);
+    const router = HOSTS.find((h) => h.role === 'router')!;
+    writeFileSync(f.config, labWeirConfig(lb, f, macs, workers, { health }) + (bgp ? weirBgpYaml(router) : ''));
     const out = openSync(f.log, 'a');
     const child = spawn('ip', ['netns', 'exec', lb.ns, process.execPath, WEIR_CLI, 'run', '-c', f.config], { detached: true, stdio: ['ignore', out, out] });
     closeSync(out);
@@ -241,7 +252,7 @@ function startWeir(procs: LabProcess[], workers: number): void {
     procs.push({ ns: lb.ns, what: 'weir', pid: child.pid, log: f.log });
     started.push({ ns: lb.ns, pid: child.pid, socket: f.socket, log: f.log });
   }
-  writeState({ startedAt: new Date().toISOString(), processes: procs });
+  writeState({ startedAt: new Date().toISOString(), processes: procs, bgp });
   const deadline = Date.now() + 10_000;
   for (const s of started) {
     while (!existsSync(s.socket)) {
@@ -251,6 +262,84 @@ function startWeir(procs: LabProcess[], workers: number): void {
       }
       spawnSync('sleep', ['0.05']);
     }
+  }
+}
+
+/**
+ * Starts weir again in one lb namespace with the config lab up wrote (after a test killed it),
+ * records its pid in the lab state and waits (10 s) for its control socket. Returns the pid.
+ */
+export function restartWeir(ns: string): number {
+  const lb = hostsByRole('weir').find((h) => h.ns === ns);
+  const state = readState();
+  if (!lb || !state) throw new Error(`lab: no weir instance ${ns} in a running lab`);
+  const f = weirFiles(STATE_DIR, lb);
+  const old = state.processes.find((p) => p.ns === ns && p.what === 'weir');
+  if (old && pidAlive(old.pid)) throw new Error(`lab: weir in ${ns} is still running (pid ${old.pid})`);
+  rmSync(f.socket, { force: true }); // a killed instance leaves its socket file behind
+  const out = openSync(f.log, 'a');
+  const child = spawn('ip', ['netns', 'exec', ns, process.execPath, WEIR_CLI, 'run', '-c', f.config], { detached: true, stdio: ['ignore', out, out] });
+  closeSync(out);
+  child.unref();
+  if (child.pid === undefined) throw new Error(`lab: could not start weir in ${ns}`);
+  const pid = child.pid;
+  writeState({ ...state, processes: [...state.processes.filter((p) => !(p.ns === ns && p.what === 'weir')), { ns, what: 'weir', pid, log: f.log }] });
+  const deadline = Date.now() + 10_000;
+  while (!existsSync(f.socket)) {
+    if (!pidAlive(pid) || Date.now() > deadline) throw new Error(`lab: weir in ${ns} did not come back (log ${f.log})`);
+    spawnSync('sleep', ['0.05']);
+  }
+  return pid;
+}
+
+/** BIRD 2 in the router namespace, in the foreground so the recorded pid is BIRD's own. */
+function startBird(procs: LabProcess[]): void {
+  const f = routerBgpFiles(STATE_DIR);
+  mkdirSync(STATE_DIR, { recursive: true, mode: 0o700 });
+  writeFileSync(f.config, birdConfig(HOSTS.find((h) => h.role === 'router')!, f));
+  startProcess('weir-router', 'bird', 'bird', ['-f', '-c', f.config, '-s', f.socket, '-P', `${STATE_DIR}/bird.pid`], procs);
+  procs[procs.length - 1].log = f.log;
+  const deadline = Date.now() + 5000;
+  while (!existsSync(f.socket)) {
+    if (Date.now() > deadline) throw new Error(`lab: BIRD did not open ${f.socket} within 5 s (log ${f.log})`);
+    spawnSync('sleep', ['0.05']);
+  }
+}
+
+/** `birdc <args>` against the lab router's BIRD ('' when it does not answer). */
+export function birdc(...args: string[]): string {
+  const r = spawnSync('ip', ['netns', 'exec', 'weir-router', 'birdc', '-s', routerBgpFiles(STATE_DIR).socket, ...args], { encoding: 'utf8', timeout: 5000 });
+  return r.stdout ?? '';
+}
+
+/** BGP state of each weir instance's session as BIRD sees it (by namespace). */
+export function routerSessions(): Record<string, string> {
+  const states = parseBirdProtocols(birdc('show', 'protocols'));
+  return Object.fromEntries(hostsByRole('weir').map((lb) => [lb.ns, states[birdProtocolOf(lb)] ?? 'absent']));
+}
+
+/** The router's kernel routes, v4 and v6: destination → nexthop gateways. */
+export function routerRoutes(): Record<string, string[]> {
+  return {
+    ...parseIpRoutes(nsRun('weir-router', 'ip', ['-j', '-4', 'route', 'show'])),
+    ...parseIpRoutes(nsRun('weir-router', 'ip', ['-j', '-6', 'route', 'show'])),
+  };
+}
+
+/** Waits (20 s) until BIRD has every session Established and each VIP is one kernel route with a nexthop per instance. */
+function waitBgpConverged(): void {
+  const lbs = hostsByRole('weir');
+  const vips = [...new Set(VIPS.map((v) => v.address))];
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    const sessions = routerSessions();
+    const routes = routerRoutes();
+    const ok = Object.values(sessions).every((s) => s === 'Established') && vips.every((a) => (routes[a]?.length ?? 0) === lbs.length);
+    if (ok) return;
+    if (Date.now() > deadline) {
+      throw new Error(`lab: BGP did not converge within 20 s: sessions ${JSON.stringify(sessions)}, routes ${JSON.stringify(Object.fromEntries(vips.map((a) => [a, routes[a] ?? []])))} (BIRD log ${routerBgpFiles(STATE_DIR).log})`);
+    }
+    spawnSync('sleep', ['0.1']);
   }
 }
 
@@ -271,7 +360,8 @@ export function up(opts: UpOptions = {}): LabState {
     ['net.ipv4.fib_multipath_hash_policy', 1], ['net.ipv6.fib_multipath_hash_policy', 1],
     ['net.ipv4.conf.all.rp_filter', 0], ['net.ipv4.conf.default.rp_filter', 0],
   ] as const) sysctl('weir-router', k, v);
-  routeVips();
+  const bgp = opts.bgp ?? false;
+  if (!bgp) routeVips();
   for (const h of HOSTS) for (const l of h.links) offloadsOff(h.ns, l.ifname);
   for (const b of hostsByRole('backend')) dsrVipsOnBackend(b.ns);
 
@@ -284,11 +374,15 @@ export function up(opts: UpOptions = {}): LabState {
     const gre = [...new Set(VIPS.filter((v) => v.mode === 'dsr-gre').map((v) => v.address))];
     startProcess(b.ns, 'weir-decap', process.execPath, [WEIR_CLI, 'decap', '--tun', 'weir-decap0', '--stats-interval', '0', ...gre.flatMap((a) => ['--vip', a])], procs);
   }
-  const state: LabState = { startedAt: new Date().toISOString(), processes: procs };
+  if (bgp) startBird(procs);
+  const state: LabState = { startedAt: new Date().toISOString(), processes: procs, bgp };
   writeState(state);
   for (const b of hostsByRole('backend')) waitListening(b.ns, [SERVICE_PORTS.http, SERVICE_PORTS.iperf3]);
   for (const b of hostsByRole('backend')) waitLink(b.ns, 'weir-decap0');
-  if (opts.weir ?? true) startWeir(procs, opts.workers ?? 1);
+  if (opts.weir ?? true) {
+    startWeir(procs, opts.workers ?? 1, bgp, opts.health ?? false);
+    if (bgp) waitBgpConverged();
+  }
   return readState() ?? state;
 }
 
@@ -298,6 +392,8 @@ export interface LabStatus {
   vips: typeof VIPS;
   backends: { name: string; ns: string; v4: string; v6: string; servers: { what: string; pid: number; alive: boolean }[] }[];
   weir: { ns: string; address4: string; address6: string; pid: number | null; alive: boolean; controlSocket: string; metrics: string; config: string; log: string }[];
+  /** How the router reaches the VIPs: static ECMP routes, or BGP from the weir instances (BIRD 2). */
+  router: { ns: string; routing: 'static' | 'bgp'; bgp: { pid: number | null; alive: boolean; controlSocket: string; config: string; log: string; sessions: Record<string, string> } | null };
 }
 
 export function status(): LabStatus {
@@ -320,6 +416,18 @@ export function status(): LabStatus {
         controlSocket: f.socket, metrics: f.metrics, config: f.config, log: f.log,
       };
     }),
+    router: routerStatus(state, present.has('weir-router')),
+  };
+}
+
+function routerStatus(state: LabState | undefined, present: boolean): LabStatus['router'] {
+  if (!state?.bgp) return { ns: 'weir-router', routing: 'static', bgp: null };
+  const f = routerBgpFiles(STATE_DIR);
+  const p = state.processes.find((x) => x.ns === 'weir-router' && x.what === 'bird');
+  const alive = p ? pidAlive(p.pid) : false;
+  return {
+    ns: 'weir-router', routing: 'bgp',
+    bgp: { pid: p?.pid ?? null, alive, controlSocket: f.socket, config: f.config, log: f.log, sessions: alive && present ? routerSessions() : {} },
   };
 }
 
@@ -328,6 +436,9 @@ function printStatus(s: LabStatus): void {
   for (const n of s.namespaces) console.log(`  ${n.ns.padEnd(12)} ${n.role.padEnd(8)} ${n.present ? 'present' : 'absent '} ${n.addresses.join(' ')}`);
   for (const b of s.backends) console.log(`  ${b.name.padEnd(12)} ${b.servers.map((p) => `${p.what}:${p.pid}${p.alive ? '' : '(dead)'}`).join(' ')}`);
   for (const w of s.weir) if (w.pid !== null) console.log(`  ${w.ns.padEnd(12)} weir:${w.pid}${w.alive ? '' : '(dead)'} socket ${w.controlSocket} metrics ${w.metrics} log ${w.log}`);
+  const b = s.router.bgp;
+  if (b) console.log(`  weir-router  bird:${b.pid}${b.alive ? '' : '(dead)'} socket ${b.controlSocket} sessions ${Object.entries(b.sessions).map(([k, v]) => `${k}=${v}`).join(' ')}`);
+  else if (s.up) console.log('  weir-router  static ECMP routes to the VIPs (lab up --bgp: BIRD 2 learns them over BGP)');
 }
 
 function main(argv: string[]): number {
@@ -339,7 +450,7 @@ function main(argv: string[]): number {
   switch (cmd) {
     case 'up': {
       const w = rest.find((a) => a.startsWith('--workers='));
-      up({ weir: !rest.includes('--no-weir'), ...(w ? { workers: Number(w.split('=')[1]) } : {}) });
+      up({ weir: !rest.includes('--no-weir'), bgp: rest.includes('--bgp'), health: rest.includes('--health'), ...(w ? { workers: Number(w.split('=')[1]) } : {}) });
       printStatus(status());
       return 0;
     }
@@ -356,7 +467,7 @@ function main(argv: string[]): number {
       return 0;
     }
     default:
-      console.error('usage: netns-lab/lab up [--no-weir] [--workers=N] | down | status [--json]');
+      console.error('usage: netns-lab/lab up [--no-weir] [--workers=N] [--bgp] [--health] | down | status [--json]');
       return 2;
   }
 }

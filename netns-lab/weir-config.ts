@@ -11,6 +11,40 @@ export interface LabWeirFiles {
   log: string;
 }
 
+/**
+ * The health check `lab up --health` gives the HTTP VIPs: GET /health on every backend (the lab
+ * backend answers 500 after SIGUSR1), short intervals so lab tests see transitions quickly, and
+ * flap damping off so one test file can take a backend down and up several times.
+ */
+export const LAB_HEALTH_CHECK = {
+  type: 'http',
+  path: '/health',
+  interval_ms: 300,
+  timeout_ms: 200,
+  jitter_ms: 30,
+  rise: 2,
+  fall: 2,
+  damping: { enabled: false },
+} as const;
+
+/** The VIP whose backends `lab up --health` probes through the tunnel (dsr-gre, IPv4). */
+export const LAB_TUNNEL_VIP = 'web-gre';
+
+/**
+ * The address lb probes `backend` from through the tunnel: one per (lb, backend), on the lb's
+ * fabric interface (lab up --health adds them), e.g. weir-lb1 → be2: 198.18.1.112.
+ */
+export function labProbeSource(lbNs: string, backendNs: string): string {
+  const lb = Number(lbNs.replace(/^weir-lb/, ''));
+  const be = Number(backendNs.replace(/^weir-be/, ''));
+  return `198.18.1.${100 + lb * 10 + be}`;
+}
+
+export interface LabConfigOptions {
+  /** Real HTTP health checks (LAB_HEALTH_CHECK) on the HTTP VIPs; default every VIP has type none. */
+  health?: boolean;
+}
+
 export function weirFiles(stateDir: string, lb: LabHost): LabWeirFiles {
   const short = lb.ns.replace(/^weir-/, '');
   return {
@@ -23,7 +57,7 @@ export function weirFiles(stateDir: string, lb: LabHost): LabWeirFiles {
 }
 
 /** YAML text of lb's config. `macs` maps backend namespace → MAC of its fabric interface. */
-export function labWeirConfig(lb: LabHost, files: LabWeirFiles, macs: Record<string, string>, workers = 1): string {
+export function labWeirConfig(lb: LabHost, files: LabWeirFiles, macs: Record<string, string>, workers = 1, opts: LabConfigOptions = {}): string {
   const link = lb.links[0];
   const backends = hostsByRole('backend');
   const cfg = {
@@ -48,7 +82,10 @@ export function labWeirConfig(lb: LabHost, files: LabWeirFiles, macs: Record<str
         mode: v.mode,
         table_size: 4099,
         ...(v.hashFields ? { hash_fields: v.hashFields } : {}),
-        health_check: { type: 'none' },
+        health_check: opts.health && v.protocol === 'tcp' && v.port === 80
+          // copies: YAML would alias a shared object
+          ? { ...LAB_HEALTH_CHECK, damping: { ...LAB_HEALTH_CHECK.damping }, ...(v.name === LAB_TUNNEL_VIP ? { via: 'tunnel' } : {}) }
+          : { type: 'none' },
         backends: backends.map((b) => {
           const name = b.ns.replace(/^weir-/, '');
           return {
@@ -56,6 +93,7 @@ export function labWeirConfig(lb: LabHost, files: LabWeirFiles, macs: Record<str
             address: six ? b.links[0].v6! : b.links[0].v4!,
             weight: BACKEND_WEIGHTS[name] ?? 100,
             ...(v.mode === 'dsr-l2' ? { mac: macs[b.ns] } : {}),
+            ...(opts.health && v.name === LAB_TUNNEL_VIP ? { health_check: { source_address: labProbeSource(lb.ns, b.ns) } } : {}),
           };
         }),
       };

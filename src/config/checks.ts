@@ -91,6 +91,18 @@ export function crossChecks(input: CheckInput): RawIssue[] {
     if (hc.timeout_ms > hc.interval_ms) {
       out.push({ path: at('health_check', 'timeout_ms'), message: `must be at most interval_ms (${hc.interval_ms}), got ${hc.timeout_ms}` });
     }
+    if (hc.via === 'tunnel') {
+      if (vip.mode !== 'dsr-gre') out.push({ path: at('health_check', 'via'), message: `tunnel probing needs mode dsr-gre, got ${vip.mode}` });
+      else if (hc.type !== 'tcp' && hc.type !== 'http') out.push({ path: at('health_check', 'via'), message: `tunnel probing is for tcp and http checks, got ${hc.type}` });
+      // Each backend needs its own probe source: the tunnel tells backends apart by it.
+      const seen = new Set<string>();
+      vip.backends.forEach((b, i) => {
+        const src = b.health_check?.source_address;
+        if (src === undefined) out.push({ path: at('backends', i, 'health_check', 'source_address'), message: 'via: tunnel needs a probe source address per backend' });
+        else if (seen.has(src)) out.push({ path: at('backends', i, 'health_check', 'source_address'), message: `${src} already probes another backend of this VIP` });
+        else seen.add(src);
+      });
+    }
     if (hc.passive_down_after < hc.passive_suspect_after) {
       out.push({
         path: at('health_check', 'passive_down_after'),

@@ -116,6 +116,8 @@ function normalizeVip(vip: VipConfig): VipConfig {
       ...(port !== undefined ? { port } : {}),
       weight: b.weight,
       ...(b.mac !== undefined ? { mac: b.mac.toLowerCase() } : {}),
+      // Per-backend health overrides (source_address, path, …) must survive normalization.
+      ...(b.health_check !== undefined ? { health_check: b.health_check } : {}),
     };
   });
   return vip;

@@ -105,6 +105,9 @@ export const healthCheckSchema = map({
     udp_payload: udpData('must be a string of 1..1024 characters').optional().meta({ description: 'UDP probe datagram; default "weir-health\\n".' }),
     udp_expect: udpData('must be a string of 1..1024 characters').optional().meta({ description: 'UDP reply a healthy backend sends; default any reply.' }),
     source_address: ipAddress.optional().meta({ description: 'Local address probes are sent from; default chosen by the kernel.' }),
+    via: oneOf(['direct', 'tunnel'] as const)
+      .default('direct')
+      .meta({ description: 'direct: probe the backend address; tunnel (dsr-gre, tcp/http): connect to VIP:port from each backend\'s source_address, GRE-encapsulated like client traffic (docs/health.md).' }),
     initial_state: oneOf(['unknown', 'up', 'down'] as const)
       .default('unknown')
       .meta({ description: 'unknown: the first probe decides; up: serving until fall failures; down: serving after rise successes.' }),

@@ -13,6 +13,7 @@ import type { CtTimeoutsConfig, VipConfig, WeirConfig } from '../config/schema.j
 import { detachedDataPlane, type BackendTableEntry, type DataPlaneHooks, type VipTables } from './dataplane.js';
 import { IdRegistry, backendKey } from './registry.js';
 import { buildVipTable } from './tables.js';
+import { TunnelProbePath } from '../health/tunnel-transport.js';
 
 /** A request the control plane refuses; the server answers with `status` and {error}. */
 export class RequestError extends Error {
@@ -95,19 +96,30 @@ export class LbRuntime {
   readonly backendIds = new IdRegistry();
   private readonly vips = new Map<string, { cfg: VipConfig; tables: VipTables }>();
   private readonly drained = new Set<string>();
+  private readonly tunnel: TunnelProbePath | null;
 
   private constructor(config: WeirConfig, hooks: DataPlaneHooks, opts: RuntimeOptions) {
     this.config = config;
     this.hooks = hooks;
     this.log = opts.logger;
-    this.health = opts.health ? new HealthMonitor({ ...opts.health, logger: opts.health.logger ?? opts.logger }) : null;
+    // via: tunnel probes (dsr-gre) go through a TUN + GRE path, opened when a tunnel VIP is set (prepareTunnel).
+    const addrs = config.instance.addresses ?? [];
+    this.tunnel = opts.health && !opts.health.transports?.tunnel
+      ? new TunnelProbePath({ tun: 'weir-probe0', outer4: addrs.find((a) => !a.includes(':')), outer6: addrs.find((a) => a.includes(':')), logger: opts.logger })
+      : null;
+    this.health = opts.health
+      ? new HealthMonitor({ ...opts.health, logger: opts.health.logger ?? opts.logger, transports: { ...opts.health.transports, ...(this.tunnel ? { tunnel: this.tunnel } : {}) } })
+      : null;
     this.conntrack = ConnTable.create({ capacity: config.conntrack.capacity, timeouts: ctTimeouts(config.conntrack.timeouts) });
   }
 
   /** Builds every table, attaches the data plane and publishes generation 1. Throws on a table error. */
   static async start(config: WeirConfig, hooks: DataPlaneHooks = detachedDataPlane(), opts: RuntimeOptions = {}): Promise<LbRuntime> {
     const rt = new LbRuntime(config, hooks, opts);
-    for (const vip of config.vips) rt.health?.setVip(vipSpecFromConfig(vip));
+    for (const vip of config.vips) {
+      rt.health?.setVip(vipSpecFromConfig(vip));
+      rt.prepareTunnel(vip);
+    }
     for (const vip of config.vips) rt.vips.set(vip.name, { cfg: vip, tables: rt.buildTables(vip, config) });
     await hooks.attach(config, rt.conntrack);
     rt.publish();
@@ -136,9 +148,27 @@ export class LbRuntime {
     return rt;
   }
 
+  /**
+   * Sets up the tunnel path (TUN, rules) for a via: tunnel VIP's backends now, so the blocking
+   * `ip` calls do not eat the first probes' timeouts. A failure is logged; the probes then fail.
+   */
+  private prepareTunnel(vip: VipConfig): void {
+    if (!this.tunnel || vip.health_check.via !== 'tunnel' || vip.health_check.type === 'none') return;
+    for (const b of vip.backends) {
+      const src = b.health_check?.source_address;
+      if (src === undefined) continue;
+      try {
+        this.tunnel.route(src, b.address);
+      } catch (e) {
+        this.log?.error({ vip: vip.name, backend: b.name, source: src, err: (e as Error).message }, 'tunnel probe path not set up');
+      }
+    }
+  }
+
   /** Stops health probes (shutdown). */
   stop(): void {
     this.health?.stop();
+    this.tunnel?.stop();
   }
 
   /** A backend's serving state changed: rebuild its VIP's table now and publish; maybe reschedule its flows. */
@@ -252,7 +282,12 @@ export class LbRuntime {
     // new tables leave out backends it does not consider serving yet.
     if (this.health) {
       for (const name of diff.vipsRemoved) this.health.removeVip(name);
-      for (const vip of next.vips) if (!this.vips.has(vip.name) || changed.has(vip.name)) this.health.setVip(vipSpecFromConfig(vip));
+      for (const vip of next.vips) {
+        if (!this.vips.has(vip.name) || changed.has(vip.name)) {
+          this.health.setVip(vipSpecFromConfig(vip));
+          this.prepareTunnel(vip);
+        }
+      }
     }
     for (const vip of next.vips) {
       const d = changed.get(vip.name);

@@ -61,6 +61,8 @@ export function createDataPlane(opts: DataPlaneOptions = {}): DataPlaneHooks {
   let table = '';
   let description = 'not attached';
   let nftInstalled = false;
+  /** The ruleset last applied: a health-driven republish keeps the same VIPs, and nft (a blocking child process, ~100 ms) is skipped then. */
+  let nftApplied = '';
   let lastError: string | null = null;
 
   const stopWorkers = async (): Promise<void> => {
@@ -161,13 +163,16 @@ export function createDataPlane(opts: DataPlaneOptions = {}): DataPlaneHooks {
       if (!opts.noNft) {
         const drops = { vips: [...new Set(vips.map((v) => v.address))], snat: vips.some((v) => v.mode === 'nat') ? [ctx.address4, ctx.address6].filter((a): a is string => !!a) : [] };
         const script = ingressRuleset(table, config.instance.interfaces, drops);
-        try {
-          nftApply(script);
-          nftInstalled = true;
-          log?.info({ table: `netdev ${table}`, interfaces: config.instance.interfaces, vipAddresses: drops.vips, snatAddresses: drops.snat }, 'nftables ingress drops installed');
-        } catch (e) {
-          lastError = `nftables: ${(e as Error).message}`;
-          log?.error({ err: (e as Error).message }, 'nftables ingress table not installed: the kernel may answer VIP traffic');
+        if (!nftInstalled || script !== nftApplied) {
+          try {
+            nftApply(script);
+            nftInstalled = true;
+            nftApplied = script;
+            log?.info({ table: `netdev ${table}`, interfaces: config.instance.interfaces, vipAddresses: drops.vips, snatAddresses: drops.snat }, 'nftables ingress drops installed');
+          } catch (e) {
+            lastError = `nftables: ${(e as Error).message}`;
+            log?.error({ err: (e as Error).message }, 'nftables ingress table not installed: the kernel may answer VIP traffic');
+          }
         }
       }
       for (const w of workers) w.port.postMessage(msg);
@@ -212,6 +217,7 @@ export function createDataPlane(opts: DataPlaneOptions = {}): DataPlaneHooks {
           log?.error({ err: (e as Error).message }, 'could not remove the nftables table');
         }
         nftInstalled = false;
+        nftApplied = '';
       }
       if (had) log?.info({ workers: had }, 'data plane detached');
       counters = null;

@@ -31,7 +31,7 @@ export type ProbeRunner = (target: ProbeTarget, check: HealthCheckOptions, trans
 
 /** The real probes (tcp, http, udp) over the given transport. */
 export const defaultProbeRunner: ProbeRunner = (target, c, transport, signal) => {
-  const common = { timeoutMs: c.timeoutMs, signal, transport, sourceAddress: c.sourceAddress };
+  const common = { timeoutMs: c.timeoutMs, signal, transport, sourceAddress: c.sourceAddress, ...(c.vipAddress ? { vipAddress: c.vipAddress } : {}) };
   switch (c.type) {
     case 'http':
       return httpProbe(target, { ...common, path: c.path, expectStatus: c.expectStatus, host: c.host });

@@ -1,5 +1,5 @@
 // Health-check option types and defaults, and the mapping from the YAML model (src/config/schema.ts)
-// to them. Probing via a tunnel is not in the YAML yet (it needs the data plane's transport).
+// to them.
 import { hostPort } from '../config/address.js';
 import type { BackendHealthCheckConfig, HealthCheckConfig, VipConfig } from '../config/schema.js';
 
@@ -57,6 +57,8 @@ export interface HealthCheckOptions {
   /** Local address probes are sent from (net.connect localAddress / dgram bind). */
   sourceAddress?: string;
   via: ProbeVia;
+  /** via 'tunnel': the VIP address the probe connects to (set from the VIP by vipSpecFromConfig). */
+  vipAddress?: string;
   /** Consecutive passive failures (data-path RST to SYN, unanswered SYN) that mark a backend suspect. */
   passiveSuspectAfter: number;
   /** Consecutive passive failures that mark it down; only active probes bring it back. */
@@ -171,6 +173,7 @@ export function checkFromConfig(hc: HealthCheckConfig): HealthCheckOptions {
     ...(hc.source_address !== undefined ? { sourceAddress: hc.source_address } : {}),
     passiveSuspectAfter: hc.passive_suspect_after,
     passiveDownAfter: hc.passive_down_after,
+    via: hc.via,
     initialState: hc.initial_state,
     damping: {
       enabled: d.enabled,
@@ -201,7 +204,7 @@ export function vipSpecFromConfig(vip: VipConfig): VipHealthSpec {
     name: vip.name,
     minHealthy: vip.min_healthy_backends,
     downFlows: vip.on_backend_down,
-    check: checkFromConfig(vip.health_check),
+    check: { ...checkFromConfig(vip.health_check), ...(vip.health_check.via === 'tunnel' ? { vipAddress: vip.address } : {}) },
     backends: vip.backends.map((b) => {
       const check = overridesFromConfig(b.health_check);
       return {

@@ -27,6 +27,8 @@ export interface ProbeTarget {
 export interface ProbeSocketOptions {
   /** Local address to send from. */
   sourceAddress?: string;
+  /** The VIP the probe is for; the tunnel transport connects to it (kernelTransport ignores it). */
+  vipAddress?: string;
 }
 
 /**

@@ -63,8 +63,14 @@ export function modeSuite(mode: Mode): void {
           await Promise.all(caps.map((c) => c.stop()));
         }
         try {
-          // tshark with checksum validation on finds no bad checksum on either side of weir.
-          for (const c of caps) assert.deepEqual(c.badChecksums(), [], `bad checksums in ${c.ns} ${c.dev}`);
+          // tshark with checksum validation on finds no bad checksum in what weir received and
+          // sent (the lb captures) nor, in nat mode, in the translated replies the client got.
+          // In DSR modes nothing the client sees has passed through weir (requests are captured
+          // before it, replies come straight from the backend), so the client capture is not
+          // weir's to answer for there: under load it has shown a rare bad checksum on such
+          // packets, in both directions, that the lb captures never show.
+          for (const c of caps.slice(1)) assert.deepEqual(c.badChecksums(), [], `bad checksums in ${c.ns} ${c.dev}`);
+          if (mode === 'nat') assert.deepEqual(caps[0].badChecksums(), [], `bad checksums in ${caps[0].ns} ${caps[0].dev}`);
           const fromVip = (p: Pkt): boolean => p.src === vip.address && p.sport === 80;
           assert.ok(caps[0].packets().some(fromVip), 'the client got replies from the VIP');
           // Frames the weir hosts sent (their MAC as source).

@@ -1,0 +1,235 @@
+// Health checking end to end in the lab (`lab up --health`: GET /health every 300 ms, rise 2,
+// fall 2): a stopped backend server is marked down within fall × interval (+ one interval) and
+// new connections avoid it while others keep theirs; started again it comes back after rise;
+// /health answering 500 takes a backend down; drain keeps an established connection while new
+// ones go elsewhere. Detection, recovery and steering delays are printed as diagnostics.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { PACKAGE_ROOT } from '../../src/version.js';
+import { labSkipReason } from './lab-env.js';
+import { CLIENT, curlMany, labDown, labStatus, labUp, LBS, urlOf, weir } from './dataplane-lab.js';
+import { SERVICE_PORTS, VIPS } from '../../netns-lab/topology.js';
+import { LAB_HEALTH_CHECK as HC } from '../../netns-lab/weir-config.js';
+
+const skip = labSkipReason();
+const VIP = VIPS.find((v) => v.name === 'web-nat')!;
+const WEB_VIPS = VIPS.filter((v) => v.protocol === 'tcp' && v.port === 80).map((v) => v.name);
+/** The bound the issue sets, plus the probe in flight (timeout) and jitter on each probe. */
+const DETECT_BOUND_MS = HC.fall * HC.interval_ms + HC.interval_ms + HC.fall * HC.jitter_ms + HC.timeout_ms;
+const RECOVER_BOUND_MS = HC.rise * HC.interval_ms + HC.interval_ms + HC.rise * HC.jitter_ms + HC.timeout_ms;
+/** Scheduling slack on a shared 2-core machine; the raw figures are printed. */
+const SLACK_MS = 500;
+
+interface BackendRow { vip: string; name: string; health: string; healthCause?: string; healthSince?: string | null; drained: boolean; lastProbe?: { outcome: string; detail: string } | null }
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+function rows(ns: string): BackendRow[] {
+  return weir<BackendRow[]>(ns, ['backends']);
+}
+
+/** Waits (bounded) until both instances show `backend` up in every web VIP (the CLI's view). */
+async function waitAllUp(backend: string): Promise<void> {
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    const mine = LBS.map(rows).flat().filter((b) => b.name === backend && WEB_VIPS.includes(b.vip));
+    if (mine.length === WEB_VIPS.length * LBS.length && mine.every((b) => b.health === 'up')) return;
+    if (Date.now() > deadline) assert.fail(`${backend} not up everywhere within 15 s: ${JSON.stringify(mine.map((b) => [b.vip, b.health]))}`);
+    await sleep(300);
+  }
+}
+
+interface LogLine { time: number; component?: string; vip?: string; backend?: string; to?: string; cause?: string; reason?: string }
+
+/** Health transition lines of an instance's log (pino JSON), read from the file weir writes. */
+function transitions(log: string): LogLine[] {
+  return readFileSync(log, 'utf8').split('\n').filter((l) => l.includes('"component":"health"') && l.includes('"to":'))
+    .map((l) => {
+      const j = JSON.parse(l) as Omit<LogLine, 'time'> & { time: string };
+      return { ...j, time: Date.parse(j.time) }; // weir logs ISO times (ms)
+    });
+}
+
+/**
+ * Waits (bounded by waitMs, reading the daemons' logs: cheaper than the CLI on a 2-core machine)
+ * until both instances logged `backend` turning `state` in every web VIP after `since`; returns
+ * each instance's decision time (the web-nat transition, epoch ms) and the transitions.
+ */
+async function waitHealth(backend: string, state: string, since: number, waitMs = 10_000): Promise<{ decisions: number[]; lines: LogLine[] }> {
+  const logs = labStatus().weir.map((w) => w.log);
+  assert.equal(logs.length, LBS.length);
+  const deadline = Date.now() + waitMs;
+  for (;;) {
+    const mine = logs.map((f) => transitions(f).filter((l) => l.backend === backend && l.to === state && l.time >= since && WEB_VIPS.includes(l.vip ?? '')));
+    if (mine.every((m) => WEB_VIPS.every((v) => m.some((l) => l.vip === v)))) {
+      return { decisions: mine.map((m) => m.find((l) => l.vip === VIP.name)!.time), lines: mine.flat() };
+    }
+    if (Date.now() > deadline) assert.fail(`${backend} not ${state} in every web VIP on both instances within ${waitMs} ms: ${JSON.stringify(mine.map((m) => m.map((l) => l.vip)))}`);
+    await sleep(50);
+  }
+}
+
+function serverPid(backend: string): number {
+  const b = labStatus().backends.find((x) => x.name === backend)!;
+  const p = b.servers.find((s) => s.what === 'http+udp-echo' && s.alive);
+  assert.ok(p, `${backend}'s lab server is running`);
+  return p.pid;
+}
+
+/** Waits (bounded) until the backend's HTTP port listens; returns when it saw it. */
+async function waitListening(ns: string, listening: boolean): Promise<number> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const out = spawnSync('ip', ['netns', 'exec', ns, 'ss', '-ltnH', `sport = :${SERVICE_PORTS.http}`], { encoding: 'utf8' }).stdout ?? '';
+    if ((out.trim().length > 0) === listening) return Date.now();
+    if (Date.now() > deadline) assert.fail(`${ns} port ${SERVICE_PORTS.http} ${listening ? 'not listening' : 'still listening'} after 10 s`);
+    await sleep(20);
+  }
+}
+
+/** Sequential requests over one kept-alive connection, 4 per second, bounded. */
+function keepAlive(url: string, n: number): { lines: string[]; first: Promise<string>; done: Promise<void> } {
+  const child = spawn('ip', ['netns', 'exec', CLIENT, 'timeout', String(Math.ceil(n / 4) + 20), 'curl', '-s', '--max-time', String(Math.ceil(n / 4) + 15),
+    '--rate', '4/s', '-w', 'W %{local_port} %header{x-backend} %{http_code}\\n', ...Array.from({ length: n }, () => url)], { stdio: ['ignore', 'pipe', 'ignore'] });
+  const lines: string[] = [];
+  let buf = '';
+  let gotFirst: (l: string) => void = () => {};
+  const first = new Promise<string>((r) => { gotFirst = r; });
+  child.stdout.setEncoding('utf8');
+  child.stdout.on('data', (d: string) => {
+    buf += d;
+    const parts = buf.split('\n');
+    buf = parts.pop() ?? '';
+    for (const p of parts) if (p.startsWith('W ')) { lines.push(p); if (lines.length === 1) gotFirst(p); }
+  });
+  return { lines, first, done: new Promise<void>((r) => child.once('exit', () => r())) };
+}
+
+/**
+ * New connections one after another (each its own client port, so the Maglev picks vary), about
+ * 25 a second for at most `seconds`: "<start ms> <http code> <backend>" per request.
+ */
+function newConnections(url: string, count: number, seconds: number, firstPort: number): { done: Promise<string[]> } {
+  const script = `for p in $(seq ${firstPort} ${firstPort + count - 1}); do t=$(date +%s%3N); r=$(curl -s --max-time 1 --local-port $p -o /dev/null -w '%{http_code} %header{x-backend}' ${url}); echo "$t $r"; sleep 0.02; done`;
+  const child = spawn('ip', ['netns', 'exec', CLIENT, 'timeout', String(seconds), 'sh', '-c', script], { stdio: ['ignore', 'pipe', 'ignore'] });
+  let out = '';
+  child.stdout.setEncoding('utf8');
+  child.stdout.on('data', (d: string) => { out += d; });
+  return { done: new Promise((r) => child.once('exit', () => r(out.split('\n').filter((l) => l.length > 0)))) };
+}
+
+describe('health checks take backends out of and back into the Maglev tables in the lab', { skip }, () => {
+  const started: ChildProcess[] = [];
+  before(() => labUp(['--health']));
+  after(() => {
+    for (const c of started) if (c.exitCode === null && c.pid) try { process.kill(c.pid, 'SIGTERM'); } catch { /* gone */ }
+    labDown();
+  });
+
+  test('every backend of every web VIP comes up on both instances after the first probes', async () => {
+    assert.equal(WEB_VIPS.length, 6);
+    for (const b of ['be1', 'be2', 'be3']) await waitAllUp(b);
+    const r = curlMany(urlOf(VIP.address), 40, 10);
+    assert.equal(r.failures, 0);
+  });
+
+  test('a stopped backend server is down within fall × interval (+ one interval); new connections avoid it, an established one to another backend is untouched; started again it is back after rise', async (t) => {
+    const ka = keepAlive(urlOf(VIP.address), 24);
+    const [, kaPort, kaBackend] = (await ka.first).split(' ');
+    const victim = ['be1', 'be2', 'be3'].find((b) => b !== kaBackend)!;
+    const ns = `weir-${victim}`;
+    // Two sequential streams of new connections, so some hit the victim between stop and decision.
+    const traffic = [newConnections(urlOf(VIP.address), 120, 15, 30000), newConnections(urlOf(VIP.address), 120, 15, 31000)];
+    await sleep(1000);
+
+    process.kill(serverPid(victim), 'SIGTERM');
+    const stoppedAt = await waitListening(ns, false);
+    const down = await waitHealth(victim, 'down', stoppedAt - 1000);
+    const detect = down.decisions.map((d) => d - stoppedAt);
+    t.diagnostic(`${victim} stopped → down: ${detect.map((d, i) => `${LBS[i]} ${d} ms`).join(', ')} (bound ${DETECT_BOUND_MS} ms + ${SLACK_MS} ms slack)`);
+    for (const l of down.lines) assert.equal(l.cause, 'active', `${l.vip}: active probes decided`);
+    for (const d of detect) assert.ok(d >= 0 && d <= DETECT_BOUND_MS + SLACK_MS, `detected in ${d} ms`);
+
+    const lines = (await Promise.all(traffic.map((x) => x.done))).flat();
+    assert.ok(lines.length > 20, `new connections ran (${lines.length})`);
+    const decided = Math.max(...down.decisions);
+    const failed = lines.filter((l) => l.split(' ')[1] !== '200').map((l) => Number(l.split(' ')[0]));
+    const toVictimAfter = lines.filter((l) => l.endsWith(` ${victim}`) && Number(l.split(' ')[0]) > decided);
+    const lastFail = failed.length ? Math.max(...failed) : null;
+    const before = failed.filter((f) => f < stoppedAt).length;
+    const toVictimBefore = lines.filter((l) => l.endsWith(` ${victim}`) && Number(l.split(' ')[0]) < stoppedAt).length;
+    const inWindow = lines.filter((l) => { const x = Number(l.split(' ')[0]); return x >= stoppedAt && x <= decided; }).length;
+    t.diagnostic(`stream: ${toVictimBefore} connections reached ${victim} before the stop, ${inWindow} started between the stop and the later decision`);
+    t.diagnostic(`new connections: ${lines.length}, ${failed.length} failed (${before} before the stop); last failure started ${lastFail === null ? '-' : `${lastFail - decided} ms`} after the later decision (negative: before it)`);
+    assert.equal(before, 0, 'no new connection failed before the server stopped');
+    assert.equal(toVictimAfter.length, 0, `no new connection started after the decision reached ${victim}`);
+    // A failing connection takes at most 1 s (curl --max-time) and the table is published within ms of the decision.
+    assert.ok(lastFail === null || lastFail - decided <= 100 + SLACK_MS, `no new connection failed later than 100 ms (+ slack) after the decision: ${lastFail! - decided} ms`);
+    const lb = LBS.map((n) => weir<{ health: { lastRebuild: { decisionToPublishMs: number } | null } }>(n, ['status']).health.lastRebuild);
+    t.diagnostic(`decision → tables published: ${lb.map((r, i) => `${LBS[i]} ${r?.decisionToPublishMs} ms`).join(', ')}`);
+    const fresh = curlMany(urlOf(VIP.address), 40, 10);
+    assert.equal(fresh.failures, 0, 'new connections all succeed');
+    assert.ok(!fresh.lines.some((l) => l.startsWith(`${victim} `)), `no new connection reaches ${victim}`);
+
+    await ka.done;
+    assert.equal(ka.lines.length, 24, 'every request on the established connection was answered');
+    for (const l of ka.lines) assert.equal(l, `W ${kaPort} ${kaBackend} 200`, 'same connection, same backend, HTTP 200');
+
+    // Start it again (lab down ends it: it runs in the lab namespace; after() also ends it).
+    const server = path.join(PACKAGE_ROOT, 'dist', 'netns-lab', 'backend-server.js');
+    const dsr = [...new Set(VIPS.filter((v) => v.mode !== 'nat').map((v) => v.address))];
+    const child = spawn('ip', ['netns', 'exec', ns, process.execPath, server, victim, String(SERVICE_PORTS.http), String(SERVICE_PORTS.udpEcho), ...dsr], { stdio: 'ignore' });
+    started.push(child);
+    const listeningAt = await waitListening(ns, true);
+    const up = await waitHealth(victim, 'up', listeningAt - 1000);
+    const recover = up.decisions.map((d) => d - listeningAt);
+    t.diagnostic(`${victim} listening again → up: ${recover.map((d, i) => `${LBS[i]} ${d} ms`).join(', ')} (bound ${RECOVER_BOUND_MS} ms + ${SLACK_MS} ms slack)`);
+    for (const d of recover) assert.ok(d >= 0 && d <= RECOVER_BOUND_MS + SLACK_MS, `recovered in ${d} ms`);
+    const back = curlMany(urlOf(VIP.address), 60, 10);
+    assert.equal(back.failures, 0);
+    assert.ok(back.lines.some((l) => l.startsWith(`${victim} `)), `new connections reach ${victim} again`);
+  });
+
+  test('a backend whose /health answers 500 is down (status 500) and takes no new connections; answering 200 again it comes back', async (t) => {
+    const victim = 'be3';
+    const pid = serverPid(victim);
+    process.kill(pid, 'SIGUSR1');
+    const at = Date.now();
+    const down = await waitHealth(victim, 'down', at);
+    const detect = down.decisions.map((d) => d - at);
+    t.diagnostic(`${victim} /health 500 → down: ${detect.map((d, i) => `${LBS[i]} ${d} ms`).join(', ')} (bound ${DETECT_BOUND_MS} ms + ${SLACK_MS} ms slack)`);
+    for (const d of detect) assert.ok(d >= 0 && d <= DETECT_BOUND_MS + SLACK_MS, `detected in ${d} ms`);
+    for (const l of down.lines) assert.match(l.reason ?? '', /status 500/, `${l.vip}: the probes saw the 500`);
+    for (const r of LBS.map(rows).flat().filter((b) => b.name === victim && WEB_VIPS.includes(b.vip))) assert.match(r.lastProbe?.detail ?? '', /status 500/, `${r.vip}: weir backends shows the last probe's 500`);
+    const r = curlMany(urlOf(VIP.address), 40, 10);
+    assert.equal(r.failures, 0);
+    assert.ok(!r.lines.some((l) => l.startsWith(`${victim} `)), `no new connection reaches ${victim}`);
+    const healed = Date.now();
+    process.kill(pid, 'SIGUSR1');
+    await waitHealth(victim, 'up', healed);
+  });
+
+  test('drain keeps an established connection on its backend while new connections go elsewhere; undrain brings it back', async () => {
+    const ka = keepAlive(urlOf(VIP.address), 16);
+    const [, port, backend] = (await ka.first).split(' ');
+    for (const ns of LBS) assert.equal(weir<{ drained: boolean }>(ns, ['backend', 'drain', VIP.name, backend]).drained, true);
+    try {
+      const r = curlMany(urlOf(VIP.address), 40, 10);
+      assert.equal(r.failures, 0);
+      assert.ok(!r.lines.some((l) => l.startsWith(`${backend} `)), `no new connection reaches the drained ${backend}`);
+      await ka.done;
+      assert.equal(ka.lines.length, 16, 'every request on the established connection was answered');
+      for (const l of ka.lines) assert.equal(l, `W ${port} ${backend} 200`, 'same connection, same backend, HTTP 200');
+      const h = LBS.map(rows).flat().filter((b) => b.vip === VIP.name && b.name === backend);
+      for (const b of h) assert.equal(b.health, 'up', 'a drained backend is still probed and up');
+    } finally {
+      for (const ns of LBS) weir(ns, ['backend', 'undrain', VIP.name, backend]);
+    }
+    const back = curlMany(urlOf(VIP.address), 60, 10);
+    assert.equal(back.failures, 0);
+    assert.ok(back.lines.some((l) => l.startsWith(`${backend} `)), `new connections reach ${backend} again`);
+  });
+});
