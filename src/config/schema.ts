@@ -246,6 +246,12 @@ export const instanceSchema = map({
       .meta({ description: 'Interfaces the data plane attaches to.' }),
     io: oneOf(['afpacket', 'tun'] as const).default('afpacket').meta({ description: 'Packet I/O backend.' }),
     workers: int(1, 64).default(DEFAULTS.workers).meta({ description: 'Data-plane worker threads.' }),
+    unknown_traffic: oneOf(['pass', 'drop'] as const)
+      .default('pass')
+      .meta({ description: 'Packets that match no VIP: pass (the kernel handles them) or drop (counted).' }),
+    fragments: oneOf(['drop', 'pass'] as const)
+      .default('drop')
+      .meta({ description: 'IP fragments to a VIP: drop (counted) or pass to the kernel; later fragments carry no ports to balance on.' }),
   });
 
 export const configSchema = map({

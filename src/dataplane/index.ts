@@ -90,6 +90,8 @@ export function createDataPlane(opts: DataPlaneOptions = {}): DataPlaneHooks {
         address4: inst.addresses.find((a) => !a.includes(':')),
         address6: inst.addresses.find((a) => a.includes(':')),
         mtu,
+        unknownTraffic: inst.unknown_traffic,
+        fragments: inst.fragments,
       };
       table = nftTableName(inst.name);
       const n = inst.workers;

@@ -22,6 +22,9 @@ export interface TableContext {
   address6?: string;
   /** Path MTU towards the backends and largest packet accepted (the interfaces' smallest MTU). */
   mtu: number;
+  /** instance.unknown_traffic and instance.fragments. */
+  unknownTraffic: 'pass' | 'drop';
+  fragments: 'drop' | 'pass';
 }
 
 /** One VIP as it crosses to a worker (plain data; Maglev slots as an Int32Array copy). */
@@ -50,8 +53,8 @@ export function engineOptions(vips: readonly VipTables[], ctx: TableContext, see
     ...(ctx.address6 ? { greSource6: ctx.address6 } : {}),
     pathMtu: ctx.mtu,
     mtu: ctx.mtu,
-    unknownTraffic: 'pass',
-    fragments: 'drop',
+    unknownTraffic: ctx.unknownTraffic,
+    fragments: ctx.fragments,
   };
 }
 

@@ -39,7 +39,7 @@ async function published(): Promise<{ vips: readonly VipTables[]; config: WeirCo
   return { vips: hooks.published.vips, config };
 }
 
-const ctx = { address4: '198.18.1.11', address6: 'fd00:0:0:1::11', mtu: 9000 };
+const ctx = { address4: '198.18.1.11', address6: 'fd00:0:0:1::11', mtu: 9000, unknownTraffic: 'pass', fragments: 'drop' } as const;
 
 test('a published table set survives structured cloning and compiles to the same VIPs, modes and Maglev slots', async () => {
   const { vips, config } = await published();
@@ -60,14 +60,26 @@ test('a published table set survives structured cloning and compiles to the same
   assert.equal(t.vipSnatMax[0], SNAT_PORT_MAX);
 });
 
+test('instance.unknown_traffic and instance.fragments reach the engine options of every published table set', async () => {
+  const { vips, config } = await published();
+  assert.equal(config.instance.unknown_traffic, 'pass');
+  assert.equal(config.instance.fragments, 'drop');
+  const dflt = tablesMessage(1, vips, ctx, 0).opts;
+  assert.equal(dflt.unknownTraffic, 'pass');
+  assert.equal(dflt.fragments, 'drop');
+  const flipped = tablesMessage(2, vips, { ...ctx, unknownTraffic: 'drop', fragments: 'pass' }, 0).opts;
+  assert.equal(flipped.unknownTraffic, 'drop');
+  assert.equal(flipped.fragments, 'pass');
+});
+
 test('the SNAT port range lies below the kernel default ephemeral range (32768..60999)', () => {
   assert.ok(SNAT_PORT_MIN >= 1024 && SNAT_PORT_MIN < SNAT_PORT_MAX && SNAT_PORT_MAX < 32768);
 });
 
 test('a nat VIP without an instance address of its family is refused, naming the VIP', async () => {
   const { vips } = await published();
-  assert.throws(() => vipSpecOf(vips[0], { mtu: 1500, address6: 'fd00::1' }), /VIP web-nat: nat mode needs an IPv4 address in instance.addresses/);
-  assert.throws(() => tablesMessage(1, vips, { mtu: 1500, address4: '198.18.1.11' }, 0), /dsr-gre to an IPv6 backend needs greSource6/);
+  assert.throws(() => vipSpecOf(vips[0], { ...ctx, address4: undefined, mtu: 1500, address6: 'fd00::1' }), /VIP web-nat: nat mode needs an IPv4 address in instance.addresses/);
+  assert.throws(() => tablesMessage(1, vips, { ...ctx, address6: undefined, mtu: 1500, address4: '198.18.1.11' }, 0), /dsr-gre to an IPv6 backend needs greSource6/);
 });
 
 test('a VIP that takes all ports keeps the packet port (backend port 0)', async () => {
