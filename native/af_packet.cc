@@ -207,9 +207,7 @@ Napi::Value PacketSocket::Recv(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   BatchView b;
   int64_t headroom, timeout;
-  if (!GetBatch(info, 0, &b) || !GetInt(info, 2, 0, 0, 1 << 20, "headroom", &headroom) ||
-      !GetInt(info, 3, 0, -1, 1 << 30, "timeoutMs", &timeout))
-    return env.Undefined();
+  if (!GetRecvArgs(info, &b, &headroom, &timeout)) return env.Undefined();
   if (!CheckOpen(env, "recv")) return env.Undefined();
   if (!ring_) {
     Napi::Error::New(env, "AF_PACKET recv " + ifname_ + ": socket was opened with rx: false")
@@ -281,15 +279,10 @@ Napi::Value PacketSocket::Recv(const Napi::CallbackInfo& info) {
 Napi::Value PacketSocket::Send(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   BatchView b;
-  int64_t count;
-  if (!GetBatch(info, 0, &b) || !GetInt(info, 2, -1, 0, 1u << 30, "count", &count)) return env.Undefined();
-  if (count < 0) count = b.slots;  // count omitted: the whole batch
+  uint32_t count;
+  if (!GetSendArgs(info, &b, &count)) return env.Undefined();
   if (!CheckOpen(env, "send")) return env.Undefined();
-  if (count > b.slots) {
-    Napi::RangeError::New(env, "count exceeds the batch's slots").ThrowAsJavaScriptException();
-    return env.Undefined();
-  }
-  uint32_t cnt = static_cast<uint32_t>(count);
+  uint32_t cnt = count;
   if (msgs_.size() < cnt) {
     msgs_.resize(cnt);
     iovs_.resize(cnt);

@@ -63,4 +63,21 @@ bool GetInt(const Napi::CallbackInfo& info, size_t idx, int64_t dflt, int64_t lo
   return true;
 }
 
+bool GetSendArgs(const Napi::CallbackInfo& info, BatchView* b, uint32_t* count) {
+  int64_t n;
+  if (!GetBatch(info, 0, b) || !GetInt(info, 2, -1, 0, 1u << 30, "count", &n)) return false;
+  if (n < 0) n = b->slots;  // count omitted: the whole batch
+  if (n > b->slots) {
+    Napi::RangeError::New(info.Env(), "count exceeds the batch's slots").ThrowAsJavaScriptException();
+    return false;
+  }
+  *count = static_cast<uint32_t>(n);
+  return true;
+}
+
+bool GetRecvArgs(const Napi::CallbackInfo& info, BatchView* b, int64_t* headroom, int64_t* timeout) {
+  return GetBatch(info, 0, b) && GetInt(info, 2, 0, 0, 1 << 20, "headroom", headroom) &&
+         GetInt(info, 3, 0, -1, 1 << 30, "timeoutMs", timeout);
+}
+
 }  // namespace weir

@@ -47,6 +47,14 @@ struct BatchView {
 // Returns false after throwing a TypeError when the arguments don't form a batch.
 bool GetBatch(const Napi::CallbackInfo& info, size_t first, BatchView* out);
 
+// send(data, meta, count?): the batch and how many slots to send (all when omitted); throws
+// and returns false on bad arguments or a count past the batch's slots.
+bool GetSendArgs(const Napi::CallbackInfo& info, BatchView* b, uint32_t* count);
+
+// recv(data, meta, headroom = 0, timeoutMs = 0): the batch, the headroom and the poll timeout;
+// throws and returns false on bad arguments.
+bool GetRecvArgs(const Napi::CallbackInfo& info, BatchView* b, int64_t* headroom, int64_t* timeout);
+
 // Reads an optional integer argument; throws TypeError and returns false when not a number.
 bool GetInt(const Napi::CallbackInfo& info, size_t idx, int64_t dflt, int64_t lo, int64_t hi,
             const char* name, int64_t* out);

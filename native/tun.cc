@@ -73,9 +73,7 @@ Napi::Value TunQueue::Recv(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   BatchView b;
   int64_t headroom, timeout;
-  if (!GetBatch(info, 0, &b) || !GetInt(info, 2, 0, 0, 1 << 20, "headroom", &headroom) ||
-      !GetInt(info, 3, 0, -1, 1 << 30, "timeoutMs", &timeout))
-    return env.Undefined();
+  if (!GetRecvArgs(info, &b, &headroom, &timeout)) return env.Undefined();
   if (fd_ < 0) {
     Napi::Error::New(env, "TUN read " + name_ + ": queue is closed").ThrowAsJavaScriptException();
     return env.Undefined();
@@ -133,15 +131,10 @@ Napi::Value TunQueue::Recv(const Napi::CallbackInfo& info) {
 Napi::Value TunQueue::Send(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   BatchView b;
-  int64_t count;
-  if (!GetBatch(info, 0, &b) || !GetInt(info, 2, -1, 0, 1u << 30, "count", &count)) return env.Undefined();
-  if (count < 0) count = b.slots;  // count omitted: the whole batch
+  uint32_t count;
+  if (!GetSendArgs(info, &b, &count)) return env.Undefined();
   if (fd_ < 0) {
     Napi::Error::New(env, "TUN write " + name_ + ": queue is closed").ThrowAsJavaScriptException();
-    return env.Undefined();
-  }
-  if (count > b.slots) {
-    Napi::RangeError::New(env, "count exceeds the batch's slots").ThrowAsJavaScriptException();
     return env.Undefined();
   }
   uint32_t done = 0;

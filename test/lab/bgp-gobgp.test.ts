@@ -2,12 +2,12 @@
 // in weir-bgp-g, the speaker child in weir-bgp-gs. `gobgp neighbor` / `gobgp global rib` judge.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import { spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { labSkipReason, delNs } from './lab-env.js';
-import { SpeakerChild, maybeWriteFixture, vethPair, waitUntil } from './bgp-lab.js';
+import { startGobgpd, SpeakerChild, maybeWriteFixture, vethPair, waitUntil } from './bgp-lab.js';
 import { decodeMessage } from '../../src/bgp/message.js';
 
 const G = 'weir-bgp-g';
@@ -61,33 +61,7 @@ before(async () => {
   if (skip) return;
   dir = mkdtempSync(path.join(tmpdir(), 'weir-bgp-gobgp-'));
   vethPair({ ns: G, dev: 'weir-bgp-gv', v4: G4, v6: G6 }, { ns: S, dev: 'weir-bgp-gsv', v4: S4, v6: S6 });
-  writeFileSync(
-    path.join(dir, 'gobgp.toml'),
-    `[global.config]
-  as = ${ROUTER_AS}
-  router-id = "${G4}"
-  local-address-list = ["${G4}"]
-[[neighbors]]
-  [neighbors.config]
-    neighbor-address = "${S4}"
-    peer-as = ${LOCAL_AS}
-  [neighbors.timers.config]
-    hold-time = 3
-    keepalive-interval = 1
-    connect-retry = 2
-  [neighbors.transport.config]
-    passive-mode = true
-  [[neighbors.afi-safis]]
-    [neighbors.afi-safis.config]
-      afi-safi-name = "ipv4-unicast"
-  [[neighbors.afi-safis]]
-    [neighbors.afi-safis.config]
-      afi-safi-name = "ipv6-unicast"
-`,
-  );
-  gobgpd = spawn('ip', ['netns', 'exec', G, 'gobgpd', '-f', path.join(dir, 'gobgp.toml'), '-t', 'toml', '--api-hosts', '127.0.0.1:50051'], {
-    stdio: ['ignore', 'ignore', 'ignore'],
-  });
+  gobgpd = startGobgpd(G, dir, { as: ROUTER_AS, routerId: G4, peer: S4, peerAs: LOCAL_AS });
   await waitUntil(() => gobgp('global').includes('AS'), 5000, 'gobgpd did not start');
   // Routes GoBGP exports to us, so the speaker validates real GoBGP UPDATEs.
   gobgp('global', 'rib', 'add', '198.18.202.0/24', '-a', 'ipv4');

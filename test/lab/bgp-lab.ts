@@ -117,3 +117,33 @@ export function birdRouteBlock(ns: string, sock: string, protocol: string, prefi
   while (end < lines.length && /^\s/.test(lines[end])) end++;
   return lines.slice(start, end).join('\n') + '\n';
 }
+
+/**
+ * Starts gobgpd in namespace `ns` as a passive peer of `peer` (AS `peerAs`), IPv4 and IPv6
+ * unicast, hold time 3 s; its config goes to `dir`/gobgp.toml and its API to 127.0.0.1:50051.
+ */
+export function startGobgpd(ns: string, dir: string, o: { as: number; routerId: string; peer: string; peerAs: number }): ChildProcess {
+  const conf = path.join(dir, 'gobgp.toml');
+  writeFileSync(conf, `[global.config]
+  as = ${o.as}
+  router-id = "${o.routerId}"
+  local-address-list = ["${o.routerId}"]
+[[neighbors]]
+  [neighbors.config]
+    neighbor-address = "${o.peer}"
+    peer-as = ${o.peerAs}
+  [neighbors.timers.config]
+    hold-time = 3
+    keepalive-interval = 1
+    connect-retry = 2
+  [neighbors.transport.config]
+    passive-mode = true
+  [[neighbors.afi-safis]]
+    [neighbors.afi-safis.config]
+      afi-safi-name = "ipv4-unicast"
+  [[neighbors.afi-safis]]
+    [neighbors.afi-safis.config]
+      afi-safi-name = "ipv6-unicast"
+`);
+  return spawn('ip', ['netns', 'exec', ns, 'gobgpd', '-f', conf, '-t', 'toml', '--api-hosts', '127.0.0.1:50051'], { stdio: 'ignore' });
+}

@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { delNs, labSkipReason } from './lab-env.js';
-import { repoRoot, vethPair, waitUntil } from './bgp-lab.js';
+import { startGobgpd, repoRoot, vethPair, waitUntil } from './bgp-lab.js';
 
 const R = 'weir-dgob-r';
 const W = 'weir-dgob-w';
@@ -76,31 +76,7 @@ before(async () => {
   if (skip) return;
   dir = mkdtempSync(path.join(tmpdir(), 'weir-dgob-'));
   vethPair({ ns: R, dev: 'weir-dgob-rv', v4: R4, v6: R6 }, { ns: W, dev: 'weir-dgob-wv', v4: W4, v6: W6 });
-  writeFileSync(
-    path.join(dir, 'gobgp.toml'),
-    `[global.config]
-  as = ${ROUTER_AS}
-  router-id = "${R4}"
-  local-address-list = ["${R4}"]
-[[neighbors]]
-  [neighbors.config]
-    neighbor-address = "${W4}"
-    peer-as = ${WEIR_AS}
-  [neighbors.timers.config]
-    hold-time = 3
-    keepalive-interval = 1
-    connect-retry = 2
-  [neighbors.transport.config]
-    passive-mode = true
-  [[neighbors.afi-safis]]
-    [neighbors.afi-safis.config]
-      afi-safi-name = "ipv4-unicast"
-  [[neighbors.afi-safis]]
-    [neighbors.afi-safis.config]
-      afi-safi-name = "ipv6-unicast"
-`,
-  );
-  gobgpd = spawn('ip', ['netns', 'exec', R, 'gobgpd', '-f', path.join(dir, 'gobgp.toml'), '-t', 'toml', '--api-hosts', '127.0.0.1:50051'], { stdio: 'ignore' });
+  gobgpd = startGobgpd(R, dir, { as: ROUTER_AS, routerId: R4, peer: W4, peerAs: WEIR_AS });
   await waitUntil(() => gobgp('global').includes('AS'), 5000, 'gobgpd did not start');
   backend = startBackend();
   const check = `{ type: tcp, interval_ms: 200, timeout_ms: 150, jitter_ms: 0, rise: 1, fall: 2, damping: { enabled: false } }`;
