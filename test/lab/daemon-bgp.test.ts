@@ -9,7 +9,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { delNs, labSkipReason } from './lab-env.js';
-import { birdc as birdcIn, birdRouteBlock, repoRoot, vethPair, waitUntil } from './bgp-lab.js';
+import { birdRouteBlock, repoRoot, vethPair, waitUntil } from './bgp-lab.js';
 
 const R = 'weir-dbgp-r';
 const W = 'weir-dbgp-w';
@@ -34,7 +34,6 @@ let weir: ChildProcess | undefined;
 let weirExit: Promise<number | null> = Promise.resolve(null);
 let weirLog = '';
 
-const birdc = (...args: string[]): string => birdcIn(R, path.join(dir, 'bird.sock'), ...args);
 const routeBlock = (prefix: string): string => birdRouteBlock(R, path.join(dir, 'bird.sock'), 'weir', prefix);
 
 const has = (prefix: string) => routeBlock(prefix) !== '';
