@@ -209,8 +209,8 @@ export interface UpOptions {
   waitMs?: number;
   /** The router learns the VIPs over BGP from the weir instances (BIRD 2) instead of static routes. */
   bgp?: boolean;
-  /** Real HTTP health checks on the HTTP VIPs (weir-config.ts LAB_HEALTH_CHECK) instead of type none. */
-  health?: boolean;
+  /** Real HTTP health checks on the HTTP VIPs (weir-config.ts LAB_HEALTH_CHECK; 'passive': LAB_PASSIVE_HEALTH_CHECK) instead of type none. */
+  health?: boolean | 'passive';
 }
 
 /** Offloads off on every veth on the way to and from weir (see LAB-NOTES "AF_PACKET"). */
@@ -234,7 +234,7 @@ function dsrVipsOnBackend(ns: string): void {
 }
 
 /** Starts weir in every lb namespace and waits (10 s) for each control socket. */
-function startWeir(procs: LabProcess[], workers: number, bgp: boolean, health = false): void {
+function startWeir(procs: LabProcess[], workers: number, bgp: boolean, health: boolean | 'passive' = false): void {
   const macs: Record<string, string> = {};
   for (const b of hostsByRole('backend')) macs[b.ns] = macOf(b.ns, b.links[0].ifname);
   const started: { ns: string; pid: number; socket: string; log: string }[] = [];
@@ -450,7 +450,7 @@ function main(argv: string[]): number {
   switch (cmd) {
     case 'up': {
       const w = rest.find((a) => a.startsWith('--workers='));
-      up({ weir: !rest.includes('--no-weir'), bgp: rest.includes('--bgp'), health: rest.includes('--health'), ...(w ? { workers: Number(w.split('=')[1]) } : {}) });
+      up({ weir: !rest.includes('--no-weir'), bgp: rest.includes('--bgp'), health: rest.includes('--health=passive') ? 'passive' : rest.includes('--health'), ...(w ? { workers: Number(w.split('=')[1]) } : {}) });
       printStatus(status());
       return 0;
     }
@@ -467,7 +467,7 @@ function main(argv: string[]): number {
       return 0;
     }
     default:
-      console.error('usage: netns-lab/lab up [--no-weir] [--workers=N] [--bgp] [--health] | down | status [--json]');
+      console.error('usage: netns-lab/lab up [--no-weir] [--workers=N] [--bgp] [--health[=passive]] | down | status [--json]');
       return 2;
   }
 }

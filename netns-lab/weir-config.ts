@@ -27,6 +27,22 @@ export const LAB_HEALTH_CHECK = {
   damping: { enabled: false },
 } as const;
 
+/**
+ * `lab up --health=passive`: the same check with probes 8 s apart and fall 3, so a test sees the
+ * data path's passive signals (5 failed connections in nat mode) decide before the probes could:
+ * a regular probe and the one a suspect backend gets at once can fail within a second, the third
+ * comes an interval later.
+ */
+export const LAB_PASSIVE_HEALTH_CHECK = {
+  ...LAB_HEALTH_CHECK,
+  interval_ms: 8000,
+  timeout_ms: 500,
+  rise: 1,
+  fall: 3,
+  passive_suspect_after: 1,
+  passive_down_after: 5,
+} as const;
+
 /** The VIP whose backends `lab up --health` probes through the tunnel (dsr-gre, IPv4). */
 export const LAB_TUNNEL_VIP = 'web-gre';
 
@@ -41,8 +57,8 @@ export function labProbeSource(lbNs: string, backendNs: string): string {
 }
 
 export interface LabConfigOptions {
-  /** Real HTTP health checks (LAB_HEALTH_CHECK) on the HTTP VIPs; default every VIP has type none. */
-  health?: boolean;
+  /** Real HTTP health checks (LAB_HEALTH_CHECK, or LAB_PASSIVE_HEALTH_CHECK for 'passive') on the HTTP VIPs; default every VIP has type none. */
+  health?: boolean | 'passive';
 }
 
 export function weirFiles(stateDir: string, lb: LabHost): LabWeirFiles {
@@ -60,6 +76,7 @@ export function weirFiles(stateDir: string, lb: LabHost): LabWeirFiles {
 export function labWeirConfig(lb: LabHost, files: LabWeirFiles, macs: Record<string, string>, workers = 1, opts: LabConfigOptions = {}): string {
   const link = lb.links[0];
   const backends = hostsByRole('backend');
+  const hc = opts.health === 'passive' ? LAB_PASSIVE_HEALTH_CHECK : LAB_HEALTH_CHECK;
   const cfg = {
     instance: {
       name: lb.ns.replace(/^weir-/, ''),
@@ -84,7 +101,7 @@ export function labWeirConfig(lb: LabHost, files: LabWeirFiles, macs: Record<str
         ...(v.hashFields ? { hash_fields: v.hashFields } : {}),
         health_check: opts.health && v.protocol === 'tcp' && v.port === 80
           // copies: YAML would alias a shared object
-          ? { ...LAB_HEALTH_CHECK, damping: { ...LAB_HEALTH_CHECK.damping }, ...(v.name === LAB_TUNNEL_VIP ? { via: 'tunnel' } : {}) }
+          ? { ...hc, damping: { ...hc.damping }, ...(v.name === LAB_TUNNEL_VIP ? { via: 'tunnel' } : {}) }
           : { type: 'none' },
         backends: backends.map((b) => {
           const name = b.ns.replace(/^weir-/, '');

@@ -1,6 +1,7 @@
 // The seam between the control plane and the data plane. The daemon builds tables and calls
-// these hooks; the worker threads (a later landing) implement them. Until then the daemon runs
-// with DETACHED, and `weir status` says "dataplane: not attached".
+// these hooks; src/dataplane (worker threads over AF_PACKET) implements them. A config with no
+// interfaces runs detached: tables are built, nothing forwards, and `weir status` says
+// "dataplane: not attached".
 import type { MaglevTable } from '../lb/maglev.js';
 import type { ConnTable } from '../lb/conntrack.js';
 import type { WeirConfig } from '../config/schema.js';

@@ -76,6 +76,10 @@ export interface HealthRebuild {
   fingerprint: string;
   /** From the monitor's decision (event emitted) to the return of hooks.publish, in ms. */
   decisionToPublishMs: number;
+  /** When the decision reached the runtime (epoch ms, µs resolution): compare with the workers' firstPacketAt. */
+  decidedAtMs: number;
+  /** The table generation published for it (0: nothing published, e.g. only flows rescheduled). */
+  generation: number;
   /** Connection entries deleted (on_backend_down: reschedule). */
   rescheduled: number;
   at: string;
@@ -177,6 +181,7 @@ export class LbRuntime {
     const v = this.vips.get(e.vip);
     if (!v) return;
     let rescheduled = 0;
+    let generation = 0;
     if (e.servingChanged) {
       try {
         v.tables = this.buildTables(v.cfg, this.config);
@@ -185,6 +190,7 @@ export class LbRuntime {
         return;
       }
       this.publish();
+      generation = this.generation;
     }
     if (e.to === 'down' && e.downFlows === 'reschedule') {
       const backendId = this.backendIds.peek(backendKey(e.vip, e.backend));
@@ -197,6 +203,8 @@ export class LbRuntime {
       to: e.to,
       fingerprint: v.tables.table.fingerprint,
       decisionToPublishMs: Math.round((performance.now() - t0) * 1000) / 1000,
+      decidedAtMs: Math.round((performance.timeOrigin + t0) * 1000) / 1000,
+      generation,
       rescheduled,
       at: new Date().toISOString(),
     };

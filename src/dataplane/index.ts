@@ -8,9 +8,13 @@ import type { Logger } from '../log.js';
 import type { ConnTable } from '../lb/conntrack.js';
 import { hashSeed } from '../lb/flow-hash.js';
 import type { WeirConfig } from '../config/schema.js';
-import type { DataPlaneHooks, DataPlaneStatus, VipTables } from '../control/dataplane.js';
+import type { DataPlaneHooks, DataPlaneStatus, PassiveHealthSink, VipTables } from '../control/dataplane.js';
+import { PASSIVE_OK } from '../lb/engine.js';
 import { ingressRuleset, nftApply, nftRemove, nftTableName } from './nft.js';
-import { COUNTER_STRIDE, CTL_GENERATION, CTL_STOP, CTL_WORDS, W_GENERATION, WORKER_COUNTER_NAMES, workerCounterBase, type WorkerInit } from './shared.js';
+import {
+  COUNTER_STRIDE, CTL_GENERATION, CTL_STOP, CTL_WORDS, W_APPLIED_AT, W_FIRST_PACKET_AT, W_GENERATION, W_NOT_SUMMED, WORKER_COUNTER_NAMES,
+  workerCounterBase, type WorkerInit,
+} from './shared.js';
 import { tablesMessage, type TableContext } from './tables.js';
 
 export { SNAT_PORT_MIN, SNAT_PORT_MAX } from './tables.js';
@@ -64,6 +68,17 @@ export function createDataPlane(opts: DataPlaneOptions = {}): DataPlaneHooks {
   /** The ruleset last applied: a health-driven republish keeps the same VIPs, and nft (a blocking child process, ~100 ms) is skipped then. */
   let nftApplied = '';
   let lastError: string | null = null;
+  let sink: PassiveHealthSink | null = null;
+
+  // [vipId << 16 | backendId, PASSIVE_*] pairs from a worker's engine.
+  const passive = (ev: Int32Array): void => {
+    if (!sink) return;
+    for (let i = 0; i + 1 < ev.length; i += 2) {
+      const vipId = ev[i] >>> 16, backendId = ev[i] & 0xffff;
+      if (ev[i + 1] === PASSIVE_OK) sink.success(vipId, backendId);
+      else sink.failure(vipId, backendId);
+    }
+  };
 
   const stopWorkers = async (): Promise<void> => {
     if (control) Atomics.store(control, CTL_STOP, 1);
@@ -115,8 +130,9 @@ export function createDataPlane(opts: DataPlaneOptions = {}): DataPlaneHooks {
         workers.push(h);
         ready.push(
           new Promise<void>((resolve, reject) => {
-            worker.on('message', (m: { type: string; message?: string; generation?: number }) => {
-              if (m.type === 'ready') resolve();
+            worker.on('message', (m: { type: string; message?: string; generation?: number; events?: Int32Array }) => {
+              if (m.type === 'passive') passive(m.events!);
+              else if (m.type === 'ready') resolve();
               else if (m.type === 'error') {
                 h.error = m.message;
                 lastError = `worker ${index}: ${m.message}`;
@@ -182,11 +198,15 @@ export function createDataPlane(opts: DataPlaneOptions = {}): DataPlaneHooks {
       log?.debug({ generation, vips: vips.length }, 'tables published');
     },
 
+    setHealthSink(s: PassiveHealthSink): void {
+      sink = s;
+    },
+
     status(): DataPlaneStatus {
       if (!counters) return { attached: false, description: 'not attached' };
       const sum: Record<string, number> = {};
       WORKER_COUNTER_NAMES.forEach((name, i) => {
-        if (i === W_GENERATION) return;
+        if (W_NOT_SUMMED.includes(i)) return;
         let s = 0;
         for (let w = 0; w < workers.length; w++) s += counters![workerCounterBase(w) + i];
         sum[name] = s;
@@ -204,6 +224,9 @@ export function createDataPlane(opts: DataPlaneOptions = {}): DataPlaneHooks {
         generations: gens,
         /** Packets each worker received: shows how the fanout hash spreads flows. */
         workerRx: workers.map((_, w) => counters![workerCounterBase(w)]),
+        /** Per worker: when it swapped to its generation and forwarded the first batch with it (epoch ms; 0: none yet). */
+        appliedAt: workers.map((_, w) => counters![workerCounterBase(w) + W_APPLIED_AT]),
+        firstPacketAt: workers.map((_, w) => counters![workerCounterBase(w) + W_FIRST_PACKET_AT]),
         ...(lastError ? { lastError } : {}),
       } as DataPlaneStatus;
     },

@@ -21,9 +21,16 @@ export const W_TABLE_ERRORS = E + 4;
 export const W_GENERATION = E + 5;
 /** Frames the kernel dropped because a worker's AF_PACKET ring was full (PACKET_STATISTICS). */
 export const W_RING_DROPS = E + 6;
+/** When the worker swapped to its current generation (epoch ms, µs resolution; a timestamp, not summed). */
+export const W_APPLIED_AT = E + 7;
+/** When it finished the first batch forwarded by that generation (epoch ms; 0 until then; not summed). */
+export const W_FIRST_PACKET_AT = E + 8;
 export const WORKER_COUNTER_NAMES: readonly string[] = [
   ...ENGINE_COUNTER_NAMES, 'batches', 'txErrors', 'txUnsent', 'notForUs', 'tableErrors', 'generation', 'ringDrops',
+  'appliedAt', 'firstPacketAt',
 ];
+/** Worker slots that are gauges or timestamps, reported per worker rather than summed. */
+export const W_NOT_SUMMED: readonly number[] = [W_GENERATION, W_APPLIED_AT, W_FIRST_PACKET_AT];
 /** Float64 slots per worker, rounded up to a cache line (8 doubles). */
 export const COUNTER_STRIDE = (WORKER_COUNTER_NAMES.length + 7) & ~7;
 

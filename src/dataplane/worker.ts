@@ -1,7 +1,8 @@
 // A data-plane worker thread: one AF_PACKET socket per interface (all workers in one fanout
 // group, hashed, so a flow stays on one worker), raw IPv4/IPv6 senders, and its own Engine over
 // the shared connection table. The loop: new tables? → recv (≤ 10 ms) → processBatch → send
-// TX_L2 slots on the receiving socket and TX_IP slots on the raw socket of their family.
+// TX_L2 slots on the receiving socket and TX_IP slots on the raw socket of their family; passive
+// health events, if the batch produced any, go to the control thread as one message.
 import { parentPort, receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
 import { AfPacketPort, PACKET_FANOUT_HASH, RawIpSender } from '../io/ports.js';
 import { META_FLAGS, META_OFF, META_PROTO, META_WORDS, PacketBatch, WEIR_F_TX_ERROR } from '../io/batch.js';
@@ -10,7 +11,10 @@ import { Engine, VERDICT_TX_IP, VERDICT_TX_L2 } from '../lb/engine.js';
 import { SnatAllocator } from '../lb/snat.js';
 import { VipTable } from '../lb/vip-table.js';
 import { compileTables, type TablesMessage } from './tables.js';
-import { CTL_GENERATION, CTL_STOP, W_BATCHES, W_GENERATION, W_NOT_FOR_US, W_RING_DROPS, W_TABLE_ERRORS, W_TX_ERRORS, W_TX_UNSENT, workerCounterBase, type WorkerInit } from './shared.js';
+import {
+  CTL_GENERATION, CTL_STOP, W_APPLIED_AT, W_BATCHES, W_FIRST_PACKET_AT, W_GENERATION, W_NOT_FOR_US, W_RING_DROPS, W_TABLE_ERRORS,
+  W_TX_ERRORS, W_TX_UNSENT, workerCounterBase, type WorkerInit,
+} from './shared.js';
 
 // sll_pkttype (linux/if_packet.h): only frames addressed to this host are ours. PACKET_OTHERHOST
 // frames (a bridge flooding another weir's dsr-l2 output) must not be forwarded a second time.
@@ -55,6 +59,9 @@ function main(init: WorkerInit): void {
   const batch = new PacketBatch({ slots: init.slots, slotSize: init.slotSize, headroom: init.headroom });
   const M = batch.meta, D = batch.data, size = batch.slotSize;
   let applied = 0;
+  /** True from a table swap until the first batch forwarded with the new tables. */
+  let firstPending = false;
+  const epochMs = (): number => performance.timeOrigin + performance.now();
   parentPort!.postMessage({ type: 'ready', index: init.index });
 
   const checkTables = (): void => {
@@ -66,6 +73,9 @@ function main(init: WorkerInit): void {
     try {
       engine.setTables(compileTables(latest)); // built completely, then one reference swap
       counters[W_GENERATION] = latest.generation;
+      counters[W_APPLIED_AT] = epochMs();
+      counters[W_FIRST_PACKET_AT] = 0;
+      firstPending = true;
     } catch (e) {
       counters[W_TABLE_ERRORS]++;
       parentPort!.postMessage({ type: 'table-error', index: init.index, generation: latest.generation, message: (e as Error).message });
@@ -133,6 +143,15 @@ function main(init: WorkerInit): void {
       n = keepOurs(n);
       if (n === 0) continue;
       const V = engine.processBatch(batch, n, ctNow());
+      if (firstPending) {
+        counters[W_FIRST_PACKET_AT] = epochMs();
+        firstPending = false;
+      }
+      if (engine.passiveCount > 0) {
+        // Failed (or recovered) handshakes for the health monitor: one message per batch that had any.
+        parentPort!.postMessage({ type: 'passive', events: engine.passive.slice(0, engine.passiveCount * 2) });
+        engine.passiveCount = 0;
+      }
       for (let i = 0; i < n; ) {
         const s = sinkOf(V[i], i);
         if (s === SINK_NONE) { i++; continue; }

@@ -100,7 +100,7 @@ export class BackendHealth {
       this.okRun++;
       this.failRun = 0;
       if (this.raw === 'unknown' || this.raw === 'suspect' || (this.raw === 'down' && this.okRun >= this.check.rise)) {
-        const why = this.raw === 'suspect' ? 'probe succeeded after passive failures' : first ? 'first probe succeeded' : `${this.okRun} good probes`;
+        const why = this.raw === 'suspect' ? 'probe succeeded after passive failures' : first ? 'first probe succeeded' : `${this.okRun} good probe${this.okRun === 1 ? '' : 's'}`;
         this.raw = 'up';
         this.passiveRun = 0;
         return this.settle(now, 'active', why);
@@ -110,7 +110,7 @@ export class BackendHealth {
     this.failRun++;
     this.okRun = 0;
     if (this.raw === 'unknown' || (isServingState(this.raw) && (first || this.failRun >= this.check.fall))) {
-      const n = first ? 'first probe' : `${this.failRun} failed probes`;
+      const n = first ? 'first probe' : `${this.failRun} failed probe${this.failRun === 1 ? '' : 's'}`;
       this.raw = 'down';
       return this.settle(now, 'active', `${n}: ${r.outcome} (${r.detail})`);
     }

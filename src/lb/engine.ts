@@ -38,6 +38,11 @@
 //   turn GRO/LRO off on the receiving NIC and tx offload off on veth peers (see the README).
 // - Conntrack full: nat drops the packet (dropConntrackFull; replies could not be mapped);
 //   DSR forwards it statelessly by Maglev (ctInsertFailed).
+// - Passive health (nat TCP only: DSR never sees replies): a backend answering a client's SYN
+//   with RST, or a client retransmitting its SYN while the backend has sent nothing, is a
+//   failed connection; a SYN-ACK is a working one. Events go into `passive` for the worker to
+//   drain after each batch. A success is reported only after this engine reported a failure
+//   for that backend, so healthy traffic produces no events at all.
 
 import {
   buildIcmpFragNeeded, buildIcmpv6PacketTooBig, copyBytes, csumApplyDelta, csumFold, encapGre,
@@ -51,6 +56,7 @@ import {
   type PacketBatch,
 } from '../io/batch.js';
 import { CT_DIR_ORIG, CT_DIR_REPLY, CT_ERR_REPLY_IN_USE, type ConnTable } from './conntrack.js';
+import { CT_SYN_SENT, TH_ACK, TH_RST, TH_SYN } from './conntrack-tcp-state.js';
 import { flowHashV4, flowHashV6 } from './flow-hash.js';
 import type { SnatAllocator } from './snat.js';
 import { FRAG_DROP, MODE_DSR_GRE, MODE_DSR_L2, MODE_NAT, type VipTable } from './vip-table.js';
@@ -74,6 +80,7 @@ export const ENGINE_COUNTER_NAMES = [
   'dropConntrackFull', 'dropSnatExhausted', 'dropNoRoom', 'dropTooBigNoDf', 'dropIcmpUnmatched',
   'dropIcmpNotAllowed', 'dropNoL2', 'dropKeyConflict',
   'newFlows', 'ctInsertFailed', 'rescheduled', 'csumCompleted', 'dropIcmpRateLimited',
+  'synRst', 'synUnanswered', 'passiveLost',
 ] as const;
 export const C_RX = 0, C_TX_NAT = 1, C_TX_NAT_REPLY = 2, C_TX_GRE = 3, C_TX_L2 = 4, C_TX_ICMP_TO_BACKEND = 5,
   C_TX_ICMP_TO_CLIENT = 6, C_TX_FRAG_NEEDED = 7, C_PASS_NO_VIP = 8, C_PASS_NOT_IP = 9, C_PASS_FRAGMENT = 10,
@@ -81,7 +88,17 @@ export const C_RX = 0, C_TX_NAT = 1, C_TX_NAT_REPLY = 2, C_TX_GRE = 3, C_TX_L2 =
   C_DROP_CHECKSUM = 16, C_DROP_NO_BACKEND = 17, C_DROP_CT_FULL = 18, C_DROP_SNAT_EXHAUSTED = 19,
   C_DROP_NO_ROOM = 20, C_DROP_TOO_BIG_NO_DF = 21, C_DROP_ICMP_UNMATCHED = 22, C_DROP_ICMP_NOT_ALLOWED = 23,
   C_DROP_NO_L2 = 24, C_DROP_KEY_CONFLICT = 25, C_NEW_FLOWS = 26, C_CT_INSERT_FAILED = 27, C_RESCHEDULED = 28,
-  C_CSUM_COMPLETED = 29, C_DROP_ICMP_RATE = 30;
+  C_CSUM_COMPLETED = 29, C_DROP_ICMP_RATE = 30, C_SYN_RST = 31, C_SYN_UNANSWERED = 32, C_PASSIVE_LOST = 33;
+
+// ─── passive health events (Engine.passive) ───────────────────────────────────────────────
+/** The backend completed a handshake (SYN-ACK) after this engine reported it failing. */
+export const PASSIVE_OK = 0;
+/** The backend answered a client's SYN with RST. */
+export const PASSIVE_RST = 1;
+/** The client retransmitted its SYN and the backend had sent nothing. */
+export const PASSIVE_NO_ANSWER = 2;
+/** Events an engine holds between drains; more in one batch are counted as passiveLost. */
+export const PASSIVE_CAPACITY = 256;
 
 /** Preallocated result of Engine.process(); one per caller, reused for every packet. */
 export class EngineOutput {
@@ -159,6 +176,12 @@ export class Engine {
   // Token bucket for generated ICMP errors (RFC 4443 §2.4(f), RFC 1812 §4.3.2.8).
   private icmpTokens = 0;
   private icmpLast = 0;
+  /** Passive health events since the last drain: [vipId << 16 | backendId, PASSIVE_*] pairs. */
+  readonly passive = new Int32Array(PASSIVE_CAPACITY * 2);
+  /** Events in `passive`; the worker reads them and sets this back to 0. */
+  passiveCount = 0;
+  /** backendId (unique per VIP and backend) → 1 while a failure was reported and no success since. */
+  private readonly failing = new Uint8Array(65536);
 
   constructor(conntrack: ConnTable, tables: VipTable, snat: SnatAllocator, counters?: Float64Array, opts: EngineOptions = {}) {
     this.ct = conntrack;
@@ -277,6 +300,12 @@ export class Engine {
       // Same VIP id and NAT-ness as now, backend still listed: keep the flow where it is.
       if (ct.vipIdOf(e) === t.vipId[v] && ct.isNat(e) === (mode === MODE_NAT)) b = t.backendOf(v, ct.backendIdOf(e));
       if (b < 0) { ct.remove(e); e = -1; this.counters[C_RESCHEDULED]++; }
+      // The first retransmission of a SYN the backend never answered (nat: replies pass here).
+      else if (mode === MODE_NAT && proto === IPPROTO_TCP && (info.tcpFlags & (TH_SYN | TH_ACK | TH_RST)) === TH_SYN &&
+        ct.stateOf(e) === CT_SYN_SENT && ct.pkts(e, CT_DIR_REPLY) === 0 && ct.pkts(e, CT_DIR_ORIG) === 1) {
+        this.counters[C_SYN_UNANSWERED]++;
+        this.passiveEvent(ct.vipIdOf(e), ct.backendIdOf(e), PASSIVE_NO_ANSWER);
+      }
     }
     if (e < 0) {
       const h = this.hash(v, buf, proto, info.srcAddrOff, sp, info.dstAddrOff, dp);
@@ -353,6 +382,7 @@ export class Engine {
     if (e < 0 || ct.lastDir !== CT_DIR_REPLY) return this.unknown(out);
     const bad = this.prep(buf, flags);
     if (bad !== 0) return this.drop(out, bad);
+    if (info.protocol === IPPROTO_TCP && ct.stateOf(e) === CT_SYN_SENT) this.synAnswered(e, info.tcpFlags);
     ct.track(e, CT_DIR_REPLY, info.tcpFlags, info.ipTotalLen, now);
     const a = this.a6, n = info.addrLen;
     ct.copyAddr6(e, 1, a, 0);
@@ -362,6 +392,26 @@ export class Engine {
     rewriteSrcPort(buf, info, ct.vipPort(e));
     rewriteDstPort(buf, info, ct.clientPort(e));
     return this.txIp(out, buf, C_TX_NAT_REPLY);
+  }
+
+  // The backend's first answer to a client's SYN: RST = a failed connection, SYN-ACK = a working one.
+  private synAnswered(e: number, tcpFlags: number): void {
+    const ct = this.ct;
+    if ((tcpFlags & TH_RST) !== 0) {
+      this.counters[C_SYN_RST]++;
+      this.passiveEvent(ct.vipIdOf(e), ct.backendIdOf(e), PASSIVE_RST);
+    } else if ((tcpFlags & (TH_SYN | TH_ACK)) === (TH_SYN | TH_ACK) && this.failing[ct.backendIdOf(e)] !== 0) {
+      this.passiveEvent(ct.vipIdOf(e), ct.backendIdOf(e), PASSIVE_OK);
+    }
+  }
+
+  private passiveEvent(vipId: number, backendId: number, kind: number): void {
+    const n = this.passiveCount;
+    if (n >= PASSIVE_CAPACITY) { this.counters[C_PASSIVE_LOST]++; return; }
+    this.passive[2 * n] = (vipId << 16) | backendId;
+    this.passive[2 * n + 1] = kind;
+    this.passiveCount = n + 1;
+    this.failing[backendId] = kind === PASSIVE_OK ? 0 : 1;
   }
 
   // The IP packet of `info` inside GRE to backend b (RFC 2784), or an ICMP PMTU error back.

@@ -55,7 +55,7 @@ export function fixture(opts: Partial<EngineTableOptions> = {}, linkType?: numbe
 }
 
 /** The backend Maglev gives a flow, computed from the spec (not through the engine). */
-export function expectedBackend(spec: VipSpec, proto: number, src: string, dst: string, sport: number, dport: number): BackendText & { hash: number } {
+export function expectedBackend(spec: VipSpec, proto: number, src: string, dst: string, sport: number, dport: number): VipSpec['backends'][number] & { hash: number } {
   const a = buildPacket({ src, dst, proto: 'udp' }); // only to get address bytes
   let h: number;
   if (!src.includes(':')) {

@@ -1,0 +1,83 @@
+// Helpers of the health lab tests: the instances' health transitions read from their logs,
+// backend servers stopped and started again, and waits bounded in time.
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { PACKAGE_ROOT } from '../../src/version.js';
+import { labStatus, LBS, weir } from './dataplane-lab.js';
+import { SERVICE_PORTS, VIPS } from '../../netns-lab/topology.js';
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+export interface BackendRow { vip: string; name: string; health: string; healthCause?: string; healthSince?: string | null; drained: boolean; lastProbe?: { outcome: string; detail: string } | null }
+
+export function rows(ns: string): BackendRow[] {
+  return weir<BackendRow[]>(ns, ['backends']);
+}
+
+export interface LogLine { time: number; component?: string; vip?: string; backend?: string; to?: string; cause?: string; reason?: string }
+
+/** Health transition lines of an instance's log (pino JSON), read from the file weir writes. */
+export function transitions(log: string): LogLine[] {
+  return readFileSync(log, 'utf8').split('\n').filter((l) => l.includes('"component":"health"') && l.includes('"to":'))
+    .map((l) => {
+      const j = JSON.parse(l) as Omit<LogLine, 'time'> & { time: string };
+      return { ...j, time: Date.parse(j.time) }; // weir logs ISO times (ms)
+    });
+}
+
+/**
+ * Waits (bounded by waitMs, reading the daemons' logs: cheaper than the CLI on a 2-core machine)
+ * until both instances logged `backend` turning `state` in every VIP of `vips` after `since`;
+ * returns each instance's decision time for vips[0] (epoch ms) and the transitions.
+ */
+export async function waitHealth(backend: string, state: string, since: number, vips: readonly string[], waitMs = 10_000): Promise<{ decisions: number[]; lines: LogLine[] }> {
+  const logs = labStatus().weir.map((w) => w.log);
+  assert.equal(logs.length, LBS.length);
+  const deadline = Date.now() + waitMs;
+  for (;;) {
+    const mine = logs.map((f) => transitions(f).filter((l) => l.backend === backend && l.to === state && l.time >= since && vips.includes(l.vip ?? '')));
+    if (mine.every((m) => vips.every((v) => m.some((l) => l.vip === v)))) {
+      return { decisions: mine.map((m) => m.find((l) => l.vip === vips[0])!.time), lines: mine.flat() };
+    }
+    if (Date.now() > deadline) assert.fail(`${backend} not ${state} in ${vips.join(', ')} on both instances within ${waitMs} ms: ${JSON.stringify(mine.map((m) => m.map((l) => l.vip)))}`);
+    await sleep(50);
+  }
+}
+
+/** The pid of a backend's lab HTTP + UDP echo server. */
+export function serverPid(backend: string): number {
+  const b = labStatus().backends.find((x) => x.name === backend)!;
+  const p = b.servers.find((s) => s.what === 'http+udp-echo' && s.alive);
+  assert.ok(p, `${backend}'s lab server is running`);
+  return p.pid;
+}
+
+/** Waits (bounded) until the backend's HTTP port listens (or not); returns when it saw it. */
+export async function waitListening(ns: string, listening: boolean): Promise<number> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const out = spawnSync('ip', ['netns', 'exec', ns, 'ss', '-ltnH', `sport = :${SERVICE_PORTS.http}`], { encoding: 'utf8' }).stdout ?? '';
+    if ((out.trim().length > 0) === listening) return Date.now();
+    if (Date.now() > deadline) assert.fail(`${ns} port ${SERVICE_PORTS.http} ${listening ? 'not listening' : 'still listening'} after 10 s`);
+    await sleep(20);
+  }
+}
+
+/**
+ * Starts a backend's lab server again (after a test stopped it); the child is pushed on
+ * `started` for the test's after() to end. lab down ends it too: it runs in the lab namespace.
+ */
+export function startServer(backend: string, started: ChildProcess[]): ChildProcess {
+  const server = path.join(PACKAGE_ROOT, 'dist', 'netns-lab', 'backend-server.js');
+  const dsr = [...new Set(VIPS.filter((v) => v.mode !== 'nat').map((v) => v.address))];
+  const child = spawn('ip', ['netns', 'exec', `weir-${backend}`, process.execPath, server, backend, String(SERVICE_PORTS.http), String(SERVICE_PORTS.udpEcho), ...dsr], { stdio: 'ignore' });
+  started.push(child);
+  return child;
+}
+
+/** Ends the children a test started (by PID). */
+export function stopStarted(started: ChildProcess[]): void {
+  for (const c of started) if (c.exitCode === null && c.pid) try { process.kill(c.pid, 'SIGTERM'); } catch { /* gone */ }
+}
