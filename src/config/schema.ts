@@ -23,7 +23,7 @@ export const DEFAULT_CT_TIMEOUTS = {
 export const DEFAULTS = {
   instanceName: 'weir',
   io: 'afpacket',
-  workers: 1,
+  workers: 'auto',
   hashSeed: 'weir',
   weight: 100,
   ctCapacity: 1_048_576,
@@ -245,7 +245,10 @@ export const instanceSchema = map({
       .default([])
       .meta({ description: 'Interfaces the data plane attaches to.' }),
     io: oneOf(['afpacket', 'tun'] as const).default('afpacket').meta({ description: 'Packet I/O backend.' }),
-    workers: int(1, 64).default(DEFAULTS.workers).meta({ description: 'Data-plane worker threads.' }),
+    workers: z
+      .union([int(1, 64), z.literal('auto')], { error: says('must be an integer 1..64 or auto') })
+      .default(DEFAULTS.workers)
+      .meta({ description: 'Data-plane worker threads; auto: one per CPU the process may use (at most 64).' }),
     unknown_traffic: oneOf(['pass', 'drop'] as const)
       .default('pass')
       .meta({ description: 'Packets that match no VIP: pass (the kernel handles them) or drop (counted).' }),

@@ -3,6 +3,7 @@
 // installs the nftables ingress drops that keep the host's kernel off VIP traffic, sums their
 // counters for `weir status`, and stops them on detach.
 import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import type { Logger } from '../log.js';
 import type { ConnTable } from '../lb/conntrack.js';
@@ -30,6 +31,11 @@ export interface DataPlaneOptions {
   batchSlots?: number;
   /** AF_PACKET ring blocks (256 KiB each) per socket and worker (default 32 = 8 MiB: jumbo frames fill small rings fast). */
   ringBlocks?: number;
+}
+
+/** instance.workers as a number: auto = one per CPU this process may run on (os.availableParallelism()), at most 64. */
+export function workerCount(w: number | 'auto'): number {
+  return w === 'auto' ? Math.max(1, Math.min(64, availableParallelism())) : w;
 }
 
 /** Bytes of free room before each received frame: the outer IPv6 + GRE header (44) fits. */
@@ -109,7 +115,7 @@ export function createDataPlane(opts: DataPlaneOptions = {}): DataPlaneHooks {
         fragments: inst.fragments,
       };
       table = nftTableName(inst.name);
-      const n = inst.workers;
+      const n = workerCount(inst.workers);
       control = new Int32Array(new SharedArrayBuffer(CTL_WORDS * 4));
       const sab = new SharedArrayBuffer(n * COUNTER_STRIDE * 8);
       counters = new Float64Array(sab);
