@@ -1,4 +1,5 @@
-// One BGP-4 session to one peer (RFC 4271 §8 FSM), active-connect only, announce-only:
+// One BGP-4 session to one peer (RFC 4271 §8 FSM), announce-only: active connect, or passive
+// (waits in Active for the peer's connection, handed in by the caller's listener via accept());
 // hold-time negotiation, keepalives, hold-timer expiry, reconnect with backoff and jitter,
 // replay of the announced routes after every (re)connect, and a graceful shutdown (RFC 8326,
 // RFC 8203). Received UPDATEs are decoded and validated, then ignored.
@@ -40,10 +41,10 @@ import {
 } from './message.js';
 
 /**
- * RFC 4271 §8.2.2 states. We only connect actively, so `Active` (listening while the
- * ConnectRetryTimer runs) is never entered: between attempts the session waits in Idle.
+ * RFC 4271 §8.2.2 states. An active session waits between connect attempts in Idle (it never
+ * listens); a passive one waits in `Active` for the peer's TCP connection and never enters Connect.
  */
-export type BgpState = 'Idle' | 'Connect' | 'OpenSent' | 'OpenConfirm' | 'Established';
+export type BgpState = 'Idle' | 'Connect' | 'Active' | 'OpenSent' | 'OpenConfirm' | 'Established';
 
 /** Attributes of one announced route. Communities as u32 or "asn:value"; large as tuple or "a:b:c". */
 export interface RouteAttrs {
@@ -99,6 +100,11 @@ export interface SessionOptions {
   /** Hold timer while waiting for the peer's OPEN (§8.2.2 suggests 4 minutes). */
   openHoldMs?: number;
   logger?: Logger;
+  /**
+   * Never connect: wait in Active for the peer to connect and take its socket with accept()
+   * (RFC 4271 §8.1.1 PassiveTcpEstablishment). After a teardown it goes back to Active.
+   */
+  passive?: boolean;
   /** Opens the TCP connection; tests pass a fake. Default net.connect. */
   connect?: (o: { host: string; port: number; localAddress?: string }) => BgpTransport;
   clock?: Clock;
@@ -183,12 +189,31 @@ export class BgpSession extends EventEmitter {
     return this.o.localAs === this.o.peerAs;
   }
 
-  /** Starts connecting (idempotent). */
+  /** Starts connecting, or for a passive session starts waiting in Active (idempotent). */
   start(): void {
     if (this.started) return;
     this.started = true;
     this.stopping = false;
-    this.connect();
+    if (this.o.passive) this.setState('Active'); // §8.2.2: wait for the peer's connection
+    else this.connect();
+  }
+
+  /**
+   * Adopts an incoming, connected socket (passive sessions only): sends our OPEN at once and
+   * goes to OpenSent (§8.2.2, Active state, event 17). Returns false, leaving the socket to the
+   * caller to close, when the session is not started, is stopping, or is not waiting in Active.
+   * A passive session owns at most one connection, so the only collision (§6.8) is a second
+   * connection from the peer; the existing one always wins (the RFC's rule when it is Established;
+   * in OpenSent/OpenConfirm we skip the BGP Identifier comparison).
+   */
+  accept(sock: BgpTransport): boolean {
+    if (!this.o.passive || !this.started || this.stopping || this.state !== 'Active') return false;
+    this.framer = new BgpFramer();
+    this.negotiated = undefined;
+    this.sock = sock;
+    this.wire(sock);
+    this.sendOpen();
+    return true;
   }
 
   /** Announces (or re-announces with new attributes) a prefix; sent now if Established, else on establishment. Throws on a bad prefix. */
@@ -285,22 +310,32 @@ export class BgpSession extends EventEmitter {
     sock.on('connect', () => {
       if (this.sock !== sock) return;
       this.clearTimer('connect');
-      sock.setNoDelay?.(true);
-      this.send(
-        encodeOpen({
-          asn: this.o.localAs,
-          holdTime: this.o.holdTime,
-          bgpId: this.o.routerId,
-          capabilities: [
-            { kind: 'multiprotocol', afi: AFI_IPV4, safi: SAFI_UNICAST },
-            { kind: 'multiprotocol', afi: AFI_IPV6, safi: SAFI_UNICAST },
-            { kind: 'four-octet-as', asn: this.o.localAs },
-          ],
-        }),
-      );
-      this.setState('OpenSent');
-      this.setTimer('hold', this.o.openHoldMs, () => this.holdExpired());
+      this.sendOpen();
     });
+    this.wire(sock);
+  }
+
+  /** TCP is up (either way): OPEN, OpenSent, and the hold timer for the peer's OPEN (§8.2.2). */
+  private sendOpen(): void {
+    this.sock?.setNoDelay?.(true);
+    this.send(
+      encodeOpen({
+        asn: this.o.localAs,
+        holdTime: this.o.holdTime,
+        bgpId: this.o.routerId,
+        capabilities: [
+          { kind: 'multiprotocol', afi: AFI_IPV4, safi: SAFI_UNICAST },
+          { kind: 'multiprotocol', afi: AFI_IPV6, safi: SAFI_UNICAST },
+          { kind: 'four-octet-as', asn: this.o.localAs },
+        ],
+      }),
+    );
+    this.setState('OpenSent');
+    this.setTimer('hold', this.o.openHoldMs, () => this.holdExpired());
+  }
+
+  /** Data, error and close handling of the session's socket, shared by connect() and accept(). */
+  private wire(sock: BgpTransport): void {
     sock.on('data', (chunk) => {
       if (this.sock !== sock) return;
       for (const f of this.framer.push(chunk)) {
@@ -320,14 +355,17 @@ export class BgpSession extends EventEmitter {
     });
   }
 
-  /** Closes the connection (optionally after a NOTIFICATION), goes Idle and schedules a reconnect. */
+  /**
+   * Closes the connection (optionally after a NOTIFICATION), goes Idle and schedules a reconnect;
+   * a passive session that is still started goes back to Active instead (no timer, no backoff).
+   */
   private teardown(info: DownInfo, notify?: { code: number; subcode: number; data?: Uint8Array }): void {
     this.clearTimer('connect');
     this.clearTimer('hold');
     this.clearTimer('keepalive');
     const sock = this.sock;
     this.sock = undefined;
-    const wasUp = this.state !== 'Idle' && this.state !== 'Connect';
+    const wasUp = this.state === 'OpenSent' || this.state === 'OpenConfirm' || this.state === 'Established';
     if (sock) {
       sock.removeAllListeners('data');
       sock.on('error', () => {});
@@ -341,12 +379,14 @@ export class BgpSession extends EventEmitter {
         sock.destroy();
       }
     }
-    if (this.state !== 'Idle') {
+    const waiting = !this.stopping && this.started;
+    const next: BgpState = waiting && this.o.passive ? 'Active' : 'Idle';
+    if (this.state !== 'Idle' && this.state !== next) {
       this.log?.info({ reason: info.reason, state: this.state }, 'session down');
-      this.setState('Idle');
+      this.setState(next);
       this.emit('down', info);
     }
-    if (!this.stopping && this.started) this.scheduleReconnect();
+    if (waiting && !this.o.passive) this.scheduleReconnect();
   }
 
   /** Exponential backoff with RFC 4271 §10 jitter (0.75..1.0 of the delay). */

@@ -111,10 +111,11 @@ function healthLine(h: unknown): string {
 
 function bgpLine(b: unknown): string {
   if (typeof b === 'string') return b;
-  const x = b as { enabled: boolean; localAs?: number; routerId?: string; selfHealthy?: boolean; announced?: string[]; peers?: { state: string }[] };
+  const x = b as { enabled: boolean; localAs?: number; routerId?: string; selfHealthy?: boolean; announced?: string[]; peers?: { state: string }[]; listening?: string | null; refusedConnections?: number };
   if (!x.enabled) return 'disabled';
   const up = (x.peers ?? []).filter((p) => p.state === 'Established').length;
-  return `AS ${x.localAs}, router id ${x.routerId}, ${up}/${x.peers?.length ?? 0} sessions established, announcing ${x.announced?.length ?? 0} prefixes${x.selfHealthy ? '' : ' (weir not healthy: nothing announced)'}`;
+  const listen = x.listening ? `, listening on ${x.listening} (${x.refusedConnections ?? 0} connections refused)` : '';
+  return `AS ${x.localAs}, router id ${x.routerId}, ${up}/${x.peers?.length ?? 0} sessions established, announcing ${x.announced?.length ?? 0} prefixes${listen}${x.selfHealthy ? '' : ' (weir not healthy: nothing announced)'}`;
 }
 
 function printVips(vips: Row[]): void {

@@ -1,12 +1,15 @@
 // The daemon's BGP side (issue 9): one BgpSession per configured peer feeding one BgpAnnouncer.
 // A VIP address is announced while at least one VIP on it is healthy (the health monitor's rule)
 // and weir itself is healthy; on shutdown every session re-announces with GRACEFUL_SHUTDOWN
-// (RFC 8326), waits bgp.shutdown_wait_ms, withdraws and closes with a Cease.
-import { familyOf } from '../config/address.js';
+// (RFC 8326), waits bgp.shutdown_wait_ms, withdraws and closes with a Cease. When a peer is
+// passive, one TCP listener on port 179 (all addresses) hands each peer's connection to its session.
+import * as net from 'node:net';
+import { canonicalAddress, familyOf } from '../config/address.js';
 import type { WeirConfig } from '../config/schema.js';
 import type { Logger } from '../log.js';
 import { BgpAnnouncer } from '../bgp/announcer.js';
-import { BgpSession, type BgpState, type RouteAttrs } from '../bgp/session.js';
+import { BGP_PORT } from '../bgp/message.js';
+import { BgpSession, type BgpState, type BgpTransport, type RouteAttrs } from '../bgp/session.js';
 
 export interface PeerStatus {
   peer: string;
@@ -27,6 +30,10 @@ export interface BgpStatus {
   selfHealthy: boolean;
   announced: string[];
   peers: PeerStatus[];
+  /** Where weir listens for passive peers ("[::]:179"), or null (no passive peer, or listen failed). */
+  listening: string | null;
+  /** Incoming connections closed at once: unknown peer, active peer, or its session not waiting. */
+  refusedConnections: number;
 }
 
 /** The host route of a VIP address: /32 or /128. */
@@ -52,6 +59,9 @@ export class DaemonBgp {
   private readonly vipHealth = new Map<string, { address: string; healthy: boolean }>();
   private attrs: RouteAttrs;
   private readonly routerId: string;
+  private server: net.Server | undefined;
+  private listening: string | null = null;
+  private refused = 0;
 
   constructor(
     cfg: WeirConfig,
@@ -70,6 +80,7 @@ export class DaemonBgp {
         routerId,
         peerAddress: peer.address,
         peerPort: peer.port,
+        passive: peer.passive,
         holdTime: b.hold_time,
         // The next hop routers send VIP traffic to: weir's own address of the route's family.
         ...(v4 ? { nextHop4: v4 } : {}),
@@ -96,6 +107,57 @@ export class DaemonBgp {
 
   start(): void {
     for (const s of this.sessions) s.session.start();
+    if (this.sessions.some((s) => s.peer.passive)) this.listen('::');
+  }
+
+  /**
+   * One listener for every passive peer. A listen error (EADDRINUSE, EACCES) is logged, not
+   * thrown: passive peers then cannot connect, active ones are unaffected.
+   */
+  private listen(host: '::' | '0.0.0.0'): void {
+    const server = net.createServer((sock) => this.onConnection(sock));
+    server.unref(); // the control socket keeps the daemon alive; this must not hold up an exit
+    this.server = server;
+    server.on('error', (e: NodeJS.ErrnoException) => {
+      if (this.server !== server) return;
+      this.server = undefined;
+      this.listening = null;
+      server.close();
+      // No IPv6 on this host: listen on IPv4 only.
+      if (host === '::' && (e.code === 'EAFNOSUPPORT' || e.code === 'EADDRNOTAVAIL')) return this.listen('0.0.0.0');
+      this.log.error({ err: e.message, code: e.code, address: host, port: BGP_PORT }, `cannot listen on TCP port ${BGP_PORT} for passive BGP peers: ${e.message}; they cannot connect`);
+    });
+    server.listen({ host, port: BGP_PORT }, () => {
+      if (this.server !== server) return void server.close(); // shut down while binding
+      this.listening = `${host === '::' ? '[::]' : host}:${BGP_PORT}`;
+      this.log.info({ address: this.listening }, 'listening for passive BGP peers');
+    });
+  }
+
+  /** Hands a connection to the passive session of its source address, or closes it and counts it. */
+  private onConnection(sock: net.Socket): void {
+    sock.on('error', () => {}); // a reset before we decide must not crash the daemon
+    const raw = sock.remoteAddress ?? '';
+    const remote = canonicalAddress(raw.replace(/^::ffff:(?=\d+\.)/i, '')); // IPv4-mapped → IPv4
+    const rec = familyOf(remote) ? this.sessions.find((s) => canonicalAddress(s.peer.address) === remote) : undefined;
+    let why: string | undefined;
+    if (this.stopping) why = 'shutting down';
+    else if (!rec) why = 'not a configured peer';
+    else if (!rec.peer.passive) why = 'peer is not passive (weir connects to it)';
+    else if (!rec.session.accept(sock as unknown as BgpTransport)) {
+      const st = rec.session.state;
+      why = st === 'Idle' ? 'session is not running' : `session is ${st}, not waiting (RFC 4271 §6.8: the existing connection wins)`;
+    }
+    if (why === undefined) return;
+    this.refused++;
+    this.log.warn({ remote: remote || raw, reason: why }, `BGP connection from ${remote || raw} refused: ${why}`);
+    sock.destroy();
+  }
+
+  private closeListener(): void {
+    this.server?.close();
+    this.server = undefined;
+    this.listening = null;
   }
 
   /** Sets (adds) or changes a VIP and its health; re-derives the announcement of its address. */
@@ -144,6 +206,7 @@ export class DaemonBgp {
   async shutdown(waitMs: number): Promise<void> {
     this.stopping = true;
     this.selfHealthy = false;
+    this.closeListener();
     await this.announcer.shutdown({ gracefulShutdownCommunity: true, waitMs, message: 'weir is shutting down' });
   }
 
@@ -163,6 +226,8 @@ export class DaemonBgp {
         lastDown: s.lastDown,
         established: s.established,
       })),
+      listening: this.listening,
+      refusedConnections: this.refused,
     };
   }
 }

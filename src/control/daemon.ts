@@ -64,7 +64,7 @@ export class Daemon {
     } catch (e) {
       runtime.stop();
       await d.metricsServer?.close();
-      d.bgp?.announcer.shutdown({}).catch(() => undefined);
+      await d.bgp?.shutdown(0).catch(() => undefined);
       await d.server?.close();
       await runtime.hooks.detach();
       throw e;

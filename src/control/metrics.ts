@@ -13,7 +13,7 @@ export interface MetricsSource {
   bgp(): BgpStatus | null;
 }
 
-const BGP_STATES = ['Idle', 'Connect', 'OpenSent', 'OpenConfirm', 'Established'] as const;
+const BGP_STATES = ['Idle', 'Connect', 'Active', 'OpenSent', 'OpenConfirm', 'Established'] as const;
 
 /** Prometheus metric-name characters only (data-plane counter names become label values, but stay tidy). */
 function counterLabel(name: string): string {

@@ -74,7 +74,7 @@ export interface HealthRebuild {
   backend: string;
   to: string;
   fingerprint: string;
-  /** From the monitor's decision (event emitted) to the return of hooks.publish, in ms. */
+  /** From the monitor's decision (event emitted) to the return of hooks.publish (end of that event-loop turn), in ms. */
   decisionToPublishMs: number;
   /** When the decision reached the runtime (epoch ms, µs resolution): compare with the workers' firstPacketAt. */
   decidedAtMs: number;
@@ -175,13 +175,15 @@ export class LbRuntime {
     this.tunnel?.stop();
   }
 
-  /** A backend's serving state changed: rebuild its VIP's table now and publish; maybe reschedule its flows. */
+  /**
+   * A backend's serving state changed: rebuild its VIP's table now; publish at the end of this
+   * event-loop turn, once for every change that arrived in it (many backends failing together
+   * cost one publish, not one each); then maybe reschedule the backend's flows.
+   */
   private onBackendHealth(e: BackendTransitionEvent): void {
     const t0 = performance.now();
     const v = this.vips.get(e.vip);
     if (!v) return;
-    let rescheduled = 0;
-    let generation = 0;
     if (e.servingChanged) {
       try {
         v.tables = this.buildTables(v.cfg, this.config);
@@ -189,29 +191,46 @@ export class LbRuntime {
         this.log?.error({ err, vip: e.vip, backend: e.backend }, 'cannot rebuild the table after a health change; keeping the old one');
         return;
       }
+    } else if (!(e.to === 'down' && e.downFlows === 'reschedule')) return;
+    this.pendingHealth.push({ e, t0 });
+    if (this.pendingHealth.length === 1) setImmediate(() => this.flushHealth());
+  }
+
+  private readonly pendingHealth: { e: BackendTransitionEvent; t0: number }[] = [];
+
+  private flushHealth(): void {
+    const batch = this.pendingHealth.splice(0);
+    let generation = 0;
+    if (batch.some((p) => p.e.servingChanged)) {
       this.publish();
       generation = this.generation;
     }
-    if (e.to === 'down' && e.downFlows === 'reschedule') {
-      const backendId = this.backendIds.peek(backendKey(e.vip, e.backend));
-      if (backendId !== undefined) rescheduled = this.conntrack.deleteWhere({ vipId: v.tables.id, backendId });
+    for (const { e, t0 } of batch) {
+      const v = this.vips.get(e.vip);
+      if (!v) continue; // removed by a reload meanwhile
+      let rescheduled = 0;
+      // After the publish, so the rescheduled flows meet the table without the backend.
+      if (e.to === 'down' && e.downFlows === 'reschedule') {
+        const backendId = this.backendIds.peek(backendKey(e.vip, e.backend));
+        if (backendId !== undefined) rescheduled = this.conntrack.deleteWhere({ vipId: v.tables.id, backendId });
+      }
+      if (!e.servingChanged && rescheduled === 0) continue;
+      const r: HealthRebuild = {
+        vip: e.vip,
+        backend: e.backend,
+        to: e.to,
+        fingerprint: v.tables.table.fingerprint,
+        decisionToPublishMs: Math.round((performance.now() - t0) * 1000) / 1000,
+        decidedAtMs: Math.round((performance.timeOrigin + t0) * 1000) / 1000,
+        generation: e.servingChanged ? generation : 0,
+        rescheduled,
+        at: new Date().toISOString(),
+      };
+      this.healthRebuildCount++;
+      this.healthRebuilds.push(r);
+      if (this.healthRebuilds.length > 20) this.healthRebuilds.shift();
+      this.log?.info({ ...r, generation: this.generation, batched: batch.length }, `VIP ${e.vip} table rebuilt: backend ${e.backend} is ${e.to}`);
     }
-    if (!e.servingChanged && rescheduled === 0) return;
-    const r: HealthRebuild = {
-      vip: e.vip,
-      backend: e.backend,
-      to: e.to,
-      fingerprint: v.tables.table.fingerprint,
-      decisionToPublishMs: Math.round((performance.now() - t0) * 1000) / 1000,
-      decidedAtMs: Math.round((performance.timeOrigin + t0) * 1000) / 1000,
-      generation,
-      rescheduled,
-      at: new Date().toISOString(),
-    };
-    this.healthRebuildCount++;
-    this.healthRebuilds.push(r);
-    if (this.healthRebuilds.length > 20) this.healthRebuilds.shift();
-    this.log?.info({ ...r, generation: this.generation }, `VIP ${e.vip} table rebuilt: backend ${e.backend} is ${e.to}`);
   }
 
   /** Backends of the VIP that take no new flows: drained, or (with health checks) not serving. */

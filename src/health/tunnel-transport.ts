@@ -3,15 +3,17 @@
 // source addresses into a TUN, where each packet is GRE-encapsulated (RFC 2784) to its backend,
 // exactly like client traffic. The backend decapsulates, answers the probe address directly
 // (DSR) and the kernel completes the handshake, so a probe passes only through the backend's
-// decapsulation path. Host setup (the source addresses themselves) is the operator's.
+// decapsulation path. Host setup (the source addresses themselves) is the operator's. The TUN
+// is read on a thread of its own (tunnel-forwarder.ts).
 import { execFileSync } from 'node:child_process';
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
+import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
 import type { Logger } from 'pino';
-import { PacketBatch, META_LEN, META_OFF } from '../io/batch.js';
-import { RawIpSender, TunPort } from '../io/ports.js';
-import { GreTunnel, encapGreInPlace } from '../packet/encap.js';
-import { formatIp, parseIp } from '../packet/ip-text.js';
+import {
+  FWD_COUNTERS, FWD_ENCAPSULATED, FWD_FAILED, FWD_OPEN, FWD_SEND_ERRORS, FWD_STATE, FWD_UNROUTED,
+  type ForwarderInit, type ForwarderMessage,
+} from './tunnel-forwarder.js';
 import { kernelTransport, type ProbeSocketOptions, type ProbeTarget, type ProbeTransport } from './probes.js';
 
 export interface TunnelProbeOptions {
@@ -25,40 +27,67 @@ export interface TunnelProbeOptions {
   logger?: Logger;
 }
 
+/** How long start() waits for the forwarder thread to open the TUN. */
+const FORWARDER_START_MS = 5000;
+
 function ip(args: string[]): void {
   execFileSync('ip', args, { stdio: ['ignore', 'ignore', 'pipe'] });
 }
 
 /**
- * The TUN reader and GRE sender plus the ProbeTransport over them. `connect` needs
- * opts.sourceAddress (a local address dedicated to probing this backend) and opts.vipAddress.
+ * The TUN, its forwarder thread (tunnel-forwarder.ts: TUN → GRE → raw socket) and the
+ * ProbeTransport over them. `connect` needs opts.sourceAddress (a local address dedicated to
+ * probing this backend) and opts.vipAddress.
  */
 export class TunnelProbePath implements ProbeTransport {
   readonly name = 'tunnel';
-  private tun: TunPort | null = null;
-  private readonly senders = new Map<4 | 6, RawIpSender>();
-  /** Probe source address (text) → GRE tunnel to its backend. */
-  private readonly routes = new Map<string, GreTunnel>();
+  private worker: Worker | null = null;
+  private port: MessagePort | null = null;
+  private readonly stats = new Float64Array(new SharedArrayBuffer(FWD_COUNTERS * 8));
+  /** Probe source address (text) → backend address it is tunnelled to. */
+  private readonly routes = new Map<string, string>();
   private readonly routed = new Set<4 | 6>();
-  private readonly batch = new PacketBatch({ slots: 1, slotSize: 2048, headroom: 64 });
-  readonly counters = { encapsulated: 0, unrouted: 0, sendErrors: 0 };
 
   constructor(private readonly opts: TunnelProbeOptions) {}
 
-  /** Opens the TUN and brings it up; throws naming the capability when privileges are missing. */
+  /** Probe packets the forwarder encapsulated, found no route for, or could not send. */
+  get counters(): { encapsulated: number; unrouted: number; sendErrors: number } {
+    const c = this.stats;
+    return { encapsulated: c[FWD_ENCAPSULATED], unrouted: c[FWD_UNROUTED], sendErrors: c[FWD_SEND_ERRORS] };
+  }
+
+  /**
+   * Starts the forwarder thread, waits (blocking, at most 5 s) until it has opened the TUN, and
+   * brings the TUN up; throws naming the cause (privileges, /dev/net/tun) when it cannot.
+   */
   start(): void {
-    if (this.tun) return;
-    this.tun = new TunPort(this.opts.tun);
-    ip(['link', 'set', this.tun.name, 'up']);
-    this.tun.onReadable(() => this.drain(), { unref: true });
+    if (this.worker) return;
+    const ch = new MessageChannel();
+    const sync = new Int32Array(new SharedArrayBuffer(8));
+    const init: ForwarderInit = { tun: this.opts.tun, port: ch.port2, sync: sync.buffer as SharedArrayBuffer, counters: this.stats.buffer as SharedArrayBuffer };
+    const worker = new Worker(new URL('./tunnel-forwarder.js', import.meta.url), { workerData: init, transferList: [ch.port2], name: 'weir-probe-tunnel' });
+    Atomics.wait(sync, FWD_STATE, 0, FORWARDER_START_MS);
+    const state = Atomics.load(sync, FWD_STATE);
+    if (state !== FWD_OPEN) {
+      const m = receiveMessageOnPort(ch.port1)?.message as { message?: string } | undefined;
+      void worker.terminate();
+      ch.port1.close();
+      throw new Error(`tunnel probe: cannot open TUN ${this.opts.tun}: ${state === FWD_FAILED ? m?.message ?? 'unknown error' : `no answer from the forwarder thread within ${FORWARDER_START_MS} ms`}`);
+    }
+    worker.on('error', (e) => this.opts.logger?.error({ err: e.message }, 'tunnel probe forwarder failed: tunnel probes will time out'));
+    worker.unref();
+    this.worker = worker;
+    this.port = ch.port1;
+    ip(['link', 'set', this.opts.tun, 'up']);
   }
 
   stop(): void {
-    this.tun?.onReadable(null);
-    this.tun?.close();
-    this.tun = null;
-    for (const s of this.senders.values()) s.close();
-    this.senders.clear();
+    if (this.port) {
+      this.port.postMessage({ type: 'stop' } satisfies ForwarderMessage);
+      this.port.close();
+    }
+    this.port = null;
+    this.worker = null; // it closes the TUN and exits on 'stop'
     for (const src of this.routes.keys()) {
       try { ip([src.includes(':') ? '-6' : '-4', 'rule', 'del', 'from', src, 'lookup', String(this.table)]); } catch { /* gone */ }
     }
@@ -76,50 +105,16 @@ export class TunnelProbePath implements ProbeTransport {
     const existing = this.routes.get(source);
     const outer = fam === 4 ? this.opts.outer4 : this.opts.outer6;
     if (!outer) throw new Error(`tunnel probe: no IPv${fam} instance address for the outer GRE header`);
-    const tun = new GreTunnel(parseIp(outer)!, parseIp(backend)!);
-    if (existing && formatIp(existing.template, fam === 4 ? 16 : 24, fam === 4 ? 4 : 16) === backend) return;
-    if (!this.tun) this.start();
+    if (net.isIPv6(backend) !== (fam === 6)) throw new Error(`tunnel probe: source ${source} and backend ${backend} differ in family`);
+    if (existing === backend) return;
+    if (!this.worker) this.start();
     if (!this.routed.has(fam)) {
-      ip([`-${fam}`, 'route', 'replace', 'default', 'dev', this.tun!.name, 'table', String(this.table)]);
+      ip([`-${fam}`, 'route', 'replace', 'default', 'dev', this.opts.tun, 'table', String(this.table)]);
       this.routed.add(fam);
     }
-    if (!existing) ip([`-${fam}`, 'rule', 'add', 'from', source, 'lookup', String(this.table), 'pref', '100']);
-    this.routes.set(source, tun);
-  }
-
-  private sender(fam: 4 | 6): RawIpSender {
-    let s = this.senders.get(fam);
-    if (!s) {
-      s = new RawIpSender(fam);
-      this.senders.set(fam, s);
-    }
-    return s;
-  }
-
-  /** Encapsulates every packet waiting on the TUN (probe packets only: a few per interval). */
-  private drain(): void {
-    const b = this.batch;
-    for (let k = 0; k < 64 && this.tun; k++) {
-      if (this.tun.recv(b, 0) === 0) return;
-      const off = b.meta[META_OFF];
-      const len = b.meta[META_LEN];
-      const v = b.data[off] >> 4;
-      const src = v === 4 ? formatIp(b.data, off + 12, 4) : v === 6 ? formatIp(b.data, off + 8, 16) : '';
-      const gre = this.routes.get(src);
-      if (!gre) {
-        this.counters.unrouted++;
-        continue;
-      }
-      const start = encapGreInPlace(b.data, off, len, gre);
-      if (start < 0) {
-        this.counters.sendErrors++;
-        continue;
-      }
-      b.meta[META_OFF] = start;
-      b.meta[META_LEN] = len + gre.hdrLen;
-      if (this.sender(gre.outerVersion).send(b, 1) !== 1) this.counters.sendErrors++;
-      else this.counters.encapsulated++;
-    }
+    this.port!.postMessage({ type: 'route', source, outer, backend } satisfies ForwarderMessage);
+    if (existing === undefined) ip([`-${fam}`, 'rule', 'add', 'from', source, 'lookup', String(this.table), 'pref', '100']);
+    this.routes.set(source, backend);
   }
 
   connect(target: ProbeTarget, opts: ProbeSocketOptions, signal: AbortSignal): Promise<Duplex> {

@@ -1,5 +1,6 @@
 // BGP session FSM tests with a fake transport and a fake clock: OPEN exchange, hold-time
-// negotiation, keepalives, hold-timer expiry, malformed input, backoff, replay, graceful shutdown.
+// negotiation, keepalives, hold-timer expiry, malformed input, backoff, replay, graceful shutdown,
+// and passive sessions (wait in Active, accept() the peer's socket, never connect).
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
@@ -451,5 +452,126 @@ describe('BGP session FSM', () => {
       }),
       { numRuns: 1000 },
     );
+  });
+});
+
+describe('passive BGP session', () => {
+  /** A passive session whose connect hook fails the test; accept() is fed fake sockets. */
+  function passiveRig() {
+    const r = rig({
+      passive: true,
+      connect: () => assert.fail('a passive session must never connect'),
+    });
+    const incoming = (): FakeTransport => new FakeTransport(() => r.session.negotiated?.fourOctetAs ?? false);
+    const peerOpens = (t: FakeTransport): void => {
+      t.peerSends(encodeOpen({ asn: 65000, holdTime: 3, bgpId: '198.18.0.1', capabilities: PEER_CAPS }));
+      t.peerSends(encodeKeepalive());
+    };
+    return { ...r, incoming, peerOpens };
+  }
+
+  test('a passive session starts in Active and never connects, however long it waits', () => {
+    const { session, clock, states } = passiveRig();
+    session.start();
+    assert.equal(session.state, 'Active');
+    clock.advance(600_000);
+    assert.deepEqual(states, ['Active']);
+    assert.deepEqual(clock.pendingDelays(), [], 'no connect-retry timer');
+  });
+
+  test('accept() sends our OPEN at once and the peer OPEN and KEEPALIVE make the session Established with its routes sent', () => {
+    const { session, states, incoming, peerOpens } = passiveRig();
+    session.announce('198.18.250.1/32');
+    session.start();
+    const t = incoming();
+    assert.equal(session.accept(t), true);
+    assert.equal(session.state, 'OpenSent');
+    assert.deepEqual(t.types(), ['open']);
+    peerOpens(t);
+    assert.equal(session.state, 'Established');
+    assert.deepEqual(states, ['Active', 'OpenSent', 'OpenConfirm', 'Established']);
+    assert.deepEqual(updates(t).map((u) => u.nlri), [['198.18.250.1/32']]);
+  });
+
+  test('after the peer closes, the session goes back to Active without any connect attempt and accepts a second socket', () => {
+    const { session, clock, states, incoming, peerOpens } = passiveRig();
+    session.announce('198.18.250.1/32');
+    session.start();
+    const first = incoming();
+    session.accept(first);
+    peerOpens(first);
+    const downs: unknown[] = [];
+    session.on('down', (d) => downs.push(d));
+    first.emit('close');
+    assert.equal(session.state, 'Active');
+    assert.deepEqual(downs, [{ reason: 'connection closed by peer' }]);
+    assert.equal(first.destroyed, true);
+    clock.advance(60_000);
+    assert.equal(session.state, 'Active');
+    const second = incoming();
+    assert.equal(session.accept(second), true);
+    peerOpens(second);
+    assert.equal(session.state, 'Established');
+    assert.deepEqual(updates(second).map((u) => u.nlri), [['198.18.250.1/32']], 'routes replayed on the new connection');
+    assert.ok(!states.includes('Connect') && !states.includes('Idle'), `states: ${states.join(' → ')}`);
+  });
+
+  test('a hold-timer expiry on a passive session sends NOTIFICATION 4/0 and returns to Active', () => {
+    const { session, clock, incoming, peerOpens } = passiveRig();
+    session.start();
+    const t = incoming();
+    session.accept(t);
+    peerOpens(t);
+    clock.advance(3000);
+    const n = t.sent.at(-1)!;
+    assert.deepEqual(n.type === 'notification' && [n.code, n.subcode], [4, 0]);
+    assert.equal(session.state, 'Active');
+  });
+
+  test('accept() while Established returns false and leaves the existing connection alone', () => {
+    const { session, incoming, peerOpens } = passiveRig();
+    session.start();
+    const t = incoming();
+    session.accept(t);
+    peerOpens(t);
+    const late = incoming();
+    assert.equal(session.accept(late), false);
+    assert.equal(session.state, 'Established');
+    assert.deepEqual(late.sent, [], 'nothing written on the refused socket');
+    assert.equal(t.destroyed, false);
+  });
+
+  test('accept() in OpenSent returns false: the connection in progress wins', () => {
+    const { session, incoming } = passiveRig();
+    session.start();
+    session.accept(incoming());
+    assert.equal(session.accept(incoming()), false);
+    assert.equal(session.state, 'OpenSent');
+  });
+
+  test('accept() before start(), after stop() and on an active session returns false', () => {
+    const { session, incoming } = passiveRig();
+    assert.equal(session.accept(incoming()), false, 'not started');
+    session.start();
+    session.stop();
+    assert.equal(session.state, 'Idle');
+    assert.equal(session.accept(incoming()), false, 'stopped');
+    const active = rig();
+    active.session.start();
+    assert.equal(active.session.accept(incoming()), false, 'active session');
+  });
+
+  test('stop() on an Established passive session sends Cease 6/2 and stays Idle', () => {
+    const { session, clock, incoming, peerOpens } = passiveRig();
+    session.start();
+    const t = incoming();
+    session.accept(t);
+    peerOpens(t);
+    session.stop();
+    const n = t.sent.at(-1)!;
+    assert.deepEqual(n.type === 'notification' && [n.code, n.subcode], [6, 2]);
+    assert.equal(session.state, 'Idle');
+    clock.advance(60_000);
+    assert.equal(session.state, 'Idle');
   });
 });
