@@ -240,8 +240,13 @@ function startWeir(procs: LabProcess[], workers: number, bgp: boolean, health: b
   const started: { ns: string; pid: number; socket: string; log: string }[] = [];
   for (const lb of hostsByRole('weir')) {
     const f = weirFiles(STATE_DIR, lb);
-    // Tunnel probes (web-gre) leave from one address per backend on the lb's fabric interface.
-    if (health) for (const b of hostsByRole('backend')) nsRun(lb.ns, 'ip', ['addr', 'add', `${labProbeSource(lb.ns, b.ns)}/32`, 'dev', lb.links[0].ifname]);
+    // Tunnel probes (web-gre, web6-gre) leave from one address per backend and family on the lb's fabric interface.
+    if (health) {
+      for (const b of hostsByRole('backend')) {
+        nsRun(lb.ns, 'ip', ['addr', 'add', `${labProbeSource(lb.ns, b.ns)}/32`, 'dev', lb.links[0].ifname]);
+        nsRun(lb.ns, 'ip', ['-6', 'addr', 'add', `${labProbeSource(lb.ns, b.ns, 6)}/128`, 'dev', lb.links[0].ifname, 'nodad']);
+      }
+    }
     const router = HOSTS.find((h) => h.role === 'router')!;
     writeFileSync(f.config, labWeirConfig(lb, f, macs, workers, { health }) + (bgp ? weirBgpYaml(router) : ''));
     const out = openSync(f.log, 'a');

@@ -43,17 +43,19 @@ export const LAB_PASSIVE_HEALTH_CHECK = {
   passive_down_after: 5,
 } as const;
 
-/** The VIP whose backends `lab up --health` probes through the tunnel (dsr-gre, IPv4). */
+/** The VIPs whose backends `lab up --health` probes through the tunnel (dsr-gre, IPv4 and IPv6). */
 export const LAB_TUNNEL_VIP = 'web-gre';
+export const LAB_TUNNEL_VIP6 = 'web6-gre';
 
 /**
- * The address lb probes `backend` from through the tunnel: one per (lb, backend), on the lb's
- * fabric interface (lab up --health adds them), e.g. weir-lb1 → be2: 198.18.1.112.
+ * The address lb probes `backend` from through the tunnel: one per (lb, backend, family), on
+ * the lb's fabric interface (lab up --health adds them), e.g. weir-lb1 → be2: 198.18.1.112 and
+ * fd00:0:0:1::112.
  */
-export function labProbeSource(lbNs: string, backendNs: string): string {
+export function labProbeSource(lbNs: string, backendNs: string, family: 4 | 6 = 4): string {
   const lb = Number(lbNs.replace(/^weir-lb/, ''));
   const be = Number(backendNs.replace(/^weir-be/, ''));
-  return `198.18.1.${100 + lb * 10 + be}`;
+  return family === 4 ? `198.18.1.${100 + lb * 10 + be}` : `fd00:0:0:1::${100 + lb * 10 + be}`;
 }
 
 export interface LabConfigOptions {
@@ -101,7 +103,7 @@ export function labWeirConfig(lb: LabHost, files: LabWeirFiles, macs: Record<str
         ...(v.hashFields ? { hash_fields: v.hashFields } : {}),
         health_check: opts.health && v.protocol === 'tcp' && v.port === 80
           // copies: YAML would alias a shared object
-          ? { ...hc, damping: { ...hc.damping }, ...(v.name === LAB_TUNNEL_VIP ? { via: 'tunnel' } : {}) }
+          ? { ...hc, damping: { ...hc.damping }, ...(v.name === LAB_TUNNEL_VIP || v.name === LAB_TUNNEL_VIP6 ? { via: 'tunnel' } : {}) }
           : { type: 'none' },
         backends: backends.map((b) => {
           const name = b.ns.replace(/^weir-/, '');
@@ -110,7 +112,7 @@ export function labWeirConfig(lb: LabHost, files: LabWeirFiles, macs: Record<str
             address: six ? b.links[0].v6! : b.links[0].v4!,
             weight: BACKEND_WEIGHTS[name] ?? 100,
             ...(v.mode === 'dsr-l2' ? { mac: macs[b.ns] } : {}),
-            ...(opts.health && v.name === LAB_TUNNEL_VIP ? { health_check: { source_address: labProbeSource(lb.ns, b.ns) } } : {}),
+            ...(opts.health && (v.name === LAB_TUNNEL_VIP || v.name === LAB_TUNNEL_VIP6) ? { health_check: { source_address: labProbeSource(lb.ns, b.ns, six ? 6 : 4) } } : {}),
           };
         }),
       };
