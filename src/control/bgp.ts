@@ -134,24 +134,34 @@ export class DaemonBgp {
     });
   }
 
-  /** Hands a connection to the passive session of its source address, or closes it and counts it. */
+  /** Hands a connection to the passive session of its source address, or closes it and counts it. Never throws. */
   private onConnection(sock: net.Socket): void {
     sock.on('error', () => {}); // a reset before we decide must not crash the daemon
-    const raw = sock.remoteAddress ?? '';
-    const remote = canonicalAddress(raw.replace(/^::ffff:(?=\d+\.)/i, '')); // IPv4-mapped → IPv4
-    const rec = familyOf(remote) ? this.sessions.find((s) => canonicalAddress(s.peer.address) === remote) : undefined;
+    let remote = sock.remoteAddress ?? '';
     let why: string | undefined;
-    if (this.stopping) why = 'shutting down';
-    else if (!rec) why = 'not a configured peer';
-    else if (!rec.peer.passive) why = 'peer is not passive (weir connects to it)';
-    else if (!rec.session.accept(sock as unknown as BgpTransport)) {
-      const st = rec.session.state;
-      why = st === 'Idle' ? 'session is not running' : `session is ${st}, not waiting (RFC 4271 §6.8: the existing connection wins)`;
+    try {
+      // IPv4-mapped → IPv4; a link-local peer's zone (fe80::1%eth0) is not part of a configured address.
+      const a = remote.replace(/^::ffff:(?=\d+\.)/i, '').replace(/%.*$/, '');
+      if (familyOf(a)) remote = canonicalAddress(a);
+      why = this.admit(sock, remote);
+    } catch (e) {
+      why = `error (${(e as Error).message})`;
     }
     if (why === undefined) return;
     this.refused++;
-    this.log.warn({ remote: remote || raw, reason: why }, `BGP connection from ${remote || raw} refused: ${why}`);
+    this.log.warn({ remote, reason: why }, `BGP connection from ${remote} refused: ${why}`);
     sock.destroy();
+  }
+
+  /** undefined when a passive session took the socket, else why not. */
+  private admit(sock: net.Socket, remote: string): string | undefined {
+    if (this.stopping) return 'shutting down';
+    const rec = familyOf(remote) ? this.sessions.find((s) => canonicalAddress(s.peer.address) === remote) : undefined;
+    if (!rec) return 'not a configured peer';
+    if (!rec.peer.passive) return 'peer is not passive (weir connects to it)';
+    if (rec.session.accept(sock as unknown as BgpTransport)) return undefined;
+    const st = rec.session.state;
+    return st === 'Idle' ? 'session is not running' : `session is ${st}, not waiting (RFC 4271 §6.8: the existing connection wins)`;
   }
 
   private closeListener(): void {

@@ -121,6 +121,7 @@ export function createDataPlane(opts: DataPlaneOptions = {}): DataPlaneHooks {
       counters = new Float64Array(sab);
       // Fanout group ids are per network namespace; the pid keeps two instances in one apart.
       const fanoutGroup = (process.pid % 65534) + 1;
+      const passiveFlags = new SharedArrayBuffer(65536);
       const slotSize = Math.max(2048, (mtu + 18 + HEADROOM + 63) & ~63);
       const ready: Promise<void>[] = [];
       for (let index = 0; index < n; index++) {
@@ -129,7 +130,7 @@ export function createDataPlane(opts: DataPlaneOptions = {}): DataPlaneHooks {
           index, interfaces: [...inst.interfaces], fanoutGroup, conntrack: conntrack.shared(), counters: sab,
           stride: COUNTER_STRIDE, control: control.buffer as SharedArrayBuffer, port: ch.port2, mtu,
           slots: opts.batchSlots ?? 64, slotSize, headroom: HEADROOM, recvTimeoutMs: opts.recvTimeoutMs ?? 10,
-          ringBlocks: opts.ringBlocks ?? 32,
+          ringBlocks: opts.ringBlocks ?? 32, passiveFlags,
         };
         const worker = new Worker(new URL('./worker.js', import.meta.url), { workerData: init, transferList: [ch.port2], name: `weir-dp-${index}` });
         const h: WorkerHandle = { worker, port: ch.port1, alive: true };

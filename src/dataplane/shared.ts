@@ -57,4 +57,6 @@ export interface WorkerInit {
   recvTimeoutMs: number;
   /** AF_PACKET ring blocks of 256 KiB per socket. */
   ringBlocks: number;
+  /** 65536 bytes shared by the engines: passive-health failure flags by backendId (EngineOptions.passiveFlags). */
+  passiveFlags: SharedArrayBuffer;
 }

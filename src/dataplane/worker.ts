@@ -55,7 +55,7 @@ function main(init: WorkerInit): void {
     parentPort!.postMessage({ type: 'error', index: init.index, message: (e as Error).message });
     return;
   }
-  const engine = new Engine(ct, new VipTable([], { seed: 0, pathMtu: init.mtu, mtu: init.mtu }), new SnatAllocator({ start: init.index * 7919 }), counters);
+  const engine = new Engine(ct, new VipTable([], { seed: 0, pathMtu: init.mtu, mtu: init.mtu }), new SnatAllocator({ start: init.index * 7919 }), counters, { passiveFlags: new Uint8Array(init.passiveFlags) });
   const batch = new PacketBatch({ slots: init.slots, slotSize: init.slotSize, headroom: init.headroom });
   const M = batch.meta, D = batch.data, size = batch.slotSize;
   let applied = 0;

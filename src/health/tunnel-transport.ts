@@ -29,6 +29,8 @@ export interface TunnelProbeOptions {
 
 /** How long start() waits for the forwarder thread to open the TUN. */
 const FORWARDER_START_MS = 5000;
+/** After a failed start, how long start() repeats the error before trying again. */
+const START_RETRY_MS = 30_000;
 
 function ip(args: string[]): void {
   execFileSync('ip', args, { stdio: ['ignore', 'ignore', 'pipe'] });
@@ -44,9 +46,13 @@ export class TunnelProbePath implements ProbeTransport {
   private worker: Worker | null = null;
   private port: MessagePort | null = null;
   private readonly stats = new Float64Array(new SharedArrayBuffer(FWD_COUNTERS * 8));
-  /** Probe source address (text) → backend address it is tunnelled to. */
+  /** Probe source address (text) → backend address it is tunnelled to (the forwarder has them all). */
   private readonly routes = new Map<string, string>();
+  /** Probe sources with an `ip rule` installed. */
+  private readonly rules = new Set<string>();
   private readonly routed = new Set<4 | 6>();
+  /** The last start failure: start() repeats it for START_RETRY_MS instead of spawning a thread per probe. */
+  private failed: { at: number; error: Error } | null = null;
 
   constructor(private readonly opts: TunnelProbeOptions) {}
 
@@ -57,28 +63,44 @@ export class TunnelProbePath implements ProbeTransport {
   }
 
   /**
-   * Starts the forwarder thread, waits (blocking, at most 5 s) until it has opened the TUN, and
-   * brings the TUN up; throws naming the cause (privileges, /dev/net/tun) when it cannot.
+   * Starts the forwarder thread, waits (blocking, at most 5 s) until it has opened the TUN,
+   * brings the TUN up and hands it every known route; throws naming the cause (privileges,
+   * /dev/net/tun) when it cannot, and repeats that error for 30 s before trying again.
    */
   start(): void {
     if (this.worker) return;
+    if (this.failed && Date.now() - this.failed.at < START_RETRY_MS) throw this.failed.error;
     const ch = new MessageChannel();
     const sync = new Int32Array(new SharedArrayBuffer(8));
     const init: ForwarderInit = { tun: this.opts.tun, port: ch.port2, sync: sync.buffer as SharedArrayBuffer, counters: this.stats.buffer as SharedArrayBuffer };
     const worker = new Worker(new URL('./tunnel-forwarder.js', import.meta.url), { workerData: init, transferList: [ch.port2], name: 'weir-probe-tunnel' });
+    // Before waiting: an error while the thread loads must find a listener, not crash the process.
+    worker.on('error', (e) => this.opts.logger?.error({ err: e.message }, 'tunnel probe forwarder failed'));
+    worker.on('exit', () => {
+      if (this.worker !== worker) return; // stopped, or never started
+      // The TUN went with it; the next probe starts a new forwarder (routes are handed over again).
+      this.opts.logger?.error({ tun: this.opts.tun }, 'tunnel probe forwarder exited; restarting it at the next probe');
+      this.worker = null;
+      this.port?.close();
+      this.port = null;
+      this.routed.clear();
+    });
+    worker.unref();
     Atomics.wait(sync, FWD_STATE, 0, FORWARDER_START_MS);
     const state = Atomics.load(sync, FWD_STATE);
     if (state !== FWD_OPEN) {
       const m = receiveMessageOnPort(ch.port1)?.message as { message?: string } | undefined;
       void worker.terminate();
       ch.port1.close();
-      throw new Error(`tunnel probe: cannot open TUN ${this.opts.tun}: ${state === FWD_FAILED ? m?.message ?? 'unknown error' : `no answer from the forwarder thread within ${FORWARDER_START_MS} ms`}`);
+      const error = new Error(`tunnel probe: cannot open TUN ${this.opts.tun}: ${state === FWD_FAILED ? m?.message ?? 'unknown error' : `no answer from the forwarder thread within ${FORWARDER_START_MS} ms`}`);
+      this.failed = { at: Date.now(), error };
+      throw error;
     }
-    worker.on('error', (e) => this.opts.logger?.error({ err: e.message }, 'tunnel probe forwarder failed: tunnel probes will time out'));
-    worker.unref();
+    this.failed = null;
     this.worker = worker;
     this.port = ch.port1;
     ip(['link', 'set', this.opts.tun, 'up']);
+    for (const [source, backend] of this.routes) this.post(source, backend);
   }
 
   stop(): void {
@@ -88,9 +110,13 @@ export class TunnelProbePath implements ProbeTransport {
     }
     this.port = null;
     this.worker = null; // it closes the TUN and exits on 'stop'
-    for (const src of this.routes.keys()) {
+    for (const src of this.rules) {
       try { ip([src.includes(':') ? '-6' : '-4', 'rule', 'del', 'from', src, 'lookup', String(this.table)]); } catch { /* gone */ }
     }
+    for (const fam of this.rules.size > 0 ? [4, 6] : []) {
+      try { ip([`-${fam}`, 'route', 'del', 'unreachable', 'default', 'table', String(this.table), 'metric', '4294967295']); } catch { /* none */ }
+    }
+    this.rules.clear();
     this.routes.clear();
     this.routed.clear();
   }
@@ -99,22 +125,32 @@ export class TunnelProbePath implements ProbeTransport {
     return this.opts.table ?? 4242;
   }
 
-  /** Routes packets from `source` into the TUN and GRE-encapsulates them to `backend` (idempotent). */
-  route(source: string, backend: string): void {
+  private post(source: string, backend: string): void {
     const fam = source.includes(':') ? 6 : 4;
-    const existing = this.routes.get(source);
-    const outer = fam === 4 ? this.opts.outer4 : this.opts.outer6;
-    if (!outer) throw new Error(`tunnel probe: no IPv${fam} instance address for the outer GRE header`);
-    if (net.isIPv6(backend) !== (fam === 6)) throw new Error(`tunnel probe: source ${source} and backend ${backend} differ in family`);
-    if (existing === backend) return;
-    if (!this.worker) this.start();
+    const outer = (fam === 4 ? this.opts.outer4 : this.opts.outer6)!;
     if (!this.routed.has(fam)) {
+      // Fail closed: without the TUN's route (forwarder gone) probes must not leave untunnelled.
+      ip([`-${fam}`, 'route', 'replace', 'unreachable', 'default', 'table', String(this.table), 'metric', '4294967295']);
       ip([`-${fam}`, 'route', 'replace', 'default', 'dev', this.opts.tun, 'table', String(this.table)]);
       this.routed.add(fam);
     }
     this.port!.postMessage({ type: 'route', source, outer, backend } satisfies ForwarderMessage);
-    if (existing === undefined) ip([`-${fam}`, 'rule', 'add', 'from', source, 'lookup', String(this.table), 'pref', '100']);
+  }
+
+  /** Routes packets from `source` into the TUN and GRE-encapsulates them to `backend` (idempotent). */
+  route(source: string, backend: string): void {
+    const fam = source.includes(':') ? 6 : 4;
+    const outer = fam === 4 ? this.opts.outer4 : this.opts.outer6;
+    if (!outer) throw new Error(`tunnel probe: no IPv${fam} instance address for the outer GRE header`);
+    if (net.isIPv6(backend) !== (fam === 6)) throw new Error(`tunnel probe: source ${source} and backend ${backend} differ in family`);
+    if (this.worker && this.routes.get(source) === backend) return;
     this.routes.set(source, backend);
+    if (!this.worker) this.start(); // hands over every route, this one included
+    else this.post(source, backend);
+    if (!this.rules.has(source)) {
+      ip([`-${fam}`, 'rule', 'add', 'from', source, 'lookup', String(this.table), 'pref', '100']);
+      this.rules.add(source);
+    }
   }
 
   connect(target: ProbeTarget, opts: ProbeSocketOptions, signal: AbortSignal): Promise<Duplex> {

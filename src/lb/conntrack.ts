@@ -927,6 +927,8 @@ export class ConnTable {
       buf[off + 4 * i] = v >>> 24; buf[off + 4 * i + 1] = v >>> 16; buf[off + 4 * i + 2] = v >>> 8; buf[off + 4 * i + 3] = v;
     }
   }
+  /** When the entry last saw a packet (the table's clock, ms mod 2^32, as an int32). */
+  lastSeen(e: number): number { return this.ent[e * ENTRY_WORDS + W_LAST]; }
   pkts(e: number, dir: number): number { return this.ent[e * ENTRY_WORDS + (dir === 0 ? W_PKTS_O : W_PKTS_R)] >>> 0; }
   bytes(e: number, dir: number): number {
     const w = e * ENTRY_WORDS + (dir === 0 ? W_BYTES_O : W_BYTES_R);

@@ -38,15 +38,19 @@
 //   turn GRO/LRO off on the receiving NIC and tx offload off on veth peers (see the README).
 // - Conntrack full: nat drops the packet (dropConntrackFull; replies could not be mapped);
 //   DSR forwards it statelessly by Maglev (ctInsertFailed).
+// - nat: a SYN with FIN or RST, or with a bad IPv4 header or TCP checksum, opens no flow
+//   (dropBadSyn): the backend would drop it anyway, and its retransmission must not pass for
+//   the backend's silence.
 // - Passive health (nat TCP only: DSR never sees replies): a backend answering a client's SYN
-//   with RST, or a client retransmitting its SYN while the backend has sent nothing, is a
-//   failed connection; a SYN-ACK is a working one. Events go into `passive` for the worker to
-//   drain after each batch. A success is reported only after this engine reported a failure
-//   for that backend, so healthy traffic produces no events at all.
+//   with RST, or a client retransmitting its SYN (≥ SYN_RETRANSMIT_MIN_MS later, checksums
+//   good) while the backend has sent nothing, is a failed connection, counted once; a SYN-ACK
+//   is a working one. Events go into `passive` for the worker to drain after each batch. A
+//   success is reported only after a failure was reported for that backend (flags shared by
+//   the workers), so healthy traffic produces no events at all.
 
 import {
   buildIcmpFragNeeded, buildIcmpv6PacketTooBig, copyBytes, csumApplyDelta, csumFold, encapGre,
-  encapGreInPlace, fillL4Checksum, icmpErrorAllowed, IPPROTO_TCP, IPPROTO_UDP, IPV6_MIN_MTU,
+  encapGreInPlace, fillL4Checksum, icmpErrorAllowed, ipv4ChecksumOk, l4ChecksumOk, IPPROTO_TCP, IPPROTO_UDP, IPV6_MIN_MTU,
   isIcmpError, LINKTYPE_ETHERNET, PacketInfo, parseIcmpQuote, parsePacket, PKT_ERR_L3_UNSUPPORTED,
   PKT_ERROR_NAMES, readU16, rewriteDstAddr, rewriteDstPort, rewriteSrcAddr,
   rewriteSrcPort, setEthDst, setEthSrc, writeU16,
@@ -56,7 +60,7 @@ import {
   type PacketBatch,
 } from '../io/batch.js';
 import { CT_DIR_ORIG, CT_DIR_REPLY, CT_ERR_REPLY_IN_USE, type ConnTable } from './conntrack.js';
-import { CT_SYN_SENT, TH_ACK, TH_RST, TH_SYN } from './conntrack-tcp-state.js';
+import { CT_SYN_SENT, TH_ACK, TH_FIN, TH_RST, TH_SYN } from './conntrack-tcp-state.js';
 import { flowHashV4, flowHashV6 } from './flow-hash.js';
 import type { SnatAllocator } from './snat.js';
 import { FRAG_DROP, MODE_DSR_GRE, MODE_DSR_L2, MODE_NAT, type VipTable } from './vip-table.js';
@@ -80,7 +84,7 @@ export const ENGINE_COUNTER_NAMES = [
   'dropConntrackFull', 'dropSnatExhausted', 'dropNoRoom', 'dropTooBigNoDf', 'dropIcmpUnmatched',
   'dropIcmpNotAllowed', 'dropNoL2', 'dropKeyConflict',
   'newFlows', 'ctInsertFailed', 'rescheduled', 'csumCompleted', 'dropIcmpRateLimited',
-  'synRst', 'synUnanswered', 'passiveLost',
+  'synRst', 'synUnanswered', 'passiveLost', 'dropBadSyn',
 ] as const;
 export const C_RX = 0, C_TX_NAT = 1, C_TX_NAT_REPLY = 2, C_TX_GRE = 3, C_TX_L2 = 4, C_TX_ICMP_TO_BACKEND = 5,
   C_TX_ICMP_TO_CLIENT = 6, C_TX_FRAG_NEEDED = 7, C_PASS_NO_VIP = 8, C_PASS_NOT_IP = 9, C_PASS_FRAGMENT = 10,
@@ -88,7 +92,7 @@ export const C_RX = 0, C_TX_NAT = 1, C_TX_NAT_REPLY = 2, C_TX_GRE = 3, C_TX_L2 =
   C_DROP_CHECKSUM = 16, C_DROP_NO_BACKEND = 17, C_DROP_CT_FULL = 18, C_DROP_SNAT_EXHAUSTED = 19,
   C_DROP_NO_ROOM = 20, C_DROP_TOO_BIG_NO_DF = 21, C_DROP_ICMP_UNMATCHED = 22, C_DROP_ICMP_NOT_ALLOWED = 23,
   C_DROP_NO_L2 = 24, C_DROP_KEY_CONFLICT = 25, C_NEW_FLOWS = 26, C_CT_INSERT_FAILED = 27, C_RESCHEDULED = 28,
-  C_CSUM_COMPLETED = 29, C_DROP_ICMP_RATE = 30, C_SYN_RST = 31, C_SYN_UNANSWERED = 32, C_PASSIVE_LOST = 33;
+  C_CSUM_COMPLETED = 29, C_DROP_ICMP_RATE = 30, C_SYN_RST = 31, C_SYN_UNANSWERED = 32, C_PASSIVE_LOST = 33, C_DROP_BAD_SYN = 34;
 
 // ─── passive health events (Engine.passive) ───────────────────────────────────────────────
 /** The backend completed a handshake (SYN-ACK) after this engine reported it failing. */
@@ -99,6 +103,11 @@ export const PASSIVE_RST = 1;
 export const PASSIVE_NO_ANSWER = 2;
 /** Events an engine holds between drains; more in one batch are counted as passiveLost. */
 export const PASSIVE_CAPACITY = 256;
+/**
+ * A repeated SYN counts as a retransmission only this long after the first: the initial RTO is
+ * 1 s (RFC 6298 §2.1, Linux TCP_TIMEOUT_INIT); a duplicate sooner is not the backend's silence.
+ */
+export const SYN_RETRANSMIT_MIN_MS = 800;
 
 /** Preallocated result of Engine.process(); one per caller, reused for every packet. */
 export class EngineOutput {
@@ -114,6 +123,11 @@ export class EngineOutput {
 export interface EngineOptions {
   /** LINKTYPE_ETHERNET (AF_PACKET, default) or LINKTYPE_RAW (TUN). */
   linkType?: number;
+  /**
+   * 65536 bytes, by backendId: 1 while a passive failure was reported and no success since.
+   * Workers share one (a SYN and its SYN-ACK usually reach different workers); default: own.
+   */
+  passiveFlags?: Uint8Array;
 }
 
 function rd32(buf: Uint8Array, o: number): number {
@@ -181,7 +195,7 @@ export class Engine {
   /** Events in `passive`; the worker reads them and sets this back to 0. */
   passiveCount = 0;
   /** backendId (unique per VIP and backend) → 1 while a failure was reported and no success since. */
-  private readonly failing = new Uint8Array(65536);
+  private readonly failing: Uint8Array;
 
   constructor(conntrack: ConnTable, tables: VipTable, snat: SnatAllocator, counters?: Float64Array, opts: EngineOptions = {}) {
     this.ct = conntrack;
@@ -192,6 +206,8 @@ export class Engine {
     this.counters = counters ?? new Float64Array(ENGINE_COUNTER_NAMES.length);
     this.linkType = opts.linkType ?? LINKTYPE_ETHERNET;
     this.icmpTokens = tables.icmpRate;
+    if (opts.passiveFlags && opts.passiveFlags.length < 65536) throw new Error('passiveFlags needs 65536 bytes');
+    this.failing = opts.passiveFlags ?? new Uint8Array(65536);
   }
 
   /** Publishes a new table: the next packet uses it. Throws if its SNAT pools do not fit the allocator. */
@@ -301,11 +317,8 @@ export class Engine {
       if (ct.vipIdOf(e) === t.vipId[v] && ct.isNat(e) === (mode === MODE_NAT)) b = t.backendOf(v, ct.backendIdOf(e));
       if (b < 0) { ct.remove(e); e = -1; this.counters[C_RESCHEDULED]++; }
       // The first retransmission of a SYN the backend never answered (nat: replies pass here).
-      else if (mode === MODE_NAT && proto === IPPROTO_TCP && (info.tcpFlags & (TH_SYN | TH_ACK | TH_RST)) === TH_SYN &&
-        ct.stateOf(e) === CT_SYN_SENT && ct.pkts(e, CT_DIR_REPLY) === 0 && ct.pkts(e, CT_DIR_ORIG) === 1) {
-        this.counters[C_SYN_UNANSWERED]++;
-        this.passiveEvent(ct.vipIdOf(e), ct.backendIdOf(e), PASSIVE_NO_ANSWER);
-      }
+      else if (mode === MODE_NAT && proto === IPPROTO_TCP && (info.tcpFlags & (TH_SYN | TH_ACK | TH_RST | TH_FIN)) === TH_SYN &&
+        ct.stateOf(e) === CT_SYN_SENT && ct.pkts(e, CT_DIR_REPLY) === 0 && ct.pkts(e, CT_DIR_ORIG) === 1) this.synRetransmitted(e, buf, now);
     }
     if (e < 0) {
       const h = this.hash(v, buf, proto, info.srcAddrOff, sp, info.dstAddrOff, dp);
@@ -313,6 +326,7 @@ export class Engine {
       if (!(idx >= 0 && idx < t.vipBackendCount[v])) return this.drop(out, C_DROP_NO_BACKEND);
       b = t.vipBackendBase[v] + idx;
       if (mode === MODE_NAT) {
+        if (proto === IPPROTO_TCP && (info.tcpFlags & TH_SYN) !== 0 && !this.goodSyn(buf)) return this.drop(out, C_DROP_BAD_SYN);
         e = this.natInsert(v, b, buf, now);
         if (e < 0) return this.drop(out, e === CT_ERR_REPLY_IN_USE ? C_DROP_SNAT_EXHAUSTED : C_DROP_CT_FULL);
       } else {
@@ -394,10 +408,33 @@ export class Engine {
     return this.txIp(out, buf, C_TX_NAT_REPLY);
   }
 
+  // A SYN that opens a nat flow: no FIN or RST with it, checksums good. Any host drops such a
+  // SYN silently; let through, its "retransmission" would look like a silent backend.
+  private goodSyn(buf: Uint8Array): boolean {
+    const info = this.info;
+    if ((info.tcpFlags & (TH_FIN | TH_RST)) !== 0) return false;
+    if (info.ipVersion === 4 && !ipv4ChecksumOk(buf, info.l3Off, info.ipHdrLen)) return false;
+    return l4ChecksumOk(buf, info);
+  }
+
+  // A second SYN on an unanswered entry: the backend's silence only if it is a real retransmission
+  // (late enough) of a packet the backend could take (checksums good: a corrupt SYN is silently
+  // dropped by any host, and clients could otherwise fake failures at will).
+  private synRetransmitted(e: number, buf: Uint8Array, now: number): void {
+    const ct = this.ct, info = this.info;
+    if (((now - ct.lastSeen(e)) | 0) < SYN_RETRANSMIT_MIN_MS) return;
+    if (info.ipVersion === 4 && !ipv4ChecksumOk(buf, info.l3Off, info.ipHdrLen)) return;
+    if (!l4ChecksumOk(buf, info)) return;
+    this.counters[C_SYN_UNANSWERED]++;
+    this.passiveEvent(ct.vipIdOf(e), ct.backendIdOf(e), PASSIVE_NO_ANSWER);
+  }
+
   // The backend's first answer to a client's SYN: RST = a failed connection, SYN-ACK = a working one.
+  // A RST after the client retransmitted may belong to a connection already counted as unanswered.
   private synAnswered(e: number, tcpFlags: number): void {
     const ct = this.ct;
     if ((tcpFlags & TH_RST) !== 0) {
+      if (ct.pkts(e, CT_DIR_ORIG) !== 1) return;
       this.counters[C_SYN_RST]++;
       this.passiveEvent(ct.vipIdOf(e), ct.backendIdOf(e), PASSIVE_RST);
     } else if ((tcpFlags & (TH_SYN | TH_ACK)) === (TH_SYN | TH_ACK) && this.failing[ct.backendIdOf(e)] !== 0) {

@@ -41,7 +41,12 @@ export async function waitHealth(backend: string, state: string, since: number, 
     if (mine.every((m) => vips.every((v) => m.some((l) => l.vip === v)))) {
       return { decisions: mine.map((m) => m.find((l) => l.vip === vips[0])!.time), lines: mine.flat() };
     }
-    if (Date.now() > deadline) assert.fail(`${backend} not ${state} in ${vips.join(', ')} on both instances within ${waitMs} ms: ${JSON.stringify(mine.map((m) => m.map((l) => l.vip)))}`);
+    if (Date.now() > deadline) {
+      // Say what each instance did instead: its last transitions of this backend in these VIPs.
+      const recent = logs.map((f, i) => `${LBS[i]}: ${transitions(f).filter((l) => l.backend === backend && vips.includes(l.vip ?? '')).slice(-4)
+        .map((l) => `${new Date(l.time).toISOString().slice(11, 23)} ${l.vip} → ${l.to} (${l.cause}: ${l.reason})`).join('; ')}`);
+      assert.fail(`${backend} not ${state} in ${vips.join(', ')} on both instances within ${waitMs} ms (since ${new Date(since).toISOString().slice(11, 23)}): ${recent.join(' | ')}`);
+    }
     await sleep(50);
   }
 }

@@ -68,3 +68,16 @@ test('after shutdown nothing is announced again, even when weir reports itself h
   b.setVip('v6', 'fd00::80', true);
   assert.deepEqual(b.announcer.announced(), []);
 });
+
+test('a connection to the passive listener from a link-local, unknown or unreadable address is refused and counted, never thrown', () => {
+  const b = new DaemonBgp(config(), log); // not started: no real listener, connections handed in directly
+  const accept = (b as unknown as { onConnection(s: unknown): void }).onConnection.bind(b);
+  const remotes = ['fe80::1%weir-x0', '::ffff:198.18.9.9', 'fd00::99', 'not an address', undefined];
+  assert.equal(remotes.length, 5);
+  let destroyed = 0;
+  for (const remoteAddress of remotes) {
+    assert.doesNotThrow(() => accept({ remoteAddress, on() {}, destroy() { destroyed++; } }), String(remoteAddress));
+  }
+  assert.equal(destroyed, remotes.length, 'every socket was closed');
+  assert.equal(b.status(config()).refusedConnections, remotes.length);
+});

@@ -1,12 +1,13 @@
 // Passive health signals from the engine (nat TCP): a backend's RST in answer to a SYN and a
-// client's SYN retransmitted without any answer are reported as failures, a SYN-ACK after a
-// reported failure as a success; healthy traffic, DSR modes and mid-connection RSTs report
-// nothing; more events than the buffer holds are counted, never thrown.
+// client's SYN retransmitted without any answer are reported as failures, once per connection,
+// a SYN-ACK after a reported failure as a success; healthy traffic, DSR modes, mid-connection
+// RSTs, duplicate SYNs and SYNs no host would answer report nothing; more events than the
+// buffer holds are counted, never thrown.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { IPPROTO_TCP, TCP_ACK, TCP_RST, TCP_SYN, type PacketSpec } from '../../src/packet/index.js';
+import { IPPROTO_TCP, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, type PacketSpec } from '../../src/packet/index.js';
 import {
-  ENGINE_COUNTER_NAMES, PASSIVE_CAPACITY, PASSIVE_NO_ANSWER, PASSIVE_OK, PASSIVE_RST, VERDICT_TX_IP,
+  ENGINE_COUNTER_NAMES, PASSIVE_CAPACITY, PASSIVE_NO_ANSWER, PASSIVE_OK, PASSIVE_RST, SYN_RETRANSMIT_MIN_MS, VERDICT_DROP, VERDICT_TX_IP,
 } from '../../src/lb/engine.js';
 import { expectedBackend, fixture, frame, type Fixture } from './engine-helpers.js';
 
@@ -98,6 +99,52 @@ for (const fam of [4, 6] as const) {
     assert.equal(count(fx, 'synUnanswered'), 1);
   });
 }
+
+test('a duplicate SYN sooner than a retransmission timeout, a corrupt retransmission, and a RST after a counted retransmission report nothing more', () => {
+  const fx = fixture();
+  const { ports, backend } = portsToOneBackend(fx, 'nat4', CLIENT4, '198.18.0.10', 3);
+  const syn = (p: number): PacketSpec => ({ src: CLIENT4, dst: '198.18.0.10', proto: 'tcp', srcPort: p, dstPort: 80, tcpFlags: TCP_SYN });
+  // Duplicate within 800 ms: not the backend's silence (and the connection is no longer a candidate).
+  send(fx, syn(ports[0]), 1000);
+  send(fx, syn(ports[0]), 1000 + SYN_RETRANSMIT_MIN_MS - 1);
+  send(fx, syn(ports[0]), 3000);
+  assert.deepEqual(drain(fx), []);
+  // A retransmission with a broken TCP checksum: any host drops it silently.
+  send(fx, syn(ports[1]), 1000);
+  const bad = frame(syn(ports[1]));
+  bad[14 + 20 + 14] ^= 0xff; // the TCP window: the checksum no longer matches
+  const v = fx.engine.process(bad, 0, bad.length, 0, 2000, fx.out);
+  assert.equal(v, VERDICT_TX_IP, 'still forwarded: the backend decides');
+  assert.deepEqual(drain(fx), []);
+  // Counted as unanswered; the backend's RST to the retransmission is the same failed connection.
+  const s2 = send(fx, syn(ports[2]), 1000);
+  send(fx, syn(ports[2]), 2000);
+  send(fx, { src: backend.address, dst: '198.18.0.100', proto: 'tcp', srcPort: 8080, dstPort: s2, tcpFlags: TCP_RST | TCP_ACK, ack: 1 }, 2001);
+  assert.deepEqual(drain(fx), [{ vipId: 1, backendId: backend.id, kind: PASSIVE_NO_ANSWER }]);
+  assert.equal(count(fx, 'synUnanswered'), 1);
+  assert.equal(count(fx, 'synRst'), 0);
+});
+
+test('nat opens no flow for a SYN with FIN or RST or with a bad checksum (dropBadSyn)', () => {
+  const fx = fixture();
+  const base: PacketSpec = { src: CLIENT4, dst: '198.18.0.10', proto: 'tcp', srcPort: 41000, dstPort: 80, tcpFlags: TCP_SYN };
+  const cases: [string, Uint8Array][] = [
+    ['SYN|FIN', frame({ ...base, tcpFlags: TCP_SYN | TCP_FIN })],
+    ['SYN|RST', frame({ ...base, srcPort: 41001, tcpFlags: TCP_SYN | TCP_RST })],
+    ['bad TCP checksum', (() => { const f = frame({ ...base, srcPort: 41002 }); f[14 + 20 + 16] ^= 0x01; return f; })()],
+    ['bad IPv4 header checksum', (() => { const f = frame({ ...base, srcPort: 41003 }); f[14 + 10] ^= 0x01; return f; })()],
+  ];
+  assert.equal(cases.length, 4);
+  for (const [name, f] of cases) {
+    const v = fx.engine.process(f, 0, f.length, 0, 1000, fx.out);
+    assert.equal(v, VERDICT_DROP, name);
+    assert.equal(ENGINE_COUNTER_NAMES[fx.out.reason], 'dropBadSyn', name);
+  }
+  assert.equal(count(fx, 'newFlows'), 0);
+  assert.equal(fx.ct.size(), 0, 'no entry was created');
+  send(fx, base); // the same SYN done right is forwarded
+  assert.equal(count(fx, 'newFlows'), 1);
+});
 
 test('dsr-gre VIPs report nothing: their replies never pass through weir', () => {
   const fx = fixture();
