@@ -173,6 +173,7 @@ export class LbRuntime {
   stop(): void {
     this.health?.stop();
     this.tunnel?.stop();
+    this.pendingHealth.length = 0; // a flush already queued then finds nothing to publish
   }
 
   /**
