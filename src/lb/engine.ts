@@ -63,7 +63,7 @@ import { CT_DIR_ORIG, CT_DIR_REPLY, CT_ERR_REPLY_IN_USE, type ConnTable } from '
 import { CT_SYN_SENT, TH_ACK, TH_FIN, TH_RST, TH_SYN } from './conntrack-tcp-state.js';
 import { flowHashV4, flowHashV6 } from './flow-hash.js';
 import type { SnatAllocator } from './snat.js';
-import { FRAG_DROP, MODE_DSR_GRE, MODE_DSR_L2, MODE_NAT, type VipTable } from './vip-table.js';
+import { FRAG_DROP, MODE_DSR_GRE, MODE_NAT, type VipTable } from './vip-table.js';
 
 // ─── verdicts: where the output goes ──────────────────────────────────────────────────────
 /** Drop the packet (EngineOutput.reason says why). */
@@ -347,13 +347,7 @@ export class Engine {
       // RFC 3022 §4.1: destination → backend, source → SNAT, checksums fixed incrementally.
       // Addresses go through bytes for both families: a uint32 above 2^31 crossing a call
       // would be boxed (a heap allocation per packet).
-      const a = this.a6, n = info.addrLen;
-      ct.copyAddr6(e, 2, a, 0);
-      ct.copyAddr6(e, 3, a, 16);
-      rewriteDstAddr(buf, info, a, 0, n);
-      rewriteSrcAddr(buf, info, a, 16, n);
-      rewriteDstPort(buf, info, ct.backendPort(e));
-      rewriteSrcPort(buf, info, ct.snatPort(e));
+      this.natRewrite(buf, e, 3, ct.snatPort(e), 2, ct.backendPort(e));
       return this.txIp(out, buf, C_TX_NAT);
     }
     if (mode === MODE_DSR_GRE) {
@@ -361,6 +355,18 @@ export class Engine {
       return this.greOut(buf, b, fl, out, true, C_TX_GRE);
     }
     return this.l2Out(buf, b, out, C_TX_L2);
+  }
+
+  // New source and destination (entry addresses by copyAddr6 index: 0 client, 1 VIP, 2 backend,
+  // 3 SNAT) and ports, every checksum fixed incrementally.
+  private natRewrite(buf: Uint8Array, e: number, src: number, sport: number, dst: number, dport: number): void {
+    const info = this.info, a = this.a6, n = info.addrLen, ct = this.ct;
+    ct.copyAddr6(e, src, a, 0);
+    ct.copyAddr6(e, dst, a, 16);
+    rewriteSrcAddr(buf, info, a, 0, n);
+    rewriteDstAddr(buf, info, a, 16, n);
+    rewriteSrcPort(buf, info, sport);
+    rewriteDstPort(buf, info, dport);
   }
 
   private natInsert(v: number, b: number, buf: Uint8Array, now: number): number {
@@ -398,13 +404,7 @@ export class Engine {
     if (bad !== 0) return this.drop(out, bad);
     if (info.protocol === IPPROTO_TCP && ct.stateOf(e) === CT_SYN_SENT) this.synAnswered(e, info.tcpFlags);
     ct.track(e, CT_DIR_REPLY, info.tcpFlags, info.ipTotalLen, now);
-    const a = this.a6, n = info.addrLen;
-    ct.copyAddr6(e, 1, a, 0);
-    ct.copyAddr6(e, 0, a, 16);
-    rewriteSrcAddr(buf, info, a, 0, n);
-    rewriteDstAddr(buf, info, a, 16, n);
-    rewriteSrcPort(buf, info, ct.vipPort(e));
-    rewriteDstPort(buf, info, ct.clientPort(e));
+    this.natRewrite(buf, e, 1, ct.vipPort(e), 0, ct.clientPort(e));
     return this.txIp(out, buf, C_TX_NAT_REPLY);
   }
 
@@ -421,10 +421,8 @@ export class Engine {
   // (late enough) of a packet the backend could take (checksums good: a corrupt SYN is silently
   // dropped by any host, and clients could otherwise fake failures at will).
   private synRetransmitted(e: number, buf: Uint8Array, now: number): void {
-    const ct = this.ct, info = this.info;
-    if (((now - ct.lastSeen(e)) | 0) < SYN_RETRANSMIT_MIN_MS) return;
-    if (info.ipVersion === 4 && !ipv4ChecksumOk(buf, info.l3Off, info.ipHdrLen)) return;
-    if (!l4ChecksumOk(buf, info)) return;
+    const ct = this.ct;
+    if (((now - ct.lastSeen(e)) | 0) < SYN_RETRANSMIT_MIN_MS || !this.goodSyn(buf)) return;
     this.counters[C_SYN_UNANSWERED]++;
     this.passiveEvent(ct.vipIdOf(e), ct.backendIdOf(e), PASSIVE_NO_ANSWER);
   }

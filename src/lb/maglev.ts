@@ -76,6 +76,24 @@ function ceilDiv(a: number, b: number): number {
 }
 
 /**
+ * One turn of backend i (§3.4 Listing 1): the next free slot of its permutation is its; pos[i]
+ * = (offset + next·skip) mod size moves past it. `taken` is a bitset of filled slots.
+ */
+function claimNext(i: number, skips: ArrayLike<number>, size: number, out: Int32Array, taken: Int32Array, pos: Int32Array): void {
+  const skip = skips[i];
+  let p = pos[i];
+  while ((taken[p >>> 5] & (1 << (p & 31))) !== 0) {
+    p += skip;
+    if (p >= size) p -= size;
+  }
+  taken[p >>> 5] |= 1 << (p & 31);
+  out[p] = i;
+  p += skip;
+  if (p >= size) p -= size;
+  pos[i] = p;
+}
+
+/**
  * The fill when every backend taking turns has the same weight: each iteration is one turn
  * per backend in index order (the paper's Listing 1 exactly), so no heap is needed. Gives the
  * same table as the general path; the reference tests check both.
@@ -95,18 +113,7 @@ function fillRoundRobin(
   let filled = 0;
   for (;;) {
     for (let a = 0; a < an; a++) {
-      const i = active[a];
-      const skip = skips[i];
-      let p = pos[i];
-      while ((taken[p >>> 5] & (1 << (p & 31))) !== 0) {
-        p += skip;
-        if (p >= size) p -= size;
-      }
-      taken[p >>> 5] |= 1 << (p & 31);
-      out[p] = i;
-      p += skip;
-      if (p >= size) p -= size;
-      pos[i] = p;
+      claimNext(active[a], skips, size, out, taken, pos);
       if (++filled === size) return;
     }
   }
@@ -136,18 +143,7 @@ function fillScheduled(
     const key = heap[0];
     const i = key % n;
     const iter = (key - i) / n;
-    // Next free slot of backend i's permutation; pos[i] = (offset + next·skip) mod size.
-    const skip = skips[i];
-    let p = pos[i];
-    while ((taken[p >>> 5] & (1 << (p & 31))) !== 0) {
-      p += skip;
-      if (p >= size) p -= size;
-    }
-    taken[p >>> 5] |= 1 << (p & 31);
-    out[p] = i;
-    p += skip;
-    if (p >= size) p -= size;
-    pos[i] = p;
+    claimNext(i, skips, size, out, taken, pos);
     const k = ++turns[i];
     const w = weights[i];
     const due = ceilDiv(k * maxW, w);

@@ -43,13 +43,13 @@ export function parseUdp(buf: Uint8Array, off: number, end: number, out: PacketI
   return off + UDP_HLEN;
 }
 
-/** ICMP: type, code, checksum, 4 bytes rest-of-header (echo: identifier, sequence). */
-export function parseIcmp(buf: Uint8Array, off: number, end: number, out: PacketInfo): number {
-  if (end - off < ICMP_HLEN) return PKT_ERR_ICMP_TRUNCATED;
+// ICMP and ICMPv6 share the header layout: type, code, checksum, 4 bytes rest-of-header
+// (echo: identifier, sequence). `echoA`/`echoB` are the family's echo types.
+function parseIcmpHeader(buf: Uint8Array, off: number, out: PacketInfo, echoA: number, echoB: number): number {
   const type = buf[off];
   out.icmpType = type;
   out.icmpCode = buf[off + 1];
-  out.icmpId = type === ICMP_ECHO || type === ICMP_ECHOREPLY ? (buf[off + 4] << 8) | buf[off + 5] : -1;
+  out.icmpId = type === echoA || type === echoB ? (buf[off + 4] << 8) | buf[off + 5] : -1;
   out.l4Off = off;
   out.l4HdrLen = ICMP_HLEN;
   out.l4CsumOff = off + 2;
@@ -58,17 +58,14 @@ export function parseIcmp(buf: Uint8Array, off: number, end: number, out: Packet
   return off + ICMP_HLEN;
 }
 
+/** ICMP: type, code, checksum, 4 bytes rest-of-header (echo: identifier, sequence). */
+export function parseIcmp(buf: Uint8Array, off: number, end: number, out: PacketInfo): number {
+  if (end - off < ICMP_HLEN) return PKT_ERR_ICMP_TRUNCATED;
+  return parseIcmpHeader(buf, off, out, ICMP_ECHO, ICMP_ECHOREPLY);
+}
+
 /** ICMPv6: as ICMP; we require the 8 bytes every error and echo message has (RFC 4443 §3-4). */
 export function parseIcmpv6(buf: Uint8Array, off: number, end: number, out: PacketInfo): number {
   if (end - off < ICMP_HLEN) return PKT_ERR_ICMPV6_TRUNCATED;
-  const type = buf[off];
-  out.icmpType = type;
-  out.icmpCode = buf[off + 1];
-  out.icmpId = type === ICMPV6_ECHO_REQUEST || type === ICMPV6_ECHO_REPLY ? (buf[off + 4] << 8) | buf[off + 5] : -1;
-  out.l4Off = off;
-  out.l4HdrLen = ICMP_HLEN;
-  out.l4CsumOff = off + 2;
-  out.l4Parsed = true;
-  out.payloadOff = off + ICMP_HLEN;
-  return off + ICMP_HLEN;
+  return parseIcmpHeader(buf, off, out, ICMPV6_ECHO_REQUEST, ICMPV6_ECHO_REPLY);
 }

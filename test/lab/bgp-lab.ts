@@ -147,3 +147,11 @@ export function startGobgpd(ns: string, dir: string, o: { as: number; routerId: 
 `);
   return spawn('ip', ['netns', 'exec', ns, 'gobgpd', '-f', conf, '-t', 'toml', '--api-hosts', '127.0.0.1:50051'], { stdio: 'ignore' });
 }
+
+/** Ends a child this test started (by its handle) and waits for it to exit. */
+export async function stopChild(p: ChildProcess | undefined, sig: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+  if (!p || p.exitCode !== null || p.signalCode !== null) return;
+  const done = new Promise((r) => p.once('exit', r));
+  p.kill(sig);
+  await done;
+}

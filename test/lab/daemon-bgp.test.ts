@@ -9,7 +9,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { delNs, labSkipReason } from './lab-env.js';
-import { birdRouteBlock, repoRoot, vethPair, waitUntil } from './bgp-lab.js';
+import { birdRouteBlock, repoRoot, stopChild, vethPair, waitUntil } from './bgp-lab.js';
 
 const R = 'weir-dbgp-r';
 const W = 'weir-dbgp-w';
@@ -51,13 +51,6 @@ async function untilListening(p: ChildProcess): Promise<void> {
     if (d.toString().includes('listening')) ok = true;
   });
   await waitUntil(() => ok, 5000, 'backend listener did not start');
-}
-
-async function stopChild(p: ChildProcess | undefined, sig: NodeJS.Signals = 'SIGKILL'): Promise<void> {
-  if (!p || p.exitCode !== null || p.signalCode !== null) return;
-  const done = new Promise((r) => p.once('exit', r));
-  p.kill(sig);
-  await done;
 }
 
 before(async () => {

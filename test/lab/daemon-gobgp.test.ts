@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { delNs, labSkipReason } from './lab-env.js';
-import { startGobgpd, repoRoot, vethPair, waitUntil } from './bgp-lab.js';
+import { repoRoot, startGobgpd, stopChild, vethPair, waitUntil } from './bgp-lab.js';
 
 const R = 'weir-dgob-r';
 const W = 'weir-dgob-w';
@@ -63,13 +63,6 @@ function established(): boolean {
 function startBackend(): ChildProcess {
   const code = `require('node:net').createServer((c) => c.on('error', () => {})).listen(${BACKEND_PORT}, '::'); setTimeout(() => process.exit(0), 120000);`;
   return spawn('ip', ['netns', 'exec', W, process.execPath, '-e', code], { stdio: 'ignore' });
-}
-
-async function stopChild(p: ChildProcess | undefined, sig: NodeJS.Signals = 'SIGKILL'): Promise<void> {
-  if (!p || p.exitCode !== null || p.signalCode !== null) return;
-  const done = new Promise((r) => p.once('exit', r));
-  p.kill(sig);
-  await done;
 }
 
 before(async () => {

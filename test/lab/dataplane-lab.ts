@@ -222,3 +222,26 @@ export function dpCounters(ns: string): Record<string, number> {
   assert.equal(s.dataplane.attached, true, `${ns} data plane attached`);
   return s.dataplane.counters ?? {};
 }
+
+/**
+ * Sequential requests over one kept-alive connection (curl reuses it), 4 per second, bounded:
+ * "W <client port> <backend> <http code>" per request; `first` resolves with the first line.
+ */
+export function keepAlive(url: string, n: number): { lines: string[]; first: Promise<string>; done: Promise<void> } {
+  const urls = Array.from({ length: n }, () => url);
+  const child = spawn('ip', ['netns', 'exec', CLIENT, 'timeout', String(Math.ceil(n / 4) + 20), 'curl', '-s', '--max-time', String(Math.ceil(n / 4) + 15),
+    '--rate', '4/s', '-w', 'W %{local_port} %header{x-backend} %{http_code}\\n', ...urls], { stdio: ['ignore', 'pipe', 'ignore'] });
+  const lines: string[] = [];
+  let buf = '';
+  let gotFirst: (l: string) => void = () => {};
+  const first = new Promise<string>((r) => { gotFirst = r; });
+  child.stdout.setEncoding('utf8');
+  child.stdout.on('data', (d: string) => {
+    buf += d;
+    const parts = buf.split('\n');
+    buf = parts.pop() ?? '';
+    for (const p of parts) if (p.startsWith('W ')) { lines.push(p); if (lines.length === 1) gotFirst(p); }
+  });
+  const done = new Promise<void>((r) => child.once('exit', () => r()));
+  return { lines, first, done };
+}

@@ -3,11 +3,11 @@
 // SIGTERM detaches the data plane and removes the nftables table.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import YAML from 'yaml';
 import { labSkipReason, inNs } from './lab-env.js';
-import { CLIENT, conntrackRows, curlMany, dpCounters, labDown, labStatus, labUp, LBS, urlOf, weir } from './dataplane-lab.js';
+import { CLIENT, conntrackRows, curlMany, dpCounters, keepAlive, labDown, labStatus, labUp, LBS, urlOf, weir } from './dataplane-lab.js';
 
 const skip = labSkipReason();
 
@@ -26,34 +26,14 @@ function reloadAll(vipName: string, edit: (v: VipYaml) => void): void {
   }
 }
 
-/** Sequential requests over one kept-alive connection (curl reuses it), 4 per second, bounded. */
-function keepAliveRun(url: string, n: number): { lines: string[]; firstLine: Promise<string>; done: Promise<void> } {
-  const urls = Array.from({ length: n }, () => url);
-  const child = spawn('ip', ['netns', 'exec', CLIENT, 'timeout', String(Math.ceil(n / 4) + 20), 'curl', '-s', '--max-time', String(Math.ceil(n / 4) + 15),
-    '--rate', '4/s', '-w', 'W %{local_port} %header{x-backend} %{http_code}\\n', ...urls], { stdio: ['ignore', 'pipe', 'ignore'] });
-  const lines: string[] = [];
-  let buf = '';
-  let gotFirst: (l: string) => void = () => {};
-  const firstLine = new Promise<string>((r) => { gotFirst = r; });
-  child.stdout.setEncoding('utf8');
-  child.stdout.on('data', (d: string) => {
-    buf += d;
-    const parts = buf.split('\n');
-    buf = parts.pop() ?? '';
-    for (const p of parts) if (p.startsWith('W ')) { lines.push(p); if (lines.length === 1) gotFirst(p); }
-  });
-  const done = new Promise<void>((r) => child.once('exit', () => r()));
-  return { lines, firstLine, done };
-}
-
 describe('weir keeps connections across reloads and carries bulk traffic (two workers per instance)', { skip }, () => {
   before(() => labUp(['--workers=2']));
   after(() => labDown());
 
   for (const vip of [{ name: 'web-nat', address: '198.18.100.1' }, { name: 'web-l2', address: '198.18.100.3' }]) {
     test(`a long-lived TCP connection to ${vip.name} keeps its backend while a reload reweights it and removes another backend`, async () => {
-      const run = keepAliveRun(urlOf(vip.address), 40);
-      const first = await run.firstLine;
+      const run = keepAlive(urlOf(vip.address), 40);
+      const first = await run.first;
       const [, port, backend] = first.split(' ');
       const other = ['be1', 'be2', 'be3'].find((b) => b !== backend)!;
       reloadAll(vip.name, (v) => {

@@ -7,7 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { labSkipReason } from './lab-env.js';
-import { CLIENT, curlMany, labDown, labUp, LBS, urlOf, weir } from './dataplane-lab.js';
+import { CLIENT, curlMany, keepAlive, labDown, labUp, LBS, urlOf, weir } from './dataplane-lab.js';
 import { rows, serverPid, sleep, startServer, stopStarted, waitHealth as waitHealthIn, waitListening } from './health-lab.js';
 import { VIPS } from '../../netns-lab/topology.js';
 import { LAB_HEALTH_CHECK as HC } from '../../netns-lab/weir-config.js';
@@ -39,24 +39,6 @@ interface StatusView {
 
 /** Both instances' transitions of `backend` to `state` in every web VIP (web-nat first). */
 const waitHealth = (backend: string, state: string, since: number) => waitHealthIn(backend, state, since, [VIP.name, ...WEB_VIPS.filter((v) => v !== VIP.name)]);
-
-/** Sequential requests over one kept-alive connection, 4 per second, bounded. */
-function keepAlive(url: string, n: number): { lines: string[]; first: Promise<string>; done: Promise<void> } {
-  const child = spawn('ip', ['netns', 'exec', CLIENT, 'timeout', String(Math.ceil(n / 4) + 20), 'curl', '-s', '--max-time', String(Math.ceil(n / 4) + 15),
-    '--rate', '4/s', '-w', 'W %{local_port} %header{x-backend} %{http_code}\\n', ...Array.from({ length: n }, () => url)], { stdio: ['ignore', 'pipe', 'ignore'] });
-  const lines: string[] = [];
-  let buf = '';
-  let gotFirst: (l: string) => void = () => {};
-  const first = new Promise<string>((r) => { gotFirst = r; });
-  child.stdout.setEncoding('utf8');
-  child.stdout.on('data', (d: string) => {
-    buf += d;
-    const parts = buf.split('\n');
-    buf = parts.pop() ?? '';
-    for (const p of parts) if (p.startsWith('W ')) { lines.push(p); if (lines.length === 1) gotFirst(p); }
-  });
-  return { lines, first, done: new Promise<void>((r) => child.once('exit', () => r())) };
-}
 
 /**
  * New connections one after another (each its own client port, so the Maglev picks vary), about
