@@ -90,7 +90,8 @@ export function udpEcho(address: string, text: string): string {
 }
 
 const PKT_FIELDS = ['frame.number', 'eth.src', 'ip.src', 'ip.dst', 'ipv6.src', 'ipv6.dst', 'tcp.srcport', 'tcp.dstport', 'udp.srcport', 'udp.dstport',
-  'tcp.flags.reset', 'icmp.type', 'icmpv6.type', 'ip.checksum.status', 'tcp.checksum.status', 'udp.checksum.status', 'frame.protocols'];
+  'tcp.flags.reset', 'icmp.type', 'icmpv6.type', 'ip.checksum.status', 'tcp.checksum.status', 'udp.checksum.status', 'frame.protocols',
+  'tcp.seq_raw', 'tcp.ack_raw', 'tcp.len'];
 
 /** One captured packet as tshark decoded it (outermost headers). */
 export interface Pkt {
@@ -105,6 +106,11 @@ export interface Pkt {
   icmp6Type: number;
   badChecksum: boolean;
   protocols: string;
+  /**
+   * What NAT leaves alone in a TCP segment (raw sequence and acknowledgement numbers, payload
+   * length): the same segment before and after weir has the same key. Empty if not TCP.
+   */
+  segment: string;
 }
 
 /** A running tcpdump in a namespace writing a pcap (bounded in packets and seconds). */
@@ -162,6 +168,7 @@ export class Capture {
         sport: Number(first(6) || first(8) || 0), dport: Number(first(7) || first(9) || 0), rst: first(10) === '1' || first(10) === 'True',
         icmpType: first(11) === '' ? -1 : Number(first(11)), icmp6Type: first(12) === '' ? -1 : Number(first(12)),
         badChecksum: [13, 14, 15].some((i) => all(i).includes('0')), protocols: first(16),
+        segment: first(17) === '' ? '' : `${first(17)}/${first(18)}/${first(19)}`,
       };
     });
     return this.cache;

@@ -34,7 +34,7 @@ export function modeSuite(mode: Mode): void {
 
     for (const fam of [4, 6] as const) {
       const vip = web.find((v) => v.address.includes(':') === (fam === 6))!;
-      test(`IPv${fam}: 200 HTTP requests to ${vip.name} all succeed, spread by weight, and conntrack names the backend that answered`, async () => {
+      test(`IPv${fam}: 200 HTTP requests to ${vip.name} all succeed, spread by weight, and conntrack names the backend that answered`, async (t) => {
         const caps = [new Capture(CLIENT, 'front0'), ...LBS.map((ns) => new Capture(ns, 'fab0'))];
         const kernelBefore = LBS.map(kernelAnswers);
         try {
@@ -63,14 +63,28 @@ export function modeSuite(mode: Mode): void {
           await Promise.all(caps.map((c) => c.stop()));
         }
         try {
-          // tshark with checksum validation on finds no bad checksum in what weir received and
-          // sent (the lb captures) nor, in nat mode, in the translated replies the client got.
-          // In DSR modes nothing the client sees has passed through weir (requests are captured
-          // before it, replies come straight from the backend), so the client capture is not
-          // weir's to answer for there: under load it has shown a rare bad checksum on such
-          // packets, in both directions, that the lb captures never show.
-          for (const c of caps.slice(1)) assert.deepEqual(c.badChecksums(), [], `bad checksums in ${c.ns} ${c.dev}`);
-          if (mode === 'nat') assert.deepEqual(caps[0].badChecksums(), [], `bad checksums in ${caps[0].ns} ${caps[0].dev}`);
+          // tshark with checksum validation on: weir introduces no bad checksum. A frame an lb
+          // sent must be good unless the same TCP segment (NAT keeps sequence numbers) reached
+          // that lb already bad: incremental updates (RFC 1624) keep a sender's error for the end
+          // host to see, as IPVS and Katran do. Frames arriving bad are not weir's; on this
+          // machine a rare one shows up under load, also on paths weir is not on, so they are
+          // counted, not failed. In nat mode the same rule holds for the replies the client got.
+          const badIn = new Set<string>();
+          let arrivedBad = 0;
+          LBS.forEach((ns, i) => {
+            for (const p of caps[i + 1].badChecksums()) if (p.ethSrc !== macs[ns]) { arrivedBad++; if (p.segment) badIn.add(p.segment); }
+          });
+          const introduced = (p: Pkt): boolean => p.segment === '' || !badIn.has(p.segment);
+          LBS.forEach((ns, i) => {
+            const sentBad = caps[i + 1].badChecksums().filter((p) => p.ethSrc === macs[ns] && introduced(p));
+            assert.deepEqual(sentBad, [], `${ns} sent frames with bad checksums that arrived good (capture on ${caps[i + 1].dev})`);
+          });
+          if (mode === 'nat') {
+            const clientMac = linkMac(CLIENT, 'front0');
+            const gotBad = caps[0].badChecksums().filter((p) => p.ethSrc !== clientMac && introduced(p));
+            assert.deepEqual(gotBad, [], `the client got translated frames with bad checksums that reached weir good (capture on ${caps[0].dev})`);
+          }
+          if (arrivedBad > 0) t.diagnostic(`${arrivedBad} frame(s) reached a weir host with a bad checksum (not weir's; forwarded as they were)`);
           const fromVip = (p: Pkt): boolean => p.src === vip.address && p.sport === 80;
           assert.ok(caps[0].packets().some(fromVip), 'the client got replies from the VIP');
           // Frames the weir hosts sent (their MAC as source).

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { labSkipReason } from './lab-env.js';
 import { CLIENT, curlMany, keepAlive, labDown, labUp, LBS, urlOf, weir } from './dataplane-lab.js';
-import { rows, serverPid, sleep, startServer, stopStarted, waitHealth as waitHealthIn, waitListening } from './health-lab.js';
+import { rows, serverPid, sleep, startServer, stopStarted, waitHealth as waitHealthIn, waitListening, waitSteered } from './health-lab.js';
 import { VIPS } from '../../netns-lab/topology.js';
 import { LAB_HEALTH_CHECK as HC } from '../../netns-lab/weir-config.js';
 
@@ -81,8 +81,9 @@ describe('health checks take backends out of and back into the Maglev tables in 
     const killedAt = Date.now();
     process.kill(pid, 'SIGTERM');
     const stoppedAt = await waitListening(ns, false);
-    const down = await waitHealth(victim, 'down', stoppedAt - 1000);
-    const detect = down.decisions.map((d) => d - stoppedAt);
+    // From the kill, not from when `ss` saw the socket gone: a probe may fail in between.
+    const down = await waitHealth(victim, 'down', killedAt);
+    const detect = down.decisions.map((d) => d - killedAt);
     t.diagnostic(`${victim} stopped → down: ${detect.map((d, i) => `${LBS[i]} ${d} ms`).join(', ')} (bound ${DETECT_BOUND_MS} ms + ${SLACK_MS} ms slack)`);
     // The probes decide (every web VIP); on web-nat, 5 refused connections would (passive) if they came first.
     t.diagnostic(`decided by: ${down.lines.filter((l) => l.vip === VIP.name).map((l) => l.cause).join(', ')} (web-nat), ${[...new Set(down.lines.filter((l) => l.vip !== VIP.name).map((l) => l.cause))].join(', ')} (other web VIPs)`);
@@ -126,12 +127,14 @@ describe('health checks take backends out of and back into the Maglev tables in 
     assert.equal(ka.lines.length, 24, 'every request on the established connection was answered');
     for (const l of ka.lines) assert.equal(l, `W ${kaPort} ${kaBackend} 200`, 'same connection, same backend, HTTP 200');
 
+    const startedAt = Date.now();
     startServer(victim, started);
     const listeningAt = await waitListening(ns, true);
-    const up = await waitHealth(victim, 'up', listeningAt - 1000);
+    const up = await waitHealth(victim, 'up', startedAt);
     const recover = up.decisions.map((d) => d - listeningAt);
     t.diagnostic(`${victim} listening again → up: ${recover.map((d, i) => `${LBS[i]} ${d} ms`).join(', ')} (bound ${RECOVER_BOUND_MS} ms + ${SLACK_MS} ms slack)`);
-    for (const d of recover) assert.ok(d >= 0 && d <= RECOVER_BOUND_MS + SLACK_MS, `recovered in ${d} ms`);
+    for (const d of recover) assert.ok(d >= startedAt - listeningAt && d <= RECOVER_BOUND_MS + SLACK_MS, `recovered in ${d} ms`);
+    await waitSteered(up.last);
     const back = curlMany(urlOf(VIP.address), 60, 10);
     assert.equal(back.failures, 0);
     assert.ok(back.lines.some((l) => l.startsWith(`${victim} `)), `new connections reach ${victim} again`);
@@ -140,20 +143,25 @@ describe('health checks take backends out of and back into the Maglev tables in 
   test('a backend whose /health answers 500 is down (status 500) and takes no new connections; answering 200 again it comes back', async (t) => {
     const victim = 'be3';
     const pid = serverPid(victim);
-    process.kill(pid, 'SIGUSR1');
     const at = Date.now();
+    process.kill(pid, 'SIGUSR1');
     const down = await waitHealth(victim, 'down', at);
     const detect = down.decisions.map((d) => d - at);
     t.diagnostic(`${victim} /health 500 → down: ${detect.map((d, i) => `${LBS[i]} ${d} ms`).join(', ')} (bound ${DETECT_BOUND_MS} ms + ${SLACK_MS} ms slack)`);
     for (const d of detect) assert.ok(d >= 0 && d <= DETECT_BOUND_MS + SLACK_MS, `detected in ${d} ms`);
     for (const l of down.lines) assert.match(l.reason ?? '', /status 500/, `${l.vip}: the probes saw the 500`);
+    await waitSteered(down.last);
     for (const r of LBS.map(rows).flat().filter((b) => b.name === victim && WEB_VIPS.includes(b.vip))) assert.match(r.lastProbe?.detail ?? '', /status 500/, `${r.vip}: weir backends shows the last probe's 500`);
     const r = curlMany(urlOf(VIP.address), 40, 10);
     assert.equal(r.failures, 0);
     assert.ok(!r.lines.some((l) => l.startsWith(`${victim} `)), `no new connection reaches ${victim}`);
     const healed = Date.now();
     process.kill(pid, 'SIGUSR1');
-    await waitHealth(victim, 'up', healed);
+    const up = await waitHealth(victim, 'up', healed);
+    await waitSteered(up.last);
+    const back = curlMany(urlOf(VIP.address), 60, 10);
+    assert.equal(back.failures, 0);
+    assert.ok(back.lines.some((l) => l.startsWith(`${victim} `)), `new connections reach ${victim} again`);
   });
 
   test('drain keeps an established connection on its backend while new connections go elsewhere; undrain brings it back', async () => {

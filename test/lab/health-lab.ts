@@ -30,16 +30,17 @@ export function transitions(log: string): LogLine[] {
 /**
  * Waits (bounded by waitMs, reading the daemons' logs: cheaper than the CLI on a 2-core machine)
  * until both instances logged `backend` turning `state` in every VIP of `vips` after `since`;
- * returns each instance's decision time for vips[0] (epoch ms) and the transitions.
+ * returns each instance's decision time for vips[0] and its latest one in `vips` (epoch ms), and
+ * the transitions.
  */
-export async function waitHealth(backend: string, state: string, since: number, vips: readonly string[], waitMs = 10_000): Promise<{ decisions: number[]; lines: LogLine[] }> {
+export async function waitHealth(backend: string, state: string, since: number, vips: readonly string[], waitMs = 10_000): Promise<{ decisions: number[]; last: number[]; lines: LogLine[] }> {
   const logs = labStatus().weir.map((w) => w.log);
   assert.equal(logs.length, LBS.length);
   const deadline = Date.now() + waitMs;
   for (;;) {
     const mine = logs.map((f) => transitions(f).filter((l) => l.backend === backend && l.to === state && l.time >= since && vips.includes(l.vip ?? '')));
     if (mine.every((m) => vips.every((v) => m.some((l) => l.vip === v)))) {
-      return { decisions: mine.map((m) => m.find((l) => l.vip === vips[0])!.time), lines: mine.flat() };
+      return { decisions: mine.map((m) => m.find((l) => l.vip === vips[0])!.time), last: mine.map((m) => Math.max(...m.map((l) => l.time))), lines: mine.flat() };
     }
     if (Date.now() > deadline) {
       // Say what each instance did instead: its last transitions of this backend in these VIPs.
@@ -47,6 +48,33 @@ export async function waitHealth(backend: string, state: string, since: number, 
         .map((l) => `${new Date(l.time).toISOString().slice(11, 23)} ${l.vip} → ${l.to} (${l.cause}: ${l.reason})`).join('; ')}`);
       assert.fail(`${backend} not ${state} in ${vips.join(', ')} on both instances within ${waitMs} ms (since ${new Date(since).toISOString().slice(11, 23)}): ${recent.join(' | ')}`);
     }
+    await sleep(50);
+  }
+}
+
+interface SteerView {
+  health: { lastRebuild: { decidedAtMs: number; generation: number } | null };
+  dataplane: { generations?: number[] };
+}
+
+/**
+ * Waits (bounded) until every data-plane worker of both instances runs tables made at or after
+ * `decisions` (epoch ms, one per instance, as waitHealth returns them). A decision reaches the
+ * workers some ms after it is logged (the publish, then each worker's next loop); checks of
+ * where new connections go wait for that instead of racing it.
+ */
+export async function waitSteered(decisions: number[], waitMs = 5000): Promise<void> {
+  const deadline = Date.now() + waitMs;
+  for (;;) {
+    const st = LBS.map((ns) => weir<SteerView>(ns, ['status']));
+    const lagging = st.map((s, i) => {
+      const r = s.health.lastRebuild, gens = s.dataplane.generations ?? [];
+      // The log's time is wall-clock whole ms, decidedAtMs monotonic: allow a little skew.
+      const ok = r !== null && r.decidedAtMs >= decisions[i] - 50 && r.generation > 0 && gens.length > 0 && gens.every((g) => g >= r.generation);
+      return ok ? null : `${LBS[i]}: last rebuild ${JSON.stringify(r)}, worker generations ${JSON.stringify(gens)}`;
+    }).filter((x) => x !== null);
+    if (lagging.length === 0) return;
+    if (Date.now() > deadline) assert.fail(`the decisions did not reach every worker within ${waitMs} ms: ${lagging.join(' | ')}`);
     await sleep(50);
   }
 }

@@ -10,7 +10,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { labSkipReason } from './lab-env.js';
 import { Capture, curlMany, labDown, labStatus, labUp, LB_ADDR, LBS, urlOf, weir, WEIR } from './dataplane-lab.js';
-import { sleep, stopStarted, waitHealth } from './health-lab.js';
+import { sleep, stopStarted, waitHealth, waitSteered } from './health-lab.js';
 import { VIPS } from '../../netns-lab/topology.js';
 import { LAB_HEALTH_CHECK as HC, LAB_TUNNEL_VIP, LAB_TUNNEL_VIP6, labProbeSource } from '../../netns-lab/weir-config.js';
 
@@ -106,6 +106,7 @@ describe('through-tunnel probing proves the dsr-gre decapsulation path', { skip 
     }
     for (const l of down.lines) assert.match(l.reason ?? '', /timeout/, `${l.vip}: the tunnel probes time out: ${l.reason}`);
     for (const l of down.lines) assert.ok(l.time - stoppedAt <= DETECT_BOUND_MS + SLACK_MS, `${l.vip} detected in ${l.time - stoppedAt} ms`);
+    await waitSteered(down.last);
 
     const r = rows();
     for (const vip of DIRECT) {
@@ -120,12 +121,13 @@ describe('through-tunnel probing proves the dsr-gre decapsulation path', { skip 
     }
 
     const gre = [...new Set(VIPS.filter((v) => v.mode === 'dsr-gre').map((v) => v.address))];
+    const restartedAt = Date.now();
     const child = spawn('ip', ['netns', 'exec', 'weir-be2', process.execPath, WEIR, 'decap', '--tun', 'weir-decap0', '--stats-interval', '0', ...gre.flatMap((a) => ['--vip', a])], { stdio: 'ignore' });
     started.push(child);
-    const restartedAt = Date.now();
     const up = await waitHealth('be2', 'up', restartedAt, TUNNEL);
     t.diagnostic(`be2 decap started → up: ${up.lines.map((l) => `${l.vip} ${l.time - restartedAt} ms`).join(', ')} (bound ${RECOVER_BOUND_MS} ms + ${SLACK_MS} ms slack, from the spawn)`);
     for (const l of up.lines) assert.ok(l.time - restartedAt <= RECOVER_BOUND_MS + SLACK_MS, `${l.vip} recovered in ${l.time - restartedAt} ms`);
+    await waitSteered(up.last);
     for (const vip of [GRE_VIP, GRE_VIP6]) {
       const back = curlMany(urlOf(vip.address), 60, 10);
       assert.equal(back.failures, 0);
