@@ -823,7 +823,16 @@ export class ConnTable {
       if (ns === st) return st;
       const nk = (key & ~K_STATE_MASK) | (ns << K_STATE_SHIFT);
       const seen = Atomics.compareExchange(E, base + W_KEY, key, nk);
-      if (seen === key) return ns;
+      if (seen === key) {
+        // A SYN reopening a closed tuple is a new connection (netfilter makes a new entry):
+        // its counts start again, so the passive checks see its first packet as the first.
+        if (ns === CT_SYN_SENT && (st === CT_TIME_WAIT || st === CT_CLOSED)) {
+          Atomics.store(E, base + W_PKTS_O, 1); Atomics.store(E, base + W_PKTS_R, 0);
+          Atomics.store(E, base + W_BYTES_O, bytes | 0); Atomics.store(E, base + W_BYTES_O + 1, 0);
+          Atomics.store(E, base + W_BYTES_R, 0); Atomics.store(E, base + W_BYTES_R + 1, 0);
+        }
+        return ns;
+      }
       key = seen;
       if ((key & K_LIVE) === 0) return -1;
     }

@@ -10,6 +10,7 @@ import {
   ENGINE_COUNTER_NAMES, PASSIVE_CAPACITY, PASSIVE_NO_ANSWER, PASSIVE_OK, PASSIVE_RST, SYN_RETRANSMIT_MIN_MS, VERDICT_DROP, VERDICT_TX_IP,
 } from '../../src/lb/engine.js';
 import { expectedBackend, fixture, frame, type Fixture } from './engine-helpers.js';
+import type { ConnEntryView } from '../../src/lb/conntrack.js';
 
 const CLIENT4 = '198.19.0.1';
 const CLIENT6 = 'fd00:99::1';
@@ -99,6 +100,38 @@ for (const fam of [4, 6] as const) {
     assert.equal(count(fx, 'synUnanswered'), 1);
   });
 }
+
+test('a client tuple reused after its connection closed (FIN: TIME_WAIT, RST: CLOSED) starts its counts again: its unanswered SYN is reported', () => {
+  const fx = fixture();
+  const { ports, backend } = portsToOneBackend(fx, 'nat4', CLIENT4, '198.18.0.10', 2);
+  const c = (p: number, flags: number): PacketSpec => ({ src: CLIENT4, dst: '198.18.0.10', proto: 'tcp', srcPort: p, dstPort: 80, tcpFlags: flags, ack: flags & TCP_ACK ? 1 : 0 });
+  const b = (sp: number, flags: number): PacketSpec => ({ src: backend.address, dst: '198.18.0.100', proto: 'tcp', srcPort: 8080, dstPort: sp, tcpFlags: flags, ack: 1 });
+  for (const [i, close] of (['fin', 'rst'] as const).entries()) {
+    const p = ports[i];
+    const s = send(fx, c(p, TCP_SYN), 1000);
+    send(fx, b(s, TCP_SYN | TCP_ACK), 1001);
+    send(fx, c(p, TCP_ACK), 1002);
+    if (close === 'fin') {
+      send(fx, c(p, TCP_FIN | TCP_ACK), 1003);
+      send(fx, b(s, TCP_FIN | TCP_ACK), 1004);
+      send(fx, c(p, TCP_ACK), 1005);
+    } else send(fx, c(p, TCP_RST | TCP_ACK), 1003);
+    const row = (): ConnEntryView => fx.ct.list({}, Infinity, 5000).find((r) => r.clientPort === p)!;
+    assert.equal(row().state, close === 'fin' ? 'TIME_WAIT' : 'CLOSED');
+    // The second handshake follows the first round's failure: its SYN-ACK is a success.
+    assert.deepEqual(drain(fx), i === 0 ? [] : [{ vipId: 1, backendId: backend.id, kind: PASSIVE_OK }]);
+    // The same tuple again, the backend silent now.
+    send(fx, c(p, TCP_SYN), 5000);
+    const r = row();
+    assert.equal(r.state, 'SYN_SENT');
+    assert.equal(r.pktsOrig, 1, `${close}: the reopening SYN is the new connection's first packet`);
+    assert.equal(r.pktsReply, 0);
+    assert.equal(r.bytesReply, 0);
+    send(fx, c(p, TCP_SYN), 6000);
+    assert.deepEqual(drain(fx), [{ vipId: 1, backendId: backend.id, kind: PASSIVE_NO_ANSWER }], `${close}: the retransmission is reported`);
+  }
+  assert.equal(count(fx, 'synUnanswered'), 2);
+});
 
 test('a duplicate SYN sooner than a retransmission timeout, a corrupt retransmission, and a RST after a counted retransmission report nothing more', () => {
   const fx = fixture();
