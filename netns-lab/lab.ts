@@ -6,7 +6,7 @@ import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, unlin
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BRIDGE, HOSTS, NETS, SERVICE_PORTS, SWITCH_NS, VIP_RANGE, VIPS, hostsByRole, type LabHost } from './topology.js';
-import { labProbeSource, labWeirConfig, weirFiles } from './weir-config.js';
+import { labProbeSource, labTunAddress, labWeirConfig, weirFiles } from './weir-config.js';
 import { birdConfig, birdProtocolOf, parseBirdProtocols, parseIpRoutes, routerBgpFiles, weirBgpYaml } from './router-bgp.js';
 
 export const STATE_DIR = '/run/weir-lab';
@@ -211,6 +211,8 @@ export interface UpOptions {
   bgp?: boolean;
   /** Real HTTP health checks on the HTTP VIPs (weir-config.ts LAB_HEALTH_CHECK; 'passive': LAB_PASSIVE_HEALTH_CHECK) instead of type none. */
   health?: boolean | 'passive';
+  /** instance.io of the weir instances (default afpacket); tun leaves out the dsr-l2 VIPs. */
+  io?: 'afpacket' | 'tun';
 }
 
 /** Offloads off on every veth on the way to and from weir (see LAB-NOTES "AF_PACKET"). */
@@ -233,8 +235,21 @@ function dsrVipsOnBackend(ns: string): void {
   for (const a of dsrVipAddresses()) nsRun(ns, 'ip', [a.includes(':') ? '-6' : '-4', 'addr', 'add', `${a}/${a.includes(':') ? 128 : 32}`, 'dev', 'lo']);
 }
 
+/**
+ * io: tun: the lb forwards (the kernel routes VIP and SNAT traffic into weir's TUN) and every
+ * backend reaches the lb's SNAT addresses, which no host owns, through the lb.
+ */
+function tunRouting(lb: LabHost): void {
+  sysctl(lb.ns, 'net.ipv4.ip_forward', 1);
+  sysctl(lb.ns, 'net.ipv6.conf.all.forwarding', 1);
+  for (const b of hostsByRole('backend')) {
+    nsRun(b.ns, 'ip', ['route', 'replace', `${labTunAddress(lb.ns, 4)}/32`, 'via', lb.links[0].v4!]);
+    nsRun(b.ns, 'ip', ['-6', 'route', 'replace', `${labTunAddress(lb.ns, 6)}/128`, 'via', lb.links[0].v6!]);
+  }
+}
+
 /** Starts weir in every lb namespace and waits (10 s) for each control socket. */
-function startWeir(procs: LabProcess[], workers: number, bgp: boolean, health: boolean | 'passive' = false): void {
+function startWeir(procs: LabProcess[], workers: number, bgp: boolean, health: boolean | 'passive' = false, io: 'afpacket' | 'tun' = 'afpacket'): void {
   const macs: Record<string, string> = {};
   for (const b of hostsByRole('backend')) macs[b.ns] = macOf(b.ns, b.links[0].ifname);
   const started: { ns: string; pid: number; socket: string; log: string }[] = [];
@@ -247,8 +262,9 @@ function startWeir(procs: LabProcess[], workers: number, bgp: boolean, health: b
         nsRun(lb.ns, 'ip', ['-6', 'addr', 'add', `${labProbeSource(lb.ns, b.ns, 6)}/128`, 'dev', lb.links[0].ifname, 'nodad']);
       }
     }
+    if (io === 'tun') tunRouting(lb);
     const router = HOSTS.find((h) => h.role === 'router')!;
-    writeFileSync(f.config, labWeirConfig(lb, f, macs, workers, { health }) + (bgp ? weirBgpYaml(router) : ''));
+    writeFileSync(f.config, labWeirConfig(lb, f, macs, workers, { health, io }) + (bgp ? weirBgpYaml(router) : ''));
     const out = openSync(f.log, 'a');
     const child = spawn('ip', ['netns', 'exec', lb.ns, process.execPath, WEIR_CLI, 'run', '-c', f.config], { detached: true, stdio: ['ignore', out, out] });
     closeSync(out);
@@ -385,7 +401,7 @@ export function up(opts: UpOptions = {}): LabState {
   for (const b of hostsByRole('backend')) waitListening(b.ns, [SERVICE_PORTS.http, SERVICE_PORTS.iperf3]);
   for (const b of hostsByRole('backend')) waitLink(b.ns, 'weir-decap0');
   if (opts.weir ?? true) {
-    startWeir(procs, opts.workers ?? 1, bgp, opts.health ?? false);
+    startWeir(procs, opts.workers ?? 1, bgp, opts.health ?? false, opts.io ?? 'afpacket');
     if (bgp) waitBgpConverged();
   }
   return readState() ?? state;
@@ -455,7 +471,10 @@ function main(argv: string[]): number {
   switch (cmd) {
     case 'up': {
       const w = rest.find((a) => a.startsWith('--workers='));
-      up({ weir: !rest.includes('--no-weir'), bgp: rest.includes('--bgp'), health: rest.includes('--health=passive') ? 'passive' : rest.includes('--health'), ...(w ? { workers: Number(w.split('=')[1]) } : {}) });
+      up({
+        weir: !rest.includes('--no-weir'), bgp: rest.includes('--bgp'), health: rest.includes('--health=passive') ? 'passive' : rest.includes('--health'),
+        ...(w ? { workers: Number(w.split('=')[1]) } : {}), ...(rest.includes('--io=tun') ? { io: 'tun' as const } : {}),
+      });
       printStatus(status());
       return 0;
     }
@@ -472,7 +491,7 @@ function main(argv: string[]): number {
       return 0;
     }
     default:
-      console.error('usage: netns-lab/lab up [--no-weir] [--workers=N] [--bgp] [--health[=passive]] | down | status [--json]');
+      console.error('usage: netns-lab/lab up [--no-weir] [--workers=N] [--bgp] [--health[=passive]] [--io=tun] | down | status [--json]');
       return 2;
   }
 }

@@ -61,6 +61,17 @@ export function labProbeSource(lbNs: string, backendNs: string, family: 4 | 6 = 
 export interface LabConfigOptions {
   /** Real HTTP health checks (LAB_HEALTH_CHECK, or LAB_PASSIVE_HEALTH_CHECK for 'passive') on the HTTP VIPs; default every VIP has type none. */
   health?: boolean | 'passive';
+  /** instance.io; with tun the dsr-l2 VIPs are left out and the SNAT / GRE source is labTunAddress. */
+  io?: 'afpacket' | 'tun';
+}
+
+/**
+ * `lab up --io=tun`: lb N's SNAT and GRE source addresses, 198.18.3.N and fd00:0:0:3::N. They
+ * are assigned to no host: the backends route them to lb N, whose kernel routes them into the TUN.
+ */
+export function labTunAddress(lbNs: string, family: 4 | 6): string {
+  const lb = Number(lbNs.replace(/^weir-lb/, ''));
+  return family === 4 ? `198.18.3.${lb}` : `fd00:0:0:3::${lb}`;
 }
 
 export function weirFiles(stateDir: string, lb: LabHost): LabWeirFiles {
@@ -79,19 +90,21 @@ export function labWeirConfig(lb: LabHost, files: LabWeirFiles, macs: Record<str
   const link = lb.links[0];
   const backends = hostsByRole('backend');
   const hc = opts.health === 'passive' ? LAB_PASSIVE_HEALTH_CHECK : LAB_HEALTH_CHECK;
+  const tun = opts.io === 'tun';
   const cfg = {
     instance: {
       name: lb.ns.replace(/^weir-/, ''),
-      addresses: [link.v4, link.v6],
+      addresses: tun ? [labTunAddress(lb.ns, 4), labTunAddress(lb.ns, 6)] : [link.v4, link.v6],
+      // With a TUN the interface only gives the MTU.
       interfaces: [link.ifname],
-      io: 'afpacket',
+      io: tun ? 'tun' : 'afpacket',
       workers,
     },
     cluster: { hash_seed: LAB_HASH_SEED },
     control: { socket: files.socket },
     metrics: { listen: files.metrics },
     conntrack: { capacity: 65536 },
-    vips: VIPS.map((v) => {
+    vips: VIPS.filter((v) => !(tun && v.mode === 'dsr-l2')).map((v) => {
       const six = v.address.includes(':');
       return {
         name: v.name,

@@ -15,7 +15,7 @@ export interface RawIssue {
 
 /** The parts of a config that passed the schema; cross checks run on whatever is available. */
 export interface CheckInput {
-  instance?: { addresses: string[]; interfaces: string[] };
+  instance?: { addresses: string[]; interfaces: string[]; io?: 'afpacket' | 'tun' };
   vips: { index: number; vip: VipConfig }[];
   /** BGP fields that are individually valid (each check needs only its own fields). */
   bgp?: {
@@ -86,6 +86,9 @@ export function crossChecks(input: CheckInput): RawIssue[] {
     }
     checkBackends(vip, at, out);
     checkFamilies(vip, at, instanceFamilies, out);
+    if (vip.mode === 'dsr-l2' && input.instance?.io === 'tun') {
+      out.push({ path: at('mode'), message: 'dsr-l2 needs instance.io afpacket: a TUN carries IP packets, no Ethernet header to rewrite' });
+    }
 
     const hc = vip.health_check;
     if (hc.timeout_ms > hc.interval_ms) {

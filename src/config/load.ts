@@ -5,7 +5,7 @@ import YAML, { isMap, isSeq, isScalar, isPair, LineCounter, type Node } from 'ya
 import { z } from 'zod';
 import { canonicalAddress, hostPort } from './address.js';
 import { crossChecks, type CheckInput, type ConfigPath, type RawIssue } from './checks.js';
-import { bgpSchema, configSchema, ipAddress, vipSchema, type VipConfig, type WeirConfig } from './schema.js';
+import { bgpSchema, configSchema, instanceSchema, ipAddress, vipSchema, type VipConfig, type WeirConfig } from './schema.js';
 
 export interface ConfigIssue {
   path: ConfigPath;
@@ -178,7 +178,9 @@ function bestEffort(raw: unknown, issues: RawIssue[]): CheckInput {
     });
   }
   return {
-    instance: addrs.success && ifaces.success ? { addresses: addrs.data.map(canonicalAddress), interfaces: ifaces.data } : undefined,
+    instance: addrs.success && ifaces.success
+      ? { addresses: addrs.data.map(canonicalAddress), interfaces: ifaces.data, io: ok(instanceSchema.shape.io, instObj.io) }
+      : undefined,
     vips,
     bgp,
   };

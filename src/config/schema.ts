@@ -244,7 +244,12 @@ export const instanceSchema = map({
       })
       .default([])
       .meta({ description: 'Interfaces the data plane attaches to.' }),
-    io: oneOf(['afpacket', 'tun'] as const).default('afpacket').meta({ description: 'Packet I/O backend.' }),
+    io: oneOf(['afpacket', 'tun'] as const)
+      .default('afpacket')
+      .meta({ description: 'Packet I/O: afpacket (AF_PACKET rings on instance.interfaces) or tun (the kernel routes VIP and SNAT traffic into a TUN device; nat and dsr-gre only).' }),
+    tun_name: str('must be an interface name (1..15 characters, no "/" or spaces)', /^[^\s/]{1,15}$/, 15)
+      .default('weir-tun0')
+      .meta({ description: 'With io: tun, the multi-queue TUN device weir creates (one queue per worker).' }),
     workers: z
       .union([int(1, 64), z.literal('auto')], { error: says('must be an integer 1..64 or auto') })
       .default(DEFAULTS.workers)

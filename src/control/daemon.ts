@@ -34,6 +34,11 @@ interface ReloadRecord {
   message: string;
 }
 
+/** weir run drives a real data plane when it has interfaces (afpacket) or a TUN to run on. */
+function wantsDataPlane(config: WeirConfig): boolean {
+  return config.instance.interfaces.length > 0 || config.instance.io === 'tun';
+}
+
 export class Daemon {
   private lastReload: ReloadRecord | null = null;
   private reloading: Promise<unknown> = Promise.resolve();
@@ -50,10 +55,10 @@ export class Daemon {
   static async start(opts: DaemonOptions): Promise<Daemon> {
     const config = loadConfigFile(opts.configFile);
     const log = opts.logger ?? createLogger({ level: envLogLevel() ?? config.log.level });
-    // A real data plane only when there are interfaces to attach to (tests and dry runs stay detached).
+    // A real data plane only with interfaces to attach to or a TUN (tests and dry runs stay detached).
     const hooks =
       opts.hooks ??
-      (config.instance.interfaces.length > 0
+      (wantsDataPlane(config)
         ? (await import('../dataplane/index.js')).createDataPlane({ logger: log.child({ instance: config.instance.name, component: 'dataplane' }) })
         : detachedDataPlane());
     const runtime = await LbRuntime.start(config, hooks, { health: {}, logger: log.child({ instance: config.instance.name }) });
@@ -79,7 +84,7 @@ export class Daemon {
 
   /** weir can serve: its data plane is attached, or none is configured (the daemon alone). */
   private selfHealthy(): boolean {
-    return this.runtime.hooks.status().attached || this.runtime.config.instance.interfaces.length === 0;
+    return this.runtime.hooks.status().attached || !wantsDataPlane(this.runtime.config);
   }
 
   /** BGP sessions, the metrics server and the health probes (after the control socket is up). */

@@ -1,9 +1,11 @@
 // The real data plane behind the control plane's DataPlaneHooks: starts instance.workers worker
-// threads on the configured interfaces (AF_PACKET, one fanout group), publishes tables to them,
-// installs the nftables ingress drops that keep the host's kernel off VIP traffic, sums their
-// counters for `weir status`, and stops them on detach.
-import { readFileSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
+// threads on the configured interfaces (AF_PACKET, one fanout group) or on the queues of one
+// TUN device (io: tun), publishes tables to them, installs the nftables ingress drops that keep
+// the host's kernel off VIP traffic (afpacket) or the routes that send VIP and SNAT traffic into
+// the TUN (tun), sums their counters for `weir status`, and stops them on detach.
+import { existsSync, readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { availableParallelism, networkInterfaces } from 'node:os';
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import type { Logger } from '../log.js';
 import type { ConnTable } from '../lb/conntrack.js';
@@ -41,6 +43,65 @@ export function workerCount(w: number | 'auto'): number {
 /** Bytes of free room before each received frame: the outer IPv6 + GRE header (44) fits. */
 const HEADROOM = 64;
 
+/** TUN MTU when io: tun names no interfaces. */
+const TUN_DEFAULT_MTU = 1500;
+
+/** Runs `ip -batch -`; throws with ip's message. */
+function ipBatch(lines: readonly string[]): void {
+  try {
+    execFileSync('ip', ['-batch', '-'], { input: lines.join('\n') + '\n', stdio: ['pipe', 'ignore', 'pipe'], encoding: 'utf8' });
+  } catch (e) {
+    const err = e as { code?: string; stderr?: string; message: string };
+    if (err.code === 'ENOENT') throw new Error('ip (iproute2) is not installed');
+    throw new Error(`ip -batch failed: ${(err.stderr ?? err.message).trim()}`);
+  }
+}
+
+/** `ip -batch` lines that take the routes into the TUN from `have` to `want` (host routes). */
+export function tunRouteScript(dev: string, have: readonly string[], want: readonly string[]): string[] {
+  const host = (a: string): string => `${a}/${a.includes(':') ? 128 : 32}`;
+  return [
+    ...have.filter((a) => !want.includes(a)).map((a) => `route del ${host(a)} dev ${dev}`),
+    ...want.filter((a) => !have.includes(a)).map((a) => `route replace ${host(a)} dev ${dev}`),
+  ];
+}
+
+function readProc(file: string): string {
+  try {
+    return readFileSync(file, 'utf8').trim();
+  } catch {
+    return '';
+  }
+}
+
+/**
+ * io: tun needs a TUN name nobody uses, the kernel to forward (VIP packets are routed into the
+ * TUN) and SNAT addresses that are not this host's: a local address would take the backends'
+ * replies itself.
+ */
+function tunPreflight(cfg: WeirConfig): void {
+  // Opening a queue of an existing multi-queue TUN joins it: never share another owner's device.
+  if (existsSync(`/sys/class/net/${cfg.instance.tun_name}`)) {
+    throw new Error(`instance.tun_name ${cfg.instance.tun_name} already exists (another weir instance?); give each instance its own`);
+  }
+  const fams = new Set(cfg.vips.map((v) => (v.address.includes(':') ? 6 : 4)));
+  if (fams.has(4) && readProc('/proc/sys/net/ipv4/ip_forward') !== '1') {
+    throw new Error('instance.io tun needs net.ipv4.ip_forward=1: the kernel forwards IPv4 VIP traffic into the TUN');
+  }
+  if (fams.has(6) && readProc('/proc/sys/net/ipv6/conf/all/forwarding') !== '1') {
+    throw new Error('instance.io tun needs net.ipv6.conf.all.forwarding=1: the kernel forwards IPv6 VIP traffic into the TUN');
+  }
+  if (!cfg.vips.some((v) => v.mode === 'nat')) return;
+  const local = new Set(Object.values(networkInterfaces()).flatMap((l) => (l ?? []).map((a) => a.address)));
+  // The SNAT address of each family is the first instance address of it (as in the tables).
+  for (const six of [false, true]) {
+    const a = cfg.instance.addresses.find((x) => x.includes(':') === six);
+    if (a !== undefined && local.has(a)) {
+      throw new Error(`instance.io tun: SNAT address ${a} is assigned to this host, so the kernel would take the backends' replies; use addresses routed to this host but not assigned to it`);
+    }
+  }
+}
+
 function readSys(ifname: string, what: string): string {
   try {
     return readFileSync(`/sys/class/net/${ifname}/${what}`, 'utf8').trim();
@@ -58,8 +119,8 @@ interface WorkerHandle {
 
 /**
  * Data-plane hooks over worker threads. attach() rejects with a clear Error when an interface is
- * missing, io is not afpacket, a socket cannot be opened (privileges) or nft fails; it then
- * leaves nothing running.
+ * missing, a socket or the TUN cannot be opened (privileges), io: tun lacks forwarding or has a
+ * local SNAT address, or nft fails; it then leaves nothing running.
  */
 export function createDataPlane(opts: DataPlaneOptions = {}): DataPlaneHooks {
   const log = opts.logger;
@@ -75,6 +136,9 @@ export function createDataPlane(opts: DataPlaneOptions = {}): DataPlaneHooks {
   let nftApplied = '';
   let lastError: string | null = null;
   let sink: PassiveHealthSink | null = null;
+  /** io: tun: the device while attached, and the addresses routed into it. */
+  let tunName: string | null = null;
+  let tunRoutes: string[] = [];
 
   // [vipId << 16 | backendId, PASSIVE_*] pairs from a worker's engine.
   const passive = (ev: Int32Array): void => {
@@ -104,9 +168,11 @@ export function createDataPlane(opts: DataPlaneOptions = {}): DataPlaneHooks {
     async attach(cfg: WeirConfig, conntrack: ConnTable): Promise<void> {
       config = cfg;
       const inst = cfg.instance;
-      if (inst.io !== 'afpacket') throw new Error(`instance.io "${inst.io}" is not supported by the data plane yet; use afpacket`);
-      if (inst.interfaces.length === 0) throw new Error('instance.interfaces is empty: nothing to attach to');
-      const mtu = Math.min(...inst.interfaces.map((i) => Number(readSys(i, 'mtu'))));
+      const tun = inst.io === 'tun';
+      if (!tun && inst.interfaces.length === 0) throw new Error('instance.interfaces is empty: nothing to attach to');
+      // With a TUN the interfaces (optional) only give the MTU: packets leave by the kernel's routes.
+      const mtu = inst.interfaces.length > 0 ? Math.min(...inst.interfaces.map((i) => Number(readSys(i, 'mtu')))) : TUN_DEFAULT_MTU;
+      if (tun) tunPreflight(cfg);
       ctx = {
         address4: inst.addresses.find((a) => !a.includes(':')),
         address6: inst.addresses.find((a) => a.includes(':')),
@@ -127,7 +193,7 @@ export function createDataPlane(opts: DataPlaneOptions = {}): DataPlaneHooks {
       for (let index = 0; index < n; index++) {
         const ch = new MessageChannel();
         const init: WorkerInit = {
-          index, interfaces: [...inst.interfaces], fanoutGroup, conntrack: conntrack.shared(), counters: sab,
+          index, interfaces: [...inst.interfaces], ...(tun ? { tun: inst.tun_name } : {}), fanoutGroup, conntrack: conntrack.shared(), counters: sab,
           stride: COUNTER_STRIDE, control: control.buffer as SharedArrayBuffer, port: ch.port2, mtu,
           slots: opts.batchSlots ?? 64, slotSize, headroom: HEADROOM, recvTimeoutMs: opts.recvTimeoutMs ?? 10,
           ringBlocks: opts.ringBlocks ?? 32, passiveFlags,
@@ -169,8 +235,19 @@ export function createDataPlane(opts: DataPlaneOptions = {}): DataPlaneHooks {
         await stopWorkers();
         throw e;
       }
-      description = `afpacket: ${n} worker${n === 1 ? '' : 's'} on ${inst.interfaces.join(', ')} (mtu ${mtu})`;
-      log?.info({ workers: n, interfaces: inst.interfaces, mtu, fanoutGroup, slotSize }, 'data plane attached');
+      if (tun) {
+        try {
+          ipBatch([`link set dev ${inst.tun_name} mtu ${mtu} up`]);
+        } catch (e) {
+          await stopWorkers();
+          throw e;
+        }
+        tunName = inst.tun_name;
+      }
+      description = tun
+        ? `tun: ${n} worker${n === 1 ? '' : 's'} on ${inst.tun_name} (${n} queue${n === 1 ? '' : 's'}, mtu ${mtu})`
+        : `afpacket: ${n} worker${n === 1 ? '' : 's'} on ${inst.interfaces.join(', ')} (mtu ${mtu})`;
+      log?.info({ io: inst.io, workers: n, interfaces: inst.interfaces, ...(tun ? { tun: inst.tun_name } : { fanoutGroup }), mtu, slotSize }, 'data plane attached');
     },
 
     publish(generation: number, vips: readonly VipTables[]): void {
@@ -184,9 +261,24 @@ export function createDataPlane(opts: DataPlaneOptions = {}): DataPlaneHooks {
         log?.error({ generation, err: (e as Error).message }, 'tables not published; workers keep the previous generation');
         return;
       }
-      // Drops first, so the kernel is off a new VIP before weir starts forwarding it.
-      if (!opts.noNft) {
-        const drops = { vips: [...new Set(vips.map((v) => v.address))], snat: vips.some((v) => v.mode === 'nat') ? [ctx.address4, ctx.address6].filter((a): a is string => !!a) : [] };
+      const snat = vips.some((v) => v.mode === 'nat') ? [ctx.address4, ctx.address6].filter((a): a is string => !!a) : [];
+      if (tunName !== null) {
+        // io: tun: the kernel forwards VIP and SNAT traffic into the TUN by these routes.
+        const want = [...new Set([...vips.map((v) => v.address), ...snat])];
+        const script = tunRouteScript(tunName, tunRoutes, want);
+        if (script.length > 0) {
+          try {
+            ipBatch(script);
+            tunRoutes = want;
+            log?.info({ tun: tunName, routes: want }, 'routes into the TUN installed');
+          } catch (e) {
+            lastError = `tun routes: ${(e as Error).message}`;
+            log?.error({ err: (e as Error).message }, 'routes into the TUN not installed: VIP traffic may not reach weir');
+          }
+        }
+      } else if (!opts.noNft) {
+        // Drops first, so the kernel is off a new VIP before weir starts forwarding it.
+        const drops = { vips: [...new Set(vips.map((v) => v.address))], snat };
         const script = ingressRuleset(table, config.instance.interfaces, drops);
         if (!nftInstalled || script !== nftApplied) {
           try {
@@ -251,6 +343,9 @@ export function createDataPlane(opts: DataPlaneOptions = {}): DataPlaneHooks {
         nftInstalled = false;
         nftApplied = '';
       }
+      // The TUN is not persistent: it and its routes went with the last queue.
+      tunName = null;
+      tunRoutes = [];
       if (had) log?.info({ workers: had }, 'data plane detached');
       counters = null;
       control = null;

@@ -41,6 +41,8 @@ export function workerCounterBase(index: number): number {
 export interface WorkerInit {
   index: number;
   interfaces: string[];
+  /** io: tun: the multi-queue TUN device to open a queue of (instead of AF_PACKET on interfaces). */
+  tun?: string;
   fanoutGroup: number;
   conntrack: ConnTableShared;
   /** Float64 counters, COUNTER_STRIDE per worker. */

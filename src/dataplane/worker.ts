@@ -1,13 +1,15 @@
 // A data-plane worker thread: one AF_PACKET socket per interface (all workers in one fanout
-// group, hashed, so a flow stays on one worker), raw IPv4/IPv6 senders, and its own Engine over
+// group, hashed, so a flow stays on one worker) or, with io: tun, one queue of the multi-queue
+// TUN device (the kernel picks the queue by flow hash), raw IPv4/IPv6 senders, and its own Engine over
 // the shared connection table. The loop: new tables? → recv (≤ 10 ms) → processBatch → send
 // TX_L2 slots on the receiving socket and TX_IP slots on the raw socket of their family; passive
 // health events, if the batch produced any, go to the control thread as one message.
 import { parentPort, receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
-import { AfPacketPort, PACKET_FANOUT_HASH, RawIpSender } from '../io/ports.js';
+import { AfPacketPort, PACKET_FANOUT_HASH, RawIpSender, TunPort, type PacketPort } from '../io/ports.js';
 import { META_FLAGS, META_OFF, META_PROTO, META_WORDS, PacketBatch, WEIR_F_TX_ERROR } from '../io/batch.js';
 import { ConnTable, ctNow, type ConnTableShared } from '../lb/conntrack.js';
 import { Engine, VERDICT_TX_IP, VERDICT_TX_L2 } from '../lb/engine.js';
+import { LINKTYPE_ETHERNET, LINKTYPE_RAW } from '../packet/index.js';
 import { SnatAllocator } from '../lb/snat.js';
 import { VipTable } from '../lb/vip-table.js';
 import { compileTables, type TablesMessage } from './tables.js';
@@ -36,7 +38,8 @@ function main(init: WorkerInit): void {
   const ctl = new Int32Array(init.control);
   const counters = new Float64Array(init.counters, workerCounterBase(init.index) * 8, init.stride);
   const ct = ConnTable.attach(init.conntrack as ConnTableShared);
-  const ports: AfPacketPort[] = [];
+  const ports: PacketPort[] = [];
+  const rings: AfPacketPort[] = [];
   let raw4: RawIpSender | null = null;
   let raw6: RawIpSender | null = null;
   const closeAll = (): void => {
@@ -45,8 +48,13 @@ function main(init: WorkerInit): void {
     raw6?.close();
   };
   try {
-    for (const ifname of init.interfaces) {
-      ports.push(new AfPacketPort(ifname, { fanoutGroup: init.fanoutGroup, fanoutMode: PACKET_FANOUT_HASH, ignoreOutgoing: true, blockCount: init.ringBlocks }));
+    if (init.tun !== undefined) ports.push(new TunPort(init.tun, { multiQueue: true }));
+    else {
+      for (const ifname of init.interfaces) {
+        const p = new AfPacketPort(ifname, { fanoutGroup: init.fanoutGroup, fanoutMode: PACKET_FANOUT_HASH, ignoreOutgoing: true, blockCount: init.ringBlocks });
+        ports.push(p);
+        rings.push(p);
+      }
     }
     raw4 = new RawIpSender(4);
     raw6 = new RawIpSender(6);
@@ -55,7 +63,12 @@ function main(init: WorkerInit): void {
     parentPort!.postMessage({ type: 'error', index: init.index, message: (e as Error).message });
     return;
   }
-  const engine = new Engine(ct, new VipTable([], { seed: 0, pathMtu: init.mtu, mtu: init.mtu }), new SnatAllocator({ start: init.index * 7919 }), counters, { passiveFlags: new Uint8Array(init.passiveFlags) });
+  // A TUN carries bare IP packets: the engine parses them as LINKTYPE_RAW and never answers TX_L2.
+  const engine = new Engine(ct, new VipTable([], { seed: 0, pathMtu: init.mtu, mtu: init.mtu }), new SnatAllocator({ start: init.index * 7919 }), counters, {
+    passiveFlags: new Uint8Array(init.passiveFlags),
+    linkType: init.tun !== undefined ? LINKTYPE_RAW : LINKTYPE_ETHERNET,
+  });
+  const tun = init.tun !== undefined;
   const batch = new PacketBatch({ slots: init.slots, slotSize: init.slotSize, headroom: init.headroom });
   const M = batch.meta, D = batch.data, size = batch.slotSize;
   let applied = 0;
@@ -88,7 +101,7 @@ function main(init: WorkerInit): void {
     return D[i * size + M[i * META_WORDS + META_OFF]] >> 4 === 6 ? SINK_IP6 : SINK_IP4;
   };
 
-  const sendRun = (rx: AfPacketPort, sink: number, first: number, count: number): void => {
+  const sendRun = (rx: PacketPort, sink: number, first: number, count: number): void => {
     const out = sink === SINK_L2 ? rx : sink === SINK_IP4 ? raw4! : raw6!;
     const v = view(batch, first, count);
     let done = out.send(v, count);
@@ -118,7 +131,7 @@ function main(init: WorkerInit): void {
   // PACKET_STATISTICS is one getsockopt: read it when idle and every 1024 batches.
   const ringStats = (): void => {
     let d = 0;
-    for (const p of ports) d += p.stats().drops;
+    for (const p of rings) d += p.stats().drops;
     counters[W_RING_DROPS] = d;
   };
   const single = ports.length === 1;
@@ -140,7 +153,7 @@ function main(init: WorkerInit): void {
         continue;
       }
       if ((++counters[W_BATCHES] & 1023) === 0) ringStats();
-      n = keepOurs(n);
+      if (!tun) n = keepOurs(n); // a TUN only gets what the kernel routed into it
       if (n === 0) continue;
       const V = engine.processBatch(batch, n, ctNow());
       if (firstPending) {

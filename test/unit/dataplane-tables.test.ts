@@ -10,6 +10,7 @@ import { hashSeed } from '../../src/lb/flow-hash.js';
 import { MODE_DSR_GRE, MODE_DSR_L2, MODE_NAT } from '../../src/lb/vip-table.js';
 import { compileTables, SNAT_PORT_MAX, SNAT_PORT_MIN, tablesMessage, vipSpecOf } from '../../src/dataplane/tables.js';
 import { ingressRuleset, nftTableName } from '../../src/dataplane/nft.js';
+import { tunRouteScript } from '../../src/dataplane/index.js';
 import { parseIp } from '../../src/packet/index.js';
 
 function cfg(text: string): WeirConfig {
@@ -116,4 +117,30 @@ test('without nat VIPs the SNAT address stays the kernel\'s, and a hostile inter
   const s = ingressRuleset('weir_x', ['fab0'], { vips: ['198.18.100.3'], snat: [] });
   assert.ok(!s.includes('dport'));
   assert.throws(() => ingressRuleset('weir_x', ['a"; flush ruleset'], { vips: [], snat: [] }), /cannot go into an nft rule/);
+});
+
+test('io: tun refuses dsr-l2 VIPs (a TUN has no Ethernet header) and takes nat and dsr-gre', () => {
+  const cfg = (mode: string, io: string): string =>
+    `instance:\n  addresses: [198.18.3.1]\n  io: ${io}\nvips:\n  - name: web\n    address: 198.18.100.3\n    port: 80\n    mode: ${mode}\n    backends:\n      - address: 198.18.1.21\n${mode === 'dsr-l2' ? '        mac: 02:00:00:00:00:01\n' : ''}`;
+  const problems = (text: string): string[] => {
+    const r = parseConfigText(text);
+    return r.ok ? [] : r.issues.map(formatIssue).map((m) => m.replace(/ \(line.*$/, ''));
+  };
+  assert.deepEqual(problems(cfg('dsr-l2', 'tun')), ['vips[0].mode: dsr-l2 needs instance.io afpacket: a TUN carries IP packets, no Ethernet header to rewrite']);
+  assert.deepEqual(problems(cfg('dsr-l2', 'afpacket')), []);
+  assert.deepEqual(problems(cfg('nat', 'tun')), []);
+  assert.deepEqual(problems(cfg('dsr-gre', 'tun')), []);
+  const ok = parseConfigText(cfg('nat', 'tun'));
+  assert.ok(ok.ok && ok.config.instance.tun_name === 'weir-tun0', 'tun_name defaults to weir-tun0');
+  assert.equal(problems(`instance:\n  io: tun\n  tun_name: "a/b"\n`).length, 1, 'a bad tun_name is refused');
+});
+
+test('the routes into the TUN go from the old address set to the new one: deletes first, host routes per family', () => {
+  assert.deepEqual(tunRouteScript('weir-tun0', [], ['198.18.100.1', 'fd00::1']), [
+    'route replace 198.18.100.1/32 dev weir-tun0', 'route replace fd00::1/128 dev weir-tun0',
+  ]);
+  assert.deepEqual(tunRouteScript('weir-tun0', ['198.18.100.1', '198.18.3.1'], ['198.18.100.1', '198.18.100.2']), [
+    'route del 198.18.3.1/32 dev weir-tun0', 'route replace 198.18.100.2/32 dev weir-tun0',
+  ]);
+  assert.deepEqual(tunRouteScript('weir-tun0', ['198.18.100.1'], ['198.18.100.1']), [], 'nothing to do: no ip call');
 });
