@@ -4,7 +4,6 @@
 // the host's kernel off VIP traffic (afpacket) or the routes that send VIP and SNAT traffic into
 // the TUN (tun), sums their counters for `weir status`, and stops them on detach.
 import { existsSync, readFileSync } from 'node:fs';
-import { execFileSync } from 'node:child_process';
 import { availableParallelism, networkInterfaces } from 'node:os';
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import type { Logger } from '../log.js';
@@ -13,7 +12,7 @@ import { hashSeed } from '../lb/flow-hash.js';
 import type { WeirConfig } from '../config/schema.js';
 import type { DataPlaneHooks, DataPlaneStatus, PassiveHealthSink, VipTables } from '../control/dataplane.js';
 import { PASSIVE_OK } from '../lb/engine.js';
-import { ingressRuleset, nftApply, nftRemove, nftTableName } from './nft.js';
+import { ingressRuleset, nftApply, nftRemove, nftTableName, pipeScript } from './nft.js';
 import {
   COUNTER_STRIDE, CTL_GENERATION, CTL_STOP, CTL_WORDS, W_APPLIED_AT, W_FIRST_PACKET_AT, W_GENERATION, W_NOT_SUMMED, WORKER_COUNTER_NAMES,
   workerCounterBase, type WorkerInit,
@@ -48,13 +47,7 @@ const TUN_DEFAULT_MTU = 1500;
 
 /** Runs `ip -batch -`; throws with ip's message. */
 function ipBatch(lines: readonly string[]): void {
-  try {
-    execFileSync('ip', ['-batch', '-'], { input: lines.join('\n') + '\n', stdio: ['pipe', 'ignore', 'pipe'], encoding: 'utf8' });
-  } catch (e) {
-    const err = e as { code?: string; stderr?: string; message: string };
-    if (err.code === 'ENOENT') throw new Error('ip (iproute2) is not installed');
-    throw new Error(`ip -batch failed: ${(err.stderr ?? err.message).trim()}`);
-  }
+  pipeScript('ip', ['-batch', '-'], lines.join('\n') + '\n', 'ip (iproute2) is not installed: apt-get install iproute2');
 }
 
 /** `ip -batch` lines that take the routes into the TUN from `have` to `want` (host routes). */
@@ -66,6 +59,7 @@ export function tunRouteScript(dev: string, have: readonly string[], want: reado
   ];
 }
 
+/** A /proc or /sys file's text, trimmed; '' when it cannot be read. */
 function readProc(file: string): string {
   try {
     return readFileSync(file, 'utf8').trim();
@@ -76,10 +70,10 @@ function readProc(file: string): string {
 
 /**
  * io: tun needs a TUN name nobody uses, the kernel to forward (VIP packets are routed into the
- * TUN) and SNAT addresses that are not this host's: a local address would take the backends'
- * replies itself.
+ * TUN) and SNAT addresses (`snat`, those of the tables) that are not this host's: a local
+ * address would take the backends' replies itself.
  */
-function tunPreflight(cfg: WeirConfig): void {
+function tunPreflight(cfg: WeirConfig, snat: readonly string[]): void {
   // Opening a queue of an existing multi-queue TUN joins it: never share another owner's device.
   if (existsSync(`/sys/class/net/${cfg.instance.tun_name}`)) {
     throw new Error(`instance.tun_name ${cfg.instance.tun_name} already exists (another weir instance?); give each instance its own`);
@@ -91,23 +85,23 @@ function tunPreflight(cfg: WeirConfig): void {
   if (fams.has(6) && readProc('/proc/sys/net/ipv6/conf/all/forwarding') !== '1') {
     throw new Error('instance.io tun needs net.ipv6.conf.all.forwarding=1: the kernel forwards IPv6 VIP traffic into the TUN');
   }
-  if (!cfg.vips.some((v) => v.mode === 'nat')) return;
   const local = new Set(Object.values(networkInterfaces()).flatMap((l) => (l ?? []).map((a) => a.address)));
-  // The SNAT address of each family is the first instance address of it (as in the tables).
-  for (const six of [false, true]) {
-    const a = cfg.instance.addresses.find((x) => x.includes(':') === six);
-    if (a !== undefined && local.has(a)) {
+  for (const a of snat) {
+    if (local.has(a)) {
       throw new Error(`instance.io tun: SNAT address ${a} is assigned to this host, so the kernel would take the backends' replies; use addresses routed to this host but not assigned to it`);
     }
   }
 }
 
+/** The SNAT addresses nat VIPs use: the first instance address of each family. */
+function snatAddresses(ctx: TableContext, vips: readonly { mode: string }[]): string[] {
+  return vips.some((v) => v.mode === 'nat') ? [ctx.address4, ctx.address6].filter((a): a is string => !!a) : [];
+}
+
 function readSys(ifname: string, what: string): string {
-  try {
-    return readFileSync(`/sys/class/net/${ifname}/${what}`, 'utf8').trim();
-  } catch {
-    throw new Error(`interface ${ifname} (instance.interfaces) does not exist in this network namespace`);
-  }
+  const v = readProc(`/sys/class/net/${ifname}/${what}`);
+  if (v === '') throw new Error(`interface ${ifname} (instance.interfaces) does not exist in this network namespace`);
+  return v;
 }
 
 interface WorkerHandle {
@@ -136,8 +130,7 @@ export function createDataPlane(opts: DataPlaneOptions = {}): DataPlaneHooks {
   let nftApplied = '';
   let lastError: string | null = null;
   let sink: PassiveHealthSink | null = null;
-  /** io: tun: the device while attached, and the addresses routed into it. */
-  let tunName: string | null = null;
+  /** io: tun: the addresses routed into the TUN. */
   let tunRoutes: string[] = [];
 
   // [vipId << 16 | backendId, PASSIVE_*] pairs from a worker's engine.
@@ -172,7 +165,6 @@ export function createDataPlane(opts: DataPlaneOptions = {}): DataPlaneHooks {
       if (!tun && inst.interfaces.length === 0) throw new Error('instance.interfaces is empty: nothing to attach to');
       // With a TUN the interfaces (optional) only give the MTU: packets leave by the kernel's routes.
       const mtu = inst.interfaces.length > 0 ? Math.min(...inst.interfaces.map((i) => Number(readSys(i, 'mtu')))) : TUN_DEFAULT_MTU;
-      if (tun) tunPreflight(cfg);
       ctx = {
         address4: inst.addresses.find((a) => !a.includes(':')),
         address6: inst.addresses.find((a) => a.includes(':')),
@@ -180,6 +172,7 @@ export function createDataPlane(opts: DataPlaneOptions = {}): DataPlaneHooks {
         unknownTraffic: inst.unknown_traffic,
         fragments: inst.fragments,
       };
+      if (tun) tunPreflight(cfg, snatAddresses(ctx, cfg.vips));
       table = nftTableName(inst.name);
       const n = workerCount(inst.workers);
       control = new Int32Array(new SharedArrayBuffer(CTL_WORDS * 4));
@@ -242,7 +235,6 @@ export function createDataPlane(opts: DataPlaneOptions = {}): DataPlaneHooks {
           await stopWorkers();
           throw e;
         }
-        tunName = inst.tun_name;
       }
       description = tun
         ? `tun: ${n} worker${n === 1 ? '' : 's'} on ${inst.tun_name} (${n} queue${n === 1 ? '' : 's'}, mtu ${mtu})`
@@ -261,9 +253,10 @@ export function createDataPlane(opts: DataPlaneOptions = {}): DataPlaneHooks {
         log?.error({ generation, err: (e as Error).message }, 'tables not published; workers keep the previous generation');
         return;
       }
-      const snat = vips.some((v) => v.mode === 'nat') ? [ctx.address4, ctx.address6].filter((a): a is string => !!a) : [];
-      if (tunName !== null) {
+      const snat = snatAddresses(ctx, vips);
+      if (config.instance.io === 'tun') {
         // io: tun: the kernel forwards VIP and SNAT traffic into the TUN by these routes.
+        const tunName = config.instance.tun_name;
         const want = [...new Set([...vips.map((v) => v.address), ...snat])];
         const script = tunRouteScript(tunName, tunRoutes, want);
         if (script.length > 0) {
@@ -344,7 +337,6 @@ export function createDataPlane(opts: DataPlaneOptions = {}): DataPlaneHooks {
         nftApplied = '';
       }
       // The TUN is not persistent: it and its routes went with the last queue.
-      tunName = null;
       tunRoutes = [];
       if (had) log?.info({ workers: had }, 'data plane detached');
       counters = null;

@@ -50,15 +50,23 @@ export function ingressRuleset(table: string, interfaces: readonly string[], dro
   return lines.join('\n') + '\n';
 }
 
-/** Applies a script with `nft -f -`. Throws with nft's message (and a hint when nft is missing). */
-export function nftApply(script: string): void {
+/**
+ * Runs `cmd args` with `script` on stdin (nft -f -, ip -batch -). Throws with the tool's own
+ * message, or `missing` when the binary is not installed.
+ */
+export function pipeScript(cmd: string, args: readonly string[], script: string, missing: string): void {
   try {
-    execFileSync('nft', ['-f', '-'], { input: script, stdio: ['pipe', 'ignore', 'pipe'], encoding: 'utf8' });
+    execFileSync(cmd, args, { input: script, stdio: ['pipe', 'ignore', 'pipe'], encoding: 'utf8' });
   } catch (e) {
     const err = e as { code?: string; stderr?: string; message: string };
-    if (err.code === 'ENOENT') throw new Error('nft (nftables) is not installed: apt-get install nftables');
-    throw new Error(`nft -f failed: ${(err.stderr ?? err.message).trim()}`);
+    if (err.code === 'ENOENT') throw new Error(missing);
+    throw new Error(`${cmd} ${args.join(' ')} failed: ${(err.stderr ?? err.message).trim()}`);
   }
+}
+
+/** Applies a script with `nft -f -`. Throws with nft's message (and a hint when nft is missing). */
+export function nftApply(script: string): void {
+  pipeScript('nft', ['-f', '-'], script, 'nft (nftables) is not installed: apt-get install nftables');
 }
 
 /** Removes the instance's table; no error when it is already gone. */

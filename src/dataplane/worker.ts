@@ -38,6 +38,7 @@ function main(init: WorkerInit): void {
   const ctl = new Int32Array(init.control);
   const counters = new Float64Array(init.counters, workerCounterBase(init.index) * 8, init.stride);
   const ct = ConnTable.attach(init.conntrack as ConnTableShared);
+  const tun = init.tun !== undefined;
   const ports: PacketPort[] = [];
   const rings: AfPacketPort[] = [];
   let raw4: RawIpSender | null = null;
@@ -66,9 +67,8 @@ function main(init: WorkerInit): void {
   // A TUN carries bare IP packets: the engine parses them as LINKTYPE_RAW and never answers TX_L2.
   const engine = new Engine(ct, new VipTable([], { seed: 0, pathMtu: init.mtu, mtu: init.mtu }), new SnatAllocator({ start: init.index * 7919 }), counters, {
     passiveFlags: new Uint8Array(init.passiveFlags),
-    linkType: init.tun !== undefined ? LINKTYPE_RAW : LINKTYPE_ETHERNET,
+    linkType: tun ? LINKTYPE_RAW : LINKTYPE_ETHERNET,
   });
-  const tun = init.tun !== undefined;
   const batch = new PacketBatch({ slots: init.slots, slotSize: init.slotSize, headroom: init.headroom });
   const M = batch.meta, D = batch.data, size = batch.slotSize;
   let applied = 0;
