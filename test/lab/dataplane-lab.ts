@@ -123,7 +123,10 @@ export class Capture {
   constructor(readonly ns: string, readonly dev: string, opts: { direction?: 'in' | 'out'; filter?: string } = {}) {
     this.dir = mkdtempSync(path.join(os.tmpdir(), 'weir-cap-'));
     this.file = path.join(this.dir, `${ns}-${dev}.pcap`);
-    const args = ['netns', 'exec', ns, 'timeout', '120', 'tcpdump', '-i', dev, '-p', '-U', '-n', '-s', '256', '-c', '200000', '-w', this.file,
+    // --immediate-mode: libpcap's TPACKET_V3 ring otherwise hands packets to tcpdump only when
+    // a block retires (every second or two), and tcpdump discards the partly filled block when
+    // it is stopped, so a capture shorter than about two seconds came back empty.
+    const args = ['netns', 'exec', ns, 'timeout', '120', 'tcpdump', '-i', dev, '--immediate-mode', '-p', '-U', '-n', '-s', '256', '-c', '200000', '-w', this.file,
       ...(opts.direction ? ['-Q', opts.direction] : []), ...(opts.filter ? [opts.filter] : [])];
     this.child = spawn('ip', args, { stdio: 'ignore' });
   }

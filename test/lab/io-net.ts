@@ -97,7 +97,7 @@ export function greHeader(protoType: number): Uint8Array {
 export async function startCapture(
   ns: string, dev: string, filter: string, count: number, file: string, seconds = 8,
 ): Promise<{ done: Promise<number> }> {
-  const child = spawn('ip', ['netns', 'exec', ns, 'timeout', String(seconds), 'tcpdump', '-i', dev, '-n', '-U', '-c', String(count), '-w', file, filter], {
+  const child = spawn('ip', ['netns', 'exec', ns, 'timeout', String(seconds), 'tcpdump', '-i', dev, '--immediate-mode', '-n', '-U', '-c', String(count), '-w', file, filter], {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   const done = new Promise<number>((resolve) => child.on('exit', (code) => resolve(code ?? -1)));
