@@ -4,8 +4,8 @@
 //   weir-bench-la [weir-la0] --veth-- [weir-lf0] weir-bench-lf [weir-lf1] --veth-- [weir-lb0] weir-bench-lb
 //
 // The forwarder is the kernel (ip_forward), a minimal C loop per design (io-fwd.c), or the same
-// loop in TypeScript on weir's addon (AF_PACKET ports + PortPoller in a worker thread, the way
-// weir's data-plane workers wait). Round trips are measured at light load (one ping, then a
+// loop in TypeScript on weir's addon (AF_PACKET or AF_XDP ports + PortPoller in a worker thread,
+// the way weir's data-plane workers wait). Round trips are measured at light load (one ping, then a
 // pause) and back to back. Run: npm run bench -- io-latency (root; WEIR_BENCH_LAB=1).
 // Knobs: WEIR_BENCH_PINGS (per variant, default 2000), WEIR_BENCH_GAP_US (pause, default 1000).
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
@@ -14,16 +14,17 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
-import { AfPacketPort, PacketBatch, PortPoller } from '../../src/io/index.js';
+import { AfPacketPort, PacketBatch, PortPoller, XdpClassifier, XdpPort, type PolledPort } from '../../src/io/index.js';
 
 const self = fileURLToPath(import.meta.url);
 const srcDir = path.resolve(path.dirname(self), '../../../scripts/bench');
 const NS = { a: 'weir-bench-la', f: 'weir-bench-lf', b: 'weir-bench-lb' };
 const PINGS = Number(process.env.WEIR_BENCH_PINGS ?? 2000);
 const GAP_US = Number(process.env.WEIR_BENCH_GAP_US ?? 1000);
+const A_ADDR = '198.18.110.1';
 const B_ADDR = '198.18.111.1';
 
-interface TsFwdArgs { ringVersion: 2 | 3; spinUs: number; seconds: number; peerA: string; peerB: string; stop: SharedArrayBuffer }
+interface TsFwdArgs { io: 'afpacket' | 'afxdp'; ringVersion: 2 | 3; spinUs: number; seconds: number; peerA: string; peerB: string; stop: SharedArrayBuffer }
 
 // ---- the TypeScript forwarder: weir's wait loop without the engine ----
 
@@ -32,8 +33,18 @@ function macBytes(m: string): Uint8Array {
 }
 
 function tsForward(a: TsFwdArgs): { forwarded: number; cpuSeconds: number } {
-  const ports = ['weir-lf0', 'weir-lf1'].map((i) => new AfPacketPort(i, { ringVersion: a.ringVersion, ignoreOutgoing: true, blockCount: 8 }));
   const own = ['weir-lf0', 'weir-lf1'].map((i) => macBytes(execFileSync('cat', [`/sys/class/net/${i}/address`], { encoding: 'utf8' }).trim()));
+  // AF_XDP: the classifier on each side hands over what is addressed to the far end.
+  const xdp = a.io === 'afxdp'
+    ? ['weir-lf0', 'weir-lf1'].map((i, k) => {
+      const c = new XdpClassifier(i, { queues: 1, snatPortMin: 1, snatPortMax: 0, mac: own[k] });
+      c.setAddresses([k === 0 ? B_ADDR : A_ADDR], []);
+      return c;
+    })
+    : [];
+  const ports: PolledPort[] = a.io === 'afxdp'
+    ? ['weir-lf0', 'weir-lf1'].map((i, k) => new XdpPort(i, 0, xdp[k].xskMapFd, { frames: 1024, ringSize: 256 }))
+    : ['weir-lf0', 'weir-lf1'].map((i) => new AfPacketPort(i, { ringVersion: a.ringVersion, ignoreOutgoing: true, blockCount: 8 }));
   const peers = [macBytes(a.peerA), macBytes(a.peerB)];
   const poller = new PortPoller(ports);
   const batch = new PacketBatch({ slots: 64, slotSize: 2048 });
@@ -61,6 +72,7 @@ function tsForward(a: TsFwdArgs): { forwarded: number; cpuSeconds: number } {
   }
   const cpu = process.cpuUsage(cpu0);
   for (const p of ports) p.close();
+  for (const c of xdp) c.close();
   return { forwarded, cpuSeconds: (cpu.user + cpu.system) / 1e6 };
 }
 
@@ -160,10 +172,11 @@ export async function run(): Promise<void> {
       { name: 'C, TPACKET_V3 (1 ms retire), poll', cmd: ['io-fwd', 'v3'] },
       { name: 'C, TPACKET_V2, poll', cmd: ['io-fwd', 'v2'] },
       { name: 'C, TPACKET_V2, busy (never sleeps)', cmd: ['io-fwd', 'v2spin'] },
-      { name: 'weir addon, TPACKET_V3, poll', cmd: ['ts', '3', '0'] },
-      { name: 'weir addon, TPACKET_V2, poll', cmd: ['ts', '2', '0'] },
-      { name: 'weir addon, TPACKET_V2, 50 µs busy window', cmd: ['ts', '2', '50'] },
-      { name: 'weir addon, TPACKET_V2, 500 µs busy window', cmd: ['ts', '2', '500'] },
+      { name: 'weir addon, TPACKET_V3, poll', cmd: ['ts', 'afpacket', '3', '0'] },
+      { name: 'weir addon, TPACKET_V2, poll', cmd: ['ts', 'afpacket', '2', '0'] },
+      { name: 'weir addon, TPACKET_V2, 50 µs busy window', cmd: ['ts', 'afpacket', '2', '50'] },
+      { name: 'weir addon, TPACKET_V2, 500 µs busy window', cmd: ['ts', 'afpacket', '2', '500'] },
+      { name: 'weir addon, AF_XDP (copy mode), poll', cmd: ['ts', 'afxdp', '2', '0'] },
     ];
     for (const v of variants) {
       kernelForwards(!v.cmd);
@@ -171,7 +184,7 @@ export async function run(): Promise<void> {
       if (v.cmd?.[0] === 'io-fwd') {
         fwd = await startIn(NS.f, ['timeout', String(runSecs + 5), path.join(bin, 'io-fwd'), v.cmd[1], 'weir-lf0', 'weir-lf1', peerA, peerB, String(runSecs)]);
       } else if (v.cmd?.[0] === 'ts') {
-        fwd = await startIn(NS.f, ['timeout', String(runSecs + 5), process.execPath, self, '--forward', v.cmd[1], v.cmd[2], peerA, peerB, String(runSecs)]);
+        fwd = await startIn(NS.f, ['timeout', String(runSecs + 5), process.execPath, self, '--forward', v.cmd[1], v.cmd[2], v.cmd[3], peerA, peerB, String(runSecs)]);
       }
       const t0 = process.hrtime.bigint();
       const light = pings(bin, GAP_US);
@@ -206,10 +219,10 @@ if (!isMainThread && (workerData as TsFwdArgs | undefined)?.peerA) {
   parentPort!.postMessage(tsForward(workerData as TsFwdArgs));
 } else if (isMainThread && process.argv[1] === self) {
   if (process.argv[2] === '--forward') {
-    const [ver, spin, peerA, peerB, seconds] = process.argv.slice(3);
+    const [io, ver, spin, peerA, peerB, seconds] = process.argv.slice(3);
     const stop = new SharedArrayBuffer(4);
     process.on('SIGINT', () => Atomics.store(new Int32Array(stop), 0, 1));
-    const w = new Worker(self, { workerData: { ringVersion: Number(ver) as 2 | 3, spinUs: Number(spin), peerA, peerB, seconds: Number(seconds), stop } satisfies TsFwdArgs });
+    const w = new Worker(self, { workerData: { io: io as TsFwdArgs['io'], ringVersion: Number(ver) as 2 | 3, spinUs: Number(spin), peerA, peerB, seconds: Number(seconds), stop } satisfies TsFwdArgs });
     w.on('message', (m: unknown) => console.log(m === 'ready' ? 'ready' : JSON.stringify(m)));
     await new Promise<void>((resolve, reject) => {
       w.on('error', reject);

@@ -80,7 +80,7 @@ export const PACKET_FANOUT_FLAG_DEFRAG = 0x8000;
 export type AfPacketOptions = NativePacketSocketOptions;
 
 /**
- * An AF_PACKET socket bound (ETH_P_ALL) to one interface: TPACKET_V3 ring for receive,
+ * An AF_PACKET socket bound (ETH_P_ALL) to one interface: TPACKET_V2 (default) or V3 ring for receive,
  * sendmmsg for send. Throws on open with the operation, interface and errno
  * ("AF_PACKET bind weir-up0: ENODEV ..."), naming CAP_NET_RAW when privileges are missing.
  */
