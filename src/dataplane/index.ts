@@ -349,6 +349,16 @@ export function createDataPlane(opts: DataPlaneOptions = {}): DataPlaneHooks {
       log?.debug({ generation, vips: vips.length }, 'tables published');
     },
 
+    async applied(generation: number, timeoutMs: number): Promise<void> {
+      const deadline = Date.now() + timeoutMs;
+      const behind = (): number[] => workers.map((_, w) => w).filter((w) => counters !== null && counters[workerCounterBase(w) + W_GENERATION] < generation);
+      while (behind().length > 0) {
+        if (lastError && workers.some((w) => !w.alive)) throw new Error(`data plane: ${lastError}`);
+        if (Date.now() > deadline) throw new Error(`data plane: workers ${behind().join(', ')} did not take tables generation ${generation} within ${timeoutMs} ms${lastError ? ` (${lastError})` : ''}`);
+        await new Promise((r) => setTimeout(r, 1));
+      }
+    },
+
     setHealthSink(s: PassiveHealthSink): void {
       sink = s;
     },
