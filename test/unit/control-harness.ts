@@ -4,8 +4,8 @@
 // it was published in `weir status` (dataplane.counters). No packets, no privileges.
 // Usage: node dist/test/unit/control-harness.js CONFIG.yaml FLOWS.json
 import { readFileSync } from 'node:fs';
-import { runDaemon } from '../../src/control/daemon.js';
-import type { DataPlaneHooks, VipTables } from '../../src/control/dataplane.js';
+import { runDaemon } from '../../src/daemon/run.js';
+import type { DataPlaneHooks, VipTables } from '../../src/dataplane/contract.js';
 import { ctNow, CT_DIR_ORIG, TH_ACK, TH_SYN, type ConnTable } from '../../src/lb/conntrack.js';
 import { flowHashOf, parseIpv4, parseIpv6 } from '../../src/lb/flow-hash.js';
 
