@@ -12,9 +12,16 @@ import { Daemon } from '../../src/daemon/daemon.js';
 import { controlRequest } from '../../src/control/client.js';
 import type { DataPlaneHooks, PassiveHealthSink, VipTables } from '../../src/dataplane/contract.js';
 import { ctNow } from '../../src/lb/conntrack.js';
-import { parseIpv4 } from '../../src/lb/flow-hash.js';
+import { ipv4ToU32, parseIp } from '../../src/packet/index.js';
 import { CLI } from './cli-helpers.js';
 import { backendsView, vipsView } from '../../src/daemon/views.js';
+
+/** IPv4 text as a uint32 (-1 when not IPv4) through the one codec. */
+function parseIpv4(text: string): number {
+  const a = parseIp(text);
+  return a?.length === 4 ? ipv4ToU32(a) : -1;
+}
+
 
 /** The real CLI, run without blocking this process (the daemon under test lives in it). */
 function weir(...args: string[]): Promise<{ status: number; stdout: string; stderr: string }> {
