@@ -2,10 +2,11 @@
 // that the tests stop by PID.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { PACKAGE_ROOT } from '../../src/version.js';
 
 export const CLI = path.join(PACKAGE_ROOT, 'dist', 'src', 'cli', 'main.js');
-export const HARNESS = path.join(PACKAGE_ROOT, 'dist', 'test', 'unit', 'control-harness.js');
+export const HARNESS = path.join(path.dirname(fileURLToPath(import.meta.url)), 'control-harness.js');
 
 export interface CliResult {
   status: number | null;
