@@ -6,7 +6,7 @@ import { spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { labSkipReason, delNs } from './lab-env.js';
+import { labSkipReason, delNs } from '../helpers/net.js';
 import { startGobgpd, SpeakerChild, maybeWriteFixture, vethPair, waitUntil } from './bgp-lab.js';
 import { decodeMessage } from '../../src/bgp/message.js';
 
