@@ -1,0 +1,173 @@
+// The bench's own network: a two-armed load-balancer host between a client and a backend host,
+// with a direct return link for DSR replies. Everything is named weir-bn-*; `teardown` removes
+// it (and any process still inside it) whether a run finished, failed or was interrupted.
+//
+//   weir-bn-cli [weir-bn-cli0]──[weir-bn-up0] weir-bn-lb [weir-bn-be0]──[weir-bn-srv0] weir-bn-srv
+//     198.18.20.2               198.18.20.1              198.18.21.1    198.18.21.2, .3 (backends)
+//        [weir-bn-cret0] 198.18.22.2 ──── direct return link ──── 198.18.22.1 [weir-bn-sret0]
+//
+// VIP 198.18.30.1: routed to the lb by the client; on the backend host's lo (DSR). Replies from
+// the VIP take the return link (a source rule on srv); replies from the backend addresses go
+// back through the lb, so kernel forwarding is a symmetric router and nat/nftables/HAProxy
+// replies (addressed to the lb) pass the lb as they must.
+import { spawnSync } from 'node:child_process';
+import { inNs, sh, sysctl } from './sys.js';
+
+export const PREFIX = 'weir-bn-';
+export const NS = { cli: 'weir-bn-cli', lb: 'weir-bn-lb', srv: 'weir-bn-srv' } as const;
+export const IF = {
+  cli: 'weir-bn-cli0', up: 'weir-bn-up0', be: 'weir-bn-be0', srv: 'weir-bn-srv0', cliRet: 'weir-bn-cret0', srvRet: 'weir-bn-sret0',
+} as const;
+export const ADDR = {
+  cli: '198.18.20.2', lbUp: '198.18.20.1', lbBe: '198.18.21.1', backends: ['198.18.21.2', '198.18.21.3'],
+  cliRet: '198.18.22.2', srvRet: '198.18.22.1', vip: '198.18.30.1',
+  /** io: tun's SNAT / GRE source: owned by no host, routed to the lb by the backend host (README "io: tun"). */
+  tunSnat: '198.18.31.1',
+} as const;
+export const PORT = { http: 80, iperf: 5201, flood: 9 } as const;
+/** The backend host's ingress drop table (the flood must cost the backend kernel nothing). */
+const SRV_TABLE = 'weir_bn_srv';
+
+/** Every veth pair as [ns, dev, ns, dev]. */
+const LINKS = [
+  [NS.cli, IF.cli, NS.lb, IF.up],
+  [NS.lb, IF.be, NS.srv, IF.srv],
+  [NS.srv, IF.srvRet, NS.cli, IF.cliRet],
+] as const;
+
+/** Namespaces named weir-bn-* present now. */
+export function benchNamespaces(): string[] {
+  const out = spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout ?? '';
+  return out.split('\n').map((l) => l.split(' ')[0]).filter((n) => n.startsWith(PREFIX));
+}
+
+/**
+ * Removes every weir-bn-* namespace. Processes still inside one were started there by this
+ * bench (an earlier, interrupted run): they get SIGTERM, then SIGKILL, by PID.
+ */
+export function teardown(): void {
+  const namespaces = benchNamespaces();
+  const pids = new Set<number>();
+  for (const ns of namespaces) {
+    const out = spawnSync('ip', ['netns', 'pids', ns], { encoding: 'utf8' }).stdout ?? '';
+    for (const p of out.split('\n').map(Number).filter((n) => n > 0)) pids.add(p);
+  }
+  const alive = (p: number): boolean => spawnSync('kill', ['-0', String(p)]).status === 0;
+  for (const p of pids) try { process.kill(p, 'SIGTERM'); } catch { /* gone */ }
+  const deadline = Date.now() + 3000;
+  while ([...pids].some(alive) && Date.now() < deadline) spawnSync('sleep', ['0.05']);
+  for (const p of pids) if (alive(p)) try { process.kill(p, 'SIGKILL'); } catch { /* gone */ }
+  for (const ns of namespaces) spawnSync('ip', ['netns', 'del', ns]);
+}
+
+function mac(ns: string, dev: string): string {
+  return (JSON.parse(inNs(ns, 'ip', ['-j', 'link', 'show', 'dev', dev])) as { address: string }[])[0].address;
+}
+
+export interface Built {
+  /** MAC of the backend host's interface (dsr-l2 backends). */
+  srvMac: string;
+}
+
+/** Builds the topology from scratch (removing leftovers first): MTU 1500, offloads off. */
+export function build(): Built {
+  teardown();
+  for (const ns of Object.values(NS)) {
+    sh('ip', ['netns', 'add', ns]);
+    inNs(ns, 'ip', ['link', 'set', 'lo', 'up']);
+    // New namespaces start with rp_filter 0 (LAB-NOTES); say so anyway: DSR replies reach the
+    // client on the return link while it routes the VIP via the lb.
+    sysctl(ns, 'net.ipv4.conf.all.rp_filter', 0);
+    sysctl(ns, 'net.ipv4.conf.default.rp_filter', 0);
+    // Room for tens of thousands of short connections per second.
+    sysctl(ns, 'net.ipv4.ip_local_port_range', '1024 65000');
+    sysctl(ns, 'net.ipv4.tcp_tw_reuse', 1);
+    sysctl(ns, 'net.core.somaxconn', 8192);
+    sysctl(ns, 'net.ipv4.tcp_max_syn_backlog', 8192);
+  }
+  for (const [nsA, a, nsB, b] of LINKS) {
+    sh('ip', ['link', 'add', a, 'netns', nsA, 'type', 'veth', 'peer', 'name', b, 'netns', nsB]);
+    for (const [ns, dev] of [[nsA, a], [nsB, b]] as const) {
+      sysctl(ns, `net.ipv6.conf.${dev}.disable_ipv6`, 1); // IPv4 only: no DAD or RS noise
+      inNs(ns, 'ip', ['link', 'set', dev, 'up']);
+    }
+  }
+  inNs(NS.cli, 'ip', ['addr', 'add', `${ADDR.cli}/24`, 'dev', IF.cli]);
+  inNs(NS.cli, 'ip', ['addr', 'add', `${ADDR.cliRet}/24`, 'dev', IF.cliRet]);
+  inNs(NS.lb, 'ip', ['addr', 'add', `${ADDR.lbUp}/24`, 'dev', IF.up]);
+  inNs(NS.lb, 'ip', ['addr', 'add', `${ADDR.lbBe}/24`, 'dev', IF.be]);
+  for (const b of ADDR.backends) inNs(NS.srv, 'ip', ['addr', 'add', `${b}/24`, 'dev', IF.srv]);
+  inNs(NS.srv, 'ip', ['addr', 'add', `${ADDR.srvRet}/24`, 'dev', IF.srvRet]);
+
+  // Client: the VIP and the backend network through the lb.
+  inNs(NS.cli, 'ip', ['route', 'add', `${ADDR.vip}/32`, 'via', ADDR.lbUp]);
+  inNs(NS.cli, 'ip', ['route', 'add', '198.18.21.0/24', 'via', ADDR.lbUp]);
+  // lb: a router for kernel forwarding, nftables and io: tun.
+  sysctl(NS.lb, 'net.ipv4.ip_forward', 1);
+  // nftables conntrack keeps TIME_WAIT for 120 s; short so back-to-back rounds do not fill it
+  // (weir's conntrack gets the same 1 s in its config).
+  sysctl(NS.lb, 'net.netfilter.nf_conntrack_tcp_timeout_time_wait', 1);
+  sysctl(NS.lb, 'net.netfilter.nf_conntrack_tcp_timeout_close', 1);
+  // Backend host: DSR VIP on lo, never announced by ARP; replies to the client from the VIP
+  // leave by the return link, all others through the lb; io: tun's SNAT address via the lb.
+  inNs(NS.srv, 'ip', ['addr', 'add', `${ADDR.vip}/32`, 'dev', 'lo']);
+  sysctl(NS.srv, 'net.ipv4.conf.all.arp_ignore', 1);
+  sysctl(NS.srv, 'net.ipv4.conf.all.arp_announce', 2);
+  inNs(NS.srv, 'ip', ['route', 'add', '198.18.20.0/24', 'via', ADDR.lbBe]);
+  inNs(NS.srv, 'ip', ['route', 'add', `${ADDR.tunSnat}/32`, 'via', ADDR.lbBe]);
+  inNs(NS.srv, 'ip', ['route', 'add', '198.18.20.0/24', 'via', ADDR.cliRet, 'table', '100']);
+  inNs(NS.srv, 'ip', ['rule', 'add', 'from', `${ADDR.vip}/32`, 'lookup', '100', 'priority', '100']);
+
+  // Static neighbours: no ARP during a flood or a restart of weir.
+  const cliMac = mac(NS.cli, IF.cli), upMac = mac(NS.lb, IF.up), beMac = mac(NS.lb, IF.be), srvMac = mac(NS.srv, IF.srv);
+  const cliRetMac = mac(NS.cli, IF.cliRet), srvRetMac = mac(NS.srv, IF.srvRet);
+  const neigh = (ns: string, addr: string, lladdr: string, dev: string): void => {
+    inNs(ns, 'ip', ['neigh', 'replace', addr, 'lladdr', lladdr, 'dev', dev, 'nud', 'permanent']);
+  };
+  neigh(NS.cli, ADDR.lbUp, upMac, IF.cli);
+  neigh(NS.lb, ADDR.cli, cliMac, IF.up);
+  for (const b of ADDR.backends) neigh(NS.lb, b, srvMac, IF.be);
+  neigh(NS.srv, ADDR.lbBe, beMac, IF.srv);
+  neigh(NS.srv, ADDR.cliRet, cliRetMac, IF.srvRet);
+  neigh(NS.cli, ADDR.srvRet, srvRetMac, IF.cliRet);
+
+  // The flood (UDP to port 9, plain or inside GRE with a 20-byte inner IPv4 header) dies at the
+  // backend's netdev ingress: rx_packets counts it before the hook, the stack never sees it.
+  inNs(NS.srv, 'nft', ['-f', '-'], [
+    `table netdev ${SRV_TABLE} {`,
+    `  chain flood { type filter hook ingress device "${IF.srv}" priority 0; policy accept;`,
+    `    ip protocol udp udp dport ${PORT.flood} drop`,
+    `    ip protocol gre @th,104,8 17 @th,208,16 ${PORT.flood} drop`,
+    '  }',
+    '}',
+  ].join('\n') + '\n');
+  setMtu(1500);
+  setOffloads(false);
+  return { srvMac };
+}
+
+/** MTU of every veth (both ends). */
+export function setMtu(mtu: number): void {
+  for (const [nsA, a, nsB, b] of LINKS) {
+    inNs(nsA, 'ip', ['link', 'set', a, 'mtu', String(mtu)]);
+    inNs(nsB, 'ip', ['link', 'set', b, 'mtu', String(mtu)]);
+  }
+}
+
+/**
+ * Offloads on every veth: off = `tx off tso off gso off gro off` (the main figures); on = the
+ * veth defaults on this kernel (tx, tso, gso on; gro off).
+ */
+export function setOffloads(on: boolean): void {
+  const v = on ? 'on' : 'off';
+  for (const [nsA, a, nsB, b] of LINKS) {
+    for (const [ns, dev] of [[nsA, a], [nsB, b]] as const) {
+      inNs(ns, 'ethtool', ['-K', dev, 'tx', v, 'tso', v, 'gso', v, 'gro', 'off']);
+    }
+  }
+}
+
+/** rx_packets of the backend host's interface (counted before the ingress drop). */
+export function srvRxPackets(): number {
+  return Number(inNs(NS.srv, 'cat', [`/sys/class/net/${IF.srv}/statistics/rx_packets`]).trim());
+}
