@@ -13,7 +13,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { connectLatency, flood, FLOWS, iperf, wrk, type Tools } from './lab/measure.js';
+import { connectLatency, flood, FLOWS, iperf, wrk, type Tools, type WrkResult } from './lab/measure.js';
 import { COLUMNS, METRICS, Recorder, ratios, type ResourceKey } from './lab/results.js';
 import { markdown, writeDocs, writeJson, type Report, type RunInfo } from './lab/report.js';
 import { startBackendServers, type BackendServers } from './lab/servers.js';
@@ -145,8 +145,11 @@ async function mainRound(s: Settings, tools: Tools, rec: Recorder, v: Variant, r
     rec.add(v.id, `connect_${key}_total_p50_us`, r.totalP50);
     return r;
   });
-  await latency(s.lowRate, 'low', `connect@${s.lowRate}/s`);
-  const w = await measured(rec, v, run, round, 'wrk', 'cpu_wrk', () => wrk(tools, v.target, S));
+  const low = await latency(s.lowRate, 'low', `connect@${s.lowRate}/s`);
+  // wrk never stops when no answer comes; where not one connection completed, 0 is the figure.
+  let w: WrkResult | undefined = { connPerSec: 0, requests: 0, errors: 0, seconds: 0 };
+  if (low) w = await measured(rec, v, run, round, 'wrk', 'cpu_wrk', () => wrk(tools, v.target, S));
+  else rec.error(v.id, `round ${round} wrk: skipped, not one connection completed at ${s.lowRate}/s (0 conn/s)`);
   if (w) {
     rec.add(v.id, 'conn_per_s', w.connPerSec);
     rec.add(v.id, 'wrk_errors', w.errors);

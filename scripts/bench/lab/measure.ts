@@ -43,12 +43,20 @@ export interface WrkResult {
   errors: number;
 }
 
-/** wrk, one thread, 32 connections, `Connection: close`: every request is a new TCP connection. */
+/**
+ * wrk, one thread, 32 connections, `Connection: close`: every request is a new TCP connection.
+ * wrk notices the end of its duration only when a response completes: with no answers at all it
+ * runs on until `timeout` kills it (SIGINT did not stop it here either), so the caller runs it
+ * only where connections complete.
+ */
 export function wrk(t: Tools, target: string, seconds: number): WrkResult {
-  const r = bounded(NS.cli, seconds + 8, t.clientCpus, 'wrk',
-    ['-t', '1', '-c', '32', '-d', `${seconds}s`, '--timeout', '2s', '-H', 'Connection: close', `http://${target}:${PORT.http}/`]);
+  const r = bounded(NS.cli, seconds + 3, t.clientCpus, 'wrk',
+    ['-t', '1', '-c', '32', '-d', `${seconds}s`, '--timeout', '2s', '-H', 'Connection: close', `http://${target}:${PORT.http}/`], 'INT');
   const m = /(\d+) requests in ([\d.]+)(ms|s|m)/.exec(r.stdout);
-  if (r.status !== 0 || !m) throw new Error(`wrk failed (${r.status}): ${(r.stderr || r.stdout).trim().slice(0, 300)}`);
+  if (!m) {
+    const why = r.status === null || r.status >= 124 ? `did not stop within ${seconds + 3} s (no answers?)` : `failed (${r.status})`;
+    throw new Error(`wrk ${why}: ${(r.stderr || r.stdout).trim().slice(0, 300)}`);
+  }
   const secs = Number(m[2]) * (m[3] === 'ms' ? 0.001 : m[3] === 'm' ? 60 : 1);
   const se = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(r.stdout);
   const non2xx = /Non-2xx or 3xx responses: (\d+)/.exec(r.stdout);

@@ -33,12 +33,13 @@ export interface Bounded {
 }
 
 /**
- * A traffic tool in `ns`, bounded by `timeout -k 2 SECONDS` on top of its own count and time
- * bounds, optionally pinned with taskset. Never throws: the caller reads status and output.
+ * A traffic tool in `ns`, bounded by `timeout` on top of its own count and time bounds
+ * (`signal` first, SIGKILL 2 s later), optionally pinned with taskset. Never throws: the
+ * caller reads status and output.
  */
-export function bounded(ns: string, seconds: number, cpus: string | undefined, cmd: string, args: string[]): Bounded {
+export function bounded(ns: string, seconds: number, cpus: string | undefined, cmd: string, args: string[], signal = 'TERM'): Bounded {
   const pin = cpus ? ['taskset', '-c', cpus] : [];
-  const r = spawnSync('ip', ['netns', 'exec', ns, 'timeout', '-k', '2', String(Math.ceil(seconds)), ...pin, cmd, ...args],
+  const r = spawnSync('ip', ['netns', 'exec', ns, 'timeout', '-s', signal, '-k', '2', String(Math.ceil(seconds)), ...pin, cmd, ...args],
     { encoding: 'utf8', maxBuffer: 1 << 24, timeout: (seconds + 10) * 1000 });
   return { status: r.status, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
 }
