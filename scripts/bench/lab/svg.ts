@@ -14,53 +14,68 @@ function fmt(x: number): string {
   return x >= 10 ? x.toFixed(0) : x >= 1 ? x.toFixed(1) : x.toFixed(2);
 }
 
-/** The SVG text; `rows` gives the weir variants (status ok) and the peers that were measured. */
+/** Axis label of 2^e: 4, 2, 1, 1/2, 1/4 … */
+function tick(e: number): string {
+  return e >= 0 ? String(2 ** e) : `1/${2 ** -e}`;
+}
+
+/**
+ * The SVG text; `rows` gives the weir variants (status ok) and the peers that were measured.
+ * The y axis is logarithmic (powers of two) and bars start at 1.0, so 0.5× and 2× are equally
+ * far from parity; a ratio of 0 (nothing got through) is drawn to the bottom and marked "0".
+ */
 export function ratioChart(rows: RowResult[], ratios: Ratios, title: string): string {
   const weir = rows.filter((r) => r.kind === 'weir' && r.status === 'ok');
   const peers = rows.filter((r) => r.kind !== 'weir').map((r) => r.kind);
-  const barW = 9, barGap = 2, groupGap = 18, left = 52, right = 16, panelH = 190, panelGap = 58, top = 40;
+  const barW = 9, barGap = 2, groupGap = 18, left = 52, right = 16, panelH = 200, panelGap = 58, top = 40;
   const groupW = Math.max(1, weir.length) * (barW + barGap) - barGap;
-  const width = left + right + METRICS.length * (groupW + groupGap);
+  const width = Math.max(640, left + right + METRICS.length * (groupW + groupGap));
   const legendRows = Math.ceil(weir.length / 3);
   const height = top + peers.length * (panelH + panelGap) + legendRows * 18 + 16;
-  // One y scale for every panel: 0 … the largest ratio (at least 1.5, at most 4; taller bars are cut and labelled).
-  let maxR = 1.5;
-  for (const w of weir) for (const m of METRICS) for (const p of peers) maxR = Math.max(maxR, ratios[w.id]?.[m.key]?.[p] ?? 0);
-  const yMax = Math.min(4, Math.ceil(maxR * 2) / 2);
+  // One scale for every panel: powers of two around the ratios seen, within 1/64 … 64.
+  let lo = 0.5, hi = 2;
+  for (const w of weir) for (const m of METRICS) for (const p of peers) {
+    const r = ratios[w.id]?.[m.key]?.[p];
+    if (r !== null && r !== undefined && r > 0) { lo = Math.min(lo, r); hi = Math.max(hi, r); }
+  }
+  const e0 = Math.max(-6, Math.floor(Math.log2(lo))), e1 = Math.min(6, Math.ceil(Math.log2(hi)));
   const out: string[] = [];
   out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="11">`);
   out.push(`<rect width="${width}" height="${height}" fill="#ffffff"/>`);
   out.push(`<text x="${left}" y="18" font-size="14" font-weight="bold">${esc(title)}</text>`);
-  out.push(`<text x="${left}" y="32" fill="#555">weir ÷ peer, same run. Above 1.0: weir higher (better for throughput; worse for the ↓ connect times).</text>`);
+  out.push(`<text x="${left}" y="32" fill="#555">weir ÷ peer, same run, log scale. Above 1: weir higher — better for pps, conn/s, Gbit/s; worse for ↓ (connect times).</text>`);
   peers.forEach((peer: Kind, pi) => {
     const y0 = top + pi * (panelH + panelGap) + 14;
-    const yOf = (r: number): number => y0 + panelH - (Math.min(r, yMax) / yMax) * panelH;
+    const yOf = (r: number): number => {
+      const e = Math.min(e1, Math.max(e0, Math.log2(r)));
+      return y0 + panelH - ((e - e0) / (e1 - e0)) * panelH;
+    };
     out.push(`<text x="${left}" y="${y0 - 4}" font-weight="bold">weir ÷ ${esc(PEER_NAMES[peer] ?? peer)}</text>`);
-    // Axis and grid.
-    for (let t = 0; t <= yMax + 1e-9; t += 0.5) {
-      const y = yOf(t);
+    for (let e = e0; e <= e1; e++) {
+      const y = yOf(2 ** e);
       out.push(`<line x1="${left}" x2="${width - right}" y1="${y}" y2="${y}" stroke="#eee"/>`);
-      out.push(`<text x="${left - 6}" y="${y + 4}" text-anchor="end" fill="#555">${t.toFixed(1)}</text>`);
+      out.push(`<text x="${left - 6}" y="${y + 4}" text-anchor="end" fill="#555">${tick(e)}</text>`);
     }
     out.push(`<line x1="${left}" x2="${left}" y1="${y0}" y2="${y0 + panelH}" stroke="#999"/>`);
+    const yOne = yOf(1);
     METRICS.forEach((m, mi) => {
       const gx = left + 10 + mi * (groupW + groupGap);
       weir.forEach((w, wi) => {
         const r = ratios[w.id]?.[m.key]?.[peer];
         const x = gx + wi * (barW + barGap);
-        if (r === null || r === undefined) {
-          out.push(`<text x="${x + barW / 2}" y="${y0 + panelH - 3}" text-anchor="middle" font-size="8" fill="#aaa">·</text>`);
-          return;
-        }
-        const y = yOf(r);
-        out.push(`<rect x="${x}" y="${y.toFixed(1)}" width="${barW}" height="${(y0 + panelH - y).toFixed(1)}" fill="${PALETTE[wi % PALETTE.length]}"><title>${esc(`${w.label}, ${m.title}: ${fmt(r)} × ${peer}`)}</title></rect>`);
-        if (r > yMax) out.push(`<text x="${x + barW / 2}" y="${y - 2}" text-anchor="middle" font-size="8">${fmt(r)}</text>`);
+        if (r === null || r === undefined) return; // not measured: no bar
+        const y = r > 0 ? yOf(r) : y0 + panelH;
+        const [ya, yb] = y < yOne ? [y, yOne] : [yOne, y];
+        out.push(`<rect x="${x}" y="${ya.toFixed(1)}" width="${barW}" height="${Math.max(1, yb - ya).toFixed(1)}" fill="${PALETTE[wi % PALETTE.length]}"><title>${esc(`${w.label}, ${m.title}: ${fmt(r)} × ${peer}`)}</title></rect>`);
+        // Off the scale: say the value (0 = nothing got through).
+        const e = r > 0 ? Math.log2(r) : -Infinity;
+        if (e < e0) out.push(`<text x="${x + barW / 2}" y="${y0 + panelH + 10}" text-anchor="middle" font-size="7">${r < 0.005 ? '0' : fmt(r)}</text>`);
+        if (e > e1) out.push(`<text x="${x + barW / 2}" y="${y0 - 2}" text-anchor="middle" font-size="7">${fmt(r)}</text>`);
       });
       const label = m.better === 'lower' ? `${m.short} ↓` : m.short;
-      out.push(`<text x="${gx + groupW / 2}" y="${y0 + panelH + 14}" text-anchor="middle">${esc(label)}</text>`);
+      out.push(`<text x="${gx + groupW / 2}" y="${y0 + panelH + 22}" text-anchor="middle">${esc(label)}</text>`);
     });
-    const y1 = yOf(1);
-    out.push(`<line x1="${left}" x2="${width - right}" y1="${y1}" y2="${y1}" stroke="#000" stroke-dasharray="5,3"/>`);
+    out.push(`<line x1="${left}" x2="${width - right}" y1="${yOne}" y2="${yOne}" stroke="#000" stroke-dasharray="5,3"/>`);
   });
   const ly = top + peers.length * (panelH + panelGap) + 4;
   weir.forEach((w, wi) => {
