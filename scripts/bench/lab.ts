@@ -105,7 +105,7 @@ class Died extends Error {}
 async function measured<T>(rec: Recorder, v: Variant, run: Running, round: number, name: string, cpuKey: ResourceKey | undefined, fn: () => T | Promise<T>): Promise<T | undefined> {
   const before = await run.counters();
   const lb = run.pids[0];
-  const cpu0 = lb ? cpuSeconds(lb.pid) : undefined;
+  const cpu0 = run.pids.map((p) => cpuSeconds(p.pid));
   const t0 = performance.now();
   let result: T | undefined;
   try {
@@ -114,15 +114,15 @@ async function measured<T>(rec: Recorder, v: Variant, run: Running, round: numbe
     rec.error(v.id, `round ${round} ${name}: ${(e as Error).message.split('\n')[0]}`);
   }
   const wall = (performance.now() - t0) / 1000;
-  if (lb) {
-    const cpu1 = cpuSeconds(lb.pid);
-    if (cpu0 !== undefined && cpu1 !== undefined) {
-      rec.add(v.id, `cpu_seconds ${name}`, cpu1 - cpu0);
-      if (cpuKey) rec.add(v.id, cpuKey, (cpu1 - cpu0) / wall);
-    }
-    const mem = memoryMiB(lb.pid);
-    if (mem) rec.add(v.id, 'rss_mib', mem.rss);
-  }
+  run.pids.forEach((p, i) => {
+    const c0 = cpu0[i], c1 = cpuSeconds(p.pid);
+    if (c0 === undefined || c1 === undefined) return;
+    rec.add(v.id, `${p.role} cpu_seconds ${name}`, c1 - c0);
+    if (i === 0 && cpuKey) rec.add(v.id, cpuKey, (c1 - c0) / wall);
+    if (i > 0) rec.add(v.id, `${p.role} cores ${name}`, (c1 - c0) / wall);
+  });
+  const mem = lb ? memoryMiB(lb.pid) : undefined;
+  if (mem) rec.add(v.id, 'rss_mib', mem.rss);
   const after = await run.counters();
   if (before && after) {
     const d: Record<string, number> = {};
@@ -265,7 +265,7 @@ export async function runBench(s: Settings): Promise<Report> {
     log(`building weir-bn-* namespaces; ${variants.length} variants, ${s.rounds} round(s), ${s.seconds} s per measurement`);
     const { srvMac } = build();
     servers = await startBackendServers(dir, WEIR_CLI);
-    const ctx: WeirContext = { dir, srvMac };
+    const ctx: WeirContext = { dir, srvMac, decapPid: servers.decap.pid };
     const rec = new Recorder();
     for (const p of s.phases) {
       if (p === 'mtu9000') setMtu(9000);

@@ -53,6 +53,9 @@ function notes(r: RowResult): string {
     if (n.length) parts.push(`${m}: ${n.join(', ')}`);
   }
   if (r.side.flood_offered_kpps !== undefined) parts.unshift(`flood offered ${r.side.flood_offered_kpps.toFixed(0)} kpps`);
+  // dsr-gre runs through the backend's userspace decap: show how busy it was where TCP flowed.
+  const decap = ['wrk', 'iperf3 MTU 1500'].filter((m) => r.side[`decap cores ${m}`] !== undefined).map((m) => `${m} ${r.side[`decap cores ${m}`].toFixed(2)}`);
+  if (decap.length) parts.push(`weir decap cores: ${decap.join(', ')}`);
   const errs = [...new Set(r.errors.map((e) => e.replace(/^round \d+ /, '')))];
   if (errs.length) parts.push(`errors (${r.errors.length}): ${errs.slice(0, 3).map((e) => e.slice(0, 140)).join('; ')}`);
   return parts.join('; ').replace(/\|/g, '\\|').replace(/\n/g, ' ');

@@ -57,7 +57,10 @@ export class Refused extends Error {
 }
 
 export interface Running {
-  /** Load-balancer processes whose CPU and memory the bench reads (weir, HAProxy). */
+  /**
+   * Processes whose CPU the bench reads: first the load balancer's own (weir, HAProxy; its
+   * memory too), then helpers on the path (weir decap for dsr-gre).
+   */
   pids: { role: string; pid: number }[];
   /** weir's data-plane counters (undefined for the peers, or when weir does not answer). */
   counters(): Promise<Record<string, number> | undefined>;
@@ -149,6 +152,8 @@ export interface WeirContext {
   dir: string;
   /** MAC of the backend host's interface (dsr-l2). */
   srvMac: string;
+  /** The backend host's weir decap (dsr-gre's path runs through it). */
+  decapPid?: number;
 }
 
 /** The weir YAML for a variant: VIP ports 80 (HTTP), 5201 (iperf3, hashed on the source), 9/udp (flood). */
@@ -247,7 +252,7 @@ async function startWeir(v: Variant, ctx: WeirContext): Promise<Running> {
     throw new Refused('start failure', `data plane not attached: ${status.dataplane.description}`);
   }
   return {
-    pids: [{ role: 'weir', pid: p.pid }],
+    pids: [{ role: 'weir', pid: p.pid }, ...(v.mode === 'dsr-gre' && ctx.decapPid ? [{ role: 'decap', pid: ctx.decapPid }] : [])],
     async counters() {
       const s = await controlRequest<WeirStatus>(socket, 'GET', '/v1/status', undefined, 5000).catch(() => undefined);
       return s?.dataplane.counters;
