@@ -11,7 +11,7 @@
 // back through the lb, so kernel forwarding is a symmetric router and nat/nftables/HAProxy
 // replies (addressed to the lb) pass the lb as they must.
 import { spawnSync } from 'node:child_process';
-import { inNs, sh, sysctl } from './sys.js';
+import { inNs, pidRunning, sh, sysctl } from './sys.js';
 
 export const PREFIX = 'weir-bn-';
 export const NS = { cli: 'weir-bn-cli', lb: 'weir-bn-lb', srv: 'weir-bn-srv' } as const;
@@ -52,11 +52,10 @@ export function teardown(): void {
     const out = spawnSync('ip', ['netns', 'pids', ns], { encoding: 'utf8' }).stdout ?? '';
     for (const p of out.split('\n').map(Number).filter((n) => n > 0)) pids.add(p);
   }
-  const alive = (p: number): boolean => spawnSync('kill', ['-0', String(p)]).status === 0;
   for (const p of pids) try { process.kill(p, 'SIGTERM'); } catch { /* gone */ }
   const deadline = Date.now() + 3000;
-  while ([...pids].some(alive) && Date.now() < deadline) spawnSync('sleep', ['0.05']);
-  for (const p of pids) if (alive(p)) try { process.kill(p, 'SIGKILL'); } catch { /* gone */ }
+  while ([...pids].some(pidRunning) && Date.now() < deadline) spawnSync('sleep', ['0.05']);
+  for (const p of pids) if (pidRunning(p)) try { process.kill(p, 'SIGKILL'); } catch { /* gone */ }
   for (const ns of namespaces) spawnSync('ip', ['netns', 'del', ns]);
 }
 
