@@ -5,13 +5,14 @@
 #include "af_packet.h"
 #include "batch.h"
 #include "netns.h"
+#include "poller.h"
 #include "raw_socket.h"
 #include "tun.h"
 
 namespace {
 
 // Bump when the JS-visible shape changes (classes, methods, meta layout); src/io/native.ts checks it.
-constexpr int kAbiVersion = 3;
+constexpr int kAbiVersion = 4;
 
 Napi::Value AbiVersion(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), kAbiVersion); }
 
@@ -22,6 +23,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("TunQueue", weir::TunQueue::Define(env));
   exports.Set("RawSocket", weir::RawSocket::Define(env));
   exports.Set("RawRecvSocket", weir::RawRecvSocket::Define(env));
+  exports.Set("Poller", weir::Poller::Define(env));
   exports.Set("setNetns", Napi::Function::New(env, weir::SetNetns, "setNetns"));
   return exports;
 }

@@ -14,6 +14,7 @@
 
 #include "batch.h"
 #include "errors.h"
+#include "poller.h"
 
 namespace weir {
 
@@ -57,6 +58,7 @@ TunQueue::TunQueue(const Napi::CallbackInfo& info) : Napi::ObjectWrap<TunQueue>(
     return;
   }
   name_ = std::string(ifr.ifr_name, strnlen(ifr.ifr_name, IFNAMSIZ));
+  TagRxSource(env, info.This().As<Napi::Object>(), this);
 }
 
 TunQueue::~TunQueue() { Release(); }

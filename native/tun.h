@@ -7,14 +7,16 @@
 #include <string>
 
 #include "readiness.h"
+#include "rx_source.h"
 
 namespace weir {
 
-class TunQueue : public Napi::ObjectWrap<TunQueue> {
+class TunQueue : public Napi::ObjectWrap<TunQueue>, public RxSource {
  public:
   static Napi::Function Define(Napi::Env env);
   explicit TunQueue(const Napi::CallbackInfo& info);
   ~TunQueue() override;
+  int WaitFd() const override { return fd_; }
 
  private:
   Napi::Value Recv(const Napi::CallbackInfo& info);

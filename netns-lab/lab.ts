@@ -5,7 +5,7 @@ import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { BRIDGE, HOSTS, NETS, SERVICE_PORTS, SWITCH_NS, VIP_RANGE, VIPS, hostsByRole, type LabHost } from './topology.js';
+import { BACKEND_BRIDGE, BRIDGE, HOSTS, NETS, SERVICE_PORTS, SWITCH_NS, VIP_RANGE, VIPS, backendSideLink, hostsByRole, labHosts, type LabHost, type LabShape } from './topology.js';
 import { labProbeSource, labTunAddress, labWeirConfig, weirFiles } from './weir-config.js';
 import { birdConfig, birdProtocolOf, parseBirdProtocols, parseIpRoutes, routerBgpFiles, weirBgpYaml } from './router-bgp.js';
 
@@ -19,7 +19,7 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 export const WEIR_CLI = path.join(here, '..', 'src', 'cli', 'main.js');
 
 export interface LabProcess { ns: string; what: string; pid: number; log?: string }
-export interface LabState { startedAt: string; processes: LabProcess[]; bgp?: boolean }
+export interface LabState { startedAt: string; processes: LabProcess[]; bgp?: boolean; shape?: LabShape }
 
 function run(cmd: string, args: string[]): string {
   try {
@@ -44,7 +44,7 @@ function listNamespaces(): string[] {
 }
 
 function labNamespaces(): string[] {
-  return HOSTS.map((h) => h.ns);
+  return HOSTS.map((h) => h.ns); // both shapes use the same namespaces
 }
 
 export function readState(): LabState | undefined {
@@ -145,9 +145,9 @@ function prepareHost(h: LabHost): void {
 function linkHost(h: LabHost): void {
   for (const l of h.links) {
     if (l.net === 'front') continue; // the client–router pair is made once, below
-    const port = `p-${h.ns.replace(/^weir-/, '')}`;
+    const port = `${l.net === 'backend' ? 'b' : 'p'}-${h.ns.replace(/^weir-/, '')}`;
     run('ip', ['link', 'add', l.ifname, 'netns', h.ns, 'mtu', '9000', 'type', 'veth', 'peer', 'name', port, 'netns', SWITCH_NS, 'mtu', '9000']);
-    nsRun(SWITCH_NS, 'ip', ['link', 'set', port, 'master', BRIDGE, 'up']);
+    nsRun(SWITCH_NS, 'ip', ['link', 'set', port, 'master', l.net === 'backend' ? BACKEND_BRIDGE : BRIDGE, 'up']);
   }
 }
 
@@ -188,7 +188,7 @@ function waitLink(ns: string, dev: string): void {
   }
 }
 
-/** Static ECMP routes from the router to the weir instances (the default; `up --bgp` lets BIRD learn them instead). */
+/** Static ECMP routes from the router to the weir instances' uplinks (the default; `up --bgp` lets BIRD learn them instead). */
 function routeVips(): void {
   const lbs = hostsByRole('weir');
   const nh4 = lbs.flatMap((h) => ['nexthop', 'via', h.links[0].v4!]);
@@ -213,6 +213,8 @@ export interface UpOptions {
   health?: boolean | 'passive';
   /** instance.io of the weir instances (default afpacket); tun leaves out the dsr-l2 VIPs. */
   io?: 'afpacket' | 'tun';
+  /** two-armed: weir hosts with an uplink (fab0) and a backend side (be0) on a second segment. */
+  shape?: LabShape;
 }
 
 /** Offloads off on every veth on the way to and from weir (see LAB-NOTES "AF_PACKET"). */
@@ -239,21 +241,22 @@ function dsrVipsOnBackend(ns: string): void {
  * io: tun: the lb forwards (the kernel routes VIP and SNAT traffic into weir's TUN) and every
  * backend reaches the lb's SNAT addresses, which no host owns, through the lb.
  */
-function tunRouting(lb: LabHost): void {
+function tunRouting(lb: LabHost, shape: LabShape): void {
   sysctl(lb.ns, 'net.ipv4.ip_forward', 1);
   sysctl(lb.ns, 'net.ipv6.conf.all.forwarding', 1);
-  for (const b of hostsByRole('backend')) {
-    nsRun(b.ns, 'ip', ['route', 'replace', `${labTunAddress(lb.ns, 4)}/32`, 'via', lb.links[0].v4!]);
-    nsRun(b.ns, 'ip', ['-6', 'route', 'replace', `${labTunAddress(lb.ns, 6)}/128`, 'via', lb.links[0].v6!]);
+  const via = backendSideLink(lb);
+  for (const b of hostsByRole('backend', shape)) {
+    nsRun(b.ns, 'ip', ['route', 'replace', `${labTunAddress(lb.ns, 4)}/32`, 'via', via.v4!]);
+    nsRun(b.ns, 'ip', ['-6', 'route', 'replace', `${labTunAddress(lb.ns, 6)}/128`, 'via', via.v6!]);
   }
 }
 
 /** Starts weir in every lb namespace and waits (10 s) for each control socket. */
-function startWeir(procs: LabProcess[], workers: number, bgp: boolean, health: boolean | 'passive' = false, io: 'afpacket' | 'tun' = 'afpacket'): void {
+function startWeir(procs: LabProcess[], workers: number, bgp: boolean, health: boolean | 'passive' = false, io: 'afpacket' | 'tun' = 'afpacket', shape: LabShape = 'one-armed'): void {
   const macs: Record<string, string> = {};
-  for (const b of hostsByRole('backend')) macs[b.ns] = macOf(b.ns, b.links[0].ifname);
+  for (const b of hostsByRole('backend', shape)) macs[b.ns] = macOf(b.ns, b.links[0].ifname);
   const started: { ns: string; pid: number; socket: string; log: string }[] = [];
-  for (const lb of hostsByRole('weir')) {
+  for (const lb of hostsByRole('weir', shape)) {
     const f = weirFiles(STATE_DIR, lb);
     // Tunnel probes (web-gre, web6-gre) leave from one address per backend and family on the lb's fabric interface.
     if (health) {
@@ -262,9 +265,9 @@ function startWeir(procs: LabProcess[], workers: number, bgp: boolean, health: b
         nsRun(lb.ns, 'ip', ['-6', 'addr', 'add', `${labProbeSource(lb.ns, b.ns, 6)}/128`, 'dev', lb.links[0].ifname, 'nodad']);
       }
     }
-    if (io === 'tun') tunRouting(lb);
+    if (io === 'tun') tunRouting(lb, shape);
     const router = HOSTS.find((h) => h.role === 'router')!;
-    writeFileSync(f.config, labWeirConfig(lb, f, macs, workers, { health, io }) + (bgp ? weirBgpYaml(router) : ''));
+    writeFileSync(f.config, labWeirConfig(lb, f, macs, workers, { health, io, shape }) + (bgp ? weirBgpYaml(router) : ''));
     const out = openSync(f.log, 'a');
     const child = spawn('ip', ['netns', 'exec', lb.ns, process.execPath, WEIR_CLI, 'run', '-c', f.config], { detached: true, stdio: ['ignore', out, out] });
     closeSync(out);
@@ -273,7 +276,7 @@ function startWeir(procs: LabProcess[], workers: number, bgp: boolean, health: b
     procs.push({ ns: lb.ns, what: 'weir', pid: child.pid, log: f.log });
     started.push({ ns: lb.ns, pid: child.pid, socket: f.socket, log: f.log });
   }
-  writeState({ startedAt: new Date().toISOString(), processes: procs, bgp });
+  writeState({ startedAt: new Date().toISOString(), processes: procs, bgp, shape });
   const deadline = Date.now() + 10_000;
   for (const s of started) {
     while (!existsSync(s.socket)) {
@@ -367,12 +370,18 @@ function waitBgpConverged(): void {
 export function up(opts: UpOptions = {}): LabState {
   acquire(opts.owner ?? process.ppid, opts.waitMs ?? 300_000);
   downInner();
-  for (const h of HOSTS) prepareHost(h);
-  nsRun(SWITCH_NS, 'ip', ['link', 'add', BRIDGE, 'mtu', '9000', 'type', 'bridge']);
-  nsRun(SWITCH_NS, 'ip', ['link', 'set', BRIDGE, 'up']);
+  const shape = opts.shape ?? 'one-armed';
+  const hosts = labHosts(shape);
+  for (const h of hosts) prepareHost(h);
+  for (const br of shape === 'two-armed' ? [BRIDGE, BACKEND_BRIDGE] : [BRIDGE]) {
+    nsRun(SWITCH_NS, 'ip', ['link', 'add', br, 'mtu', '9000', 'type', 'bridge']);
+    nsRun(SWITCH_NS, 'ip', ['link', 'set', br, 'up']);
+  }
+  // Bridged frames must not pass the switch namespace's IP netfilter hooks (LAB-NOTES: br_netfilter).
+  spawnSync('ip', ['netns', 'exec', SWITCH_NS, 'sysctl', '-qw', 'net.bridge.bridge-nf-call-iptables=0', 'net.bridge.bridge-nf-call-ip6tables=0']);
   run('ip', ['link', 'add', 'front0', 'netns', 'weir-client', 'mtu', '9000', 'type', 'veth', 'peer', 'name', 'front0', 'netns', 'weir-router', 'mtu', '9000']);
-  for (const h of HOSTS) linkHost(h);
-  for (const h of HOSTS) addressHost(h);
+  for (const h of hosts) linkHost(h);
+  for (const h of hosts) addressHost(h);
 
   // Router: forward, hash IPv4 ECMP on L4 (policy 0 sends every flow one way), and accept
   // DSR replies whose source (the VIP) is routed elsewhere (rp_filter 1 drops them).
@@ -383,12 +392,12 @@ export function up(opts: UpOptions = {}): LabState {
   ] as const) sysctl('weir-router', k, v);
   const bgp = opts.bgp ?? false;
   if (!bgp) routeVips();
-  for (const h of HOSTS) for (const l of h.links) offloadsOff(h.ns, l.ifname);
-  for (const b of hostsByRole('backend')) dsrVipsOnBackend(b.ns);
+  for (const h of hosts) for (const l of h.links) offloadsOff(h.ns, l.ifname);
+  for (const b of hostsByRole('backend', shape)) dsrVipsOnBackend(b.ns);
 
   const procs: LabProcess[] = [];
   const server = path.join(here, 'backend-server.js');
-  for (const b of hostsByRole('backend')) {
+  for (const b of hostsByRole('backend', shape)) {
     startProcess(b.ns, 'http+udp-echo', process.execPath, [server, b.ns.replace(/^weir-/, ''), String(SERVICE_PORTS.http), String(SERVICE_PORTS.udpEcho), ...dsrVipAddresses()], procs);
     startProcess(b.ns, 'iperf3', 'iperf3', ['-s', '-p', String(SERVICE_PORTS.iperf3)], procs);
     // dsr-gre: this kernel has no GRE, so `weir decap` strips it in userspace into a TUN.
@@ -396,12 +405,12 @@ export function up(opts: UpOptions = {}): LabState {
     startProcess(b.ns, 'weir-decap', process.execPath, [WEIR_CLI, 'decap', '--tun', 'weir-decap0', '--stats-interval', '0', ...gre.flatMap((a) => ['--vip', a])], procs);
   }
   if (bgp) startBird(procs);
-  const state: LabState = { startedAt: new Date().toISOString(), processes: procs, bgp };
+  const state: LabState = { startedAt: new Date().toISOString(), processes: procs, bgp, shape };
   writeState(state);
-  for (const b of hostsByRole('backend')) waitListening(b.ns, [SERVICE_PORTS.http, SERVICE_PORTS.iperf3]);
-  for (const b of hostsByRole('backend')) waitLink(b.ns, 'weir-decap0');
+  for (const b of hostsByRole('backend', shape)) waitListening(b.ns, [SERVICE_PORTS.http, SERVICE_PORTS.iperf3]);
+  for (const b of hostsByRole('backend', shape)) waitLink(b.ns, 'weir-decap0');
   if (opts.weir ?? true) {
-    startWeir(procs, opts.workers ?? 1, bgp, opts.health ?? false, opts.io ?? 'afpacket');
+    startWeir(procs, opts.workers ?? 1, bgp, opts.health ?? false, opts.io ?? 'afpacket', shape);
     if (bgp) waitBgpConverged();
   }
   return readState() ?? state;
@@ -409,10 +418,12 @@ export function up(opts: UpOptions = {}): LabState {
 
 export interface LabStatus {
   up: boolean;
+  shape: LabShape;
   namespaces: { ns: string; role: string; present: boolean; addresses: string[] }[];
   vips: typeof VIPS;
   backends: { name: string; ns: string; v4: string; v6: string; servers: { what: string; pid: number; alive: boolean }[] }[];
-  weir: { ns: string; address4: string; address6: string; pid: number | null; alive: boolean; controlSocket: string; metrics: string; config: string; log: string }[];
+  /** address4/6: the uplink addresses (the router's next hops); snat4/6: SNAT and GRE source (the backend side when two-armed). */
+  weir: { ns: string; address4: string; address6: string; interfaces: string[]; snat4: string; snat6: string; pid: number | null; alive: boolean; controlSocket: string; metrics: string; config: string; log: string }[];
   /** How the router reaches the VIPs: static ECMP routes, or BGP from the weir instances (BIRD 2). */
   router: { ns: string; routing: 'static' | 'bgp'; bgp: { pid: number | null; alive: boolean; controlSocket: string; config: string; log: string; sessions: Record<string, string> } | null };
 }
@@ -420,20 +431,24 @@ export interface LabStatus {
 export function status(): LabStatus {
   const present = new Set(listNamespaces());
   const state = readState();
+  const shape = state?.shape ?? 'one-armed';
+  const hosts = labHosts(shape);
   const addrs = (h: LabHost): string[] => h.links.flatMap((l) => [l.v4, l.v6].filter((a): a is string => !!a));
   return {
-    up: state !== undefined && HOSTS.every((h) => present.has(h.ns)),
-    namespaces: HOSTS.map((h) => ({ ns: h.ns, role: h.role, present: present.has(h.ns), addresses: addrs(h) })),
+    up: state !== undefined && hosts.every((h) => present.has(h.ns)),
+    shape,
+    namespaces: hosts.map((h) => ({ ns: h.ns, role: h.role, present: present.has(h.ns), addresses: addrs(h) })),
     vips: VIPS,
-    backends: hostsByRole('backend').map((h) => ({
+    backends: hostsByRole('backend', shape).map((h) => ({
       name: h.ns.replace(/^weir-/, ''), ns: h.ns, v4: h.links[0].v4!, v6: h.links[0].v6!,
       servers: (state?.processes ?? []).filter((p) => p.ns === h.ns).map((p) => ({ what: p.what, pid: p.pid, alive: pidAlive(p.pid) })),
     })),
-    weir: hostsByRole('weir').map((h) => {
+    weir: hostsByRole('weir', shape).map((h) => {
       const f = weirFiles(STATE_DIR, h);
       const p = (state?.processes ?? []).find((x) => x.ns === h.ns && x.what === 'weir');
       return {
         ns: h.ns, address4: h.links[0].v4!, address6: h.links[0].v6!, pid: p?.pid ?? null, alive: p ? pidAlive(p.pid) : false,
+        interfaces: h.links.map((l) => l.ifname), snat4: backendSideLink(h).v4!, snat6: backendSideLink(h).v6!,
         controlSocket: f.socket, metrics: f.metrics, config: f.config, log: f.log,
       };
     }),
@@ -453,7 +468,7 @@ function routerStatus(state: LabState | undefined, present: boolean): LabStatus[
 }
 
 function printStatus(s: LabStatus): void {
-  console.log(`lab: ${s.up ? 'up' : 'down'}`);
+  console.log(`lab: ${s.up ? `up (${s.shape})` : 'down'}`);
   for (const n of s.namespaces) console.log(`  ${n.ns.padEnd(12)} ${n.role.padEnd(8)} ${n.present ? 'present' : 'absent '} ${n.addresses.join(' ')}`);
   for (const b of s.backends) console.log(`  ${b.name.padEnd(12)} ${b.servers.map((p) => `${p.what}:${p.pid}${p.alive ? '' : '(dead)'}`).join(' ')}`);
   for (const w of s.weir) if (w.pid !== null) console.log(`  ${w.ns.padEnd(12)} weir:${w.pid}${w.alive ? '' : '(dead)'} socket ${w.controlSocket} metrics ${w.metrics} log ${w.log}`);
@@ -474,6 +489,7 @@ function main(argv: string[]): number {
       up({
         weir: !rest.includes('--no-weir'), bgp: rest.includes('--bgp'), health: rest.includes('--health=passive') ? 'passive' : rest.includes('--health'),
         ...(w ? { workers: Number(w.split('=')[1]) } : {}), ...(rest.includes('--io=tun') ? { io: 'tun' as const } : {}),
+        ...(rest.includes('--two-armed') ? { shape: 'two-armed' as const } : {}),
       });
       printStatus(status());
       return 0;
@@ -491,7 +507,7 @@ function main(argv: string[]): number {
       return 0;
     }
     default:
-      console.error('usage: netns-lab/lab up [--no-weir] [--workers=N] [--bgp] [--health[=passive]] [--io=tun] | down | status [--json]');
+      console.error('usage: netns-lab/lab up [--no-weir] [--workers=N] [--bgp] [--health[=passive]] [--io=tun] [--two-armed] | down | status [--json]');
       return 2;
   }
 }

@@ -2,7 +2,7 @@
 // be1..3 as backends (MACs read from their fabric veths for dsr-l2), the lb's own fabric
 // addresses as SNAT / GRE source, and a control socket under /run/weir-lab.
 import YAML from 'yaml';
-import { BACKEND_WEIGHTS, LAB_HASH_SEED, VIPS, hostsByRole, type LabHost } from './topology.js';
+import { BACKEND_WEIGHTS, LAB_HASH_SEED, VIPS, backendSideLink, hostsByRole, type LabHost, type LabShape } from './topology.js';
 
 export interface LabWeirFiles {
   config: string;
@@ -63,6 +63,8 @@ export interface LabConfigOptions {
   health?: boolean | 'passive';
   /** instance.io; with tun the dsr-l2 VIPs are left out and the SNAT / GRE source is labTunAddress. */
   io?: 'afpacket' | 'tun';
+  /** two-armed: weir attaches to the uplink and the backend side; SNAT / GRE source on the backend side. */
+  shape?: LabShape;
 }
 
 /**
@@ -87,16 +89,16 @@ export function weirFiles(stateDir: string, lb: LabHost): LabWeirFiles {
 
 /** YAML text of lb's config. `macs` maps backend namespace → MAC of its fabric interface. */
 export function labWeirConfig(lb: LabHost, files: LabWeirFiles, macs: Record<string, string>, workers = 1, opts: LabConfigOptions = {}): string {
-  const link = lb.links[0];
-  const backends = hostsByRole('backend');
+  const link = backendSideLink(lb);
+  const backends = hostsByRole('backend', opts.shape);
   const hc = opts.health === 'passive' ? LAB_PASSIVE_HEALTH_CHECK : LAB_HEALTH_CHECK;
   const tun = opts.io === 'tun';
   const cfg = {
     instance: {
       name: lb.ns.replace(/^weir-/, ''),
       addresses: tun ? [labTunAddress(lb.ns, 4), labTunAddress(lb.ns, 6)] : [link.v4, link.v6],
-      // With a TUN the interface only gives the MTU.
-      interfaces: [link.ifname],
+      // With a TUN the interfaces only give the MTU.
+      interfaces: lb.links.map((l) => l.ifname),
       io: tun ? 'tun' : 'afpacket',
       workers,
     },

@@ -24,6 +24,7 @@ export const DEFAULTS = {
   instanceName: 'weir',
   io: 'afpacket',
   workers: 'auto',
+  busyPollUs: 0,
   hashSeed: 'weir',
   weight: 100,
   ctCapacity: 1_048_576,
@@ -254,6 +255,9 @@ export const instanceSchema = map({
       .union([int(1, 64), z.literal('auto')], { error: says('must be an integer 1..64 or auto') })
       .default(DEFAULTS.workers)
       .meta({ description: 'Data-plane worker threads; auto: one per CPU the process may use (at most 64).' }),
+    busy_poll_us: int(0, 1000)
+      .default(DEFAULTS.busyPollUs)
+      .meta({ description: 'Microseconds an idle worker keeps watching its rings before it sleeps in poll(): saves a wakeup per packet at moderate load, costs CPU while idle. 0 = sleep at once.' }),
     unknown_traffic: oneOf(['pass', 'drop'] as const)
       .default('pass')
       .meta({ description: 'Packets that match no VIP: pass (the kernel handles them) or drop (counted).' }),

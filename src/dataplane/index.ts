@@ -3,7 +3,7 @@
 // TUN device (io: tun), publishes tables to them, installs the nftables ingress drops that keep
 // the host's kernel off VIP traffic (afpacket) or the routes that send VIP and SNAT traffic into
 // the TUN (tun), sums their counters for `weir status`, and stops them on detach.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { availableParallelism, networkInterfaces } from 'node:os';
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import type { Logger } from '../log.js';
@@ -18,6 +18,7 @@ import {
   workerCounterBase, type WorkerInit,
 } from './shared.js';
 import { tablesMessage, type TableContext } from './tables.js';
+import { linkOf, readLinks, readProc, readSys } from './links.js';
 
 export { SNAT_PORT_MIN, SNAT_PORT_MAX } from './tables.js';
 export { nftTableName, ingressRuleset } from './nft.js';
@@ -26,8 +27,12 @@ export interface DataPlaneOptions {
   logger?: Logger;
   /** Skip the nftables table (tests that check the kernel's own behaviour). Default false. */
   noNft?: boolean;
-  /** recv timeout in ms: how long a worker may take to notice stop (default 10). */
+  /** Longest sleep of an idle worker in poll() (ms): how long it may take to notice stop (default 10). */
   recvTimeoutMs?: number;
+  /** AF_PACKET ring version (default 2; 3 only to compare, see docs/io.md). */
+  ringVersion?: 2 | 3;
+  /** Busy-poll window in µs (default instance.busy_poll_us). */
+  spinUs?: number;
   /** Packets per batch (default 64). */
   batchSlots?: number;
   /** AF_PACKET ring blocks (256 KiB each) per socket and worker (default 32 = 8 MiB: jumbo frames fill small rings fast). */
@@ -57,15 +62,6 @@ export function tunRouteScript(dev: string, have: readonly string[], want: reado
     ...have.filter((a) => !want.includes(a)).map((a) => `route del ${host(a)} dev ${dev}`),
     ...want.filter((a) => !have.includes(a)).map((a) => `route replace ${host(a)} dev ${dev}`),
   ];
-}
-
-/** A /proc or /sys file's text, trimmed; '' when it cannot be read. */
-function readProc(file: string): string {
-  try {
-    return readFileSync(file, 'utf8').trim();
-  } catch {
-    return '';
-  }
 }
 
 /**
@@ -98,11 +94,6 @@ function snatAddresses(ctx: TableContext, vips: readonly { mode: string }[]): st
   return vips.some((v) => v.mode === 'nat') ? [ctx.address4, ctx.address6].filter((a): a is string => !!a) : [];
 }
 
-function readSys(ifname: string, what: string): string {
-  const v = readProc(`/sys/class/net/${ifname}/${what}`);
-  if (v === '') throw new Error(`interface ${ifname} (instance.interfaces) does not exist in this network namespace`);
-  return v;
-}
 
 interface WorkerHandle {
   worker: Worker;
@@ -178,52 +169,55 @@ export function createDataPlane(opts: DataPlaneOptions = {}): DataPlaneHooks {
       control = new Int32Array(new SharedArrayBuffer(CTL_WORDS * 4));
       const sab = new SharedArrayBuffer(n * COUNTER_STRIDE * 8);
       counters = new Float64Array(sab);
-      // Fanout group ids are per network namespace; the pid keeps two instances in one apart.
-      const fanoutGroup = (process.pid % 65534) + 1;
       const passiveFlags = new SharedArrayBuffer(65536);
       const slotSize = Math.max(2048, (mtu + 18 + HEADROOM + 63) & ~63);
-      const ready: Promise<void>[] = [];
-      for (let index = 0; index < n; index++) {
+      const ringVersion = opts.ringVersion ?? 2;
+      const spinUs = opts.spinUs ?? inst.busy_poll_us;
+      // A V2 ring frame holds the largest frame (Ethernet + one VLAN tag) after 66 bytes of header.
+      const frameSize = (mtu + 18 + 66 + 15) & ~15;
+      const spawn = (index: number, fanoutGroups: number[]): Promise<number[]> => {
         const ch = new MessageChannel();
         const init: WorkerInit = {
-          index, interfaces: [...inst.interfaces], ...(tun ? { tun: inst.tun_name } : {}), fanoutGroup, conntrack: conntrack.shared(), counters: sab,
-          stride: COUNTER_STRIDE, control: control.buffer as SharedArrayBuffer, port: ch.port2, mtu,
+          index, interfaces: [...inst.interfaces], ...(tun ? { tun: inst.tun_name } : {}), fanoutGroups, conntrack: conntrack.shared(), counters: sab,
+          stride: COUNTER_STRIDE, control: control!.buffer as SharedArrayBuffer, port: ch.port2, mtu,
           slots: opts.batchSlots ?? 64, slotSize, headroom: HEADROOM, recvTimeoutMs: opts.recvTimeoutMs ?? 10,
-          ringBlocks: opts.ringBlocks ?? 32, passiveFlags,
+          ringBlocks: opts.ringBlocks ?? 32, ringVersion, frameSize, spinUs, passiveFlags,
         };
         const worker = new Worker(new URL('./worker.js', import.meta.url), { workerData: init, transferList: [ch.port2], name: `weir-dp-${index}` });
         const h: WorkerHandle = { worker, port: ch.port1, alive: true };
         workers.push(h);
-        ready.push(
-          new Promise<void>((resolve, reject) => {
-            worker.on('message', (m: { type: string; message?: string; generation?: number; events?: Int32Array }) => {
-              if (m.type === 'passive') passive(m.events!);
-              else if (m.type === 'ready') resolve();
-              else if (m.type === 'error') {
-                h.error = m.message;
-                lastError = `worker ${index}: ${m.message}`;
-                log?.error({ worker: index, err: m.message }, 'data-plane worker failed');
-                reject(new Error(`data-plane worker ${index}: ${m.message}`));
-              } else if (m.type === 'table-error') {
-                lastError = `worker ${index} generation ${m.generation}: ${m.message}`;
-                log?.error({ worker: index, generation: m.generation, err: m.message }, 'worker refused tables');
-              }
-            });
-            worker.on('error', (e) => {
-              h.error = e.message;
-              lastError = `worker ${index}: ${e.message}`;
-              log?.error({ worker: index, err: e }, 'data-plane worker crashed');
-              reject(e);
-            });
-            worker.on('exit', () => {
-              h.alive = false;
-              reject(new Error(`data-plane worker ${index} exited during start`));
-            });
-          }),
-        );
-      }
+        return new Promise<number[]>((resolve, reject) => {
+          worker.on('message', (m: { type: string; message?: string; generation?: number; events?: Int32Array; fanoutGroups?: number[] }) => {
+            if (m.type === 'passive') passive(m.events!);
+            else if (m.type === 'ready') resolve(m.fanoutGroups ?? []);
+            else if (m.type === 'error') {
+              h.error = m.message;
+              lastError = `worker ${index}: ${m.message}`;
+              log?.error({ worker: index, err: m.message }, 'data-plane worker failed');
+              reject(new Error(`data-plane worker ${index}: ${m.message}`));
+            } else if (m.type === 'table-error') {
+              lastError = `worker ${index} generation ${m.generation}: ${m.message}`;
+              log?.error({ worker: index, generation: m.generation, err: m.message }, 'worker refused tables');
+            }
+          });
+          worker.on('error', (e) => {
+            h.error = e.message;
+            lastError = `worker ${index}: ${e.message}`;
+            log?.error({ worker: index, err: e }, 'data-plane worker crashed');
+            reject(e);
+          });
+          worker.on('exit', () => {
+            h.alive = false;
+            reject(new Error(`data-plane worker ${index} exited during start`));
+          });
+        });
+      };
+      // Worker 0 opens one fanout group per interface (the kernel picks ids unique in this
+      // namespace, so two instances never collide); the others join those groups.
+      let fanoutGroups: number[] = [];
       try {
-        await Promise.all(ready);
+        fanoutGroups = await spawn(0, inst.interfaces.map(() => 0));
+        await Promise.all(Array.from({ length: n - 1 }, (_, i) => spawn(i + 1, fanoutGroups)));
       } catch (e) {
         await stopWorkers();
         throw e;
@@ -239,13 +233,28 @@ export function createDataPlane(opts: DataPlaneOptions = {}): DataPlaneHooks {
       description = tun
         ? `tun: ${n} worker${n === 1 ? '' : 's'} on ${inst.tun_name} (${n} queue${n === 1 ? '' : 's'}, mtu ${mtu})`
         : `afpacket: ${n} worker${n === 1 ? '' : 's'} on ${inst.interfaces.join(', ')} (mtu ${mtu})`;
-      log?.info({ io: inst.io, workers: n, interfaces: inst.interfaces, ...(tun ? { tun: inst.tun_name } : { fanoutGroup }), mtu, slotSize }, 'data plane attached');
+      log?.info({ io: inst.io, workers: n, interfaces: inst.interfaces, ...(tun ? { tun: inst.tun_name } : { fanoutGroups, ringVersion, frameSize }), mtu, slotSize, spinUs }, 'data plane attached');
     },
 
     publish(generation: number, vips: readonly VipTables[]): void {
       if (!control || !ctx || !config) return;
       let msg;
       try {
+        // dsr-l2 frames leave on the interface their backend is on-link at (two-armed hosts).
+        if (config.instance.io !== 'tun' && vips.some((v) => v.mode === 'dsr-l2')) {
+          const links = readLinks(config.instance.interfaces);
+          ctx = {
+            ...ctx,
+            l2Link: (a) => {
+              const l = linkOf(links, a);
+              return l && { ifindex: l.ifindex, mac: l.mac };
+            },
+          };
+          const offLink = vips.filter((v) => v.mode === 'dsr-l2').flatMap((v) => v.backends).filter((b) => !linkOf(links, b.address)).map((b) => b.address);
+          if (links.length > 1 && offLink.length > 0) {
+            log?.warn({ backends: [...new Set(offLink)], interfaces: config.instance.interfaces }, 'dsr-l2 backends on no interface\'s subnet: their frames leave where they came in');
+          }
+        }
         msg = tablesMessage(generation, vips, ctx, hashSeed(config.cluster.hash_seed));
       } catch (e) {
         // The runtime has committed; keep the workers on their last good tables and say why.

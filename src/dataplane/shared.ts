@@ -43,7 +43,12 @@ export interface WorkerInit {
   interfaces: string[];
   /** io: tun: the multi-queue TUN device to open a queue of (instead of AF_PACKET on interfaces). */
   tun?: string;
-  fanoutGroup: number;
+  /**
+   * AF_PACKET fanout group id per interface (same order as `interfaces`). 0: this worker opens
+   * the group and the kernel picks a unique id (worker 0 does, and reports the ids in 'ready');
+   * the other workers join with those ids. A group belongs to one device.
+   */
+  fanoutGroups: number[];
   conntrack: ConnTableShared;
   /** Float64 counters, COUNTER_STRIDE per worker. */
   counters: SharedArrayBuffer;
@@ -56,9 +61,16 @@ export interface WorkerInit {
   slots: number;
   slotSize: number;
   headroom: number;
+  /** Longest sleep in poll() (ms): bounds how long a worker takes to notice stop or new tables. */
   recvTimeoutMs: number;
   /** AF_PACKET ring blocks of 256 KiB per socket. */
   ringBlocks: number;
+  /** TPACKET_V2 (default) or V3 (for comparison; docs/io.md). */
+  ringVersion: 2 | 3;
+  /** V2 ring frame size in bytes (holds the largest frame plus 66 bytes of header). */
+  frameSize: number;
+  /** Busy-poll window (µs) after the ports run dry, before sleeping in poll(). */
+  spinUs: number;
   /** 65536 bytes shared by the engines: passive-health failure flags by backendId (EngineOptions.passiveFlags). */
   passiveFlags: SharedArrayBuffer;
 }

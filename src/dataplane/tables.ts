@@ -25,6 +25,8 @@ export interface TableContext {
   /** instance.unknown_traffic and instance.fragments. */
   unknownTraffic: 'pass' | 'drop';
   fragments: 'drop' | 'pass';
+  /** dsr-l2: the interface a backend address is on-link at (undefined: the receiving one). */
+  l2Link?: (address: string) => { ifindex: number; mac: string } | undefined;
 }
 
 /** One VIP as it crosses to a worker (plain data; Maglev slots as an Int32Array copy). */
@@ -72,7 +74,11 @@ export function vipSpecOf(v: VipTables, ctx: TableContext): Omit<VipSpec, 'magle
     protocol: v.protocol,
     mode: v.mode,
     hashFields: HASH_NAMES[v.hashFields] ?? 'five-tuple',
-    backends: v.backends.map((b) => ({ id: b.id, name: b.name, address: b.address, port: b.port ?? 0, ...(b.mac ? { mac: b.mac } : {}) })),
+    backends: v.backends.map((b) => ({
+      id: b.id, name: b.name, address: b.address, port: b.port ?? 0,
+      ...(b.mac ? { mac: b.mac } : {}),
+      ...(b.mac && ctx.l2Link?.(b.address) ? { link: ctx.l2Link(b.address) } : {}),
+    })),
     ...(v.mode === 'nat'
       ? { snat: { ...(ctx.address4 ? { v4: ctx.address4 } : {}), ...(ctx.address6 ? { v6: ctx.address6 } : {}), portMin: SNAT_PORT_MIN, portMax: SNAT_PORT_MAX } }
       : {}),

@@ -1,12 +1,15 @@
-// A data-plane worker thread: one AF_PACKET socket per interface (all workers in one fanout
-// group, hashed, so a flow stays on one worker) or, with io: tun, one queue of the multi-queue
-// TUN device (the kernel picks the queue by flow hash), raw IPv4/IPv6 senders, and its own Engine over
-// the shared connection table. The loop: new tables? → recv (≤ 10 ms) → processBatch → send
-// TX_L2 slots on the receiving socket and TX_IP slots on the raw socket of their family; passive
-// health events, if the batch produced any, go to the control thread as one message.
+// A data-plane worker thread: one AF_PACKET socket per interface (each interface has its own
+// fanout group, hashed, so a flow stays on one worker) or, with io: tun, one queue of the
+// multi-queue TUN device (the kernel picks the queue by flow hash), raw IPv4/IPv6 senders, and
+// its own Engine over the shared connection table. The loop: new tables? → drain each port a
+// batch at a time → processBatch → send TX_L2 slots on the interface the engine named (dsr-l2:
+// the backend's) and TX_IP slots on the raw socket of their family. When every port is dry it
+// spins briefly, then sleeps in poll() on all ports at once: a packet wakes it, no timer is
+// involved (docs/io.md). Passive health events, if a batch produced any, go to the control
+// thread as one message.
 import { parentPort, receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
-import { AfPacketPort, PACKET_FANOUT_HASH, RawIpSender, TunPort, type PacketPort } from '../io/ports.js';
-import { META_FLAGS, META_OFF, META_PROTO, META_WORDS, PacketBatch, WEIR_F_TX_ERROR } from '../io/batch.js';
+import { AfPacketPort, PACKET_FANOUT_HASH, PortPoller, RawIpSender, TunPort, type PolledPort } from '../io/ports.js';
+import { META_FLAGS, META_IFINDEX, META_OFF, META_PROTO, META_WORDS, PacketBatch, WEIR_F_TX_ERROR } from '../io/batch.js';
 import { ConnTable, ctNow, type ConnTableShared } from '../lb/conntrack.js';
 import { Engine, VERDICT_TX_IP, VERDICT_TX_L2 } from '../lb/engine.js';
 import { LINKTYPE_ETHERNET, LINKTYPE_RAW } from '../packet/index.js';
@@ -22,7 +25,8 @@ import {
 // frames (a bridge flooding another weir's dsr-l2 output) must not be forwarded a second time.
 const PACKET_HOST = 0;
 
-const SINK_NONE = -1, SINK_L2 = 0, SINK_IP4 = 1, SINK_IP6 = 2;
+// Where a slot goes: SINK_IP4 / SINK_IP6 (raw sockets), or k >= 0: out of ports[k] (TX_L2).
+const SINK_NONE = -3, SINK_IP4 = -2, SINK_IP6 = -1;
 
 /** A batch-shaped view of slots [first, first+count) for a send (sends take data + meta only). */
 function view(b: PacketBatch, first: number, count: number): PacketBatch {
@@ -39,7 +43,7 @@ function main(init: WorkerInit): void {
   const counters = new Float64Array(init.counters, workerCounterBase(init.index) * 8, init.stride);
   const ct = ConnTable.attach(init.conntrack as ConnTableShared);
   const tun = init.tun !== undefined;
-  const ports: PacketPort[] = [];
+  const ports: PolledPort[] = [];
   const rings: AfPacketPort[] = [];
   let raw4: RawIpSender | null = null;
   let raw6: RawIpSender | null = null;
@@ -51,11 +55,15 @@ function main(init: WorkerInit): void {
   try {
     if (init.tun !== undefined) ports.push(new TunPort(init.tun, { multiQueue: true }));
     else {
-      for (const ifname of init.interfaces) {
-        const p = new AfPacketPort(ifname, { fanoutGroup: init.fanoutGroup, fanoutMode: PACKET_FANOUT_HASH, ignoreOutgoing: true, blockCount: init.ringBlocks });
+      init.interfaces.forEach((ifname, k) => {
+        const group = init.fanoutGroups[k] ?? 0;
+        const p = new AfPacketPort(ifname, {
+          ...(group === 0 ? { fanoutUnique: true } : { fanoutGroup: group }), fanoutMode: PACKET_FANOUT_HASH, ignoreOutgoing: true,
+          ringVersion: init.ringVersion, blockCount: init.ringBlocks, frameSize: init.frameSize,
+        });
         ports.push(p);
         rings.push(p);
-      }
+      });
     }
     raw4 = new RawIpSender(4);
     raw6 = new RawIpSender(6);
@@ -64,6 +72,9 @@ function main(init: WorkerInit): void {
     parentPort!.postMessage({ type: 'error', index: init.index, message: (e as Error).message });
     return;
   }
+  const poller = new PortPoller(ports);
+  /** ifindex → position in ports (dsr-l2 output names the backend's interface by ifindex). */
+  const portOfIfindex = new Map(rings.map((p, k) => [p.ifindex, k]));
   // A TUN carries bare IP packets: the engine parses them as LINKTYPE_RAW and never answers TX_L2.
   const engine = new Engine(ct, new VipTable([], { seed: 0, pathMtu: init.mtu, mtu: init.mtu }), new SnatAllocator({ start: init.index * 7919 }), counters, {
     passiveFlags: new Uint8Array(init.passiveFlags),
@@ -75,7 +86,7 @@ function main(init: WorkerInit): void {
   /** True from a table swap until the first batch forwarded with the new tables. */
   let firstPending = false;
   const epochMs = (): number => performance.timeOrigin + performance.now();
-  parentPort!.postMessage({ type: 'ready', index: init.index });
+  parentPort!.postMessage({ type: 'ready', index: init.index, fanoutGroups: rings.map((p) => p.fanoutGroup) });
 
   const checkTables = (): void => {
     if (Atomics.load(ctl, CTL_GENERATION) === applied) return;
@@ -95,14 +106,18 @@ function main(init: WorkerInit): void {
     }
   };
 
-  const sinkOf = (vd: number, i: number): number => {
-    if (vd === VERDICT_TX_L2) return SINK_L2;
+  // rx: index of the port the batch came from.
+  const sinkOf = (vd: number, i: number, rx: number): number => {
+    if (vd === VERDICT_TX_L2) {
+      const ifx = M[i * META_WORDS + META_IFINDEX];
+      return ifx === 0 ? rx : (portOfIfindex.get(ifx) ?? rx);
+    }
     if (vd !== VERDICT_TX_IP) return SINK_NONE;
     return D[i * size + M[i * META_WORDS + META_OFF]] >> 4 === 6 ? SINK_IP6 : SINK_IP4;
   };
 
-  const sendRun = (rx: PacketPort, sink: number, first: number, count: number): void => {
-    const out = sink === SINK_L2 ? rx : sink === SINK_IP4 ? raw4! : raw6!;
+  const sendRun = (sink: number, first: number, count: number): void => {
+    const out = sink >= 0 ? ports[sink] : sink === SINK_IP4 ? raw4! : raw6!;
     const v = view(batch, first, count);
     let done = out.send(v, count);
     if (done < count) {
@@ -128,50 +143,51 @@ function main(init: WorkerInit): void {
     return n;
   };
 
+  // One received batch from ports[rx]: through the engine, out in runs of the same sink.
+  const forward = (rx: number, n: number): void => {
+    if ((++counters[W_BATCHES] & 1023) === 0) ringStats();
+    if (!tun) n = keepOurs(n); // a TUN only gets what the kernel routed into it
+    if (n === 0) return;
+    const V = engine.processBatch(batch, n, ctNow());
+    if (firstPending) {
+      counters[W_FIRST_PACKET_AT] = epochMs();
+      firstPending = false;
+    }
+    if (engine.passiveCount > 0) {
+      // Failed (or recovered) handshakes for the health monitor: one message per batch that had any.
+      parentPort!.postMessage({ type: 'passive', events: engine.passive.slice(0, engine.passiveCount * 2) });
+      engine.passiveCount = 0;
+    }
+    for (let i = 0; i < n; ) {
+      const s = sinkOf(V[i], i, rx);
+      if (s === SINK_NONE) { i++; continue; }
+      let j = i + 1;
+      while (j < n && sinkOf(V[j], j, rx) === s) j++;
+      sendRun(s, i, j - i);
+      i = j;
+    }
+  };
+
   // PACKET_STATISTICS is one getsockopt: read it when idle and every 1024 batches.
   const ringStats = (): void => {
     let d = 0;
     for (const p of rings) d += p.stats().drops;
     counters[W_RING_DROPS] = d;
   };
-  const single = ports.length === 1;
-  let next = 0;
   try {
     while (Atomics.load(ctl, CTL_STOP) === 0) {
       checkTables();
-      let n = 0;
-      let rx = ports[0];
-      for (let k = 0; k < ports.length && n === 0; k++) {
-        rx = ports[next];
-        next = (next + 1) % ports.length;
-        n = rx.recv(batch, single ? init.recvTimeoutMs : 0);
+      let got = 0;
+      for (let k = 0; k < ports.length; k++) {
+        const n = ports[k].recv(batch, 0);
+        if (n === 0) continue;
+        got += n;
+        forward(k, n);
       }
-      if (n === 0) {
+      if (got === 0) {
         ringStats();
-        if (!single) Atomics.wait(ctl, CTL_STOP, 0, 1); // several sockets: poll them every ms
         ct.reclaim(ctNow(), 64);
-        continue;
-      }
-      if ((++counters[W_BATCHES] & 1023) === 0) ringStats();
-      if (!tun) n = keepOurs(n); // a TUN only gets what the kernel routed into it
-      if (n === 0) continue;
-      const V = engine.processBatch(batch, n, ctNow());
-      if (firstPending) {
-        counters[W_FIRST_PACKET_AT] = epochMs();
-        firstPending = false;
-      }
-      if (engine.passiveCount > 0) {
-        // Failed (or recovered) handshakes for the health monitor: one message per batch that had any.
-        parentPort!.postMessage({ type: 'passive', events: engine.passive.slice(0, engine.passiveCount * 2) });
-        engine.passiveCount = 0;
-      }
-      for (let i = 0; i < n; ) {
-        const s = sinkOf(V[i], i);
-        if (s === SINK_NONE) { i++; continue; }
-        let j = i + 1;
-        while (j < n && sinkOf(V[j], j) === s) j++;
-        sendRun(rx, s, i, j - i);
-        i = j;
+        poller.wait(init.recvTimeoutMs, init.spinUs);
       }
     }
   } catch (e) {

@@ -6,20 +6,30 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** The addon's ABI this TypeScript face was written for (native/addon.cc kAbiVersion). */
-export const NATIVE_ABI_VERSION = 3;
+export const NATIVE_ABI_VERSION = 4;
 
 /** Options of an AF_PACKET socket (native/af_packet.cc). */
 export interface NativePacketSocketOptions {
-  /** Receive through a TPACKET_V3 ring (default true); false makes a send-only socket. */
+  /** Receive through an mmap ring (default true); false makes a send-only socket. */
   rx?: boolean;
+  /**
+   * TPACKET_V2 (default): each frame is handed over, and the reader woken, as it arrives.
+   * TPACKET_V3: frames packed in blocks, handed over when a block fills or its retire timer
+   * fires (retireTimeoutMs), so at light load each packet waits for the timer.
+   */
+  ringVersion?: 2 | 3;
   /** Ring block size in bytes, a multiple of the page size (default 256 KiB). */
   blockSize?: number;
   /** Ring blocks (default 8). */
   blockCount?: number;
-  /** Milliseconds before a partly filled block is handed over (default 1). */
+  /** V2: bytes per frame, a multiple of 16 (default 2048); a frame holds 66 bytes of header, then the packet. */
+  frameSize?: number;
+  /** V3: milliseconds before a partly filled block is handed over (default 1). */
   retireTimeoutMs?: number;
-  /** PACKET_FANOUT group id (1..65535); 0 = no fanout (default). */
+  /** PACKET_FANOUT group id (1..65535); 0 = no fanout (default). A group belongs to one interface. */
   fanoutGroup?: number;
+  /** Join a new fanout group whose id the kernel picks (PACKET_FANOUT_FLAG_UNIQUEID); read it from `fanoutGroup`. */
+  fanoutUnique?: boolean;
   /** PACKET_FANOUT mode and flags, high half of the option (default PACKET_FANOUT_HASH = 0). */
   fanoutMode?: number;
   /** PACKET_IGNORE_OUTGOING: skip packets this host sends (default true). */
@@ -33,6 +43,8 @@ export interface NativePacketSocketOptions {
 export interface NativePacketSocket {
   readonly fd: number;
   readonly ifindex: number;
+  /** The fanout group id the socket is in (0: none). */
+  readonly fanoutGroup: number;
   recv(data: Uint8Array, meta: Uint32Array, headroom: number, timeoutMs: number): number;
   send(data: Uint8Array, meta: Uint32Array, count: number): number;
   stats(): { packets: number; drops: number; freezeQueueCount: number };
@@ -63,6 +75,12 @@ export interface NativeRawRecvSocket {
   close(): void;
 }
 
+/** Waits on several receiving sockets (PacketSocket with rx, TunQueue) at once (native/poller.cc). */
+export interface NativePoller {
+  /** True when a source may have packets; false when timeoutMs passed. Spins up to spinUs watching the rings first. */
+  wait(timeoutMs: number, spinUs: number): boolean;
+}
+
 /** The addon's exports. Tests may pass a fake of this shape to the classes in src/io. */
 export interface NativeAddon {
   abiVersion(): number;
@@ -71,6 +89,7 @@ export interface NativeAddon {
   TunQueue: new (name: string, multiQueue?: boolean) => NativeTunQueue;
   RawSocket: new (family: 4 | 6, bindToDevice?: string) => NativeRawSocket;
   RawRecvSocket: new (family: 4 | 6, protocol: number, bindToDevice?: string, rcvbuf?: number) => NativeRawRecvSocket;
+  Poller: new (sources: readonly (NativePacketSocket | NativeTunQueue)[]) => NativePoller;
   setNetns(fd: number): void;
 }
 

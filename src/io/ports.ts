@@ -6,6 +6,7 @@ import { loadNative } from './native.js';
 import type {
   NativeAddon,
   NativePacketSocket,
+  NativePoller,
   NativePacketSocketOptions,
   NativeRawRecvSocket,
   NativeRawSocket,
@@ -43,6 +44,12 @@ export interface PacketPort extends PacketSource, PacketSink, ReadinessSource {
   close(): void;
 }
 
+/** A port a worker thread can wait on with PortPoller (its native socket). */
+export interface PolledPort extends PacketPort {
+  /** The addon object behind the port (for PortPoller only). */
+  readonly rxHandle: NativePacketSocket | NativeTunQueue;
+}
+
 export interface AfPacketStats {
   /** Packets the kernel queued to this socket since it was opened. */
   packets: number;
@@ -72,7 +79,7 @@ export type AfPacketOptions = NativePacketSocketOptions;
  * sendmmsg for send. Throws on open with the operation, interface and errno
  * ("AF_PACKET bind weir-up0: ENODEV ..."), naming CAP_NET_RAW when privileges are missing.
  */
-export class AfPacketPort implements PacketPort {
+export class AfPacketPort implements PolledPort {
   readonly name: string;
   private readonly sock: NativePacketSocket;
 
@@ -85,6 +92,13 @@ export class AfPacketPort implements PacketPort {
   }
   get ifindex(): number {
     return this.sock.ifindex;
+  }
+  /** The fanout group the socket joined (the kernel's pick with fanoutUnique), 0 if none. */
+  get fanoutGroup(): number {
+    return this.sock.fanoutGroup;
+  }
+  get rxHandle(): NativePacketSocket {
+    return this.sock;
   }
   recv(batch: PacketBatch, timeoutMs = 0): number {
     return this.sock.recv(batch.data, batch.meta, batch.headroom, timeoutMs);
@@ -111,7 +125,7 @@ export class AfPacketPort implements PacketPort {
  * The device goes away with its last queue unless it was made persistent (ip tuntap add).
  * Throws naming CAP_NET_ADMIN when privileges are missing.
  */
-export class TunPort implements PacketPort {
+export class TunPort implements PolledPort {
   private readonly q: NativeTunQueue;
 
   constructor(name: string, options: { multiQueue?: boolean } = {}, native: NativeAddon = loadNative()) {
@@ -124,6 +138,9 @@ export class TunPort implements PacketPort {
   get fd(): number {
     return this.q.fd;
   }
+  get rxHandle(): NativeTunQueue {
+    return this.q;
+  }
   recv(batch: PacketBatch, timeoutMs = 0): number {
     return this.q.recv(batch.data, batch.meta, batch.headroom, timeoutMs);
   }
@@ -135,6 +152,23 @@ export class TunPort implements PacketPort {
   }
   close(): void {
     this.q.close();
+  }
+}
+
+/**
+ * How a worker thread sleeps until any of its ports has packets: wait() first spins up to
+ * spinUs watching the rings (no syscall; rings only), then blocks in poll() on every port.
+ * A packet that arrives wakes it at once: nothing waits for a timer.
+ */
+export class PortPoller {
+  private readonly p: NativePoller;
+
+  constructor(ports: readonly PolledPort[], native: NativeAddon = loadNative()) {
+    this.p = new native.Poller(ports.map((x) => x.rxHandle));
+  }
+  /** True when a port may have packets, false when timeoutMs passed. */
+  wait(timeoutMs: number, spinUs = 0): boolean {
+    return this.p.wait(timeoutMs, spinUs);
   }
 }
 

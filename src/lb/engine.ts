@@ -24,8 +24,9 @@
 //   about the backend's VIP → client reply, RFC 1191) go to the backend that owns the quoted
 //   flow: the conntrack entry of the reversed quote if any, else Maglev on the reversed quote
 //   (the same backend the client's packets reach). In dsr-l2 by MAC, in dsr-gre encapsulated.
-// - dsr-l2: destination MAC := backend MAC, source MAC := localMac (or the frame's old
-//   destination MAC, i.e. ours), VERDICT_TX_L2. Needs Ethernet input.
+// - dsr-l2: destination MAC := backend MAC, VERDICT_TX_L2 on the backend's interface (its
+//   ifindex in META_IFINDEX; 0 = the receiving one), source MAC := that interface's MAC (or
+//   localMac, or the frame's old destination MAC, i.e. ours). Needs Ethernet input.
 // - Fragments addressed to a VIP address: dropped (default) or passed, per `fragments`; they
 //   cannot be balanced consistently because later fragments carry no ports (Katran drops them
 //   too). Counted either way. (PMTU discovery keeps TCP unfragmented.)
@@ -56,7 +57,7 @@ import {
   rewriteSrcPort, setEthDst, setEthSrc, writeU16,
 } from '../packet/index.js';
 import {
-  META_FLAGS, META_LEN, META_OFF, META_WORDS, TP_STATUS_CSUMNOTREADY, TP_STATUS_GSO_TCP, WEIR_F_TRUNCATED,
+  META_FLAGS, META_IFINDEX, META_LEN, META_OFF, META_WORDS, TP_STATUS_CSUMNOTREADY, TP_STATUS_GSO_TCP, WEIR_F_TRUNCATED,
   type PacketBatch,
 } from '../io/batch.js';
 import { CT_DIR_ORIG, CT_DIR_REPLY, CT_ERR_REPLY_IN_USE, type ConnTable } from './conntrack.js';
@@ -118,6 +119,8 @@ export class EngineOutput {
   buf: Uint8Array = new Uint8Array(0);
   off = 0;
   len = 0;
+  /** VERDICT_TX_L2: interface index to send on; 0 = the interface the packet came in on. */
+  ifindex = 0;
 }
 
 export interface EngineOptions {
@@ -504,10 +507,14 @@ export class Engine {
     const info = this.info, t = this.t;
     if (info.l2Len === 0) return this.drop(out, C_DROP_NO_L2);
     const l2 = info.l2Off;
-    if (t.localMac) setEthSrc(buf, l2, t.localMac, 0);
+    // Source: the MAC of the interface the frame leaves on (the backend's side of a two-armed
+    // host), else localMac, else the frame's old destination (ours, on the receiving side).
+    if (t.backendIfindex[b] !== 0) setEthSrc(buf, l2, t.backendIfMac, b * 6);
+    else if (t.localMac) setEthSrc(buf, l2, t.localMac, 0);
     else for (let i = 0; i < 6; i++) buf[l2 + 6 + i] = buf[l2 + i];
     setEthDst(buf, l2, t.backendMac, b * 6);
     out.buf = buf; out.off = l2; out.len = info.l3End - l2;
+    out.ifindex = t.backendIfindex[b];
     return this.give(out, VERDICT_TX_L2, reason);
   }
 
@@ -595,7 +602,8 @@ export class Engine {
   /**
    * Runs slots 0..n-1 of a received batch through process(). Slots to send get META_OFF/LEN
    * pointing at their output (copied into the slot when it was built in scratch) and
-   * META_FLAGS 0. Returns the verdict per slot (VERDICT_*; reused array, valid until the next
+   * META_FLAGS 0, and META_IFINDEX the interface a TX_L2 frame leaves on (0: the one it came
+   * in on; TX_IP: 0, the kernel routes). Returns the verdict per slot (VERDICT_*; reused array, valid until the next
    * call). Also reclaims a few idle conntrack entries. The worker loop: rx → processBatch →
    * tx the TX_L2 slots on the AF_PACKET socket and the TX_IP slots on the raw socket.
    */
@@ -630,6 +638,8 @@ export class Engine {
           M[m + META_LEN] = out.len;
           M[m + META_FLAGS] = 0;
         }
+        // Where a TX_L2 frame leaves: the backend's interface (dsr-l2), else where it came in.
+        M[m + META_IFINDEX] = vd === VERDICT_TX_L2 ? out.ifindex : 0;
       }
       V[i] = vd;
     }

@@ -31,6 +31,11 @@ export interface BackendEntrySpec {
   port: number;
   /** Required in dsr-l2 mode. */
   mac?: string;
+  /**
+   * dsr-l2: the interface the backend's segment is on: the frame leaves there, with that
+   * interface's MAC as source. Absent: the interface the packet arrived on.
+   */
+  link?: { ifindex: number; mac: string };
 }
 
 export interface VipSpec {
@@ -131,6 +136,9 @@ export class VipTable {
   readonly backendPort: Uint16Array;
   readonly backendMac: Uint8Array; // 6 bytes each
   readonly backendHasMac: Uint8Array;
+  /** dsr-l2: interface index to send on (0: the receiving interface) and its MAC (6 bytes each). */
+  readonly backendIfindex: Int32Array;
+  readonly backendIfMac: Uint8Array;
   /** dsr-gre: the outer header template towards each backend (null in other modes). */
   readonly backendTunnel: readonly (GreTunnel | null)[];
   /** Number of distinct SNAT pools (for the allocator). */
@@ -198,6 +206,8 @@ export class VipTable {
     this.backendPort = new Uint16Array(m);
     this.backendMac = new Uint8Array(m * 6);
     this.backendHasMac = new Uint8Array(m);
+    this.backendIfindex = new Int32Array(m);
+    this.backendIfMac = new Uint8Array(m * 6);
     const tunnels: (GreTunnel | null)[] = [];
     const bnames: string[] = [];
 
@@ -268,6 +278,12 @@ export class VipTable {
           if (!mac) throw new Error(`${bw}: "${be.mac}" is not a MAC address`);
           this.backendMac.set(mac, b * 6);
           this.backendHasMac[b] = 1;
+          if (be.link) {
+            const ifMac = parseMac(be.link.mac);
+            if (!ifMac) throw new Error(`${bw}: "${be.link.mac}" is not a MAC address`);
+            this.backendIfindex[b] = be.link.ifindex;
+            this.backendIfMac.set(ifMac, b * 6);
+          }
         }
         let tun: GreTunnel | null = null;
         if (mode === MODE_NAT && bfam !== fam) throw new Error(`${bw}: nat mode needs a backend of the VIP's family (IPv${fam})`);

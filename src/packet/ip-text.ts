@@ -109,6 +109,17 @@ export function parseCidr(text: string): Cidr | undefined {
   return { addr, bits: Number(bitsText) };
 }
 
+/** True when `addr` (4 or 16 bytes) is inside prefix `c` of the same family. */
+export function cidrContains(c: Cidr, addr: Uint8Array): boolean {
+  if (addr.length !== c.addr.length) return false;
+  let left = c.bits;
+  for (let i = 0; left > 0; i++, left -= 8) {
+    const mask = left >= 8 ? 0xff : (0xff << (8 - left)) & 0xff;
+    if (((addr[i] ^ c.addr[i]) & mask) !== 0) return false;
+  }
+  return true;
+}
+
 /** The 4 bytes at off as a uint32 (big-endian read). */
 export function ipv4ToU32(buf: Uint8Array, off = 0): number {
   return ((buf[off] << 24) | (buf[off + 1] << 16) | (buf[off + 2] << 8) | buf[off + 3]) >>> 0;

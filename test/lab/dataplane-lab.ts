@@ -91,12 +91,13 @@ export function udpEcho(address: string, text: string): string {
 
 const PKT_FIELDS = ['frame.number', 'eth.src', 'ip.src', 'ip.dst', 'ipv6.src', 'ipv6.dst', 'tcp.srcport', 'tcp.dstport', 'udp.srcport', 'udp.dstport',
   'tcp.flags.reset', 'icmp.type', 'icmpv6.type', 'ip.checksum.status', 'tcp.checksum.status', 'udp.checksum.status', 'frame.protocols',
-  'tcp.seq_raw', 'tcp.ack_raw', 'tcp.len'];
+  'tcp.seq_raw', 'tcp.ack_raw', 'tcp.len', 'eth.dst'];
 
 /** One captured packet as tshark decoded it (outermost headers). */
 export interface Pkt {
   frame: number;
   ethSrc: string;
+  ethDst: string;
   src: string;
   dst: string;
   sport: number;
@@ -167,7 +168,7 @@ export class Capture {
       const all = (i: number): string[] => (v[i] ?? '').split(',').filter((x) => x !== '');
       const first = (i: number): string => all(i)[0] ?? '';
       return {
-        frame: Number(v[0]), ethSrc: first(1), src: first(2) || first(4), dst: first(3) || first(5),
+        frame: Number(v[0]), ethSrc: first(1), ethDst: first(20), src: first(2) || first(4), dst: first(3) || first(5),
         sport: Number(first(6) || first(8) || 0), dport: Number(first(7) || first(9) || 0), rst: first(10) === '1' || first(10) === 'True',
         icmpType: first(11) === '' ? -1 : Number(first(11)), icmp6Type: first(12) === '' ? -1 : Number(first(12)),
         badChecksum: [13, 14, 15].some((i) => all(i).includes('0')), protocols: first(16),

@@ -22,7 +22,7 @@ import { SnatAllocator } from '../../src/lb/snat.js';
 import {
   ENGINE_COUNTER_NAMES, Engine, EngineOutput, VERDICT_DROP, VERDICT_NAMES, VERDICT_PASS, VERDICT_TX_IP, VERDICT_TX_L2,
 } from '../../src/lb/engine.js';
-import { PacketBatch, TP_STATUS_CSUMNOTREADY, TP_STATUS_GSO_TCP } from '../../src/io/batch.js';
+import { META_IFINDEX, META_WORDS, PacketBatch, TP_STATUS_CSUMNOTREADY, TP_STATUS_GSO_TCP } from '../../src/io/batch.js';
 import {
   checksumProblems, expectedBackend, fixture, frame, hex, ipOf, LOCAL_MAC, refChecksum, refFlowLabel, refSum, TABLE_OPTS, vipSpecs,
   type Fixture,
@@ -289,6 +289,24 @@ test('dsr-l2 rewrites only the MACs (IPv4 all-ports UDP, IPv6 TCP) and refuses r
   expectOut(run(fx, frame(icmp), 0, 'icmp to l2 vip'), VERDICT_TX_L2, 'txIcmpToBackend', buildPacket({ ...icmp, ethernet: { src: LOCAL_MAC, dst: be.mac } }));
   const raw = fixture({}, LINKTYPE_RAW);
   expectOut(run(raw, buildPacket({ src: CLIENT4, dst: '198.18.0.30', proto: 'udp', srcPort: 1, dstPort: 2 })), VERDICT_DROP, 'dropNoL2');
+});
+
+test('dsr-l2 on a two-armed host: the frame leaves on the backend\'s interface with that interface\'s MAC as source', () => {
+  const BE_MAC = '02:00:00:00:0b:e0';
+  const specs = vipSpecs().map((v) => (v.mode !== 'dsr-l2' ? v : { ...v, backends: v.backends.map((b) => ({ ...b, link: { ifindex: 7, mac: BE_MAC } })) }));
+  const fx = { ...fixture(), specs };
+  fx.engine.setTables(new VipTable(specs, TABLE_OPTS));
+  const spec: PacketSpec = { src: CLIENT4, dst: '198.18.0.30', proto: 'udp', srcPort: 5555, dstPort: 7777, payload: 50 };
+  const be = expectedBackend(specOf(fx, 'l2v4'), IPPROTO_UDP, CLIENT4, '198.18.0.30', 5555, 7777);
+  expectOut(run(fx, frame(spec), 0, 'l2 two-armed'), VERDICT_TX_L2, 'txL2', buildPacket({ ...spec, ethernet: { src: BE_MAC, dst: be.mac } }));
+  const batch = new PacketBatch({ slots: 2, headroom: 64 });
+  batch.put(0, frame(spec));
+  batch.put(1, frame({ src: CLIENT4, dst: '198.18.0.20', proto: 'tcp', srcPort: 40300, dstPort: 80, tcpFlags: TCP_SYN }));
+  const v = fx.engine.processBatch(batch, 2, 5);
+  assert.deepEqual([...v.subarray(0, 2)], [VERDICT_TX_L2, VERDICT_TX_IP]);
+  assert.equal(batch.meta[META_IFINDEX], 7, 'TX_L2 names the backend\'s interface');
+  assert.equal(batch.meta[META_WORDS + META_IFINDEX], 0, 'TX_IP leaves the interface to the kernel');
+  assert.throws(() => new VipTable(vipSpecs().map((v) => (v.mode !== 'dsr-l2' ? v : { ...v, backends: v.backends.map((b) => ({ ...b, link: { ifindex: 7, mac: 'nope' } })) })), TABLE_OPTS), /"nope" is not a MAC address/);
 });
 
 test('raw IP input (TUN) is handled like Ethernet input for nat and dsr-gre', () => {
