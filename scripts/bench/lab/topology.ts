@@ -21,8 +21,20 @@ export const IF = {
 export const ADDR = {
   cli: '198.18.20.2', lbUp: '198.18.20.1', lbBe: '198.18.21.1', backends: ['198.18.21.2', '198.18.21.3'],
   cliRet: '198.18.22.2', srvRet: '198.18.22.1', vip: '198.18.30.1',
-  /** io: tun's SNAT / GRE source: owned by no host, routed to the lb by the backend host (README "io: tun"). */
-  tunSnat: '198.18.31.1',
+  /**
+   * weir's SNAT / GRE source addresses, a fresh one per weir start (snatAddress): on the lb's be0
+   * for afpacket; for io: tun owned by no host and routed to the lb by the backend host (README
+   * "io: tun").
+   */
+  snatNet: '198.18.21.', // .100 … .249
+  tunSnatNet: '198.18.31.', // .1 … .250
+  /**
+   * HAProxy's source towards the backends. HAProxy opens its own connections with the lb's TCP
+   * timestamp clock; had it used 198.18.21.1 like nftables and weir nat (which keep the client's
+   * clock), the next variant's SYNs would meet its TIME_WAIT sockets on the backends, fail the
+   * PAWS check and wait a 1 s SYN retransmission.
+   */
+  haproxySrc: '198.18.21.9',
 } as const;
 export const PORT = { http: 80, iperf: 5201, flood: 9 } as const;
 /** The backend host's ingress drop table (the flood must cost the backend kernel nothing). */
@@ -95,6 +107,7 @@ export function build(): Built {
   inNs(NS.cli, 'ip', ['addr', 'add', `${ADDR.cliRet}/24`, 'dev', IF.cliRet]);
   inNs(NS.lb, 'ip', ['addr', 'add', `${ADDR.lbUp}/24`, 'dev', IF.up]);
   inNs(NS.lb, 'ip', ['addr', 'add', `${ADDR.lbBe}/24`, 'dev', IF.be]);
+  inNs(NS.lb, 'ip', ['addr', 'add', `${ADDR.haproxySrc}/24`, 'dev', IF.be]);
   for (const b of ADDR.backends) inNs(NS.srv, 'ip', ['addr', 'add', `${b}/24`, 'dev', IF.srv]);
   inNs(NS.srv, 'ip', ['addr', 'add', `${ADDR.srvRet}/24`, 'dev', IF.srvRet]);
 
@@ -103,17 +116,13 @@ export function build(): Built {
   inNs(NS.cli, 'ip', ['route', 'add', '198.18.21.0/24', 'via', ADDR.lbUp]);
   // lb: a router for kernel forwarding, nftables and io: tun.
   sysctl(NS.lb, 'net.ipv4.ip_forward', 1);
-  // nftables conntrack keeps TIME_WAIT for 120 s; short so back-to-back rounds do not fill it
-  // (weir's conntrack gets the same 1 s in its config).
-  sysctl(NS.lb, 'net.netfilter.nf_conntrack_tcp_timeout_time_wait', 1);
-  sysctl(NS.lb, 'net.netfilter.nf_conntrack_tcp_timeout_close', 1);
   // Backend host: DSR VIP on lo, never announced by ARP; replies to the client from the VIP
-  // leave by the return link, all others through the lb; io: tun's SNAT address via the lb.
+  // leave by the return link, all others through the lb; io: tun's SNAT addresses via the lb.
   inNs(NS.srv, 'ip', ['addr', 'add', `${ADDR.vip}/32`, 'dev', 'lo']);
   sysctl(NS.srv, 'net.ipv4.conf.all.arp_ignore', 1);
   sysctl(NS.srv, 'net.ipv4.conf.all.arp_announce', 2);
   inNs(NS.srv, 'ip', ['route', 'add', '198.18.20.0/24', 'via', ADDR.lbBe]);
-  inNs(NS.srv, 'ip', ['route', 'add', `${ADDR.tunSnat}/32`, 'via', ADDR.lbBe]);
+  inNs(NS.srv, 'ip', ['route', 'add', `${ADDR.tunSnatNet}0/24`, 'via', ADDR.lbBe]);
   inNs(NS.srv, 'ip', ['route', 'add', '198.18.20.0/24', 'via', ADDR.cliRet, 'table', '100']);
   inNs(NS.srv, 'ip', ['rule', 'add', 'from', `${ADDR.vip}/32`, 'lookup', '100', 'priority', '100']);
 
@@ -127,6 +136,7 @@ export function build(): Built {
   neigh(NS.lb, ADDR.cli, cliMac, IF.up);
   for (const b of ADDR.backends) neigh(NS.lb, b, srvMac, IF.be);
   neigh(NS.srv, ADDR.lbBe, beMac, IF.srv);
+  neigh(NS.srv, ADDR.haproxySrc, beMac, IF.srv);
   neigh(NS.srv, ADDR.cliRet, cliRetMac, IF.srvRet);
   neigh(NS.cli, ADDR.srvRet, srvRetMac, IF.cliRet);
 
@@ -164,6 +174,20 @@ export function setOffloads(on: boolean): void {
       inNs(ns, 'ethtool', ['-K', dev, 'tx', v, 'tso', v, 'gso', v, 'gro', 'off']);
     }
   }
+}
+
+let snatSeq = 0;
+
+/**
+ * A SNAT address no earlier variant of this run used. The backends keep TIME_WAIT for 60 s per
+ * (source address, port); weir picks SNAT ports without regard to the client's port, so a
+ * reused (address, port) carries another connection's TCP timestamps, which the backend's PAWS
+ * check refuses (a 1 s SYN retransmission at the client). A fresh address per start keeps
+ * one variant's leftovers out of the next one's figures.
+ */
+export function snatAddress(io: string | undefined): string {
+  const n = snatSeq++;
+  return io === 'tun' ? `${ADDR.tunSnatNet}${1 + (n % 250)}` : `${ADDR.snatNet}${100 + (n % 150)}`;
 }
 
 /** rx_packets of the backend host's interface (counted before the ingress drop). */
