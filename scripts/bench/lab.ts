@@ -17,8 +17,8 @@ import { connectLatency, flood, FLOWS, iperf, wrk, type Tools, type WrkResult } 
 import { COLUMNS, METRICS, Recorder, ratios, type ResourceKey } from './lab/results.js';
 import { markdown, writeDocs, writeJson, type Report, type RunInfo } from './lab/report.js';
 import { startBackendServers, type BackendServers } from './lab/servers.js';
-import { cpuSeconds, memoryMiB, sh, startedProcesses, stopPidSync } from './lab/sys.js';
-import { build, setMtu, setOffloads, teardown } from './lab/topology.js';
+import { cpuSeconds, memoryMiB, sh, sleep, startedProcesses, stopPidSync } from './lab/sys.js';
+import { build, resetRoutes, setMtu, setOffloads, teardown } from './lab/topology.js';
 import {
   PEERS, peerVariant, Refused, startVariant, WEIR_CLI, weirVariant, type Kind, type Mode, type Running, type Variant, type WeirContext, type Workers,
 } from './lab/variants.js';
@@ -182,6 +182,17 @@ async function bulkRound(s: Settings, tools: Tools, rec: Recorder, v: Variant, r
   }
 }
 
+/** The figures a round just measured, for the progress log. */
+function progress(rec: Recorder, id: string, phaseName: string): string {
+  const f = (k: string, d: number, unit: string): string => {
+    const x = rec.last(id, k);
+    return x === undefined ? `— ${unit}` : `${x.toFixed(d)} ${unit}`;
+  };
+  if (phaseName === 'mtu9000') return f('gbps_mtu9000', 2, 'Gbit/s');
+  if (phaseName === 'offloads') return f('gbps_offloads_on', 2, 'Gbit/s');
+  return [f('udp_kpps', 0, 'kpps'), f('conn_per_s', 0, 'conn/s'), f('connect_p50_low_us', 0, 'µs p50'), f('gbps_mtu1500', 2, 'Gbit/s')].join(', ');
+}
+
 /** Runs one phase: every round, every variant not refused, in alternating order. */
 async function phase(s: Settings, tools: Tools, rec: Recorder, variants: Variant[], ctx: WeirContext, name: string): Promise<void> {
   for (let round = 1; round <= s.rounds; round++) {
@@ -190,19 +201,27 @@ async function phase(s: Settings, tools: Tools, rec: Recorder, variants: Variant
     for (const v of order) {
       if (rec.isRefused(v.id)) continue;
       log(`${name} round ${round}/${s.rounds}: ${v.label}`);
+      resetRoutes(); // no path MTU learnt by the previous variant
       let run: Running;
       try {
         run = await startVariant(v, ctx);
       } catch (e) {
-        if (e instanceof Refused) {
+        if (e instanceof Refused && !rec.hasSamples(v.id)) {
           rec.refuse(v.id, e.message);
           log(`  ${v.label}: ${e.message}`);
         } else rec.error(v.id, `round ${round} ${name}: could not start: ${(e as Error).message.split('\n')[0]}`);
         continue;
       }
+      const decap0 = v.mode === 'dsr-gre' ? ctx.decapCounters?.() : undefined;
       try {
         if (name === 'main') await mainRound(s, tools, rec, v, run, round);
         else await bulkRound(s, tools, rec, v, run, round, name as 'mtu9000' | 'offloads');
+        if (decap0) {
+          await sleep(1100); // decap logs its counters once a second
+          const decap1 = ctx.decapCounters?.() ?? {};
+          rec.counters(v.id, `weir decap (${name})`, Object.fromEntries(Object.entries(decap1).map(([k, x]) => [k, x - (decap0[k] ?? 0)])));
+        }
+        log(`  ${progress(rec, v.id, name)}`);
       } catch (e) {
         if (!(e instanceof Died)) throw e;
         rec.error(v.id, `round ${round} ${e.message}`);
@@ -265,7 +284,7 @@ export async function runBench(s: Settings): Promise<Report> {
     log(`building weir-bn-* namespaces; ${variants.length} variants, ${s.rounds} round(s), ${s.seconds} s per measurement`);
     const { srvMac } = build();
     servers = await startBackendServers(dir, WEIR_CLI);
-    const ctx: WeirContext = { dir, srvMac, decapPid: servers.decap.pid };
+    const ctx: WeirContext = { dir, srvMac, decapPid: servers.decap.pid, decapCounters: servers.decapCounters };
     const rec = new Recorder();
     for (const p of s.phases) {
       if (p === 'mtu9000') setMtu(9000);

@@ -40,7 +40,7 @@ function si(x: number): string {
   return x >= 1e6 ? `${(x / 1e6).toFixed(1)}M` : x >= 1e3 ? `${(x / 1e3).toFixed(1)}k` : String(Math.round(x));
 }
 
-/** Counters worth a look: every drop reason, ring drops, unsent and failed sends, frag-needed answers. */
+/** Counters worth a look: every drop reason (weir's and weir decap's), ring drops, unsent and failed sends, frag-needed answers. */
 function notable(name: string): boolean {
   return name.startsWith('drop') || ['ringDrops', 'txUnsent', 'txErrors', 'txFragNeeded'].includes(name);
 }

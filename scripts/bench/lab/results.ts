@@ -92,6 +92,16 @@ export class Recorder {
     return this.refused.has(row);
   }
 
+  /** True once any figure of the row was recorded (a later start failure is then an error, not a refusal). */
+  hasSamples(row: string): boolean {
+    return (this.samples.get(row)?.size ?? 0) > 0;
+  }
+
+  /** The latest sample of a column (progress lines). */
+  last(row: string, key: string): number | undefined {
+    return this.samples.get(row)?.get(key)?.at(-1);
+  }
+
   /** Adds the counter deltas (non-zero ones) of one measurement. */
   counters(row: string, measurement: string, deltas: Record<string, number>): void {
     const r = this.ctr.get(row) ?? {};

@@ -2,7 +2,7 @@
 // connect-time tool) and `weir decap` for dsr-gre (this kernel has no GRE driver). iperf3 -s is
 // started one-off per measurement (measure.ts).
 import { cpus } from 'node:os';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { ADDR, NS, PORT } from './topology.js';
 import { inNs, logTail, pidRunning, sleep, startIn, stopPid, type Started } from './sys.js';
@@ -47,7 +47,27 @@ async function waitListening(port: number, proc: Started): Promise<void> {
 export interface BackendServers {
   nginx: Started;
   decap: Started;
+  /** weir decap's cumulative counters from its last stats line (logged every second). */
+  decapCounters(): Record<string, number> | undefined;
   stop(): Promise<void>;
+}
+
+/** The counters of the last "decap stats" line in a weir decap log. */
+function lastDecapCounters(log: string): Record<string, number> | undefined {
+  let text: string;
+  try {
+    text = readFileSync(log, 'utf8');
+  } catch {
+    return undefined;
+  }
+  const lines = text.trimEnd().split('\n');
+  for (let i = lines.length - 1; i >= 0 && i >= lines.length - 50; i--) {
+    try {
+      const j = JSON.parse(lines[i]) as { counters?: Record<string, number> };
+      if (j.counters) return j.counters;
+    } catch { /* a line cut while being written */ }
+  }
+  return undefined;
 }
 
 /** Starts nginx and weir decap in the backend namespace; `weirCli` is dist/src/cli/main.js. */
@@ -55,8 +75,9 @@ export async function startBackendServers(dir: string, weirCli: string): Promise
   const conf = path.join(dir, 'nginx.conf');
   writeFileSync(conf, nginxConfig(dir));
   const nginx = startIn(NS.srv, 'nginx', path.join(dir, 'nginx.log'), 'nginx', ['-c', conf, '-p', dir]);
+  // Counters every second, so the bench can show what decap dropped during a dsr-gre round.
   const decap = startIn(NS.srv, 'weir decap', path.join(dir, 'decap.log'), process.execPath,
-    [weirCli, 'decap', '--tun', DECAP_TUN, '--vip', ADDR.vip, '--stats-interval', '0']);
+    [weirCli, 'decap', '--tun', DECAP_TUN, '--vip', ADDR.vip, '--stats-interval', '1']);
   const stop = async (): Promise<void> => {
     await stopPid(decap.pid);
     await stopPid(nginx.pid, 'SIGTERM'); // nginx's fast shutdown; its workers go with the master
@@ -73,5 +94,5 @@ export async function startBackendServers(dir: string, weirCli: string): Promise
     await stop();
     throw e;
   }
-  return { nginx, decap, stop };
+  return { nginx, decap, stop, decapCounters: () => lastDecapCounters(decap.log) };
 }

@@ -111,9 +111,7 @@ export function build(): Built {
   for (const b of ADDR.backends) inNs(NS.srv, 'ip', ['addr', 'add', `${b}/24`, 'dev', IF.srv]);
   inNs(NS.srv, 'ip', ['addr', 'add', `${ADDR.srvRet}/24`, 'dev', IF.srvRet]);
 
-  // Client: the VIP and the backend network through the lb.
-  inNs(NS.cli, 'ip', ['route', 'add', `${ADDR.vip}/32`, 'via', ADDR.lbUp]);
-  inNs(NS.cli, 'ip', ['route', 'add', '198.18.21.0/24', 'via', ADDR.lbUp]);
+  resetRoutes();
   // lb: a router for kernel forwarding, nftables and io: tun.
   sysctl(NS.lb, 'net.ipv4.ip_forward', 1);
   // Backend host: DSR VIP on lo, never announced by ARP; replies to the client from the VIP
@@ -121,9 +119,6 @@ export function build(): Built {
   inNs(NS.srv, 'ip', ['addr', 'add', `${ADDR.vip}/32`, 'dev', 'lo']);
   sysctl(NS.srv, 'net.ipv4.conf.all.arp_ignore', 1);
   sysctl(NS.srv, 'net.ipv4.conf.all.arp_announce', 2);
-  inNs(NS.srv, 'ip', ['route', 'add', '198.18.20.0/24', 'via', ADDR.lbBe]);
-  inNs(NS.srv, 'ip', ['route', 'add', `${ADDR.tunSnatNet}0/24`, 'via', ADDR.lbBe]);
-  inNs(NS.srv, 'ip', ['route', 'add', '198.18.20.0/24', 'via', ADDR.cliRet, 'table', '100']);
   inNs(NS.srv, 'ip', ['rule', 'add', 'from', `${ADDR.vip}/32`, 'lookup', '100', 'priority', '100']);
 
   // Static neighbours: no ARP during a flood or a restart of weir.
@@ -153,6 +148,29 @@ export function build(): Built {
   setMtu(1500);
   setOffloads(false);
   return { srvMac };
+}
+
+/** The routed paths: [namespace, destination, gateway, table]. */
+const ROUTES = [
+  // Client: the VIP and the backend network through the lb.
+  [NS.cli, `${ADDR.vip}/32`, ADDR.lbUp, 'main'],
+  [NS.cli, '198.18.21.0/24', ADDR.lbUp, 'main'],
+  // Backend host: the client through the lb, except replies from the VIP (table 100); io: tun's
+  // SNAT addresses through the lb.
+  [NS.srv, '198.18.20.0/24', ADDR.lbBe, 'main'],
+  [NS.srv, `${ADDR.tunSnatNet}0/24`, ADDR.lbBe, 'main'],
+  [NS.srv, '198.18.20.0/24', ADDR.cliRet, '100'],
+] as const;
+
+/**
+ * Deletes every route and adds them again, which drops the path MTUs learnt on them: an ICMP
+ * "fragmentation needed" from one variant (dsr-gre lowers the VIP's path MTU by 24 bytes for
+ * 10 minutes) must not shape the next variant's packets, nor an MTU 9000 phase. The learnt MTUs
+ * hang off the nexthop, which routes through the same gateway share: all go before any returns.
+ */
+export function resetRoutes(): void {
+  for (const [ns, dst, , table] of ROUTES) spawnSync('ip', ['netns', 'exec', ns, 'ip', 'route', 'del', dst, 'table', table]);
+  for (const [ns, dst, via, table] of ROUTES) inNs(ns, 'ip', ['route', 'add', dst, 'via', via, 'table', table]);
 }
 
 /** MTU of every veth (both ends). */

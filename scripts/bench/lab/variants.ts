@@ -152,8 +152,9 @@ export interface WeirContext {
   dir: string;
   /** MAC of the backend host's interface (dsr-l2). */
   srvMac: string;
-  /** The backend host's weir decap (dsr-gre's path runs through it). */
+  /** The backend host's weir decap (dsr-gre's path runs through it): its PID and counters. */
   decapPid?: number;
+  decapCounters?: () => Record<string, number> | undefined;
 }
 
 /** The weir YAML for a variant: VIP ports 80 (HTTP), 5201 (iperf3, hashed on the source), 9/udp (flood). */
