@@ -3,6 +3,7 @@
 #include <napi.h>
 
 #include "af_packet.h"
+#include "af_xdp.h"
 #include "batch.h"
 #include "netns.h"
 #include "poller.h"
@@ -12,7 +13,7 @@
 namespace {
 
 // Bump when the JS-visible shape changes (classes, methods, meta layout); src/io/native.ts checks it.
-constexpr int kAbiVersion = 4;
+constexpr int kAbiVersion = 5;
 
 Napi::Value AbiVersion(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), kAbiVersion); }
 
@@ -24,6 +25,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("RawSocket", weir::RawSocket::Define(env));
   exports.Set("RawRecvSocket", weir::RawRecvSocket::Define(env));
   exports.Set("Poller", weir::Poller::Define(env));
+  exports.Set("XdpProgram", weir::XdpProgram::Define(env));
+  exports.Set("XskSocket", weir::XskSocket::Define(env));
   exports.Set("setNetns", Napi::Function::New(env, weir::SetNetns, "setNetns"));
   return exports;
 }

@@ -6,7 +6,7 @@ import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, unlin
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BACKEND_BRIDGE, BRIDGE, HOSTS, NETS, SERVICE_PORTS, SWITCH_NS, VIP_RANGE, VIPS, backendSideLink, hostsByRole, labHosts, type LabHost, type LabShape } from './topology.js';
-import { labProbeSource, labTunAddress, labWeirConfig, weirFiles } from './weir-config.js';
+import { labProbeSource, labTunAddress, labWeirConfig, weirFiles, type LabIo } from './weir-config.js';
 import { birdConfig, birdProtocolOf, parseBirdProtocols, parseIpRoutes, routerBgpFiles, weirBgpYaml } from './router-bgp.js';
 
 export const STATE_DIR = '/run/weir-lab';
@@ -142,11 +142,13 @@ function prepareHost(h: LabHost): void {
   sysctl(h.ns, 'net.ipv6.conf.default.router_solicitations', 0);
 }
 
-function linkHost(h: LabHost): void {
+/** `queues`: receive and send queues of each veth (io: afxdp serves one AF_XDP socket per queue). */
+function linkHost(h: LabHost, queues: number): void {
+  const q = queues > 1 ? ['numtxqueues', String(queues), 'numrxqueues', String(queues)] : [];
   for (const l of h.links) {
     if (l.net === 'front') continue; // the client–router pair is made once, below
     const port = `${l.net === 'backend' ? 'b' : 'p'}-${h.ns.replace(/^weir-/, '')}`;
-    run('ip', ['link', 'add', l.ifname, 'netns', h.ns, 'mtu', '9000', 'type', 'veth', 'peer', 'name', port, 'netns', SWITCH_NS, 'mtu', '9000']);
+    run('ip', ['link', 'add', l.ifname, 'netns', h.ns, 'mtu', '9000', ...q, 'type', 'veth', 'peer', 'name', port, 'netns', SWITCH_NS, 'mtu', '9000', ...q]);
     nsRun(SWITCH_NS, 'ip', ['link', 'set', port, 'master', l.net === 'backend' ? BACKEND_BRIDGE : BRIDGE, 'up']);
   }
 }
@@ -212,7 +214,7 @@ export interface UpOptions {
   /** Real HTTP health checks on the HTTP VIPs (weir-config.ts LAB_HEALTH_CHECK; 'passive': LAB_PASSIVE_HEALTH_CHECK) instead of type none. */
   health?: boolean | 'passive';
   /** instance.io of the weir instances (default afpacket); tun leaves out the dsr-l2 VIPs. */
-  io?: 'afpacket' | 'tun';
+  io?: LabIo;
   /** two-armed: weir hosts with an uplink (fab0) and a backend side (be0) on a second segment. */
   shape?: LabShape;
 }
@@ -252,7 +254,7 @@ function tunRouting(lb: LabHost, shape: LabShape): void {
 }
 
 /** Starts weir in every lb namespace and waits (10 s) for each control socket. */
-function startWeir(procs: LabProcess[], workers: number, bgp: boolean, health: boolean | 'passive' = false, io: 'afpacket' | 'tun' = 'afpacket', shape: LabShape = 'one-armed'): void {
+function startWeir(procs: LabProcess[], workers: number, bgp: boolean, health: boolean | 'passive' = false, io: LabIo = 'afpacket', shape: LabShape = 'one-armed'): void {
   const macs: Record<string, string> = {};
   for (const b of hostsByRole('backend', shape)) macs[b.ns] = macOf(b.ns, b.links[0].ifname);
   const started: { ns: string; pid: number; socket: string; log: string }[] = [];
@@ -379,8 +381,12 @@ export function up(opts: UpOptions = {}): LabState {
   }
   // Bridged frames must not pass the switch namespace's IP netfilter hooks (LAB-NOTES: br_netfilter).
   spawnSync('ip', ['netns', 'exec', SWITCH_NS, 'sysctl', '-qw', 'net.bridge.bridge-nf-call-iptables=0', 'net.bridge.bridge-nf-call-ip6tables=0']);
-  run('ip', ['link', 'add', 'front0', 'netns', 'weir-client', 'mtu', '9000', 'type', 'veth', 'peer', 'name', 'front0', 'netns', 'weir-router', 'mtu', '9000']);
-  for (const h of hosts) linkHost(h);
+  // io: afxdp: as many queues as workers, so each worker has a queue of its own on every interface.
+  // A veth hands a frame to the queue its sender used, so the client's link needs them too.
+  const queues = opts.io === 'afxdp' ? Math.max(1, opts.workers ?? 1) : 1;
+  const q = queues > 1 ? ['numtxqueues', String(queues), 'numrxqueues', String(queues)] : [];
+  run('ip', ['link', 'add', 'front0', 'netns', 'weir-client', 'mtu', '9000', ...q, 'type', 'veth', 'peer', 'name', 'front0', 'netns', 'weir-router', 'mtu', '9000', ...q]);
+  for (const h of hosts) linkHost(h, queues);
   for (const h of hosts) addressHost(h);
 
   // Router: forward, hash IPv4 ECMP on L4 (policy 0 sends every flow one way), and accept
@@ -488,7 +494,8 @@ function main(argv: string[]): number {
       const w = rest.find((a) => a.startsWith('--workers='));
       up({
         weir: !rest.includes('--no-weir'), bgp: rest.includes('--bgp'), health: rest.includes('--health=passive') ? 'passive' : rest.includes('--health'),
-        ...(w ? { workers: Number(w.split('=')[1]) } : {}), ...(rest.includes('--io=tun') ? { io: 'tun' as const } : {}),
+        ...(w ? { workers: Number(w.split('=')[1]) } : {}),
+        ...(rest.includes('--io=tun') ? { io: 'tun' as const } : rest.includes('--io=afxdp') ? { io: 'afxdp' as const } : {}),
         ...(rest.includes('--two-armed') ? { shape: 'two-armed' as const } : {}),
       });
       printStatus(status());
@@ -507,7 +514,7 @@ function main(argv: string[]): number {
       return 0;
     }
     default:
-      console.error('usage: netns-lab/lab up [--no-weir] [--workers=N] [--bgp] [--health[=passive]] [--io=tun] [--two-armed] | down | status [--json]');
+      console.error('usage: netns-lab/lab up [--no-weir] [--workers=N] [--bgp] [--health[=passive]] [--io=tun|afxdp] [--two-armed] | down | status [--json]');
       return 2;
   }
 }

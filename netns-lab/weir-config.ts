@@ -58,11 +58,13 @@ export function labProbeSource(lbNs: string, backendNs: string, family: 4 | 6 = 
   return family === 4 ? `198.18.1.${100 + lb * 10 + be}` : `fd00:0:0:1::${100 + lb * 10 + be}`;
 }
 
+export type LabIo = 'afpacket' | 'afxdp' | 'tun';
+
 export interface LabConfigOptions {
   /** Real HTTP health checks (LAB_HEALTH_CHECK, or LAB_PASSIVE_HEALTH_CHECK for 'passive') on the HTTP VIPs; default every VIP has type none. */
   health?: boolean | 'passive';
   /** instance.io; with tun the dsr-l2 VIPs are left out and the SNAT / GRE source is labTunAddress. */
-  io?: 'afpacket' | 'tun';
+  io?: LabIo;
   /** two-armed: weir attaches to the uplink and the backend side; SNAT / GRE source on the backend side. */
   shape?: LabShape;
 }
@@ -99,7 +101,7 @@ export function labWeirConfig(lb: LabHost, files: LabWeirFiles, macs: Record<str
       addresses: tun ? [labTunAddress(lb.ns, 4), labTunAddress(lb.ns, 6)] : [link.v4, link.v6],
       // With a TUN the interfaces only give the MTU.
       interfaces: lb.links.map((l) => l.ifname),
-      io: tun ? 'tun' : 'afpacket',
+      io: opts.io ?? 'afpacket',
       workers,
     },
     cluster: { hash_seed: LAB_HASH_SEED },

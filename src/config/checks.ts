@@ -15,7 +15,7 @@ export interface RawIssue {
 
 /** The parts of a config that passed the schema; cross checks run on whatever is available. */
 export interface CheckInput {
-  instance?: { addresses: string[]; interfaces: string[]; io?: 'afpacket' | 'tun' };
+  instance?: { addresses: string[]; interfaces: string[]; io?: 'afpacket' | 'afxdp' | 'tun' };
   vips: { index: number; vip: VipConfig }[];
   /** BGP fields that are individually valid (each check needs only its own fields). */
   bgp?: {

@@ -245,9 +245,12 @@ export const instanceSchema = map({
       })
       .default([])
       .meta({ description: 'Interfaces the data plane attaches to.' }),
-    io: oneOf(['afpacket', 'tun'] as const)
+    io: oneOf(['afpacket', 'afxdp', 'tun'] as const)
       .default('afpacket')
-      .meta({ description: 'Packet I/O: afpacket (AF_PACKET rings on instance.interfaces) or tun (the kernel routes VIP and SNAT traffic into a TUN device; nat and dsr-gre only).' }),
+      .meta({ description: 'Packet I/O: afpacket (AF_PACKET rings on instance.interfaces), afxdp (an XDP program sends VIP and SNAT traffic to AF_XDP sockets on instance.interfaces, one per receive queue) or tun (the kernel routes VIP and SNAT traffic into a TUN device; nat and dsr-gre only).' }),
+    xdp_mode: oneOf(['native', 'generic'] as const)
+      .default('native')
+      .meta({ description: "With io: afxdp, attach the XDP program at the driver's hook (native) or the kernel's generic one (for drivers without XDP support; slower)." }),
     tun_name: str('must be an interface name (1..15 characters, no "/" or spaces)', /^[^\s/]{1,15}$/, 15)
       .default('weir-tun0')
       .meta({ description: 'With io: tun, the multi-queue TUN device weir creates (one queue per worker).' }),

@@ -59,6 +59,12 @@ export interface DataPlaneHooks {
   publish(generation: number, vips: readonly VipTables[]): void;
   status(): DataPlaneStatus;
   /**
+   * Optional: resolves once every worker forwards with `generation` or a later one, or rejects
+   * after `timeoutMs` naming the workers behind. The daemon waits for it after the first publish,
+   * so it says ready (and announces routes) only when a packet would meet the tables.
+   */
+  applied?(generation: number, timeoutMs: number): Promise<void>;
+  /**
    * Optional: called once after attach with where to report passive health signals (a backend
    * answered a SYN with RST or left it unanswered → failure; a handshake completed → success).
    * Ids are VipTables.id / BackendTableEntry.id; unknown ids are ignored. Cheap to call.

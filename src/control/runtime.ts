@@ -127,6 +127,12 @@ export class LbRuntime {
     for (const vip of config.vips) rt.vips.set(vip.name, { cfg: vip, tables: rt.buildTables(vip, config) });
     await hooks.attach(config, rt.conntrack);
     rt.publish();
+    try {
+      await hooks.applied?.(rt.generation, 5000);
+    } catch (e) {
+      await hooks.detach();
+      throw e;
+    }
     rt.health?.on('backend', (e) => rt.onBackendHealth(e));
     if (rt.health && hooks.setHealthSink) {
       const health = rt.health;

@@ -14,11 +14,13 @@ import type { DataPlaneHooks, DataPlaneStatus, PassiveHealthSink, VipTables } fr
 import { PASSIVE_OK } from '../lb/engine.js';
 import { ingressRuleset, nftApply, nftRemove, nftTableName, pipeScript } from './nft.js';
 import {
-  COUNTER_STRIDE, CTL_GENERATION, CTL_STOP, CTL_WORDS, W_APPLIED_AT, W_FIRST_PACKET_AT, W_GENERATION, W_NOT_SUMMED, WORKER_COUNTER_NAMES,
+  COUNTER_STRIDE, CTL_GENERATION, CTL_STOP, CTL_WORDS, type XskAssignment, W_APPLIED_AT, W_FIRST_PACKET_AT, W_GENERATION, W_NOT_SUMMED, WORKER_COUNTER_NAMES,
   workerCounterBase, type WorkerInit,
 } from './shared.js';
-import { tablesMessage, type TableContext } from './tables.js';
-import { linkOf, readLinks, readProc, readSys } from './links.js';
+import { SNAT_PORT_MAX, SNAT_PORT_MIN, tablesMessage, type TableContext } from './tables.js';
+import { linkOf, readLinks, readProc, readSys, rxQueues } from './links.js';
+import { XdpClassifier } from '../io/ports.js';
+import { parseMac } from '../packet/index.js';
 
 export { SNAT_PORT_MIN, SNAT_PORT_MAX } from './tables.js';
 export { nftTableName, ingressRuleset } from './nft.js';
@@ -46,6 +48,13 @@ export function workerCount(w: number | 'auto'): number {
 
 /** Bytes of free room before each received frame: the outer IPv6 + GRE header (44) fits. */
 const HEADROOM = 64;
+
+/**
+ * io: afxdp: above this MTU a frame no longer fits one 4 KiB page, so the XDP program must take
+ * multi-buffer frames (BPF_F_XDP_HAS_FRAGS) and the sockets chained descriptors (XDP_USE_SG);
+ * veth refuses a plain XDP program above about 3500.
+ */
+const XDP_PAGE_MTU = 3000;
 
 /** TUN MTU when io: tun names no interfaces. */
 const TUN_DEFAULT_MTU = 1500;
@@ -134,6 +143,13 @@ export function createDataPlane(opts: DataPlaneOptions = {}): DataPlaneHooks {
     }
   };
 
+  /** io: afxdp: the program on each interface (closing one detaches it). */
+  let classifiers: XdpClassifier[] = [];
+  const closeClassifiers = (): void => {
+    for (const c of classifiers) c.close();
+    classifiers = [];
+  };
+
   const stopWorkers = async (): Promise<void> => {
     if (control) Atomics.store(control, CTL_STOP, 1);
     await Promise.all(
@@ -166,6 +182,27 @@ export function createDataPlane(opts: DataPlaneOptions = {}): DataPlaneHooks {
       if (tun) tunPreflight(cfg, snatAddresses(ctx, cfg.vips));
       table = nftTableName(inst.name);
       const n = workerCount(inst.workers);
+      // io: afxdp: the program on each interface before the workers open their sockets. Queue q
+      // of an interface is served by worker q mod n; a worker with no queue there sends its
+      // frames for that interface through AF_PACKET.
+      let xsk: XskAssignment[] | undefined;
+      if (inst.io === 'afxdp') {
+        try {
+          xsk = inst.interfaces.map((ifname) => {
+            const queues = rxQueues(ifname);
+            const c = new XdpClassifier(ifname, {
+              queues, snatPortMin: SNAT_PORT_MIN, snatPortMax: SNAT_PORT_MAX, mac: parseMac(readSys(ifname, 'address'))!,
+              native: inst.xdp_mode === 'native', frags: mtu > XDP_PAGE_MTU,
+            });
+            classifiers.push(c);
+            return { ifname, mapFd: c.xskMapFd, queues: Array.from({ length: queues }, (_, q) => q), sg: mtu > XDP_PAGE_MTU };
+          });
+        } catch (e) {
+          closeClassifiers();
+          throw e;
+        }
+      }
+      const queuesOf = (w: number): XskAssignment[] | undefined => xsk?.map((a) => ({ ...a, queues: a.queues.filter((q) => q % n === w) }));
       control = new Int32Array(new SharedArrayBuffer(CTL_WORDS * 4));
       const sab = new SharedArrayBuffer(n * COUNTER_STRIDE * 8);
       counters = new Float64Array(sab);
@@ -178,7 +215,7 @@ export function createDataPlane(opts: DataPlaneOptions = {}): DataPlaneHooks {
       const spawn = (index: number, fanoutGroups: number[]): Promise<number[]> => {
         const ch = new MessageChannel();
         const init: WorkerInit = {
-          index, interfaces: [...inst.interfaces], ...(tun ? { tun: inst.tun_name } : {}), fanoutGroups, conntrack: conntrack.shared(), counters: sab,
+          index, io: inst.io, interfaces: [...inst.interfaces], ...(tun ? { tun: inst.tun_name } : {}), ...(xsk ? { xsk: queuesOf(index) } : {}), fanoutGroups, conntrack: conntrack.shared(), counters: sab,
           stride: COUNTER_STRIDE, control: control!.buffer as SharedArrayBuffer, port: ch.port2, mtu,
           slots: opts.batchSlots ?? 64, slotSize, headroom: HEADROOM, recvTimeoutMs: opts.recvTimeoutMs ?? 10,
           ringBlocks: opts.ringBlocks ?? 32, ringVersion, frameSize, spinUs, passiveFlags,
@@ -220,6 +257,7 @@ export function createDataPlane(opts: DataPlaneOptions = {}): DataPlaneHooks {
         await Promise.all(Array.from({ length: n - 1 }, (_, i) => spawn(i + 1, fanoutGroups)));
       } catch (e) {
         await stopWorkers();
+        closeClassifiers();
         throw e;
       }
       if (tun) {
@@ -230,9 +268,12 @@ export function createDataPlane(opts: DataPlaneOptions = {}): DataPlaneHooks {
           throw e;
         }
       }
+      const ws = `${n} worker${n === 1 ? '' : 's'}`;
       description = tun
-        ? `tun: ${n} worker${n === 1 ? '' : 's'} on ${inst.tun_name} (${n} queue${n === 1 ? '' : 's'}, mtu ${mtu})`
-        : `afpacket: ${n} worker${n === 1 ? '' : 's'} on ${inst.interfaces.join(', ')} (mtu ${mtu})`;
+        ? `tun: ${ws} on ${inst.tun_name} (${n} queue${n === 1 ? '' : 's'}, mtu ${mtu})`
+        : inst.io === 'afxdp'
+          ? `afxdp: ${ws} on ${xsk!.map((a) => `${a.ifname} (${a.queues.length} queue${a.queues.length === 1 ? '' : 's'})`).join(', ')} (xdp ${classifiers[0].mode}, mtu ${mtu})`
+          : `afpacket: ${ws} on ${inst.interfaces.join(', ')} (mtu ${mtu})`;
       log?.info({ io: inst.io, workers: n, interfaces: inst.interfaces, ...(tun ? { tun: inst.tun_name } : { fanoutGroups, ringVersion, frameSize }), mtu, slotSize, spinUs }, 'data plane attached');
     },
 
@@ -278,6 +319,15 @@ export function createDataPlane(opts: DataPlaneOptions = {}): DataPlaneHooks {
             log?.error({ err: (e as Error).message }, 'routes into the TUN not installed: VIP traffic may not reach weir');
           }
         }
+      } else if (config.instance.io === 'afxdp') {
+        // The program sends these to weir's sockets; the kernel never sees them (no nftables guard).
+        const vipAddrs = [...new Set(vips.map((v) => v.address))];
+        try {
+          for (const c of classifiers) c.setAddresses(vipAddrs, snat);
+        } catch (e) {
+          lastError = `xdp maps: ${(e as Error).message}`;
+          log?.error({ err: (e as Error).message }, 'XDP address maps not updated: VIP traffic may not reach weir');
+        }
       } else if (!opts.noNft) {
         // Drops first, so the kernel is off a new VIP before weir starts forwarding it.
         const drops = { vips: [...new Set(vips.map((v) => v.address))], snat };
@@ -297,6 +347,16 @@ export function createDataPlane(opts: DataPlaneOptions = {}): DataPlaneHooks {
       for (const w of workers) w.port.postMessage(msg);
       Atomics.store(control, CTL_GENERATION, generation);
       log?.debug({ generation, vips: vips.length }, 'tables published');
+    },
+
+    async applied(generation: number, timeoutMs: number): Promise<void> {
+      const deadline = Date.now() + timeoutMs;
+      const behind = (): number[] => workers.map((_, w) => w).filter((w) => counters !== null && counters[workerCounterBase(w) + W_GENERATION] < generation);
+      while (behind().length > 0) {
+        if (lastError && workers.some((w) => !w.alive)) throw new Error(`data plane: ${lastError}`);
+        if (Date.now() > deadline) throw new Error(`data plane: workers ${behind().join(', ')} did not take tables generation ${generation} within ${timeoutMs} ms${lastError ? ` (${lastError})` : ''}`);
+        await new Promise((r) => setTimeout(r, 1));
+      }
     },
 
     setHealthSink(s: PassiveHealthSink): void {
@@ -335,6 +395,7 @@ export function createDataPlane(opts: DataPlaneOptions = {}): DataPlaneHooks {
     async detach(): Promise<void> {
       const had = workers.length;
       await stopWorkers();
+      closeClassifiers(); // detaches the XDP programs: the interfaces are the kernel's again
       if (nftInstalled) {
         try {
           nftRemove(table);

@@ -2,7 +2,7 @@
 // prefixes that tell which interface a dsr-l2 backend's segment is on (a two-armed host has
 // clients on one side and backends on the other). Control thread only; reads /sys and the
 // kernel's address list (os.networkInterfaces), never the packet path.
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
 import { cidrContains, parseCidr, parseIp, type Cidr } from '../packet/index.js';
 
@@ -22,6 +22,21 @@ export function readSys(ifname: string, what: string): string {
   return v;
 }
 
+/** The interface's index in this network namespace; throws when it is missing. */
+export function ifindexOf(ifname: string): number {
+  return Number(readSys(ifname, 'ifindex'));
+}
+
+/** How many receive queues the interface has (/sys/class/net/IF/queues/rx-N). */
+export function rxQueues(ifname: string): number {
+  readSys(ifname, 'ifindex');
+  try {
+    return readdirSync(`/sys/class/net/${ifname}/queues`).filter((q) => q.startsWith('rx-')).length || 1;
+  } catch {
+    return 1;
+  }
+}
+
 export interface Link {
   name: string;
   ifindex: number;
@@ -35,7 +50,7 @@ export function readLinks(names: readonly string[]): Link[] {
   const all = networkInterfaces();
   return names.map((name) => ({
     name,
-    ifindex: Number(readSys(name, 'ifindex')),
+    ifindex: ifindexOf(name),
     mac: readSys(name, 'address'),
     prefixes: (all[name] ?? []).map((a) => parseCidr(a.cidr ?? '')).filter((c): c is Cidr => c !== undefined),
   }));

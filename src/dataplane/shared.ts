@@ -38,9 +38,24 @@ export function workerCounterBase(index: number): number {
   return index * COUNTER_STRIDE;
 }
 
+/** io: afxdp, one interface as a worker sees it: its XSKMAP and the receive queues this worker serves. */
+export interface XskAssignment {
+  ifname: string;
+  /** The XSKMAP descriptor of the interface's program (descriptors are shared by all threads). */
+  mapFd: number;
+  /** Queues this worker opens an AF_XDP socket on (queue q goes to worker q mod workers). */
+  queues: number[];
+  /** XDP_USE_SG: the MTU does not fit a 4 KiB chunk. */
+  sg: boolean;
+}
+
 export interface WorkerInit {
   index: number;
+  /** instance.io. */
+  io: 'afpacket' | 'afxdp' | 'tun';
   interfaces: string[];
+  /** io: afxdp: per interface (same order as `interfaces`). */
+  xsk?: XskAssignment[];
   /** io: tun: the multi-queue TUN device to open a queue of (instead of AF_PACKET on interfaces). */
   tun?: string;
   /**

@@ -1,14 +1,15 @@
 // A data-plane worker thread: one AF_PACKET socket per interface (each interface has its own
-// fanout group, hashed, so a flow stays on one worker) or, with io: tun, one queue of the
-// multi-queue TUN device (the kernel picks the queue by flow hash), raw IPv4/IPv6 senders, and
-// its own Engine over the shared connection table. The loop: new tables? → drain each port a
+// fanout group, hashed, so a flow stays on one worker), or with io: afxdp an AF_XDP socket per
+// receive queue it serves (the NIC's RSS keeps a flow on one queue), or with io: tun one queue
+// of the multi-queue TUN device (the kernel picks the queue by flow hash); raw IPv4/IPv6
+// senders, and its own Engine over the shared connection table. The loop: new tables? → drain each port a
 // batch at a time → processBatch → send TX_L2 slots on the interface the engine named (dsr-l2:
 // the backend's) and TX_IP slots on the raw socket of their family. When every port is dry it
 // spins briefly, then sleeps in poll() on all ports at once: a packet wakes it, no timer is
 // involved (docs/io.md). Passive health events, if a batch produced any, go to the control
 // thread as one message.
 import { parentPort, receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
-import { AfPacketPort, PACKET_FANOUT_HASH, PortPoller, RawIpSender, TunPort, type PolledPort } from '../io/ports.js';
+import { AfPacketPort, PACKET_FANOUT_HASH, PortPoller, RawIpSender, TunPort, XdpPort, type PacketSink, type PolledPort } from '../io/ports.js';
 import { META_FLAGS, META_IFINDEX, META_OFF, META_PROTO, META_WORDS, PacketBatch, WEIR_F_TX_ERROR } from '../io/batch.js';
 import { ConnTable, ctNow, type ConnTableShared } from '../lb/conntrack.js';
 import { Engine, VERDICT_TX_IP, VERDICT_TX_L2 } from '../lb/engine.js';
@@ -16,6 +17,7 @@ import { LINKTYPE_ETHERNET, LINKTYPE_RAW } from '../packet/index.js';
 import { SnatAllocator } from '../lb/snat.js';
 import { VipTable } from '../lb/vip-table.js';
 import { compileTables, type TablesMessage } from './tables.js';
+import { ifindexOf } from './links.js';
 import {
   CTL_GENERATION, CTL_STOP, W_APPLIED_AT, W_BATCHES, W_FIRST_PACKET_AT, W_GENERATION, W_NOT_FOR_US, W_RING_DROPS, W_TABLE_ERRORS,
   W_TX_ERRORS, W_TX_UNSENT, workerCounterBase, type WorkerInit,
@@ -25,7 +27,7 @@ import {
 // frames (a bridge flooding another weir's dsr-l2 output) must not be forwarded a second time.
 const PACKET_HOST = 0;
 
-// Where a slot goes: SINK_IP4 / SINK_IP6 (raw sockets), or k >= 0: out of ports[k] (TX_L2).
+// Where a slot goes: SINK_IP4 / SINK_IP6 (raw sockets), or k >= 0: out of interface k (TX_L2).
 const SINK_NONE = -3, SINK_IP4 = -2, SINK_IP6 = -1;
 
 /** A batch-shaped view of slots [first, first+count) for a send (sends take data + meta only). */
@@ -42,27 +44,58 @@ function main(init: WorkerInit): void {
   const ctl = new Int32Array(init.control);
   const counters = new Float64Array(init.counters, workerCounterBase(init.index) * 8, init.stride);
   const ct = ConnTable.attach(init.conntrack as ConnTableShared);
-  const tun = init.tun !== undefined;
+  const tun = init.io === 'tun';
+  /** What this worker receives from (one per interface; afxdp: one per queue it serves). */
   const ports: PolledPort[] = [];
+  /** The interface (index into init.interfaces) each port belongs to. */
+  const portIface: number[] = [];
+  /** Per interface: where TX_L2 frames leave (a port of this worker, or a send-only socket). */
+  const l2Out: PacketSink[] = [];
+  const closers: { close(): void }[] = [];
   const rings: AfPacketPort[] = [];
+  const xsks: XdpPort[] = [];
   let raw4: RawIpSender | null = null;
   let raw6: RawIpSender | null = null;
   const closeAll = (): void => {
-    for (const p of ports) p.close();
+    for (const c of closers) c.close();
     raw4?.close();
     raw6?.close();
   };
   try {
-    if (init.tun !== undefined) ports.push(new TunPort(init.tun, { multiQueue: true }));
-    else {
+    if (tun) {
+      const q = new TunPort(init.tun!, { multiQueue: true });
+      closers.push(q);
+      ports.push(q);
+      portIface.push(-1);
+    } else if (init.io === 'afxdp') {
+      init.xsk!.forEach((a, k) => {
+        for (const queue of a.queues) {
+          const p = new XdpPort(a.ifname, queue, a.mapFd, { sg: a.sg });
+          closers.push(p);
+          ports.push(p);
+          portIface.push(k);
+          xsks.push(p);
+          l2Out[k] ??= p;
+        }
+        if (!l2Out[k]) {
+          // More workers than this interface has queues: send its frames through AF_PACKET.
+          const p = new AfPacketPort(a.ifname, { rx: false });
+          closers.push(p);
+          l2Out[k] = p;
+        }
+      });
+    } else {
       init.interfaces.forEach((ifname, k) => {
         const group = init.fanoutGroups[k] ?? 0;
         const p = new AfPacketPort(ifname, {
           ...(group === 0 ? { fanoutUnique: true } : { fanoutGroup: group }), fanoutMode: PACKET_FANOUT_HASH, ignoreOutgoing: true,
           ringVersion: init.ringVersion, blockCount: init.ringBlocks, frameSize: init.frameSize,
         });
+        closers.push(p);
         ports.push(p);
+        portIface.push(k);
         rings.push(p);
+        l2Out[k] = p;
       });
     }
     raw4 = new RawIpSender(4);
@@ -73,8 +106,9 @@ function main(init: WorkerInit): void {
     return;
   }
   const poller = new PortPoller(ports);
-  /** ifindex → position in ports (dsr-l2 output names the backend's interface by ifindex). */
-  const portOfIfindex = new Map(rings.map((p, k) => [p.ifindex, k]));
+  /** ifindex → interface index (dsr-l2 output names the backend's interface by ifindex). */
+  const ifaceOfIfindex = new Map<number, number>();
+  if (!tun) init.interfaces.forEach((name, k) => ifaceOfIfindex.set(ifindexOf(name), k));
   // A TUN carries bare IP packets: the engine parses them as LINKTYPE_RAW and never answers TX_L2.
   const engine = new Engine(ct, new VipTable([], { seed: 0, pathMtu: init.mtu, mtu: init.mtu }), new SnatAllocator({ start: init.index * 7919 }), counters, {
     passiveFlags: new Uint8Array(init.passiveFlags),
@@ -106,18 +140,18 @@ function main(init: WorkerInit): void {
     }
   };
 
-  // rx: index of the port the batch came from.
-  const sinkOf = (vd: number, i: number, rx: number): number => {
+  // rxIface: the interface the batch came in on.
+  const sinkOf = (vd: number, i: number, rxIface: number): number => {
     if (vd === VERDICT_TX_L2) {
       const ifx = M[i * META_WORDS + META_IFINDEX];
-      return ifx === 0 ? rx : (portOfIfindex.get(ifx) ?? rx);
+      return ifx === 0 ? rxIface : (ifaceOfIfindex.get(ifx) ?? rxIface);
     }
     if (vd !== VERDICT_TX_IP) return SINK_NONE;
     return D[i * size + M[i * META_WORDS + META_OFF]] >> 4 === 6 ? SINK_IP6 : SINK_IP4;
   };
 
   const sendRun = (sink: number, first: number, count: number): void => {
-    const out = sink >= 0 ? ports[sink] : sink === SINK_IP4 ? raw4! : raw6!;
+    const out = sink >= 0 ? l2Out[sink] : sink === SINK_IP4 ? raw4! : raw6!;
     const v = view(batch, first, count);
     let done = out.send(v, count);
     if (done < count) {
@@ -143,8 +177,8 @@ function main(init: WorkerInit): void {
     return n;
   };
 
-  // One received batch from ports[rx]: through the engine, out in runs of the same sink.
-  const forward = (rx: number, n: number): void => {
+  // One received batch from interface rxIface: through the engine, out in runs of the same sink.
+  const forward = (rxIface: number, n: number): void => {
     if ((++counters[W_BATCHES] & 1023) === 0) ringStats();
     if (!tun) n = keepOurs(n); // a TUN only gets what the kernel routed into it
     if (n === 0) return;
@@ -159,19 +193,23 @@ function main(init: WorkerInit): void {
       engine.passiveCount = 0;
     }
     for (let i = 0; i < n; ) {
-      const s = sinkOf(V[i], i, rx);
+      const s = sinkOf(V[i], i, rxIface);
       if (s === SINK_NONE) { i++; continue; }
       let j = i + 1;
-      while (j < n && sinkOf(V[j], j, rx) === s) j++;
+      while (j < n && sinkOf(V[j], j, rxIface) === s) j++;
       sendRun(s, i, j - i);
       i = j;
     }
   };
 
-  // PACKET_STATISTICS is one getsockopt: read it when idle and every 1024 batches.
+  // PACKET_STATISTICS / XDP_STATISTICS is one getsockopt: read it when idle and every 1024 batches.
   const ringStats = (): void => {
     let d = 0;
     for (const p of rings) d += p.stats().drops;
+    for (const p of xsks) {
+      const st = p.stats();
+      d += st.rxDropped + st.rxRingFull;
+    }
     counters[W_RING_DROPS] = d;
   };
   try {
@@ -182,7 +220,7 @@ function main(init: WorkerInit): void {
         const n = ports[k].recv(batch, 0);
         if (n === 0) continue;
         got += n;
-        forward(k, n);
+        forward(portIface[k], n);
       }
       if (got === 0) {
         ringStats();

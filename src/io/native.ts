@@ -6,7 +6,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** The addon's ABI this TypeScript face was written for (native/addon.cc kAbiVersion). */
-export const NATIVE_ABI_VERSION = 4;
+export const NATIVE_ABI_VERSION = 5;
 
 /** Options of an AF_PACKET socket (native/af_packet.cc). */
 export interface NativePacketSocketOptions {
@@ -75,7 +75,53 @@ export interface NativeRawRecvSocket {
   close(): void;
 }
 
-/** Waits on several receiving sockets (PacketSocket with rx, TunQueue) at once (native/poller.cc). */
+/** Options of the io: afxdp classifier on one interface (native/af_xdp.cc XdpProgram). */
+export interface NativeXdpProgramOptions {
+  /** Receive queues that get an AF_XDP socket (entries of the XSKMAP). */
+  queues: number;
+  /** Largest number of IPv4 (and of IPv6) addresses the maps hold (default 65536). */
+  addresses?: number;
+  /** The SNAT port range (inclusive): TCP/UDP to a SNAT address within it is weir's. */
+  snatPortMin: number;
+  snatPortMax: number;
+  /** The interface's MAC: frames to other MACs stay with the kernel. */
+  mac: Uint8Array;
+  /** The driver's XDP hook (default) or the generic one. */
+  native?: boolean;
+  /** BPF_F_XDP_HAS_FRAGS: frames may span several buffers (an MTU above a page). */
+  frags?: boolean;
+}
+
+export interface NativeXdpProgram {
+  readonly xskMapFd: number;
+  readonly mode: 'native' | 'generic';
+  /** Makes the address maps hold exactly these (4 / 16 bytes each, network order) with XDP_ADDR_* flags. */
+  setAddresses(v4: Uint8Array, flags4: Uint8Array, v6: Uint8Array, flags6: Uint8Array): void;
+  close(): void;
+}
+
+/** Options of an AF_XDP socket (native/af_xdp.cc XskSocket). */
+export interface NativeXskOptions {
+  /** UMEM chunks (default 4096; half receive, half send). */
+  frames?: number;
+  /** Bytes per chunk, a power of two 2048..65536 (default 4096). */
+  chunk?: number;
+  /** Entries of each ring, a power of two (default 2048). */
+  ringSize?: number;
+  /** XDP_USE_SG: frames longer than a chunk arrive and leave as chained descriptors. */
+  sg?: boolean;
+}
+
+export interface NativeXskSocket {
+  readonly fd: number;
+  readonly ifindex: number;
+  recv(data: Uint8Array, meta: Uint32Array, headroom: number, timeoutMs: number): number;
+  send(data: Uint8Array, meta: Uint32Array, count: number): number;
+  stats(): { rxDropped: number; rxInvalid: number; txInvalid: number; rxRingFull: number; fillRingEmpty: number; txRingEmpty: number };
+  close(): void;
+}
+
+/** Waits on several receiving sockets (PacketSocket with rx, TunQueue, XskSocket) at once (native/poller.cc). */
 export interface NativePoller {
   /** True when a source may have packets; false when timeoutMs passed. Spins up to spinUs watching the rings first. */
   wait(timeoutMs: number, spinUs: number): boolean;
@@ -89,7 +135,9 @@ export interface NativeAddon {
   TunQueue: new (name: string, multiQueue?: boolean) => NativeTunQueue;
   RawSocket: new (family: 4 | 6, bindToDevice?: string) => NativeRawSocket;
   RawRecvSocket: new (family: 4 | 6, protocol: number, bindToDevice?: string, rcvbuf?: number) => NativeRawRecvSocket;
-  Poller: new (sources: readonly (NativePacketSocket | NativeTunQueue)[]) => NativePoller;
+  Poller: new (sources: readonly (NativePacketSocket | NativeTunQueue | NativeXskSocket)[]) => NativePoller;
+  XdpProgram: new (ifname: string, options: NativeXdpProgramOptions) => NativeXdpProgram;
+  XskSocket: new (ifname: string, queue: number, xskMapFd: number, options?: NativeXskOptions) => NativeXskSocket;
   setNetns(fd: number): void;
 }
 

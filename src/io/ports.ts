@@ -3,6 +3,7 @@
 // can hand it a MemoryPort (memory-port.ts) and run without root.
 import { PacketBatch } from './batch.js';
 import { loadNative } from './native.js';
+import { parseIp } from '../packet/ip-text.js';
 import type {
   NativeAddon,
   NativePacketSocket,
@@ -11,6 +12,10 @@ import type {
   NativeRawRecvSocket,
   NativeRawSocket,
   NativeTunQueue,
+  NativeXdpProgram,
+  NativeXdpProgramOptions,
+  NativeXskOptions,
+  NativeXskSocket,
 } from './native.js';
 
 /** Something that fills a batch with received packets. */
@@ -47,7 +52,7 @@ export interface PacketPort extends PacketSource, PacketSink, ReadinessSource {
 /** A port a worker thread can wait on with PortPoller (its native socket). */
 export interface PolledPort extends PacketPort {
   /** The addon object behind the port (for PortPoller only). */
-  readonly rxHandle: NativePacketSocket | NativeTunQueue;
+  readonly rxHandle: NativePacketSocket | NativeTunQueue | NativeXskSocket;
 }
 
 export interface AfPacketStats {
@@ -75,7 +80,7 @@ export const PACKET_FANOUT_FLAG_DEFRAG = 0x8000;
 export type AfPacketOptions = NativePacketSocketOptions;
 
 /**
- * An AF_PACKET socket bound (ETH_P_ALL) to one interface: TPACKET_V3 ring for receive,
+ * An AF_PACKET socket bound (ETH_P_ALL) to one interface: TPACKET_V2 (default) or V3 ring for receive,
  * sendmmsg for send. Throws on open with the operation, interface and errno
  * ("AF_PACKET bind weir-up0: ENODEV ..."), naming CAP_NET_RAW when privileges are missing.
  */
@@ -152,6 +157,98 @@ export class TunPort implements PolledPort {
   }
   close(): void {
     this.q.close();
+  }
+}
+
+/** Address map values of the XDP classifier (native/xdp_prog.h kXdpAddr*). */
+export const XDP_ADDR_VIP = 1;
+export const XDP_ADDR_SNAT = 2;
+
+/**
+ * io: afxdp on one interface: the classifier program attached with a bpf_link (detached when
+ * closed, or when the process dies) and its address maps. Frames to a VIP address, and TCP/UDP
+ * to a SNAT address within the SNAT port range (and ICMP errors quoting such a packet), go to the
+ * AF_XDP socket of their receive queue; everything else, and frames to other MACs, to the
+ * kernel, which never sees weir's traffic (no nftables guard). Throws naming the errno, the
+ * verifier's complaint, or the capabilities (CAP_NET_ADMIN, CAP_BPF, ...).
+ */
+export class XdpClassifier {
+  readonly ifname: string;
+  private readonly prog: NativeXdpProgram;
+
+  constructor(ifname: string, options: NativeXdpProgramOptions, native: NativeAddon = loadNative()) {
+    this.ifname = ifname;
+    this.prog = new native.XdpProgram(ifname, options);
+  }
+  /** The XSKMAP the AF_XDP sockets register in (a descriptor: valid in every thread). */
+  get xskMapFd(): number {
+    return this.prog.xskMapFd;
+  }
+  get mode(): 'native' | 'generic' {
+    return this.prog.mode;
+  }
+  /** Makes the maps hold exactly these VIP and SNAT addresses (text); an address in both is a VIP. */
+  setAddresses(vips: readonly string[], snat: readonly string[]): void {
+    const flags = new Map<string, number>();
+    for (const a of snat) flags.set(a, XDP_ADDR_SNAT);
+    for (const a of vips) flags.set(a, XDP_ADDR_VIP);
+    const v4 = [...flags].filter(([a]) => !a.includes(':'));
+    const v6 = [...flags].filter(([a]) => a.includes(':'));
+    const pack = (list: [string, number][], size: number): Uint8Array => {
+      const out = new Uint8Array(list.length * size);
+      list.forEach(([a], i) => {
+        const b = parseIp(a);
+        if (!b || b.length !== size) throw new Error(`XDP ${this.ifname}: "${a}" is not an IPv${size === 4 ? 4 : 6} address`);
+        out.set(b, i * size);
+      });
+      return out;
+    };
+    this.prog.setAddresses(pack(v4, 4), Uint8Array.from(v4.map(([, f]) => f)), pack(v6, 16), Uint8Array.from(v6.map(([, f]) => f)));
+  }
+  close(): void {
+    this.prog.close();
+  }
+}
+
+/**
+ * One AF_XDP socket (copy mode) on receive queue `queue` of an interface whose XdpClassifier
+ * redirects to it: receives what the program sends there and transmits frames out of that
+ * interface. Throws naming the interface, queue and errno (EINVAL at bind: the interface has
+ * fewer queues).
+ */
+export class XdpPort implements PolledPort {
+  readonly name: string;
+  readonly queue: number;
+  private readonly sock: NativeXskSocket;
+
+  constructor(ifname: string, queue: number, xskMapFd: number, options: NativeXskOptions = {}, native: NativeAddon = loadNative()) {
+    this.name = ifname;
+    this.queue = queue;
+    this.sock = new native.XskSocket(ifname, queue, xskMapFd, options);
+  }
+  get fd(): number {
+    return this.sock.fd;
+  }
+  get ifindex(): number {
+    return this.sock.ifindex;
+  }
+  get rxHandle(): NativeXskSocket {
+    return this.sock;
+  }
+  recv(batch: PacketBatch, timeoutMs = 0): number {
+    return this.sock.recv(batch.data, batch.meta, batch.headroom, timeoutMs);
+  }
+  send(batch: PacketBatch, count: number): number {
+    return this.sock.send(batch.data, batch.meta, count);
+  }
+  stats(): ReturnType<NativeXskSocket['stats']> {
+    return this.sock.stats();
+  }
+  onReadable(): void {
+    throw new Error('XdpPort: wait with PortPoller (worker threads), not onReadable');
+  }
+  close(): void {
+    this.sock.close();
   }
 }
 

@@ -1,11 +1,11 @@
-// Lab bench (root): how long a packet waits in each receive design of docs/io.md. A UDP
-// ping-pong crosses a forwarder twice per round trip:
+// Lab bench (root): each receive design of docs/io.md on one path, for latency and for bulk.
+// A UDP ping-pong crosses a forwarder twice per round trip, and one iperf3 stream crosses it:
 //
 //   weir-bench-la [weir-la0] --veth-- [weir-lf0] weir-bench-lf [weir-lf1] --veth-- [weir-lb0] weir-bench-lb
 //
 // The forwarder is the kernel (ip_forward), a minimal C loop per design (io-fwd.c), or the same
-// loop in TypeScript on weir's addon (AF_PACKET ports + PortPoller in a worker thread, the way
-// weir's data-plane workers wait). Round trips are measured at light load (one ping, then a
+// loop in TypeScript on weir's addon (AF_PACKET or AF_XDP ports + PortPoller in a worker thread,
+// the way weir's data-plane workers wait). Round trips are measured at light load (one ping, then a
 // pause) and back to back. Run: npm run bench -- io-latency (root; WEIR_BENCH_LAB=1).
 // Knobs: WEIR_BENCH_PINGS (per variant, default 2000), WEIR_BENCH_GAP_US (pause, default 1000).
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
@@ -14,16 +14,19 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
-import { AfPacketPort, PacketBatch, PortPoller } from '../../src/io/index.js';
+import { AfPacketPort, PacketBatch, PortPoller, XdpClassifier, XdpPort, type PolledPort } from '../../src/io/index.js';
 
 const self = fileURLToPath(import.meta.url);
 const srcDir = path.resolve(path.dirname(self), '../../../scripts/bench');
 const NS = { a: 'weir-bench-la', f: 'weir-bench-lf', b: 'weir-bench-lb' };
 const PINGS = Number(process.env.WEIR_BENCH_PINGS ?? 2000);
 const GAP_US = Number(process.env.WEIR_BENCH_GAP_US ?? 1000);
+const BULK_SECONDS = Number(process.env.WEIR_BENCH_SECONDS ?? 4);
+const VETHS = [['a', 'weir-la0'], ['f', 'weir-lf0'], ['f', 'weir-lf1'], ['b', 'weir-lb0']] as const;
+const A_ADDR = '198.18.110.1';
 const B_ADDR = '198.18.111.1';
 
-interface TsFwdArgs { ringVersion: 2 | 3; spinUs: number; seconds: number; peerA: string; peerB: string; stop: SharedArrayBuffer }
+interface TsFwdArgs { io: 'afpacket' | 'afxdp'; ringVersion: 2 | 3; spinUs: number; seconds: number; peerA: string; peerB: string; stop: SharedArrayBuffer }
 
 // ---- the TypeScript forwarder: weir's wait loop without the engine ----
 
@@ -32,8 +35,18 @@ function macBytes(m: string): Uint8Array {
 }
 
 function tsForward(a: TsFwdArgs): { forwarded: number; cpuSeconds: number } {
-  const ports = ['weir-lf0', 'weir-lf1'].map((i) => new AfPacketPort(i, { ringVersion: a.ringVersion, ignoreOutgoing: true, blockCount: 8 }));
   const own = ['weir-lf0', 'weir-lf1'].map((i) => macBytes(execFileSync('cat', [`/sys/class/net/${i}/address`], { encoding: 'utf8' }).trim()));
+  // AF_XDP: the classifier on each side hands over what is addressed to the far end.
+  const xdp = a.io === 'afxdp'
+    ? ['weir-lf0', 'weir-lf1'].map((i, k) => {
+      const c = new XdpClassifier(i, { queues: 1, snatPortMin: 1, snatPortMax: 0, mac: own[k] });
+      c.setAddresses([k === 0 ? B_ADDR : A_ADDR], []);
+      return c;
+    })
+    : [];
+  const ports: PolledPort[] = a.io === 'afxdp'
+    ? ['weir-lf0', 'weir-lf1'].map((i, k) => new XdpPort(i, 0, xdp[k].xskMapFd, { frames: 1024, ringSize: 256 }))
+    : ['weir-lf0', 'weir-lf1'].map((i) => new AfPacketPort(i, { ringVersion: a.ringVersion, ignoreOutgoing: true, blockCount: 8 }));
   const peers = [macBytes(a.peerA), macBytes(a.peerB)];
   const poller = new PortPoller(ports);
   const batch = new PacketBatch({ slots: 64, slotSize: 2048 });
@@ -61,6 +74,7 @@ function tsForward(a: TsFwdArgs): { forwarded: number; cpuSeconds: number } {
   }
   const cpu = process.cpuUsage(cpu0);
   for (const p of ports) p.close();
+  for (const c of xdp) c.close();
   return { forwarded, cpuSeconds: (cpu.user + cpu.system) / 1e6 };
 }
 
@@ -89,9 +103,9 @@ function setup(): { peerA: string; peerB: string } {
   sh('ip', ['link', 'add', 'weir-lf1', 'netns', NS.f, 'type', 'veth', 'peer', 'name', 'weir-lb0', 'netns', NS.b]);
   for (const [ns, dev] of [[NS.a, 'weir-la0'], [NS.f, 'weir-lf0'], [NS.f, 'weir-lf1'], [NS.b, 'weir-lb0']] as const) {
     inNs(ns, 'sysctl', ['-qw', `net.ipv6.conf.${dev}.disable_ipv6=1`]);
-    inNs(ns, 'ethtool', ['-K', dev, 'tx', 'off', 'tso', 'off', 'gso', 'off', 'gro', 'off']);
     inNs(ns, 'ip', ['link', 'set', dev, 'up']);
   }
+  offloads(false);
   inNs(NS.a, 'ip', ['addr', 'add', '198.18.110.1/24', 'dev', 'weir-la0']);
   inNs(NS.f, 'ip', ['addr', 'add', '198.18.110.254/24', 'dev', 'weir-lf0']);
   inNs(NS.f, 'ip', ['addr', 'add', '198.18.111.254/24', 'dev', 'weir-lf1']);
@@ -104,6 +118,12 @@ function setup(): { peerA: string; peerB: string } {
   inNs(NS.f, 'ip', ['neigh', 'replace', '198.18.110.1', 'lladdr', mac(NS.a, 'weir-la0'), 'dev', 'weir-lf0', 'nud', 'permanent']);
   inNs(NS.f, 'ip', ['neigh', 'replace', B_ADDR, 'lladdr', mac(NS.b, 'weir-lb0'), 'dev', 'weir-lf1', 'nud', 'permanent']);
   return { peerA: mac(NS.a, 'weir-la0'), peerB: mac(NS.b, 'weir-lb0') };
+}
+
+/** Checksum offload, TSO/GSO and GRO on or off on every veth of the path. */
+function offloads(on: boolean): void {
+  const v = on ? 'on' : 'off';
+  for (const [n, dev] of VETHS) inNs(NS[n], 'ethtool', ['-K', dev, 'tx', v, 'tso', v, 'gso', v, 'gro', v]);
 }
 
 /** Kernel forwarding on, or off with every frame dropped at ingress (a userspace forwarder's job). */
@@ -139,77 +159,116 @@ function pings(bin: string, gapUs: number): Rtt {
   return JSON.parse(inNs(NS.a, 'timeout', [String(secs + 5), path.join(bin, 'udp-rtt'), 'ping', B_ADDR, '9999', String(PINGS), String(gapUs), String(secs)])) as Rtt;
 }
 
+type Variant = { name: string; cmd?: string[] };
+
+/** Starts the variant's forwarder in the forwarding namespace (none: the kernel forwards). */
+async function forwarder(v: Variant, bin: string, peers: { peerA: string; peerB: string }, secs: number): Promise<{ stop: () => Promise<string> } | null> {
+  kernelForwards(!v.cmd);
+  if (v.cmd?.[0] === 'io-fwd') {
+    return startIn(NS.f, ['timeout', String(secs + 5), path.join(bin, 'io-fwd'), v.cmd[1], 'weir-lf0', 'weir-lf1', peers.peerA, peers.peerB, String(secs)]);
+  }
+  if (v.cmd?.[0] === 'ts') {
+    return startIn(NS.f, ['timeout', String(secs + 5), process.execPath, self, '--forward', v.cmd[1], v.cmd[2], v.cmd[3], peers.peerA, peers.peerB, String(secs)]);
+  }
+  return null;
+}
+
+/** Stops the forwarder and returns its CPU use over `wall` seconds ("softirq" for the kernel). */
+async function cpuOf(fwd: { stop: () => Promise<string> } | null, wall: number): Promise<string> {
+  if (!fwd) return 'softirq';
+  const out = await fwd.stop();
+  const c = JSON.parse(out.trim().split('\n').pop() ?? '{}') as { cpuSeconds?: number };
+  return c.cpuSeconds === undefined ? '?' : `${((c.cpuSeconds / wall) * 100).toFixed(0)}%`;
+}
+
 export async function run(): Promise<void> {
   if (process.getuid?.() !== 0) {
-    console.log('io-latency bench skipped: needs root (network namespaces, AF_PACKET)');
+    console.log('io-path bench skipped: needs root (network namespaces, AF_PACKET)');
     return;
   }
   if (process.env.WEIR_BENCH_LAB !== '1' && process.argv[1] !== self) {
-    console.log('io-latency bench skipped in `npm run bench`: set WEIR_BENCH_LAB=1 (root)');
+    console.log('io-path bench skipped in `npm run bench`: set WEIR_BENCH_LAB=1 (root)');
     return;
   }
   const bin = mkdtempSync(path.join(tmpdir(), 'weir-bench-'));
   const rows: Record<string, string | number>[] = [];
+  const bulk: Record<string, string | number>[] = [];
   try {
     for (const [exe, src] of [['io-fwd', 'io-fwd.c'], ['udp-rtt', 'udp-rtt.c']]) sh('cc', ['-O2', '-o', path.join(bin, exe), path.join(srcDir, src)]);
-    const { peerA, peerB } = setup();
+    const peers = setup();
     const runSecs = Math.ceil((PINGS * (GAP_US + 500) * 2) / 1e6) + 15;
     const echo = await startIn(NS.b, ['timeout', String(runSecs * 12), path.join(bin, 'udp-rtt'), 'echo', '9999', String(runSecs * 11)]);
-    const variants: { name: string; cmd?: string[] }[] = [
+    const variants: Variant[] = [
       { name: 'kernel forwarding' },
       { name: 'C, TPACKET_V3 (1 ms retire), poll', cmd: ['io-fwd', 'v3'] },
       { name: 'C, TPACKET_V2, poll', cmd: ['io-fwd', 'v2'] },
       { name: 'C, TPACKET_V2, busy (never sleeps)', cmd: ['io-fwd', 'v2spin'] },
-      { name: 'weir addon, TPACKET_V3, poll', cmd: ['ts', '3', '0'] },
-      { name: 'weir addon, TPACKET_V2, poll', cmd: ['ts', '2', '0'] },
-      { name: 'weir addon, TPACKET_V2, 50 µs busy window', cmd: ['ts', '2', '50'] },
-      { name: 'weir addon, TPACKET_V2, 500 µs busy window', cmd: ['ts', '2', '500'] },
+      { name: 'weir addon, TPACKET_V3, poll', cmd: ['ts', 'afpacket', '3', '0'] },
+      { name: 'weir addon, TPACKET_V2, poll', cmd: ['ts', 'afpacket', '2', '0'] },
+      { name: 'weir addon, TPACKET_V2, 50 µs busy window', cmd: ['ts', 'afpacket', '2', '50'] },
+      { name: 'weir addon, TPACKET_V2, 500 µs busy window', cmd: ['ts', 'afpacket', '2', '500'] },
+      { name: 'weir addon, AF_XDP (copy mode), poll', cmd: ['ts', 'afxdp', '2', '0'] },
     ];
     for (const v of variants) {
-      kernelForwards(!v.cmd);
-      let fwd: { stop: () => Promise<string> } | null = null;
-      if (v.cmd?.[0] === 'io-fwd') {
-        fwd = await startIn(NS.f, ['timeout', String(runSecs + 5), path.join(bin, 'io-fwd'), v.cmd[1], 'weir-lf0', 'weir-lf1', peerA, peerB, String(runSecs)]);
-      } else if (v.cmd?.[0] === 'ts') {
-        fwd = await startIn(NS.f, ['timeout', String(runSecs + 5), process.execPath, self, '--forward', v.cmd[1], v.cmd[2], peerA, peerB, String(runSecs)]);
-      }
+      const fwd = await forwarder(v, bin, peers, runSecs);
       const t0 = process.hrtime.bigint();
       const light = pings(bin, GAP_US);
       const busy = pings(bin, 0);
       const wall = Number(process.hrtime.bigint() - t0) / 1e9;
-      let cpu = '';
-      if (fwd) {
-        const out = await fwd.stop();
-        const last = out.trim().split('\n').pop() ?? '{}';
-        const c = JSON.parse(last) as { cpuSeconds?: number };
-        if (c.cpuSeconds !== undefined) cpu = `${((c.cpuSeconds / wall) * 100).toFixed(0)}%`;
-      }
       rows.push({
         forwarder: v.name,
         [`light p50 µs`]: light.p50, [`light p99 µs`]: light.p99,
         'back-to-back p50 µs': busy.p50, 'back-to-back p99 µs': busy.p99,
         lost: light.sent - light.answered + busy.sent - busy.answered,
-        'forwarder CPU': cpu || (v.cmd ? '?' : 'softirq'),
-        's measured': Number(wall.toFixed(1)),
+        'forwarder CPU': await cpuOf(fwd, wall),
       });
     }
     await echo.stop();
+
+    // Bulk: one iperf3 stream A → B at MTU 1500.
+    const server = await startIn(NS.b, ['timeout', '600', 'sh', '-c', 'echo ready; exec iperf3 -s -p 5201']);
+    const bulkVariants: (Variant & { offloads: boolean })[] = [
+      { name: 'kernel forwarding', offloads: false },
+      { name: 'kernel forwarding', offloads: true },
+      { name: 'C, TPACKET_V2', offloads: false, cmd: ['io-fwd', 'v2'] },
+      { name: 'weir addon, TPACKET_V2', offloads: false, cmd: ['ts', 'afpacket', '2', '0'] },
+      { name: 'weir addon, AF_XDP (copy mode)', offloads: false, cmd: ['ts', 'afxdp', '2', '0'] },
+      { name: 'C, TPACKET_V2 + PACKET_VNET_HDR (GSO-aware)', offloads: true, cmd: ['io-fwd', 'v2vnet'] },
+    ];
+    for (const v of bulkVariants) {
+      offloads(v.offloads);
+      const fwd = await forwarder(v, bin, peers, BULK_SECONDS + 20);
+      const t0 = process.hrtime.bigint();
+      const r = spawnSync('ip', ['netns', 'exec', NS.a, 'timeout', String(BULK_SECONDS + 15), 'iperf3', '-c', B_ADDR, '-p', '5201', '-t', String(BULK_SECONDS), '-J'], { encoding: 'utf8' });
+      const wall = Number(process.hrtime.bigint() - t0) / 1e9;
+      let gbit = 0, retrans = 0;
+      try {
+        const j = JSON.parse(r.stdout) as { end: { sum_received: { bits_per_second: number }; sum_sent: { retransmits: number } } };
+        gbit = j.end.sum_received.bits_per_second / 1e9;
+        retrans = j.end.sum_sent.retransmits;
+      } catch { /* iperf3 failed: reported as 0 */ }
+      bulk.push({ path: v.name, offloads: v.offloads ? 'on' : 'off', 'Gbit/s': Number(gbit.toFixed(2)), retransmits: retrans, 'forwarder CPU': await cpuOf(fwd, wall) });
+    }
+    offloads(false);
+    await server.stop();
   } finally {
     teardown();
     rmSync(bin, { recursive: true, force: true });
   }
-  console.log(`io-latency bench: UDP round trips A → forwarder → B → forwarder → A, ${PINGS} per measurement; light = ${GAP_US} µs pause between pings`);
+  console.log(`io-path bench: UDP round trips A → forwarder → B → forwarder → A, ${PINGS} per measurement; light = ${GAP_US} µs pause between pings`);
   console.table(rows);
+  console.log(`one iperf3 stream A → forwarder → B, ${BULK_SECONDS} s, MTU 1500`);
+  console.table(bulk);
 }
 
 if (!isMainThread && (workerData as TsFwdArgs | undefined)?.peerA) {
   parentPort!.postMessage(tsForward(workerData as TsFwdArgs));
 } else if (isMainThread && process.argv[1] === self) {
   if (process.argv[2] === '--forward') {
-    const [ver, spin, peerA, peerB, seconds] = process.argv.slice(3);
+    const [io, ver, spin, peerA, peerB, seconds] = process.argv.slice(3);
     const stop = new SharedArrayBuffer(4);
     process.on('SIGINT', () => Atomics.store(new Int32Array(stop), 0, 1));
-    const w = new Worker(self, { workerData: { ringVersion: Number(ver) as 2 | 3, spinUs: Number(spin), peerA, peerB, seconds: Number(seconds), stop } satisfies TsFwdArgs });
+    const w = new Worker(self, { workerData: { io: io as TsFwdArgs['io'], ringVersion: Number(ver) as 2 | 3, spinUs: Number(spin), peerA, peerB, seconds: Number(seconds), stop } satisfies TsFwdArgs });
     w.on('message', (m: unknown) => console.log(m === 'ready' ? 'ready' : JSON.stringify(m)));
     await new Promise<void>((resolve, reject) => {
       w.on('error', reject);
