@@ -11,6 +11,7 @@
 // back through the lb, so kernel forwarding is a symmetric router and nat/nftables/HAProxy
 // replies (addressed to the lb) pass the lb as they must.
 import { spawnSync } from 'node:child_process';
+import { cpus } from 'node:os';
 import { inNs, pidRunning, sh, sysctl } from './sys.js';
 
 export const PREFIX = 'weir-bn-';
@@ -96,8 +97,11 @@ export function build(): Built {
     sysctl(ns, 'net.core.somaxconn', 8192);
     sysctl(ns, 'net.ipv4.tcp_max_syn_backlog', 8192);
   }
+  // A receive queue per CPU: io: afxdp serves one AF_XDP socket per queue, so `workers: auto`
+  // gets a queue for each worker (README "io: afxdp"). The other variants don't mind.
+  const q = ['numtxqueues', String(cpus().length), 'numrxqueues', String(cpus().length)];
   for (const [nsA, a, nsB, b] of LINKS) {
-    sh('ip', ['link', 'add', a, 'netns', nsA, 'type', 'veth', 'peer', 'name', b, 'netns', nsB]);
+    sh('ip', ['link', 'add', a, 'netns', nsA, ...q, 'type', 'veth', 'peer', 'name', b, 'netns', nsB, ...q]);
     for (const [ns, dev] of [[nsA, a], [nsB, b]] as const) {
       sysctl(ns, `net.ipv6.conf.${dev}.disable_ipv6`, 1); // IPv4 only: no DAD or RS noise
       inNs(ns, 'ip', ['link', 'set', dev, 'up']);
