@@ -258,6 +258,10 @@ export const instanceSchema = map({
       .union([int(1, 64), z.literal('auto')], { error: says('must be an integer 1..64 or auto') })
       .default(DEFAULTS.workers)
       .meta({ description: 'Data-plane worker threads; auto: one per CPU the process may use (at most 64).' }),
+    l2_output: z
+      .boolean({ error: says('must be true or false') })
+      .default(true)
+      .meta({ description: "nat and dsr-gre packets to a backend leave as Ethernet frames to its next hop's MAC (from the host's routing and neighbour tables, read every second) instead of through the kernel's IP output; false: the kernel routes every packet (policy routing, tunnels)." }),
     busy_poll_us: int(0, 1000)
       .default(DEFAULTS.busyPollUs)
       .meta({ description: 'Microseconds an idle worker keeps watching its rings before it sleeps in poll(): saves a wakeup per packet at moderate load, costs CPU while idle. 0 = sleep at once.' }),

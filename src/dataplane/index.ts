@@ -14,11 +14,12 @@ import type { DataPlaneHooks, DataPlaneStatus, PassiveHealthSink, VipTables } fr
 import { PASSIVE_OK } from '../lb/engine.js';
 import { ingressRuleset, nftApply, nftRemove, nftTableName, pipeScript } from './nft.js';
 import {
-  COUNTER_STRIDE, CTL_GENERATION, CTL_STOP, CTL_WORDS, type XskAssignment, W_APPLIED_AT, W_FIRST_PACKET_AT, W_GENERATION, W_NOT_SUMMED, WORKER_COUNTER_NAMES,
+  COUNTER_STRIDE, CTL_PUBLISHED, CTL_STOP, CTL_WORDS, type XskAssignment, W_APPLIED_AT, W_FIRST_PACKET_AT, W_GENERATION, W_NOT_SUMMED, WORKER_COUNTER_NAMES,
   workerCounterBase, type WorkerInit,
 } from './shared.js';
 import { SNAT_PORT_MAX, SNAT_PORT_MIN, tablesMessage, type TableContext } from './tables.js';
-import { linkOf, readLinks, readProc, readSys, rxQueues } from './links.js';
+import { linkOf, readLinks, readProc, readSys, rxQueues, type Link } from './links.js';
+import { nextHopOf, readHostView, type HostView } from './next-hops.js';
 import { XdpClassifier } from '../io/ports.js';
 import { parseMac } from '../packet/index.js';
 
@@ -55,6 +56,9 @@ const HEADROOM = 64;
  * veth refuses a plain XDP program above about 3500.
  */
 const XDP_PAGE_MTU = 3000;
+
+/** How often the host's routes and neighbours are read again for next-hop output. */
+const NEXT_HOP_REFRESH_MS = 1000;
 
 /** TUN MTU when io: tun names no interfaces. */
 const TUN_DEFAULT_MTU = 1500;
@@ -140,6 +144,42 @@ export function createDataPlane(opts: DataPlaneOptions = {}): DataPlaneHooks {
       const vipId = ev[i] >>> 16, backendId = ev[i] & 0xffff;
       if (ev[i + 1] === PASSIVE_OK) sink.success(vipId, backendId);
       else sink.failure(vipId, backendId);
+    }
+  };
+
+  /** The last tables published (republished when a backend's next hop changes). */
+  let published: { generation: number; vips: readonly VipTables[] } | null = null;
+  let pubSeq = 0;
+  /** Next-hop output (instance.l2_output): the host's routes and neighbours, refreshed every second. */
+  let hostView: HostView | null = null;
+  let hopTimer: NodeJS.Timeout | null = null;
+  /** The next hops the workers have, as text, to see when a refresh changes them. */
+  let hopsSent = '';
+
+  const linkFor = (links: readonly Link[], address: string, mode: VipTables['mode']): { ifindex: number; mac: string; nextHop?: string } | undefined => {
+    if (mode === 'dsr-l2') {
+      const l = linkOf(links, address);
+      return l && { ifindex: l.ifindex, mac: l.mac };
+    }
+    return hostView ? nextHopOf(hostView, links, address) : undefined;
+  };
+  const hopsKey = (links: readonly Link[], vips: readonly VipTables[]): string =>
+    vips.filter((v) => v.mode !== 'dsr-l2').flatMap((v) => v.backends.map((b) => `${b.address}>${JSON.stringify(linkFor(links, b.address, v.mode) ?? null)}`)).join(' ');
+
+  // Reads the host's routes and neighbours; republishes when a backend's next hop changed
+  // (a neighbour the kernel resolved since, a route that moved). Never throws.
+  const refreshHops = async (): Promise<void> => {
+    try {
+      hostView = await readHostView();
+    } catch (e) {
+      lastError = `next hops: ${(e as Error).message}`;
+      return;
+    }
+    if (!published || !config || !control) return;
+    const links = readLinks(config.instance.interfaces);
+    if (hopsKey(links, published.vips) !== hopsSent) {
+      log?.info({ generation: published.generation }, 'backend next hops changed: tables republished');
+      hooks.publish(published.generation, published.vips);
     }
   };
 
@@ -268,6 +308,11 @@ export function createDataPlane(opts: DataPlaneOptions = {}): DataPlaneHooks {
           throw e;
         }
       }
+      if (!tun && inst.l2_output) {
+        await refreshHops();
+        hopTimer = setInterval(() => void refreshHops(), NEXT_HOP_REFRESH_MS);
+        hopTimer.unref();
+      }
       const ws = `${n} worker${n === 1 ? '' : 's'}`;
       description = tun
         ? `tun: ${ws} on ${inst.tun_name} (${n} queue${n === 1 ? '' : 's'}, mtu ${mtu})`
@@ -279,24 +324,18 @@ export function createDataPlane(opts: DataPlaneOptions = {}): DataPlaneHooks {
 
     publish(generation: number, vips: readonly VipTables[]): void {
       if (!control || !ctx || !config) return;
+      published = { generation, vips };
       let msg;
       try {
+        const links = config.instance.io === 'tun' ? [] : readLinks(config.instance.interfaces);
+        ctx = { ...ctx, link: (a, mode) => linkFor(links, a, mode) };
         // dsr-l2 frames leave on the interface their backend is on-link at (two-armed hosts).
-        if (config.instance.io !== 'tun' && vips.some((v) => v.mode === 'dsr-l2')) {
-          const links = readLinks(config.instance.interfaces);
-          ctx = {
-            ...ctx,
-            l2Link: (a) => {
-              const l = linkOf(links, a);
-              return l && { ifindex: l.ifindex, mac: l.mac };
-            },
-          };
-          const offLink = vips.filter((v) => v.mode === 'dsr-l2').flatMap((v) => v.backends).filter((b) => !linkOf(links, b.address)).map((b) => b.address);
-          if (links.length > 1 && offLink.length > 0) {
-            log?.warn({ backends: [...new Set(offLink)], interfaces: config.instance.interfaces }, 'dsr-l2 backends on no interface\'s subnet: their frames leave where they came in');
-          }
+        const offLink = vips.filter((v) => v.mode === 'dsr-l2').flatMap((v) => v.backends).filter((b) => !linkOf(links, b.address)).map((b) => b.address);
+        if (links.length > 1 && offLink.length > 0) {
+          log?.warn({ backends: [...new Set(offLink)], interfaces: config.instance.interfaces }, 'dsr-l2 backends on no interface\'s subnet: their frames leave where they came in');
         }
-        msg = tablesMessage(generation, vips, ctx, hashSeed(config.cluster.hash_seed));
+        hopsSent = hopsKey(links, vips);
+        msg = tablesMessage(generation, vips, ctx, hashSeed(config.cluster.hash_seed), ++pubSeq);
       } catch (e) {
         // The runtime has committed; keep the workers on their last good tables and say why.
         lastError = `generation ${generation} not published: ${(e as Error).message}`;
@@ -345,7 +384,7 @@ export function createDataPlane(opts: DataPlaneOptions = {}): DataPlaneHooks {
         }
       }
       for (const w of workers) w.port.postMessage(msg);
-      Atomics.store(control, CTL_GENERATION, generation);
+      Atomics.store(control, CTL_PUBLISHED, msg.seq);
       log?.debug({ generation, vips: vips.length }, 'tables published');
     },
 
@@ -394,6 +433,10 @@ export function createDataPlane(opts: DataPlaneOptions = {}): DataPlaneHooks {
 
     async detach(): Promise<void> {
       const had = workers.length;
+      if (hopTimer) clearInterval(hopTimer);
+      hopTimer = null;
+      hostView = null;
+      published = null;
       await stopWorkers();
       closeClassifiers(); // detaches the XDP programs: the interfaces are the kernel's again
       if (nftInstalled) {

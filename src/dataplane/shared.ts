@@ -5,9 +5,13 @@ import type { MessagePort } from 'node:worker_threads';
 import type { ConnTableShared } from '../lb/conntrack.js';
 import { ENGINE_COUNTER_NAMES } from '../lb/engine.js';
 
-/** Int32 control words: CTL_STOP = 1 asks workers to exit; CTL_GENERATION = last posted tables. */
+/**
+ * Int32 control words: CTL_STOP = 1 asks workers to exit; CTL_PUBLISHED = sequence number of the
+ * last posted tables message (the data plane also republishes a generation, e.g. when a next hop
+ * changes, so this is not the table generation).
+ */
 export const CTL_STOP = 0;
-export const CTL_GENERATION = 1;
+export const CTL_PUBLISHED = 1;
 export const CTL_WORDS = 2;
 
 /** Worker counters after the engine's (indexes into one worker's Float64Array). */

@@ -25,8 +25,12 @@ export interface TableContext {
   /** instance.unknown_traffic and instance.fragments. */
   unknownTraffic: 'pass' | 'drop';
   fragments: 'drop' | 'pass';
-  /** dsr-l2: the interface a backend address is on-link at (undefined: the receiving one). */
-  l2Link?: (address: string) => { ifindex: number; mac: string } | undefined;
+  /**
+   * The interface towards a backend (VipSpec link): dsr-l2, the one whose subnet holds it; nat
+   * and dsr-gre, the one of its resolved next hop (next-hops.ts). undefined: dsr-l2 frames leave
+   * where they came in, nat and dsr-gre packets through the kernel's IP output.
+   */
+  link?: (address: string, mode: VipTables['mode']) => { ifindex: number; mac: string; nextHop?: string } | undefined;
 }
 
 /** One VIP as it crosses to a worker (plain data; Maglev slots as an Int32Array copy). */
@@ -37,6 +41,8 @@ export interface WireVip {
 
 export interface TablesMessage {
   type: 'tables';
+  /** Publication sequence number (CTL_PUBLISHED): one per message. */
+  seq: number;
   generation: number;
   vips: WireVip[];
   opts: EngineTableOptions;
@@ -60,6 +66,11 @@ export function engineOptions(vips: readonly VipTables[], ctx: TableContext, see
   };
 }
 
+function linkOf(ctx: TableContext, address: string, mode: VipTables['mode']): { link?: { ifindex: number; mac: string; nextHop?: string } } {
+  const link = ctx.link?.(address, mode);
+  return link ? { link } : {};
+}
+
 /** The engine's VipSpec for one control-plane VIP. Throws when a nat VIP has no SNAT address of its family. */
 export function vipSpecOf(v: VipTables, ctx: TableContext): Omit<VipSpec, 'maglev'> {
   const v6 = v.address.includes(':');
@@ -77,7 +88,7 @@ export function vipSpecOf(v: VipTables, ctx: TableContext): Omit<VipSpec, 'magle
     backends: v.backends.map((b) => ({
       id: b.id, name: b.name, address: b.address, port: b.port ?? 0,
       ...(b.mac ? { mac: b.mac } : {}),
-      ...(b.mac && ctx.l2Link?.(b.address) ? { link: ctx.l2Link(b.address) } : {}),
+      ...linkOf(ctx, b.address, v.mode),
     })),
     ...(v.mode === 'nat'
       ? { snat: { ...(ctx.address4 ? { v4: ctx.address4 } : {}), ...(ctx.address6 ? { v6: ctx.address6 } : {}), portMin: SNAT_PORT_MIN, portMax: SNAT_PORT_MAX } }
@@ -89,9 +100,10 @@ export function vipSpecOf(v: VipTables, ctx: TableContext): Omit<VipSpec, 'magle
  * Builds the message for the workers and checks it compiles (so a bad set is refused on the
  * control thread, before any worker sees it). Throws naming the VIP at fault.
  */
-export function tablesMessage(generation: number, vips: readonly VipTables[], ctx: TableContext, seed: number): TablesMessage {
+export function tablesMessage(generation: number, vips: readonly VipTables[], ctx: TableContext, seed: number, seq = generation): TablesMessage {
   const msg: TablesMessage = {
     type: 'tables',
+    seq,
     generation,
     opts: engineOptions(vips, ctx, seed),
     vips: vips.map((v) => ({

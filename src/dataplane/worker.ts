@@ -19,7 +19,7 @@ import { VipTable } from '../lb/vip-table.js';
 import { compileTables, type TablesMessage } from './tables.js';
 import { ifindexOf } from './links.js';
 import {
-  CTL_GENERATION, CTL_STOP, W_APPLIED_AT, W_BATCHES, W_FIRST_PACKET_AT, W_GENERATION, W_NOT_FOR_US, W_RING_DROPS, W_TABLE_ERRORS,
+  CTL_PUBLISHED, CTL_STOP, W_APPLIED_AT, W_BATCHES, W_FIRST_PACKET_AT, W_GENERATION, W_NOT_FOR_US, W_RING_DROPS, W_TABLE_ERRORS,
   W_TX_ERRORS, W_TX_UNSENT, workerCounterBase, type WorkerInit,
 } from './shared.js';
 
@@ -116,6 +116,7 @@ function main(init: WorkerInit): void {
   });
   const batch = new PacketBatch({ slots: init.slots, slotSize: init.slotSize, headroom: init.headroom });
   const M = batch.meta, D = batch.data, size = batch.slotSize;
+  /** The publication (TablesMessage.seq) the engine runs. */
   let applied = 0;
   /** True from a table swap until the first batch forwarded with the new tables. */
   let firstPending = false;
@@ -123,11 +124,11 @@ function main(init: WorkerInit): void {
   parentPort!.postMessage({ type: 'ready', index: init.index, fanoutGroups: rings.map((p) => p.fanoutGroup) });
 
   const checkTables = (): void => {
-    if (Atomics.load(ctl, CTL_GENERATION) === applied) return;
+    if (Atomics.load(ctl, CTL_PUBLISHED) === applied) return;
     let latest: TablesMessage | null = null;
     for (let m = receiveMessageOnPort(port); m; m = receiveMessageOnPort(port)) latest = m.message as TablesMessage;
     if (!latest) return; // posted but not queued yet: next loop
-    applied = latest.generation;
+    applied = latest.seq;
     try {
       engine.setTables(compileTables(latest)); // built completely, then one reference swap
       counters[W_GENERATION] = latest.generation;
@@ -152,6 +153,10 @@ function main(init: WorkerInit): void {
 
   const sendRun = (sink: number, first: number, count: number): void => {
     const out = sink >= 0 ? l2Out[sink] : sink === SINK_IP4 ? raw4! : raw6!;
+    if (out === undefined) { // a frame for an interface this worker cannot send on (io: tun has none)
+      counters[W_TX_UNSENT] += count;
+      return;
+    }
     const v = view(batch, first, count);
     let done = out.send(v, count);
     if (done < count) {

@@ -6,7 +6,10 @@
 // - Unknown traffic (no VIP, no NAT flow, non-IP frames): VERDICT_PASS (AF_PACKET: the kernel
 //   already has its copy; leave it alone) or VERDICT_DROP, per `unknownTraffic`. Counted.
 // - nat: client → VIP is rewritten to SNAT addr/port → backend; replies backend → SNAT are
-//   rewritten to VIP → client; both leave as VERDICT_TX_IP (the kernel routes them). Backends
+//   rewritten to VIP → client; both leave as VERDICT_TX_IP (the kernel routes them), except
+//   that packets to a backend with a resolved next hop (VipTable.backendHasHop) leave as
+//   VERDICT_TX_L2 frames to that MAC ("next-hop output", also for dsr-gre): the kernel's route
+//   lookup and output hooks cost about as much per packet as the rest of weir. Backends
 //   must be of the VIP's family (no NAT46/64). TTL is not decremented (weir acts as a host-side
 //   proxy, as Katran and IPVS-DR do). ICMP errors about a tracked NAT flow are translated in
 //   both directions, outer and quoted headers, after RFC 5508 §7 / RFC 3022 §4.3: quoted
@@ -66,6 +69,9 @@ import { flowHashV4, flowHashV6 } from './flow-hash.js';
 import type { SnatAllocator } from './snat.js';
 import { FRAG_DROP, MODE_DSR_GRE, MODE_NAT, type VipTable } from './vip-table.js';
 
+/** Bytes of an untagged Ethernet header (IEEE 802.3). */
+const ETH_HLEN = 14;
+
 // ─── verdicts: where the output goes ──────────────────────────────────────────────────────
 /** Drop the packet (EngineOutput.reason says why). */
 export const VERDICT_DROP = 0;
@@ -85,7 +91,7 @@ export const ENGINE_COUNTER_NAMES = [
   'dropConntrackFull', 'dropSnatExhausted', 'dropNoRoom', 'dropTooBigNoDf', 'dropIcmpUnmatched',
   'dropIcmpNotAllowed', 'dropNoL2', 'dropKeyConflict',
   'newFlows', 'ctInsertFailed', 'rescheduled', 'csumCompleted', 'dropIcmpRateLimited',
-  'synRst', 'synUnanswered', 'passiveLost', 'dropBadSyn',
+  'synRst', 'synUnanswered', 'passiveLost', 'dropBadSyn', 'txNextHop',
 ] as const;
 export const C_RX = 0, C_TX_NAT = 1, C_TX_NAT_REPLY = 2, C_TX_GRE = 3, C_TX_L2 = 4, C_TX_ICMP_TO_BACKEND = 5,
   C_TX_ICMP_TO_CLIENT = 6, C_TX_FRAG_NEEDED = 7, C_PASS_NO_VIP = 8, C_PASS_NOT_IP = 9, C_PASS_FRAGMENT = 10,
@@ -93,7 +99,9 @@ export const C_RX = 0, C_TX_NAT = 1, C_TX_NAT_REPLY = 2, C_TX_GRE = 3, C_TX_L2 =
   C_DROP_CHECKSUM = 16, C_DROP_NO_BACKEND = 17, C_DROP_CT_FULL = 18, C_DROP_SNAT_EXHAUSTED = 19,
   C_DROP_NO_ROOM = 20, C_DROP_TOO_BIG_NO_DF = 21, C_DROP_ICMP_UNMATCHED = 22, C_DROP_ICMP_NOT_ALLOWED = 23,
   C_DROP_NO_L2 = 24, C_DROP_KEY_CONFLICT = 25, C_NEW_FLOWS = 26, C_CT_INSERT_FAILED = 27, C_RESCHEDULED = 28,
-  C_CSUM_COMPLETED = 29, C_DROP_ICMP_RATE = 30, C_SYN_RST = 31, C_SYN_UNANSWERED = 32, C_PASSIVE_LOST = 33, C_DROP_BAD_SYN = 34;
+  C_CSUM_COMPLETED = 29, C_DROP_ICMP_RATE = 30, C_SYN_RST = 31, C_SYN_UNANSWERED = 32, C_PASSIVE_LOST = 33, C_DROP_BAD_SYN = 34,
+  /** Of the packets counted under txNat / txGre / txIcmpToBackend: those sent as frames to the backend's next hop. */
+  C_TX_NEXT_HOP = 35;
 
 // ─── passive health events (Engine.passive) ───────────────────────────────────────────────
 /** The backend completed a handshake (SYN-ACK) after this engine reported it failing. */
@@ -351,6 +359,7 @@ export class Engine {
       // Addresses go through bytes for both families: a uint32 above 2^31 crossing a call
       // would be boxed (a heap allocation per packet).
       this.natRewrite(buf, e, 3, ct.snatPort(e), 2, ct.backendPort(e));
+      if (t.backendHasHop[b] !== 0) return this.hopOut(buf, info.l3Off, info.ipTotalLen, b, out, C_TX_NAT);
       return this.txIp(out, buf, C_TX_NAT);
     }
     if (mode === MODE_DSR_GRE) {
@@ -476,16 +485,35 @@ export class Engine {
       return this.give(out, VERDICT_TX_IP, C_TX_FRAG_NEEDED);
     }
     const fl = tun.outerVersion === 6 ? flowLabel & 0xfffff : -1;
-    if (l3 - hl >= this.minStart) {
+    const hop = t.backendHasHop[b] !== 0 ? ETH_HLEN : 0; // room for the Ethernet header of next-hop output
+    if (l3 - hl - hop >= this.minStart) {
       const start = encapGreInPlace(buf, l3, ilen, tun, fl);
       if (start < 0) return this.drop(out, C_DROP_NO_ROOM);
+      if (hop !== 0) return this.hopOut(buf, start, ilen + hl, b, out, reason);
       out.buf = buf; out.off = start; out.len = ilen + hl;
     } else {
-      const n = encapGre(this.scratch, 0, this.scratch.length, buf, l3, ilen, tun, fl);
+      const n = encapGre(this.scratch, hop, this.scratch.length, buf, l3, ilen, tun, fl);
       if (n < 0) return this.drop(out, C_DROP_NO_ROOM);
+      if (hop !== 0) return this.hopOut(this.scratch, hop, n, b, out, reason);
       out.buf = this.scratch; out.off = 0; out.len = n;
     }
     return this.give(out, VERDICT_TX_IP, reason);
+  }
+
+  // The IP packet at buf[start, start+len) as an Ethernet frame to backend b's next hop, out of
+  // the interface towards it (no route lookup or output hooks in the kernel). The 14 bytes before
+  // `start` must be ours to write: the received frame's own header, or headroom.
+  private hopOut(buf: Uint8Array, start: number, len: number, b: number, out: EngineOutput, reason: number): number {
+    const t = this.t, l2 = start - ETH_HLEN;
+    setEthDst(buf, l2, t.backendHopMac, b * 6);
+    setEthSrc(buf, l2, t.backendIfMac, b * 6);
+    const v6 = buf[start] >> 4 === 6;
+    buf[l2 + 12] = v6 ? 0x86 : 0x08; // ethertype (IEEE 802.3): IPv6 or IPv4
+    buf[l2 + 13] = v6 ? 0xdd : 0x00;
+    out.buf = buf; out.off = l2; out.len = len + ETH_HLEN;
+    out.ifindex = t.backendIfindex[b];
+    this.counters[C_TX_NEXT_HOP]++;
+    return this.give(out, VERDICT_TX_L2, reason);
   }
 
   // One token per generated error; the bucket refills at icmpRate per second up to icmpRate.

@@ -32,10 +32,13 @@ export interface BackendEntrySpec {
   /** Required in dsr-l2 mode. */
   mac?: string;
   /**
-   * dsr-l2: the interface the backend's segment is on: the frame leaves there, with that
-   * interface's MAC as source. Absent: the interface the packet arrived on.
+   * The interface towards the backend: dsr-l2 frames leave there, with that interface's MAC
+   * (`mac`) as source (absent: the interface the packet arrived on). With `nextHop` (nat and
+   * dsr-gre), packets to the backend also leave there as Ethernet frames to that MAC (the
+   * backend's own or its gateway's, from the host's neighbour table) instead of through the
+   * kernel's IP output (absent: the kernel routes them).
    */
-  link?: { ifindex: number; mac: string };
+  link?: { ifindex: number; mac: string; nextHop?: string };
 }
 
 export interface VipSpec {
@@ -136,9 +139,12 @@ export class VipTable {
   readonly backendPort: Uint16Array;
   readonly backendMac: Uint8Array; // 6 bytes each
   readonly backendHasMac: Uint8Array;
-  /** dsr-l2: interface index to send on (0: the receiving interface) and its MAC (6 bytes each). */
+  /** The interface towards the backend (0: unknown) and its MAC (6 bytes each): dsr-l2 output, next-hop output. */
   readonly backendIfindex: Int32Array;
   readonly backendIfMac: Uint8Array;
+  /** nat / dsr-gre: 1 when packets to the backend leave as frames to backendHopMac (6 bytes each) on backendIfindex. */
+  readonly backendHasHop: Uint8Array;
+  readonly backendHopMac: Uint8Array;
   /** dsr-gre: the outer header template towards each backend (null in other modes). */
   readonly backendTunnel: readonly (GreTunnel | null)[];
   /** Number of distinct SNAT pools (for the allocator). */
@@ -208,6 +214,8 @@ export class VipTable {
     this.backendHasMac = new Uint8Array(m);
     this.backendIfindex = new Int32Array(m);
     this.backendIfMac = new Uint8Array(m * 6);
+    this.backendHasHop = new Uint8Array(m);
+    this.backendHopMac = new Uint8Array(m * 6);
     const tunnels: (GreTunnel | null)[] = [];
     const bnames: string[] = [];
 
@@ -278,11 +286,17 @@ export class VipTable {
           if (!mac) throw new Error(`${bw}: "${be.mac}" is not a MAC address`);
           this.backendMac.set(mac, b * 6);
           this.backendHasMac[b] = 1;
-          if (be.link) {
-            const ifMac = parseMac(be.link.mac);
-            if (!ifMac) throw new Error(`${bw}: "${be.link.mac}" is not a MAC address`);
-            this.backendIfindex[b] = be.link.ifindex;
-            this.backendIfMac.set(ifMac, b * 6);
+        }
+        if (be.link) {
+          const ifMac = parseMac(be.link.mac);
+          if (!ifMac) throw new Error(`${bw}: "${be.link.mac}" is not a MAC address`);
+          this.backendIfindex[b] = be.link.ifindex;
+          this.backendIfMac.set(ifMac, b * 6);
+          if (be.link.nextHop !== undefined && mode !== MODE_DSR_L2) {
+            const hop = parseMac(be.link.nextHop);
+            if (!hop) throw new Error(`${bw}: next hop "${be.link.nextHop}" is not a MAC address`);
+            this.backendHopMac.set(hop, b * 6);
+            this.backendHasHop[b] = 1;
           }
         }
         let tun: GreTunnel | null = null;

@@ -111,12 +111,14 @@ describe('a two-armed weir host forwards every mode out of the right interface, 
     }
   });
 
-  test('both workers received packets and nothing was refused, lost or left unsent', () => {
+  test('both workers received packets, nat and GRE went out as frames to the backends\' next hops, and nothing was refused, lost or left unsent', () => {
     for (const ns of LBS) {
       const s = weir<{ dataplane: { workerRx: number[] } }>(ns, ['status']);
       for (const [i, rx] of s.dataplane.workerRx.entries()) assert.ok(rx > 0, `${ns} worker ${i} received packets (${rx})`);
       const c = dpCounters(ns);
       for (const k of ['txErrors', 'txUnsent', 'dropNoL2', 'dropGso', 'ringDrops', 'tableErrors']) assert.equal(c[k], 0, `${ns} ${k}`);
+      // Next-hop output: once the host resolved the backends' MACs, nat and GRE left as frames on be0.
+      assert.ok(c.txNextHop > 0 && c.txNextHop <= c.txNat + c.txGre + c.txIcmpToBackend, `${ns} txNextHop ${c.txNextHop} of ${c.txNat + c.txGre} nat and GRE packets`);
     }
   });
 });

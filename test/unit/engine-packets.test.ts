@@ -305,8 +305,43 @@ test('dsr-l2 on a two-armed host: the frame leaves on the backend\'s interface w
   const v = fx.engine.processBatch(batch, 2, 5);
   assert.deepEqual([...v.subarray(0, 2)], [VERDICT_TX_L2, VERDICT_TX_IP]);
   assert.equal(batch.meta[META_IFINDEX], 7, 'TX_L2 names the backend\'s interface');
+  assert.equal(fx.engine.counters[ENGINE_COUNTER_NAMES.indexOf('txNextHop')], 0, 'dsr-l2 frames are not next-hop output');
   assert.equal(batch.meta[META_WORDS + META_IFINDEX], 0, 'TX_IP leaves the interface to the kernel');
   assert.throws(() => new VipTable(vipSpecs().map((v) => (v.mode !== 'dsr-l2' ? v : { ...v, backends: v.backends.map((b) => ({ ...b, link: { ifindex: 7, mac: 'nope' } })) })), TABLE_OPTS), /"nope" is not a MAC address/);
+});
+
+test('next-hop output: nat and dsr-gre packets to a backend with a resolved next hop leave as Ethernet frames to that MAC, on its interface', () => {
+  const HOP = '02:00:00:00:0a:0b', IF_MAC = '02:00:00:00:0c:0d';
+  const specs = vipSpecs().map((v) => (v.mode === 'dsr-l2' ? v : { ...v, backends: v.backends.map((b) => ({ ...b, link: { ifindex: 9, mac: IF_MAC, nextHop: HOP } })) }));
+  const fx = { ...fixture(), specs };
+  fx.engine.setTables(new VipTable(specs, TABLE_OPTS));
+  const eth = (ip: Uint8Array, v6 = false): Uint8Array => {
+    const f = new Uint8Array(14 + ip.length);
+    f.set([2, 0, 0, 0, 0x0a, 0x0b, 2, 0, 0, 0, 0x0c, 0x0d, v6 ? 0x86 : 0x08, v6 ? 0xdd : 0x00]);
+    f.set(ip, 14);
+    return f;
+  };
+  const n: PacketSpec = { src: CLIENT4, dst: '198.18.0.10', proto: 'tcp', srcPort: 40400, dstPort: 80, tcpFlags: TCP_SYN };
+  const nb = expectedBackend(specOf(fx, 'nat4'), IPPROTO_TCP, CLIENT4, '198.18.0.10', 40400, 80);
+  expectOut(run(fx, frame(n), 0, 'nat hop'), VERDICT_TX_L2, 'txNat', eth(buildPacket({ ...n, src: '198.18.0.100', dst: nb.address, srcPort: 10000, dstPort: 8080 })));
+  const g: PacketSpec = { src: CLIENT6, dst: 'fd00::20', proto: 'tcp', srcPort: 40401, dstPort: 443, tcpFlags: TCP_SYN };
+  const gb = expectedBackend(specOf(fx, 'gre6'), IPPROTO_TCP, CLIENT6, 'fd00::20', 40401, 443);
+  expectOut(run(fx, frame(g), 0, 'gre6 hop'), VERDICT_TX_L2, 'txGre', eth(gre6('fd00::1', gb.address, refFlowLabel(IPPROTO_TCP, CLIENT6, 'fd00::20', 40401, 443), buildPacket(g)), true));
+  assert.equal(fx.out.ifindex, 9);
+  assert.equal(fx.engine.counters[ENGINE_COUNTER_NAMES.indexOf('txNextHop')], 2);
+  // Replies to clients keep the kernel's routing.
+  const r: PacketSpec = { src: nb.address, dst: '198.18.0.100', proto: 'tcp', srcPort: 8080, dstPort: 10000, tcpFlags: TCP_SYN | TCP_ACK };
+  expectOut(run(fx, frame(r), 0, 'nat reply'), VERDICT_TX_IP, 'txNatReply');
+  // Headroom too small for the outer header and the Ethernet header: built in scratch, same frame.
+  const batch = new PacketBatch({ slots: 1, headroom: 0 });
+  const g4: PacketSpec = { src: CLIENT4, dst: '198.18.0.20', proto: 'tcp', srcPort: 40402, dstPort: 80, tcpFlags: TCP_SYN };
+  batch.put(0, frame(g4));
+  const v = fx.engine.processBatch(batch, 1, 5);
+  const g4b = expectedBackend(specOf(fx, 'gre4'), IPPROTO_TCP, CLIENT4, '198.18.0.20', 40402, 80);
+  assert.equal(v[0], VERDICT_TX_L2);
+  assert.equal(hex(batch.packet(0)), hex(eth(gre4('198.18.0.1', g4b.address, buildPacket(g4)))));
+  assert.equal(batch.meta[META_IFINDEX], 9);
+  assert.throws(() => new VipTable(vipSpecs().map((x) => (x.mode !== 'nat' ? x : { ...x, backends: x.backends.map((b) => ({ ...b, link: { ifindex: 9, mac: IF_MAC, nextHop: 'zz' } })) })), TABLE_OPTS), /next hop "zz" is not a MAC address/);
 });
 
 test('raw IP input (TUN) is handled like Ethernet input for nat and dsr-gre', () => {
