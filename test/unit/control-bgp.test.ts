@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseConfigText } from '../../src/config/load.js';
 import { createLogger } from '../../src/log.js';
-import { DaemonBgp, routeAttrs, vipPrefix } from '../../src/control/bgp.js';
+import { DaemonBgp, routeAttrs, vipPrefix } from '../../src/daemon/bgp.js';
 import type { WeirConfig } from '../../src/config/schema.js';
 
 function config(extra = ''): WeirConfig {

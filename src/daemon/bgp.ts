@@ -7,34 +7,12 @@ import * as net from 'node:net';
 import { canonicalAddress, familyOf } from '../config/address.js';
 import type { WeirConfig } from '../config/schema.js';
 import type { Logger } from '../log.js';
+import type { BgpSpeakerStatus } from '../control/api.js';
 import { BgpAnnouncer } from '../bgp/announcer.js';
 import { BGP_PORT } from '../bgp/message.js';
 import { BgpSession, type BgpState, type BgpTransport, type RouteAttrs } from '../bgp/session.js';
 
-export interface PeerStatus {
-  peer: string;
-  remoteAs: number;
-  state: BgpState;
-  /** When the session last changed state (ISO). */
-  since: string;
-  /** Prefixes this session carries (sent while Established). */
-  routes: number;
-  lastDown: string | null;
-  established: number;
-}
-
-export interface BgpStatus {
-  enabled: true;
-  localAs: number;
-  routerId: string;
-  selfHealthy: boolean;
-  announced: string[];
-  peers: PeerStatus[];
-  /** Where weir listens for passive peers ("[::]:179"), or null (no passive peer, or listen failed). */
-  listening: string | null;
-  /** Incoming connections closed at once: unknown peer, active peer, or its session not waiting. */
-  refusedConnections: number;
-}
+export type { BgpPeerStatus as PeerStatus, BgpSpeakerStatus as BgpStatus } from '../control/api.js';
 
 /** The host route of a VIP address: /32 or /128. */
 export function vipPrefix(address: string): string {
@@ -220,7 +198,7 @@ export class DaemonBgp {
     await this.announcer.shutdown({ gracefulShutdownCommunity: true, waitMs, message: 'weir is shutting down' });
   }
 
-  status(cfg: WeirConfig): BgpStatus {
+  status(cfg: WeirConfig): BgpSpeakerStatus {
     return {
       enabled: true,
       localAs: cfg.bgp.local_as as number,
