@@ -1,5 +1,5 @@
 // weir native addon: moves packets between the kernel and JavaScript in batches.
-// Holds no policy: no hashing, no NAT, no tables (see ../shared DESIGN "native/").
+// Holds no policy: no hashing, no NAT, no tables (docs/architecture.md, "native/").
 #include <napi.h>
 
 #include "af_packet.h"

@@ -10,7 +10,8 @@ import type { Logger } from '../log.js';
 import type { ConnTable } from '../lb/conntrack.js';
 import type { DataPlaneHooks, DataPlaneSettings, DataPlaneStatus, PassiveHealthSink, VipTables } from './contract.js';
 import { PASSIVE_OK } from '../lb/engine.js';
-import { ingressRuleset, nftApply, nftRemove, nftTableName, pipeScript } from './nft.js';
+import { ingressRuleset, nftApply, nftRemove, nftTableName } from './nft.js';
+import { runHost } from '../util/host.js';
 import {
   COUNTER_STRIDE, CTL_PUBLISHED, CTL_STOP, CTL_WORDS, type XskAssignment, W_APPLIED_AT, W_FIRST_PACKET_AT, W_GENERATION, W_NOT_SUMMED, WORKER_COUNTER_NAMES,
   workerCounterBase, type WorkerInit,
@@ -63,7 +64,7 @@ const TUN_DEFAULT_MTU = 1500;
 
 /** Runs `ip -batch -`; throws with ip's message. */
 function ipBatch(lines: readonly string[]): void {
-  pipeScript('ip', ['-batch', '-'], lines.join('\n') + '\n', 'ip (iproute2) is not installed: apt-get install iproute2');
+  runHost(['ip', '-batch', '-'], { input: lines.join('\n') + '\n' });
 }
 
 /** `ip -batch` lines that take the routes into the TUN from `have` to `want` (host routes). */

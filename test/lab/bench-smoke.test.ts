@@ -10,7 +10,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { PACKAGE_ROOT } from '../../src/version.js';
-import { labSkipReason } from './lab-env.js';
+import { labSkipReason } from '../helpers/net.js';
 import { missingTools } from '../../scripts/bench/lab.js';
 import { COLUMNS, METRICS, RESOURCES, type RowResult } from '../../scripts/bench/lab/results.js';
 
