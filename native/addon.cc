@@ -5,6 +5,7 @@
 #include "af_packet.h"
 #include "af_xdp.h"
 #include "batch.h"
+#include "ethtool.h"
 #include "netns.h"
 #include "poller.h"
 #include "raw_socket.h"
@@ -13,7 +14,7 @@
 namespace {
 
 // Bump when the JS-visible shape changes (classes, methods, meta layout); src/io/native.ts checks it.
-constexpr int kAbiVersion = 5;
+constexpr int kAbiVersion = 6;
 
 Napi::Value AbiVersion(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), kAbiVersion); }
 
@@ -28,6 +29,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("XdpProgram", weir::XdpProgram::Define(env));
   exports.Set("XskSocket", weir::XskSocket::Define(env));
   exports.Set("setNetns", Napi::Function::New(env, weir::SetNetns, "setNetns"));
+  exports.Set("ethtoolGet", Napi::Function::New(env, weir::EthtoolGet, "ethtoolGet"));
+  exports.Set("ethtoolSet", Napi::Function::New(env, weir::EthtoolSet, "ethtoolSet"));
   return exports;
 }
 

@@ -20,6 +20,7 @@ import { SNAT_PORT_MAX, SNAT_PORT_MIN, tablesMessage, type TableContext } from '
 import { linkOf, readLinks, readProc, readSys, rxQueues, type Link } from './links.js';
 import { nextHopOf, readHostView, type HostView } from './next-hops.js';
 import { XdpClassifier } from '../io/ports.js';
+import { aggregationOff, restoreAggregation, type AggregationChange } from '../io/offloads.js';
 import { parseMac } from '../packet/index.js';
 
 export { SNAT_PORT_MIN, SNAT_PORT_MAX } from './tables.js';
@@ -189,6 +190,16 @@ export function createDataPlane(opts: DataPlaneOptions = {}): DataPlaneHooks {
     classifiers = [];
   };
 
+  /** gro: off — the interfaces whose GRO/LRO weir turned off, and their state before. */
+  let aggregation: AggregationChange[] = [];
+  const restoreOffloads = (): void => {
+    if (aggregation.length === 0) return;
+    const failed = restoreAggregation(aggregation);
+    if (failed.length) log?.warn({ failed }, 'could not restore GRO/LRO on some interfaces');
+    else log?.info({ interfaces: aggregation.map((c) => c.ifname) }, 'GRO/LRO restored');
+    aggregation = [];
+  };
+
   const stopWorkers = async (): Promise<void> => {
     if (control) Atomics.store(control, CTL_STOP, 1);
     await Promise.all(
@@ -240,6 +251,16 @@ export function createDataPlane(opts: DataPlaneOptions = {}): DataPlaneHooks {
           closeClassifiers();
           throw e;
         }
+      }
+      // GRO/LRO off before a socket opens: no super-frame reaches a ring or an XDP chunk.
+      if (!tun && inst.gro === 'off') {
+        try {
+          aggregation = aggregationOff(inst.interfaces);
+        } catch (e) {
+          closeClassifiers();
+          throw e;
+        }
+        if (aggregation.length) log?.info({ changed: aggregation.map((c) => ({ interface: c.ifname, gro: c.was.gro, lro: c.was.lro })) }, 'GRO/LRO turned off while weir runs (restored at stop; instance.gro: keep leaves them)');
       }
       const queuesOf = (w: number): XskAssignment[] | undefined => xsk?.map((a) => ({ ...a, queues: a.queues.filter((q) => q % n === w) }));
       control = new Int32Array(new SharedArrayBuffer(CTL_WORDS * 4));
@@ -297,6 +318,7 @@ export function createDataPlane(opts: DataPlaneOptions = {}): DataPlaneHooks {
       } catch (e) {
         await stopWorkers();
         closeClassifiers();
+        restoreOffloads();
         throw e;
       }
       if (tun) {
@@ -438,6 +460,7 @@ export function createDataPlane(opts: DataPlaneOptions = {}): DataPlaneHooks {
       published = null;
       await stopWorkers();
       closeClassifiers(); // detaches the XDP programs: the interfaces are the kernel's again
+      restoreOffloads();
       if (nftInstalled) {
         try {
           nftRemove(table);

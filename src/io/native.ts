@@ -6,7 +6,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** The addon's ABI this TypeScript face was written for (native/addon.cc kAbiVersion). */
-export const NATIVE_ABI_VERSION = 5;
+export const NATIVE_ABI_VERSION = 6;
 
 /** Options of an AF_PACKET socket (native/af_packet.cc). */
 export interface NativePacketSocketOptions {
@@ -139,6 +139,10 @@ export interface NativeAddon {
   XdpProgram: new (ifname: string, options: NativeXdpProgramOptions) => NativeXdpProgram;
   XskSocket: new (ifname: string, queue: number, xskMapFd: number, options?: NativeXskOptions) => NativeXskSocket;
   setNetns(fd: number): void;
+  /** GRO and LRO of an interface (SIOCETHTOOL). */
+  ethtoolGet(ifname: string): ReceiveAggregation;
+  /** Turns GRO and/or LRO on or off; throws with errno (EPERM without CAP_NET_ADMIN). */
+  ethtoolSet(ifname: string, want: Partial<ReceiveAggregation>): void;
 }
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -157,6 +161,12 @@ export function nativeCandidates(): string[] {
     out.push(path.join(root, 'prebuilds', `${process.platform}-${process.arch}`, 'weir.node'));
   }
   return out;
+}
+
+/** Receive aggregation of an interface: the kernel's GRO and the NIC's LRO. */
+export interface ReceiveAggregation {
+  gro: boolean;
+  lro: boolean;
 }
 
 let cached: NativeAddon | undefined;

@@ -651,10 +651,14 @@ export class Engine {
     }
   }
 
-  /** Counts a packet the I/O layer had to cut (never parsed): received and dropped as dropTruncated. */
-  countTruncated(out: EngineOutput): number {
+  /**
+   * Counts a packet the I/O layer had to cut (never parsed): received and dropped as dropGso when
+   * the kernel marked it a TCP GSO super-frame (GRO/LRO on, or a local sender's TSO over veth),
+   * else as dropTruncated.
+   */
+  countTruncated(out: EngineOutput, flags: number): number {
     this.counters[C_RX]++;
-    return this.drop(out, C_DROP_TRUNCATED);
+    return this.drop(out, (flags & TP_STATUS_GSO_TCP) !== 0 ? C_DROP_GSO : C_DROP_TRUNCATED);
   }
 
   /** Turns the verdict in `out` into dropNoRoom: its output was built but does not fit where it must go. */
