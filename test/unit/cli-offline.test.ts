@@ -9,7 +9,8 @@ import { loadConfigFile } from '../../src/config/load.js';
 import { buildVipTable } from '../../src/daemon/tables.js';
 import { lookupFlow } from '../../src/cli/tables.js';
 import { hashSeed } from '../../src/lb/flow-hash.js';
-import { weir, weirJson } from '../helpers/daemon.js';
+import { spawnSync } from 'node:child_process';
+import { CLI, weir, weirJson } from '../helpers/daemon.js';
 import { tempDir } from '../helpers/tmp.js';
 
 const tmp = tempDir('cli');
@@ -110,4 +111,14 @@ test('an all-ports VIP needs the destination port for a lookup', () => {
   assert.match(weir('lookup', '-c', f, '--vip', 'any', '--client', '198.18.7.1:999').stderr, /give the destination port with --port/);
   const j = weirJson<{ vipPort: number; backend: { port: number } }>('lookup', '-c', f, '--vip', 'any', '--client', '198.18.7.1:999', '--port', '8443');
   assert.deepEqual([j.vipPort, j.backend.port], [8443, 8443]);
+});
+
+test('weir … | head exits quietly: no EPIPE stack trace when the reader goes away', () => {
+  const vips = Array.from({ length: 3000 }, (_, i) => `  - { name: v${i}, address: 198.18.${100 + Math.floor(i / 250)}.${(i % 250) + 1}, port: 80, backends: [{ address: 198.18.1.1 }] }`);
+  const f = tmp.write('big.yaml', `instance: { addresses: [198.18.0.10] }\nvips:\n${vips.join('\n')}\n`);
+  // The normalized YAML is far more than a pipe holds; head reads one line and closes it.
+  const r = spawnSync('bash', ['-c', `set -o pipefail; "${process.execPath}" "${CLI}" validate -c "${f}" | head -1`], { encoding: 'utf8', timeout: 60_000 });
+  assert.equal(r.stdout, 'instance:\n');
+  assert.equal(r.status, 0, r.stderr);
+  assert.doesNotMatch(r.stderr, /EPIPE|Error|at /);
 });
