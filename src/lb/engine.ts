@@ -36,7 +36,8 @@
 // - Established flows keep their backend (conntrack's backendId) across table swaps while that
 //   backend id is still in the VIP's backend list; a flow whose backend left the list (or whose
 //   VIP id changed) is deleted and scheduled again with the current Maglev table (counted as
-//   rescheduled). Drain = weight 0 in Maglev, backend still listed.
+//   rescheduled); so is a nat flow whose SNAT address is no longer its VIP's (the replies to the
+//   old address would not come back through weir). Drain = weight 0 in Maglev, backend still listed.
 // - Offloads: TP_STATUS_CSUMNOTREADY → the L4 checksum is computed in full before any rewrite
 //   (csumCompleted); TP_STATUS_GSO_TCP or an IP packet longer than `mtu` → dropGso. Operators
 //   turn GRO/LRO off on the receiving NIC and tx offload off on veth peers (see the README).
@@ -348,8 +349,10 @@ export class Engine {
     let b = -1;
     if (e >= 0) {
       if (ct.lastDir !== CT_DIR_ORIG) return this.drop(out, C_DROP_KEY_CONFLICT); // another flow's reply key
-      // Same VIP id and NAT-ness as now, backend still listed: keep the flow where it is.
-      if (ct.vipIdOf(e) === t.vipId[v] && ct.isNat(e) === (mode === MODE_NAT)) b = t.backendOf(v, ct.backendIdOf(e));
+      // Same VIP id and NAT-ness (and nat: SNAT address) as now, backend still listed: keep the flow where it is.
+      if (ct.vipIdOf(e) === t.vipId[v] && ct.isNat(e) === (mode === MODE_NAT) && (mode !== MODE_NAT || this.snatIsCurrent(e, v))) {
+        b = t.backendOf(v, ct.backendIdOf(e));
+      }
       if (b < 0) { ct.remove(e); e = -1; this.counters[C_RESCHEDULED]++; }
       // The first retransmission of a SYN the backend never answered (nat: replies pass here).
       else if (mode === MODE_NAT && proto === IPPROTO_TCP && (info.tcpFlags & (TH_SYN | TH_ACK | TH_RST | TH_FIN)) === TH_SYN &&
@@ -391,6 +394,17 @@ export class Engine {
       return this.greOut(buf, b, fl, out, true, C_TX_GRE);
     }
     return this.l2Out(buf, b, out, C_TX_L2);
+  }
+
+  // A nat entry's SNAT address is still its VIP's: replies to a SNAT address a reload took away
+  // would no longer come back through weir, so such a flow is scheduled again.
+  private snatIsCurrent(e: number, v: number): boolean {
+    const t = this.t;
+    if (this.info.ipVersion === 4) return this.ct.snatAddr4(e) === t.vipSnatAddr4[v] >>> 0;
+    const a = this.a6;
+    this.ct.copyAddr6(e, 3, a, 0);
+    for (let i = 0; i < 16; i++) if (a[i] !== t.vipSnatAddr[v * 16 + i]) return false;
+    return true;
   }
 
   // New source and destination (entry addresses by copyAddr6 index: 0 client, 1 VIP, 2 backend,
