@@ -1,12 +1,23 @@
 // Property tests of Engine.process(): random and mutated frames never throw and never write
 // outside [off - room, off + len); random well-formed packets only ever produce outputs whose
-// every checksum verifies (reference checksum, independent of src/packet).
+// every checksum verifies (reference checksum, independent of src/packet). Then the fuzzer at
+// scale (scripts/fuzz/): its corpus replayed, a short run in every mode, and proof that its
+// judges catch a broken engine.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
+import { Worker } from 'node:worker_threads';
 import { buildPacket, LINKTYPE_RAW, TCP_ACK, TCP_SYN, type PacketSpec } from '../../src/packet/index.js';
-import { VERDICT_PASS, VERDICT_TX_IP, VERDICT_TX_L2 } from '../../src/lb/engine.js';
+import {
+  C_DROP_FRAGMENT, C_PASS_FRAGMENT, C_TX_NAT_REPLY, Engine, ENGINE_COUNTER_NAMES, VERDICT_PASS, VERDICT_TX_IP, VERDICT_TX_L2,
+} from '../../src/lb/engine.js';
+import { ConnTable } from '../../src/lb/conntrack.js';
 import { TP_STATUS_CSUMNOTREADY, TP_STATUS_GSO_TCP } from '../../src/io/batch.js';
+import { CORPUS_DIR, type FuzzMsg } from '../../scripts/fuzz.js';
+import { episode, failsAs, failureKind, minimize, replay, reproOf, type Repro } from '../../scripts/fuzz/harness.js';
+import { corpusFiles, fixtureSeeds } from '../../scripts/fuzz/seeds.js';
+import { MODES, type FuzzMode } from '../../scripts/fuzz/world.js';
+import { tempDir } from '../helpers/tmp.js';
 import { checksumProblems, fixture, frame, type Fixture } from './engine-helpers.js';
 
 const GUARD = 32;
@@ -102,4 +113,121 @@ test('random well-formed packets only ever produce outputs whose checksums all v
     }
   }), { numRuns: 2000 });
   assert.ok(sent > 100, `only ${sent} packets were forwarded`);
+});
+
+// ─── the fuzzer at scale (scripts/fuzz/, `npm run fuzz`): its corpus, a short run, its judges ───
+
+const CORPUS = corpusFiles(CORPUS_DIR);
+
+test('the fuzz corpus replays: each input still reaches the counter it was kept for, and every invariant holds', () => {
+  assert.ok(CORPUS.length >= 30, `only ${CORPUS.length} corpus files in ${CORPUS_DIR}`);
+  const reached = new Set<string>();
+  for (const { name, repro } of CORPUS) {
+    assert.equal(repro.format, 'weir-engine-fuzz/1', name);
+    const hits = new Set<string>();
+    const o = replay(repro, (_k, names) => names.forEach((n) => hits.add(n)));
+    assert.equal(o.failure, null, `${name}: ${o.failure}`);
+    assert.ok(o.packets > 0, `${name} has no packets`);
+    for (const h of repro.expect.hits ?? []) { assert.ok(hits.has(h), `${name} no longer reaches ${h}`); reached.add(h); }
+  }
+  // The rare paths the corpus exists for.
+  for (const n of ['txFragNeeded', 'txIcmpToClient', 'txIcmpToBackend', 'dropIcmpRateLimited', 'dropTooBigNoDf', 'dropIcmpNotAllowed', 'dropSnatExhausted',
+    'dropConntrackFull', 'dropBadSyn', 'dropNoL2', 'dropKeyConflict', 'synRst', 'synUnanswered', 'rescheduled', 'ctInsertFailed', 'csumCompleted',
+    'txNextHop', 'pkt:IPV6_EXT_CHAIN_TOO_LONG', 'pkt:IPV6_HOPOPTS_NOT_FIRST', 'pkt:TCP_BAD_DOFF', 'pkt:IPV4_BAD_OPTIONS']) {
+    assert.ok(reached.has(n), `no corpus file reaches ${n}`);
+  }
+  assert.ok([...reached].filter((n) => n.startsWith('pkt:')).length >= 25, 'the corpus reaches most parse errors');
+  assert.ok(CORPUS.some((c) => c.name.startsWith('regress-')), 'the regressions the fuzzer found are in the corpus');
+});
+
+test('200k generated and mutated packets through every mode find no failure, and reach every verdict a worker gives', async () => {
+  const out = tempDir('fuzz');
+  const share = 50_000;
+  const results = await Promise.all(MODES.map((mode, modeIndex) => new Promise<FuzzMsg>((resolve, reject) => {
+    // One worker thread per mode, as `npm run fuzz` runs them (the same entry point).
+    const w = new Worker(new URL('../../scripts/fuzz.js', import.meta.url), {
+      workerData: { seed: 20261207, mode, modeIndex, packets: share, episodePackets: 2048, pcaps: [], out: out.path, saveCorpus: null },
+    });
+    w.on('message', (m: FuzzMsg) => { if (m.type !== 'progress') resolve(m); });
+    w.on('error', reject);
+  })));
+  for (const r of results) assert.equal(r.type, 'done', r.type === 'failure' ? `${r.mode}: ${r.failure} (reproduction: ${r.file})` : '');
+  const done = results as Array<Extract<FuzzMsg, { type: 'done' }>>;
+  assert.equal(done.reduce((s, d) => s + d.packets, 0), MODES.length * share);
+  assert.ok(done.every((d) => d.mutated > share / 2), 'most packets were mutated');
+  const total = (name: string): number => done.reduce((s, d) => s + d.counters[(ENGINE_COUNTER_NAMES as readonly string[]).indexOf(name)], 0);
+  assert.equal(total('rx'), MODES.length * share);
+  for (const n of ['txNat', 'txNatReply', 'txGre', 'txL2', 'txIcmpToBackend', 'txIcmpToClient', 'txFragNeeded', 'txNextHop', 'passNoVip', 'passNotIp',
+    'passFragment', 'dropNoVip', 'dropFragment', 'dropMalformed', 'dropTruncated', 'dropGso', 'dropNoBackend', 'dropConntrackFull', 'dropSnatExhausted',
+    'dropIcmpUnmatched', 'dropNoL2', 'dropBadSyn', 'newFlows', 'rescheduled', 'csumCompleted']) {
+    assert.ok(total(n) > 0, `${n} never counted`);
+  }
+});
+
+test('an episode replays to the same counters from its reproduction file', () => {
+  const seeds = fixtureSeeds();
+  assert.ok(seeds.length > 20);
+  const r = episode(99, 'mixed', 0, 3000, seeds);
+  assert.equal(r.failure, null);
+  const file = reproOf(r, r.batches.length, true, {}, 'determinism', undefined);
+  const o = replay(JSON.parse(JSON.stringify(file)) as Repro);
+  assert.equal(o.failure, null);
+  assert.deepEqual([...o.counters], [...r.counters]);
+  assert.deepEqual([...o.pktErrors], [...r.pktErrors]);
+});
+
+// Breaks the engine on purpose: the fuzzer must notice, minimize to a few packets, and the
+// reproduction must fail the same way on replay and pass once the engine is whole again.
+function caught(mode: FuzzMode, what: RegExp, patch: () => () => void): void {
+  const seeds = fixtureSeeds();
+  const undo = patch();
+  try {
+    const r = episode(5, mode, 0, 4000, seeds);
+    assert.ok(r.failure, 'the broken engine went unnoticed');
+    assert.match(r.failure, what);
+    const kind = failureKind(r.failure);
+    const full = reproOf(r, r.at + 1, r.at >= r.batches.length, { failure: kind }, 'broken on purpose', undefined);
+    const small = minimize(full, (c) => failsAs(c, kind), 200);
+    const n = small.batches.reduce((s, b) => s + b.packets.length, 0);
+    assert.ok(n <= full.batches.reduce((s, b) => s + b.packets.length, 0) && n < 200, `minimized to ${n} packets`);
+    assert.ok(failsAs(small, kind));
+    undo();
+    assert.equal(replay(small).failure, null, 'the reproduction fails with the engine whole');
+  } finally {
+    undo();
+  }
+}
+
+test('the fuzzer catches a rewrite that breaks a checksum, and reproduces it from a minimized file', () => {
+  caught('nat', /checksum|changed byte/, () => {
+    const orig = Engine.prototype.process;
+    Engine.prototype.process = function (this: Engine, buf, off, len, flags, now, out, room) {
+      const v = orig.call(this, buf, off, len, flags, now, out, room);
+      if (v === VERDICT_TX_IP && out.reason === C_TX_NAT_REPLY) out.buf[out.off + out.len - 1] ^= 1; // a payload bit
+      return v;
+    };
+    return () => { Engine.prototype.process = orig; };
+  });
+});
+
+test('the fuzzer catches a verdict counted twice', () => {
+  caught('dsr-gre', /counters/, () => {
+    const orig = Engine.prototype.process;
+    Engine.prototype.process = function (this: Engine, buf, off, len, flags, now, out, room) {
+      const v = orig.call(this, buf, off, len, flags, now, out, room);
+      if (out.reason === C_DROP_FRAGMENT || out.reason === C_PASS_FRAGMENT) this.counters[out.reason]++;
+      return v;
+    };
+    return () => { Engine.prototype.process = orig; };
+  });
+});
+
+test('the fuzzer catches connection entries that never expire', () => {
+  caught('dsr-l2', /stuck/, () => {
+    const orig = ConnTable.prototype.reclaim;
+    ConnTable.prototype.reclaim = function (this: ConnTable, now: number, budget: number) {
+      return this.capacity > 0 ? 0 : orig.call(this, now, budget);
+    };
+    return () => { ConnTable.prototype.reclaim = orig; };
+  });
 });
