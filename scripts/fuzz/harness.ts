@@ -69,15 +69,24 @@ function runBatches(spec: WorldSpec, source: (w: World, k: number, prev: Uint8Ar
   onHits?: (batch: number, names: string[]) => void, observe?: (w: World, V: Uint8Array, n: number) => void): Outcome {
   const w = buildWorld(spec);
   const judge = new Judge(w);
-  const c = w.engine.counters, pe = w.engine.pktErrors;
-  const cb = new Float64Array(c.length), pb = new Float64Array(pe.length);
+  const c = w.counters;
+  const cb = new Float64Array(c.length), pb = new Float64Array(w.engine.pktErrors.length);
+  const pktErrors = (): Float64Array => {
+    const s = new Float64Array(pb.length);
+    for (const e of w.engines) e.pktErrors.forEach((v, i) => { s[i] += v; });
+    return s;
+  };
   let packets = 0, now = 0, k = 0, table = 0;
   let V: Uint8Array | null = null;
   for (;; k++) {
     const st = source(w, k, V);
     if (!st) break;
     now = st.now;
-    if (st.table !== table) { table = st.table; w.engine.setTables(w.tables[table]); }
+    if (st.table !== table) { table = st.table; for (const e of w.engines) e.setTables(w.tables[table]); }
+    // The workers take batches in turn.
+    w.engine = w.engines[k % w.engines.length];
+    w.runner = w.runners[k % w.runners.length];
+    const pe = w.engine.pktErrors;
     const n = st.inputs.length;
     for (let i = 0; i < n; i++) load(w, i, st.inputs[i]);
     judge.before_(n, st.inputs);
@@ -85,11 +94,11 @@ function runBatches(spec: WorldSpec, source: (w: World, k: number, prev: Uint8Ar
     try {
       V = w.runner.run(w.batch, n, now);
     } catch (e) {
-      return { failure: `exception: ${(e as Error)?.stack ?? String(e)}`, at: k, packets: packets + n, counters: c, pktErrors: pe };
+      return { failure: `exception: ${(e as Error)?.stack ?? String(e)}`, at: k, packets: packets + n, counters: c, pktErrors: pktErrors() };
     }
     packets += n;
     const bad = judge.after(n, V, st.inputs, now);
-    if (bad) return { failure: bad, at: k, packets, counters: c, pktErrors: pe };
+    if (bad) return { failure: bad, at: k, packets, counters: c, pktErrors: pktErrors() };
     if (observe) observe(w, V, n);
     w.engine.passiveCount = 0; // the worker drains passive events after each batch
     if (onHits) {
@@ -102,9 +111,9 @@ function runBatches(spec: WorldSpec, source: (w: World, k: number, prev: Uint8Ar
   if (drain) {
     let bad: string | null;
     try { bad = drainCheck(w, now); } catch (e) { bad = `exception: ${(e as Error)?.stack ?? String(e)}`; }
-    if (bad) return { failure: bad, at: k, packets, counters: c, pktErrors: pe };
+    if (bad) return { failure: bad, at: k, packets, counters: c, pktErrors: pktErrors() };
   }
-  return { failure: null, at: k, packets, counters: c, pktErrors: pe };
+  return { failure: null, at: k, packets, counters: c, pktErrors: pktErrors() };
 }
 
 /** Replays a reproduction file. `onHits` sees the counters each batch moved. */

@@ -101,9 +101,9 @@ export class Judge {
     if (!t.unknownPass && (c[C_PASS_NO_VIP] - b[C_PASS_NO_VIP]) + (c[C_PASS_NOT_IP] - b[C_PASS_NOT_IP]) > 0) return 'policy: unknown traffic passed with unknown_traffic: drop';
     if (w.spec.fragments === 'drop' && c[C_PASS_FRAGMENT] > b[C_PASS_FRAGMENT]) return 'policy: a fragment passed with fragments: drop';
     if (w.spec.fragments === 'pass' && c[C_DROP_FRAGMENT] > b[C_DROP_FRAGMENT]) return 'policy: a fragment dropped with fragments: pass';
-    // Generated errors within the token bucket: a burst of icmpRate, then icmpRate per second.
-    const rate = t.icmpRate;
-    if (c[C_TX_FRAG_NEEDED] > rate * (1 + this.elapsed / 1000) + 1) return `rate limit: ${c[C_TX_FRAG_NEEDED]} ICMP errors sent in ${this.elapsed} ms at ${rate}/s`;
+    // Generated errors within the token buckets (one per worker): a burst of icmpRate, then icmpRate per second.
+    const rate = t.icmpRate, k = w.engines.length;
+    if (c[C_TX_FRAG_NEEDED] > k * (rate * (1 + this.elapsed / 1000) + 1)) return `rate limit: ${c[C_TX_FRAG_NEEDED]} ICMP errors sent in ${this.elapsed} ms at ${rate}/s`;
     if (w.engine.passiveCount < 0 || w.engine.passiveCount > PASSIVE_CAPACITY) return `passive: ${w.engine.passiveCount} events held`;
     if (w.ct.size() > w.ct.capacity) return `conntrack: ${w.ct.size()} entries in a table of ${w.ct.capacity}`;
     return null;

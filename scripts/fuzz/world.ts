@@ -3,7 +3,7 @@
 // PacketBatch with headroom). Also the seeded PRNG every choice of the fuzzer comes from.
 
 import { ConnTable } from '../../src/lb/conntrack.js';
-import { Engine } from '../../src/lb/engine.js';
+import { Engine, ENGINE_COUNTER_NAMES } from '../../src/lb/engine.js';
 import { buildMaglev } from '../../src/lb/maglev.js';
 import { hashSeed, type HashFieldsName } from '../../src/lb/flow-hash.js';
 import { SnatAllocator } from '../../src/lb/snat.js';
@@ -138,6 +138,8 @@ export interface WorldSpec {
   l2Links: boolean;
   localMac: boolean;
   slots: number;
+  /** Workers sharing the connection table, taking batches in turn (absent: 1). */
+  workers?: number;
 }
 
 export function randomWorld(rng: Rng, mode: FuzzMode): WorldSpec {
@@ -159,6 +161,7 @@ export function randomWorld(rng: Rng, mode: FuzzMode): WorldSpec {
     l2Links: rng.chance(0.4),
     localMac: rng.chance(0.5),
     slots: rng.pick([64, 64, 64, 16, 256, 1]),
+    workers: rng.chance(0.7) ? 1 : 2,
   };
   // As the data plane sets up io: tun: no interfaces of its own, so no next hops, no two arms.
   if (link === 'raw') { w.nextHop = false; w.l2Links = false; }
@@ -252,22 +255,31 @@ export interface World {
   tables: VipTable[];
   linkType: number;
   ct: ConnTable;
-  snat: SnatAllocator;
+  /** One engine and runner per worker; `engine` and `runner` are the ones taking this batch. */
+  engines: Engine[];
+  runners: BatchRunner[];
   engine: Engine;
   runner: BatchRunner;
   batch: PacketBatch;
+  /** The counters every engine of the world adds to (one stripe, as they run in turn). */
+  counters: Float64Array;
 }
 
-/** A fresh data plane for one episode, built as a worker builds its own. */
+/** A fresh data plane for one episode, built as the workers build theirs. */
 export function buildWorld(spec: WorldSpec): World {
   const tables = worldTables(spec);
   const linkType = spec.link === 'eth' ? LINKTYPE_ETHERNET : LINKTYPE_RAW;
   const ct = ConnTable.create({ capacity: spec.ctCapacity, seed: 0x5eed, staleIdle: 60 });
-  const snat = new SnatAllocator({ tries: spec.snatTries });
-  const engine = new Engine(ct, tables[0], snat, undefined, { linkType });
-  const runner = new BatchRunner(engine);
+  const counters = new Float64Array(ENGINE_COUNTER_NAMES.length);
+  const passiveFlags = new Uint8Array(65536); // shared by the workers, as the daemon shares it
+  const engines: Engine[] = [];
+  for (let i = 0; i < (spec.workers ?? 1); i++) {
+    const snat = new SnatAllocator({ tries: spec.snatTries, start: i * 7919 });
+    engines.push(new Engine(ct, tables[0], snat, counters, { linkType, passiveFlags }));
+  }
+  const runners = engines.map((e) => new BatchRunner(e));
   // As src/dataplane/index.ts sizes slots: the largest frame plus headroom, at least 2048.
   const slotSize = Math.max(2048, (spec.mtu + 18 + HEADROOM + 63) & ~63);
   const batch = new PacketBatch({ slots: spec.slots, slotSize, headroom: HEADROOM });
-  return { spec, tables, linkType, ct, snat, engine, runner, batch };
+  return { spec, tables, linkType, ct, engines, runners, engine: engines[0], runner: runners[0], batch, counters };
 }
