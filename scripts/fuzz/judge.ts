@@ -46,6 +46,7 @@ export class Judge {
   /** Engine time seen so far: the first batch's, and ms since (wrapping clock). */
   private last = -1;
   private elapsed = 0;
+  private sampled = 0;
 
   constructor(private readonly w: World) {}
 
@@ -154,6 +155,7 @@ export class Judge {
       if (!hopMac) return 'TX_L2 output to a MAC that is neither a backend nor the next hop';
     }
     if (oi.l3End !== o + outLen) return `output length ${outLen} but its IP packet ends at ${oi.l3End - o}`;
+    if ((++this.sampled & 7) === 0) { const bad = refCheck(D, oi); if (bad) return bad; }
     return this.judgeOutput(D, S, inp.flags) ?? this.judgeTarget(D, S, o, v);
   }
 
@@ -297,6 +299,30 @@ export class Judge {
     if (at >= q.l4Off && at < q.l4Off + 4) return true;
     return q.l4CsumOff >= 0 && at >= q.l4CsumOff && at < q.l4CsumOff + 2;
   }
+}
+
+// RFC 1071 sum over bytes, written apart from src/packet: a check of the codec's checksum
+// functions, which judge everything else.
+function refSum(b: Uint8Array, off: number, len: number, s: number): number {
+  for (let i = 0; i < len; i++) s += (i & 1) === 0 ? b[off + i] << 8 : b[off + i];
+  while (s > 0xffff) s = (s & 0xffff) + Math.floor(s / 65536);
+  return s;
+}
+
+/** Where the reference and the codec disagree about a checksum of the parsed packet, or null. */
+function refCheck(b: Uint8Array, info: PacketInfo): string | null {
+  if (info.ipVersion === 4 && (refSum(b, info.l3Off, info.ipHdrLen, 0) === 0xffff) !== ipv4ChecksumOk(b, info.l3Off, info.ipHdrLen)) {
+    return 'the codec and the reference disagree on an IPv4 header checksum';
+  }
+  const p = info.protocol;
+  if (!info.l4Parsed || info.isFragment || (p !== IPPROTO_TCP && p !== IPPROTO_UDP && p !== IPPROTO_ICMP && p !== IPPROTO_ICMPV6)) return null;
+  const n = info.l3End - info.l4Off;
+  let s = 0;
+  if (p !== IPPROTO_ICMP) s = refSum(b, info.srcAddrOff, info.addrLen, 0) + refSum(b, info.dstAddrOff, info.addrLen, 0) + p + n;
+  const ok = refSum(b, info.l4Off, n, s) === 0xffff;
+  const stored = readU16(b, info.l4CsumOff);
+  if (p === IPPROTO_UDP && stored === 0) return null; // "no checksum": a rule, not arithmetic
+  return ok !== l4ChecksumOk(b, info) ? `the codec and the reference disagree on a protocol ${p} checksum` : null;
 }
 
 /** The global index of the backend among [base, base+count) whose address is at buf[off, +n), or -1. */
