@@ -5,6 +5,7 @@
 #include "af_packet.h"
 #include "af_xdp.h"
 #include "batch.h"
+#include "bgp_native.h"
 #include "netns.h"
 #include "poller.h"
 #include "raw_socket.h"
@@ -28,6 +29,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("XdpProgram", weir::XdpProgram::Define(env));
   exports.Set("XskSocket", weir::XskSocket::Define(env));
   exports.Set("setNetns", Napi::Function::New(env, weir::SetNetns, "setNetns"));
+  weir::RegisterBgpNative(env, exports);  // TCP-MD5 and BFD (native/bgp_native.cc)
   return exports;
 }
 
