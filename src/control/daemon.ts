@@ -13,7 +13,7 @@ import { LbRuntime, RequestError, type ApplyReport } from './runtime.js';
 import { startControlServer, type ControlServer } from './server.js';
 import { parseListen } from '../config/schema.js';
 import { startMetricsServer, type MetricsServer } from '../metrics/server.js';
-import { DaemonBgp } from './bgp.js';
+import { DaemonBgp, restoreRestart, saveRestart, takeRestart } from './bgp.js';
 import { daemonRegistry } from './metrics.js';
 
 export interface DaemonOptions {
@@ -61,8 +61,15 @@ export class Daemon {
       (wantsDataPlane(config)
         ? (await import('../dataplane/index.js')).createDataPlane({ logger: log.child({ instance: config.instance.name, component: 'dataplane' }) })
         : detachedDataPlane());
-    const runtime = await LbRuntime.start(config, hooks, { health: {}, logger: log.child({ instance: config.instance.name }) });
+    // Graceful restart: what a planned stop saved goes back into the table before packets flow.
+    const restart = takeRestart(config, log);
+    const runtime = await LbRuntime.start(config, hooks, {
+      health: {},
+      logger: log.child({ instance: config.instance.name }),
+      ...(restart ? { beforeAttach: (rt: LbRuntime) => restoreRestart(rt, restart, log) } : {}),
+    });
     const d = new Daemon(opts.configFile, runtime, log.child({ instance: config.instance.name }), null);
+    d.restarted = restart !== null;
     try {
       d.server = await startControlServer(config.control.socket, d.handlers(), d.log);
       await d.startServices();
@@ -78,6 +85,8 @@ export class Daemon {
   }
 
   private bgp: DaemonBgp | null = null;
+  /** This process continues a planned restart (graceful restart state was restored). */
+  private restarted = false;
   private metricsServer: MetricsServer | null = null;
   private selfTimer: NodeJS.Timeout | null = null;
   private readonly reloadCount = { ok: 0, failed: 0 };
@@ -92,7 +101,7 @@ export class Daemon {
     const cfg = this.runtime.config;
     const health = this.runtime.health!;
     if (cfg.bgp.enabled) {
-      const bgp = new DaemonBgp(cfg, this.log);
+      const bgp = new DaemonBgp(cfg, this.log, this.restarted ? { restart: { forwarding: true } } : {});
       this.bgp = bgp;
       for (const v of cfg.vips) bgp.setVip(v.name, v.address, health.vip(v.name).healthy);
       health.on('vip', (e) => {
@@ -108,6 +117,7 @@ export class Daemon {
         this.log.info({ ms: Date.now() - t0, waitMs: this.runtime.config.bgp.shutdown_wait_ms }, 'BGP routes withdrawn, sessions closed');
       });
       bgp.start();
+      if (bgp.endOfRibHeld) this.releaseEndOfRibWhenSettled(bgp, cfg.bgp.graceful_restart.restart_time);
     }
     if (cfg.metrics.listen !== false) {
       const listen = parseListen(cfg.metrics.listen)!;
@@ -130,6 +140,23 @@ export class Daemon {
 
   get config(): WeirConfig {
     return this.runtime.config;
+  }
+
+  /**
+   * After a planned restart the routers keep the old routes until End-of-RIB (RFC 4724 §4.2), so
+   * it waits until every backend's first health verdict is in and the VIPs are announced (or
+   * restart_time has passed); sending it earlier would pull VIPs that are about to come back.
+   */
+  private releaseEndOfRibWhenSettled(bgp: DaemonBgp, restartTimeS: number): void {
+    const deadline = Date.now() + restartTimeS * 1000;
+    const tick = (): void => {
+      if (!bgp.endOfRibHeld) return;
+      const unknown = this.runtime.health?.backends().filter((b) => b.state === 'unknown').length ?? 0;
+      if (unknown > 0 && Date.now() < deadline) return void setTimeout(tick, 100).unref();
+      if (unknown > 0) this.log.warn({ unknown }, 'graceful restart: restart_time passed before every backend was checked; sending End-of-RIB anyway');
+      bgp.releaseEndOfRib();
+    };
+    setImmediate(tick);
   }
 
   private handlers() {
@@ -277,6 +304,28 @@ export class Daemon {
         this.log.error({ err, step: h.name }, 'shutdown step failed; continuing');
       }
     }
+    await this.stopServices();
+  }
+
+  /**
+   * Stop for a planned restart (SIGUSR2) with bgp.graceful_restart.enabled: BGP sessions close
+   * without NOTIFICATION or withdraw (routers keep the routes for restart_time, RFC 4724), then
+   * the services stop and the connection table is saved for the next process. Without graceful
+   * restart it is stop().
+   */
+  async stopForRestart(): Promise<void> {
+    const bgp = this.bgp;
+    if (!bgp || !this.runtime.config.bgp.graceful_restart.enabled) {
+      this.log.warn('planned restart asked, but bgp.graceful_restart is not enabled: stopping with a graceful shutdown instead');
+      return this.stop();
+    }
+    this.stopHooks.splice(0); // not the graceful shutdown: the routes stay with the routers
+    await bgp.closeForRestart();
+    await this.stopServices();
+    saveRestart(this.runtime, this.log);
+  }
+
+  private async stopServices(): Promise<void> {
     if (this.selfTimer) clearInterval(this.selfTimer);
     this.runtime.stop();
     await this.metricsServer?.close();
@@ -322,7 +371,9 @@ export async function runDaemon(configFile: string, opts: { hooks?: DataPlaneHoo
     const onStop = (signal: NodeJS.Signals) => {
       if (stopping) return;
       stopping = true;
-      log.info({ signal }, 'shutting down');
+      // SIGUSR2 (systemd's RestartKillSignal): a planned restart, graceful restart keeps the routes.
+      const restart = signal === 'SIGUSR2';
+      log.info({ signal }, restart ? 'stopping for a restart' : 'shutting down');
       // 10 s for the steps themselves, plus the BGP graceful-shutdown wait.
       const guardMs = 10_000 + (daemon.config.bgp.enabled ? daemon.config.bgp.shutdown_wait_ms : 0);
       const guard = setTimeout(() => {
@@ -330,13 +381,13 @@ export async function runDaemon(configFile: string, opts: { hooks?: DataPlaneHoo
         resolve(1);
       }, guardMs);
       guard.unref();
-      daemon
-        .stop()
+      (restart ? daemon.stopForRestart() : daemon.stop())
         .then(() => {
           clearTimeout(guard);
           process.off('SIGHUP', onHup);
           process.off('SIGTERM', onStop);
           process.off('SIGINT', onStop);
+          process.off('SIGUSR2', onStop);
           log.info('stopped');
           resolve(0);
         })
@@ -348,6 +399,7 @@ export async function runDaemon(configFile: string, opts: { hooks?: DataPlaneHoo
     process.on('SIGHUP', onHup);
     process.on('SIGTERM', onStop);
     process.on('SIGINT', onStop);
+    process.on('SIGUSR2', onStop);
     const status = daemon.runtime.hooks.status();
     log.info(
       {

@@ -66,6 +66,8 @@ export interface RuntimeOptions {
   /** Health-check the backends (the daemon does); without it every backend counts as serving. */
   health?: HealthMonitorOptions;
   logger?: Logger;
+  /** Runs once the tables (and so the VIP and backend ids) exist, before the data plane attaches: a graceful restart refills the connection table here. */
+  beforeAttach?: (rt: LbRuntime) => void;
 }
 
 /** One health-driven table rebuild: what decided it and how long until the publish call. */
@@ -125,6 +127,7 @@ export class LbRuntime {
       rt.prepareTunnel(vip);
     }
     for (const vip of config.vips) rt.vips.set(vip.name, { cfg: vip, tables: rt.buildTables(vip, config) });
+    opts.beforeAttach?.(rt);
     await hooks.attach(config, rt.conntrack);
     rt.publish();
     try {
@@ -368,6 +371,7 @@ export class LbRuntime {
         router_id: this.config.bgp.router_id,
         hold_time: this.config.bgp.hold_time,
         peers: this.config.bgp.peers,
+        graceful_restart: this.config.bgp.graceful_restart,
       },
       conntrack: { ...next.conntrack, capacity: this.config.conntrack.capacity },
     };
