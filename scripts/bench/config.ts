@@ -4,7 +4,7 @@
 import { parseConfigText } from '../../src/config/load.js';
 import { diffConfigs } from '../../src/config/diff.js';
 import type { WeirConfig } from '../../src/config/schema.js';
-import { LbRuntime } from '../../src/control/runtime.js';
+import { LbRuntime } from '../../src/daemon/runtime.js';
 
 const VIPS = 50;
 const BACKENDS = 20;

@@ -1,6 +1,6 @@
 // `npm run bench -- engine`: ns per packet through Engine.process() for each mode, first packet
 // of a flow (conntrack miss + Maglev + insert) and established (conntrack hit), plus one
-// processBatch figure. Each packet is first copied from a template (the engine rewrites in
+// BatchRunner figure. Each packet is first copied from a template (the engine rewrites in
 // place); the copy alone is measured too and subtracted in the "engine ns" column.
 import { buildPacket, type PacketSpec } from '../../src/packet/index.js';
 import { ConnTable } from '../../src/lb/conntrack.js';
@@ -10,6 +10,7 @@ import { VipTable, type VipSpec } from '../../src/lb/vip-table.js';
 import { SnatAllocator } from '../../src/lb/snat.js';
 import { Engine, EngineOutput, VERDICT_PASS, VERDICT_DROP } from '../../src/lb/engine.js';
 import { PacketBatch } from '../../src/io/batch.js';
+import { BatchRunner } from '../../src/dataplane/batch-runner.js';
 
 const seed = hashSeed('bench');
 const FLOWS = 4096; // distinct flows per established case
@@ -147,8 +148,9 @@ export async function run(): Promise<void> {
     add('no VIP (pass)', ns, copyNs);
   }
   {
-    // processBatch over 256-slot batches of established dsr-gre flows (refill = copy per slot).
+    // BatchRunner over 256-slot batches of established dsr-gre flows (refill = copy per slot).
     const { engine } = setup(1 << 16);
+    const runner = new BatchRunner(engine);
     const tpl = frames(FLOWS, tcp('198.18.0.20', false));
     const batch = new PacketBatch({ slots: 256, slotSize: 2048, headroom: HEAD });
     const fill = (g: number): void => {
@@ -158,14 +160,14 @@ export async function run(): Promise<void> {
         batch.setPacket(i, HEAD, tpl.len);
       }
     };
-    for (let g = 0; g < FLOWS / 256; g++) { fill(g); engine.processBatch(batch, 256, 1000); }
+    for (let g = 0; g < FLOWS / 256; g++) { fill(g); runner.run(batch, 256, 1000); }
     const groups = FLOWS / 256;
     const ns = measure(256 * groups * 20, 5, () => {
       let s = 0;
-      for (let k = 0; k < 20; k++) for (let g = 0; g < groups; g++) { fill(g); s += engine.processBatch(batch, 256, 1000)[0]; }
+      for (let k = 0; k < 20; k++) for (let g = 0; g < groups; g++) { fill(g); s += runner.run(batch, 256, 1000)[0]; }
       return s;
     });
-    add('processBatch 256 × dsr-gre IPv4, established', ns, copyNs);
+    add('BatchRunner 256 × dsr-gre IPv4, established', ns, copyNs);
   }
   console.log(`Engine.process(), best of runs by CPU time; ${FLOWS} established flows per case, ${NEW_FLOWS} new flows per first-packet run; copy baseline ${copyNs.toFixed(0)} ns:`);
   console.table(rows);

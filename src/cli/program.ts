@@ -6,7 +6,9 @@ import { VERSION } from '../version.js';
 import type { WeirConfig } from '../config/schema.js';
 import { DEFAULT_CONTROL_SOCKET } from '../config/defaults.js';
 import { hostPort } from '../config/address.js';
-import { controlRequest, query, ControlClientError } from '../control/client.js';
+import { ControlClient, ControlClientError } from '../control/client.js';
+import type { BackendView, BgpStatus, ConnView, HealthSummary, StatusView, VipView } from '../control/api.js';
+import type { MessageCounts } from '../bgp/session.js';
 import { duration, keyValues, percent, table } from './format.js';
 import { registerSimulate } from './simulate.js';
 import { registerDecap } from './decap.js';
@@ -59,97 +61,70 @@ function withSocket(cmd: Command): Command {
     .option('--json', 'print JSON instead of a table');
 }
 
-async function call<T>(o: SocketOpts, method: 'GET' | 'POST', path: string, body?: Record<string, unknown>): Promise<T> {
-  return controlRequest<T>(await socketOf(o), method, path, body);
+async function client(o: SocketOpts): Promise<ControlClient> {
+  return new ControlClient(await socketOf(o));
 }
 
-type Row = Record<string, unknown>;
-
-function printStatus(s: Row): void {
-  const dp = s.dataplane as { attached: boolean; description: string };
-  const ct = s.conntrack as { capacity: number; size: number };
-  const last = s.lastReload as { at: string; ok: boolean; message: string } | null;
+function printStatus(s: StatusView): void {
+  const last = s.lastReload;
   out(
     keyValues([
-      ['instance', s.instance as string],
-      ['version', s.version as string],
-      ['pid', s.pid as number],
-      ['uptime', `${s.uptimeSeconds as number}s`],
-      ['config', s.configFile as string],
-      ['generation', s.generation as number],
+      ['instance', s.instance],
+      ['version', s.version],
+      ['pid', s.pid],
+      ['uptime', `${s.uptimeSeconds}s`],
+      ['config', s.configFile],
+      ['generation', s.generation],
       ['last reload', last ? `${last.at} ${last.ok ? 'ok' : 'FAILED'}: ${last.message}` : 'none'],
-      ['dataplane', dp.description],
-      ['conntrack', `${ct.size} / ${ct.capacity} entries`],
+      ['dataplane', s.dataplane.description],
+      ['conntrack', `${s.conntrack.size} / ${s.conntrack.capacity} entries`],
       ['health', healthLine(s.health)],
       ['bgp', bgpLine(s.bgp)],
-      ['metrics', s.metrics as string],
-      ['hash seed', s.hashSeed as string],
+      ['metrics', s.metrics],
+      ['hash seed', s.hashSeed],
     ]),
   );
-  const vips = s.vips as { name: string; fingerprint: string; state: string; servingBackends?: number; backends?: number; minHealthyBackends?: number; since?: string | null }[];
   out('\n');
   out(
-    vips.length
+    s.vips.length
       ? table(
           ['VIP', 'STATE', 'SERVING', 'MIN', 'SINCE', 'FINGERPRINT'],
-          vips.map((v) => [v.name, v.state, v.backends !== undefined ? `${v.servingBackends}/${v.backends}` : '-', v.minHealthyBackends, v.since ?? '-', v.fingerprint]),
+          s.vips.map((v) => [v.name, v.state, `${v.servingBackends}/${v.backends}`, v.minHealthyBackends, v.since ?? '-', v.fingerprint]),
         )
       : 'no VIPs configured\n',
   );
-  const bgp = s.bgp as { enabled: boolean; peers?: { peer: string; remoteAs: number; state: string; since: string; routes: number; lastDown: string | null }[] };
-  if (bgp?.enabled && bgp.peers) {
+  if (s.bgp.enabled) {
     out('\n');
-    out(table(['PEER', 'AS', 'STATE', 'SINCE', 'ROUTES', 'LAST DOWN'], bgp.peers.map((p) => [p.peer, p.remoteAs, p.state, p.since, p.routes, p.lastDown ?? '-'])));
+    out(table(['PEER', 'AS', 'STATE', 'SINCE', 'ROUTES', 'LAST DOWN'], s.bgp.peers.map((p) => [p.peer, p.remoteAs, p.state, p.since, p.routes, p.lastDown ?? '-'])));
   }
 }
 
-function healthLine(h: unknown): string {
-  if (typeof h === 'string') return h;
-  const x = h as { backends: number; up: number; suspect: number; down: number; unknown: number; tableRebuilds: number };
+function healthLine(x: HealthSummary): string {
   return `${x.backends} backends: ${x.up} up, ${x.suspect} suspect, ${x.down} down, ${x.unknown} unknown; ${x.tableRebuilds} table rebuilds`;
 }
 
-function bgpLine(b: unknown): string {
-  if (typeof b === 'string') return b;
-  const x = b as { enabled: boolean; localAs?: number; routerId?: string; selfHealthy?: boolean; announced?: string[]; peers?: { state: string }[]; listening?: string | null; refusedConnections?: number };
+function bgpLine(x: BgpStatus): string {
   if (!x.enabled) return 'disabled';
-  const up = (x.peers ?? []).filter((p) => p.state === 'Established').length;
-  const listen = x.listening ? `, listening on ${x.listening} (${x.refusedConnections ?? 0} connections refused)` : '';
-  return `AS ${x.localAs}, router id ${x.routerId}, ${up}/${x.peers?.length ?? 0} sessions established, announcing ${x.announced?.length ?? 0} prefixes${listen}${x.selfHealthy ? '' : ' (weir not healthy: nothing announced)'}`;
+  const up = x.peers.filter((p) => p.state === 'Established').length;
+  const listen = x.listening ? `, listening on ${x.listening} (${x.refusedConnections} connections refused)` : '';
+  return `AS ${x.localAs}, router id ${x.routerId}, ${up}/${x.peers.length} sessions established, announcing ${x.announced.length} prefixes${listen}${x.selfHealthy ? '' : ' (weir not healthy: nothing announced)'}`;
 }
 
-interface BgpPeerRow {
-  peer: string;
-  remoteAs: number;
-  state: string;
-  passive: boolean;
-  uptimeSeconds: number | null;
-  prefixes: string[];
-  lastDown: string | null;
-  messages: { in: Record<string, number>; out: Record<string, number> };
-  capabilities: { advertised: string[]; received: string[]; negotiated: string[] };
-  holdTime: number | null;
-  md5: boolean;
-  bfd: { state: string; remoteState: string; diag: string; detectTimeMs: number; txIntervalMs: number; minTxMs: number; minRxMs: number; multiplier: number; upCount: number } | null;
-  connect: { attempts: number; timeouts: number; errors: number; lastError: string | null };
-  gracefulRestart: { advertised: boolean; peerRestartTime: number | null };
-}
-
-const sum = (c: Record<string, number>): number => Object.values(c).reduce((a, b) => a + b, 0);
+const sum = (c: MessageCounts): number => Object.values(c).reduce((a, b) => a + b, 0);
 
 /** `weir bgp`: one line per peer, then what each peer carries and why it last went down. */
-function printBgp(b: Row): void {
+function printBgp(b: BgpStatus): void {
   if (!b.enabled) return out('bgp: disabled (bgp.enabled: false)\n');
-  const peers = b.peers as BgpPeerRow[];
-  const gr = b.gracefulRestart as { enabled: boolean; restartTime: number; restarting: boolean; endOfRibHeld: boolean };
-  const md5 = b.tcpMd5Kernel as { notFound: number; unexpected: number; failure: number } | null;
+  const peers = b.peers;
+  const gr = b.gracefulRestart;
+  const md5 = b.tcpMd5Kernel;
   out(
     keyValues([
-      ['local AS', b.localAs as number],
-      ['router id', b.routerId as string],
-      ['announced', `${(b.announced as string[]).length} prefixes on Established sessions (${(b.wanted as string[]).length} wanted${b.selfHealthy ? '' : '; weir not healthy'})`],
+      ['local AS', b.localAs],
+      ['router id', b.routerId],
+      ['announced', `${b.announced.length} prefixes on Established sessions (${b.wanted.length} wanted${b.selfHealthy ? '' : '; weir not healthy'})`],
       ['graceful restart', gr.enabled ? `on, restart time ${gr.restartTime} s${gr.restarting ? `; restarted${gr.endOfRibHeld ? ', End-of-RIB held until the routes are known' : ''}` : ''}` : 'off'],
-      ...(b.listening ? [['listening', `${b.listening as string} (${b.refusedConnections as number} connections refused)`] as [string, string]] : []),
+      ...(b.listening ? [['listening', `${b.listening} (${b.refusedConnections} connections refused)`] as [string, string]] : []),
       ...(md5 ? [['tcp-md5 drops', `${md5.failure} bad signature, ${md5.notFound} unsigned, ${md5.unexpected} unexpected (kernel, this namespace)`] as [string, string]] : []),
     ]),
   );
@@ -173,7 +148,7 @@ function printBgp(b: Row): void {
   );
   for (const p of peers) {
     out(`\n${p.peer}${p.passive ? ' (passive)' : ''}:\n`);
-    const m = (c: Record<string, number>) => `${c.open} open, ${c.update} update, ${c.keepalive} keepalive, ${c.notification} notification, ${c.routeRefresh} route-refresh`;
+    const m = (c: MessageCounts) => `${c.open} open, ${c.update} update, ${c.keepalive} keepalive, ${c.notification} notification, ${c.routeRefresh} route-refresh`;
     out(
       keyValues([
         ['  prefixes', p.prefixes.join(' ') || '-'],
@@ -189,66 +164,55 @@ function printBgp(b: Row): void {
   }
 }
 
-function printVips(vips: Row[]): void {
+function printVips(vips: VipView[]): void {
   if (vips.length === 0) return out('no VIPs configured\n');
   out(
     table(
       ['NAME', 'ADDRESS', 'PROTO', 'MODE', 'BACKENDS', 'ACTIVE', 'TABLE', 'HASH', 'STATE', 'FINGERPRINT'],
-      vips.map((v) => [
-        v.name as string,
-        hostPort(v.address as string, v.port as number | string),
-        v.protocol as string,
-        v.mode as string,
-        v.backends as number,
-        v.activeBackends as number,
-        v.tableSize as number,
-        v.hashFields as string,
-        v.state as string,
-        v.fingerprint as string,
-      ]),
+      vips.map((v) => [v.name, hostPort(v.address, v.port), v.protocol, v.mode, v.backends, v.activeBackends, v.tableSize, v.hashFields, v.state, v.fingerprint]),
     ),
   );
 }
 
-function printBackends(rows: Row[]): void {
+function printBackends(rows: BackendView[]): void {
   if (rows.length === 0) return out('no backends\n');
   out(
     table(
       ['VIP', 'BACKEND', 'ADDRESS', 'WEIGHT', 'STATE', 'HEALTH', 'CAUSE', 'SINCE', 'LAST PROBE', 'SLOTS', 'SHARE'],
       rows.map((b) => {
-        const lp = b.lastProbe as { outcome: string; detail: string; latencyMs: number; at: string } | null | undefined;
+        const lp = b.lastProbe;
         return [
-          b.vip as string,
-          b.name as string,
-          hostPort(b.address as string, b.port as number | string),
-          b.weight as number,
+          b.vip,
+          b.name,
+          hostPort(b.address, b.port),
+          b.weight,
           b.drained ? 'drained' : 'active',
-          b.health as string,
-          (b.healthCause as string | undefined) ?? '-',
-          (b.healthSince as string | undefined) ?? '-',
+          b.health,
+          b.healthCause ?? '-',
+          b.healthSince ?? '-',
           lp ? `${lp.outcome} (${lp.detail}, ${Math.round(lp.latencyMs)} ms) at ${lp.at}` : '-',
-          b.slots as number,
-          percent(b.share as number),
+          b.slots,
+          percent(b.share),
         ];
       }),
     ),
   );
 }
 
-function printConns(rows: Row[]): void {
+function printConns(rows: ConnView[]): void {
   if (rows.length === 0) return out('no connections\n');
   out(
     table(
       ['PROTO', 'CLIENT', 'VIP', 'BACKEND', 'STATE', 'EXPIRES', 'PKTS', 'BYTES'],
       rows.map((c) => [
         String(c.proto),
-        hostPort(c.client as string, c.clientPort as number),
-        `${(c.vipName as string | null) ?? c.vipId} ${hostPort(c.vip as string, c.vipPort as number)}`,
-        (c.backendName as string | null) ?? String(c.backendId),
-        c.state as string,
-        duration(c.expiresInMs as number),
-        (c.pktsOrig as number) + (c.pktsReply as number),
-        (c.bytesOrig as number) + (c.bytesReply as number),
+        hostPort(c.client, c.clientPort),
+        `${c.vipName ?? c.vipId} ${hostPort(c.vip, c.vipPort)}`,
+        c.backendName ?? String(c.backendId),
+        c.state,
+        duration(c.expiresInMs),
+        c.pktsOrig + c.pktsReply,
+        c.bytesOrig + c.bytesReply,
       ]),
     ),
   );
@@ -314,34 +278,34 @@ export function buildProgram(): Command {
     .description('run the daemon in the foreground (SIGHUP reloads, SIGTERM stops)')
     .requiredOption('-c, --config <file>', 'config file')
     .action(async (o: { config: string }) => {
-      const { runDaemon } = await import('../control/daemon.js');
+      const { runDaemon } = await import('../daemon/run.js');
       const code = await runDaemon(o.config);
       process.exit(code);
     });
 
   withSocket(program.command('status').description('show the running daemon: config generation, data plane, VIP fingerprints')).action(
     async (o: SocketOpts) => {
-      const s = await call<Row>(o, 'GET', '/v1/status');
+      const s = await (await client(o)).call('status');
       if (o.json) printJson(s);
       else printStatus(s);
     },
   );
 
   withSocket(program.command('bgp').description('BGP peers: state, uptime, messages, prefixes announced, capabilities, BFD and TCP-MD5')).action(async (o: SocketOpts) => {
-    const s = await call<Row>(o, 'GET', '/v1/status');
-    if (o.json) printJson(s.bgp);
-    else printBgp(s.bgp as Row);
+    const b = await (await client(o)).call('bgp');
+    if (o.json) printJson(b);
+    else printBgp(b);
   });
 
   withSocket(program.command('vips').description('list the VIPs with their Maglev fingerprints')).action(async (o: SocketOpts) => {
-    const v = await call<Row[]>(o, 'GET', '/v1/vips');
+    const v = await (await client(o)).call('vips');
     if (o.json) printJson(v);
     else printVips(v);
   });
 
   withSocket(program.command('backends').description('list backends with weight, drain state and Maglev slots').argument('[vip]', 'only this VIP')).action(
     async (vip: string | undefined, o: SocketOpts) => {
-      const b = await call<Row[]>(o, 'GET', `/v1/backends${query({ vip })}`);
+      const b = await (await client(o)).call('backends', { vip });
       if (o.json) printJson(b);
       else printBackends(b);
     },
@@ -354,9 +318,9 @@ export function buildProgram(): Command {
   ] as const) {
     withSocket(backend.command(verb).description(help).argument('<vip>', 'VIP name').argument('<backend>', 'backend name')).action(
       async (vip: string, name: string, o: SocketOpts) => {
-        const r = await call<Row>(o, 'POST', `/v1/backends/${verb}`, { vip, backend: name });
+        const r = await (await client(o)).call(verb, { vip, backend: name });
         if (o.json) printJson(r);
-        else out(`${vip}/${name}: ${r.drained ? 'drained' : 'active'}${r.changed ? '' : ' (unchanged)'}; table ${r.fingerprint as string}\n`);
+        else out(`${vip}/${name}: ${r.drained ? 'drained' : 'active'}${r.changed ? '' : ' (unchanged)'}; table ${r.fingerprint}\n`);
       },
     );
   }
@@ -365,12 +329,12 @@ export function buildProgram(): Command {
   withSocket(connFilterOptions(ct.command('list').description('list connections')))
     .option('--limit <n>', 'at most this many entries', '100')
     .action(async (o: ConnOpts) => {
-      const rows = await call<Row[]>(o, 'GET', `/v1/conntrack${query({ vip: o.vip, backend: o.backend, state: o.state, client: o.client, limit: o.limit })}`);
+      const rows = await (await client(o)).call('conntrackList', { vip: o.vip, backend: o.backend, state: o.state, client: o.client, limit: Number(o.limit) });
       if (o.json) printJson(rows);
       else printConns(rows);
     });
   withSocket(ct.command('stats').description('connection-table size, entries by state and counters')).action(async (o: SocketOpts) => {
-    const s = await call<{ capacity: number; size: number; byState: Record<string, number>; counters: Record<string, number> }>(o, 'GET', '/v1/conntrack/stats');
+    const s = await (await client(o)).call('conntrackStats');
     if (o.json) return printJson(s);
     out(keyValues([['capacity', s.capacity], ['entries', s.size]]));
     const states = Object.entries(s.byState);
@@ -385,25 +349,25 @@ export function buildProgram(): Command {
       if (!o.all && Object.values(filter).every((v) => v === undefined)) {
         throw new CliExit('conntrack flush with no filter deletes every connection: add --all to confirm', 1);
       }
-      const r = await call<{ deleted: number }>(o, 'POST', '/v1/conntrack/flush', filter);
+      const r = await (await client(o)).call('conntrackFlush', filter);
       if (o.json) printJson(r);
       else out(`deleted ${r.deleted} connection${r.deleted === 1 ? '' : 's'}\n`);
     });
 
   withSocket(program.command('reload').description('re-read the config file and apply the difference (same as SIGHUP)')).action(
     async (o: SocketOpts) => {
-      const r = await call<Row & { diff: Row; rebuilt: string[] }>(o, 'POST', '/v1/reload');
+      const r = await (await client(o)).call('reload');
       if (o.json) return printJson(r);
-      const d = r.diff as { empty: boolean; vipsAdded: string[]; vipsRemoved: string[]; vipsChanged: { name: string }[]; needsRestart: string[] };
-      if (d.empty) return out(`reloaded: no changes (generation ${r.generation as number})\n`);
+      const d = r.diff;
+      if (d.empty) return out(`reloaded: no changes (generation ${r.generation})\n`);
       out(
         keyValues([
-          ['generation', r.generation as number],
+          ['generation', r.generation],
           ['vips added', d.vipsAdded.join(', ') || '-'],
           ['vips removed', d.vipsRemoved.join(', ') || '-'],
           ['vips changed', d.vipsChanged.map((v) => v.name).join(', ') || '-'],
           ['tables rebuilt', r.rebuilt.join(', ') || '-'],
-          ['flows flushed', r.flushed as number],
+          ['flows flushed', r.flushed],
           ['needs restart', d.needsRestart.join(', ') || '-'],
         ]),
       );
@@ -417,7 +381,7 @@ export function buildProgram(): Command {
     .requiredOption('--vip <name>', 'VIP name')
     .option('--json', 'print JSON')
     .action(async (o: { config: string; vip: string; json?: boolean }) => {
-      const { maglevReport } = await import('../control/tables.js');
+      const { maglevReport } = await import('./tables.js');
       const r = maglevReport(await loadOrExit(o.config), o.vip);
       if (o.json) return printJson(r);
       out(keyValues([['vip', r.vip], ['table size', r.tableSize], ['fingerprint', r.fingerprint]]) + '\n');
@@ -439,7 +403,7 @@ export function buildProgram(): Command {
     .option('--port <port>', 'destination port (needed when the VIP takes all ports)')
     .option('--json', 'print JSON')
     .action(async (o: { config: string; vip: string; client: string; proto?: 'tcp' | 'udp'; port?: string; json?: boolean }) => {
-      const { lookupFlow } = await import('../control/tables.js');
+      const { lookupFlow } = await import('./tables.js');
       const port = o.port === undefined ? undefined : Number(o.port);
       if (port !== undefined && !(Number.isInteger(port) && port >= 0 && port <= 65535)) throw new CliExit(`--port ${o.port} is not a port number`, 1);
       const r = lookupFlow(await loadOrExit(o.config), o.vip, o.client, o.proto, port);

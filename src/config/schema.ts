@@ -1,7 +1,7 @@
 // The weir YAML schema (zod): field types, ranges and defaults. Cross-field rules live in checks.ts.
 // Every leaf carries one "must be …" sentence so a config error reads the same wherever it occurs;
 // schema/weir.schema.json is generated from this file (scripts/gen-schema.ts).
-import net from 'node:net';
+import { parseIp } from '../packet/ip-text.js';
 import { z } from 'zod';
 import { DEFAULT_TABLE_SIZE, MAX_TABLE_SIZE, MAX_WEIGHT } from '../lb/maglev.js';
 import { DEFAULT_TIMEOUTS, MAX_CAPACITY } from '../lb/conntrack.js';
@@ -67,7 +67,7 @@ function map<T extends z.core.$ZodLooseShape>(shape: T) {
 /** A plain IPv4 or IPv6 literal (no prefix length, no zone id). */
 export const ipAddress = z
   .string({ error: says('must be an IPv4 or IPv6 address') })
-  .refine((s) => net.isIP(s) !== 0 && !s.includes('%'), { error: 'must be an IPv4 or IPv6 address' })
+  .refine((s) => parseIp(s) !== undefined, { error: 'must be an IPv4 or IPv6 address' })
   .meta({ anyOf: [{ format: 'ipv4' }, { format: 'ipv6' }] });
 
 const port = int(1, 65535, 'must be a port number 1..65535');
@@ -270,7 +270,7 @@ export function parseListen(s: string): { host: string; port: number } | null {
   const host = m[1] ?? m[2];
   const p = Number(m[3]);
   if (p < 1 || p > 65535) return null;
-  if (m[1] !== undefined && !net.isIPv6(host)) return null;
+  if (m[1] !== undefined && parseIp(host)?.length !== 16) return null;
   return { host, port: p };
 }
 

@@ -1,12 +1,14 @@
-// Client side of the control socket, used by the CLI: one JSON request, one JSON answer.
+// Client side of the control socket: one JSON request, one JSON answer. ControlClient calls
+// the endpoints of api.ts by name and returns their typed answers; controlRequest is the raw call.
 import http from 'node:http';
+import { ENDPOINTS, type ApiErrorBody, type ControlApi } from './api.js';
 
 export class ControlClientError extends Error {
   constructor(
     message: string,
     /** HTTP status of a refused request; undefined when the daemon could not be reached. */
     readonly status?: number,
-    readonly body?: Record<string, unknown>,
+    readonly body?: ApiErrorBody,
   ) {
     super(message);
     this.name = 'ControlClientError';
@@ -55,9 +57,10 @@ export function controlRequest<T = unknown>(
           }
           const status = res.statusCode ?? 0;
           if (status >= 400) {
-            const b = parsed as Record<string, unknown>;
-            reject(new ControlClientError(String(b.error ?? `HTTP ${status}`), status, b));
-          } else resolve(parsed as T);
+            const b = (parsed ?? {}) as Partial<ApiErrorBody>; // the server's refusal body (api.ts)
+            const error = typeof b.error === 'string' ? b.error : `HTTP ${status}`;
+            reject(new ControlClientError(error, status, { error, ...(Array.isArray(b.issues) ? { issues: b.issues.map(String) } : {}) }));
+          } else resolve(parsed as T); // the caller names the answer's type (ControlClient: from api.ts)
         });
         res.on('error', reject);
       },
@@ -75,4 +78,28 @@ export function query(params: Record<string, string | number | undefined>): stri
   for (const [k, v] of Object.entries(params)) if (v !== undefined) q.set(k, String(v));
   const s = q.toString();
   return s ? `?${s}` : '';
+}
+
+type Input<K extends keyof ControlApi> = Parameters<ControlApi[K]> extends [infer I] ? I : undefined;
+type Answer<K extends keyof ControlApi> = Awaited<ReturnType<ControlApi[K]>>;
+
+/** The control API over one socket: `call('status')`, `call('drain', { vip, backend })`. */
+export class ControlClient {
+  constructor(
+    readonly socketPath: string,
+    private readonly timeoutMs = 30_000,
+  ) {}
+
+  /** Sends one call; GET inputs go in the query string, POST inputs in the body. Rejects with ControlClientError. */
+  call<K extends keyof ControlApi>(key: K, ...input: Input<K> extends undefined ? [] : [Partial<Input<K>>]): Promise<Answer<K>> {
+    const ep = ENDPOINTS[key];
+    const args = (input[0] ?? {}) as Record<string, string | number | undefined>;
+    return ep.method === 'GET'
+      ? controlRequest<Answer<K>>(this.socketPath, 'GET', ep.path + query(args), undefined, this.timeoutMs)
+      : controlRequest<Answer<K>>(this.socketPath, 'POST', ep.path, dropUndefined(args), this.timeoutMs);
+  }
+}
+
+function dropUndefined(o: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
 }

@@ -1,94 +1,67 @@
-// The control socket: JSON over HTTP/1.1 on a unix socket (mode 0600). Every bad request —
-// unknown command, wrong method, bad JSON, unknown VIP — gets a 4xx with {"error": "..."};
-// a handler that throws never takes the daemon down.
+// The control socket's server: JSON over HTTP/1.1 on a unix socket (mode 0600), routed by the
+// endpoint table of api.ts. Every request is validated by its zod schema before the handler
+// sees it; every refusal is a JSON {"error"} with its status, mapped here from the errors of
+// src/errors.ts; a handler that throws anything else is a 500 that is logged, and never takes
+// the daemon down.
 import http from 'node:http';
 import net from 'node:net';
 import { chmodSync, existsSync, mkdirSync, unlinkSync } from 'node:fs';
 import path from 'node:path';
+import type { ZodError } from 'zod';
 import type { Logger } from '../log.js';
-import { RequestError, type ConnFilter } from './runtime.js';
-
-export interface ControlHandlers {
-  status(): unknown;
-  vips(): unknown;
-  backends(vip?: string): unknown;
-  conntrackList(filter: ConnFilter, limit: number): unknown;
-  conntrackStats(): unknown;
-  conntrackFlush(filter: ConnFilter): unknown;
-  setDrained(vip: string, backend: string, drained: boolean): unknown;
-  reload(): Promise<unknown>;
-}
+import { InvalidInputError, NotFoundError, RejectedError } from '../errors.js';
+import { ENDPOINTS, type ApiErrorBody, type ControlApi } from './api.js';
 
 export interface ControlServer {
   readonly socketPath: string;
   close(): Promise<void>;
 }
 
-const MAX_BODY = 64 * 1024;
-const MAX_LIST = 100_000;
+/** Largest request body read; a larger one is answered 413 and the connection closed. */
+export const MAX_BODY = 64 * 1024;
 
-type Route = (q: URLSearchParams, body: Record<string, unknown>) => unknown;
-
-function str(obj: Record<string, unknown>, key: string, required: boolean): string | undefined {
-  const v = obj[key];
-  if (v === undefined || v === null || v === '') {
-    if (required) throw new RequestError(400, `"${key}" is required`);
-    return undefined;
+/** An HTTP-level refusal (unknown path, wrong method, body too large or not JSON). */
+class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
   }
-  if (typeof v !== 'string') throw new RequestError(400, `"${key}" must be a string`);
-  return v;
 }
 
-function filterOf(src: Record<string, unknown>): ConnFilter {
-  const f: ConnFilter = {};
-  for (const k of ['vip', 'backend', 'state', 'client'] as const) {
-    const v = str(src, k, false);
-    if (v !== undefined) f[k] = v;
-  }
-  return f;
+/** The one place where refusals become HTTP statuses. */
+function refusal(e: unknown): { status: number; body: ApiErrorBody } | null {
+  if (e instanceof HttpError) return { status: e.status, body: { error: e.message } };
+  if (e instanceof NotFoundError) return { status: 404, body: { error: e.message } };
+  if (e instanceof InvalidInputError) return { status: 400, body: { error: e.message } };
+  if (e instanceof RejectedError) return { status: 422, body: { error: e.message, ...(e.issues.length ? { issues: e.issues } : {}) } };
+  return null;
 }
 
-function routes(h: ControlHandlers): Record<string, Partial<Record<'GET' | 'POST', Route>>> {
-  return {
-    '/v1/status': { GET: () => h.status() },
-    '/v1/vips': { GET: () => h.vips() },
-    '/v1/backends': { GET: (q) => h.backends(q.get('vip') ?? undefined) },
-    '/v1/backends/drain': { POST: (_q, b) => h.setDrained(str(b, 'vip', true)!, str(b, 'backend', true)!, true) },
-    '/v1/backends/undrain': { POST: (_q, b) => h.setDrained(str(b, 'vip', true)!, str(b, 'backend', true)!, false) },
-    '/v1/conntrack': {
-      GET: (q) => {
-        const raw = q.get('limit');
-        const limit = raw === null ? 100 : Number(raw);
-        if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIST) throw new RequestError(400, `"limit" must be an integer 1..${MAX_LIST}`);
-        return h.conntrackList(filterOf(Object.fromEntries(q)), limit);
-      },
-    },
-    '/v1/conntrack/stats': { GET: () => h.conntrackStats() },
-    '/v1/conntrack/flush': { POST: (_q, b) => ({ deleted: h.conntrackFlush(filterOf(b)) }) },
-    '/v1/reload': { POST: () => h.reload() },
-  };
+function zodMessage(e: ZodError): string {
+  return e.issues.map((i) => i.message).join('; ');
 }
 
-function send(res: http.ServerResponse, status: number, body: unknown): void {
+function send(res: http.ServerResponse, status: number, body: unknown, close = false): void {
   const text = JSON.stringify(body) + '\n';
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...(close ? { connection: 'close' } : {}) });
   res.end(text);
 }
 
+/** Reads the body; past MAX_BODY it stops keeping bytes and rejects once the client is done sending. */
 function readBody(req: http.IncomingMessage): Promise<string> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
     req.on('data', (c: Buffer) => {
       size += c.length;
-      if (size > MAX_BODY) {
-        reject(new RequestError(413, `request body is larger than ${MAX_BODY} bytes`));
-        req.destroy();
-        return;
-      }
-      chunks.push(c);
+      if (size <= MAX_BODY) chunks.push(c);
     });
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('end', () => {
+      if (size > MAX_BODY) reject(new HttpError(413, `request body is larger than ${MAX_BODY} bytes`));
+      else resolve(Buffer.concat(chunks).toString('utf8'));
+    });
     req.on('error', reject);
   });
 }
@@ -105,47 +78,68 @@ function socketAlive(socketPath: string): Promise<boolean> {
   });
 }
 
+type Key = keyof ControlApi;
+
+/** path → method → the ControlApi call it names. */
+function routeTable(): Map<string, Map<string, Key>> {
+  const t = new Map<string, Map<string, Key>>();
+  for (const [key, ep] of Object.entries(ENDPOINTS) as [Key, (typeof ENDPOINTS)[Key]][]) {
+    const m = t.get(ep.path) ?? new Map<string, Key>();
+    m.set(ep.method, key);
+    t.set(ep.path, m);
+  }
+  return t;
+}
+
+async function handle(api: ControlApi, routes: Map<string, Map<string, Key>>, req: http.IncomingMessage): Promise<unknown> {
+  const url = new URL(req.url ?? '/', 'http://weir');
+  const method = req.method ?? 'GET';
+  const byMethod = routes.get(url.pathname);
+  if (!byMethod) throw new HttpError(404, `unknown command ${method} ${url.pathname}`);
+  const key = byMethod.get(method);
+  if (!key) throw new HttpError(405, `${url.pathname} takes ${[...byMethod.keys()].join(' or ')}, not ${method}`);
+  const text = await readBody(req);
+  let raw: unknown = Object.fromEntries(url.searchParams);
+  if (method === 'POST') {
+    raw = {};
+    if (text.trim() !== '') {
+      try {
+        raw = JSON.parse(text);
+      } catch (e) {
+        throw new HttpError(400, `request body is not valid JSON: ${(e as Error).message}`);
+      }
+      if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw new HttpError(400, 'request body must be a JSON object');
+    }
+  }
+  const input = ENDPOINTS[key].input.safeParse(raw);
+  if (!input.success) throw new HttpError(400, zodMessage(input.error));
+  // The schema checked the shape of exactly this call's input.
+  const call = api[key] as (i: unknown) => unknown;
+  return await call.call(api, input.data);
+}
+
 /**
  * Listens on `socketPath` (creating its directory, replacing a stale socket file). Throws if a
  * live daemon already serves that path, so two instances can never share one socket.
  */
-export async function startControlServer(socketPath: string, handlers: ControlHandlers, log: Logger): Promise<ControlServer> {
+export async function startControlServer(socketPath: string, api: ControlApi, log: Logger): Promise<ControlServer> {
   mkdirSync(path.dirname(socketPath), { recursive: true, mode: 0o755 });
   if (existsSync(socketPath)) {
     if (await socketAlive(socketPath)) throw new Error(`control socket ${socketPath} is in use by a running weir (give each instance its own control.socket)`);
     unlinkSync(socketPath);
   }
-  const table = routes(handlers);
-  const server = http.createServer(async (req, res) => {
-    const url = new URL(req.url ?? '/', 'http://weir');
-    const method = req.method ?? 'GET';
-    try {
-      const route = table[url.pathname];
-      if (!route) throw new RequestError(404, `unknown command ${method} ${url.pathname}`);
-      const fn = route[method as 'GET' | 'POST'];
-      if (!fn) throw new RequestError(405, `${url.pathname} takes ${Object.keys(route).join(' or ')}, not ${method}`);
-      let body: Record<string, unknown> = {};
-      const text = await readBody(req);
-      if (text.trim() !== '') {
-        let parsed: unknown;
-        try {
-          parsed = JSON.parse(text);
-        } catch (e) {
-          throw new RequestError(400, `request body is not valid JSON: ${(e as Error).message}`);
-        }
-        if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw new RequestError(400, 'request body must be a JSON object');
-        body = parsed as Record<string, unknown>;
-      }
-      send(res, 200, await fn(url.searchParams, body));
-    } catch (e) {
-      if (e instanceof RequestError) {
-        send(res, e.status, { error: e.message, ...e.details });
-      } else {
-        // A control-plane bug or a module's clear Error (e.g. a bad client prefix): report it, keep running.
-        log.warn({ err: e, method, path: url.pathname }, 'control request failed');
-        send(res, 400, { error: (e as Error).message ?? String(e) });
-      }
-    }
+  const routes = routeTable();
+  const server = http.createServer((req, res) => {
+    handle(api, routes, req).then(
+      (body) => send(res, 200, body),
+      (e: unknown) => {
+        const r = refusal(e);
+        if (r) return send(res, r.status, r.body, r.status === 413);
+        // A bug in the daemon: say so, log it, keep running.
+        log.error({ err: e, method: req.method, path: req.url }, 'control request failed');
+        send(res, 500, { error: `internal error: ${(e as Error)?.message ?? String(e)}` } satisfies ApiErrorBody);
+      },
+    );
   });
   server.keepAliveTimeout = 1000;
   const oldMask = process.umask(0o177);

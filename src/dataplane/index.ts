@@ -8,9 +8,7 @@ import { availableParallelism, networkInterfaces } from 'node:os';
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import type { Logger } from '../log.js';
 import type { ConnTable } from '../lb/conntrack.js';
-import { hashSeed } from '../lb/flow-hash.js';
-import type { WeirConfig } from '../config/schema.js';
-import type { DataPlaneHooks, DataPlaneStatus, PassiveHealthSink, VipTables } from '../control/dataplane.js';
+import type { DataPlaneHooks, DataPlaneSettings, DataPlaneStatus, PassiveHealthSink, VipTables } from './contract.js';
 import { PASSIVE_OK } from '../lb/engine.js';
 import { ingressRuleset, nftApply, nftRemove, nftTableName, pipeScript } from './nft.js';
 import {
@@ -82,12 +80,12 @@ export function tunRouteScript(dev: string, have: readonly string[], want: reado
  * TUN) and SNAT addresses (`snat`, those of the tables) that are not this host's: a local
  * address would take the backends' replies itself.
  */
-function tunPreflight(cfg: WeirConfig, snat: readonly string[]): void {
+function tunPreflight(s: DataPlaneSettings, snat: readonly string[]): void {
   // Opening a queue of an existing multi-queue TUN joins it: never share another owner's device.
-  if (existsSync(`/sys/class/net/${cfg.instance.tun_name}`)) {
-    throw new Error(`instance.tun_name ${cfg.instance.tun_name} already exists (another weir instance?); give each instance its own`);
+  if (existsSync(`/sys/class/net/${s.tunName}`)) {
+    throw new Error(`instance.tun_name ${s.tunName} already exists (another weir instance?); give each instance its own`);
   }
-  const fams = new Set(cfg.vips.map((v) => (v.address.includes(':') ? 6 : 4)));
+  const fams = new Set(s.vipFamilies);
   if (fams.has(4) && readProc('/proc/sys/net/ipv4/ip_forward') !== '1') {
     throw new Error('instance.io tun needs net.ipv4.ip_forward=1: the kernel forwards IPv4 VIP traffic into the TUN');
   }
@@ -126,7 +124,7 @@ export function createDataPlane(opts: DataPlaneOptions = {}): DataPlaneHooks {
   let control: Int32Array | null = null;
   let counters: Float64Array | null = null;
   let ctx: TableContext | null = null;
-  let config: WeirConfig | null = null;
+  let config: DataPlaneSettings | null = null;
   let table = '';
   let description = 'not attached';
   let nftInstalled = false;
@@ -176,7 +174,7 @@ export function createDataPlane(opts: DataPlaneOptions = {}): DataPlaneHooks {
       return;
     }
     if (!published || !config || !control) return;
-    const links = readLinks(config.instance.interfaces);
+    const links = readLinks(config.interfaces);
     if (hopsKey(links, published.vips) !== hopsSent) {
       log?.info({ generation: published.generation }, 'backend next hops changed: tables republished');
       hooks.publish(published.generation, published.vips);
@@ -205,9 +203,9 @@ export function createDataPlane(opts: DataPlaneOptions = {}): DataPlaneHooks {
   };
 
   const hooks: DataPlaneHooks = {
-    async attach(cfg: WeirConfig, conntrack: ConnTable): Promise<void> {
-      config = cfg;
-      const inst = cfg.instance;
+    async attach(settings: DataPlaneSettings, conntrack: ConnTable): Promise<void> {
+      config = settings;
+      const inst = settings;
       const tun = inst.io === 'tun';
       if (!tun && inst.interfaces.length === 0) throw new Error('instance.interfaces is empty: nothing to attach to');
       // With a TUN the interfaces (optional) only give the MTU: packets leave by the kernel's routes.
@@ -216,10 +214,10 @@ export function createDataPlane(opts: DataPlaneOptions = {}): DataPlaneHooks {
         address4: inst.addresses.find((a) => !a.includes(':')),
         address6: inst.addresses.find((a) => a.includes(':')),
         mtu,
-        unknownTraffic: inst.unknown_traffic,
+        unknownTraffic: inst.unknownTraffic,
         fragments: inst.fragments,
       };
-      if (tun) tunPreflight(cfg, snatAddresses(ctx, cfg.vips));
+      if (tun) tunPreflight(settings, settings.natVips ? snatAddresses(ctx, [{ mode: 'nat' }]) : []);
       table = nftTableName(inst.name);
       const n = workerCount(inst.workers);
       // io: afxdp: the program on each interface before the workers open their sockets. Queue q
@@ -232,7 +230,7 @@ export function createDataPlane(opts: DataPlaneOptions = {}): DataPlaneHooks {
             const queues = rxQueues(ifname);
             const c = new XdpClassifier(ifname, {
               queues, snatPortMin: SNAT_PORT_MIN, snatPortMax: SNAT_PORT_MAX, mac: parseMac(readSys(ifname, 'address'))!,
-              native: inst.xdp_mode === 'native', frags: mtu > XDP_PAGE_MTU,
+              native: inst.xdpMode === 'native', frags: mtu > XDP_PAGE_MTU,
             });
             classifiers.push(c);
             return { ifname, mapFd: c.xskMapFd, queues: Array.from({ length: queues }, (_, q) => q), sg: mtu > XDP_PAGE_MTU };
@@ -249,13 +247,13 @@ export function createDataPlane(opts: DataPlaneOptions = {}): DataPlaneHooks {
       const passiveFlags = new SharedArrayBuffer(65536);
       const slotSize = Math.max(2048, (mtu + 18 + HEADROOM + 63) & ~63);
       const ringVersion = opts.ringVersion ?? 2;
-      const spinUs = opts.spinUs ?? inst.busy_poll_us;
+      const spinUs = opts.spinUs ?? inst.busyPollUs;
       // A V2 ring frame holds the largest frame (Ethernet + one VLAN tag) after 66 bytes of header.
       const frameSize = (mtu + 18 + 66 + 15) & ~15;
       const spawn = (index: number, fanoutGroups: number[]): Promise<number[]> => {
         const ch = new MessageChannel();
         const init: WorkerInit = {
-          index, io: inst.io, interfaces: [...inst.interfaces], ...(tun ? { tun: inst.tun_name } : {}), ...(xsk ? { xsk: queuesOf(index) } : {}), fanoutGroups, conntrack: conntrack.shared(), counters: sab,
+          index, io: inst.io, interfaces: [...inst.interfaces], ...(tun ? { tun: inst.tunName } : {}), ...(xsk ? { xsk: queuesOf(index) } : {}), fanoutGroups, conntrack: conntrack.shared(), counters: sab,
           stride: COUNTER_STRIDE, control: control!.buffer as SharedArrayBuffer, port: ch.port2, mtu,
           slots: opts.batchSlots ?? 64, slotSize, headroom: HEADROOM, recvTimeoutMs: opts.recvTimeoutMs ?? 10,
           ringBlocks: opts.ringBlocks ?? 32, ringVersion, frameSize, spinUs, passiveFlags,
@@ -302,24 +300,24 @@ export function createDataPlane(opts: DataPlaneOptions = {}): DataPlaneHooks {
       }
       if (tun) {
         try {
-          ipBatch([`link set dev ${inst.tun_name} mtu ${mtu} up`]);
+          ipBatch([`link set dev ${inst.tunName} mtu ${mtu} up`]);
         } catch (e) {
           await stopWorkers();
           throw e;
         }
       }
-      if (!tun && inst.l2_output) {
+      if (!tun && inst.l2Output) {
         await refreshHops();
         hopTimer = setInterval(() => void refreshHops(), NEXT_HOP_REFRESH_MS);
         hopTimer.unref();
       }
       const ws = `${n} worker${n === 1 ? '' : 's'}`;
       description = tun
-        ? `tun: ${ws} on ${inst.tun_name} (${n} queue${n === 1 ? '' : 's'}, mtu ${mtu})`
+        ? `tun: ${ws} on ${inst.tunName} (${n} queue${n === 1 ? '' : 's'}, mtu ${mtu})`
         : inst.io === 'afxdp'
           ? `afxdp: ${ws} on ${xsk!.map((a) => `${a.ifname} (${a.queues.length} queue${a.queues.length === 1 ? '' : 's'})`).join(', ')} (xdp ${classifiers[0].mode}, mtu ${mtu})`
           : `afpacket: ${ws} on ${inst.interfaces.join(', ')} (mtu ${mtu})`;
-      log?.info({ io: inst.io, workers: n, interfaces: inst.interfaces, ...(tun ? { tun: inst.tun_name } : { fanoutGroups, ringVersion, frameSize }), mtu, slotSize, spinUs }, 'data plane attached');
+      log?.info({ io: inst.io, workers: n, interfaces: inst.interfaces, ...(tun ? { tun: inst.tunName } : { fanoutGroups, ringVersion, frameSize }), mtu, slotSize, spinUs }, 'data plane attached');
     },
 
     publish(generation: number, vips: readonly VipTables[]): void {
@@ -327,15 +325,15 @@ export function createDataPlane(opts: DataPlaneOptions = {}): DataPlaneHooks {
       published = { generation, vips };
       let msg;
       try {
-        const links = config.instance.io === 'tun' ? [] : readLinks(config.instance.interfaces);
+        const links = config.io === 'tun' ? [] : readLinks(config.interfaces);
         ctx = { ...ctx, link: (a, mode) => linkFor(links, a, mode) };
         // dsr-l2 frames leave on the interface their backend is on-link at (two-armed hosts).
         const offLink = vips.filter((v) => v.mode === 'dsr-l2').flatMap((v) => v.backends).filter((b) => !linkOf(links, b.address)).map((b) => b.address);
         if (links.length > 1 && offLink.length > 0) {
-          log?.warn({ backends: [...new Set(offLink)], interfaces: config.instance.interfaces }, 'dsr-l2 backends on no interface\'s subnet: their frames leave where they came in');
+          log?.warn({ backends: [...new Set(offLink)], interfaces: config.interfaces }, 'dsr-l2 backends on no interface\'s subnet: their frames leave where they came in');
         }
         hopsSent = hopsKey(links, vips);
-        msg = tablesMessage(generation, vips, ctx, hashSeed(config.cluster.hash_seed), ++pubSeq);
+        msg = tablesMessage(generation, vips, ctx, vips[0]?.seed ?? 0, ++pubSeq);
       } catch (e) {
         // The runtime has committed; keep the workers on their last good tables and say why.
         lastError = `generation ${generation} not published: ${(e as Error).message}`;
@@ -343,9 +341,9 @@ export function createDataPlane(opts: DataPlaneOptions = {}): DataPlaneHooks {
         return;
       }
       const snat = snatAddresses(ctx, vips);
-      if (config.instance.io === 'tun') {
+      if (config.io === 'tun') {
         // io: tun: the kernel forwards VIP and SNAT traffic into the TUN by these routes.
-        const tunName = config.instance.tun_name;
+        const tunName = config.tunName;
         const want = [...new Set([...vips.map((v) => v.address), ...snat])];
         const script = tunRouteScript(tunName, tunRoutes, want);
         if (script.length > 0) {
@@ -358,7 +356,7 @@ export function createDataPlane(opts: DataPlaneOptions = {}): DataPlaneHooks {
             log?.error({ err: (e as Error).message }, 'routes into the TUN not installed: VIP traffic may not reach weir');
           }
         }
-      } else if (config.instance.io === 'afxdp') {
+      } else if (config.io === 'afxdp') {
         // The program sends these to weir's sockets; the kernel never sees them (no nftables guard).
         const vipAddrs = [...new Set(vips.map((v) => v.address))];
         try {
@@ -370,13 +368,13 @@ export function createDataPlane(opts: DataPlaneOptions = {}): DataPlaneHooks {
       } else if (!opts.noNft) {
         // Drops first, so the kernel is off a new VIP before weir starts forwarding it.
         const drops = { vips: [...new Set(vips.map((v) => v.address))], snat };
-        const script = ingressRuleset(table, config.instance.interfaces, drops);
+        const script = ingressRuleset(table, config.interfaces, drops);
         if (!nftInstalled || script !== nftApplied) {
           try {
             nftApply(script);
             nftInstalled = true;
             nftApplied = script;
-            log?.info({ table: `netdev ${table}`, interfaces: config.instance.interfaces, vipAddresses: drops.vips, snatAddresses: drops.snat }, 'nftables ingress drops installed');
+            log?.info({ table: `netdev ${table}`, interfaces: config.interfaces, vipAddresses: drops.vips, snatAddresses: drops.snat }, 'nftables ingress drops installed');
           } catch (e) {
             lastError = `nftables: ${(e as Error).message}`;
             log?.error({ err: (e as Error).message }, 'nftables ingress table not installed: the kernel may answer VIP traffic');

@@ -4,7 +4,7 @@
 import { MaglevTable } from '../lb/maglev.js';
 import { HASH_FIVE_TUPLE, HASH_NO_SOURCE_PORT, HASH_SOURCE_ONLY, type HashFieldsName } from '../lb/flow-hash.js';
 import { VipTable, type EngineTableOptions, type VipSpec } from '../lb/vip-table.js';
-import type { VipTables } from '../control/dataplane.js';
+import type { VipTables } from './contract.js';
 
 /**
  * Source ports weir allocates for nat flows on its SNAT addresses. Below the kernel's default

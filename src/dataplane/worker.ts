@@ -3,7 +3,7 @@
 // receive queue it serves (the NIC's RSS keeps a flow on one queue), or with io: tun one queue
 // of the multi-queue TUN device (the kernel picks the queue by flow hash); raw IPv4/IPv6
 // senders, and its own Engine over the shared connection table. The loop: new tables? → drain each port a
-// batch at a time → processBatch → send TX_L2 slots on the interface the engine named (dsr-l2:
+// batch at a time → BatchRunner (the engine) → send TX_L2 slots on the interface the engine named (dsr-l2:
 // the backend's) and TX_IP slots on the raw socket of their family. When every port is dry it
 // spins briefly, then sleeps in poll() on all ports at once: a packet wakes it, no timer is
 // involved (docs/io.md). Passive health events, if a batch produced any, go to the control
@@ -17,6 +17,7 @@ import { LINKTYPE_ETHERNET, LINKTYPE_RAW } from '../packet/index.js';
 import { SnatAllocator } from '../lb/snat.js';
 import { VipTable } from '../lb/vip-table.js';
 import { compileTables, type TablesMessage } from './tables.js';
+import { BatchRunner } from './batch-runner.js';
 import { ifindexOf } from './links.js';
 import {
   CTL_PUBLISHED, CTL_STOP, W_APPLIED_AT, W_BATCHES, W_FIRST_PACKET_AT, W_GENERATION, W_NOT_FOR_US, W_RING_DROPS, W_TABLE_ERRORS,
@@ -114,6 +115,7 @@ function main(init: WorkerInit): void {
     passiveFlags: new Uint8Array(init.passiveFlags),
     linkType: tun ? LINKTYPE_RAW : LINKTYPE_ETHERNET,
   });
+  const runner = new BatchRunner(engine);
   const batch = new PacketBatch({ slots: init.slots, slotSize: init.slotSize, headroom: init.headroom });
   const M = batch.meta, D = batch.data, size = batch.slotSize;
   /** The publication (TablesMessage.seq) the engine runs. */
@@ -187,7 +189,7 @@ function main(init: WorkerInit): void {
     if ((++counters[W_BATCHES] & 1023) === 0) ringStats();
     if (!tun) n = keepOurs(n); // a TUN only gets what the kernel routed into it
     if (n === 0) return;
-    const V = engine.processBatch(batch, n, ctNow());
+    const V = runner.run(batch, n, ctNow());
     if (firstPending) {
       counters[W_FIRST_PACKET_AT] = epochMs();
       firstPending = false;

@@ -5,3 +5,5 @@ export { DecapRunner, openDecapPorts, hostAddresses } from './runner.js';
 export type { DecapPorts, DecapRunnerOptions } from './runner.js';
 export { applyChanges, formatChanges, missingHostChanges, readSysctl, tunCommands } from './host-setup.js';
 export type { HostChange } from './host-setup.js';
+export { runDecap } from './run.js';
+export type { DecapOptions } from './run.js';

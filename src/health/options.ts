@@ -1,7 +1,7 @@
 // Health-check option types and defaults, and the mapping from the YAML model (src/config/schema.ts)
 // to them.
 import { hostPort } from '../config/address.js';
-import type { BackendHealthCheckConfig, HealthCheckConfig, VipConfig } from '../config/schema.js';
+import { healthCheckSchema, type BackendHealthCheckConfig, type HealthCheckConfig, type VipConfig } from '../config/schema.js';
 
 export type ProbeKind = 'tcp' | 'http' | 'udp' | 'none';
 
@@ -90,33 +90,6 @@ export interface VipHealthSpec {
   backends: BackendHealthSpec[];
 }
 
-export const DEFAULT_DAMPING: DampingOptions = {
-  enabled: true,
-  penaltyPerFlap: 1000,
-  suppressAbove: 2500,
-  reuseBelow: 1000,
-  halfLifeMs: 30_000,
-  maxSuppressMs: 300_000,
-};
-
-/** Defaults; the first eight match the YAML schema's health_check defaults. */
-export const DEFAULT_CHECK: HealthCheckOptions = {
-  type: 'tcp',
-  intervalMs: 2000,
-  timeoutMs: 1000,
-  rise: 2,
-  fall: 3,
-  path: '/',
-  expectStatus: [200],
-  jitterMs: 200,
-  udpPayload: Buffer.from('weir-health\n'),
-  via: 'direct',
-  passiveSuspectAfter: 1,
-  passiveDownAfter: 5,
-  initialState: 'unknown',
-  damping: DEFAULT_DAMPING,
-};
-
 /** Merges overrides over a base check; damping merges field by field. */
 export function mergeCheck(base: HealthCheckOptions, over: BackendCheckOverrides | undefined): HealthCheckOptions {
   if (!over) return base;
@@ -152,11 +125,13 @@ export function assertCheck(c: HealthCheckOptions, where: string): void {
 
 const statusList = (v: number | number[]): number[] => (Array.isArray(v) ? [...v] : [v]);
 
+/** The UDP probe's datagram when the config names none. */
+const DEFAULT_UDP_PAYLOAD = 'weir-health\n';
+
 /** The check options of a YAML health_check section (every field has a YAML default or is optional). */
 export function checkFromConfig(hc: HealthCheckConfig): HealthCheckOptions {
   const d = hc.damping;
   return {
-    ...DEFAULT_CHECK,
     type: hc.type,
     port: hc.port,
     intervalMs: hc.interval_ms,
@@ -168,7 +143,7 @@ export function checkFromConfig(hc: HealthCheckConfig): HealthCheckOptions {
     path: hc.path,
     expectStatus: statusList(hc.expect_status),
     ...(hc.host !== undefined ? { host: hc.host } : {}),
-    udpPayload: hc.udp_payload !== undefined ? Buffer.from(hc.udp_payload) : DEFAULT_CHECK.udpPayload,
+    udpPayload: Buffer.from(hc.udp_payload ?? DEFAULT_UDP_PAYLOAD),
     ...(hc.udp_expect !== undefined ? { udpExpect: Buffer.from(hc.udp_expect) } : {}),
     ...(hc.source_address !== undefined ? { sourceAddress: hc.source_address } : {}),
     passiveSuspectAfter: hc.passive_suspect_after,
@@ -185,6 +160,10 @@ export function checkFromConfig(hc: HealthCheckConfig): HealthCheckOptions {
     },
   };
 }
+
+/** The defaults: the YAML schema's own (config/schema.ts), so they are written down once. */
+export const DEFAULT_CHECK: HealthCheckOptions = checkFromConfig(healthCheckSchema.parse({}));
+export const DEFAULT_DAMPING: DampingOptions = DEFAULT_CHECK.damping;
 
 /** A backend's health_check overrides (only the fields it sets). */
 export function overridesFromConfig(o: BackendHealthCheckConfig | undefined): BackendCheckOverrides | undefined {

@@ -26,15 +26,11 @@ export const META_AUX = 7;
 export const TP_STATUS_USER = 1 << 0;
 export const TP_STATUS_COPY = 1 << 1;
 export const TP_STATUS_LOSING = 1 << 2;
-/** Only the pseudo-header sum is in the L4 checksum field: complete it before sending on. */
-export const TP_STATUS_CSUMNOTREADY = 1 << 3;
 export const TP_STATUS_VLAN_VALID = 1 << 4;
 export const TP_STATUS_BLK_TMO = 1 << 5;
 export const TP_STATUS_VLAN_TPID_VALID = 1 << 6;
-/** The NIC (or veth) already verified the checksum. */
-export const TP_STATUS_CSUM_VALID = 1 << 7;
-/** A GSO TCP super-frame (larger than the MTU): split or refuse it. */
-export const TP_STATUS_GSO_TCP = 1 << 8;
+// The offload bits the engine reads are defined with the packet codec (one definition).
+export { TP_STATUS_CSUMNOTREADY, TP_STATUS_CSUM_VALID, TP_STATUS_GSO_TCP } from '../packet/constants.js';
 
 /** The slot (or the ring's frame) was smaller than the packet; bytes past META_LEN are lost. */
 export const WEIR_F_TRUNCATED = 0x8000_0000;

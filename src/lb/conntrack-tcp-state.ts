@@ -30,10 +30,8 @@ export const TH_ACK = 0x10;
 export const CT_DIR_ORIG = 0;
 export const CT_DIR_REPLY = 1;
 
-export const IPPROTO_ICMP = 1;
-export const IPPROTO_TCP = 6;
-export const IPPROTO_UDP = 17;
-export const IPPROTO_ICMPV6 = 58;
+export { IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP } from '../packet/constants.js';
+import { IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP } from '../packet/constants.js';
 
 /** The state a new entry of protocol `proto` starts in. */
 export function ctInitialState(proto: number): number {

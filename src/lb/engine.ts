@@ -56,21 +56,14 @@ import {
   buildIcmpFragNeeded, buildIcmpv6PacketTooBig, copyBytes, csumApplyDelta, csumFold, encapGre,
   encapGreInPlace, fillL4Checksum, icmpErrorAllowed, ipv4ChecksumOk, l4ChecksumOk, IPPROTO_TCP, IPPROTO_UDP, IPV6_MIN_MTU,
   isIcmpError, LINKTYPE_ETHERNET, PacketInfo, parseIcmpQuote, parsePacket, PKT_ERR_L3_UNSUPPORTED,
-  PKT_ERROR_NAMES, readU16, rewriteDstAddr, rewriteDstPort, rewriteSrcAddr,
+  PKT_ERROR_NAMES, readU16, ETH_HLEN, TP_STATUS_CSUMNOTREADY, TP_STATUS_GSO_TCP, rewriteDstAddr, rewriteDstPort, rewriteSrcAddr,
   rewriteSrcPort, setEthDst, setEthSrc, writeU16,
 } from '../packet/index.js';
-import {
-  META_FLAGS, META_IFINDEX, META_LEN, META_OFF, META_WORDS, TP_STATUS_CSUMNOTREADY, TP_STATUS_GSO_TCP, WEIR_F_TRUNCATED,
-  type PacketBatch,
-} from '../io/batch.js';
 import { CT_DIR_ORIG, CT_DIR_REPLY, CT_ERR_REPLY_IN_USE, type ConnTable } from './conntrack.js';
 import { CT_SYN_SENT, TH_ACK, TH_FIN, TH_RST, TH_SYN } from './conntrack-tcp-state.js';
 import { flowHashV4, flowHashV6 } from './flow-hash.js';
 import type { SnatAllocator } from './snat.js';
 import { FRAG_DROP, MODE_DSR_GRE, MODE_NAT, type VipTable } from './vip-table.js';
-
-/** Bytes of an untagged Ethernet header (IEEE 802.3). */
-const ETH_HLEN = 14;
 
 // ─── verdicts: where the output goes ──────────────────────────────────────────────────────
 /** Drop the packet (EngineOutput.reason says why). */
@@ -194,8 +187,6 @@ export class Engine {
   /** Output area for generated ICMP errors and for GRE when the input has too little headroom. */
   readonly scratch = new Uint8Array(65536 + 128);
   private readonly a6 = new Uint8Array(64);
-  private readonly bout = new EngineOutput();
-  private verdicts = new Uint8Array(0);
   private minStart = 0;
   private now = 0;
   // Token bucket for generated ICMP errors (RFC 4443 §2.4(f), RFC 1812 §4.3.2.8).
@@ -627,51 +618,20 @@ export class Engine {
     }
   }
 
-  /**
-   * Runs slots 0..n-1 of a received batch through process(). Slots to send get META_OFF/LEN
-   * pointing at their output (copied into the slot when it was built in scratch) and
-   * META_FLAGS 0, and META_IFINDEX the interface a TX_L2 frame leaves on (0: the one it came
-   * in on; TX_IP: 0, the kernel routes). Returns the verdict per slot (VERDICT_*; reused array, valid until the next
-   * call). Also reclaims a few idle conntrack entries. The worker loop: rx → processBatch →
-   * tx the TX_L2 slots on the AF_PACKET socket and the TX_IP slots on the raw socket.
-   */
-  processBatch(batch: PacketBatch, n: number, now: number): Uint8Array {
-    if (this.verdicts.length < batch.slots) this.verdicts = new Uint8Array(batch.slots); // once per batch size
-    const V = this.verdicts, M = batch.meta, D = batch.data, size = batch.slotSize, out = this.bout;
-    if (n > batch.slots) n = batch.slots;
-    for (let i = 0; i < n; i++) {
-      const m = i * META_WORDS, slot = i * size;
-      const off = M[m + META_OFF], flags = M[m + META_FLAGS];
-      let len = M[m + META_LEN];
-      if (off + len > size) len = off < size ? size - off : 0;
-      if ((flags & WEIR_F_TRUNCATED) !== 0) {
-        this.counters[C_RX]++;
-        V[i] = this.drop(out, C_DROP_TRUNCATED);
-        continue;
-      }
-      let vd = this.process(D, slot + off, len, flags, now, out, off);
-      if (vd === VERDICT_TX_IP || vd === VERDICT_TX_L2) {
-        if (out.buf === this.scratch) {
-          if (out.len > size) {
-            this.counters[out.reason]--;
-            vd = this.drop(out, C_DROP_NO_ROOM);
-          } else {
-            copyBytes(D, slot, out.buf, out.off, out.len);
-            M[m + META_OFF] = 0;
-            M[m + META_LEN] = out.len;
-            M[m + META_FLAGS] = 0;
-          }
-        } else {
-          M[m + META_OFF] = out.off - slot;
-          M[m + META_LEN] = out.len;
-          M[m + META_FLAGS] = 0;
-        }
-        // Where a TX_L2 frame leaves: the backend's interface (dsr-l2), else where it came in.
-        M[m + META_IFINDEX] = vd === VERDICT_TX_L2 ? out.ifindex : 0;
-      }
-      V[i] = vd;
-    }
-    this.ct.reclaim(now, 64);
-    return V;
+  /** Counts a packet the I/O layer had to cut (never parsed): received and dropped as dropTruncated. */
+  countTruncated(out: EngineOutput): number {
+    this.counters[C_RX]++;
+    return this.drop(out, C_DROP_TRUNCATED);
+  }
+
+  /** Turns the verdict in `out` into dropNoRoom: its output was built but does not fit where it must go. */
+  refuseNoRoom(out: EngineOutput): number {
+    this.counters[out.reason]--;
+    return this.drop(out, C_DROP_NO_ROOM);
+  }
+
+  /** Deletes up to `max` expired connection entries (once per batch: spreads the work). */
+  reclaim(now: number, max = 64): void {
+    this.ct.reclaim(now, max);
   }
 }

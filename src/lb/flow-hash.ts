@@ -106,23 +106,6 @@ export function flowHashV6(
 }
 
 /**
- * Control plane: IPv4 text (src/packet/ip-text.ts rules) as a uint32, first octet most
- * significant; -1 if it is not an IPv4 address. Kept for callers that hash text (src/sim).
- */
-export function parseIpv4(text: string): number {
-  const a = parseIp(text);
-  return a !== undefined && a.length === 4 ? ipv4ToU32(a) : -1;
-}
-
-/** Control plane: IPv6 text (src/packet/ip-text.ts rules) into out[off..off+16); false (out untouched) if it is not IPv6. */
-export function parseIpv6(text: string, out: Uint8Array, off = 0): boolean {
-  const a = parseIp(text);
-  if (a === undefined || a.length !== 16) return false;
-  out.set(a, off);
-  return true;
-}
-
-/**
  * Control plane (allocates; throws on malformed or mixed-family addresses): the flow hash of
  * textual addresses, either family. Equals flowHashV4 / flowHashV6 on the same tuple.
  */

@@ -82,3 +82,12 @@ export const LINKTYPE_ETHERNET = 1;
 export const LINKTYPE_RAW = 101; // raw IPv4 or IPv6, version from the first nibble (TUN)
 export const LINKTYPE_IPV4 = 228;
 export const LINKTYPE_IPV6 = 229;
+
+// Status bits the kernel gives a received frame (linux/if_packet.h, TP_STATUS_*), as the I/O
+// layer passes them to the engine: they say what offloads left undone.
+/** Only the pseudo-header sum is in the L4 checksum field: complete it before sending on. */
+export const TP_STATUS_CSUMNOTREADY = 1 << 3;
+/** The NIC (or veth) already verified the checksum. */
+export const TP_STATUS_CSUM_VALID = 1 << 7;
+/** A GSO TCP super-frame (larger than the MTU): split or refuse it. */
+export const TP_STATUS_GSO_TCP = 1 << 8;

@@ -3,7 +3,8 @@
 // (broken connections) when an instance, router or backend goes away, is added or reweighted.
 // Pure and deterministic given the seed. Model and limits: docs/simulate.md.
 import { fmix32 } from '../lb/hash.js';
-import { flowHashV4, flowHashV6, HASH_FIVE_TUPLE, hashSeed, parseIpv4, parseIpv6 } from '../lb/flow-hash.js';
+import { flowHashV4, flowHashV6, HASH_FIVE_TUPLE, hashSeed } from '../lb/flow-hash.js';
+import { IPPROTO_TCP, IPPROTO_UDP, ipv4ToU32, parseIp } from '../packet/index.js';
 import { buildMaglev, DEFAULT_TABLE_SIZE, type MaglevTable } from '../lb/maglev.js';
 import { hashThreshold } from './ecmp.js';
 import { formatSimEvent, type SimEvent } from './events.js';
@@ -111,8 +112,6 @@ export interface SimResult {
 const MAX_NODES = 1024;
 const MAX_FLOWS = 10_000_000;
 const DEFAULT_VIP: SimVip = { address: '198.18.0.100', port: 80, protocol: 'tcp' };
-const IPPROTO_TCP = 6;
-const IPPROTO_UDP = 17;
 const GOLDEN = 0x9e3779b9;
 
 function checkCount(v: number, what: string, max: number): void {
@@ -137,10 +136,11 @@ interface Flows {
 
 function makeFlows(n: number, seed: number, vip: SimVip): Flows {
   const proto = vip.protocol === 'tcp' ? IPPROTO_TCP : IPPROTO_UDP;
-  const dst4 = parseIpv4(vip.address);
-  const vipBytes = new Uint8Array(16);
-  const v6 = dst4 < 0;
-  if (v6 && !parseIpv6(vip.address, vipBytes)) throw new Error(`simulate: VIP address "${vip.address}" is not an IPv4 or IPv6 address`);
+  const vipAddr = parseIp(vip.address);
+  if (!vipAddr) throw new Error(`simulate: VIP address "${vip.address}" is not an IPv4 or IPv6 address`);
+  const v6 = vipAddr.length === 16;
+  const dst4 = v6 ? -1 : ipv4ToU32(vipAddr);
+  const vipBytes = v6 ? vipAddr : new Uint8Array(16);
   if (vip.port !== 'all' && !(Number.isInteger(vip.port) && vip.port >= 1 && vip.port <= 65535)) {
     throw new Error(`simulate: VIP port must be 1..65535 or "all", got ${String(vip.port)}`);
   }

@@ -7,7 +7,8 @@ import path from 'node:path';
 import YAML from 'yaml';
 import { PACKAGE_ROOT } from '../../src/version.js';
 import { loadConfigFile } from '../../src/config/load.js';
-import { buildVipTable, lookupFlow } from '../../src/control/tables.js';
+import { buildVipTable } from '../../src/daemon/tables.js';
+import { lookupFlow } from '../../src/cli/tables.js';
 import { hashSeed } from '../../src/lb/flow-hash.js';
 import { weir, weirJson } from './cli-helpers.js';
 

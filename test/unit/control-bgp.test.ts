@@ -1,10 +1,10 @@
-// The daemon's announcement rule (src/control/bgp.ts) without a network: sessions are built but
+// The daemon's announcement rule (src/daemon/bgp.ts) without a network: sessions are built but
 // never started, and the announcer says what would be sent.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseConfigText } from '../../src/config/load.js';
 import { createLogger } from '../../src/log.js';
-import { DaemonBgp, routeAttrs, vipPrefix } from '../../src/control/bgp.js';
+import { DaemonBgp, routeAttrs, vipPrefix } from '../../src/daemon/bgp.js';
 import type { WeirConfig } from '../../src/config/schema.js';
 
 function config(extra = ''): WeirConfig {

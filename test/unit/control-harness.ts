@@ -4,10 +4,24 @@
 // it was published in `weir status` (dataplane.counters). No packets, no privileges.
 // Usage: node dist/test/unit/control-harness.js CONFIG.yaml FLOWS.json
 import { readFileSync } from 'node:fs';
-import { runDaemon } from '../../src/control/daemon.js';
-import type { DataPlaneHooks, VipTables } from '../../src/control/dataplane.js';
+import { runDaemon } from '../../src/daemon/run.js';
+import type { DataPlaneHooks, VipTables } from '../../src/dataplane/contract.js';
 import { ctNow, CT_DIR_ORIG, TH_ACK, TH_SYN, type ConnTable } from '../../src/lb/conntrack.js';
-import { flowHashOf, parseIpv4, parseIpv6 } from '../../src/lb/flow-hash.js';
+import { flowHashOf } from '../../src/lb/flow-hash.js';
+import { ipv4ToU32, parseIp } from '../../src/packet/index.js';
+
+/** IPv4 text as a uint32 (-1 when not IPv4), and IPv6 text into buf (false when not IPv6), through the one codec. */
+function parseIpv4(text: string): number {
+  const a = parseIp(text);
+  return a?.length === 4 ? ipv4ToU32(a) : -1;
+}
+function parseIpv6(text: string, out: Uint8Array, off = 0): boolean {
+  const a = parseIp(text);
+  if (a?.length !== 16) return false;
+  out.set(a, off);
+  return true;
+}
+
 
 export interface FlowSpec {
   vip: string;

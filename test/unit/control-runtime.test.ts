@@ -4,10 +4,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseConfigText, formatIssue } from '../../src/config/load.js';
 import type { WeirConfig } from '../../src/config/schema.js';
-import { LbRuntime, RequestError } from '../../src/control/runtime.js';
-import { IdRegistry, MAX_ID } from '../../src/control/registry.js';
-import { detachedDataPlane } from '../../src/control/dataplane.js';
+import { LbRuntime } from '../../src/daemon/runtime.js';
+import { NotFoundError } from '../../src/errors.js';
+import { IdRegistry, MAX_ID } from '../../src/daemon/registry.js';
+import { detachedDataPlane } from '../../src/dataplane/contract.js';
 import { feedDataPlane, type FlowSpec } from './control-harness.js';
+import { backendsView, conntrackFlush, conntrackList, conntrackStats, vipsView } from '../../src/daemon/views.js';
 
 function cfg(text: string): WeirConfig {
   const r = parseConfigText(text);
@@ -53,32 +55,32 @@ test('the detached data plane is reported honestly and still receives every publ
 test('conntrack queries resolve VIP and backend names, states and client prefixes', async () => {
   const rt = await LbRuntime.start(cfg(base), feedDataPlane(flows));
   assert.equal(rt.conntrack.size(), flows.length);
-  assert.equal(rt.conntrackList({ vip: 'web' }).length, 21);
-  assert.equal(rt.conntrackList({ vip: 'web', state: 'syn_sent' }).length, 1);
-  assert.equal(rt.conntrackList({ client: 'fd00:9::/64' }).length, 2);
-  const a = rt.conntrackList({ backend: 'a' });
-  const b = rt.conntrackList({ backend: 'b' });
+  assert.equal(conntrackList(rt, { vip: 'web' }).length, 21);
+  assert.equal(conntrackList(rt, { vip: 'web', state: 'syn_sent' }).length, 1);
+  assert.equal(conntrackList(rt, { client: 'fd00:9::/64' }).length, 2);
+  const a = conntrackList(rt, { backend: 'a' });
+  const b = conntrackList(rt, { backend: 'b' });
   assert.equal(a.length + b.length, 21);
   assert.ok(a.every((e) => e.backendName === 'a' && e.vipName === 'web'));
-  assert.equal(rt.conntrackList({ vip: 'web' }, 5).length, 5);
-  assert.throws(() => rt.conntrackList({ vip: 'nope' }), (e: unknown) => e instanceof RequestError && e.status === 404);
-  assert.throws(() => rt.conntrackList({ backend: 'r1', vip: 'web' }), (e: unknown) => e instanceof RequestError && e.status === 404);
-  assert.throws(() => rt.conntrackList({ state: 'dancing' }), /unknown conntrack state/);
-  assert.equal(rt.conntrackFlush({ vip: 'dns6' }), 2);
-  assert.equal(rt.conntrackStats().size, 21);
+  assert.equal(conntrackList(rt, { vip: 'web' }, 5).length, 5);
+  assert.throws(() => conntrackList(rt, { vip: 'nope' }), (e: unknown) => e instanceof NotFoundError);
+  assert.throws(() => conntrackList(rt, { backend: 'r1', vip: 'web' }), (e: unknown) => e instanceof NotFoundError);
+  assert.throws(() => conntrackList(rt, { state: 'dancing' }), /unknown conntrack state/);
+  assert.equal(conntrackFlush(rt, { vip: 'dns6' }), 2);
+  assert.equal(conntrackStats(rt).size, 21);
 });
 
 test('a reload that changes one VIP rebuilds only its table and keeps every flow and id', async () => {
   const hooks = feedDataPlane(flows);
   const rt = await LbRuntime.start(cfg(base), hooks);
-  const ids = rt.backendsView().map((b) => [b.name, b.id, b.vipId]);
-  const before = rt.vipsView().map((v) => v.fingerprint);
+  const ids = backendsView(rt).map((b) => [b.name, b.id, b.vipId]);
+  const before = vipsView(rt).map((v) => v.fingerprint);
   const r = rt.apply(cfg(base.replace('{ name: b, address: 198.18.1.2 }', '{ name: b, address: 198.18.1.2, weight: 300 }')));
   assert.deepEqual(r.rebuilt, ['web']);
   assert.equal(r.flushed, 0);
   assert.equal(rt.conntrack.size(), flows.length);
-  assert.deepEqual(rt.backendsView().map((b) => [b.name, b.id, b.vipId]), ids);
-  const after = rt.vipsView().map((v) => v.fingerprint);
+  assert.deepEqual(backendsView(rt).map((b) => [b.name, b.id, b.vipId]), ids);
+  const after = vipsView(rt).map((v) => v.fingerprint);
   assert.notEqual(after[0], before[0]);
   assert.equal(after[1], before[1]);
   assert.deepEqual(hooks.status().counters, { publishes: 2, generation: 2, vips: 2, tablesReused: 1, tablesRebuilt: 1, flowsInserted: flows.length });
@@ -88,7 +90,7 @@ test('a reload that changes one VIP rebuilds only its table and keeps every flow
 
 test('removing a backend drops only its flows; removing a VIP drops its flows and frees its name', async () => {
   const rt = await LbRuntime.start(cfg(base), feedDataPlane(flows));
-  const onA = rt.conntrackList({ backend: 'a' }).length;
+  const onA = conntrackList(rt, { backend: 'a' }).length;
   assert.ok(onA > 0);
   const noA = base.replace('[{ name: a, address: 198.18.1.1 }, { name: b', '[{ name: b');
   const r1 = rt.apply(cfg(noA));
@@ -98,14 +100,14 @@ test('removing a backend drops only its flows; removing a VIP drops its flows an
   const r2 = rt.apply(cfg(noDns));
   assert.deepEqual(r2.diff.vipsRemoved, ['dns6']);
   assert.equal(r2.flushed, 2);
-  assert.deepEqual(rt.vipsView().map((v) => v.name), ['web']);
+  assert.deepEqual(vipsView(rt).map((v) => v.name), ['web']);
 });
 
 test('draining a backend gives it no slots, keeps its flows, and survives a reload', async () => {
   const rt = await LbRuntime.start(cfg(base), feedDataPlane(flows));
   const r = rt.setDrained('web', 'a', true);
   assert.equal(r.changed, true);
-  const web = () => rt.backendsView('web');
+  const web = () => backendsView(rt, 'web');
   assert.deepEqual(web().map((b) => [b.name, b.drained, b.slots]), [['a', true, 0], ['b', false, 251]]);
   assert.equal(rt.conntrack.size(), flows.length);
   assert.equal(rt.setDrained('web', 'a', true).changed, false);
@@ -113,15 +115,15 @@ test('draining a backend gives it no slots, keeps its flows, and survives a relo
   assert.deepEqual(web().map((b) => [b.name, b.drained, b.slots]), [['a', true, 0], ['b', false, 257]]);
   rt.setDrained('web', 'a', false);
   assert.ok(web()[0].slots > 0);
-  assert.throws(() => rt.setDrained('web', 'zz', true), (e: unknown) => e instanceof RequestError && e.status === 404 && /no backend named "zz"/.test(e.message));
-  assert.throws(() => rt.setDrained('nope', 'a', true), (e: unknown) => e instanceof RequestError && e.status === 404);
+  assert.throws(() => rt.setDrained('web', 'zz', true), (e: unknown) => e instanceof NotFoundError && /no backend named "zz"/.test(e.message));
+  assert.throws(() => rt.setDrained('nope', 'a', true), (e: unknown) => e instanceof NotFoundError);
 });
 
 test('a VIP whose every backend is drained stays listed but is below its minimum', async () => {
   const rt = await LbRuntime.start(cfg(base), detachedDataPlane());
   rt.setDrained('dns6', 'r1', true);
   rt.setDrained('dns6', 'r2', true);
-  const v = rt.vipsView().find((x) => x.name === 'dns6')!;
+  const v = vipsView(rt).find((x) => x.name === 'dns6')!;
   assert.deepEqual([v.activeBackends, v.state], [0, 'below-minimum']);
 });
 

@@ -7,7 +7,7 @@ import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:f
 import os from 'node:os';
 import path from 'node:path';
 import { createLogger } from '../../src/log.js';
-import { Daemon } from '../../src/control/daemon.js';
+import { Daemon } from '../../src/daemon/daemon.js';
 import { controlRequest, ControlClientError } from '../../src/control/client.js';
 import { feedDataPlane } from './control-harness.js';
 
@@ -86,6 +86,17 @@ test('bad requests get a 4xx with a JSON error and the daemon keeps answering', 
   }
   const s = await controlRequest<{ generation: number }>(socket, 'GET', '/v1/status');
   assert.equal(s.generation, 1);
+});
+
+test('a request body over 64 KiB gets a 413 JSON error (not a reset), and unknown fields a 400', async () => {
+  const big = await raw('POST', '/v1/conntrack/flush', JSON.stringify({ vip: 'x'.repeat(10 << 20) }));
+  assert.equal(big.status, 413);
+  assert.match(String(big.json.error), /larger than 65536 bytes/);
+  const extra = await raw('POST', '/v1/conntrack/flush', '{"vip": "web", "colour": "red"}');
+  assert.equal(extra.status, 400);
+  assert.match(String(extra.json.error), /unknown field "colour"/);
+  const s = await controlRequest<{ generation: number }>(socket, 'GET', '/v1/status');
+  assert.equal(s.generation, 1, 'the daemon keeps answering');
 });
 
 test('the client turns a refused request into a ControlClientError with the status and message', async () => {

@@ -8,12 +8,20 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createLogger } from '../../src/log.js';
-import { Daemon } from '../../src/control/daemon.js';
+import { Daemon } from '../../src/daemon/daemon.js';
 import { controlRequest } from '../../src/control/client.js';
-import type { DataPlaneHooks, PassiveHealthSink, VipTables } from '../../src/control/dataplane.js';
+import type { DataPlaneHooks, PassiveHealthSink, VipTables } from '../../src/dataplane/contract.js';
 import { ctNow } from '../../src/lb/conntrack.js';
-import { parseIpv4 } from '../../src/lb/flow-hash.js';
+import { ipv4ToU32, parseIp } from '../../src/packet/index.js';
 import { CLI } from './cli-helpers.js';
+import { backendsView, vipsView } from '../../src/daemon/views.js';
+
+/** IPv4 text as a uint32 (-1 when not IPv4) through the one codec. */
+function parseIpv4(text: string): number {
+  const a = parseIp(text);
+  return a?.length === 4 ? ipv4ToU32(a) : -1;
+}
+
 
 /** The real CLI, run without blocking this process (the daemon under test lives in it). */
 function weir(...args: string[]): Promise<{ status: number; stdout: string; stderr: string }> {
@@ -154,8 +162,8 @@ test('backends start unknown, come up after their first probe, and the table the
 
 test('a backend whose server stops is marked down, its VIP table is rebuilt without it and its flows are rescheduled', async (t) => {
   const rt = daemon.runtime;
-  const tables = rt.vipsView().find((v) => v.name === 'web')!;
-  const bId = rt.backendsView('web').find((x) => x.name === 'b')!.id;
+  const tables = vipsView(rt).find((v) => v.name === 'web')!;
+  const bId = backendsView(rt, 'web').find((x) => x.name === 'b')!.id;
   // A flow pinned to b: on_backend_down: reschedule must delete it.
   const e = rt.conntrack.insert4(6, parseIpv4('198.18.5.1') | 0, 40000, parseIpv4('198.18.100.1') | 0, 80, tables.id, bId, ctNow());
   assert.ok(e >= 0);
@@ -175,12 +183,12 @@ test('a backend whose server stops is marked down, its VIP table is rebuilt with
   assert.equal(web.state, 'serving');
   assert.ok(rt.generation > gen, 'a new generation was published');
   assert.equal(rt.conntrack.list({ vipId: tables.id, backendId: bId }, 10).length, 0, "b's flow was deleted");
-  const rebuild = rt.healthRebuilds.find((r) => r.vip === 'web' && r.backend === 'b' && r.to === 'down');
+  const rebuild = rt.healthTables!.rebuilds.find((r) => r.vip === 'web' && r.backend === 'b' && r.to === 'down');
   assert.ok(rebuild, 'the rebuild is recorded');
   assert.equal(rebuild.rescheduled, 1);
   assert.equal(rebuild.fingerprint, web.fingerprint);
   // Figure for the report (not asserted: timing is not a test property).
-  t.diagnostic(`health decision → publish returned: ${rt.healthRebuilds.map((r) => `${r.vip}/${r.backend}→${r.to} ${r.decisionToPublishMs} ms`).join(', ')}`);
+  t.diagnostic(`health decision → publish returned: ${rt.healthTables!.rebuilds.map((r) => `${r.vip}/${r.backend}→${r.to} ${r.decisionToPublishMs} ms`).join(', ')}`);
   const text = await weir('backends', 'web', '-s', socket);
   assert.equal(text.status, 0, text.stderr);
   assert.match(text.stdout, /^web\s+b\s+127\.0\.0\.1:\d+\s+100\s+active\s+down\s+active\s+\S+Z\s+fail \(.*\) at \S+\s+0\s+0\.00%$/m);
@@ -202,7 +210,7 @@ test('a metrics scrape over HTTP has the expected series and passes promtool che
   const res = await fetch(`http://127.0.0.1:${metricsPort}/metrics`);
   assert.equal(res.status, 200);
   const body = await res.text();
-  const web = daemon.runtime.vipsView().find((v) => v.name === 'web')!;
+  const web = vipsView(daemon.runtime).find((v) => v.name === 'web')!;
   for (const line of [
     `weir_vip_info{vip="web",fingerprint="${web.fingerprint}",mode="nat",address="198.18.100.1",port="80",protocol="tcp"} 1`,
     'weir_vip_healthy{vip="strict"} 0',
@@ -270,8 +278,8 @@ test('passive failures reported by the data plane take a backend down; active pr
   const rt = daemon.runtime;
   const sink = rec.sink.current;
   assert.ok(sink, 'the runtime handed the data plane a health sink');
-  const vip = rt.vipsView().find((v) => v.name === 'strict')!;
-  const aId = rt.backendsView('strict').find((x) => x.name === 'a')!.id;
+  const vip = vipsView(rt).find((v) => v.name === 'strict')!;
+  const aId = backendsView(rt, 'strict').find((x) => x.name === 'a')!.id;
   for (let i = 0; i < 5; i++) sink.failure(vip.id, aId); // passive_down_after: 5 (default)
   sink.failure(9999, 9999); // unknown ids are ignored
   const down = await state('strict', 'a');

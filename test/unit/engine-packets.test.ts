@@ -27,6 +27,7 @@ import {
   checksumProblems, expectedBackend, fixture, frame, hex, ipOf, LOCAL_MAC, refChecksum, refFlowLabel, refSum, TABLE_OPTS, vipSpecs,
   type Fixture,
 } from './engine-helpers.js';
+import { BatchRunner } from '../../src/dataplane/batch-runner.js';
 
 const HEADROOM = 64;
 const CLIENT4 = '198.19.0.1';
@@ -302,7 +303,7 @@ test('dsr-l2 on a two-armed host: the frame leaves on the backend\'s interface w
   const batch = new PacketBatch({ slots: 2, headroom: 64 });
   batch.put(0, frame(spec));
   batch.put(1, frame({ src: CLIENT4, dst: '198.18.0.20', proto: 'tcp', srcPort: 40300, dstPort: 80, tcpFlags: TCP_SYN }));
-  const v = fx.engine.processBatch(batch, 2, 5);
+  const v = new BatchRunner(fx.engine).run(batch, 2, 5);
   assert.deepEqual([...v.subarray(0, 2)], [VERDICT_TX_L2, VERDICT_TX_IP]);
   assert.equal(batch.meta[META_IFINDEX], 7, 'TX_L2 names the backend\'s interface');
   assert.equal(fx.engine.counters[ENGINE_COUNTER_NAMES.indexOf('txNextHop')], 0, 'dsr-l2 frames are not next-hop output');
@@ -336,7 +337,7 @@ test('next-hop output: nat and dsr-gre packets to a backend with a resolved next
   const batch = new PacketBatch({ slots: 1, headroom: 0 });
   const g4: PacketSpec = { src: CLIENT4, dst: '198.18.0.20', proto: 'tcp', srcPort: 40402, dstPort: 80, tcpFlags: TCP_SYN };
   batch.put(0, frame(g4));
-  const v = fx.engine.processBatch(batch, 1, 5);
+  const v = new BatchRunner(fx.engine).run(batch, 1, 5);
   const g4b = expectedBackend(specOf(fx, 'gre4'), IPPROTO_TCP, CLIENT4, '198.18.0.20', 40402, 80);
   assert.equal(v[0], VERDICT_TX_L2);
   assert.equal(hex(batch.packet(0)), hex(eth(gre4('198.18.0.1', g4b.address, buildPacket(g4)))));
@@ -478,7 +479,7 @@ test('processBatch fills verdicts and points each slot at its output, with or wi
     batch.put(1, frame(n));
     batch.put(2, frame({ src: CLIENT4, dst: '198.18.0.99', proto: 'udp' }));
     batch.put(3, frame({ src: CLIENT4, dst: '198.18.0.30', proto: 'udp', srcPort: 1, dstPort: 2 }));
-    const v = fx.engine.processBatch(batch, 4, 5);
+    const v = new BatchRunner(fx.engine).run(batch, 4, 5);
     assert.deepEqual([...v.subarray(0, 4)], [VERDICT_TX_IP, VERDICT_TX_IP, VERDICT_PASS, VERDICT_TX_L2]);
     const gb = expectedBackend(specOf(fx, 'gre4'), IPPROTO_TCP, CLIENT4, '198.18.0.20', 40200, 80);
     assert.equal(hex(batch.packet(0)), hex(gre4('198.18.0.1', gb.address, buildPacket(g))));

@@ -1,36 +1,11 @@
-// Maglev tables from the config, shared by the daemon and the offline what-if commands
-// (`weir maglev`, `weir lookup`): one code path, so the simulator answers what the daemon does.
+// The offline what-if commands, `weir maglev` and `weir lookup`: a VIP's Maglev table built from
+// a config file exactly as the daemon builds it (daemon/tables.ts), and the backend a new flow
+// would reach. No daemon, no privileges.
 import { flowHashOf, hashFieldsCode, hashSeed } from '../lb/flow-hash.js';
-import { buildMaglev, type MaglevTable } from '../lb/maglev.js';
 import { familyOf, parseHostPort } from '../config/address.js';
-import type { VipConfig, WeirConfig } from '../config/schema.js';
-
-export const IPPROTO_TCP = 6;
-export const IPPROTO_UDP = 17;
-
-export function protoNumber(p: 'tcp' | 'udp'): number {
-  return p === 'tcp' ? IPPROTO_TCP : IPPROTO_UDP;
-}
-
-/**
- * The VIP's Maglev table. A drained backend keeps its identity in the table with weight 0, so it
- * gets no new flows while its existing connections stay in the connection table.
- */
-export function buildVipTable(vip: VipConfig, seed: number, drained: ReadonlySet<string> = new Set()): MaglevTable {
-  return buildMaglev(
-    vip.backends.map((b) => ({ id: b.name as string, weight: drained.has(b.name as string) ? 0 : b.weight })),
-    { size: vip.table_size, seed },
-  );
-}
-
-export function findVip(cfg: WeirConfig, name: string): VipConfig {
-  const vip = cfg.vips.find((v) => v.name === name);
-  if (!vip) {
-    const known = cfg.vips.map((v) => v.name);
-    throw new Error(`no VIP named "${name}"${known.length ? ` (VIPs: ${known.join(', ')})` : ' (the config has no VIPs)'}`);
-  }
-  return vip;
-}
+import type { WeirConfig } from '../config/schema.js';
+import { IPPROTO_TCP, IPPROTO_UDP } from '../packet/index.js';
+import { buildVipTable, findVip } from '../daemon/tables.js';
 
 export interface MaglevReport {
   vip: string;
@@ -92,7 +67,7 @@ export function lookupFlow(cfg: WeirConfig, vipName: string, client: string, pro
   const seed = hashSeed(cfg.cluster.hash_seed);
   const t = buildVipTable(vip, seed);
   const fields = hashFieldsCode(vip.hash_fields);
-  const hash = flowHashOf(seed, fields, protoNumber(protocol), c.address, c.port, vip.address, vipPort) >>> 0;
+  const hash = flowHashOf(seed, fields, protocol === 'tcp' ? IPPROTO_TCP : IPPROTO_UDP, c.address, c.port, vip.address, vipPort) >>> 0;
   const slot = hash % t.size;
   const idx = t.lookup(hash);
   const b = idx >= 0 ? vip.backends.find((x) => x.name === t.backendIds[idx]) : undefined;

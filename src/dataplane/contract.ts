@@ -1,10 +1,31 @@
-// The seam between the control plane and the data plane. The daemon builds tables and calls
-// these hooks; src/dataplane (worker threads over AF_PACKET) implements them. A config with no
-// interfaces runs detached: tables are built, nothing forwards, and `weir status` says
+// The data plane's contract with the daemon: what it needs to start (DataPlaneSettings, its own
+// narrow view of the config), the tables it is given (VipTables), what it reports, and the hooks
+// the daemon calls. src/dataplane/index.ts implements the hooks over worker threads; a config
+// with no interfaces runs detached: tables are built, nothing forwards, and `weir status` says
 // "dataplane: not attached".
 import type { MaglevTable } from '../lb/maglev.js';
 import type { ConnTable } from '../lb/conntrack.js';
-import type { WeirConfig } from '../config/schema.js';
+
+/** What the data plane needs to start: the daemon derives it from the config (instance.*). */
+export interface DataPlaneSettings {
+  /** instance.name: the nftables table and log lines. */
+  name: string;
+  io: 'afpacket' | 'afxdp' | 'tun';
+  interfaces: readonly string[];
+  /** weir's own addresses: the first of each family is the SNAT and GRE source. */
+  addresses: readonly string[];
+  workers: number | 'auto';
+  tunName: string;
+  xdpMode: 'native' | 'generic';
+  l2Output: boolean;
+  busyPollUs: number;
+  unknownTraffic: 'pass' | 'drop';
+  fragments: 'drop' | 'pass';
+  /** Address families of the VIPs at start (io: tun checks forwarding for each). */
+  vipFamilies: readonly (4 | 6)[];
+  /** Whether a VIP uses nat at start (io: tun checks its SNAT addresses up front). */
+  natVips: boolean;
+}
 
 export interface BackendTableEntry {
   /** Stable id (IdRegistry), the backendId stored in connection entries. */
@@ -40,7 +61,18 @@ export interface DataPlaneStatus {
   attached: boolean;
   /** "not attached", "afpacket: 2 workers on eth0", … */
   description: string;
+  /** Every data-plane counter, summed over the workers. */
   counters?: Record<string, number>;
+  workers?: number;
+  running?: number;
+  /** The table generation each worker runs. */
+  generations?: number[];
+  /** Packets each worker received: how the fanout hash (or the NIC's queues) spread flows. */
+  workerRx?: number[];
+  /** Per worker: when it swapped to its generation and forwarded the first batch with it (epoch ms; 0: none yet). */
+  appliedAt?: number[];
+  firstPacketAt?: number[];
+  lastError?: string;
 }
 
 /** Passive health signals from the data path (src/health: reportPassiveFailure/Success). */
@@ -51,7 +83,7 @@ export interface PassiveHealthSink {
 
 export interface DataPlaneHooks {
   /** Called once at start with the connection table every worker shares. */
-  attach(config: WeirConfig, conntrack: ConnTable): Promise<void>;
+  attach(settings: DataPlaneSettings, conntrack: ConnTable): Promise<void>;
   /**
    * Publishes a complete, consistent set of VIP tables (generation increases by one each time).
    * Workers swap to it atomically; VIPs missing from the set stop taking packets.

@@ -11,6 +11,7 @@ import path from 'node:path';
 import { canonicalAddress, familyOf } from '../config/address.js';
 import type { WeirConfig } from '../config/schema.js';
 import type { Logger } from '../log.js';
+import type { BgpPeerStatus, BgpSpeakerStatus } from '../control/api.js';
 import { BgpAnnouncer } from '../bgp/announcer.js';
 import { BGP_PORT } from '../bgp/message.js';
 import { BgpSession, capabilityName, type BgpState, type BgpTransport, type MessageCounts, type RouteAttrs } from '../bgp/session.js';
@@ -22,53 +23,7 @@ import { restoreConnections, takeRestartState, writeRestartState, type RestartSt
 import { backendKey } from './registry.js';
 import type { LbRuntime } from './runtime.js';
 
-export interface PeerStatus {
-  peer: string;
-  remoteAs: number;
-  state: BgpState;
-  /** When the session last changed state (ISO). */
-  since: string;
-  /** Prefixes this session carries (sent while Established). */
-  routes: number;
-  lastDown: string | null;
-  established: number;
-  passive: boolean;
-  /** Seconds since the session reached Established, or null. */
-  uptimeSeconds: number | null;
-  /** The prefixes the peer has been sent and not withdrawn (empty unless Established). */
-  prefixes: string[];
-  messages: { in: MessageCounts; out: MessageCounts };
-  capabilities: { advertised: string[]; received: string[]; negotiated: string[] };
-  /** Negotiated hold time (s), or null before an OPEN exchange. */
-  holdTime: number | null;
-  /** TCP-MD5 (RFC 2385) signs this session. */
-  md5: boolean;
-  bfd: (BfdPeerStatus & { minTxMs: number; minRxMs: number; multiplier: number }) | null;
-  connect: { attempts: number; timeouts: number; errors: number; lastError: string | null };
-  /** Graceful restart as advertised to this peer, and the peer's restart time if it has the capability. */
-  gracefulRestart: { advertised: boolean; peerRestartTime: number | null };
-  refreshIgnored: number;
-}
-
-export interface BgpStatus {
-  enabled: true;
-  localAs: number;
-  routerId: string;
-  selfHealthy: boolean;
-  announced: string[];
-  peers: PeerStatus[];
-  /** Where weir listens for passive peers ("[::]:179"), or null (no passive peer, or listen failed). */
-  listening: string | null;
-  /** Incoming connections closed at once: unknown peer, active peer, or its session not waiting. */
-  refusedConnections: number;
-  /** What weir wants announced (healthy VIPs while weir is healthy); `announced` is what Established peers carry. */
-  wanted: string[];
-  gracefulRestart: { enabled: boolean; restartTime: number; restarting: boolean; forwardingPreserved: boolean; endOfRibHeld: boolean };
-  /** The BFD thread's packet counters and drops by reason, or null when no peer has BFD. */
-  bfd: BfdNativeStats | null;
-  /** The kernel's TCP-MD5 drop counters in this network namespace (/proc/net/netstat), or null. */
-  tcpMd5Kernel: { notFound: number; unexpected: number; failure: number } | null;
-}
+export type { BgpPeerStatus as PeerStatus, BgpSpeakerStatus as BgpStatus } from '../control/api.js';
 
 export interface DaemonBgpOptions {
   /**
@@ -353,8 +308,8 @@ export class DaemonBgp {
     return this.eorHeld;
   }
 
-  status(cfg: WeirConfig): BgpStatus {
-    const peers = this.sessions.map((s): PeerStatus => {
+  status(cfg: WeirConfig): BgpSpeakerStatus {
+    const peers = this.sessions.map((s): BgpPeerStatus => {
       const n = s.session.negotiated;
       const st = s.session.stats;
       const prefixes = s.session.advertised().sort();

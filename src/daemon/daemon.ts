@@ -2,19 +2,22 @@
 // "ready" line; SIGHUP or `weir reload` applies a new config's difference; SIGTERM/SIGINT stop
 // gracefully (BGP withdraws first) and exit 0. Health checks drive the tables and the BGP
 // announcements; GET /metrics on metrics.listen serves Prometheus metrics.
-import { execFile } from 'node:child_process';
 import type { LevelWithSilent } from 'pino';
 import { createLogger, type Logger } from '../log.js';
 import { VERSION } from '../version.js';
 import { ConfigError, formatIssue, loadConfigFile } from '../config/load.js';
 import type { WeirConfig } from '../config/schema.js';
-import { detachedDataPlane, type DataPlaneHooks } from './dataplane.js';
-import { LbRuntime, RequestError, type ApplyReport } from './runtime.js';
-import { startControlServer, type ControlServer } from './server.js';
+import { detachedDataPlane, type DataPlaneHooks } from '../dataplane/contract.js';
+import { LbRuntime, type ApplyReport } from './runtime.js';
+import { startControlServer, type ControlServer } from '../control/server.js';
+import type { ControlApi, HealthSummary, ReloadRecord, ReloadResult, StatusView } from '../control/api.js';
+import { RejectedError } from '../errors.js';
 import { parseListen } from '../config/schema.js';
 import { startMetricsServer, type MetricsServer } from '../metrics/server.js';
 import { DaemonBgp, restoreRestart, saveRestart, takeRestart } from './bgp.js';
 import { daemonRegistry } from './metrics.js';
+import { wantsDataPlane } from './dataplane-settings.js';
+import { backendsView, conntrackFlush, conntrackList, conntrackStats, vipsView } from './views.js';
 
 export interface DaemonOptions {
   configFile: string;
@@ -23,20 +26,9 @@ export interface DaemonOptions {
 }
 
 /** WEIR_LOG_LEVEL overrides the config's log.level (for debugging a deployed instance). */
-function envLogLevel(): LevelWithSilent | undefined {
+export function envLogLevel(): LevelWithSilent | undefined {
   const v = process.env.WEIR_LOG_LEVEL;
   return v && ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(v) ? (v as LevelWithSilent) : undefined;
-}
-
-interface ReloadRecord {
-  at: string;
-  ok: boolean;
-  message: string;
-}
-
-/** weir run drives a real data plane when it has interfaces (afpacket) or a TUN to run on. */
-function wantsDataPlane(config: WeirConfig): boolean {
-  return config.instance.interfaces.length > 0 || config.instance.io === 'tun';
 }
 
 export class Daemon {
@@ -71,7 +63,7 @@ export class Daemon {
     const d = new Daemon(opts.configFile, runtime, log.child({ instance: config.instance.name }), null);
     d.restarted = restart !== null;
     try {
-      d.server = await startControlServer(config.control.socket, d.handlers(), d.log);
+      d.server = await startControlServer(config.control.socket, d.api(), d.log);
       await d.startServices();
     } catch (e) {
       runtime.stop();
@@ -159,29 +151,33 @@ export class Daemon {
     setImmediate(tick);
   }
 
-  private handlers() {
+  /** The control API this daemon serves (control/api.ts). */
+  api(): ControlApi {
     const rt = this.runtime;
+    const drain = (vip: string, backend: string, on: boolean) => {
+      const r = rt.setDrained(vip, backend, on);
+      if (r.changed) this.log.info({ vip, backend, fingerprint: r.fingerprint }, on ? 'backend drained' : 'backend undrained');
+      return r;
+    };
     return {
       status: () => this.status(),
-      vips: () => rt.vipsView(),
-      backends: (vip?: string) => rt.backendsView(vip),
-      conntrackList: (f: Parameters<LbRuntime['conntrackList']>[0], limit: number) => rt.conntrackList(f, limit),
-      conntrackStats: () => rt.conntrackStats(),
-      conntrackFlush: (f: Parameters<LbRuntime['conntrackFlush']>[0]) => {
-        const n = rt.conntrackFlush(f);
-        this.log.info({ filter: f, deleted: n }, 'conntrack flushed');
-        return n;
-      },
-      setDrained: (vip: string, backend: string, on: boolean) => {
-        const r = rt.setDrained(vip, backend, on);
-        if (r.changed) this.log.info({ vip, backend, fingerprint: r.fingerprint }, on ? 'backend drained' : 'backend undrained');
-        return r;
+      vips: () => vipsView(rt),
+      backends: (q) => backendsView(rt, q.vip),
+      drain: (r) => drain(r.vip, r.backend, true),
+      undrain: (r) => drain(r.vip, r.backend, false),
+      conntrackList: (q) => conntrackList(rt, q, q.limit),
+      conntrackStats: () => conntrackStats(rt),
+      conntrackFlush: (f) => {
+        const deleted = conntrackFlush(rt, f);
+        this.log.info({ filter: f, deleted }, 'conntrack flushed');
+        return { deleted };
       },
       reload: () => this.reload(),
+      bgp: () => (this.bgp ? this.bgp.status(this.runtime.config) : { enabled: false }),
     };
   }
 
-  status() {
+  status(): StatusView {
     const cfg = this.runtime.config;
     return {
       instance: cfg.instance.name,
@@ -194,7 +190,7 @@ export class Daemon {
       controlSocket: cfg.control.socket,
       dataplane: this.runtime.hooks.status(),
       hashSeed: cfg.cluster.hash_seed,
-      vips: this.runtime.vipsView().map((v) => ({
+      vips: vipsView(this.runtime).map((v) => ({
         name: v.name,
         fingerprint: v.fingerprint,
         state: v.state,
@@ -211,7 +207,7 @@ export class Daemon {
     };
   }
 
-  private healthStatus() {
+  private healthStatus(): HealthSummary {
     const h = this.runtime.health;
     const rows = h?.backends() ?? [];
     const count = (s: string) => rows.filter((b) => b.state === s).length;
@@ -221,22 +217,22 @@ export class Daemon {
       suspect: count('suspect'),
       down: count('down'),
       unknown: count('unknown'),
-      tableRebuilds: this.runtime.healthRebuildCount,
-      lastRebuild: this.runtime.healthRebuilds.at(-1) ?? null,
+      tableRebuilds: this.runtime.healthTables?.rebuildCount ?? 0,
+      lastRebuild: this.runtime.healthTables?.rebuilds.at(-1) ?? null,
     };
   }
 
   /**
    * Re-reads the config file and applies the difference. An invalid file leaves the running
-   * config in place and rejects with RequestError(422) listing every problem. Serialized.
+   * config in place and rejects with RejectedError listing every problem. Serialized.
    */
-  reload(): Promise<ApplyReport & { ok: true }> {
+  reload(): Promise<ReloadResult> {
     const next = this.reloading.then(() => this.reloadNow());
     this.reloading = next.catch(() => undefined);
     return next;
   }
 
-  private async reloadNow(): Promise<ApplyReport & { ok: true }> {
+  private async reloadNow(): Promise<ReloadResult> {
     const at = new Date().toISOString();
     let cfg: WeirConfig;
     try {
@@ -247,7 +243,7 @@ export class Daemon {
       this.lastReload = { at, ok: false, message: `${message}: ${issues.join('; ')}` };
       this.reloadCount.failed++;
       this.log.error({ file: this.configFile, issues }, 'reload rejected: invalid config, keeping the running one');
-      throw new RequestError(422, message, { issues });
+      throw new RejectedError(message, issues);
     }
     let report: ApplyReport;
     try {
@@ -257,7 +253,7 @@ export class Daemon {
       this.lastReload = { at, ok: false, message };
       this.reloadCount.failed++;
       this.log.error({ err: e }, 'reload rejected');
-      throw new RequestError(422, message, { issues: [(e as Error).message] });
+      throw new RejectedError(message, [(e as Error).message]);
     }
     this.log.level = envLogLevel() ?? cfg.log.level;
     const d = report.diff;
@@ -336,85 +332,3 @@ export class Daemon {
   }
 }
 
-/** Tells systemd we are ready when started with NOTIFY_SOCKET (Type=notify, NotifyAccess=all). */
-function notifySystemd(log: Logger, status: string): void {
-  if (!process.env.NOTIFY_SOCKET) return;
-  execFile('systemd-notify', ['--ready', `--pid=${process.pid}`, `--status=${status}`], (err) => {
-    if (err) log.warn({ err }, 'systemd-notify failed; use Type=exec in the unit');
-  });
-}
-
-/**
- * Runs the daemon in the foreground until SIGTERM/SIGINT; resolves with the exit code
- * (0 on a graceful stop, 2 on an invalid config, 1 on any other start failure).
- */
-export async function runDaemon(configFile: string, opts: { hooks?: DataPlaneHooks } = {}): Promise<number> {
-  let daemon: Daemon;
-  try {
-    daemon = await Daemon.start({ configFile, hooks: opts.hooks });
-  } catch (e) {
-    if (e instanceof ConfigError) {
-      process.stderr.write(`weir: ${e.message}\n`);
-      return 2;
-    }
-    process.stderr.write(`weir: cannot start: ${(e as Error).message}\n`);
-    return 1;
-  }
-  const log = daemon.log;
-  const cfg = daemon.config;
-  return new Promise<number>((resolve) => {
-    let stopping = false;
-    const onHup = () => {
-      log.info('SIGHUP: reloading');
-      daemon.reload().catch(() => undefined); // the outcome is logged by reload()
-    };
-    const onStop = (signal: NodeJS.Signals) => {
-      if (stopping) return;
-      stopping = true;
-      // SIGUSR2 (systemd's RestartKillSignal): a planned restart, graceful restart keeps the routes.
-      const restart = signal === 'SIGUSR2';
-      log.info({ signal }, restart ? 'stopping for a restart' : 'shutting down');
-      // 10 s for the steps themselves, plus the BGP graceful-shutdown wait.
-      const guardMs = 10_000 + (daemon.config.bgp.enabled ? daemon.config.bgp.shutdown_wait_ms : 0);
-      const guard = setTimeout(() => {
-        log.error(`shutdown took longer than ${guardMs / 1000} s; exiting anyway`);
-        resolve(1);
-      }, guardMs);
-      guard.unref();
-      (restart ? daemon.stopForRestart() : daemon.stop())
-        .then(() => {
-          clearTimeout(guard);
-          process.off('SIGHUP', onHup);
-          process.off('SIGTERM', onStop);
-          process.off('SIGINT', onStop);
-          process.off('SIGUSR2', onStop);
-          log.info('stopped');
-          resolve(0);
-        })
-        .catch((err: unknown) => {
-          log.error({ err }, 'shutdown failed');
-          resolve(1);
-        });
-    };
-    process.on('SIGHUP', onHup);
-    process.on('SIGTERM', onStop);
-    process.on('SIGINT', onStop);
-    process.on('SIGUSR2', onStop);
-    const status = daemon.runtime.hooks.status();
-    log.info(
-      {
-        version: VERSION,
-        config: configFile,
-        socket: cfg.control.socket,
-        vips: cfg.vips.length,
-        backends: cfg.vips.reduce((n, v) => n + v.backends.length, 0),
-        generation: daemon.runtime.generation,
-        dataplane: status.description,
-        bgpPeers: cfg.bgp.enabled ? cfg.bgp.peers.length : 0,
-        metrics: daemon.status().metrics,
-      },
-      'ready',
-    );
-    notifySystemd(log, `serving ${cfg.vips.length} VIPs`);
-  });
-}

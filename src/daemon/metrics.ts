@@ -2,7 +2,8 @@
 // the runtime, the health monitor, the BGP sessions and the data plane's status().counters, so
 // nothing has to be kept in step on the hot path.
 import { Registry, type Sample } from '../metrics/registry.js';
-import type { BgpStatus } from './bgp.js';
+import type { BgpSpeakerStatus } from '../control/api.js';
+import { backendsView, vipsView } from './views.js';
 import type { LbRuntime } from './runtime.js';
 
 export interface MetricsSource {
@@ -10,7 +11,7 @@ export interface MetricsSource {
   instance: string;
   version: string;
   reloads(): { ok: number; failed: number };
-  bgp(): BgpStatus | null;
+  bgp(): BgpSpeakerStatus | null;
 }
 
 const BGP_STATES = ['Idle', 'Connect', 'Active', 'OpenSent', 'OpenConfirm', 'Established'] as const;
@@ -49,15 +50,15 @@ export function daemonRegistry(src: MetricsSource): Registry {
 
   // VIPs and backends.
   g('weir_vip_info', 'One series per VIP; the labels carry its Maglev table fingerprint, mode and service.', ['vip', 'fingerprint', 'mode', 'address', 'port', 'protocol'], () =>
-    rt.vipsView().map((v) => ({ labels: { vip: v.name, fingerprint: v.fingerprint, mode: v.mode, address: v.address, port: String(v.port), protocol: v.protocol }, value: 1 })),
+    vipsView(rt).map((v) => ({ labels: { vip: v.name, fingerprint: v.fingerprint, mode: v.mode, address: v.address, port: String(v.port), protocol: v.protocol }, value: 1 })),
   );
   g('weir_vip_healthy', '1 while the VIP has at least min_healthy_backends serving backends.', ['vip'], () =>
-    rt.vipsView().map((v) => ({ labels: { vip: v.name }, value: v.healthy ? 1 : 0 })),
+    vipsView(rt).map((v) => ({ labels: { vip: v.name }, value: v.healthy ? 1 : 0 })),
   );
   g('weir_vip_backends', 'Backends per VIP: configured, healthy (probes pass) and serving (healthy, weight > 0, not drained).', ['vip', 'state'], () => {
     const out: Sample[] = [];
-    const rows = rt.backendsView();
-    for (const v of rt.vipsView()) {
+    const rows = backendsView(rt);
+    for (const v of vipsView(rt)) {
       const mine = rows.filter((b) => b.vip === v.name);
       const healthy = mine.filter((b) => b.health === 'up' || b.health === 'suspect' || b.health === 'unchecked').length;
       out.push({ labels: { vip: v.name, state: 'configured' }, value: mine.length });
@@ -67,7 +68,7 @@ export function daemonRegistry(src: MetricsSource): Registry {
     return out;
   });
   g('weir_backend_serving', '1 while the backend takes new flows.', ['vip', 'backend'], () =>
-    rt.backendsView().map((b) => ({ labels: { vip: b.vip, backend: b.name }, value: b.serving && !b.drained && b.weight > 0 ? 1 : 0 })),
+    backendsView(rt).map((b) => ({ labels: { vip: b.vip, backend: b.name }, value: b.serving && !b.drained && b.weight > 0 ? 1 : 0 })),
   );
 
   // Health checks.
@@ -86,7 +87,7 @@ export function daemonRegistry(src: MetricsSource): Registry {
   c('weir_health_transitions_total', 'Backend health state changes.', ['vip', 'backend'], () =>
     counters().map((k) => ({ labels: { vip: k.vip, backend: k.backend }, value: k.transitions })),
   );
-  c('weir_health_table_rebuilds_total', 'Maglev table rebuilds caused by a backend health change.', [], () => [{ value: rt.healthRebuildCount }]);
+  c('weir_health_table_rebuilds_total', 'Maglev table rebuilds caused by a backend health change.', [], () => [{ value: rt.healthTables?.rebuildCount ?? 0 }]);
 
   // BGP.
   g('weir_bgp_session_state', 'BGP session state (1 for the current state of each peer).', ['peer', 'state'], () =>

@@ -1,0 +1,235 @@
+// The daemon's load-balancing state: the active config, one Maglev table per VIP, stable ids,
+// drained backends and the shared connection table. Applying a new config rebuilds only the
+// tables whose inputs changed and keeps the connection table, so existing flows survive a reload.
+// With health checks (health.ts), a backend that stops serving leaves its VIP's table the way a
+// drained one does (weight 0, same identity), so instances with the same view build the same table.
+import type { Logger } from '../log.js';
+import { hashSeed } from '../lb/flow-hash.js';
+import { ConnTable } from '../lb/conntrack.js';
+import { diffConfigs } from '../config/diff.js';
+import type { VipConfig, WeirConfig } from '../config/schema.js';
+import { detachedDataPlane, type DataPlaneHooks, type VipTables } from '../dataplane/contract.js';
+import { dataPlaneSettings } from './dataplane-settings.js';
+import { NotFoundError } from '../errors.js';
+import type { HealthMonitor, HealthMonitorOptions } from '../health/index.js';
+import type { ReloadResult } from '../control/api.js';
+import { IdRegistry, backendKey } from './registry.js';
+import { buildVipTables, ctTimeouts } from './tables.js';
+import { HealthTables } from './health.js';
+
+export type ApplyReport = Omit<ReloadResult, 'ok'>;
+
+/** VIP fields that define which packets belong to the VIP; changing one orphans its flows. */
+const IDENTITY_FIELDS = ['address', 'port', 'protocol', 'mode'];
+
+export interface RuntimeOptions {
+  /** Health-check the backends (the daemon does); without it every backend counts as serving. */
+  health?: HealthMonitorOptions;
+  logger?: Logger;
+  /** Runs once the tables (and so the VIP and backend ids) exist, before the data plane attaches: a graceful restart refills the connection table here. */
+  beforeAttach?: (rt: LbRuntime) => void;
+}
+
+/** One VIP as the runtime holds it: its config and the tables published for it. */
+export interface VipEntry {
+  cfg: VipConfig;
+  tables: VipTables;
+}
+
+export class LbRuntime {
+  config: WeirConfig;
+  generation = 0;
+  readonly conntrack: ConnTable;
+  readonly hooks: DataPlaneHooks;
+  readonly vipIds = new IdRegistry();
+  readonly backendIds = new IdRegistry();
+  /** Health checks and what they did to the tables; null when started without health checking. */
+  readonly healthTables: HealthTables | null;
+  private readonly vips = new Map<string, VipEntry>();
+  private readonly drained = new Set<string>();
+
+  private constructor(config: WeirConfig, hooks: DataPlaneHooks, opts: RuntimeOptions) {
+    this.config = config;
+    this.hooks = hooks;
+    this.healthTables = opts.health ? new HealthTables(this, opts.health, opts.logger) : null;
+    this.conntrack = ConnTable.create({ capacity: config.conntrack.capacity, timeouts: ctTimeouts(config.conntrack.timeouts) });
+  }
+
+  /** The health monitor, or null without health checking. */
+  get health(): HealthMonitor | null {
+    return this.healthTables?.monitor ?? null;
+  }
+
+  /** Builds every table, attaches the data plane and publishes generation 1. Throws on a table error. */
+  static async start(config: WeirConfig, hooks: DataPlaneHooks = detachedDataPlane(), opts: RuntimeOptions = {}): Promise<LbRuntime> {
+    const rt = new LbRuntime(config, hooks, opts);
+    for (const vip of config.vips) rt.healthTables?.setVip(vip);
+    for (const vip of config.vips) rt.vips.set(vip.name, { cfg: vip, tables: rt.buildTables(vip, config) });
+    opts.beforeAttach?.(rt);
+    await hooks.attach(dataPlaneSettings(config), rt.conntrack);
+    rt.publish();
+    try {
+      await hooks.applied?.(rt.generation, 5000);
+    } catch (e) {
+      await hooks.detach();
+      throw e;
+    }
+    rt.healthTables?.start();
+    return rt;
+  }
+
+  /** Stops health probes (shutdown). */
+  stop(): void {
+    this.healthTables?.stop();
+  }
+
+  /** Every VIP, in config order. */
+  vipList(): readonly VipEntry[] {
+    return [...this.vips.values()];
+  }
+
+  /** The VIP named `name`; NotFoundError listing the VIPs there are. */
+  vip(name: string): VipEntry {
+    const v = this.vips.get(name);
+    if (!v) throw new NotFoundError(`no VIP named "${name}" (VIPs: ${[...this.vips.keys()].join(', ') || 'none'})`);
+    return v;
+  }
+
+  /** Backends of the VIP that take no new flows: drained, or (with health checks) not serving. */
+  private excludedOf(vip: VipConfig): Set<string> {
+    const out = this.drainedOf(vip.name);
+    for (const b of this.healthTables?.notServing(vip) ?? []) out.add(b);
+    return out;
+  }
+
+  private drainedOf(vipName: string): Set<string> {
+    const out = new Set<string>();
+    for (const k of this.drained) {
+      const [v, b] = k.split('\u0000');
+      if (v === vipName) out.add(b);
+    }
+    return out;
+  }
+
+  private buildTables(vip: VipConfig, config: WeirConfig): VipTables {
+    return buildVipTables(vip, {
+      seed: hashSeed(config.cluster.hash_seed),
+      vipId: this.vipIds.idFor(vip.name),
+      backendId: (name) => this.backendIds.idFor(backendKey(vip.name, name)),
+      excluded: this.excludedOf(vip),
+      drained: this.drainedOf(vip.name),
+    });
+  }
+
+  /** Rebuilds one VIP's tables from its config and the current health and drain state (not yet published). Throws on a table error. */
+  rebuild(name: string): VipEntry | undefined {
+    const v = this.vips.get(name);
+    if (v) v.tables = this.buildTables(v.cfg, this.config);
+    return v;
+  }
+
+  /** Publishes every VIP's tables as the next generation. */
+  publish(): void {
+    this.generation++;
+    this.hooks.publish(this.generation, [...this.vips.values()].map((v) => v.tables));
+  }
+
+  /**
+   * Applies a validated config: builds every new or changed table first (a failure leaves the
+   * running state untouched), then swaps them in, removes what is gone and publishes once.
+   */
+  apply(next: WeirConfig): ApplyReport {
+    const diff = diffConfigs(this.config, next);
+    const built = new Map<string, VipTables>();
+    const changed = new Map(diff.vipsChanged.map((d) => [d.name, d]));
+    // The monitor first (it validates checks and keeps the state of unchanged backends), so the
+    // new tables leave out backends it does not consider serving yet.
+    if (this.healthTables) {
+      for (const name of diff.vipsRemoved) this.healthTables.removeVip(name);
+      for (const vip of next.vips) if (!this.vips.has(vip.name) || changed.has(vip.name)) this.healthTables.setVip(vip);
+    }
+    for (const vip of next.vips) {
+      const d = changed.get(vip.name);
+      if (!this.vips.has(vip.name) || (d && (d.tableChanged || d.fields.length > 0 || d.backendsChanged.length > 0))) {
+        built.set(vip.name, this.buildTables(vip, next));
+      }
+    }
+    // Commit: nothing below throws.
+    let flushed = 0;
+    for (const name of diff.vipsRemoved) {
+      const id = this.vipIds.peek(name)!;
+      flushed += this.conntrack.deleteWhere({ vipId: id });
+      for (const b of this.vips.get(name)!.cfg.backends) this.forgetBackend(name, b.name as string);
+      this.vips.delete(name);
+      this.vipIds.release(name);
+    }
+    for (const d of diff.vipsChanged) {
+      const vipId = this.vipIds.peek(d.name)!;
+      if (d.fields.some((f) => IDENTITY_FIELDS.includes(f))) {
+        flushed += this.conntrack.deleteWhere({ vipId });
+      } else {
+        for (const b of d.backendsRemoved) {
+          const backendId = this.backendIds.peek(backendKey(d.name, b));
+          if (backendId !== undefined) flushed += this.conntrack.deleteWhere({ vipId, backendId });
+        }
+      }
+      for (const b of d.backendsRemoved) this.forgetBackend(d.name, b);
+    }
+    const order = new Map<string, VipEntry>();
+    for (const vip of next.vips) order.set(vip.name, { cfg: vip, tables: built.get(vip.name) ?? this.vips.get(vip.name)!.tables });
+    this.vips.clear();
+    for (const [k, v] of order) this.vips.set(k, v);
+    if (diff.conntrackTimeoutsChanged) this.conntrack.setTimeouts(ctTimeouts(next.conntrack.timeouts));
+    // Settings that need a restart keep their running value.
+    this.config = {
+      ...next,
+      instance: this.config.instance,
+      control: this.config.control,
+      metrics: this.config.metrics,
+      bgp: {
+        ...next.bgp,
+        enabled: this.config.bgp.enabled,
+        local_as: this.config.bgp.local_as,
+        router_id: this.config.bgp.router_id,
+        hold_time: this.config.bgp.hold_time,
+        peers: this.config.bgp.peers,
+        graceful_restart: this.config.bgp.graceful_restart,
+      },
+      conntrack: { ...next.conntrack, capacity: this.config.conntrack.capacity },
+    };
+    if (!diff.empty) this.publish();
+    return { generation: this.generation, diff, rebuilt: [...built.keys()], flushed };
+  }
+
+  private forgetBackend(vipName: string, backendName: string): void {
+    this.drained.delete(backendKey(vipName, backendName));
+    this.backendIds.release(backendKey(vipName, backendName));
+  }
+
+  /** Drains (or undrains) a backend: it keeps its flows but gets no new ones. NotFoundError for an unknown VIP or backend. */
+  setDrained(vipName: string, backendName: string, drained: boolean): { vip: string; backend: string; drained: boolean; changed: boolean; fingerprint: string } {
+    const v = this.vip(vipName);
+    if (!v.cfg.backends.some((b) => b.name === backendName)) {
+      throw new NotFoundError(`VIP "${vipName}" has no backend named "${backendName}" (backends: ${v.cfg.backends.map((b) => b.name).join(', ')})`);
+    }
+    const key = backendKey(vipName, backendName);
+    const changed = this.drained.has(key) !== drained;
+    if (changed) {
+      const before = new Set(this.drained);
+      if (drained) this.drained.add(key);
+      else this.drained.delete(key);
+      // The monitor keeps probing a drained backend; it stops counting for min_healthy_backends.
+      this.health?.setDrained(vipName, backendName, drained);
+      try {
+        v.tables = this.buildTables(v.cfg, this.config);
+      } catch (e) {
+        this.drained.clear();
+        for (const k of before) this.drained.add(k);
+        this.health?.setDrained(vipName, backendName, !drained);
+        throw e;
+      }
+      this.publish();
+    }
+    return { vip: vipName, backend: backendName, drained, changed, fingerprint: v.tables.table.fingerprint };
+  }
+}

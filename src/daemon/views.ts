@@ -1,0 +1,138 @@
+// What the control API shows of the runtime: VIPs, backends, and the connection table filtered
+// by names (resolved to the ids the entries carry). Read-only; unknown names are NotFoundError,
+// a bad filter InvalidInputError.
+import type { ConnEntryView, ConnQuery } from '../lb/conntrack.js';
+import { parseCtPrefix } from '../lb/conntrack-addr.js';
+import { CT_STATE_NAMES } from '../lb/conntrack-tcp-state.js';
+import { InvalidInputError, NotFoundError } from '../errors.js';
+import type { BackendView, ConnFilter, ConntrackStatsView, ConnView, VipView } from '../control/api.js';
+import type { LbRuntime } from './runtime.js';
+
+export function vipsView(rt: LbRuntime): VipView[] {
+  return rt.vipList().map(({ cfg, tables }) => {
+    const h = rt.health?.vip(cfg.name);
+    // Backends that take new flows: slots in the table (drained and non-serving ones have none).
+    const counts = tables.table.slotCounts();
+    const active = h ? h.servingBackends : tables.backends.filter((b, i) => b.weight > 0 && counts[i] > 0).length;
+    const healthy = h ? h.healthy : active >= cfg.min_healthy_backends && active > 0;
+    return {
+      id: tables.id,
+      name: cfg.name,
+      address: cfg.address,
+      port: cfg.port,
+      protocol: cfg.protocol,
+      mode: cfg.mode,
+      hashFields: cfg.hash_fields,
+      tableSize: tables.table.size,
+      fingerprint: tables.table.fingerprint,
+      backends: tables.backends.length,
+      activeBackends: active,
+      minHealthyBackends: cfg.min_healthy_backends,
+      // With health checks: the monitor's rule (serving backends ≥ min_healthy_backends).
+      state: healthy ? 'serving' : 'below-minimum',
+      healthy,
+      healthSince: h ? new Date(h.since).toISOString() : null,
+      onBackendDown: cfg.on_backend_down,
+    };
+  });
+}
+
+export function backendsView(rt: LbRuntime, vipName?: string): BackendView[] {
+  const list = vipName !== undefined ? [rt.vip(vipName)] : rt.vipList();
+  return list.flatMap(({ cfg, tables }) => {
+    const counts = tables.table.slotCounts();
+    return cfg.backends.map((b): BackendView => {
+      const i = tables.table.indexOf(b.name as string);
+      const t = tables.backends[i];
+      return {
+        vip: cfg.name,
+        vipId: tables.id,
+        id: t.id,
+        name: b.name as string,
+        address: b.address,
+        port: b.port ?? 'all',
+        weight: b.weight,
+        drained: t.drained,
+        ...healthOf(rt, cfg.name, b.name as string),
+        slots: counts[i],
+        share: counts[i] / tables.table.size,
+      };
+    });
+  });
+}
+
+function healthOf(rt: LbRuntime, vip: string, backend: string): Pick<BackendView, 'health' | 'serving' | 'healthCause' | 'healthReason' | 'healthSince' | 'check' | 'lastProbe' | 'damping'> {
+  if (!rt.health) return { health: 'unchecked', serving: true };
+  const s = rt.health.backend(vip, backend);
+  return {
+    health: s.state,
+    serving: s.serving,
+    healthCause: s.cause,
+    healthReason: s.reason,
+    healthSince: new Date(s.since).toISOString(),
+    check: s.check,
+    lastProbe: s.lastProbe ? { ...s.lastProbe, at: new Date(s.lastProbe.at).toISOString() } : null,
+    damping: s.damping,
+  };
+}
+
+/** Resolves names to ids and checks the filter; one ConnQuery per matching backend id. */
+function queries(rt: LbRuntime, f: ConnFilter): ConnQuery[] {
+  const base: ConnQuery = {};
+  if (f.state !== undefined) {
+    if (!CT_STATE_NAMES.some((s) => s.toLowerCase() === f.state!.toLowerCase())) {
+      throw new InvalidInputError(`unknown conntrack state "${f.state}" (states: ${CT_STATE_NAMES.map((s) => s.toLowerCase()).join(', ')})`);
+    }
+    base.state = f.state;
+  }
+  if (f.client !== undefined) {
+    try {
+      parseCtPrefix(f.client);
+    } catch (e) {
+      throw new InvalidInputError(`client filter: ${(e as Error).message}`);
+    }
+    base.clientPrefix = f.client;
+  }
+  if (f.vip !== undefined) base.vipId = rt.vip(f.vip).tables.id;
+  if (f.backend === undefined) return [base];
+  const ids = rt.vipList()
+    .filter((v) => f.vip === undefined || v.cfg.name === f.vip)
+    .flatMap((v) => v.tables.backends.filter((b) => b.name === f.backend).map((b) => ({ vipId: v.tables.id, backendId: b.id })));
+  if (ids.length === 0) throw new NotFoundError(`no backend named "${f.backend}"${f.vip !== undefined ? ` in VIP "${f.vip}"` : ''}`);
+  return ids.map((i) => ({ ...base, ...i }));
+}
+
+function names(rt: LbRuntime): { vip: Map<number, string>; backend: Map<number, string> } {
+  const vip = new Map<number, string>();
+  const backend = new Map<number, string>();
+  for (const v of rt.vipList()) {
+    vip.set(v.tables.id, v.cfg.name);
+    for (const b of v.tables.backends) backend.set(b.id, b.name);
+  }
+  return { vip, backend };
+}
+
+export function conntrackList(rt: LbRuntime, f: ConnFilter, limit = 100): ConnView[] {
+  const n = names(rt);
+  const out: ConnEntryView[] = [];
+  for (const q of queries(rt, f)) {
+    out.push(...rt.conntrack.list(q, limit - out.length));
+    if (out.length >= limit) break;
+  }
+  return out.map((e) => ({ ...e, vipName: n.vip.get(e.vipId) ?? null, backendName: n.backend.get(e.backendId) ?? null }));
+}
+
+export function conntrackFlush(rt: LbRuntime, f: ConnFilter): number {
+  let n = 0;
+  for (const q of queries(rt, f)) n += rt.conntrack.deleteWhere(q);
+  return n;
+}
+
+export function conntrackStats(rt: LbRuntime): ConntrackStatsView {
+  return {
+    capacity: rt.conntrack.capacity,
+    size: rt.conntrack.size(),
+    byState: rt.conntrack.countByState(),
+    counters: rt.conntrack.stats(),
+  };
+}

@@ -1,0 +1,59 @@
+// One received batch through the engine: each slot's packet is processed where it lies (the
+// engine writes outer headers into the slot's headroom), an output built elsewhere (ICMP errors,
+// encapsulation without room) is copied back into its slot, and each slot's meta words then
+// describe what to send: offset, length, and for TX_L2 the interface to send on.
+import {
+  META_FLAGS, META_IFINDEX, META_LEN, META_OFF, META_WORDS, WEIR_F_TRUNCATED, type PacketBatch,
+} from '../io/batch.js';
+import { copyBytes } from '../packet/index.js';
+import { Engine, EngineOutput, VERDICT_TX_IP, VERDICT_TX_L2 } from '../lb/engine.js';
+
+export class BatchRunner {
+  private verdicts = new Uint8Array(0);
+  private readonly out = new EngineOutput();
+
+  constructor(readonly engine: Engine) {}
+
+  /**
+   * Runs slots 0..n-1 through the engine. Slots to send get META_OFF/LEN pointing at their
+   * output and META_FLAGS 0, and META_IFINDEX the interface a TX_L2 frame leaves on (0: the one
+   * it came in on; TX_IP: 0, the kernel routes). Returns the verdict per slot (VERDICT_*; a
+   * reused array, valid until the next call). Also reclaims a few idle connection entries.
+   */
+  run(batch: PacketBatch, n: number, now: number): Uint8Array {
+    if (this.verdicts.length < batch.slots) this.verdicts = new Uint8Array(batch.slots); // once per batch size
+    const V = this.verdicts, M = batch.meta, D = batch.data, size = batch.slotSize, out = this.out, engine = this.engine;
+    if (n > batch.slots) n = batch.slots;
+    for (let i = 0; i < n; i++) {
+      const m = i * META_WORDS, slot = i * size;
+      const off = M[m + META_OFF], flags = M[m + META_FLAGS];
+      let len = M[m + META_LEN];
+      if (off + len > size) len = off < size ? size - off : 0;
+      if ((flags & WEIR_F_TRUNCATED) !== 0) {
+        V[i] = engine.countTruncated(out);
+        continue;
+      }
+      let vd = engine.process(D, slot + off, len, flags, now, out, off);
+      if (vd === VERDICT_TX_IP || vd === VERDICT_TX_L2) {
+        if (out.buf === engine.scratch) {
+          if (out.len > size) vd = engine.refuseNoRoom(out);
+          else {
+            copyBytes(D, slot, out.buf, out.off, out.len);
+            M[m + META_OFF] = 0;
+            M[m + META_LEN] = out.len;
+            M[m + META_FLAGS] = 0;
+          }
+        } else {
+          M[m + META_OFF] = out.off - slot;
+          M[m + META_LEN] = out.len;
+          M[m + META_FLAGS] = 0;
+        }
+        // Where a TX_L2 frame leaves: the backend's interface (dsr-l2, next hop), else where it came in.
+        M[m + META_IFINDEX] = vd === VERDICT_TX_L2 ? out.ifindex : 0;
+      }
+      V[i] = vd;
+    }
+    engine.reclaim(now);
+    return V;
+  }
+}
