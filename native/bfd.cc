@@ -619,8 +619,13 @@ void BfdEngine::OnPacket(const bfd::Packet& k, const sockaddr_storage& from, int
   s->remote_min_rx_us = k.required_min_rx_us;
   if (k.final) s->poll = false;  // §6.5: the Poll Sequence is over
   if (s->state == bfd::kAdminDown) return;
-  // The peer asking for fewer packets takes effect now; one asking for more, at the next slot.
-  if (s->remote_min_rx_us > old_remote_rx) ScheduleTx(*s, now);
+  // §6.8.7: the interval is max(DesiredMinTx, RemoteMinRx). A change applies at once either way:
+  // a peer asking for fewer packets must not get the old rate, and one asking for more (its Poll
+  // on coming Up) must not wait out a slot of the old, 1 s interval: its detection time would expire.
+  if (s->remote_min_rx_us != old_remote_rx) {
+    int64_t interval = std::max(s->desired_min_tx_us, s->remote_min_rx_us);
+    if (s->remote_min_rx_us > old_remote_rx || s->next_tx > now + interval) ScheduleTx(*s, now);
+  }
   if (k.state == bfd::kAdminDown) {
     if (s->state != bfd::kDown) SetState(*s, bfd::kDown, bfd::kDiagNeighborDown, now);
   } else if (s->state == bfd::kDown) {

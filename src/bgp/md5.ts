@@ -62,12 +62,15 @@ export function listenWithMd5(
  * peer without one (unexpected), and bad signatures (failure). A wrong password shows here.
  */
 export function kernelMd5Counters(file = '/proc/net/netstat'): { notFound: number; unexpected: number; failure: number } | null {
-  let text: string;
   try {
-    text = readFileSync(file, 'utf8');
+    return parseMd5Counters(readFileSync(file, 'utf8'));
   } catch {
     return null;
   }
+}
+
+/** The TCP-MD5 counters in the text of /proc/net/netstat, or null when it has no TcpExt lines. */
+export function parseMd5Counters(text: string): { notFound: number; unexpected: number; failure: number } | null {
   const lines = text.split('\n');
   for (let i = 0; i + 1 < lines.length; i++) {
     if (!lines[i].startsWith('TcpExt:') || !lines[i + 1].startsWith('TcpExt:')) continue;
