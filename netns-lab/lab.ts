@@ -449,11 +449,16 @@ export function up(opts: UpOptions = {}): LabState {
   for (const h of hosts) linkHost(h, queues);
   for (const h of hosts) addressHost(h);
 
-  // Router: forward, hash IPv4 ECMP on L4 (policy 0 sends every flow one way), and accept
-  // DSR replies whose source (the VIP) is routed elsewhere (rp_filter 1 drops them).
+  // Router: forward, hash ECMP on the 5-tuple of each packet's headers, and accept DSR replies
+  // whose source (the VIP) is routed elsewhere (rp_filter 1 drops them). Policy 0 sends every
+  // IPv4 flow one way; policy 1 takes the hash the sender's socket put on the skb, which a veth
+  // carries into this namespace, and the client's TCP picks a new one on each retransmission
+  // timeout (sk_rethink_txhash): a flow would jump to another instance mid-connection, which no
+  // hardware router does. Policy 3 with fields 0x37 (addresses, protocol, ports) hashes headers only.
   for (const [k, v] of [
     ['net.ipv4.ip_forward', 1], ['net.ipv6.conf.all.forwarding', 1],
-    ['net.ipv4.fib_multipath_hash_policy', 1], ['net.ipv6.fib_multipath_hash_policy', 1],
+    ['net.ipv4.fib_multipath_hash_policy', 3], ['net.ipv6.fib_multipath_hash_policy', 3],
+    ['net.ipv4.fib_multipath_hash_fields', '0x0037'], ['net.ipv6.fib_multipath_hash_fields', '0x0037'],
     ['net.ipv4.conf.all.rp_filter', 0], ['net.ipv4.conf.default.rp_filter', 0],
   ] as const) sysctl('weir-router', k, v);
   const bgp = opts.bgp ? labBgpOptions({ router: opts.bgp === 'frr' ? 'frr' : 'bird', bfd: opts.bfd, md5: opts.md5, gracefulRestart: opts.gracefulRestart }) : null;

@@ -317,18 +317,18 @@ export class Daemon {
     }
     this.stopHooks.splice(0); // not the graceful shutdown: the routes stay with the routers
     await bgp.closeForRestart();
-    await this.stopServices();
+    await this.stopServices({ keepIngressDrops: true });
     saveRestart(this.runtime, this.log);
   }
 
-  private async stopServices(): Promise<void> {
+  private async stopServices(detach: { keepIngressDrops?: boolean } = {}): Promise<void> {
     if (this.selfTimer) clearInterval(this.selfTimer);
     this.runtime.stop();
     await this.metricsServer?.close();
     this.metricsServer = null;
     await this.server?.close();
     this.server = null;
-    await this.runtime.hooks.detach();
+    await this.runtime.hooks.detach(detach);
   }
 }
 
