@@ -90,7 +90,7 @@ exit
 `;
 }
 
-function weirYaml(o: { bfd: boolean; gr: boolean }): string {
+function weirYaml(o: { bfd: boolean; gr: boolean; passive?: boolean }): string {
   return `instance: { name: bfrr, addresses: [${W4}, "${W6}"] }
 control: { socket: ${path.join(dir, 'weir.sock')} }
 metrics: { listen: false }
@@ -106,12 +106,12 @@ bgp:
     - address: ${R4}
       remote_as: ${ROUTER_AS}
       password_file: router.key
-${o.bfd ? '      bfd: { enabled: true, min_tx_ms: 100, min_rx_ms: 100, multiplier: 3 }\n' : ''}  shutdown_wait_ms: 200
+${o.passive ? '      passive: true\n' : ''}${o.bfd ? '      bfd: { enabled: true, min_tx_ms: 100, min_rx_ms: 100, multiplier: 3 }\n' : ''}  shutdown_wait_ms: 200
 ${o.gr ? `  graceful_restart: { enabled: true, restart_time: ${RESTART_TIME} }\n` : ''}`;
 }
 
 /** Starts `weir run` in W with the given features (config in dir/weir.yaml). */
-function startWeir(o: { bfd: boolean; gr: boolean }): void {
+function startWeir(o: { bfd: boolean; gr: boolean; passive?: boolean }): void {
   writeFileSync(path.join(dir, 'weir.yaml'), weirYaml(o));
   let log = '';
   const proc = spawn('ip', ['netns', 'exec', W, process.execPath, CLI, 'run', '-c', path.join(dir, 'weir.yaml')], { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -301,4 +301,24 @@ test(`without BFD: SIGSTOP keeps weir's nexthop until FRR's hold timer (${HOLD} 
   measured.push(`kill -9, no BFD, no graceful restart: nexthop gone after ${killed} ms`);
   t.diagnostic(`kill -9 without BFD → nexthop gone after ${killed} ms`);
   await weir!.exit;
+});
+
+test('a passive peer: FRR connects to weir\'s TCP-MD5 listener and gets in with the right password; a wrong one shows in weir\'s own kernel counters', { skip }, async () => {
+  await stopChild(weir?.proc); // an earlier test's weir, if it is still running
+  frr.configureBgp(ROUTER_AS, `no neighbor ${W4} passive`, `neighbor ${W4} timers connect 1`);
+  startWeir({ bfd: false, gr: false, passive: true });
+  await waitUntil(() => established() && routed(), 20_000, `FRR did not connect to weir: ${weir!.log().slice(-2000)}`);
+  const b = weirBgp();
+  assert.deepEqual([b.listening, b.peers[0].passive, b.peers[0].md5, b.peers[0].connect.attempts], ['[::]:179', true, true, 0]);
+  const before = b.tcpMd5Kernel!;
+  frr.configureBgp(ROUTER_AS, `neighbor ${W4} password not-the-${PASSWORD}`);
+  try {
+    // FRR drops the session on the change and reconnects with the wrong key: weir's kernel drops its SYNs.
+    await waitUntil(() => weirBgp().tcpMd5Kernel!.failure > before.failure, 20_000, 'weir\'s kernel counted no bad signature');
+    assert.ok(!established());
+    assert.equal(weirBgp().refusedConnections, 0, 'nothing reached weir: the kernel dropped it');
+  } finally {
+    frr.configureBgp(ROUTER_AS, `neighbor ${W4} password ${PASSWORD}`);
+  }
+  await waitUntil(() => established() && routed(), 30_000, 'FRR did not get back in with the right password');
 });
