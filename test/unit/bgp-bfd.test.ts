@@ -164,3 +164,19 @@ describe('two BFD engines on loopback', { skip }, () => {
     assert.equal(b.status('127.0.0.4'), null);
   });
 });
+
+describe('BFD start failures', { skip }, () => {
+  test('a receive port another BFD daemon holds is an error that says so', () => {
+    const a = new BfdManager({ native: native!, port: 0 });
+    try {
+      const b = new BfdManager({ native: native!, port: a.port });
+      try {
+        assert.throws(() => b.add('127.0.0.9', { minTxMs: 300, minRxMs: 300, multiplier: 3 }, 9), /BFD bind UDP port \d+ \(another BFD daemon on this host.*EADDRINUSE/);
+      } finally {
+        b.close();
+      }
+    } finally {
+      a.close();
+    }
+  });
+});
