@@ -11,7 +11,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { delNs, labSkipReason } from './lab-env.js';
-import { Frr, repoRoot, stopChild, vethPair, waitUntil } from './bgp-lab.js';
+import { Frr, maybeWriteFixture, repoRoot, stopChild, vethPair, waitUntil } from './bgp-lab.js';
 import { parseMd5Counters } from '../../src/bgp/md5.js';
 import type { BgpSpeakerStatus } from '../../src/control/api.js';
 
@@ -175,6 +175,13 @@ test('TCP-MD5, BFD and graceful restart come up with FRR: it installs both VIPs 
   const rows = out.split('\n').filter(Boolean);
   assert.ok(rows.length > 5, `captured ${rows.length} segments`);
   assert.deepEqual(rows.filter((r) => !r.split('\t')[0].split(',').includes('19')), [], 'segments without the MD5 signature option');
+  // The OPENs of both sides, as golden fixtures on request (WEIR_BGP_WRITE_FIXTURES=1).
+  const opens = (spawnSync('tshark', ['-r', path.join(dir, 'bgp.pcap'), '-d', 'tcp.port==179,bgp', '-Y', 'bgp.type == 1', '-T', 'fields', '-e', 'ip.src', '-e', 'tcp.payload'], { encoding: 'utf8', timeout: 20_000 }).stdout ?? '')
+    .split('\n').filter(Boolean).map((l) => l.split('\t'));
+  const open = (src: string): string | undefined => opens.find(([s]) => s === src)?.[1]?.replace(/:/g, '');
+  assert.ok(open(R4) && open(W4), `both OPENs captured: ${JSON.stringify(opens.map(([s]) => s))}`);
+  maybeWriteFixture('frr-open', `OPEN sent by FRR 8.4.4 (AS 65000, router id ${R4}, timers 3 9, bgp graceful-restart, TCP-MD5) to weir in test/lab/bgp-frr.test.ts`, 'open', open(R4)!);
+  maybeWriteFixture('weir-open-gr', `OPEN sent by weir (AS ${LOCAL_AS}, hold 9, route refresh, graceful restart 5 s, first start) and accepted by FRR 8.4.4`, 'open', open(W4)!);
 });
 
 test('a ROUTE-REFRESH from FRR (clear bgp … soft in) is answered with the routes of that AFI/SAFI only', { skip }, async () => {

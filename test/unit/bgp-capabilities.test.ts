@@ -109,3 +109,22 @@ test('random capability bytes in an OPEN decode or fail with an OPEN error, neve
     { numRuns: 2000 },
   );
 });
+
+test("FRR 8.4's OPEN: route refresh (both codes), graceful restart with R and N bits, 120 s and both families, decoded from the capture", () => {
+  const caps = capsOf(fixture('frr-open'));
+  assert.ok(caps.some((c) => c.kind === 'route-refresh'));
+  assert.ok(caps.some((c) => c.kind === 'other' && c.code === 128), "Cisco's pre-standard route refresh code too");
+  assert.deepEqual(caps.find((c) => c.kind === 'graceful-restart'), {
+    kind: 'graceful-restart', restarting: true, notification: true, restartTime: 120,
+    families: [{ afi: 1, safi: 1, forwarding: false }, { afi: 2, safi: 1, forwarding: false }],
+  });
+});
+
+test("weir's OPEN with graceful restart, as FRR accepted it, is what the encoder writes today", () => {
+  const caps = capsOf(fixture('weir-open-gr'));
+  const r = decodeMessage(fixture('weir-open-gr'));
+  assert.ok(r.ok && r.value.type === 'open');
+  const o = r.value;
+  assert.equal(toHex(encodeOpen({ asn: o.asn, holdTime: o.holdTime, bgpId: o.bgpId, capabilities: caps })), toHex(fixture('weir-open-gr')));
+  assert.deepEqual(caps.map((c) => c.kind), ['multiprotocol', 'multiprotocol', 'route-refresh', 'four-octet-as', 'graceful-restart']);
+});
