@@ -1,11 +1,12 @@
 // weir native addon: moves packets between the kernel and JavaScript in batches.
-// Holds no policy: no hashing, no NAT, no tables (see ../shared DESIGN "native/").
+// Holds no policy: no hashing, no NAT, no tables (docs/architecture.md, "native/").
 #include <napi.h>
 
 #include "af_packet.h"
 #include "af_xdp.h"
 #include "batch.h"
 #include "bgp_native.h"
+#include "ethtool.h"
 #include "netns.h"
 #include "poller.h"
 #include "raw_socket.h"
@@ -14,7 +15,7 @@
 namespace {
 
 // Bump when the JS-visible shape changes (classes, methods, meta layout); src/io/native.ts checks it.
-constexpr int kAbiVersion = 5;
+constexpr int kAbiVersion = 6;
 
 Napi::Value AbiVersion(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), kAbiVersion); }
 
@@ -29,6 +30,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("XdpProgram", weir::XdpProgram::Define(env));
   exports.Set("XskSocket", weir::XskSocket::Define(env));
   exports.Set("setNetns", Napi::Function::New(env, weir::SetNetns, "setNetns"));
+  exports.Set("ethtoolGet", Napi::Function::New(env, weir::EthtoolGet, "ethtoolGet"));
+  exports.Set("ethtoolSet", Napi::Function::New(env, weir::EthtoolSet, "ethtoolSet"));
   weir::RegisterBgpNative(env, exports);  // TCP-MD5 and BFD (native/bgp_native.cc)
   return exports;
 }

@@ -67,24 +67,24 @@ bool OptBool(Napi::Object o, const char* key, bool dflt, bool* ok) {
 
 Napi::Function PacketSocket::Define(Napi::Env env) {
   return DefineClass(env, "PacketSocket",
-                     {InstanceMethod<&PacketSocket::Recv>("recv"), InstanceMethod<&PacketSocket::Send>("send"),
-                      InstanceMethod<&PacketSocket::Stats>("stats"),
-                      InstanceMethod<&PacketSocket::OnReadable>("onReadable"),
-                      InstanceMethod<&PacketSocket::Close>("close"),
-                      InstanceAccessor<&PacketSocket::GetFd>("fd"),
-                      InstanceAccessor<&PacketSocket::GetIfindex>("ifindex"),
-                      InstanceAccessor<&PacketSocket::GetFanoutGroup>("fanoutGroup")});
+                     WithCommon({InstanceMethod<&PacketSocket::Recv>("recv"), InstanceMethod<&PacketSocket::Send>("send"),
+                                 InstanceMethod<&PacketSocket::Stats>("stats"),
+                                 InstanceAccessor<&PacketSocket::GetIfindex>("ifindex"),
+                                 InstanceAccessor<&PacketSocket::GetFanoutGroup>("fanoutGroup")},
+                                true));
 }
 
 // new PacketSocket(ifname, { rx, ringVersion, blockSize, blockCount, frameSize, retireTimeoutMs,
 //                            fanoutGroup, fanoutUnique, fanoutMode, ignoreOutgoing, qdiscBypass, sndbuf })
-PacketSocket::PacketSocket(const Napi::CallbackInfo& info) : Napi::ObjectWrap<PacketSocket>(info) {
+PacketSocket::PacketSocket(const Napi::CallbackInfo& info) : FdSocket<PacketSocket>(info) {
+  kind_ = "AF_PACKET";
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsString()) {
     Napi::TypeError::New(env, "PacketSocket(ifname: string, options?: object)").ThrowAsJavaScriptException();
     return;
   }
   ifname_ = info[0].As<Napi::String>().Utf8Value();
+  subject_ = ifname_;
   Napi::Object opts = info.Length() > 1 && info[1].IsObject() ? info[1].As<Napi::Object>() : Napi::Object::New(env);
   bool ok = true;
   bool rx = OptBool(opts, "rx", true, &ok);
@@ -225,21 +225,11 @@ PacketSocket::PacketSocket(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Pa
 
 PacketSocket::~PacketSocket() { Release(); }
 
-void PacketSocket::Release() {
-  watch_.Stop();
+void PacketSocket::ReleaseMore() {
   if (ring_) munmap(ring_, ring_len_);
   ring_ = nullptr;
   ring_len_ = 0;
   in_block_ = false;
-  if (fd_ >= 0) close(fd_);
-  fd_ = -1;
-}
-
-bool PacketSocket::CheckOpen(Napi::Env env, const char* op) {
-  if (fd_ >= 0) return true;
-  Napi::Error::New(env, std::string("AF_PACKET ") + op + " " + ifname_ + ": socket is closed")
-      .ThrowAsJavaScriptException();
-  return false;
 }
 
 // recv(data, meta, headroom = 0, timeoutMs = 0): number of packets written to slots 0..n-1.
@@ -445,17 +435,6 @@ Napi::Value PacketSocket::Stats(const Napi::CallbackInfo& info) {
   return o;
 }
 
-// onReadable(cb | null, unref = false): calls cb() from the event loop when packets wait.
-Napi::Value PacketSocket::OnReadable(const Napi::CallbackInfo& info) {
-  return watch_.FromJs(info, fd_, "AF_PACKET onReadable " + ifname_);
-}
-
-Napi::Value PacketSocket::Close(const Napi::CallbackInfo& info) {
-  Release();
-  return info.Env().Undefined();
-}
-
-Napi::Value PacketSocket::GetFd(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), fd_); }
 Napi::Value PacketSocket::GetIfindex(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), ifindex_);
 }

@@ -11,12 +11,12 @@
 #include <vector>
 
 #include "batch.h"
-#include "readiness.h"
+#include "fd_socket.h"
 #include "rx_source.h"
 
 namespace weir {
 
-class PacketSocket : public Napi::ObjectWrap<PacketSocket>, public RxSource {
+class PacketSocket : public FdSocket<PacketSocket>, public RxSource {
  public:
   static Napi::Function Define(Napi::Env env);
   explicit PacketSocket(const Napi::CallbackInfo& info);
@@ -28,9 +28,6 @@ class PacketSocket : public Napi::ObjectWrap<PacketSocket>, public RxSource {
   Napi::Value Recv(const Napi::CallbackInfo& info);
   Napi::Value Send(const Napi::CallbackInfo& info);
   Napi::Value Stats(const Napi::CallbackInfo& info);
-  Napi::Value OnReadable(const Napi::CallbackInfo& info);
-  Napi::Value Close(const Napi::CallbackInfo& info);
-  Napi::Value GetFd(const Napi::CallbackInfo& info);
   Napi::Value GetIfindex(const Napi::CallbackInfo& info);
   Napi::Value GetFanoutGroup(const Napi::CallbackInfo& info);
   Napi::Value RecvV2(Napi::Env env, const BatchView& b, uint32_t headroom, int64_t timeout);
@@ -39,11 +36,9 @@ class PacketSocket : public Napi::ObjectWrap<PacketSocket>, public RxSource {
     return ring_ + static_cast<size_t>(i / frames_per_block_) * block_size_ +
            static_cast<size_t>(i % frames_per_block_) * frame_size_;
   }
-  bool CheckOpen(Napi::Env env, const char* op);
-  void Release();
+  void ReleaseMore() override;
 
   std::string ifname_;
-  int fd_ = -1;
   int ifindex_ = 0;
   int version_ = 0;  // TPACKET_V2 or TPACKET_V3
   // Receive ring: block_nr_ blocks of block_size_ bytes, consumed in order. V2 cuts each block
@@ -65,7 +60,6 @@ class PacketSocket : public Napi::ObjectWrap<PacketSocket>, public RxSource {
   // sendmmsg scratch, grown to the largest batch seen; never shrinks.
   std::vector<mmsghdr> msgs_;
   std::vector<iovec> iovs_;
-  ReadinessWatch watch_;
 };
 
 }  // namespace weir

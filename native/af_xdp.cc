@@ -195,9 +195,9 @@ Napi::Value XdpProgram::GetMode(const Napi::CallbackInfo& info) {
 
 Napi::Function XskSocket::Define(Napi::Env env) {
   return DefineClass(env, "XskSocket",
-                     {InstanceMethod<&XskSocket::Recv>("recv"), InstanceMethod<&XskSocket::Send>("send"),
-                      InstanceMethod<&XskSocket::Stats>("stats"), InstanceMethod<&XskSocket::Close>("close"),
-                      InstanceAccessor<&XskSocket::GetFd>("fd"), InstanceAccessor<&XskSocket::GetIfindex>("ifindex")});
+                     WithCommon({InstanceMethod<&XskSocket::Recv>("recv"), InstanceMethod<&XskSocket::Send>("send"),
+                                 InstanceMethod<&XskSocket::Stats>("stats"), InstanceAccessor<&XskSocket::GetIfindex>("ifindex")},
+                                false));
 }
 
 bool XskSocket::MapRing(int which, uint64_t pgoff, const xdp_ring_offset& off, size_t desc_size, XskRing* r) {
@@ -215,7 +215,8 @@ bool XskSocket::MapRing(int which, uint64_t pgoff, const xdp_ring_offset& off, s
 }
 
 // new XskSocket(ifname, queue, xskMapFd, { frames = 4096, chunk = 4096, ringSize = 2048, sg = false })
-XskSocket::XskSocket(const Napi::CallbackInfo& info) : Napi::ObjectWrap<XskSocket>(info) {
+XskSocket::XskSocket(const Napi::CallbackInfo& info) : FdSocket<XskSocket>(info) {
+  kind_ = "AF_XDP";
   Napi::Env env = info.Env();
   if (info.Length() < 3 || !info[0].IsString() || !info[1].IsNumber() || !info[2].IsNumber()) {
     Napi::TypeError::New(env, "XskSocket(ifname: string, queue: number, xskMapFd: number, options?: object)")
@@ -224,6 +225,7 @@ XskSocket::XskSocket(const Napi::CallbackInfo& info) : Napi::ObjectWrap<XskSocke
   }
   ifname_ = info[0].As<Napi::String>().Utf8Value();
   queue_ = info[1].As<Napi::Number>().Uint32Value();
+  subject_ = ifname_ + " queue " + std::to_string(queue_);
   int map = info[2].As<Napi::Number>().Int32Value();
   Napi::Object o = info.Length() > 3 && info[3].IsObject() ? info[3].As<Napi::Object>() : Napi::Object::New(env);
   bool ok = true;
@@ -305,7 +307,9 @@ XskSocket::XskSocket(const Napi::CallbackInfo& info) : Napi::ObjectWrap<XskSocke
 
 XskSocket::~XskSocket() { Release(); }
 
-void XskSocket::Release() {
+// The rings and our XSKMAP entry go before the descriptor; the UMEM after it (the kernel's
+// references to it end with the socket).
+void XskSocket::ReleaseMore() {
   if (xskmap_ >= 0) BpfMapDelete(xskmap_, &queue_);  // fails harmlessly once the program is gone
   xskmap_ = -1;
   for (XskRing* r : {&rx_, &tx_, &fill_, &comp_}) {
@@ -353,10 +357,7 @@ Napi::Value XskSocket::Recv(const Napi::CallbackInfo& info) {
   BatchView b;
   int64_t headroom, timeout;
   if (!GetRecvArgs(info, &b, &headroom, &timeout)) return env.Undefined();
-  if (fd_ < 0) {
-    Napi::Error::New(env, "AF_XDP recv " + ifname_ + ": socket is closed").ThrowAsJavaScriptException();
-    return env.Undefined();
-  }
+  if (!CheckOpen(env, "recv")) return env.Undefined();
   if (static_cast<uint64_t>(headroom) >= b.slot_size) {
     Napi::RangeError::New(env, "headroom must be smaller than the slot size").ThrowAsJavaScriptException();
     return env.Undefined();
@@ -429,10 +430,7 @@ Napi::Value XskSocket::Send(const Napi::CallbackInfo& info) {
   BatchView b;
   uint32_t count;
   if (!GetSendArgs(info, &b, &count)) return env.Undefined();
-  if (fd_ < 0) {
-    Napi::Error::New(env, "AF_XDP send " + ifname_ + ": socket is closed").ThrowAsJavaScriptException();
-    return env.Undefined();
-  }
+  if (!CheckOpen(env, "send")) return env.Undefined();
   Reclaim();
   uint32_t prod = *tx_.producer;
   const uint32_t cons = LoadAcquire(tx_.consumer);
@@ -473,10 +471,7 @@ Napi::Value XskSocket::Send(const Napi::CallbackInfo& info) {
 // stats(): the kernel's XDP_STATISTICS for this socket (totals since open).
 Napi::Value XskSocket::Stats(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (fd_ < 0) {
-    Napi::Error::New(env, "AF_XDP stats " + ifname_ + ": socket is closed").ThrowAsJavaScriptException();
-    return env.Undefined();
-  }
+  if (!CheckOpen(env, "stats")) return env.Undefined();
   xdp_statistics st{};
   socklen_t len = sizeof st;
   if (getsockopt(fd_, SOL_XDP, XDP_STATISTICS, &st, &len) != 0) return ThrowSys(env, "AF_XDP getsockopt(XDP_STATISTICS)", ifname_, errno, nullptr);
@@ -490,11 +485,6 @@ Napi::Value XskSocket::Stats(const Napi::CallbackInfo& info) {
   return o;
 }
 
-Napi::Value XskSocket::Close(const Napi::CallbackInfo& info) {
-  Release();
-  return info.Env().Undefined();
-}
-Napi::Value XskSocket::GetFd(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), fd_); }
 Napi::Value XskSocket::GetIfindex(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), ifindex_); }
 
 }  // namespace weir

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "batch.h"
+#include "fd_socket.h"
 #include "rx_source.h"
 #include "xdp_prog.h"
 
@@ -53,7 +54,7 @@ struct XskRing {
   size_t map_len = 0;
 };
 
-class XskSocket : public Napi::ObjectWrap<XskSocket>, public RxSource {
+class XskSocket : public FdSocket<XskSocket>, public RxSource {
  public:
   static Napi::Function Define(Napi::Env env);
   explicit XskSocket(const Napi::CallbackInfo& info);
@@ -65,10 +66,8 @@ class XskSocket : public Napi::ObjectWrap<XskSocket>, public RxSource {
   Napi::Value Recv(const Napi::CallbackInfo& info);
   Napi::Value Send(const Napi::CallbackInfo& info);
   Napi::Value Stats(const Napi::CallbackInfo& info);
-  Napi::Value Close(const Napi::CallbackInfo& info);
-  Napi::Value GetFd(const Napi::CallbackInfo& info);
   Napi::Value GetIfindex(const Napi::CallbackInfo& info);
-  void Release();
+  void ReleaseMore() override;
   bool MapRing(int which, uint64_t pgoff, const xdp_ring_offset& off, size_t desc_size, XskRing* r);
   void Refill();
   void Reclaim();
@@ -77,7 +76,6 @@ class XskSocket : public Napi::ObjectWrap<XskSocket>, public RxSource {
   std::string ifname_;
   int ifindex_ = 0;
   uint32_t queue_ = 0;
-  int fd_ = -1;
   int xskmap_ = -1;  // the program's XSKMAP (owned by XdpProgram); our entry is removed on close
   uint8_t* umem_ = nullptr;
   size_t umem_len_ = 0;

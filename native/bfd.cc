@@ -9,7 +9,7 @@
 #include <arpa/inet.h>
 #include <poll.h>
 #include <sys/eventfd.h>
-#include <sys/random.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -133,7 +133,8 @@ double WallMs() {
 
 uint32_t Random32() {
   uint32_t v = 0;
-  if (getrandom(&v, sizeof v, 0) != sizeof v) v = static_cast<uint32_t>(NowUs() * 2654435761u);
+  // The raw syscall: glibc's getrandom() wrapper (2.25) would raise the prebuilds' glibc floor (2.17).
+  if (syscall(SYS_getrandom, &v, sizeof v, 0) != static_cast<long>(sizeof v)) v = static_cast<uint32_t>(NowUs() * 2654435761u);
   return v;
 }
 

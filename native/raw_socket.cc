@@ -16,13 +16,12 @@
 namespace weir {
 
 Napi::Function RawSocket::Define(Napi::Env env) {
-  return DefineClass(env, "RawSocket",
-                     {InstanceMethod<&RawSocket::Send>("send"), InstanceMethod<&RawSocket::Close>("close"),
-                      InstanceAccessor<&RawSocket::GetFd>("fd")});
+  return DefineClass(env, "RawSocket", WithCommon({InstanceMethod<&RawSocket::Send>("send")}, false));
 }
 
 // new RawSocket(family: 4 | 6, bindToDevice?: string)
-RawSocket::RawSocket(const Napi::CallbackInfo& info) : Napi::ObjectWrap<RawSocket>(info) {
+RawSocket::RawSocket(const Napi::CallbackInfo& info) : FdSocket<RawSocket>(info) {
+  kind_ = "raw IP";
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsNumber() || (info.Length() > 1 && !info[1].IsString() && !info[1].IsUndefined())) {
     Napi::TypeError::New(env, "RawSocket(family: 4 | 6, bindToDevice?: string)").ThrowAsJavaScriptException();
@@ -34,11 +33,11 @@ RawSocket::RawSocket(const Napi::CallbackInfo& info) : Napi::ObjectWrap<RawSocke
     return;
   }
   std::string dev = info.Length() > 1 && info[1].IsString() ? info[1].As<Napi::String>().Utf8Value() : "";
-  label_ = dev.empty() ? (family_ == 4 ? "ipv4" : "ipv6") : dev;
+  subject_ = dev.empty() ? (family_ == 4 ? "ipv4" : "ipv6") : dev;
   // IPPROTO_RAW implies IP_HDRINCL (IPv4) and a caller-built header (IPv6, Linux >= 4.5).
   fd_ = socket(family_ == 4 ? AF_INET : AF_INET6, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_RAW);
   if (fd_ < 0) {
-    ThrowSys(env, "raw IP socket", label_, errno, "CAP_NET_RAW");
+    ThrowSys(env, "raw IP socket", subject_, errno, "CAP_NET_RAW");
     return;
   }
   if (!dev.empty() && setsockopt(fd_, SOL_SOCKET, SO_BINDTODEVICE, dev.c_str(), static_cast<socklen_t>(dev.size())) != 0) {
@@ -49,11 +48,6 @@ RawSocket::RawSocket(const Napi::CallbackInfo& info) : Napi::ObjectWrap<RawSocke
 
 RawSocket::~RawSocket() { Release(); }
 
-void RawSocket::Release() {
-  if (fd_ >= 0) close(fd_);
-  fd_ = -1;
-}
-
 // send(data, meta, count): each slot holds a full IP packet at kMetaOff; returns how many
 // slots were handled (sent, or refused one by one with WEIR_F_TX_ERROR and errno in
 // kMetaAux: short or wrong-family packets get EINVAL). Stops early on EAGAIN/ENOBUFS.
@@ -62,10 +56,7 @@ Napi::Value RawSocket::Send(const Napi::CallbackInfo& info) {
   BatchView b;
   uint32_t count;
   if (!GetSendArgs(info, &b, &count)) return env.Undefined();
-  if (fd_ < 0) {
-    Napi::Error::New(env, "raw IP send " + label_ + ": socket is closed").ThrowAsJavaScriptException();
-    return env.Undefined();
-  }
+  if (!CheckOpen(env, "send")) return env.Undefined();
   uint32_t cnt = count;
   if (msgs_.size() < cnt) {
     msgs_.resize(cnt);
@@ -136,16 +127,10 @@ Napi::Value RawSocket::Send(const Napi::CallbackInfo& info) {
       done = first + 1;
       continue;
     }
-    return ThrowSys(env, "raw IP sendmmsg", label_, err, "CAP_NET_RAW");
+    return ThrowSys(env, "raw IP sendmmsg", subject_, err, "CAP_NET_RAW");
   }
   return Napi::Number::New(env, done);
 }
-
-Napi::Value RawSocket::Close(const Napi::CallbackInfo& info) {
-  Release();
-  return info.Env().Undefined();
-}
-Napi::Value RawSocket::GetFd(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), fd_); }
 
 // ---- RawRecvSocket ------------------------------------------------------------------------
 
@@ -156,14 +141,12 @@ constexpr uint32_t kIpv6Hlen = 40;      // RFC 8200 §3
 }  // namespace
 
 Napi::Function RawRecvSocket::Define(Napi::Env env) {
-  return DefineClass(env, "RawRecvSocket",
-                     {InstanceMethod<&RawRecvSocket::Recv>("recv"),
-                      InstanceMethod<&RawRecvSocket::OnReadable>("onReadable"),
-                      InstanceMethod<&RawRecvSocket::Close>("close"), InstanceAccessor<&RawRecvSocket::GetFd>("fd")});
+  return DefineClass(env, "RawRecvSocket", WithCommon({InstanceMethod<&RawRecvSocket::Recv>("recv")}, true));
 }
 
 // new RawRecvSocket(family: 4 | 6, protocol: 1..254, bindToDevice?: string, rcvbuf?: bytes)
-RawRecvSocket::RawRecvSocket(const Napi::CallbackInfo& info) : Napi::ObjectWrap<RawRecvSocket>(info) {
+RawRecvSocket::RawRecvSocket(const Napi::CallbackInfo& info) : FdSocket<RawRecvSocket>(info) {
+  kind_ = "raw IP";
   Napi::Env env = info.Env();
   if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsNumber() ||
       (info.Length() > 2 && !info[2].IsString() && !info[2].IsUndefined()) ||
@@ -186,10 +169,10 @@ RawRecvSocket::RawRecvSocket(const Napi::CallbackInfo& info) : Napi::ObjectWrap<
     return;
   }
   std::string dev = info.Length() > 2 && info[2].IsString() ? info[2].As<Napi::String>().Utf8Value() : "";
-  label_ = (family_ == 4 ? "ipv4 proto " : "ipv6 proto ") + std::to_string(protocol_) + (dev.empty() ? "" : " on " + dev);
+  subject_ = (family_ == 4 ? "ipv4 proto " : "ipv6 proto ") + std::to_string(protocol_) + (dev.empty() ? "" : " on " + dev);
   fd_ = socket(family_ == 4 ? AF_INET : AF_INET6, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, protocol_);
   if (fd_ < 0) {
-    ThrowSys(env, "raw IP socket", label_, errno, "CAP_NET_RAW");
+    ThrowSys(env, "raw IP socket", subject_, errno, "CAP_NET_RAW");
     return;
   }
   int one = 1;
@@ -202,7 +185,7 @@ RawRecvSocket::RawRecvSocket(const Napi::CallbackInfo& info) : Napi::ObjectWrap<
          setsockopt(fd_, IPPROTO_IPV6, IPV6_RECVTCLASS, &one, sizeof one) == 0;
   }
   if (!ok) {
-    ThrowSys(env, "raw IP setsockopt(PKTINFO)", label_, errno, "CAP_NET_RAW");
+    ThrowSys(env, "raw IP setsockopt(PKTINFO)", subject_, errno, "CAP_NET_RAW");
     Release();
     return;
   }
@@ -217,19 +200,13 @@ RawRecvSocket::RawRecvSocket(const Napi::CallbackInfo& info) : Napi::ObjectWrap<
     int v = static_cast<int>(rcvbuf);
     if (setsockopt(fd_, SOL_SOCKET, SO_RCVBUFFORCE, &v, sizeof v) != 0 &&
         setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &v, sizeof v) != 0) {
-      ThrowSys(env, "raw IP setsockopt(SO_RCVBUF)", label_, errno, "CAP_NET_ADMIN");
+      ThrowSys(env, "raw IP setsockopt(SO_RCVBUF)", subject_, errno, "CAP_NET_ADMIN");
       Release();
     }
   }
 }
 
 RawRecvSocket::~RawRecvSocket() { Release(); }
-
-void RawRecvSocket::Release() {
-  watch_.Stop();
-  if (fd_ >= 0) close(fd_);
-  fd_ = -1;
-}
 
 // recv(data, meta, headroom = 0, timeoutMs = 0): fills slots with whole IP packets (each at
 // headroom) until the socket is empty; waits in poll() up to timeoutMs only when nothing is
@@ -240,10 +217,7 @@ Napi::Value RawRecvSocket::Recv(const Napi::CallbackInfo& info) {
   BatchView b;
   int64_t headroom, timeout;
   if (!GetRecvArgs(info, &b, &headroom, &timeout)) return env.Undefined();
-  if (fd_ < 0) {
-    Napi::Error::New(env, "raw IP recv " + label_ + ": socket is closed").ThrowAsJavaScriptException();
-    return env.Undefined();
-  }
+  if (!CheckOpen(env, "recv")) return env.Undefined();
   const uint32_t hdr = family_ == 6 ? kIpv6Hlen : 0;  // room for the rebuilt IPv6 header
   if (static_cast<uint64_t>(headroom) + hdr + 20 > b.slot_size) {
     Napi::RangeError::New(env, "headroom leaves no room for a packet in the slot").ThrowAsJavaScriptException();
@@ -283,11 +257,11 @@ Napi::Value RawRecvSocket::Recv(const Napi::CallbackInfo& info) {
         if (n > 0 || waited || timeout == 0) break;
         pollfd p{fd_, POLLIN, 0};
         if (poll(&p, 1, static_cast<int>(timeout)) < 0 && errno != EINTR)
-          return ThrowSys(env, "raw IP poll", label_, errno, nullptr);
+          return ThrowSys(env, "raw IP poll", subject_, errno, nullptr);
         waited = true;
         continue;
       }
-      return ThrowSys(env, "raw IP recvmmsg", label_, err, "CAP_NET_RAW");
+      return ThrowSys(env, "raw IP recvmmsg", subject_, err, "CAP_NET_RAW");
     }
     for (int k = 0; k < r; ++k) {
       mmsghdr& mh = msgs_[k];
@@ -345,15 +319,5 @@ Napi::Value RawRecvSocket::Recv(const Napi::CallbackInfo& info) {
   }
   return Napi::Number::New(env, n);
 }
-
-Napi::Value RawRecvSocket::OnReadable(const Napi::CallbackInfo& info) {
-  return watch_.FromJs(info, fd_, "raw IP onReadable " + label_);
-}
-
-Napi::Value RawRecvSocket::Close(const Napi::CallbackInfo& info) {
-  Release();
-  return info.Env().Undefined();
-}
-Napi::Value RawRecvSocket::GetFd(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), fd_); }
 
 }  // namespace weir

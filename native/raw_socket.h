@@ -12,11 +12,11 @@
 #include <string>
 #include <vector>
 
-#include "readiness.h"
+#include "fd_socket.h"
 
 namespace weir {
 
-class RawSocket : public Napi::ObjectWrap<RawSocket> {
+class RawSocket : public FdSocket<RawSocket> {
  public:
   static Napi::Function Define(Napi::Env env);
   explicit RawSocket(const Napi::CallbackInfo& info);
@@ -24,13 +24,8 @@ class RawSocket : public Napi::ObjectWrap<RawSocket> {
 
  private:
   Napi::Value Send(const Napi::CallbackInfo& info);
-  Napi::Value Close(const Napi::CallbackInfo& info);
-  Napi::Value GetFd(const Napi::CallbackInfo& info);
-  void Release();
 
   int family_ = 0;  // 4 or 6
-  std::string label_;
-  int fd_ = -1;
   std::vector<mmsghdr> msgs_;
   std::vector<iovec> iovs_;
   std::vector<sockaddr_in6> addrs_;  // big enough for either family
@@ -41,7 +36,7 @@ class RawSocket : public Napi::ObjectWrap<RawSocket> {
 // writes a 40-byte IPv6 header in front of it from the ancillary data (source from msg_name,
 // destination from IPV6_PKTINFO, hop limit, traffic class) and sets WEIR_F_SYNTH_HDR. Such a
 // header has flow label 0 and no extension headers (the kernel has consumed them).
-class RawRecvSocket : public Napi::ObjectWrap<RawRecvSocket> {
+class RawRecvSocket : public FdSocket<RawRecvSocket> {
  public:
   static Napi::Function Define(Napi::Env env);
   explicit RawRecvSocket(const Napi::CallbackInfo& info);
@@ -49,16 +44,9 @@ class RawRecvSocket : public Napi::ObjectWrap<RawRecvSocket> {
 
  private:
   Napi::Value Recv(const Napi::CallbackInfo& info);
-  Napi::Value OnReadable(const Napi::CallbackInfo& info);
-  Napi::Value Close(const Napi::CallbackInfo& info);
-  Napi::Value GetFd(const Napi::CallbackInfo& info);
-  void Release();
 
   int family_ = 0;    // 4 or 6
   int protocol_ = 0;  // IPPROTO_*
-  std::string label_;
-  int fd_ = -1;
-  ReadinessWatch watch_;
   std::vector<mmsghdr> msgs_;
   std::vector<iovec> iovs_;
   std::vector<sockaddr_in6> addrs_;

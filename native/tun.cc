@@ -24,20 +24,21 @@ constexpr const char* kCapAdmin = "CAP_NET_ADMIN";
 
 Napi::Function TunQueue::Define(Napi::Env env) {
   return DefineClass(env, "TunQueue",
-                     {InstanceMethod<&TunQueue::Recv>("recv"), InstanceMethod<&TunQueue::Send>("send"),
-                      InstanceMethod<&TunQueue::OnReadable>("onReadable"),
-                      InstanceMethod<&TunQueue::Close>("close"), InstanceAccessor<&TunQueue::GetFd>("fd"),
-                      InstanceAccessor<&TunQueue::GetName>("name")});
+                     WithCommon({InstanceMethod<&TunQueue::Recv>("recv"), InstanceMethod<&TunQueue::Send>("send"),
+                                 InstanceAccessor<&TunQueue::GetName>("name")},
+                                true));
 }
 
 // new TunQueue(name, multiQueue = false): creates the TUN or attaches one more queue to it.
-TunQueue::TunQueue(const Napi::CallbackInfo& info) : Napi::ObjectWrap<TunQueue>(info) {
+TunQueue::TunQueue(const Napi::CallbackInfo& info) : FdSocket<TunQueue>(info) {
+  kind_ = "TUN";
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsString() || (info.Length() > 1 && !info[1].IsBoolean() && !info[1].IsUndefined())) {
     Napi::TypeError::New(env, "TunQueue(name: string, multiQueue?: boolean)").ThrowAsJavaScriptException();
     return;
   }
   name_ = info[0].As<Napi::String>().Utf8Value();
+  subject_ = name_;
   bool multi = info.Length() > 1 && info[1].IsBoolean() && info[1].As<Napi::Boolean>().Value();
   if (name_.size() >= IFNAMSIZ) {
     Napi::TypeError::New(env, "TunQueue: name must be at most " + std::to_string(IFNAMSIZ - 1) + " bytes")
@@ -58,16 +59,11 @@ TunQueue::TunQueue(const Napi::CallbackInfo& info) : Napi::ObjectWrap<TunQueue>(
     return;
   }
   name_ = std::string(ifr.ifr_name, strnlen(ifr.ifr_name, IFNAMSIZ));
+  subject_ = name_;
   TagRxSource(env, info.This().As<Napi::Object>(), this);
 }
 
 TunQueue::~TunQueue() { Release(); }
-
-void TunQueue::Release() {
-  watch_.Stop();
-  if (fd_ >= 0) close(fd_);
-  fd_ = -1;
-}
 
 // recv(data, meta, headroom = 0, timeoutMs = 0): reads up to one packet per slot until the
 // queue is empty; waits in poll() up to timeoutMs only when nothing is queued at all.
@@ -76,10 +72,7 @@ Napi::Value TunQueue::Recv(const Napi::CallbackInfo& info) {
   BatchView b;
   int64_t headroom, timeout;
   if (!GetRecvArgs(info, &b, &headroom, &timeout)) return env.Undefined();
-  if (fd_ < 0) {
-    Napi::Error::New(env, "TUN read " + name_ + ": queue is closed").ThrowAsJavaScriptException();
-    return env.Undefined();
-  }
+  if (!CheckOpen(env, "read")) return env.Undefined();
   if (static_cast<uint64_t>(headroom) >= b.slot_size) {
     Napi::RangeError::New(env, "headroom must be smaller than the slot size").ThrowAsJavaScriptException();
     return env.Undefined();
@@ -135,10 +128,7 @@ Napi::Value TunQueue::Send(const Napi::CallbackInfo& info) {
   BatchView b;
   uint32_t count;
   if (!GetSendArgs(info, &b, &count)) return env.Undefined();
-  if (fd_ < 0) {
-    Napi::Error::New(env, "TUN write " + name_ + ": queue is closed").ThrowAsJavaScriptException();
-    return env.Undefined();
-  }
+  if (!CheckOpen(env, "write")) return env.Undefined();
   uint32_t done = 0;
   while (done < count) {
     uint32_t* m = b.meta_of(done);
@@ -167,15 +157,6 @@ Napi::Value TunQueue::Send(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, done);
 }
 
-Napi::Value TunQueue::OnReadable(const Napi::CallbackInfo& info) {
-  return watch_.FromJs(info, fd_, "TUN onReadable " + name_);
-}
-
-Napi::Value TunQueue::Close(const Napi::CallbackInfo& info) {
-  Release();
-  return info.Env().Undefined();
-}
-Napi::Value TunQueue::GetFd(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), fd_); }
 Napi::Value TunQueue::GetName(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), name_); }
 
 }  // namespace weir

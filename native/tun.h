@@ -6,12 +6,12 @@
 
 #include <string>
 
-#include "readiness.h"
+#include "fd_socket.h"
 #include "rx_source.h"
 
 namespace weir {
 
-class TunQueue : public Napi::ObjectWrap<TunQueue>, public RxSource {
+class TunQueue : public FdSocket<TunQueue>, public RxSource {
  public:
   static Napi::Function Define(Napi::Env env);
   explicit TunQueue(const Napi::CallbackInfo& info);
@@ -21,15 +21,9 @@ class TunQueue : public Napi::ObjectWrap<TunQueue>, public RxSource {
  private:
   Napi::Value Recv(const Napi::CallbackInfo& info);
   Napi::Value Send(const Napi::CallbackInfo& info);
-  Napi::Value OnReadable(const Napi::CallbackInfo& info);
-  Napi::Value Close(const Napi::CallbackInfo& info);
-  Napi::Value GetFd(const Napi::CallbackInfo& info);
   Napi::Value GetName(const Napi::CallbackInfo& info);
-  void Release();
 
   std::string name_;
-  int fd_ = -1;
-  ReadinessWatch watch_;
 };
 
 }  // namespace weir

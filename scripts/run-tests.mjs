@@ -1,5 +1,6 @@
-// Runs the compiled test files with node's own test runner: unit tests first, then lab tests
-// (network namespaces, root; they skip with a reason otherwise). Usage: run-tests.mjs [unit|lab]
+// Runs the compiled test files (dist-test/, built by build-tests.mjs) with node's own test
+// runner: unit tests first, then lab tests (network namespaces, root; they skip with a reason
+// otherwise). Usage: run-tests.mjs [unit|lab]
 import { readdirSync, statSync, existsSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
@@ -19,9 +20,9 @@ function collect(dir) {
   return out;
 }
 
-const files = suites.flatMap((s) => collect(path.join(root, 'dist', 'test', s)));
+const files = suites.flatMap((s) => collect(path.join(root, 'dist-test', 'test', s)));
 if (files.length === 0) {
-  console.error(`run-tests: no compiled test files under dist/test/{${suites.join(',')}}; run tsc first`);
+  console.error(`run-tests: no compiled test files under dist-test/test/{${suites.join(',')}}; run node scripts/build-tests.mjs first`);
   process.exit(1);
 }
 const extra = process.env.WEIR_TEST_ARGS ? process.env.WEIR_TEST_ARGS.split(' ') : [];

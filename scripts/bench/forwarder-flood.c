@@ -1,6 +1,6 @@
-// Traffic for the forwarder bench: 64-byte UDP frames (18-byte payload) from FLOWS source
-// ports to DST:9 with sendmmsg, bounded by COUNT packets and SECONDS.
-// Build: cc -O2 -o flood forwarder-flood.c   Run: flood DST FLOWS COUNT SECONDS
+// Traffic for the forwarder and lab benches: 64-byte UDP frames (18-byte payload) from FLOWS
+// source ports to DST:PORT (default 9, discard) with sendmmsg, bounded by COUNT packets and SECONDS.
+// Build: cc -O2 -o flood forwarder-flood.c   Run: flood DST FLOWS COUNT SECONDS [PORT]
 // Prints one JSON line: {"sent":N,"seconds":S}.
 #define _GNU_SOURCE  // sendmmsg
 #include <arpa/inet.h>
@@ -23,8 +23,8 @@ static double now(void) {
 }
 
 int main(int argc, char **argv) {
-  if (argc != 5) {
-    fprintf(stderr, "usage: flood DST FLOWS COUNT SECONDS\n");
+  if (argc != 5 && argc != 6) {
+    fprintf(stderr, "usage: flood DST FLOWS COUNT SECONDS [PORT]\n");
     return 2;
   }
   int flows = atoi(argv[2]);
@@ -34,7 +34,9 @@ int main(int argc, char **argv) {
   int fds[256];
   struct sockaddr_in dst = {0};
   dst.sin_family = AF_INET;
-  dst.sin_port = htons(9);
+  int port = argc == 6 ? atoi(argv[5]) : 9;
+  if (port < 1 || port > 65535) return 2;
+  dst.sin_port = htons((uint16_t)port);
   if (inet_pton(AF_INET, argv[1], &dst.sin_addr) != 1) return 2;
   for (int i = 0; i < flows; i++) {
     fds[i] = socket(AF_INET, SOCK_DGRAM, 0);

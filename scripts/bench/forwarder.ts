@@ -4,7 +4,7 @@
 //
 //   weir-bench-src [weir-bs0] --veth-- [weir-bf0] weir-bench-fwd [weir-bf1] --veth-- [weir-bd0] weir-bench-dst
 //
-// Forwarded pps = packets counted at weir-bd0 / sender duration. Run: npm run bench:lab
+// Forwarded pps = packets counted at weir-bd0 / sender duration. Run: npm run bench:forwarder
 // (or `node dist/scripts/bench/forwarder.js`); `npm run bench` runs it only with WEIR_BENCH_LAB=1.
 // Knobs: WEIR_BENCH_ROUNDS (C/TS pairs, default 5), WEIR_BENCH_SECONDS (per round, default 3),
 // WEIR_BENCH_TS_SLOTS (TypeScript batch size, default 256).
@@ -149,11 +149,11 @@ async function round(label: string, cmd: string[], bin: string): Promise<{ label
 
 export async function run(): Promise<void> {
   if (process.getuid?.() !== 0) {
-    console.log('forwarder lab bench skipped: needs root (network namespaces, AF_PACKET); run `npm run bench:lab` as root');
+    console.log('forwarder lab bench skipped: needs root (network namespaces, AF_PACKET); run `npm run bench:forwarder` as root');
     return;
   }
   if (process.env.WEIR_BENCH_LAB !== '1' && process.argv[1] !== self) {
-    console.log('forwarder lab bench skipped in `npm run bench`: run `npm run bench:lab` (or set WEIR_BENCH_LAB=1)');
+    console.log('forwarder lab bench skipped in `npm run bench`: run `npm run bench:forwarder` (or set WEIR_BENCH_LAB=1)');
     return;
   }
   const bin = mkdtempSync(path.join(tmpdir(), 'weir-bench-'));

@@ -7,8 +7,7 @@ import type { WeirConfig } from '../config/schema.js';
 import { DEFAULT_CONTROL_SOCKET } from '../config/defaults.js';
 import { hostPort } from '../config/address.js';
 import { ControlClient, ControlClientError } from '../control/client.js';
-import type { BackendView, BgpStatus, ConnView, HealthSummary, StatusView, VipView } from '../control/api.js';
-import type { MessageCounts } from '../bgp/session.js';
+import type { BackendView, BgpMessageCounts, BgpStatus, ConnView, HealthSummary, StatusView, VipView } from '../control/api.js';
 import { duration, keyValues, percent, table } from './format.js';
 import { registerSimulate } from './simulate.js';
 import { registerDecap } from './decap.js';
@@ -110,7 +109,7 @@ function bgpLine(x: BgpStatus): string {
   return `AS ${x.localAs}, router id ${x.routerId}, ${up}/${x.peers.length} sessions established, announcing ${x.announced.length} prefixes${listen}${x.selfHealthy ? '' : ' (weir not healthy: nothing announced)'}`;
 }
 
-const sum = (c: MessageCounts): number => Object.values(c).reduce((a, b) => a + b, 0);
+const sum = (c: BgpMessageCounts): number => Object.values(c).reduce((a, b) => a + b, 0);
 
 /** `weir bgp`: one line per peer, then what each peer carries and why it last went down. */
 function printBgp(b: BgpStatus): void {
@@ -148,7 +147,7 @@ function printBgp(b: BgpStatus): void {
   );
   for (const p of peers) {
     out(`\n${p.peer}${p.passive ? ' (passive)' : ''}:\n`);
-    const m = (c: MessageCounts) => `${c.open} open, ${c.update} update, ${c.keepalive} keepalive, ${c.notification} notification, ${c.routeRefresh} route-refresh`;
+    const m = (c: BgpMessageCounts) => `${c.open} open, ${c.update} update, ${c.keepalive} keepalive, ${c.notification} notification, ${c.routeRefresh} route-refresh`;
     out(
       keyValues([
         ['  prefixes', p.prefixes.join(' ') || '-'],

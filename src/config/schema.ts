@@ -303,6 +303,9 @@ export const instanceSchema = map({
       .boolean({ error: says('must be true or false') })
       .default(true)
       .meta({ description: "nat and dsr-gre packets to a backend leave as Ethernet frames to its next hop's MAC (from the host's routing and neighbour tables, read every second) instead of through the kernel's IP output; false: the kernel routes every packet (policy routing, tunnels)." }),
+    gro: oneOf(['off', 'keep'] as const)
+      .default('off')
+      .meta({ description: 'GRO and LRO on instance.interfaces (afpacket, afxdp): off (weir turns both off while it runs and restores them when it stops: its frames are MTU-sized, and an aggregated super-frame would be dropped as dropGso) or keep (leave them as they are).' }),
     busy_poll_us: int(0, 1000)
       .default(DEFAULTS.busyPollUs)
       .meta({ description: 'Microseconds an idle worker keeps watching its rings before it sleeps in poll(): saves a wakeup per packet at moderate load, costs CPU while idle. 0 = sleep at once.' }),

@@ -10,9 +10,6 @@ import type { ConnEntryView } from '../lb/conntrack.js';
 import type { ConfigDiff } from '../config/diff.js';
 import type { BackendStatus } from '../health/monitor.js';
 import type { DataPlaneStatus } from '../dataplane/contract.js';
-import type { MessageCounts } from '../bgp/session.js';
-import type { BfdPeerStatus } from '../bgp/bfd.js';
-import type { BfdNativeStats } from '../bgp/native.js';
 
 // ─── requests ───────────────────────────────────────────────────────────────────────────────
 
@@ -87,6 +84,44 @@ export interface HealthRebuild {
   at: string;
 }
 
+/** BGP messages by type (RFC 4271 §4.1, RFC 2918). */
+export interface BgpMessageCounts {
+  open: number;
+  update: number;
+  notification: number;
+  keepalive: number;
+  routeRefresh: number;
+}
+
+/** One BFD session as `weir bgp` shows it (RFC 5880 state names and diagnostics). */
+export interface BfdPeerView {
+  state: 'AdminDown' | 'Down' | 'Init' | 'Up';
+  remoteState: 'AdminDown' | 'Down' | 'Init' | 'Up';
+  diag: string;
+  remoteDiag: string;
+  /** Our detection time for the peer: its Detect Mult × max(our RequiredMinRx, its DesiredMinTx). */
+  detectTimeMs: number;
+  txIntervalMs: number;
+  rxPackets: number;
+  txPackets: number;
+  upCount: number;
+  since: string;
+  minTxMs: number;
+  minRxMs: number;
+  multiplier: number;
+}
+
+/** The BFD thread's counters; `drops` by discard reason (RFC 5880 §6.8.6, RFC 5881 §5, demultiplexing). */
+export interface BfdStatsView {
+  rxPackets: number;
+  txPackets: number;
+  txErrors: number;
+  /** Packets held back because the event loop had not fed the thread's heartbeat. */
+  txSuppressed: number;
+  stalls: number;
+  drops: Record<string, number>;
+}
+
 export interface BgpPeerStatus {
   peer: string;
   remoteAs: number;
@@ -104,7 +139,7 @@ export interface BgpPeerStatus {
   uptimeSeconds: number | null;
   /** The prefixes the peer has been sent and not withdrawn (empty unless Established). */
   prefixes: string[];
-  messages: { in: MessageCounts; out: MessageCounts };
+  messages: { in: BgpMessageCounts; out: BgpMessageCounts };
   /** Capability names (ipv4-unicast, route-refresh, graceful-restart, …): sent, received, and those both sent. */
   capabilities: { advertised: string[]; received: string[]; negotiated: string[] };
   /** Negotiated hold time (s), or null before an OPEN exchange. */
@@ -112,7 +147,7 @@ export interface BgpPeerStatus {
   /** TCP-MD5 (RFC 2385) signs this session. */
   md5: boolean;
   /** The BFD session with this peer, or null when bfd.enabled is off for it. */
-  bfd: (BfdPeerStatus & { minTxMs: number; minRxMs: number; multiplier: number }) | null;
+  bfd: BfdPeerView | null;
   /** Connect attempts; with TCP-MD5 a password mismatch shows as timeouts (the peer's kernel drops our SYNs). */
   connect: { attempts: number; timeouts: number; errors: number; lastError: string | null };
   /** Graceful restart as advertised to this peer, and the peer's restart time if it sent the capability. */
@@ -138,7 +173,7 @@ export interface BgpSpeakerStatus {
   wanted: string[];
   gracefulRestart: { enabled: boolean; restartTime: number; restarting: boolean; forwardingPreserved: boolean; endOfRibHeld: boolean };
   /** The BFD thread's packet counters and drops by reason, or null when no peer has BFD. */
-  bfd: BfdNativeStats | null;
+  bfd: BfdStatsView | null;
   /** The kernel's TCP-MD5 drop counters in this network namespace (/proc/net/netstat), or null. */
   tcpMd5Kernel: { notFound: number; unexpected: number; failure: number } | null;
 }

@@ -14,12 +14,12 @@ import type { Logger } from '../log.js';
 import type { BgpPeerStatus, BgpSpeakerStatus } from '../control/api.js';
 import { BgpAnnouncer } from '../bgp/announcer.js';
 import { BGP_PORT } from '../bgp/message.js';
-import { BgpSession, capabilityName, type BgpState, type BgpTransport, type MessageCounts, type RouteAttrs } from '../bgp/session.js';
-import { BFD_DIAG_ADMIN_DOWN, BfdManager, type BfdPeerStatus } from '../bgp/bfd.js';
+import { BgpSession, capabilityName, type BgpState, type BgpTransport, type RouteAttrs } from '../bgp/session.js';
+import { BFD_DIAG_ADMIN_DOWN, BfdManager } from '../bgp/bfd.js';
 import { connectWithMd5, kernelMd5Counters, listenWithMd5 } from '../bgp/md5.js';
-import type { BfdNativeStats, BgpNativeAddon } from '../bgp/native.js';
+import type { BgpNativeAddon } from '../bgp/native.js';
 import { readPasswordFile } from '../config/password-file.js';
-import { restoreConnections, takeRestartState, writeRestartState, type RestartState } from '../bgp/restart-state.js';
+import { restoreConnections, takeRestartState, writeRestartState, type RestartState } from './restart-state.js';
 import { backendKey } from './registry.js';
 import type { LbRuntime } from './runtime.js';
 

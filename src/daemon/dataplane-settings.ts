@@ -15,6 +15,7 @@ export function dataPlaneSettings(cfg: WeirConfig): DataPlaneSettings {
     xdpMode: i.xdp_mode,
     l2Output: i.l2_output,
     busyPollUs: i.busy_poll_us,
+    gro: i.gro,
     unknownTraffic: i.unknown_traffic,
     fragments: i.fragments,
     vipFamilies: [...new Set(cfg.vips.map((v) => (v.address.includes(':') ? 6 : 4) as 4 | 6))],

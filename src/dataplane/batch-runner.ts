@@ -30,7 +30,7 @@ export class BatchRunner {
       let len = M[m + META_LEN];
       if (off + len > size) len = off < size ? size - off : 0;
       if ((flags & WEIR_F_TRUNCATED) !== 0) {
-        V[i] = engine.countTruncated(out);
+        V[i] = engine.countTruncated(out, flags);
         continue;
       }
       let vd = engine.process(D, slot + off, len, flags, now, out, off);

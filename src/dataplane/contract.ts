@@ -19,6 +19,8 @@ export interface DataPlaneSettings {
   xdpMode: 'native' | 'generic';
   l2Output: boolean;
   busyPollUs: number;
+  /** off: GRO and LRO off on the interfaces while attached; keep: left alone. */
+  gro: 'off' | 'keep';
   unknownTraffic: 'pass' | 'drop';
   fragments: 'drop' | 'pass';
   /** Address families of the VIPs at start (io: tun checks forwarding for each). */

@@ -10,7 +10,8 @@ import type { Logger } from '../log.js';
 import type { ConnTable } from '../lb/conntrack.js';
 import type { DataPlaneHooks, DataPlaneSettings, DataPlaneStatus, PassiveHealthSink, VipTables } from './contract.js';
 import { PASSIVE_OK } from '../lb/engine.js';
-import { ingressRuleset, nftApply, nftRemove, nftTableName, pipeScript } from './nft.js';
+import { ingressRuleset, nftApply, nftRemove, nftTableName } from './nft.js';
+import { runHost } from '../util/host.js';
 import {
   COUNTER_STRIDE, CTL_PUBLISHED, CTL_STOP, CTL_WORDS, type XskAssignment, W_APPLIED_AT, W_FIRST_PACKET_AT, W_GENERATION, W_NOT_SUMMED, WORKER_COUNTER_NAMES,
   workerCounterBase, type WorkerInit,
@@ -19,6 +20,7 @@ import { SNAT_PORT_MAX, SNAT_PORT_MIN, tablesMessage, type TableContext } from '
 import { linkOf, readLinks, readProc, readSys, rxQueues, type Link } from './links.js';
 import { nextHopOf, readHostView, type HostView } from './next-hops.js';
 import { XdpClassifier } from '../io/ports.js';
+import { aggregationOff, restoreAggregation, type AggregationChange } from '../io/offloads.js';
 import { parseMac } from '../packet/index.js';
 
 export { SNAT_PORT_MIN, SNAT_PORT_MAX } from './tables.js';
@@ -63,7 +65,7 @@ const TUN_DEFAULT_MTU = 1500;
 
 /** Runs `ip -batch -`; throws with ip's message. */
 function ipBatch(lines: readonly string[]): void {
-  pipeScript('ip', ['-batch', '-'], lines.join('\n') + '\n', 'ip (iproute2) is not installed: apt-get install iproute2');
+  runHost(['ip', '-batch', '-'], { input: lines.join('\n') + '\n' });
 }
 
 /** `ip -batch` lines that take the routes into the TUN from `have` to `want` (host routes). */
@@ -188,6 +190,16 @@ export function createDataPlane(opts: DataPlaneOptions = {}): DataPlaneHooks {
     classifiers = [];
   };
 
+  /** gro: off — the interfaces whose GRO/LRO weir turned off, and their state before. */
+  let aggregation: AggregationChange[] = [];
+  const restoreOffloads = (): void => {
+    if (aggregation.length === 0) return;
+    const failed = restoreAggregation(aggregation);
+    if (failed.length) log?.warn({ failed }, 'could not restore GRO/LRO on some interfaces');
+    else log?.info({ interfaces: aggregation.map((c) => c.ifname) }, 'GRO/LRO restored');
+    aggregation = [];
+  };
+
   const stopWorkers = async (): Promise<void> => {
     if (control) Atomics.store(control, CTL_STOP, 1);
     await Promise.all(
@@ -239,6 +251,16 @@ export function createDataPlane(opts: DataPlaneOptions = {}): DataPlaneHooks {
           closeClassifiers();
           throw e;
         }
+      }
+      // GRO/LRO off before a socket opens: no super-frame reaches a ring or an XDP chunk.
+      if (!tun && inst.gro === 'off') {
+        try {
+          aggregation = aggregationOff(inst.interfaces);
+        } catch (e) {
+          closeClassifiers();
+          throw e;
+        }
+        if (aggregation.length) log?.info({ changed: aggregation.map((c) => ({ interface: c.ifname, gro: c.was.gro, lro: c.was.lro })) }, 'GRO/LRO turned off while weir runs (restored at stop; instance.gro: keep leaves them)');
       }
       const queuesOf = (w: number): XskAssignment[] | undefined => xsk?.map((a) => ({ ...a, queues: a.queues.filter((q) => q % n === w) }));
       control = new Int32Array(new SharedArrayBuffer(CTL_WORDS * 4));
@@ -296,6 +318,7 @@ export function createDataPlane(opts: DataPlaneOptions = {}): DataPlaneHooks {
       } catch (e) {
         await stopWorkers();
         closeClassifiers();
+        restoreOffloads();
         throw e;
       }
       if (tun) {
@@ -437,6 +460,7 @@ export function createDataPlane(opts: DataPlaneOptions = {}): DataPlaneHooks {
       published = null;
       await stopWorkers();
       closeClassifiers(); // detaches the XDP programs: the interfaces are the kernel's again
+      restoreOffloads();
       if (nftInstalled && opts.keepIngressDrops) {
         log?.info({ table: `netdev ${table}` }, 'nftables ingress drops kept for the next process (planned restart)');
       } else if (nftInstalled) {

@@ -5,7 +5,7 @@
 // gateway or of the backend itself. A backend whose route leaves through an interface weir does
 // not attach to, has several next hops, or whose neighbour the kernel has not resolved yet keeps
 // the kernel's output until a later refresh finds it. Control thread only.
-import { execFile } from 'node:child_process';
+import { runHostAsync } from '../util/host.js';
 import { cidrContains, parseCidr, parseIp, type Cidr } from '../packet/index.js';
 import type { Link } from './links.js';
 
@@ -94,9 +94,7 @@ export function nextHopOf(view: HostView, links: readonly Link[], address: strin
 }
 
 function ip(args: string[]): Promise<string> {
-  return new Promise((resolve, reject) => {
-    execFile('ip', args, { encoding: 'utf8', timeout: 5000, maxBuffer: 64 << 20 }, (err, stdout) => (err ? reject(err) : resolve(stdout)));
-  });
+  return runHostAsync(['ip', ...args], { timeoutMs: 5000 });
 }
 
 /** Reads the main routing table and the neighbour table of both families (four `ip -j` runs, in parallel). */

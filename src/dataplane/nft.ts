@@ -3,7 +3,7 @@
 // to the SNAT addresses within weir's SNAT port range. The AF_PACKET ETH_P_ALL sockets see
 // packets before the ingress hook, so weir still gets them; the kernel never answers them
 // with a RST or an ICMP error (see LAB-NOTES "AF_PACKET").
-import { execFileSync } from 'node:child_process';
+import { runHost } from '../util/host.js';
 import { SNAT_PORT_MAX, SNAT_PORT_MIN } from './tables.js';
 
 export interface IngressDrops {
@@ -50,23 +50,9 @@ export function ingressRuleset(table: string, interfaces: readonly string[], dro
   return lines.join('\n') + '\n';
 }
 
-/**
- * Runs `cmd args` with `script` on stdin (nft -f -, ip -batch -). Throws with the tool's own
- * message, or `missing` when the binary is not installed.
- */
-export function pipeScript(cmd: string, args: readonly string[], script: string, missing: string): void {
-  try {
-    execFileSync(cmd, args, { input: script, stdio: ['pipe', 'ignore', 'pipe'], encoding: 'utf8' });
-  } catch (e) {
-    const err = e as { code?: string; stderr?: string; message: string };
-    if (err.code === 'ENOENT') throw new Error(missing);
-    throw new Error(`${cmd} ${args.join(' ')} failed: ${(err.stderr ?? err.message).trim()}`);
-  }
-}
-
 /** Applies a script with `nft -f -`. Throws with nft's message (and a hint when nft is missing). */
 export function nftApply(script: string): void {
-  pipeScript('nft', ['-f', '-'], script, 'nft (nftables) is not installed: apt-get install nftables');
+  runHost(['nft', '-f', '-'], { input: script });
 }
 
 /** Removes the instance's table; no error when it is already gone. */

@@ -3,7 +3,8 @@
 // KEEP IN SYNC between index.ts (writer of control, reader of counters) and worker.ts.
 import type { MessagePort } from 'node:worker_threads';
 import type { ConnTableShared } from '../lb/conntrack.js';
-import { ENGINE_COUNTER_NAMES } from '../lb/engine.js';
+import { ENGINE_COUNTERS } from '../lb/engine.js';
+import { counterSet } from '../util/counters.js';
 
 /**
  * Int32 control words: CTL_STOP = 1 asks workers to exit; CTL_PUBLISHED = sequence number of the
@@ -15,24 +16,22 @@ export const CTL_PUBLISHED = 1;
 export const CTL_WORDS = 2;
 
 /** Worker counters after the engine's (indexes into one worker's Float64Array). */
-const E = ENGINE_COUNTER_NAMES.length;
-export const W_BATCHES = E;
-export const W_TX_ERRORS = E + 1;
-export const W_TX_UNSENT = E + 2;
-export const W_NOT_FOR_US = E + 3;
-export const W_TABLE_ERRORS = E + 4;
-/** The table generation the worker runs (a gauge, not summed). */
-export const W_GENERATION = E + 5;
-/** Frames the kernel dropped because a worker's AF_PACKET ring was full (PACKET_STATISTICS). */
-export const W_RING_DROPS = E + 6;
-/** When the worker swapped to its current generation (epoch ms, µs resolution; a timestamp, not summed). */
-export const W_APPLIED_AT = E + 7;
-/** When it finished the first batch forwarded by that generation (epoch ms; 0 until then; not summed). */
-export const W_FIRST_PACKET_AT = E + 8;
-export const WORKER_COUNTER_NAMES: readonly string[] = [
-  ...ENGINE_COUNTER_NAMES, 'batches', 'txErrors', 'txUnsent', 'notForUs', 'tableErrors', 'generation', 'ringDrops',
-  'appliedAt', 'firstPacketAt',
-];
+export const WORKER_COUNTERS = counterSet({
+  batches: 'Batches received and run through the engine.',
+  txErrors: 'Packets the kernel refused to send (one by one, with an errno).',
+  txUnsent: 'Packets not sent because the socket queue stayed full (or no socket could send them).',
+  notForUs: 'Frames to another host (a bridge flooding), not forwarded again.',
+  tableErrors: 'Table publications a worker refused.',
+  generation: 'The table generation the worker runs (a gauge).',
+  ringDrops: "Frames the kernel dropped because a worker's ring was full (PACKET_STATISTICS, XDP_STATISTICS).",
+  appliedAt: 'When the worker swapped to its generation (epoch ms; a timestamp).',
+  firstPacketAt: 'When it finished the first batch forwarded by that generation (epoch ms; 0 until then).',
+}, ENGINE_COUNTERS.end);
+export const {
+  batches: W_BATCHES, txErrors: W_TX_ERRORS, txUnsent: W_TX_UNSENT, notForUs: W_NOT_FOR_US, tableErrors: W_TABLE_ERRORS,
+  generation: W_GENERATION, ringDrops: W_RING_DROPS, appliedAt: W_APPLIED_AT, firstPacketAt: W_FIRST_PACKET_AT,
+} = WORKER_COUNTERS.index;
+export const WORKER_COUNTER_NAMES: readonly string[] = [...ENGINE_COUNTERS.names, ...WORKER_COUNTERS.names];
 /** Worker slots that are gauges or timestamps, reported per worker rather than summed. */
 export const W_NOT_SUMMED: readonly number[] = [W_GENERATION, W_APPLIED_AT, W_FIRST_PACKET_AT];
 /** Float64 slots per worker, rounded up to a cache line (8 doubles). */

@@ -8,36 +8,40 @@ import {
 } from '../packet/index.js';
 import { META_FLAGS, META_WORDS, WEIR_F_TRUNCATED } from '../io/batch.js';
 import type { PacketBatch } from '../io/batch.js';
+import { counterSet } from '../util/counters.js';
 
-// Counter indexes. KEEP IN SYNC with DECAP_COUNTER_NAMES.
-export const DC_RECEIVED = 0; //             GRE packets handed to process()
-export const DC_DECAPSULATED = 1; //         inner packets left for the TUN
-export const DC_INNER_IPV4 = 2;
-export const DC_INNER_IPV6 = 3;
-export const DC_OUTER_IPV4 = 4;
-export const DC_OUTER_IPV6 = 5;
-// Drops, one counter per reason.
-export const DC_DROP_TRUNCATED = 6; //       larger than the slot (cut on receive)
-export const DC_DROP_OUTER_MALFORMED = 7; // outer IP header does not parse
-export const DC_DROP_NOT_GRE = 8; //         outer protocol is not 47 (or a later fragment)
-export const DC_DROP_GRE_TRUNCATED = 9; //   GRE header (with its optional fields) cut off
-export const DC_DROP_GRE_VERSION = 10; //    RFC 2784 §2.3.1: version must be 0
-export const DC_DROP_GRE_FLAGS = 11; //      RFC 2784 §2.3: routing / strict route / recursion bits
-export const DC_DROP_GRE_CHECKSUM = 12; //   C bit set and the RFC 2784 §2.5 checksum is wrong
-export const DC_DROP_GRE_PROTO = 13; //      protocol type is neither ETH_P_IP nor ETH_P_IPV6
-export const DC_DROP_KEY_MISMATCH = 14; //   RFC 2890 §2.1 key absent, present or different from ours
-export const DC_DROP_OUTER_DST = 15; //      outer destination is not one of this host's addresses
-export const DC_DROP_INNER_MALFORMED = 16; // inner IP (or its TCP/UDP header) does not parse
-export const DC_DROP_INNER_FAMILY = 17; //   inner version disagrees with the GRE protocol type
-export const DC_DROP_INNER_DST = 18; //      inner destination is not a configured VIP
-export const DC_COUNTERS = 19;
+export const DECAP_COUNTERS = counterSet({
+  received: 'GRE packets handed to the decapsulator.',
+  decapsulated: 'Inner packets left for the TUN.',
+  inner_ipv4: 'Inner IPv4 packets.',
+  inner_ipv6: 'Inner IPv6 packets.',
+  outer_ipv4: 'GRE packets in an IPv4 outer header.',
+  outer_ipv6: 'GRE packets in an IPv6 outer header.',
+  drop_truncated: 'Packets larger than the slot (cut on receive).',
+  drop_outer_malformed: 'Outer IP headers that do not parse.',
+  drop_not_gre: 'Outer protocol not 47, or a later fragment.',
+  drop_gre_truncated: 'GRE headers (with their optional fields) cut off.',
+  drop_gre_version: 'GRE version not 0 (RFC 2784 §2.3.1).',
+  drop_gre_flags: 'GRE routing, strict-route or recursion bits set (RFC 2784 §2.3).',
+  drop_gre_checksum: 'C bit set and a wrong GRE checksum (RFC 2784 §2.5).',
+  drop_gre_proto: 'GRE protocol type neither IPv4 nor IPv6.',
+  drop_key_mismatch: 'RFC 2890 §2.1 key absent, present or different from ours.',
+  drop_outer_dst: "Outer destination not one of this host's addresses.",
+  drop_inner_malformed: 'Inner IP (or its TCP/UDP header) does not parse.',
+  drop_inner_family: 'Inner version disagrees with the GRE protocol type.',
+  drop_inner_dst: 'Inner destination not a configured VIP.',
+});
+export const DECAP_COUNTER_NAMES = DECAP_COUNTERS.names;
+export const {
+  received: DC_RECEIVED, decapsulated: DC_DECAPSULATED, inner_ipv4: DC_INNER_IPV4, inner_ipv6: DC_INNER_IPV6,
+  outer_ipv4: DC_OUTER_IPV4, outer_ipv6: DC_OUTER_IPV6, drop_truncated: DC_DROP_TRUNCATED,
+  drop_outer_malformed: DC_DROP_OUTER_MALFORMED, drop_not_gre: DC_DROP_NOT_GRE, drop_gre_truncated: DC_DROP_GRE_TRUNCATED,
+  drop_gre_version: DC_DROP_GRE_VERSION, drop_gre_flags: DC_DROP_GRE_FLAGS, drop_gre_checksum: DC_DROP_GRE_CHECKSUM,
+  drop_gre_proto: DC_DROP_GRE_PROTO, drop_key_mismatch: DC_DROP_KEY_MISMATCH, drop_outer_dst: DC_DROP_OUTER_DST,
+  drop_inner_malformed: DC_DROP_INNER_MALFORMED, drop_inner_family: DC_DROP_INNER_FAMILY, drop_inner_dst: DC_DROP_INNER_DST,
+} = DECAP_COUNTERS.index;
+export const DC_COUNTERS = DECAP_COUNTERS.end;
 
-export const DECAP_COUNTER_NAMES: readonly string[] = Object.freeze([
-  'received', 'decapsulated', 'inner_ipv4', 'inner_ipv6', 'outer_ipv4', 'outer_ipv6',
-  'drop_truncated', 'drop_outer_malformed', 'drop_not_gre', 'drop_gre_truncated', 'drop_gre_version',
-  'drop_gre_flags', 'drop_gre_checksum', 'drop_gre_proto', 'drop_key_mismatch', 'drop_outer_dst',
-  'drop_inner_malformed', 'drop_inner_family', 'drop_inner_dst',
-]);
 
 /**
  * A small set of IPv4 and IPv6 addresses in typed arrays (linear scan: a backend has a handful
@@ -170,7 +174,7 @@ export class Decapsulator {
   /** The counters by name (control plane; allocates). */
   snapshot(): Record<string, number> {
     const o: Record<string, number> = {};
-    for (let i = 0; i < DC_COUNTERS; i++) o[DECAP_COUNTER_NAMES[i]] = this.counters[i];
+    Object.assign(o, DECAP_COUNTERS.read(this.counters));
     return o;
   }
 }

@@ -2,7 +2,7 @@
 // no IPv6 address generation, rp_filter 0), the VIPs on lo and the ARP sysctls that keep lo's
 // VIPs from being announced on the LAN. Looks at the current state and lists only what is
 // missing, so `weir decap --setup` is idempotent and the printed list is short.
-import { execFileSync } from 'node:child_process';
+import { runHost } from '../util/host.js';
 import { readFileSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
 import { parseIp, formatIp } from '../packet/index.js';
@@ -87,12 +87,5 @@ export function formatChanges(changes: readonly HostChange[]): string {
 
 /** Runs the changes in order; throws naming the command and its stderr on the first failure. */
 export function applyChanges(changes: readonly HostChange[]): void {
-  for (const c of changes) {
-    try {
-      execFileSync(c.argv[0], c.argv.slice(1), { stdio: ['ignore', 'ignore', 'pipe'] });
-    } catch (e) {
-      const stderr = (e as { stderr?: Buffer }).stderr?.toString().trim() ?? '';
-      throw new Error(`\`${c.argv.join(' ')}\` failed: ${stderr || (e as Error).message}`);
-    }
-  }
+  for (const c of changes) runHost(c.argv);
 }

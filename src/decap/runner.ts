@@ -70,6 +70,9 @@ export function hostAddresses(exclude: readonly string[] = []): string[] {
   return out;
 }
 
+/** 64 KiB (the largest IPv4 datagram) + 128 bytes of headroom. */
+export const DECAP_SLOT_SIZE = 65536 + 128;
+
 export class DecapRunner {
   readonly decap: Decapsulator;
   /** TUN writes: written, refused one by one (errno), not tried because the queue was full. */
@@ -89,8 +92,10 @@ export class DecapRunner {
     this.log = opts.log;
     const autoLocals = opts.locals === undefined;
     this.decap = new Decapsulator({ ...opts, locals: autoLocals ? hostAddresses(opts.vips) : opts.locals });
-    // 2048-byte slots: outer headers of up to 44 bytes (+40 rebuilt for IPv6) on a 1500 MTU.
-    this.batch = new PacketBatch({ slots: opts.batchSlots ?? 64, slotSize: 2048 });
+    // Slots for the largest IP datagram (64 KiB) plus room to rebuild an IPv6 header: a GRE packet
+    // is as long as the path MTU allows (9000 on jumbo links), or longer when the backend's NIC
+    // aggregates (GRO); a raw socket hands over the whole datagram only if the slot holds it.
+    this.batch = new PacketBatch({ slots: opts.batchSlots ?? 64, slotSize: DECAP_SLOT_SIZE });
     if (autoLocals) {
       const t = setInterval(() => this.decap.setLocals(hostAddresses(opts.vips)), LOCALS_REFRESH_MS);
       t.unref();

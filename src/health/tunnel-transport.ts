@@ -5,7 +5,7 @@
 // (DSR) and the kernel completes the handshake, so a probe passes only through the backend's
 // decapsulation path. Host setup (the source addresses themselves) is the operator's. The TUN
 // is read on a thread of its own (tunnel-forwarder.ts).
-import { execFileSync } from 'node:child_process';
+import { runHost } from '../util/host.js';
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
@@ -33,7 +33,7 @@ const FORWARDER_START_MS = 5000;
 const START_RETRY_MS = 30_000;
 
 function ip(args: string[]): void {
-  execFileSync('ip', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  runHost(['ip', ...args]);
 }
 
 /**

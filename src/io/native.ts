@@ -6,7 +6,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** The addon's ABI this TypeScript face was written for (native/addon.cc kAbiVersion). */
-export const NATIVE_ABI_VERSION = 5;
+export const NATIVE_ABI_VERSION = 6;
 
 /** Options of an AF_PACKET socket (native/af_packet.cc). */
 export interface NativePacketSocketOptions {
@@ -139,32 +139,48 @@ export interface NativeAddon {
   XdpProgram: new (ifname: string, options: NativeXdpProgramOptions) => NativeXdpProgram;
   XskSocket: new (ifname: string, queue: number, xskMapFd: number, options?: NativeXskOptions) => NativeXskSocket;
   setNetns(fd: number): void;
+  /** GRO and LRO of an interface (SIOCETHTOOL). */
+  ethtoolGet(ifname: string): ReceiveAggregation;
+  /** Turns GRO and/or LRO on or off; throws with errno (EPERM without CAP_NET_ADMIN). */
+  ethtoolSet(ifname: string, want: Partial<ReceiveAggregation>): void;
 }
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 
-/** Where the addon may be: only $WEIR_NATIVE when set, else build/ above dist/src/io or src/io. */
+/**
+ * Where the addon may be: only $WEIR_NATIVE when set; else a source build (build/Release, then
+ * build/Debug) and then the prebuilt one for this platform (prebuilds/<platform>-<arch>/weir.node),
+ * under the package root above dist/src/io (or src/io when run from source).
+ */
 export function nativeCandidates(): string[] {
   if (process.env.WEIR_NATIVE) return [path.resolve(process.env.WEIR_NATIVE)];
   const out: string[] = [];
   for (const up of ['../../..', '../..']) {
-    for (const kind of ['Release', 'Debug']) out.push(path.resolve(here, up, 'build', kind, 'weir_native.node'));
+    const root = path.resolve(here, up);
+    for (const kind of ['Release', 'Debug']) out.push(path.join(root, 'build', kind, 'weir_native.node'));
+    out.push(path.join(root, 'prebuilds', `${process.platform}-${process.arch}`, 'weir.node'));
   }
   return out;
 }
 
+/** Receive aggregation of an interface: the kernel's GRO and the NIC's LRO. */
+export interface ReceiveAggregation {
+  gro: boolean;
+  lro: boolean;
+}
+
 let cached: NativeAddon | undefined;
 
-/** Loads the addon once. Throws an Error that lists where it looked and how to fix it. */
+/** Loads the addon once: the first candidate that loads with this weir's ABI. Throws an Error that lists where it looked and how to fix it. */
 export function loadNative(): NativeAddon {
   if (cached) return cached;
   const tried = nativeCandidates();
-  const found = tried.find((p) => existsSync(p));
+  const failures: string[] = [];
   let cause: unknown;
-  if (found) {
+  for (const file of tried.filter((p) => existsSync(p))) {
     try {
       const require = createRequire(import.meta.url);
-      const addon = require(found) as any as NativeAddon; // the one untyped line: the addon's exports
+      const addon = require(file) as any as NativeAddon; // the one untyped line: the addon's exports
       const abi = addon.abiVersion();
       if (abi !== NATIVE_ABI_VERSION) {
         throw new Error(`addon ABI ${abi} does not match this weir (${NATIVE_ABI_VERSION}); it is stale`);
@@ -172,14 +188,15 @@ export function loadNative(): NativeAddon {
       cached = addon;
       return addon;
     } catch (err) {
-      cause = err;
+      cause ??= err;
+      failures.push(`loading ${file} failed: ${(err as Error).message}`);
     }
   }
-  const why = found ? `loading ${found} failed: ${(cause as Error).message}` : `not found; looked in:\n  ${tried.join('\n  ')}`;
+  const why = failures.length > 0 ? failures.join('\n') : `not found; looked in:\n  ${tried.join('\n  ')}`;
   throw new Error(
     `weir native addon (weir_native.node) ${why}\n` +
       'Possible fixes:\n' +
-      '  - build it: `npm install` in the weir folder (or `npm rebuild` after a Node upgrade)\n' +
+      '  - build it: `npm install` in the weir folder (or `npm rebuild`); WEIR_BUILD_FROM_SOURCE=1 skips the prebuilt one\n' +
       '  - the build needs g++, make and python3 (Debian: apt-get install -y g++ make python3)\n' +
       '    and the Node headers (set npm_config_nodedir if node-gyp cannot find them offline)\n' +
       '  - or point WEIR_NATIVE at a built weir_native.node',

@@ -68,6 +68,7 @@ import {
   IPPROTO_TCP, IPPROTO_UDP, ctInitialState, ctIsHalfOpen, tcpNextState,
 } from './conntrack-tcp-state.js';
 import { ctPrefixContains, formatCtAddr4, formatCtAddr6, parseCtPrefix } from './conntrack-addr.js';
+import { counterSet } from '../util/counters.js';
 
 export * from './conntrack-tcp-state.js';
 
@@ -188,14 +189,31 @@ export const MAX_CAPACITY = SLOT_ID_MASK - 1;
 // ─── counters ─────────────────────────────────────────────────────────────────────────────
 const MAX_VIEWS = 64;
 const STRIPE = 16;
-export const CT_COUNTER_NAMES = [
-  'inserts', 'insertExisting', 'hits', 'misses', 'lookupRetries', 'reclaimedExpired',
-  'evictedExpired', 'evictedHalfOpen', 'evictedStale', 'refusedFull', 'replyInUse', 'deleted',
-  'trackGone', 'lockBusy', 'reclaimScanned', 'tracked',
-] as const;
-const C_INSERTS = 0, C_EXISTING = 1, C_HITS = 2, C_MISSES = 3, C_RETRIES = 4, C_RECLAIMED = 5,
-  C_EV_EXPIRED = 6, C_EV_HALFOPEN = 7, C_EV_STALE = 8, C_REFUSED = 9, C_REPLY_IN_USE = 10,
-  C_DELETED = 11, C_TRACK_GONE = 12, C_BUSY = 13, C_SCANNED = 14, C_TRACKED = 15;
+export const CT_COUNTERS = counterSet({
+  inserts: 'Entries created.',
+  insertExisting: 'Inserts that found the key already there (another worker was first).',
+  hits: 'Lookups that found an entry.',
+  misses: 'Lookups that found none.',
+  lookupRetries: 'Lookups started over because a writer changed the entry meanwhile.',
+  reclaimedExpired: 'Idle entries deleted by the reclaim sweep.',
+  evictedExpired: 'Expired entries evicted to make room for an insert.',
+  evictedHalfOpen: 'Half-open (SYN only) entries evicted to make room for an insert.',
+  evictedStale: 'Entries idle longer than stale_idle evicted to make room for an insert.',
+  refusedFull: 'Inserts refused: table full and nothing to evict.',
+  replyInUse: 'nat inserts refused because the reply key (SNAT address and port) is taken.',
+  deleted: 'Entries deleted (by the control plane, reschedules, or replaced).',
+  trackGone: 'Packets that tracked an entry deleted under them.',
+  lockBusy: 'Writes given up because a bucket lock stayed busy.',
+  reclaimScanned: 'Entries the reclaim sweep looked at.',
+  tracked: 'Packets counted on an entry.',
+});
+export const CT_COUNTER_NAMES = CT_COUNTERS.names;
+const {
+  inserts: C_INSERTS, insertExisting: C_EXISTING, hits: C_HITS, misses: C_MISSES, lookupRetries: C_RETRIES,
+  reclaimedExpired: C_RECLAIMED, evictedExpired: C_EV_EXPIRED, evictedHalfOpen: C_EV_HALFOPEN, evictedStale: C_EV_STALE,
+  refusedFull: C_REFUSED, replyInUse: C_REPLY_IN_USE, deleted: C_DELETED, trackGone: C_TRACK_GONE, lockBusy: C_BUSY,
+  reclaimScanned: C_SCANNED, tracked: C_TRACKED,
+} = CT_COUNTERS.index;
 
 const SPIN_LIMIT = 1 << 24;
 const READ_RETRIES = 16;

@@ -64,6 +64,7 @@ import { CT_SYN_SENT, TH_ACK, TH_FIN, TH_RST, TH_SYN } from './conntrack-tcp-sta
 import { flowHashV4, flowHashV6 } from './flow-hash.js';
 import type { SnatAllocator } from './snat.js';
 import { FRAG_DROP, MODE_DSR_GRE, MODE_NAT, type VipTable } from './vip-table.js';
+import { counterSet } from '../util/counters.js';
 
 // ─── verdicts: where the output goes ──────────────────────────────────────────────────────
 /** Drop the packet (EngineOutput.reason says why). */
@@ -77,24 +78,56 @@ export const VERDICT_PASS = 3;
 export const VERDICT_NAMES: readonly string[] = ['DROP', 'TX_L2', 'TX_IP', 'PASS'];
 
 // ─── counters (indexes into Engine.counters) ──────────────────────────────────────────────
-export const ENGINE_COUNTER_NAMES = [
-  'rx', 'txNat', 'txNatReply', 'txGre', 'txL2', 'txIcmpToBackend', 'txIcmpToClient', 'txFragNeeded',
-  'passNoVip', 'passNotIp', 'passFragment',
-  'dropNoVip', 'dropFragment', 'dropMalformed', 'dropTruncated', 'dropGso', 'dropChecksum', 'dropNoBackend',
-  'dropConntrackFull', 'dropSnatExhausted', 'dropNoRoom', 'dropTooBigNoDf', 'dropIcmpUnmatched',
-  'dropIcmpNotAllowed', 'dropNoL2', 'dropKeyConflict',
-  'newFlows', 'ctInsertFailed', 'rescheduled', 'csumCompleted', 'dropIcmpRateLimited',
-  'synRst', 'synUnanswered', 'passiveLost', 'dropBadSyn', 'txNextHop',
-] as const;
-export const C_RX = 0, C_TX_NAT = 1, C_TX_NAT_REPLY = 2, C_TX_GRE = 3, C_TX_L2 = 4, C_TX_ICMP_TO_BACKEND = 5,
-  C_TX_ICMP_TO_CLIENT = 6, C_TX_FRAG_NEEDED = 7, C_PASS_NO_VIP = 8, C_PASS_NOT_IP = 9, C_PASS_FRAGMENT = 10,
-  C_DROP_NO_VIP = 11, C_DROP_FRAGMENT = 12, C_DROP_MALFORMED = 13, C_DROP_TRUNCATED = 14, C_DROP_GSO = 15,
-  C_DROP_CHECKSUM = 16, C_DROP_NO_BACKEND = 17, C_DROP_CT_FULL = 18, C_DROP_SNAT_EXHAUSTED = 19,
-  C_DROP_NO_ROOM = 20, C_DROP_TOO_BIG_NO_DF = 21, C_DROP_ICMP_UNMATCHED = 22, C_DROP_ICMP_NOT_ALLOWED = 23,
-  C_DROP_NO_L2 = 24, C_DROP_KEY_CONFLICT = 25, C_NEW_FLOWS = 26, C_CT_INSERT_FAILED = 27, C_RESCHEDULED = 28,
-  C_CSUM_COMPLETED = 29, C_DROP_ICMP_RATE = 30, C_SYN_RST = 31, C_SYN_UNANSWERED = 32, C_PASSIVE_LOST = 33, C_DROP_BAD_SYN = 34,
-  /** Of the packets counted under txNat / txGre / txIcmpToBackend: those sent as frames to the backend's next hop. */
-  C_TX_NEXT_HOP = 35;
+export const ENGINE_COUNTERS = counterSet({
+  rx: 'Packets the engine received.',
+  txNat: 'nat: client packets sent on to a backend, translated.',
+  txNatReply: 'nat: backend replies sent on to the client, translated back.',
+  txGre: 'dsr-gre: client packets sent to a backend inside GRE.',
+  txL2: 'dsr-l2: client frames sent to a backend by MAC.',
+  txIcmpToBackend: 'ICMP errors about a flow passed on to its backend.',
+  txIcmpToClient: 'ICMP errors about a nat flow passed on to its client, translated.',
+  txFragNeeded: 'ICMP fragmentation-needed / packet-too-big sent to clients (dsr-gre outer header too big).',
+  passNoVip: 'Packets for no VIP and no nat flow, left to the kernel (unknown_traffic: pass).',
+  passNotIp: 'Frames that are not IP, left to the kernel.',
+  passFragment: 'IP fragments to a VIP, left to the kernel (fragments: pass).',
+  dropNoVip: 'Packets for no VIP and no nat flow, dropped (unknown_traffic: drop).',
+  dropFragment: 'IP fragments to a VIP, dropped (fragments: drop).',
+  dropMalformed: 'Packets whose headers do not parse.',
+  dropTruncated: 'Packets cut by the I/O layer (larger than a slot).',
+  dropGso: 'GRO/GSO super-frames (offloads on: turn them off on the interfaces weir uses).',
+  dropChecksum: 'Packets whose partial checksum could not be completed.',
+  dropNoBackend: 'New flows to a VIP with no backend taking flows.',
+  dropConntrackFull: 'nat packets dropped because the connection table is full.',
+  dropSnatExhausted: 'New nat flows with no free SNAT port.',
+  dropNoRoom: 'Outputs that do not fit where they must be built or sent.',
+  dropTooBigNoDf: 'dsr-gre packets too big for the path without DF (weir does not fragment).',
+  dropIcmpUnmatched: 'ICMP errors that quote no flow weir knows.',
+  dropIcmpNotAllowed: 'Packets that may not be answered with an ICMP error (RFC 1812 §4.3.2.7).',
+  dropNoL2: 'dsr-l2 packets without an Ethernet header (io: tun).',
+  dropKeyConflict: 'Client packets whose key is another flow\'s reply key.',
+  newFlows: 'Flows that got a backend from the Maglev table.',
+  ctInsertFailed: 'dsr flows forwarded without an entry (connection table full).',
+  rescheduled: 'Flows moved to another backend because theirs left the VIP.',
+  csumCompleted: 'Partial checksums completed in software (tx offload on a veth peer).',
+  dropIcmpRateLimited: 'ICMP errors weir did not send (rate limit, RFC 4443 §2.4(f)).',
+  synRst: 'nat: SYNs a backend answered with RST (passive health).',
+  synUnanswered: 'nat: SYNs a client retransmitted that the backend never answered (passive health).',
+  passiveLost: 'Passive health events dropped because a batch had too many.',
+  dropBadSyn: 'nat: SYNs with FIN/RST or a bad checksum (they open no flow).',
+  txNextHop: 'Of txNat, txGre and txIcmpToBackend: packets sent as frames to the backend\'s next hop (l2_output).',
+});
+export const ENGINE_COUNTER_NAMES = ENGINE_COUNTERS.names;
+export const {
+  rx: C_RX, txNat: C_TX_NAT, txNatReply: C_TX_NAT_REPLY, txGre: C_TX_GRE, txL2: C_TX_L2, txIcmpToBackend: C_TX_ICMP_TO_BACKEND,
+  txIcmpToClient: C_TX_ICMP_TO_CLIENT, txFragNeeded: C_TX_FRAG_NEEDED, passNoVip: C_PASS_NO_VIP, passNotIp: C_PASS_NOT_IP,
+  passFragment: C_PASS_FRAGMENT, dropNoVip: C_DROP_NO_VIP, dropFragment: C_DROP_FRAGMENT, dropMalformed: C_DROP_MALFORMED,
+  dropTruncated: C_DROP_TRUNCATED, dropGso: C_DROP_GSO, dropChecksum: C_DROP_CHECKSUM, dropNoBackend: C_DROP_NO_BACKEND,
+  dropConntrackFull: C_DROP_CT_FULL, dropSnatExhausted: C_DROP_SNAT_EXHAUSTED, dropNoRoom: C_DROP_NO_ROOM,
+  dropTooBigNoDf: C_DROP_TOO_BIG_NO_DF, dropIcmpUnmatched: C_DROP_ICMP_UNMATCHED, dropIcmpNotAllowed: C_DROP_ICMP_NOT_ALLOWED,
+  dropNoL2: C_DROP_NO_L2, dropKeyConflict: C_DROP_KEY_CONFLICT, newFlows: C_NEW_FLOWS, ctInsertFailed: C_CT_INSERT_FAILED,
+  rescheduled: C_RESCHEDULED, csumCompleted: C_CSUM_COMPLETED, dropIcmpRateLimited: C_DROP_ICMP_RATE, synRst: C_SYN_RST,
+  synUnanswered: C_SYN_UNANSWERED, passiveLost: C_PASSIVE_LOST, dropBadSyn: C_DROP_BAD_SYN, txNextHop: C_TX_NEXT_HOP,
+} = ENGINE_COUNTERS.index;
 
 // ─── passive health events (Engine.passive) ───────────────────────────────────────────────
 /** The backend completed a handshake (SYN-ACK) after this engine reported it failing. */
@@ -222,7 +255,7 @@ export class Engine {
   /** Counter values by name, plus parse errors as "pkt:<NAME>" (control plane). */
   stats(): Record<string, number> {
     const o: Record<string, number> = {};
-    ENGINE_COUNTER_NAMES.forEach((n, i) => { o[n] = this.counters[i]; });
+    Object.assign(o, ENGINE_COUNTERS.read(this.counters));
     this.pktErrors.forEach((v, i) => { if (v > 0) o[`pkt:${PKT_ERROR_NAMES[i]}`] = v; });
     return o;
   }
@@ -618,10 +651,14 @@ export class Engine {
     }
   }
 
-  /** Counts a packet the I/O layer had to cut (never parsed): received and dropped as dropTruncated. */
-  countTruncated(out: EngineOutput): number {
+  /**
+   * Counts a packet the I/O layer had to cut (never parsed): received and dropped as dropGso when
+   * the kernel marked it a TCP GSO super-frame (GRO/LRO on, or a local sender's TSO over veth),
+   * else as dropTruncated.
+   */
+  countTruncated(out: EngineOutput, flags: number): number {
     this.counters[C_RX]++;
-    return this.drop(out, C_DROP_TRUNCATED);
+    return this.drop(out, (flags & TP_STATUS_GSO_TCP) !== 0 ? C_DROP_GSO : C_DROP_TRUNCATED);
   }
 
   /** Turns the verdict in `out` into dropNoRoom: its output was built but does not fit where it must go. */

@@ -10,6 +10,8 @@
 // nothing to free: when the table reclaims an entry its reply key disappears with it.
 // Workers start their cursors at different points (`start`) so they rarely propose the same port.
 
+import { counterSet } from '../util/counters.js';
+
 export interface SnatAllocatorOptions {
   /** Candidates tried per new flow before giving up (default 16). */
   tries?: number;
@@ -19,10 +21,13 @@ export interface SnatAllocatorOptions {
   maxPools?: number;
 }
 
-export const SNAT_COUNTER_NAMES = ['proposed', 'collisions', 'exhausted'] as const;
-export const SNAT_PROPOSED = 0;
-export const SNAT_COLLISIONS = 1;
-export const SNAT_EXHAUSTED = 2;
+export const SNAT_COUNTERS = counterSet({
+  proposed: 'SNAT ports proposed for new nat flows.',
+  collisions: 'Proposed ports whose reply key another flow held.',
+  exhausted: 'New nat flows that found no free port after every try.',
+});
+export const SNAT_COUNTER_NAMES = SNAT_COUNTERS.names;
+export const { proposed: SNAT_PROPOSED, collisions: SNAT_COLLISIONS, exhausted: SNAT_EXHAUSTED } = SNAT_COUNTERS.index;
 
 export class SnatAllocator {
   readonly tries: number;
@@ -62,7 +67,7 @@ export class SnatAllocator {
   /** Counter values by name (control plane). */
   stats(): Record<string, number> {
     const o: Record<string, number> = {};
-    SNAT_COUNTER_NAMES.forEach((n, i) => { o[n] = this.counters[i]; });
+    Object.assign(o, SNAT_COUNTERS.read(this.counters));
     return o;
   }
 }

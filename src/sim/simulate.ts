@@ -5,19 +5,18 @@
 import { fmix32 } from '../lb/hash.js';
 import { flowHashV4, flowHashV6, HASH_FIVE_TUPLE, hashSeed } from '../lb/flow-hash.js';
 import { IPPROTO_TCP, IPPROTO_UDP, ipv4ToU32, parseIp } from '../packet/index.js';
+import type { VipConfig } from '../config/schema.js';
 import { buildMaglev, DEFAULT_TABLE_SIZE, type MaglevTable } from '../lb/maglev.js';
 import { hashThreshold } from './ecmp.js';
 import { formatSimEvent, type SimEvent } from './events.js';
 
 export interface SimBackend { id: string; weight: number }
 
-export interface SimVip {
-  /** IPv4 or IPv6 literal; clients are drawn from the same family. */
-  address: string;
-  /** Destination port, or 'all' for a random port per flow. */
-  port: number | 'all';
-  protocol: 'tcp' | 'udp';
-}
+/**
+ * The VIP a simulation sends flows to: the config's own fields (address: clients are drawn from
+ * its family; port 'all': a random port per flow).
+ */
+export type SimVip = Pick<VipConfig, 'address' | 'port' | 'protocol'>;
 
 export interface SimSpec {
   /** Routers in front of the instances (each hashes flows with its own seed). 1..1024. */

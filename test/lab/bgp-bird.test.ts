@@ -8,7 +8,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync, rmSync, readFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { labSkipReason, delNs } from './lab-env.js';
+import { labSkipReason, delNs } from '../helpers/net.js';
 import { birdc as birdcIn, birdRouteBlock, SpeakerChild, maybeWriteFixture, vethPair, waitUntil } from './bgp-lab.js';
 import { decodeMessage } from '../../src/bgp/message.js';
 
@@ -200,8 +200,11 @@ test('SIGTERM marks routes GRACEFUL_SHUTDOWN, then withdraws them and leaves wit
   assert.deepEqual(exitDown?.info?.sent, { code: 6, subcode: 2 });
 });
 
-test('tshark decodes every BGP message on the wire as well formed, and sees our VIPs, communities and Cease', { skip: skip ?? (tcpdumpReady || spawnSync('tshark', ['-v']).status === 0 ? undefined : 'tcpdump/tshark missing') }, async () => {
-  assert.ok(tcpdump, 'tcpdump was started');
+// Decided when the file loads (before() has not run yet): are both tools there at all?
+const captureTools = spawnSync('tcpdump', ['--version']).status === 0 && spawnSync('tshark', ['-v']).status === 0;
+
+test('tshark decodes every BGP message on the wire as well formed, and sees our VIPs, communities and Cease', { skip: skip ?? (captureTools ? undefined : 'tcpdump or tshark is not installed') }, async () => {
+  assert.ok(tcpdump && tcpdumpReady, 'tcpdump was started and listened');
   const exited = new Promise((r) => tcpdump!.on('exit', r));
   await new Promise((r) => setTimeout(r, 200)); // let the last segments reach the capture
   tcpdump!.kill('SIGINT'); // flushes and closes the pcap

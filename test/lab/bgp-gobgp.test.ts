@@ -6,7 +6,7 @@ import { spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { labSkipReason, delNs } from './lab-env.js';
+import { labSkipReason, delNs } from '../helpers/net.js';
 import { startGobgpd, SpeakerChild, maybeWriteFixture, vethPair, waitUntil } from './bgp-lab.js';
 import { decodeMessage } from '../../src/bgp/message.js';
 
@@ -146,8 +146,12 @@ test('GoBGP sees the withdrawals of both VIPs and the session stays up', { skip 
 test('a graceful shutdown leaves GoBGP with Cease / Administrative Shutdown and no routes from us', { skip }, async () => {
   speaker!.announce(VIP4, { med: 10 });
   await waitUntil(() => ribPath(VIP4, 'ipv4') !== undefined, 5000, 'GoBGP did not learn the VIP');
+  const from = speaker!.events.length;
   speaker!.send({ op: 'shutdown', graceful: true, waitMs: 200 });
   await speaker!.waitEvent((e) => e.ev === 'stopped', 5000);
   await waitUntil(() => ribPath(VIP4, 'ipv4') === undefined, 1000, 'GoBGP still has the VIP after the shutdown');
   await waitUntil(() => !/^(6|ESTABLISHED|established)$/.test(neighborState()), 2000, 'GoBGP still shows the session up');
+  // The session ended with our NOTIFICATION: Cease (6) / Administrative Shutdown (2), RFC 4486 §3.
+  const down = speaker!.events.slice(from).filter((e) => e.ev === 'down').at(-1);
+  assert.deepEqual(down?.info?.sent, { code: 6, subcode: 2 }, 'the speaker sent Cease / Administrative Shutdown');
 });

@@ -5,10 +5,10 @@ import { createInterface } from 'node:readline';
 import { chmodSync, existsSync, writeFileSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { addNs, inNs, sh } from './lab-env.js';
+import { addNs, inNs, sh } from '../helpers/net.js';
 import type { SessionOptions } from '../../src/bgp/session.js';
 
-const here = path.dirname(fileURLToPath(import.meta.url)); // dist/test/lab
+const here = path.dirname(fileURLToPath(import.meta.url)); // dist-test/test/lab
 export const repoRoot = path.resolve(here, '..', '..', '..');
 export const fixtureDir = path.join(repoRoot, 'test', 'fixtures', 'bgp');
 

@@ -10,7 +10,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { delNs, inNs, labSkipReason } from './lab-env.js';
+import { delNs, inNs, labSkipReason } from '../helpers/net.js';
 import { birdc as birdcIn, birdRouteBlock, repoRoot, vethPair, waitUntil } from './bgp-lab.js';
 
 const R = 'weir-bgpp-r';

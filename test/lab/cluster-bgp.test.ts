@@ -7,11 +7,12 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import YAML from 'yaml';
-import { labSkipReason } from './lab-env.js';
+import { labSkipReason } from '../helpers/net.js';
+import { sleep, timed, until } from '../helpers/wait.js';
 import { LB_ADDR, LBS, labDown, labStatus, labUp, weir } from './dataplane-lab.js';
 import { birdc, restartWeir, routerRoutes, routerSessions } from '../../netns-lab/lab.js';
 import { HOLD_TIME, SHUTDOWN_WAIT_MS } from '../../netns-lab/router-bgp.js';
-import { BACKENDS, CONNS, KeepAlive, VIP_ADDRESSES, alive, carriedBy, gatewaysOf, nexthops, routedVia, sleep, until, type ConnReport } from './cluster-lab.js';
+import { BACKENDS, CONNS, KeepAlive, VIP_ADDRESSES, alive, carriedBy, gatewaysOf, nexthops, routedVia, type ConnReport } from './cluster-lab.js';
 
 const skip = labSkipReason() ?? (spawnSync('bird', ['--version']).status === 0 ? undefined : 'BIRD 2 (`bird`) is not installed');
 
@@ -68,11 +69,11 @@ describe('a weir cluster behind a BGP router: BIRD 2 merges both instances into 
     const check = { type: 'tcp', port: 8081, interval_ms: 200, timeout_ms: 150, jitter_ms: 0, rise: 1, fall: 2, damping: { enabled: false } };
     reloadAll((vips) => [...vips, { ...vips.find((v) => v.name === 'web-nat')!, name: 'web-bgp-check', address, health_check: check }]);
     const routed = () => JSON.stringify([...(routerRoutes()[address] ?? [])].sort()) === JSON.stringify(gatewaysOf(LBS)(address));
-    const up = await until(routed, 10_000, () => `${address} not routed via both: ${JSON.stringify(routerRoutes()[address])}`);
+    const up = await timed(until(() => `${address} is routed via both (now: ${JSON.stringify(routerRoutes()[address])})`, routed, { timeoutMs: 10_000, everyMs: 20 }));
     t.diagnostic(`new VIP with healthy backends → ECMP route via both instances: ${up} ms`);
     const t0 = Date.now();
     for (const l of listeners.splice(0)) l.kill('SIGKILL');
-    await until(() => routerRoutes()[address] === undefined, 10_000, () => `${address} still routed: ${JSON.stringify(routerRoutes()[address])}`);
+    await until(() => `${address} is withdrawn (now: ${JSON.stringify(routerRoutes()[address])})`, () => routerRoutes()[address] === undefined, { timeoutMs: 10_000, everyMs: 20 });
     const gone = Date.now() - t0;
     assert.ok(!birdc('show', 'route').includes(`${address}/32`), 'BIRD has no route to the VIP from either instance');
     for (const ns of LBS) {
@@ -82,7 +83,7 @@ describe('a weir cluster behind a BGP router: BIRD 2 merges both instances into 
     }
     t.diagnostic(`check listeners stopped → route gone from the router: ${gone} ms (fall 2 × interval 200 ms)`);
     listeners.push(...listen());
-    const again = await until(routed, 10_000, () => `${address} not announced again: ${JSON.stringify(routerRoutes()[address])}`);
+    const again = await timed(until(() => `${address} is announced again (now: ${JSON.stringify(routerRoutes()[address])})`, routed, { timeoutMs: 10_000, everyMs: 20 }));
     t.diagnostic(`listeners back → ECMP route via both instances again: ${again} ms`);
     reloadAll((vips) => vips.filter((v) => v.name !== 'web-bgp-check'));
     for (const l of listeners.splice(0)) l.kill('SIGKILL');
@@ -113,7 +114,7 @@ describe('a weir cluster behind a BGP router: BIRD 2 merges both instances into 
     const t0 = Date.now();
     process.kill(pid, 'SIGKILL');
     // Within the hold time at the latest; in practice at once, because the dead process's TCP session closes.
-    const withdrawn = await until(() => routedVia(['weir-lb1']), HOLD_TIME * 1000, () => `nexthop of ${victim} still there: ${JSON.stringify(nexthops())}`, 5);
+    const withdrawn = await timed(until(() => `the nexthop of ${victim} is gone (now: ${JSON.stringify(nexthops())})`, () => routedVia(['weir-lb1']), { timeoutMs: HOLD_TIME * 1000, everyMs: 5 }));
     t.diagnostic(`kill -9 ${victim} → its nexthop gone from every VIP route in the router's kernel: ${withdrawn} ms (hold time 3 s)`);
     await sleep(3000); // traffic keeps going on the survivor
     const tKill = t0;
@@ -136,7 +137,7 @@ describe('a weir cluster behind a BGP router: BIRD 2 merges both instances into 
 
   test('nat mode: when an instance dies, the connections it carried break (their SNAT address was its own); the other instance\'s connections live on', async (t) => {
     if (!labStatus().weir.find((w) => w.ns === 'weir-lb2')!.alive) restartWeir('weir-lb2');
-    await until(() => routedVia(LBS), 20_000, () => `weir-lb2 not back in the routes: ${JSON.stringify(nexthops())}`);
+    await until(() => `weir-lb2 is back in the routes (now: ${JSON.stringify(nexthops())})`, () => routedVia(LBS), { timeoutMs: 20_000, everyMs: 20 });
     const ka = new KeepAlive('198.18.100.1', 31200);
     clients.push(ka);
     const before = await ka.warm();
@@ -145,7 +146,7 @@ describe('a weir cluster behind a BGP router: BIRD 2 merges both instances into 
     for (const ns of LBS) assert.ok(carried[ns].length > 0, `${ns} carries none of the nat connections: ${JSON.stringify(carried)}`);
     const t0 = Date.now();
     process.kill(labStatus().weir.find((w) => w.ns === 'weir-lb2')!.pid!, 'SIGKILL');
-    await until(() => routedVia(['weir-lb1']), 10_000, () => `nexthop of weir-lb2 still there: ${JSON.stringify(nexthops())}`, 5);
+    await until(() => `the nexthop of weir-lb2 is gone (now: ${JSON.stringify(nexthops())})`, () => routedVia(['weir-lb1']), { timeoutMs: 10_000, everyMs: 5 });
     await sleep(3000);
     const after = await ka.stop();
     const lost = new Set(carried['weir-lb2']);
@@ -161,15 +162,15 @@ describe('a weir cluster behind a BGP router: BIRD 2 merges both instances into 
   test('SIGTERM of an instance removes its nexthop from every VIP route within a second after its shutdown wait', async (t) => {
     // Bring the killed instance back first; the router takes it into the ECMP routes again.
     if (!labStatus().weir.find((w) => w.ns === 'weir-lb2')!.alive) restartWeir('weir-lb2');
-    const back = await until(() => routedVia(LBS), 20_000, () => `weir-lb2 not back in the routes: ${JSON.stringify(nexthops())}`);
+    const back = await timed(until(() => `weir-lb2 is back in the routes (now: ${JSON.stringify(nexthops())})`, () => routedVia(LBS), { timeoutMs: 20_000, everyMs: 20 }));
     t.diagnostic(`weir-lb2 restarted → back in every VIP route: ${back} ms`);
     const pid = labStatus().weir.find((w) => w.ns === 'weir-lb1')!.pid!;
     const t0 = Date.now();
     process.kill(pid, 'SIGTERM');
-    const gone = await until(() => routedVia(['weir-lb2']), SHUTDOWN_WAIT_MS + 1000, () => `weir-lb1 still a nexthop: ${JSON.stringify(nexthops())}`, 5);
+    const gone = await timed(until(() => `weir-lb1 is no longer a nexthop (now: ${JSON.stringify(nexthops())})`, () => routedVia(['weir-lb2']), { timeoutMs: SHUTDOWN_WAIT_MS + 1000, everyMs: 5 }));
     t.diagnostic(`SIGTERM weir-lb1 → its nexthop gone: ${gone} ms (shutdown_wait_ms ${SHUTDOWN_WAIT_MS})`);
     assert.ok(gone >= SHUTDOWN_WAIT_MS - 50, `routes withdrawn before the graceful-shutdown wait (${gone} ms)`);
-    const exited = await until(() => !alive(pid), 5000, () => 'weir-lb1 did not exit after SIGTERM');
+    const exited = await timed(until(() => 'weir-lb1 exits after SIGTERM', () => !alive(pid), { timeoutMs: 5000, everyMs: 20 }));
     t.diagnostic(`weir-lb1 exited ${gone + exited} ms after SIGTERM`);
   });
 });

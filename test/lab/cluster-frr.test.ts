@@ -7,10 +7,11 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { labSkipReason } from './lab-env.js';
+import { labSkipReason } from '../helpers/net.js';
+import { sleep, timed, until } from '../helpers/wait.js';
 import { LB_ADDR, LBS, labDown, labStatus, labUp, weir } from './dataplane-lab.js';
 import { restartWeir, routerSessions, vtysh } from '../../netns-lab/lab.js';
-import { KeepAlive, alive, carriedBy, nexthops, routedVia, sleep, until } from './cluster-lab.js';
+import { KeepAlive, alive, carriedBy, nexthops, routedVia } from './cluster-lab.js';
 import type { BgpSpeakerStatus } from '../../src/control/api.js';
 
 const skip =
@@ -54,7 +55,7 @@ describe('a weir cluster behind FRR with TCP-MD5, BFD and graceful restart', { s
   test('FRR has one kernel route per VIP with a nexthop per instance; every session is signed, has BFD Up and graceful restart', async () => {
     assert.deepEqual(routerSessions(), { 'weir-lb1': 'Established', 'weir-lb2': 'Established' });
     assert.ok(routedVia(LBS), `ECMP routes: ${JSON.stringify(nexthops())}`);
-    await until(() => LBS.every((ns) => bfdStatus(ns) === 'up'), 10_000, () => `BFD: ${LBS.map(bfdStatus).join(', ')}`);
+    await until(() => `BFD is up on every session (now: ${LBS.map(bfdStatus).join(', ')})`, () => LBS.every((ns) => bfdStatus(ns) === 'up'), { timeoutMs: 10_000 });
     for (const ns of LBS) {
       assert.match(neighbor(ns).neighborCapabilities?.gracefulRestart ?? '', /advertisedAndReceived/, ns);
       const p = weir<BgpSpeakerStatus>(ns, ['bgp']).peers[0];
@@ -79,12 +80,12 @@ describe('a weir cluster behind FRR with TCP-MD5, BFD and graceful restart', { s
       const pid = pidOf(victim);
       const t0 = Date.now();
       process.kill(pid, 'SIGUSR2');
-      await until(() => !alive(pid), 10_000, () => `${victim} did not stop on SIGUSR2`);
+      await until(`${victim} stops on SIGUSR2`, () => !alive(pid), { timeoutMs: 10_000, everyMs: 20 });
       restartWeir(victim);
       // The new process restored the flows it carried (before its data plane started) and is back in the session.
       const now = carriedBy(NAT_VIP, new Set(carried[victim]), [victim])[victim];
       assert.deepEqual(now, carried[victim], 'the restarted instance has every connection it carried');
-      await until(() => neighbor(victim).bgpState === 'Established' && !weir<BgpSpeakerStatus>(victim, ['bgp']).gracefulRestart.endOfRibHeld, 20_000, () => `${victim} not back: ${JSON.stringify(neighbor(victim))}`);
+      await until(() => `${victim} is back with End-of-RIB sent (FRR: ${JSON.stringify(neighbor(victim).bgpState)})`, () => neighbor(victim).bgpState === 'Established' && !weir<BgpSpeakerStatus>(victim, ['bgp']).gracefulRestart.endOfRibHeld, { timeoutMs: 20_000 });
       back = Date.now();
       t.diagnostic(`planned restart of ${victim}: SIGUSR2 → session back, End-of-RIB sent after ${back - t0} ms`);
       const gr = neighbor(victim).gracefulRestartInfo;
@@ -107,19 +108,18 @@ describe('a weir cluster behind FRR with TCP-MD5, BFD and graceful restart', { s
   });
 
   test(`SIGSTOP of an instance: BFD takes its nexthop out of every VIP route in under 1 s (hold time ${HOLD} s); SIGCONT puts it back`, async (t) => {
-    await until(() => routedVia(LBS) && LBS.every((ns) => bfdStatus(ns) === 'up'), 20_000, () => `not up: ${JSON.stringify(nexthops())}`);
+    await until(() => `both instances are routed with BFD up (now: ${JSON.stringify(nexthops())})`, () => routedVia(LBS) && LBS.every((ns) => bfdStatus(ns) === 'up'), { timeoutMs: 20_000 });
     const pid = pidOf('weir-lb1');
-    const t0 = Date.now();
     process.kill(pid, 'SIGSTOP');
     let gone = -1;
     try {
-      gone = await until(() => routedVia(['weir-lb2']), HOLD * 1000 + 3000, () => `weir-lb1 still a nexthop: ${JSON.stringify(nexthops())}`, 5);
+      gone = await timed(until(() => `weir-lb1 is no longer a nexthop (now: ${JSON.stringify(nexthops())})`, () => routedVia(['weir-lb2']), { timeoutMs: HOLD * 1000 + 3000, everyMs: 5 }));
     } finally {
       process.kill(pid, 'SIGCONT');
     }
     t.diagnostic(`SIGSTOP weir-lb1 → its nexthop gone from every VIP route in FRR's kernel after ${gone} ms`);
     assert.ok(gone < 1000, `nexthop gone after ${gone} ms, not under 1 s`);
-    const again = await until(() => routedVia(LBS), 30_000, () => `weir-lb1 not back: ${JSON.stringify(nexthops())}`);
+    const again = await timed(until(() => `weir-lb1 is back in the routes (now: ${JSON.stringify(nexthops())})`, () => routedVia(LBS), { timeoutMs: 30_000, everyMs: 20 }));
     t.diagnostic(`SIGCONT → weir-lb1 back in every VIP route after ${again} ms`);
   });
 });

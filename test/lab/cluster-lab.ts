@@ -5,6 +5,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { sleep } from '../helpers/wait.js';
 import { CLIENT, LB_ADDR, LBS, weir, type CtRow } from './dataplane-lab.js';
 import { routerRoutes } from '../../netns-lab/lab.js';
 import { VIPS } from '../../netns-lab/topology.js';
@@ -25,17 +26,6 @@ export function alive(pid: number): boolean {
   }
 }
 
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Polls fn every `stepMs` until true; returns the elapsed ms, throws after timeoutMs. */
-export async function until(fn: () => boolean, timeoutMs: number, msg: () => string, stepMs = 20): Promise<number> {
-  const t0 = Date.now();
-  for (;;) {
-    if (fn()) return Date.now() - t0;
-    if (Date.now() - t0 > timeoutMs) throw new Error(msg());
-    await sleep(stepMs);
-  }
-}
 
 /** Gateways of the router's kernel route to each VIP address (sorted). */
 export function nexthops(): Record<string, string[]> {
@@ -97,4 +87,3 @@ export function carriedBy(vip: string, ports: Set<number>, nss: readonly string[
   return Object.fromEntries(nss.map((ns) => [ns, weir<CtRow[]>(ns, ['conntrack', 'list', '--limit', '10000'])
     .filter((r) => r.vip === vip && ports.has(r.clientPort)).map((r) => r.clientPort).sort((a, b) => a - b)]));
 }
-

@@ -10,7 +10,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { delNs, labSkipReason } from './lab-env.js';
+import { delNs, labSkipReason } from '../helpers/net.js';
 import { birdc as birdcIn, birdRouteBlock, repoRoot, stopChild, vethPair, waitUntil } from './bgp-lab.js';
 import type { BgpSpeakerStatus } from '../../src/control/api.js';
 

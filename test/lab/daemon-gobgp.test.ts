@@ -8,7 +8,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { delNs, labSkipReason } from './lab-env.js';
+import { delNs, labSkipReason } from '../helpers/net.js';
 import { repoRoot, startGobgpd, stopChild, vethPair, waitUntil } from './bgp-lab.js';
 
 const R = 'weir-dgob-r';

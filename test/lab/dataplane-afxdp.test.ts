@@ -8,7 +8,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { inNs, labSkipReason, linkMac } from './lab-env.js';
+import { inNs, labSkipReason, linkMac } from '../helpers/net.js';
 import {
   assertNoBadChecksumsIntroduced, assertSpreadByWeight, Capture, CLIENT4, CLIENT6, conntrackRows, curlMany, dpCounters, kernelAnswers, labDown,
   labStatus, labUp, LB_ADDR, LBS, udpEcho, urlOf, weir,

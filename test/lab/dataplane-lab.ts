@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { PACKAGE_ROOT } from '../../src/version.js';
 import type { LabStatus } from '../../netns-lab/lab.js';
 import { BACKEND_WEIGHTS } from '../../netns-lab/topology.js';
-import { inNs } from './lab-env.js';
+import { inNs } from '../helpers/net.js';
 
 export const LAB = path.join(PACKAGE_ROOT, 'netns-lab', 'lab');
 export const WEIR = path.join(PACKAGE_ROOT, 'dist', 'src', 'cli', 'main.js');
@@ -253,7 +253,7 @@ export function keepAlive(url: string, n: number): { lines: string[]; first: Pro
     buf = parts.pop() ?? '';
     for (const p of parts) if (p.startsWith('W ')) { lines.push(p); if (lines.length === 1) gotFirst(p); }
   });
-  const done = new Promise<void>((r) => child.once('exit', () => r()));
+  const done = new Promise<void>((r) => child.once('close', () => r()));
   return { lines, first, done };
 }
 

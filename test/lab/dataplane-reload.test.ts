@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import YAML from 'yaml';
-import { labSkipReason, inNs } from './lab-env.js';
+import { labSkipReason, inNs } from '../helpers/net.js';
 import { CLIENT, conntrackRows, curlMany, dpCounters, keepAlive, labDown, labStatus, labUp, LBS, urlOf, weir } from './dataplane-lab.js';
 
 const skip = labSkipReason();

@@ -5,7 +5,7 @@
 // in DSR modes no reply leaving a weir host.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { inNs, labSkipReason, linkMac } from './lab-env.js';
+import { inNs, labSkipReason, linkMac } from '../helpers/net.js';
 import {
   assertNoBadChecksumsIntroduced, assertSpreadByWeight, Capture, CLIENT, CLIENT4, CLIENT6, conntrackRows, curlMany, dpCounters, kernelAnswers, labDown, labUp, LB_ADDR, LBS,
   udpEcho, urlOf, type Pkt,

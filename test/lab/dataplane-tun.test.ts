@@ -9,7 +9,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import YAML from 'yaml';
-import { inNs, labSkipReason, linkMac } from './lab-env.js';
+import { inNs, labSkipReason, linkMac } from '../helpers/net.js';
 import {
   assertNoBadChecksumsIntroduced, assertSpreadByWeight, Capture, CLIENT4, CLIENT6, conntrackRows, curlMany, labDown, labUp, LBS, udpEcho,
   urlOf, weir, WEIR,

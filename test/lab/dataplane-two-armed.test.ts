@@ -6,7 +6,7 @@
 // address the backends saw, conntrack, and tshark on both interfaces of each weir host.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { labSkipReason, linkMac } from './lab-env.js';
+import { labSkipReason, linkMac } from '../helpers/net.js';
 import {
   assertNoBadChecksumsIntroduced, assertSpreadByWeight, Capture, CLIENT4, CLIENT6, conntrackRows, curlMany, dpCounters, labDown, labUp, LBS,
   udpEcho, urlOf, weir, type Pkt,

@@ -10,7 +10,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { addNs, delNs, inNs, labSkipReason, sh } from './lab-env.js';
+import { addNs, delNs, inNs, labSkipReason, sh } from '../helpers/net.js';
 import { startCapture } from './io-net.js';
 import { buildPacket, encapGre, GRE_ROUTING, GreTunnel, parseIp } from '../../src/packet/index.js';
 import { PacketBatch, RawIpSender, withNetns } from '../../src/io/index.js';

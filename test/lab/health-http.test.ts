@@ -6,10 +6,11 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { labSkipReason } from './lab-env.js';
+import { labSkipReason } from '../helpers/net.js';
 import { CLIENT, curlMany, keepAlive, labDown, labUp, LBS, urlOf, weir } from './dataplane-lab.js';
-import { rows, serverPid, sleep, startServer, stopStarted, waitHealth as waitHealthIn, waitListening, waitSteered } from './health-lab.js';
+import { rows, serverPid, startServer, stopStarted, waitHealth as waitHealthIn, waitListening, waitSteered } from './health-lab.js';
 import { VIPS } from '../../netns-lab/topology.js';
+import { sleep, until } from '../helpers/wait.js';
 import { LAB_HEALTH_CHECK as HC } from '../../netns-lab/weir-config.js';
 
 const skip = labSkipReason();
@@ -23,13 +24,12 @@ const SLACK_MS = 500;
 
 /** Waits (bounded) until both instances show `backend` up in every web VIP (the CLI's view). */
 async function waitAllUp(backend: string): Promise<void> {
-  const deadline = Date.now() + 15_000;
-  for (;;) {
-    const mine = LBS.map(rows).flat().filter((b) => b.name === backend && WEB_VIPS.includes(b.vip));
-    if (mine.length === WEB_VIPS.length * LBS.length && mine.every((b) => b.health === 'up')) return;
-    if (Date.now() > deadline) assert.fail(`${backend} not up everywhere within 15 s: ${JSON.stringify(mine.map((b) => [b.vip, b.health]))}`);
-    await sleep(300);
-  }
+  const mine = () => LBS.map(rows).flat().filter((b) => b.name === backend && WEB_VIPS.includes(b.vip));
+  await until(
+    () => `${backend} is up everywhere (now: ${JSON.stringify(mine().map((b) => [b.vip, b.health]))})`,
+    () => { const m = mine(); return m.length === WEB_VIPS.length * LBS.length && m.every((b) => b.health === 'up'); },
+    { timeoutMs: 15_000, everyMs: 300 },
+  );
 }
 
 interface StatusView {
@@ -50,7 +50,7 @@ function newConnections(url: string, count: number, seconds: number, firstPort: 
   let out = '';
   child.stdout.setEncoding('utf8');
   child.stdout.on('data', (d: string) => { out += d; });
-  return { done: new Promise((r) => child.once('exit', () => r(out.split('\n').filter((l) => l.length > 0)))) };
+  return { done: new Promise((r) => child.once('close', () => r(out.split('\n').filter((l) => l.length > 0)))) };
 }
 
 describe('health checks take backends out of and back into the Maglev tables in the lab', { skip }, () => {

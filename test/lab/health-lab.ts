@@ -6,9 +6,9 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { PACKAGE_ROOT } from '../../src/version.js';
 import { labStatus, LBS, weir } from './dataplane-lab.js';
+import { until } from '../helpers/wait.js';
 import { SERVICE_PORTS, VIPS } from '../../netns-lab/topology.js';
 
-export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 export interface BackendRow { vip: string; name: string; health: string; healthCause?: string; healthSince?: string | null; drained: boolean; lastProbe?: { outcome: string; detail: string } | null }
 
@@ -33,23 +33,17 @@ export function transitions(log: string): LogLine[] {
  * returns each instance's decision time for vips[0] and its latest one in `vips` (epoch ms), and
  * the transitions.
  */
-export async function waitHealth(backend: string, state: string, since: number, vips: readonly string[], waitMs = 10_000): Promise<{ decisions: number[]; last: number[]; lines: LogLine[] }> {
+export function waitHealth(backend: string, state: string, since: number, vips: readonly string[], waitMs = 10_000): Promise<{ decisions: number[]; last: number[]; lines: LogLine[] }> {
   const logs = labStatus().weir.map((w) => w.log);
   assert.equal(logs.length, LBS.length);
-  const deadline = Date.now() + waitMs;
-  for (;;) {
+  // On a timeout, say what each instance did instead: its last transitions of this backend in these VIPs.
+  const recent = () => logs.map((f, i) => `${LBS[i]}: ${transitions(f).filter((l) => l.backend === backend && vips.includes(l.vip ?? '')).slice(-4)
+    .map((l) => `${new Date(l.time).toISOString().slice(11, 23)} ${l.vip} → ${l.to} (${l.cause}: ${l.reason})`).join('; ')}`).join(' | ');
+  return until(() => `${backend} is ${state} in ${vips.join(', ')} on both instances (since ${new Date(since).toISOString().slice(11, 23)}): ${recent()}`, () => {
     const mine = logs.map((f) => transitions(f).filter((l) => l.backend === backend && l.to === state && l.time >= since && vips.includes(l.vip ?? '')));
-    if (mine.every((m) => vips.every((v) => m.some((l) => l.vip === v)))) {
-      return { decisions: mine.map((m) => m.find((l) => l.vip === vips[0])!.time), last: mine.map((m) => Math.max(...m.map((l) => l.time))), lines: mine.flat() };
-    }
-    if (Date.now() > deadline) {
-      // Say what each instance did instead: its last transitions of this backend in these VIPs.
-      const recent = logs.map((f, i) => `${LBS[i]}: ${transitions(f).filter((l) => l.backend === backend && vips.includes(l.vip ?? '')).slice(-4)
-        .map((l) => `${new Date(l.time).toISOString().slice(11, 23)} ${l.vip} → ${l.to} (${l.cause}: ${l.reason})`).join('; ')}`);
-      assert.fail(`${backend} not ${state} in ${vips.join(', ')} on both instances within ${waitMs} ms (since ${new Date(since).toISOString().slice(11, 23)}): ${recent.join(' | ')}`);
-    }
-    await sleep(50);
-  }
+    if (!mine.every((m) => vips.every((v) => m.some((l) => l.vip === v)))) return undefined;
+    return { decisions: mine.map((m) => m.find((l) => l.vip === vips[0])!.time), last: mine.map((m) => Math.max(...m.map((l) => l.time))), lines: mine.flat() };
+  }, { timeoutMs: waitMs });
 }
 
 interface SteerView {
@@ -64,19 +58,17 @@ interface SteerView {
  * where new connections go wait for that instead of racing it.
  */
 export async function waitSteered(decisions: number[], waitMs = 5000): Promise<void> {
-  const deadline = Date.now() + waitMs;
-  for (;;) {
+  let lagging: string[] = [];
+  await until(() => `the decisions reach every worker (lagging: ${lagging.join(' | ')})`, () => {
     const st = LBS.map((ns) => weir<SteerView>(ns, ['status']));
-    const lagging = st.map((s, i) => {
+    lagging = st.map((s, i) => {
       const r = s.health.lastRebuild, gens = s.dataplane.generations ?? [];
       // The log's time is wall-clock whole ms, decidedAtMs monotonic: allow a little skew.
       const ok = r !== null && r.decidedAtMs >= decisions[i] - 50 && r.generation > 0 && gens.length > 0 && gens.every((g) => g >= r.generation);
       return ok ? null : `${LBS[i]}: last rebuild ${JSON.stringify(r)}, worker generations ${JSON.stringify(gens)}`;
     }).filter((x) => x !== null);
-    if (lagging.length === 0) return;
-    if (Date.now() > deadline) assert.fail(`the decisions did not reach every worker within ${waitMs} ms: ${lagging.join(' | ')}`);
-    await sleep(50);
-  }
+    return lagging.length === 0;
+  }, { timeoutMs: waitMs });
 }
 
 /** The pid of a backend's lab HTTP + UDP echo server. */
@@ -88,14 +80,11 @@ export function serverPid(backend: string): number {
 }
 
 /** Waits (bounded) until the backend's HTTP port listens (or not); returns when it saw it. */
-export async function waitListening(ns: string, listening: boolean): Promise<number> {
-  const deadline = Date.now() + 10_000;
-  for (;;) {
+export function waitListening(ns: string, listening: boolean): Promise<number> {
+  return until(`${ns} port ${SERVICE_PORTS.http} is ${listening ? 'listening' : 'closed'}`, () => {
     const out = spawnSync('ip', ['netns', 'exec', ns, 'ss', '-ltnH', `sport = :${SERVICE_PORTS.http}`], { encoding: 'utf8' }).stdout ?? '';
-    if ((out.trim().length > 0) === listening) return Date.now();
-    if (Date.now() > deadline) assert.fail(`${ns} port ${SERVICE_PORTS.http} ${listening ? 'not listening' : 'still listening'} after 10 s`);
-    await sleep(20);
-  }
+    return (out.trim().length > 0) === listening ? Date.now() : 0;
+  }, { everyMs: 20 });
 }
 
 /**

@@ -8,9 +8,10 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { labSkipReason } from './lab-env.js';
+import { labSkipReason } from '../helpers/net.js';
 import { CLIENT, curlMany, labDown, labUp, LBS, urlOf, weir } from './dataplane-lab.js';
-import { rows, serverPid, sleep, startServer, stopStarted, waitHealth, waitListening, waitSteered } from './health-lab.js';
+import { rows, serverPid, startServer, stopStarted, waitHealth, waitListening, waitSteered } from './health-lab.js';
+import { sleep } from '../helpers/wait.js';
 import { VIPS } from '../../netns-lab/topology.js';
 import { LAB_PASSIVE_HEALTH_CHECK as HC } from '../../netns-lab/weir-config.js';
 
@@ -59,7 +60,7 @@ function run(script: string, seconds: number): Promise<string[]> {
   let out = '';
   child.stdout.setEncoding('utf8');
   child.stdout.on('data', (d: string) => { out += d; });
-  return new Promise((r) => child.once('exit', () => r(out.split('\n').filter((l) => /^(\d+ )?\d{3}( |$)/.test(l)))));
+  return new Promise((r) => child.once('close', () => r(out.split('\n').filter((l) => /^(\d+ )?\d{3}( |$)/.test(l)))));
 }
 
 const startOf = (l: string): number => Number(l.split(' ')[0]);

@@ -8,9 +8,10 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { labSkipReason } from './lab-env.js';
+import { labSkipReason } from '../helpers/net.js';
 import { Capture, curlMany, labDown, labStatus, labUp, LB_ADDR, LBS, urlOf, weir, WEIR } from './dataplane-lab.js';
-import { sleep, stopStarted, waitHealth, waitSteered } from './health-lab.js';
+import { stopStarted, waitHealth, waitSteered } from './health-lab.js';
+import { sleep, until } from '../helpers/wait.js';
 import { VIPS } from '../../netns-lab/topology.js';
 import { LAB_HEALTH_CHECK as HC, LAB_TUNNEL_VIP, LAB_TUNNEL_VIP6, labProbeSource } from '../../netns-lab/weir-config.js';
 
@@ -30,14 +31,10 @@ function rows(): BackendRow[] {
   return LBS.flatMap((ns) => weir<BackendRow[]>(ns, ['backends']));
 }
 
-async function waitRows(what: string, ok: (r: BackendRow[]) => boolean, waitMs = 15_000): Promise<BackendRow[]> {
-  const deadline = Date.now() + waitMs;
-  for (;;) {
-    const r = rows();
-    if (ok(r)) return r;
-    if (Date.now() > deadline) assert.fail(`${what} not reached within ${waitMs} ms: ${JSON.stringify(r.filter((b) => b.health !== 'unchecked').map((b) => [b.vip, b.name, b.health]))}`);
-    await sleep(300);
-  }
+function waitRows(what: string, ok: (r: BackendRow[]) => boolean, timeoutMs = 15_000): Promise<BackendRow[]> {
+  let last: BackendRow[] = [];
+  const shown = () => `${what} (now: ${JSON.stringify(last.filter((b) => b.health !== 'unchecked').map((b) => [b.vip, b.name, b.health]))})`;
+  return until(shown, () => (ok((last = rows())) ? last : undefined), { timeoutMs, everyMs: 300 });
 }
 
 /** tshark's view of a capture: outer and inner source/destination of each GRE packet, both families. */

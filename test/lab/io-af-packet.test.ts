@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { Worker } from 'node:worker_threads';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { inNs, labSkipReason } from './lab-env.js';
+import { inNs, labSkipReason } from '../helpers/net.js';
 import { ADDR_A, ADDR_B, buildPair, pairNames, ipv4Packet, onesSum, removePair, sendUdp, udp4 } from './io-net.js';
 import {
   AfPacketPort,

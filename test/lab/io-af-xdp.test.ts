@@ -5,7 +5,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { inNs, labSkipReason } from './lab-env.js';
+import { inNs, labSkipReason } from '../helpers/net.js';
 import { ADDR_A, ADDR_B, buildPair, ipv4Packet, pairNames, removePair, sendUdp, udp4 } from './io-net.js';
 import { AfPacketPort, META_IFINDEX, META_PROTO, META_WORDS, PacketBatch, PortPoller, XdpClassifier, XdpPort, withNetns } from '../../src/io/index.js';
 import { parseMac } from '../../src/packet/index.js';

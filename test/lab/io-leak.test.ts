@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { addNs, delNs, inNs, labSkipReason } from './lab-env.js';
+import { addNs, delNs, inNs, labSkipReason } from '../helpers/net.js';
 
 const skip = labSkipReason();
 const NS = 'weir-io-leak';

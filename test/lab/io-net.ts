@@ -1,7 +1,7 @@
 // Helpers for the io lab tests: a two-namespace veth topology, a bounded UDP sender run in a
 // namespace, and tiny packet builders (RFC 791 IPv4, RFC 768 UDP, RFC 792 ICMP, RFC 2784 GRE).
 import { spawn, spawnSync } from 'node:child_process';
-import { addNs, addVethPair, delNs, inNs } from './lab-env.js';
+import { addNs, addVethPair, delNs, inNs } from '../helpers/net.js';
 
 /** Names of a test file's own pair (tag keeps files apart when they run concurrently). */
 export function pairNames(tag: string): { NS_A: string; NS_B: string; IF_A: string; IF_B: string } {

@@ -3,7 +3,7 @@
 // ancillary data), with ifindex, ethertype and truncation reported in the meta words.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { inNs, labSkipReason } from './lab-env.js';
+import { inNs, labSkipReason } from '../helpers/net.js';
 import { ADDR_A, ADDR_B, buildPair, greHeader, ipv4Packet, ipv6Packet, pairNames, removePair, udp4, udp6 } from './io-net.js';
 import {
   META_IFINDEX, META_PROTO, META_WIRE_LEN, META_WORDS, PacketBatch, RawIpReceiver, RawIpSender,

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { inNs, labSkipReason } from './lab-env.js';
+import { inNs, labSkipReason } from '../helpers/net.js';
 import { ADDR_A, ADDR_B, buildPair, pairNames, greHeader, ipv4Packet, ipv6Packet, removePair, startCapture, tsharkFields, udp4, udp6 } from './io-net.js';
 import { PacketBatch, RawIpSender, WEIR_F_TX_ERROR, META_AUX, META_WORDS, withNetns } from '../../src/io/index.js';
 

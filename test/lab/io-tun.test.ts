@@ -2,7 +2,7 @@
 // kernel as an echo reply read from it; IFF_MULTI_QUEUE attaches one queue per worker.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { addNs, delNs, inNs, labSkipReason } from './lab-env.js';
+import { addNs, delNs, inNs, labSkipReason } from '../helpers/net.js';
 import { icmpEcho, ipv4Packet, onesSum } from './io-net.js';
 import { PacketBatch, TunPort, withNetns } from '../../src/io/index.js';
 

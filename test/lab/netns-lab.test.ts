@@ -4,7 +4,7 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import path from 'node:path';
-import { labSkipReason, inNs } from './lab-env.js';
+import { labSkipReason, inNs } from '../helpers/net.js';
 import { PACKAGE_ROOT } from '../../src/version.js';
 import type { LabStatus } from '../../netns-lab/lab.js';
 

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { ConnTable, CT_DIR_ORIG, CT_DIR_REPLY, DUMP_WORDS, TH_ACK, TH_SYN } from '../../src/lb/conntrack.js';
 import { ctAddrBytes, parseCtAddr } from '../../src/lb/conntrack-addr.js';
-import { restoreConnections, takeRestartState, writeRestartState } from '../../src/bgp/restart-state.js';
+import { restoreConnections, takeRestartState, writeRestartState } from '../../src/daemon/restart-state.js';
 
 const ip4 = (s: string): number => parseCtAddr(s).words[0] >>> 0;
 const dir = mkdtempSync(path.join(tmpdir(), 'weir-gr-'));

@@ -3,46 +3,35 @@
 // `weir run` itself: the ready line, exit 2 on a bad config, two instances side by side.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { startDaemon, weir, weirJson, type DaemonProcess } from './cli-helpers.js';
-import type { FlowSpec } from './control-harness.js';
+import { existsSync, writeFileSync } from 'node:fs';
+import { configYaml } from '../helpers/config.js';
+import { startDaemon, stopDaemons, weir, weirJson, type DaemonProcess } from '../helpers/daemon.js';
+import { tempDir } from '../helpers/tmp.js';
+import type { FlowSpec } from '../helpers/control-harness.js';
 
-const dir = mkdtempSync(path.join(os.tmpdir(), 'weir-clid-'));
-const started: DaemonProcess[] = [];
-
-after(async () => {
-  for (const d of started) d.signal('SIGKILL');
-  await Promise.all(started.map((d) => d.exited));
-  rmSync(dir, { recursive: true, force: true });
-});
+const tmp = tempDir('clid');
+after(stopDaemons);
 
 function configText(o: { socket: string; name?: string; weightB?: number; extraVip?: boolean; broken?: boolean }): string {
-  return `
-instance: { name: ${o.name ?? 'lab-a'}, addresses: [198.18.0.10, fd00::10] }
-cluster: { hash_seed: lab }
-conntrack: { capacity: 1024 }
-control: { socket: ${o.socket} }
-metrics: { listen: false }
-vips:
-  - name: web
-    address: 198.18.100.1
-    port: 80
-    table_size: 251
-    health_check: { type: none }
-    backends:
-      - { name: web-1, address: 198.18.1.1, port: 8080 }
-      - { name: web-2, address: 198.18.1.2, port: 8080, weight: ${o.broken ? -1 : (o.weightB ?? 100)} }
-  - name: dns6
-    address: fd00::53
-    port: 53
-    protocol: udp
-    mode: dsr-gre
-    table_size: 101
-    health_check: { type: none }
-    backends: [{ name: r1, address: fd00:1::1 }, { name: r2, address: fd00:1::2 }]
-${o.extraVip ? '  - { name: api, address: 198.18.100.2, port: 443, table_size: 13, health_check: { type: none }, backends: [{ address: 198.18.1.3 }] }\n' : ''}`;
+  return configYaml({
+    socket: o.socket,
+    instance: { name: o.name ?? 'lab-a', addresses: ['198.18.0.10', 'fd00::10'] },
+    cluster: { hash_seed: 'lab' },
+    vips: [
+      {
+        name: 'web', address: '198.18.100.1', port: 80,
+        backends: [
+          { name: 'web-1', address: '198.18.1.1', port: 8080 },
+          { name: 'web-2', address: '198.18.1.2', port: 8080, weight: o.broken ? -1 : (o.weightB ?? 100) },
+        ],
+      },
+      {
+        name: 'dns6', address: 'fd00::53', port: 53, protocol: 'udp', mode: 'dsr-gre', table_size: 101,
+        backends: [{ name: 'r1', address: 'fd00:1::1' }, { name: 'r2', address: 'fd00:1::2' }],
+      },
+      ...(o.extraVip ? [{ name: 'api', address: '198.18.100.2', port: 443, table_size: 13, backends: [{ address: '198.18.1.3' }] }] : []),
+    ],
+  });
 }
 
 const flows: FlowSpec[] = [
@@ -52,18 +41,17 @@ const flows: FlowSpec[] = [
 ];
 
 describe('the CLI against a daemon with a fed data plane', () => {
-  const socket = path.join(dir, 'a.sock');
-  const configFile = path.join(dir, 'a.yaml');
+  const socket = tmp.file('a.sock');
+  const configFile = tmp.file('a.yaml');
   const S = ['-s', socket];
   let d: DaemonProcess;
   let ready: Record<string, unknown>;
 
   before(async () => {
     writeFileSync(configFile, configText({ socket }));
-    const flowsFile = path.join(dir, 'flows.json');
+    const flowsFile = tmp.file('flows.json');
     writeFileSync(flowsFile, JSON.stringify(flows));
-    d = startDaemon(configFile, flowsFile);
-    started.push(d);
+    d = startDaemon(configFile, { flowsFile });
     ready = JSON.parse(await d.waitFor(/"msg":"ready"/)) as Record<string, unknown>;
   });
 
@@ -166,11 +154,14 @@ describe('the CLI against a daemon with a fed data plane', () => {
   });
 
   test('weir reload with an invalid file exits 2, says why, and the old config keeps running', () => {
-    writeFileSync(configFile, configText({ socket, broken: true }));
+    const broken = configText({ socket, broken: true });
+    writeFileSync(configFile, broken);
+    const line = broken.split('\n').findIndex((l) => l.includes('weight: -1')) + 1;
     const r = weir('reload', ...S);
     assert.equal(r.status, 2);
     assert.match(r.stderr, /is invalid; the running config stays in place \(1 problem\)/);
-    assert.match(r.stderr, /^ {2}vips\[0\]\.backends\[1\]\.weight: must be an integer 0\.\.65535, got -1 \(line 15, col \d+\)$/m);
+    assert.match(r.stderr, /^ {2}vips\[0\]\.backends\[1\]\.weight: must be an integer 0\.\.65535, got -1 \(line \d+, col \d+\)$/m);
+    assert.ok(r.stderr.includes(`(line ${line}, col `), `the error points at line ${line}: ${r.stderr}`);
     const j = weir('reload', '--json', ...S);
     assert.equal(j.status, 2);
     assert.equal((JSON.parse(j.stdout) as { issues: string[] }).issues.length, 1);
@@ -208,26 +199,24 @@ describe('the CLI against a daemon with a fed data plane', () => {
 
 describe('weir run', () => {
   test('an invalid config exits 2 and lists every problem, before anything starts', async () => {
-    const f = path.join(dir, 'bad.yaml');
-    writeFileSync(f, `control: { socket: ${path.join(dir, 'bad.sock')} }\nvips: [{ name: a, address: 198.18.0.1, port: 0, backends: [] }]\n`);
+    const f = tmp.file('bad.yaml');
+    writeFileSync(f, `control: { socket: ${tmp.file('bad.sock')} }\nvips: [{ name: a, address: 198.18.0.1, port: 0, backends: [] }]\n`);
     const d = startDaemon(f);
-    started.push(d);
     assert.equal(await d.exited, 2);
     assert.match(d.stderr, /: 2 problems\nvips\[0\]\.port: must be a port number 1\.\.65535 or "all", got 0 \(line 2, col \d+\)\nvips\[0\]\.backends: must list at least one backend/);
     assert.equal(d.lines.length, 0);
-    assert.equal(existsSync(path.join(dir, 'bad.sock')), false);
+    assert.equal(existsSync(tmp.file('bad.sock')), false);
   });
 
   test('two instances run side by side on their own sockets; a third on a taken socket exits 1', async () => {
-    const sa = path.join(dir, 'one.sock');
-    const sb = path.join(dir, 'two.sock');
-    const fa = path.join(dir, 'one.yaml');
-    const fb = path.join(dir, 'two.yaml');
+    const sa = tmp.file('one.sock');
+    const sb = tmp.file('two.sock');
+    const fa = tmp.file('one.yaml');
+    const fb = tmp.file('two.yaml');
     writeFileSync(fa, configText({ socket: sa, name: 'one' }));
     writeFileSync(fb, configText({ socket: sb, name: 'two' }));
     const a = startDaemon(fa);
     const b = startDaemon(fb);
-    started.push(a, b);
     await Promise.all([a.waitFor(/"msg":"ready"/), b.waitFor(/"msg":"ready"/)]);
     const s1 = weirJson<{ instance: string; pid: number; dataplane: { description: string } }>('status', '-s', sa);
     const s2 = weirJson<{ instance: string; pid: number }>('status', '-s', sb);
@@ -236,7 +225,6 @@ describe('weir run', () => {
     assert.equal(s1.dataplane.description, 'not attached');
     assert.match(weir('status', '-s', sa).stdout, /^dataplane:\s+not attached$/m);
     const c = startDaemon(fa);
-    started.push(c);
     assert.equal(await c.exited, 1);
     assert.match(c.stderr, /control socket .*one\.sock is in use by a running weir/);
     a.signal('SIGTERM');

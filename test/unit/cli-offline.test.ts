@@ -1,8 +1,7 @@
 // The commands that need no daemon, through the real binary: validate, maglev, lookup.
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
 import { PACKAGE_ROOT } from '../../src/version.js';
@@ -10,10 +9,11 @@ import { loadConfigFile } from '../../src/config/load.js';
 import { buildVipTable } from '../../src/daemon/tables.js';
 import { lookupFlow } from '../../src/cli/tables.js';
 import { hashSeed } from '../../src/lb/flow-hash.js';
-import { weir, weirJson } from './cli-helpers.js';
+import { spawnSync } from 'node:child_process';
+import { CLI, weir, weirJson } from '../helpers/daemon.js';
+import { tempDir } from '../helpers/tmp.js';
 
-const dir = mkdtempSync(path.join(os.tmpdir(), 'weir-cli-'));
-after(() => rmSync(dir, { recursive: true, force: true }));
+const tmp = tempDir('cli');
 const example = path.join(PACKAGE_ROOT, 'examples', 'weir.yaml');
 const bad = path.join(PACKAGE_ROOT, 'test', 'fixtures', 'configs', 'bad');
 
@@ -45,7 +45,7 @@ test('weir validate exits 2 and lists every problem with its line and column', (
 });
 
 test('weir validate on a missing file exits 2 and says it cannot read it', () => {
-  const r = weir('validate', '-c', path.join(dir, 'absent.yaml'));
+  const r = weir('validate', '-c', tmp.file('absent.yaml'));
   assert.equal(r.status, 2);
   assert.match(r.stderr, /cannot read: ENOENT/);
 });
@@ -98,7 +98,7 @@ test('weir lookup and maglev refuse an unknown VIP, a family mismatch and a wron
     assert.equal(r.status, 1, args.join(' '));
     assert.match(r.stderr, re);
   }
-  const invalid = path.join(dir, 'bad.yaml');
+  const invalid = tmp.file('bad.yaml');
   writeFileSync(invalid, 'vips: 3\n');
   const r = weir('maglev', '-c', invalid, '--vip', 'web');
   assert.equal(r.status, 2);
@@ -106,9 +106,19 @@ test('weir lookup and maglev refuse an unknown VIP, a family mismatch and a wron
 });
 
 test('an all-ports VIP needs the destination port for a lookup', () => {
-  const f = path.join(dir, 'all.yaml');
+  const f = tmp.file('all.yaml');
   writeFileSync(f, 'instance: { addresses: [198.18.0.10] }\nvips: [{ name: any, address: 198.18.100.9, port: all, health_check: { type: none }, backends: [{ address: 198.18.1.1 }] }]\n');
   assert.match(weir('lookup', '-c', f, '--vip', 'any', '--client', '198.18.7.1:999').stderr, /give the destination port with --port/);
   const j = weirJson<{ vipPort: number; backend: { port: number } }>('lookup', '-c', f, '--vip', 'any', '--client', '198.18.7.1:999', '--port', '8443');
   assert.deepEqual([j.vipPort, j.backend.port], [8443, 8443]);
+});
+
+test('weir … | head exits quietly: no EPIPE stack trace when the reader goes away', () => {
+  const vips = Array.from({ length: 3000 }, (_, i) => `  - { name: v${i}, address: 198.18.${100 + Math.floor(i / 250)}.${(i % 250) + 1}, port: 80, backends: [{ address: 198.18.1.1 }] }`);
+  const f = tmp.write('big.yaml', `instance: { addresses: [198.18.0.10] }\nvips:\n${vips.join('\n')}\n`);
+  // The normalized YAML is far more than a pipe holds; head reads one line and closes it.
+  const r = spawnSync('bash', ['-c', `set -o pipefail; "${process.execPath}" "${CLI}" validate -c "${f}" | head -1`], { encoding: 'utf8', timeout: 60_000 });
+  assert.equal(r.stdout, 'instance:\n');
+  assert.equal(r.status, 0, r.stderr);
+  assert.doesNotMatch(r.stderr, /EPIPE|Error|at /);
 });

@@ -1,15 +1,9 @@
 // Reload diffs: VIPs and backends matched by name; tables rebuilt only when their inputs change.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseConfigText, formatIssue } from '../../src/config/load.js';
+import { parseConfig } from '../helpers/config.js';
 import { diffConfigs } from '../../src/config/diff.js';
 import type { WeirConfig } from '../../src/config/schema.js';
-
-function cfg(text: string): WeirConfig {
-  const r = parseConfigText(text);
-  if (!r.ok) assert.fail(r.issues.map(formatIssue).join('\n'));
-  return r.config;
-}
 
 const base = `
 instance: { addresses: [198.18.0.10] }
@@ -25,7 +19,7 @@ vips:
 `;
 
 test('the same config twice is an empty diff', () => {
-  const d = diffConfigs(cfg(base), cfg(base));
+  const d = diffConfigs(parseConfig(base), parseConfig(base));
   assert.equal(d.empty, true);
   assert.deepEqual([d.vipsAdded, d.vipsRemoved, d.vipsChanged], [[], [], []]);
 });
@@ -35,7 +29,7 @@ test('a weight change rebuilds only that VIP table; an added VIP and a removed V
     '  - name: api\n    address: 198.18.100.2\n    port: 443\n    backends: [{ name: c, address: 198.18.1.3 }]',
     '  - name: dns\n    address: 198.18.100.3\n    port: 53\n    protocol: udp\n    backends: [{ address: 198.18.1.9 }]',
   );
-  const d = diffConfigs(cfg(base), cfg(next));
+  const d = diffConfigs(parseConfig(base), parseConfig(next));
   assert.deepEqual(d.vipsAdded, ['dns']);
   assert.deepEqual(d.vipsRemoved, ['api']);
   assert.equal(d.vipsChanged.length, 1);
@@ -44,21 +38,21 @@ test('a weight change rebuilds only that VIP table; an added VIP and a removed V
 
 test('a health-check change alters the VIP but not its Maglev inputs', () => {
   const next = base.replace('    port: 80\n', '    port: 80\n    health_check: { interval_ms: 5000 }\n');
-  const [v] = diffConfigs(cfg(base), cfg(next)).vipsChanged;
+  const [v] = diffConfigs(parseConfig(base), parseConfig(next)).vipsChanged;
   assert.deepEqual(v.fields, ['health_check']);
   assert.equal(v.tableChanged, false);
 });
 
 test('backend address changes keep the table (identity is the name) and a new seed rebuilds every table', () => {
-  const moved = diffConfigs(cfg(base), cfg(base.replace('198.18.1.1 }', '198.18.1.11 }')));
+  const moved = diffConfigs(parseConfig(base), parseConfig(base.replace('198.18.1.1 }', '198.18.1.11 }')));
   assert.deepEqual(moved.vipsChanged.map((v) => [v.name, v.backendsChanged, v.tableChanged]), [['web', ['a'], false]]);
-  const reseeded = diffConfigs(cfg(base), cfg(base + 'cluster: { hash_seed: other }\n'));
+  const reseeded = diffConfigs(parseConfig(base), parseConfig(base + 'cluster: { hash_seed: other }\n'));
   assert.equal(reseeded.hashSeedChanged, true);
   assert.deepEqual(reseeded.vipsChanged.map((v) => [v.name, v.tableChanged]), [['web', true], ['api', true]]);
 });
 
 test('settings a reload cannot apply are listed as needing a restart', () => {
-  const d = diffConfigs(cfg(base), cfg(base + 'control: { socket: /tmp/x.sock }\nconntrack: { capacity: 4096, timeouts: { udp: 30 } }\n'));
+  const d = diffConfigs(parseConfig(base), parseConfig(base + 'control: { socket: /tmp/x.sock }\nconntrack: { capacity: 4096, timeouts: { udp: 30 } }\n'));
   assert.deepEqual(d.needsRestart, ['conntrack.capacity', 'control.socket']);
   assert.equal(d.conntrackTimeoutsChanged, true);
 });

@@ -2,20 +2,14 @@
 // reloads that keep the connection table (existing flows survive) but drop flows of removed parts.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseConfigText, formatIssue } from '../../src/config/load.js';
+import { parseConfig } from '../helpers/config.js';
 import type { WeirConfig } from '../../src/config/schema.js';
 import { LbRuntime } from '../../src/daemon/runtime.js';
 import { NotFoundError } from '../../src/errors.js';
 import { IdRegistry, MAX_ID } from '../../src/daemon/registry.js';
 import { detachedDataPlane } from '../../src/dataplane/contract.js';
-import { feedDataPlane, type FlowSpec } from './control-harness.js';
+import { feedDataPlane, type FlowSpec } from '../helpers/control-harness.js';
 import { backendsView, conntrackFlush, conntrackList, conntrackStats, vipsView } from '../../src/daemon/views.js';
-
-function cfg(text: string): WeirConfig {
-  const r = parseConfigText(text);
-  if (!r.ok) assert.fail(r.issues.map(formatIssue).join('\n'));
-  return r.config;
-}
 
 const base = `
 instance: { addresses: [198.18.0.10, fd00::10] }
@@ -45,7 +39,7 @@ const flows: FlowSpec[] = [
 
 test('the detached data plane is reported honestly and still receives every publication', async () => {
   const hooks = detachedDataPlane();
-  const rt = await LbRuntime.start(cfg(base), hooks);
+  const rt = await LbRuntime.start(parseConfig(base), hooks);
   assert.deepEqual(hooks.status(), { attached: false, description: 'not attached' });
   assert.equal(hooks.published.generation, 1);
   assert.deepEqual(hooks.published.vips.map((v) => v.name), ['web', 'dns6']);
@@ -53,7 +47,7 @@ test('the detached data plane is reported honestly and still receives every publ
 });
 
 test('conntrack queries resolve VIP and backend names, states and client prefixes', async () => {
-  const rt = await LbRuntime.start(cfg(base), feedDataPlane(flows));
+  const rt = await LbRuntime.start(parseConfig(base), feedDataPlane(flows));
   assert.equal(rt.conntrack.size(), flows.length);
   assert.equal(conntrackList(rt, { vip: 'web' }).length, 21);
   assert.equal(conntrackList(rt, { vip: 'web', state: 'syn_sent' }).length, 1);
@@ -72,10 +66,10 @@ test('conntrack queries resolve VIP and backend names, states and client prefixe
 
 test('a reload that changes one VIP rebuilds only its table and keeps every flow and id', async () => {
   const hooks = feedDataPlane(flows);
-  const rt = await LbRuntime.start(cfg(base), hooks);
+  const rt = await LbRuntime.start(parseConfig(base), hooks);
   const ids = backendsView(rt).map((b) => [b.name, b.id, b.vipId]);
   const before = vipsView(rt).map((v) => v.fingerprint);
-  const r = rt.apply(cfg(base.replace('{ name: b, address: 198.18.1.2 }', '{ name: b, address: 198.18.1.2, weight: 300 }')));
+  const r = rt.apply(parseConfig(base.replace('{ name: b, address: 198.18.1.2 }', '{ name: b, address: 198.18.1.2, weight: 300 }')));
   assert.deepEqual(r.rebuilt, ['web']);
   assert.equal(r.flushed, 0);
   assert.equal(rt.conntrack.size(), flows.length);
@@ -89,29 +83,29 @@ test('a reload that changes one VIP rebuilds only its table and keeps every flow
 });
 
 test('removing a backend drops only its flows; removing a VIP drops its flows and frees its name', async () => {
-  const rt = await LbRuntime.start(cfg(base), feedDataPlane(flows));
+  const rt = await LbRuntime.start(parseConfig(base), feedDataPlane(flows));
   const onA = conntrackList(rt, { backend: 'a' }).length;
   assert.ok(onA > 0);
   const noA = base.replace('[{ name: a, address: 198.18.1.1 }, { name: b', '[{ name: b');
-  const r1 = rt.apply(cfg(noA));
+  const r1 = rt.apply(parseConfig(noA));
   assert.equal(r1.flushed, onA);
   assert.equal(rt.conntrack.size(), flows.length - onA);
   const noDns = noA.slice(0, noA.indexOf('  - name: dns6'));
-  const r2 = rt.apply(cfg(noDns));
+  const r2 = rt.apply(parseConfig(noDns));
   assert.deepEqual(r2.diff.vipsRemoved, ['dns6']);
   assert.equal(r2.flushed, 2);
   assert.deepEqual(vipsView(rt).map((v) => v.name), ['web']);
 });
 
 test('draining a backend gives it no slots, keeps its flows, and survives a reload', async () => {
-  const rt = await LbRuntime.start(cfg(base), feedDataPlane(flows));
+  const rt = await LbRuntime.start(parseConfig(base), feedDataPlane(flows));
   const r = rt.setDrained('web', 'a', true);
   assert.equal(r.changed, true);
   const web = () => backendsView(rt, 'web');
   assert.deepEqual(web().map((b) => [b.name, b.drained, b.slots]), [['a', true, 0], ['b', false, 251]]);
   assert.equal(rt.conntrack.size(), flows.length);
   assert.equal(rt.setDrained('web', 'a', true).changed, false);
-  rt.apply(cfg(base.replace('table_size: 251', 'table_size: 257')));
+  rt.apply(parseConfig(base.replace('table_size: 251', 'table_size: 257')));
   assert.deepEqual(web().map((b) => [b.name, b.drained, b.slots]), [['a', true, 0], ['b', false, 257]]);
   rt.setDrained('web', 'a', false);
   assert.ok(web()[0].slots > 0);
@@ -120,7 +114,7 @@ test('draining a backend gives it no slots, keeps its flows, and survives a relo
 });
 
 test('a VIP whose every backend is drained stays listed but is below its minimum', async () => {
-  const rt = await LbRuntime.start(cfg(base), detachedDataPlane());
+  const rt = await LbRuntime.start(parseConfig(base), detachedDataPlane());
   rt.setDrained('dns6', 'r1', true);
   rt.setDrained('dns6', 'r2', true);
   const v = vipsView(rt).find((x) => x.name === 'dns6')!;

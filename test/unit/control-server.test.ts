@@ -3,17 +3,16 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
+import { existsSync, statSync, writeFileSync } from 'node:fs';
 import { createLogger } from '../../src/log.js';
 import { Daemon } from '../../src/daemon/daemon.js';
 import { controlRequest, ControlClientError } from '../../src/control/client.js';
-import { feedDataPlane } from './control-harness.js';
+import { feedDataPlane } from '../helpers/control-harness.js';
+import { tempDir } from '../helpers/tmp.js';
 
-const dir = mkdtempSync(path.join(os.tmpdir(), 'weir-ctl-'));
-const socket = path.join(dir, 'weir.sock');
-const configFile = path.join(dir, 'weir.yaml');
+const tmp = tempDir('ctl');
+const socket = tmp.file('weir.sock');
+const configFile = tmp.file('weir.yaml');
 const config = (weight: number) => `
 instance: { addresses: [198.18.0.10] }
 conntrack: { capacity: 1024 }
@@ -40,7 +39,6 @@ before(async () => {
 
 after(async () => {
   await daemon?.stop();
-  rmSync(dir, { recursive: true, force: true });
 });
 
 /** A raw request, so the tests can send what the CLI never would. */
@@ -105,7 +103,7 @@ test('the client turns a refused request into a ControlClientError with the stat
     (e: unknown) => e instanceof ControlClientError && e.status === 404 && /no backend named "zz"/.test(e.message),
   );
   await assert.rejects(
-    controlRequest(path.join(dir, 'absent.sock'), 'GET', '/v1/status'),
+    controlRequest(tmp.file('absent.sock'), 'GET', '/v1/status'),
     (e: unknown) => e instanceof ControlClientError && e.status === undefined && /no daemon is listening there/.test(e.message),
   );
 });
@@ -137,8 +135,8 @@ test('a reload applies a valid file, and an invalid one keeps the running config
 });
 
 test('shutdown runs the onStop steps first, in order, while the socket still answers; then removes it', async () => {
-  const sock2 = path.join(dir, 'two.sock');
-  const file2 = path.join(dir, 'two.yaml');
+  const sock2 = tmp.file('two.sock');
+  const file2 = tmp.file('two.yaml');
   writeFileSync(file2, config(100).replace(socket, sock2));
   const d2 = await Daemon.start({ configFile: file2, logger: createLogger({ level: 'silent' }) });
   const seen: string[] = [];

@@ -3,38 +3,23 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { execFile, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { createLogger } from '../../src/log.js';
 import { Daemon } from '../../src/daemon/daemon.js';
 import { controlRequest } from '../../src/control/client.js';
 import type { DataPlaneHooks, PassiveHealthSink, VipTables } from '../../src/dataplane/contract.js';
 import { ctNow } from '../../src/lb/conntrack.js';
-import { ipv4ToU32, parseIp } from '../../src/packet/index.js';
-import { CLI } from './cli-helpers.js';
+import { configYaml } from '../helpers/config.js';
+import { weirAsync as weir } from '../helpers/daemon.js';
+import { freePort, ipv4Key } from '../helpers/net.js';
+import { tempDir } from '../helpers/tmp.js';
+import { until } from '../helpers/wait.js';
 import { backendsView, vipsView } from '../../src/daemon/views.js';
 
-/** IPv4 text as a uint32 (-1 when not IPv4) through the one codec. */
-function parseIpv4(text: string): number {
-  const a = parseIp(text);
-  return a?.length === 4 ? ipv4ToU32(a) : -1;
-}
-
-
-/** The real CLI, run without blocking this process (the daemon under test lives in it). */
-function weir(...args: string[]): Promise<{ status: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 30_000 }, (err, stdout, stderr) =>
-      resolve({ status: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
-    );
-  });
-}
-
-const dir = mkdtempSync(path.join(os.tmpdir(), 'weir-health-d-'));
-const socket = path.join(dir, 'weir.sock');
-const configFile = path.join(dir, 'weir.yaml');
+const tmp = tempDir('health-d');
+const socket = tmp.file('weir.sock');
+const configFile = tmp.file('weir.yaml');
 
 /** A TCP listener that can be stopped (refusing connections) and started again on the same port. */
 class Backend {
@@ -59,14 +44,6 @@ class Backend {
     await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
     this.server = null;
   }
-}
-
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-  const p = (s.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return p;
 }
 
 /** Records every publish with its time, and reports counters as a data plane would. */
@@ -98,46 +75,31 @@ type VipRow = { name: string; fingerprint: string; state: string; healthy: boole
 const backends = () => controlRequest<BackendRow[]>(socket, 'GET', '/v1/backends');
 const vips = () => controlRequest<VipRow[]>(socket, 'GET', '/v1/vips');
 
-async function until<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 8000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
 const state = async (vip: string, name: string) => (await backends()).find((x) => x.vip === vip && x.name === name)!;
+
+/** The daemon's config; weightA changes backend a's weight in VIP web. */
+function writeConfig(weightA?: number): void {
+  const health_check = { type: 'tcp', interval_ms: 200, timeout_ms: 150, jitter_ms: 0, rise: 2, fall: 2, damping: { enabled: false } };
+  const backends = [{ name: 'a', address: '127.0.0.1', port: a.port }, { name: 'b', address: '127.0.0.1', port: b.port }];
+  writeFileSync(
+    configFile,
+    configYaml({
+      socket,
+      instance: { name: 'hc' },
+      metrics: { listen: `127.0.0.1:${metricsPort}` },
+      vips: [
+        { name: 'web', address: '198.18.100.1', port: 80, on_backend_down: 'reschedule', health_check, backends: weightA === undefined ? backends : [{ ...backends[0], weight: weightA }, backends[1]] },
+        { name: 'strict', address: '198.18.100.2', port: 80, min_healthy_backends: 2, health_check, backends },
+      ],
+    }),
+  );
+}
 
 before(async () => {
   await a.start();
   await b.start();
   metricsPort = await freePort();
-  const check = '{ type: tcp, interval_ms: 200, timeout_ms: 150, jitter_ms: 0, rise: 2, fall: 2, damping: { enabled: false } }';
-  writeFileSync(
-    configFile,
-    `instance: { name: hc, addresses: [198.18.0.10] }
-conntrack: { capacity: 1024 }
-control: { socket: ${socket} }
-metrics: { listen: "127.0.0.1:${metricsPort}" }
-vips:
-  - name: web
-    address: 198.18.100.1
-    port: 80
-    table_size: 251
-    on_backend_down: reschedule
-    health_check: ${check}
-    backends: [{ name: a, address: 127.0.0.1, port: ${a.port} }, { name: b, address: 127.0.0.1, port: ${b.port} }]
-  - name: strict
-    address: 198.18.100.2
-    port: 80
-    table_size: 251
-    min_healthy_backends: 2
-    health_check: ${check}
-    backends: [{ name: a, address: 127.0.0.1, port: ${a.port} }, { name: b, address: 127.0.0.1, port: ${b.port} }]
-`,
-  );
+  writeConfig();
   daemon = await Daemon.start({ configFile, hooks: rec.hooks, logger: createLogger({ level: 'silent' }) });
 });
 
@@ -145,7 +107,6 @@ after(async () => {
   await daemon?.stop();
   await a.stop();
   await b.stop();
-  rmSync(dir, { recursive: true, force: true });
 });
 
 let fpBoth = '';
@@ -165,7 +126,7 @@ test('a backend whose server stops is marked down, its VIP table is rebuilt with
   const tables = vipsView(rt).find((v) => v.name === 'web')!;
   const bId = backendsView(rt, 'web').find((x) => x.name === 'b')!.id;
   // A flow pinned to b: on_backend_down: reschedule must delete it.
-  const e = rt.conntrack.insert4(6, parseIpv4('198.18.5.1') | 0, 40000, parseIpv4('198.18.100.1') | 0, 80, tables.id, bId, ctNow());
+  const e = rt.conntrack.insert4(6, ipv4Key('198.18.5.1'), 40000, ipv4Key('198.18.100.1'), 80, tables.id, bId, ctNow());
   assert.ok(e >= 0);
   assert.equal(rt.conntrack.list({ vipId: tables.id, backendId: bId }, 10).length, 1);
   const gen = rt.generation;
@@ -264,8 +225,7 @@ test('weir backend drain tells the monitor: a drained backend stops counting for
 test('a reload that changes one backend keeps the health state of the others and counts as a successful reload', async () => {
   const before = await state('web', 'b');
   assert.equal(before.health, 'up');
-  const text = readFileSync(configFile, 'utf8');
-  writeFileSync(configFile, text.replace(`{ name: a, address: 127.0.0.1, port: ${a.port} }, { name: b`, `{ name: a, address: 127.0.0.1, port: ${a.port}, weight: 50 }, { name: b`));
+  writeConfig(50);
   const r = await daemon.reload();
   assert.deepEqual(r.diff.vipsChanged.map((v) => [v.name, v.backendsChanged]), [['web', ['a']]]);
   const after = await state('web', 'b');

@@ -2,7 +2,8 @@
 // nftables ingress ruleset that keeps the host's kernel off VIP and NAT return traffic.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseConfigText, formatIssue } from '../../src/config/load.js';
+import { formatIssue, parseConfigText } from '../../src/config/load.js';
+import { parseConfig } from '../helpers/config.js';
 import type { WeirConfig } from '../../src/config/schema.js';
 import { LbRuntime } from '../../src/daemon/runtime.js';
 import { detachedDataPlane, type VipTables } from '../../src/dataplane/contract.js';
@@ -12,12 +13,6 @@ import { compileTables, SNAT_PORT_MAX, SNAT_PORT_MIN, tablesMessage, vipSpecOf }
 import { ingressRuleset, nftTableName } from '../../src/dataplane/nft.js';
 import { tunRouteScript } from '../../src/dataplane/index.js';
 import { parseIp } from '../../src/packet/index.js';
-
-function cfg(text: string): WeirConfig {
-  const r = parseConfigText(text);
-  if (!r.ok) assert.fail(r.issues.map(formatIssue).join('\n'));
-  return r.config;
-}
 
 const text = `
 instance: { addresses: [198.18.1.11, fd00:0:0:1::11] }
@@ -34,7 +29,7 @@ vips:
 
 async function published(): Promise<{ vips: readonly VipTables[]; config: WeirConfig }> {
   const hooks = detachedDataPlane();
-  const config = cfg(text);
+  const config = parseConfig(text);
   await LbRuntime.start(config, hooks);
   assert.equal(hooks.published.vips.length, 3);
   return { vips: hooks.published.vips, config };
@@ -120,17 +115,17 @@ test('without nat VIPs the SNAT address stays the kernel\'s, and a hostile inter
 });
 
 test('io: tun refuses dsr-l2 VIPs (a TUN has no Ethernet header) and takes nat and dsr-gre', () => {
-  const cfg = (mode: string, io: string): string =>
+  const yamlOf = (mode: string, io: string): string =>
     `instance:\n  addresses: [198.18.3.1]\n  io: ${io}\nvips:\n  - name: web\n    address: 198.18.100.3\n    port: 80\n    mode: ${mode}\n    backends:\n      - address: 198.18.1.21\n${mode === 'dsr-l2' ? '        mac: 02:00:00:00:00:01\n' : ''}`;
   const problems = (text: string): string[] => {
     const r = parseConfigText(text);
     return r.ok ? [] : r.issues.map(formatIssue).map((m) => m.replace(/ \(line.*$/, ''));
   };
-  assert.deepEqual(problems(cfg('dsr-l2', 'tun')), ['vips[0].mode: dsr-l2 needs instance.io afpacket: a TUN carries IP packets, no Ethernet header to rewrite']);
-  assert.deepEqual(problems(cfg('dsr-l2', 'afpacket')), []);
-  assert.deepEqual(problems(cfg('nat', 'tun')), []);
-  assert.deepEqual(problems(cfg('dsr-gre', 'tun')), []);
-  const ok = parseConfigText(cfg('nat', 'tun'));
+  assert.deepEqual(problems(yamlOf('dsr-l2', 'tun')), ['vips[0].mode: dsr-l2 needs instance.io afpacket: a TUN carries IP packets, no Ethernet header to rewrite']);
+  assert.deepEqual(problems(yamlOf('dsr-l2', 'afpacket')), []);
+  assert.deepEqual(problems(yamlOf('nat', 'tun')), []);
+  assert.deepEqual(problems(yamlOf('dsr-gre', 'tun')), []);
+  const ok = parseConfigText(yamlOf('nat', 'tun'));
   assert.ok(ok.ok && ok.config.instance.tun_name === 'weir-tun0', 'tun_name defaults to weir-tun0');
   assert.equal(problems(`instance:\n  io: tun\n  tun_name: "a/b"\n`).length, 1, 'a bad tun_name is refused');
 });

@@ -176,4 +176,18 @@ describe('Decapsulator', () => {
     assert.ok(c.drop_tun_full > 0);
     assert.deepEqual(tun.sent[0], packets[0]);
   });
+
+  test('jumbo and aggregated GRE packets (9000 bytes, 64 KiB) reach the TUN whole', async () => {
+    const rx = new MemoryPort('gre');
+    const tun = new MemoryPort('tun');
+    const r = new DecapRunner({ receivers: [rx], tun }, { ...OPTS, log: createLogger({ level: 'silent' }), batchSlots: 4 });
+    const big = [9000 - 24 - 40, 65535 - 24 - 40].map((n) => buildPacket({ src: '198.18.50.1', dst: VIP4, proto: 'tcp', srcPort: 40000, dstPort: 80, payload: n }));
+    r.start();
+    rx.inject(...big.map((p) => ({ bytes: gre(p) })));
+    await new Promise((resolve) => setImmediate(resolve));
+    r.stop();
+    assert.deepEqual([r.counters().decapsulated, r.counters().drop_truncated], [2, 0]);
+    assert.deepEqual(tun.sent.map((p) => p.length), big.map((p) => p.length));
+    assert.deepEqual(tun.sent[1], big[1]);
+  });
 });

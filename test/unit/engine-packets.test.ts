@@ -22,7 +22,7 @@ import { SnatAllocator } from '../../src/lb/snat.js';
 import {
   ENGINE_COUNTER_NAMES, Engine, EngineOutput, VERDICT_DROP, VERDICT_NAMES, VERDICT_PASS, VERDICT_TX_IP, VERDICT_TX_L2,
 } from '../../src/lb/engine.js';
-import { META_IFINDEX, META_WORDS, PacketBatch, TP_STATUS_CSUMNOTREADY, TP_STATUS_GSO_TCP } from '../../src/io/batch.js';
+import { META_FLAGS, META_IFINDEX, META_WORDS, PacketBatch, TP_STATUS_CSUMNOTREADY, TP_STATUS_GSO_TCP, WEIR_F_TRUNCATED } from '../../src/io/batch.js';
 import {
   checksumProblems, expectedBackend, fixture, frame, hex, ipOf, LOCAL_MAC, refChecksum, refFlowLabel, refSum, TABLE_OPTS, vipSpecs,
   type Fixture,
@@ -428,6 +428,15 @@ test('GSO super-frames and packets over the MTU are refused as dropGso; malforme
   expectOut(run(fx, badTcp), VERDICT_DROP, 'dropMalformed');
   assert.equal(fx.engine.stats()['pkt:IPV4_TRUNCATED'], 1);
   assert.equal(fx.engine.stats()['pkt:TCP_BAD_DOFF'], 1);
+  // Cut by the ring (longer than a frame): a TCP GSO super-frame is dropGso, anything else dropTruncated.
+  const batch = new PacketBatch({ slots: 2, headroom: 64 });
+  batch.put(0, frame(q));
+  batch.put(1, frame(q));
+  batch.meta[META_FLAGS] |= WEIR_F_TRUNCATED | TP_STATUS_GSO_TCP;
+  batch.meta[META_WORDS + META_FLAGS] |= WEIR_F_TRUNCATED;
+  const gso0 = fx.engine.stats().dropGso, cut0 = fx.engine.stats().dropTruncated;
+  assert.deepEqual([...new BatchRunner(fx.engine).run(batch, 2, 5).subarray(0, 2)], [VERDICT_DROP, VERDICT_DROP]);
+  assert.deepEqual([fx.engine.stats().dropGso - gso0, fx.engine.stats().dropTruncated - cut0], [1, 1]);
 });
 
 test('SNAT ports come from the range; when every candidate is taken the flow is dropped as dropSnatExhausted', () => {

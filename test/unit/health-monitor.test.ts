@@ -5,7 +5,9 @@ import { describe, test } from 'node:test';
 import { HealthMonitor, type BackendTransitionEvent, type VipTransitionEvent } from '../../src/health/monitor.js';
 import { DEFAULT_CHECK, mergeCheck, type BackendCheckOverrides, type BackendHealthSpec, type VipHealthSpec } from '../../src/health/options.js';
 import { kernelTransport, type ProbeTransport } from '../../src/health/probes.js';
-import { ManualClock, ScriptedProbes, captureLogger } from './health-helpers.js';
+import { ManualClock } from '../helpers/clock.js';
+import { captureLogger } from '../helpers/log.js';
+import { ScriptedProbes } from './health-helpers.js';
 
 const INTERVAL = 1000;
 const JITTER = 100;

@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import { parseConfigText } from '../../src/config/load.js';
 import { HealthMonitor } from '../../src/health/monitor.js';
 import { DEFAULT_CHECK, vipSpecFromConfig } from '../../src/health/options.js';
-import { ManualClock } from './health-helpers.js';
+import { ManualClock } from '../helpers/clock.js';
 import { PACKAGE_ROOT } from '../../src/version.js';
 
 const YAML = `

@@ -1,16 +1,14 @@
 // The metrics endpoint over HTTP: a scrape on 127.0.0.1 (ephemeral port) and on a unix socket,
 // 404 elsewhere, 500 when a collect callback fails.
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import { mkdtempSync, rmSync, existsSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
+import { existsSync } from 'node:fs';
 import { Registry } from '../../src/metrics/registry.js';
 import { startMetricsServer } from '../../src/metrics/server.js';
+import { tempDir } from '../helpers/tmp.js';
 
-const dir = mkdtempSync(path.join(os.tmpdir(), 'weir-metrics-'));
-after(() => rmSync(dir, { recursive: true, force: true }));
+const tmp = tempDir('metrics');
 
 interface Reply { status: number; type: string | undefined; body: string }
 
@@ -79,7 +77,7 @@ test('a failing collect callback makes the scrape a 500 that says why, not a par
 
 test('GET /metrics over a unix socket works, and close() removes the socket', async () => {
   const { r } = registry();
-  const sock = path.join(dir, 'metrics.sock');
+  const sock = tmp.file('metrics.sock');
   const srv = await startMetricsServer({ path: sock }, r);
   try {
     assert.equal(srv.address, sock);

@@ -3,12 +3,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { PACKAGE_ROOT } from '../../src/version.js';
 import { loadConfigFile } from '../../src/config/load.js';
 import { parseView } from '../../src/cli/simulate.js';
 import { simulate, type SimResult } from '../../src/sim/simulate.js';
 
-const MAIN = path.join(PACKAGE_ROOT, 'dist', 'test', 'unit', 'sim-cli-main.js');
+const MAIN = path.join(path.dirname(fileURLToPath(import.meta.url)), 'sim-cli-main.js');
 const example = path.join(PACKAGE_ROOT, 'examples', 'weir.yaml');
 
 function run(...args: string[]) {

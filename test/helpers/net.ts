@@ -1,6 +1,8 @@
-// Shared helpers for lab tests: decide whether namespaces can be built here, run commands in
-// them, and remove every weir-* namespace a test made even when it fails.
+// Networks for lab tests: decide whether namespaces can be built here, run commands in them,
+// join them with veth pairs, and remove every weir-* namespace a test made even when it fails.
 import { execFileSync, spawnSync } from 'node:child_process';
+import net from 'node:net';
+import { ipv4ToU32, parseIp } from '../../src/packet/index.js';
 
 /** Why lab tests cannot run here, or undefined when they can (root + iproute2). */
 export function labSkipReason(): string | undefined {
@@ -62,4 +64,20 @@ export function addVethPair(
 export function linkMac(ns: string, dev: string): string {
   const j = JSON.parse(inNs(ns, 'ip', ['-j', 'link', 'show', 'dev', dev])) as { address: string }[];
   return j[0].address;
+}
+
+/** A TCP port on 127.0.0.1 that was free a moment ago (for listeners a test configures by number). */
+export async function freePort(): Promise<number> {
+  const s = net.createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
+  const p = (s.address() as net.AddressInfo).port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return p;
+}
+
+/** IPv4 text as the int32 the connection table keys on, through weir's one address codec. */
+export function ipv4Key(text: string): number {
+  const a = parseIp(text);
+  if (a?.length !== 4) throw new Error(`not an IPv4 address: ${text}`);
+  return ipv4ToU32(a) | 0;
 }

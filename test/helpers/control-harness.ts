@@ -2,7 +2,7 @@
 // the DataPlaneHooks seam. It inserts the flows listed in a JSON file into the shared connection
 // table, choosing each backend with the VIP's Maglev table as a worker would, and reports what
 // it was published in `weir status` (dataplane.counters). No packets, no privileges.
-// Usage: node dist/test/unit/control-harness.js CONFIG.yaml FLOWS.json
+// Usage: node dist-test/test/helpers/control-harness.js CONFIG.yaml FLOWS.json
 import { readFileSync } from 'node:fs';
 import { runDaemon } from '../../src/daemon/run.js';
 import type { DataPlaneHooks, VipTables } from '../../src/dataplane/contract.js';
