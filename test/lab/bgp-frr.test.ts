@@ -199,6 +199,19 @@ test('a ROUTE-REFRESH from FRR (clear bgp … soft in) is answered with the rout
   assert.equal(p.refreshIgnored, 0);
 });
 
+test('BFD down on weir\'s side (FRR\'s bfdd frozen) closes the BGP session with Cease / BFD Down (RFC 5882, RFC 9384); it comes back with BFD', { skip }, async () => {
+  await waitUntil(() => bfdPeer()?.status === 'up' && established(), 10_000, 'not up before the test');
+  frr.signal('bfdd', 'SIGSTOP');
+  try {
+    await waitUntil(() => /BFD down/.test(weirBgp().peers[0].lastDown ?? ''), 5000, `weir did not close the session on BFD down: ${weirBgp().peers[0].lastDown}`);
+    const n = frr.json<Record<string, { lastNotificationReason?: string; lastResetDueTo?: string }>>(`show bgp neighbors ${W4} json`)[W4];
+    assert.match(`${n?.lastNotificationReason} ${n?.lastResetDueTo}`, /BFD Down/i, JSON.stringify(n));
+  } finally {
+    frr.signal('bfdd', 'SIGCONT');
+  }
+  await waitUntil(() => bfdPeer()?.status === 'up' && established() && routed(), 30_000, 'the session did not come back with BFD');
+});
+
 test('a wrong TCP-MD5 password fails cleanly: FRR\'s kernel drops the bad signatures, weir counts connect timeouts and keeps running; the right one brings it back', { skip }, async () => {
   const md5Before = routerMd5();
   const timeoutsBefore = weirBgp().peers[0].connect.timeouts;

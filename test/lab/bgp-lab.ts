@@ -207,6 +207,11 @@ export class Frr {
     this.vtysh('configure terminal', `router bgp ${as}`, ...lines, 'end');
   }
 
+  /** Sends `signal` to one of the daemons this test started (zebra, bgpd or bfdd), by its handle. */
+  signal(daemon: 'zebra' | 'bgpd' | 'bfdd', signal: NodeJS.Signals): void {
+    this.procs[['zebra', 'bgpd', 'bfdd'].indexOf(daemon)]?.kill(signal);
+  }
+
   /** Ends the daemons this test started (by their handles). */
   async stop(): Promise<void> {
     for (const p of this.procs.splice(0).reverse()) await stopChild(p, 'SIGTERM');
