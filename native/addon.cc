@@ -10,12 +10,13 @@
 #include "netns.h"
 #include "poller.h"
 #include "raw_socket.h"
+#include "thread_sched.h"
 #include "tun.h"
 
 namespace {
 
 // Bump when the JS-visible shape changes (classes, methods, meta layout); src/io/native.ts checks it.
-constexpr int kAbiVersion = 6;
+constexpr int kAbiVersion = 8;
 
 Napi::Value AbiVersion(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), kAbiVersion); }
 
@@ -32,6 +33,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("setNetns", Napi::Function::New(env, weir::SetNetns, "setNetns"));
   exports.Set("ethtoolGet", Napi::Function::New(env, weir::EthtoolGet, "ethtoolGet"));
   exports.Set("ethtoolSet", Napi::Function::New(env, weir::EthtoolSet, "ethtoolSet"));
+  exports.Set("setThreadScheduling", Napi::Function::New(env, weir::SetThreadScheduling, "setThreadScheduling"));
   weir::RegisterBgpNative(env, exports);  // TCP-MD5 and BFD (native/bgp_native.cc)
   return exports;
 }

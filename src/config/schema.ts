@@ -303,6 +303,15 @@ export const instanceSchema = map({
       .boolean({ error: says('must be true or false') })
       .default(true)
       .meta({ description: "nat and dsr-gre packets to a backend leave as Ethernet frames to its next hop's MAC (from the host's routing and neighbour tables, read every second) instead of through the kernel's IP output; false: the kernel routes every packet (policy routing, tunnels)." }),
+    worker_scheduling: map({
+        policy: oneOf(['other', 'fifo', 'rr'] as const)
+          .default('other')
+          .meta({ description: "The data-plane worker threads' scheduling policy: other (the kernel's default) or a real-time one, fifo or rr, so that a woken worker runs before every ordinary thread on its CPU. Only the workers change; needs CAP_SYS_NICE." }),
+        priority: int(1, 99).default(10).meta({ description: 'Real-time priority for fifo and rr (1..99).' }),
+        nice: int(-20, 19).default(0).meta({ description: 'Nice value for policy other (-20..19; lower runs sooner).' }),
+      })
+      .prefault({})
+      .meta({ description: 'How the kernel schedules the data-plane workers (docs/io.md measures the policies).' }),
     gro: oneOf(['off', 'keep'] as const)
       .default('off')
       .meta({ description: 'GRO and LRO on instance.interfaces (afpacket, afxdp): off (weir turns both off while it runs and restores them when it stops: its frames are MTU-sized, and an aggregated super-frame would be dropped as dropGso) or keep (leave them as they are).' }),

@@ -16,6 +16,7 @@ export function dataPlaneSettings(cfg: WeirConfig): DataPlaneSettings {
     l2Output: i.l2_output,
     busyPollUs: i.busy_poll_us,
     gro: i.gro,
+    workerScheduling: { ...i.worker_scheduling },
     unknownTraffic: i.unknown_traffic,
     fragments: i.fragments,
     vipFamilies: [...new Set(cfg.vips.map((v) => (v.address.includes(':') ? 6 : 4) as 4 | 6))],

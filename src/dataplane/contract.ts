@@ -21,6 +21,8 @@ export interface DataPlaneSettings {
   busyPollUs: number;
   /** off: GRO and LRO off on the interfaces while attached; keep: left alone. */
   gro: 'off' | 'keep';
+  /** The worker threads' scheduling (policy other with nice, or fifo/rr with a priority). */
+  workerScheduling: { policy: 'other' | 'fifo' | 'rr'; priority: number; nice: number };
   unknownTraffic: 'pass' | 'drop';
   fragments: 'drop' | 'pass';
   /** Address families of the VIPs at start (io: tun checks forwarding for each). */

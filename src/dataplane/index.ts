@@ -278,7 +278,7 @@ export function createDataPlane(opts: DataPlaneOptions = {}): DataPlaneHooks {
           index, io: inst.io, interfaces: [...inst.interfaces], ...(tun ? { tun: inst.tunName } : {}), ...(xsk ? { xsk: queuesOf(index) } : {}), fanoutGroups, conntrack: conntrack.shared(), counters: sab,
           stride: COUNTER_STRIDE, control: control!.buffer as SharedArrayBuffer, port: ch.port2, mtu,
           slots: opts.batchSlots ?? 64, slotSize, headroom: HEADROOM, recvTimeoutMs: opts.recvTimeoutMs ?? 10,
-          ringBlocks: opts.ringBlocks ?? 32, ringVersion, frameSize, spinUs, passiveFlags,
+          ringBlocks: opts.ringBlocks ?? 32, ringVersion, frameSize, spinUs, passiveFlags, scheduling: inst.workerScheduling,
         };
         const worker = new Worker(new URL('./worker.js', import.meta.url), { workerData: init, transferList: [ch.port2], name: `weir-dp-${index}` });
         const h: WorkerHandle = { worker, port: ch.port1, alive: true };

@@ -52,6 +52,13 @@ export interface XskAssignment {
   sg: boolean;
 }
 
+/** A worker thread's scheduling: fifo/rr with a real-time priority, or other with a nice value. */
+export interface WorkerScheduling {
+  policy: 'other' | 'fifo' | 'rr';
+  priority: number;
+  nice: number;
+}
+
 export interface WorkerInit {
   index: number;
   /** instance.io. */
@@ -89,6 +96,8 @@ export interface WorkerInit {
   frameSize: number;
   /** Busy-poll window (µs) after the ports run dry, before sleeping in poll(). */
   spinUs: number;
+  /** The worker thread's own scheduling (instance.worker_scheduling). */
+  scheduling: WorkerScheduling;
   /** 65536 bytes shared by the engines: passive-health failure flags by backendId (EngineOptions.passiveFlags). */
   passiveFlags: SharedArrayBuffer;
 }

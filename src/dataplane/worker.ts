@@ -11,6 +11,7 @@
 import { parentPort, receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
 import { AfPacketPort, PACKET_FANOUT_HASH, PortPoller, RawIpSender, TunPort, XdpPort, type PacketSink, type PolledPort } from '../io/ports.js';
 import { META_FLAGS, META_IFINDEX, META_OFF, META_PROTO, META_WORDS, PacketBatch, WEIR_F_TX_ERROR } from '../io/batch.js';
+import { loadNative } from '../io/native.js';
 import { ConnTable, ctNow, type ConnTableShared } from '../lb/conntrack.js';
 import { Engine, VERDICT_TX_IP, VERDICT_TX_L2 } from '../lb/engine.js';
 import { LINKTYPE_ETHERNET, LINKTYPE_RAW } from '../packet/index.js';
@@ -101,6 +102,8 @@ function main(init: WorkerInit): void {
     }
     raw4 = new RawIpSender(4);
     raw6 = new RawIpSender(6);
+    const s = init.scheduling;
+    if (s.policy !== 'other' || s.nice !== 0) loadNative().setThreadScheduling(s);
   } catch (e) {
     closeAll();
     parentPort!.postMessage({ type: 'error', index: init.index, message: (e as Error).message });

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** The addon's ABI this TypeScript face was written for (native/addon.cc kAbiVersion). */
-export const NATIVE_ABI_VERSION = 6;
+export const NATIVE_ABI_VERSION = 8;
 
 /** Options of an AF_PACKET socket (native/af_packet.cc). */
 export interface NativePacketSocketOptions {
@@ -143,6 +143,8 @@ export interface NativeAddon {
   ethtoolGet(ifname: string): ReceiveAggregation;
   /** Turns GRO and/or LRO on or off; throws with errno (EPERM without CAP_NET_ADMIN). */
   ethtoolSet(ifname: string, want: Partial<ReceiveAggregation>): void;
+  /** Scheduling policy of the calling thread only (fifo/rr: priority 1..99; other: nice -20..19). */
+  setThreadScheduling(s: { policy: 'other' | 'fifo' | 'rr'; priority?: number; nice?: number }): void;
 }
 
 const here = path.dirname(fileURLToPath(import.meta.url));

@@ -21,3 +21,4 @@ export * from './pcap.js';
 export * from './ip-text.js';
 export { buildPacket } from './build.js';
 export type { PacketSpec } from './build.js';
+export * from './tcp-options.js';

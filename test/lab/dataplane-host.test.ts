@@ -1,8 +1,10 @@
-// Receive aggregation on the interfaces weir reads: with instance.gro: off (the default) weir
-// turns GRO off while it runs and puts it back when it stops; with gro: keep it leaves it alone.
-// The judge is ethtool -k, read from outside weir.
+// What weir changes on its host while it runs, judged from outside weir: receive aggregation on
+// its interfaces (instance.gro: off, the default, turns GRO off and puts it back at stop; keep
+// leaves it; ethtool -k), and the scheduling policy of its worker threads only
+// (instance.worker_scheduling; /proc/PID/task/*/stat).
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
 import { configYaml } from '../helpers/config.js';
 import { startDaemon, stopDaemons } from '../helpers/daemon.js';
 import { addNs, addVethPair, delNs, inNs, labSkipReason } from '../helpers/net.js';
@@ -27,17 +29,27 @@ function gro(): 'on' | 'off' {
 }
 
 /** Runs weir on IF with instance.gro set; GRO while it ran and after it stopped. */
-async function runWeir(groSetting: 'off' | 'keep', name: string): Promise<{ during: string; after: string }> {
+async function runWeir(groSetting: 'off' | 'keep', name: string, extra: Record<string, unknown> = {}, during: (pid: number) => void = () => {}): Promise<{ during: string; after: string }> {
   const file = tmp.write(`${name}.yaml`, configYaml({
     socket: tmp.file(`${name}.sock`),
-    instance: { name, addresses: ['198.18.40.1'], interfaces: [IF], workers: 1, gro: groSetting },
+    instance: { name, addresses: ['198.18.40.1'], interfaces: [IF], workers: 2, gro: groSetting, ...extra },
     vips: [{ name: 'web', address: '198.18.40.100', port: 80, backends: [{ address: '198.18.40.2' }] }],
   }));
   const d = startDaemon(file, { netns: LB });
   await d.waitFor(/"msg":"ready"/);
-  const during = gro();
+  const groDuring = gro();
+  during(d.child.pid!);
   assert.equal(await d.stop(), 0, d.stderr);
-  return { during, after: gro() };
+  return { during: groDuring, after: gro() };
+}
+
+/** Scheduling policy (field 41 of /proc/PID/task/TID/stat: 0 other, 1 fifo, 2 rr) and priority of each thread. */
+function threadPolicies(pid: number): { policy: number; rtPriority: number }[] {
+  return readdirSync(`/proc/${pid}/task`).map((tid) => {
+    const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' '); // fields from 3 on
+    return { policy: Number(f[41 - 3]), rtPriority: Number(f[40 - 3]) };
+  });
 }
 
 test('gro: off turns GRO off on the interfaces while weir runs and restores it at stop; gro: keep leaves it', { skip }, async () => {
@@ -51,4 +63,11 @@ test('gro: off turns GRO off on the interfaces while weir runs and restores it a
   // Already off: weir changes nothing and leaves it off.
   inNs(LB, 'ethtool', ['-K', IF, 'gro', 'off']);
   assert.deepEqual(await runWeir('off', 'gro-was-off'), { during: 'off', after: 'off' });
+});
+
+test('worker_scheduling: fifo puts the two worker threads, and only them, on SCHED_FIFO at the priority given', { skip }, async () => {
+  let seen: { policy: number; rtPriority: number }[] = [];
+  await runWeir('keep', 'sched', { worker_scheduling: { policy: 'fifo', priority: 7 } }, (pid) => (seen = threadPolicies(pid)));
+  assert.ok(seen.length > 3, `the daemon has threads (${seen.length})`);
+  assert.deepEqual(seen.filter((t) => t.policy !== 0), [{ policy: 1, rtPriority: 7 }, { policy: 1, rtPriority: 7 }]);
 });
