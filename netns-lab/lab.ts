@@ -7,9 +7,11 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BACKEND_BRIDGE, BRIDGE, HOSTS, NETS, SERVICE_PORTS, SWITCH_NS, VIP_RANGE, VIPS, backendSideLink, hostsByRole, labHosts, type LabHost, type LabShape } from './topology.js';
 import { labProbeSource, labTunAddress, labWeirConfig, weirFiles, type LabIo } from './weir-config.js';
-import { birdConfig, birdProtocolOf, parseBirdProtocols, parseIpRoutes, routerBgpFiles, weirBgpYaml } from './router-bgp.js';
+import { birdConfig, birdProtocolOf, frrConfig, frrFiles, labBgpOptions, labMd5Password, parseBirdProtocols, parseFrrSummary, parseIpRoutes, routerBgpFiles, weirBgpYaml, type LabBgpOptions } from './router-bgp.js';
 
 export const STATE_DIR = '/run/weir-lab';
+/** FRR's files (--bgp=frr): a directory of their own, owned by the frr user FRR runs as. */
+export const FRR_DIR = '/run/weir-lab-frr';
 const STATE_FILE = path.join(STATE_DIR, 'state.json');
 /** Held from `up` to `down` by the process that asked for the lab (a test file, a shell). */
 const LOCK_FILE = '/run/weir-lab.lock';
@@ -19,7 +21,7 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 export const WEIR_CLI = path.join(here, '..', 'src', 'cli', 'main.js');
 
 export interface LabProcess { ns: string; what: string; pid: number; log?: string }
-export interface LabState { startedAt: string; processes: LabProcess[]; bgp?: boolean; shape?: LabShape }
+export interface LabState { startedAt: string; processes: LabProcess[]; bgp?: boolean; shape?: LabShape; bgpOptions?: LabBgpOptions }
 
 function run(cmd: string, args: string[]): string {
   try {
@@ -131,6 +133,7 @@ function downInner(): void {
   while ([...pids].some(pidAlive) && Date.now() < killDeadline) spawnSync('sleep', ['0.05']);
   for (const ns of listNamespaces().filter((n) => own.has(n))) spawnSync('ip', ['netns', 'del', ns]);
   rmSync(STATE_DIR, { recursive: true, force: true });
+  rmSync(FRR_DIR, { recursive: true, force: true });
 }
 
 function prepareHost(h: LabHost): void {
@@ -209,8 +212,14 @@ export interface UpOptions {
   owner?: number;
   /** How long to wait for another owner's lab to go away (default 300 s). */
   waitMs?: number;
-  /** The router learns the VIPs over BGP from the weir instances (BIRD 2) instead of static routes. */
-  bgp?: boolean;
+  /** The router learns the VIPs over BGP from the weir instances (true or 'bird': BIRD 2; 'frr': FRR) instead of static routes. */
+  bgp?: boolean | 'bird' | 'frr';
+  /** With bgp: BFD on every session (100 ms × 3). */
+  bfd?: boolean;
+  /** With bgp: TCP-MD5 on every session (weir reads its password from a file). */
+  md5?: boolean;
+  /** With bgp: weir advertises graceful restart (SIGUSR2 restarts keep the routes). */
+  gracefulRestart?: boolean;
   /** Real HTTP health checks on the HTTP VIPs (weir-config.ts LAB_HEALTH_CHECK; 'passive': LAB_PASSIVE_HEALTH_CHECK) instead of type none. */
   health?: boolean | 'passive';
   /** instance.io of the weir instances (default afpacket); tun leaves out the dsr-l2 VIPs. */
@@ -253,8 +262,13 @@ function tunRouting(lb: LabHost, shape: LabShape): void {
   }
 }
 
+/** The file holding an instance's TCP-MD5 password (--md5), mode 0600 as weir demands. */
+export function labPasswordFile(lb: LabHost): string {
+  return path.join(STATE_DIR, `${lb.ns.replace(/^weir-/, '')}.bgp-password`);
+}
+
 /** Starts weir in every lb namespace and waits (10 s) for each control socket. */
-function startWeir(procs: LabProcess[], workers: number, bgp: boolean, health: boolean | 'passive' = false, io: LabIo = 'afpacket', shape: LabShape = 'one-armed'): void {
+function startWeir(procs: LabProcess[], workers: number, bgp: LabBgpOptions | null, health: boolean | 'passive' = false, io: LabIo = 'afpacket', shape: LabShape = 'one-armed'): void {
   const macs: Record<string, string> = {};
   for (const b of hostsByRole('backend', shape)) macs[b.ns] = macOf(b.ns, b.links[0].ifname);
   const started: { ns: string; pid: number; socket: string; log: string }[] = [];
@@ -269,7 +283,8 @@ function startWeir(procs: LabProcess[], workers: number, bgp: boolean, health: b
     }
     if (io === 'tun') tunRouting(lb, shape);
     const router = HOSTS.find((h) => h.role === 'router')!;
-    writeFileSync(f.config, labWeirConfig(lb, f, macs, workers, { health, io, shape }) + (bgp ? weirBgpYaml(router) : ''));
+    if (bgp?.md5) writeFileSync(labPasswordFile(lb), `${labMd5Password(lb)}\n`, { mode: 0o600 });
+    writeFileSync(f.config, labWeirConfig(lb, f, macs, workers, { health, io, shape }) + (bgp ? weirBgpYaml(router, bgp, labPasswordFile(lb)) : ''));
     const out = openSync(f.log, 'a');
     const child = spawn('ip', ['netns', 'exec', lb.ns, process.execPath, WEIR_CLI, 'run', '-c', f.config], { detached: true, stdio: ['ignore', out, out] });
     closeSync(out);
@@ -278,7 +293,7 @@ function startWeir(procs: LabProcess[], workers: number, bgp: boolean, health: b
     procs.push({ ns: lb.ns, what: 'weir', pid: child.pid, log: f.log });
     started.push({ ns: lb.ns, pid: child.pid, socket: f.socket, log: f.log });
   }
-  writeState({ startedAt: new Date().toISOString(), processes: procs, bgp, shape });
+  writeState({ startedAt: new Date().toISOString(), processes: procs, bgp: bgp !== null, shape, ...(bgp ? { bgpOptions: bgp } : {}) });
   const deadline = Date.now() + 10_000;
   for (const s of started) {
     while (!existsSync(s.socket)) {
@@ -319,10 +334,10 @@ export function restartWeir(ns: string): number {
 }
 
 /** BIRD 2 in the router namespace, in the foreground so the recorded pid is BIRD's own. */
-function startBird(procs: LabProcess[]): void {
+function startBird(procs: LabProcess[], opts: LabBgpOptions): void {
   const f = routerBgpFiles(STATE_DIR);
   mkdirSync(STATE_DIR, { recursive: true, mode: 0o700 });
-  writeFileSync(f.config, birdConfig(HOSTS.find((h) => h.role === 'router')!, f));
+  writeFileSync(f.config, birdConfig(HOSTS.find((h) => h.role === 'router')!, f, opts));
   startProcess('weir-router', 'bird', 'bird', ['-f', '-c', f.config, '-s', f.socket, '-P', `${STATE_DIR}/bird.pid`], procs);
   procs[procs.length - 1].log = f.log;
   const deadline = Date.now() + 5000;
@@ -332,14 +347,58 @@ function startBird(procs: LabProcess[]): void {
   }
 }
 
+/**
+ * FRR in the router namespace: zebra (installs the routes in the kernel), bgpd and bfdd, each in
+ * the foreground so the recorded pid is the daemon's own. They run as the frr user (LAB-NOTES),
+ * so their files live in FRR_DIR, which that user owns.
+ */
+function startFrr(procs: LabProcess[], opts: LabBgpOptions): void {
+  const f = frrFiles(FRR_DIR);
+  rmSync(FRR_DIR, { recursive: true, force: true });
+  mkdirSync(FRR_DIR, { mode: 0o750 });
+  const conf = frrConfig(HOSTS.find((h) => h.role === 'router')!, f, opts);
+  for (const d of ['zebra', 'bgpd', 'bfdd'] as const) writeFileSync(f[d], conf[d]);
+  run('chown', ['-R', 'frr:frr', FRR_DIR]);
+  const common = (d: 'zebra' | 'bgpd' | 'bfdd') => ['-N', 'weir-lab', '-z', f.zserv, '-i', `${FRR_DIR}/${d}.pid`, '--vty_socket', FRR_DIR, '-f', f[d]];
+  const waitFor = (file: string, what: string) => {
+    const deadline = Date.now() + 10_000;
+    while (!existsSync(file)) {
+      if (Date.now() > deadline) throw new Error(`lab: FRR ${what} did not create ${file} within 10 s (log ${f.log})`);
+      spawnSync('sleep', ['0.05']);
+    }
+  };
+  startProcess('weir-router', 'frr-zebra', '/usr/lib/frr/zebra', common('zebra'), procs);
+  waitFor(f.zserv, 'zebra');
+  startProcess('weir-router', 'frr-bgpd', '/usr/lib/frr/bgpd', common('bgpd'), procs);
+  startProcess('weir-router', 'frr-bfdd', '/usr/lib/frr/bfdd', [...common('bfdd'), '--bfdctl', `${FRR_DIR}/bfdd.sock`], procs);
+  for (const p of procs.slice(-3)) p.log = f.log;
+  waitFor(`${FRR_DIR}/bgpd.vty`, 'bgpd');
+  waitFor(`${FRR_DIR}/bfdd.vty`, 'bfdd');
+}
+
+/** `vtysh -c <command>...` against the lab router's FRR ('' when it does not answer). */
+export function vtysh(...commands: string[]): string {
+  const r = spawnSync('ip', ['netns', 'exec', 'weir-router', 'vtysh', '--vty_socket', FRR_DIR, ...commands.flatMap((c) => ['-c', c])], { encoding: 'utf8', timeout: 10_000 });
+  return r.stdout ?? '';
+}
+
 /** `birdc <args>` against the lab router's BIRD ('' when it does not answer). */
 export function birdc(...args: string[]): string {
   const r = spawnSync('ip', ['netns', 'exec', 'weir-router', 'birdc', '-s', routerBgpFiles(STATE_DIR).socket, ...args], { encoding: 'utf8', timeout: 5000 });
   return r.stdout ?? '';
 }
 
-/** BGP state of each weir instance's session as BIRD sees it (by namespace). */
+/** Which BGP daemon the running lab's router runs ('bird' when the lab predates the option). */
+export function labRouter(): 'bird' | 'frr' {
+  return readState()?.bgpOptions?.router ?? 'bird';
+}
+
+/** BGP state of each weir instance's session as the router (BIRD or FRR) sees it (by namespace). */
 export function routerSessions(): Record<string, string> {
+  if (labRouter() === 'frr') {
+    const states = parseFrrSummary(vtysh('show bgp summary json'));
+    return Object.fromEntries(hostsByRole('weir').map((lb) => [lb.ns, states[lb.links[0].v4!] ?? 'absent']));
+  }
   const states = parseBirdProtocols(birdc('show', 'protocols'));
   return Object.fromEntries(hostsByRole('weir').map((lb) => [lb.ns, states[birdProtocolOf(lb)] ?? 'absent']));
 }
@@ -363,7 +422,8 @@ function waitBgpConverged(): void {
     const ok = Object.values(sessions).every((s) => s === 'Established') && vips.every((a) => (routes[a]?.length ?? 0) === lbs.length);
     if (ok) return;
     if (Date.now() > deadline) {
-      throw new Error(`lab: BGP did not converge within 20 s: sessions ${JSON.stringify(sessions)}, routes ${JSON.stringify(Object.fromEntries(vips.map((a) => [a, routes[a] ?? []])))} (BIRD log ${routerBgpFiles(STATE_DIR).log})`);
+      const log = labRouter() === 'frr' ? frrFiles(FRR_DIR).log : routerBgpFiles(STATE_DIR).log;
+      throw new Error(`lab: BGP did not converge within 20 s: sessions ${JSON.stringify(sessions)}, routes ${JSON.stringify(Object.fromEntries(vips.map((a) => [a, routes[a] ?? []])))} (router log ${log})`);
     }
     spawnSync('sleep', ['0.1']);
   }
@@ -389,14 +449,19 @@ export function up(opts: UpOptions = {}): LabState {
   for (const h of hosts) linkHost(h, queues);
   for (const h of hosts) addressHost(h);
 
-  // Router: forward, hash IPv4 ECMP on L4 (policy 0 sends every flow one way), and accept
-  // DSR replies whose source (the VIP) is routed elsewhere (rp_filter 1 drops them).
+  // Router: forward, hash ECMP on the 5-tuple of each packet's headers, and accept DSR replies
+  // whose source (the VIP) is routed elsewhere (rp_filter 1 drops them). Policy 0 sends every
+  // IPv4 flow one way; policy 1 takes the hash the sender's socket put on the skb, which a veth
+  // carries into this namespace, and the client's TCP picks a new one on each retransmission
+  // timeout (sk_rethink_txhash): a flow would jump to another instance mid-connection, which no
+  // hardware router does. Policy 3 with fields 0x37 (addresses, protocol, ports) hashes headers only.
   for (const [k, v] of [
     ['net.ipv4.ip_forward', 1], ['net.ipv6.conf.all.forwarding', 1],
-    ['net.ipv4.fib_multipath_hash_policy', 1], ['net.ipv6.fib_multipath_hash_policy', 1],
+    ['net.ipv4.fib_multipath_hash_policy', 3], ['net.ipv6.fib_multipath_hash_policy', 3],
+    ['net.ipv4.fib_multipath_hash_fields', '0x0037'], ['net.ipv6.fib_multipath_hash_fields', '0x0037'],
     ['net.ipv4.conf.all.rp_filter', 0], ['net.ipv4.conf.default.rp_filter', 0],
   ] as const) sysctl('weir-router', k, v);
-  const bgp = opts.bgp ?? false;
+  const bgp = opts.bgp ? labBgpOptions({ router: opts.bgp === 'frr' ? 'frr' : 'bird', bfd: opts.bfd, md5: opts.md5, gracefulRestart: opts.gracefulRestart }) : null;
   if (!bgp) routeVips();
   for (const h of hosts) for (const l of h.links) offloadsOff(h.ns, l.ifname);
   for (const b of hostsByRole('backend', shape)) dsrVipsOnBackend(b.ns);
@@ -410,8 +475,9 @@ export function up(opts: UpOptions = {}): LabState {
     const gre = [...new Set(VIPS.filter((v) => v.mode === 'dsr-gre').map((v) => v.address))];
     startProcess(b.ns, 'weir-decap', process.execPath, [WEIR_CLI, 'decap', '--tun', 'weir-decap0', '--stats-interval', '0', ...gre.flatMap((a) => ['--vip', a])], procs);
   }
-  if (bgp) startBird(procs);
-  const state: LabState = { startedAt: new Date().toISOString(), processes: procs, bgp, shape };
+  if (bgp?.router === 'bird') startBird(procs, bgp);
+  if (bgp?.router === 'frr') startFrr(procs, bgp);
+  const state: LabState = { startedAt: new Date().toISOString(), processes: procs, bgp: bgp !== null, shape, ...(bgp ? { bgpOptions: bgp } : {}) };
   writeState(state);
   for (const b of hostsByRole('backend', shape)) waitListening(b.ns, [SERVICE_PORTS.http, SERVICE_PORTS.iperf3]);
   for (const b of hostsByRole('backend', shape)) waitLink(b.ns, 'weir-decap0');
@@ -430,8 +496,12 @@ export interface LabStatus {
   backends: { name: string; ns: string; v4: string; v6: string; servers: { what: string; pid: number; alive: boolean }[] }[];
   /** address4/6: the uplink addresses (the router's next hops); snat4/6: SNAT and GRE source (the backend side when two-armed). */
   weir: { ns: string; address4: string; address6: string; interfaces: string[]; snat4: string; snat6: string; pid: number | null; alive: boolean; controlSocket: string; metrics: string; config: string; log: string }[];
-  /** How the router reaches the VIPs: static ECMP routes, or BGP from the weir instances (BIRD 2). */
-  router: { ns: string; routing: 'static' | 'bgp'; bgp: { pid: number | null; alive: boolean; controlSocket: string; config: string; log: string; sessions: Record<string, string> } | null };
+  /** How the router reaches the VIPs: static ECMP routes, or BGP from the weir instances (BIRD 2 or FRR). */
+  router: {
+    ns: string;
+    routing: 'static' | 'bgp';
+    bgp: ({ daemon: 'bird' | 'frr'; pid: number | null; alive: boolean; controlSocket: string; config: string; log: string; sessions: Record<string, string> } & Omit<LabBgpOptions, 'router'>) | null;
+  };
 }
 
 export function status(): LabStatus {
@@ -464,12 +534,13 @@ export function status(): LabStatus {
 
 function routerStatus(state: LabState | undefined, present: boolean): LabStatus['router'] {
   if (!state?.bgp) return { ns: 'weir-router', routing: 'static', bgp: null };
-  const f = routerBgpFiles(STATE_DIR);
-  const p = state.processes.find((x) => x.ns === 'weir-router' && x.what === 'bird');
+  const { router, ...features } = state.bgpOptions ?? labBgpOptions();
+  const p = state.processes.find((x) => x.ns === 'weir-router' && x.what === (router === 'frr' ? 'frr-bgpd' : 'bird'));
   const alive = p ? pidAlive(p.pid) : false;
+  const files = router === 'frr' ? { controlSocket: FRR_DIR, config: frrFiles(FRR_DIR).bgpd, log: frrFiles(FRR_DIR).log } : (({ socket, config, log }) => ({ controlSocket: socket, config, log }))(routerBgpFiles(STATE_DIR));
   return {
     ns: 'weir-router', routing: 'bgp',
-    bgp: { pid: p?.pid ?? null, alive, controlSocket: f.socket, config: f.config, log: f.log, sessions: alive && present ? routerSessions() : {} },
+    bgp: { daemon: router, pid: p?.pid ?? null, alive, ...files, sessions: alive && present ? routerSessions() : {}, ...features },
   };
 }
 
@@ -479,8 +550,10 @@ function printStatus(s: LabStatus): void {
   for (const b of s.backends) console.log(`  ${b.name.padEnd(12)} ${b.servers.map((p) => `${p.what}:${p.pid}${p.alive ? '' : '(dead)'}`).join(' ')}`);
   for (const w of s.weir) if (w.pid !== null) console.log(`  ${w.ns.padEnd(12)} weir:${w.pid}${w.alive ? '' : '(dead)'} socket ${w.controlSocket} metrics ${w.metrics} log ${w.log}`);
   const b = s.router.bgp;
-  if (b) console.log(`  weir-router  bird:${b.pid}${b.alive ? '' : '(dead)'} socket ${b.controlSocket} sessions ${Object.entries(b.sessions).map(([k, v]) => `${k}=${v}`).join(' ')}`);
-  else if (s.up) console.log('  weir-router  static ECMP routes to the VIPs (lab up --bgp: BIRD 2 learns them over BGP)');
+  if (b) {
+    const on = [b.bfd && 'bfd', b.md5 && 'md5', b.gracefulRestart && 'graceful restart'].filter(Boolean).join(', ');
+    console.log(`  weir-router  ${b.daemon}:${b.pid}${b.alive ? '' : '(dead)'} ${b.daemon === 'frr' ? 'vty' : 'socket'} ${b.controlSocket} hold ${b.holdTime}s${on ? ` ${on}` : ''} sessions ${Object.entries(b.sessions).map(([k, v]) => `${k}=${v}`).join(' ')}`);
+  } else if (s.up) console.log('  weir-router  static ECMP routes to the VIPs (lab up --bgp[=frr]: BIRD 2 or FRR learns them over BGP)');
 }
 
 function main(argv: string[]): number {
@@ -492,8 +565,12 @@ function main(argv: string[]): number {
   switch (cmd) {
     case 'up': {
       const w = rest.find((a) => a.startsWith('--workers='));
+      const bgpArg = rest.find((a) => a === '--bgp' || a.startsWith('--bgp='));
+      if (bgpArg && !['--bgp', '--bgp=bird', '--bgp=frr'].includes(bgpArg)) throw new Error(`lab: ${bgpArg}: the router runs bird or frr`);
       up({
-        weir: !rest.includes('--no-weir'), bgp: rest.includes('--bgp'), health: rest.includes('--health=passive') ? 'passive' : rest.includes('--health'),
+        weir: !rest.includes('--no-weir'), bgp: bgpArg === '--bgp=frr' ? 'frr' : bgpArg !== undefined,
+        bfd: rest.includes('--bfd'), md5: rest.includes('--md5'), gracefulRestart: rest.includes('--gr'),
+        health: rest.includes('--health=passive') ? 'passive' : rest.includes('--health'),
         ...(w ? { workers: Number(w.split('=')[1]) } : {}),
         ...(rest.includes('--io=tun') ? { io: 'tun' as const } : rest.includes('--io=afxdp') ? { io: 'afxdp' as const } : {}),
         ...(rest.includes('--two-armed') ? { shape: 'two-armed' as const } : {}),
@@ -514,7 +591,7 @@ function main(argv: string[]): number {
       return 0;
     }
     default:
-      console.error('usage: netns-lab/lab up [--no-weir] [--workers=N] [--bgp] [--health[=passive]] [--io=tun|afxdp] [--two-armed] | down | status [--json]');
+      console.error('usage: netns-lab/lab up [--no-weir] [--workers=N] [--bgp[=bird|frr] [--bfd] [--md5] [--gr]] [--health[=passive]] [--io=tun|afxdp] [--two-armed] | down | status [--json]');
       return 2;
   }
 }

@@ -1,5 +1,6 @@
 // BGP-4 message codec (RFC 4271 §4) with capabilities (RFC 5492), 4-octet AS (RFC 6793),
-// multiprotocol IPv6 (RFC 4760), communities (RFC 1997) and large communities (RFC 8092).
+// multiprotocol IPv6 (RFC 4760), route refresh (RFC 2918), graceful restart and End-of-RIB
+// (RFC 4724), communities (RFC 1997) and large communities (RFC 8092).
 // Pure: no sockets, no timers, no logging. Decoding never throws; it returns either a message or
 // a BgpError carrying the NOTIFICATION code/subcode/data that RFC 4271 §6 prescribes.
 import { AFI_IPV4, AFI_IPV6, SAFI_UNICAST, formatIpv4, formatIpv6, parseIpv4, parseIpv6, parsePrefix, formatPrefix, type Afi } from './ip.js';
@@ -71,7 +72,19 @@ const OPT_PARAM_EXTENDED = 255; // RFC 9072 §2: non-extended type 255 flags the
 // Capability codes (IANA).
 export const CAP_MULTIPROTOCOL = 1; // RFC 4760 §8
 export const CAP_ROUTE_REFRESH = 2; // RFC 2918
+export const CAP_GRACEFUL_RESTART = 64; // RFC 4724 §3
 export const CAP_FOUR_OCTET_AS = 65; // RFC 6793
+/** Cisco's pre-standard route refresh code, still sent by some routers beside code 2. */
+export const CAP_ROUTE_REFRESH_OLD = 128;
+
+// Graceful restart capability flags (RFC 4724 §3, RFC 8538 §2).
+export const GR_FLAG_RESTART_STATE = 0x8; // R: the sender has restarted
+export const GR_FLAG_NOTIFICATION = 0x4; // N: RFC 8538 (not used by weir, decoded)
+export const GR_AF_FLAG_FORWARDING = 0x80; // F: forwarding state preserved for this AFI/SAFI
+export const GR_MAX_RESTART_TIME = 0xfff; // 12 bits, seconds
+
+/** Cease subcode "BFD Down" (RFC 9384 §2): the session is torn down because BFD declared the peer down. */
+export const CEASE_BFD_DOWN = 10;
 
 // Path attribute flags, §4.3.
 export const ATTR_FLAG_OPTIONAL = 0x80;
@@ -108,8 +121,27 @@ export const COMMUNITY_GRACEFUL_SHUTDOWN = 0xffff0000;
 
 // ---- message model ----------------------------------------------------------------------------
 
+/** One AFI/SAFI of the graceful restart capability (RFC 4724 §3). */
+export interface GracefulRestartFamily {
+  afi: number;
+  safi: number;
+  /** F bit: the sender's forwarding state for this family survived its restart. */
+  forwarding: boolean;
+}
+
 export type Capability =
   | { kind: 'multiprotocol'; afi: number; safi: number }
+  | { kind: 'route-refresh' } // RFC 2918 §2: no value
+  | {
+      kind: 'graceful-restart'; // RFC 4724 §3
+      /** R bit: the sender is restarting (it keeps no routes of ours and may defer its End-of-RIB). */
+      restarting: boolean;
+      /** N bit (RFC 8538): the sender supports graceful restart after a NOTIFICATION. */
+      notification: boolean;
+      /** Seconds the sender expects to need to come back (0..4095). */
+      restartTime: number;
+      families: GracefulRestartFamily[];
+    }
   | { kind: 'four-octet-as'; asn: number }
   | { kind: 'other'; code: number; value: Uint8Array }; // preserved, not interpreted
 
@@ -270,7 +302,7 @@ export function notificationName(code: number, subcode: number): string {
     3: ['UPDATE Message Error', ['', 'Malformed Attribute List', 'Unrecognized Well-known Attribute', 'Missing Well-known Attribute', 'Attribute Flags Error', 'Attribute Length Error', 'Invalid ORIGIN Attribute', '', 'Invalid NEXT_HOP Attribute', 'Optional Attribute Error', 'Invalid Network Field', 'Malformed AS_PATH']],
     4: ['Hold Timer Expired', []],
     5: ['Finite State Machine Error', []],
-    6: ['Cease', ['', 'Maximum Number of Prefixes Reached', 'Administrative Shutdown', 'Peer De-configured', 'Administrative Reset', 'Connection Rejected', 'Other Configuration Change', 'Connection Collision Resolution', 'Out of Resources']],
+    6: ['Cease', ['', 'Maximum Number of Prefixes Reached', 'Administrative Shutdown', 'Peer De-configured', 'Administrative Reset', 'Connection Rejected', 'Other Configuration Change', 'Connection Collision Resolution', 'Out of Resources', 'Hard Reset', 'BFD Down']],
   };
   const c = codes[code];
   if (!c) return `code ${code}/${subcode}`;
@@ -418,6 +450,23 @@ function decodeOpen(b: Uint8Array): DecodeResult<OpenMessage> {
         // RFC 4760 §8: AFI(2) reserved(1) SAFI(1).
         if (clen !== 4) return fail(ERR_OPEN, OPEN_UNSPECIFIC, `multiprotocol capability of length ${clen}`);
         capabilities.push({ kind: 'multiprotocol', afi: u16(v, 0), safi: v[3] });
+      } else if (code === CAP_ROUTE_REFRESH) {
+        // RFC 2918 §2: Capability Length 0.
+        if (clen !== 0) return fail(ERR_OPEN, OPEN_UNSPECIFIC, `route refresh capability of length ${clen}`);
+        capabilities.push({ kind: 'route-refresh' });
+      } else if (code === CAP_GRACEFUL_RESTART) {
+        // RFC 4724 §3: Restart Flags(4 bits) Restart Time(12 bits), then AFI(2) SAFI(1) Flags(1) per family.
+        if (clen < 2 || (clen - 2) % 4 !== 0) return fail(ERR_OPEN, OPEN_UNSPECIFIC, `graceful restart capability of length ${clen}`);
+        const families: GracefulRestartFamily[] = [];
+        for (let i = 2; i < clen; i += 4) families.push({ afi: u16(v, i), safi: v[i + 2], forwarding: (v[i + 3] & GR_AF_FLAG_FORWARDING) !== 0 });
+        const flags = v[0] >> 4;
+        capabilities.push({
+          kind: 'graceful-restart',
+          restarting: (flags & GR_FLAG_RESTART_STATE) !== 0,
+          notification: (flags & GR_FLAG_NOTIFICATION) !== 0,
+          restartTime: u16(v, 0) & GR_MAX_RESTART_TIME,
+          families,
+        });
       } else if (code === CAP_FOUR_OCTET_AS) {
         // RFC 6793 §3: the 4-octet AS number.
         if (clen !== 4) return fail(ERR_OPEN, OPEN_UNSPECIFIC, `4-octet AS capability of length ${clen}`);
@@ -750,6 +799,16 @@ export function encodeOpen(o: OpenInput): Uint8Array {
     for (const c of o.capabilities) {
       if (c.kind === 'multiprotocol') {
         w.u8(CAP_MULTIPROTOCOL).u8(4).u16(c.afi).u8(0).u8(c.safi); // AFI, reserved, SAFI
+      } else if (c.kind === 'route-refresh') {
+        w.u8(CAP_ROUTE_REFRESH).u8(0); // RFC 2918 §2
+      } else if (c.kind === 'graceful-restart') {
+        if (!Number.isInteger(c.restartTime) || c.restartTime < 0 || c.restartTime > GR_MAX_RESTART_TIME) {
+          throw new Error(`graceful restart time ${c.restartTime} must be 0..${GR_MAX_RESTART_TIME} s (RFC 4724 §3)`);
+        }
+        if (c.families.length > 63) throw new Error('graceful restart capability with more than 63 families');
+        const flags = (c.restarting ? GR_FLAG_RESTART_STATE : 0) | (c.notification ? GR_FLAG_NOTIFICATION : 0);
+        w.u8(CAP_GRACEFUL_RESTART).u8(2 + 4 * c.families.length).u16((flags << 12) | c.restartTime); // RFC 4724 §3
+        for (const f of c.families) w.u16(f.afi).u8(f.safi).u8(f.forwarding ? GR_AF_FLAG_FORWARDING : 0);
       } else if (c.kind === 'four-octet-as') {
         w.u8(CAP_FOUR_OCTET_AS).u8(4).u32(checkU32(c.asn, 'AS number'));
       } else {
@@ -921,6 +980,26 @@ export function encodeUpdate(u: UpdateInput, opts: CodecOptions = {}): Uint8Arra
   w.patch16(alenAt, w.len - alenAt - 2);
   writePrefixes(w, u.nlri ?? [], AFI_IPV4);
   return finish(w);
+}
+
+/**
+ * The End-of-RIB marker of an AFI/SAFI (RFC 4724 §2): for IPv4 unicast an UPDATE with no
+ * withdrawn routes, attributes or NLRI; for any other family an UPDATE carrying only an empty
+ * MP_UNREACH_NLRI of that family.
+ */
+export function encodeEndOfRib(afi: number, safi: number): Uint8Array {
+  if (afi === AFI_IPV4 && safi === SAFI_UNICAST) return encodeUpdate({});
+  return encodeUpdate({ attrs: { mpUnreach: { afi, safi, withdrawn: [], raw: EMPTY } } });
+}
+
+/** The AFI/SAFI whose End-of-RIB marker this UPDATE is (RFC 4724 §2), or undefined. */
+export function endOfRib(u: UpdateMessage): { afi: number; safi: number } | undefined {
+  if (u.withdrawn.length > 0 || u.nlri.length > 0) return undefined;
+  const keys = Object.keys(u.attrs);
+  if (keys.length === 0) return { afi: AFI_IPV4, safi: SAFI_UNICAST };
+  const m = u.attrs.mpUnreach;
+  if (keys.length !== 1 || !m || m.withdrawn.length > 0 || (m.raw !== undefined && m.raw.length > 0)) return undefined;
+  return { afi: m.afi, safi: m.safi };
 }
 
 /** Encodes any message model (the inverse of decodeMessage). */

@@ -1,8 +1,10 @@
 // One BGP-4 session to one peer (RFC 4271 §8 FSM), announce-only: active connect, or passive
 // (waits in Active for the peer's connection, handed in by the caller's listener via accept());
 // hold-time negotiation, keepalives, hold-timer expiry, reconnect with backoff and jitter,
-// replay of the announced routes after every (re)connect, and a graceful shutdown (RFC 8326,
-// RFC 8203). Received UPDATEs are decoded and validated, then ignored.
+// replay of the announced routes after every (re)connect followed by End-of-RIB (RFC 4724 §2),
+// route refresh per AFI/SAFI (RFC 2918), the graceful restart capability and a close without
+// NOTIFICATION for a planned restart (RFC 4724), teardown on BFD down (RFC 5882), and a graceful
+// shutdown (RFC 8326, RFC 8203). Received UPDATEs are decoded and validated, then ignored.
 import { EventEmitter } from 'node:events';
 import * as net from 'node:net';
 import type { Logger } from '../log.js';
@@ -11,7 +13,9 @@ import {
   AS_SEQUENCE,
   BGP_PORT,
   BgpFramer,
+  CAP_ROUTE_REFRESH_OLD,
   CEASE_ADMINISTRATIVE_SHUTDOWN,
+  CEASE_BFD_DOWN,
   COMMUNITY_GRACEFUL_SHUTDOWN,
   ERR_CEASE,
   ERR_FSM,
@@ -21,10 +25,12 @@ import {
   OPEN_BAD_PEER_AS,
   ORIGIN_IGP,
   decodeMessage,
+  encodeEndOfRib,
   encodeKeepalive,
   encodeNotification,
   encodeOpen,
   encodeUpdate,
+  messageType,
   notificationName,
   parseCommunity,
   parseLargeCommunity,
@@ -33,6 +39,7 @@ import {
   type BgpError,
   type BgpMessage,
   type Capability,
+  type GracefulRestartFamily,
   type LargeCommunity,
   type NotificationMessage,
   type OpenMessage,
@@ -109,6 +116,41 @@ export interface SessionOptions {
   connect?: (o: { host: string; port: number; localAddress?: string }) => BgpTransport;
   clock?: Clock;
   random?: () => number;
+  /**
+   * Advertise graceful restart (RFC 4724 §3) with this Restart Time; `restarting` sets the R bit
+   * (this process came back from a planned restart) and `forwarding` the F bit of IPv4 and IPv6
+   * unicast (the data plane's state, e.g. its connection table, survived it).
+   */
+  gracefulRestart?: { restartTime: number; restarting?: boolean; forwarding?: boolean };
+  /** Hold the End-of-RIB markers after the initial UPDATEs until releaseEndOfRib() (a restart: until routes are known). */
+  deferEndOfRib?: boolean;
+}
+
+/** Message counts by type, and what happened to connection attempts. */
+export interface SessionStats {
+  in: MessageCounts;
+  out: MessageCounts;
+  connectAttempts: number;
+  /** Attempts with no answer in connectTimeoutMs: an unreachable peer, or (with TCP-MD5) a key mismatch, whose segments the peer's kernel drops silently. */
+  connectTimeouts: number;
+  connectErrors: number;
+  /** ROUTE-REFRESH messages ignored because their AFI/SAFI was not negotiated (RFC 2918 §4). */
+  refreshIgnored: number;
+  lastError: string | null;
+}
+
+export interface MessageCounts {
+  open: number;
+  update: number;
+  notification: number;
+  keepalive: number;
+  routeRefresh: number;
+}
+
+const TYPE_KEYS: Record<number, keyof MessageCounts> = { 1: 'open', 2: 'update', 3: 'notification', 4: 'keepalive', 5: 'routeRefresh' };
+
+function zeroCounts(): MessageCounts {
+  return { open: 0, update: 0, notification: 0, keepalive: 0, routeRefresh: 0 };
 }
 
 /** What both sides agreed on in the OPEN exchange (§4.2, RFC 5492, RFC 6793, RFC 4760). */
@@ -118,6 +160,12 @@ export interface Negotiated {
   fourOctetAs: boolean;
   ipv4: boolean;
   ipv6: boolean;
+  /** The peer advertised route refresh (RFC 2918 code 2, or Cisco's 128). */
+  routeRefresh: boolean;
+  /** The peer's graceful restart capability (RFC 4724), if it sent one. */
+  gracefulRestart: Extract<Capability, { kind: 'graceful-restart' }> | undefined;
+  /** Names of the capabilities both sides advertised: "ipv4-unicast", "route-refresh", … */
+  capabilities: string[];
   peerOpen: OpenMessage;
 }
 
@@ -141,6 +189,33 @@ interface Route {
   attrs: RouteAttrs;
 }
 
+/** Names of capabilities weir carries but does not use (IANA BGP Capability Codes). */
+const OTHER_CAPABILITY_NAMES: Record<number, string> = {
+  5: 'extended-next-hop', // RFC 8950
+  6: 'extended-message', // RFC 8654
+  69: 'add-path', // RFC 7911
+  70: 'enhanced-route-refresh', // RFC 7313
+  71: 'long-lived-graceful-restart', // RFC 9494
+  73: 'fqdn', // draft-walton-bgp-hostname-capability
+  [CAP_ROUTE_REFRESH_OLD]: 'route-refresh-old', // Cisco's pre-standard code
+};
+
+/** Display names of capabilities (for status and logs). */
+export function capabilityName(c: Capability): string {
+  switch (c.kind) {
+    case 'multiprotocol':
+      return c.safi === SAFI_UNICAST && (c.afi === AFI_IPV4 || c.afi === AFI_IPV6) ? `ipv${c.afi === AFI_IPV4 ? 4 : 6}-unicast` : `afi${c.afi}-safi${c.safi}`;
+    case 'route-refresh':
+      return 'route-refresh';
+    case 'graceful-restart':
+      return 'graceful-restart';
+    case 'four-octet-as':
+      return '4-octet-as';
+    default:
+      return OTHER_CAPABILITY_NAMES[c.code] ?? `capability-${c.code}`;
+  }
+}
+
 /**
  * Events: 'state' (to, from), 'established' (Negotiated), 'down' (DownInfo),
  * 'message' (frame bytes, decoded message) for every message received, 'sent' (bytes) for
@@ -149,11 +224,18 @@ interface Route {
 export class BgpSession extends EventEmitter {
   state: BgpState = 'Idle';
   negotiated: Negotiated | undefined;
+  /** When the session last reached Established (epoch ms); undefined while it is not. */
+  establishedAt: number | undefined;
+  readonly stats: SessionStats = { in: zeroCounts(), out: zeroCounts(), connectAttempts: 0, connectTimeouts: 0, connectErrors: 0, refreshIgnored: 0, lastError: null };
 
   private readonly o: Required<Pick<SessionOptions, 'peerPort' | 'holdTime' | 'connectRetryMinMs' | 'connectRetryMaxMs' | 'connectTimeoutMs' | 'openHoldMs'>> & SessionOptions;
   private readonly clock: Clock;
   private readonly log: Logger | undefined;
   private readonly routeTable = new Map<string, Route>();
+  /** Prefixes an UPDATE has carried to the peer on this connection (and not withdrawn since). */
+  private readonly sent = new Set<string>();
+  private eorHeld = false;
+  private eorSent = false;
   private sock: BgpTransport | undefined;
   private framer = new BgpFramer();
   private timers: { connect?: unknown; retry?: unknown; hold?: unknown; keepalive?: unknown } = {};
@@ -183,6 +265,42 @@ export class BgpSession extends EventEmitter {
     };
     this.clock = opts.clock ?? realClock;
     this.log = opts.logger?.child({ component: 'bgp', peer: opts.peerAddress });
+    this.eorHeld = opts.deferEndOfRib ?? false;
+    const gr = opts.gracefulRestart;
+    if (gr && (!Number.isInteger(gr.restartTime) || gr.restartTime < 0 || gr.restartTime > 4095)) {
+      throw new Error(`gracefulRestart.restartTime ${gr.restartTime}: must be 0..4095 seconds (RFC 4724 §3)`);
+    }
+  }
+
+  /** The capabilities this session advertises in its OPEN. */
+  localCapabilities(): Capability[] {
+    const gr = this.o.gracefulRestart;
+    const caps: Capability[] = [
+      { kind: 'multiprotocol', afi: AFI_IPV4, safi: SAFI_UNICAST },
+      { kind: 'multiprotocol', afi: AFI_IPV6, safi: SAFI_UNICAST },
+      { kind: 'route-refresh' }, // RFC 2918 §2: we answer ROUTE-REFRESH per AFI/SAFI
+      { kind: 'four-octet-as', asn: this.o.localAs },
+    ];
+    if (gr) {
+      const fam = (afi: number): GracefulRestartFamily => ({ afi, safi: SAFI_UNICAST, forwarding: gr.forwarding ?? false });
+      caps.push({ kind: 'graceful-restart', restarting: gr.restarting ?? false, notification: false, restartTime: gr.restartTime, families: [fam(AFI_IPV4), fam(AFI_IPV6)] });
+    }
+    return caps;
+  }
+
+  /** Prefixes the peer has been sent on the current connection (empty unless Established). */
+  advertised(): string[] {
+    return this.state === 'Established' ? [...this.sent] : [];
+  }
+
+  /**
+   * Sends the End-of-RIB markers held back by deferEndOfRib (RFC 4724 §4.1: a restarting speaker
+   * sends them once its initial routes are out), now if Established, else after the next replay.
+   */
+  releaseEndOfRib(): void {
+    if (!this.eorHeld) return;
+    this.eorHeld = false;
+    if (this.state === 'Established' && !this.eorSent) this.sendEndOfRib();
   }
 
   get ibgp(): boolean {
@@ -282,6 +400,55 @@ export class BgpSession extends EventEmitter {
     this.emit('stopped');
   }
 
+  /**
+   * Leaves for a planned restart (RFC 4724 §4): closes the TCP connection without a NOTIFICATION
+   * and without withdrawing, so a peer that negotiated graceful restart keeps our routes (marked
+   * stale) for our Restart Time while the new process comes back; stops reconnecting.
+   */
+  async closeForRestart(): Promise<void> {
+    this.stopping = true;
+    this.clearTimer('retry');
+    const sock = this.sock;
+    const connected = this.state === 'OpenSent' || this.state === 'OpenConfirm' || this.state === 'Established';
+    const closed = sock && connected ? new Promise<void>((resolve) => {
+      sock.on('close', resolve);
+      this.clock.setTimeout(resolve, 1000);
+    }) : Promise.resolve();
+    if (sock && connected) {
+      // A FIN after everything queued, no NOTIFICATION: the peer's helper mode starts (§4.2).
+      sock.removeAllListeners('data');
+      this.sock = undefined;
+      sock.on('error', () => {});
+      sock.end();
+      const t = this.clock.setTimeout(() => sock.destroy(), 1000);
+      sock.on('close', () => this.clock.clearTimeout(t));
+      this.clearTimer('connect');
+      this.clearTimer('hold');
+      this.clearTimer('keepalive');
+      this.sent.clear();
+      this.establishedAt = undefined;
+      this.log?.info({ state: this.state }, 'closed for a graceful restart (no NOTIFICATION, routes left with the peer)');
+      this.setState('Idle');
+      this.emit('down', { reason: 'closed for a graceful restart' } satisfies DownInfo);
+    } else {
+      this.teardown({ reason: 'stopped for a restart' });
+    }
+    await closed;
+    this.started = false;
+    this.emit('stopped');
+  }
+
+  /**
+   * BFD declared the peer down (RFC 5882 §4.3): an Established session is torn down at once with
+   * Cease / BFD Down (RFC 9384) instead of waiting for the hold timer, and reconnects as usual.
+   */
+  bfdDown(detail: string): void {
+    if (this.state !== 'Established' && this.state !== 'OpenConfirm') return;
+    this.stats.lastError = `BFD down: ${detail}`;
+    this.log?.warn({ detail }, 'BFD says the peer is down; closing the session');
+    this.teardown({ reason: `BFD down (${detail})` }, { code: ERR_CEASE, subcode: CEASE_BFD_DOWN });
+  }
+
   /** Stops at once: Cease if connected, no withdraw pass, no reconnect. */
   stop(): void {
     this.stopping = true;
@@ -299,14 +466,21 @@ export class BgpSession extends EventEmitter {
     this.setState('Connect');
     const open = this.o.connect ?? ((c) => net.connect({ host: c.host, port: c.port, localAddress: c.localAddress }) as unknown as BgpTransport);
     let sock: BgpTransport;
+    this.stats.connectAttempts++;
     try {
       sock = open({ host: this.o.peerAddress, port: this.o.peerPort, ...(this.o.localAddress ? { localAddress: this.o.localAddress } : {}) });
     } catch (e) {
-      this.teardown({ reason: `connect failed: ${(e as Error).message}` });
+      this.stats.connectErrors++;
+      this.stats.lastError = `connect failed: ${(e as Error).message}`;
+      this.teardown({ reason: this.stats.lastError });
       return;
     }
     this.sock = sock;
-    this.setTimer('connect', this.o.connectTimeoutMs, () => this.teardown({ reason: 'connect timed out' }));
+    this.setTimer('connect', this.o.connectTimeoutMs, () => {
+      this.stats.connectTimeouts++;
+      this.stats.lastError = 'connect timed out';
+      this.teardown({ reason: 'connect timed out' });
+    });
     sock.on('connect', () => {
       if (this.sock !== sock) return;
       this.clearTimer('connect');
@@ -318,18 +492,7 @@ export class BgpSession extends EventEmitter {
   /** TCP is up (either way): OPEN, OpenSent, and the hold timer for the peer's OPEN (§8.2.2). */
   private sendOpen(): void {
     this.sock?.setNoDelay?.(true);
-    this.send(
-      encodeOpen({
-        asn: this.o.localAs,
-        holdTime: this.o.holdTime,
-        bgpId: this.o.routerId,
-        capabilities: [
-          { kind: 'multiprotocol', afi: AFI_IPV4, safi: SAFI_UNICAST },
-          { kind: 'multiprotocol', afi: AFI_IPV6, safi: SAFI_UNICAST },
-          { kind: 'four-octet-as', asn: this.o.localAs },
-        ],
-      }),
-    );
+    this.send(encodeOpen({ asn: this.o.localAs, holdTime: this.o.holdTime, bgpId: this.o.routerId, capabilities: this.localCapabilities() }));
     this.setState('OpenSent');
     this.setTimer('hold', this.o.openHoldMs, () => this.holdExpired());
   }
@@ -348,7 +511,10 @@ export class BgpSession extends EventEmitter {
       }
     });
     sock.on('error', (e) => {
-      if (this.sock === sock) this.teardown({ reason: `socket error: ${e.message}` });
+      if (this.sock !== sock) return;
+      if (this.state === 'Connect') this.stats.connectErrors++;
+      this.stats.lastError = `socket error: ${e.message}`;
+      this.teardown({ reason: this.stats.lastError });
     });
     sock.on('close', () => {
       if (this.sock === sock) this.teardown({ reason: 'connection closed by peer' });
@@ -365,6 +531,8 @@ export class BgpSession extends EventEmitter {
     this.clearTimer('keepalive');
     const sock = this.sock;
     this.sock = undefined;
+    this.sent.clear();
+    this.establishedAt = undefined;
     const wasUp = this.state === 'OpenSent' || this.state === 'OpenConfirm' || this.state === 'Established';
     if (sock) {
       sock.removeAllListeners('data');
@@ -372,6 +540,7 @@ export class BgpSession extends EventEmitter {
       if (notify && wasUp) {
         info.sent = { code: notify.code, subcode: notify.subcode };
         this.log?.warn({ code: notify.code, subcode: notify.subcode, what: notificationName(notify.code, notify.subcode) }, 'sending NOTIFICATION');
+        this.stats.out.notification++;
         sock.end(encodeNotification(notify.code, notify.subcode, notify.data));
         const t = this.clock.setTimeout(() => sock.destroy(), 1000);
         sock.on('close', () => this.clock.clearTimeout(t));
@@ -418,6 +587,8 @@ export class BgpSession extends EventEmitter {
       return;
     }
     const m = r.value;
+    const key = TYPE_KEYS[messageType(frame)];
+    if (key) this.stats.in[key]++;
     this.emit('message', frame, m);
     if (m.type === 'notification') {
       const text = shutdownCommunication(m);
@@ -433,23 +604,55 @@ export class BgpSession extends EventEmitter {
       case 'OpenConfirm':
         if (m.type === 'keepalive') {
           this.restartHold();
+          this.establishedAt = Date.now();
+          this.eorSent = false;
           this.setState('Established');
           this.attempt = 0;
-          this.log?.info({ holdTime: this.negotiated!.holdTime, fourOctetAs: this.negotiated!.fourOctetAs }, 'session established');
+          this.stats.lastError = null;
+          this.log?.info({ holdTime: this.negotiated!.holdTime, capabilities: this.negotiated!.capabilities }, 'session established');
           this.emit('established', this.negotiated);
           for (const route of this.routeTable.values()) this.sendRoute(route);
+          // RFC 4724 §2: End-of-RIB after the initial UPDATEs (held while a restart settles).
+          if (!this.eorHeld) this.sendEndOfRib();
         } else this.fsmError(2, m);
         return;
       case 'Established':
         if (m.type === 'keepalive' || m.type === 'update') this.restartHold();
         else if (m.type === 'route-refresh') {
           this.restartHold();
-          for (const route of this.routeTable.values()) this.sendRoute(route);
+          this.routeRefresh(m.afi, m.safi);
         } else this.fsmError(3, m);
         return;
       default:
         return;
     }
+  }
+
+  /**
+   * RFC 2918 §4: re-advertise the Adj-RIB-Out of that AFI/SAFI only; a family that was not
+   * negotiated (or that weir does not carry) is ignored and counted.
+   */
+  private routeRefresh(afi: number, safi: number): void {
+    const known = safi === SAFI_UNICAST && (afi === AFI_IPV4 || afi === AFI_IPV6) && this.familyUp(afi);
+    if (!known) {
+      this.stats.refreshIgnored++;
+      this.log?.warn({ afi, safi }, 'ROUTE-REFRESH for an AFI/SAFI not negotiated; ignored (RFC 2918 §4)');
+      return;
+    }
+    let n = 0;
+    for (const route of this.routeTable.values()) {
+      if (route.afi !== afi) continue;
+      this.sendRoute(route);
+      n++;
+    }
+    this.log?.info({ afi, safi, routes: n }, 'ROUTE-REFRESH answered');
+  }
+
+  private sendEndOfRib(): void {
+    if (this.state !== 'Established' || !this.negotiated) return;
+    this.eorSent = true;
+    if (this.negotiated.ipv4) this.send(encodeEndOfRib(AFI_IPV4, SAFI_UNICAST));
+    if (this.negotiated.ipv6) this.send(encodeEndOfRib(AFI_IPV6, SAFI_UNICAST));
   }
 
   private fsmError(subcode: number, m: BgpMessage): void {
@@ -472,12 +675,26 @@ export class BgpSession extends EventEmitter {
     const hasFamily = (afi: number): boolean => mp.some((c) => c.afi === afi && c.safi === SAFI_UNICAST);
     // RFC 4760 §8: a peer that advertises no multiprotocol capability speaks IPv4 unicast only.
     const holdTime = Math.min(this.o.holdTime, m.holdTime); // §4.2
+    const ipv4 = mp.length === 0 || hasFamily(AFI_IPV4);
+    const ipv6 = hasFamily(AFI_IPV6);
+    const routeRefresh = caps.some((c) => c.kind === 'route-refresh' || (c.kind === 'other' && c.code === CAP_ROUTE_REFRESH_OLD));
+    const gracefulRestart = caps.find((c): c is Extract<Capability, { kind: 'graceful-restart' }> => c.kind === 'graceful-restart');
+    const fourOctetAs = caps.some((c) => c.kind === 'four-octet-as');
     this.negotiated = {
       holdTime,
       keepaliveMs: holdTime === 0 ? 0 : Math.floor((holdTime * 1000) / 3),
-      fourOctetAs: caps.some((c) => c.kind === 'four-octet-as'),
-      ipv4: mp.length === 0 || hasFamily(AFI_IPV4),
-      ipv6: hasFamily(AFI_IPV6),
+      fourOctetAs,
+      ipv4,
+      ipv6,
+      routeRefresh,
+      gracefulRestart,
+      capabilities: [
+        ...(ipv4 ? ['ipv4-unicast'] : []),
+        ...(ipv6 ? ['ipv6-unicast'] : []),
+        ...(routeRefresh ? ['route-refresh'] : []),
+        ...(fourOctetAs ? ['4-octet-as'] : []),
+        ...(gracefulRestart && this.o.gracefulRestart ? ['graceful-restart'] : []),
+      ],
       peerOpen: m,
     };
     this.send(encodeKeepalive());
@@ -539,6 +756,8 @@ export class BgpSession extends EventEmitter {
   private send(b: Uint8Array): void {
     if (!this.sock) return;
     this.sock.write(b);
+    const key = TYPE_KEYS[messageType(b)];
+    if (key) this.stats.out[key]++;
     this.emit('sent', b);
   }
 
@@ -591,6 +810,7 @@ export class BgpSession extends EventEmitter {
       return;
     }
     this.send(bytes);
+    this.sent.add(route.prefix);
   }
 
   private sendWithdraw(route: Route): void {
@@ -600,5 +820,6 @@ export class BgpSession extends EventEmitter {
         ? { withdrawn: [route.prefix] } // §4.3 Withdrawn Routes
         : { attrs: { mpUnreach: { afi: AFI_IPV6, safi: SAFI_UNICAST, withdrawn: [route.prefix] } } }; // RFC 4760 §4
     this.send(encodeUpdate(u, { fourOctetAs: this.negotiated!.fourOctetAs }));
+    this.sent.delete(route.prefix);
   }
 }

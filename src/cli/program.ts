@@ -7,7 +7,7 @@ import type { WeirConfig } from '../config/schema.js';
 import { DEFAULT_CONTROL_SOCKET } from '../config/defaults.js';
 import { hostPort } from '../config/address.js';
 import { ControlClient, ControlClientError } from '../control/client.js';
-import type { BackendView, BgpStatus, ConnView, HealthSummary, StatusView, VipView } from '../control/api.js';
+import type { BackendView, BgpMessageCounts, BgpStatus, ConnView, HealthSummary, StatusView, VipView } from '../control/api.js';
 import { duration, keyValues, percent, table } from './format.js';
 import { registerSimulate } from './simulate.js';
 import { registerDecap } from './decap.js';
@@ -109,6 +109,60 @@ function bgpLine(x: BgpStatus): string {
   return `AS ${x.localAs}, router id ${x.routerId}, ${up}/${x.peers.length} sessions established, announcing ${x.announced.length} prefixes${listen}${x.selfHealthy ? '' : ' (weir not healthy: nothing announced)'}`;
 }
 
+const sum = (c: BgpMessageCounts): number => Object.values(c).reduce((a, b) => a + b, 0);
+
+/** `weir bgp`: one line per peer, then what each peer carries and why it last went down. */
+function printBgp(b: BgpStatus): void {
+  if (!b.enabled) return out('bgp: disabled (bgp.enabled: false)\n');
+  const peers = b.peers;
+  const gr = b.gracefulRestart;
+  const md5 = b.tcpMd5Kernel;
+  out(
+    keyValues([
+      ['local AS', b.localAs],
+      ['router id', b.routerId],
+      ['announced', `${b.announced.length} prefixes on Established sessions (${b.wanted.length} wanted${b.selfHealthy ? '' : '; weir not healthy'})`],
+      ['graceful restart', gr.enabled ? `on, restart time ${gr.restartTime} s${gr.restarting ? `; restarted${gr.endOfRibHeld ? ', End-of-RIB held until the routes are known' : ''}` : ''}` : 'off'],
+      ...(b.listening ? [['listening', `${b.listening} (${b.refusedConnections} connections refused)`] as [string, string]] : []),
+      ...(md5 ? [['tcp-md5 drops', `${md5.failure} bad signature, ${md5.notFound} unsigned, ${md5.unexpected} unexpected (kernel, this namespace)`] as [string, string]] : []),
+    ]),
+  );
+  out('\n');
+  out(
+    table(
+      ['PEER', 'AS', 'STATE', 'UPTIME', 'MSGS IN', 'MSGS OUT', 'PREFIXES', 'BFD', 'MD5', 'CAPABILITIES'],
+      peers.map((p) => [
+        p.peer,
+        p.remoteAs,
+        p.state,
+        p.uptimeSeconds === null ? '-' : duration(p.uptimeSeconds * 1000),
+        sum(p.messages.in),
+        sum(p.messages.out),
+        p.prefixes.length,
+        p.bfd ? `${p.bfd.state} ${p.bfd.minTxMs}ms×${p.bfd.multiplier}` : 'off',
+        p.md5 ? 'on' : 'off',
+        p.capabilities.negotiated.join(',') || '-',
+      ]),
+    ),
+  );
+  for (const p of peers) {
+    out(`\n${p.peer}${p.passive ? ' (passive)' : ''}:\n`);
+    const m = (c: BgpMessageCounts) => `${c.open} open, ${c.update} update, ${c.keepalive} keepalive, ${c.notification} notification, ${c.routeRefresh} route-refresh`;
+    out(
+      keyValues([
+        ['  prefixes', p.prefixes.join(' ') || '-'],
+        ['  messages in', m(p.messages.in)],
+        ['  messages out', m(p.messages.out)],
+        ['  hold time', p.holdTime === null ? '-' : `${p.holdTime} s`],
+        ['  capabilities', `sent ${p.capabilities.advertised.join(',')}; received ${p.capabilities.received.join(',') || '-'}`],
+        ['  bfd', p.bfd ? `${p.bfd.state} (peer ${p.bfd.remoteState}), ${p.bfd.diag}, tx every ${p.bfd.txIntervalMs} ms, detect ${p.bfd.detectTimeMs} ms, up ${p.bfd.upCount} times` : 'off'],
+        ['  connects', `${p.connect.attempts} attempts, ${p.connect.timeouts} timed out${p.md5 && p.connect.timeouts > 0 ? ' (TCP-MD5 on: a wrong password looks like this)' : ''}, ${p.connect.errors} failed${p.connect.lastError ? `; last: ${p.connect.lastError}` : ''}`],
+        ['  last down', p.lastDown ?? '-'],
+      ]),
+    );
+  }
+}
+
 function printVips(vips: VipView[]): void {
   if (vips.length === 0) return out('no VIPs configured\n');
   out(
@@ -206,6 +260,8 @@ export function buildProgram(): Command {
       try {
         const cfg = loadConfigFile(o.config);
         if (o.quiet) return;
+        // TCP-MD5 passwords are not echoed.
+        for (const p of cfg.bgp.peers) if (p.password !== undefined) p.password = '(hidden)';
         if (o.json) printJson(cfg);
         else out(YAML.stringify(cfg));
         process.stderr.write(`weir: ${o.config} is valid: ${cfg.vips.length} VIPs, ${cfg.vips.reduce((n, v) => n + v.backends.length, 0)} backends\n`);
@@ -233,6 +289,12 @@ export function buildProgram(): Command {
       else printStatus(s);
     },
   );
+
+  withSocket(program.command('bgp').description('BGP peers: state, uptime, messages, prefixes announced, capabilities, BFD and TCP-MD5')).action(async (o: SocketOpts) => {
+    const b = await (await client(o)).call('bgp');
+    if (o.json) printJson(b);
+    else printBgp(b);
+  });
 
   withSocket(program.command('vips').description('list the VIPs with their Maglev fingerprints')).action(async (o: SocketOpts) => {
     const v = await (await client(o)).call('vips');

@@ -23,7 +23,7 @@ export interface CheckInput {
     hasLocalAs: boolean;
     router_id?: string;
     hold_time?: number;
-    peers: { index: number; address: string }[];
+    peers: { index: number; address: string; password?: boolean; passwordFile?: boolean }[];
   };
 }
 
@@ -136,6 +136,11 @@ export function crossChecks(input: CheckInput): RawIssue[] {
       const f = firstPeer.get(address);
       if (f === undefined) firstPeer.set(address, index);
       else out.push({ path: ['bgp', 'peers', index, 'address'], message: `peer ${address} is listed twice (first at bgp.peers[${f}])` });
+    }
+    for (const p of bgp.peers) {
+      if (p.password && p.passwordFile) {
+        out.push({ path: ['bgp', 'peers', p.index, 'password_file'], message: 'cannot be given together with password (choose one; password_file keeps the secret out of this file)' });
+      }
     }
     if (bgp.enabled === true) {
       if (!bgp.hasLocalAs) out.push({ path: ['bgp', 'local_as'], message: 'is required when bgp.enabled is true' });

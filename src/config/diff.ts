@@ -76,7 +76,7 @@ export function diffConfigs(a: WeirConfig, b: WeirConfig): ConfigDiff {
   if (a.control.socket !== b.control.socket) needsRestart.push('control.socket');
   if (!same(a.metrics, b.metrics)) needsRestart.push('metrics.listen');
   // BGP sessions are opened at start; route attributes (communities, MED, shutdown wait) apply on reload.
-  for (const k of ['enabled', 'local_as', 'router_id', 'hold_time', 'peers'] as const) {
+  for (const k of ['enabled', 'local_as', 'router_id', 'hold_time', 'peers', 'graceful_restart'] as const) {
     if (!same(a.bgp[k], b.bgp[k])) needsRestart.push(`bgp.${k}`);
   }
   const otherChanged = (['bgp', 'rate_limits', 'log'] as const).filter((k) => !same(a[k], b[k]));

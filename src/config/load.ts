@@ -1,10 +1,12 @@
 // Config loading: YAML text → schema → normalization → cross checks → a typed WeirConfig, or
 // every problem at once, each with its YAML path, line and column.
 import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import YAML, { isMap, isSeq, isScalar, isPair, LineCounter, type Node } from 'yaml';
 import { z } from 'zod';
 import { canonicalAddress, hostPort } from './address.js';
 import { crossChecks, type CheckInput, type ConfigPath, type RawIssue } from './checks.js';
+import { readPasswordFile } from './password-file.js';
 import { bgpSchema, configSchema, instanceSchema, ipAddress, vipSchema, type VipConfig, type WeirConfig } from './schema.js';
 
 export interface ConfigIssue {
@@ -48,12 +50,36 @@ export function loadConfigFile(file: string): WeirConfig {
   } catch (e) {
     throw new ConfigError(file, [{ path: [], where: '(file)', message: `cannot read: ${(e as Error).message}` }]);
   }
-  const r = parseConfigText(text);
+  const r = parseConfigText(text, { baseDir: path.dirname(path.resolve(file)) });
   if (!r.ok) throw new ConfigError(file, r.issues);
   return r.config;
 }
 
-export function parseConfigText(text: string): ParseResult {
+export interface ParseOptions {
+  /**
+   * The config file's directory: files the config names (bgp.peers[].password_file) are
+   * resolved against it, checked, and rewritten as absolute paths. Without it they are not read.
+   */
+  baseDir?: string;
+}
+
+/** Checks of files the config points at; returns issues, and makes their paths absolute. */
+function fileChecks(cfg: WeirConfig, baseDir: string): RawIssue[] {
+  const out: RawIssue[] = [];
+  cfg.bgp.peers.forEach((p, i) => {
+    if (p.password_file === undefined) return;
+    const abs = path.resolve(baseDir, p.password_file);
+    try {
+      readPasswordFile(abs);
+      p.password_file = abs;
+    } catch (e) {
+      out.push({ path: ['bgp', 'peers', i, 'password_file'], message: (e as Error).message });
+    }
+  });
+  return out;
+}
+
+export function parseConfigText(text: string, opts: ParseOptions = {}): ParseResult {
   const lineCounter = new LineCounter();
   const doc = YAML.parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
   if (doc.errors.length > 0) {
@@ -81,8 +107,9 @@ export function parseConfigText(text: string): ParseResult {
     raws = crossChecks({
       instance: config.instance,
       vips: config.vips.map((vip, index) => ({ index, vip })),
-      bgp: { ...b, hasLocalAs: b.local_as !== undefined, peers: b.peers.map((p, index) => ({ index, address: p.address })) },
+      bgp: { ...b, hasLocalAs: b.local_as !== undefined, peers: b.peers.map((p, index) => ({ index, address: p.address, password: p.password !== undefined, passwordFile: p.password_file !== undefined })) },
     });
+    if (raws.length === 0 && opts.baseDir !== undefined) raws = fileChecks(config, opts.baseDir);
     if (raws.length === 0) return { ok: true, config };
   } else {
     const schemaIssues = zodIssues(parsed.error.issues, raw);
@@ -166,8 +193,9 @@ function bestEffort(raw: unknown, issues: RawIssue[]): CheckInput {
     router_id: ok(ipAddress, bgpObj.router_id),
     hold_time: ok(bgpSchema.shape.hold_time, bgpObj.hold_time),
     peers: peers.flatMap((p, index) => {
-      const address = ok(ipAddress, (p as Record<string, unknown> | null)?.address);
-      return address === undefined ? [] : [{ index, address: canonicalAddress(address) }];
+      const o = p as Record<string, unknown> | null;
+      const address = ok(ipAddress, o?.address);
+      return address === undefined ? [] : [{ index, address: canonicalAddress(address), password: o?.password !== undefined, passwordFile: o?.password_file !== undefined }];
     }),
   };
   const vips: CheckInput['vips'] = [];

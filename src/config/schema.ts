@@ -33,6 +33,9 @@ export const DEFAULTS = {
   bgpHoldTime: 90,
   bgpPort: 179,
   bgpShutdownWaitMs: 2000,
+  bfdIntervalMs: 300,
+  bfdMultiplier: 3,
+  grRestartTime: 30,
 } as const;
 
 /** Error function: "is required" when the key is absent, the field's own sentence otherwise. */
@@ -182,11 +185,48 @@ export const ctTimeoutsSchema = map({
 const LARGE_COMMUNITY = 'must be a large community GLOBAL:DATA1:DATA2 (each 0..4294967295)';
 const COMMUNITY = 'must be a community ASN:VALUE (each 0..65535) or no-export, no-advertise, no-export-subconfed';
 
+const PASSWORD = 'must be a TCP-MD5 password of 1..80 bytes';
+
+export const bfdSchema = map({
+  enabled: z.boolean({ error: says('must be true or false') }).default(false).meta({ description: 'Run BFD (RFC 5880/5881, single hop) with this peer; BFD down takes the BGP session down.' }),
+  min_tx_ms: int(10, 60_000, 'must be a whole number of milliseconds 10..60000')
+    .default(DEFAULTS.bfdIntervalMs)
+    .meta({ description: 'Desired minimum transmit interval once the session is Up (1 s before).' }),
+  min_rx_ms: int(10, 60_000, 'must be a whole number of milliseconds 10..60000')
+    .default(DEFAULTS.bfdIntervalMs)
+    .meta({ description: 'Required minimum receive interval: the fastest the peer may send to weir.' }),
+  multiplier: int(1, 255, 'must be an integer 1..255')
+    .default(DEFAULTS.bfdMultiplier)
+    .meta({ description: 'Detect multiplier: packets missed before a side declares the other down.' }),
+});
+
 export const bgpPeerSchema = map({
   address: ipAddress.meta({ description: 'Peer router address.' }),
   remote_as: int(1, 4294967295, 'must be an AS number 1..4294967295'),
   port: port.default(DEFAULTS.bgpPort),
   passive: z.boolean({ error: says('must be true or false') }).default(false).meta({ description: 'Wait for the peer to connect.' }),
+  password: z
+    .string({ error: says(PASSWORD) })
+    .refine((p) => p.length > 0 && Buffer.byteLength(p, 'utf8') <= 80, { error: PASSWORD })
+    .optional()
+    .meta({ description: 'TCP-MD5 password (RFC 2385) of the session; prefer password_file, which keeps the secret out of this file.' }),
+  password_file: str('must be a path to the file that holds the TCP-MD5 password', undefined, 4096)
+    .optional()
+    .meta({ description: 'File holding the TCP-MD5 password (one trailing newline ignored); relative to the config file; must not be readable by other users.' }),
+  bfd: bfdSchema.prefault({}),
+});
+
+export const gracefulRestartSchema = map({
+  enabled: z
+    .boolean({ error: says('must be true or false') })
+    .default(false)
+    .meta({ description: 'Advertise graceful restart (RFC 4724); SIGUSR2 then stops for a restart: routes stay with the routers and the connection table is saved for the next start.' }),
+  restart_time: int(1, 4095, 'must be a whole number of seconds 1..4095')
+    .default(DEFAULTS.grRestartTime)
+    .meta({ description: 'Seconds routers keep weir\'s routes after a planned restart closes the sessions.' }),
+  state_file: str('must be an absolute path', /^\//, 4096)
+    .optional()
+    .meta({ description: 'Where a planned restart saves the connection table; default <control socket directory>/<instance.name>.restart.' }),
 });
 
 export const bgpSchema = map({
@@ -216,6 +256,7 @@ export const bgpSchema = map({
   shutdown_wait_ms: int(0, 60_000)
     .default(DEFAULTS.bgpShutdownWaitMs)
     .meta({ description: 'On SIGTERM: re-announce with GRACEFUL_SHUTDOWN (RFC 8326), wait this long, then withdraw.' }),
+  graceful_restart: gracefulRestartSchema.prefault({}),
 });
 
 /** host:port with an IPv4 literal, [IPv6] literal or host name. */
@@ -332,3 +373,4 @@ export type BackendConfig = z.output<typeof backendSchema>;
 export type HealthCheckConfig = z.output<typeof healthCheckSchema>;
 export type BackendHealthCheckConfig = z.output<typeof backendHealthCheckSchema>;
 export type CtTimeoutsConfig = z.output<typeof ctTimeoutsSchema>;
+export type BgpPeerConfig = z.output<typeof bgpPeerSchema>;

@@ -84,6 +84,44 @@ export interface HealthRebuild {
   at: string;
 }
 
+/** BGP messages by type (RFC 4271 §4.1, RFC 2918). */
+export interface BgpMessageCounts {
+  open: number;
+  update: number;
+  notification: number;
+  keepalive: number;
+  routeRefresh: number;
+}
+
+/** One BFD session as `weir bgp` shows it (RFC 5880 state names and diagnostics). */
+export interface BfdPeerView {
+  state: 'AdminDown' | 'Down' | 'Init' | 'Up';
+  remoteState: 'AdminDown' | 'Down' | 'Init' | 'Up';
+  diag: string;
+  remoteDiag: string;
+  /** Our detection time for the peer: its Detect Mult × max(our RequiredMinRx, its DesiredMinTx). */
+  detectTimeMs: number;
+  txIntervalMs: number;
+  rxPackets: number;
+  txPackets: number;
+  upCount: number;
+  since: string;
+  minTxMs: number;
+  minRxMs: number;
+  multiplier: number;
+}
+
+/** The BFD thread's counters; `drops` by discard reason (RFC 5880 §6.8.6, RFC 5881 §5, demultiplexing). */
+export interface BfdStatsView {
+  rxPackets: number;
+  txPackets: number;
+  txErrors: number;
+  /** Packets held back because the event loop had not fed the thread's heartbeat. */
+  txSuppressed: number;
+  stalls: number;
+  drops: Record<string, number>;
+}
+
 export interface BgpPeerStatus {
   peer: string;
   remoteAs: number;
@@ -91,11 +129,31 @@ export interface BgpPeerStatus {
   state: string;
   /** When the session last changed state (ISO). */
   since: string;
-  /** Prefixes this session carries (sent while Established). */
+  /** Prefixes the peer holds from this session now (0 unless Established). */
   routes: number;
   lastDown: string | null;
   /** Times the session reached Established. */
   established: number;
+  passive: boolean;
+  /** Seconds since the session reached Established, or null. */
+  uptimeSeconds: number | null;
+  /** The prefixes the peer has been sent and not withdrawn (empty unless Established). */
+  prefixes: string[];
+  messages: { in: BgpMessageCounts; out: BgpMessageCounts };
+  /** Capability names (ipv4-unicast, route-refresh, graceful-restart, …): sent, received, and those both sent. */
+  capabilities: { advertised: string[]; received: string[]; negotiated: string[] };
+  /** Negotiated hold time (s), or null before an OPEN exchange. */
+  holdTime: number | null;
+  /** TCP-MD5 (RFC 2385) signs this session. */
+  md5: boolean;
+  /** The BFD session with this peer, or null when bfd.enabled is off for it. */
+  bfd: BfdPeerView | null;
+  /** Connect attempts; with TCP-MD5 a password mismatch shows as timeouts (the peer's kernel drops our SYNs). */
+  connect: { attempts: number; timeouts: number; errors: number; lastError: string | null };
+  /** Graceful restart as advertised to this peer, and the peer's restart time if it sent the capability. */
+  gracefulRestart: { advertised: boolean; peerRestartTime: number | null };
+  /** ROUTE-REFRESH messages ignored: their AFI/SAFI was not negotiated (RFC 2918 §4). */
+  refreshIgnored: number;
 }
 
 /** The BGP speaker's state (when bgp.enabled). */
@@ -104,12 +162,20 @@ export interface BgpSpeakerStatus {
   localAs: number;
   routerId: string;
   selfHealthy: boolean;
+  /** Prefixes at least one Established peer carries: a route to a peer that is down is in nobody's table. */
   announced: string[];
   peers: BgpPeerStatus[];
   /** Where weir listens for passive peers ("[::]:179"), or null (no passive peer, or listen failed). */
   listening: string | null;
   /** Incoming connections closed at once: unknown peer, active peer, or its session not waiting. */
   refusedConnections: number;
+  /** What weir wants announced (healthy VIPs while weir is healthy); `announced` is what Established peers carry. */
+  wanted: string[];
+  gracefulRestart: { enabled: boolean; restartTime: number; restarting: boolean; forwardingPreserved: boolean; endOfRibHeld: boolean };
+  /** The BFD thread's packet counters and drops by reason, or null when no peer has BFD. */
+  bfd: BfdStatsView | null;
+  /** The kernel's TCP-MD5 drop counters in this network namespace (/proc/net/netstat), or null. */
+  tcpMd5Kernel: { notFound: number; unexpected: number; failure: number } | null;
 }
 
 export type BgpStatus = { enabled: false } | BgpSpeakerStatus;
@@ -233,6 +299,8 @@ export interface ControlApi {
   conntrackStats(): ConntrackStatsView;
   conntrackFlush(f: ConnFilter): { deleted: number };
   reload(): Promise<ReloadResult>;
+  /** The BGP speaker: peers with state, counters, capabilities, BFD and TCP-MD5 (`weir bgp`). */
+  bgp(): BgpStatus;
 }
 
 export interface Endpoint {
@@ -253,4 +321,5 @@ export const ENDPOINTS: { [K in keyof ControlApi]: Endpoint } = {
   conntrackStats: { method: 'GET', path: '/v1/conntrack/stats', input: emptySchema },
   conntrackFlush: { method: 'POST', path: '/v1/conntrack/flush', input: connFilterSchema },
   reload: { method: 'POST', path: '/v1/reload', input: emptySchema },
+  bgp: { method: 'GET', path: '/v1/bgp', input: emptySchema },
 };

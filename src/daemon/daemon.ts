@@ -14,7 +14,7 @@ import type { ControlApi, HealthSummary, ReloadRecord, ReloadResult, StatusView 
 import { RejectedError } from '../errors.js';
 import { parseListen } from '../config/schema.js';
 import { startMetricsServer, type MetricsServer } from '../metrics/server.js';
-import { DaemonBgp } from './bgp.js';
+import { DaemonBgp, restoreRestart, saveRestart, takeRestart } from './bgp.js';
 import { daemonRegistry } from './metrics.js';
 import { wantsDataPlane } from './dataplane-settings.js';
 import { backendsView, conntrackFlush, conntrackList, conntrackStats, vipsView } from './views.js';
@@ -53,8 +53,15 @@ export class Daemon {
       (wantsDataPlane(config)
         ? (await import('../dataplane/index.js')).createDataPlane({ logger: log.child({ instance: config.instance.name, component: 'dataplane' }) })
         : detachedDataPlane());
-    const runtime = await LbRuntime.start(config, hooks, { health: {}, logger: log.child({ instance: config.instance.name }) });
+    // Graceful restart: what a planned stop saved goes back into the table before packets flow.
+    const restart = takeRestart(config, log);
+    const runtime = await LbRuntime.start(config, hooks, {
+      health: {},
+      logger: log.child({ instance: config.instance.name }),
+      ...(restart ? { beforeAttach: (rt: LbRuntime) => restoreRestart(rt, restart, log) } : {}),
+    });
     const d = new Daemon(opts.configFile, runtime, log.child({ instance: config.instance.name }), null);
+    d.restarted = restart !== null;
     try {
       d.server = await startControlServer(config.control.socket, d.api(), d.log);
       await d.startServices();
@@ -70,6 +77,8 @@ export class Daemon {
   }
 
   private bgp: DaemonBgp | null = null;
+  /** This process continues a planned restart (graceful restart state was restored). */
+  private restarted = false;
   private metricsServer: MetricsServer | null = null;
   private selfTimer: NodeJS.Timeout | null = null;
   private readonly reloadCount = { ok: 0, failed: 0 };
@@ -84,7 +93,7 @@ export class Daemon {
     const cfg = this.runtime.config;
     const health = this.runtime.health!;
     if (cfg.bgp.enabled) {
-      const bgp = new DaemonBgp(cfg, this.log);
+      const bgp = new DaemonBgp(cfg, this.log, this.restarted ? { restart: { forwarding: true } } : {});
       this.bgp = bgp;
       for (const v of cfg.vips) bgp.setVip(v.name, v.address, health.vip(v.name).healthy);
       health.on('vip', (e) => {
@@ -100,6 +109,7 @@ export class Daemon {
         this.log.info({ ms: Date.now() - t0, waitMs: this.runtime.config.bgp.shutdown_wait_ms }, 'BGP routes withdrawn, sessions closed');
       });
       bgp.start();
+      if (bgp.endOfRibHeld) this.releaseEndOfRibWhenSettled(bgp, cfg.bgp.graceful_restart.restart_time);
     }
     if (cfg.metrics.listen !== false) {
       const listen = parseListen(cfg.metrics.listen)!;
@@ -124,6 +134,23 @@ export class Daemon {
     return this.runtime.config;
   }
 
+  /**
+   * After a planned restart the routers keep the old routes until End-of-RIB (RFC 4724 §4.2), so
+   * it waits until every backend's first health verdict is in and the VIPs are announced (or
+   * restart_time has passed); sending it earlier would pull VIPs that are about to come back.
+   */
+  private releaseEndOfRibWhenSettled(bgp: DaemonBgp, restartTimeS: number): void {
+    const deadline = Date.now() + restartTimeS * 1000;
+    const tick = (): void => {
+      if (!bgp.endOfRibHeld) return;
+      const unknown = this.runtime.health?.backends().filter((b) => b.state === 'unknown').length ?? 0;
+      if (unknown > 0 && Date.now() < deadline) return void setTimeout(tick, 100).unref();
+      if (unknown > 0) this.log.warn({ unknown }, 'graceful restart: restart_time passed before every backend was checked; sending End-of-RIB anyway');
+      bgp.releaseEndOfRib();
+    };
+    setImmediate(tick);
+  }
+
   /** The control API this daemon serves (control/api.ts). */
   api(): ControlApi {
     const rt = this.runtime;
@@ -146,6 +173,7 @@ export class Daemon {
         return { deleted };
       },
       reload: () => this.reload(),
+      bgp: () => (this.bgp ? this.bgp.status(this.runtime.config) : { enabled: false }),
     };
   }
 
@@ -272,13 +300,35 @@ export class Daemon {
         this.log.error({ err, step: h.name }, 'shutdown step failed; continuing');
       }
     }
+    await this.stopServices();
+  }
+
+  /**
+   * Stop for a planned restart (SIGUSR2) with bgp.graceful_restart.enabled: BGP sessions close
+   * without NOTIFICATION or withdraw (routers keep the routes for restart_time, RFC 4724), then
+   * the services stop and the connection table is saved for the next process. Without graceful
+   * restart it is stop().
+   */
+  async stopForRestart(): Promise<void> {
+    const bgp = this.bgp;
+    if (!bgp || !this.runtime.config.bgp.graceful_restart.enabled) {
+      this.log.warn('planned restart asked, but bgp.graceful_restart is not enabled: stopping with a graceful shutdown instead');
+      return this.stop();
+    }
+    this.stopHooks.splice(0); // not the graceful shutdown: the routes stay with the routers
+    await bgp.closeForRestart();
+    await this.stopServices({ keepIngressDrops: true });
+    saveRestart(this.runtime, this.log);
+  }
+
+  private async stopServices(detach: { keepIngressDrops?: boolean } = {}): Promise<void> {
     if (this.selfTimer) clearInterval(this.selfTimer);
     this.runtime.stop();
     await this.metricsServer?.close();
     this.metricsServer = null;
     await this.server?.close();
     this.server = null;
-    await this.runtime.hooks.detach();
+    await this.runtime.hooks.detach(detach);
   }
 }
 

@@ -103,6 +103,25 @@ export function daemonRegistry(src: MetricsSource): Registry {
     const b = src.bgp();
     return b ? [{ value: b.selfHealthy ? 1 : 0 }] : [];
   });
+  // Issue 19: messages, connects, BFD and TCP-MD5.
+  c('weir_bgp_messages_total', 'BGP messages per peer, direction (in|out) and type.', ['peer', 'direction', 'type'], () =>
+    (src.bgp()?.peers ?? []).flatMap((p) =>
+      (['in', 'out'] as const).flatMap((direction) => Object.entries(p.messages[direction]).map(([type, value]) => ({ labels: { peer: p.peer, direction, type }, value }))),
+    ),
+  );
+  c('weir_bgp_connect_timeouts_total', 'Connect attempts to each peer that got no answer (with TCP-MD5, also a password mismatch).', ['peer'], () =>
+    (src.bgp()?.peers ?? []).map((p) => ({ labels: { peer: p.peer }, value: p.connect.timeouts })),
+  );
+  g('weir_bfd_session_up', '1 while the BFD session to the peer is Up (peers with BFD only).', ['peer'], () =>
+    (src.bgp()?.peers ?? []).flatMap((p) => (p.bfd ? [{ labels: { peer: p.peer }, value: p.bfd.state === 'Up' ? 1 : 0 }] : [])),
+  );
+  c('weir_bfd_packets_dropped_total', 'BFD packets discarded by reason (RFC 5880 §6.8.6, RFC 5881 §5 TTL, demultiplexing).', ['reason'], () =>
+    Object.entries(src.bgp()?.bfd?.drops ?? {}).map(([reason, value]) => ({ labels: { reason }, value })),
+  );
+  c('weir_tcp_md5_drops_total', "Segments the kernel dropped for TCP-MD5 (this namespace): failure = bad signature, not_found = unsigned from a keyed peer, unexpected = signed without a key.", ['reason'], () => {
+    const k = src.bgp()?.tcpMd5Kernel;
+    return k ? [{ labels: { reason: 'failure' }, value: k.failure }, { labels: { reason: 'not_found' }, value: k.notFound }, { labels: { reason: 'unexpected' }, value: k.unexpected }] : [];
+  });
 
   // Data plane: whatever DataPlaneHooks.status().counters reports, one series per counter.
   g('weir_dataplane_attached', '1 while a data plane is attached.', [], () => [{ value: rt.hooks.status().attached ? 1 : 0 }]);

@@ -37,6 +37,11 @@ export class IdRegistry {
   get size(): number {
     return this.ids.size;
   }
+
+  /** Every (key, id) pair (a planned restart saves them beside the connection table). */
+  entries(): [string, number][] {
+    return [...this.ids];
+  }
 }
 
 /** Registry key of a backend: ids are per (VIP, backend name), the Maglev identity. */

@@ -1,5 +1,7 @@
-// `weir run`: the daemon in the foreground until SIGTERM/SIGINT. SIGHUP reloads; the exit code
-// says how it ended (0 a graceful stop, 2 an invalid config, 1 any other failure to start or stop).
+// `weir run`: the daemon in the foreground until SIGTERM/SIGINT. SIGHUP reloads; SIGUSR2 stops for
+// a planned restart (graceful restart, RFC 4724: the routes stay with the routers; systemd sends it
+// as RestartKillSignal); the exit code says how it ended (0 a graceful stop, 2 an invalid config, 1
+// any other failure to start or stop).
 import { VERSION } from '../version.js';
 import { ConfigError } from '../config/load.js';
 import type { DataPlaneHooks } from '../dataplane/contract.js';
@@ -33,7 +35,8 @@ export async function runDaemon(configFile: string, opts: { hooks?: DataPlaneHoo
     const onStop = (signal: NodeJS.Signals) => {
       if (stopping) return;
       stopping = true;
-      log.info({ signal }, 'shutting down');
+      const restart = signal === 'SIGUSR2';
+      log.info({ signal }, restart ? 'stopping for a restart' : 'shutting down');
       // 10 s for the steps themselves, plus the BGP graceful-shutdown wait.
       const guardMs = 10_000 + (daemon.config.bgp.enabled ? daemon.config.bgp.shutdown_wait_ms : 0);
       const guard = setTimeout(() => {
@@ -41,13 +44,13 @@ export async function runDaemon(configFile: string, opts: { hooks?: DataPlaneHoo
         resolve(1);
       }, guardMs);
       guard.unref();
-      daemon
-        .stop()
+      (restart ? daemon.stopForRestart() : daemon.stop())
         .then(() => {
           clearTimeout(guard);
           process.off('SIGHUP', onHup);
           process.off('SIGTERM', onStop);
           process.off('SIGINT', onStop);
+          process.off('SIGUSR2', onStop);
           log.info('stopped');
           resolve(0);
         })
@@ -59,6 +62,7 @@ export async function runDaemon(configFile: string, opts: { hooks?: DataPlaneHoo
     process.on('SIGHUP', onHup);
     process.on('SIGTERM', onStop);
     process.on('SIGINT', onStop);
+    process.on('SIGUSR2', onStop);
     const status = daemon.runtime.hooks.status();
     log.info(
       {

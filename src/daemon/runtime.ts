@@ -26,6 +26,8 @@ export interface RuntimeOptions {
   /** Health-check the backends (the daemon does); without it every backend counts as serving. */
   health?: HealthMonitorOptions;
   logger?: Logger;
+  /** Runs once the tables (and so the VIP and backend ids) exist, before the data plane attaches: a graceful restart refills the connection table here. */
+  beforeAttach?: (rt: LbRuntime) => void;
 }
 
 /** One VIP as the runtime holds it: its config and the tables published for it. */
@@ -63,6 +65,7 @@ export class LbRuntime {
     const rt = new LbRuntime(config, hooks, opts);
     for (const vip of config.vips) rt.healthTables?.setVip(vip);
     for (const vip of config.vips) rt.vips.set(vip.name, { cfg: vip, tables: rt.buildTables(vip, config) });
+    opts.beforeAttach?.(rt);
     await hooks.attach(dataPlaneSettings(config), rt.conntrack);
     rt.publish();
     try {
@@ -190,6 +193,7 @@ export class LbRuntime {
         router_id: this.config.bgp.router_id,
         hold_time: this.config.bgp.hold_time,
         peers: this.config.bgp.peers,
+        graceful_restart: this.config.bgp.graceful_restart,
       },
       conntrack: { ...next.conntrack, capacity: this.config.conntrack.capacity },
     };

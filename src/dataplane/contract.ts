@@ -106,8 +106,13 @@ export interface DataPlaneHooks {
    * Ids are VipTables.id / BackendTableEntry.id; unknown ids are ignored. Cheap to call.
    */
   setHealthSink?(sink: PassiveHealthSink): void;
-  /** Stops the workers; called on shutdown after BGP has withdrawn. */
-  detach(): Promise<void>;
+  /**
+   * Stops the workers; called on shutdown after BGP has withdrawn. `keepIngressDrops` (a planned
+   * restart with graceful restart, issue 19) leaves the nftables ingress drops in place, so the
+   * kernel does not answer VIP and SNAT traffic (with RSTs that would end the flows) until the
+   * next process attaches and replaces them.
+   */
+  detach(opts?: { keepIngressDrops?: boolean }): Promise<void>;
 }
 
 /** The honest default: tables are built and kept, but nothing forwards packets. */

@@ -452,7 +452,7 @@ export function createDataPlane(opts: DataPlaneOptions = {}): DataPlaneHooks {
       } as DataPlaneStatus;
     },
 
-    async detach(): Promise<void> {
+    async detach(opts: { keepIngressDrops?: boolean } = {}): Promise<void> {
       const had = workers.length;
       if (hopTimer) clearInterval(hopTimer);
       hopTimer = null;
@@ -461,16 +461,18 @@ export function createDataPlane(opts: DataPlaneOptions = {}): DataPlaneHooks {
       await stopWorkers();
       closeClassifiers(); // detaches the XDP programs: the interfaces are the kernel's again
       restoreOffloads();
-      if (nftInstalled) {
+      if (nftInstalled && opts.keepIngressDrops) {
+        log?.info({ table: `netdev ${table}` }, 'nftables ingress drops kept for the next process (planned restart)');
+      } else if (nftInstalled) {
         try {
           nftRemove(table);
           log?.info({ table: `netdev ${table}` }, 'nftables ingress drops removed');
         } catch (e) {
           log?.error({ err: (e as Error).message }, 'could not remove the nftables table');
         }
-        nftInstalled = false;
-        nftApplied = '';
       }
+      nftInstalled = false;
+      nftApplied = '';
       // The TUN is not persistent: it and its routes went with the last queue.
       tunRoutes = [];
       if (had) log?.info({ workers: had }, 'data plane detached');

@@ -165,6 +165,8 @@ const W_BYTES_O = 25; // lo, hi
 const W_BYTES_R = 27; // lo, hi
 export const ENTRY_WORDS = 29;
 export const ENTRY_BYTES = ENTRY_WORDS * 4;
+/** Words per record of dump() / restore(): an entry without its seqlock word. */
+export const DUMP_WORDS = ENTRY_WORDS - 1;
 
 const K_O6 = 1 << 8;
 const K_LIVE = 1 << 9;
@@ -1027,6 +1029,64 @@ export class ConnTable {
     }
     this.cnt[this.cb + C_DELETED] += n;
     return n;
+  }
+
+  // ─── dump and restore (a planned restart: src/bgp/restart-state.ts) ─────────────────────
+
+  /**
+   * Every live entry as DUMP_WORDS-word records (the record without its seqlock word: keys,
+   * NAT reply key, ids, state, times, counters), each copied consistently as list() does.
+   */
+  dump(): Int32Array {
+    const snap = new Int32Array(ENTRY_WORDS);
+    let out = new Int32Array(Math.max(16, Math.min(this.capacity, Atomics.load(this.h, H_LIVE) + 64)) * DUMP_WORDS);
+    let n = 0;
+    for (let e = 0; e < this.capacity; e++) {
+      if (!this.snapshot(e, snap)) continue;
+      if ((n + 1) * DUMP_WORDS > out.length) {
+        const bigger = new Int32Array(out.length * 2);
+        bigger.set(out);
+        out = bigger;
+      }
+      out.set(snap.subarray(1), n * DUMP_WORDS);
+      n++;
+    }
+    return out.slice(0, n * DUMP_WORDS);
+  }
+
+  /** [vipId, backendId] of the dumped record at word `off`. */
+  static dumpedIds(rec: Int32Array, off: number): [number, number] {
+    const ids = rec[off + W_IDS - 1];
+    return [ids >>> 16, ids & 0xffff];
+  }
+
+  /**
+   * Inserts the dumped record at word `off` under new ids, keeping its keys (and NAT reply key),
+   * state, creation and last-seen times and counters. Returns the entry index, or a CT_ERR_*
+   * (full, reply key taken, busy). A key already in the table is left as it is.
+   */
+  restore(rec: Int32Array, off: number, vipId: number, backendId: number): number {
+    const key = rec[off + W_KEY - 1];
+    if ((key & K_LIVE) === 0) return CT_ERR_FULL;
+    const k = this.k, r = this.r;
+    k[0] = (key & (0xff | K_O6)) | K_LIVE;
+    for (let i = 1; i < 10; i++) k[i] = rec[off + W_KEY - 1 + i];
+    const withReply = (key & K_HASR) !== 0;
+    if (withReply) {
+      r[0] = ((key & K_R6) !== 0 ? K_O6 : 0) | K_LIVE;
+      for (let i = 1; i < 10; i++) r[i] = rec[off + W_RPORTS - 1 + i - 1];
+    }
+    const there = this.findKey(hashKey(this.seed, k), k);
+    if (there >= 0) return there;
+    const e = this.insertStaged(vipId, backendId, rec[off + W_CREATED - 1], withReply);
+    if (e < 0) return e;
+    const E = this.ent, base = e * ENTRY_WORDS;
+    for (;;) { // the state bits, as track() changes them
+      const cur = Atomics.load(E, base + W_KEY);
+      if (Atomics.compareExchange(E, base + W_KEY, cur, (cur & ~K_STATE_MASK) | (key & K_STATE_MASK)) === cur) break;
+    }
+    for (const w of [W_LAST, W_PKTS_O, W_PKTS_R, W_BYTES_O, W_BYTES_O + 1, W_BYTES_R, W_BYTES_R + 1]) Atomics.store(E, base + w, rec[off + w - 1]);
+    return e;
   }
 
   /** Consistent copy of a live record (seqlock read). False if not live. */

@@ -156,9 +156,10 @@ test('every message BIRD sent decodes and validates (and is saved as a golden fi
   maybeWriteFixture('bird-update-eor-ipv6', `IPv6 End-of-RIB (empty MP_UNREACH_NLRI) sent by ${src}`, 'update as4', eor6.hex!);
   maybeWriteFixture('bird-keepalive', `KEEPALIVE sent by ${src}`, 'keepalive', ka!.hex!);
   // What weir sent and BIRD accepted: golden encoder output.
+  // The child's stdout may trail what BIRD already learned, so wait for the lines, not just read them.
+  const txV4 = (await speaker!.waitEvent((e) => e.ev === 'tx' && e.hex!.includes('20c612fa01'), 5000))?.hex; // NLRI 198.18.250.1/32
+  const txV6 = (await speaker!.waitEvent((e) => e.ev === 'tx' && e.hex!.includes('80fd000250'), 5000))?.hex;
   const tx = speaker!.events.filter((e) => e.ev === 'tx').map((e) => e.hex!);
-  const txV4 = tx.find((h) => h.includes('20c612fa01')); // NLRI 198.18.250.1/32
-  const txV6 = tx.find((h) => h.includes('80fd000250'));
   assert.ok(txV4 && txV6, 'the speaker\'s UPDATEs were not captured');
   maybeWriteFixture('weir-open', 'OPEN sent by weir (AS 4200000001, hold 3, router id 198.18.100.2) and accepted by BIRD 2.0.12', 'open', tx[0]);
   maybeWriteFixture('weir-update-ipv4', `UPDATE sent by weir and accepted by BIRD 2.0.12: ${VIP4} nh ${S4} MED 50 community 65000:100 large 4200000001:1:2`, 'update as4', txV4);

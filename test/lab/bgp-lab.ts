@@ -1,8 +1,8 @@
 // Lab helpers for the BGP tests: a speaker child process inside a namespace, polling, a two-
-// namespace veth pair, and writing captured peer messages as golden fixtures.
+// namespace veth pair, writing captured peer messages as golden fixtures, and FRR as a peer.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import { writeFileSync, mkdirSync } from 'node:fs';
+import { chmodSync, existsSync, writeFileSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { addNs, inNs, sh } from '../helpers/net.js';
@@ -154,4 +154,66 @@ export async function stopChild(p: ChildProcess | undefined, sig: NodeJS.Signals
   const done = new Promise((r) => p.once('exit', r));
   p.kill(sig);
   await done;
+}
+
+/**
+ * FRR (zebra, bgpd, bfdd) in namespace `ns`, each daemon in the foreground with a config file of
+ * its own under `dir` (the frr user must own it: FRR refuses to run as root, LAB-NOTES). zebra
+ * installs what bgpd learns into the namespace's kernel, so tests can judge by `ip route`.
+ */
+export class Frr {
+  private readonly procs: ChildProcess[] = [];
+  readonly dir: string;
+
+  constructor(readonly ns: string, parent: string) {
+    this.dir = path.join(parent, 'frr');
+  }
+
+  /** Writes the configs, starts the daemons and waits (10 s) for their vty sockets. */
+  async start(conf: { bgpd: string; bfdd?: string }): Promise<void> {
+    mkdirSync(this.dir, { recursive: true, mode: 0o750 });
+    chmodSync(path.dirname(this.dir), 0o711); // frr must be able to reach its directory
+    const head = `frr defaults traditional\nhostname ${this.ns}\nlog file ${this.dir}/frr.log informational\n!\n`;
+    writeFileSync(path.join(this.dir, 'zebra.conf'), head);
+    writeFileSync(path.join(this.dir, 'bgpd.conf'), head + conf.bgpd);
+    writeFileSync(path.join(this.dir, 'bfdd.conf'), head + (conf.bfdd ?? ''));
+    sh('chown', ['-R', 'frr:frr', this.dir]);
+    const run = (d: string, extra: string[] = []) =>
+      this.procs.push(spawn('ip', ['netns', 'exec', this.ns, `/usr/lib/frr/${d}`, '-N', this.ns, '-z', `${this.dir}/zserv.api`, '-i', `${this.dir}/${d}.pid`, '--vty_socket', this.dir, '-f', `${this.dir}/${d}.conf`, ...extra], { stdio: 'ignore' }));
+    run('zebra');
+    await waitUntil(() => existsSync(`${this.dir}/zserv.api`), 10_000, 'zebra did not start');
+    run('bgpd');
+    run('bfdd', ['--bfdctl', `${this.dir}/bfdd.sock`]);
+    await waitUntil(() => existsSync(`${this.dir}/bgpd.vty`) && existsSync(`${this.dir}/bfdd.vty`), 10_000, 'bgpd/bfdd did not start');
+  }
+
+  /** vtysh with one or more commands ('' when FRR does not answer). */
+  vtysh(...commands: string[]): string {
+    const r = spawnSync('ip', ['netns', 'exec', this.ns, 'vtysh', '--vty_socket', this.dir, ...commands.flatMap((c) => ['-c', c])], { encoding: 'utf8', timeout: 10_000 });
+    return r.stdout ?? '';
+  }
+
+  /** A `show … json` command, parsed; {} when FRR does not answer. */
+  json<T = Record<string, unknown>>(command: string): T {
+    try {
+      return JSON.parse(this.vtysh(command) || '{}') as T;
+    } catch {
+      return {} as T;
+    }
+  }
+
+  /** Configuration commands under `router bgp AS`. */
+  configureBgp(as: number, ...lines: string[]): void {
+    this.vtysh('configure terminal', `router bgp ${as}`, ...lines, 'end');
+  }
+
+  /** Sends `signal` to one of the daemons this test started (zebra, bgpd or bfdd), by its handle. */
+  signal(daemon: 'zebra' | 'bgpd' | 'bfdd', signal: NodeJS.Signals): void {
+    this.procs[['zebra', 'bgpd', 'bfdd'].indexOf(daemon)]?.kill(signal);
+  }
+
+  /** Ends the daemons this test started (by their handles). */
+  async stop(): Promise<void> {
+    for (const p of this.procs.splice(0).reverse()) await stopChild(p, 'SIGTERM');
+  }
 }

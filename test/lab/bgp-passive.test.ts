@@ -29,7 +29,7 @@ const CHILD = `
 const src = ${JSON.stringify(pathToFileURL(path.join(repoRoot, 'dist', 'src')).href)};
 const { parseConfigText } = await import(src + '/config/load.js');
 const { createLogger } = await import(src + '/log.js');
-const { DaemonBgp } = await import(src + '/control/bgp.js');
+const { DaemonBgp } = await import(src + '/daemon/bgp.js');
 const { createInterface } = await import('node:readline');
 const r = parseConfigText(process.env.WEIR_BGPP_CONFIG);
 if (!r.ok) { console.error(JSON.stringify(r.issues)); process.exit(2); }

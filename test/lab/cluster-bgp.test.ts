@@ -6,95 +6,15 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
-import path from 'node:path';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import YAML from 'yaml';
 import { labSkipReason } from '../helpers/net.js';
 import { sleep, timed, until } from '../helpers/wait.js';
-import { CLIENT, LB_ADDR, LBS, labDown, labStatus, labUp, weir, type CtRow } from './dataplane-lab.js';
+import { LB_ADDR, LBS, labDown, labStatus, labUp, weir } from './dataplane-lab.js';
 import { birdc, restartWeir, routerRoutes, routerSessions } from '../../netns-lab/lab.js';
 import { HOLD_TIME, SHUTDOWN_WAIT_MS } from '../../netns-lab/router-bgp.js';
-import { VIPS } from '../../netns-lab/topology.js';
+import { BACKENDS, CONNS, KeepAlive, VIP_ADDRESSES, alive, carriedBy, gatewaysOf, nexthops, routedVia, type ConnReport } from './cluster-lab.js';
 
 const skip = labSkipReason() ?? (spawnSync('bird', ['--version']).status === 0 ? undefined : 'BIRD 2 (`bird`) is not installed');
-const here = path.dirname(fileURLToPath(import.meta.url));
-
-const VIP_ADDRESSES = [...new Set(VIPS.map((v) => v.address))];
-const BACKENDS = ['weir-be1', 'weir-be2', 'weir-be3'];
-const CONNS = 50;
-const INTERVAL_MS = 200;
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-
-/** Gateways of the router's kernel route to each VIP address (sorted). */
-function nexthops(): Record<string, string[]> {
-  const r = routerRoutes();
-  return Object.fromEntries(VIP_ADDRESSES.map((a) => [a, [...(r[a] ?? [])].sort()]));
-}
-
-const gatewaysOf = (nss: readonly string[]) => (a: string) => nss.map((ns) => (a.includes(':') ? LB_ADDR[ns].v6 : LB_ADDR[ns].v4)).sort();
-
-/** Every VIP is one kernel route with exactly the given instances as nexthops. */
-function routedVia(nss: readonly string[]): boolean {
-  const nh = nexthops();
-  return VIP_ADDRESSES.every((a) => JSON.stringify(nh[a]) === JSON.stringify(gatewaysOf(nss)(a)));
-}
-
-interface ConnReport { localPort: number; connected: boolean; closed: boolean; answers: number; backends: string[]; last: number; errors: string[] }
-
-/** The keep-alive client child (cluster-keepalive-child.ts) in the client namespace. */
-class KeepAlive {
-  private readonly proc: ChildProcess;
-  private readonly reports: ((r: { at: number; conns: ConnReport[] }) => void)[] = [];
-
-  constructor(readonly vip: string, readonly firstPort: number) {
-    const opts = { vip, port: 80, n: CONNS, firstPort, intervalMs: INTERVAL_MS, maxMs: 90_000 };
-    this.proc = spawn('ip', ['netns', 'exec', CLIENT, process.execPath, path.join(here, 'cluster-keepalive-child.js'), JSON.stringify(opts)], { stdio: ['pipe', 'pipe', 'inherit'] });
-    createInterface({ input: this.proc.stdout! }).on('line', (l) => this.reports.shift()?.(JSON.parse(l) as { at: number; conns: ConnReport[] }));
-  }
-
-  report(cmd = 'report'): Promise<{ at: number; conns: ConnReport[] }> {
-    return new Promise((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error('keep-alive client did not report')), 10_000);
-      this.reports.push((r) => { clearTimeout(t); resolve(r); });
-      this.proc.stdin!.write(`${cmd}\n`);
-    });
-  }
-
-  /** Waits (15 s) until every connection has answered at least twice; returns that report. */
-  async warm(): Promise<{ at: number; conns: ConnReport[] }> {
-    const deadline = Date.now() + 15_000;
-    for (;;) {
-      const r = await this.report();
-      if (r.conns.every((c) => c.answers >= 2) || r.conns.some((c) => c.errors.length > 0) || Date.now() > deadline) return r;
-      await sleep(300);
-    }
-  }
-
-  async stop(): Promise<{ at: number; conns: ConnReport[] }> {
-    const r = await this.report('stop');
-    return r;
-  }
-
-  kill(): void {
-    if (this.proc.exitCode === null && this.proc.signalCode === null) this.proc.kill('SIGKILL');
-  }
-}
-
-/** Client ports of this run's connections to `vip` that each instance has in its connection table. */
-function carriedBy(vip: string, ports: Set<number>, nss: readonly string[] = LBS): Record<string, number[]> {
-  return Object.fromEntries(nss.map((ns) => [ns, weir<CtRow[]>(ns, ['conntrack', 'list', '--limit', '10000'])
-    .filter((r) => r.vip === vip && ports.has(r.clientPort)).map((r) => r.clientPort).sort((a, b) => a - b)]));
-}
 
 interface VipYaml { name: string; address: string; port: number; [k: string]: unknown }
 

@@ -11,9 +11,11 @@ import {
   BgpFramer,
   COMMUNITY_GRACEFUL_SHUTDOWN,
   decodeMessage,
+  endOfRib,
   encodeKeepalive,
   encodeNotification,
   encodeOpen,
+  encodeRouteRefresh,
   type BgpMessage,
   type Capability,
   type UpdateMessage,
@@ -127,10 +129,13 @@ function rig(opts: Partial<SessionOptions> = {}) {
   return { clock, conns, session, states, conn, establish };
 }
 
-const updates = (t: FakeTransport): UpdateMessage[] => t.sent.filter((m): m is UpdateMessage => m.type === 'update');
+/** UPDATEs carrying routes (End-of-RIB markers left out; see eors()). */
+const updates = (t: FakeTransport): UpdateMessage[] => t.sent.filter((m): m is UpdateMessage => m.type === 'update' && endOfRib(m) === undefined);
+/** The End-of-RIB markers sent, as "afi/safi". */
+const eors = (t: FakeTransport): string[] => t.sent.flatMap((m) => (m.type === 'update' && endOfRib(m) ? [`${endOfRib(m)!.afi}/${endOfRib(m)!.safi}`] : []));
 
 describe('BGP session FSM', () => {
-  test('connecting sends an OPEN with MP IPv4, MP IPv6 and 4-octet AS, and moves to OpenSent', () => {
+  test('connecting sends an OPEN with MP IPv4, MP IPv6, route refresh and 4-octet AS, and moves to OpenSent', () => {
     const { session, conn, states } = rig();
     session.start();
     assert.deepEqual(states, ['Connect']);
@@ -145,6 +150,7 @@ describe('BGP session FSM', () => {
     assert.deepEqual(open.capabilities, [
       { kind: 'multiprotocol', afi: 1, safi: 1 },
       { kind: 'multiprotocol', afi: 2, safi: 1 },
+      { kind: 'route-refresh' }, // RFC 2918 §2
       { kind: 'four-octet-as', asn: 4200000001 },
     ]);
   });
@@ -156,7 +162,9 @@ describe('BGP session FSM', () => {
     assert.equal(session.negotiated?.holdTime, 9);
     assert.equal(session.negotiated?.keepaliveMs, 3000);
     assert.equal(session.negotiated?.fourOctetAs, true);
-    assert.deepEqual(conn().types(), ['open', 'keepalive']);
+    // RFC 4724 §2: End-of-RIB for each negotiated family even with nothing to announce.
+    assert.deepEqual(conn().types(), ['open', 'keepalive', 'update', 'update']);
+    assert.deepEqual(eors(conn()), ['1/1', '2/1']);
   });
 
   test('routes announced before the session is up are sent once it is Established', () => {
@@ -248,7 +256,7 @@ describe('BGP session FSM', () => {
     assert.equal(session.negotiated?.holdTime, 0);
     clock.advance(3_600_000);
     assert.equal(session.state, 'Established');
-    assert.deepEqual(conn().types(), ['open', 'keepalive']);
+    assert.deepEqual(conn().types(), ['open', 'keepalive', 'update', 'update'], 'OPEN, KEEPALIVE and the two End-of-RIB markers, then nothing in an hour');
   });
 
   test('a peer OPEN with hold time 2 is refused with NOTIFICATION 2/6', () => {
@@ -573,5 +581,118 @@ describe('passive BGP session', () => {
     assert.equal(session.state, 'Idle');
     clock.advance(60_000);
     assert.equal(session.state, 'Idle');
+  });
+});
+
+describe('route refresh, graceful restart, BFD and counters (issue 19)', () => {
+  test('a ROUTE-REFRESH for IPv6 unicast re-sends only the IPv6 routes (RFC 2918 §4); one for IPv4 only the IPv4 ones', () => {
+    const { session, establish, conn } = rig();
+    session.announce('198.18.250.1/32');
+    session.announce('198.18.250.2/32');
+    session.announce('fd00:250::1/128');
+    establish();
+    const t = conn();
+    const before = updates(t).length;
+    t.peerSends(encodeRouteRefresh(2, 1));
+    const v6 = updates(t).slice(before);
+    assert.deepEqual(v6.map((u) => u.attrs.mpReach?.nlri), [['fd00:250::1/128']]);
+    const mid = updates(t).length;
+    t.peerSends(encodeRouteRefresh(1, 1));
+    assert.deepEqual(updates(t).slice(mid).map((u) => u.nlri), [['198.18.250.1/32'], ['198.18.250.2/32']]);
+    assert.equal(session.stats.in.routeRefresh, 2);
+    assert.deepEqual(eors(t), ['1/1', '2/1'], 'plain route refresh (not RFC 7313) sends no further End-of-RIB');
+  });
+
+  test('a ROUTE-REFRESH for a family that was not negotiated is ignored and counted, and the session stays up', () => {
+    const { session, establish, conn } = rig();
+    session.announce('fd00:250::1/128');
+    establish(3, [{ kind: 'multiprotocol', afi: 1, safi: 1 }, { kind: 'four-octet-as', asn: 65000 }]); // no IPv6
+    const t = conn();
+    const before = t.sent.length;
+    t.peerSends(encodeRouteRefresh(2, 1)); // IPv6: not negotiated
+    t.peerSends(encodeRouteRefresh(1, 128)); // a SAFI weir does not carry
+    assert.equal(t.sent.length, before, 'nothing re-sent');
+    assert.equal(session.stats.refreshIgnored, 2);
+    assert.equal(session.state, 'Established');
+  });
+
+  test('graceful restart is advertised with the restart time, the R bit after a restart and the F bit when the data plane kept its state', () => {
+    const { session, conn } = rig({ gracefulRestart: { restartTime: 30, restarting: true, forwarding: true } });
+    session.start();
+    conn().emit('connect');
+    const open = conn().sent[0];
+    assert.ok(open.type === 'open');
+    const gr = open.type === 'open' ? open.capabilities.find((c) => c.kind === 'graceful-restart') : undefined;
+    assert.deepEqual(gr, {
+      kind: 'graceful-restart', restarting: true, notification: false, restartTime: 30,
+      families: [{ afi: 1, safi: 1, forwarding: true }, { afi: 2, safi: 1, forwarding: true }],
+    });
+    assert.throws(() => rig({ gracefulRestart: { restartTime: 5000 } }), /0\.\.4095/);
+  });
+
+  test('with deferEndOfRib the initial UPDATEs go out at once and End-of-RIB only on releaseEndOfRib(), once', () => {
+    const { session, establish, conn } = rig({ deferEndOfRib: true, gracefulRestart: { restartTime: 30, restarting: true } });
+    session.announce('198.18.250.1/32');
+    establish();
+    const t = conn();
+    assert.equal(updates(t).length, 1);
+    assert.deepEqual(eors(t), []);
+    session.announce('fd00:250::1/128'); // routes known later still precede the marker
+    session.releaseEndOfRib();
+    assert.deepEqual(eors(t), ['1/1', '2/1']);
+    const last = t.sent.at(-1)!;
+    assert.ok(last.type === 'update' && endOfRib(last) !== undefined, 'End-of-RIB comes after every UPDATE');
+    session.releaseEndOfRib();
+    assert.deepEqual(eors(t), ['1/1', '2/1'], 'not twice');
+  });
+
+  test('closeForRestart() ends the connection without a NOTIFICATION or withdraw, and never reconnects', async () => {
+    const { session, clock, establish, conn, conns } = rig({ gracefulRestart: { restartTime: 30 } });
+    session.announce('198.18.250.1/32');
+    establish();
+    const t = conn();
+    const before = t.sent.length;
+    const done = session.closeForRestart();
+    assert.equal(t.ended, true, 'FIN sent');
+    assert.equal(t.sent.length, before, 'no UPDATE, no NOTIFICATION');
+    t.emit('close');
+    await done;
+    assert.equal(session.state, 'Idle');
+    clock.advance(120_000);
+    assert.equal(conns.length, 1, 'no reconnect');
+  });
+
+  test('BFD down on an Established session sends Cease / BFD Down (RFC 9384) and reconnects; on a session not up it does nothing', () => {
+    const { session, clock, establish, conn, conns } = rig();
+    session.bfdDown('Control Detection Time Expired');
+    assert.equal(conns.length, 0);
+    establish();
+    session.bfdDown('Control Detection Time Expired');
+    const n = conn().sent.at(-1)!;
+    assert.deepEqual(n.type === 'notification' && [n.code, n.subcode], [6, 10]);
+    assert.equal(session.state, 'Idle');
+    assert.match(session.stats.lastError ?? '', /BFD down/);
+    clock.advance(1000);
+    assert.equal(conns.length, 2, 'reconnects as after any failure');
+  });
+
+  test('messages are counted by type and direction, connect timeouts apart, and advertised() lists what the peer holds', () => {
+    const { session, clock, establish, conn } = rig({ connectTimeoutMs: 500 });
+    session.announce('198.18.250.1/32');
+    session.start();
+    clock.advance(500); // the first attempt times out
+    assert.equal(session.stats.connectTimeouts, 1);
+    clock.advance(1000);
+    establish();
+    conn().peerSends(encodeKeepalive());
+    assert.deepEqual(session.stats.in, { open: 1, update: 0, notification: 0, keepalive: 2, routeRefresh: 0 });
+    assert.deepEqual(session.stats.out, { open: 1, update: 3, notification: 0, keepalive: 1, routeRefresh: 0 }); // 1 route + 2 End-of-RIB
+    assert.deepEqual(session.advertised(), ['198.18.250.1/32']);
+    session.withdraw('198.18.250.1/32');
+    assert.deepEqual(session.advertised(), []);
+    session.announce('198.18.250.3/32');
+    conn().emit('close');
+    assert.deepEqual(session.advertised(), [], 'a session that is down carries nothing');
+    assert.equal(session.stats.connectAttempts, 2);
   });
 });

@@ -1,10 +1,10 @@
-// The daemon's announcement rule (src/control/bgp.ts) without a network: sessions are built but
+// The daemon's announcement rule (src/daemon/bgp.ts) without a network: sessions are built but
 // never started, and the announcer says what would be sent.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseConfigText } from '../../src/config/load.js';
 import { createLogger } from '../../src/log.js';
-import { DaemonBgp, routeAttrs, vipPrefix } from '../../src/daemon/bgp.js';
+import { DaemonBgp, peerKey, routeAttrs, vipPrefix } from '../../src/daemon/bgp.js';
 import type { WeirConfig } from '../../src/config/schema.js';
 
 function config(extra = ''): WeirConfig {
@@ -80,4 +80,43 @@ test('a connection to the passive listener from a link-local, unknown or unreada
   }
   assert.equal(destroyed, remotes.length, 'every socket was closed');
   assert.equal(b.status(config()).refusedConnections, remotes.length);
+});
+
+test('status.announced lists only what Established peers carry; wanted says what weir would announce', () => {
+  const cfg = config();
+  const b = new DaemonBgp(cfg, log); // never started: the peer is Idle
+  b.setVip('web', '198.18.100.1', true);
+  b.setSelfHealthy(true);
+  const s = b.status(cfg);
+  assert.deepEqual(s.wanted, ['198.18.100.1/32']);
+  assert.deepEqual(s.announced, [], 'no route is announced to a peer that is down');
+  const p = s.peers[0];
+  assert.deepEqual([p.routes, p.prefixes, p.md5, p.bfd, p.uptimeSeconds, p.holdTime], [0, [], false, null, null, null]);
+  assert.deepEqual(p.capabilities.advertised, ['ipv4-unicast', 'ipv6-unicast', 'route-refresh', '4-octet-as']);
+  assert.deepEqual([s.gracefulRestart.enabled, s.bfd, s.tcpMd5Kernel], [false, null, null]);
+});
+
+test('a peer password comes from password or password_file; an unreadable file stops the start with a message naming the peer', () => {
+  const withPw = config().bgp.peers[0];
+  assert.equal(peerKey({ ...withPw, password: 'sw0rdfish' }), 'sw0rdfish');
+  assert.equal(peerKey(withPw), undefined);
+  assert.throws(() => peerKey({ ...withPw, password_file: '/nonexistent/weir-test.key' }), /bgp peer 198\.18\.0\.1: password_file: cannot read \/nonexistent\/weir-test\.key: no such file/);
+  const cfg = config();
+  cfg.bgp.peers[0].password = 'sw0rdfish';
+  const s = new DaemonBgp(cfg, log).status(cfg);
+  assert.equal(s.peers[0].md5, true);
+  assert.ok(s.tcpMd5Kernel === null || typeof s.tcpMd5Kernel.failure === 'number');
+});
+
+test('graceful restart: the capability carries restart_time, and after a restart End-of-RIB is held until released', () => {
+  const cfg = config('  graceful_restart: { enabled: true, restart_time: 42 }');
+  const fresh = new DaemonBgp(cfg, log);
+  assert.deepEqual([fresh.endOfRibHeld, fresh.status(cfg).gracefulRestart], [false, { enabled: true, restartTime: 42, restarting: false, forwardingPreserved: false, endOfRibHeld: false }]);
+  const restarted = new DaemonBgp(cfg, log, { restart: { forwarding: true } });
+  assert.equal(restarted.endOfRibHeld, true);
+  assert.ok(restarted.status(cfg).peers[0].capabilities.advertised.includes('graceful-restart'));
+  restarted.releaseEndOfRib();
+  assert.equal(restarted.endOfRibHeld, false);
+  // Without graceful_restart a saved state means nothing: no R bit, nothing held.
+  assert.equal(new DaemonBgp(config(), log, { restart: { forwarding: true } }).endOfRibHeld, false);
 });

@@ -1,9 +1,9 @@
-// The lab's BGP mode as text: the generated bird.conf and weir `bgp:` section, and the parsers
-// for `birdc show protocols` and `ip -j route` the lab and its tests poll.
+// The lab's BGP mode as text: the generated bird.conf, FRR configs and weir `bgp:` section, and
+// the parsers for `birdc show protocols`, FRR's `show bgp summary json` and `ip -j route`.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import YAML from 'yaml';
-import { birdConfig, parseBirdProtocols, parseIpRoutes, routerBgpFiles, weirBgpYaml, ROUTER_AS, WEIR_AS } from '../../netns-lab/router-bgp.js';
+import { birdConfig, frrConfig, frrFiles, labBgpOptions, labMd5Password, parseBirdProtocols, parseFrrSummary, parseIpRoutes, routerBgpFiles, weirBgpYaml, LAB_RESTART_TIME, ROUTER_AS, WEIR_AS } from '../../netns-lab/router-bgp.js';
 import { HOSTS, hostsByRole } from '../../netns-lab/topology.js';
 
 const router = HOSTS.find((h) => h.role === 'router')!;
@@ -42,4 +42,42 @@ test('ip -j route is read into nexthop gateways per destination, for multipath a
     { dst: '198.18.100.3', gateway: '198.18.1.11', dev: 'fab0', protocol: 'bird', metric: 32, flags: [] },
   ]);
   assert.deepEqual(parseIpRoutes(json), { '198.18.1.0/24': [], '198.18.100.2': ['198.18.1.11', '198.18.1.12'], '198.18.100.3': ['198.18.1.11'] });
+});
+
+test('lab up --bgp=frr writes one config per FRR daemon: a passive peer group with ECMP, and BFD, TCP-MD5 and graceful restart on request', () => {
+  const opts = labBgpOptions({ router: 'frr', bfd: true, md5: true, gracefulRestart: true });
+  assert.equal(opts.holdTime, 9, 'FRR labs run a 9 s hold time, so BFD has something to beat');
+  const c = frrConfig(router, frrFiles('/run/weir-lab-frr'), opts);
+  assert.doesNotMatch(c.bgpd, /^bfd$/m, 'bgpd stops parsing at a section it does not know');
+  assert.match(c.bgpd, /router bgp 65000\n bgp router-id 198\.18\.1\.1\n no bgp ebgp-requires-policy\n bgp graceful-restart\n/);
+  assert.match(c.bgpd, / neighbor weir remote-as 65010\n neighbor weir passive\n neighbor weir timers 3 9\n neighbor weir bfd\n neighbor weir bfd profile weir\n/);
+  for (const lb of hostsByRole('weir')) {
+    assert.match(c.bgpd, new RegExp(` neighbor ${lb.links[0].v4!.replace(/\./g, '\\.')} peer-group weir\n neighbor ${lb.links[0].v4!.replace(/\./g, '\\.')} password ${labMd5Password(lb)}\n`));
+  }
+  assert.equal(c.bgpd.match(/maximum-paths 8/g)?.length, 2, 'ECMP for IPv4 and IPv6');
+  assert.match(c.bgpd, /address-family ipv6 unicast\n  neighbor weir activate/);
+  assert.match(c.bfdd, /bfd\n profile weir\n  detect-multiplier 3\n  receive-interval 100\n  transmit-interval 100\n/);
+  const bare = frrConfig(router, frrFiles('/x'), labBgpOptions({ router: 'frr' }));
+  assert.doesNotMatch(bare.bgpd, /password|bfd|graceful/);
+  assert.doesNotMatch(bare.bfdd, /profile/);
+});
+
+test('the weir bgp section and bird.conf carry BFD, the password file and graceful restart on request', () => {
+  const opts = labBgpOptions({ bfd: true, md5: true, gracefulRestart: true });
+  const doc = YAML.parse(weirBgpYaml(router, opts, '/run/weir-lab/lb1.bgp-password')) as { bgp: { peers: object[]; graceful_restart: object } };
+  assert.deepEqual(doc.bgp.peers[0], { address: '198.18.1.1', remote_as: ROUTER_AS, password_file: '/run/weir-lab/lb1.bgp-password', bfd: { enabled: true, min_tx_ms: 100, min_rx_ms: 100, multiplier: 3 } });
+  assert.deepEqual(doc.bgp.graceful_restart, { enabled: true, restart_time: LAB_RESTART_TIME });
+  const bird = birdConfig(router, routerBgpFiles('/run/weir-lab'), opts);
+  assert.match(bird, /protocol bfd \{ interface "fab0" \{ min rx interval 100 ms; min tx interval 100 ms; multiplier 3; \}; \}/);
+  assert.match(bird, /bfd on;\n  password "weir-lab-lb1-secret";\n  graceful restart aware;/);
+});
+
+test('show bgp summary json is read into a state per neighbour, either family', () => {
+  const json = JSON.stringify({
+    ipv4Unicast: { peers: { '198.18.1.11': { state: 'Established' }, '198.18.1.12': { state: 'Active' } } },
+    ipv6Unicast: { peers: { '198.18.1.11': { state: 'Established' } } },
+  });
+  assert.deepEqual(parseFrrSummary(json), { '198.18.1.11': 'Established', '198.18.1.12': 'Active' });
+  assert.deepEqual(parseFrrSummary(''), {});
+  assert.deepEqual(parseFrrSummary('% no bgp'), {});
 });
