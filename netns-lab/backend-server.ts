@@ -18,7 +18,11 @@ process.on('SIGUSR1', () => {
 const server = http.createServer((req, res) => {
   if (req.url === '/health') {
     const text = healthStatus === 200 ? 'ok\n' : 'failing (SIGUSR1)\n';
-    res.writeHead(healthStatus, { 'content-type': 'text/plain', 'x-backend': name, 'content-length': Buffer.byteLength(text) });
+    res.writeHead(healthStatus, {
+      'content-type': 'text/plain',
+      'x-backend': name,
+      'content-length': Buffer.byteLength(text),
+    });
     res.end(text);
     return;
   }
@@ -34,7 +38,11 @@ server.listen({ port: httpPort, host: '::', ipv6Only: false });
 const vips = process.argv.slice(5);
 const udps = [undefined, ...vips].map((addr) => {
   const six = addr === undefined || addr.includes(':');
-  const s = dgram.createSocket({ type: six ? 'udp6' : 'udp4', ...(six ? { ipv6Only: addr !== undefined } : {}), reuseAddr: true });
+  const s = dgram.createSocket({
+    type: six ? 'udp6' : 'udp4',
+    ...(six ? { ipv6Only: addr !== undefined } : {}),
+    reuseAddr: true,
+  });
   s.on('message', (msg, rinfo) => {
     s.send(Buffer.concat([Buffer.from(`${name} `), msg]), rinfo.port, rinfo.address);
   });

@@ -5,9 +5,36 @@ import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { BACKEND_BRIDGE, BRIDGE, HOSTS, NETS, SERVICE_PORTS, SWITCH_NS, VIP_RANGE, VIPS, backendSideLink, hostsByRole, labHosts, type LabHost, type LabShape } from './topology.js';
+import {
+  BACKEND_BRIDGE,
+  BRIDGE,
+  HOSTS,
+  NETS,
+  SERVICE_PORTS,
+  SWITCH_NS,
+  VIP_RANGE,
+  VIPS,
+  backendSideLink,
+  hostsByRole,
+  labHosts,
+  type LabHost,
+  type LabShape,
+} from './topology.js';
 import { labProbeSource, labTunAddress, labWeirConfig, weirFiles, type LabIo } from './weir-config.js';
-import { birdConfig, birdProtocolOf, frrConfig, frrFiles, labBgpOptions, labMd5Password, parseBirdProtocols, parseFrrSummary, parseIpRoutes, routerBgpFiles, weirBgpYaml, type LabBgpOptions } from './router-bgp.js';
+import {
+  birdConfig,
+  birdProtocolOf,
+  frrConfig,
+  frrFiles,
+  labBgpOptions,
+  labMd5Password,
+  parseBirdProtocols,
+  parseFrrSummary,
+  parseIpRoutes,
+  routerBgpFiles,
+  weirBgpYaml,
+  type LabBgpOptions,
+} from './router-bgp.js';
 
 export const STATE_DIR = '/run/weir-lab';
 /** FRR's files (--bgp=frr): a directory of their own, owned by the frr user FRR runs as. */
@@ -20,8 +47,19 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 /** The weir command line: `weir run` on the lbs, `weir decap` on the backends. */
 export const WEIR_CLI = path.join(here, '..', 'src', 'cli', 'main.js');
 
-export interface LabProcess { ns: string; what: string; pid: number; log?: string }
-export interface LabState { startedAt: string; processes: LabProcess[]; bgp?: boolean; shape?: LabShape; bgpOptions?: LabBgpOptions }
+export interface LabProcess {
+  ns: string;
+  what: string;
+  pid: number;
+  log?: string;
+}
+export interface LabState {
+  startedAt: string;
+  processes: LabProcess[];
+  bgp?: boolean;
+  shape?: LabShape;
+  bgpOptions?: LabBgpOptions;
+}
 
 function run(cmd: string, args: string[]): string {
   try {
@@ -42,7 +80,10 @@ function sysctl(ns: string, key: string, value: string | number): void {
 
 function listNamespaces(): string[] {
   const out = spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout ?? '';
-  return out.split('\n').map((l) => l.split(' ')[0]).filter((n) => n.startsWith('weir-'));
+  return out
+    .split('\n')
+    .map((l) => l.split(' ')[0])
+    .filter((n) => n.startsWith('weir-'));
 }
 
 function labNamespaces(): string[] {
@@ -94,10 +135,15 @@ function acquire(owner: number, waitMs: number): void {
     const held = lockOwner();
     if (held === owner) return;
     if (held === undefined || !pidAlive(held)) {
-      try { unlinkSync(LOCK_FILE); } catch { /* raced with another taker */ }
+      try {
+        unlinkSync(LOCK_FILE);
+      } catch {
+        /* raced with another taker */
+      }
       continue;
     }
-    if (Date.now() > deadline) throw new Error(`lab: the lab is held by pid ${held} (${LOCK_FILE}); waited ${Math.round(waitMs / 1000)} s`);
+    if (Date.now() > deadline)
+      throw new Error(`lab: the lab is held by pid ${held} (${LOCK_FILE}); waited ${Math.round(waitMs / 1000)} s`);
     spawnSync('sleep', ['0.5']);
   }
 }
@@ -111,7 +157,11 @@ export function down(opts: { owner?: number; force?: boolean } = {}): boolean {
   const owner = opts.owner ?? process.ppid;
   if (!opts.force && held !== undefined && held !== owner && pidAlive(held)) return false;
   downInner();
-  try { unlinkSync(LOCK_FILE); } catch { /* not held */ }
+  try {
+    unlinkSync(LOCK_FILE);
+  } catch {
+    /* not held */
+  }
   return true;
 }
 
@@ -122,7 +172,11 @@ function downInner(): void {
   // Anything still running inside a lab namespace was started there by the lab or by weir tests.
   for (const ns of listNamespaces().filter((n) => own.has(n))) {
     const out = spawnSync('ip', ['netns', 'pids', ns], { encoding: 'utf8' }).stdout ?? '';
-    for (const p of out.split('\n').map(Number).filter((n) => n > 0)) pids.add(p);
+    for (const p of out
+      .split('\n')
+      .map(Number)
+      .filter((n) => n > 0))
+      pids.add(p);
   }
   for (const pid of pids) if (pidAlive(pid)) process.kill(pid, 'SIGTERM');
   const deadline = Date.now() + 2000;
@@ -151,7 +205,26 @@ function linkHost(h: LabHost, queues: number): void {
   for (const l of h.links) {
     if (l.net === 'front') continue; // the client–router pair is made once, below
     const port = `${l.net === 'backend' ? 'b' : 'p'}-${h.ns.replace(/^weir-/, '')}`;
-    run('ip', ['link', 'add', l.ifname, 'netns', h.ns, 'mtu', '9000', ...q, 'type', 'veth', 'peer', 'name', port, 'netns', SWITCH_NS, 'mtu', '9000', ...q]);
+    run('ip', [
+      'link',
+      'add',
+      l.ifname,
+      'netns',
+      h.ns,
+      'mtu',
+      '9000',
+      ...q,
+      'type',
+      'veth',
+      'peer',
+      'name',
+      port,
+      'netns',
+      SWITCH_NS,
+      'mtu',
+      '9000',
+      ...q,
+    ]);
     nsRun(SWITCH_NS, 'ip', ['link', 'set', port, 'master', l.net === 'backend' ? BACKEND_BRIDGE : BRIDGE, 'up']);
   }
 }
@@ -159,7 +232,8 @@ function linkHost(h: LabHost, queues: number): void {
 function addressHost(h: LabHost): void {
   for (const l of h.links) {
     if (l.v4) nsRun(h.ns, 'ip', ['addr', 'add', `${l.v4}/${NETS[l.net].v4.split('/')[1]}`, 'dev', l.ifname]);
-    if (l.v6) nsRun(h.ns, 'ip', ['-6', 'addr', 'add', `${l.v6}/${NETS[l.net].v6.split('/')[1]}`, 'dev', l.ifname, 'nodad']);
+    if (l.v6)
+      nsRun(h.ns, 'ip', ['-6', 'addr', 'add', `${l.v6}/${NETS[l.net].v6.split('/')[1]}`, 'dev', l.ifname, 'nodad']);
     nsRun(h.ns, 'ip', ['link', 'set', l.ifname, 'up']);
   }
   if (h.gw4) nsRun(h.ns, 'ip', ['route', 'add', 'default', 'via', h.gw4]);
@@ -179,7 +253,8 @@ function waitListening(ns: string, ports: number[]): void {
   for (;;) {
     const out = nsRun(ns, 'ss', ['-ltnH']);
     if (ports.every((p) => new RegExp(`:${p}\\s`).test(out))) return;
-    if (Date.now() > deadline) throw new Error(`lab: servers in ${ns} did not listen on ${ports.join(', ')} within 5 s`);
+    if (Date.now() > deadline)
+      throw new Error(`lab: servers in ${ns} did not listen on ${ports.join(', ')} within 5 s`);
     spawnSync('sleep', ['0.05']);
   }
 }
@@ -244,8 +319,15 @@ function dsrVipAddresses(): string[] {
 
 /** DSR VIP addresses on a backend's lo, answered only from lo's own ARP (RFC 826 stays quiet on fab0). */
 function dsrVipsOnBackend(ns: string): void {
-  for (const [k, v] of [['net.ipv4.conf.all.arp_ignore', 1], ['net.ipv4.conf.all.arp_announce', 2], ['net.ipv4.conf.all.rp_filter', 0], ['net.ipv4.conf.default.rp_filter', 0]] as const) sysctl(ns, k, v);
-  for (const a of dsrVipAddresses()) nsRun(ns, 'ip', [a.includes(':') ? '-6' : '-4', 'addr', 'add', `${a}/${a.includes(':') ? 128 : 32}`, 'dev', 'lo']);
+  for (const [k, v] of [
+    ['net.ipv4.conf.all.arp_ignore', 1],
+    ['net.ipv4.conf.all.arp_announce', 2],
+    ['net.ipv4.conf.all.rp_filter', 0],
+    ['net.ipv4.conf.default.rp_filter', 0],
+  ] as const)
+    sysctl(ns, k, v);
+  for (const a of dsrVipAddresses())
+    nsRun(ns, 'ip', [a.includes(':') ? '-6' : '-4', 'addr', 'add', `${a}/${a.includes(':') ? 128 : 32}`, 'dev', 'lo']);
 }
 
 /**
@@ -268,7 +350,14 @@ export function labPasswordFile(lb: LabHost): string {
 }
 
 /** Starts weir in every lb namespace and waits (10 s) for each control socket. */
-function startWeir(procs: LabProcess[], workers: number, bgp: LabBgpOptions | null, health: boolean | 'passive' = false, io: LabIo = 'afpacket', shape: LabShape = 'one-armed'): void {
+function startWeir(
+  procs: LabProcess[],
+  workers: number,
+  bgp: LabBgpOptions | null,
+  health: boolean | 'passive' = false,
+  io: LabIo = 'afpacket',
+  shape: LabShape = 'one-armed',
+): void {
   const macs: Record<string, string> = {};
   for (const b of hostsByRole('backend', shape)) macs[b.ns] = macOf(b.ns, b.links[0].ifname);
   const started: { ns: string; pid: number; socket: string; log: string }[] = [];
@@ -278,28 +367,51 @@ function startWeir(procs: LabProcess[], workers: number, bgp: LabBgpOptions | nu
     if (health) {
       for (const b of hostsByRole('backend')) {
         nsRun(lb.ns, 'ip', ['addr', 'add', `${labProbeSource(lb.ns, b.ns)}/32`, 'dev', lb.links[0].ifname]);
-        nsRun(lb.ns, 'ip', ['-6', 'addr', 'add', `${labProbeSource(lb.ns, b.ns, 6)}/128`, 'dev', lb.links[0].ifname, 'nodad']);
+        nsRun(lb.ns, 'ip', [
+          '-6',
+          'addr',
+          'add',
+          `${labProbeSource(lb.ns, b.ns, 6)}/128`,
+          'dev',
+          lb.links[0].ifname,
+          'nodad',
+        ]);
       }
     }
     if (io === 'tun') tunRouting(lb, shape);
     const router = HOSTS.find((h) => h.role === 'router')!;
     if (bgp?.md5) writeFileSync(labPasswordFile(lb), `${labMd5Password(lb)}\n`, { mode: 0o600 });
-    writeFileSync(f.config, labWeirConfig(lb, f, macs, workers, { health, io, shape }) + (bgp ? weirBgpYaml(router, bgp, labPasswordFile(lb)) : ''));
+    writeFileSync(
+      f.config,
+      labWeirConfig(lb, f, macs, workers, { health, io, shape }) +
+        (bgp ? weirBgpYaml(router, bgp, labPasswordFile(lb)) : ''),
+    );
     const out = openSync(f.log, 'a');
-    const child = spawn('ip', ['netns', 'exec', lb.ns, process.execPath, WEIR_CLI, 'run', '-c', f.config], { detached: true, stdio: ['ignore', out, out] });
+    const child = spawn('ip', ['netns', 'exec', lb.ns, process.execPath, WEIR_CLI, 'run', '-c', f.config], {
+      detached: true,
+      stdio: ['ignore', out, out],
+    });
     closeSync(out);
     child.unref();
     if (child.pid === undefined) throw new Error(`lab: could not start weir in ${lb.ns}`);
     procs.push({ ns: lb.ns, what: 'weir', pid: child.pid, log: f.log });
     started.push({ ns: lb.ns, pid: child.pid, socket: f.socket, log: f.log });
   }
-  writeState({ startedAt: new Date().toISOString(), processes: procs, bgp: bgp !== null, shape, ...(bgp ? { bgpOptions: bgp } : {}) });
+  writeState({
+    startedAt: new Date().toISOString(),
+    processes: procs,
+    bgp: bgp !== null,
+    shape,
+    ...(bgp ? { bgpOptions: bgp } : {}),
+  });
   const deadline = Date.now() + 10_000;
   for (const s of started) {
     while (!existsSync(s.socket)) {
       if (!pidAlive(s.pid) || Date.now() > deadline) {
         const tail = existsSync(s.log) ? readFileSync(s.log, 'utf8').split('\n').slice(-8).join('\n') : '';
-        throw new Error(`lab: weir in ${s.ns} did not come up (${pidAlive(s.pid) ? 'no control socket within 10 s' : 'it exited'}); log ${s.log}:\n${tail}`);
+        throw new Error(
+          `lab: weir in ${s.ns} did not come up (${pidAlive(s.pid) ? 'no control socket within 10 s' : 'it exited'}); log ${s.log}:\n${tail}`,
+        );
       }
       spawnSync('sleep', ['0.05']);
     }
@@ -319,12 +431,21 @@ export function restartWeir(ns: string): number {
   if (old && pidAlive(old.pid)) throw new Error(`lab: weir in ${ns} is still running (pid ${old.pid})`);
   rmSync(f.socket, { force: true }); // a killed instance leaves its socket file behind
   const out = openSync(f.log, 'a');
-  const child = spawn('ip', ['netns', 'exec', ns, process.execPath, WEIR_CLI, 'run', '-c', f.config], { detached: true, stdio: ['ignore', out, out] });
+  const child = spawn('ip', ['netns', 'exec', ns, process.execPath, WEIR_CLI, 'run', '-c', f.config], {
+    detached: true,
+    stdio: ['ignore', out, out],
+  });
   closeSync(out);
   child.unref();
   if (child.pid === undefined) throw new Error(`lab: could not start weir in ${ns}`);
   const pid = child.pid;
-  writeState({ ...state, processes: [...state.processes.filter((p) => !(p.ns === ns && p.what === 'weir')), { ns, what: 'weir', pid, log: f.log }] });
+  writeState({
+    ...state,
+    processes: [
+      ...state.processes.filter((p) => !(p.ns === ns && p.what === 'weir')),
+      { ns, what: 'weir', pid, log: f.log },
+    ],
+  });
   const deadline = Date.now() + 10_000;
   while (!existsSync(f.socket)) {
     if (!pidAlive(pid) || Date.now() > deadline) throw new Error(`lab: weir in ${ns} did not come back (log ${f.log})`);
@@ -337,8 +458,21 @@ export function restartWeir(ns: string): number {
 function startBird(procs: LabProcess[], opts: LabBgpOptions): void {
   const f = routerBgpFiles(STATE_DIR);
   mkdirSync(STATE_DIR, { recursive: true, mode: 0o700 });
-  writeFileSync(f.config, birdConfig(HOSTS.find((h) => h.role === 'router')!, f, opts));
-  startProcess('weir-router', 'bird', 'bird', ['-f', '-c', f.config, '-s', f.socket, '-P', `${STATE_DIR}/bird.pid`], procs);
+  writeFileSync(
+    f.config,
+    birdConfig(
+      HOSTS.find((h) => h.role === 'router')!,
+      f,
+      opts,
+    ),
+  );
+  startProcess(
+    'weir-router',
+    'bird',
+    'bird',
+    ['-f', '-c', f.config, '-s', f.socket, '-P', `${STATE_DIR}/bird.pid`],
+    procs,
+  );
   procs[procs.length - 1].log = f.log;
   const deadline = Date.now() + 5000;
   while (!existsSync(f.socket)) {
@@ -356,10 +490,25 @@ function startFrr(procs: LabProcess[], opts: LabBgpOptions): void {
   const f = frrFiles(FRR_DIR);
   rmSync(FRR_DIR, { recursive: true, force: true });
   mkdirSync(FRR_DIR, { mode: 0o750 });
-  const conf = frrConfig(HOSTS.find((h) => h.role === 'router')!, f, opts);
+  const conf = frrConfig(
+    HOSTS.find((h) => h.role === 'router')!,
+    f,
+    opts,
+  );
   for (const d of ['zebra', 'bgpd', 'bfdd'] as const) writeFileSync(f[d], conf[d]);
   run('chown', ['-R', 'frr:frr', FRR_DIR]);
-  const common = (d: 'zebra' | 'bgpd' | 'bfdd') => ['-N', 'weir-lab', '-z', f.zserv, '-i', `${FRR_DIR}/${d}.pid`, '--vty_socket', FRR_DIR, '-f', f[d]];
+  const common = (d: 'zebra' | 'bgpd' | 'bfdd') => [
+    '-N',
+    'weir-lab',
+    '-z',
+    f.zserv,
+    '-i',
+    `${FRR_DIR}/${d}.pid`,
+    '--vty_socket',
+    FRR_DIR,
+    '-f',
+    f[d],
+  ];
   const waitFor = (file: string, what: string) => {
     const deadline = Date.now() + 10_000;
     while (!existsSync(file)) {
@@ -370,7 +519,13 @@ function startFrr(procs: LabProcess[], opts: LabBgpOptions): void {
   startProcess('weir-router', 'frr-zebra', '/usr/lib/frr/zebra', common('zebra'), procs);
   waitFor(f.zserv, 'zebra');
   startProcess('weir-router', 'frr-bgpd', '/usr/lib/frr/bgpd', common('bgpd'), procs);
-  startProcess('weir-router', 'frr-bfdd', '/usr/lib/frr/bfdd', [...common('bfdd'), '--bfdctl', `${FRR_DIR}/bfdd.sock`], procs);
+  startProcess(
+    'weir-router',
+    'frr-bfdd',
+    '/usr/lib/frr/bfdd',
+    [...common('bfdd'), '--bfdctl', `${FRR_DIR}/bfdd.sock`],
+    procs,
+  );
   for (const p of procs.slice(-3)) p.log = f.log;
   waitFor(`${FRR_DIR}/bgpd.vty`, 'bgpd');
   waitFor(`${FRR_DIR}/bfdd.vty`, 'bfdd');
@@ -378,13 +533,21 @@ function startFrr(procs: LabProcess[], opts: LabBgpOptions): void {
 
 /** `vtysh -c <command>...` against the lab router's FRR ('' when it does not answer). */
 export function vtysh(...commands: string[]): string {
-  const r = spawnSync('ip', ['netns', 'exec', 'weir-router', 'vtysh', '--vty_socket', FRR_DIR, ...commands.flatMap((c) => ['-c', c])], { encoding: 'utf8', timeout: 10_000 });
+  const r = spawnSync(
+    'ip',
+    ['netns', 'exec', 'weir-router', 'vtysh', '--vty_socket', FRR_DIR, ...commands.flatMap((c) => ['-c', c])],
+    { encoding: 'utf8', timeout: 10_000 },
+  );
   return r.stdout ?? '';
 }
 
 /** `birdc <args>` against the lab router's BIRD ('' when it does not answer). */
 export function birdc(...args: string[]): string {
-  const r = spawnSync('ip', ['netns', 'exec', 'weir-router', 'birdc', '-s', routerBgpFiles(STATE_DIR).socket, ...args], { encoding: 'utf8', timeout: 5000 });
+  const r = spawnSync(
+    'ip',
+    ['netns', 'exec', 'weir-router', 'birdc', '-s', routerBgpFiles(STATE_DIR).socket, ...args],
+    { encoding: 'utf8', timeout: 5000 },
+  );
   return r.stdout ?? '';
 }
 
@@ -419,11 +582,15 @@ function waitBgpConverged(): void {
   for (;;) {
     const sessions = routerSessions();
     const routes = routerRoutes();
-    const ok = Object.values(sessions).every((s) => s === 'Established') && vips.every((a) => (routes[a]?.length ?? 0) === lbs.length);
+    const ok =
+      Object.values(sessions).every((s) => s === 'Established') &&
+      vips.every((a) => (routes[a]?.length ?? 0) === lbs.length);
     if (ok) return;
     if (Date.now() > deadline) {
       const log = labRouter() === 'frr' ? frrFiles(FRR_DIR).log : routerBgpFiles(STATE_DIR).log;
-      throw new Error(`lab: BGP did not converge within 20 s: sessions ${JSON.stringify(sessions)}, routes ${JSON.stringify(Object.fromEntries(vips.map((a) => [a, routes[a] ?? []])))} (router log ${log})`);
+      throw new Error(
+        `lab: BGP did not converge within 20 s: sessions ${JSON.stringify(sessions)}, routes ${JSON.stringify(Object.fromEntries(vips.map((a) => [a, routes[a] ?? []])))} (router log ${log})`,
+      );
     }
     spawnSync('sleep', ['0.1']);
   }
@@ -440,12 +607,39 @@ export function up(opts: UpOptions = {}): LabState {
     nsRun(SWITCH_NS, 'ip', ['link', 'set', br, 'up']);
   }
   // Bridged frames must not pass the switch namespace's IP netfilter hooks (LAB-NOTES: br_netfilter).
-  spawnSync('ip', ['netns', 'exec', SWITCH_NS, 'sysctl', '-qw', 'net.bridge.bridge-nf-call-iptables=0', 'net.bridge.bridge-nf-call-ip6tables=0']);
+  spawnSync('ip', [
+    'netns',
+    'exec',
+    SWITCH_NS,
+    'sysctl',
+    '-qw',
+    'net.bridge.bridge-nf-call-iptables=0',
+    'net.bridge.bridge-nf-call-ip6tables=0',
+  ]);
   // io: afxdp: as many queues as workers, so each worker has a queue of its own on every interface.
   // A veth hands a frame to the queue its sender used, so the client's link needs them too.
   const queues = opts.io === 'afxdp' ? Math.max(1, opts.workers ?? 1) : 1;
   const q = queues > 1 ? ['numtxqueues', String(queues), 'numrxqueues', String(queues)] : [];
-  run('ip', ['link', 'add', 'front0', 'netns', 'weir-client', 'mtu', '9000', ...q, 'type', 'veth', 'peer', 'name', 'front0', 'netns', 'weir-router', 'mtu', '9000', ...q]);
+  run('ip', [
+    'link',
+    'add',
+    'front0',
+    'netns',
+    'weir-client',
+    'mtu',
+    '9000',
+    ...q,
+    'type',
+    'veth',
+    'peer',
+    'name',
+    'front0',
+    'netns',
+    'weir-router',
+    'mtu',
+    '9000',
+    ...q,
+  ]);
   for (const h of hosts) linkHost(h, queues);
   for (const h of hosts) addressHost(h);
 
@@ -456,12 +650,24 @@ export function up(opts: UpOptions = {}): LabState {
   // timeout (sk_rethink_txhash): a flow would jump to another instance mid-connection, which no
   // hardware router does. Policy 3 with fields 0x37 (addresses, protocol, ports) hashes headers only.
   for (const [k, v] of [
-    ['net.ipv4.ip_forward', 1], ['net.ipv6.conf.all.forwarding', 1],
-    ['net.ipv4.fib_multipath_hash_policy', 3], ['net.ipv6.fib_multipath_hash_policy', 3],
-    ['net.ipv4.fib_multipath_hash_fields', '0x0037'], ['net.ipv6.fib_multipath_hash_fields', '0x0037'],
-    ['net.ipv4.conf.all.rp_filter', 0], ['net.ipv4.conf.default.rp_filter', 0],
-  ] as const) sysctl('weir-router', k, v);
-  const bgp = opts.bgp ? labBgpOptions({ router: opts.bgp === 'frr' ? 'frr' : 'bird', bfd: opts.bfd, md5: opts.md5, gracefulRestart: opts.gracefulRestart }) : null;
+    ['net.ipv4.ip_forward', 1],
+    ['net.ipv6.conf.all.forwarding', 1],
+    ['net.ipv4.fib_multipath_hash_policy', 3],
+    ['net.ipv6.fib_multipath_hash_policy', 3],
+    ['net.ipv4.fib_multipath_hash_fields', '0x0037'],
+    ['net.ipv6.fib_multipath_hash_fields', '0x0037'],
+    ['net.ipv4.conf.all.rp_filter', 0],
+    ['net.ipv4.conf.default.rp_filter', 0],
+  ] as const)
+    sysctl('weir-router', k, v);
+  const bgp = opts.bgp
+    ? labBgpOptions({
+        router: opts.bgp === 'frr' ? 'frr' : 'bird',
+        bfd: opts.bfd,
+        md5: opts.md5,
+        gracefulRestart: opts.gracefulRestart,
+      })
+    : null;
   if (!bgp) routeVips();
   for (const h of hosts) for (const l of h.links) offloadsOff(h.ns, l.ifname);
   for (const b of hostsByRole('backend', shape)) dsrVipsOnBackend(b.ns);
@@ -469,15 +675,39 @@ export function up(opts: UpOptions = {}): LabState {
   const procs: LabProcess[] = [];
   const server = path.join(here, 'backend-server.js');
   for (const b of hostsByRole('backend', shape)) {
-    startProcess(b.ns, 'http+udp-echo', process.execPath, [server, b.ns.replace(/^weir-/, ''), String(SERVICE_PORTS.http), String(SERVICE_PORTS.udpEcho), ...dsrVipAddresses()], procs);
+    startProcess(
+      b.ns,
+      'http+udp-echo',
+      process.execPath,
+      [
+        server,
+        b.ns.replace(/^weir-/, ''),
+        String(SERVICE_PORTS.http),
+        String(SERVICE_PORTS.udpEcho),
+        ...dsrVipAddresses(),
+      ],
+      procs,
+    );
     startProcess(b.ns, 'iperf3', 'iperf3', ['-s', '-p', String(SERVICE_PORTS.iperf3)], procs);
     // dsr-gre: this kernel has no GRE, so `weir decap` strips it in userspace into a TUN.
     const gre = [...new Set(VIPS.filter((v) => v.mode === 'dsr-gre').map((v) => v.address))];
-    startProcess(b.ns, 'weir-decap', process.execPath, [WEIR_CLI, 'decap', '--tun', 'weir-decap0', '--stats-interval', '0', ...gre.flatMap((a) => ['--vip', a])], procs);
+    startProcess(
+      b.ns,
+      'weir-decap',
+      process.execPath,
+      [WEIR_CLI, 'decap', '--tun', 'weir-decap0', '--stats-interval', '0', ...gre.flatMap((a) => ['--vip', a])],
+      procs,
+    );
   }
   if (bgp?.router === 'bird') startBird(procs, bgp);
   if (bgp?.router === 'frr') startFrr(procs, bgp);
-  const state: LabState = { startedAt: new Date().toISOString(), processes: procs, bgp: bgp !== null, shape, ...(bgp ? { bgpOptions: bgp } : {}) };
+  const state: LabState = {
+    startedAt: new Date().toISOString(),
+    processes: procs,
+    bgp: bgp !== null,
+    shape,
+    ...(bgp ? { bgpOptions: bgp } : {}),
+  };
   writeState(state);
   for (const b of hostsByRole('backend', shape)) waitListening(b.ns, [SERVICE_PORTS.http, SERVICE_PORTS.iperf3]);
   for (const b of hostsByRole('backend', shape)) waitLink(b.ns, 'weir-decap0');
@@ -493,14 +723,43 @@ export interface LabStatus {
   shape: LabShape;
   namespaces: { ns: string; role: string; present: boolean; addresses: string[] }[];
   vips: typeof VIPS;
-  backends: { name: string; ns: string; v4: string; v6: string; servers: { what: string; pid: number; alive: boolean }[] }[];
+  backends: {
+    name: string;
+    ns: string;
+    v4: string;
+    v6: string;
+    servers: { what: string; pid: number; alive: boolean }[];
+  }[];
   /** address4/6: the uplink addresses (the router's next hops); snat4/6: SNAT and GRE source (the backend side when two-armed). */
-  weir: { ns: string; address4: string; address6: string; interfaces: string[]; snat4: string; snat6: string; pid: number | null; alive: boolean; controlSocket: string; metrics: string; config: string; log: string }[];
+  weir: {
+    ns: string;
+    address4: string;
+    address6: string;
+    interfaces: string[];
+    snat4: string;
+    snat6: string;
+    pid: number | null;
+    alive: boolean;
+    controlSocket: string;
+    metrics: string;
+    config: string;
+    log: string;
+  }[];
   /** How the router reaches the VIPs: static ECMP routes, or BGP from the weir instances (BIRD 2 or FRR). */
   router: {
     ns: string;
     routing: 'static' | 'bgp';
-    bgp: ({ daemon: 'bird' | 'frr'; pid: number | null; alive: boolean; controlSocket: string; config: string; log: string; sessions: Record<string, string> } & Omit<LabBgpOptions, 'router'>) | null;
+    bgp:
+      | ({
+          daemon: 'bird' | 'frr';
+          pid: number | null;
+          alive: boolean;
+          controlSocket: string;
+          config: string;
+          log: string;
+          sessions: Record<string, string>;
+        } & Omit<LabBgpOptions, 'router'>)
+      | null;
   };
 }
 
@@ -516,16 +775,30 @@ export function status(): LabStatus {
     namespaces: hosts.map((h) => ({ ns: h.ns, role: h.role, present: present.has(h.ns), addresses: addrs(h) })),
     vips: VIPS,
     backends: hostsByRole('backend', shape).map((h) => ({
-      name: h.ns.replace(/^weir-/, ''), ns: h.ns, v4: h.links[0].v4!, v6: h.links[0].v6!,
-      servers: (state?.processes ?? []).filter((p) => p.ns === h.ns).map((p) => ({ what: p.what, pid: p.pid, alive: pidAlive(p.pid) })),
+      name: h.ns.replace(/^weir-/, ''),
+      ns: h.ns,
+      v4: h.links[0].v4!,
+      v6: h.links[0].v6!,
+      servers: (state?.processes ?? [])
+        .filter((p) => p.ns === h.ns)
+        .map((p) => ({ what: p.what, pid: p.pid, alive: pidAlive(p.pid) })),
     })),
     weir: hostsByRole('weir', shape).map((h) => {
       const f = weirFiles(STATE_DIR, h);
       const p = (state?.processes ?? []).find((x) => x.ns === h.ns && x.what === 'weir');
       return {
-        ns: h.ns, address4: h.links[0].v4!, address6: h.links[0].v6!, pid: p?.pid ?? null, alive: p ? pidAlive(p.pid) : false,
-        interfaces: h.links.map((l) => l.ifname), snat4: backendSideLink(h).v4!, snat6: backendSideLink(h).v6!,
-        controlSocket: f.socket, metrics: f.metrics, config: f.config, log: f.log,
+        ns: h.ns,
+        address4: h.links[0].v4!,
+        address6: h.links[0].v6!,
+        pid: p?.pid ?? null,
+        alive: p ? pidAlive(p.pid) : false,
+        interfaces: h.links.map((l) => l.ifname),
+        snat4: backendSideLink(h).v4!,
+        snat6: backendSideLink(h).v6!,
+        controlSocket: f.socket,
+        metrics: f.metrics,
+        config: f.config,
+        log: f.log,
       };
     }),
     router: routerStatus(state, present.has('weir-router')),
@@ -537,23 +810,53 @@ function routerStatus(state: LabState | undefined, present: boolean): LabStatus[
   const { router, ...features } = state.bgpOptions ?? labBgpOptions();
   const p = state.processes.find((x) => x.ns === 'weir-router' && x.what === (router === 'frr' ? 'frr-bgpd' : 'bird'));
   const alive = p ? pidAlive(p.pid) : false;
-  const files = router === 'frr' ? { controlSocket: FRR_DIR, config: frrFiles(FRR_DIR).bgpd, log: frrFiles(FRR_DIR).log } : (({ socket, config, log }) => ({ controlSocket: socket, config, log }))(routerBgpFiles(STATE_DIR));
+  const files =
+    router === 'frr'
+      ? { controlSocket: FRR_DIR, config: frrFiles(FRR_DIR).bgpd, log: frrFiles(FRR_DIR).log }
+      : (({ socket, config, log }) => ({ controlSocket: socket, config, log }))(routerBgpFiles(STATE_DIR));
   return {
-    ns: 'weir-router', routing: 'bgp',
-    bgp: { daemon: router, pid: p?.pid ?? null, alive, ...files, sessions: alive && present ? routerSessions() : {}, ...features },
+    ns: 'weir-router',
+    routing: 'bgp',
+    bgp: {
+      daemon: router,
+      pid: p?.pid ?? null,
+      alive,
+      ...files,
+      sessions: alive && present ? routerSessions() : {},
+      ...features,
+    },
   };
 }
 
 function printStatus(s: LabStatus): void {
   console.log(`lab: ${s.up ? `up (${s.shape})` : 'down'}`);
-  for (const n of s.namespaces) console.log(`  ${n.ns.padEnd(12)} ${n.role.padEnd(8)} ${n.present ? 'present' : 'absent '} ${n.addresses.join(' ')}`);
-  for (const b of s.backends) console.log(`  ${b.name.padEnd(12)} ${b.servers.map((p) => `${p.what}:${p.pid}${p.alive ? '' : '(dead)'}`).join(' ')}`);
-  for (const w of s.weir) if (w.pid !== null) console.log(`  ${w.ns.padEnd(12)} weir:${w.pid}${w.alive ? '' : '(dead)'} socket ${w.controlSocket} metrics ${w.metrics} log ${w.log}`);
+  for (const n of s.namespaces)
+    console.log(
+      `  ${n.ns.padEnd(12)} ${n.role.padEnd(8)} ${n.present ? 'present' : 'absent '} ${n.addresses.join(' ')}`,
+    );
+  for (const b of s.backends)
+    console.log(
+      `  ${b.name.padEnd(12)} ${b.servers.map((p) => `${p.what}:${p.pid}${p.alive ? '' : '(dead)'}`).join(' ')}`,
+    );
+  for (const w of s.weir)
+    if (w.pid !== null)
+      console.log(
+        `  ${w.ns.padEnd(12)} weir:${w.pid}${w.alive ? '' : '(dead)'} socket ${w.controlSocket} metrics ${w.metrics} log ${w.log}`,
+      );
   const b = s.router.bgp;
   if (b) {
     const on = [b.bfd && 'bfd', b.md5 && 'md5', b.gracefulRestart && 'graceful restart'].filter(Boolean).join(', ');
-    console.log(`  weir-router  ${b.daemon}:${b.pid}${b.alive ? '' : '(dead)'} ${b.daemon === 'frr' ? 'vty' : 'socket'} ${b.controlSocket} hold ${b.holdTime}s${on ? ` ${on}` : ''} sessions ${Object.entries(b.sessions).map(([k, v]) => `${k}=${v}`).join(' ')}`);
-  } else if (s.up) console.log('  weir-router  static ECMP routes to the VIPs (lab up --bgp[=frr]: BIRD 2 or FRR learns them over BGP)');
+    console.log(
+      `  weir-router  ${b.daemon}:${b.pid}${b.alive ? '' : '(dead)'} ${b.daemon === 'frr' ? 'vty' : 'socket'} ${b.controlSocket} hold ${b.holdTime}s${on ? ` ${on}` : ''} sessions ${Object.entries(
+        b.sessions,
+      )
+        .map(([k, v]) => `${k}=${v}`)
+        .join(' ')}`,
+    );
+  } else if (s.up)
+    console.log(
+      '  weir-router  static ECMP routes to the VIPs (lab up --bgp[=frr]: BIRD 2 or FRR learns them over BGP)',
+    );
 }
 
 function main(argv: string[]): number {
@@ -566,13 +869,21 @@ function main(argv: string[]): number {
     case 'up': {
       const w = rest.find((a) => a.startsWith('--workers='));
       const bgpArg = rest.find((a) => a === '--bgp' || a.startsWith('--bgp='));
-      if (bgpArg && !['--bgp', '--bgp=bird', '--bgp=frr'].includes(bgpArg)) throw new Error(`lab: ${bgpArg}: the router runs bird or frr`);
+      if (bgpArg && !['--bgp', '--bgp=bird', '--bgp=frr'].includes(bgpArg))
+        throw new Error(`lab: ${bgpArg}: the router runs bird or frr`);
       up({
-        weir: !rest.includes('--no-weir'), bgp: bgpArg === '--bgp=frr' ? 'frr' : bgpArg !== undefined,
-        bfd: rest.includes('--bfd'), md5: rest.includes('--md5'), gracefulRestart: rest.includes('--gr'),
+        weir: !rest.includes('--no-weir'),
+        bgp: bgpArg === '--bgp=frr' ? 'frr' : bgpArg !== undefined,
+        bfd: rest.includes('--bfd'),
+        md5: rest.includes('--md5'),
+        gracefulRestart: rest.includes('--gr'),
         health: rest.includes('--health=passive') ? 'passive' : rest.includes('--health'),
         ...(w ? { workers: Number(w.split('=')[1]) } : {}),
-        ...(rest.includes('--io=tun') ? { io: 'tun' as const } : rest.includes('--io=afxdp') ? { io: 'afxdp' as const } : {}),
+        ...(rest.includes('--io=tun')
+          ? { io: 'tun' as const }
+          : rest.includes('--io=afxdp')
+            ? { io: 'afxdp' as const }
+            : {}),
         ...(rest.includes('--two-armed') ? { shape: 'two-armed' as const } : {}),
       });
       printStatus(status());
@@ -591,7 +902,9 @@ function main(argv: string[]): number {
       return 0;
     }
     default:
-      console.error('usage: netns-lab/lab up [--no-weir] [--workers=N] [--bgp[=bird|frr] [--bfd] [--md5] [--gr]] [--health[=passive]] [--io=tun|afxdp] [--two-armed] | down | status [--json]');
+      console.error(
+        'usage: netns-lab/lab up [--no-weir] [--workers=N] [--bgp[=bird|frr] [--bfd] [--md5] [--gr]] [--health[=passive]] [--io=tun|afxdp] [--two-armed] | down | status [--json]',
+      );
       return 2;
   }
 }

@@ -63,20 +63,34 @@ export const BACKEND_BRIDGE = 'weir-br1';
 
 /** The one-armed lab (the default). */
 export const HOSTS: LabHost[] = [
-  { ns: 'weir-client', role: 'client', gw4: '198.18.0.1', gw6: 'fd00::1',
-    links: [{ ifname: 'front0', net: 'front', v4: '198.18.0.2', v6: 'fd00::2' }] },
-  { ns: 'weir-router', role: 'router',
+  {
+    ns: 'weir-client',
+    role: 'client',
+    gw4: '198.18.0.1',
+    gw6: 'fd00::1',
+    links: [{ ifname: 'front0', net: 'front', v4: '198.18.0.2', v6: 'fd00::2' }],
+  },
+  {
+    ns: 'weir-router',
+    role: 'router',
     links: [
       { ifname: 'front0', net: 'front', v4: '198.18.0.1', v6: 'fd00::1' },
       { ifname: 'fab0', net: 'fabric', v4: '198.18.1.1', v6: 'fd00:0:0:1::1' },
-    ] },
+    ],
+  },
   { ns: SWITCH_NS, role: 'switch', links: [] },
   ...[1, 2].map((i): LabHost => ({
-    ns: `weir-lb${i}`, role: 'weir', gw4: '198.18.1.1', gw6: 'fd00:0:0:1::1',
+    ns: `weir-lb${i}`,
+    role: 'weir',
+    gw4: '198.18.1.1',
+    gw6: 'fd00:0:0:1::1',
     links: [{ ifname: 'fab0', net: 'fabric', v4: `198.18.1.${10 + i}`, v6: `fd00:0:0:1::${10 + i}` }],
   })),
   ...[1, 2, 3].map((i): LabHost => ({
-    ns: `weir-be${i}`, role: 'backend', gw4: '198.18.1.1', gw6: 'fd00:0:0:1::1',
+    ns: `weir-be${i}`,
+    role: 'backend',
+    gw4: '198.18.1.1',
+    gw6: 'fd00:0:0:1::1',
     links: [{ ifname: 'fab0', net: 'fabric', v4: `198.18.1.${20 + i}`, v6: `fd00:0:0:1::${20 + i}` }],
   })),
 ];
@@ -88,10 +102,18 @@ export const TWO_ARMED_HOSTS: LabHost[] = HOSTS.map((h): LabHost => {
   }
   const i = Number(h.ns.replace(/^weir-(lb|be)/, ''));
   if (h.role === 'weir') {
-    return { ...h, links: [h.links[0], { ifname: 'be0', net: 'backend', v4: `198.18.2.${10 + i}`, v6: `fd00:0:0:2::${10 + i}` }] };
+    return {
+      ...h,
+      links: [h.links[0], { ifname: 'be0', net: 'backend', v4: `198.18.2.${10 + i}`, v6: `fd00:0:0:2::${10 + i}` }],
+    };
   }
   if (h.role === 'backend') {
-    return { ...h, gw4: '198.18.2.1', gw6: 'fd00:0:0:2::1', links: [{ ifname: 'fab0', net: 'backend', v4: `198.18.2.${20 + i}`, v6: `fd00:0:0:2::${20 + i}` }] };
+    return {
+      ...h,
+      gw4: '198.18.2.1',
+      gw6: 'fd00:0:0:2::1',
+      links: [{ ifname: 'fab0', net: 'backend', v4: `198.18.2.${20 + i}`, v6: `fd00:0:0:2::${20 + i}` }],
+    };
   }
   return h;
 });

@@ -2,7 +2,15 @@
 // be1..3 as backends (MACs read from their fabric veths for dsr-l2), the lb's own fabric
 // addresses as SNAT / GRE source, and a control socket under /run/weir-lab.
 import YAML from 'yaml';
-import { BACKEND_WEIGHTS, LAB_HASH_SEED, VIPS, backendSideLink, hostsByRole, type LabHost, type LabShape } from './topology.js';
+import {
+  BACKEND_WEIGHTS,
+  LAB_HASH_SEED,
+  VIPS,
+  backendSideLink,
+  hostsByRole,
+  type LabHost,
+  type LabShape,
+} from './topology.js';
 
 export interface LabWeirFiles {
   config: string;
@@ -90,7 +98,13 @@ export function weirFiles(stateDir: string, lb: LabHost): LabWeirFiles {
 }
 
 /** YAML text of lb's config. `macs` maps backend namespace → MAC of its fabric interface. */
-export function labWeirConfig(lb: LabHost, files: LabWeirFiles, macs: Record<string, string>, workers = 1, opts: LabConfigOptions = {}): string {
+export function labWeirConfig(
+  lb: LabHost,
+  files: LabWeirFiles,
+  macs: Record<string, string>,
+  workers = 1,
+  opts: LabConfigOptions = {},
+): string {
   const link = backendSideLink(lb);
   const backends = hostsByRole('backend', opts.shape);
   const hc = opts.health === 'passive' ? LAB_PASSIVE_HEALTH_CHECK : LAB_HEALTH_CHECK;
@@ -118,10 +132,15 @@ export function labWeirConfig(lb: LabHost, files: LabWeirFiles, macs: Record<str
         mode: v.mode,
         table_size: 4099,
         ...(v.hashFields ? { hash_fields: v.hashFields } : {}),
-        health_check: opts.health && v.protocol === 'tcp' && v.port === 80
-          // copies: YAML would alias a shared object
-          ? { ...hc, damping: { ...hc.damping }, ...(v.name === LAB_TUNNEL_VIP || v.name === LAB_TUNNEL_VIP6 ? { via: 'tunnel' } : {}) }
-          : { type: 'none' },
+        health_check:
+          opts.health && v.protocol === 'tcp' && v.port === 80
+            ? // copies: YAML would alias a shared object
+              {
+                ...hc,
+                damping: { ...hc.damping },
+                ...(v.name === LAB_TUNNEL_VIP || v.name === LAB_TUNNEL_VIP6 ? { via: 'tunnel' } : {}),
+              }
+            : { type: 'none' },
         backends: backends.map((b) => {
           const name = b.ns.replace(/^weir-/, '');
           return {
@@ -129,7 +148,9 @@ export function labWeirConfig(lb: LabHost, files: LabWeirFiles, macs: Record<str
             address: six ? b.links[0].v6! : b.links[0].v4!,
             weight: BACKEND_WEIGHTS[name] ?? 100,
             ...(v.mode === 'dsr-l2' ? { mac: macs[b.ns] } : {}),
-            ...(opts.health && (v.name === LAB_TUNNEL_VIP || v.name === LAB_TUNNEL_VIP6) ? { health_check: { source_address: labProbeSource(lb.ns, b.ns, six ? 6 : 4) } } : {}),
+            ...(opts.health && (v.name === LAB_TUNNEL_VIP || v.name === LAB_TUNNEL_VIP6)
+              ? { health_check: { source_address: labProbeSource(lb.ns, b.ns, six ? 6 : 4) } }
+              : {}),
           };
         }),
       };

@@ -22,14 +22,19 @@ function usablePrebuild() {
   }
 }
 
-const fromSource = ['1', 'true'].includes(process.env.WEIR_BUILD_FROM_SOURCE ?? '') || process.env.npm_config_build_from_source === 'true';
+const fromSource =
+  ['1', 'true'].includes(process.env.WEIR_BUILD_FROM_SOURCE ?? '') ||
+  process.env.npm_config_build_from_source === 'true';
 if (!fromSource) {
   const p = usablePrebuild();
   if (!p.why) {
-    console.log(`weir: using the prebuilt addon ${path.relative(root, p.file)} (set WEIR_BUILD_FROM_SOURCE=1 to compile instead)`);
+    console.log(
+      `weir: using the prebuilt addon ${path.relative(root, p.file)} (set WEIR_BUILD_FROM_SOURCE=1 to compile instead)`,
+    );
     process.exit(0);
   }
-  if (existsSync(path.join(root, 'prebuilds'))) console.log(`weir: prebuilt addon not used (${p.why}); building from source`);
+  if (existsSync(path.join(root, 'prebuilds')))
+    console.log(`weir: prebuilt addon not used (${p.why}); building from source`);
 }
 
 const prefix = path.resolve(path.dirname(process.execPath), '..');

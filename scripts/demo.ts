@@ -21,7 +21,11 @@ function inClient(args: string[], input?: string): string {
 }
 
 function weir(ns: string, args: string[]): string {
-  return execFileSync('ip', ['netns', 'exec', ns, process.execPath, weirCli, ...args, '-s', `/run/weir-lab/${ns.replace(/^weir-/, '')}.sock`], { encoding: 'utf8' });
+  return execFileSync(
+    'ip',
+    ['netns', 'exec', ns, process.execPath, weirCli, ...args, '-s', `/run/weir-lab/${ns.replace(/^weir-/, '')}.sock`],
+    { encoding: 'utf8' },
+  );
 }
 
 function down(): void {
@@ -41,8 +45,14 @@ function main(): number {
       down();
     }
   };
-  process.on('SIGINT', () => { cleanup(); process.exit(130); });
-  process.on('SIGTERM', () => { cleanup(); process.exit(143); });
+  process.on('SIGINT', () => {
+    cleanup();
+    process.exit(130);
+  });
+  process.on('SIGTERM', () => {
+    cleanup();
+    process.exit(143);
+  });
   try {
     say('$ netns-lab/lab up   (client → router → ECMP → weir-lb1/weir-lb2 → be1..be3; weights 100/100/200)');
     execFileSync(lab, ['up'], { stdio: 'inherit' });
@@ -59,7 +69,9 @@ function main(): number {
     say('\nUDP echo through each UDP VIP:');
     for (const v of VIPS.filter((x) => x.protocol === 'udp')) {
       const target = v.address.includes(':') ? `UDP6:[${v.address}]:7` : `UDP4:${v.address}:7`;
-      say(`  ${v.name.padEnd(9)} ${v.mode.padEnd(7)} ${v.address.padEnd(16)} ${inClient(['socat', '-T', '2', '-', target], 'hello\n')}`);
+      say(
+        `  ${v.name.padEnd(9)} ${v.mode.padEnd(7)} ${v.address.padEnd(16)} ${inClient(['socat', '-T', '2', '-', target], 'hello\n')}`,
+      );
     }
     say('\n$ weir conntrack list   (in weir-lb1)');
     process.stdout.write(weir('weir-lb1', ['conntrack', 'list', '--limit', '40']));

@@ -21,10 +21,28 @@ export const CORPUS_DIR = path.join(root, 'test/fixtures/fuzz');
 /** A corpus file stays small: a path that needs more packets to reach is left to the runs. */
 const CORPUS_MAX_BYTES = 48 * 1024;
 
-export interface Task { seed: number; mode: FuzzMode; modeIndex: number; packets: number; episodePackets: number; pcaps: string[]; out: string; saveCorpus: string | null }
+export interface Task {
+  seed: number;
+  mode: FuzzMode;
+  modeIndex: number;
+  packets: number;
+  episodePackets: number;
+  pcaps: string[];
+  out: string;
+  saveCorpus: string | null;
+}
 export type FuzzMsg =
   | { type: 'progress'; mode: FuzzMode; packets: number; mutated: number; episodes: number }
-  | { type: 'done'; mode: FuzzMode; packets: number; mutated: number; episodes: number; counters: number[]; pktErrors: number[]; corpus: string[] }
+  | {
+      type: 'done';
+      mode: FuzzMode;
+      packets: number;
+      mutated: number;
+      episodes: number;
+      counters: number[];
+      pktErrors: number[];
+      corpus: string[];
+    }
   | { type: 'failure'; mode: FuzzMode; failure: string; file: string; packets: number };
 
 const USAGE = `usage: npm run fuzz -- [--packets N] [--seed S|random] [--mode ${MODES.join('|')}|all] [--episode N]
@@ -39,17 +57,27 @@ export function fuzzMode(t: Task, post: (m: FuzzMsg) => void): void {
   const pktErrors = new Array<number>(PKT_ERROR_NAMES.length).fill(0);
   const seen = new Set<string>();
   const corpus: string[] = [];
-  let packets = 0, mutated = 0, last = Date.now();
+  let packets = 0,
+    mutated = 0,
+    last = Date.now();
   for (let e = 0; packets < t.packets; e++) {
     const r = episode(seed, t.mode, e, Math.min(t.episodePackets, t.packets - packets), seeds);
     packets += r.packets;
     mutated += r.mutated;
-    r.counters.forEach((v, i) => { counters[i] += v; });
-    r.pktErrors.forEach((v, i) => { pktErrors[i] += v; });
+    r.counters.forEach((v, i) => {
+      counters[i] += v;
+    });
+    r.pktErrors.forEach((v, i) => {
+      pktErrors[i] += v;
+    });
     if (r.failure) {
       const kind = failureKind(r.failure);
       const drain = r.at >= r.batches.length;
-      const full = reproOf(r, r.at + 1, drain, { failure: kind }, `fuzz failure: ${r.failure.split('\n')[0]}`, { seed: t.seed, mode: t.mode, episode: e });
+      const full = reproOf(r, r.at + 1, drain, { failure: kind }, `fuzz failure: ${r.failure.split('\n')[0]}`, {
+        seed: t.seed,
+        mode: t.mode,
+        episode: e,
+      });
       const small = minimize(full, (c) => failsAs(c, kind));
       mkdirSync(t.out, { recursive: true });
       const file = path.join(t.out, `${t.mode}-seed${t.seed}-episode${e}.json`);
@@ -61,24 +89,44 @@ export function fuzzMode(t: Task, post: (m: FuzzMsg) => void): void {
       for (const [name, k] of r.firstHit) {
         if (seen.has(name) || name === 'rx') continue;
         seen.add(name);
-        const full = reproOf(r, k + 1, false, { hits: [name] }, `reaches ${name} (${t.mode})`, { seed: t.seed, mode: t.mode, episode: e });
+        const full = reproOf(r, k + 1, false, { hits: [name] }, `reaches ${name} (${t.mode})`, {
+          seed: t.seed,
+          mode: t.mode,
+          episode: e,
+        });
         const small = minimize(full, (c) => reaches(c, name), 500);
         const text = JSON.stringify(small) + '\n';
-        if (text.length > CORPUS_MAX_BYTES) { seen.delete(name); continue; } // wait for a smaller one
+        if (text.length > CORPUS_MAX_BYTES) {
+          seen.delete(name);
+          continue;
+        } // wait for a smaller one
         mkdirSync(t.saveCorpus, { recursive: true });
         const file = path.join(t.saveCorpus, `${t.mode}-${name.replace(/[^A-Za-z0-9]+/g, '-')}.json`);
         writeFileSync(file, text);
         corpus.push(file);
       }
     }
-    if (Date.now() - last > 2000) { last = Date.now(); post({ type: 'progress', mode: t.mode, packets, mutated, episodes: e + 1 }); }
+    if (Date.now() - last > 2000) {
+      last = Date.now();
+      post({ type: 'progress', mode: t.mode, packets, mutated, episodes: e + 1 });
+    }
   }
   post({ type: 'done', mode: t.mode, packets, mutated, episodes: 0, counters, pktErrors, corpus });
 }
 
 // Counters whose path differs by mode keep a corpus file per mode; for the rest (parse errors,
 // offload drops, policies) the smallest file of any mode is enough.
-const PER_MODE = new Set(['txIcmpToBackend', 'txNextHop', 'newFlows', 'rescheduled', 'ctInsertFailed', 'dropNoBackend', 'dropIcmpUnmatched', 'csumCompleted', 'dropConntrackFull']);
+const PER_MODE = new Set([
+  'txIcmpToBackend',
+  'txNextHop',
+  'newFlows',
+  'rescheduled',
+  'ctInsertFailed',
+  'dropNoBackend',
+  'dropIcmpUnmatched',
+  'csumCompleted',
+  'dropConntrackFull',
+]);
 
 function dedupeCorpus(files: string[]): number {
   const best = new Map<string, string>();
@@ -87,7 +135,10 @@ function dedupeCorpus(files: string[]): number {
     const m = /^(nat|dsr-gre|dsr-l2|mixed)-(.*)\.json$/.exec(path.basename(f));
     if (!m || PER_MODE.has(m[2])) continue;
     const prev = best.get(m[2]);
-    if (prev === undefined) { best.set(m[2], f); continue; }
+    if (prev === undefined) {
+      best.set(m[2], f);
+      continue;
+    }
     const [keep, drop] = size(f) < size(prev) ? [f, prev] : [prev, f];
     best.set(m[2], keep);
     unlinkSync(drop);
@@ -105,7 +156,9 @@ function parseArgs(argv: string[]): Record<string, string[]> {
     (o[a.slice(2)] ??= []).push(v);
     i++;
   }
-  for (const k of Object.keys(o)) if (!['packets', 'seed', 'mode', 'episode', 'pcap', 'out', 'save-corpus', 'replay', 'minimize'].includes(k)) throw new Error(`unknown option --${k}\n${USAGE}`);
+  for (const k of Object.keys(o))
+    if (!['packets', 'seed', 'mode', 'episode', 'pcap', 'out', 'save-corpus', 'replay', 'minimize'].includes(k))
+      throw new Error(`unknown option --${k}\n${USAGE}`);
   return o;
 }
 
@@ -128,7 +181,10 @@ function replayFile(file: string, shrink: boolean): number {
   }
   const n = r.batches.reduce((s, b) => s + b.packets.length, 0);
   console.log(`replayed ${file}: ${r.batches.length} batches, ${n} packets, world ${JSON.stringify(r.world)}`);
-  if (o.failure) { console.log(`FAILS at batch ${o.at}: ${o.failure}`); return 1; }
+  if (o.failure) {
+    console.log(`FAILS at batch ${o.at}: ${o.failure}`);
+    return 1;
+  }
   console.log('no failure: every invariant held');
   return 0;
 }
@@ -139,15 +195,18 @@ async function main(): Promise<number> {
   const packets = int(a.packets?.[0], 'packets', 15_000_000); // about 10 million of them mutated
   const seed = a.seed?.[0] === 'random' ? (Date.now() ^ process.pid) >>> 0 : int(a.seed?.[0], 'seed', 1) >>> 0;
   const modeArg = a.mode?.[0] ?? 'all';
-  if (modeArg !== 'all' && !(MODES as readonly string[]).includes(modeArg)) throw new Error(`--mode must be one of ${MODES.join(', ')}, all\n${USAGE}`);
+  if (modeArg !== 'all' && !(MODES as readonly string[]).includes(modeArg))
+    throw new Error(`--mode must be one of ${MODES.join(', ')}, all\n${USAGE}`);
   const modes: FuzzMode[] = modeArg === 'all' ? [...MODES] : [modeArg as FuzzMode];
   const episodePackets = int(a.episode?.[0], 'episode', 2048);
   const out = path.resolve(a.out?.[0] ?? 'fuzz-failures');
   const saveCorpus = a['save-corpus'] ? path.resolve(a['save-corpus'][0]) : null;
   const pcaps = a.pcap ?? [];
   const share = Math.ceil(packets / modes.length);
-  console.log(`weir engine fuzz: ${packets.toLocaleString('en')} packets, seed ${seed}, modes ${modes.join(', ')}, ${episodePackets} packets per episode, ` +
-    `${corpusFiles(CORPUS_DIR).length} corpus files, ${fixtureSeeds().length} fixture seeds, ${pcaps.length} pcaps; ${os.availableParallelism()} CPUs`);
+  console.log(
+    `weir engine fuzz: ${packets.toLocaleString('en')} packets, seed ${seed}, modes ${modes.join(', ')}, ${episodePackets} packets per episode, ` +
+      `${corpusFiles(CORPUS_DIR).length} corpus files, ${fixtureSeeds().length} fixture seeds, ${pcaps.length} pcaps; ${os.availableParallelism()} CPUs`,
+  );
   const start = performance.now();
   const prog = new Map<FuzzMode, { packets: number; mutated: number }>();
   const done: Array<Extract<FuzzMsg, { type: 'done' }>> = [];
@@ -157,31 +216,49 @@ async function main(): Promise<number> {
     const now = performance.now();
     if (!final && now - lastPrint < 5000) return;
     lastPrint = now;
-    let p = 0, m = 0;
-    for (const v of prog.values()) { p += v.packets; m += v.mutated; }
+    let p = 0,
+      m = 0;
+    for (const v of prog.values()) {
+      p += v.packets;
+      m += v.mutated;
+    }
     const s = (now - start) / 1000;
-    console.log(`  ${s.toFixed(0).padStart(4)} s  ${p.toLocaleString('en').padStart(12)} packets (${m.toLocaleString('en')} mutated)  ${Math.round(p / s).toLocaleString('en')} packets/s  ` +
-      [...prog].map(([k, v]) => `${k} ${(v.packets / 1e6).toFixed(2)}M`).join('  '));
+    console.log(
+      `  ${s.toFixed(0).padStart(4)} s  ${p.toLocaleString('en').padStart(12)} packets (${m.toLocaleString('en')} mutated)  ${Math.round(p / s).toLocaleString('en')} packets/s  ` +
+        [...prog].map(([k, v]) => `${k} ${(v.packets / 1e6).toFixed(2)}M`).join('  '),
+    );
   };
   const all: Worker[] = [];
-  const workers = modes.map((mode) => new Promise<void>((resolve, reject) => {
-    const task: Task = { seed, mode, modeIndex: MODES.indexOf(mode), packets: share, episodePackets, pcaps, out, saveCorpus };
-    const w = new Worker(fileURLToPath(import.meta.url), { workerData: task });
-    all.push(w);
-    w.on('message', (msg: FuzzMsg) => {
-      if (msg.type === 'failure') {
-        failed ??= msg;
-        prog.set(msg.mode, { packets: msg.packets, mutated: 0 });
-        for (const o of all) if (o !== w) void o.terminate(); // one failure is the answer
-        return;
-      }
-      prog.set(msg.mode, { packets: msg.packets, mutated: msg.mutated });
-      if (msg.type === 'done') done.push(msg);
-      show();
-    });
-    w.on('error', reject);
-    w.on('exit', () => resolve());
-  }));
+  const workers = modes.map(
+    (mode) =>
+      new Promise<void>((resolve, reject) => {
+        const task: Task = {
+          seed,
+          mode,
+          modeIndex: MODES.indexOf(mode),
+          packets: share,
+          episodePackets,
+          pcaps,
+          out,
+          saveCorpus,
+        };
+        const w = new Worker(fileURLToPath(import.meta.url), { workerData: task });
+        all.push(w);
+        w.on('message', (msg: FuzzMsg) => {
+          if (msg.type === 'failure') {
+            failed ??= msg;
+            prog.set(msg.mode, { packets: msg.packets, mutated: 0 });
+            for (const o of all) if (o !== w) void o.terminate(); // one failure is the answer
+            return;
+          }
+          prog.set(msg.mode, { packets: msg.packets, mutated: msg.mutated });
+          if (msg.type === 'done') done.push(msg);
+          show();
+        });
+        w.on('error', reject);
+        w.on('exit', () => resolve());
+      }),
+  );
   await Promise.all(workers);
   show(true);
   const secs = (performance.now() - start) / 1000;
@@ -193,14 +270,21 @@ async function main(): Promise<number> {
     console.log('(copy it into test/fixtures/fuzz/ once fixed: the unit tests replay that folder)');
     return 1;
   }
-  const total = done.reduce((s, d) => s + d.packets, 0), mut = done.reduce((s, d) => s + d.mutated, 0);
+  const total = done.reduce((s, d) => s + d.packets, 0),
+    mut = done.reduce((s, d) => s + d.mutated, 0);
   const counters = ENGINE_COUNTER_NAMES.map((_, i) => done.reduce((s, d) => s + d.counters[i], 0));
   const pkt = PKT_ERROR_NAMES.map((_, i) => done.reduce((s, d) => s + d.pktErrors[i], 0));
-  console.log(`\n${total.toLocaleString('en')} packets (${mut.toLocaleString('en')} mutated) in ${secs.toFixed(1)} s: ${Math.round(total / secs).toLocaleString('en')} packets/s; no failure`);
+  console.log(
+    `\n${total.toLocaleString('en')} packets (${mut.toLocaleString('en')} mutated) in ${secs.toFixed(1)} s: ${Math.round(total / secs).toLocaleString('en')} packets/s; no failure`,
+  );
   console.log('engine counters over the run:');
-  ENGINE_COUNTER_NAMES.forEach((n, i) => console.log(`  ${n.padEnd(20)} ${counters[i].toLocaleString('en').padStart(14)}`));
+  ENGINE_COUNTER_NAMES.forEach((n, i) =>
+    console.log(`  ${n.padEnd(20)} ${counters[i].toLocaleString('en').padStart(14)}`),
+  );
   const errs = PKT_ERROR_NAMES.map((n, i) => [n, pkt[i]] as const).filter(([, v]) => v > 0);
-  console.log(`parse errors reached: ${errs.length} of ${PKT_ERROR_NAMES.length - 1}: ${errs.map(([n, v]) => `${n} ${v}`).join(', ')}`);
+  console.log(
+    `parse errors reached: ${errs.length} of ${PKT_ERROR_NAMES.length - 1}: ${errs.map(([n, v]) => `${n} ${v}`).join(', ')}`,
+  );
   const never = ENGINE_COUNTER_NAMES.filter((_, i) => counters[i] === 0);
   console.log(`counters never reached: ${never.length ? never.join(', ') : 'none'}`);
   const saved = done.flatMap((d) => d.corpus);
@@ -211,5 +295,13 @@ async function main(): Promise<number> {
 if (!isMainThread && parentPort && (workerData as Task | undefined)?.mode) {
   fuzzMode(workerData as Task, (m) => parentPort!.postMessage(m));
 } else if (isMainThread && process.argv[1] === fileURLToPath(import.meta.url)) {
-  main().then((code) => { process.exitCode = code; }, (e: Error) => { console.error(process.env.WEIR_FUZZ_DEBUG ? e.stack : e.message); process.exitCode = 2; });
+  main().then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (e: Error) => {
+      console.error(process.env.WEIR_FUZZ_DEBUG ? e.stack : e.message);
+      process.exitCode = 2;
+    },
+  );
 }

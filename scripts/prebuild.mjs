@@ -27,14 +27,33 @@ const TOOLS = {
   arm64: hostArch === 'arm64' ? {} : cross('aarch64-linux-gnu'),
 };
 function cross(triple) {
-  return { CC: `${triple}-gcc`, CXX: `${triple}-g++`, LINK: `${triple}-g++`, AR: `${triple}-ar`, STRIP: `${triple}-strip` };
+  return {
+    CC: `${triple}-gcc`,
+    CXX: `${triple}-g++`,
+    LINK: `${triple}-g++`,
+    AR: `${triple}-ar`,
+    STRIP: `${triple}-strip`,
+  };
 }
 
 const prebuildify = createRequire(import.meta.url).resolve('prebuildify/bin.js');
 // node-gyp: npm's (npm sets npm_config_node_gyp in scripts), else one on PATH, else the copy
 // bundled with the npm that came with this node.
-const nodeGyp = process.env.npm_config_node_gyp
-  ?? (spawnSync('node-gyp', ['--version']).status === 0 ? 'node-gyp' : path.resolve(path.dirname(process.execPath), '..', 'lib', 'node_modules', 'npm', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js'));
+const nodeGyp =
+  process.env.npm_config_node_gyp ??
+  (spawnSync('node-gyp', ['--version']).status === 0
+    ? 'node-gyp'
+    : path.resolve(
+        path.dirname(process.execPath),
+        '..',
+        'lib',
+        'node_modules',
+        'npm',
+        'node_modules',
+        'node-gyp',
+        'bin',
+        'node-gyp.js',
+      ));
 // Node's own headers, so node-gyp never downloads (the build machines may be offline).
 const nodedir = process.env.npm_config_nodedir ?? path.resolve(path.dirname(process.execPath), '..');
 
@@ -43,18 +62,36 @@ const jobs = arches.map((arch) => {
   const tools = TOOLS[arch];
   if (!tools) throw new Error(`unknown arch ${arch} (x64 or arm64)`);
   if (tools.CXX && spawnSync(tools.CXX, ['--version']).status !== 0) {
-    console.error(`prebuild ${arch}: ${tools.CXX} not found (Debian: apt-get install -y g++-${tools.CXX.split('-linux')[0].replace('x86_64', 'x86-64')}-linux-gnu)`);
+    console.error(
+      `prebuild ${arch}: ${tools.CXX} not found (Debian: apt-get install -y g++-${tools.CXX.split('-linux')[0].replace('x86_64', 'x86-64')}-linux-gnu)`,
+    );
     failed++;
     return null;
   }
   // A scratch copy: binding.gyp, native/ and node-addon-api (which binding.gyp asks node for).
   const scratch = mkdtempSync(path.join(os.tmpdir(), `weir-prebuild-${arch}-`));
-  for (const f of ['package.json', 'binding.gyp', 'native']) cpSync(path.join(root, f), path.join(scratch, f), { recursive: true });
+  for (const f of ['package.json', 'binding.gyp', 'native'])
+    cpSync(path.join(root, f), path.join(scratch, f), { recursive: true });
   mkdirSync(path.join(scratch, 'node_modules'));
   symlinkSync(path.join(root, 'node_modules', 'node-addon-api'), path.join(scratch, 'node_modules', 'node-addon-api'));
-  const args = [prebuildify, '--napi', '--strip', '--arch', arch, '--target', `node@${process.versions.node}`, '--cwd', scratch];
+  const args = [
+    prebuildify,
+    '--napi',
+    '--strip',
+    '--arch',
+    arch,
+    '--target',
+    `node@${process.versions.node}`,
+    '--cwd',
+    scratch,
+  ];
   if (tools.STRIP) args.push('--strip-bin', tools.STRIP);
-  return { arch, scratch, args, env: { ...process.env, ...tools, PREBUILD_NODE_GYP: nodeGyp, npm_config_nodedir: nodedir, JOBS: 'max' } };
+  return {
+    arch,
+    scratch,
+    args,
+    env: { ...process.env, ...tools, PREBUILD_NODE_GYP: nodeGyp, npm_config_nodedir: nodedir, JOBS: 'max' },
+  };
 });
 
 for (const j of jobs.filter(Boolean)) {

@@ -22,7 +22,9 @@ function collect(dir) {
 
 const files = suites.flatMap((s) => collect(path.join(root, 'dist-test', 'test', s)));
 if (files.length === 0) {
-  console.error(`run-tests: no compiled test files under dist-test/test/{${suites.join(',')}}; run node scripts/build-tests.mjs first`);
+  console.error(
+    `run-tests: no compiled test files under dist-test/test/{${suites.join(',')}}; run node scripts/build-tests.mjs first`,
+  );
   process.exit(1);
 }
 const extra = process.env.WEIR_TEST_ARGS ? process.env.WEIR_TEST_ARGS.split(' ') : [];

@@ -10,9 +10,19 @@ const VIPS = 50;
 const BACKENDS = 20;
 
 function text(seed: string, weight0: number): string {
-  const lines = ['instance: { addresses: [198.18.0.10] }', `cluster: { hash_seed: ${seed} }`, 'conntrack: { capacity: 1024 }', 'vips:'];
+  const lines = [
+    'instance: { addresses: [198.18.0.10] }',
+    `cluster: { hash_seed: ${seed} }`,
+    'conntrack: { capacity: 1024 }',
+    'vips:',
+  ];
   for (let v = 0; v < VIPS; v++) {
-    lines.push(`  - name: vip-${v}`, `    address: 198.18.${100 + (v >> 8)}.${v & 255}`, '    port: 443', '    backends:');
+    lines.push(
+      `  - name: vip-${v}`,
+      `    address: 198.18.${100 + (v >> 8)}.${v & 255}`,
+      '    port: 443',
+      '    backends:',
+    );
     for (let b = 0; b < BACKENDS; b++) {
       lines.push(`      - { address: 198.18.${2 + v}.${b + 1}, weight: ${v === 0 && b === 0 ? weight0 : 100} }`);
     }
@@ -52,7 +62,10 @@ export async function run(): Promise<void> {
   const rt = await LbRuntime.start(ca);
   let flip = false;
   const rows = [
-    { step: `parse + validate (${VIPS} VIPs, ${VIPS * BACKENDS} backends, ${a.length} bytes)`, ms: timeIt(9, () => void cfg(a)) },
+    {
+      step: `parse + validate (${VIPS} VIPs, ${VIPS * BACKENDS} backends, ${a.length} bytes)`,
+      ms: timeIt(9, () => void cfg(a)),
+    },
     { step: 'diff two parsed configs', ms: timeIt(9, () => void diffConfigs(ca, cb)) },
     {
       step: 'apply a reload changing one weight (1 table rebuilt)',

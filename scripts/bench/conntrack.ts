@@ -9,7 +9,15 @@ const VIP = 0xc6120001;
 
 type Op = 'insert' | 'lookup' | 'lookup-batch' | 'lookup-miss' | 'track' | 'delete';
 const BATCH = 256;
-interface Job { weirBench: 'conntrack'; shared: ConnTableShared; go: SharedArrayBuffer; op: Op; lo: number; hi: number; order: SharedArrayBuffer }
+interface Job {
+  weirBench: 'conntrack';
+  shared: ConnTableShared;
+  go: SharedArrayBuffer;
+  op: Op;
+  lo: number;
+  hi: number;
+  order: SharedArrayBuffer;
+}
 
 const src = (i: number): number => (0x0a000000 + i) | 0;
 const sport = (i: number): number => 1024 + (i % 60000);
@@ -19,31 +27,51 @@ function runOp(t: ConnTable, op: Op, order: Int32Array, lo: number, hi: number):
   let sum = 0;
   switch (op) {
     case 'insert':
-      for (let n = lo; n < hi; n++) { const i = order[n]; sum += t.insert4(6, src(i), sport(i), VIP, 443, 1, i & 0xff, 0); }
+      for (let n = lo; n < hi; n++) {
+        const i = order[n];
+        sum += t.insert4(6, src(i), sport(i), VIP, 443, 1, i & 0xff, 0);
+      }
       break;
     case 'lookup':
-      for (let n = lo; n < hi; n++) { const i = order[n]; sum += t.lookup4(6, src(i), sport(i), VIP, 443); }
+      for (let n = lo; n < hi; n++) {
+        const i = order[n];
+        sum += t.lookup4(6, src(i), sport(i), VIP, 443);
+      }
       break;
     case 'lookup-batch': {
       // as the data plane would: a parsed batch of packets in parallel arrays
-      const proto = new Uint8Array(BATCH).fill(6), sa = new Int32Array(BATCH), sp = new Uint16Array(BATCH);
-      const da = new Int32Array(BATCH).fill(VIP), dp = new Uint16Array(BATCH).fill(443);
-      const out = new Int32Array(BATCH), dirs = new Uint8Array(BATCH);
+      const proto = new Uint8Array(BATCH).fill(6),
+        sa = new Int32Array(BATCH),
+        sp = new Uint16Array(BATCH);
+      const da = new Int32Array(BATCH).fill(VIP),
+        dp = new Uint16Array(BATCH).fill(443);
+      const out = new Int32Array(BATCH),
+        dirs = new Uint8Array(BATCH);
       for (let n = lo; n < hi; n += BATCH) {
         const m = Math.min(BATCH, hi - n);
-        for (let k = 0; k < m; k++) { const i = order[n + k]; sa[k] = src(i); sp[k] = sport(i); }
+        for (let k = 0; k < m; k++) {
+          const i = order[n + k];
+          sa[k] = src(i);
+          sp[k] = sport(i);
+        }
         sum += t.lookupBatch4(m, proto, sa, sp, da, dp, out, dirs);
       }
       break;
     }
     case 'lookup-miss':
-      for (let n = lo; n < hi; n++) { const i = order[n]; sum += t.lookup4(6, src(i), sport(i), VIP, 444); }
+      for (let n = lo; n < hi; n++) {
+        const i = order[n];
+        sum += t.lookup4(6, src(i), sport(i), VIP, 444);
+      }
       break;
     case 'track':
       for (let n = lo; n < hi; n++) sum += t.track(order[n] % t.capacity, CT_DIR_ORIG, TH_ACK, 1500, 1000);
       break;
     case 'delete':
-      for (let n = lo; n < hi; n++) { const i = order[n]; sum += t.remove(t.lookup4(6, src(i), sport(i), VIP, 443)) ? 1 : 0; }
+      for (let n = lo; n < hi; n++) {
+        const i = order[n];
+        sum += t.remove(t.lookup4(6, src(i), sport(i), VIP, 443)) ? 1 : 0;
+      }
       break;
   }
   return sum;
@@ -64,9 +92,13 @@ function permutation(n: number, seed: number): SharedArrayBuffer {
   for (let i = 0; i < n; i++) a[i] = i;
   let x = seed;
   for (let i = n - 1; i > 0; i--) {
-    x ^= x << 13; x ^= x >>> 17; x ^= x << 5;
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
     const j = (x >>> 0) % (i + 1);
-    const tmp = a[i]; a[i] = a[j]; a[j] = tmp;
+    const tmp = a[i];
+    a[i] = a[j];
+    a[j] = tmp;
   }
   return sab;
 }
@@ -79,7 +111,12 @@ function bursts(order: Int32Array, k: number, count: number): SharedArrayBuffer 
   return sab;
 }
 
-interface Row { op: string; threads: number; ops: number; ms: number }
+interface Row {
+  op: string;
+  threads: number;
+  ops: number;
+  ms: number;
+}
 
 function single(t: ConnTable, op: Op, order: SharedArrayBuffer, label = op as string): Row {
   const a = new Int32Array(order);
@@ -89,19 +126,42 @@ function single(t: ConnTable, op: Op, order: SharedArrayBuffer, label = op as st
   return { op: label, threads: 1, ops: a.length, ms: performance.now() - t0 };
 }
 
-async function parallel(t: ConnTable, op: Op, order: SharedArrayBuffer, threads: number, label = op as string): Promise<Row> {
+async function parallel(
+  t: ConnTable,
+  op: Op,
+  order: SharedArrayBuffer,
+  threads: number,
+  label = op as string,
+): Promise<Row> {
   const len = order.byteLength / 4;
   const go = new SharedArrayBuffer(4);
-  const workers = Array.from({ length: threads }, (_, w) => new Worker(new URL(import.meta.url), {
-    workerData: {
-      weirBench: 'conntrack', shared: t.shared(), go, op, order,
-      lo: Math.floor((len * w) / threads), hi: Math.floor((len * (w + 1)) / threads),
-    } satisfies Job,
-  }));
+  const workers = Array.from(
+    { length: threads },
+    (_, w) =>
+      new Worker(new URL(import.meta.url), {
+        workerData: {
+          weirBench: 'conntrack',
+          shared: t.shared(),
+          go,
+          op,
+          order,
+          lo: Math.floor((len * w) / threads),
+          hi: Math.floor((len * (w + 1)) / threads),
+        } satisfies Job,
+      }),
+  );
   try {
     await Promise.all(workers.map((w) => new Promise((r) => w.once('online', r))));
     await new Promise((r) => setTimeout(r, 50)); // let the workers reach Atomics.wait
-    const done = Promise.all(workers.map((w) => new Promise((resolve, reject) => { w.once('message', resolve); w.once('error', reject); })));
+    const done = Promise.all(
+      workers.map(
+        (w) =>
+          new Promise((resolve, reject) => {
+            w.once('message', resolve);
+            w.once('error', reject);
+          }),
+      ),
+    );
     const t0 = performance.now();
     Atomics.store(new Int32Array(go), 0, 1);
     Atomics.notify(new Int32Array(go), 0);
@@ -136,14 +196,20 @@ export async function run(): Promise<void> {
     if (t.size() !== 0) throw new Error(`bench: ${t.size()} entries left after delete`);
   }
   const mem = ConnTable.create({ capacity: N }).memory();
-  console.log(`table: ${N.toLocaleString('en-US')} flows, ${(mem.bytes / 2 ** 20).toFixed(1)} MiB shared, ${mem.bytesPerFlow.toFixed(2)} bytes/flow`);
+  console.log(
+    `table: ${N.toLocaleString('en-US')} flows, ${(mem.bytes / 2 ** 20).toFixed(1)} MiB shared, ${mem.bytesPerFlow.toFixed(2)} bytes/flow`,
+  );
   const head = ['operation', 'threads', 'ops', 'Mops/s', 'ns/op (per thread)'];
   const body = rows.map((r) => [
-    r.op, String(r.threads), r.ops.toLocaleString('en-US'), (r.ops / r.ms / 1000).toFixed(2),
+    r.op,
+    String(r.threads),
+    r.ops.toLocaleString('en-US'),
+    (r.ops / r.ms / 1000).toFixed(2),
     ((r.ms * 1e6 * r.threads) / r.ops).toFixed(0),
   ]);
   const widths = head.map((h, c) => Math.max(h.length, ...body.map((b) => b[c].length)));
-  const line = (cells: string[]): string => cells.map((x, c) => (c === 0 ? x.padEnd(widths[c]) : x.padStart(widths[c]))).join('  ');
+  const line = (cells: string[]): string =>
+    cells.map((x, c) => (c === 0 ? x.padEnd(widths[c]) : x.padStart(widths[c]))).join('  ');
   console.log(line(head));
   console.log(widths.map((w) => '-'.repeat(w)).join('  '));
   for (const b of body) console.log(line(b));

@@ -20,7 +20,10 @@ function fill(batch: PacketBatch, rejectEvery: number): void {
     const inner = buildPacket({
       src: six ? `fd00:50::${i + 1}` : `198.18.50.${i + 1}`,
       dst: bad ? (six ? 'fd00:150::9' : '198.18.150.9') : six ? VIPS[1] : VIPS[0],
-      proto: 'tcp', srcPort: 1024 + i, dstPort: 80, payload: Math.max(0, sizes[i % 3] - (six ? 60 : 40)),
+      proto: 'tcp',
+      srcPort: 1024 + i,
+      dstPort: 80,
+      payload: Math.max(0, sizes[i % 3] - (six ? 60 : 40)),
     });
     const tun = i % 2 === 0 ? t4 : t6;
     const o = i * batch.slotSize;
@@ -63,9 +66,9 @@ export async function run(): Promise<void> {
     if (r.state !== 'completed') return { task: t.name, 'ns/packet (median)': `(${r.state})` };
     return {
       task: t.name,
-      'ns/packet (median)': (r.latency.p50 * 1e6 / N).toFixed(1),
-      'p99 ns/packet': (r.latency.p99 * 1e6 / N).toFixed(1),
-      'Mpps at median': (1e3 / (r.latency.p50 * 1e6 / N)).toFixed(2),
+      'ns/packet (median)': ((r.latency.p50 * 1e6) / N).toFixed(1),
+      'p99 ns/packet': ((r.latency.p99 * 1e6) / N).toFixed(1),
+      'Mpps at median': (1e3 / ((r.latency.p50 * 1e6) / N)).toFixed(2),
       batches: r.latency.samplesCount,
     };
   });

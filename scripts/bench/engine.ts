@@ -20,9 +20,23 @@ const SLOT = 192;
 
 function vip(id: number, address: string, port: number, mode: VipSpec['mode'], backends: string[]): VipSpec {
   return {
-    id, name: `v${id}`, address, port, protocol: 'tcp', mode,
-    maglev: buildMaglev(backends.map((b) => ({ id: b, weight: 1 })), { size: 65537, seed }),
-    backends: backends.map((b, i) => ({ id: i + 1, name: b, address: b, port: mode === 'nat' ? 8080 : 0, mac: mode === 'dsr-l2' ? '02:00:00:00:01:01' : undefined })),
+    id,
+    name: `v${id}`,
+    address,
+    port,
+    protocol: 'tcp',
+    mode,
+    maglev: buildMaglev(
+      backends.map((b) => ({ id: b, weight: 1 })),
+      { size: 65537, seed },
+    ),
+    backends: backends.map((b, i) => ({
+      id: i + 1,
+      name: b,
+      address: b,
+      port: mode === 'nat' ? 8080 : 0,
+      mac: mode === 'dsr-l2' ? '02:00:00:00:01:01' : undefined,
+    })),
     snat: { v4: '198.18.0.100', v6: 'fd00::100', portMin: 1024, portMax: 65535 },
   };
 }
@@ -32,11 +46,16 @@ const b6 = Array.from({ length: 100 }, (_, i) => `fd00:1::${(i + 1).toString(16)
 
 function setup(capacity: number): { engine: Engine; out: EngineOutput } {
   const ct = ConnTable.create({ capacity, seed: 1 });
-  const table = new VipTable([
-    vip(1, '198.18.0.10', 80, 'nat', b4), vip(2, 'fd00::10', 80, 'nat', b6),
-    vip(3, '198.18.0.20', 80, 'dsr-gre', b4), vip(4, 'fd00::20', 80, 'dsr-gre', b6),
-    vip(5, '198.18.0.30', 80, 'dsr-l2', b4),
-  ], { seed, greSource4: '198.18.0.1', greSource6: 'fd00::1', localMac: '02:00:00:00:00:aa' });
+  const table = new VipTable(
+    [
+      vip(1, '198.18.0.10', 80, 'nat', b4),
+      vip(2, 'fd00::10', 80, 'nat', b6),
+      vip(3, '198.18.0.20', 80, 'dsr-gre', b4),
+      vip(4, 'fd00::20', 80, 'dsr-gre', b6),
+      vip(5, '198.18.0.30', 80, 'dsr-l2', b4),
+    ],
+    { seed, greSource4: '198.18.0.1', greSource6: 'fd00::1', localMac: '02:00:00:00:00:aa' },
+  );
   return { engine: new Engine(ct, table, new SnatAllocator()), out: new EngineOutput() };
 }
 
@@ -49,7 +68,9 @@ function frames(n: number, spec: (i: number) => PacketSpec): { buf: Uint8Array; 
 }
 
 function client(i: number, v6: boolean): string {
-  return v6 ? `fd00:99::${((i >> 16) & 0xffff).toString(16)}:${(i & 0xffff).toString(16)}` : `198.19.${(i >> 8) & 255}.${i & 255}`;
+  return v6
+    ? `fd00:99::${((i >> 16) & 0xffff).toString(16)}:${(i & 0xffff).toString(16)}`
+    : `198.19.${(i >> 8) & 255}.${i & 255}`;
 }
 
 /**
@@ -74,14 +95,31 @@ export async function run(): Promise<void> {
   const work = new Uint8Array(SLOT);
 
   const add = (name: string, ns: number, copy: number): void => {
-    rows.push({ case: name, 'ns/packet': ns.toFixed(0), 'engine ns': (ns - copy).toFixed(0), 'Mpps (1 core)': (1000 / (ns - copy)).toFixed(2) });
+    rows.push({
+      case: name,
+      'ns/packet': ns.toFixed(0),
+      'engine ns': (ns - copy).toFixed(0),
+      'Mpps (1 core)': (1000 / (ns - copy)).toFixed(2),
+    });
   };
 
   // Copy baseline: what every loop below does besides process().
-  const copyTpl = frames(FLOWS, (i) => ({ src: client(i, false), dst: '198.18.0.10', proto: 'tcp', srcPort: 40000, dstPort: 80, tcpFlags: 0x10, payload: 20 }));
+  const copyTpl = frames(FLOWS, (i) => ({
+    src: client(i, false),
+    dst: '198.18.0.10',
+    proto: 'tcp',
+    srcPort: 40000,
+    dstPort: 80,
+    tcpFlags: 0x10,
+    payload: 20,
+  }));
   const copyNs = measure(FLOWS * 50, 5, () => {
     let s = 0;
-    for (let k = 0; k < 50; k++) for (let i = 0; i < FLOWS; i++) { work.set(copyTpl.buf.subarray(i * SLOT, i * SLOT + SLOT)); s += work[HEAD]; }
+    for (let k = 0; k < 50; k++)
+      for (let i = 0; i < FLOWS; i++) {
+        work.set(copyTpl.buf.subarray(i * SLOT, i * SLOT + SLOT));
+        s += work[HEAD];
+      }
     return s;
   });
 
@@ -97,9 +135,14 @@ export async function run(): Promise<void> {
       return s;
     };
     pass(); // create the flows
-    const ns = measure(FLOWS * 50, 5, () => { let s = 0; for (let k = 0; k < 50; k++) s += pass(); return s; });
+    const ns = measure(FLOWS * 50, 5, () => {
+      let s = 0;
+      for (let k = 0; k < 50; k++) s += pass();
+      return s;
+    });
     const st = engine.stats();
-    if (st.dropNoBackend + st.dropMalformed + st.dropConntrackFull > 0 || out.verdict === VERDICT_DROP) throw new Error(`${name}: unexpected drops ${JSON.stringify(st)}`);
+    if (st.dropNoBackend + st.dropMalformed + st.dropConntrackFull > 0 || out.verdict === VERDICT_DROP)
+      throw new Error(`${name}: unexpected drops ${JSON.stringify(st)}`);
     add(name, ns, copyNs);
   };
 
@@ -108,21 +151,33 @@ export async function run(): Promise<void> {
     let best = Infinity;
     for (let r = 0; r < 3; r++) {
       const { engine, out } = setup(1 << 18); // fresh table: every packet is a new flow
-      best = Math.min(best, measure(NEW_FLOWS, 1, () => {
-        let s = 0;
-        for (let i = 0; i < NEW_FLOWS; i++) {
-          work.set(tpl.buf.subarray(i * SLOT, i * SLOT + SLOT));
-          s += engine.process(work, HEAD, tpl.len, 0, 1000, out, HEAD);
-        }
-        return s;
-      }));
+      best = Math.min(
+        best,
+        measure(NEW_FLOWS, 1, () => {
+          let s = 0;
+          for (let i = 0; i < NEW_FLOWS; i++) {
+            work.set(tpl.buf.subarray(i * SLOT, i * SLOT + SLOT));
+            s += engine.process(work, HEAD, tpl.len, 0, 1000, out, HEAD);
+          }
+          return s;
+        }),
+      );
       if (engine.stats().newFlows !== NEW_FLOWS) throw new Error(`${name}: ${JSON.stringify(engine.stats())}`);
     }
     add(name, best, copyNs);
   };
 
-  const tcp = (dst: string, v6: boolean, flags = 0x10) => (i: number): PacketSpec =>
-    ({ src: client(i, v6), dst, proto: 'tcp', srcPort: 40000 + (i >> 16), dstPort: 80, tcpFlags: flags, payload: 20 });
+  const tcp =
+    (dst: string, v6: boolean, flags = 0x10) =>
+    (i: number): PacketSpec => ({
+      src: client(i, v6),
+      dst,
+      proto: 'tcp',
+      srcPort: 40000 + (i >> 16),
+      dstPort: 80,
+      tcpFlags: flags,
+      payload: 20,
+    });
 
   firstPacket('nat IPv4, first packet (SYN)', tcp('198.18.0.10', false, 0x02));
   established('nat IPv4, established', tcp('198.18.0.10', false));
@@ -138,10 +193,11 @@ export async function run(): Promise<void> {
     const tpl = frames(FLOWS, tcp('198.18.0.99', false));
     const ns = measure(FLOWS * 50, 5, () => {
       let s = 0;
-      for (let k = 0; k < 50; k++) for (let i = 0; i < FLOWS; i++) {
-        work.set(tpl.buf.subarray(i * SLOT, i * SLOT + SLOT));
-        s += engine.process(work, HEAD, tpl.len, 0, 1000, out, HEAD);
-      }
+      for (let k = 0; k < 50; k++)
+        for (let i = 0; i < FLOWS; i++) {
+          work.set(tpl.buf.subarray(i * SLOT, i * SLOT + SLOT));
+          s += engine.process(work, HEAD, tpl.len, 0, 1000, out, HEAD);
+        }
       return s;
     });
     if (out.verdict !== VERDICT_PASS) throw new Error('unknown: not passed');
@@ -160,15 +216,24 @@ export async function run(): Promise<void> {
         batch.setPacket(i, HEAD, tpl.len);
       }
     };
-    for (let g = 0; g < FLOWS / 256; g++) { fill(g); runner.run(batch, 256, 1000); }
+    for (let g = 0; g < FLOWS / 256; g++) {
+      fill(g);
+      runner.run(batch, 256, 1000);
+    }
     const groups = FLOWS / 256;
     const ns = measure(256 * groups * 20, 5, () => {
       let s = 0;
-      for (let k = 0; k < 20; k++) for (let g = 0; g < groups; g++) { fill(g); s += runner.run(batch, 256, 1000)[0]; }
+      for (let k = 0; k < 20; k++)
+        for (let g = 0; g < groups; g++) {
+          fill(g);
+          s += runner.run(batch, 256, 1000)[0];
+        }
       return s;
     });
     add('BatchRunner 256 × dsr-gre IPv4, established', ns, copyNs);
   }
-  console.log(`Engine.process(), best of runs by CPU time; ${FLOWS} established flows per case, ${NEW_FLOWS} new flows per first-packet run; copy baseline ${copyNs.toFixed(0)} ns:`);
+  console.log(
+    `Engine.process(), best of runs by CPU time; ${FLOWS} established flows per case, ${NEW_FLOWS} new flows per first-packet run; copy baseline ${copyNs.toFixed(0)} ns:`,
+  );
   console.table(rows);
 }

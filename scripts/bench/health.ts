@@ -17,7 +17,12 @@ function bigVip(n: number): VipHealthSpec {
     minHealthy: 1,
     downFlows: 'keep',
     check: DEFAULT_CHECK,
-    backends: Array.from({ length: n }, (_, i) => ({ name: `b${i}`, address: `198.18.${i >> 8}.${i & 255}`, port: 80, weight: 100 })),
+    backends: Array.from({ length: n }, (_, i) => ({
+      name: `b${i}`,
+      address: `198.18.${i >> 8}.${i & 255}`,
+      port: 80,
+      weight: 100,
+    })),
   };
 }
 
@@ -57,7 +62,10 @@ export async function run(): Promise<void> {
   const passiveMs = best(5, () => {
     for (let i = 0; i < OPS; i++) m.reportPassiveFailure('big', `b${i & (N - 1)}`);
   });
-  rows.push({ what: `reportPassiveFailure, ${N}-backend VIP`, result: `${((OPS / passiveMs) * 1000 / 1e6).toFixed(2)} M/s` });
+  rows.push({
+    what: `reportPassiveFailure, ${N}-backend VIP`,
+    result: `${(((OPS / passiveMs) * 1000) / 1e6).toFixed(2)} M/s`,
+  });
 
   const h = new BackendHealth(mergeCheck(DEFAULT_CHECK, { rise: 2, fall: 3, damping: { enabled: false } }), 0);
   const ok = { outcome: 'ok' as const, detail: '', latencyMs: 0 };
@@ -65,7 +73,10 @@ export async function run(): Promise<void> {
   const probeMs = best(5, () => {
     for (let i = 0; i < OPS; i++) h.onProbe((i & 7) < 4 ? ok : bad, i);
   });
-  rows.push({ what: 'BackendHealth.onProbe (flapping script)', result: `${((OPS / probeMs) * 1000 / 1e6).toFixed(2)} M/s` });
+  rows.push({
+    what: 'BackendHealth.onProbe (flapping script)',
+    result: `${(((OPS / probeMs) * 1000) / 1e6).toFixed(2)} M/s`,
+  });
 
   const tcp = net.createServer((s) => s.end());
   await new Promise<void>((r) => tcp.listen(0, '127.0.0.1', r));
@@ -78,9 +89,18 @@ export async function run(): Promise<void> {
     const t = { address: '127.0.0.1', port: (tcp.address() as net.AddressInfo).port };
     const w = { address: '127.0.0.1', port: (web.address() as net.AddressInfo).port };
     const u = { address: '127.0.0.1', port: echo.address().port };
-    rows.push({ what: 'tcp probe on loopback (median of 200)', result: `${(await median(200, () => tcpProbe(t, { timeoutMs: 1000 }))).toFixed(3)} ms` });
-    rows.push({ what: 'http probe on loopback (median of 200)', result: `${(await median(200, () => httpProbe(w, { timeoutMs: 1000, path: '/', expectStatus: [200] }))).toFixed(3)} ms` });
-    rows.push({ what: 'udp probe on loopback (median of 200)', result: `${(await median(200, () => udpProbe(u, { timeoutMs: 1000, payload: Buffer.from('x') }))).toFixed(3)} ms` });
+    rows.push({
+      what: 'tcp probe on loopback (median of 200)',
+      result: `${(await median(200, () => tcpProbe(t, { timeoutMs: 1000 }))).toFixed(3)} ms`,
+    });
+    rows.push({
+      what: 'http probe on loopback (median of 200)',
+      result: `${(await median(200, () => httpProbe(w, { timeoutMs: 1000, path: '/', expectStatus: [200] }))).toFixed(3)} ms`,
+    });
+    rows.push({
+      what: 'udp probe on loopback (median of 200)',
+      result: `${(await median(200, () => udpProbe(u, { timeoutMs: 1000, payload: Buffer.from('x') }))).toFixed(3)} ms`,
+    });
   } finally {
     tcp.close();
     web.closeAllConnections();

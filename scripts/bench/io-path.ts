@@ -22,11 +22,24 @@ const NS = { a: 'weir-bench-la', f: 'weir-bench-lf', b: 'weir-bench-lb' };
 const PINGS = Number(process.env.WEIR_BENCH_PINGS ?? 2000);
 const GAP_US = Number(process.env.WEIR_BENCH_GAP_US ?? 1000);
 const BULK_SECONDS = Number(process.env.WEIR_BENCH_SECONDS ?? 4);
-const VETHS = [['a', 'weir-la0'], ['f', 'weir-lf0'], ['f', 'weir-lf1'], ['b', 'weir-lb0']] as const;
+const VETHS = [
+  ['a', 'weir-la0'],
+  ['f', 'weir-lf0'],
+  ['f', 'weir-lf1'],
+  ['b', 'weir-lb0'],
+] as const;
 const A_ADDR = '198.18.110.1';
 const B_ADDR = '198.18.111.1';
 
-interface TsFwdArgs { io: 'afpacket' | 'afxdp'; ringVersion: 2 | 3; spinUs: number; seconds: number; peerA: string; peerB: string; stop: SharedArrayBuffer }
+interface TsFwdArgs {
+  io: 'afpacket' | 'afxdp';
+  ringVersion: 2 | 3;
+  spinUs: number;
+  seconds: number;
+  peerA: string;
+  peerB: string;
+  stop: SharedArrayBuffer;
+}
 
 // ---- the TypeScript forwarder: weir's wait loop without the engine ----
 
@@ -35,18 +48,24 @@ function macBytes(m: string): Uint8Array {
 }
 
 function tsForward(a: TsFwdArgs): { forwarded: number; cpuSeconds: number } {
-  const own = ['weir-lf0', 'weir-lf1'].map((i) => macBytes(execFileSync('cat', [`/sys/class/net/${i}/address`], { encoding: 'utf8' }).trim()));
+  const own = ['weir-lf0', 'weir-lf1'].map((i) =>
+    macBytes(execFileSync('cat', [`/sys/class/net/${i}/address`], { encoding: 'utf8' }).trim()),
+  );
   // AF_XDP: the classifier on each side hands over what is addressed to the far end.
-  const xdp = a.io === 'afxdp'
-    ? ['weir-lf0', 'weir-lf1'].map((i, k) => {
-      const c = new XdpClassifier(i, { queues: 1, snatPortMin: 1, snatPortMax: 0, mac: own[k] });
-      c.setAddresses([k === 0 ? B_ADDR : A_ADDR], []);
-      return c;
-    })
-    : [];
-  const ports: PolledPort[] = a.io === 'afxdp'
-    ? ['weir-lf0', 'weir-lf1'].map((i, k) => new XdpPort(i, 0, xdp[k].xskMapFd, { frames: 1024, ringSize: 256 }))
-    : ['weir-lf0', 'weir-lf1'].map((i) => new AfPacketPort(i, { ringVersion: a.ringVersion, ignoreOutgoing: true, blockCount: 8 }));
+  const xdp =
+    a.io === 'afxdp'
+      ? ['weir-lf0', 'weir-lf1'].map((i, k) => {
+          const c = new XdpClassifier(i, { queues: 1, snatPortMin: 1, snatPortMax: 0, mac: own[k] });
+          c.setAddresses([k === 0 ? B_ADDR : A_ADDR], []);
+          return c;
+        })
+      : [];
+  const ports: PolledPort[] =
+    a.io === 'afxdp'
+      ? ['weir-lf0', 'weir-lf1'].map((i, k) => new XdpPort(i, 0, xdp[k].xskMapFd, { frames: 1024, ringSize: 256 }))
+      : ['weir-lf0', 'weir-lf1'].map(
+          (i) => new AfPacketPort(i, { ringVersion: a.ringVersion, ignoreOutgoing: true, blockCount: 8 }),
+        );
   const peers = [macBytes(a.peerA), macBytes(a.peerB)];
   const poller = new PortPoller(ports);
   const batch = new PacketBatch({ slots: 64, slotSize: 2048 });
@@ -101,7 +120,12 @@ function setup(): { peerA: string; peerB: string } {
   }
   sh('ip', ['link', 'add', 'weir-la0', 'netns', NS.a, 'type', 'veth', 'peer', 'name', 'weir-lf0', 'netns', NS.f]);
   sh('ip', ['link', 'add', 'weir-lf1', 'netns', NS.f, 'type', 'veth', 'peer', 'name', 'weir-lb0', 'netns', NS.b]);
-  for (const [ns, dev] of [[NS.a, 'weir-la0'], [NS.f, 'weir-lf0'], [NS.f, 'weir-lf1'], [NS.b, 'weir-lb0']] as const) {
+  for (const [ns, dev] of [
+    [NS.a, 'weir-la0'],
+    [NS.f, 'weir-lf0'],
+    [NS.f, 'weir-lf1'],
+    [NS.b, 'weir-lb0'],
+  ] as const) {
     inNs(ns, 'sysctl', ['-qw', `net.ipv6.conf.${dev}.disable_ipv6=1`]);
     inNs(ns, 'ip', ['link', 'set', dev, 'up']);
   }
@@ -113,10 +137,50 @@ function setup(): { peerA: string; peerB: string } {
   inNs(NS.a, 'ip', ['route', 'add', '198.18.111.0/24', 'via', '198.18.110.254']);
   inNs(NS.b, 'ip', ['route', 'add', '198.18.110.0/24', 'via', '198.18.111.254']);
   // Static neighbours: no ARP in the measurements.
-  inNs(NS.a, 'ip', ['neigh', 'replace', '198.18.110.254', 'lladdr', mac(NS.f, 'weir-lf0'), 'dev', 'weir-la0', 'nud', 'permanent']);
-  inNs(NS.b, 'ip', ['neigh', 'replace', '198.18.111.254', 'lladdr', mac(NS.f, 'weir-lf1'), 'dev', 'weir-lb0', 'nud', 'permanent']);
-  inNs(NS.f, 'ip', ['neigh', 'replace', '198.18.110.1', 'lladdr', mac(NS.a, 'weir-la0'), 'dev', 'weir-lf0', 'nud', 'permanent']);
-  inNs(NS.f, 'ip', ['neigh', 'replace', B_ADDR, 'lladdr', mac(NS.b, 'weir-lb0'), 'dev', 'weir-lf1', 'nud', 'permanent']);
+  inNs(NS.a, 'ip', [
+    'neigh',
+    'replace',
+    '198.18.110.254',
+    'lladdr',
+    mac(NS.f, 'weir-lf0'),
+    'dev',
+    'weir-la0',
+    'nud',
+    'permanent',
+  ]);
+  inNs(NS.b, 'ip', [
+    'neigh',
+    'replace',
+    '198.18.111.254',
+    'lladdr',
+    mac(NS.f, 'weir-lf1'),
+    'dev',
+    'weir-lb0',
+    'nud',
+    'permanent',
+  ]);
+  inNs(NS.f, 'ip', [
+    'neigh',
+    'replace',
+    '198.18.110.1',
+    'lladdr',
+    mac(NS.a, 'weir-la0'),
+    'dev',
+    'weir-lf0',
+    'nud',
+    'permanent',
+  ]);
+  inNs(NS.f, 'ip', [
+    'neigh',
+    'replace',
+    B_ADDR,
+    'lladdr',
+    mac(NS.b, 'weir-lb0'),
+    'dev',
+    'weir-lf1',
+    'nud',
+    'permanent',
+  ]);
   return { peerA: mac(NS.a, 'weir-la0'), peerB: mac(NS.b, 'weir-lb0') };
 }
 
@@ -131,13 +195,22 @@ function kernelForwards(on: boolean): void {
   inNs(NS.f, 'sysctl', ['-qw', `net.ipv4.ip_forward=${on ? 1 : 0}`]);
   spawnSync('ip', ['netns', 'exec', NS.f, 'nft', 'delete table netdev weir_bench_lat']);
   if (!on) {
-    inNs(NS.f, 'nft', ['add table netdev weir_bench_lat; '
-      + 'add chain netdev weir_bench_lat in0 { type filter hook ingress device "weir-lf0" priority 0; policy drop; }; '
-      + 'add chain netdev weir_bench_lat in1 { type filter hook ingress device "weir-lf1" priority 0; policy drop; }']);
+    inNs(NS.f, 'nft', [
+      'add table netdev weir_bench_lat; ' +
+        'add chain netdev weir_bench_lat in0 { type filter hook ingress device "weir-lf0" priority 0; policy drop; }; ' +
+        'add chain netdev weir_bench_lat in1 { type filter hook ingress device "weir-lf1" priority 0; policy drop; }',
+    ]);
   }
 }
 
-interface Rtt { sent: number; answered: number; p50: number; p90: number; p99: number; max: number }
+interface Rtt {
+  sent: number;
+  answered: number;
+  p50: number;
+  p90: number;
+  p99: number;
+  max: number;
+}
 
 /** Starts cmd in ns and waits for its "ready"; stop() sends SIGINT (timeout passes it on) and resolves with its output. */
 async function startIn(ns: string, cmd: string[]): Promise<{ stop: () => Promise<string> }> {
@@ -151,24 +224,67 @@ async function startIn(ns: string, cmd: string[]): Promise<{ stop: () => Promise
     });
     child.on('exit', (code) => reject(new Error(`${cmd.join(' ')} exited (${code}) before ready`)));
   });
-  return { stop: () => { child.kill('SIGINT'); return done; } };
+  return {
+    stop: () => {
+      child.kill('SIGINT');
+      return done;
+    },
+  };
 }
 
 function pings(bin: string, gapUs: number): Rtt {
   const secs = Math.ceil((PINGS * (gapUs + 500)) / 1e6) + 5;
-  return JSON.parse(inNs(NS.a, 'timeout', [String(secs + 5), path.join(bin, 'udp-rtt'), 'ping', B_ADDR, '9999', String(PINGS), String(gapUs), String(secs)])) as Rtt;
+  return JSON.parse(
+    inNs(NS.a, 'timeout', [
+      String(secs + 5),
+      path.join(bin, 'udp-rtt'),
+      'ping',
+      B_ADDR,
+      '9999',
+      String(PINGS),
+      String(gapUs),
+      String(secs),
+    ]),
+  ) as Rtt;
 }
 
 type Variant = { name: string; cmd?: string[] };
 
 /** Starts the variant's forwarder in the forwarding namespace (none: the kernel forwards). */
-async function forwarder(v: Variant, bin: string, peers: { peerA: string; peerB: string }, secs: number): Promise<{ stop: () => Promise<string> } | null> {
+async function forwarder(
+  v: Variant,
+  bin: string,
+  peers: { peerA: string; peerB: string },
+  secs: number,
+): Promise<{ stop: () => Promise<string> } | null> {
   kernelForwards(!v.cmd);
   if (v.cmd?.[0] === 'io-fwd') {
-    return startIn(NS.f, ['timeout', String(secs + 5), path.join(bin, 'io-fwd'), v.cmd[1], 'weir-lf0', 'weir-lf1', peers.peerA, peers.peerB, String(secs)]);
+    return startIn(NS.f, [
+      'timeout',
+      String(secs + 5),
+      path.join(bin, 'io-fwd'),
+      v.cmd[1],
+      'weir-lf0',
+      'weir-lf1',
+      peers.peerA,
+      peers.peerB,
+      String(secs),
+    ]);
   }
   if (v.cmd?.[0] === 'ts') {
-    return startIn(NS.f, ['timeout', String(secs + 5), process.execPath, self, '--forward', v.cmd[1], v.cmd[2], v.cmd[3], peers.peerA, peers.peerB, String(secs)]);
+    return startIn(NS.f, [
+      'timeout',
+      String(secs + 5),
+      process.execPath,
+      self,
+      '--forward',
+      v.cmd[1],
+      v.cmd[2],
+      v.cmd[3],
+      peers.peerA,
+      peers.peerB,
+      String(secs),
+    ]);
   }
   return null;
 }
@@ -194,10 +310,21 @@ export async function run(): Promise<void> {
   const rows: Record<string, string | number>[] = [];
   const bulk: Record<string, string | number>[] = [];
   try {
-    for (const [exe, src] of [['io-fwd', 'io-fwd.c'], ['udp-rtt', 'udp-rtt.c']]) sh('cc', ['-O2', '-o', path.join(bin, exe), path.join(srcDir, src)]);
+    for (const [exe, src] of [
+      ['io-fwd', 'io-fwd.c'],
+      ['udp-rtt', 'udp-rtt.c'],
+    ])
+      sh('cc', ['-O2', '-o', path.join(bin, exe), path.join(srcDir, src)]);
     const peers = setup();
     const runSecs = Math.ceil((PINGS * (GAP_US + 500) * 2) / 1e6) + 15;
-    const echo = await startIn(NS.b, ['timeout', String(runSecs * 12), path.join(bin, 'udp-rtt'), 'echo', '9999', String(runSecs * 11)]);
+    const echo = await startIn(NS.b, [
+      'timeout',
+      String(runSecs * 12),
+      path.join(bin, 'udp-rtt'),
+      'echo',
+      '9999',
+      String(runSecs * 11),
+    ]);
     const variants: Variant[] = [
       { name: 'kernel forwarding' },
       { name: 'C, TPACKET_V3 (1 ms retire), poll', cmd: ['io-fwd', 'v3'] },
@@ -217,8 +344,10 @@ export async function run(): Promise<void> {
       const wall = Number(process.hrtime.bigint() - t0) / 1e9;
       rows.push({
         forwarder: v.name,
-        [`light p50 µs`]: light.p50, [`light p99 µs`]: light.p99,
-        'back-to-back p50 µs': busy.p50, 'back-to-back p99 µs': busy.p99,
+        [`light p50 µs`]: light.p50,
+        [`light p99 µs`]: light.p99,
+        'back-to-back p50 µs': busy.p50,
+        'back-to-back p99 µs': busy.p99,
         lost: light.sent - light.answered + busy.sent - busy.answered,
         'forwarder CPU': await cpuOf(fwd, wall),
       });
@@ -239,15 +368,44 @@ export async function run(): Promise<void> {
       offloads(v.offloads);
       const fwd = await forwarder(v, bin, peers, BULK_SECONDS + 20);
       const t0 = process.hrtime.bigint();
-      const r = spawnSync('ip', ['netns', 'exec', NS.a, 'timeout', String(BULK_SECONDS + 15), 'iperf3', '-c', B_ADDR, '-p', '5201', '-t', String(BULK_SECONDS), '-J'], { encoding: 'utf8' });
+      const r = spawnSync(
+        'ip',
+        [
+          'netns',
+          'exec',
+          NS.a,
+          'timeout',
+          String(BULK_SECONDS + 15),
+          'iperf3',
+          '-c',
+          B_ADDR,
+          '-p',
+          '5201',
+          '-t',
+          String(BULK_SECONDS),
+          '-J',
+        ],
+        { encoding: 'utf8' },
+      );
       const wall = Number(process.hrtime.bigint() - t0) / 1e9;
-      let gbit = 0, retrans = 0;
+      let gbit = 0,
+        retrans = 0;
       try {
-        const j = JSON.parse(r.stdout) as { end: { sum_received: { bits_per_second: number }; sum_sent: { retransmits: number } } };
+        const j = JSON.parse(r.stdout) as {
+          end: { sum_received: { bits_per_second: number }; sum_sent: { retransmits: number } };
+        };
         gbit = j.end.sum_received.bits_per_second / 1e9;
         retrans = j.end.sum_sent.retransmits;
-      } catch { /* iperf3 failed: reported as 0 */ }
-      bulk.push({ path: v.name, offloads: v.offloads ? 'on' : 'off', 'Gbit/s': Number(gbit.toFixed(2)), retransmits: retrans, 'forwarder CPU': await cpuOf(fwd, wall) });
+      } catch {
+        /* iperf3 failed: reported as 0 */
+      }
+      bulk.push({
+        path: v.name,
+        offloads: v.offloads ? 'on' : 'off',
+        'Gbit/s': Number(gbit.toFixed(2)),
+        retransmits: retrans,
+        'forwarder CPU': await cpuOf(fwd, wall),
+      });
     }
     offloads(false);
     await server.stop();
@@ -255,7 +413,9 @@ export async function run(): Promise<void> {
     teardown();
     rmSync(bin, { recursive: true, force: true });
   }
-  console.log(`io-path bench: UDP round trips A → forwarder → B → forwarder → A, ${PINGS} per measurement; light = ${GAP_US} µs pause between pings`);
+  console.log(
+    `io-path bench: UDP round trips A → forwarder → B → forwarder → A, ${PINGS} per measurement; light = ${GAP_US} µs pause between pings`,
+  );
   console.table(rows);
   console.log(`one iperf3 stream A → forwarder → B, ${BULK_SECONDS} s, MTU 1500`);
   console.table(bulk);
@@ -268,7 +428,17 @@ if (!isMainThread && (workerData as TsFwdArgs | undefined)?.peerA) {
     const [io, ver, spin, peerA, peerB, seconds] = process.argv.slice(3);
     const stop = new SharedArrayBuffer(4);
     process.on('SIGINT', () => Atomics.store(new Int32Array(stop), 0, 1));
-    const w = new Worker(self, { workerData: { io: io as TsFwdArgs['io'], ringVersion: Number(ver) as 2 | 3, spinUs: Number(spin), peerA, peerB, seconds: Number(seconds), stop } satisfies TsFwdArgs });
+    const w = new Worker(self, {
+      workerData: {
+        io: io as TsFwdArgs['io'],
+        ringVersion: Number(ver) as 2 | 3,
+        spinUs: Number(spin),
+        peerA,
+        peerB,
+        seconds: Number(seconds),
+        stop,
+      } satisfies TsFwdArgs,
+    });
     w.on('message', (m: unknown) => console.log(m === 'ready' ? 'ready' : JSON.stringify(m)));
     await new Promise<void>((resolve, reject) => {
       w.on('error', reject);

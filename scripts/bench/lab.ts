@@ -20,7 +20,18 @@ import { startBackendServers, type BackendServers } from './lab/servers.js';
 import { cpuSeconds, memoryMiB, sh, sleep, startedProcesses, stopPidSync } from './lab/sys.js';
 import { build, resetRoutes, setMtu, setOffloads, teardown } from './lab/topology.js';
 import {
-  PEERS, peerVariant, Refused, startVariant, WEIR_CLI, weirVariant, type Kind, type Mode, type Running, type Variant, type WeirContext, type Workers,
+  PEERS,
+  peerVariant,
+  Refused,
+  startVariant,
+  WEIR_CLI,
+  weirVariant,
+  type Kind,
+  type Mode,
+  type Running,
+  type Variant,
+  type WeirContext,
+  type Workers,
 } from './lab/variants.js';
 
 const self = fileURLToPath(import.meta.url);
@@ -43,7 +54,10 @@ export interface Settings {
 }
 
 function list(env: string | undefined, dflt: string): string[] {
-  return (env ?? dflt).split(',').map((x) => x.trim()).filter((x) => x !== '');
+  return (env ?? dflt)
+    .split(',')
+    .map((x) => x.trim())
+    .filter((x) => x !== '');
 }
 
 export function settings(env: NodeJS.ProcessEnv = process.env): Settings {
@@ -63,12 +77,18 @@ export function settings(env: NodeJS.ProcessEnv = process.env): Settings {
     out: env.WEIR_BENCH_OUT ?? path.join(ROOT, 'bench-results'),
     docs: (env.WEIR_BENCH_DOCS ?? (smoke ? '0' : '1')) === '1',
   };
-  if (!(s.seconds >= 1 && s.seconds <= 60)) throw new Error(`WEIR_BENCH_SECONDS must be 1..60, got ${env.WEIR_BENCH_SECONDS}`);
-  if (!(Number.isInteger(s.rounds) && s.rounds >= 1 && s.rounds <= 20)) throw new Error(`WEIR_BENCH_ROUNDS must be 1..20, got ${env.WEIR_BENCH_ROUNDS}`);
-  for (const m of s.modes) if (!['nat', 'dsr-gre', 'dsr-l2'].includes(m)) throw new Error(`WEIR_BENCH_MODES: unknown mode ${m}`);
+  if (!(s.seconds >= 1 && s.seconds <= 60))
+    throw new Error(`WEIR_BENCH_SECONDS must be 1..60, got ${env.WEIR_BENCH_SECONDS}`);
+  if (!(Number.isInteger(s.rounds) && s.rounds >= 1 && s.rounds <= 20))
+    throw new Error(`WEIR_BENCH_ROUNDS must be 1..20, got ${env.WEIR_BENCH_ROUNDS}`);
+  for (const m of s.modes)
+    if (!['nat', 'dsr-gre', 'dsr-l2'].includes(m)) throw new Error(`WEIR_BENCH_MODES: unknown mode ${m}`);
   for (const w of s.workers) if (!['1', 'auto'].includes(w)) throw new Error(`WEIR_BENCH_WORKERS: 1 or auto, got ${w}`);
-  for (const p of s.peers) if (!PEERS.includes(p)) throw new Error(`WEIR_BENCH_PEERS: one of ${PEERS.join(', ')}, got ${p}`);
-  for (const p of s.phases) if (!['main', 'mtu9000', 'offloads'].includes(p)) throw new Error(`WEIR_BENCH_PHASES: main, mtu9000 or offloads, got ${p}`);
+  for (const p of s.peers)
+    if (!PEERS.includes(p)) throw new Error(`WEIR_BENCH_PEERS: one of ${PEERS.join(', ')}, got ${p}`);
+  for (const p of s.phases)
+    if (!['main', 'mtu9000', 'offloads'].includes(p))
+      throw new Error(`WEIR_BENCH_PHASES: main, mtu9000 or offloads, got ${p}`);
   if (!(s.lowRate > 0)) throw new Error('WEIR_BENCH_LOW_RATE must be positive');
   return s;
 }
@@ -102,7 +122,15 @@ class Died extends Error {}
  * One measurement of a running variant: weir's counters and the LB process's CPU around it,
  * its memory after. An error of the tool is recorded and gives undefined; a dead variant throws Died.
  */
-async function measured<T>(rec: Recorder, v: Variant, run: Running, round: number, name: string, cpuKey: ResourceKey | undefined, fn: () => T | Promise<T>): Promise<T | undefined> {
+async function measured<T>(
+  rec: Recorder,
+  v: Variant,
+  run: Running,
+  round: number,
+  name: string,
+  cpuKey: ResourceKey | undefined,
+  fn: () => T | Promise<T>,
+): Promise<T | undefined> {
   const before = await run.counters();
   const lb = run.pids[0];
   const cpu0 = run.pids.map((p) => cpuSeconds(p.pid));
@@ -115,7 +143,8 @@ async function measured<T>(rec: Recorder, v: Variant, run: Running, round: numbe
   }
   const wall = (performance.now() - t0) / 1000;
   run.pids.forEach((p, i) => {
-    const c0 = cpu0[i], c1 = cpuSeconds(p.pid);
+    const c0 = cpu0[i],
+      c1 = cpuSeconds(p.pid);
     if (c0 === undefined || c1 === undefined) return;
     rec.add(v.id, `${p.role} cpu_seconds ${name}`, c1 - c0);
     if (i === 0 && cpuKey) rec.add(v.id, cpuKey, (c1 - c0) / wall);
@@ -134,17 +163,25 @@ async function measured<T>(rec: Recorder, v: Variant, run: Running, round: numbe
 }
 
 /** Everything at MTU 1500 with offloads off: connect times, conn/s, iperf3, the UDP flood. */
-async function mainRound(s: Settings, tools: Tools, rec: Recorder, v: Variant, run: Running, round: number): Promise<void> {
+async function mainRound(
+  s: Settings,
+  tools: Tools,
+  rec: Recorder,
+  v: Variant,
+  run: Running,
+  round: number,
+): Promise<void> {
   const S = s.seconds;
-  const latency = (rate: number, key: 'low' | 'half', name: string) => measured(rec, v, run, round, name, undefined, () => {
-    const r = connectLatency(tools, v.target, rate, S);
-    if (r.count === 0) throw new Error(`no connection completed at ${Math.round(rate)}/s (${r.errors} failed)`);
-    rec.add(v.id, `connect_p50_${key}_us`, r.p50);
-    rec.add(v.id, `connect_p99_${key}_us`, r.p99);
-    rec.add(v.id, `connect_${key}_errors`, r.errors);
-    rec.add(v.id, `connect_${key}_total_p50_us`, r.totalP50);
-    return r;
-  });
+  const latency = (rate: number, key: 'low' | 'half', name: string) =>
+    measured(rec, v, run, round, name, undefined, () => {
+      const r = connectLatency(tools, v.target, rate, S);
+      if (r.count === 0) throw new Error(`no connection completed at ${Math.round(rate)}/s (${r.errors} failed)`);
+      rec.add(v.id, `connect_p50_${key}_us`, r.p50);
+      rec.add(v.id, `connect_p99_${key}_us`, r.p99);
+      rec.add(v.id, `connect_${key}_errors`, r.errors);
+      rec.add(v.id, `connect_${key}_total_p50_us`, r.totalP50);
+      return r;
+    });
   const low = await latency(s.lowRate, 'low', `connect@${s.lowRate}/s`);
   // wrk never stops when no answer comes; where not one connection completed, 0 is the figure.
   let w: WrkResult | undefined = { connPerSec: 0, requests: 0, errors: 0, seconds: 0 };
@@ -153,7 +190,8 @@ async function mainRound(s: Settings, tools: Tools, rec: Recorder, v: Variant, r
   if (w) {
     rec.add(v.id, 'conn_per_s', w.connPerSec);
     rec.add(v.id, 'wrk_errors', w.errors);
-    if (w.errors > 0) rec.error(v.id, `round ${round} wrk: ${w.errors} socket errors or non-2xx answers in ${w.requests} requests`);
+    if (w.errors > 0)
+      rec.error(v.id, `round ${round} wrk: ${w.errors} socket errors or non-2xx answers in ${w.requests} requests`);
   }
   if (w && w.connPerSec > 0) {
     rec.add(v.id, 'half_rate', w.connPerSec / 2);
@@ -173,7 +211,15 @@ async function mainRound(s: Settings, tools: Tools, rec: Recorder, v: Variant, r
   }
 }
 
-async function bulkRound(s: Settings, tools: Tools, rec: Recorder, v: Variant, run: Running, round: number, phase: 'mtu9000' | 'offloads'): Promise<void> {
+async function bulkRound(
+  s: Settings,
+  tools: Tools,
+  rec: Recorder,
+  v: Variant,
+  run: Running,
+  round: number,
+  phase: 'mtu9000' | 'offloads',
+): Promise<void> {
   const name = phase === 'mtu9000' ? 'iperf3 MTU 9000' : 'iperf3 offloads on';
   const ip = await measured(rec, v, run, round, name, undefined, () => iperf(tools, v.target, s.seconds));
   if (ip) {
@@ -190,11 +236,23 @@ function progress(rec: Recorder, id: string, phaseName: string): string {
   };
   if (phaseName === 'mtu9000') return f('gbps_mtu9000', 2, 'Gbit/s');
   if (phaseName === 'offloads') return f('gbps_offloads_on', 2, 'Gbit/s');
-  return [f('udp_kpps', 0, 'kpps'), f('conn_per_s', 0, 'conn/s'), f('connect_p50_low_us', 0, 'µs p50'), f('gbps_mtu1500', 2, 'Gbit/s')].join(', ');
+  return [
+    f('udp_kpps', 0, 'kpps'),
+    f('conn_per_s', 0, 'conn/s'),
+    f('connect_p50_low_us', 0, 'µs p50'),
+    f('gbps_mtu1500', 2, 'Gbit/s'),
+  ].join(', ');
 }
 
 /** Runs one phase: every round, every variant not refused, in alternating order. */
-async function phase(s: Settings, tools: Tools, rec: Recorder, variants: Variant[], ctx: WeirContext, name: string): Promise<void> {
+async function phase(
+  s: Settings,
+  tools: Tools,
+  rec: Recorder,
+  variants: Variant[],
+  ctx: WeirContext,
+  name: string,
+): Promise<void> {
   for (let round = 1; round <= s.rounds; round++) {
     // Alternate the order so no variant always follows the same neighbour's load.
     const order = round % 2 === 1 ? variants : [...variants].reverse();
@@ -219,7 +277,11 @@ async function phase(s: Settings, tools: Tools, rec: Recorder, variants: Variant
         if (decap0) {
           await sleep(1100); // decap logs its counters once a second
           const decap1 = ctx.decapCounters?.() ?? {};
-          rec.counters(v.id, `weir decap (${name})`, Object.fromEntries(Object.entries(decap1).map(([k, x]) => [k, x - (decap0[k] ?? 0)])));
+          rec.counters(
+            v.id,
+            `weir decap (${name})`,
+            Object.fromEntries(Object.entries(decap1).map(([k, x]) => [k, x - (decap0[k] ?? 0)])),
+          );
         }
         log(`  ${progress(rec, v.id, name)}`);
       } catch (e) {
@@ -237,16 +299,29 @@ function runInfo(s: Settings, startedAt: string, estimatedMinutes: number): RunI
   const git = spawnSync('git', ['-C', ROOT, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8' });
   const cpuModel = /model name\s*:\s*(.*)/.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? '?';
   return {
-    startedAt, finishedAt: new Date().toISOString(),
+    startedAt,
+    finishedAt: new Date().toISOString(),
     host: { cpus: os.cpus().length, kernel: os.release(), node: process.version, cpuModel },
     gitCommit: git.status === 0 ? git.stdout.trim() : 'unknown',
     settings: {
-      smoke: s.smoke, seconds: s.seconds, rounds: s.rounds, io: s.io, modes: s.modes, workers: s.workers, peers: s.peers, phases: s.phases,
-      clientCpus: s.clientCpus ?? '', lowRate: s.lowRate, flows: FLOWS, estimatedMinutes,
+      smoke: s.smoke,
+      seconds: s.seconds,
+      rounds: s.rounds,
+      io: s.io,
+      modes: s.modes,
+      workers: s.workers,
+      peers: s.peers,
+      phases: s.phases,
+      clientCpus: s.clientCpus ?? '',
+      lowRate: s.lowRate,
+      flows: FLOWS,
+      estimatedMinutes,
     },
     tools: {
-      HAProxy: version('haproxy', ['-v'], /version (\S+)/), nginx: version('nginx', ['-v'], /nginx\/(\S+)/),
-      wrk: version('wrk', ['-v'], /wrk (\S+)/), iperf3: version('iperf3', ['-v'], /iperf (\S+)/),
+      HAProxy: version('haproxy', ['-v'], /version (\S+)/),
+      nginx: version('nginx', ['-v'], /nginx\/(\S+)/),
+      wrk: version('wrk', ['-v'], /wrk (\S+)/),
+      iperf3: version('iperf3', ['-v'], /iperf (\S+)/),
     },
   };
 }
@@ -262,7 +337,10 @@ function estimate(s: Settings, variants: Variant[]): number {
 /** The whole bench; returns the report (also printed and written). */
 export async function runBench(s: Settings): Promise<Report> {
   const missing = missingTools();
-  if (missing.length) throw new Error(`bench:lab needs ${missing.join(', ')} (apt-get install haproxy wrk nginx-light iperf3 nftables ethtool util-linux coreutils gcc iproute2)`);
+  if (missing.length)
+    throw new Error(
+      `bench:lab needs ${missing.join(', ')} (apt-get install haproxy wrk nginx-light iperf3 nftables ethtool util-linux coreutils gcc iproute2)`,
+    );
   const startedAt = new Date().toISOString();
   const variants = variantsOf(s);
   const dir = mkdtempSync(path.join(os.tmpdir(), 'weir-bn-'));
@@ -281,7 +359,9 @@ export async function runBench(s: Settings): Promise<Report> {
     sh('cc', ['-O2', '-o', path.join(dir, 'flood'), path.join(C_SOURCES, 'forwarder-flood.c')]);
     sh('cc', ['-O2', '-o', path.join(dir, 'connect-latency'), path.join(C_SOURCES, 'connect-latency.c')]);
     const tools: Tools = { bin: dir, dir, clientCpus: s.clientCpus };
-    log(`building weir-bn-* namespaces; ${variants.length} variants, ${s.rounds} round(s), ${s.seconds} s per measurement`);
+    log(
+      `building weir-bn-* namespaces; ${variants.length} variants, ${s.rounds} round(s), ${s.seconds} s per measurement`,
+    );
     const { srvMac } = build();
     servers = await startBackendServers(dir, WEIR_CLI);
     const ctx: WeirContext = { dir, srvMac, decapPid: servers.decap.pid, decapCounters: servers.decapCounters };
@@ -297,7 +377,12 @@ export async function runBench(s: Settings): Promise<Report> {
       }
     }
     const rows = rec.summarize(variants);
-    const rep: Report = { info: runInfo(s, startedAt, estimate(s, variants)), columns: COLUMNS, rows, ratios: ratios(rows) };
+    const rep: Report = {
+      info: runInfo(s, startedAt, estimate(s, variants)),
+      columns: COLUMNS,
+      rows,
+      ratios: ratios(rows),
+    };
     return rep;
   } finally {
     await servers?.stop();
@@ -329,7 +414,9 @@ export async function run(): Promise<void> {
     console.log(`docs: ${path.join(ROOT, 'docs', 'benchmarks.md')} and benchmarks-ratios.svg`);
   }
   const flowed = rep.rows.filter((r) => r.status === 'ok' && METRICS.some((m) => (r.values[m.key] ?? 0) > 0)).length;
-  console.log(`rows: ${rep.rows.length} (${rep.rows.filter((r) => r.status === 'refused').length} refused, ${flowed} with traffic)`);
+  console.log(
+    `rows: ${rep.rows.length} (${rep.rows.filter((r) => r.status === 'refused').length} refused, ${flowed} with traffic)`,
+  );
 }
 
 if (process.argv[1] === self) {
@@ -340,4 +427,3 @@ if (process.argv[1] === self) {
     process.exitCode = 1;
   }
 }
-

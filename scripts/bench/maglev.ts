@@ -56,7 +56,14 @@ export async function run(): Promise<void> {
   ];
   for (const [size, n, label, w] of cases) {
     const r = timeBuild(size, backends(n, w), size > 100000 ? 7 : 21);
-    rows.push({ M: size, N: n, weights: label, 'median ms': r.med.toFixed(2), 'min ms': r.min.toFixed(2), 'median CPU ms': r.cpu.toFixed(2) });
+    rows.push({
+      M: size,
+      N: n,
+      weights: label,
+      'median ms': r.med.toFixed(2),
+      'min ms': r.min.toFixed(2),
+      'median CPU ms': r.cpu.toFixed(2),
+    });
   }
   console.log('Table build (includes validation, hashing ids, fill, fingerprint):');
   console.table(rows);
@@ -64,31 +71,46 @@ export async function run(): Promise<void> {
   const table = buildMaglev(backends(1000), { size: 65537, seed });
   const COUNT = 1 << 21;
   const hashes = new Uint32Array(COUNT);
-  for (let i = 0; i < COUNT; i++) hashes[i] = flowHashV4(seed, HASH_FIVE_TUPLE, 6, 0xc6120001 + i, 0xc6120101, i & 0xffff, 443);
+  for (let i = 0; i < COUNT; i++)
+    hashes[i] = flowHashV4(seed, HASH_FIVE_TUPLE, 6, 0xc6120001 + i, 0xc6120101, i & 0xffff, 443);
   const v6 = new Uint8Array(64);
   v6.set([0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1], 8);
   v6.set([0xfd, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10], 24);
   const speed = [
-    { op: 'MaglevTable.lookup (M=65537, N=1000)', perSec: perSecond(() => {
-      let acc = 0;
-      for (let i = 0; i < COUNT; i++) acc += table.lookup(hashes[i]);
-      return acc;
-    }, COUNT) },
-    { op: 'flowHashV4 five-tuple', perSec: perSecond(() => {
-      let acc = 0;
-      for (let i = 0; i < COUNT; i++) acc ^= flowHashV4(seed, HASH_FIVE_TUPLE, 6, 0xc6120001 + i, 0xc6120101, i & 0xffff, 443);
-      return acc;
-    }, COUNT) },
-    { op: 'flowHashV6 five-tuple', perSec: perSecond(() => {
-      let acc = 0;
-      for (let i = 0; i < COUNT; i++) acc ^= flowHashV6(seed, HASH_FIVE_TUPLE, 6, v6, 8, 24, i & 0xffff, 443);
-      return acc;
-    }, COUNT) },
-    { op: 'flowHashV4 + lookup', perSec: perSecond(() => {
-      let acc = 0;
-      for (let i = 0; i < COUNT; i++) acc += table.lookup(flowHashV4(seed, HASH_FIVE_TUPLE, 6, 0xc6120001 + i, 0xc6120101, i & 0xffff, 443));
-      return acc;
-    }, COUNT) },
+    {
+      op: 'MaglevTable.lookup (M=65537, N=1000)',
+      perSec: perSecond(() => {
+        let acc = 0;
+        for (let i = 0; i < COUNT; i++) acc += table.lookup(hashes[i]);
+        return acc;
+      }, COUNT),
+    },
+    {
+      op: 'flowHashV4 five-tuple',
+      perSec: perSecond(() => {
+        let acc = 0;
+        for (let i = 0; i < COUNT; i++)
+          acc ^= flowHashV4(seed, HASH_FIVE_TUPLE, 6, 0xc6120001 + i, 0xc6120101, i & 0xffff, 443);
+        return acc;
+      }, COUNT),
+    },
+    {
+      op: 'flowHashV6 five-tuple',
+      perSec: perSecond(() => {
+        let acc = 0;
+        for (let i = 0; i < COUNT; i++) acc ^= flowHashV6(seed, HASH_FIVE_TUPLE, 6, v6, 8, 24, i & 0xffff, 443);
+        return acc;
+      }, COUNT),
+    },
+    {
+      op: 'flowHashV4 + lookup',
+      perSec: perSecond(() => {
+        let acc = 0;
+        for (let i = 0; i < COUNT; i++)
+          acc += table.lookup(flowHashV4(seed, HASH_FIVE_TUPLE, 6, 0xc6120001 + i, 0xc6120101, i & 0xffff, 443));
+        return acc;
+      }, COUNT),
+    },
   ];
   console.log('Hot path (best of 7 runs of 2^21 operations):');
   console.table(speed.map((s) => ({ op: s.op, 'million ops/s': (s.perSec / 1e6).toFixed(1) })));
@@ -105,7 +127,10 @@ export async function run(): Promise<void> {
     const victims = [...new Set([0, Math.floor(n / 4), Math.floor(n / 2), Math.floor((3 * n) / 4), n - 1])];
     for (const v of victims) {
       const id = bs[v].id;
-      const t = buildMaglev(bs.filter((_, i) => i !== v), { size: 65537, seed });
+      const t = buildMaglev(
+        bs.filter((_, i) => i !== v),
+        { size: 65537, seed },
+      );
       let moved = 0;
       let others = 0;
       for (let s = 0; s < 65537; s++) {
@@ -118,10 +143,14 @@ export async function run(): Promise<void> {
       sum += moved / others;
     }
     quality.push({
-      N: n, 'min slots': Math.min(...c), 'max slots': Math.max(...c), 'fair share': fair.toFixed(1),
+      N: n,
+      'min slots': Math.min(...c),
+      'max slots': Math.max(...c),
+      'fair share': fair.toFixed(1),
       'max/min − 1': `${((Math.max(...c) / Math.min(...c) - 1) * 100).toFixed(3)}%`,
       'others moved (mean)': `${((sum / victims.length) * 100).toFixed(3)}%`,
-      'others moved (worst)': `${(worst * 100).toFixed(3)}%`, removals: victims.length,
+      'others moved (worst)': `${(worst * 100).toFixed(3)}%`,
+      removals: victims.length,
     });
   }
   console.log('Balance and disruption at M = 65537 (equal weights; removing one backend):');

@@ -4,9 +4,25 @@
 import { Bench } from 'tinybench';
 import { PerformanceObserver } from 'node:perf_hooks';
 import {
-  PacketInfo, parsePacket, buildPacket, parseIp, ipv4ToU32, rewriteDstAddr, rewriteDstPort, rewriteSrcAddr,
-  rewriteSrcPort, rewriteDstIpv4, rewriteSrcIpv4, GreTunnel, encapGre, encapGreInPlace, fillL4Checksum,
-  LINKTYPE_ETHERNET, LINKTYPE_RAW, pktErrorName, type PacketSpec,
+  PacketInfo,
+  parsePacket,
+  buildPacket,
+  parseIp,
+  ipv4ToU32,
+  rewriteDstAddr,
+  rewriteDstPort,
+  rewriteSrcAddr,
+  rewriteSrcPort,
+  rewriteDstIpv4,
+  rewriteSrcIpv4,
+  GreTunnel,
+  encapGre,
+  encapGreInPlace,
+  fillL4Checksum,
+  LINKTYPE_ETHERNET,
+  LINKTYPE_RAW,
+  pktErrorName,
+  type PacketSpec,
 } from '../../src/packet/index.js';
 
 const N = 1024; // packets per batch (one tinybench iteration = one batch)
@@ -23,7 +39,8 @@ function mix(): Uint8Array[] {
     let spec: PacketSpec;
     if (r < 60) spec = { ...v4, proto: 'tcp', payload: Math.max(0, size - 54) };
     else if (r < 80) spec = { ...v4, proto: 'udp', payload: Math.max(0, size - 42) };
-    else if (r < 95) spec = { src: `fd00::${i.toString(16)}`, dst: 'fd00:ffff::1', proto: 'tcp', payload: Math.max(0, size - 74) };
+    else if (r < 95)
+      spec = { src: `fd00::${i.toString(16)}`, dst: 'fd00:ffff::1', proto: 'tcp', payload: Math.max(0, size - 74) };
     else spec = { ...v4, proto: 'tcp', payload: Math.max(0, size - 58), ethernet: { vlan: 100 } };
     spec.srcPort = 1024 + i;
     spec.dstPort = 443;
@@ -37,12 +54,19 @@ export async function run(): Promise<void> {
   const pkts = mix();
   const slab = new Uint8Array(N * SLOT);
   const lens = new Int32Array(N);
-  pkts.forEach((p, i) => { slab.set(p, i * SLOT + HEADROOM); lens[i] = p.length; });
+  pkts.forEach((p, i) => {
+    slab.set(p, i * SLOT + HEADROOM);
+    lens[i] = p.length;
+  });
   // In-place encapsulation overwrites what lies in front of the IP packet, so it gets its own
   // slab of raw IP packets (as from a TUN) with headroom.
   const rawSlab = new Uint8Array(N * SLOT);
   const rawLens = new Int32Array(N);
-  pkts.forEach((p, i) => { const l2 = p[12] === 0x81 ? 18 : 14; rawSlab.set(p.subarray(l2), i * SLOT + HEADROOM); rawLens[i] = p.length - l2; });
+  pkts.forEach((p, i) => {
+    const l2 = p[12] === 0x81 ? 18 : 14;
+    rawSlab.set(p.subarray(l2), i * SLOT + HEADROOM);
+    rawLens[i] = p.length - l2;
+  });
   const info = new PacketInfo();
   const backend4 = parseIp('198.18.10.10')!;
   const backend6 = parseIp('fd00:10::10')!;
@@ -72,7 +96,9 @@ export async function run(): Promise<void> {
   };
   for (let k = 0; k < 50; k++) natAndEncap(); // warm up: JIT feedback allocates too
   let gcs = 0;
-  const obs = new PerformanceObserver((list) => { gcs += list.getEntries().length; });
+  const obs = new PerformanceObserver((list) => {
+    gcs += list.getEntries().length;
+  });
   obs.observe({ entryTypes: ['gc'] });
   for (let k = 0; k < rounds; k++) natAndEncap();
   await new Promise((r) => setTimeout(r, 20)); // let the observer deliver
@@ -100,8 +126,13 @@ export async function run(): Promise<void> {
     .add('parse + NAT, IPv4 via uint32 addresses', () => {
       for (let i = 0; i < N; i++) {
         if (parsePacket(slab, i * SLOT + HEADROOM, lens[i], LINKTYPE_ETHERNET, info) < 0) continue;
-        if (info.addrLen === 4) { rewriteDstIpv4(slab, info, backend4u); rewriteSrcIpv4(slab, info, snat4u); }
-        else { rewriteDstAddr(slab, info, backend6, 0, 16); rewriteSrcAddr(slab, info, snat6, 0, 16); }
+        if (info.addrLen === 4) {
+          rewriteDstIpv4(slab, info, backend4u);
+          rewriteSrcIpv4(slab, info, snat4u);
+        } else {
+          rewriteDstAddr(slab, info, backend6, 0, 16);
+          rewriteSrcAddr(slab, info, snat6, 0, 16);
+        }
         rewriteDstPort(slab, info, 8443);
         rewriteSrcPort(slab, info, 20000 + (i & 0x3fff));
       }
@@ -144,15 +175,17 @@ export async function run(): Promise<void> {
     if (r.state !== 'completed') return { task: t.name, 'ns/packet (median)': `(${r.state})` };
     return {
       task: t.name,
-      'ns/packet (median)': (r.latency.p50 * 1e6 / N).toFixed(1),
-      'ns/packet (mean)': (r.latency.mean * 1e6 / N).toFixed(1),
-      'p99 ns/packet': (r.latency.p99 * 1e6 / N).toFixed(1),
-      'Mpps at median': (1e3 / (r.latency.p50 * 1e6 / N)).toFixed(2),
+      'ns/packet (median)': ((r.latency.p50 * 1e6) / N).toFixed(1),
+      'ns/packet (mean)': ((r.latency.mean * 1e6) / N).toFixed(1),
+      'p99 ns/packet': ((r.latency.p99 * 1e6) / N).toFixed(1),
+      'Mpps at median': (1e3 / ((r.latency.p50 * 1e6) / N)).toFixed(2),
       batches: r.latency.samplesCount,
     };
   });
   console.log('one batch = one sample; p99 includes other tenants of this 2-core machine');
-  console.log(`packet mix: ${N} Ethernet frames, 60% IPv4 TCP / 20% IPv4 UDP / 15% IPv6 TCP / 5% 802.1Q IPv4 TCP; sizes 64/576/1500 B`);
+  console.log(
+    `packet mix: ${N} Ethernet frames, 60% IPv4 TCP / 20% IPv4 UDP / 15% IPv6 TCP / 5% 802.1Q IPv4 TCP; sizes 64/576/1500 B`,
+  );
   console.table(rows);
   console.log(allocLine);
 

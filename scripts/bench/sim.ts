@@ -22,7 +22,12 @@ export async function run(): Promise<void> {
       times.push(performance.now() - t0);
     }
     times.sort((a, b) => a - b);
-    rows.push({ flows, steps: events.length + 1, 'median ms': times[1].toFixed(0), 'ns per flow·step': ((times[1] * 1e6) / (flows * (events.length + 1))).toFixed(0) });
+    rows.push({
+      flows,
+      steps: events.length + 1,
+      'median ms': times[1].toFixed(0),
+      'ns per flow·step': ((times[1] * 1e6) / (flows * (events.length + 1))).toFixed(0),
+    });
   }
   console.table(rows);
 }

@@ -5,24 +5,61 @@
 // drained to empty and every SNAT port free again.
 
 import {
-  C_DROP_MALFORMED, C_PASS_FRAGMENT, C_PASS_NO_VIP, C_PASS_NOT_IP, C_DROP_FRAGMENT, C_RX, C_TX_GRE, C_TX_ICMP_TO_BACKEND,
-  C_TX_FRAG_NEEDED, C_TX_L2, C_TX_NAT, C_TX_NEXT_HOP, C_CT_INSERT_FAILED, C_NEW_FLOWS, C_CSUM_COMPLETED, ENGINE_COUNTER_NAMES,
-  PASSIVE_CAPACITY, VERDICT_DROP, VERDICT_PASS, VERDICT_TX_IP, VERDICT_TX_L2,
+  C_DROP_MALFORMED,
+  C_PASS_FRAGMENT,
+  C_PASS_NO_VIP,
+  C_PASS_NOT_IP,
+  C_DROP_FRAGMENT,
+  C_RX,
+  C_TX_GRE,
+  C_TX_ICMP_TO_BACKEND,
+  C_TX_FRAG_NEEDED,
+  C_TX_L2,
+  C_TX_NAT,
+  C_TX_NEXT_HOP,
+  C_CT_INSERT_FAILED,
+  C_NEW_FLOWS,
+  C_CSUM_COMPLETED,
+  ENGINE_COUNTER_NAMES,
+  PASSIVE_CAPACITY,
+  VERDICT_DROP,
+  VERDICT_PASS,
+  VERDICT_TX_IP,
+  VERDICT_TX_L2,
 } from '../../src/lb/engine.js';
 import { CT_ERR_FULL, CT_ERR_REPLY_IN_USE } from '../../src/lb/conntrack.js';
 import { MODE_DSR_GRE, MODE_NAT, type VipTable } from '../../src/lb/vip-table.js';
 import { META_FLAGS, META_IFINDEX, META_LEN, META_OFF, META_WORDS, WEIR_F_TRUNCATED } from '../../src/io/batch.js';
 import {
-  ETH_P_IP, ETH_P_IPV6, IPPROTO_GRE, IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP, ipv4ChecksumOk,
-  isIcmpError, l4ChecksumOk, LINKTYPE_ETHERNET, LINKTYPE_RAW, PacketInfo, parseIcmpQuote, parseIpPacket, parsePacket,
-  PKT_ERROR_NAMES, readU16, TP_STATUS_CSUMNOTREADY, TP_STATUS_GSO_TCP,
+  ETH_P_IP,
+  ETH_P_IPV6,
+  IPPROTO_GRE,
+  IPPROTO_ICMP,
+  IPPROTO_ICMPV6,
+  IPPROTO_TCP,
+  IPPROTO_UDP,
+  ipv4ChecksumOk,
+  isIcmpError,
+  l4ChecksumOk,
+  LINKTYPE_ETHERNET,
+  LINKTYPE_RAW,
+  PacketInfo,
+  parseIcmpQuote,
+  parseIpPacket,
+  parsePacket,
+  PKT_ERROR_NAMES,
+  readU16,
+  TP_STATUS_CSUMNOTREADY,
+  TP_STATUS_GSO_TCP,
 } from '../../src/packet/index.js';
 import type { SlotInput } from './traffic.js';
 import { HOP_IFINDEX, L2_IFINDEX, SNAT_MIN, type World } from './world.js';
 
 const NC = ENGINE_COUNTER_NAMES.length;
 /** Verdict counters by the engine's naming: tx*, pass*, drop* (txNextHop is a part of txNat/txGre/txIcmpToBackend). */
-const TX = ENGINE_COUNTER_NAMES.map((n, i) => (n.startsWith('tx') && i !== C_TX_NEXT_HOP ? i : -1)).filter((i) => i >= 0);
+const TX = ENGINE_COUNTER_NAMES.map((n, i) => (n.startsWith('tx') && i !== C_TX_NEXT_HOP ? i : -1)).filter(
+  (i) => i >= 0,
+);
 const PASS = ENGINE_COUNTER_NAMES.map((n, i) => (n.startsWith('pass') ? i : -1)).filter((i) => i >= 0);
 const DROP = ENGINE_COUNTER_NAMES.map((n, i) => (n.startsWith('drop') ? i : -1)).filter((i) => i >= 0);
 
@@ -52,7 +89,9 @@ export class Judge {
 
   /** Snapshot before runner.run(): counters and the batch's bytes. */
   before_(n: number, inputs: readonly SlotInput[]): void {
-    const w = this.w, D = w.batch.data, size = w.batch.slotSize;
+    const w = this.w,
+      D = w.batch.data,
+      size = w.batch.slotSize;
     this.before.set(w.engine.counters.subarray(0, NC));
     this.pktBefore.set(w.engine.pktErrors);
     if (this.shadow.length < D.length) this.shadow = new Uint8Array(D.length);
@@ -63,11 +102,16 @@ export class Judge {
 
   /** Checks a batch the runner returned V for at time `now`. Returns null, or what went wrong. */
   after(n: number, V: Uint8Array, inputs: readonly SlotInput[], now: number): string | null {
-    const w = this.w, c = w.engine.counters, b = this.before;
+    const w = this.w,
+      c = w.engine.counters,
+      b = this.before;
     if (this.last < 0) this.last = now;
     this.elapsed += (now - this.last) >>> 0;
     this.last = now;
-    let tx = 0, pass = 0, drop = 0, l2 = 0;
+    let tx = 0,
+      pass = 0,
+      drop = 0,
+      l2 = 0;
     for (let i = 0; i < n; i++) {
       const v = V[i];
       if (v === VERDICT_TX_IP || v === VERDICT_TX_L2) tx++;
@@ -85,65 +129,95 @@ export class Judge {
     }
     const rx = c[C_RX] - b[C_RX];
     if (rx !== n) return `counters: rx counted ${rx} of ${n} packets`;
-    const ctx = sum(c, b, TX), cpass = sum(c, b, PASS), cdrop = sum(c, b, DROP);
-    if (ctx + cpass + cdrop !== n) return `counters: ${ctx + cpass + cdrop} verdicts counted for ${n} packets (tx ${ctx}, pass ${cpass}, drop ${cdrop})`;
-    if (ctx !== tx || cpass !== pass || cdrop !== drop) return `counters: tx/pass/drop counted ${ctx}/${cpass}/${cdrop}, verdicts ${tx}/${pass}/${drop}`;
+    const ctx = sum(c, b, TX),
+      cpass = sum(c, b, PASS),
+      cdrop = sum(c, b, DROP);
+    if (ctx + cpass + cdrop !== n)
+      return `counters: ${ctx + cpass + cdrop} verdicts counted for ${n} packets (tx ${ctx}, pass ${cpass}, drop ${cdrop})`;
+    if (ctx !== tx || cpass !== pass || cdrop !== drop)
+      return `counters: tx/pass/drop counted ${ctx}/${cpass}/${cdrop}, verdicts ${tx}/${pass}/${drop}`;
     const hop = c[C_TX_NEXT_HOP] - b[C_TX_NEXT_HOP];
     const toBackend = c[C_TX_ICMP_TO_BACKEND] - b[C_TX_ICMP_TO_BACKEND];
-    if (hop > (c[C_TX_NAT] - b[C_TX_NAT]) + (c[C_TX_GRE] - b[C_TX_GRE]) + toBackend) return `counters: txNextHop ${hop} above txNat + txGre + txIcmpToBackend`;
+    if (hop > c[C_TX_NAT] - b[C_TX_NAT] + (c[C_TX_GRE] - b[C_TX_GRE]) + toBackend)
+      return `counters: txNextHop ${hop} above txNat + txGre + txIcmpToBackend`;
     const txl2 = c[C_TX_L2] - b[C_TX_L2];
-    if (l2 < txl2 + hop || l2 > txl2 + hop + toBackend) return `counters: ${l2} TX_L2 verdicts, txL2 ${txl2} + txNextHop ${hop} (+ txIcmpToBackend ${toBackend})`;
-    if (c[C_CT_INSERT_FAILED] - b[C_CT_INSERT_FAILED] > c[C_NEW_FLOWS] - b[C_NEW_FLOWS]) return 'counters: ctInsertFailed above newFlows';
-    if (c[C_CSUM_COMPLETED] - b[C_CSUM_COMPLETED] > this.notReady) return 'counters: csumCompleted above the packets with TP_STATUS_CSUMNOTREADY';
+    if (l2 < txl2 + hop || l2 > txl2 + hop + toBackend)
+      return `counters: ${l2} TX_L2 verdicts, txL2 ${txl2} + txNextHop ${hop} (+ txIcmpToBackend ${toBackend})`;
+    if (c[C_CT_INSERT_FAILED] - b[C_CT_INSERT_FAILED] > c[C_NEW_FLOWS] - b[C_NEW_FLOWS])
+      return 'counters: ctInsertFailed above newFlows';
+    if (c[C_CSUM_COMPLETED] - b[C_CSUM_COMPLETED] > this.notReady)
+      return 'counters: csumCompleted above the packets with TP_STATUS_CSUMNOTREADY';
     let perr = 0;
     for (let k = 0; k < this.pktBefore.length; k++) perr += w.engine.pktErrors[k] - this.pktBefore[k];
-    if (perr !== c[C_DROP_MALFORMED] - b[C_DROP_MALFORMED]) return `counters: dropMalformed ${c[C_DROP_MALFORMED] - b[C_DROP_MALFORMED]} but ${perr} parse errors`;
+    if (perr !== c[C_DROP_MALFORMED] - b[C_DROP_MALFORMED])
+      return `counters: dropMalformed ${c[C_DROP_MALFORMED] - b[C_DROP_MALFORMED]} but ${perr} parse errors`;
     const t = w.engine.tables;
-    if (!t.unknownPass && (c[C_PASS_NO_VIP] - b[C_PASS_NO_VIP]) + (c[C_PASS_NOT_IP] - b[C_PASS_NOT_IP]) > 0) return 'policy: unknown traffic passed with unknown_traffic: drop';
-    if (w.spec.fragments === 'drop' && c[C_PASS_FRAGMENT] > b[C_PASS_FRAGMENT]) return 'policy: a fragment passed with fragments: drop';
-    if (w.spec.fragments === 'pass' && c[C_DROP_FRAGMENT] > b[C_DROP_FRAGMENT]) return 'policy: a fragment dropped with fragments: pass';
+    if (!t.unknownPass && c[C_PASS_NO_VIP] - b[C_PASS_NO_VIP] + (c[C_PASS_NOT_IP] - b[C_PASS_NOT_IP]) > 0)
+      return 'policy: unknown traffic passed with unknown_traffic: drop';
+    if (w.spec.fragments === 'drop' && c[C_PASS_FRAGMENT] > b[C_PASS_FRAGMENT])
+      return 'policy: a fragment passed with fragments: drop';
+    if (w.spec.fragments === 'pass' && c[C_DROP_FRAGMENT] > b[C_DROP_FRAGMENT])
+      return 'policy: a fragment dropped with fragments: pass';
     // Generated errors within the token buckets (one per worker): a burst of icmpRate, then icmpRate per second.
-    const rate = t.icmpRate, k = w.engines.length;
-    if (c[C_TX_FRAG_NEEDED] > k * (rate * (1 + this.elapsed / 1000) + 1)) return `rate limit: ${c[C_TX_FRAG_NEEDED]} ICMP errors sent in ${this.elapsed} ms at ${rate}/s`;
-    if (w.engine.passiveCount < 0 || w.engine.passiveCount > PASSIVE_CAPACITY) return `passive: ${w.engine.passiveCount} events held`;
+    const rate = t.icmpRate,
+      k = w.engines.length;
+    if (c[C_TX_FRAG_NEEDED] > k * (rate * (1 + this.elapsed / 1000) + 1))
+      return `rate limit: ${c[C_TX_FRAG_NEEDED]} ICMP errors sent in ${this.elapsed} ms at ${rate}/s`;
+    if (w.engine.passiveCount < 0 || w.engine.passiveCount > PASSIVE_CAPACITY)
+      return `passive: ${w.engine.passiveCount} events held`;
     if (w.ct.size() > w.ct.capacity) return `conntrack: ${w.ct.size()} entries in a table of ${w.ct.capacity}`;
     return null;
   }
 
   private slot(i: number, v: number, inp: SlotInput): string | null {
-    const w = this.w, D = w.batch.data, S = this.shadow, M = w.batch.meta, size = w.batch.slotSize;
-    const m = i * META_WORDS, slot = i * size;
-    let off = inp.off, len = inp.len;
+    const w = this.w,
+      D = w.batch.data,
+      S = this.shadow,
+      M = w.batch.meta,
+      size = w.batch.slotSize;
+    const m = i * META_WORDS,
+      slot = i * size;
+    let off = inp.off,
+      len = inp.len;
     if (off + len > size) len = off < size ? size - off : 0; // as BatchRunner clamps
     const isTx = v === VERDICT_TX_IP || v === VERDICT_TX_L2;
-    const inLo = slot + Math.min(off, size), inHi = Math.min(slot + size, inLo + len);
-    let lo = inLo, hi = inHi;
-    let outOff = 0, outLen = 0;
+    const inLo = slot + Math.min(off, size),
+      inHi = Math.min(slot + size, inLo + len);
+    let lo = inLo,
+      hi = inHi;
+    let outOff = 0,
+      outLen = 0;
     if ((inp.flags & WEIR_F_TRUNCATED) !== 0) {
       if (v !== VERDICT_DROP) return 'a packet the I/O layer cut was not dropped';
       lo = hi = inLo;
     }
     if (isTx) {
-      outOff = M[m + META_OFF]; outLen = M[m + META_LEN];
+      outOff = M[m + META_OFF];
+      outLen = M[m + META_LEN];
       if (outLen === 0 || outOff + outLen > size) return `output [${outOff}, +${outLen}) outside the slot`;
       if (M[m + META_FLAGS] !== 0) return 'output meta flags not cleared';
       const ifx = M[m + META_IFINDEX];
       if (v === VERDICT_TX_IP && ifx !== 0) return `TX_IP with ifindex ${ifx}`;
-      if (v === VERDICT_TX_L2 && ifx !== 0 && ifx !== L2_IFINDEX && ifx !== HOP_IFINDEX) return `TX_L2 to unknown ifindex ${ifx}`;
+      if (v === VERDICT_TX_L2 && ifx !== 0 && ifx !== L2_IFINDEX && ifx !== HOP_IFINDEX)
+        return `TX_L2 to unknown ifindex ${ifx}`;
       if (slot + outOff < lo) lo = slot + outOff;
       if (slot + outOff + outLen > hi) hi = slot + outOff + outLen;
     }
     // Nothing outside the packet and its output changed (the slot's headroom and tail).
-    for (let k = slot; k < lo; k++) if (D[k] !== S[k]) return `wrote byte ${k - slot} of the slot, before the packet (at ${off}) and its output`;
+    for (let k = slot; k < lo; k++)
+      if (D[k] !== S[k]) return `wrote byte ${k - slot} of the slot, before the packet (at ${off}) and its output`;
     const end = slot + size;
-    if (!Buffer.from(D.buffer, D.byteOffset + hi, end - hi).equals(Buffer.from(S.buffer, S.byteOffset + hi, end - hi))) {
+    if (
+      !Buffer.from(D.buffer, D.byteOffset + hi, end - hi).equals(Buffer.from(S.buffer, S.byteOffset + hi, end - hi))
+    ) {
       return `wrote into the slot after the packet and its output (from ${hi - slot})`;
     }
     if (!isTx) return null;
 
     // A packet sent on: it was whole, parsed, within the MTU.
     if ((inp.flags & TP_STATUS_GSO_TCP) !== 0) return 'a TP_STATUS_GSO_TCP packet was sent on';
-    const ii = this.inInfo, oi = this.outInfo;
+    const ii = this.inInfo,
+      oi = this.outInfo;
     if (parsePacket(S, inLo, len, w.linkType, ii) < 0) return 'sent on a packet that does not parse';
     if (ii.ipTotalLen > w.engine.tables.mtu) return `sent on a ${ii.ipTotalLen}-byte packet above the MTU`;
     const o = slot + outOff;
@@ -151,11 +225,15 @@ export class Judge {
       if (parsePacket(D, o, outLen, LINKTYPE_RAW, oi) < 0) return 'TX_IP output does not parse';
     } else {
       if (parsePacket(D, o, outLen, LINKTYPE_ETHERNET, oi) < 0) return 'TX_L2 output does not parse';
-      const hopMac = D[o] === 0x02 && D[o + 1] === 0 && D[o + 2] === 0 && D[o + 3] === 0 && (D[o + 4] === 0x0a || D[o + 4] === 0x01);
+      const hopMac =
+        D[o] === 0x02 && D[o + 1] === 0 && D[o + 2] === 0 && D[o + 3] === 0 && (D[o + 4] === 0x0a || D[o + 4] === 0x01);
       if (!hopMac) return 'TX_L2 output to a MAC that is neither a backend nor the next hop';
     }
     if (oi.l3End !== o + outLen) return `output length ${outLen} but its IP packet ends at ${oi.l3End - o}`;
-    if ((++this.sampled & 7) === 0) { const bad = refCheck(D, oi); if (bad) return bad; }
+    if ((++this.sampled & 7) === 0) {
+      const bad = refCheck(D, oi);
+      if (bad) return bad;
+    }
     return this.judgeOutput(D, S, inp.flags) ?? this.judgeTarget(D, S, o, v);
   }
 
@@ -163,35 +241,47 @@ export class Judge {
   // configured) from the VIP's SNAT address and a port of its pool; a nat reply from a nat VIP;
   // dsr-gre to one of the VIP's backends; dsr-l2 to one of its backends' MACs.
   private judgeTarget(D: Uint8Array, S: Uint8Array, o: number, verdict: number): string | null {
-    const t = this.w.engine.tables, ii = this.inInfo, oi = this.outInfo;
+    const t = this.w.engine.tables,
+      ii = this.inInfo,
+      oi = this.outInfo;
     if (!ii.l4Parsed || (ii.protocol !== IPPROTO_TCP && ii.protocol !== IPPROTO_UDP)) return null;
     const n = ii.addrLen;
     const v = t.findVip(ii.ipVersion, S, ii.dstAddrOff, ii.protocol, ii.dstPort);
     if (v < 0) {
-      if (!t.isSnatAddress(ii.ipVersion, S, ii.dstAddrOff)) return 'sent on a packet addressed to neither a VIP nor a SNAT address';
+      if (!t.isSnatAddress(ii.ipVersion, S, ii.dstAddrOff))
+        return 'sent on a packet addressed to neither a VIP nor a SNAT address';
       // From its VIP (which a reload may have turned to another mode: the entry still translates
       // its replies until the client's next packet reschedules it).
       return t.isVipAddress(oi.ipVersion, D, oi.srcAddrOff) ? null : 'nat reply: its new source is not a VIP';
     }
-    const mode = t.vipMode[v], base = t.vipBackendBase[v], count = t.vipBackendCount[v];
+    const mode = t.vipMode[v],
+      base = t.vipBackendBase[v],
+      count = t.vipBackendCount[v];
     if (mode === MODE_NAT) {
-      for (let k = 0; k < n; k++) if (D[oi.srcAddrOff + k] !== t.vipSnatAddr[v * 16 + k]) return 'nat: source is not the VIP\'s SNAT address';
+      for (let k = 0; k < n; k++)
+        if (D[oi.srcAddrOff + k] !== t.vipSnatAddr[v * 16 + k]) return "nat: source is not the VIP's SNAT address";
       const sport = readU16(D, oi.l4Off);
       if (sport < t.vipSnatMin[v] || sport > t.vipSnatMax[v]) return `nat: SNAT port ${sport} outside the pool`;
       const b = backendAt(t, base, count, D, oi.dstAddrOff, n);
       if (b < 0) return 'nat: destination is not a backend of the VIP';
       const want = t.backendPort[b] !== 0 ? t.backendPort[b] : ii.dstPort;
-      if (readU16(D, oi.l4Off + 2) !== want) return `nat: destination port ${readU16(D, oi.l4Off + 2)}, backend's ${want}`;
+      if (readU16(D, oi.l4Off + 2) !== want)
+        return `nat: destination port ${readU16(D, oi.l4Off + 2)}, backend's ${want}`;
     } else if (mode === MODE_DSR_GRE) {
-      if (oi.protocol === IPPROTO_GRE && backendAt(t, base, count, D, oi.dstAddrOff, oi.addrLen) < 0) return 'dsr-gre: outer destination is not a backend of the VIP';
+      if (oi.protocol === IPPROTO_GRE && backendAt(t, base, count, D, oi.dstAddrOff, oi.addrLen) < 0)
+        return 'dsr-gre: outer destination is not a backend of the VIP';
     } else {
       if (verdict !== VERDICT_TX_L2) return 'dsr-l2: not sent as a frame';
       let hit = false;
       for (let b = base; b < base + count && !hit; b++) {
         hit = true;
-        for (let k = 0; k < 6; k++) if (D[o + k] !== t.backendMac[b * 6 + k]) { hit = false; break; }
+        for (let k = 0; k < 6; k++)
+          if (D[o + k] !== t.backendMac[b * 6 + k]) {
+            hit = false;
+            break;
+          }
       }
-      if (!hit) return 'dsr-l2: destination MAC is not a backend\'s';
+      if (!hit) return "dsr-l2: destination MAC is not a backend's";
     }
     return null;
   }
@@ -199,33 +289,41 @@ export class Judge {
   // Classifies the output against the input (GRE around it, an ICMP error about it, or the
   // packet rewritten in place) and judges lengths, changed bytes and checksums.
   private judgeOutput(D: Uint8Array, S: Uint8Array, flags: number): string | null {
-    const ii = this.inInfo, oi = this.outInfo;
+    const ii = this.inInfo,
+      oi = this.outInfo;
     const inLen = ii.l3End - ii.l3Off;
     if (oi.protocol === IPPROTO_GRE && ii.protocol !== IPPROTO_GRE) {
       if (oi.ipVersion === 4 && !ipv4ChecksumOk(D, oi.l3Off, oi.ipHdrLen)) return 'GRE outer IPv4 header checksum';
       if (oi.ipVersion === 6 && oi.flowLabel === 0) return 'GRE outer IPv6 flow label 0';
       const inner = oi.payloadOff;
       if (oi.l3End - inner !== inLen) return `GRE inner length ${oi.l3End - inner}, input ${inLen}`;
-      if (oi.greProto !== (ii.ipVersion === 4 ? ETH_P_IP : ETH_P_IPV6)) return 'GRE protocol type does not match the inner packet';
+      if (oi.greProto !== (ii.ipVersion === 4 ? ETH_P_IP : ETH_P_IPV6))
+        return 'GRE protocol type does not match the inner packet';
       if (parseIpPacket(D, inner, oi.l3End, this.innerInfo) < 0) return 'GRE inner packet does not parse';
       // The client's packet, untouched (but for a checksum completed for TP_STATUS_CSUMNOTREADY).
       const bad = this.judgeInPlace(D, S, this.innerInfo, flags, false);
       return bad ? `GRE inner: ${bad}` : null;
     }
-    if ((oi.protocol === IPPROTO_ICMP || oi.protocol === IPPROTO_ICMPV6) && (ii.protocol === IPPROTO_TCP || ii.protocol === IPPROTO_UDP)) {
+    if (
+      (oi.protocol === IPPROTO_ICMP || oi.protocol === IPPROTO_ICMPV6) &&
+      (ii.protocol === IPPROTO_TCP || ii.protocol === IPPROTO_UDP)
+    ) {
       // Fragmentation needed / packet too big, built by the engine.
       const ok = oi.ipVersion === 4 ? oi.icmpType === 3 && oi.icmpCode === 4 : oi.icmpType === 2 && oi.icmpCode === 0;
       if (!ok) return `ICMP type ${oi.icmpType} code ${oi.icmpCode} sent about a TCP/UDP packet`;
-      if (oi.ipVersion === 4 && !ipv4ChecksumOk(D, oi.l3Off, oi.ipHdrLen)) return 'generated ICMP: IPv4 header checksum';
+      if (oi.ipVersion === 4 && !ipv4ChecksumOk(D, oi.l3Off, oi.ipHdrLen))
+        return 'generated ICMP: IPv4 header checksum';
       if (!l4ChecksumOk(D, oi)) return 'generated ICMP: checksum';
       const qn = oi.l3End - oi.payloadOff;
       if (qn > inLen || qn < Math.min(inLen, 28)) return `generated ICMP quotes ${qn} of ${inLen} bytes`;
       // The packet as the engine held it: a TP_STATUS_CSUMNOTREADY checksum already completed.
       const cs = (flags & TP_STATUS_CSUMNOTREADY) !== 0 ? ii.l4CsumOff - ii.l3Off : -9;
       for (let k = 0; k < qn; k++) {
-        if (D[oi.payloadOff + k] !== S[ii.l3Off + k] && k !== cs && k !== cs + 1) return `generated ICMP quote differs from the packet at byte ${k}`;
+        if (D[oi.payloadOff + k] !== S[ii.l3Off + k] && k !== cs && k !== cs + 1)
+          return `generated ICMP quote differs from the packet at byte ${k}`;
       }
-      for (let k = 0; k < oi.addrLen; k++) if (D[oi.dstAddrOff + k] !== S[ii.srcAddrOff + k]) return 'generated ICMP not addressed to the sender';
+      for (let k = 0; k < oi.addrLen; k++)
+        if (D[oi.dstAddrOff + k] !== S[ii.srcAddrOff + k]) return 'generated ICMP not addressed to the sender';
       return null;
     }
     return this.judgeInPlace(D, S, oi, flags, true);
@@ -238,11 +336,14 @@ export class Judge {
     const ii = this.inInfo;
     const inLen = ii.l3End - ii.l3Off;
     if (oi.l3End - oi.l3Off !== inLen) return `rewrite changed the IP length ${inLen} → ${oi.l3End - oi.l3Off}`;
-    if (oi.ipVersion !== ii.ipVersion || oi.protocol !== ii.protocol || oi.l4Off - oi.l3Off !== ii.l4Off - ii.l3Off) return 'rewrite changed the headers\' layout';
+    if (oi.ipVersion !== ii.ipVersion || oi.protocol !== ii.protocol || oi.l4Off - oi.l3Off !== ii.l4Off - ii.l3Off)
+      return "rewrite changed the headers' layout";
     const qr = isIcmpError(ii) ? parseIcmpQuote(S, ii, this.q) : -1;
     const csumNotReady = (flags & TP_STATUS_CSUMNOTREADY) !== 0;
-    const base = ii.l3Off, ob = oi.l3Off;
-    let changed = false, quoteMoved = false;
+    const base = ii.l3Off,
+      ob = oi.l3Off;
+    let changed = false,
+      quoteMoved = false;
     const q = this.q;
     for (let k = 0; k < inLen; k++) {
       if (D[ob + k] === S[base + k]) continue;
@@ -253,30 +354,43 @@ export class Judge {
       if (!ok) return `changed byte ${k} of the IP packet, which ${rewrite ? 'a rewrite' : 'dsr'} must not touch`;
     }
     if (ii.ipVersion === 4 && ipv4ChecksumOk(S, ii.l3Off, ii.ipHdrLen) !== ipv4ChecksumOk(D, oi.l3Off, oi.ipHdrLen)) {
-      return ipv4ChecksumOk(S, ii.l3Off, ii.ipHdrLen) ? 'IPv4 header checksum good in, bad out' : 'IPv4 header checksum bad in, good out (error not kept)';
+      return ipv4ChecksumOk(S, ii.l3Off, ii.ipHdrLen)
+        ? 'IPv4 header checksum good in, bad out'
+        : 'IPv4 header checksum bad in, good out (error not kept)';
     }
     if (ii.protocol === IPPROTO_TCP || ii.protocol === IPPROTO_UDP) {
       const inOk = l4ChecksumOk(S, ii);
       // A nat rewrite computes a zero (absent) IPv6 UDP checksum in full (RFC 8200 §8.1).
-      const zero6 = rewrite && changed && ii.protocol === IPPROTO_UDP && ii.ipVersion === 6 && readU16(S, ii.l4CsumOff) === 0;
+      const zero6 =
+        rewrite && changed && ii.protocol === IPPROTO_UDP && ii.ipVersion === 6 && readU16(S, ii.l4CsumOff) === 0;
       const outOk = l4ChecksumOk(D, oi);
-      if ((inOk || csumNotReady || zero6) && !outOk) return `${ii.protocol === IPPROTO_TCP ? 'TCP' : 'UDP'} checksum good in, bad out`;
-      if (!inOk && !csumNotReady && !zero6 && outOk) return `${ii.protocol === IPPROTO_TCP ? 'TCP' : 'UDP'} checksum bad in, good out (error not kept)`;
+      if ((inOk || csumNotReady || zero6) && !outOk)
+        return `${ii.protocol === IPPROTO_TCP ? 'TCP' : 'UDP'} checksum good in, bad out`;
+      if (!inOk && !csumNotReady && !zero6 && outOk)
+        return `${ii.protocol === IPPROTO_TCP ? 'TCP' : 'UDP'} checksum bad in, good out (error not kept)`;
     } else if (qr >= 0) {
       const outOk = l4ChecksumOk(D, oi);
       if ((changed || l4ChecksumOk(S, ii)) && !outOk) return 'ICMP checksum bad after the engine translated the error';
       if (quoteMoved && (q.ipVersion === 4) === (ii.ipVersion === 4)) {
         // A translated error goes to the source of the packet it now quotes (RFC 5508 §7).
         const qs = q.srcAddrOff - base + ob;
-        for (let k = 0; k < q.addrLen; k++) if (D[oi.dstAddrOff + k] !== D[qs + k]) return 'translated ICMP error not addressed to the source of its quote';
+        for (let k = 0; k < q.addrLen; k++)
+          if (D[oi.dstAddrOff + k] !== D[qs + k])
+            return 'translated ICMP error not addressed to the source of its quote';
       }
       if (q.ipVersion === 4 && q.l3Off + q.ipHdrLen <= ii.l3End) {
         const qo = q.l3Off - base + ob;
-        if (ipv4ChecksumOk(S, q.l3Off, q.ipHdrLen) !== ipv4ChecksumOk(D, qo, q.ipHdrLen)) return 'quoted IPv4 header checksum validity changed';
+        if (ipv4ChecksumOk(S, q.l3Off, q.ipHdrLen) !== ipv4ChecksumOk(D, qo, q.ipHdrLen))
+          return 'quoted IPv4 header checksum validity changed';
       }
       // A whole quoted datagram: its L4 checksum keeps its validity.
-      if (q.ipTotalLen === ii.l3End - q.l3Off && parseIpPacket(S, q.l3Off, ii.l3End, this.q2) >= 0 && this.q2.l4Parsed && !this.q2.isFragment
-        && (this.q2.protocol === IPPROTO_TCP || this.q2.protocol === IPPROTO_UDP)) {
+      if (
+        q.ipTotalLen === ii.l3End - q.l3Off &&
+        parseIpPacket(S, q.l3Off, ii.l3End, this.q2) >= 0 &&
+        this.q2.l4Parsed &&
+        !this.q2.isFragment &&
+        (this.q2.protocol === IPPROTO_TCP || this.q2.protocol === IPPROTO_UDP)
+      ) {
         const qin = l4ChecksumOk(S, this.q2);
         if (parseIpPacket(D, q.l3Off - base + ob, oi.l3End, this.q2) < 0) return 'translated quote does not parse';
         if (qin !== l4ChecksumOk(D, this.q2)) return 'quoted L4 checksum validity changed';
@@ -289,13 +403,16 @@ export class Judge {
 
   // Fields a NAT rewrite or an ICMP translation may change (absolute offsets in the input).
   private mayChange(at: number, quote: boolean): boolean {
-    const ii = this.inInfo, l3 = ii.l3Off, l4 = ii.l4Off;
+    const ii = this.inInfo,
+      l3 = ii.l3Off,
+      l4 = ii.l4Off;
     if (ii.ipVersion === 4 ? at >= l3 + 10 && at < l3 + 20 : at >= l3 + 8 && at < l3 + 40) return true;
     if (at >= ii.l4CsumOff && at < ii.l4CsumOff + 2) return true;
     if ((ii.protocol === IPPROTO_TCP || ii.protocol === IPPROTO_UDP) && at >= l4 && at < l4 + 4) return true;
     if (!quote) return false;
     const q = this.q;
-    if (q.ipVersion === 4 ? at >= q.l3Off + 10 && at < q.l3Off + 20 : at >= q.l3Off + 8 && at < q.l3Off + 40) return true;
+    if (q.ipVersion === 4 ? at >= q.l3Off + 10 && at < q.l3Off + 20 : at >= q.l3Off + 8 && at < q.l3Off + 40)
+      return true;
     if (at >= q.l4Off && at < q.l4Off + 4) return true;
     return q.l4CsumOff >= 0 && at >= q.l4CsumOff && at < q.l4CsumOff + 2;
   }
@@ -311,14 +428,23 @@ function refSum(b: Uint8Array, off: number, len: number, s: number): number {
 
 /** Where the reference and the codec disagree about a checksum of the parsed packet, or null. */
 function refCheck(b: Uint8Array, info: PacketInfo): string | null {
-  if (info.ipVersion === 4 && (refSum(b, info.l3Off, info.ipHdrLen, 0) === 0xffff) !== ipv4ChecksumOk(b, info.l3Off, info.ipHdrLen)) {
+  if (
+    info.ipVersion === 4 &&
+    (refSum(b, info.l3Off, info.ipHdrLen, 0) === 0xffff) !== ipv4ChecksumOk(b, info.l3Off, info.ipHdrLen)
+  ) {
     return 'the codec and the reference disagree on an IPv4 header checksum';
   }
   const p = info.protocol;
-  if (!info.l4Parsed || info.isFragment || (p !== IPPROTO_TCP && p !== IPPROTO_UDP && p !== IPPROTO_ICMP && p !== IPPROTO_ICMPV6)) return null;
+  if (
+    !info.l4Parsed ||
+    info.isFragment ||
+    (p !== IPPROTO_TCP && p !== IPPROTO_UDP && p !== IPPROTO_ICMP && p !== IPPROTO_ICMPV6)
+  )
+    return null;
   const n = info.l3End - info.l4Off;
   let s = 0;
-  if (p !== IPPROTO_ICMP) s = refSum(b, info.srcAddrOff, info.addrLen, 0) + refSum(b, info.dstAddrOff, info.addrLen, 0) + p + n;
+  if (p !== IPPROTO_ICMP)
+    s = refSum(b, info.srcAddrOff, info.addrLen, 0) + refSum(b, info.dstAddrOff, info.addrLen, 0) + p + n;
   const ok = refSum(b, info.l4Off, n, s) === 0xffff;
   const stored = readU16(b, info.l4CsumOff);
   if (p === IPPROTO_UDP && stored === 0) return null; // "no checksum": a rule, not arithmetic
@@ -348,7 +474,9 @@ export function drainCheck(w: World, now: number): string | null {
   if (ct.size() !== 0) return `stuck: ${ct.size()} connection entries left after every timeout`;
   if (ct.list({}, 1, later).length !== 0) return 'stuck: a live entry left that size() does not count';
   const idx = new Int32Array(ct.shared().index);
-  for (let k = 0; k < idx.length; k++) if (idx[k] !== 0) return `stuck: index word ${k} (bucket ${k >> 4}) still ${idx[k] & 15 ? 'holds a slot' : 'locked or set'}`;
+  for (let k = 0; k < idx.length; k++)
+    if (idx[k] !== 0)
+      return `stuck: index word ${k} (bucket ${k >> 4}) still ${idx[k] & 15 ? 'holds a slot' : 'locked or set'}`;
   const s = ct.stats();
   const gone = s.reclaimedExpired + s.evictedExpired + s.evictedHalfOpen + s.evictedStale + s.deleted;
   if (s.inserts !== gone) return `stuck: ${s.inserts} entries inserted, ${gone} reclaimed, evicted or deleted`;
@@ -357,7 +485,8 @@ export function drainCheck(w: World, now: number): string | null {
 
 // Every SNAT port of every nat VIP can be taken again: a reply key for each is free.
 function snatFree(w: World, now: number): string | null {
-  const t = w.engine.tables, ct = w.ct;
+  const t = w.engine.tables,
+    ct = w.ct;
   const a16 = new Uint8Array(32);
   const seen = new Set<string>();
   for (let v = 0; v < t.vipCount; v++) {
@@ -375,17 +504,37 @@ function snatFree(w: World, now: number): string | null {
       let e: number;
       if (t.vipFamily[v] === 4) {
         const baddr = t.vipBackendCount[v] > 0 ? t.backendAddr4[b] : t.vipAddr4[v];
-        e = ct.insertNat4(proto, 0x0a000001 + p, 40000, t.vipAddr4[v], 80, t.vipId[v], 1, baddr, 8080, t.vipSnatAddr4[v], port, now);
+        e = ct.insertNat4(
+          proto,
+          0x0a000001 + p,
+          40000,
+          t.vipAddr4[v],
+          80,
+          t.vipId[v],
+          1,
+          baddr,
+          8080,
+          t.vipSnatAddr4[v],
+          port,
+          now,
+        );
       } else {
-        for (let k = 0; k < 16; k++) { a16[k] = t.vipBackendCount[v] > 0 ? t.backendAddr[b * 16 + k] : t.vipAddr[v * 16 + k]; a16[16 + k] = t.vipSnatAddr[v * 16 + k]; }
+        for (let k = 0; k < 16; k++) {
+          a16[k] = t.vipBackendCount[v] > 0 ? t.backendAddr[b * 16 + k] : t.vipAddr[v * 16 + k];
+          a16[16 + k] = t.vipSnatAddr[v * 16 + k];
+        }
         const cl = new Uint8Array(32);
-        cl[0] = 0xfd; cl[1] = 0x77; cl[14] = p >> 8; cl[15] = p & 0xff;
+        cl[0] = 0xfd;
+        cl[1] = 0x77;
+        cl[14] = p >> 8;
+        cl[15] = p & 0xff;
         cl.set(t.vipAddr.subarray(v * 16, v * 16 + 16), 16);
         ct.stageKey6(proto, cl, 0, 40000, 16, 80);
         ct.stageReply6(a16, 0, 8080, 16, port);
         e = ct.insertStaged(t.vipId[v], 1, now, true);
       }
-      if (e === CT_ERR_REPLY_IN_USE) return `stuck: SNAT port ${port} (IPv${t.vipFamily[v]}, proto ${proto}) still in use after the drain`;
+      if (e === CT_ERR_REPLY_IN_USE)
+        return `stuck: SNAT port ${port} (IPv${t.vipFamily[v]}, proto ${proto}) still in use after the drain`;
       if (e === CT_ERR_FULL) break; // a bucket pair full of probes: the table's limit, not a leak
       if (e < 0) return `stuck: SNAT probe insert failed (${e})`;
       got.push(e);

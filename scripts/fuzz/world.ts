@@ -40,21 +40,34 @@ export class Rng {
   }
   u32(): number {
     const t = this.a ^ (this.a << 11);
-    this.a = this.b; this.b = this.c; this.c = this.d;
-    this.d = (this.d ^ (this.d >>> 19)) ^ (t ^ (t >>> 8));
+    this.a = this.b;
+    this.b = this.c;
+    this.c = this.d;
+    this.d = this.d ^ (this.d >>> 19) ^ (t ^ (t >>> 8));
     return this.d >>> 0;
   }
   /** 0 ≤ int(n) < n. */
-  int(n: number): number { return Math.floor((this.u32() / 4294967296) * n); }
-  range(lo: number, hi: number): number { return lo + this.int(hi - lo + 1); }
-  chance(p: number): boolean { return this.u32() < p * 4294967296; }
-  pick<T>(a: readonly T[]): T { return a[this.int(a.length)]; }
+  int(n: number): number {
+    return Math.floor((this.u32() / 4294967296) * n);
+  }
+  range(lo: number, hi: number): number {
+    return lo + this.int(hi - lo + 1);
+  }
+  chance(p: number): boolean {
+    return this.u32() < p * 4294967296;
+  }
+  pick<T>(a: readonly T[]): T {
+    return a[this.int(a.length)];
+  }
   /** Index by weight. */
   weighted(w: readonly number[]): number {
     let s = 0;
     for (const x of w) s += x;
     let r = this.int(s);
-    for (let i = 0; i < w.length; i++) { r -= w[i]; if (r < 0) return i; }
+    for (let i = 0; i < w.length; i++) {
+      r -= w[i];
+      if (r < 0) return i;
+    }
     return w.length - 1;
   }
 }
@@ -92,23 +105,127 @@ export const HOP_IFINDEX = 9;
 const three = (p: string, from = 1): string[] => [0, 1, 2].map((i) => `${p}${from + i}`);
 
 const NAT_VIPS: VipDef[] = [
-  { name: 'nat4tcp', mode: 'nat', address: '198.18.0.10', port: 80, proto: 'tcp', backends: three('198.18.1.'), bport: 8080 },
-  { name: 'nat4udp', mode: 'nat', address: '198.18.0.10', port: 5300, proto: 'udp', backends: three('198.18.1.'), bport: 5400 },
-  { name: 'nat4all', mode: 'nat', address: '198.18.0.11', port: 0, proto: 'tcp', backends: three('198.18.1.', 4), bport: 0 },
-  { name: 'nat6tcp', mode: 'nat', address: 'fd00::10', port: 80, proto: 'tcp', backends: three('fd00:1::'), bport: 8080 },
-  { name: 'nat6udpall', mode: 'nat', address: 'fd00::11', port: 0, proto: 'udp', backends: three('fd00:1::', 4), bport: 0 },
+  {
+    name: 'nat4tcp',
+    mode: 'nat',
+    address: '198.18.0.10',
+    port: 80,
+    proto: 'tcp',
+    backends: three('198.18.1.'),
+    bport: 8080,
+  },
+  {
+    name: 'nat4udp',
+    mode: 'nat',
+    address: '198.18.0.10',
+    port: 5300,
+    proto: 'udp',
+    backends: three('198.18.1.'),
+    bport: 5400,
+  },
+  {
+    name: 'nat4all',
+    mode: 'nat',
+    address: '198.18.0.11',
+    port: 0,
+    proto: 'tcp',
+    backends: three('198.18.1.', 4),
+    bport: 0,
+  },
+  {
+    name: 'nat6tcp',
+    mode: 'nat',
+    address: 'fd00::10',
+    port: 80,
+    proto: 'tcp',
+    backends: three('fd00:1::'),
+    bport: 8080,
+  },
+  {
+    name: 'nat6udpall',
+    mode: 'nat',
+    address: 'fd00::11',
+    port: 0,
+    proto: 'udp',
+    backends: three('fd00:1::', 4),
+    bport: 0,
+  },
 ];
 const GRE_VIPS: VipDef[] = [
-  { name: 'gre4', mode: 'dsr-gre', address: '198.18.0.20', port: 80, proto: 'tcp', backends: three('198.18.2.'), bport: 0 },
-  { name: 'gre6', mode: 'dsr-gre', address: 'fd00::20', port: 443, proto: 'tcp', backends: three('fd00:2::'), bport: 0 },
-  { name: 'gre4in6all', mode: 'dsr-gre', address: '198.18.0.21', port: 0, proto: 'udp', backends: three('fd00:3::'), bport: 0 },
-  { name: 'gre6in4', mode: 'dsr-gre', address: 'fd00::21', port: 53, proto: 'udp', backends: three('198.18.2.', 4), bport: 0 },
+  {
+    name: 'gre4',
+    mode: 'dsr-gre',
+    address: '198.18.0.20',
+    port: 80,
+    proto: 'tcp',
+    backends: three('198.18.2.'),
+    bport: 0,
+  },
+  {
+    name: 'gre6',
+    mode: 'dsr-gre',
+    address: 'fd00::20',
+    port: 443,
+    proto: 'tcp',
+    backends: three('fd00:2::'),
+    bport: 0,
+  },
+  {
+    name: 'gre4in6all',
+    mode: 'dsr-gre',
+    address: '198.18.0.21',
+    port: 0,
+    proto: 'udp',
+    backends: three('fd00:3::'),
+    bport: 0,
+  },
+  {
+    name: 'gre6in4',
+    mode: 'dsr-gre',
+    address: 'fd00::21',
+    port: 53,
+    proto: 'udp',
+    backends: three('198.18.2.', 4),
+    bport: 0,
+  },
 ];
 const L2_VIPS: VipDef[] = [
-  { name: 'l2v4udpall', mode: 'dsr-l2', address: '198.18.0.30', port: 0, proto: 'udp', backends: three('198.18.3.'), bport: 0 },
-  { name: 'l2v4tcp', mode: 'dsr-l2', address: '198.18.0.31', port: 443, proto: 'tcp', backends: three('198.18.3.', 4), bport: 0 },
-  { name: 'l2v6tcp', mode: 'dsr-l2', address: 'fd00::30', port: 80, proto: 'tcp', backends: three('fd00:4::'), bport: 0 },
-  { name: 'l2v6udpall', mode: 'dsr-l2', address: 'fd00::31', port: 0, proto: 'udp', backends: three('fd00:4::', 4), bport: 0 },
+  {
+    name: 'l2v4udpall',
+    mode: 'dsr-l2',
+    address: '198.18.0.30',
+    port: 0,
+    proto: 'udp',
+    backends: three('198.18.3.'),
+    bport: 0,
+  },
+  {
+    name: 'l2v4tcp',
+    mode: 'dsr-l2',
+    address: '198.18.0.31',
+    port: 443,
+    proto: 'tcp',
+    backends: three('198.18.3.', 4),
+    bport: 0,
+  },
+  {
+    name: 'l2v6tcp',
+    mode: 'dsr-l2',
+    address: 'fd00::30',
+    port: 80,
+    proto: 'tcp',
+    backends: three('fd00:4::'),
+    bport: 0,
+  },
+  {
+    name: 'l2v6udpall',
+    mode: 'dsr-l2',
+    address: 'fd00::31',
+    port: 0,
+    proto: 'udp',
+    backends: three('fd00:4::', 4),
+    bport: 0,
+  },
 ];
 
 export function vipDefs(mode: FuzzMode): VipDef[] {
@@ -164,7 +281,10 @@ export function randomWorld(rng: Rng, mode: FuzzMode): WorldSpec {
     workers: rng.chance(0.7) ? 1 : 2,
   };
   // As the data plane sets up io: tun: no interfaces of its own, so no next hops, no two arms.
-  if (link === 'raw') { w.nextHop = false; w.l2Links = false; }
+  if (link === 'raw') {
+    w.nextHop = false;
+    w.l2Links = false;
+  }
   return w;
 }
 
@@ -190,9 +310,27 @@ function variantDefs(w: WorldSpec, variant: number): VipDef[] {
   const defs = vipDefs(w.mode);
   if (variant === 4) return defs.map(otherMode);
   if (variant === 5 && defs.some((d) => d.mode === 'nat')) {
-    return [...defs,
-      { name: 'onsnat4', mode: 'dsr-gre', address: SNAT4, port: 0, proto: 'tcp', backends: three('198.18.2.', 7), bport: 0 },
-      { name: 'onsnat6', mode: 'dsr-gre', address: SNAT6, port: 0, proto: 'udp', backends: three('fd00:2::', 7), bport: 0 }];
+    return [
+      ...defs,
+      {
+        name: 'onsnat4',
+        mode: 'dsr-gre',
+        address: SNAT4,
+        port: 0,
+        proto: 'tcp',
+        backends: three('198.18.2.', 7),
+        bport: 0,
+      },
+      {
+        name: 'onsnat6',
+        mode: 'dsr-gre',
+        address: SNAT6,
+        port: 0,
+        proto: 'udp',
+        backends: three('fd00:2::', 7),
+        bport: 0,
+      },
+    ];
   }
   return defs;
 }
@@ -204,7 +342,10 @@ function vipSpecs(w: WorldSpec, variant: number): VipSpec[] {
     const all = names;
     if (variant === 1) names = names.slice(1);
     if (variant === 3) names = [];
-    const maglev = buildMaglev(names.map((id, i) => ({ id, weight: variant === 2 && i === 0 ? 0 : 1 })), { size: 251, seed: SEED });
+    const maglev = buildMaglev(
+      names.map((id, i) => ({ id, weight: variant === 2 && i === 0 ? 0 : 1 })),
+      { size: 251, seed: SEED },
+    );
     const backends = names.map((name) => {
       const i = all.indexOf(name);
       const b: VipSpec['backends'][number] = { id: 100 + i, name, address: d.backends[i], port: d.bport };
@@ -218,10 +359,23 @@ function vipSpecs(w: WorldSpec, variant: number): VipSpec[] {
     });
     const spec: VipSpec = {
       // Ids by position: a VIP keeps its id in every variant.
-      id: v + 1, name: d.name, address: d.address, port: d.port, protocol: d.proto, mode: d.mode,
-      hashFields: w.hashFields, maglev, backends,
+      id: v + 1,
+      name: d.name,
+      address: d.address,
+      port: d.port,
+      protocol: d.proto,
+      mode: d.mode,
+      hashFields: w.hashFields,
+      maglev,
+      backends,
     };
-    if (d.mode === 'nat') spec.snat = { v4: moved ? SNAT4_MOVED : SNAT4, v6: moved ? SNAT6_MOVED : SNAT6, portMin: SNAT_MIN, portMax: SNAT_MIN + w.snatPorts - 1 };
+    if (d.mode === 'nat')
+      spec.snat = {
+        v4: moved ? SNAT4_MOVED : SNAT4,
+        v6: moved ? SNAT6_MOVED : SNAT6,
+        portMin: SNAT_MIN,
+        portMax: SNAT_MIN + w.snatPorts - 1,
+      };
     return spec;
   });
 }
@@ -230,16 +384,36 @@ const tableCache = new Map<string, VipTable[]>();
 
 /** The compiled table variants of a world (cached: VipTables are immutable). */
 export function worldTables(w: WorldSpec): VipTable[] {
-  const key = JSON.stringify([w.mode, w.unknownTraffic, w.fragments, w.pathMtu, w.mtu, w.icmpRate, w.hashFields, w.snatPorts, w.nextHop, w.l2Links, w.localMac]);
+  const key = JSON.stringify([
+    w.mode,
+    w.unknownTraffic,
+    w.fragments,
+    w.pathMtu,
+    w.mtu,
+    w.icmpRate,
+    w.hashFields,
+    w.snatPorts,
+    w.nextHop,
+    w.l2Links,
+    w.localMac,
+  ]);
   let t = tableCache.get(key);
   if (!t) {
     t = [];
     for (let variant = 0; variant < TABLE_VARIANTS; variant++) {
-      t.push(new VipTable(vipSpecs(w, variant), {
-        seed: SEED, greSource4: GRE_SRC4, greSource6: GRE_SRC6, pathMtu: w.pathMtu, mtu: w.mtu,
-        unknownTraffic: w.unknownTraffic, fragments: w.fragments, icmpRate: w.icmpRate,
-        ...(w.localMac ? { localMac: LOCAL_MAC } : {}),
-      }));
+      t.push(
+        new VipTable(vipSpecs(w, variant), {
+          seed: SEED,
+          greSource4: GRE_SRC4,
+          greSource6: GRE_SRC6,
+          pathMtu: w.pathMtu,
+          mtu: w.mtu,
+          unknownTraffic: w.unknownTraffic,
+          fragments: w.fragments,
+          icmpRate: w.icmpRate,
+          ...(w.localMac ? { localMac: LOCAL_MAC } : {}),
+        }),
+      );
     }
     if (tableCache.size > 256) tableCache.clear();
     tableCache.set(key, t);

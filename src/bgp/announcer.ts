@@ -24,7 +24,10 @@ export class BgpAnnouncer {
   private selfHealthy = false;
   private readonly log: Logger | undefined;
 
-  constructor(private readonly sinks: RouteSink[], opts: { logger?: Logger } = {}) {
+  constructor(
+    private readonly sinks: RouteSink[],
+    opts: { logger?: Logger } = {},
+  ) {
     this.log = opts.logger?.child({ component: 'bgp-announcer' });
   }
 
@@ -86,6 +89,9 @@ export class BgpAnnouncer {
       else s.withdraw(key);
     }
     v.announced = announce;
-    this.log?.info({ vip: key, vipHealthy: v.healthy, selfHealthy: this.selfHealthy }, announce ? 'VIP announced' : 'VIP withdrawn');
+    this.log?.info(
+      { vip: key, vipHealthy: v.healthy, selfHealthy: this.selfHealthy },
+      announce ? 'VIP announced' : 'VIP withdrawn',
+    );
   }
 }

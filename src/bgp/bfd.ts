@@ -7,12 +7,26 @@
 // come back as 'state' events.
 import { EventEmitter } from 'node:events';
 import type { Logger } from '../log.js';
-import { loadBgpNative, type BfdNativeEngine, type BfdNativeEvent, type BfdNativeStats, type BfdStateName, type BgpNativeAddon } from './native.js';
+import {
+  loadBgpNative,
+  type BfdNativeEngine,
+  type BfdNativeEvent,
+  type BfdNativeStats,
+  type BfdStateName,
+  type BgpNativeAddon,
+} from './native.js';
 
 /** RFC 5880 §4.1 diagnostic names. */
 export const BFD_DIAG_NAMES = [
-  'No Diagnostic', 'Control Detection Time Expired', 'Echo Function Failed', 'Neighbor Signaled Session Down',
-  'Forwarding Plane Reset', 'Path Down', 'Concatenated Path Down', 'Administratively Down', 'Reverse Concatenated Path Down',
+  'No Diagnostic',
+  'Control Detection Time Expired',
+  'Echo Function Failed',
+  'Neighbor Signaled Session Down',
+  'Forwarding Plane Reset',
+  'Path Down',
+  'Concatenated Path Down',
+  'Administratively Down',
+  'Reverse Concatenated Path Down',
 ] as const;
 export const BFD_DIAG_ADMIN_DOWN = 7;
 
@@ -77,8 +91,15 @@ export class BfdManager extends EventEmitter {
     this.log = opts.logger?.child({ component: 'bfd' });
     const heartbeatMs = opts.heartbeatMs ?? 100;
     const heartbeatTimeoutMs = opts.heartbeatTimeoutMs ?? 1000;
-    if (!(heartbeatMs > 0 && heartbeatTimeoutMs >= 2 * heartbeatMs)) throw new Error(`BFD heartbeat ${heartbeatMs} ms must be positive and at most half of heartbeatTimeoutMs (${heartbeatTimeoutMs})`);
-    this.engine = new native.BfdEngine({ onEvent: (ev) => this.onEvent(ev), port: opts.port ?? 3784, heartbeatTimeoutMs });
+    if (!(heartbeatMs > 0 && heartbeatTimeoutMs >= 2 * heartbeatMs))
+      throw new Error(
+        `BFD heartbeat ${heartbeatMs} ms must be positive and at most half of heartbeatTimeoutMs (${heartbeatTimeoutMs})`,
+      );
+    this.engine = new native.BfdEngine({
+      onEvent: (ev) => this.onEvent(ev),
+      port: opts.port ?? 3784,
+      heartbeatTimeoutMs,
+    });
     this.timer = setInterval(() => this.engine.heartbeat(), heartbeatMs);
     this.timer.unref();
   }
@@ -100,7 +121,10 @@ export class BfdManager extends EventEmitter {
       ...(remotePort !== undefined ? { remotePort } : {}),
     });
     this.byPeer.set(peer, disc);
-    this.log?.info({ peer, minTxMs: o.minTxMs, minRxMs: o.minRxMs, multiplier: o.multiplier, discriminator: disc }, 'BFD session started');
+    this.log?.info(
+      { peer, minTxMs: o.minTxMs, minRxMs: o.minRxMs, multiplier: o.multiplier, discriminator: disc },
+      'BFD session started',
+    );
   }
 
   /** Ends the session to `peer` with AdminDown (the peer keeps its BGP session, RFC 5882 §3.2). */
@@ -146,7 +170,10 @@ export class BfdManager extends EventEmitter {
   private onEvent(ev: BfdNativeEvent): void {
     const e: BfdStateEvent = { ...ev, diagName: bfdDiagName(ev.diag), remoteDiagName: bfdDiagName(ev.remoteDiag) };
     const lvl = ev.state === 'Up' || ev.previous !== 'Up' ? 'info' : 'warn';
-    this.log?.[lvl]({ peer: ev.peer, from: ev.previous, to: ev.state, diag: e.diagName, remoteDiag: e.remoteDiagName }, `BFD session to ${ev.peer} is ${ev.state}`);
+    this.log?.[lvl](
+      { peer: ev.peer, from: ev.previous, to: ev.state, diag: e.diagName, remoteDiag: e.remoteDiagName },
+      `BFD session to ${ev.peer} is ${ev.state}`,
+    );
     this.emit('state', e);
   }
 }

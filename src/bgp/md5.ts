@@ -61,7 +61,9 @@ export function listenWithMd5(
  * segments without a signature from a peer that has a key (notFound), signed segments from a
  * peer without one (unexpected), and bad signatures (failure). A wrong password shows here.
  */
-export function kernelMd5Counters(file = '/proc/net/netstat'): { notFound: number; unexpected: number; failure: number } | null {
+export function kernelMd5Counters(
+  file = '/proc/net/netstat',
+): { notFound: number; unexpected: number; failure: number } | null {
   try {
     return parseMd5Counters(readFileSync(file, 'utf8'));
   } catch {

@@ -3,7 +3,18 @@
 // (RFC 4724), communities (RFC 1997) and large communities (RFC 8092).
 // Pure: no sockets, no timers, no logging. Decoding never throws; it returns either a message or
 // a BgpError carrying the NOTIFICATION code/subcode/data that RFC 4271 §6 prescribes.
-import { AFI_IPV4, AFI_IPV6, SAFI_UNICAST, formatIpv4, formatIpv6, parseIpv4, parseIpv6, parsePrefix, formatPrefix, type Afi } from './ip.js';
+import {
+  AFI_IPV4,
+  AFI_IPV6,
+  SAFI_UNICAST,
+  formatIpv4,
+  formatIpv6,
+  parseIpv4,
+  parseIpv6,
+  parsePrefix,
+  formatPrefix,
+  type Afi,
+} from './ip.js';
 
 // ---- wire constants ---------------------------------------------------------------------------
 
@@ -252,14 +263,21 @@ export interface CodecOptions {
 
 const EMPTY = new Uint8Array(0);
 
-function fail<T>(code: number, subcode: number, reason: string, data: Uint8Array = EMPTY, treatAsWithdraw?: boolean): DecodeResult<T> {
+function fail<T>(
+  code: number,
+  subcode: number,
+  reason: string,
+  data: Uint8Array = EMPTY,
+  treatAsWithdraw?: boolean,
+): DecodeResult<T> {
   const error: BgpError = { code, subcode, data: Uint8Array.from(data), reason };
   if (treatAsWithdraw) error.treatAsWithdraw = true;
   return { ok: false, error };
 }
 
 const u16 = (b: Uint8Array, o: number): number => (b[o] << 8) | b[o + 1];
-const u32 = (b: Uint8Array, o: number): number => ((b[o] << 24) >>> 0) + ((b[o + 1] << 16) | (b[o + 2] << 8) | b[o + 3]);
+const u32 = (b: Uint8Array, o: number): number =>
+  ((b[o] << 24) >>> 0) + ((b[o + 1] << 16) | (b[o + 2] << 8) | b[o + 3]);
 const u16bytes = (v: number): Uint8Array => Uint8Array.of(v >> 8, v & 0xff);
 
 /** Makes a community from its two halves, e.g. community(65535, 0). */
@@ -271,7 +289,8 @@ export function community(asn: number, value: number): number {
 export function parseCommunity(text: string): number {
   if (text.toLowerCase() === 'graceful_shutdown') return COMMUNITY_GRACEFUL_SHUTDOWN;
   const m = /^(\d{1,5}):(\d{1,5})$/.exec(text);
-  if (!m || Number(m[1]) > 0xffff || Number(m[2]) > 0xffff) throw new Error(`bad community ${JSON.stringify(text)} (want "asn:value", 16 bits each)`);
+  if (!m || Number(m[1]) > 0xffff || Number(m[2]) > 0xffff)
+    throw new Error(`bad community ${JSON.stringify(text)} (want "asn:value", 16 bits each)`);
   return community(Number(m[1]), Number(m[2]));
 }
 
@@ -283,13 +302,15 @@ export function formatCommunity(c: number): string {
 export function parseLargeCommunity(text: string): LargeCommunity {
   const m = /^(\d{1,10}):(\d{1,10}):(\d{1,10})$/.exec(text);
   const parts = m ? [Number(m[1]), Number(m[2]), Number(m[3])] : [];
-  if (!m || parts.some((p) => p > 0xffffffff)) throw new Error(`bad large community ${JSON.stringify(text)} (want "a:b:c", 32 bits each)`);
+  if (!m || parts.some((p) => p > 0xffffffff))
+    throw new Error(`bad large community ${JSON.stringify(text)} (want "a:b:c", 32 bits each)`);
   return parts as LargeCommunity;
 }
 
 /** The RFC 8203/9003 shutdown communication carried in a Cease NOTIFICATION, if any. */
 export function shutdownCommunication(n: NotificationMessage): string | undefined {
-  if (n.code !== ERR_CEASE || (n.subcode !== CEASE_ADMINISTRATIVE_SHUTDOWN && n.subcode !== CEASE_ADMINISTRATIVE_RESET)) return undefined;
+  if (n.code !== ERR_CEASE || (n.subcode !== CEASE_ADMINISTRATIVE_SHUTDOWN && n.subcode !== CEASE_ADMINISTRATIVE_RESET))
+    return undefined;
   if (n.data.length < 1 || n.data[0] + 1 > n.data.length) return undefined;
   return Buffer.from(n.data.subarray(1, 1 + n.data[0])).toString('utf8');
 }
@@ -298,11 +319,54 @@ export function shutdownCommunication(n: NotificationMessage): string | undefine
 export function notificationName(code: number, subcode: number): string {
   const codes: Record<number, [string, string[]]> = {
     1: ['Message Header Error', ['', 'Connection Not Synchronized', 'Bad Message Length', 'Bad Message Type']],
-    2: ['OPEN Message Error', ['', 'Unsupported Version Number', 'Bad Peer AS', 'Bad BGP Identifier', 'Unsupported Optional Parameter', '', 'Unacceptable Hold Time', 'Unsupported Capability']],
-    3: ['UPDATE Message Error', ['', 'Malformed Attribute List', 'Unrecognized Well-known Attribute', 'Missing Well-known Attribute', 'Attribute Flags Error', 'Attribute Length Error', 'Invalid ORIGIN Attribute', '', 'Invalid NEXT_HOP Attribute', 'Optional Attribute Error', 'Invalid Network Field', 'Malformed AS_PATH']],
+    2: [
+      'OPEN Message Error',
+      [
+        '',
+        'Unsupported Version Number',
+        'Bad Peer AS',
+        'Bad BGP Identifier',
+        'Unsupported Optional Parameter',
+        '',
+        'Unacceptable Hold Time',
+        'Unsupported Capability',
+      ],
+    ],
+    3: [
+      'UPDATE Message Error',
+      [
+        '',
+        'Malformed Attribute List',
+        'Unrecognized Well-known Attribute',
+        'Missing Well-known Attribute',
+        'Attribute Flags Error',
+        'Attribute Length Error',
+        'Invalid ORIGIN Attribute',
+        '',
+        'Invalid NEXT_HOP Attribute',
+        'Optional Attribute Error',
+        'Invalid Network Field',
+        'Malformed AS_PATH',
+      ],
+    ],
     4: ['Hold Timer Expired', []],
     5: ['Finite State Machine Error', []],
-    6: ['Cease', ['', 'Maximum Number of Prefixes Reached', 'Administrative Shutdown', 'Peer De-configured', 'Administrative Reset', 'Connection Rejected', 'Other Configuration Change', 'Connection Collision Resolution', 'Out of Resources', 'Hard Reset', 'BFD Down']],
+    6: [
+      'Cease',
+      [
+        '',
+        'Maximum Number of Prefixes Reached',
+        'Administrative Shutdown',
+        'Peer De-configured',
+        'Administrative Reset',
+        'Connection Rejected',
+        'Other Configuration Change',
+        'Connection Collision Resolution',
+        'Out of Resources',
+        'Hard Reset',
+        'BFD Down',
+      ],
+    ],
   };
   const c = codes[code];
   if (!c) return `code ${code}/${subcode}`;
@@ -323,7 +387,12 @@ export function checkHeader(b: Uint8Array): DecodeResult<{ length: number; type:
   const length = u16(b, 16);
   const type = b[18];
   if (length < BGP_HEADER_LEN || length > BGP_MAX_MESSAGE_LEN) {
-    return fail(ERR_MSG_HEADER, HDR_BAD_MESSAGE_LENGTH, `message length ${length} outside ${BGP_HEADER_LEN}..${BGP_MAX_MESSAGE_LEN}`, b.subarray(16, 18));
+    return fail(
+      ERR_MSG_HEADER,
+      HDR_BAD_MESSAGE_LENGTH,
+      `message length ${length} outside ${BGP_HEADER_LEN}..${BGP_MAX_MESSAGE_LEN}`,
+      b.subarray(16, 18),
+    );
   }
   if (type < BGP_MSG_OPEN || type > BGP_MSG_ROUTE_REFRESH) {
     return fail(ERR_MSG_HEADER, HDR_BAD_MESSAGE_TYPE, `unknown message type ${type}`, b.subarray(18, 19));
@@ -371,32 +440,39 @@ export class BgpFramer {
 
 /** Decodes exactly one whole message (header included). Never throws. */
 export function decodeMessage(b: Uint8Array, opts: CodecOptions = {}): DecodeResult<BgpMessage> {
-  if (b.length < BGP_HEADER_LEN) return fail(ERR_MSG_HEADER, HDR_BAD_MESSAGE_LENGTH, `${b.length} bytes is shorter than a header`);
+  if (b.length < BGP_HEADER_LEN)
+    return fail(ERR_MSG_HEADER, HDR_BAD_MESSAGE_LENGTH, `${b.length} bytes is shorter than a header`);
   const h = checkHeader(b);
   if (!h.ok) return h;
   const { length, type } = h.value;
   const lenField = b.subarray(16, 18);
-  if (length !== b.length) return fail(ERR_MSG_HEADER, HDR_BAD_MESSAGE_LENGTH, `length field ${length} but ${b.length} bytes`, lenField);
+  if (length !== b.length)
+    return fail(ERR_MSG_HEADER, HDR_BAD_MESSAGE_LENGTH, `length field ${length} but ${b.length} bytes`, lenField);
   switch (type) {
     case BGP_MSG_OPEN:
       // §4.2: fixed part is 10 octets after the header.
-      if (length < BGP_HEADER_LEN + 10) return fail(ERR_MSG_HEADER, HDR_BAD_MESSAGE_LENGTH, `OPEN of ${length} bytes`, lenField);
+      if (length < BGP_HEADER_LEN + 10)
+        return fail(ERR_MSG_HEADER, HDR_BAD_MESSAGE_LENGTH, `OPEN of ${length} bytes`, lenField);
       return decodeOpen(b);
     case BGP_MSG_UPDATE:
       // §4.3: withdrawn length(2) + attribute length(2) at least.
-      if (length < BGP_HEADER_LEN + 4) return fail(ERR_MSG_HEADER, HDR_BAD_MESSAGE_LENGTH, `UPDATE of ${length} bytes`, lenField);
+      if (length < BGP_HEADER_LEN + 4)
+        return fail(ERR_MSG_HEADER, HDR_BAD_MESSAGE_LENGTH, `UPDATE of ${length} bytes`, lenField);
       return decodeUpdate(b, opts);
     case BGP_MSG_NOTIFICATION:
       // §4.5: error code(1) + subcode(1) + data.
-      if (length < BGP_HEADER_LEN + 2) return fail(ERR_MSG_HEADER, HDR_BAD_MESSAGE_LENGTH, `NOTIFICATION of ${length} bytes`, lenField);
+      if (length < BGP_HEADER_LEN + 2)
+        return fail(ERR_MSG_HEADER, HDR_BAD_MESSAGE_LENGTH, `NOTIFICATION of ${length} bytes`, lenField);
       return { ok: true, value: { type: 'notification', code: b[19], subcode: b[20], data: b.slice(21) } };
     case BGP_MSG_KEEPALIVE:
       // §4.4: a KEEPALIVE is the header alone.
-      if (length !== BGP_HEADER_LEN) return fail(ERR_MSG_HEADER, HDR_BAD_MESSAGE_LENGTH, `KEEPALIVE of ${length} bytes`, lenField);
+      if (length !== BGP_HEADER_LEN)
+        return fail(ERR_MSG_HEADER, HDR_BAD_MESSAGE_LENGTH, `KEEPALIVE of ${length} bytes`, lenField);
       return { ok: true, value: { type: 'keepalive' } };
     default:
       // RFC 2918 §3: AFI(2) reserved(1) SAFI(1).
-      if (length !== BGP_HEADER_LEN + 4) return fail(ERR_MSG_HEADER, HDR_BAD_MESSAGE_LENGTH, `ROUTE-REFRESH of ${length} bytes`, lenField);
+      if (length !== BGP_HEADER_LEN + 4)
+        return fail(ERR_MSG_HEADER, HDR_BAD_MESSAGE_LENGTH, `ROUTE-REFRESH of ${length} bytes`, lenField);
       return { ok: true, value: { type: 'route-refresh', afi: u16(b, 19), safi: b[22] } };
   }
 }
@@ -408,7 +484,8 @@ function decodeOpen(b: Uint8Array): DecodeResult<OpenMessage> {
   const bgpIdBytes = b.subarray(24, 28); // BGP Identifier
   let optLen = b[28]; // Optional Parameters Length
   // §6.2: the data is the largest locally supported version, as 2 octets.
-  if (version !== BGP_VERSION) return fail(ERR_OPEN, OPEN_UNSUPPORTED_VERSION, `BGP version ${version}`, u16bytes(BGP_VERSION));
+  if (version !== BGP_VERSION)
+    return fail(ERR_OPEN, OPEN_UNSUPPORTED_VERSION, `BGP version ${version}`, u16bytes(BGP_VERSION));
   // §6.2: hold time 1 or 2 seconds must be rejected.
   if (holdTime === 1 || holdTime === 2) return fail(ERR_OPEN, OPEN_UNACCEPTABLE_HOLD_TIME, `hold time ${holdTime} s`);
   // RFC 6286 §2.2: the identifier is a non-zero 32-bit value.
@@ -424,7 +501,8 @@ function decodeOpen(b: Uint8Array): DecodeResult<OpenMessage> {
     p = 32;
     extended = true;
   }
-  if (p + optLen !== b.length) return fail(ERR_OPEN, OPEN_UNSPECIFIC, `optional parameters length ${optLen} does not match message`);
+  if (p + optLen !== b.length)
+    return fail(ERR_OPEN, OPEN_UNSPECIFIC, `optional parameters length ${optLen} does not match message`);
   const end = p + optLen;
   const capabilities: Capability[] = [];
   let as4: number | undefined;
@@ -435,7 +513,8 @@ function decodeOpen(b: Uint8Array): DecodeResult<OpenMessage> {
     const plen = extended ? u16(b, p + 1) : b[p + 1];
     p += hdr;
     if (end - p < plen) return fail(ERR_OPEN, OPEN_UNSPECIFIC, 'optional parameter overruns the message');
-    if (ptype !== OPT_PARAM_CAPABILITIES) return fail(ERR_OPEN, OPEN_UNSUPPORTED_OPTIONAL_PARAMETER, `optional parameter type ${ptype}`);
+    if (ptype !== OPT_PARAM_CAPABILITIES)
+      return fail(ERR_OPEN, OPEN_UNSUPPORTED_OPTIONAL_PARAMETER, `optional parameter type ${ptype}`);
     // RFC 5492 §4: a sequence of (code(1), length(1), value).
     const pend = p + plen;
     while (p < pend) {
@@ -456,9 +535,11 @@ function decodeOpen(b: Uint8Array): DecodeResult<OpenMessage> {
         capabilities.push({ kind: 'route-refresh' });
       } else if (code === CAP_GRACEFUL_RESTART) {
         // RFC 4724 §3: Restart Flags(4 bits) Restart Time(12 bits), then AFI(2) SAFI(1) Flags(1) per family.
-        if (clen < 2 || (clen - 2) % 4 !== 0) return fail(ERR_OPEN, OPEN_UNSPECIFIC, `graceful restart capability of length ${clen}`);
+        if (clen < 2 || (clen - 2) % 4 !== 0)
+          return fail(ERR_OPEN, OPEN_UNSPECIFIC, `graceful restart capability of length ${clen}`);
         const families: GracefulRestartFamily[] = [];
-        for (let i = 2; i < clen; i += 4) families.push({ afi: u16(v, i), safi: v[i + 2], forwarding: (v[i + 3] & GR_AF_FLAG_FORWARDING) !== 0 });
+        for (let i = 2; i < clen; i += 4)
+          families.push({ afi: u16(v, i), safi: v[i + 2], forwarding: (v[i + 3] & GR_AF_FLAG_FORWARDING) !== 0 });
         const flags = v[0] >> 4;
         capabilities.push({
           kind: 'graceful-restart',
@@ -480,7 +561,15 @@ function decodeOpen(b: Uint8Array): DecodeResult<OpenMessage> {
   }
   return {
     ok: true,
-    value: { type: 'open', version, asn: as4 ?? myAsField, myAsField, holdTime, bgpId: formatIpv4(bgpIdBytes), capabilities },
+    value: {
+      type: 'open',
+      version,
+      asn: as4 ?? myAsField,
+      myAsField,
+      holdTime,
+      bgpId: formatIpv4(bgpIdBytes),
+      capabilities,
+    },
   };
 }
 
@@ -523,13 +612,16 @@ function decodeAsPath(v: Uint8Array, width: 2 | 4, whole: Uint8Array): DecodeRes
   const segs: AsPathSegment[] = [];
   let p = 0;
   while (p < v.length) {
-    if (v.length - p < 2) return fail(ERR_UPDATE, UPD_MALFORMED_AS_PATH, 'truncated AS_PATH segment header', whole, true);
+    if (v.length - p < 2)
+      return fail(ERR_UPDATE, UPD_MALFORMED_AS_PATH, 'truncated AS_PATH segment header', whole, true);
     const type = v[p];
     const count = v[p + 1];
     p += 2;
-    if (type < AS_SET || type > AS_CONFED_SET) return fail(ERR_UPDATE, UPD_MALFORMED_AS_PATH, `AS_PATH segment type ${type}`, whole, true);
+    if (type < AS_SET || type > AS_CONFED_SET)
+      return fail(ERR_UPDATE, UPD_MALFORMED_AS_PATH, `AS_PATH segment type ${type}`, whole, true);
     if (count === 0) return fail(ERR_UPDATE, UPD_MALFORMED_AS_PATH, 'empty AS_PATH segment', whole, true); // RFC 7606 §7.2
-    if (v.length - p < count * width) return fail(ERR_UPDATE, UPD_MALFORMED_AS_PATH, 'AS_PATH segment overruns the attribute', whole, true);
+    if (v.length - p < count * width)
+      return fail(ERR_UPDATE, UPD_MALFORMED_AS_PATH, 'AS_PATH segment overruns the attribute', whole, true);
     const asns: number[] = [];
     for (let i = 0; i < count; i++, p += width) asns.push(width === 4 ? u32(v, p) : u16(v, p));
     segs.push({ type, asns });
@@ -543,12 +635,14 @@ function decodeMpReach(v: Uint8Array, whole: Uint8Array): DecodeResult<MpReach> 
   const afi = u16(v, 0);
   const safi = v[2];
   const nhLen = v[3];
-  if (4 + nhLen + 1 > v.length) return fail(ERR_UPDATE, UPD_OPTIONAL_ATTRIBUTE_ERROR, 'MP_REACH_NLRI next hop overruns the attribute', whole);
+  if (4 + nhLen + 1 > v.length)
+    return fail(ERR_UPDATE, UPD_OPTIONAL_ATTRIBUTE_ERROR, 'MP_REACH_NLRI next hop overruns the attribute', whole);
   const nh = v.subarray(4, 4 + nhLen);
   const nlriStart = 4 + nhLen + 1; // skip the reserved octet
   if (afi === AFI_IPV6 && safi === SAFI_UNICAST) {
     // RFC 2545 §3: a global address, optionally followed by a link-local one.
-    if (nhLen !== 16 && nhLen !== 32) return fail(ERR_UPDATE, UPD_OPTIONAL_ATTRIBUTE_ERROR, `IPv6 next hop of ${nhLen} bytes`, whole);
+    if (nhLen !== 16 && nhLen !== 32)
+      return fail(ERR_UPDATE, UPD_OPTIONAL_ATTRIBUTE_ERROR, `IPv6 next hop of ${nhLen} bytes`, whole);
     const nextHops = [formatIpv6(nh, 0)];
     if (nhLen === 32) nextHops.push(formatIpv6(nh, 16));
     const nlri = decodePrefixes(v, nlriStart, v.length, AFI_IPV6, 'MP_REACH_NLRI');
@@ -557,18 +651,24 @@ function decodeMpReach(v: Uint8Array, whole: Uint8Array): DecodeResult<MpReach> 
   }
   if (afi === AFI_IPV4 && safi === SAFI_UNICAST && (nhLen === 4 || nhLen === 16 || nhLen === 32)) {
     // IPv4 NLRI with an IPv4 (RFC 4760) or IPv6 (RFC 8950) next hop.
-    const nextHops = nhLen === 4 ? [formatIpv4(nh)] : [formatIpv6(nh, 0), ...(nhLen === 32 ? [formatIpv6(nh, 16)] : [])];
+    const nextHops =
+      nhLen === 4 ? [formatIpv4(nh)] : [formatIpv6(nh, 0), ...(nhLen === 32 ? [formatIpv6(nh, 16)] : [])];
     const nlri = decodePrefixes(v, nlriStart, v.length, AFI_IPV4, 'MP_REACH_NLRI');
     if (!nlri.ok) return nlri;
     return { ok: true, value: { afi, safi, nextHops, nlri: nlri.value } };
   }
-  if (afi === AFI_IPV4 && safi === SAFI_UNICAST) return fail(ERR_UPDATE, UPD_OPTIONAL_ATTRIBUTE_ERROR, `IPv4 next hop of ${nhLen} bytes`, whole);
-  return { ok: true, value: { afi, safi, nextHops: [], nlri: [], raw: { nextHop: nh.slice(), nlri: v.slice(nlriStart) } } };
+  if (afi === AFI_IPV4 && safi === SAFI_UNICAST)
+    return fail(ERR_UPDATE, UPD_OPTIONAL_ATTRIBUTE_ERROR, `IPv4 next hop of ${nhLen} bytes`, whole);
+  return {
+    ok: true,
+    value: { afi, safi, nextHops: [], nlri: [], raw: { nextHop: nh.slice(), nlri: v.slice(nlriStart) } },
+  };
 }
 
 function decodeMpUnreach(v: Uint8Array, whole: Uint8Array): DecodeResult<MpUnreach> {
   // RFC 4760 §4: AFI(2) SAFI(1) withdrawn routes.
-  if (v.length < 3) return fail(ERR_UPDATE, UPD_OPTIONAL_ATTRIBUTE_ERROR, `MP_UNREACH_NLRI of ${v.length} bytes`, whole);
+  if (v.length < 3)
+    return fail(ERR_UPDATE, UPD_OPTIONAL_ATTRIBUTE_ERROR, `MP_UNREACH_NLRI of ${v.length} bytes`, whole);
   const afi = u16(v, 0);
   const safi = v[2];
   if ((afi === AFI_IPV4 || afi === AFI_IPV6) && safi === SAFI_UNICAST) {
@@ -582,7 +682,7 @@ function decodeMpUnreach(v: Uint8Array, whole: Uint8Array): DecodeResult<MpUnrea
 /** §6.3: a NEXT_HOP must be a usable unicast address. */
 function badNextHop(a: Uint8Array): boolean {
   const first = a[0];
-  return u32(a, 0) === 0 || first >= 224 /* multicast, class E, broadcast */;
+  return u32(a, 0) === 0 || first >= 224; /* multicast, class E, broadcast */
 }
 
 function decodeUpdate(b: Uint8Array, opts: CodecOptions): DecodeResult<UpdateMessage> {
@@ -592,13 +692,15 @@ function decodeUpdate(b: Uint8Array, opts: CodecOptions): DecodeResult<UpdateMes
   const wlen = u16(b, p);
   p += 2;
   // §6.3: lengths too large for the message → Malformed Attribute List.
-  if (p + wlen + 2 > end) return fail(ERR_UPDATE, UPD_MALFORMED_ATTRIBUTE_LIST, `withdrawn routes length ${wlen} overruns the message`);
+  if (p + wlen + 2 > end)
+    return fail(ERR_UPDATE, UPD_MALFORMED_ATTRIBUTE_LIST, `withdrawn routes length ${wlen} overruns the message`);
   const withdrawn = decodePrefixes(b, p, p + wlen, AFI_IPV4, 'withdrawn routes');
   if (!withdrawn.ok) return withdrawn;
   p += wlen;
   const alen = u16(b, p);
   p += 2;
-  if (p + alen > end) return fail(ERR_UPDATE, UPD_MALFORMED_ATTRIBUTE_LIST, `path attribute length ${alen} overruns the message`);
+  if (p + alen > end)
+    return fail(ERR_UPDATE, UPD_MALFORMED_ATTRIBUTE_LIST, `path attribute length ${alen} overruns the message`);
   const aend = p + alen;
   const attrs: PathAttributes = {};
   const seen = new Set<number>();
@@ -611,7 +713,12 @@ function decodeUpdate(b: Uint8Array, opts: CodecOptions): DecodeResult<UpdateMes
     if (ext && aend - p < 4) return fail(ERR_UPDATE, UPD_MALFORMED_ATTRIBUTE_LIST, 'truncated path attribute header');
     const len = ext ? u16(b, p + 2) : b[p + 2];
     const vstart = p + (ext ? 4 : 3);
-    if (vstart + len > aend) return fail(ERR_UPDATE, UPD_MALFORMED_ATTRIBUTE_LIST, `attribute ${type} length ${len} overruns the attribute list`);
+    if (vstart + len > aend)
+      return fail(
+        ERR_UPDATE,
+        UPD_MALFORMED_ATTRIBUTE_LIST,
+        `attribute ${type} length ${len} overruns the attribute list`,
+      );
     const whole = b.subarray(p, vstart + len); // §6.3: the Data field carries the erroneous attribute
     const v = b.subarray(vstart, vstart + len);
     p = vstart + len;
@@ -623,7 +730,8 @@ function decodeUpdate(b: Uint8Array, opts: CodecOptions): DecodeResult<UpdateMes
       const got = flags & (ATTR_FLAG_OPTIONAL | ATTR_FLAG_TRANSITIVE);
       // Partial is only meaningful on optional transitive attributes (§4.3).
       const partialOk = expect === (ATTR_FLAG_OPTIONAL | ATTR_FLAG_TRANSITIVE) || (flags & ATTR_FLAG_PARTIAL) === 0;
-      if (got !== expect || !partialOk) return fail(ERR_UPDATE, UPD_ATTRIBUTE_FLAGS_ERROR, `attribute ${type} flags 0x${flags.toString(16)}`, whole);
+      if (got !== expect || !partialOk)
+        return fail(ERR_UPDATE, UPD_ATTRIBUTE_FLAGS_ERROR, `attribute ${type} flags 0x${flags.toString(16)}`, whole);
     }
     const width = opts.fourOctetAs ? 4 : 2;
     switch (type) {
@@ -644,7 +752,8 @@ function decodeUpdate(b: Uint8Array, opts: CodecOptions): DecodeResult<UpdateMes
         attrs.nextHop = formatIpv4(v);
         break;
       case ATTR_MULTI_EXIT_DISC:
-        if (len !== 4) return fail(ERR_UPDATE, UPD_ATTRIBUTE_LENGTH_ERROR, `MULTI_EXIT_DISC of ${len} bytes`, whole, true);
+        if (len !== 4)
+          return fail(ERR_UPDATE, UPD_ATTRIBUTE_LENGTH_ERROR, `MULTI_EXIT_DISC of ${len} bytes`, whole, true);
         attrs.med = u32(v, 0);
         break;
       case ATTR_LOCAL_PREF:
@@ -662,13 +771,15 @@ function decodeUpdate(b: Uint8Array, opts: CodecOptions): DecodeResult<UpdateMes
         break;
       case ATTR_COMMUNITIES:
         // RFC 1997 §3: a non-empty list of 4-octet values (RFC 7606 §7.8).
-        if (len === 0 || len % 4 !== 0) return fail(ERR_UPDATE, UPD_OPTIONAL_ATTRIBUTE_ERROR, `COMMUNITIES of ${len} bytes`, whole, true);
+        if (len === 0 || len % 4 !== 0)
+          return fail(ERR_UPDATE, UPD_OPTIONAL_ATTRIBUTE_ERROR, `COMMUNITIES of ${len} bytes`, whole, true);
         attrs.communities = [];
         for (let i = 0; i < len; i += 4) attrs.communities.push(u32(v, i));
         break;
       case ATTR_LARGE_COMMUNITY:
         // RFC 8092 §3, §6: a non-empty list of 12-octet values.
-        if (len === 0 || len % 12 !== 0) return fail(ERR_UPDATE, UPD_OPTIONAL_ATTRIBUTE_ERROR, `LARGE_COMMUNITY of ${len} bytes`, whole, true);
+        if (len === 0 || len % 12 !== 0)
+          return fail(ERR_UPDATE, UPD_OPTIONAL_ATTRIBUTE_ERROR, `LARGE_COMMUNITY of ${len} bytes`, whole, true);
         attrs.largeCommunities = [];
         for (let i = 0; i < len; i += 12) attrs.largeCommunities.push([u32(v, i), u32(v, i + 4), u32(v, i + 8)]);
         break;
@@ -686,18 +797,33 @@ function decodeUpdate(b: Uint8Array, opts: CodecOptions): DecodeResult<UpdateMes
       }
       default:
         // §6.3: an unrecognised attribute without the Optional bit is a well-known one we lack.
-        if ((flags & ATTR_FLAG_OPTIONAL) === 0) return fail(ERR_UPDATE, UPD_UNRECOGNIZED_WELL_KNOWN_ATTRIBUTE, `unrecognized well-known attribute ${type}`, whole);
+        if ((flags & ATTR_FLAG_OPTIONAL) === 0)
+          return fail(
+            ERR_UPDATE,
+            UPD_UNRECOGNIZED_WELL_KNOWN_ATTRIBUTE,
+            `unrecognized well-known attribute ${type}`,
+            whole,
+          );
         (attrs.other ??= []).push({ flags: flags & ~ATTR_FLAG_EXTENDED_LENGTH, type, value: v.slice() });
     }
   }
   const nlri = decodePrefixes(b, aend, end, AFI_IPV4, 'NLRI');
   if (!nlri.ok) return nlri;
   // §6.3: mandatory well-known attributes must be present when the UPDATE carries routes.
-  const reach = nlri.value.length > 0 || (attrs.mpReach !== undefined && (attrs.mpReach.nlri.length > 0 || attrs.mpReach.raw !== undefined));
+  const reach =
+    nlri.value.length > 0 ||
+    (attrs.mpReach !== undefined && (attrs.mpReach.nlri.length > 0 || attrs.mpReach.raw !== undefined));
   if (reach) {
     const required = [ATTR_ORIGIN, ATTR_AS_PATH, ...(nlri.value.length > 0 ? [ATTR_NEXT_HOP] : [])];
     for (const t of required) {
-      if (!seen.has(t)) return fail(ERR_UPDATE, UPD_MISSING_WELL_KNOWN_ATTRIBUTE, `missing well-known attribute ${t}`, Uint8Array.of(t), true);
+      if (!seen.has(t))
+        return fail(
+          ERR_UPDATE,
+          UPD_MISSING_WELL_KNOWN_ATTRIBUTE,
+          `missing well-known attribute ${t}`,
+          Uint8Array.of(t),
+          true,
+        );
     }
   }
   return { ok: true, value: { type: 'update', withdrawn: withdrawn.value, attrs, nlri: nlri.value } };
@@ -783,7 +909,8 @@ export function encodeOpen(o: OpenInput): Uint8Array {
     throw new Error(`hold time ${o.holdTime} must be 0 or 3..65535 s (RFC 4271 §4.2)`);
   }
   const id = parseIpv4(o.bgpId);
-  if (!id || u32(id, 0) === 0) throw new Error(`BGP identifier ${JSON.stringify(o.bgpId)} must be a non-zero IPv4 address`);
+  if (!id || u32(id, 0) === 0)
+    throw new Error(`BGP identifier ${JSON.stringify(o.bgpId)} must be a non-zero IPv4 address`);
   const w = new Writer();
   header(w, BGP_MSG_OPEN);
   w.u8(BGP_VERSION); // §4.2 Version
@@ -807,8 +934,13 @@ export function encodeOpen(o: OpenInput): Uint8Array {
         }
         if (c.families.length > 63) throw new Error('graceful restart capability with more than 63 families');
         const flags = (c.restarting ? GR_FLAG_RESTART_STATE : 0) | (c.notification ? GR_FLAG_NOTIFICATION : 0);
-        w.u8(CAP_GRACEFUL_RESTART).u8(2 + 4 * c.families.length).u16((flags << 12) | c.restartTime); // RFC 4724 §3
-        for (const f of c.families) w.u16(f.afi).u8(f.safi).u8(f.forwarding ? GR_AF_FLAG_FORWARDING : 0);
+        w.u8(CAP_GRACEFUL_RESTART)
+          .u8(2 + 4 * c.families.length)
+          .u16((flags << 12) | c.restartTime); // RFC 4724 §3
+        for (const f of c.families)
+          w.u16(f.afi)
+            .u8(f.safi)
+            .u8(f.forwarding ? GR_AF_FLAG_FORWARDING : 0);
       } else if (c.kind === 'four-octet-as') {
         w.u8(CAP_FOUR_OCTET_AS).u8(4).u32(checkU32(c.asn, 'AS number'));
       } else {
@@ -869,7 +1001,10 @@ function writeAttr(w: Writer, flags: number, type: number, body: (w: Writer) => 
   if (len <= 255) {
     const tmp = w.done().slice(lenAt + 2, w.len);
     w.len = start;
-    w.u8(flags & ~ATTR_FLAG_EXTENDED_LENGTH).u8(type).u8(len).bytes(tmp);
+    w.u8(flags & ~ATTR_FLAG_EXTENDED_LENGTH)
+      .u8(type)
+      .u8(len)
+      .bytes(tmp);
   } else {
     w.patch16(lenAt, len);
   }
@@ -911,23 +1046,42 @@ export function encodeUpdate(u: UpdateInput, opts: CodecOptions = {}): Uint8Arra
   type Item = [number, () => void];
   const items: Item[] = [];
   if (a.origin !== undefined) items.push([ATTR_ORIGIN, () => writeAttr(w, T, ATTR_ORIGIN, (x) => x.u8(a.origin!))]);
-  if (a.asPath !== undefined) items.push([ATTR_AS_PATH, () => writeAttr(w, T, ATTR_AS_PATH, (x) => writeAsPath(x, a.asPath!, width))]);
+  if (a.asPath !== undefined)
+    items.push([ATTR_AS_PATH, () => writeAttr(w, T, ATTR_AS_PATH, (x) => writeAsPath(x, a.asPath!, width))]);
   if (a.nextHop !== undefined) {
     const nh = parseIpv4(a.nextHop);
     if (!nh) throw new Error(`NEXT_HOP ${a.nextHop} is not IPv4`);
     items.push([ATTR_NEXT_HOP, () => writeAttr(w, T, ATTR_NEXT_HOP, (x) => x.bytes(nh))]);
   }
-  if (a.med !== undefined) items.push([ATTR_MULTI_EXIT_DISC, () => writeAttr(w, O, ATTR_MULTI_EXIT_DISC, (x) => x.u32(checkU32(a.med!, 'MED')))]);
-  if (a.localPref !== undefined) items.push([ATTR_LOCAL_PREF, () => writeAttr(w, T, ATTR_LOCAL_PREF, (x) => x.u32(checkU32(a.localPref!, 'LOCAL_PREF')))]);
+  if (a.med !== undefined)
+    items.push([
+      ATTR_MULTI_EXIT_DISC,
+      () => writeAttr(w, O, ATTR_MULTI_EXIT_DISC, (x) => x.u32(checkU32(a.med!, 'MED'))),
+    ]);
+  if (a.localPref !== undefined)
+    items.push([
+      ATTR_LOCAL_PREF,
+      () => writeAttr(w, T, ATTR_LOCAL_PREF, (x) => x.u32(checkU32(a.localPref!, 'LOCAL_PREF'))),
+    ]);
   if (a.atomicAggregate) items.push([ATTR_ATOMIC_AGGREGATE, () => writeAttr(w, T, ATTR_ATOMIC_AGGREGATE, () => {})]);
   if (a.aggregator !== undefined) {
     const addr = parseIpv4(a.aggregator.address);
     if (!addr) throw new Error(`AGGREGATOR address ${a.aggregator.address} is not IPv4`);
     const ag = a.aggregator;
-    items.push([ATTR_AGGREGATOR, () => writeAttr(w, O | T, ATTR_AGGREGATOR, (x) => (width === 4 ? x.u32(ag.asn) : x.u16(ag.asn > 0xffff ? AS_TRANS : ag.asn)).bytes(addr))]);
+    items.push([
+      ATTR_AGGREGATOR,
+      () =>
+        writeAttr(w, O | T, ATTR_AGGREGATOR, (x) =>
+          (width === 4 ? x.u32(ag.asn) : x.u16(ag.asn > 0xffff ? AS_TRANS : ag.asn)).bytes(addr),
+        ),
+    ]);
   }
   if (a.communities !== undefined && a.communities.length > 0) {
-    items.push([ATTR_COMMUNITIES, () => writeAttr(w, O | T, ATTR_COMMUNITIES, (x) => a.communities!.forEach((c) => x.u32(checkU32(c, 'community'))))]);
+    items.push([
+      ATTR_COMMUNITIES,
+      () =>
+        writeAttr(w, O | T, ATTR_COMMUNITIES, (x) => a.communities!.forEach((c) => x.u32(checkU32(c, 'community')))),
+    ]);
   }
   if (a.mpReach !== undefined) {
     const m = a.mpReach;
@@ -941,7 +1095,8 @@ export function encodeUpdate(u: UpdateInput, opts: CodecOptions = {}): Uint8Arra
             return;
           }
           const hops = m.nextHops.map((t) => parseIpv4(t) ?? parseIpv6(t));
-          if (hops.length === 0 || hops.length > 2 || hops.some((h) => !h)) throw new Error(`bad MP_REACH_NLRI next hops ${JSON.stringify(m.nextHops)}`);
+          if (hops.length === 0 || hops.length > 2 || hops.some((h) => !h))
+            throw new Error(`bad MP_REACH_NLRI next hops ${JSON.stringify(m.nextHops)}`);
           x.u8(hops.reduce((n, h) => n + h!.length, 0)); // Length of Next Hop Network Address
           for (const h of hops) x.bytes(h!);
           x.u8(0); // Reserved
@@ -961,13 +1116,25 @@ export function encodeUpdate(u: UpdateInput, opts: CodecOptions = {}): Uint8Arra
         }),
     ]);
   }
-  if (!opts.fourOctetAs && a.asPath?.some((s) => s.asns.some((n) => n > 0xffff)) && !a.other?.some((o) => o.type === ATTR_AS4_PATH)) {
+  if (
+    !opts.fourOctetAs &&
+    a.asPath?.some((s) => s.asns.some((n) => n > 0xffff)) &&
+    !a.other?.some((o) => o.type === ATTR_AS4_PATH)
+  ) {
     items.push([ATTR_AS4_PATH, () => writeAttr(w, O | T, ATTR_AS4_PATH, (x) => writeAsPath(x, a.asPath!, 4))]);
   }
   if (a.largeCommunities !== undefined && a.largeCommunities.length > 0) {
     items.push([
       ATTR_LARGE_COMMUNITY,
-      () => writeAttr(w, O | T, ATTR_LARGE_COMMUNITY, (x) => a.largeCommunities!.forEach(([g, l1, l2]) => x.u32(checkU32(g, 'large community')).u32(checkU32(l1, 'large community')).u32(checkU32(l2, 'large community')))),
+      () =>
+        writeAttr(w, O | T, ATTR_LARGE_COMMUNITY, (x) =>
+          a.largeCommunities!.forEach(([g, l1, l2]) =>
+            x
+              .u32(checkU32(g, 'large community'))
+              .u32(checkU32(l1, 'large community'))
+              .u32(checkU32(l2, 'large community')),
+          ),
+        ),
     ]);
   }
   for (const o of a.other ?? []) items.push([o.type, () => writeAttr(w, o.flags, o.type, (x) => x.bytes(o.value))]);

@@ -42,8 +42,18 @@ export interface BfdNativeSession {
 
 /** Packets the engine discarded, by reason (native/bfd.h Drop). */
 export const BFD_DROP_REASONS = [
-  'short', 'version', 'length', 'detectMult', 'multipoint', 'myDiscriminator', 'yourDiscriminatorZero',
-  'authentication', 'ttl', 'unknownDiscriminator', 'unknownPeer', 'wrongSource',
+  'short',
+  'version',
+  'length',
+  'detectMult',
+  'multipoint',
+  'myDiscriminator',
+  'yourDiscriminatorZero',
+  'authentication',
+  'ttl',
+  'unknownDiscriminator',
+  'unknownPeer',
+  'wrongSource',
 ] as const;
 export type BfdDropReason = (typeof BFD_DROP_REASONS)[number];
 
@@ -62,7 +72,14 @@ export interface BfdNativeEngine {
   /** The UDP port it receives on (3784, or the ephemeral one of port: 0). */
   readonly port: number;
   /** Returns the local discriminator. Throws on bad options, a taken port 3784 or a socket error. */
-  addSession(o: { peer: string; local?: string; minTxUs: number; minRxUs: number; multiplier: number; remotePort?: number }): number;
+  addSession(o: {
+    peer: string;
+    local?: string;
+    minTxUs: number;
+    minRxUs: number;
+    multiplier: number;
+    remotePort?: number;
+  }): number;
   /** Sends AdminDown and forgets the session; false when unknown. */
   removeSession(discriminator: number): boolean;
   /** The event loop is alive: the thread keeps transmitting for heartbeatTimeoutMs more. */
@@ -92,7 +109,9 @@ export interface BfdPacketFields {
   requiredMinEchoRxUs?: number;
 }
 
-export type BfdDecoded = ({ ok: true; stateName: BfdStateName; length: number } & Required<BfdPacketFields>) | { ok: false; reason: BfdDropReason };
+export type BfdDecoded =
+  | ({ ok: true; stateName: BfdStateName; length: number } & Required<BfdPacketFields>)
+  | { ok: false; reason: BfdDropReason };
 
 export interface BgpNativeAddon {
   bgpAbiVersion(): number;
@@ -102,7 +121,11 @@ export interface BgpNativeAddon {
   /** TCP_MD5SIG for one peer on fd; null removes it. Throws an Error with `code` (errno name). */
   setTcpMd5(fd: number, peer: string, key: string | Uint8Array | null): void;
   closeFd(fd: number): void;
-  BfdEngine: new (o: { onEvent: (ev: BfdNativeEvent) => void; port?: number; heartbeatTimeoutMs?: number }) => BfdNativeEngine;
+  BfdEngine: new (o: {
+    onEvent: (ev: BfdNativeEvent) => void;
+    port?: number;
+    heartbeatTimeoutMs?: number;
+  }) => BfdNativeEngine;
   bfdEncode(fields: BfdPacketFields): Buffer;
   bfdDecode(bytes: Uint8Array): BfdDecoded;
 }
@@ -115,7 +138,9 @@ export function loadBgpNative(): BgpNativeAddon {
   const addon = loadNative() as unknown as Partial<BgpNativeAddon>; // the one cast: the addon's BGP exports
   const abi = typeof addon.bgpAbiVersion === 'function' ? addon.bgpAbiVersion() : 0;
   if (abi !== BGP_NATIVE_ABI) {
-    throw new Error(`weir native addon: BGP ABI ${abi} does not match this weir (${BGP_NATIVE_ABI}); it is stale: rebuild it (npm rebuild)`);
+    throw new Error(
+      `weir native addon: BGP ABI ${abi} does not match this weir (${BGP_NATIVE_ABI}); it is stale: rebuild it (npm rebuild)`,
+    );
   }
   cached = addon as BgpNativeAddon;
   return cached;

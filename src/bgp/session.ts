@@ -147,7 +147,13 @@ export interface MessageCounts {
   routeRefresh: number;
 }
 
-const TYPE_KEYS: Record<number, keyof MessageCounts> = { 1: 'open', 2: 'update', 3: 'notification', 4: 'keepalive', 5: 'routeRefresh' };
+const TYPE_KEYS: Record<number, keyof MessageCounts> = {
+  1: 'open',
+  2: 'update',
+  3: 'notification',
+  4: 'keepalive',
+  5: 'routeRefresh',
+};
 
 function zeroCounts(): MessageCounts {
   return { open: 0, update: 0, notification: 0, keepalive: 0, routeRefresh: 0 };
@@ -204,7 +210,9 @@ const OTHER_CAPABILITY_NAMES: Record<number, string> = {
 export function capabilityName(c: Capability): string {
   switch (c.kind) {
     case 'multiprotocol':
-      return c.safi === SAFI_UNICAST && (c.afi === AFI_IPV4 || c.afi === AFI_IPV6) ? `ipv${c.afi === AFI_IPV4 ? 4 : 6}-unicast` : `afi${c.afi}-safi${c.safi}`;
+      return c.safi === SAFI_UNICAST && (c.afi === AFI_IPV4 || c.afi === AFI_IPV6)
+        ? `ipv${c.afi === AFI_IPV4 ? 4 : 6}-unicast`
+        : `afi${c.afi}-safi${c.safi}`;
     case 'route-refresh':
       return 'route-refresh';
     case 'graceful-restart':
@@ -226,9 +234,23 @@ export class BgpSession extends EventEmitter {
   negotiated: Negotiated | undefined;
   /** When the session last reached Established (epoch ms); undefined while it is not. */
   establishedAt: number | undefined;
-  readonly stats: SessionStats = { in: zeroCounts(), out: zeroCounts(), connectAttempts: 0, connectTimeouts: 0, connectErrors: 0, refreshIgnored: 0, lastError: null };
+  readonly stats: SessionStats = {
+    in: zeroCounts(),
+    out: zeroCounts(),
+    connectAttempts: 0,
+    connectTimeouts: 0,
+    connectErrors: 0,
+    refreshIgnored: 0,
+    lastError: null,
+  };
 
-  private readonly o: Required<Pick<SessionOptions, 'peerPort' | 'holdTime' | 'connectRetryMinMs' | 'connectRetryMaxMs' | 'connectTimeoutMs' | 'openHoldMs'>> & SessionOptions;
+  private readonly o: Required<
+    Pick<
+      SessionOptions,
+      'peerPort' | 'holdTime' | 'connectRetryMinMs' | 'connectRetryMaxMs' | 'connectTimeoutMs' | 'openHoldMs'
+    >
+  > &
+    SessionOptions;
   private readonly clock: Clock;
   private readonly log: Logger | undefined;
   private readonly routeTable = new Map<string, Route>();
@@ -252,8 +274,10 @@ export class BgpSession extends EventEmitter {
     }
     if (!parseIpv4(opts.routerId)) throw new Error(`routerId ${JSON.stringify(opts.routerId)} is not an IPv4 address`);
     parseIp(opts.peerAddress); // throws on a bad address
-    if (opts.nextHop4 !== undefined && parseIp(opts.nextHop4).afi !== AFI_IPV4) throw new Error(`nextHop4 ${opts.nextHop4} is not IPv4`);
-    if (opts.nextHop6 !== undefined && parseIp(opts.nextHop6).afi !== AFI_IPV6) throw new Error(`nextHop6 ${opts.nextHop6} is not IPv6`);
+    if (opts.nextHop4 !== undefined && parseIp(opts.nextHop4).afi !== AFI_IPV4)
+      throw new Error(`nextHop4 ${opts.nextHop4} is not IPv4`);
+    if (opts.nextHop6 !== undefined && parseIp(opts.nextHop6).afi !== AFI_IPV6)
+      throw new Error(`nextHop6 ${opts.nextHop6} is not IPv6`);
     this.o = {
       peerPort: BGP_PORT,
       connectRetryMinMs: 1000,
@@ -282,8 +306,18 @@ export class BgpSession extends EventEmitter {
       { kind: 'four-octet-as', asn: this.o.localAs },
     ];
     if (gr) {
-      const fam = (afi: number): GracefulRestartFamily => ({ afi, safi: SAFI_UNICAST, forwarding: gr.forwarding ?? false });
-      caps.push({ kind: 'graceful-restart', restarting: gr.restarting ?? false, notification: false, restartTime: gr.restartTime, families: [fam(AFI_IPV4), fam(AFI_IPV6)] });
+      const fam = (afi: number): GracefulRestartFamily => ({
+        afi,
+        safi: SAFI_UNICAST,
+        forwarding: gr.forwarding ?? false,
+      });
+      caps.push({
+        kind: 'graceful-restart',
+        restarting: gr.restarting ?? false,
+        notification: false,
+        restartTime: gr.restartTime,
+        families: [fam(AFI_IPV4), fam(AFI_IPV6)],
+      });
     }
     return caps;
   }
@@ -312,7 +346,8 @@ export class BgpSession extends EventEmitter {
     if (this.started) return;
     this.started = true;
     this.stopping = false;
-    if (this.o.passive) this.setState('Active'); // §8.2.2: wait for the peer's connection
+    if (this.o.passive)
+      this.setState('Active'); // §8.2.2: wait for the peer's connection
     else this.connect();
   }
 
@@ -340,13 +375,17 @@ export class BgpSession extends EventEmitter {
     const afi = parsePrefix(key).afi;
     // Validate everything now so a bad value fails the caller, not the socket handler later.
     const u32 = (v: number | undefined, what: string): void => {
-      if (v !== undefined && (!Number.isInteger(v) || v < 0 || v > 0xffffffff)) throw new Error(`${what} ${v} is not a 32-bit unsigned integer`);
+      if (v !== undefined && (!Number.isInteger(v) || v < 0 || v > 0xffffffff))
+        throw new Error(`${what} ${v} is not a 32-bit unsigned integer`);
     };
     u32(attrs.med, 'MED');
     u32(attrs.localPref, 'LOCAL_PREF');
     attrs.communities?.forEach((c) => (typeof c === 'string' ? parseCommunity(c) : u32(c, 'community')));
-    attrs.largeCommunities?.forEach((c) => (typeof c === 'string' ? parseLargeCommunity(c) : c.forEach((x) => u32(x, 'large community part'))));
-    if (attrs.nextHop !== undefined && parseIp(attrs.nextHop).afi !== afi) throw new Error(`next hop ${attrs.nextHop} is not of the family of ${key}`);
+    attrs.largeCommunities?.forEach((c) =>
+      typeof c === 'string' ? parseLargeCommunity(c) : c.forEach((x) => u32(x, 'large community part')),
+    );
+    if (attrs.nextHop !== undefined && parseIp(attrs.nextHop).afi !== afi)
+      throw new Error(`next hop ${attrs.nextHop} is not of the family of ${key}`);
     const route: Route = { prefix: key, afi, attrs: { ...attrs } };
     this.routeTable.set(key, route);
     if (this.state === 'Established') this.sendRoute(route);
@@ -379,7 +418,10 @@ export class BgpSession extends EventEmitter {
       if (opts.gracefulShutdownCommunity) {
         this.gshut = true;
         for (const r of this.routeTable.values()) this.sendRoute(r);
-        this.log?.info({ routes: this.routeTable.size, waitMs: opts.waitMs ?? 0 }, 'graceful shutdown: routes marked GRACEFUL_SHUTDOWN');
+        this.log?.info(
+          { routes: this.routeTable.size, waitMs: opts.waitMs ?? 0 },
+          'graceful shutdown: routes marked GRACEFUL_SHUTDOWN',
+        );
         await this.sleep(opts.waitMs ?? 0);
       }
       if (this.state === 'Established' && this.sock) {
@@ -389,11 +431,21 @@ export class BgpSession extends EventEmitter {
     }
     const sock = this.sock;
     const connected = this.state === 'OpenSent' || this.state === 'OpenConfirm' || this.state === 'Established';
-    const closed = sock && connected ? new Promise<void>((resolve) => {
-      sock.on('close', resolve);
-      this.clock.setTimeout(resolve, 1000); // don't hang on a peer that never closes
-    }) : Promise.resolve();
-    this.teardown({ reason: 'administrative shutdown' }, { code: ERR_CEASE, subcode: CEASE_ADMINISTRATIVE_SHUTDOWN, data: shutdownData(opts.message ?? 'weir shutting down') });
+    const closed =
+      sock && connected
+        ? new Promise<void>((resolve) => {
+            sock.on('close', resolve);
+            this.clock.setTimeout(resolve, 1000); // don't hang on a peer that never closes
+          })
+        : Promise.resolve();
+    this.teardown(
+      { reason: 'administrative shutdown' },
+      {
+        code: ERR_CEASE,
+        subcode: CEASE_ADMINISTRATIVE_SHUTDOWN,
+        data: shutdownData(opts.message ?? 'weir shutting down'),
+      },
+    );
     await closed;
     this.started = false;
     this.gshut = false;
@@ -410,10 +462,13 @@ export class BgpSession extends EventEmitter {
     this.clearTimer('retry');
     const sock = this.sock;
     const connected = this.state === 'OpenSent' || this.state === 'OpenConfirm' || this.state === 'Established';
-    const closed = sock && connected ? new Promise<void>((resolve) => {
-      sock.on('close', resolve);
-      this.clock.setTimeout(resolve, 1000);
-    }) : Promise.resolve();
+    const closed =
+      sock && connected
+        ? new Promise<void>((resolve) => {
+            sock.on('close', resolve);
+            this.clock.setTimeout(resolve, 1000);
+          })
+        : Promise.resolve();
     if (sock && connected) {
       // A FIN after everything queued, no NOTIFICATION: the peer's helper mode starts (§4.2).
       sock.removeAllListeners('data');
@@ -427,7 +482,10 @@ export class BgpSession extends EventEmitter {
       this.clearTimer('keepalive');
       this.sent.clear();
       this.establishedAt = undefined;
-      this.log?.info({ state: this.state }, 'closed for a graceful restart (no NOTIFICATION, routes left with the peer)');
+      this.log?.info(
+        { state: this.state },
+        'closed for a graceful restart (no NOTIFICATION, routes left with the peer)',
+      );
       this.setState('Idle');
       this.emit('down', { reason: 'closed for a graceful restart' } satisfies DownInfo);
     } else {
@@ -454,7 +512,10 @@ export class BgpSession extends EventEmitter {
     this.stopping = true;
     this.started = false;
     this.clearTimer('retry');
-    this.teardown({ reason: 'stopped' }, { code: ERR_CEASE, subcode: CEASE_ADMINISTRATIVE_SHUTDOWN, data: shutdownData('weir stopping') });
+    this.teardown(
+      { reason: 'stopped' },
+      { code: ERR_CEASE, subcode: CEASE_ADMINISTRATIVE_SHUTDOWN, data: shutdownData('weir stopping') },
+    );
   }
 
   // ---- connection lifecycle -------------------------------------------------------------------
@@ -464,11 +525,17 @@ export class BgpSession extends EventEmitter {
     this.framer = new BgpFramer();
     this.negotiated = undefined;
     this.setState('Connect');
-    const open = this.o.connect ?? ((c) => net.connect({ host: c.host, port: c.port, localAddress: c.localAddress }) as unknown as BgpTransport);
+    const open =
+      this.o.connect ??
+      ((c) => net.connect({ host: c.host, port: c.port, localAddress: c.localAddress }) as unknown as BgpTransport);
     let sock: BgpTransport;
     this.stats.connectAttempts++;
     try {
-      sock = open({ host: this.o.peerAddress, port: this.o.peerPort, ...(this.o.localAddress ? { localAddress: this.o.localAddress } : {}) });
+      sock = open({
+        host: this.o.peerAddress,
+        port: this.o.peerPort,
+        ...(this.o.localAddress ? { localAddress: this.o.localAddress } : {}),
+      });
     } catch (e) {
       this.stats.connectErrors++;
       this.stats.lastError = `connect failed: ${(e as Error).message}`;
@@ -492,7 +559,14 @@ export class BgpSession extends EventEmitter {
   /** TCP is up (either way): OPEN, OpenSent, and the hold timer for the peer's OPEN (§8.2.2). */
   private sendOpen(): void {
     this.sock?.setNoDelay?.(true);
-    this.send(encodeOpen({ asn: this.o.localAs, holdTime: this.o.holdTime, bgpId: this.o.routerId, capabilities: this.localCapabilities() }));
+    this.send(
+      encodeOpen({
+        asn: this.o.localAs,
+        holdTime: this.o.holdTime,
+        bgpId: this.o.routerId,
+        capabilities: this.localCapabilities(),
+      }),
+    );
     this.setState('OpenSent');
     this.setTimer('hold', this.o.openHoldMs, () => this.holdExpired());
   }
@@ -539,7 +613,10 @@ export class BgpSession extends EventEmitter {
       sock.on('error', () => {});
       if (notify && wasUp) {
         info.sent = { code: notify.code, subcode: notify.subcode };
-        this.log?.warn({ code: notify.code, subcode: notify.subcode, what: notificationName(notify.code, notify.subcode) }, 'sending NOTIFICATION');
+        this.log?.warn(
+          { code: notify.code, subcode: notify.subcode, what: notificationName(notify.code, notify.subcode) },
+          'sending NOTIFICATION',
+        );
         this.stats.out.notification++;
         sock.end(encodeNotification(notify.code, notify.subcode, notify.data));
         const t = this.clock.setTimeout(() => sock.destroy(), 1000);
@@ -592,7 +669,15 @@ export class BgpSession extends EventEmitter {
     this.emit('message', frame, m);
     if (m.type === 'notification') {
       const text = shutdownCommunication(m);
-      this.log?.warn({ code: m.code, subcode: m.subcode, what: notificationName(m.code, m.subcode), ...(text !== undefined ? { text } : {}) }, 'NOTIFICATION received');
+      this.log?.warn(
+        {
+          code: m.code,
+          subcode: m.subcode,
+          what: notificationName(m.code, m.subcode),
+          ...(text !== undefined ? { text } : {}),
+        },
+        'NOTIFICATION received',
+      );
       this.teardown({ reason: `NOTIFICATION received: ${notificationName(m.code, m.subcode)}`, received: m });
       return;
     }
@@ -609,7 +694,10 @@ export class BgpSession extends EventEmitter {
           this.setState('Established');
           this.attempt = 0;
           this.stats.lastError = null;
-          this.log?.info({ holdTime: this.negotiated!.holdTime, capabilities: this.negotiated!.capabilities }, 'session established');
+          this.log?.info(
+            { holdTime: this.negotiated!.holdTime, capabilities: this.negotiated!.capabilities },
+            'session established',
+          );
           this.emit('established', this.negotiated);
           for (const route of this.routeTable.values()) this.sendRoute(route);
           // RFC 4724 §2: End-of-RIB after the initial UPDATEs (held while a restart settles).
@@ -662,12 +750,18 @@ export class BgpSession extends EventEmitter {
   private onOpen(m: OpenMessage): void {
     // §6.2: the AS must be the one configured for this peer.
     if (m.asn !== this.o.peerAs) {
-      this.teardown({ reason: `peer AS ${m.asn}, expected ${this.o.peerAs}` }, { code: ERR_OPEN, subcode: OPEN_BAD_PEER_AS });
+      this.teardown(
+        { reason: `peer AS ${m.asn}, expected ${this.o.peerAs}` },
+        { code: ERR_OPEN, subcode: OPEN_BAD_PEER_AS },
+      );
       return;
     }
     // RFC 6286 §2.2: within one AS the identifiers must differ.
     if (this.ibgp && m.bgpId === this.o.routerId) {
-      this.teardown({ reason: `peer uses our BGP identifier ${m.bgpId}` }, { code: ERR_OPEN, subcode: OPEN_BAD_BGP_IDENTIFIER });
+      this.teardown(
+        { reason: `peer uses our BGP identifier ${m.bgpId}` },
+        { code: ERR_OPEN, subcode: OPEN_BAD_BGP_IDENTIFIER },
+      );
       return;
     }
     const caps = m.capabilities;
@@ -677,8 +771,12 @@ export class BgpSession extends EventEmitter {
     const holdTime = Math.min(this.o.holdTime, m.holdTime); // §4.2
     const ipv4 = mp.length === 0 || hasFamily(AFI_IPV4);
     const ipv6 = hasFamily(AFI_IPV6);
-    const routeRefresh = caps.some((c) => c.kind === 'route-refresh' || (c.kind === 'other' && c.code === CAP_ROUTE_REFRESH_OLD));
-    const gracefulRestart = caps.find((c): c is Extract<Capability, { kind: 'graceful-restart' }> => c.kind === 'graceful-restart');
+    const routeRefresh = caps.some(
+      (c) => c.kind === 'route-refresh' || (c.kind === 'other' && c.code === CAP_ROUTE_REFRESH_OLD),
+    );
+    const gracefulRestart = caps.find(
+      (c): c is Extract<Capability, { kind: 'graceful-restart' }> => c.kind === 'graceful-restart',
+    );
     const fourOctetAs = caps.some((c) => c.kind === 'four-octet-as');
     this.negotiated = {
       holdTime,
@@ -792,7 +890,9 @@ export class BgpSession extends EventEmitter {
       ...(a.med !== undefined ? { med: a.med } : {}),
       ...(this.ibgp ? { localPref: a.localPref ?? 100 } : {}),
       ...(communities.length > 0 ? { communities } : {}),
-      ...(a.largeCommunities?.length ? { largeCommunities: a.largeCommunities.map((c) => (typeof c === 'string' ? parseLargeCommunity(c) : c)) } : {}),
+      ...(a.largeCommunities?.length
+        ? { largeCommunities: a.largeCommunities.map((c) => (typeof c === 'string' ? parseLargeCommunity(c) : c)) }
+        : {}),
     };
     let u: UpdateInput;
     if (route.afi === AFI_IPV4) {

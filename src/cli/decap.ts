@@ -27,11 +27,18 @@ export function registerDecap(program: Command): void {
     .description('decapsulate dsr-gre traffic in userspace (for backends whose kernel has no GRE) into a TUN')
     .option('--tun <name>', 'TUN device to create and write inner packets into', 'weir-decap0')
     .option('--vip <addr>', 'accept only inner packets to this VIP (repeatable; default: any)', address)
-    .option('--local <addr>', "accept only GRE to this outer address (repeatable; default: the host's addresses)", address)
+    .option(
+      '--local <addr>',
+      "accept only GRE to this outer address (repeatable; default: the host's addresses)",
+      address,
+    )
     .option('--key <n>', 'RFC 2890 GRE key the load balancer sets (default: no key)', intArg(0, 0xffffffff))
     .option('--stats-interval <s>', 'seconds between counter log lines, 0 = none', intArg(0, 86400), 10)
     .option('--batch <n>', 'packets per receive batch', intArg(1, 1024), 64)
-    .option('--setup', 'also configure the host (VIPs on lo, rp_filter, arp_ignore/arp_announce); otherwise print the commands')
+    .option(
+      '--setup',
+      'also configure the host (VIPs on lo, rp_filter, arp_ignore/arp_announce); otherwise print the commands',
+    )
     .action(async (o: DecapOptions) => {
       await runDecap(o);
     });

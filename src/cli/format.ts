@@ -10,7 +10,9 @@ function text(c: Cell): string {
 /** Columns padded to their widest cell; numeric columns right-aligned. Two spaces between columns. */
 export function table(headers: string[], rows: Cell[][]): string {
   const cells = rows.map((r) => r.map(text));
-  const numeric = headers.map((_, i) => rows.length > 0 && rows.every((r) => typeof r[i] === 'number' || r[i] === null || r[i] === undefined));
+  const numeric = headers.map(
+    (_, i) => rows.length > 0 && rows.every((r) => typeof r[i] === 'number' || r[i] === null || r[i] === undefined),
+  );
   const width = headers.map((h, i) => Math.max(h.length, ...cells.map((r) => (r[i] ?? '').length)));
   const line = (r: string[]) =>
     r

@@ -7,7 +7,15 @@ import type { WeirConfig } from '../config/schema.js';
 import { DEFAULT_CONTROL_SOCKET } from '../config/defaults.js';
 import { hostPort } from '../config/address.js';
 import { ControlClient, ControlClientError } from '../control/client.js';
-import type { BackendView, BgpMessageCounts, BgpStatus, ConnView, HealthSummary, StatusView, VipView } from '../control/api.js';
+import type {
+  BackendView,
+  BgpMessageCounts,
+  BgpStatus,
+  ConnView,
+  HealthSummary,
+  StatusView,
+  VipView,
+} from '../control/api.js';
 import { duration, keyValues, percent, table } from './format.js';
 import { registerSimulate } from './simulate.js';
 import { registerDecap } from './decap.js';
@@ -88,13 +96,25 @@ function printStatus(s: StatusView): void {
     s.vips.length
       ? table(
           ['VIP', 'STATE', 'SERVING', 'MIN', 'SINCE', 'FINGERPRINT'],
-          s.vips.map((v) => [v.name, v.state, `${v.servingBackends}/${v.backends}`, v.minHealthyBackends, v.since ?? '-', v.fingerprint]),
+          s.vips.map((v) => [
+            v.name,
+            v.state,
+            `${v.servingBackends}/${v.backends}`,
+            v.minHealthyBackends,
+            v.since ?? '-',
+            v.fingerprint,
+          ]),
         )
       : 'no VIPs configured\n',
   );
   if (s.bgp.enabled) {
     out('\n');
-    out(table(['PEER', 'AS', 'STATE', 'SINCE', 'ROUTES', 'LAST DOWN'], s.bgp.peers.map((p) => [p.peer, p.remoteAs, p.state, p.since, p.routes, p.lastDown ?? '-'])));
+    out(
+      table(
+        ['PEER', 'AS', 'STATE', 'SINCE', 'ROUTES', 'LAST DOWN'],
+        s.bgp.peers.map((p) => [p.peer, p.remoteAs, p.state, p.since, p.routes, p.lastDown ?? '-']),
+      ),
+    );
   }
 }
 
@@ -121,10 +141,27 @@ function printBgp(b: BgpStatus): void {
     keyValues([
       ['local AS', b.localAs],
       ['router id', b.routerId],
-      ['announced', `${b.announced.length} prefixes on Established sessions (${b.wanted.length} wanted${b.selfHealthy ? '' : '; weir not healthy'})`],
-      ['graceful restart', gr.enabled ? `on, restart time ${gr.restartTime} s${gr.restarting ? `; restarted${gr.endOfRibHeld ? ', End-of-RIB held until the routes are known' : ''}` : ''}` : 'off'],
-      ...(b.listening ? [['listening', `${b.listening} (${b.refusedConnections} connections refused)`] as [string, string]] : []),
-      ...(md5 ? [['tcp-md5 drops', `${md5.failure} bad signature, ${md5.notFound} unsigned, ${md5.unexpected} unexpected (kernel, this namespace)`] as [string, string]] : []),
+      [
+        'announced',
+        `${b.announced.length} prefixes on Established sessions (${b.wanted.length} wanted${b.selfHealthy ? '' : '; weir not healthy'})`,
+      ],
+      [
+        'graceful restart',
+        gr.enabled
+          ? `on, restart time ${gr.restartTime} s${gr.restarting ? `; restarted${gr.endOfRibHeld ? ', End-of-RIB held until the routes are known' : ''}` : ''}`
+          : 'off',
+      ],
+      ...(b.listening
+        ? [['listening', `${b.listening} (${b.refusedConnections} connections refused)`] as [string, string]]
+        : []),
+      ...(md5
+        ? [
+            [
+              'tcp-md5 drops',
+              `${md5.failure} bad signature, ${md5.notFound} unsigned, ${md5.unexpected} unexpected (kernel, this namespace)`,
+            ] as [string, string],
+          ]
+        : []),
     ]),
   );
   out('\n');
@@ -147,16 +184,28 @@ function printBgp(b: BgpStatus): void {
   );
   for (const p of peers) {
     out(`\n${p.peer}${p.passive ? ' (passive)' : ''}:\n`);
-    const m = (c: BgpMessageCounts) => `${c.open} open, ${c.update} update, ${c.keepalive} keepalive, ${c.notification} notification, ${c.routeRefresh} route-refresh`;
+    const m = (c: BgpMessageCounts) =>
+      `${c.open} open, ${c.update} update, ${c.keepalive} keepalive, ${c.notification} notification, ${c.routeRefresh} route-refresh`;
     out(
       keyValues([
         ['  prefixes', p.prefixes.join(' ') || '-'],
         ['  messages in', m(p.messages.in)],
         ['  messages out', m(p.messages.out)],
         ['  hold time', p.holdTime === null ? '-' : `${p.holdTime} s`],
-        ['  capabilities', `sent ${p.capabilities.advertised.join(',')}; received ${p.capabilities.received.join(',') || '-'}`],
-        ['  bfd', p.bfd ? `${p.bfd.state} (peer ${p.bfd.remoteState}), ${p.bfd.diag}, tx every ${p.bfd.txIntervalMs} ms, detect ${p.bfd.detectTimeMs} ms, up ${p.bfd.upCount} times` : 'off'],
-        ['  connects', `${p.connect.attempts} attempts, ${p.connect.timeouts} timed out${p.md5 && p.connect.timeouts > 0 ? ' (TCP-MD5 on: a wrong password looks like this)' : ''}, ${p.connect.errors} failed${p.connect.lastError ? `; last: ${p.connect.lastError}` : ''}`],
+        [
+          '  capabilities',
+          `sent ${p.capabilities.advertised.join(',')}; received ${p.capabilities.received.join(',') || '-'}`,
+        ],
+        [
+          '  bfd',
+          p.bfd
+            ? `${p.bfd.state} (peer ${p.bfd.remoteState}), ${p.bfd.diag}, tx every ${p.bfd.txIntervalMs} ms, detect ${p.bfd.detectTimeMs} ms, up ${p.bfd.upCount} times`
+            : 'off',
+        ],
+        [
+          '  connects',
+          `${p.connect.attempts} attempts, ${p.connect.timeouts} timed out${p.md5 && p.connect.timeouts > 0 ? ' (TCP-MD5 on: a wrong password looks like this)' : ''}, ${p.connect.errors} failed${p.connect.lastError ? `; last: ${p.connect.lastError}` : ''}`,
+        ],
         ['  last down', p.lastDown ?? '-'],
       ]),
     );
@@ -168,7 +217,18 @@ function printVips(vips: VipView[]): void {
   out(
     table(
       ['NAME', 'ADDRESS', 'PROTO', 'MODE', 'BACKENDS', 'ACTIVE', 'TABLE', 'HASH', 'STATE', 'FINGERPRINT'],
-      vips.map((v) => [v.name, hostPort(v.address, v.port), v.protocol, v.mode, v.backends, v.activeBackends, v.tableSize, v.hashFields, v.state, v.fingerprint]),
+      vips.map((v) => [
+        v.name,
+        hostPort(v.address, v.port),
+        v.protocol,
+        v.mode,
+        v.backends,
+        v.activeBackends,
+        v.tableSize,
+        v.hashFields,
+        v.state,
+        v.fingerprint,
+      ]),
     ),
   );
 }
@@ -264,10 +324,13 @@ export function buildProgram(): Command {
         for (const p of cfg.bgp.peers) if (p.password !== undefined) p.password = '(hidden)';
         if (o.json) printJson(cfg);
         else out(YAML.stringify(cfg));
-        process.stderr.write(`weir: ${o.config} is valid: ${cfg.vips.length} VIPs, ${cfg.vips.reduce((n, v) => n + v.backends.length, 0)} backends\n`);
+        process.stderr.write(
+          `weir: ${o.config} is valid: ${cfg.vips.length} VIPs, ${cfg.vips.reduce((n, v) => n + v.backends.length, 0)} backends\n`,
+        );
       } catch (e) {
         if (!(e instanceof ConfigError)) throw e;
-        if (o.json) printJson({ ok: false, file: o.config, issues: e.issues.map((i) => ({ ...i, text: formatIssue(i) })) });
+        if (o.json)
+          printJson({ ok: false, file: o.config, issues: e.issues.map((i) => ({ ...i, text: formatIssue(i) })) });
         throw new CliExit(e.message, 2);
       }
     });
@@ -282,66 +345,97 @@ export function buildProgram(): Command {
       process.exit(code);
     });
 
-  withSocket(program.command('status').description('show the running daemon: config generation, data plane, VIP fingerprints')).action(
-    async (o: SocketOpts) => {
-      const s = await (await client(o)).call('status');
-      if (o.json) printJson(s);
-      else printStatus(s);
-    },
-  );
+  withSocket(
+    program.command('status').description('show the running daemon: config generation, data plane, VIP fingerprints'),
+  ).action(async (o: SocketOpts) => {
+    const s = await (await client(o)).call('status');
+    if (o.json) printJson(s);
+    else printStatus(s);
+  });
 
-  withSocket(program.command('bgp').description('BGP peers: state, uptime, messages, prefixes announced, capabilities, BFD and TCP-MD5')).action(async (o: SocketOpts) => {
+  withSocket(
+    program
+      .command('bgp')
+      .description('BGP peers: state, uptime, messages, prefixes announced, capabilities, BFD and TCP-MD5'),
+  ).action(async (o: SocketOpts) => {
     const b = await (await client(o)).call('bgp');
     if (o.json) printJson(b);
     else printBgp(b);
   });
 
-  withSocket(program.command('vips').description('list the VIPs with their Maglev fingerprints')).action(async (o: SocketOpts) => {
-    const v = await (await client(o)).call('vips');
-    if (o.json) printJson(v);
-    else printVips(v);
-  });
-
-  withSocket(program.command('backends').description('list backends with weight, drain state and Maglev slots').argument('[vip]', 'only this VIP')).action(
-    async (vip: string | undefined, o: SocketOpts) => {
-      const b = await (await client(o)).call('backends', { vip });
-      if (o.json) printJson(b);
-      else printBackends(b);
+  withSocket(program.command('vips').description('list the VIPs with their Maglev fingerprints')).action(
+    async (o: SocketOpts) => {
+      const v = await (await client(o)).call('vips');
+      if (o.json) printJson(v);
+      else printVips(v);
     },
   );
+
+  withSocket(
+    program
+      .command('backends')
+      .description('list backends with weight, drain state and Maglev slots')
+      .argument('[vip]', 'only this VIP'),
+  ).action(async (vip: string | undefined, o: SocketOpts) => {
+    const b = await (await client(o)).call('backends', { vip });
+    if (o.json) printJson(b);
+    else printBackends(b);
+  });
 
   const backend = program.command('backend').description('steer one backend');
   for (const [verb, help] of [
     ['drain', 'stop sending new flows to a backend; its existing connections continue'],
     ['undrain', 'let a drained backend take new flows again'],
   ] as const) {
-    withSocket(backend.command(verb).description(help).argument('<vip>', 'VIP name').argument('<backend>', 'backend name')).action(
-      async (vip: string, name: string, o: SocketOpts) => {
-        const r = await (await client(o)).call(verb, { vip, backend: name });
-        if (o.json) printJson(r);
-        else out(`${vip}/${name}: ${r.drained ? 'drained' : 'active'}${r.changed ? '' : ' (unchanged)'}; table ${r.fingerprint}\n`);
-      },
-    );
+    withSocket(
+      backend.command(verb).description(help).argument('<vip>', 'VIP name').argument('<backend>', 'backend name'),
+    ).action(async (vip: string, name: string, o: SocketOpts) => {
+      const r = await (await client(o)).call(verb, { vip, backend: name });
+      if (o.json) printJson(r);
+      else
+        out(
+          `${vip}/${name}: ${r.drained ? 'drained' : 'active'}${r.changed ? '' : ' (unchanged)'}; table ${r.fingerprint}\n`,
+        );
+    });
   }
 
   const ct = program.command('conntrack').description('inspect and flush the connection table');
   withSocket(connFilterOptions(ct.command('list').description('list connections')))
     .option('--limit <n>', 'at most this many entries', '100')
     .action(async (o: ConnOpts) => {
-      const rows = await (await client(o)).call('conntrackList', { vip: o.vip, backend: o.backend, state: o.state, client: o.client, limit: Number(o.limit) });
+      const rows = await (
+        await client(o)
+      ).call('conntrackList', {
+        vip: o.vip,
+        backend: o.backend,
+        state: o.state,
+        client: o.client,
+        limit: Number(o.limit),
+      });
       if (o.json) printJson(rows);
       else printConns(rows);
     });
-  withSocket(ct.command('stats').description('connection-table size, entries by state and counters')).action(async (o: SocketOpts) => {
-    const s = await (await client(o)).call('conntrackStats');
-    if (o.json) return printJson(s);
-    out(keyValues([['capacity', s.capacity], ['entries', s.size]]));
-    const states = Object.entries(s.byState);
-    out('\n' + table(['STATE', 'ENTRIES'], states.length ? states : [['-', 0]]));
-    const counters = Object.entries(s.counters);
-    if (counters.length) out('\n' + table(['COUNTER', 'VALUE'], counters));
-  });
-  withSocket(connFilterOptions(ct.command('flush').description('delete connections matching the filters (all of them with --all)')))
+  withSocket(ct.command('stats').description('connection-table size, entries by state and counters')).action(
+    async (o: SocketOpts) => {
+      const s = await (await client(o)).call('conntrackStats');
+      if (o.json) return printJson(s);
+      out(
+        keyValues([
+          ['capacity', s.capacity],
+          ['entries', s.size],
+        ]),
+      );
+      const states = Object.entries(s.byState);
+      out('\n' + table(['STATE', 'ENTRIES'], states.length ? states : [['-', 0]]));
+      const counters = Object.entries(s.counters);
+      if (counters.length) out('\n' + table(['COUNTER', 'VALUE'], counters));
+    },
+  );
+  withSocket(
+    connFilterOptions(
+      ct.command('flush').description('delete connections matching the filters (all of them with --all)'),
+    ),
+  )
     .option('--all', 'delete every connection (required when no filter is given)')
     .action(async (o: ConnOpts) => {
       const filter = { vip: o.vip, backend: o.backend, state: o.state, client: o.client };
@@ -353,29 +447,29 @@ export function buildProgram(): Command {
       else out(`deleted ${r.deleted} connection${r.deleted === 1 ? '' : 's'}\n`);
     });
 
-  withSocket(program.command('reload').description('re-read the config file and apply the difference (same as SIGHUP)')).action(
-    async (o: SocketOpts) => {
-      const r = await (await client(o)).call('reload');
-      if (o.json) return printJson(r);
-      const d = r.diff;
-      if (d.empty) return out(`reloaded: no changes (generation ${r.generation})\n`);
-      out(
-        keyValues([
-          ['generation', r.generation],
-          ['vips added', d.vipsAdded.join(', ') || '-'],
-          ['vips removed', d.vipsRemoved.join(', ') || '-'],
-          ['vips changed', d.vipsChanged.map((v) => v.name).join(', ') || '-'],
-          ['tables rebuilt', r.rebuilt.join(', ') || '-'],
-          ['flows flushed', r.flushed],
-          ['needs restart', d.needsRestart.join(', ') || '-'],
-        ]),
-      );
-    },
-  );
+  withSocket(
+    program.command('reload').description('re-read the config file and apply the difference (same as SIGHUP)'),
+  ).action(async (o: SocketOpts) => {
+    const r = await (await client(o)).call('reload');
+    if (o.json) return printJson(r);
+    const d = r.diff;
+    if (d.empty) return out(`reloaded: no changes (generation ${r.generation})\n`);
+    out(
+      keyValues([
+        ['generation', r.generation],
+        ['vips added', d.vipsAdded.join(', ') || '-'],
+        ['vips removed', d.vipsRemoved.join(', ') || '-'],
+        ['vips changed', d.vipsChanged.map((v) => v.name).join(', ') || '-'],
+        ['tables rebuilt', r.rebuilt.join(', ') || '-'],
+        ['flows flushed', r.flushed],
+        ['needs restart', d.needsRestart.join(', ') || '-'],
+      ]),
+    );
+  });
 
   program
     .command('maglev')
-    .description('offline: build a VIP\'s Maglev table from a config and show its slots per backend')
+    .description("offline: build a VIP's Maglev table from a config and show its slots per backend")
     .requiredOption('-c, --config <file>', 'config file')
     .requiredOption('--vip <name>', 'VIP name')
     .option('--json', 'print JSON')
@@ -383,7 +477,13 @@ export function buildProgram(): Command {
       const { maglevReport } = await import('./tables.js');
       const r = maglevReport(await loadOrExit(o.config), o.vip);
       if (o.json) return printJson(r);
-      out(keyValues([['vip', r.vip], ['table size', r.tableSize], ['fingerprint', r.fingerprint]]) + '\n');
+      out(
+        keyValues([
+          ['vip', r.vip],
+          ['table size', r.tableSize],
+          ['fingerprint', r.fingerprint],
+        ]) + '\n',
+      );
       out(
         table(
           ['BACKEND', 'ADDRESS', 'WEIGHT', 'SLOTS', 'SHARE'],
@@ -401,23 +501,33 @@ export function buildProgram(): Command {
     .addOption(new Option('--proto <proto>', 'protocol (default: the VIP protocol)').choices(['tcp', 'udp']))
     .option('--port <port>', 'destination port (needed when the VIP takes all ports)')
     .option('--json', 'print JSON')
-    .action(async (o: { config: string; vip: string; client: string; proto?: 'tcp' | 'udp'; port?: string; json?: boolean }) => {
-      const { lookupFlow } = await import('./tables.js');
-      const port = o.port === undefined ? undefined : Number(o.port);
-      if (port !== undefined && !(Number.isInteger(port) && port >= 0 && port <= 65535)) throw new CliExit(`--port ${o.port} is not a port number`, 1);
-      const r = lookupFlow(await loadOrExit(o.config), o.vip, o.client, o.proto, port);
-      if (o.json) return printJson(r);
-      out(
-        keyValues([
-          ['flow', `${r.protocol} ${hostPort(r.client, r.clientPort)} -> ${hostPort(r.vipAddress, r.vipPort)}`],
-          ['hash fields', r.hashFields],
-          ['hash', `0x${r.hash.toString(16).padStart(8, '0')}`],
-          ['slot', r.slot],
-          ['backend', backendText(r.backend)],
-          ['fingerprint', r.fingerprint],
-        ]),
-      );
-    });
+    .action(
+      async (o: {
+        config: string;
+        vip: string;
+        client: string;
+        proto?: 'tcp' | 'udp';
+        port?: string;
+        json?: boolean;
+      }) => {
+        const { lookupFlow } = await import('./tables.js');
+        const port = o.port === undefined ? undefined : Number(o.port);
+        if (port !== undefined && !(Number.isInteger(port) && port >= 0 && port <= 65535))
+          throw new CliExit(`--port ${o.port} is not a port number`, 1);
+        const r = lookupFlow(await loadOrExit(o.config), o.vip, o.client, o.proto, port);
+        if (o.json) return printJson(r);
+        out(
+          keyValues([
+            ['flow', `${r.protocol} ${hostPort(r.client, r.clientPort)} -> ${hostPort(r.vipAddress, r.vipPort)}`],
+            ['hash fields', r.hashFields],
+            ['hash', `0x${r.hash.toString(16).padStart(8, '0')}`],
+            ['slot', r.slot],
+            ['backend', backendText(r.backend)],
+            ['fingerprint', r.fingerprint],
+          ]),
+        );
+      },
+    );
 
   registerSimulate(program);
   registerDecap(program);

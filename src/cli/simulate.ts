@@ -39,17 +39,21 @@ function collectEvent(text: string, prev: SimEvent[]): SimEvent[] {
 export function parseView(text: string): { instance: number; backends: SimBackend[] } {
   const eq = text.indexOf('=');
   const inst = text.slice(0, eq);
-  if (eq < 0 || !/^(0|[1-9][0-9]{0,3})$/.test(inst)) throw new Error(`view "${text}" is not INSTANCE=ID[@WEIGHT],ID...`);
+  if (eq < 0 || !/^(0|[1-9][0-9]{0,3})$/.test(inst))
+    throw new Error(`view "${text}" is not INSTANCE=ID[@WEIGHT],ID...`);
   const list = text.slice(eq + 1);
-  const backends = list === '' ? [] : list.split(',').map((item) => {
-    const at = item.lastIndexOf('@');
-    const id = at < 0 ? item : item.slice(0, at);
-    const w = at < 0 ? '100' : item.slice(at + 1);
-    if (id === '' || !/^(0|[1-9][0-9]{0,4})$/.test(w) || Number(w) > 65535) {
-      throw new Error(`view "${text}": "${item}" is not ID or ID@WEIGHT (weight 0..65535)`);
-    }
-    return { id, weight: Number(w) };
-  });
+  const backends =
+    list === ''
+      ? []
+      : list.split(',').map((item) => {
+          const at = item.lastIndexOf('@');
+          const id = at < 0 ? item : item.slice(0, at);
+          const w = at < 0 ? '100' : item.slice(at + 1);
+          if (id === '' || !/^(0|[1-9][0-9]{0,4})$/.test(w) || Number(w) > 65535) {
+            throw new Error(`view "${text}": "${item}" is not ID or ID@WEIGHT (weight 0..65535)`);
+          }
+          return { id, weight: Number(w) };
+        });
   return { instance: Number(inst), backends };
 }
 
@@ -70,7 +74,16 @@ export function formatSimResult(r: SimResult): string {
   let s = `${r.routers} routers, ${r.instances} instances, ${r.flows} flows, table size ${r.tableSize}, seed ${r.seed}\n\n`;
   s += table(
     ['STEP', 'EVENT', 'MOVED-INSTANCE', 'CHANGED-BACKEND', 'ON-REMOVED', 'CHANGED-NO-CONNTRACK', 'DROPPED', 'MAX/MIN'],
-    r.steps.map((st, i) => [i, st.event, st.movedInstance, st.changedBackend, st.onRemovedBackend, st.changedBackendStateless, st.dropped, ratio(st.maxMinRatio)]),
+    r.steps.map((st, i) => [
+      i,
+      st.event,
+      st.movedInstance,
+      st.changedBackend,
+      st.onRemovedBackend,
+      st.changedBackendStateless,
+      st.dropped,
+      ratio(st.maxMinRatio),
+    ]),
   );
   const ids: string[] = [];
   for (const st of r.steps) for (const b of st.backends) if (!ids.includes(b.id)) ids.push(b.id);
@@ -101,8 +114,13 @@ export function formatSimResult(r: SimResult): string {
 export function registerSimulate(program: Command): void {
   program
     .command('simulate')
-    .description('model R routers × L instances × B backends and F flows; report flows that change instance or backend per event')
-    .option('-c, --config <file>', 'take the backends, weights, table size, hash fields and seed of one VIP from this config')
+    .description(
+      'model R routers × L instances × B backends and F flows; report flows that change instance or backend per event',
+    )
+    .option(
+      '-c, --config <file>',
+      'take the backends, weights, table size, hash fields and seed of one VIP from this config',
+    )
     .option('--vip <name>', 'the VIP to model (with -c)')
     .option('--routers <n>', 'routers doing ECMP (hash-threshold) to the instances', intArg(1, 1024), 2)
     .option('--instances <n>', 'weir instances', intArg(1, 1024), 3)
@@ -115,12 +133,20 @@ export function registerSimulate(program: Command): void {
       collectEvent,
       [] as SimEvent[],
     )
-    .option('--view <N=ID[@W],...>', 'give instance N its own backend set that never reloads (a stale config; repeatable)', collectView, [] as SimulateOpts['view'])
+    .option(
+      '--view <N=ID[@W],...>',
+      'give instance N its own backend set that never reloads (a stale config; repeatable)',
+      collectView,
+      [] as SimulateOpts['view'],
+    )
     .option('--json', 'print JSON instead of tables')
     .action(async (o: SimulateOpts) => {
-      let base: Partial<SimSpec> = { backends: Array.from({ length: o.backends }, (_, i) => ({ id: `be${i + 1}`, weight: 100 })) };
+      let base: Partial<SimSpec> = {
+        backends: Array.from({ length: o.backends }, (_, i) => ({ id: `be${i + 1}`, weight: 100 })),
+      };
       if (o.config !== undefined || o.vip !== undefined) {
-        if (o.config === undefined || o.vip === undefined) throw new Error('give both -c FILE and --vip NAME to model a VIP of a config');
+        if (o.config === undefined || o.vip === undefined)
+          throw new Error('give both -c FILE and --vip NAME to model a VIP of a config');
         const { ConfigError, loadConfigFile } = await import('../config/load.js');
         const { simPartsFromConfig } = await import('../sim/from-config.js');
         try {

@@ -28,7 +28,14 @@ export function maglevReport(cfg: WeirConfig, vipName: string): MaglevReport {
     backends: vip.backends.map((b) => {
       const i = t.indexOf(b.name as string);
       const slots = i >= 0 ? counts[i] : 0;
-      return { name: b.name as string, address: b.address, port: b.port ?? 'all', weight: b.weight, slots, share: slots / t.size };
+      return {
+        name: b.name as string,
+        address: b.address,
+        port: b.port ?? 'all',
+        weight: b.weight,
+        slots,
+        share: slots / t.size,
+      };
     }),
   };
 }
@@ -48,7 +55,13 @@ export interface LookupResult {
 }
 
 /** Which backend a new flow from `client` ("IP:PORT") to the VIP maps to, and through which slot. */
-export function lookupFlow(cfg: WeirConfig, vipName: string, client: string, proto?: 'tcp' | 'udp', vipPortArg?: number): LookupResult {
+export function lookupFlow(
+  cfg: WeirConfig,
+  vipName: string,
+  client: string,
+  proto?: 'tcp' | 'udp',
+  vipPortArg?: number,
+): LookupResult {
   const vip = findVip(cfg, vipName);
   const c = parseHostPort(client);
   if (familyOf(c.address) !== familyOf(vip.address)) {
@@ -58,16 +71,27 @@ export function lookupFlow(cfg: WeirConfig, vipName: string, client: string, pro
   if (protocol !== vip.protocol) throw new Error(`VIP "${vip.name}" is ${vip.protocol}, not ${protocol}`);
   let vipPort: number;
   if (vip.port === 'all') {
-    if (vipPortArg === undefined) throw new Error(`VIP "${vip.name}" takes all ports: give the destination port with --port`);
+    if (vipPortArg === undefined)
+      throw new Error(`VIP "${vip.name}" takes all ports: give the destination port with --port`);
     vipPort = vipPortArg;
   } else {
-    if (vipPortArg !== undefined && vipPortArg !== vip.port) throw new Error(`VIP "${vip.name}" listens on port ${vip.port}, not ${vipPortArg}`);
+    if (vipPortArg !== undefined && vipPortArg !== vip.port)
+      throw new Error(`VIP "${vip.name}" listens on port ${vip.port}, not ${vipPortArg}`);
     vipPort = vip.port;
   }
   const seed = hashSeed(cfg.cluster.hash_seed);
   const t = buildVipTable(vip, seed);
   const fields = hashFieldsCode(vip.hash_fields);
-  const hash = flowHashOf(seed, fields, protocol === 'tcp' ? IPPROTO_TCP : IPPROTO_UDP, c.address, c.port, vip.address, vipPort) >>> 0;
+  const hash =
+    flowHashOf(
+      seed,
+      fields,
+      protocol === 'tcp' ? IPPROTO_TCP : IPPROTO_UDP,
+      c.address,
+      c.port,
+      vip.address,
+      vipPort,
+    ) >>> 0;
   const slot = hash % t.size;
   const idx = t.lookup(hash);
   const b = idx >= 0 ? vip.backends.find((x) => x.name === t.backendIds[idx]) : undefined;

@@ -28,7 +28,12 @@ export function parseHostPort(text: string): { address: string; port: number } {
   const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(text);
   const address = m ? (m[1] ?? m[2]) : '';
   const port = m ? Number(m[3]) : NaN;
-  if (!m || familyOf(address) === 0 || (m[2] !== undefined && familyOf(address) !== 4) || !(port >= 0 && port <= 65535)) {
+  if (
+    !m ||
+    familyOf(address) === 0 ||
+    (m[2] !== undefined && familyOf(address) !== 4) ||
+    !(port >= 0 && port <= 65535)
+  ) {
     throw new Error(`"${text}" is not IP:PORT (IPv6 as [addr]:port)`);
   }
   return { address: canonicalAddress(address), port };

@@ -47,10 +47,16 @@ export function crossChecks(input: CheckInput): RawIssue[] {
 
   if (input.instance) {
     dupes(input.instance.addresses, (a, i, first) =>
-      out.push({ path: ['instance', 'addresses', i], message: `address ${a} is listed twice (first at instance.addresses[${first}])` }),
+      out.push({
+        path: ['instance', 'addresses', i],
+        message: `address ${a} is listed twice (first at instance.addresses[${first}])`,
+      }),
     );
     dupes(input.instance.interfaces, (n, i, first) =>
-      out.push({ path: ['instance', 'interfaces', i], message: `interface ${n} is listed twice (first at instance.interfaces[${first}])` }),
+      out.push({
+        path: ['instance', 'interfaces', i],
+        message: `interface ${n} is listed twice (first at instance.interfaces[${first}])`,
+      }),
     );
   }
 
@@ -59,10 +65,13 @@ export function crossChecks(input: CheckInput): RawIssue[] {
   for (const { index, vip } of input.vips) {
     const at = (...rest: ConfigPath): ConfigPath => ['vips', index, ...rest];
     const firstNamed = seenNames.get(vip.name);
-    if (firstNamed !== undefined) out.push({ path: at('name'), message: `duplicate VIP name "${vip.name}" (first at vips[${firstNamed}])` });
+    if (firstNamed !== undefined)
+      out.push({ path: at('name'), message: `duplicate VIP name "${vip.name}" (first at vips[${firstNamed}])` });
     else seenNames.set(vip.name, index);
 
-    const clash = seenServices.find((s) => s.vip.address === vip.address && s.vip.protocol === vip.protocol && portsOverlap(s.vip.port, vip.port));
+    const clash = seenServices.find(
+      (s) => s.vip.address === vip.address && s.vip.protocol === vip.protocol && portsOverlap(s.vip.port, vip.port),
+    );
     if (clash) {
       out.push({
         path: at('port'),
@@ -71,9 +80,15 @@ export function crossChecks(input: CheckInput): RawIssue[] {
     } else seenServices.push({ index, vip });
 
     if (!isPrime(vip.table_size)) {
-      out.push({ path: at('table_size'), message: `must be a prime number, got ${vip.table_size} (try ${nearestPrimes(vip.table_size)})` });
+      out.push({
+        path: at('table_size'),
+        message: `must be a prime number, got ${vip.table_size} (try ${nearestPrimes(vip.table_size)})`,
+      });
     } else if (vip.table_size < vip.backends.length) {
-      out.push({ path: at('table_size'), message: `must be at least the number of backends (${vip.backends.length}), got ${vip.table_size}` });
+      out.push({
+        path: at('table_size'),
+        message: `must be at least the number of backends (${vip.backends.length}), got ${vip.table_size}`,
+      });
     }
     if (vip.min_healthy_backends > vip.backends.length) {
       out.push({
@@ -87,22 +102,41 @@ export function crossChecks(input: CheckInput): RawIssue[] {
     checkBackends(vip, at, out);
     checkFamilies(vip, at, instanceFamilies, out);
     if (vip.mode === 'dsr-l2' && input.instance?.io === 'tun') {
-      out.push({ path: at('mode'), message: 'dsr-l2 needs instance.io afpacket: a TUN carries IP packets, no Ethernet header to rewrite' });
+      out.push({
+        path: at('mode'),
+        message: 'dsr-l2 needs instance.io afpacket: a TUN carries IP packets, no Ethernet header to rewrite',
+      });
     }
 
     const hc = vip.health_check;
     if (hc.timeout_ms > hc.interval_ms) {
-      out.push({ path: at('health_check', 'timeout_ms'), message: `must be at most interval_ms (${hc.interval_ms}), got ${hc.timeout_ms}` });
+      out.push({
+        path: at('health_check', 'timeout_ms'),
+        message: `must be at most interval_ms (${hc.interval_ms}), got ${hc.timeout_ms}`,
+      });
     }
     if (hc.via === 'tunnel') {
-      if (vip.mode !== 'dsr-gre') out.push({ path: at('health_check', 'via'), message: `tunnel probing needs mode dsr-gre, got ${vip.mode}` });
-      else if (hc.type !== 'tcp' && hc.type !== 'http') out.push({ path: at('health_check', 'via'), message: `tunnel probing is for tcp and http checks, got ${hc.type}` });
+      if (vip.mode !== 'dsr-gre')
+        out.push({ path: at('health_check', 'via'), message: `tunnel probing needs mode dsr-gre, got ${vip.mode}` });
+      else if (hc.type !== 'tcp' && hc.type !== 'http')
+        out.push({
+          path: at('health_check', 'via'),
+          message: `tunnel probing is for tcp and http checks, got ${hc.type}`,
+        });
       // Each backend needs its own probe source: the tunnel tells backends apart by it.
       const seen = new Set<string>();
       vip.backends.forEach((b, i) => {
         const src = b.health_check?.source_address;
-        if (src === undefined) out.push({ path: at('backends', i, 'health_check', 'source_address'), message: 'via: tunnel needs a probe source address per backend' });
-        else if (seen.has(src)) out.push({ path: at('backends', i, 'health_check', 'source_address'), message: `${src} already probes another backend of this VIP` });
+        if (src === undefined)
+          out.push({
+            path: at('backends', i, 'health_check', 'source_address'),
+            message: 'via: tunnel needs a probe source address per backend',
+          });
+        else if (seen.has(src))
+          out.push({
+            path: at('backends', i, 'health_check', 'source_address'),
+            message: `${src} already probes another backend of this VIP`,
+          });
         else seen.add(src);
       });
     }
@@ -118,35 +152,61 @@ export function crossChecks(input: CheckInput): RawIssue[] {
         message: `must be below suppress_above (${hc.damping.suppress_above}), got ${hc.damping.reuse_below}`,
       });
     }
-    if (hc.type !== 'none' && hc.port === undefined && vip.port === 'all' && vip.backends.some((b) => b.port === undefined && b.health_check?.port === undefined)) {
-      out.push({ path: at('health_check', 'port'), message: 'is required when the VIP takes all ports and a backend has no port' });
+    if (
+      hc.type !== 'none' &&
+      hc.port === undefined &&
+      vip.port === 'all' &&
+      vip.backends.some((b) => b.port === undefined && b.health_check?.port === undefined)
+    ) {
+      out.push({
+        path: at('health_check', 'port'),
+        message: 'is required when the VIP takes all ports and a backend has no port',
+      });
     }
   }
 
   const bgp = input.bgp;
   if (bgp) {
     if (bgp.hold_time === 1 || bgp.hold_time === 2) {
-      out.push({ path: ['bgp', 'hold_time'], message: `must be 0 or 3..65535 seconds (RFC 4271 §4.2), got ${bgp.hold_time}` });
+      out.push({
+        path: ['bgp', 'hold_time'],
+        message: `must be 0 or 3..65535 seconds (RFC 4271 §4.2), got ${bgp.hold_time}`,
+      });
     }
     if (bgp.router_id !== undefined && familyOf(bgp.router_id) !== 4) {
-      out.push({ path: ['bgp', 'router_id'], message: `must be an IPv4 address (RFC 4271 §4.2 BGP Identifier), got "${bgp.router_id}"` });
+      out.push({
+        path: ['bgp', 'router_id'],
+        message: `must be an IPv4 address (RFC 4271 §4.2 BGP Identifier), got "${bgp.router_id}"`,
+      });
     }
     const firstPeer = new Map<string, number>();
     for (const { index, address } of bgp.peers) {
       const f = firstPeer.get(address);
       if (f === undefined) firstPeer.set(address, index);
-      else out.push({ path: ['bgp', 'peers', index, 'address'], message: `peer ${address} is listed twice (first at bgp.peers[${f}])` });
+      else
+        out.push({
+          path: ['bgp', 'peers', index, 'address'],
+          message: `peer ${address} is listed twice (first at bgp.peers[${f}])`,
+        });
     }
     for (const p of bgp.peers) {
       if (p.password && p.passwordFile) {
-        out.push({ path: ['bgp', 'peers', p.index, 'password_file'], message: 'cannot be given together with password (choose one; password_file keeps the secret out of this file)' });
+        out.push({
+          path: ['bgp', 'peers', p.index, 'password_file'],
+          message:
+            'cannot be given together with password (choose one; password_file keeps the secret out of this file)',
+        });
       }
     }
     if (bgp.enabled === true) {
       if (!bgp.hasLocalAs) out.push({ path: ['bgp', 'local_as'], message: 'is required when bgp.enabled is true' });
-      if (bgp.peers.length === 0) out.push({ path: ['bgp', 'peers'], message: 'must list at least one peer when bgp.enabled is true' });
+      if (bgp.peers.length === 0)
+        out.push({ path: ['bgp', 'peers'], message: 'must list at least one peer when bgp.enabled is true' });
       if (bgp.router_id === undefined && instanceFamilies && !instanceFamilies.has(4)) {
-        out.push({ path: ['bgp', 'router_id'], message: 'is required when bgp.enabled is true and instance.addresses has no IPv4 address' });
+        out.push({
+          path: ['bgp', 'router_id'],
+          message: 'is required when bgp.enabled is true and instance.addresses has no IPv4 address',
+        });
       }
     }
   }
@@ -162,15 +222,24 @@ function checkBackends(vip: VipConfig, at: (...rest: ConfigPath) => ConfigPath, 
     const name = b.name ?? endpoint;
     const firstName = byName.get(name);
     if (firstEndpoint !== undefined) {
-      out.push({ path: at('backends', k), message: `backend ${endpoint} is listed twice (first at vips[${at()[1]}].backends[${firstEndpoint}])` });
+      out.push({
+        path: at('backends', k),
+        message: `backend ${endpoint} is listed twice (first at vips[${at()[1]}].backends[${firstEndpoint}])`,
+      });
     } else if (firstName !== undefined) {
-      out.push({ path: at('backends', k, 'name'), message: `duplicate backend name "${name}" (first at vips[${at()[1]}].backends[${firstName}])` });
+      out.push({
+        path: at('backends', k, 'name'),
+        message: `duplicate backend name "${name}" (first at vips[${at()[1]}].backends[${firstName}])`,
+      });
     }
     if (firstEndpoint === undefined) byEndpoint.set(endpoint, k);
     if (firstName === undefined) byName.set(name, k);
 
     if (b.port !== undefined && vip.port === 'all') {
-      out.push({ path: at('backends', k, 'port'), message: 'must be left out when the VIP takes all ports (the client port is kept)' });
+      out.push({
+        path: at('backends', k, 'port'),
+        message: 'must be left out when the VIP takes all ports (the client port is kept)',
+      });
     } else if (b.port !== undefined && vip.mode !== 'nat' && b.port !== vip.port) {
       out.push({
         path: at('backends', k, 'port'),
@@ -178,14 +247,22 @@ function checkBackends(vip: VipConfig, at: (...rest: ConfigPath) => ConfigPath, 
       });
     }
     if (vip.mode === 'dsr-l2' && b.mac === undefined) {
-      out.push({ path: at('backends', k, 'mac'), message: 'is required in dsr-l2 mode (the backend must be on the same L2 segment)' });
+      out.push({
+        path: at('backends', k, 'mac'),
+        message: 'is required in dsr-l2 mode (the backend must be on the same L2 segment)',
+      });
     } else if (vip.mode !== 'dsr-l2' && b.mac !== undefined) {
       out.push({ path: at('backends', k, 'mac'), message: `is only used in dsr-l2 mode, this VIP is ${vip.mode}` });
     }
   });
 }
 
-function checkFamilies(vip: VipConfig, at: (...rest: ConfigPath) => ConfigPath, instanceFamilies: Set<number> | undefined, out: RawIssue[]): void {
+function checkFamilies(
+  vip: VipConfig,
+  at: (...rest: ConfigPath) => ConfigPath,
+  instanceFamilies: Set<number> | undefined,
+  out: RawIssue[],
+): void {
   const vf = familyOf(vip.address);
   if (vf === 0) return;
   if (vip.mode === 'nat' && instanceFamilies && !instanceFamilies.has(vf)) {
@@ -199,7 +276,10 @@ function checkFamilies(vip: VipConfig, at: (...rest: ConfigPath) => ConfigPath, 
     const bf = familyOf(b.address);
     if (bf === 0) return;
     if (vip.mode !== 'dsr-gre' && bf !== vf) {
-      const why = vip.mode === 'nat' ? 'weir does not translate between address families' : 'the backend must own the VIP on the same segment';
+      const why =
+        vip.mode === 'nat'
+          ? 'weir does not translate between address families'
+          : 'the backend must own the VIP on the same segment';
       out.push({
         path: at('backends', k, 'address'),
         message: `${FAMILY_NAME[bf]} backend ${b.address} cannot serve the ${FAMILY_NAME[vf]} VIP ${vip.address} in ${vip.mode} mode (${why})`,

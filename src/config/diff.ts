@@ -51,7 +51,12 @@ export function diffVip(a: VipConfig, b: VipConfig, seedChanged: boolean): VipDi
     backendsAdded,
     backendsRemoved,
     backendsChanged,
-    tableChanged: seedChanged || fields.includes('table_size') || backendsAdded.length > 0 || backendsRemoved.length > 0 || weightChanged,
+    tableChanged:
+      seedChanged ||
+      fields.includes('table_size') ||
+      backendsAdded.length > 0 ||
+      backendsRemoved.length > 0 ||
+      weightChanged,
   };
 }
 
@@ -66,7 +71,14 @@ export function diffConfigs(a: WeirConfig, b: WeirConfig): ConfigDiff {
     const old = va.get(name);
     if (!old) continue;
     const d = diffVip(old, vip, hashSeedChanged);
-    if (d.fields.length || d.backendsAdded.length || d.backendsRemoved.length || d.backendsChanged.length || d.tableChanged) vipsChanged.push(d);
+    if (
+      d.fields.length ||
+      d.backendsAdded.length ||
+      d.backendsRemoved.length ||
+      d.backendsChanged.length ||
+      d.tableChanged
+    )
+      vipsChanged.push(d);
   }
   const needsRestart: string[] = [];
   for (const k of Object.keys(b.instance) as (keyof WeirConfig['instance'])[]) {

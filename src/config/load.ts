@@ -7,7 +7,15 @@ import { z } from 'zod';
 import { canonicalAddress, hostPort } from './address.js';
 import { crossChecks, type CheckInput, type ConfigPath, type RawIssue } from './checks.js';
 import { readPasswordFile } from './password-file.js';
-import { bgpSchema, configSchema, instanceSchema, ipAddress, vipSchema, type VipConfig, type WeirConfig } from './schema.js';
+import {
+  bgpSchema,
+  configSchema,
+  instanceSchema,
+  ipAddress,
+  vipSchema,
+  type VipConfig,
+  type WeirConfig,
+} from './schema.js';
 
 export interface ConfigIssue {
   path: ConfigPath;
@@ -107,7 +115,16 @@ export function parseConfigText(text: string, opts: ParseOptions = {}): ParseRes
     raws = crossChecks({
       instance: config.instance,
       vips: config.vips.map((vip, index) => ({ index, vip })),
-      bgp: { ...b, hasLocalAs: b.local_as !== undefined, peers: b.peers.map((p, index) => ({ index, address: p.address, password: p.password !== undefined, passwordFile: p.password_file !== undefined })) },
+      bgp: {
+        ...b,
+        hasLocalAs: b.local_as !== undefined,
+        peers: b.peers.map((p, index) => ({
+          index,
+          address: p.address,
+          password: p.password !== undefined,
+          passwordFile: p.password_file !== undefined,
+        })),
+      },
     });
     if (raws.length === 0 && opts.baseDir !== undefined) raws = fileChecks(config, opts.baseDir);
     if (raws.length === 0) return { ok: true, config };
@@ -195,7 +212,16 @@ function bestEffort(raw: unknown, issues: RawIssue[]): CheckInput {
     peers: peers.flatMap((p, index) => {
       const o = p as Record<string, unknown> | null;
       const address = ok(ipAddress, o?.address);
-      return address === undefined ? [] : [{ index, address: canonicalAddress(address), password: o?.password !== undefined, passwordFile: o?.password_file !== undefined }];
+      return address === undefined
+        ? []
+        : [
+            {
+              index,
+              address: canonicalAddress(address),
+              password: o?.password !== undefined,
+              passwordFile: o?.password_file !== undefined,
+            },
+          ];
     }),
   };
   const vips: CheckInput['vips'] = [];
@@ -206,9 +232,14 @@ function bestEffort(raw: unknown, issues: RawIssue[]): CheckInput {
     });
   }
   return {
-    instance: addrs.success && ifaces.success
-      ? { addresses: addrs.data.map(canonicalAddress), interfaces: ifaces.data, io: ok(instanceSchema.shape.io, instObj.io) }
-      : undefined,
+    instance:
+      addrs.success && ifaces.success
+        ? {
+            addresses: addrs.data.map(canonicalAddress),
+            interfaces: ifaces.data,
+            io: ok(instanceSchema.shape.io, instObj.io),
+          }
+        : undefined,
     vips,
     bgp,
   };
@@ -251,7 +282,12 @@ function zodIssues(issues: readonly z.core.$ZodIssue[], raw: unknown): RawIssue[
     let message = iss.message;
     if (message.startsWith('Invalid input') && value === undefined) message = 'is required';
     const scalar = value === null || typeof value !== 'object';
-    if (value !== undefined && message !== 'is required' && !/, got /.test(message) && (scalar || iss.code === 'invalid_type')) {
+    if (
+      value !== undefined &&
+      message !== 'is required' &&
+      !/, got /.test(message) &&
+      (scalar || iss.code === 'invalid_type')
+    ) {
       message += `, got ${describe(value)}`;
     }
     out.push({ path, message });
@@ -319,7 +355,9 @@ function positionOf(root: unknown, path: ConfigPath, atKey: boolean, lc: LineCou
     let next: Node | null | undefined;
     if (isMap(node)) {
       const pair = node.items.find((p) => isPair(p) && (isScalar(p.key) ? p.key.value : p.key) === seg);
-      if (pair) next = i === path.length - 1 && atKey ? (pair.key as Node) : (pair.value as Node | null) ?? (pair.key as Node);
+      if (pair)
+        next =
+          i === path.length - 1 && atKey ? (pair.key as Node) : ((pair.value as Node | null) ?? (pair.key as Node));
     } else if (isSeq(node) && typeof seg === 'number') {
       next = node.items[seg] as Node | undefined;
     }

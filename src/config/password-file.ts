@@ -16,11 +16,15 @@ export function readPasswordFile(file: string): Buffer {
   try {
     st = statSync(file);
   } catch (e) {
-    throw new Error(`cannot read ${file}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
+    throw new Error(
+      `cannot read ${file}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`,
+    );
   }
   if (!st.isFile()) throw new Error(`${file} is not a regular file`);
   if ((st.mode & 0o007) !== 0) {
-    throw new Error(`${file} is readable by other users (mode ${(st.mode & 0o777).toString(8).padStart(4, '0')}); a BGP password file must not be world-readable: chmod 600 ${file}`);
+    throw new Error(
+      `${file} is readable by other users (mode ${(st.mode & 0o777).toString(8).padStart(4, '0')}); a BGP password file must not be world-readable: chmod 600 ${file}`,
+    );
   }
   let data: Buffer;
   try {
@@ -33,6 +37,7 @@ export function readPasswordFile(file: string): Buffer {
   if (end > 0 && data[end - 1] === 0x0d) end--;
   const key = data.subarray(0, end);
   if (key.length === 0) throw new Error(`${file} is empty; it must hold the TCP-MD5 password`);
-  if (key.length > MD5_MAX_KEY_BYTES) throw new Error(`${file} holds ${key.length} bytes; a TCP-MD5 password has at most ${MD5_MAX_KEY_BYTES}`);
+  if (key.length > MD5_MAX_KEY_BYTES)
+    throw new Error(`${file} holds ${key.length} bytes; a TCP-MD5 password has at most ${MD5_MAX_KEY_BYTES}`);
   return key;
 }

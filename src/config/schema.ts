@@ -73,102 +73,172 @@ export const ipAddress = z
 const port = int(1, 65535, 'must be a port number 1..65535');
 const PORT_OR_ALL = 'must be a port number 1..65535 or "all"';
 const seconds = () => int(1, 2_000_000, 'must be a whole number of seconds 1..2000000');
-const name = str('must be 1..63 characters of letters, digits, "-", "_" or "."', /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, 63);
+const name = str(
+  'must be 1..63 characters of letters, digits, "-", "_" or "."',
+  /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/,
+  63,
+);
 /** Backend names may also look like the default "address:port" / "[v6]:port". */
-const backendName = str('must be 1..63 characters of letters, digits, "-", "_", ".", ":", "[" or "]"', /^[A-Za-z0-9[][A-Za-z0-9._:[\]-]{0,62}$/, 63);
-
+const backendName = str(
+  'must be 1..63 characters of letters, digits, "-", "_", ".", ":", "[" or "]"',
+  /^[A-Za-z0-9[][A-Za-z0-9._:[\]-]{0,62}$/,
+  63,
+);
 
 const STATUS = 'must be an HTTP status 100..599 or a list of them';
 const httpStatus = int(100, 599, STATUS);
 const expectStatus = z
-  .union([httpStatus, z.array(httpStatus, { error: says(STATUS) }).min(1, { error: STATUS }).max(64, { error: STATUS })], { error: says(STATUS) })
+  .union(
+    [
+      httpStatus,
+      z
+        .array(httpStatus, { error: says(STATUS) })
+        .min(1, { error: STATUS })
+        .max(64, { error: STATUS }),
+    ],
+    { error: says(STATUS) },
+  )
   .meta({ description: 'HTTP status (or list of statuses) a healthy backend answers.' });
 const hostHeader = str('must be a host name or address of at most 255 characters, without spaces', /^\S+$/);
-const udpData = (what: string) => z.string({ error: says(what) }).min(1, { error: what }).max(1024, { error: what });
+const udpData = (what: string) =>
+  z
+    .string({ error: says(what) })
+    .min(1, { error: what })
+    .max(1024, { error: what });
 
 export const dampingSchema = map({
-  enabled: z.boolean({ error: says('must be true or false') }).default(true).meta({ description: 'Flap damping (RFC 2439 style): a flapping backend is held down.' }),
-  penalty_per_flap: int(1, 1_000_000).default(1000).meta({ description: 'Penalty added each time a serving backend goes down.' }),
-  suppress_above: int(1, 1_000_000).default(2500).meta({ description: 'Above this penalty the backend may go down but not come back up.' }),
-  reuse_below: int(1, 1_000_000).default(1000).meta({ description: 'A suppressed backend is released once its penalty decays below this.' }),
+  enabled: z
+    .boolean({ error: says('must be true or false') })
+    .default(true)
+    .meta({ description: 'Flap damping (RFC 2439 style): a flapping backend is held down.' }),
+  penalty_per_flap: int(1, 1_000_000)
+    .default(1000)
+    .meta({ description: 'Penalty added each time a serving backend goes down.' }),
+  suppress_above: int(1, 1_000_000)
+    .default(2500)
+    .meta({ description: 'Above this penalty the backend may go down but not come back up.' }),
+  reuse_below: int(1, 1_000_000)
+    .default(1000)
+    .meta({ description: 'A suppressed backend is released once its penalty decays below this.' }),
   half_life_ms: int(1000, 86_400_000).default(30_000).meta({ description: 'The penalty halves every half_life_ms.' }),
-  max_suppress_ms: int(1000, 86_400_000).default(300_000).meta({ description: 'Longest time a backend stays suppressed.' }),
+  max_suppress_ms: int(1000, 86_400_000)
+    .default(300_000)
+    .meta({ description: 'Longest time a backend stays suppressed.' }),
 });
 
 export const healthCheckSchema = map({
-    type: oneOf(['tcp', 'http', 'udp', 'none'] as const).default('tcp').meta({ description: 'Probe kind; none marks every backend healthy.' }),
-    port: port.optional().meta({ description: 'Port to probe; default the backend port.' }),
-    interval_ms: int(100, 3_600_000).default(2000).meta({ description: 'Time between probes.' }),
-    timeout_ms: int(10, 3_600_000).default(1000).meta({ description: 'Probe timeout; at most interval_ms.' }),
-    jitter_ms: int(0, 3_600_000).optional().meta({ description: 'Random extra delay 0..jitter_ms before each probe; default interval_ms / 10.' }),
-    rise: int(1, 100).default(2).meta({ description: 'Consecutive successes that mark a backend healthy.' }),
-    fall: int(1, 100).default(3).meta({ description: 'Consecutive failures that mark a backend unhealthy.' }),
-    path: str('must be an HTTP path starting with "/"', /^\/\S*$/, 2048).default('/').meta({ description: 'HTTP probe path.' }),
-    expect_status: expectStatus.default(200),
-    host: hostHeader.optional().meta({ description: 'HTTP Host header; default the backend address.' }),
-    udp_payload: udpData('must be a string of 1..1024 characters').optional().meta({ description: 'UDP probe datagram; default "weir-health\\n".' }),
-    udp_expect: udpData('must be a string of 1..1024 characters').optional().meta({ description: 'UDP reply a healthy backend sends; default any reply.' }),
-    source_address: ipAddress.optional().meta({ description: 'Local address probes are sent from; default chosen by the kernel.' }),
-    via: oneOf(['direct', 'tunnel'] as const)
-      .default('direct')
-      .meta({ description: 'direct: probe the backend address; tunnel (dsr-gre, tcp/http): connect to VIP:port from each backend\'s source_address, GRE-encapsulated like client traffic (docs/health.md).' }),
-    initial_state: oneOf(['unknown', 'up', 'down'] as const)
-      .default('unknown')
-      .meta({ description: 'unknown: the first probe decides; up: serving until fall failures; down: serving after rise successes.' }),
-    passive_suspect_after: int(1, 1000).default(1).meta({ description: 'Consecutive data-path connection failures that mark a backend suspect (probed at once).' }),
-    passive_down_after: int(1, 1000).default(5).meta({ description: 'Consecutive data-path connection failures that mark a backend down.' }),
-    damping: dampingSchema.prefault({}),
-  })
-  .meta({ description: 'Active health check for the backends of one VIP.' });
+  type: oneOf(['tcp', 'http', 'udp', 'none'] as const)
+    .default('tcp')
+    .meta({ description: 'Probe kind; none marks every backend healthy.' }),
+  port: port.optional().meta({ description: 'Port to probe; default the backend port.' }),
+  interval_ms: int(100, 3_600_000).default(2000).meta({ description: 'Time between probes.' }),
+  timeout_ms: int(10, 3_600_000).default(1000).meta({ description: 'Probe timeout; at most interval_ms.' }),
+  jitter_ms: int(0, 3_600_000)
+    .optional()
+    .meta({ description: 'Random extra delay 0..jitter_ms before each probe; default interval_ms / 10.' }),
+  rise: int(1, 100).default(2).meta({ description: 'Consecutive successes that mark a backend healthy.' }),
+  fall: int(1, 100).default(3).meta({ description: 'Consecutive failures that mark a backend unhealthy.' }),
+  path: str('must be an HTTP path starting with "/"', /^\/\S*$/, 2048)
+    .default('/')
+    .meta({ description: 'HTTP probe path.' }),
+  expect_status: expectStatus.default(200),
+  host: hostHeader.optional().meta({ description: 'HTTP Host header; default the backend address.' }),
+  udp_payload: udpData('must be a string of 1..1024 characters')
+    .optional()
+    .meta({ description: 'UDP probe datagram; default "weir-health\\n".' }),
+  udp_expect: udpData('must be a string of 1..1024 characters')
+    .optional()
+    .meta({ description: 'UDP reply a healthy backend sends; default any reply.' }),
+  source_address: ipAddress
+    .optional()
+    .meta({ description: 'Local address probes are sent from; default chosen by the kernel.' }),
+  via: oneOf(['direct', 'tunnel'] as const)
+    .default('direct')
+    .meta({
+      description:
+        "direct: probe the backend address; tunnel (dsr-gre, tcp/http): connect to VIP:port from each backend's source_address, GRE-encapsulated like client traffic (docs/health.md).",
+    }),
+  initial_state: oneOf(['unknown', 'up', 'down'] as const)
+    .default('unknown')
+    .meta({
+      description:
+        'unknown: the first probe decides; up: serving until fall failures; down: serving after rise successes.',
+    }),
+  passive_suspect_after: int(1, 1000)
+    .default(1)
+    .meta({ description: 'Consecutive data-path connection failures that mark a backend suspect (probed at once).' }),
+  passive_down_after: int(1, 1000)
+    .default(5)
+    .meta({ description: 'Consecutive data-path connection failures that mark a backend down.' }),
+  damping: dampingSchema.prefault({}),
+}).meta({ description: 'Active health check for the backends of one VIP.' });
 
 /** Per-backend overrides of the VIP's health check (only the target and the HTTP request). */
 export const backendHealthCheckSchema = map({
-  port: port.optional().meta({ description: "Port to probe for this backend; default the VIP check's port or the backend port." }),
-  path: str('must be an HTTP path starting with "/"', /^\/\S*$/, 2048).optional().meta({ description: 'HTTP probe path for this backend.' }),
+  port: port
+    .optional()
+    .meta({ description: "Port to probe for this backend; default the VIP check's port or the backend port." }),
+  path: str('must be an HTTP path starting with "/"', /^\/\S*$/, 2048)
+    .optional()
+    .meta({ description: 'HTTP probe path for this backend.' }),
   host: hostHeader.optional().meta({ description: 'HTTP Host header for this backend.' }),
   expect_status: expectStatus.optional(),
   source_address: ipAddress.optional().meta({ description: 'Local address probes to this backend are sent from.' }),
 }).meta({ description: "Overrides of the VIP's health_check for one backend." });
 
 export const backendSchema = map({
-    name: backendName.optional().meta({ description: 'Backend identity for Maglev and the CLI; default "address:port".' }),
-    address: ipAddress.meta({ description: 'Backend IP address.' }),
-    port: port.optional().meta({ description: 'Backend port; default the VIP port. Not allowed when the VIP takes all ports, or in DSR modes unless equal to the VIP port.' }),
-    weight: int(0, MAX_WEIGHT).default(DEFAULTS.weight).meta({ description: 'Relative share of Maglev slots; 0 takes no new flows.' }),
-    mac: str('must be a MAC address like 02:00:00:00:00:01', /^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$/, 17)
-      .optional()
-      .meta({ description: 'Backend MAC address; required in dsr-l2 mode, not allowed otherwise.' }),
-    health_check: backendHealthCheckSchema.optional(),
-  })
-  .meta({ description: 'One backend server behind a VIP.' });
+  name: backendName
+    .optional()
+    .meta({ description: 'Backend identity for Maglev and the CLI; default "address:port".' }),
+  address: ipAddress.meta({ description: 'Backend IP address.' }),
+  port: port
+    .optional()
+    .meta({
+      description:
+        'Backend port; default the VIP port. Not allowed when the VIP takes all ports, or in DSR modes unless equal to the VIP port.',
+    }),
+  weight: int(0, MAX_WEIGHT)
+    .default(DEFAULTS.weight)
+    .meta({ description: 'Relative share of Maglev slots; 0 takes no new flows.' }),
+  mac: str('must be a MAC address like 02:00:00:00:00:01', /^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$/, 17)
+    .optional()
+    .meta({ description: 'Backend MAC address; required in dsr-l2 mode, not allowed otherwise.' }),
+  health_check: backendHealthCheckSchema.optional(),
+}).meta({ description: 'One backend server behind a VIP.' });
 
 export const vipSchema = map({
-    name: name.meta({ description: 'Unique VIP name used by the CLI and logs.' }),
-    address: ipAddress.meta({ description: 'Virtual IP address.' }),
-    port: z
-      .union([z.literal('all', { error: says(PORT_OR_ALL) }), int(1, 65535, PORT_OR_ALL)], { error: says(PORT_OR_ALL) })
-      .meta({ description: 'Service port, or "all" to balance every port of the address.' }),
-    protocol: oneOf(['tcp', 'udp'] as const).default('tcp'),
-    mode: oneOf(['nat', 'dsr-gre', 'dsr-l2'] as const)
-      .default('nat')
-      .meta({ description: 'nat: full NAT through weir; dsr-gre: GRE to the backend; dsr-l2: MAC rewrite on a shared segment.' }),
-    table_size: int(2, MAX_TABLE_SIZE, `must be a prime number 2..${MAX_TABLE_SIZE}`)
-      .default(DEFAULT_TABLE_SIZE)
-      .meta({ description: 'Maglev lookup table size (prime, ideally > 100 × backends).' }),
-    hash_fields: oneOf(['five-tuple', 'source-ip', 'no-source-port'] as const)
-      .default('five-tuple')
-      .meta({ description: 'Packet fields that pick the Maglev slot.' }),
-    min_healthy_backends: int(0, 65535).default(1).meta({ description: 'Below this many healthy backends the VIP is withdrawn.' }),
-    health_check: healthCheckSchema.prefault({}),
-    on_backend_down: oneOf(['keep', 'reschedule'] as const)
-      .default('keep')
-      .meta({ description: "Existing flows of a backend that goes down: keep them (they fail or finish) or reschedule (delete their entries so the next packet picks a serving backend)." }),
-    backends: z
-      .array(backendSchema, { error: says('must be a list of backends') })
-      .min(1, { error: 'must list at least one backend' })
-      .max(4096, { error: 'must list at most 4096 backends' }),
-  })
-  .meta({ description: 'A virtual IP service.' });
+  name: name.meta({ description: 'Unique VIP name used by the CLI and logs.' }),
+  address: ipAddress.meta({ description: 'Virtual IP address.' }),
+  port: z
+    .union([z.literal('all', { error: says(PORT_OR_ALL) }), int(1, 65535, PORT_OR_ALL)], { error: says(PORT_OR_ALL) })
+    .meta({ description: 'Service port, or "all" to balance every port of the address.' }),
+  protocol: oneOf(['tcp', 'udp'] as const).default('tcp'),
+  mode: oneOf(['nat', 'dsr-gre', 'dsr-l2'] as const)
+    .default('nat')
+    .meta({
+      description: 'nat: full NAT through weir; dsr-gre: GRE to the backend; dsr-l2: MAC rewrite on a shared segment.',
+    }),
+  table_size: int(2, MAX_TABLE_SIZE, `must be a prime number 2..${MAX_TABLE_SIZE}`)
+    .default(DEFAULT_TABLE_SIZE)
+    .meta({ description: 'Maglev lookup table size (prime, ideally > 100 × backends).' }),
+  hash_fields: oneOf(['five-tuple', 'source-ip', 'no-source-port'] as const)
+    .default('five-tuple')
+    .meta({ description: 'Packet fields that pick the Maglev slot.' }),
+  min_healthy_backends: int(0, 65535)
+    .default(1)
+    .meta({ description: 'Below this many healthy backends the VIP is withdrawn.' }),
+  health_check: healthCheckSchema.prefault({}),
+  on_backend_down: oneOf(['keep', 'reschedule'] as const)
+    .default('keep')
+    .meta({
+      description:
+        'Existing flows of a backend that goes down: keep them (they fail or finish) or reschedule (delete their entries so the next packet picks a serving backend).',
+    }),
+  backends: z
+    .array(backendSchema, { error: says('must be a list of backends') })
+    .min(1, { error: 'must list at least one backend' })
+    .max(4096, { error: 'must list at most 4096 backends' }),
+}).meta({ description: 'A virtual IP service.' });
 
 export const ctTimeoutsSchema = map({
   syn_sent: seconds().default(DEFAULT_CT_TIMEOUTS.syn_sent),
@@ -188,7 +258,10 @@ const COMMUNITY = 'must be a community ASN:VALUE (each 0..65535) or no-export, n
 const PASSWORD = 'must be a TCP-MD5 password of 1..80 bytes';
 
 export const bfdSchema = map({
-  enabled: z.boolean({ error: says('must be true or false') }).default(false).meta({ description: 'Run BFD (RFC 5880/5881, single hop) with this peer; BFD down takes the BGP session down.' }),
+  enabled: z
+    .boolean({ error: says('must be true or false') })
+    .default(false)
+    .meta({ description: 'Run BFD (RFC 5880/5881, single hop) with this peer; BFD down takes the BGP session down.' }),
   min_tx_ms: int(10, 60_000, 'must be a whole number of milliseconds 10..60000')
     .default(DEFAULTS.bfdIntervalMs)
     .meta({ description: 'Desired minimum transmit interval once the session is Up (1 s before).' }),
@@ -204,15 +277,24 @@ export const bgpPeerSchema = map({
   address: ipAddress.meta({ description: 'Peer router address.' }),
   remote_as: int(1, 4294967295, 'must be an AS number 1..4294967295'),
   port: port.default(DEFAULTS.bgpPort),
-  passive: z.boolean({ error: says('must be true or false') }).default(false).meta({ description: 'Wait for the peer to connect.' }),
+  passive: z
+    .boolean({ error: says('must be true or false') })
+    .default(false)
+    .meta({ description: 'Wait for the peer to connect.' }),
   password: z
     .string({ error: says(PASSWORD) })
     .refine((p) => p.length > 0 && Buffer.byteLength(p, 'utf8') <= 80, { error: PASSWORD })
     .optional()
-    .meta({ description: 'TCP-MD5 password (RFC 2385) of the session; prefer password_file, which keeps the secret out of this file.' }),
+    .meta({
+      description:
+        'TCP-MD5 password (RFC 2385) of the session; prefer password_file, which keeps the secret out of this file.',
+    }),
   password_file: str('must be a path to the file that holds the TCP-MD5 password', undefined, 4096)
     .optional()
-    .meta({ description: 'File holding the TCP-MD5 password (one trailing newline ignored); relative to the config file; must not be readable by other users.' }),
+    .meta({
+      description:
+        'File holding the TCP-MD5 password (one trailing newline ignored); relative to the config file; must not be readable by other users.',
+    }),
   bfd: bfdSchema.prefault({}),
 });
 
@@ -220,18 +302,26 @@ export const gracefulRestartSchema = map({
   enabled: z
     .boolean({ error: says('must be true or false') })
     .default(false)
-    .meta({ description: 'Advertise graceful restart (RFC 4724); SIGUSR2 then stops for a restart: routes stay with the routers and the connection table is saved for the next start.' }),
+    .meta({
+      description:
+        'Advertise graceful restart (RFC 4724); SIGUSR2 then stops for a restart: routes stay with the routers and the connection table is saved for the next start.',
+    }),
   restart_time: int(1, 4095, 'must be a whole number of seconds 1..4095')
     .default(DEFAULTS.grRestartTime)
-    .meta({ description: 'Seconds routers keep weir\'s routes after a planned restart closes the sessions.' }),
+    .meta({ description: "Seconds routers keep weir's routes after a planned restart closes the sessions." }),
   state_file: str('must be an absolute path', /^\//, 4096)
     .optional()
-    .meta({ description: 'Where a planned restart saves the connection table; default <control socket directory>/<instance.name>.restart.' }),
+    .meta({
+      description:
+        'Where a planned restart saves the connection table; default <control socket directory>/<instance.name>.restart.',
+    }),
 });
 
 export const bgpSchema = map({
   enabled: z.boolean({ error: says('must be true or false') }).default(false),
-  local_as: int(1, 4294967295, 'must be an AS number 1..4294967295').optional().meta({ description: 'Required when enabled.' }),
+  local_as: int(1, 4294967295, 'must be an AS number 1..4294967295')
+    .optional()
+    .meta({ description: 'Required when enabled.' }),
   router_id: ipAddress.optional().meta({ description: 'IPv4 router id; default the first IPv4 instance address.' }),
   hold_time: int(0, 65535, 'must be 0 or 3..65535 seconds').default(DEFAULTS.bgpHoldTime),
   peers: z.array(bgpPeerSchema, { error: says('must be a list of peers') }).default([]),
@@ -247,7 +337,10 @@ export const bgpSchema = map({
     .meta({ description: 'Standard communities (RFC 1997) attached to every VIP route.' }),
   large_communities: z
     .array(
-      str(LARGE_COMMUNITY, /^\d{1,10}:\d{1,10}:\d{1,10}$/, 32).refine((c) => c.split(':').every((p) => Number(p) <= 4294967295), { error: LARGE_COMMUNITY }),
+      str(LARGE_COMMUNITY, /^\d{1,10}:\d{1,10}:\d{1,10}$/, 32).refine(
+        (c) => c.split(':').every((p) => Number(p) <= 4294967295),
+        { error: LARGE_COMMUNITY },
+      ),
       { error: says('must be a list of large communities') },
     )
     .default([])
@@ -275,97 +368,121 @@ export function parseListen(s: string): { host: string; port: number } | null {
 }
 
 export const instanceSchema = map({
-    name: name.default(DEFAULTS.instanceName).meta({ description: 'Instance name for logs and status; use one per namespace.' }),
-    addresses: z
-      .array(ipAddress, { error: says('must be a list of IP addresses') })
-      .default([])
-      .meta({ description: "weir's own addresses: SNAT source (nat) and GRE outer source (dsr-gre)." }),
-    interfaces: z
-      .array(str('must be an interface name (1..15 characters, no "/" or spaces)', /^[^\s/]{1,15}$/, 15), {
-        error: says('must be a list of interface names'),
-      })
-      .default([])
-      .meta({ description: 'Interfaces the data plane attaches to.' }),
-    io: oneOf(['afpacket', 'afxdp', 'tun'] as const)
-      .default('afpacket')
-      .meta({ description: 'Packet I/O: afpacket (AF_PACKET rings on instance.interfaces), afxdp (an XDP program sends VIP and SNAT traffic to AF_XDP sockets on instance.interfaces, one per receive queue) or tun (the kernel routes VIP and SNAT traffic into a TUN device; nat and dsr-gre only).' }),
-    xdp_mode: oneOf(['native', 'generic'] as const)
-      .default('native')
-      .meta({ description: "With io: afxdp, attach the XDP program at the driver's hook (native) or the kernel's generic one (for drivers without XDP support; slower)." }),
-    tun_name: str('must be an interface name (1..15 characters, no "/" or spaces)', /^[^\s/]{1,15}$/, 15)
-      .default('weir-tun0')
-      .meta({ description: 'With io: tun, the multi-queue TUN device weir creates (one queue per worker).' }),
-    workers: z
-      .union([int(1, 64), z.literal('auto')], { error: says('must be an integer 1..64 or auto') })
-      .default(DEFAULTS.workers)
-      .meta({ description: 'Data-plane worker threads; auto: one per CPU the process may use (at most 64).' }),
-    l2_output: z
-      .boolean({ error: says('must be true or false') })
-      .default(true)
-      .meta({ description: "nat and dsr-gre packets to a backend leave as Ethernet frames to its next hop's MAC (from the host's routing and neighbour tables, read every second) instead of through the kernel's IP output; false: the kernel routes every packet (policy routing, tunnels)." }),
-    worker_scheduling: map({
-        policy: oneOf(['other', 'fifo', 'rr'] as const)
-          .default('other')
-          .meta({ description: "The data-plane worker threads' scheduling policy: other (the kernel's default) or a real-time one, fifo or rr, so that a woken worker runs before every ordinary thread on its CPU. Only the workers change; needs CAP_SYS_NICE." }),
-        priority: int(1, 99).default(10).meta({ description: 'Real-time priority for fifo and rr (1..99).' }),
-        nice: int(-20, 19).default(0).meta({ description: 'Nice value for policy other (-20..19; lower runs sooner).' }),
-      })
-      .prefault({})
-      .meta({ description: 'How the kernel schedules the data-plane workers (docs/io.md measures the policies).' }),
-    gro: oneOf(['off', 'keep'] as const)
-      .default('off')
-      .meta({ description: 'GRO and LRO on instance.interfaces (afpacket, afxdp): off (weir turns both off while it runs and restores them when it stops: its frames are MTU-sized, and an aggregated super-frame would be dropped as dropGso) or keep (leave them as they are).' }),
-    busy_poll_us: int(0, 1000)
-      .default(DEFAULTS.busyPollUs)
-      .meta({ description: 'Microseconds an idle worker keeps watching its rings before it sleeps in poll(): saves a wakeup per packet at moderate load, costs CPU while idle. 0 = sleep at once.' }),
-    unknown_traffic: oneOf(['pass', 'drop'] as const)
-      .default('pass')
-      .meta({ description: 'Packets that match no VIP: pass (the kernel handles them) or drop (counted).' }),
-    fragments: oneOf(['drop', 'pass'] as const)
-      .default('drop')
-      .meta({ description: 'IP fragments to a VIP: drop (counted) or pass to the kernel; later fragments carry no ports to balance on.' }),
-  });
+  name: name
+    .default(DEFAULTS.instanceName)
+    .meta({ description: 'Instance name for logs and status; use one per namespace.' }),
+  addresses: z
+    .array(ipAddress, { error: says('must be a list of IP addresses') })
+    .default([])
+    .meta({ description: "weir's own addresses: SNAT source (nat) and GRE outer source (dsr-gre)." }),
+  interfaces: z
+    .array(str('must be an interface name (1..15 characters, no "/" or spaces)', /^[^\s/]{1,15}$/, 15), {
+      error: says('must be a list of interface names'),
+    })
+    .default([])
+    .meta({ description: 'Interfaces the data plane attaches to.' }),
+  io: oneOf(['afpacket', 'afxdp', 'tun'] as const)
+    .default('afpacket')
+    .meta({
+      description:
+        'Packet I/O: afpacket (AF_PACKET rings on instance.interfaces), afxdp (an XDP program sends VIP and SNAT traffic to AF_XDP sockets on instance.interfaces, one per receive queue) or tun (the kernel routes VIP and SNAT traffic into a TUN device; nat and dsr-gre only).',
+    }),
+  xdp_mode: oneOf(['native', 'generic'] as const)
+    .default('native')
+    .meta({
+      description:
+        "With io: afxdp, attach the XDP program at the driver's hook (native) or the kernel's generic one (for drivers without XDP support; slower).",
+    }),
+  tun_name: str('must be an interface name (1..15 characters, no "/" or spaces)', /^[^\s/]{1,15}$/, 15)
+    .default('weir-tun0')
+    .meta({ description: 'With io: tun, the multi-queue TUN device weir creates (one queue per worker).' }),
+  workers: z
+    .union([int(1, 64), z.literal('auto')], { error: says('must be an integer 1..64 or auto') })
+    .default(DEFAULTS.workers)
+    .meta({ description: 'Data-plane worker threads; auto: one per CPU the process may use (at most 64).' }),
+  l2_output: z
+    .boolean({ error: says('must be true or false') })
+    .default(true)
+    .meta({
+      description:
+        "nat and dsr-gre packets to a backend leave as Ethernet frames to its next hop's MAC (from the host's routing and neighbour tables, read every second) instead of through the kernel's IP output; false: the kernel routes every packet (policy routing, tunnels).",
+    }),
+  worker_scheduling: map({
+    policy: oneOf(['other', 'fifo', 'rr'] as const)
+      .default('other')
+      .meta({
+        description:
+          "The data-plane worker threads' scheduling policy: other (the kernel's default) or a real-time one, fifo or rr, so that a woken worker runs before every ordinary thread on its CPU. Only the workers change; needs CAP_SYS_NICE.",
+      }),
+    priority: int(1, 99).default(10).meta({ description: 'Real-time priority for fifo and rr (1..99).' }),
+    nice: int(-20, 19).default(0).meta({ description: 'Nice value for policy other (-20..19; lower runs sooner).' }),
+  })
+    .prefault({})
+    .meta({ description: 'How the kernel schedules the data-plane workers (docs/io.md measures the policies).' }),
+  gro: oneOf(['off', 'keep'] as const)
+    .default('off')
+    .meta({
+      description:
+        'GRO and LRO on instance.interfaces (afpacket, afxdp): off (weir turns both off while it runs and restores them when it stops: its frames are MTU-sized, and an aggregated super-frame would be dropped as dropGso) or keep (leave them as they are).',
+    }),
+  busy_poll_us: int(0, 1000)
+    .default(DEFAULTS.busyPollUs)
+    .meta({
+      description:
+        'Microseconds an idle worker keeps watching its rings before it sleeps in poll(): saves a wakeup per packet at moderate load, costs CPU while idle. 0 = sleep at once.',
+    }),
+  unknown_traffic: oneOf(['pass', 'drop'] as const)
+    .default('pass')
+    .meta({ description: 'Packets that match no VIP: pass (the kernel handles them) or drop (counted).' }),
+  fragments: oneOf(['drop', 'pass'] as const)
+    .default('drop')
+    .meta({
+      description:
+        'IP fragments to a VIP: drop (counted) or pass to the kernel; later fragments carry no ports to balance on.',
+    }),
+});
 
 export const configSchema = map({
-    instance: instanceSchema.prefault({}),
-    cluster: map({
-        hash_seed: str('must be a non-empty string of at most 256 characters', undefined, 256)
-          .default(DEFAULTS.hashSeed)
-          .meta({ description: 'Shared by every instance of a cluster so all build the same Maglev tables.' }),
-      })
-      .prefault({}),
-    vips: z.array(vipSchema, { error: says('must be a list of VIPs') }).default([]),
-    conntrack: map({
-        capacity: int(1024, MAX_CAPACITY).default(DEFAULTS.ctCapacity).meta({ description: 'Connection-table entries (about 122 bytes of shared memory each).' }),
-        timeouts: ctTimeoutsSchema.prefault({}),
-      })
-      .prefault({}),
-    bgp: bgpSchema.prefault({}),
-    metrics: map({
-        listen: z
-          .union([listenAddress, z.literal(false)], { error: says('must be "host:port" or false') })
-          .default(DEFAULTS.metricsListen)
-          .meta({ description: 'Prometheus listen address, or false to disable.' }),
-      })
-      .prefault({}),
-    control: map({
-        socket: str('must be an absolute path of at most 107 bytes', /^\/.*/, 107)
-          .default(DEFAULTS.controlSocket)
-          .meta({ description: 'Control socket path (mode 0600); give each instance its own.' }),
-      })
-      .prefault({}),
-    rate_limits: map({
-        new_flows_per_second: int(0, 100_000_000).default(0).meta({ description: 'New flows per second for the whole instance; 0 = unlimited.' }),
-        per_client_new_flows_per_second: int(0, 100_000_000).default(0).meta({ description: 'New flows per second from one client address; 0 = unlimited.' }),
-        burst: int(0, 100_000_000).default(0).meta({ description: 'Token-bucket burst above the rates; 0 = one second worth.' }),
-      })
-      .prefault({}),
-    log: map({
-        level: oneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const).default('info'),
-      })
-      .prefault({}),
-  })
-  .meta({ title: 'weir configuration', description: 'weir L4 load balancer configuration (weir.yaml).' });
+  instance: instanceSchema.prefault({}),
+  cluster: map({
+    hash_seed: str('must be a non-empty string of at most 256 characters', undefined, 256)
+      .default(DEFAULTS.hashSeed)
+      .meta({ description: 'Shared by every instance of a cluster so all build the same Maglev tables.' }),
+  }).prefault({}),
+  vips: z.array(vipSchema, { error: says('must be a list of VIPs') }).default([]),
+  conntrack: map({
+    capacity: int(1024, MAX_CAPACITY)
+      .default(DEFAULTS.ctCapacity)
+      .meta({ description: 'Connection-table entries (about 122 bytes of shared memory each).' }),
+    timeouts: ctTimeoutsSchema.prefault({}),
+  }).prefault({}),
+  bgp: bgpSchema.prefault({}),
+  metrics: map({
+    listen: z
+      .union([listenAddress, z.literal(false)], { error: says('must be "host:port" or false') })
+      .default(DEFAULTS.metricsListen)
+      .meta({ description: 'Prometheus listen address, or false to disable.' }),
+  }).prefault({}),
+  control: map({
+    socket: str('must be an absolute path of at most 107 bytes', /^\/.*/, 107)
+      .default(DEFAULTS.controlSocket)
+      .meta({ description: 'Control socket path (mode 0600); give each instance its own.' }),
+  }).prefault({}),
+  rate_limits: map({
+    new_flows_per_second: int(0, 100_000_000)
+      .default(0)
+      .meta({ description: 'New flows per second for the whole instance; 0 = unlimited.' }),
+    per_client_new_flows_per_second: int(0, 100_000_000)
+      .default(0)
+      .meta({ description: 'New flows per second from one client address; 0 = unlimited.' }),
+    burst: int(0, 100_000_000)
+      .default(0)
+      .meta({ description: 'Token-bucket burst above the rates; 0 = one second worth.' }),
+  }).prefault({}),
+  log: map({
+    level: oneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const).default('info'),
+  }).prefault({}),
+}).meta({ title: 'weir configuration', description: 'weir L4 load balancer configuration (weir.yaml).' });
 
 export type WeirConfig = z.output<typeof configSchema>;
 export type VipConfig = z.output<typeof vipSchema>;

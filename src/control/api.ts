@@ -14,7 +14,9 @@ import type { DataPlaneStatus } from '../dataplane/contract.js';
 // ─── requests ───────────────────────────────────────────────────────────────────────────────
 
 const name = (what: string) =>
-  z.string({ error: (i) => (i.input === undefined ? `"${what}" is required` : `"${what}" must be a string`) }).min(1, { error: `"${what}" is required` });
+  z
+    .string({ error: (i) => (i.input === undefined ? `"${what}" is required` : `"${what}" must be a string`) })
+    .min(1, { error: `"${what}" is required` });
 
 /** Which connections a conntrack list or flush is about; every field narrows it. */
 export const connFilterSchema = z.strictObject(
@@ -25,7 +27,12 @@ export const connFilterSchema = z.strictObject(
     /** Client address prefix, "198.18.0.0/16", or one address. */
     client: name('client').optional(),
   },
-  { error: (i) => (i.code === 'unrecognized_keys' ? `unknown field${i.keys.length > 1 ? 's' : ''} ${i.keys.map((k) => `"${k}"`).join(', ')}` : 'must be a JSON object') },
+  {
+    error: (i) =>
+      i.code === 'unrecognized_keys'
+        ? `unknown field${i.keys.length > 1 ? 's' : ''} ${i.keys.map((k) => `"${k}"`).join(', ')}`
+        : 'must be a JSON object',
+  },
 );
 export type ConnFilter = z.infer<typeof connFilterSchema>;
 
@@ -171,7 +178,13 @@ export interface BgpSpeakerStatus {
   refusedConnections: number;
   /** What weir wants announced (healthy VIPs while weir is healthy); `announced` is what Established peers carry. */
   wanted: string[];
-  gracefulRestart: { enabled: boolean; restartTime: number; restarting: boolean; forwardingPreserved: boolean; endOfRibHeld: boolean };
+  gracefulRestart: {
+    enabled: boolean;
+    restartTime: number;
+    restarting: boolean;
+    forwardingPreserved: boolean;
+    endOfRibHeld: boolean;
+  };
   /** The BFD thread's packet counters and drops by reason, or null when no peer has BFD. */
   bfd: BfdStatsView | null;
   /** The kernel's TCP-MD5 drop counters in this network namespace (/proc/net/netstat), or null. */

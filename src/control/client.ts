@@ -40,7 +40,10 @@ export function controlRequest<T = unknown>(
         socketPath,
         method,
         path,
-        headers: payload === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) },
+        headers:
+          payload === undefined
+            ? {}
+            : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) },
         timeout: timeoutMs,
       },
       (res) => {
@@ -52,21 +55,35 @@ export function controlRequest<T = unknown>(
           try {
             parsed = JSON.parse(text);
           } catch {
-            reject(new ControlClientError(`weir answered with something that is not JSON (HTTP ${res.statusCode}): ${text.slice(0, 200)}`, res.statusCode));
+            reject(
+              new ControlClientError(
+                `weir answered with something that is not JSON (HTTP ${res.statusCode}): ${text.slice(0, 200)}`,
+                res.statusCode,
+              ),
+            );
             return;
           }
           const status = res.statusCode ?? 0;
           if (status >= 400) {
             const b = (parsed ?? {}) as Partial<ApiErrorBody>; // the server's refusal body (api.ts)
             const error = typeof b.error === 'string' ? b.error : `HTTP ${status}`;
-            reject(new ControlClientError(error, status, { error, ...(Array.isArray(b.issues) ? { issues: b.issues.map(String) } : {}) }));
+            reject(
+              new ControlClientError(error, status, {
+                error,
+                ...(Array.isArray(b.issues) ? { issues: b.issues.map(String) } : {}),
+              }),
+            );
           } else resolve(parsed as T); // the caller names the answer's type (ControlClient: from api.ts)
         });
         res.on('error', reject);
       },
     );
-    req.on('timeout', () => req.destroy(new ControlClientError(`weir at ${socketPath} did not answer within ${timeoutMs} ms`)));
-    req.on('error', (err: NodeJS.ErrnoException) => reject(err instanceof ControlClientError ? err : unreachable(socketPath, err)));
+    req.on('timeout', () =>
+      req.destroy(new ControlClientError(`weir at ${socketPath} did not answer within ${timeoutMs} ms`)),
+    );
+    req.on('error', (err: NodeJS.ErrnoException) =>
+      reject(err instanceof ControlClientError ? err : unreachable(socketPath, err)),
+    );
     if (payload !== undefined) req.write(payload);
     req.end();
   });
@@ -91,7 +108,10 @@ export class ControlClient {
   ) {}
 
   /** Sends one call; GET inputs go in the query string, POST inputs in the body. Rejects with ControlClientError. */
-  call<K extends keyof ControlApi>(key: K, ...input: Input<K> extends undefined ? [] : [Partial<Input<K>>]): Promise<Answer<K>> {
+  call<K extends keyof ControlApi>(
+    key: K,
+    ...input: Input<K> extends undefined ? [] : [Partial<Input<K>>]
+  ): Promise<Answer<K>> {
     const ep = ENDPOINTS[key];
     const args = (input[0] ?? {}) as Record<string, string | number | undefined>;
     return ep.method === 'GET'

@@ -35,7 +35,8 @@ function refusal(e: unknown): { status: number; body: ApiErrorBody } | null {
   if (e instanceof HttpError) return { status: e.status, body: { error: e.message } };
   if (e instanceof NotFoundError) return { status: 404, body: { error: e.message } };
   if (e instanceof InvalidInputError) return { status: 400, body: { error: e.message } };
-  if (e instanceof RejectedError) return { status: 422, body: { error: e.message, ...(e.issues.length ? { issues: e.issues } : {}) } };
+  if (e instanceof RejectedError)
+    return { status: 422, body: { error: e.message, ...(e.issues.length ? { issues: e.issues } : {}) } };
   return null;
 }
 
@@ -45,7 +46,11 @@ function zodMessage(e: ZodError): string {
 
 function send(res: http.ServerResponse, status: number, body: unknown, close = false): void {
   const text = JSON.stringify(body) + '\n';
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...(close ? { connection: 'close' } : {}) });
+  res.writeHead(status, {
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(text),
+    ...(close ? { connection: 'close' } : {}),
+  });
   res.end(text);
 }
 
@@ -91,7 +96,11 @@ function routeTable(): Map<string, Map<string, Key>> {
   return t;
 }
 
-async function handle(api: ControlApi, routes: Map<string, Map<string, Key>>, req: http.IncomingMessage): Promise<unknown> {
+async function handle(
+  api: ControlApi,
+  routes: Map<string, Map<string, Key>>,
+  req: http.IncomingMessage,
+): Promise<unknown> {
   const url = new URL(req.url ?? '/', 'http://weir');
   const method = req.method ?? 'GET';
   const byMethod = routes.get(url.pathname);
@@ -108,7 +117,8 @@ async function handle(api: ControlApi, routes: Map<string, Map<string, Key>>, re
       } catch (e) {
         throw new HttpError(400, `request body is not valid JSON: ${(e as Error).message}`);
       }
-      if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw new HttpError(400, 'request body must be a JSON object');
+      if (raw === null || typeof raw !== 'object' || Array.isArray(raw))
+        throw new HttpError(400, 'request body must be a JSON object');
     }
   }
   const input = ENDPOINTS[key].input.safeParse(raw);
@@ -125,7 +135,10 @@ async function handle(api: ControlApi, routes: Map<string, Map<string, Key>>, re
 export async function startControlServer(socketPath: string, api: ControlApi, log: Logger): Promise<ControlServer> {
   mkdirSync(path.dirname(socketPath), { recursive: true, mode: 0o755 });
   if (existsSync(socketPath)) {
-    if (await socketAlive(socketPath)) throw new Error(`control socket ${socketPath} is in use by a running weir (give each instance its own control.socket)`);
+    if (await socketAlive(socketPath))
+      throw new Error(
+        `control socket ${socketPath} is in use by a running weir (give each instance its own control.socket)`,
+      );
     unlinkSync(socketPath);
   }
   const routes = routeTable();

@@ -65,7 +65,14 @@ export function routeAttrs(cfg: WeirConfig): RouteAttrs {
 
 export class DaemonBgp {
   readonly announcer: BgpAnnouncer;
-  private readonly sessions: { session: BgpSession; peer: PeerConfig; key: Uint8Array | string | undefined; since: number; lastDown: string | null; established: number }[] = [];
+  private readonly sessions: {
+    session: BgpSession;
+    peer: PeerConfig;
+    key: Uint8Array | string | undefined;
+    since: number;
+    lastDown: string | null;
+    established: number;
+  }[] = [];
   private readonly bfd: BfdManager | null = null;
   private readonly native: BgpNativeAddon | undefined;
   private readonly restart: { forwarding: boolean } | undefined;
@@ -98,7 +105,8 @@ export class DaemonBgp {
     const v4 = cfg.instance.addresses.find((a) => familyOf(a) === 4);
     const v6 = cfg.instance.addresses.find((a) => familyOf(a) === 6);
     const routerId = b.router_id ?? v4;
-    if (routerId === undefined || b.local_as === undefined) throw new Error('bgp: local_as and a router id (bgp.router_id or an IPv4 instance address) are required');
+    if (routerId === undefined || b.local_as === undefined)
+      throw new Error('bgp: local_as and a router id (bgp.router_id or an IPv4 instance address) are required');
     this.routerId = routerId;
     for (const peer of b.peers) {
       const key = peerKey(peer);
@@ -115,8 +123,21 @@ export class DaemonBgp {
         ...(v4 ? { nextHop4: v4 } : {}),
         ...(v6 ? { nextHop6: v6 } : {}),
         logger: log,
-        ...(key !== undefined ? { connect: (c: { host: string; port: number; localAddress?: string }) => connectWithMd5({ ...c, key }, native) as unknown as BgpTransport } : {}),
-        ...(this.grEnabled ? { gracefulRestart: { restartTime: this.grRestartTime, restarting: this.restart !== undefined, forwarding: this.restart?.forwarding ?? false } } : {}),
+        ...(key !== undefined
+          ? {
+              connect: (c: { host: string; port: number; localAddress?: string }) =>
+                connectWithMd5({ ...c, key }, native) as unknown as BgpTransport,
+            }
+          : {}),
+        ...(this.grEnabled
+          ? {
+              gracefulRestart: {
+                restartTime: this.grRestartTime,
+                restarting: this.restart !== undefined,
+                forwarding: this.restart?.forwarding ?? false,
+              },
+            }
+          : {}),
         deferEndOfRib: this.eorHeld,
       });
       const rec = { session, peer, key, since: Date.now(), lastDown: null as string | null, established: 0 };
@@ -129,15 +150,24 @@ export class DaemonBgp {
         rec.lastDown = `${new Date().toISOString()} ${info.reason}`;
         if (key !== undefined && info.reason === 'connect timed out' && session.stats.connectTimeouts % 5 === 1) {
           // The peer's kernel drops segments whose signature does not match: no RST, no error.
-          log.warn({ peer: peer.address, timeouts: session.stats.connectTimeouts }, `BGP connect to ${peer.address} timed out with TCP-MD5 on: check the password on both sides (a mismatch looks exactly like this)`);
+          log.warn(
+            { peer: peer.address, timeouts: session.stats.connectTimeouts },
+            `BGP connect to ${peer.address} timed out with TCP-MD5 on: check the password on both sides (a mismatch looks exactly like this)`,
+          );
         }
       });
       this.sessions.push(rec);
     }
     if (b.peers.some((p) => p.bfd.enabled)) {
-      const bfd = new BfdManager({ logger: log, ...(opts.native ? { native: opts.native } : {}), ...(opts.bfdPort !== undefined ? { port: opts.bfdPort } : {}) });
+      const bfd = new BfdManager({
+        logger: log,
+        ...(opts.native ? { native: opts.native } : {}),
+        ...(opts.bfdPort !== undefined ? { port: opts.bfdPort } : {}),
+      });
       try {
-        for (const p of b.peers) if (p.bfd.enabled) bfd.add(p.address, { minTxMs: p.bfd.min_tx_ms, minRxMs: p.bfd.min_rx_ms, multiplier: p.bfd.multiplier });
+        for (const p of b.peers)
+          if (p.bfd.enabled)
+            bfd.add(p.address, { minTxMs: p.bfd.min_tx_ms, minRxMs: p.bfd.min_rx_ms, multiplier: p.bfd.multiplier });
       } catch (e) {
         bfd.close();
         throw new Error(`bgp: cannot start BFD: ${(e as Error).message}`);
@@ -178,7 +208,10 @@ export class DaemonBgp {
       server.close();
       // No IPv6 on this host: listen on IPv4 only.
       if (host === '::' && (e.code === 'EAFNOSUPPORT' || e.code === 'EADDRNOTAVAIL')) return this.listen('0.0.0.0');
-      this.log.error({ err: e.message, code: e.code, address: host, port: BGP_PORT }, `cannot listen on TCP port ${BGP_PORT} for passive BGP peers: ${e.message}; they cannot connect`);
+      this.log.error(
+        { err: e.message, code: e.code, address: host, port: BGP_PORT },
+        `cannot listen on TCP port ${BGP_PORT} for passive BGP peers: ${e.message}; they cannot connect`,
+      );
     };
     server.on('error', failed);
     const onListening = (): void => {
@@ -187,7 +220,9 @@ export class DaemonBgp {
       this.log.info({ address: this.listening }, 'listening for passive BGP peers');
     };
     // Passive peers with TCP-MD5: their keys go on the listening socket before it listens.
-    const keys = this.sessions.filter((s) => s.peer.passive && s.key !== undefined).map((s) => ({ peer: s.peer.address, key: s.key! }));
+    const keys = this.sessions
+      .filter((s) => s.peer.passive && s.key !== undefined)
+      .map((s) => ({ peer: s.peer.address, key: s.key! }));
     if (keys.length === 0) return void server.listen({ host, port: BGP_PORT }, onListening);
     try {
       listenWithMd5(server, { host, port: BGP_PORT, keys }, onListening, this.native);
@@ -223,7 +258,9 @@ export class DaemonBgp {
     if (!rec.peer.passive) return 'peer is not passive (weir connects to it)';
     if (rec.session.accept(sock as unknown as BgpTransport)) return undefined;
     const st = rec.session.state;
-    return st === 'Idle' ? 'session is not running' : `session is ${st}, not waiting (RFC 4271 §6.8: the existing connection wins)`;
+    return st === 'Idle'
+      ? 'session is not running'
+      : `session is ${st}, not waiting (RFC 4271 §6.8: the existing connection wins)`;
   }
 
   private closeListener(): void {
@@ -271,7 +308,10 @@ export class DaemonBgp {
       return;
     }
     this.announcer.setVip(prefix, this.attrs); // adds it, or refreshes attributes
-    this.announcer.setVipHealthy(prefix, on.some((v) => v.healthy));
+    this.announcer.setVipHealthy(
+      prefix,
+      on.some((v) => v.healthy),
+    );
   }
 
   /** RFC 8326 graceful shutdown on every session in parallel: GRACEFUL_SHUTDOWN, wait, withdraw, Cease; then BFD AdminDown. */
@@ -300,7 +340,10 @@ export class DaemonBgp {
     if (!this.eorHeld) return;
     this.eorHeld = false;
     for (const s of this.sessions) s.session.releaseEndOfRib();
-    this.log.info({ announced: this.announcer.announced().length }, 'graceful restart: initial routes sent, End-of-RIB released');
+    this.log.info(
+      { announced: this.announcer.announced().length },
+      'graceful restart: initial routes sent, End-of-RIB released',
+    );
   }
 
   /** True while End-of-RIB is held back after a restart. */
@@ -313,7 +356,7 @@ export class DaemonBgp {
       const n = s.session.negotiated;
       const st = s.session.stats;
       const prefixes = s.session.advertised().sort();
-      const bfd = s.peer.bfd.enabled ? this.bfd?.status(s.peer.address) ?? null : null;
+      const bfd = s.peer.bfd.enabled ? (this.bfd?.status(s.peer.address) ?? null) : null;
       return {
         peer: s.peer.address,
         remoteAs: s.peer.remote_as,
@@ -323,7 +366,8 @@ export class DaemonBgp {
         lastDown: s.lastDown,
         established: s.established,
         passive: s.peer.passive,
-        uptimeSeconds: s.session.establishedAt !== undefined ? Math.round((Date.now() - s.session.establishedAt) / 1000) : null,
+        uptimeSeconds:
+          s.session.establishedAt !== undefined ? Math.round((Date.now() - s.session.establishedAt) / 1000) : null,
         prefixes,
         messages: { in: { ...st.in }, out: { ...st.out } },
         capabilities: {
@@ -333,9 +377,19 @@ export class DaemonBgp {
         },
         holdTime: n ? n.holdTime : null,
         md5: s.key !== undefined,
-        bfd: bfd ? { ...bfd, minTxMs: s.peer.bfd.min_tx_ms, minRxMs: s.peer.bfd.min_rx_ms, multiplier: s.peer.bfd.multiplier } : null,
-        connect: { attempts: st.connectAttempts, timeouts: st.connectTimeouts, errors: st.connectErrors, lastError: st.lastError },
-        gracefulRestart: { advertised: this.grEnabled, peerRestartTime: n?.gracefulRestart ? n.gracefulRestart.restartTime : null },
+        bfd: bfd
+          ? { ...bfd, minTxMs: s.peer.bfd.min_tx_ms, minRxMs: s.peer.bfd.min_rx_ms, multiplier: s.peer.bfd.multiplier }
+          : null,
+        connect: {
+          attempts: st.connectAttempts,
+          timeouts: st.connectTimeouts,
+          errors: st.connectErrors,
+          lastError: st.lastError,
+        },
+        gracefulRestart: {
+          advertised: this.grEnabled,
+          peerRestartTime: n?.gracefulRestart ? n.gracefulRestart.restartTime : null,
+        },
         refreshIgnored: st.refreshIgnored,
       };
     });
@@ -351,7 +405,13 @@ export class DaemonBgp {
       peers,
       listening: this.listening,
       refusedConnections: this.refused,
-      gracefulRestart: { enabled: this.grEnabled, restartTime: this.grRestartTime, restarting: this.restart !== undefined, forwardingPreserved: this.restart?.forwarding ?? false, endOfRibHeld: this.eorHeld },
+      gracefulRestart: {
+        enabled: this.grEnabled,
+        restartTime: this.grRestartTime,
+        restarting: this.restart !== undefined,
+        forwardingPreserved: this.restart?.forwarding ?? false,
+        endOfRibHeld: this.eorHeld,
+      },
       bfd: this.bfd?.stats() ?? null,
       tcpMd5Kernel: this.sessions.some((s) => s.key !== undefined) ? kernelMd5Counters() : null,
     };
@@ -362,7 +422,9 @@ export class DaemonBgp {
 
 /** Where a planned restart saves the connection table: bgp.graceful_restart.state_file, else beside the control socket. */
 export function restartStateFile(cfg: WeirConfig): string {
-  return cfg.bgp.graceful_restart.state_file ?? path.join(path.dirname(cfg.control.socket), `${cfg.instance.name}.restart`);
+  return (
+    cfg.bgp.graceful_restart.state_file ?? path.join(path.dirname(cfg.control.socket), `${cfg.instance.name}.restart`)
+  );
 }
 
 /**
@@ -375,10 +437,16 @@ export function takeRestart(cfg: WeirConfig, log: Logger): RestartState | null {
   const r = takeRestartState(file);
   if (r === null) return null;
   if ('error' in r) {
-    log.warn({ file, reason: r.error }, 'graceful restart: saved state not used; starting as after a crash (routers drop the old routes at once)');
+    log.warn(
+      { file, reason: r.error },
+      'graceful restart: saved state not used; starting as after a crash (routers drop the old routes at once)',
+    );
     return null;
   }
-  log.info({ file, entries: r.header.entries, ageMs: Date.now() - r.header.writtenAtMs }, 'graceful restart: state of the planned restart found');
+  log.info(
+    { file, entries: r.header.entries, ageMs: Date.now() - r.header.writtenAtMs },
+    'graceful restart: state of the planned restart found',
+  );
   return r;
 }
 
@@ -400,9 +468,17 @@ export function saveRestart(rt: LbRuntime, log: Logger): void {
       const [vip, name] = key.split('\u0000');
       return [vip, name, id];
     });
-    const r = writeRestartState(file, rt.conntrack, { instance: cfg.instance.name, restartTime: cfg.bgp.graceful_restart.restart_time, vips: rt.vipIds.entries(), backends });
+    const r = writeRestartState(file, rt.conntrack, {
+      instance: cfg.instance.name,
+      restartTime: cfg.bgp.graceful_restart.restart_time,
+      vips: rt.vipIds.entries(),
+      backends,
+    });
     log.info({ file, ...r }, 'graceful restart: connection table saved for the next start');
   } catch (e) {
-    log.error({ file, err: (e as Error).message }, 'graceful restart: cannot save the connection table; flows will not survive the restart');
+    log.error(
+      { file, err: (e as Error).message },
+      'graceful restart: cannot save the connection table; flows will not survive the restart',
+    );
   }
 }

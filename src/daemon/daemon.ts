@@ -28,7 +28,9 @@ export interface DaemonOptions {
 /** WEIR_LOG_LEVEL overrides the config's log.level (for debugging a deployed instance). */
 export function envLogLevel(): LevelWithSilent | undefined {
   const v = process.env.WEIR_LOG_LEVEL;
-  return v && ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(v) ? (v as LevelWithSilent) : undefined;
+  return v && ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(v)
+    ? (v as LevelWithSilent)
+    : undefined;
 }
 
 export class Daemon {
@@ -51,7 +53,9 @@ export class Daemon {
     const hooks =
       opts.hooks ??
       (wantsDataPlane(config)
-        ? (await import('../dataplane/index.js')).createDataPlane({ logger: log.child({ instance: config.instance.name, component: 'dataplane' }) })
+        ? (await import('../dataplane/index.js')).createDataPlane({
+            logger: log.child({ instance: config.instance.name, component: 'dataplane' }),
+          })
         : detachedDataPlane());
     // Graceful restart: what a planned stop saved goes back into the table before packets flow.
     const restart = takeRestart(config, log);
@@ -106,7 +110,10 @@ export class Daemon {
       this.onStop('bgp graceful shutdown', async () => {
         const t0 = Date.now();
         await bgp.shutdown(this.runtime.config.bgp.shutdown_wait_ms);
-        this.log.info({ ms: Date.now() - t0, waitMs: this.runtime.config.bgp.shutdown_wait_ms }, 'BGP routes withdrawn, sessions closed');
+        this.log.info(
+          { ms: Date.now() - t0, waitMs: this.runtime.config.bgp.shutdown_wait_ms },
+          'BGP routes withdrawn, sessions closed',
+        );
       });
       bgp.start();
       if (bgp.endOfRibHeld) this.releaseEndOfRibWhenSettled(bgp, cfg.bgp.graceful_restart.restart_time);
@@ -145,7 +152,11 @@ export class Daemon {
       if (!bgp.endOfRibHeld) return;
       const unknown = this.runtime.health?.backends().filter((b) => b.state === 'unknown').length ?? 0;
       if (unknown > 0 && Date.now() < deadline) return void setTimeout(tick, 100).unref();
-      if (unknown > 0) this.log.warn({ unknown }, 'graceful restart: restart_time passed before every backend was checked; sending End-of-RIB anyway');
+      if (unknown > 0)
+        this.log.warn(
+          { unknown },
+          'graceful restart: restart_time passed before every backend was checked; sending End-of-RIB anyway',
+        );
       bgp.releaseEndOfRib();
     };
     setImmediate(tick);
@@ -156,7 +167,8 @@ export class Daemon {
     const rt = this.runtime;
     const drain = (vip: string, backend: string, on: boolean) => {
       const r = rt.setDrained(vip, backend, on);
-      if (r.changed) this.log.info({ vip, backend, fingerprint: r.fingerprint }, on ? 'backend drained' : 'backend undrained');
+      if (r.changed)
+        this.log.info({ vip, backend, fingerprint: r.fingerprint }, on ? 'backend drained' : 'backend undrained');
       return r;
     };
     return {
@@ -276,8 +288,12 @@ export class Daemon {
       for (const v of this.runtime.config.vips) this.bgp.setVip(v.name, v.address, health.vip(v.name).healthy);
       this.bgp.setAttrs(this.runtime.config);
     }
-    this.log.info({ generation: report.generation, diff: d, rebuilt: report.rebuilt, flushed: report.flushed }, `reloaded: ${summary}`);
-    if (d.needsRestart.length) this.log.warn({ settings: d.needsRestart }, 'some changed settings take effect only after a restart');
+    this.log.info(
+      { generation: report.generation, diff: d, rebuilt: report.rebuilt, flushed: report.flushed },
+      `reloaded: ${summary}`,
+    );
+    if (d.needsRestart.length)
+      this.log.warn({ settings: d.needsRestart }, 'some changed settings take effect only after a restart');
     return { ok: true, ...report };
   }
 
@@ -312,7 +328,9 @@ export class Daemon {
   async stopForRestart(): Promise<void> {
     const bgp = this.bgp;
     if (!bgp || !this.runtime.config.bgp.graceful_restart.enabled) {
-      this.log.warn('planned restart asked, but bgp.graceful_restart is not enabled: stopping with a graceful shutdown instead');
+      this.log.warn(
+        'planned restart asked, but bgp.graceful_restart is not enabled: stopping with a graceful shutdown instead',
+      );
       return this.stop();
     }
     this.stopHooks.splice(0); // not the graceful shutdown: the routes stay with the routers
@@ -331,4 +349,3 @@ export class Daemon {
     await this.runtime.hooks.detach(detach);
   }
 }
-

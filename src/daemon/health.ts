@@ -4,7 +4,12 @@
 // TUN + GRE path set up before they run. Keeps the last rebuilds for `weir status`.
 import { performance } from 'node:perf_hooks';
 import type { Logger } from '../log.js';
-import { HealthMonitor, vipSpecFromConfig, type BackendTransitionEvent, type HealthMonitorOptions } from '../health/index.js';
+import {
+  HealthMonitor,
+  vipSpecFromConfig,
+  type BackendTransitionEvent,
+  type HealthMonitorOptions,
+} from '../health/index.js';
 import { TunnelProbePath } from '../health/tunnel-transport.js';
 import type { VipConfig } from '../config/schema.js';
 import type { HealthRebuild } from '../control/api.js';
@@ -30,9 +35,18 @@ export class HealthTables {
     // via: tunnel probes (dsr-gre) go through a TUN + GRE path, opened when a tunnel VIP is set.
     const addrs = rt.config.instance.addresses ?? [];
     this.tunnel = !opts.transports?.tunnel
-      ? new TunnelProbePath({ tun: PROBE_TUN, outer4: addrs.find((a) => !a.includes(':')), outer6: addrs.find((a) => a.includes(':')), logger: log })
+      ? new TunnelProbePath({
+          tun: PROBE_TUN,
+          outer4: addrs.find((a) => !a.includes(':')),
+          outer6: addrs.find((a) => a.includes(':')),
+          logger: log,
+        })
       : null;
-    this.monitor = new HealthMonitor({ ...opts, logger: opts.logger ?? log, transports: { ...opts.transports, ...(this.tunnel ? { tunnel: this.tunnel } : {}) } });
+    this.monitor = new HealthMonitor({
+      ...opts,
+      logger: opts.logger ?? log,
+      transports: { ...opts.transports, ...(this.tunnel ? { tunnel: this.tunnel } : {}) },
+    });
   }
 
   /** Checks the VIP's backends from now on (a changed check keeps the state of unchanged backends). */
@@ -99,7 +113,10 @@ export class HealthTables {
       try {
         this.tunnel.route(src, b.address);
       } catch (e) {
-        this.log?.error({ vip: vip.name, backend: b.name, source: src, err: (e as Error).message }, 'tunnel probe path not set up');
+        this.log?.error(
+          { vip: vip.name, backend: b.name, source: src, err: (e as Error).message },
+          'tunnel probe path not set up',
+        );
       }
     }
   }
@@ -114,7 +131,10 @@ export class HealthTables {
       try {
         if (!this.rt.rebuild(e.vip)) return;
       } catch (err) {
-        this.log?.error({ err, vip: e.vip, backend: e.backend }, 'cannot rebuild the table after a health change; keeping the old one');
+        this.log?.error(
+          { err, vip: e.vip, backend: e.backend },
+          'cannot rebuild the table after a health change; keeping the old one',
+        );
         return;
       }
     } else if (!(e.to === 'down' && e.downFlows === 'reschedule')) return;
@@ -157,7 +177,10 @@ export class HealthTables {
       this.rebuildCount++;
       this.rebuilds.push(r);
       if (this.rebuilds.length > 20) this.rebuilds.shift();
-      this.log?.info({ ...r, generation: this.rt.generation, batched: batch.length }, `VIP ${e.vip} table rebuilt: backend ${e.backend} is ${e.to}`);
+      this.log?.info(
+        { ...r, generation: this.rt.generation, batched: batch.length },
+        `VIP ${e.vip} table rebuilt: backend ${e.backend} is ${e.to}`,
+      );
     }
   }
 }

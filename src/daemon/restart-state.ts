@@ -43,7 +43,13 @@ const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 export function writeRestartState(
   file: string,
   table: ConnTable,
-  o: { instance: string; restartTime: number; vips: Iterable<[string, number]>; backends: Iterable<[string, string, number]>; now?: number },
+  o: {
+    instance: string;
+    restartTime: number;
+    vips: Iterable<[string, number]>;
+    backends: Iterable<[string, string, number]>;
+    now?: number;
+  },
 ): { entries: number; bytes: number } {
   const records = table.dump();
   const header: RestartHeader = {
@@ -65,7 +71,7 @@ export function writeRestartState(
   const fd = openSync(tmp, 'w', 0o600);
   try {
     for (const part of [MAGIC, len, json, body]) {
-      for (let off = 0; off < part.length; ) off += writeSync(fd, part, off, part.length - off);
+      for (let off = 0; off < part.length;) off += writeSync(fd, part, off, part.length - off);
     }
     fsyncSync(fd);
   } finally {
@@ -93,7 +99,8 @@ export function takeRestartState(file: string, now = Date.now()): RestartState |
   } catch {
     // read-only directory: the age check below still protects the next start
   }
-  if (buf.length < 12 || !buf.subarray(0, 8).equals(MAGIC)) return { error: `${file} is not a weir restart state file` };
+  if (buf.length < 12 || !buf.subarray(0, 8).equals(MAGIC))
+    return { error: `${file} is not a weir restart state file` };
   const hlen = buf.readUInt32LE(8);
   if (hlen > HEADER_MAX || 12 + hlen > buf.length) return { error: `${file} is truncated (header)` };
   let header: RestartHeader;
@@ -102,17 +109,27 @@ export function takeRestartState(file: string, now = Date.now()): RestartState |
   } catch {
     return { error: `${file} has a corrupt header` };
   }
-  if (header.version !== 1 || typeof header.entries !== 'number' || typeof header.writtenAtMs !== 'number' || typeof header.vips !== 'object' || typeof header.backends !== 'object') {
+  if (
+    header.version !== 1 ||
+    typeof header.entries !== 'number' ||
+    typeof header.writtenAtMs !== 'number' ||
+    typeof header.vips !== 'object' ||
+    typeof header.backends !== 'object'
+  ) {
     return { error: `${file} has an unknown header` };
   }
-  if (header.littleEndian !== LITTLE_ENDIAN) return { error: `${file} was written on a machine of the other byte order` };
+  if (header.littleEndian !== LITTLE_ENDIAN)
+    return { error: `${file} was written on a machine of the other byte order` };
   const ageMs = now - header.writtenAtMs;
   if (!(ageMs >= 0 && ageMs <= header.restartTime * 1000)) {
-    return { error: `${file} is ${Math.round(ageMs / 1000)} s old, more than its restart time (${header.restartTime} s): the routers have dropped weir's routes by now` };
+    return {
+      error: `${file} is ${Math.round(ageMs / 1000)} s old, more than its restart time (${header.restartTime} s): the routers have dropped weir's routes by now`,
+    };
   }
   const start = 12 + hlen;
   const bytes = header.entries * DUMP_WORDS * 4;
-  if (!Number.isInteger(header.entries) || header.entries < 0 || buf.length - start !== bytes) return { error: `${file} is truncated (${buf.length - start} of ${bytes} record bytes)` };
+  if (!Number.isInteger(header.entries) || header.entries < 0 || buf.length - start !== bytes)
+    return { error: `${file} is truncated (${buf.length - start} of ${bytes} record bytes)` };
   const records = new Int32Array(header.entries * DUMP_WORDS);
   new Uint8Array(records.buffer).set(buf.subarray(start));
   return { header, records };
@@ -142,7 +159,8 @@ export function restoreConnections(
     const vipName = header.vips[String(oldVip)];
     const backend = header.backends[String(oldBackend)];
     const vipId = vipName !== undefined ? ids.vipId(vipName) : undefined;
-    const backendId = backend !== undefined && backend[0] === vipName ? ids.backendId(backend[0], backend[1]) : undefined;
+    const backendId =
+      backend !== undefined && backend[0] === vipName ? ids.backendId(backend[0], backend[1]) : undefined;
     if (vipId === undefined || backendId === undefined) {
       report.orphaned++;
       continue;

@@ -52,7 +52,10 @@ export class LbRuntime {
     this.config = config;
     this.hooks = hooks;
     this.healthTables = opts.health ? new HealthTables(this, opts.health, opts.logger) : null;
-    this.conntrack = ConnTable.create({ capacity: config.conntrack.capacity, timeouts: ctTimeouts(config.conntrack.timeouts) });
+    this.conntrack = ConnTable.create({
+      capacity: config.conntrack.capacity,
+      timeouts: ctTimeouts(config.conntrack.timeouts),
+    });
   }
 
   /** The health monitor, or null without health checking. */
@@ -61,7 +64,11 @@ export class LbRuntime {
   }
 
   /** Builds every table, attaches the data plane and publishes generation 1. Throws on a table error. */
-  static async start(config: WeirConfig, hooks: DataPlaneHooks = detachedDataPlane(), opts: RuntimeOptions = {}): Promise<LbRuntime> {
+  static async start(
+    config: WeirConfig,
+    hooks: DataPlaneHooks = detachedDataPlane(),
+    opts: RuntimeOptions = {},
+  ): Promise<LbRuntime> {
     const rt = new LbRuntime(config, hooks, opts);
     for (const vip of config.vips) rt.healthTables?.setVip(vip);
     for (const vip of config.vips) rt.vips.set(vip.name, { cfg: vip, tables: rt.buildTables(vip, config) });
@@ -131,7 +138,10 @@ export class LbRuntime {
   /** Publishes every VIP's tables as the next generation. */
   publish(): void {
     this.generation++;
-    this.hooks.publish(this.generation, [...this.vips.values()].map((v) => v.tables));
+    this.hooks.publish(
+      this.generation,
+      [...this.vips.values()].map((v) => v.tables),
+    );
   }
 
   /**
@@ -176,7 +186,8 @@ export class LbRuntime {
       for (const b of d.backendsRemoved) this.forgetBackend(d.name, b);
     }
     const order = new Map<string, VipEntry>();
-    for (const vip of next.vips) order.set(vip.name, { cfg: vip, tables: built.get(vip.name) ?? this.vips.get(vip.name)!.tables });
+    for (const vip of next.vips)
+      order.set(vip.name, { cfg: vip, tables: built.get(vip.name) ?? this.vips.get(vip.name)!.tables });
     this.vips.clear();
     for (const [k, v] of order) this.vips.set(k, v);
     if (diff.conntrackTimeoutsChanged) this.conntrack.setTimeouts(ctTimeouts(next.conntrack.timeouts));
@@ -207,10 +218,16 @@ export class LbRuntime {
   }
 
   /** Drains (or undrains) a backend: it keeps its flows but gets no new ones. NotFoundError for an unknown VIP or backend. */
-  setDrained(vipName: string, backendName: string, drained: boolean): { vip: string; backend: string; drained: boolean; changed: boolean; fingerprint: string } {
+  setDrained(
+    vipName: string,
+    backendName: string,
+    drained: boolean,
+  ): { vip: string; backend: string; drained: boolean; changed: boolean; fingerprint: string } {
     const v = this.vip(vipName);
     if (!v.cfg.backends.some((b) => b.name === backendName)) {
-      throw new NotFoundError(`VIP "${vipName}" has no backend named "${backendName}" (backends: ${v.cfg.backends.map((b) => b.name).join(', ')})`);
+      throw new NotFoundError(
+        `VIP "${vipName}" has no backend named "${backendName}" (backends: ${v.cfg.backends.map((b) => b.name).join(', ')})`,
+      );
     }
     const key = backendKey(vipName, backendName);
     const changed = this.drained.has(key) !== drained;

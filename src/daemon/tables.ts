@@ -82,7 +82,9 @@ export function findVip(cfg: WeirConfig, name: string): VipConfig {
   const vip = cfg.vips.find((v) => v.name === name);
   if (!vip) {
     const known = cfg.vips.map((v) => v.name);
-    throw new NotFoundError(`no VIP named "${name}"${known.length ? ` (VIPs: ${known.join(', ')})` : ' (the config has no VIPs)'}`);
+    throw new NotFoundError(
+      `no VIP named "${name}"${known.length ? ` (VIPs: ${known.join(', ')})` : ' (the config has no VIPs)'}`,
+    );
   }
   return vip;
 }

@@ -61,7 +61,14 @@ export function backendsView(rt: LbRuntime, vipName?: string): BackendView[] {
   });
 }
 
-function healthOf(rt: LbRuntime, vip: string, backend: string): Pick<BackendView, 'health' | 'serving' | 'healthCause' | 'healthReason' | 'healthSince' | 'check' | 'lastProbe' | 'damping'> {
+function healthOf(
+  rt: LbRuntime,
+  vip: string,
+  backend: string,
+): Pick<
+  BackendView,
+  'health' | 'serving' | 'healthCause' | 'healthReason' | 'healthSince' | 'check' | 'lastProbe' | 'damping'
+> {
   if (!rt.health) return { health: 'unchecked', serving: true };
   const s = rt.health.backend(vip, backend);
   return {
@@ -81,7 +88,9 @@ function queries(rt: LbRuntime, f: ConnFilter): ConnQuery[] {
   const base: ConnQuery = {};
   if (f.state !== undefined) {
     if (!CT_STATE_NAMES.some((s) => s.toLowerCase() === f.state!.toLowerCase())) {
-      throw new InvalidInputError(`unknown conntrack state "${f.state}" (states: ${CT_STATE_NAMES.map((s) => s.toLowerCase()).join(', ')})`);
+      throw new InvalidInputError(
+        `unknown conntrack state "${f.state}" (states: ${CT_STATE_NAMES.map((s) => s.toLowerCase()).join(', ')})`,
+      );
     }
     base.state = f.state;
   }
@@ -95,10 +104,14 @@ function queries(rt: LbRuntime, f: ConnFilter): ConnQuery[] {
   }
   if (f.vip !== undefined) base.vipId = rt.vip(f.vip).tables.id;
   if (f.backend === undefined) return [base];
-  const ids = rt.vipList()
+  const ids = rt
+    .vipList()
     .filter((v) => f.vip === undefined || v.cfg.name === f.vip)
-    .flatMap((v) => v.tables.backends.filter((b) => b.name === f.backend).map((b) => ({ vipId: v.tables.id, backendId: b.id })));
-  if (ids.length === 0) throw new NotFoundError(`no backend named "${f.backend}"${f.vip !== undefined ? ` in VIP "${f.vip}"` : ''}`);
+    .flatMap((v) =>
+      v.tables.backends.filter((b) => b.name === f.backend).map((b) => ({ vipId: v.tables.id, backendId: b.id })),
+    );
+  if (ids.length === 0)
+    throw new NotFoundError(`no backend named "${f.backend}"${f.vip !== undefined ? ` in VIP "${f.vip}"` : ''}`);
   return ids.map((i) => ({ ...base, ...i }));
 }
 
@@ -119,7 +132,11 @@ export function conntrackList(rt: LbRuntime, f: ConnFilter, limit = 100): ConnVi
     out.push(...rt.conntrack.list(q, limit - out.length));
     if (out.length >= limit) break;
   }
-  return out.map((e) => ({ ...e, vipName: n.vip.get(e.vipId) ?? null, backendName: n.backend.get(e.backendId) ?? null }));
+  return out.map((e) => ({
+    ...e,
+    vipName: n.vip.get(e.vipId) ?? null,
+    backendName: n.backend.get(e.backendId) ?? null,
+  }));
 }
 
 export function conntrackFlush(rt: LbRuntime, f: ConnFilter): number {

@@ -3,7 +3,13 @@
 // encapsulation without room) is copied back into its slot, and each slot's meta words then
 // describe what to send: offset, length, and for TX_L2 the interface to send on.
 import {
-  META_FLAGS, META_IFINDEX, META_LEN, META_OFF, META_WORDS, WEIR_F_TRUNCATED, type PacketBatch,
+  META_FLAGS,
+  META_IFINDEX,
+  META_LEN,
+  META_OFF,
+  META_WORDS,
+  WEIR_F_TRUNCATED,
+  type PacketBatch,
 } from '../io/batch.js';
 import { copyBytes } from '../packet/index.js';
 import { Engine, EngineOutput, VERDICT_TX_IP, VERDICT_TX_L2 } from '../lb/engine.js';
@@ -22,11 +28,18 @@ export class BatchRunner {
    */
   run(batch: PacketBatch, n: number, now: number): Uint8Array {
     if (this.verdicts.length < batch.slots) this.verdicts = new Uint8Array(batch.slots); // once per batch size
-    const V = this.verdicts, M = batch.meta, D = batch.data, size = batch.slotSize, out = this.out, engine = this.engine;
+    const V = this.verdicts,
+      M = batch.meta,
+      D = batch.data,
+      size = batch.slotSize,
+      out = this.out,
+      engine = this.engine;
     if (n > batch.slots) n = batch.slots;
     for (let i = 0; i < n; i++) {
-      const m = i * META_WORDS, slot = i * size;
-      const off = M[m + META_OFF], flags = M[m + META_FLAGS];
+      const m = i * META_WORDS,
+        slot = i * size;
+      const off = M[m + META_OFF],
+        flags = M[m + META_FLAGS];
       let len = M[m + META_LEN];
       if (off + len > size) len = off < size ? size - off : 0;
       if ((flags & WEIR_F_TRUNCATED) !== 0) {

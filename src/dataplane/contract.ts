@@ -116,7 +116,9 @@ export interface DataPlaneHooks {
 }
 
 /** The honest default: tables are built and kept, but nothing forwards packets. */
-export function detachedDataPlane(): DataPlaneHooks & { published: { generation: number; vips: readonly VipTables[] } } {
+export function detachedDataPlane(): DataPlaneHooks & {
+  published: { generation: number; vips: readonly VipTables[] };
+} {
   return {
     published: { generation: 0, vips: [] },
     async attach() {},

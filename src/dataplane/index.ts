@@ -13,8 +13,18 @@ import { PASSIVE_OK } from '../lb/engine.js';
 import { ingressRuleset, nftApply, nftRemove, nftTableName } from './nft.js';
 import { runHost } from '../util/host.js';
 import {
-  COUNTER_STRIDE, CTL_PUBLISHED, CTL_STOP, CTL_WORDS, type XskAssignment, W_APPLIED_AT, W_FIRST_PACKET_AT, W_GENERATION, W_NOT_SUMMED, WORKER_COUNTER_NAMES,
-  workerCounterBase, type WorkerInit,
+  COUNTER_STRIDE,
+  CTL_PUBLISHED,
+  CTL_STOP,
+  CTL_WORDS,
+  type XskAssignment,
+  W_APPLIED_AT,
+  W_FIRST_PACKET_AT,
+  W_GENERATION,
+  W_NOT_SUMMED,
+  WORKER_COUNTER_NAMES,
+  workerCounterBase,
+  type WorkerInit,
 } from './shared.js';
 import { SNAT_PORT_MAX, SNAT_PORT_MIN, tablesMessage, type TableContext } from './tables.js';
 import { linkOf, readLinks, readProc, readSys, rxQueues, type Link } from './links.js';
@@ -85,19 +95,25 @@ export function tunRouteScript(dev: string, have: readonly string[], want: reado
 function tunPreflight(s: DataPlaneSettings, snat: readonly string[]): void {
   // Opening a queue of an existing multi-queue TUN joins it: never share another owner's device.
   if (existsSync(`/sys/class/net/${s.tunName}`)) {
-    throw new Error(`instance.tun_name ${s.tunName} already exists (another weir instance?); give each instance its own`);
+    throw new Error(
+      `instance.tun_name ${s.tunName} already exists (another weir instance?); give each instance its own`,
+    );
   }
   const fams = new Set(s.vipFamilies);
   if (fams.has(4) && readProc('/proc/sys/net/ipv4/ip_forward') !== '1') {
     throw new Error('instance.io tun needs net.ipv4.ip_forward=1: the kernel forwards IPv4 VIP traffic into the TUN');
   }
   if (fams.has(6) && readProc('/proc/sys/net/ipv6/conf/all/forwarding') !== '1') {
-    throw new Error('instance.io tun needs net.ipv6.conf.all.forwarding=1: the kernel forwards IPv6 VIP traffic into the TUN');
+    throw new Error(
+      'instance.io tun needs net.ipv6.conf.all.forwarding=1: the kernel forwards IPv6 VIP traffic into the TUN',
+    );
   }
   const local = new Set(Object.values(networkInterfaces()).flatMap((l) => (l ?? []).map((a) => a.address)));
   for (const a of snat) {
     if (local.has(a)) {
-      throw new Error(`instance.io tun: SNAT address ${a} is assigned to this host, so the kernel would take the backends' replies; use addresses routed to this host but not assigned to it`);
+      throw new Error(
+        `instance.io tun: SNAT address ${a} is assigned to this host, so the kernel would take the backends' replies; use addresses routed to this host but not assigned to it`,
+      );
     }
   }
 }
@@ -106,7 +122,6 @@ function tunPreflight(s: DataPlaneSettings, snat: readonly string[]): void {
 function snatAddresses(ctx: TableContext, vips: readonly { mode: string }[]): string[] {
   return vips.some((v) => v.mode === 'nat') ? [ctx.address4, ctx.address6].filter((a): a is string => !!a) : [];
 }
-
 
 interface WorkerHandle {
   worker: Worker;
@@ -141,7 +156,8 @@ export function createDataPlane(opts: DataPlaneOptions = {}): DataPlaneHooks {
   const passive = (ev: Int32Array): void => {
     if (!sink) return;
     for (let i = 0; i + 1 < ev.length; i += 2) {
-      const vipId = ev[i] >>> 16, backendId = ev[i] & 0xffff;
+      const vipId = ev[i] >>> 16,
+        backendId = ev[i] & 0xffff;
       if (ev[i + 1] === PASSIVE_OK) sink.success(vipId, backendId);
       else sink.failure(vipId, backendId);
     }
@@ -156,7 +172,11 @@ export function createDataPlane(opts: DataPlaneOptions = {}): DataPlaneHooks {
   /** The next hops the workers have, as text, to see when a refresh changes them. */
   let hopsSent = '';
 
-  const linkFor = (links: readonly Link[], address: string, mode: VipTables['mode']): { ifindex: number; mac: string; nextHop?: string } | undefined => {
+  const linkFor = (
+    links: readonly Link[],
+    address: string,
+    mode: VipTables['mode'],
+  ): { ifindex: number; mac: string; nextHop?: string } | undefined => {
     if (mode === 'dsr-l2') {
       const l = linkOf(links, address);
       return l && { ifindex: l.ifindex, mac: l.mac };
@@ -164,7 +184,12 @@ export function createDataPlane(opts: DataPlaneOptions = {}): DataPlaneHooks {
     return hostView ? nextHopOf(hostView, links, address) : undefined;
   };
   const hopsKey = (links: readonly Link[], vips: readonly VipTables[]): string =>
-    vips.filter((v) => v.mode !== 'dsr-l2').flatMap((v) => v.backends.map((b) => `${b.address}>${JSON.stringify(linkFor(links, b.address, v.mode) ?? null)}`)).join(' ');
+    vips
+      .filter((v) => v.mode !== 'dsr-l2')
+      .flatMap((v) =>
+        v.backends.map((b) => `${b.address}>${JSON.stringify(linkFor(links, b.address, v.mode) ?? null)}`),
+      )
+      .join(' ');
 
   // Reads the host's routes and neighbours; republishes when a backend's next hop changed
   // (a neighbour the kernel resolved since, a route that moved). Never throws.
@@ -221,7 +246,10 @@ export function createDataPlane(opts: DataPlaneOptions = {}): DataPlaneHooks {
       const tun = inst.io === 'tun';
       if (!tun && inst.interfaces.length === 0) throw new Error('instance.interfaces is empty: nothing to attach to');
       // With a TUN the interfaces (optional) only give the MTU: packets leave by the kernel's routes.
-      const mtu = inst.interfaces.length > 0 ? Math.min(...inst.interfaces.map((i) => Number(readSys(i, 'mtu')))) : TUN_DEFAULT_MTU;
+      const mtu =
+        inst.interfaces.length > 0
+          ? Math.min(...inst.interfaces.map((i) => Number(readSys(i, 'mtu'))))
+          : TUN_DEFAULT_MTU;
       ctx = {
         address4: inst.addresses.find((a) => !a.includes(':')),
         address6: inst.addresses.find((a) => a.includes(':')),
@@ -241,11 +269,20 @@ export function createDataPlane(opts: DataPlaneOptions = {}): DataPlaneHooks {
           xsk = inst.interfaces.map((ifname) => {
             const queues = rxQueues(ifname);
             const c = new XdpClassifier(ifname, {
-              queues, snatPortMin: SNAT_PORT_MIN, snatPortMax: SNAT_PORT_MAX, mac: parseMac(readSys(ifname, 'address'))!,
-              native: inst.xdpMode === 'native', frags: mtu > XDP_PAGE_MTU,
+              queues,
+              snatPortMin: SNAT_PORT_MIN,
+              snatPortMax: SNAT_PORT_MAX,
+              mac: parseMac(readSys(ifname, 'address'))!,
+              native: inst.xdpMode === 'native',
+              frags: mtu > XDP_PAGE_MTU,
             });
             classifiers.push(c);
-            return { ifname, mapFd: c.xskMapFd, queues: Array.from({ length: queues }, (_, q) => q), sg: mtu > XDP_PAGE_MTU };
+            return {
+              ifname,
+              mapFd: c.xskMapFd,
+              queues: Array.from({ length: queues }, (_, q) => q),
+              sg: mtu > XDP_PAGE_MTU,
+            };
           });
         } catch (e) {
           closeClassifiers();
@@ -260,9 +297,14 @@ export function createDataPlane(opts: DataPlaneOptions = {}): DataPlaneHooks {
           closeClassifiers();
           throw e;
         }
-        if (aggregation.length) log?.info({ changed: aggregation.map((c) => ({ interface: c.ifname, gro: c.was.gro, lro: c.was.lro })) }, 'GRO/LRO turned off while weir runs (restored at stop; instance.gro: keep leaves them)');
+        if (aggregation.length)
+          log?.info(
+            { changed: aggregation.map((c) => ({ interface: c.ifname, gro: c.was.gro, lro: c.was.lro })) },
+            'GRO/LRO turned off while weir runs (restored at stop; instance.gro: keep leaves them)',
+          );
       }
-      const queuesOf = (w: number): XskAssignment[] | undefined => xsk?.map((a) => ({ ...a, queues: a.queues.filter((q) => q % n === w) }));
+      const queuesOf = (w: number): XskAssignment[] | undefined =>
+        xsk?.map((a) => ({ ...a, queues: a.queues.filter((q) => q % n === w) }));
       control = new Int32Array(new SharedArrayBuffer(CTL_WORDS * 4));
       const sab = new SharedArrayBuffer(n * COUNTER_STRIDE * 8);
       counters = new Float64Array(sab);
@@ -275,28 +317,59 @@ export function createDataPlane(opts: DataPlaneOptions = {}): DataPlaneHooks {
       const spawn = (index: number, fanoutGroups: number[]): Promise<number[]> => {
         const ch = new MessageChannel();
         const init: WorkerInit = {
-          index, io: inst.io, interfaces: [...inst.interfaces], ...(tun ? { tun: inst.tunName } : {}), ...(xsk ? { xsk: queuesOf(index) } : {}), fanoutGroups, conntrack: conntrack.shared(), counters: sab,
-          stride: COUNTER_STRIDE, control: control!.buffer as SharedArrayBuffer, port: ch.port2, mtu,
-          slots: opts.batchSlots ?? 64, slotSize, headroom: HEADROOM, recvTimeoutMs: opts.recvTimeoutMs ?? 10,
-          ringBlocks: opts.ringBlocks ?? 32, ringVersion, frameSize, spinUs, passiveFlags, scheduling: inst.workerScheduling,
+          index,
+          io: inst.io,
+          interfaces: [...inst.interfaces],
+          ...(tun ? { tun: inst.tunName } : {}),
+          ...(xsk ? { xsk: queuesOf(index) } : {}),
+          fanoutGroups,
+          conntrack: conntrack.shared(),
+          counters: sab,
+          stride: COUNTER_STRIDE,
+          control: control!.buffer as SharedArrayBuffer,
+          port: ch.port2,
+          mtu,
+          slots: opts.batchSlots ?? 64,
+          slotSize,
+          headroom: HEADROOM,
+          recvTimeoutMs: opts.recvTimeoutMs ?? 10,
+          ringBlocks: opts.ringBlocks ?? 32,
+          ringVersion,
+          frameSize,
+          spinUs,
+          passiveFlags,
+          scheduling: inst.workerScheduling,
         };
-        const worker = new Worker(new URL('./worker.js', import.meta.url), { workerData: init, transferList: [ch.port2], name: `weir-dp-${index}` });
+        const worker = new Worker(new URL('./worker.js', import.meta.url), {
+          workerData: init,
+          transferList: [ch.port2],
+          name: `weir-dp-${index}`,
+        });
         const h: WorkerHandle = { worker, port: ch.port1, alive: true };
         workers.push(h);
         return new Promise<number[]>((resolve, reject) => {
-          worker.on('message', (m: { type: string; message?: string; generation?: number; events?: Int32Array; fanoutGroups?: number[] }) => {
-            if (m.type === 'passive') passive(m.events!);
-            else if (m.type === 'ready') resolve(m.fanoutGroups ?? []);
-            else if (m.type === 'error') {
-              h.error = m.message;
-              lastError = `worker ${index}: ${m.message}`;
-              log?.error({ worker: index, err: m.message }, 'data-plane worker failed');
-              reject(new Error(`data-plane worker ${index}: ${m.message}`));
-            } else if (m.type === 'table-error') {
-              lastError = `worker ${index} generation ${m.generation}: ${m.message}`;
-              log?.error({ worker: index, generation: m.generation, err: m.message }, 'worker refused tables');
-            }
-          });
+          worker.on(
+            'message',
+            (m: {
+              type: string;
+              message?: string;
+              generation?: number;
+              events?: Int32Array;
+              fanoutGroups?: number[];
+            }) => {
+              if (m.type === 'passive') passive(m.events!);
+              else if (m.type === 'ready') resolve(m.fanoutGroups ?? []);
+              else if (m.type === 'error') {
+                h.error = m.message;
+                lastError = `worker ${index}: ${m.message}`;
+                log?.error({ worker: index, err: m.message }, 'data-plane worker failed');
+                reject(new Error(`data-plane worker ${index}: ${m.message}`));
+              } else if (m.type === 'table-error') {
+                lastError = `worker ${index} generation ${m.generation}: ${m.message}`;
+                log?.error({ worker: index, generation: m.generation, err: m.message }, 'worker refused tables');
+              }
+            },
+          );
           worker.on('error', (e) => {
             h.error = e.message;
             lastError = `worker ${index}: ${e.message}`;
@@ -313,7 +386,10 @@ export function createDataPlane(opts: DataPlaneOptions = {}): DataPlaneHooks {
       // namespace, so two instances never collide); the others join those groups.
       let fanoutGroups: number[] = [];
       try {
-        fanoutGroups = await spawn(0, inst.interfaces.map(() => 0));
+        fanoutGroups = await spawn(
+          0,
+          inst.interfaces.map(() => 0),
+        );
         await Promise.all(Array.from({ length: n - 1 }, (_, i) => spawn(i + 1, fanoutGroups)));
       } catch (e) {
         await stopWorkers();
@@ -340,7 +416,18 @@ export function createDataPlane(opts: DataPlaneOptions = {}): DataPlaneHooks {
         : inst.io === 'afxdp'
           ? `afxdp: ${ws} on ${xsk!.map((a) => `${a.ifname} (${a.queues.length} queue${a.queues.length === 1 ? '' : 's'})`).join(', ')} (xdp ${classifiers[0].mode}, mtu ${mtu})`
           : `afpacket: ${ws} on ${inst.interfaces.join(', ')} (mtu ${mtu})`;
-      log?.info({ io: inst.io, workers: n, interfaces: inst.interfaces, ...(tun ? { tun: inst.tunName } : { fanoutGroups, ringVersion, frameSize }), mtu, slotSize, spinUs }, 'data plane attached');
+      log?.info(
+        {
+          io: inst.io,
+          workers: n,
+          interfaces: inst.interfaces,
+          ...(tun ? { tun: inst.tunName } : { fanoutGroups, ringVersion, frameSize }),
+          mtu,
+          slotSize,
+          spinUs,
+        },
+        'data plane attached',
+      );
     },
 
     publish(generation: number, vips: readonly VipTables[]): void {
@@ -351,16 +438,26 @@ export function createDataPlane(opts: DataPlaneOptions = {}): DataPlaneHooks {
         const links = config.io === 'tun' ? [] : readLinks(config.interfaces);
         ctx = { ...ctx, link: (a, mode) => linkFor(links, a, mode) };
         // dsr-l2 frames leave on the interface their backend is on-link at (two-armed hosts).
-        const offLink = vips.filter((v) => v.mode === 'dsr-l2').flatMap((v) => v.backends).filter((b) => !linkOf(links, b.address)).map((b) => b.address);
+        const offLink = vips
+          .filter((v) => v.mode === 'dsr-l2')
+          .flatMap((v) => v.backends)
+          .filter((b) => !linkOf(links, b.address))
+          .map((b) => b.address);
         if (links.length > 1 && offLink.length > 0) {
-          log?.warn({ backends: [...new Set(offLink)], interfaces: config.interfaces }, 'dsr-l2 backends on no interface\'s subnet: their frames leave where they came in');
+          log?.warn(
+            { backends: [...new Set(offLink)], interfaces: config.interfaces },
+            "dsr-l2 backends on no interface's subnet: their frames leave where they came in",
+          );
         }
         hopsSent = hopsKey(links, vips);
         msg = tablesMessage(generation, vips, ctx, vips[0]?.seed ?? 0, ++pubSeq);
       } catch (e) {
         // The runtime has committed; keep the workers on their last good tables and say why.
         lastError = `generation ${generation} not published: ${(e as Error).message}`;
-        log?.error({ generation, err: (e as Error).message }, 'tables not published; workers keep the previous generation');
+        log?.error(
+          { generation, err: (e as Error).message },
+          'tables not published; workers keep the previous generation',
+        );
         return;
       }
       const snat = snatAddresses(ctx, vips);
@@ -376,7 +473,10 @@ export function createDataPlane(opts: DataPlaneOptions = {}): DataPlaneHooks {
             log?.info({ tun: tunName, routes: want }, 'routes into the TUN installed');
           } catch (e) {
             lastError = `tun routes: ${(e as Error).message}`;
-            log?.error({ err: (e as Error).message }, 'routes into the TUN not installed: VIP traffic may not reach weir');
+            log?.error(
+              { err: (e as Error).message },
+              'routes into the TUN not installed: VIP traffic may not reach weir',
+            );
           }
         }
       } else if (config.io === 'afxdp') {
@@ -397,10 +497,21 @@ export function createDataPlane(opts: DataPlaneOptions = {}): DataPlaneHooks {
             nftApply(script);
             nftInstalled = true;
             nftApplied = script;
-            log?.info({ table: `netdev ${table}`, interfaces: config.interfaces, vipAddresses: drops.vips, snatAddresses: drops.snat }, 'nftables ingress drops installed');
+            log?.info(
+              {
+                table: `netdev ${table}`,
+                interfaces: config.interfaces,
+                vipAddresses: drops.vips,
+                snatAddresses: drops.snat,
+              },
+              'nftables ingress drops installed',
+            );
           } catch (e) {
             lastError = `nftables: ${(e as Error).message}`;
-            log?.error({ err: (e as Error).message }, 'nftables ingress table not installed: the kernel may answer VIP traffic');
+            log?.error(
+              { err: (e as Error).message },
+              'nftables ingress table not installed: the kernel may answer VIP traffic',
+            );
           }
         }
       }
@@ -411,10 +522,16 @@ export function createDataPlane(opts: DataPlaneOptions = {}): DataPlaneHooks {
 
     async applied(generation: number, timeoutMs: number): Promise<void> {
       const deadline = Date.now() + timeoutMs;
-      const behind = (): number[] => workers.map((_, w) => w).filter((w) => counters !== null && counters[workerCounterBase(w) + W_GENERATION] < generation);
+      const behind = (): number[] =>
+        workers
+          .map((_, w) => w)
+          .filter((w) => counters !== null && counters[workerCounterBase(w) + W_GENERATION] < generation);
       while (behind().length > 0) {
         if (lastError && workers.some((w) => !w.alive)) throw new Error(`data plane: ${lastError}`);
-        if (Date.now() > deadline) throw new Error(`data plane: workers ${behind().join(', ')} did not take tables generation ${generation} within ${timeoutMs} ms${lastError ? ` (${lastError})` : ''}`);
+        if (Date.now() > deadline)
+          throw new Error(
+            `data plane: workers ${behind().join(', ')} did not take tables generation ${generation} within ${timeoutMs} ms${lastError ? ` (${lastError})` : ''}`,
+          );
         await new Promise((r) => setTimeout(r, 1));
       }
     },
@@ -434,8 +551,11 @@ export function createDataPlane(opts: DataPlaneOptions = {}): DataPlaneHooks {
       });
       const alive = workers.filter((w) => w.alive).length;
       const gens = workers.map((_, w) => counters![workerCounterBase(w) + W_GENERATION]);
-      const tx = sum.txNat + sum.txNatReply + sum.txGre + sum.txL2 + sum.txIcmpToBackend + sum.txIcmpToClient + sum.txFragNeeded;
-      const dropped = Object.entries(sum).filter(([k]) => k.startsWith('drop')).reduce((s, [, v]) => s + v, 0);
+      const tx =
+        sum.txNat + sum.txNatReply + sum.txGre + sum.txL2 + sum.txIcmpToBackend + sum.txIcmpToClient + sum.txFragNeeded;
+      const dropped = Object.entries(sum)
+        .filter(([k]) => k.startsWith('drop'))
+        .reduce((s, [, v]) => s + v, 0);
       return {
         attached: workers.length > 0,
         description: `${description}; ${alive}/${workers.length} running, tables generation ${Math.min(...gens)}; rx ${sum.rx} tx ${tx} drop ${dropped}${lastError ? `; last error: ${lastError}` : ''}`,

@@ -63,7 +63,8 @@ export function readLinks(names: readonly string[]): Link[] {
 export function linkOf(links: readonly Link[], address: string): Link | undefined {
   const a = parseIp(address);
   if (!a) return undefined;
-  let best: Link | undefined, bits = -1;
+  let best: Link | undefined,
+    bits = -1;
   for (const l of links) {
     for (const p of l.prefixes) {
       if (p.bits > bits && cidrContains(p, a)) {

@@ -34,8 +34,19 @@ export interface NextHop {
   nextHop: string;
 }
 
-interface IpRoute { dst?: string; gateway?: string; dev?: string; nexthops?: unknown[]; type?: string }
-interface IpNeigh { dst?: string; dev?: string; lladdr?: string; state?: string[] }
+interface IpRoute {
+  dst?: string;
+  gateway?: string;
+  dev?: string;
+  nexthops?: unknown[];
+  type?: string;
+}
+interface IpNeigh {
+  dst?: string;
+  dev?: string;
+  lladdr?: string;
+  state?: string[];
+}
 
 /** Parses `ip -j [-6] route show table main` output. Unusable entries are left out. */
 export function parseRoutes(json: string, family: 4 | 6): Route[] {
@@ -71,7 +82,8 @@ function canonical(address: string): string {
 export function routeOf(routes: readonly Route[], address: string): Route | undefined {
   const a = parseIp(address);
   if (!a) return undefined;
-  let best: Route | undefined, bits = -1;
+  let best: Route | undefined,
+    bits = -1;
   for (const r of routes) {
     if (r.family !== (a.length === 4 ? 4 : 6)) continue;
     const b = r.dst === null ? 0 : r.dst.bits;
@@ -100,8 +112,10 @@ function ip(args: string[]): Promise<string> {
 /** Reads the main routing table and the neighbour table of both families (four `ip -j` runs, in parallel). */
 export async function readHostView(): Promise<HostView> {
   const [r4, r6, n4, n6] = await Promise.all([
-    ip(['-j', '-4', 'route', 'show', 'table', 'main']), ip(['-j', '-6', 'route', 'show', 'table', 'main']),
-    ip(['-j', '-4', 'neigh', 'show']), ip(['-j', '-6', 'neigh', 'show']),
+    ip(['-j', '-4', 'route', 'show', 'table', 'main']),
+    ip(['-j', '-6', 'route', 'show', 'table', 'main']),
+    ip(['-j', '-4', 'neigh', 'show']),
+    ip(['-j', '-6', 'neigh', 'show']),
   ]);
   const neighbours = parseNeighbours(n4);
   parseNeighbours(n6, neighbours);

@@ -16,20 +16,30 @@ export const CTL_PUBLISHED = 1;
 export const CTL_WORDS = 2;
 
 /** Worker counters after the engine's (indexes into one worker's Float64Array). */
-export const WORKER_COUNTERS = counterSet({
-  batches: 'Batches received and run through the engine.',
-  txErrors: 'Packets the kernel refused to send (one by one, with an errno).',
-  txUnsent: 'Packets not sent because the socket queue stayed full (or no socket could send them).',
-  notForUs: 'Frames to another host (a bridge flooding), not forwarded again.',
-  tableErrors: 'Table publications a worker refused.',
-  generation: 'The table generation the worker runs (a gauge).',
-  ringDrops: "Frames the kernel dropped because a worker's ring was full (PACKET_STATISTICS, XDP_STATISTICS).",
-  appliedAt: 'When the worker swapped to its generation (epoch ms; a timestamp).',
-  firstPacketAt: 'When it finished the first batch forwarded by that generation (epoch ms; 0 until then).',
-}, ENGINE_COUNTERS.end);
+export const WORKER_COUNTERS = counterSet(
+  {
+    batches: 'Batches received and run through the engine.',
+    txErrors: 'Packets the kernel refused to send (one by one, with an errno).',
+    txUnsent: 'Packets not sent because the socket queue stayed full (or no socket could send them).',
+    notForUs: 'Frames to another host (a bridge flooding), not forwarded again.',
+    tableErrors: 'Table publications a worker refused.',
+    generation: 'The table generation the worker runs (a gauge).',
+    ringDrops: "Frames the kernel dropped because a worker's ring was full (PACKET_STATISTICS, XDP_STATISTICS).",
+    appliedAt: 'When the worker swapped to its generation (epoch ms; a timestamp).',
+    firstPacketAt: 'When it finished the first batch forwarded by that generation (epoch ms; 0 until then).',
+  },
+  ENGINE_COUNTERS.end,
+);
 export const {
-  batches: W_BATCHES, txErrors: W_TX_ERRORS, txUnsent: W_TX_UNSENT, notForUs: W_NOT_FOR_US, tableErrors: W_TABLE_ERRORS,
-  generation: W_GENERATION, ringDrops: W_RING_DROPS, appliedAt: W_APPLIED_AT, firstPacketAt: W_FIRST_PACKET_AT,
+  batches: W_BATCHES,
+  txErrors: W_TX_ERRORS,
+  txUnsent: W_TX_UNSENT,
+  notForUs: W_NOT_FOR_US,
+  tableErrors: W_TABLE_ERRORS,
+  generation: W_GENERATION,
+  ringDrops: W_RING_DROPS,
+  appliedAt: W_APPLIED_AT,
+  firstPacketAt: W_FIRST_PACKET_AT,
 } = WORKER_COUNTERS.index;
 export const WORKER_COUNTER_NAMES: readonly string[] = [...ENGINE_COUNTERS.names, ...WORKER_COUNTERS.names];
 /** Worker slots that are gauges or timestamps, reported per worker rather than summed. */

@@ -66,7 +66,11 @@ export function engineOptions(vips: readonly VipTables[], ctx: TableContext, see
   };
 }
 
-function linkOf(ctx: TableContext, address: string, mode: VipTables['mode']): { link?: { ifindex: number; mac: string; nextHop?: string } } {
+function linkOf(
+  ctx: TableContext,
+  address: string,
+  mode: VipTables['mode'],
+): { link?: { ifindex: number; mac: string; nextHop?: string } } {
   const link = ctx.link?.(address, mode);
   return link ? { link } : {};
 }
@@ -75,7 +79,9 @@ function linkOf(ctx: TableContext, address: string, mode: VipTables['mode']): { 
 export function vipSpecOf(v: VipTables, ctx: TableContext): Omit<VipSpec, 'maglev'> {
   const v6 = v.address.includes(':');
   if (v.mode === 'nat' && !(v6 ? ctx.address6 : ctx.address4)) {
-    throw new Error(`VIP ${v.name}: nat mode needs an IPv${v6 ? 6 : 4} address in instance.addresses (the SNAT source)`);
+    throw new Error(
+      `VIP ${v.name}: nat mode needs an IPv${v6 ? 6 : 4} address in instance.addresses (the SNAT source)`,
+    );
   }
   return {
     id: v.id,
@@ -86,12 +92,22 @@ export function vipSpecOf(v: VipTables, ctx: TableContext): Omit<VipSpec, 'magle
     mode: v.mode,
     hashFields: HASH_NAMES[v.hashFields] ?? 'five-tuple',
     backends: v.backends.map((b) => ({
-      id: b.id, name: b.name, address: b.address, port: b.port ?? 0,
+      id: b.id,
+      name: b.name,
+      address: b.address,
+      port: b.port ?? 0,
       ...(b.mac ? { mac: b.mac } : {}),
       ...linkOf(ctx, b.address, v.mode),
     })),
     ...(v.mode === 'nat'
-      ? { snat: { ...(ctx.address4 ? { v4: ctx.address4 } : {}), ...(ctx.address6 ? { v6: ctx.address6 } : {}), portMin: SNAT_PORT_MIN, portMax: SNAT_PORT_MAX } }
+      ? {
+          snat: {
+            ...(ctx.address4 ? { v4: ctx.address4 } : {}),
+            ...(ctx.address6 ? { v6: ctx.address6 } : {}),
+            portMin: SNAT_PORT_MIN,
+            portMax: SNAT_PORT_MAX,
+          },
+        }
       : {}),
   };
 }
@@ -100,7 +116,13 @@ export function vipSpecOf(v: VipTables, ctx: TableContext): Omit<VipSpec, 'magle
  * Builds the message for the workers and checks it compiles (so a bad set is refused on the
  * control thread, before any worker sees it). Throws naming the VIP at fault.
  */
-export function tablesMessage(generation: number, vips: readonly VipTables[], ctx: TableContext, seed: number, seq = generation): TablesMessage {
+export function tablesMessage(
+  generation: number,
+  vips: readonly VipTables[],
+  ctx: TableContext,
+  seed: number,
+  seq = generation,
+): TablesMessage {
   const msg: TablesMessage = {
     type: 'tables',
     seq,
@@ -108,10 +130,19 @@ export function tablesMessage(generation: number, vips: readonly VipTables[], ct
     opts: engineOptions(vips, ctx, seed),
     vips: vips.map((v) => ({
       spec: vipSpecOf(v, ctx),
-      maglev: { size: v.table.size, seed: v.table.seed, ids: v.table.backendIds, weights: v.table.weights, slots: v.table.slots },
+      maglev: {
+        size: v.table.size,
+        seed: v.table.seed,
+        ids: v.table.backendIds,
+        weights: v.table.weights,
+        slots: v.table.slots,
+      },
     })),
   };
-  compileTables(msg, vips.map((v) => v.table));
+  compileTables(
+    msg,
+    vips.map((v) => v.table),
+  );
   return msg;
 }
 
@@ -119,7 +150,8 @@ export function tablesMessage(generation: number, vips: readonly VipTables[], ct
 export function compileTables(msg: TablesMessage, tables?: readonly MaglevTable[]): VipTable {
   const specs: VipSpec[] = msg.vips.map((w, i) => ({
     ...w.spec,
-    maglev: tables?.[i] ?? new MaglevTable(w.maglev.size, w.maglev.seed, w.maglev.ids, w.maglev.weights, w.maglev.slots),
+    maglev:
+      tables?.[i] ?? new MaglevTable(w.maglev.size, w.maglev.seed, w.maglev.ids, w.maglev.weights, w.maglev.slots),
   }));
   return new VipTable(specs, msg.opts);
 }

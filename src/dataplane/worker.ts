@@ -9,8 +9,25 @@
 // involved (docs/io.md). Passive health events, if a batch produced any, go to the control
 // thread as one message.
 import { parentPort, receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
-import { AfPacketPort, PACKET_FANOUT_HASH, PortPoller, RawIpSender, TunPort, XdpPort, type PacketSink, type PolledPort } from '../io/ports.js';
-import { META_FLAGS, META_IFINDEX, META_OFF, META_PROTO, META_WORDS, PacketBatch, WEIR_F_TX_ERROR } from '../io/batch.js';
+import {
+  AfPacketPort,
+  PACKET_FANOUT_HASH,
+  PortPoller,
+  RawIpSender,
+  TunPort,
+  XdpPort,
+  type PacketSink,
+  type PolledPort,
+} from '../io/ports.js';
+import {
+  META_FLAGS,
+  META_IFINDEX,
+  META_OFF,
+  META_PROTO,
+  META_WORDS,
+  PacketBatch,
+  WEIR_F_TX_ERROR,
+} from '../io/batch.js';
 import { loadNative } from '../io/native.js';
 import { ConnTable, ctNow, type ConnTableShared } from '../lb/conntrack.js';
 import { Engine, VERDICT_TX_IP, VERDICT_TX_L2 } from '../lb/engine.js';
@@ -21,8 +38,19 @@ import { compileTables, type TablesMessage } from './tables.js';
 import { BatchRunner } from './batch-runner.js';
 import { ifindexOf } from './links.js';
 import {
-  CTL_PUBLISHED, CTL_STOP, W_APPLIED_AT, W_BATCHES, W_FIRST_PACKET_AT, W_GENERATION, W_NOT_FOR_US, W_RING_DROPS, W_TABLE_ERRORS,
-  W_TX_ERRORS, W_TX_UNSENT, workerCounterBase, type WorkerInit,
+  CTL_PUBLISHED,
+  CTL_STOP,
+  W_APPLIED_AT,
+  W_BATCHES,
+  W_FIRST_PACKET_AT,
+  W_GENERATION,
+  W_NOT_FOR_US,
+  W_RING_DROPS,
+  W_TABLE_ERRORS,
+  W_TX_ERRORS,
+  W_TX_UNSENT,
+  workerCounterBase,
+  type WorkerInit,
 } from './shared.js';
 
 // sll_pkttype (linux/if_packet.h): only frames addressed to this host are ours. PACKET_OTHERHOST
@@ -30,7 +58,9 @@ import {
 const PACKET_HOST = 0;
 
 // Where a slot goes: SINK_IP4 / SINK_IP6 (raw sockets), or k >= 0: out of interface k (TX_L2).
-const SINK_NONE = -3, SINK_IP4 = -2, SINK_IP6 = -1;
+const SINK_NONE = -3,
+  SINK_IP4 = -2,
+  SINK_IP6 = -1;
 
 /** A batch-shaped view of slots [first, first+count) for a send (sends take data + meta only). */
 function view(b: PacketBatch, first: number, count: number): PacketBatch {
@@ -90,8 +120,12 @@ function main(init: WorkerInit): void {
       init.interfaces.forEach((ifname, k) => {
         const group = init.fanoutGroups[k] ?? 0;
         const p = new AfPacketPort(ifname, {
-          ...(group === 0 ? { fanoutUnique: true } : { fanoutGroup: group }), fanoutMode: PACKET_FANOUT_HASH, ignoreOutgoing: true,
-          ringVersion: init.ringVersion, blockCount: init.ringBlocks, frameSize: init.frameSize,
+          ...(group === 0 ? { fanoutUnique: true } : { fanoutGroup: group }),
+          fanoutMode: PACKET_FANOUT_HASH,
+          ignoreOutgoing: true,
+          ringVersion: init.ringVersion,
+          blockCount: init.ringBlocks,
+          frameSize: init.frameSize,
         });
         closers.push(p);
         ports.push(p);
@@ -114,13 +148,21 @@ function main(init: WorkerInit): void {
   const ifaceOfIfindex = new Map<number, number>();
   if (!tun) init.interfaces.forEach((name, k) => ifaceOfIfindex.set(ifindexOf(name), k));
   // A TUN carries bare IP packets: the engine parses them as LINKTYPE_RAW and never answers TX_L2.
-  const engine = new Engine(ct, new VipTable([], { seed: 0, pathMtu: init.mtu, mtu: init.mtu }), new SnatAllocator({ start: init.index * 7919 }), counters, {
-    passiveFlags: new Uint8Array(init.passiveFlags),
-    linkType: tun ? LINKTYPE_RAW : LINKTYPE_ETHERNET,
-  });
+  const engine = new Engine(
+    ct,
+    new VipTable([], { seed: 0, pathMtu: init.mtu, mtu: init.mtu }),
+    new SnatAllocator({ start: init.index * 7919 }),
+    counters,
+    {
+      passiveFlags: new Uint8Array(init.passiveFlags),
+      linkType: tun ? LINKTYPE_RAW : LINKTYPE_ETHERNET,
+    },
+  );
   const runner = new BatchRunner(engine);
   const batch = new PacketBatch({ slots: init.slots, slotSize: init.slotSize, headroom: init.headroom });
-  const M = batch.meta, D = batch.data, size = batch.slotSize;
+  const M = batch.meta,
+    D = batch.data,
+    size = batch.slotSize;
   /** The publication (TablesMessage.seq) the engine runs. */
   let applied = 0;
   /** True from a table swap until the first batch forwarded with the new tables. */
@@ -142,7 +184,12 @@ function main(init: WorkerInit): void {
       firstPending = true;
     } catch (e) {
       counters[W_TABLE_ERRORS]++;
-      parentPort!.postMessage({ type: 'table-error', index: init.index, generation: latest.generation, message: (e as Error).message });
+      parentPort!.postMessage({
+        type: 'table-error',
+        index: init.index,
+        generation: latest.generation,
+        message: (e as Error).message,
+      });
     }
   };
 
@@ -158,7 +205,8 @@ function main(init: WorkerInit): void {
 
   const sendRun = (sink: number, first: number, count: number): void => {
     const out = sink >= 0 ? l2Out[sink] : sink === SINK_IP4 ? raw4! : raw6!;
-    if (out === undefined) { // a frame for an interface this worker cannot send on (io: tun has none)
+    if (out === undefined) {
+      // a frame for an interface this worker cannot send on (io: tun has none)
       counters[W_TX_UNSENT] += count;
       return;
     }
@@ -170,13 +218,17 @@ function main(init: WorkerInit): void {
       done += out.send(rest, count - done);
     }
     counters[W_TX_UNSENT] += count - done;
-    for (let i = first; i < first + done; i++) if ((M[i * META_WORDS + META_FLAGS] & WEIR_F_TX_ERROR) !== 0) counters[W_TX_ERRORS]++;
+    for (let i = first; i < first + done; i++)
+      if ((M[i * META_WORDS + META_FLAGS] & WEIR_F_TX_ERROR) !== 0) counters[W_TX_ERRORS]++;
   };
 
   // Drops frames not addressed to this host by moving the last slot into their place.
   const keepOurs = (n: number): number => {
-    for (let i = 0; i < n; ) {
-      if (((M[i * META_WORDS + META_PROTO] >>> 16) & 0xff) === PACKET_HOST) { i++; continue; }
+    for (let i = 0; i < n;) {
+      if (((M[i * META_WORDS + META_PROTO] >>> 16) & 0xff) === PACKET_HOST) {
+        i++;
+        continue;
+      }
       counters[W_NOT_FOR_US]++;
       n--;
       if (i !== n) {
@@ -202,9 +254,12 @@ function main(init: WorkerInit): void {
       parentPort!.postMessage({ type: 'passive', events: engine.passive.slice(0, engine.passiveCount * 2) });
       engine.passiveCount = 0;
     }
-    for (let i = 0; i < n; ) {
+    for (let i = 0; i < n;) {
       const s = sinkOf(V[i], i, rxIface);
-      if (s === SINK_NONE) { i++; continue; }
+      if (s === SINK_NONE) {
+        i++;
+        continue;
+      }
       let j = i + 1;
       while (j < n && sinkOf(V[j], j, rxIface) === s) j++;
       sendRun(s, i, j - i);

@@ -3,8 +3,20 @@
 // TUN write. No I/O and no allocation per packet; every rejection is counted by its reason.
 
 import {
-  csumFold, csumPartial, ETH_P_IP, ETH_P_IPV6, GRE_CSUM, GRE_KEY, IPPROTO_GRE, LINKTYPE_RAW, PacketInfo,
-  parseIp, parsePacket, PKT_ERR_GRE_BAD_VERSION, PKT_ERR_GRE_TRUNCATED, PKT_ERR_GRE_UNSUPPORTED_FLAGS,
+  csumFold,
+  csumPartial,
+  ETH_P_IP,
+  ETH_P_IPV6,
+  GRE_CSUM,
+  GRE_KEY,
+  IPPROTO_GRE,
+  LINKTYPE_RAW,
+  PacketInfo,
+  parseIp,
+  parsePacket,
+  PKT_ERR_GRE_BAD_VERSION,
+  PKT_ERR_GRE_TRUNCATED,
+  PKT_ERR_GRE_UNSUPPORTED_FLAGS,
 } from '../packet/index.js';
 import { META_FLAGS, META_WORDS, WEIR_F_TRUNCATED } from '../io/batch.js';
 import type { PacketBatch } from '../io/batch.js';
@@ -33,15 +45,27 @@ export const DECAP_COUNTERS = counterSet({
 });
 export const DECAP_COUNTER_NAMES = DECAP_COUNTERS.names;
 export const {
-  received: DC_RECEIVED, decapsulated: DC_DECAPSULATED, inner_ipv4: DC_INNER_IPV4, inner_ipv6: DC_INNER_IPV6,
-  outer_ipv4: DC_OUTER_IPV4, outer_ipv6: DC_OUTER_IPV6, drop_truncated: DC_DROP_TRUNCATED,
-  drop_outer_malformed: DC_DROP_OUTER_MALFORMED, drop_not_gre: DC_DROP_NOT_GRE, drop_gre_truncated: DC_DROP_GRE_TRUNCATED,
-  drop_gre_version: DC_DROP_GRE_VERSION, drop_gre_flags: DC_DROP_GRE_FLAGS, drop_gre_checksum: DC_DROP_GRE_CHECKSUM,
-  drop_gre_proto: DC_DROP_GRE_PROTO, drop_key_mismatch: DC_DROP_KEY_MISMATCH, drop_outer_dst: DC_DROP_OUTER_DST,
-  drop_inner_malformed: DC_DROP_INNER_MALFORMED, drop_inner_family: DC_DROP_INNER_FAMILY, drop_inner_dst: DC_DROP_INNER_DST,
+  received: DC_RECEIVED,
+  decapsulated: DC_DECAPSULATED,
+  inner_ipv4: DC_INNER_IPV4,
+  inner_ipv6: DC_INNER_IPV6,
+  outer_ipv4: DC_OUTER_IPV4,
+  outer_ipv6: DC_OUTER_IPV6,
+  drop_truncated: DC_DROP_TRUNCATED,
+  drop_outer_malformed: DC_DROP_OUTER_MALFORMED,
+  drop_not_gre: DC_DROP_NOT_GRE,
+  drop_gre_truncated: DC_DROP_GRE_TRUNCATED,
+  drop_gre_version: DC_DROP_GRE_VERSION,
+  drop_gre_flags: DC_DROP_GRE_FLAGS,
+  drop_gre_checksum: DC_DROP_GRE_CHECKSUM,
+  drop_gre_proto: DC_DROP_GRE_PROTO,
+  drop_key_mismatch: DC_DROP_KEY_MISMATCH,
+  drop_outer_dst: DC_DROP_OUTER_DST,
+  drop_inner_malformed: DC_DROP_INNER_MALFORMED,
+  drop_inner_family: DC_DROP_INNER_FAMILY,
+  drop_inner_dst: DC_DROP_INNER_DST,
 } = DECAP_COUNTERS.index;
 export const DC_COUNTERS = DECAP_COUNTERS.end;
-
 
 /**
  * A small set of IPv4 and IPv6 addresses in typed arrays (linear scan: a backend has a handful
@@ -75,7 +99,10 @@ export class AddrSet {
       for (let i = 0; i < this.v4.length; i++) if (this.v4[i] === a) return true;
       return false;
     }
-    const a0 = word(buf, off), a1 = word(buf, off + 4), a2 = word(buf, off + 8), a3 = word(buf, off + 12);
+    const a0 = word(buf, off),
+      a1 = word(buf, off + 4),
+      a2 = word(buf, off + 8),
+      a3 = word(buf, off + 12);
     const t = this.v6;
     for (let i = 0; i < t.length; i += 4) {
       if (t[i] === a0 && t[i + 1] === a1 && t[i + 2] === a2 && t[i + 3] === a3) return true;
@@ -137,27 +164,57 @@ export class Decapsulator {
     let out = 0;
     for (let i = 0; i < n; i++) {
       c[DC_RECEIVED]++;
-      if ((batch.meta[i * META_WORDS + META_FLAGS] & WEIR_F_TRUNCATED) !== 0) { c[DC_DROP_TRUNCATED]++; continue; }
+      if ((batch.meta[i * META_WORDS + META_FLAGS] & WEIR_F_TRUNCATED) !== 0) {
+        c[DC_DROP_TRUNCATED]++;
+        continue;
+      }
       const start = batch.start(i);
       const r = parsePacket(buf, start, batch.length(i), LINKTYPE_RAW, outer);
-      if (r < 0) { c[greErrorCounter(r)]++; continue; }
-      if (outer.protocol !== IPPROTO_GRE || !outer.l4Parsed) { c[DC_DROP_NOT_GRE]++; continue; }
-      if (this.locals.size > 0 && !this.locals.has(buf, outer.dstAddrOff, outer.addrLen)) { c[DC_DROP_OUTER_DST]++; continue; }
+      if (r < 0) {
+        c[greErrorCounter(r)]++;
+        continue;
+      }
+      if (outer.protocol !== IPPROTO_GRE || !outer.l4Parsed) {
+        c[DC_DROP_NOT_GRE]++;
+        continue;
+      }
+      if (this.locals.size > 0 && !this.locals.has(buf, outer.dstAddrOff, outer.addrLen)) {
+        c[DC_DROP_OUTER_DST]++;
+        continue;
+      }
       const flags = outer.greFlags;
       // RFC 2784 §2.5: the checksum covers the GRE header and the payload.
-      if ((flags & GRE_CSUM) !== 0 && csumFold(csumPartial(buf, outer.l4Off, outer.l3End - outer.l4Off, 0)) !== 0xffff) {
+      if (
+        (flags & GRE_CSUM) !== 0 &&
+        csumFold(csumPartial(buf, outer.l4Off, outer.l3End - outer.l4Off, 0)) !== 0xffff
+      ) {
         c[DC_DROP_GRE_CHECKSUM]++;
         continue;
       }
       // RFC 2890 §2.1: the key tells tunnels apart; like the kernel, a keyless tunnel refuses keyed packets.
       const hasKey = (flags & GRE_KEY) !== 0;
-      if (this.key < 0 ? hasKey : !hasKey || outer.greKey !== this.key) { c[DC_DROP_KEY_MISMATCH]++; continue; }
+      if (this.key < 0 ? hasKey : !hasKey || outer.greKey !== this.key) {
+        c[DC_DROP_KEY_MISMATCH]++;
+        continue;
+      }
       const proto = outer.greProto;
-      if (proto !== ETH_P_IP && proto !== ETH_P_IPV6) { c[DC_DROP_GRE_PROTO]++; continue; }
+      if (proto !== ETH_P_IP && proto !== ETH_P_IPV6) {
+        c[DC_DROP_GRE_PROTO]++;
+        continue;
+      }
       const innerOff = outer.payloadOff;
-      if (parsePacket(buf, innerOff, outer.l3End - innerOff, LINKTYPE_RAW, inner) < 0) { c[DC_DROP_INNER_MALFORMED]++; continue; }
-      if ((proto === ETH_P_IP) !== (inner.ipVersion === 4)) { c[DC_DROP_INNER_FAMILY]++; continue; }
-      if (this.vips.size > 0 && !this.vips.has(buf, inner.dstAddrOff, inner.addrLen)) { c[DC_DROP_INNER_DST]++; continue; }
+      if (parsePacket(buf, innerOff, outer.l3End - innerOff, LINKTYPE_RAW, inner) < 0) {
+        c[DC_DROP_INNER_MALFORMED]++;
+        continue;
+      }
+      if ((proto === ETH_P_IP) !== (inner.ipVersion === 4)) {
+        c[DC_DROP_INNER_FAMILY]++;
+        continue;
+      }
+      if (this.vips.size > 0 && !this.vips.has(buf, inner.dstAddrOff, inner.addrLen)) {
+        c[DC_DROP_INNER_DST]++;
+        continue;
+      }
       // Accepted: the inner packet (without any padding after it) goes to slot `out`.
       const len = inner.l3End - innerOff;
       const rel = innerOff - i * batch.slotSize;
@@ -181,9 +238,13 @@ export class Decapsulator {
 
 function greErrorCounter(code: number): number {
   switch (code) {
-    case PKT_ERR_GRE_TRUNCATED: return DC_DROP_GRE_TRUNCATED;
-    case PKT_ERR_GRE_BAD_VERSION: return DC_DROP_GRE_VERSION;
-    case PKT_ERR_GRE_UNSUPPORTED_FLAGS: return DC_DROP_GRE_FLAGS;
-    default: return DC_DROP_OUTER_MALFORMED;
+    case PKT_ERR_GRE_TRUNCATED:
+      return DC_DROP_GRE_TRUNCATED;
+    case PKT_ERR_GRE_BAD_VERSION:
+      return DC_DROP_GRE_VERSION;
+    case PKT_ERR_GRE_UNSUPPORTED_FLAGS:
+      return DC_DROP_GRE_FLAGS;
+    default:
+      return DC_DROP_OUTER_MALFORMED;
   }
 }

@@ -42,7 +42,10 @@ function canon(text: string): string {
  */
 export function tunCommands(tun: string): HostChange[] {
   return [
-    { argv: ['ip', 'link', 'set', 'dev', tun, 'addrgenmode', 'none'], why: 'no IPv6 link-local address or router solicitations on the TUN' },
+    {
+      argv: ['ip', 'link', 'set', 'dev', tun, 'addrgenmode', 'none'],
+      why: 'no IPv6 link-local address or router solicitations on the TUN',
+    },
     { argv: ['sysctl', '-qw', `net.ipv4.conf.${tun}.rp_filter=0`], why: 'client sources route out another interface' },
     { argv: ['ip', 'link', 'set', 'dev', tun, 'up'], why: 'bring the TUN up' },
   ];
@@ -60,21 +63,33 @@ export function tunCommands(tun: string): HostChange[] {
 export function missingHostChanges(vips: readonly string[]): HostChange[] {
   const out: HostChange[] = [];
   if (readSysctl('net.ipv4.conf.all.rp_filter') !== '0') {
-    out.push({ argv: ['sysctl', '-qw', 'net.ipv4.conf.all.rp_filter=0'], why: 'the kernel uses max(all, device): the TUN needs 0 (other devices keep their own value)' });
+    out.push({
+      argv: ['sysctl', '-qw', 'net.ipv4.conf.all.rp_filter=0'],
+      why: 'the kernel uses max(all, device): the TUN needs 0 (other devices keep their own value)',
+    });
   }
   const onLo = new Set((networkInterfaces().lo ?? []).map((a) => canon(a.address.replace(/%.*$/, ''))));
   for (const vip of vips) {
     const v = canon(vip);
     if (onLo.has(v)) continue;
     const six = v.includes(':');
-    out.push({ argv: ['ip', ...(six ? ['-6'] : []), 'addr', 'add', `${v}/${six ? 128 : 32}`, 'dev', 'lo'], why: `deliver ${v} locally and answer from it` });
+    out.push({
+      argv: ['ip', ...(six ? ['-6'] : []), 'addr', 'add', `${v}/${six ? 128 : 32}`, 'dev', 'lo'],
+      why: `deliver ${v} locally and answer from it`,
+    });
   }
   if (vips.some((v) => !v.includes(':'))) {
     if (readSysctl('net.ipv4.conf.all.arp_ignore') !== '1') {
-      out.push({ argv: ['sysctl', '-qw', 'net.ipv4.conf.all.arp_ignore=1'], why: "answer ARP only for addresses of the asking interface (not lo's VIPs)" });
+      out.push({
+        argv: ['sysctl', '-qw', 'net.ipv4.conf.all.arp_ignore=1'],
+        why: "answer ARP only for addresses of the asking interface (not lo's VIPs)",
+      });
     }
     if (readSysctl('net.ipv4.conf.all.arp_announce') !== '2') {
-      out.push({ argv: ['sysctl', '-qw', 'net.ipv4.conf.all.arp_announce=2'], why: 'never use a VIP as the source of ARP requests' });
+      out.push({
+        argv: ['sysctl', '-qw', 'net.ipv4.conf.all.arp_announce=2'],
+        why: 'never use a VIP as the source of ARP requests',
+      });
     }
   }
   return out;

@@ -33,7 +33,12 @@ export async function runDecap(opts: DecapOptions): Promise<void> {
   try {
     applyChanges(tunCommands(ports.tun.name));
     runner = new DecapRunner(ports, {
-      vips: o.vip, locals: o.local, key: o.key, statsIntervalS: o.statsInterval, batchSlots: o.batch, log,
+      vips: o.vip,
+      locals: o.local,
+      key: o.key,
+      statsIntervalS: o.statsInterval,
+      batchSlots: o.batch,
+      log,
     });
   } catch (e) {
     for (const r of ports.receivers) r.close();
@@ -45,16 +50,19 @@ export async function runDecap(opts: DecapOptions): Promise<void> {
     process.stderr.write(`weir decap: this host still needs (or run with --setup):\n${formatChanges(host)}\n`);
   }
   runner.start();
-  log.info({
-    tun: ports.tun.name,
-    vips: o.vip.length > 0 ? o.vip : 'any',
-    locals: o.local ?? 'host addresses',
-    key: o.key ?? null,
-    outer: ports.receivers.map((r) => `ipv${r.family}`),
-    skipped,
-    hostChangesApplied: o.setup ? host.length : 0,
-    hostChangesMissing: o.setup ? 0 : host.length,
-  }, 'decap started');
+  log.info(
+    {
+      tun: ports.tun.name,
+      vips: o.vip.length > 0 ? o.vip : 'any',
+      locals: o.local ?? 'host addresses',
+      key: o.key ?? null,
+      outer: ports.receivers.map((r) => `ipv${r.family}`),
+      skipped,
+      hostChangesApplied: o.setup ? host.length : 0,
+      hostChangesMissing: o.setup ? 0 : host.length,
+    },
+    'decap started',
+  );
   await new Promise<void>((resolve) => {
     const stop = (signal: string): void => {
       process.off('SIGTERM', onTerm);
@@ -69,4 +77,3 @@ export async function runDecap(opts: DecapOptions): Promise<void> {
     process.on('SIGINT', onInt);
   });
 }
-

@@ -57,7 +57,10 @@ export function openDecapPorts(tun: string): { ports: DecapPorts; skipped: strin
 
 /** This host's addresses except loopback ones and `exclude` (the VIPs), as text. */
 export function hostAddresses(exclude: readonly string[] = []): string[] {
-  const canon = (t: string): string => { const b = parseIp(t); return b ? formatIp(b) : t; };
+  const canon = (t: string): string => {
+    const b = parseIp(t);
+    return b ? formatIp(b) : t;
+  };
   const ex = new Set(exclude.map(canon));
   const out: string[] = [];
   for (const list of Object.values(networkInterfaces())) {
@@ -87,7 +90,10 @@ export class DecapRunner {
   private stopped = false;
   private lastTunErrno = 0;
 
-  constructor(private readonly ports: DecapPorts, opts: DecapRunnerOptions) {
+  constructor(
+    private readonly ports: DecapPorts,
+    opts: DecapRunnerOptions,
+  ) {
     this.opts = opts;
     this.log = opts.log;
     const autoLocals = opts.locals === undefined;

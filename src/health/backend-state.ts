@@ -100,7 +100,12 @@ export class BackendHealth {
       this.okRun++;
       this.failRun = 0;
       if (this.raw === 'unknown' || this.raw === 'suspect' || (this.raw === 'down' && this.okRun >= this.check.rise)) {
-        const why = this.raw === 'suspect' ? 'probe succeeded after passive failures' : first ? 'first probe succeeded' : `${this.okRun} good probe${this.okRun === 1 ? '' : 's'}`;
+        const why =
+          this.raw === 'suspect'
+            ? 'probe succeeded after passive failures'
+            : first
+              ? 'first probe succeeded'
+              : `${this.okRun} good probe${this.okRun === 1 ? '' : 's'}`;
         this.raw = 'up';
         this.passiveRun = 0;
         return this.settle(now, 'active', why);
@@ -129,7 +134,11 @@ export class BackendHealth {
     }
     if (this.raw === 'up' && this.passiveRun >= this.check.passiveSuspectAfter) {
       this.raw = 'suspect';
-      return this.settle(now, 'passive', `${this.passiveRun} consecutive data-path failure${this.passiveRun === 1 ? '' : 's'}`);
+      return this.settle(
+        now,
+        'passive',
+        `${this.passiveRun} consecutive data-path failure${this.passiveRun === 1 ? '' : 's'}`,
+      );
     }
     return null;
   }

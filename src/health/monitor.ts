@@ -5,8 +5,25 @@ import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import { BackendHealth, type HealthCause, type HealthChange, type HealthState } from './backend-state.js';
-import { assertCheck, mergeCheck, type BackendHealthSpec, type DownFlowPolicy, type HealthCheckOptions, type ProbeVia, type VipHealthSpec } from './options.js';
-import { httpProbe, kernelTransport, tcpProbe, udpProbe, type ProbeOutcome, type ProbeResult, type ProbeTarget, type ProbeTransport } from './probes.js';
+import {
+  assertCheck,
+  mergeCheck,
+  type BackendHealthSpec,
+  type DownFlowPolicy,
+  type HealthCheckOptions,
+  type ProbeVia,
+  type VipHealthSpec,
+} from './options.js';
+import {
+  httpProbe,
+  kernelTransport,
+  tcpProbe,
+  udpProbe,
+  type ProbeOutcome,
+  type ProbeResult,
+  type ProbeTarget,
+  type ProbeTransport,
+} from './probes.js';
 
 /** Time and timers, injectable so tests drive the monitor deterministically. */
 export interface HealthClock {
@@ -27,11 +44,22 @@ export const systemClock: HealthClock = {
 };
 
 /** Runs one probe of `check` against `target`; must not throw. */
-export type ProbeRunner = (target: ProbeTarget, check: HealthCheckOptions, transport: ProbeTransport, signal: AbortSignal) => Promise<ProbeResult>;
+export type ProbeRunner = (
+  target: ProbeTarget,
+  check: HealthCheckOptions,
+  transport: ProbeTransport,
+  signal: AbortSignal,
+) => Promise<ProbeResult>;
 
 /** The real probes (tcp, http, udp) over the given transport. */
 export const defaultProbeRunner: ProbeRunner = (target, c, transport, signal) => {
-  const common = { timeoutMs: c.timeoutMs, signal, transport, sourceAddress: c.sourceAddress, ...(c.vipAddress ? { vipAddress: c.vipAddress } : {}) };
+  const common = {
+    timeoutMs: c.timeoutMs,
+    signal,
+    transport,
+    sourceAddress: c.sourceAddress,
+    ...(c.vipAddress ? { vipAddress: c.vipAddress } : {}),
+  };
   switch (c.type) {
     case 'http':
       return httpProbe(target, { ...common, path: c.path, expectStatus: c.expectStatus, host: c.host });
@@ -206,8 +234,10 @@ export class HealthMonitor extends EventEmitter {
       const where = `VIP "${spec.name}" backend "${b.name}"`;
       assertCheck(c, where);
       const port = c.port ?? b.port;
-      if (c.type !== 'none' && port === undefined) throw new Error(`${where}: no port to probe (set the check's port or the backend's)`);
-      if (!this.transports[c.via]) throw new Error(`${where}: probes via "${c.via}" need a transport, and none was supplied`);
+      if (c.type !== 'none' && port === undefined)
+        throw new Error(`${where}: no port to probe (set the check's port or the backend's)`);
+      if (!this.transports[c.via])
+        throw new Error(`${where}: probes via "${c.via}" need a transport, and none was supplied`);
       return c;
     });
     const names = new Set<string>();
@@ -231,7 +261,12 @@ export class HealthMonitor extends EventEmitter {
       const prev = old.get(bs.name);
       old.delete(bs.name);
       let entry: BackendEntry;
-      if (prev && prev.target.address === target.address && prev.target.port === target.port && prev.check.type === check.type) {
+      if (
+        prev &&
+        prev.target.address === target.address &&
+        prev.target.port === target.port &&
+        prev.check.type === check.type
+      ) {
         this.halt(prev);
         prev.spec = bs;
         prev.check = check;
@@ -254,7 +289,17 @@ export class HealthMonitor extends EventEmitter {
           generation: 0,
           lastProbe: null,
           heldLogged: false,
-          counters: { vip: spec.name, backend: bs.name, ok: 0, fail: 0, timeout: 0, error: 0, passiveFailures: 0, passiveSuccesses: 0, transitions: 0 },
+          counters: {
+            vip: spec.name,
+            backend: bs.name,
+            ok: 0,
+            fail: 0,
+            timeout: 0,
+            error: 0,
+            passiveFailures: 0,
+            passiveSuccesses: 0,
+            transitions: 0,
+          },
         };
       }
       v.backends.set(bs.name, entry);
@@ -330,7 +375,14 @@ export class HealthMonitor extends EventEmitter {
 
   vip(name: string): VipStatus {
     const v = this.vipOrThrow(name);
-    return { vip: name, healthy: v.healthy, since: v.since, servingBackends: this.servingCount(v), minHealthy: v.spec.minHealthy, backends: v.backends.size };
+    return {
+      vip: name,
+      healthy: v.healthy,
+      since: v.since,
+      servingBackends: this.servingCount(v),
+      minHealthy: v.spec.minHealthy,
+      backends: v.backends.size,
+    };
   }
 
   vips(): VipStatus[] {
@@ -378,7 +430,12 @@ export class HealthMonitor extends EventEmitter {
       weight: b.spec.weight,
       drained: b.drained,
       serving: this.isServing(b),
-      damping: { penalty: Math.round(h.penalty(now)), suppressed: h.suppressed, heldDown: h.heldDown, releaseInMs: h.releaseIn(now) },
+      damping: {
+        penalty: Math.round(h.penalty(now)),
+        suppressed: h.suppressed,
+        heldDown: h.heldDown,
+        releaseInMs: h.releaseIn(now),
+      },
     };
   }
 
@@ -418,7 +475,11 @@ export class HealthMonitor extends EventEmitter {
     try {
       r = await this.runProbe(b.target, b.check, b.transport, ac.signal);
     } catch (e) {
-      r = { outcome: 'error', detail: e instanceof Error ? e.message : String(e), latencyMs: this.clock.now() - started };
+      r = {
+        outcome: 'error',
+        detail: e instanceof Error ? e.message : String(e),
+        latencyMs: this.clock.now() - started,
+      };
     }
     if (gen !== b.generation || !this.running) return;
     b.inflight = null;
@@ -438,11 +499,22 @@ export class HealthMonitor extends EventEmitter {
     const backend = b.spec.name;
     if (change) {
       b.counters.transitions++;
-      const servingChanged = (change.from === 'up' || change.from === 'suspect') !== (change.to === 'up' || change.to === 'suspect') && b.spec.weight > 0 && !b.drained;
+      const servingChanged =
+        (change.from === 'up' || change.from === 'suspect') !== (change.to === 'up' || change.to === 'suspect') &&
+        b.spec.weight > 0 &&
+        !b.drained;
       const fields = { vip, backend, from: change.from, to: change.to, cause: change.cause, reason: change.reason };
       if (change.to === 'down') this.log?.warn(fields, `backend ${backend} of ${vip} is down: ${change.reason}`);
       else this.log?.info(fields, `backend ${backend} of ${vip} is ${change.to}: ${change.reason}`);
-      this.emit('backend', { vip, backend, ...change, since: h.since, serving: this.isServing(b), servingChanged, downFlows: b.vip.spec.downFlows });
+      this.emit('backend', {
+        vip,
+        backend,
+        ...change,
+        since: h.since,
+        serving: this.isServing(b),
+        servingChanged,
+        downFlows: b.vip.spec.downFlows,
+      });
     }
     // One line per suppression episode, however often the probes flip meanwhile.
     if (!h.suppressed) b.heldLogged = false;
@@ -463,12 +535,15 @@ export class HealthMonitor extends EventEmitter {
   private armRelease(b: BackendEntry): void {
     if (!b.health.suppressed || b.releaseTimer !== null) return;
     const gen = b.generation;
-    b.releaseTimer = this.clock.setTimeout(() => {
-      b.releaseTimer = null;
-      if (gen !== b.generation) return;
-      const wasHeld = b.health.heldDown;
-      this.apply(b, b.health.onTick(this.clock.now()), wasHeld);
-    }, Math.max(1, b.health.releaseIn(this.clock.now())));
+    b.releaseTimer = this.clock.setTimeout(
+      () => {
+        b.releaseTimer = null;
+        if (gen !== b.generation) return;
+        const wasHeld = b.health.heldDown;
+        this.apply(b, b.health.onTick(this.clock.now()), wasHeld);
+      },
+      Math.max(1, b.health.releaseIn(this.clock.now())),
+    );
   }
 
   private updateVip(v: VipEntry): void {
@@ -477,10 +552,24 @@ export class HealthMonitor extends EventEmitter {
     if (healthy === v.healthy) return;
     v.healthy = healthy;
     v.since = this.clock.now();
-    const e: VipTransitionEvent = { vip: v.spec.name, healthy, servingBackends: serving, minHealthy: v.spec.minHealthy, since: v.since };
+    const e: VipTransitionEvent = {
+      vip: v.spec.name,
+      healthy,
+      servingBackends: serving,
+      minHealthy: v.spec.minHealthy,
+      since: v.since,
+    };
     const fields = { vip: e.vip, healthy, servingBackends: serving, minHealthy: e.minHealthy };
-    if (healthy) this.log?.info(fields, `VIP ${e.vip} is healthy: ${serving} of ${v.backends.size} backends serving (minimum ${e.minHealthy})`);
-    else this.log?.warn(fields, `VIP ${e.vip} is unhealthy: ${serving} of ${v.backends.size} backends serving (minimum ${e.minHealthy})`);
+    if (healthy)
+      this.log?.info(
+        fields,
+        `VIP ${e.vip} is healthy: ${serving} of ${v.backends.size} backends serving (minimum ${e.minHealthy})`,
+      );
+    else
+      this.log?.warn(
+        fields,
+        `VIP ${e.vip} is unhealthy: ${serving} of ${v.backends.size} backends serving (minimum ${e.minHealthy})`,
+      );
     this.emit('vip', e);
   }
 }

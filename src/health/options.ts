@@ -1,7 +1,12 @@
 // Health-check option types and defaults, and the mapping from the YAML model (src/config/schema.ts)
 // to them.
 import { hostPort } from '../config/address.js';
-import { healthCheckSchema, type BackendHealthCheckConfig, type HealthCheckConfig, type VipConfig } from '../config/schema.js';
+import {
+  healthCheckSchema,
+  type BackendHealthCheckConfig,
+  type HealthCheckConfig,
+  type VipConfig,
+} from '../config/schema.js';
 
 export type ProbeKind = 'tcp' | 'http' | 'udp' | 'none';
 
@@ -68,7 +73,9 @@ export interface HealthCheckOptions {
 }
 
 /** Settings one backend may override. */
-export type BackendCheckOverrides = Partial<Omit<HealthCheckOptions, 'damping'>> & { damping?: Partial<DampingOptions> };
+export type BackendCheckOverrides = Partial<Omit<HealthCheckOptions, 'damping'>> & {
+  damping?: Partial<DampingOptions>;
+};
 
 export interface BackendHealthSpec {
   /** Backend identity, as in the config and Maglev ("address:port" by default). */
@@ -107,13 +114,17 @@ export function assertCheck(c: HealthCheckOptions, where: string): void {
     throw new Error(`${where}: ${msg}`);
   };
   if (!(c.intervalMs > 0)) bad(`intervalMs must be above 0, got ${c.intervalMs}`);
-  if (!(c.timeoutMs > 0 && c.timeoutMs <= c.intervalMs)) bad(`timeoutMs must be 1..intervalMs (${c.intervalMs}), got ${c.timeoutMs}`);
+  if (!(c.timeoutMs > 0 && c.timeoutMs <= c.intervalMs))
+    bad(`timeoutMs must be 1..intervalMs (${c.intervalMs}), got ${c.timeoutMs}`);
   if (!(c.jitterMs >= 0)) bad(`jitterMs must be 0 or more, got ${c.jitterMs}`);
   if (!Number.isInteger(c.rise) || c.rise < 1) bad(`rise must be an integer ≥ 1, got ${c.rise}`);
   if (!Number.isInteger(c.fall) || c.fall < 1) bad(`fall must be an integer ≥ 1, got ${c.fall}`);
-  if (!Number.isInteger(c.passiveSuspectAfter) || c.passiveSuspectAfter < 1) bad(`passiveSuspectAfter must be an integer ≥ 1`);
+  if (!Number.isInteger(c.passiveSuspectAfter) || c.passiveSuspectAfter < 1)
+    bad(`passiveSuspectAfter must be an integer ≥ 1`);
   if (!Number.isInteger(c.passiveDownAfter) || c.passiveDownAfter < c.passiveSuspectAfter) {
-    bad(`passiveDownAfter must be an integer ≥ passiveSuspectAfter (${c.passiveSuspectAfter}), got ${c.passiveDownAfter}`);
+    bad(
+      `passiveDownAfter must be an integer ≥ passiveSuspectAfter (${c.passiveSuspectAfter}), got ${c.passiveDownAfter}`,
+    );
   }
   if (c.type === 'http' && !c.path.startsWith('/')) bad(`path must start with "/", got "${c.path}"`);
   if (c.type === 'http' && c.expectStatus.length === 0) bad('expectStatus must list at least one status');
@@ -183,7 +194,10 @@ export function vipSpecFromConfig(vip: VipConfig): VipHealthSpec {
     name: vip.name,
     minHealthy: vip.min_healthy_backends,
     downFlows: vip.on_backend_down,
-    check: { ...checkFromConfig(vip.health_check), ...(vip.health_check.via === 'tunnel' ? { vipAddress: vip.address } : {}) },
+    check: {
+      ...checkFromConfig(vip.health_check),
+      ...(vip.health_check.via === 'tunnel' ? { vipAddress: vip.address } : {}),
+    },
     backends: vip.backends.map((b) => {
       const check = overridesFromConfig(b.health_check);
       return {

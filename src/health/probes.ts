@@ -190,7 +190,12 @@ export function httpProbe(target: ProbeTarget, o: HttpProbeOptions): Promise<Pro
         method: 'GET',
         path: o.path,
         setHost: false,
-        headers: { Host: o.host ?? defaultHost(target), 'User-Agent': 'weir-health', Accept: '*/*', Connection: 'close' },
+        headers: {
+          Host: o.host ?? defaultHost(target),
+          'User-Agent': 'weir-health',
+          Accept: '*/*',
+          Connection: 'close',
+        },
         createConnection: () => sock as net.Socket,
       });
       const onAbort = () => req.destroy(signal.reason as Error);
@@ -223,7 +228,8 @@ export function udpProbe(target: ProbeTarget, o: UdpProbeOptions): Promise<Probe
   const t = o.transport ?? kernelTransport;
   return bounded(o.timeoutMs, o.signal, async (signal) => {
     const reply = await t.exchange(target, o.payload, o, signal);
-    if (o.expect && !reply.equals(o.expect)) return { outcome: 'fail', detail: `unexpected reply (${reply.length} bytes)` };
+    if (o.expect && !reply.equals(o.expect))
+      return { outcome: 'fail', detail: `unexpected reply (${reply.length} bytes)` };
     return { outcome: 'ok', detail: `reply (${reply.length} bytes)` };
   });
 }

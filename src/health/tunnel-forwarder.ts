@@ -27,9 +27,7 @@ export interface ForwarderInit {
   counters: SharedArrayBuffer;
 }
 
-export type ForwarderMessage =
-  | { type: 'route'; source: string; outer: string; backend: string }
-  | { type: 'stop' };
+export type ForwarderMessage = { type: 'route'; source: string; outer: string; backend: string } | { type: 'stop' };
 
 function main(init: ForwarderInit): void {
   const sync = new Int32Array(init.sync);
@@ -54,8 +52,7 @@ function main(init: ForwarderInit): void {
     if (m.type === 'route') {
       const src = parseIp(m.source)!;
       routes.set(formatIp(src, 0, src.length), new GreTunnel(parseIp(m.outer)!, parseIp(m.backend)!)); // keyed as drain() formats
-    }
-    else if (open) {
+    } else if (open) {
       open = false;
       tun.onReadable(null);
       tun.close();

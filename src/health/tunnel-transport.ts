@@ -11,8 +11,15 @@ import type { Duplex } from 'node:stream';
 import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import {
-  FWD_COUNTERS, FWD_ENCAPSULATED, FWD_FAILED, FWD_OPEN, FWD_SEND_ERRORS, FWD_STATE, FWD_UNROUTED,
-  type ForwarderInit, type ForwarderMessage,
+  FWD_COUNTERS,
+  FWD_ENCAPSULATED,
+  FWD_FAILED,
+  FWD_OPEN,
+  FWD_SEND_ERRORS,
+  FWD_STATE,
+  FWD_UNROUTED,
+  type ForwarderInit,
+  type ForwarderMessage,
 } from './tunnel-forwarder.js';
 import { kernelTransport, type ProbeSocketOptions, type ProbeTarget, type ProbeTransport } from './probes.js';
 
@@ -72,8 +79,17 @@ export class TunnelProbePath implements ProbeTransport {
     if (this.failed && Date.now() - this.failed.at < START_RETRY_MS) throw this.failed.error;
     const ch = new MessageChannel();
     const sync = new Int32Array(new SharedArrayBuffer(8));
-    const init: ForwarderInit = { tun: this.opts.tun, port: ch.port2, sync: sync.buffer as SharedArrayBuffer, counters: this.stats.buffer as SharedArrayBuffer };
-    const worker = new Worker(new URL('./tunnel-forwarder.js', import.meta.url), { workerData: init, transferList: [ch.port2], name: 'weir-probe-tunnel' });
+    const init: ForwarderInit = {
+      tun: this.opts.tun,
+      port: ch.port2,
+      sync: sync.buffer as SharedArrayBuffer,
+      counters: this.stats.buffer as SharedArrayBuffer,
+    };
+    const worker = new Worker(new URL('./tunnel-forwarder.js', import.meta.url), {
+      workerData: init,
+      transferList: [ch.port2],
+      name: 'weir-probe-tunnel',
+    });
     // Before waiting: an error while the thread loads must find a listener, not crash the process.
     worker.on('error', (e) => this.opts.logger?.error({ err: e.message }, 'tunnel probe forwarder failed'));
     worker.on('exit', () => {
@@ -92,7 +108,9 @@ export class TunnelProbePath implements ProbeTransport {
       const m = receiveMessageOnPort(ch.port1)?.message as { message?: string } | undefined;
       void worker.terminate();
       ch.port1.close();
-      const error = new Error(`tunnel probe: cannot open TUN ${this.opts.tun}: ${state === FWD_FAILED ? m?.message ?? 'unknown error' : `no answer from the forwarder thread within ${FORWARDER_START_MS} ms`}`);
+      const error = new Error(
+        `tunnel probe: cannot open TUN ${this.opts.tun}: ${state === FWD_FAILED ? (m?.message ?? 'unknown error') : `no answer from the forwarder thread within ${FORWARDER_START_MS} ms`}`,
+      );
       this.failed = { at: Date.now(), error };
       throw error;
     }
@@ -111,10 +129,18 @@ export class TunnelProbePath implements ProbeTransport {
     this.port = null;
     this.worker = null; // it closes the TUN and exits on 'stop'
     for (const src of this.rules) {
-      try { ip([src.includes(':') ? '-6' : '-4', 'rule', 'del', 'from', src, 'lookup', String(this.table)]); } catch { /* gone */ }
+      try {
+        ip([src.includes(':') ? '-6' : '-4', 'rule', 'del', 'from', src, 'lookup', String(this.table)]);
+      } catch {
+        /* gone */
+      }
     }
     for (const fam of this.rules.size > 0 ? [4, 6] : []) {
-      try { ip([`-${fam}`, 'route', 'del', 'unreachable', 'default', 'table', String(this.table), 'metric', '4294967295']); } catch { /* none */ }
+      try {
+        ip([`-${fam}`, 'route', 'del', 'unreachable', 'default', 'table', String(this.table), 'metric', '4294967295']);
+      } catch {
+        /* none */
+      }
     }
     this.rules.clear();
     this.routes.clear();
@@ -130,7 +156,17 @@ export class TunnelProbePath implements ProbeTransport {
     const outer = (fam === 4 ? this.opts.outer4 : this.opts.outer6)!;
     if (!this.routed.has(fam)) {
       // Fail closed: without the TUN's route (forwarder gone) probes must not leave untunnelled.
-      ip([`-${fam}`, 'route', 'replace', 'unreachable', 'default', 'table', String(this.table), 'metric', '4294967295']);
+      ip([
+        `-${fam}`,
+        'route',
+        'replace',
+        'unreachable',
+        'default',
+        'table',
+        String(this.table),
+        'metric',
+        '4294967295',
+      ]);
       ip([`-${fam}`, 'route', 'replace', 'default', 'dev', this.opts.tun, 'table', String(this.table)]);
       this.routed.add(fam);
     }
@@ -142,10 +178,12 @@ export class TunnelProbePath implements ProbeTransport {
     const fam = source.includes(':') ? 6 : 4;
     const outer = fam === 4 ? this.opts.outer4 : this.opts.outer6;
     if (!outer) throw new Error(`tunnel probe: no IPv${fam} instance address for the outer GRE header`);
-    if (net.isIPv6(backend) !== (fam === 6)) throw new Error(`tunnel probe: source ${source} and backend ${backend} differ in family`);
+    if (net.isIPv6(backend) !== (fam === 6))
+      throw new Error(`tunnel probe: source ${source} and backend ${backend} differ in family`);
     if (this.worker && this.routes.get(source) === backend) return;
     this.routes.set(source, backend);
-    if (!this.worker) this.start(); // hands over every route, this one included
+    if (!this.worker)
+      this.start(); // hands over every route, this one included
     else this.post(source, backend);
     if (!this.rules.has(source)) {
       ip([`-${fam}`, 'rule', 'add', 'from', source, 'lookup', String(this.table), 'pref', '100']);
@@ -155,17 +193,25 @@ export class TunnelProbePath implements ProbeTransport {
 
   connect(target: ProbeTarget, opts: ProbeSocketOptions, signal: AbortSignal): Promise<Duplex> {
     if (!opts.sourceAddress || !opts.vipAddress) {
-      return Promise.reject(Object.assign(new Error('tunnel probe needs a source_address and the VIP address'), { code: 'EINVAL' }));
+      return Promise.reject(
+        Object.assign(new Error('tunnel probe needs a source_address and the VIP address'), { code: 'EINVAL' }),
+      );
     }
     if (net.isIPv6(opts.sourceAddress) !== net.isIPv6(target.address)) {
-      return Promise.reject(Object.assign(new Error('tunnel probe source and backend differ in family'), { code: 'EINVAL' }));
+      return Promise.reject(
+        Object.assign(new Error('tunnel probe source and backend differ in family'), { code: 'EINVAL' }),
+      );
     }
     try {
       this.route(opts.sourceAddress, target.address);
     } catch (e) {
       return Promise.reject(e);
     }
-    return kernelTransport.connect({ address: opts.vipAddress, port: target.port }, { sourceAddress: opts.sourceAddress }, signal);
+    return kernelTransport.connect(
+      { address: opts.vipAddress, port: target.port },
+      { sourceAddress: opts.sourceAddress },
+      signal,
+    );
   }
 
   exchange(): Promise<Buffer> {

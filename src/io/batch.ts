@@ -66,7 +66,8 @@ export class PacketBatch {
     const slots = options.slots ?? 256;
     const slotSize = options.slotSize ?? 2048;
     const headroom = options.headroom ?? 0;
-    if (!Number.isInteger(slots) || slots < 1 || slots > 65536) throw new RangeError(`slots must be 1..65536, got ${slots}`);
+    if (!Number.isInteger(slots) || slots < 1 || slots > 65536)
+      throw new RangeError(`slots must be 1..65536, got ${slots}`);
     if (!Number.isInteger(slotSize) || slotSize < 64 || slotSize > 1 << 24) {
       throw new RangeError(`slotSize must be 64..16 MiB, got ${slotSize}`);
     }
@@ -105,7 +106,8 @@ export class PacketBatch {
   }
   /** Copies bytes into slot i at the batch's headroom (control-plane and test helper). */
   put(i: number, bytes: Uint8Array): void {
-    if (bytes.length > this.slotSize - this.headroom) throw new RangeError(`packet of ${bytes.length} bytes exceeds the slot`);
+    if (bytes.length > this.slotSize - this.headroom)
+      throw new RangeError(`packet of ${bytes.length} bytes exceeds the slot`);
     this.data.set(bytes, i * this.slotSize + this.headroom);
     this.setPacket(i, this.headroom, bytes.length);
   }

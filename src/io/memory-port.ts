@@ -1,6 +1,17 @@
 // An in-memory PacketPort for tests and simulations: packets queued with inject() come out of
 // recv(); packets given to send() are copied into `sent`. No root, no kernel.
-import { META_FLAGS, META_IFINDEX, META_LEN, META_OFF, META_PROTO, META_VLAN, META_WIRE_LEN, META_WORDS, META_AUX, WEIR_F_TRUNCATED } from './batch.js';
+import {
+  META_FLAGS,
+  META_IFINDEX,
+  META_LEN,
+  META_OFF,
+  META_PROTO,
+  META_VLAN,
+  META_WIRE_LEN,
+  META_WORDS,
+  META_AUX,
+  WEIR_F_TRUNCATED,
+} from './batch.js';
 import type { PacketBatch } from './batch.js';
 import type { PacketPort } from './ports.js';
 

@@ -117,7 +117,14 @@ export interface NativeXskSocket {
   readonly ifindex: number;
   recv(data: Uint8Array, meta: Uint32Array, headroom: number, timeoutMs: number): number;
   send(data: Uint8Array, meta: Uint32Array, count: number): number;
-  stats(): { rxDropped: number; rxInvalid: number; txInvalid: number; rxRingFull: number; fillRingEmpty: number; txRingEmpty: number };
+  stats(): {
+    rxDropped: number;
+    rxInvalid: number;
+    txInvalid: number;
+    rxRingFull: number;
+    fillRingEmpty: number;
+    txRingEmpty: number;
+  };
   close(): void;
 }
 

@@ -31,7 +31,10 @@ export function aggregationOff(ifnames: readonly string[], native: NativeAddon =
 }
 
 /** Puts back what aggregationOff() changed; returns the interfaces it could not restore (gone, or refused) with why. */
-export function restoreAggregation(changed: readonly AggregationChange[], native: NativeAddon = loadNative()): string[] {
+export function restoreAggregation(
+  changed: readonly AggregationChange[],
+  native: NativeAddon = loadNative(),
+): string[] {
   const failed: string[] = [];
   for (const c of changed) {
     try {

@@ -198,12 +198,18 @@ export class XdpClassifier {
       const out = new Uint8Array(list.length * size);
       list.forEach(([a], i) => {
         const b = parseIp(a);
-        if (!b || b.length !== size) throw new Error(`XDP ${this.ifname}: "${a}" is not an IPv${size === 4 ? 4 : 6} address`);
+        if (!b || b.length !== size)
+          throw new Error(`XDP ${this.ifname}: "${a}" is not an IPv${size === 4 ? 4 : 6} address`);
         out.set(b, i * size);
       });
       return out;
     };
-    this.prog.setAddresses(pack(v4, 4), Uint8Array.from(v4.map(([, f]) => f)), pack(v6, 16), Uint8Array.from(v6.map(([, f]) => f)));
+    this.prog.setAddresses(
+      pack(v4, 4),
+      Uint8Array.from(v4.map(([, f]) => f)),
+      pack(v6, 16),
+      Uint8Array.from(v6.map(([, f]) => f)),
+    );
   }
   close(): void {
     this.prog.close();
@@ -221,7 +227,13 @@ export class XdpPort implements PolledPort {
   readonly queue: number;
   private readonly sock: NativeXskSocket;
 
-  constructor(ifname: string, queue: number, xskMapFd: number, options: NativeXskOptions = {}, native: NativeAddon = loadNative()) {
+  constructor(
+    ifname: string,
+    queue: number,
+    xskMapFd: number,
+    options: NativeXskOptions = {},
+    native: NativeAddon = loadNative(),
+  ) {
     this.name = ifname;
     this.queue = queue;
     this.sock = new native.XskSocket(ifname, queue, xskMapFd, options);

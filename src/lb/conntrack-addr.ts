@@ -4,7 +4,10 @@
 import { formatIp, ipv4ToU32, parseCidr, parseIp, u32ToIpv4 } from '../packet/index.js';
 
 /** An address as the table stores it: IPv4 in words[0], IPv6 as four big-endian words. */
-export interface CtAddr { family: 4 | 6; words: Int32Array }
+export interface CtAddr {
+  family: 4 | 6;
+  words: Int32Array;
+}
 
 /** 4 or 16 network-order bytes as table words (IPv4 in words[0], the rest zero). */
 function wordsOf(b: Uint8Array): Int32Array {
@@ -30,12 +33,19 @@ export function formatCtAddr4(w: number): string {
 
 /** RFC 5952 text; an IPv4-mapped address stays in hex ("::ffff:c000:201") as it always has. */
 export function formatCtAddr6(a: number, b: number, c: number, d: number): string {
-  u32ToIpv4(a, scratch, 0); u32ToIpv4(b, scratch, 4); u32ToIpv4(c, scratch, 8); u32ToIpv4(d, scratch, 12);
+  u32ToIpv4(a, scratch, 0);
+  u32ToIpv4(b, scratch, 4);
+  u32ToIpv4(c, scratch, 8);
+  u32ToIpv4(d, scratch, 12);
   return formatIp(scratch, 0, 16, { v4Mapped: 'hex' });
 }
 
 /** A parsed CIDR: family, network words and prefix length. */
-export interface CtPrefix { family: 4 | 6; words: Int32Array; len: number }
+export interface CtPrefix {
+  family: 4 | 6;
+  words: Int32Array;
+  len: number;
+}
 
 /** Parses "198.18.10.0/24" / "fd00:1::/32" (a bare address: a host prefix); throws on bad text. */
 export function parseCtPrefix(text: string): CtPrefix {

@@ -16,8 +16,17 @@ export const CT_OTHER = 10; // any other IP protocol; uses the UDP timeout
 export const CT_NSTATES = 11;
 
 export const CT_STATE_NAMES: readonly string[] = [
-  'NONE', 'SYN_SENT', 'SYN_RECV', 'ESTABLISHED', 'FIN_WAIT', 'CLOSE_WAIT', 'TIME_WAIT', 'CLOSED',
-  'UDP', 'ICMP', 'OTHER',
+  'NONE',
+  'SYN_SENT',
+  'SYN_RECV',
+  'ESTABLISHED',
+  'FIN_WAIT',
+  'CLOSE_WAIT',
+  'TIME_WAIT',
+  'CLOSED',
+  'UDP',
+  'ICMP',
+  'OTHER',
 ];
 
 /** TCP header flag bits (RFC 9293 §3.1). */

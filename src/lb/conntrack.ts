@@ -63,9 +63,27 @@
 // computed with wrapping 32-bit subtraction, so timeouts are limited to < 2^31 ms (24 days).
 
 import {
-  CT_CLOSED, CT_CLOSE_WAIT, CT_DIR_ORIG, CT_ESTABLISHED, CT_FIN_WAIT, CT_ICMP, CT_NONE, CT_NSTATES,
-  CT_OTHER, CT_STATE_NAMES, CT_SYN_RECV, CT_SYN_SENT, CT_TIME_WAIT, CT_UDP, IPPROTO_ICMP, IPPROTO_ICMPV6,
-  IPPROTO_TCP, IPPROTO_UDP, ctInitialState, ctIsHalfOpen, tcpNextState,
+  CT_CLOSED,
+  CT_CLOSE_WAIT,
+  CT_DIR_ORIG,
+  CT_ESTABLISHED,
+  CT_FIN_WAIT,
+  CT_ICMP,
+  CT_NONE,
+  CT_NSTATES,
+  CT_OTHER,
+  CT_STATE_NAMES,
+  CT_SYN_RECV,
+  CT_SYN_SENT,
+  CT_TIME_WAIT,
+  CT_UDP,
+  IPPROTO_ICMP,
+  IPPROTO_ICMPV6,
+  IPPROTO_TCP,
+  IPPROTO_UDP,
+  ctInitialState,
+  ctIsHalfOpen,
+  tcpNextState,
 } from './conntrack-tcp-state.js';
 import { ctPrefixContains, formatCtAddr4, formatCtAddr6, parseCtPrefix } from './conntrack-addr.js';
 import { counterSet } from '../util/counters.js';
@@ -74,8 +92,15 @@ export * from './conntrack-tcp-state.js';
 
 /** Idle timeouts in seconds, per TCP state and for UDP / ICMP (other protocols use `udp`). */
 export interface CtTimeouts {
-  synSent: number; synRecv: number; established: number; finWait: number; closeWait: number;
-  timeWait: number; close: number; udp: number; icmp: number;
+  synSent: number;
+  synRecv: number;
+  established: number;
+  finWait: number;
+  closeWait: number;
+  timeWait: number;
+  close: number;
+  udp: number;
+  icmp: number;
 }
 
 /**
@@ -86,8 +111,15 @@ export interface CtTimeouts {
  * ICMP is conntrack's 30 s.
  */
 export const DEFAULT_TIMEOUTS: CtTimeouts = Object.freeze({
-  synSent: 120, synRecv: 60, established: 900, finWait: 120, closeWait: 60, timeWait: 120,
-  close: 10, udp: 300, icmp: 30,
+  synSent: 120,
+  synRecv: 60,
+  established: 900,
+  finWait: 120,
+  closeWait: 60,
+  timeWait: 120,
+  close: 10,
+  udp: 300,
+  icmp: 30,
 });
 
 export interface ConnTableOptions {
@@ -103,21 +135,42 @@ export interface ConnTableOptions {
 
 /** What `shared()` returns: structured-clonable, for postMessage / workerData. */
 export interface ConnTableShared {
-  header: SharedArrayBuffer; index: SharedArrayBuffer; entries: SharedArrayBuffer; counters: SharedArrayBuffer;
+  header: SharedArrayBuffer;
+  index: SharedArrayBuffer;
+  entries: SharedArrayBuffer;
+  counters: SharedArrayBuffer;
 }
 
-export interface ConnQuery { vipId?: number; backendId?: number; state?: string; clientPrefix?: string }
+export interface ConnQuery {
+  vipId?: number;
+  backendId?: number;
+  state?: string;
+  clientPrefix?: string;
+}
 
 export interface ConnEntryView {
-  proto: 'tcp' | 'udp' | 'icmp' | 'icmpv6' | number; family: 4 | 6;
-  client: string; clientPort: number; vip: string; vipPort: number;
-  vipId: number; backendId: number; state: string;
+  proto: 'tcp' | 'udp' | 'icmp' | 'icmpv6' | number;
+  family: 4 | 6;
+  client: string;
+  clientPort: number;
+  vip: string;
+  vipPort: number;
+  vipId: number;
+  backendId: number;
+  state: string;
   /** Data-plane clock (ms mod 2^32) at creation and at the last packet. */
-  createdMs: number; lastSeenMs: number; expiresInMs: number;
-  pktsOrig: number; bytesOrig: number; pktsReply: number; bytesReply: number;
+  createdMs: number;
+  lastSeenMs: number;
+  expiresInMs: number;
+  pktsOrig: number;
+  bytesOrig: number;
+  pktsReply: number;
+  bytesReply: number;
   snat?: { addr: string; port: number; backend: string; backendPort: number };
   /** Extras: index of the record, age and idle time at `now`. */
-  entry: number; ageMs: number; idleMs: number;
+  entry: number;
+  ageMs: number;
+  idleMs: number;
 }
 
 // ─── negative outcomes of insert (the packet path counts them and carries on statelessly) ──
@@ -129,7 +182,9 @@ export const CT_ERR_REPLY_IN_USE = -2;
 export const CT_ERR_BUSY = -3;
 
 /** The table's clock: Date.now() modulo 2^32 (ms). */
-export function ctNow(): number { return Date.now() >>> 0; }
+export function ctNow(): number {
+  return Date.now() >>> 0;
+}
 
 // ─── header words ─────────────────────────────────────────────────────────────────────────
 const H_MAGIC = 0;
@@ -209,10 +264,22 @@ export const CT_COUNTERS = counterSet({
 });
 export const CT_COUNTER_NAMES = CT_COUNTERS.names;
 const {
-  inserts: C_INSERTS, insertExisting: C_EXISTING, hits: C_HITS, misses: C_MISSES, lookupRetries: C_RETRIES,
-  reclaimedExpired: C_RECLAIMED, evictedExpired: C_EV_EXPIRED, evictedHalfOpen: C_EV_HALFOPEN, evictedStale: C_EV_STALE,
-  refusedFull: C_REFUSED, replyInUse: C_REPLY_IN_USE, deleted: C_DELETED, trackGone: C_TRACK_GONE, lockBusy: C_BUSY,
-  reclaimScanned: C_SCANNED, tracked: C_TRACKED,
+  inserts: C_INSERTS,
+  insertExisting: C_EXISTING,
+  hits: C_HITS,
+  misses: C_MISSES,
+  lookupRetries: C_RETRIES,
+  reclaimedExpired: C_RECLAIMED,
+  evictedExpired: C_EV_EXPIRED,
+  evictedHalfOpen: C_EV_HALFOPEN,
+  evictedStale: C_EV_STALE,
+  refusedFull: C_REFUSED,
+  replyInUse: C_REPLY_IN_USE,
+  deleted: C_DELETED,
+  trackGone: C_TRACK_GONE,
+  lockBusy: C_BUSY,
+  reclaimScanned: C_SCANNED,
+  tracked: C_TRACKED,
 } = CT_COUNTERS.index;
 
 const SPIN_LIMIT = 1 << 24;
@@ -221,16 +288,24 @@ const RETRY = -2;
 const BATCH_GROUP = 16;
 
 const TIMEOUT_KEYS: ReadonlyArray<[keyof CtTimeouts, number[]]> = [
-  ['synSent', [CT_NONE, CT_SYN_SENT]], ['synRecv', [CT_SYN_RECV]], ['established', [CT_ESTABLISHED]],
-  ['finWait', [CT_FIN_WAIT]], ['closeWait', [CT_CLOSE_WAIT]], ['timeWait', [CT_TIME_WAIT]],
-  ['close', [CT_CLOSED]], ['udp', [CT_UDP, CT_OTHER]], ['icmp', [CT_ICMP]],
+  ['synSent', [CT_NONE, CT_SYN_SENT]],
+  ['synRecv', [CT_SYN_RECV]],
+  ['established', [CT_ESTABLISHED]],
+  ['finWait', [CT_FIN_WAIT]],
+  ['closeWait', [CT_CLOSE_WAIT]],
+  ['timeWait', [CT_TIME_WAIT]],
+  ['close', [CT_CLOSED]],
+  ['udp', [CT_UDP, CT_OTHER]],
+  ['icmp', [CT_ICMP]],
 ];
 const MAX_TIMEOUT_S = 2_000_000; // < 2^31 ms
 
 // ─── hashing: multiply–xorshift over the key words, seeded per table ─────────────────────
 function finalize(h: number): number {
-  h ^= h >>> 16; h = Math.imul(h, 0x7feb352d);
-  h ^= h >>> 15; h = Math.imul(h, 0x846ca68b);
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x7feb352d);
+  h ^= h >>> 15;
+  h = Math.imul(h, 0x846ca68b);
   return h ^ (h >>> 16);
 }
 function hash4(seed: number, meta: number, ports: number, src: number, dst: number): number {
@@ -248,8 +323,12 @@ function hashKey(seed: number, k: Int32Array): number {
   return finalize(h);
 }
 /** Maps a 32-bit hash onto [0, n) with a multiply (n need not be a power of two). */
-function bucketOf(h: number, n: number): number { return ((h >>> 0) * n / 4294967296) | 0; }
-function secondHash(h: number): number { return finalize(h ^ 0x5bd1e995); }
+function bucketOf(h: number, n: number): number {
+  return (((h >>> 0) * n) / 4294967296) | 0;
+}
+function secondHash(h: number): number {
+  return finalize(h ^ 0x5bd1e995);
+}
 
 function readWordBE(buf: Uint8Array, off: number): number {
   return (buf[off] << 24) | (buf[off + 1] << 16) | (buf[off + 2] << 8) | buf[off + 3];
@@ -280,7 +359,6 @@ export class ConnTable {
   /** Written by lookupBatch4 so that its touch loads are not optimised away. */
   sink = 0;
 
-
   private constructor(s: ConnTableShared) {
     this.sab = s;
     this.h = new Int32Array(s.header);
@@ -307,7 +385,8 @@ export class ConnTable {
       throw new Error(`conntrack capacity must be an integer in 1..${MAX_CAPACITY}, got ${cap}`);
     }
     const nb = opts.buckets ?? Math.max(1, Math.ceil((cap * INDEX_WORDS_PER_FLOW) / BUCKET_WORDS));
-    if (!Number.isInteger(nb) || nb < 1 || nb > 1 << 26) throw new Error(`conntrack buckets must be a positive integer, got ${nb}`);
+    if (!Number.isInteger(nb) || nb < 1 || nb > 1 << 26)
+      throw new Error(`conntrack buckets must be a positive integer, got ${nb}`);
     const s: ConnTableShared = {
       header: new SharedArrayBuffer(HEADER_WORDS * 4),
       index: new SharedArrayBuffer(nb * BUCKET_WORDS * 4),
@@ -326,15 +405,20 @@ export class ConnTable {
     t.setTimeouts(DEFAULT_TIMEOUTS);
     if (opts.timeouts) t.setTimeouts(opts.timeouts);
     const stale = opts.staleIdle ?? 60;
-    if (!(stale >= 0 && stale <= MAX_TIMEOUT_S)) throw new Error(`conntrack staleIdle must be 0..${MAX_TIMEOUT_S} s, got ${stale}`);
+    if (!(stale >= 0 && stale <= MAX_TIMEOUT_S))
+      throw new Error(`conntrack staleIdle must be 0..${MAX_TIMEOUT_S} s, got ${stale}`);
     h[H_STALE_MS] = Math.round(stale * 1000);
     return t;
   }
 
   /** Rebuilds a view in a worker from what `shared()` returned on the control thread. */
-  static attach(shared: ConnTableShared): ConnTable { return new ConnTable(shared); }
+  static attach(shared: ConnTableShared): ConnTable {
+    return new ConnTable(shared);
+  }
 
-  shared(): ConnTableShared { return { ...this.sab }; }
+  shared(): ConnTableShared {
+    return { ...this.sab };
+  }
 
   /** Sets idle timeouts (seconds) for every view. Throws on a value outside 0 < t ≤ 2,000,000. */
   setTimeouts(t: Partial<CtTimeouts>): void {
@@ -359,29 +443,53 @@ export class ConnTable {
   /** Stages an IPv4 key (addresses as numbers in network order, e.g. 0xc0000201). */
   stageKey4(proto: number, saddr: number, sport: number, daddr: number, dport: number): void {
     const k = this.k;
-    k[0] = (proto & 0xff) | K_LIVE; k[1] = (sport << 16) | (dport & 0xffff);
-    k[2] = saddr | 0; k[3] = 0; k[4] = 0; k[5] = 0; k[6] = daddr | 0; k[7] = 0; k[8] = 0; k[9] = 0;
+    k[0] = (proto & 0xff) | K_LIVE;
+    k[1] = (sport << 16) | (dport & 0xffff);
+    k[2] = saddr | 0;
+    k[3] = 0;
+    k[4] = 0;
+    k[5] = 0;
+    k[6] = daddr | 0;
+    k[7] = 0;
+    k[8] = 0;
+    k[9] = 0;
   }
 
   /** Stages an IPv6 key; the addresses are 16 bytes at `saddrOff` / `daddrOff` in `buf`. */
   stageKey6(proto: number, buf: Uint8Array, saddrOff: number, sport: number, daddrOff: number, dport: number): void {
     const k = this.k;
-    k[0] = (proto & 0xff) | K_O6 | K_LIVE; k[1] = (sport << 16) | (dport & 0xffff);
-    for (let i = 0; i < 4; i++) { k[2 + i] = readWordBE(buf, saddrOff + 4 * i); k[6 + i] = readWordBE(buf, daddrOff + 4 * i); }
+    k[0] = (proto & 0xff) | K_O6 | K_LIVE;
+    k[1] = (sport << 16) | (dport & 0xffff);
+    for (let i = 0; i < 4; i++) {
+      k[2 + i] = readWordBE(buf, saddrOff + 4 * i);
+      k[6 + i] = readWordBE(buf, daddrOff + 4 * i);
+    }
   }
 
   /** Stages the NAT reply key of the next insertStaged: backend → SNAT address, IPv4. */
   stageReply4(backendAddr: number, backendPort: number, snatAddr: number, snatPort: number): void {
     const r = this.r;
-    r[0] = K_LIVE; r[1] = (backendPort << 16) | (snatPort & 0xffff);
-    r[2] = backendAddr | 0; r[3] = 0; r[4] = 0; r[5] = 0; r[6] = snatAddr | 0; r[7] = 0; r[8] = 0; r[9] = 0;
+    r[0] = K_LIVE;
+    r[1] = (backendPort << 16) | (snatPort & 0xffff);
+    r[2] = backendAddr | 0;
+    r[3] = 0;
+    r[4] = 0;
+    r[5] = 0;
+    r[6] = snatAddr | 0;
+    r[7] = 0;
+    r[8] = 0;
+    r[9] = 0;
   }
 
   /** Stages the NAT reply key, IPv6 addresses as 16 bytes at offsets in `buf`. */
   stageReply6(buf: Uint8Array, backendOff: number, backendPort: number, snatOff: number, snatPort: number): void {
     const r = this.r;
-    r[0] = K_O6 | K_LIVE; r[1] = (backendPort << 16) | (snatPort & 0xffff);
-    for (let i = 0; i < 4; i++) { r[2 + i] = readWordBE(buf, backendOff + 4 * i); r[6 + i] = readWordBE(buf, snatOff + 4 * i); }
+    r[0] = K_O6 | K_LIVE;
+    r[1] = (backendPort << 16) | (snatPort & 0xffff);
+    for (let i = 0; i < 4; i++) {
+      r[2 + i] = readWordBE(buf, backendOff + 4 * i);
+      r[6 + i] = readWordBE(buf, snatOff + 4 * i);
+    }
   }
 
   // ─── packet path: lookup ────────────────────────────────────────────────────────────────
@@ -390,7 +498,8 @@ export class ConnTable {
   lookup4(proto: number, saddr: number, sport: number, daddr: number, dport: number): number {
     const meta = (proto & 0xff) | K_LIVE;
     const ports = (sport << 16) | (dport & 0xffff);
-    const s = saddr | 0, d = daddr | 0;
+    const s = saddr | 0,
+      d = daddr | 0;
     const h = hash4(this.seed, meta, ports, s, d);
     for (let i = 0; i < READ_RETRIES; i++) {
       const e = this.probe4(h, meta, ports, s, d);
@@ -411,31 +520,61 @@ export class ConnTable {
    * group of 16 keys it first hashes all and touches their buckets, then touches the candidate
    * records, then compares, so the cache and TLB misses of a group overlap.
    */
-  lookupBatch4(n: number, proto: ArrayLike<number>, saddr: ArrayLike<number>, sport: ArrayLike<number>,
-    daddr: ArrayLike<number>, dport: ArrayLike<number>, out: Int32Array, dirs: Uint8Array): number {
-    const I = this.idx, E = this.ent, hs = this.batchHash, nb = this.nb, seed = this.seed;
-    let hits = 0, touch = 0;
+  lookupBatch4(
+    n: number,
+    proto: ArrayLike<number>,
+    saddr: ArrayLike<number>,
+    sport: ArrayLike<number>,
+    daddr: ArrayLike<number>,
+    dport: ArrayLike<number>,
+    out: Int32Array,
+    dirs: Uint8Array,
+  ): number {
+    const I = this.idx,
+      E = this.ent,
+      hs = this.batchHash,
+      nb = this.nb,
+      seed = this.seed;
+    let hits = 0,
+      touch = 0;
     for (let g = 0; g < n; g += BATCH_GROUP) {
       const m = n - g < BATCH_GROUP ? n - g : BATCH_GROUP;
       for (let i = 0; i < m; i++) {
         const j = g + i;
-        const h = hash4(seed, (proto[j] & 0xff) | K_LIVE, (sport[j] << 16) | (dport[j] & 0xffff), saddr[j] | 0, daddr[j] | 0);
+        const h = hash4(
+          seed,
+          (proto[j] & 0xff) | K_LIVE,
+          (sport[j] << 16) | (dport[j] & 0xffff),
+          saddr[j] | 0,
+          daddr[j] | 0,
+        );
         hs[i] = h;
         touch ^= I[bucketOf(h, nb) * BUCKET_WORDS + 1];
       }
       for (let i = 0; i < m; i++) {
-        const h = hs[i], tag = h << 24, b = bucketOf(h, nb) * BUCKET_WORDS;
+        const h = hs[i],
+          tag = h << 24,
+          b = bucketOf(h, nb) * BUCKET_WORDS;
         for (let s = b + 1; s < b + BUCKET_WORDS; s++) {
           const v = I[s];
-          if (v !== 0 && (v & SLOT_TAG_MASK) === tag) { touch ^= E[((v & SLOT_ID_MASK) - 1) * ENTRY_WORDS + W_PORTS]; break; }
+          if (v !== 0 && (v & SLOT_TAG_MASK) === tag) {
+            touch ^= E[((v & SLOT_ID_MASK) - 1) * ENTRY_WORDS + W_PORTS];
+            break;
+          }
         }
       }
       for (let i = 0; i < m; i++) {
         const j = g + i;
-        const meta = (proto[j] & 0xff) | K_LIVE, ports = (sport[j] << 16) | (dport[j] & 0xffff);
+        const meta = (proto[j] & 0xff) | K_LIVE,
+          ports = (sport[j] << 16) | (dport[j] & 0xffff);
         let e = RETRY;
-        for (let r = 0; r < READ_RETRIES && e === RETRY; r++) e = this.probe4(hs[i], meta, ports, saddr[j] | 0, daddr[j] | 0);
-        if (e < 0) { out[j] = -1; dirs[j] = 0; continue; }
+        for (let r = 0; r < READ_RETRIES && e === RETRY; r++)
+          e = this.probe4(hs[i], meta, ports, saddr[j] | 0, daddr[j] | 0);
+        if (e < 0) {
+          out[j] = -1;
+          dirs[j] = 0;
+          continue;
+        }
         out[j] = e;
         dirs[j] = this.lastDir;
         hits++;
@@ -470,7 +609,8 @@ export class ConnTable {
   }
 
   private probe4(h: number, meta: number, ports: number, s: number, d: number): number {
-    const I = this.idx, E = this.ent;
+    const I = this.idx,
+      E = this.ent;
     const tag = h << 24;
     const rmeta = meta | K_HASR;
     let b = bucketOf(h, this.nb) * BUCKET_WORDS;
@@ -484,14 +624,23 @@ export class ConnTable {
         if ((seq & 1) !== 0) return RETRY;
         let ok: boolean;
         if ((v & SLOT_DIR) === 0) {
-          ok = (E[base + W_KEY] & ORIG_MASK) === meta && E[base + W_PORTS] === ports &&
-            E[base + W_SRC] === s && E[base + W_DST] === d;
+          ok =
+            (E[base + W_KEY] & ORIG_MASK) === meta &&
+            E[base + W_PORTS] === ports &&
+            E[base + W_SRC] === s &&
+            E[base + W_DST] === d;
         } else {
-          ok = (E[base + W_KEY] & REPLY_MASK) === rmeta && E[base + W_RPORTS] === ports &&
-            E[base + W_RSRC] === s && E[base + W_RDST] === d;
+          ok =
+            (E[base + W_KEY] & REPLY_MASK) === rmeta &&
+            E[base + W_RPORTS] === ports &&
+            E[base + W_RSRC] === s &&
+            E[base + W_RDST] === d;
         }
         if (Atomics.load(E, base) !== seq) return RETRY;
-        if (ok) { this.lastDir = (v & SLOT_DIR) === 0 ? 0 : 1; return e; }
+        if (ok) {
+          this.lastDir = (v & SLOT_DIR) === 0 ? 0 : 1;
+          return e;
+        }
       }
       const b2 = bucketOf(secondHash(h), this.nb) * BUCKET_WORDS;
       if (b2 === b) break;
@@ -502,7 +651,8 @@ export class ConnTable {
 
   /** Generic probe of a staged key (IPv4 or IPv6). */
   private probeKey(h: number, k: Int32Array): number {
-    const I = this.idx, E = this.ent;
+    const I = this.idx,
+      E = this.ent;
     const tag = h << 24;
     const meta = k[0];
     const rmeta = (meta & (0xff | K_LIVE)) | K_HASR | ((meta & K_O6) << 3);
@@ -517,10 +667,19 @@ export class ConnTable {
         if ((seq & 1) !== 0) return RETRY;
         let ok: boolean;
         let at: number;
-        if ((v & SLOT_DIR) === 0) { ok = (E[base + W_KEY] & ORIG_MASK) === meta; at = base + W_PORTS; } else { ok = (E[base + W_KEY] & REPLY_MASK) === rmeta; at = base + W_RPORTS; }
+        if ((v & SLOT_DIR) === 0) {
+          ok = (E[base + W_KEY] & ORIG_MASK) === meta;
+          at = base + W_PORTS;
+        } else {
+          ok = (E[base + W_KEY] & REPLY_MASK) === rmeta;
+          at = base + W_RPORTS;
+        }
         for (let j = 1; ok && j < 10; j++) ok = E[at + j - 1] === k[j];
         if (Atomics.load(E, base) !== seq) return RETRY;
-        if (ok) { this.lastDir = (v & SLOT_DIR) === 0 ? 0 : 1; return e; }
+        if (ok) {
+          this.lastDir = (v & SLOT_DIR) === 0 ? 0 : 1;
+          return e;
+        }
       }
       const b2 = bucketOf(secondHash(h), this.nb) * BUCKET_WORDS;
       if (b2 === b) break;
@@ -533,24 +692,52 @@ export class ConnTable {
 
   /** Inserts a DSR-mode IPv4 flow. Returns the entry index (the existing one if the key is
    *  already there) or CT_ERR_FULL / CT_ERR_BUSY. */
-  insert4(proto: number, saddr: number, sport: number, daddr: number, dport: number,
-    vipId: number, backendId: number, now: number): number {
+  insert4(
+    proto: number,
+    saddr: number,
+    sport: number,
+    daddr: number,
+    dport: number,
+    vipId: number,
+    backendId: number,
+    now: number,
+  ): number {
     this.stageKey4(proto, saddr, sport, daddr, dport);
     return this.insertStaged(vipId, backendId, now, false);
   }
 
   /** Inserts a DSR-mode IPv6 flow (addresses at byte offsets in `buf`). As insert4. */
-  insert6(proto: number, buf: Uint8Array, saddrOff: number, sport: number, daddrOff: number, dport: number,
-    vipId: number, backendId: number, now: number): number {
+  insert6(
+    proto: number,
+    buf: Uint8Array,
+    saddrOff: number,
+    sport: number,
+    daddrOff: number,
+    dport: number,
+    vipId: number,
+    backendId: number,
+    now: number,
+  ): number {
     this.stageKey6(proto, buf, saddrOff, sport, daddrOff, dport);
     return this.insertStaged(vipId, backendId, now, false);
   }
 
   /** Inserts a NAT-mode IPv4 flow with its reply key (backend → SNAT). As insert4, plus
    *  CT_ERR_REPLY_IN_USE when the reply key belongs to another flow. */
-  insertNat4(proto: number, saddr: number, sport: number, daddr: number, dport: number,
-    vipId: number, backendId: number, backendAddr: number, backendPort: number,
-    snatAddr: number, snatPort: number, now: number): number {
+  insertNat4(
+    proto: number,
+    saddr: number,
+    sport: number,
+    daddr: number,
+    dport: number,
+    vipId: number,
+    backendId: number,
+    backendAddr: number,
+    backendPort: number,
+    snatAddr: number,
+    snatPort: number,
+    now: number,
+  ): number {
     this.stageKey4(proto, saddr, sport, daddr, dport);
     this.stageReply4(backendAddr, backendPort, snatAddr, snatPort);
     return this.insertStaged(vipId, backendId, now, true);
@@ -562,44 +749,75 @@ export class ConnTable {
    * When the probe window or the record store is full, evicts per the policy in evictFrom().
    */
   insertStaged(vipId: number, backendId: number, now: number, withReply: boolean): number {
-    const k = this.k, r = this.r, C = this.cnt, cb = this.cb;
+    const k = this.k,
+      r = this.r,
+      C = this.cnt,
+      cb = this.cb;
     const h = hashKey(this.seed, k);
     let e = this.findKey(h, k);
-    if (e >= 0) { C[cb + C_EXISTING]++; return e; }
+    if (e >= 0) {
+      C[cb + C_EXISTING]++;
+      return e;
+    }
     if (withReply) r[0] = (r[0] & ~0xff) | (k[0] & 0xff); // the reply has the flow's protocol
     const hr = withReply ? hashKey(this.seed, r) : 0;
-    const b1 = bucketOf(h, this.nb), b2 = bucketOf(secondHash(h), this.nb);
-    const r1 = withReply ? bucketOf(hr, this.nb) : b1, r2 = withReply ? bucketOf(secondHash(hr), this.nb) : b2;
+    const b1 = bucketOf(h, this.nb),
+      b2 = bucketOf(secondHash(h), this.nb);
+    const r1 = withReply ? bucketOf(hr, this.nb) : b1,
+      r2 = withReply ? bucketOf(secondHash(hr), this.nb) : b2;
     this.nlocks = 0;
-    this.addLock(b1); this.addLock(b2); this.addLock(r1); this.addLock(r2);
-    if (!this.lockHeld()) { C[cb + C_BUSY]++; return CT_ERR_BUSY; }
+    this.addLock(b1);
+    this.addLock(b2);
+    this.addLock(r1);
+    this.addLock(r2);
+    if (!this.lockHeld()) {
+      C[cb + C_BUSY]++;
+      return CT_ERR_BUSY;
+    }
     e = this.findKey(h, k);
-    if (e >= 0) { this.unlockHeld(); C[cb + C_EXISTING]++; return e; }
-    if (withReply && this.findKey(hr, r) >= 0) { this.unlockHeld(); C[cb + C_REPLY_IN_USE]++; return CT_ERR_REPLY_IN_USE; }
+    if (e >= 0) {
+      this.unlockHeld();
+      C[cb + C_EXISTING]++;
+      return e;
+    }
+    if (withReply && this.findKey(hr, r) >= 0) {
+      this.unlockHeld();
+      C[cb + C_REPLY_IN_USE]++;
+      return CT_ERR_REPLY_IN_USE;
+    }
 
     let slotO = this.freeSlot(b1, b2, -1);
     let slotR = withReply ? this.freeSlot(r1, r2, slotO) : 0;
     let rec = this.allocEntry();
     for (let guard = 0; slotO < 0 || slotR < 0 || rec < 0; guard++) {
       // The victim comes from the window that lacks a slot, else from any bucket we hold.
-      const freed = guard >= 4 ? CT_ERR_FULL
-        : slotO < 0 ? this.evictFrom(b1, b2, -1, -1, now)
-          : slotR < 0 ? this.evictFrom(r1, r2, -1, -1, now)
-            : this.evictFrom(b1, b2, withReply ? r1 : -1, withReply ? r2 : -1, now);
+      const freed =
+        guard >= 4
+          ? CT_ERR_FULL
+          : slotO < 0
+            ? this.evictFrom(b1, b2, -1, -1, now)
+            : slotR < 0
+              ? this.evictFrom(r1, r2, -1, -1, now)
+              : this.evictFrom(b1, b2, withReply ? r1 : -1, withReply ? r2 : -1, now);
       if (freed < 0) {
         if (rec >= 0) this.freeEntry(rec);
         this.unlockHeld();
-        if (freed === CT_ERR_BUSY) { C[cb + C_BUSY]++; return CT_ERR_BUSY; }
+        if (freed === CT_ERR_BUSY) {
+          C[cb + C_BUSY]++;
+          return CT_ERR_BUSY;
+        }
         C[cb + C_REFUSED]++;
         return CT_ERR_FULL;
       }
-      if (rec < 0) rec = freed; else this.freeEntry(freed);
+      if (rec < 0) rec = freed;
+      else this.freeEntry(freed);
       if (slotO < 0) slotO = this.freeSlot(b1, b2, -1);
       if (withReply && slotR < 0) slotR = this.freeSlot(r1, r2, slotO);
     }
 
     // Fill the record (nobody else can reach it yet), then publish its slots.
-    const E = this.ent, base = rec * ENTRY_WORDS;
+    const E = this.ent,
+      base = rec * ENTRY_WORDS;
     const seq = E[base + W_SEQ];
     Atomics.store(E, base + W_SEQ, seq + 1);
     let key = k[0] | (ctInitialState(k[0] & 0xff) << K_STATE_SHIFT);
@@ -614,8 +832,12 @@ export class ConnTable {
     E[base + W_IDS] = (vipId << 16) | (backendId & 0xffff);
     E[base + W_CREATED] = now | 0;
     E[base + W_LAST] = now | 0;
-    E[base + W_PKTS_O] = 0; E[base + W_PKTS_R] = 0;
-    E[base + W_BYTES_O] = 0; E[base + W_BYTES_O + 1] = 0; E[base + W_BYTES_R] = 0; E[base + W_BYTES_R + 1] = 0;
+    E[base + W_PKTS_O] = 0;
+    E[base + W_PKTS_R] = 0;
+    E[base + W_BYTES_O] = 0;
+    E[base + W_BYTES_O + 1] = 0;
+    E[base + W_BYTES_R] = 0;
+    E[base + W_BYTES_R + 1] = 0;
     Atomics.store(E, base + W_SEQ, seq + 2);
     const I = this.idx;
     Atomics.store(I, slotO, (h << 24) | (rec + 1));
@@ -638,15 +860,23 @@ export class ConnTable {
   /** An empty slot (absolute index) in the less loaded of two buckets, or -1. */
   private freeSlot(b1: number, b2: number, exclude: number): number {
     const I = this.idx;
-    let best = -1, bestFree = 0;
+    let best = -1,
+      bestFree = 0;
     for (let pass = 0; pass < 2; pass++) {
       const base = (pass === 0 ? b1 : b2) * BUCKET_WORDS;
       if (pass === 1 && b2 === b1) break;
-      let free = 0, first = -1;
+      let free = 0,
+        first = -1;
       for (let i = base + 1; i < base + BUCKET_WORDS; i++) {
-        if (I[i] === 0 && i !== exclude) { free++; if (first < 0) first = i; }
+        if (I[i] === 0 && i !== exclude) {
+          free++;
+          if (first < 0) first = i;
+        }
       }
-      if (free > bestFree) { best = first; bestFree = free; }
+      if (free > bestFree) {
+        best = first;
+        bestFree = free;
+      }
     }
     return best;
   }
@@ -659,20 +889,29 @@ export class ConnTable {
    * other buckets were locked by someone else. The caller holds the locks of a, b, c.
    */
   private evictFrom(a: number, b: number, c: number, d: number, now: number): number {
-    const I = this.idx, E = this.ent, H = this.h;
+    const I = this.idx,
+      E = this.ent,
+      H = this.h;
     const staleMs = H[H_STALE_MS];
-    let best = -1, bestTier = 3, bestAge = -1;
+    let best = -1,
+      bestTier = 3,
+      bestAge = -1;
     for (let pass = 0; pass < 4; pass++) {
       const bk = pass === 0 ? a : pass === 1 ? b : pass === 2 ? c : d;
       if (bk < 0 || (pass > 0 && bk === a) || (pass > 1 && bk === b) || (pass > 2 && bk === c)) continue;
       for (let i = bk * BUCKET_WORDS + 1, end = bk * BUCKET_WORDS + BUCKET_WORDS; i < end; i++) {
         const v = I[i];
         if (v === 0) continue;
-        const e = (v & SLOT_ID_MASK) - 1, base = e * ENTRY_WORDS;
+        const e = (v & SLOT_ID_MASK) - 1,
+          base = e * ENTRY_WORDS;
         const st = (E[base + W_KEY] & K_STATE_MASK) >>> K_STATE_SHIFT;
         const age = (now - E[base + W_LAST]) | 0;
         const tier = age > H[H_TIMEOUT + st] ? 0 : ctIsHalfOpen(st) ? 1 : age >= staleMs ? 2 : 3;
-        if (tier < bestTier || (tier === bestTier && age > bestAge)) { best = e; bestTier = tier; bestAge = age; }
+        if (tier < bestTier || (tier === bestTier && age > bestAge)) {
+          best = e;
+          bestTier = tier;
+          bestAge = age;
+        }
       }
     }
     if (best < 0 || bestTier === 3) return CT_ERR_FULL;
@@ -683,7 +922,8 @@ export class ConnTable {
 
   /** Deletes entry e while holding the locks in this.locks; try-locks its other buckets. */
   private deleteLocked(e: number): boolean {
-    const E = this.ent, base = e * ENTRY_WORDS;
+    const E = this.ent,
+      base = e * ENTRY_WORDS;
     const seq = Atomics.load(E, base + W_SEQ);
     if ((seq & 1) !== 0) return false;
     const key = E[base + W_KEY];
@@ -691,13 +931,18 @@ export class ConnTable {
     this.entryKey(base, false, vk);
     const h = hashKey(this.seed, vk);
     const x = this.extra;
-    x[0] = bucketOf(h, this.nb); x[1] = bucketOf(secondHash(h), this.nb);
+    x[0] = bucketOf(h, this.nb);
+    x[1] = bucketOf(secondHash(h), this.nb);
     let hr = 0;
     if ((key & K_HASR) !== 0) {
       this.entryKey(base, true, vk);
       hr = hashKey(this.seed, vk);
-      x[2] = bucketOf(hr, this.nb); x[3] = bucketOf(secondHash(hr), this.nb);
-    } else { x[2] = x[0]; x[3] = x[1]; }
+      x[2] = bucketOf(hr, this.nb);
+      x[3] = bucketOf(secondHash(hr), this.nb);
+    } else {
+      x[2] = x[0];
+      x[3] = x[1];
+    }
     // try-lock the buckets we do not hold yet
     let got = 0;
     const taken = this.taken;
@@ -748,7 +993,8 @@ export class ConnTable {
 
   /** Copies an entry's orig (or reply) key into the staged-key layout `out`. */
   private entryKey(base: number, reply: boolean, out: Int32Array): void {
-    const E = this.ent, key = E[base + W_KEY];
+    const E = this.ent,
+      key = E[base + W_KEY];
     if (!reply) {
       out[0] = key & ORIG_MASK;
       for (let i = 1; i < 10; i++) out[i] = E[base + W_KEY + i];
@@ -762,7 +1008,10 @@ export class ConnTable {
     const L = this.locks;
     for (let i = 0; i < this.nlocks; i++) if (L[i] === b) return;
     let i = this.nlocks++;
-    while (i > 0 && L[i - 1] > b) { L[i] = L[i - 1]; i--; } // keep ascending
+    while (i > 0 && L[i - 1] > b) {
+      L[i] = L[i - 1];
+      i--;
+    } // keep ascending
     L[i] = b;
   }
 
@@ -804,7 +1053,9 @@ export class ConnTable {
 
   private freeEntry(e: number): void {
     const H = this.h;
-    while (!this.spinLock(H_ALLOC_LOCK)) { /* the allocator lock is never held long */ }
+    while (!this.spinLock(H_ALLOC_LOCK)) {
+      /* the allocator lock is never held long */
+    }
     this.ent[e * ENTRY_WORDS + W_CREATED] = H[H_FREE_HEAD];
     H[H_FREE_HEAD] = e + 1;
     Atomics.store(H, H_ALLOC_LOCK, 0);
@@ -825,10 +1076,17 @@ export class ConnTable {
    * otherwise). Returns the new state, or -1 if the entry is no longer live.
    */
   track(entry: number, dir: number, tcpFlags: number, bytes: number, now: number): number {
-    if (!(entry >= 0 && entry < this.capacity)) { this.cnt[this.cb + C_TRACK_GONE]++; return -1; }
-    const E = this.ent, base = (entry | 0) * ENTRY_WORDS;
+    if (!(entry >= 0 && entry < this.capacity)) {
+      this.cnt[this.cb + C_TRACK_GONE]++;
+      return -1;
+    }
+    const E = this.ent,
+      base = (entry | 0) * ENTRY_WORDS;
     let key = Atomics.load(E, base + W_KEY);
-    if ((key & K_LIVE) === 0) { this.cnt[this.cb + C_TRACK_GONE]++; return -1; }
+    if ((key & K_LIVE) === 0) {
+      this.cnt[this.cb + C_TRACK_GONE]++;
+      return -1;
+    }
     const p = dir === CT_DIR_ORIG ? base + W_PKTS_O : base + W_PKTS_R;
     const bw = dir === CT_DIR_ORIG ? base + W_BYTES_O : base + W_BYTES_R;
     Atomics.add(E, p, 1);
@@ -847,9 +1105,12 @@ export class ConnTable {
         // A SYN reopening a closed tuple is a new connection (netfilter makes a new entry):
         // its counts start again, so the passive checks see its first packet as the first.
         if (ns === CT_SYN_SENT && (st === CT_TIME_WAIT || st === CT_CLOSED)) {
-          Atomics.store(E, base + W_PKTS_O, 1); Atomics.store(E, base + W_PKTS_R, 0);
-          Atomics.store(E, base + W_BYTES_O, bytes | 0); Atomics.store(E, base + W_BYTES_O + 1, 0);
-          Atomics.store(E, base + W_BYTES_R, 0); Atomics.store(E, base + W_BYTES_R + 1, 0);
+          Atomics.store(E, base + W_PKTS_O, 1);
+          Atomics.store(E, base + W_PKTS_R, 0);
+          Atomics.store(E, base + W_BYTES_O, bytes | 0);
+          Atomics.store(E, base + W_BYTES_O + 1, 0);
+          Atomics.store(E, base + W_BYTES_R, 0);
+          Atomics.store(E, base + W_BYTES_R + 1, 0);
         }
         return ns;
       }
@@ -873,7 +1134,9 @@ export class ConnTable {
    * Call once per batch from each worker. Returns the number reclaimed.
    */
   reclaim(now: number, budget: number): number {
-    const H = this.h, E = this.ent, cap = this.capacity;
+    const H = this.h,
+      E = this.ent,
+      cap = this.capacity;
     Atomics.store(H, H_NOW, now | 0);
     const n = budget > 0 ? (budget < cap ? budget | 0 : cap) : 0;
     if (n <= 0) return 0;
@@ -893,7 +1156,10 @@ export class ConnTable {
   /** Locks all buckets of e's keys, then e's seqlock; deletes it (if `ifExpired`, only when
    *  still expired at `now`). Retries when the record changed under us. */
   private deleteEntry(e: number, ifExpired: boolean, now: number): boolean {
-    const E = this.ent, base = e * ENTRY_WORDS, vk = this.vk, x = this.extra;
+    const E = this.ent,
+      base = e * ENTRY_WORDS,
+      vk = this.vk,
+      x = this.extra;
     for (let attempt = 0; attempt < READ_RETRIES; attempt++) {
       const seq = Atomics.load(E, base + W_SEQ);
       if ((seq & 1) !== 0) continue;
@@ -901,17 +1167,28 @@ export class ConnTable {
       if ((key & K_LIVE) === 0) return false;
       this.entryKey(base, false, vk);
       const h = hashKey(this.seed, vk);
-      x[0] = bucketOf(h, this.nb); x[1] = bucketOf(secondHash(h), this.nb);
+      x[0] = bucketOf(h, this.nb);
+      x[1] = bucketOf(secondHash(h), this.nb);
       if ((key & K_HASR) !== 0) {
         this.entryKey(base, true, vk);
         const hr = hashKey(this.seed, vk);
-        x[2] = bucketOf(hr, this.nb); x[3] = bucketOf(secondHash(hr), this.nb);
-      } else { x[2] = x[0]; x[3] = x[1]; }
+        x[2] = bucketOf(hr, this.nb);
+        x[3] = bucketOf(secondHash(hr), this.nb);
+      } else {
+        x[2] = x[0];
+        x[3] = x[1];
+      }
       if (Atomics.load(E, base + W_SEQ) !== seq) continue;
       this.nlocks = 0;
       for (let i = 0; i < 4; i++) this.addLock(x[i]);
-      if (!this.lockHeld()) { this.cnt[this.cb + C_BUSY]++; return false; }
-      if (Atomics.compareExchange(E, base + W_SEQ, seq, seq + 1) !== seq) { this.unlockHeld(); continue; }
+      if (!this.lockHeld()) {
+        this.cnt[this.cb + C_BUSY]++;
+        return false;
+      }
+      if (Atomics.compareExchange(E, base + W_SEQ, seq, seq + 1) !== seq) {
+        this.unlockHeld();
+        continue;
+      }
       const st = (E[base + W_KEY] & K_STATE_MASK) >>> K_STATE_SHIFT;
       if (ifExpired && ((now - E[base + W_LAST]) | 0) <= this.h[H_TIMEOUT + st]) {
         Atomics.store(E, base + W_SEQ, seq + 2);
@@ -929,36 +1206,75 @@ export class ConnTable {
 
   // ─── entry fields (packet path; plain reads of a live entry) ───────────────────────────
 
-  vipIdOf(e: number): number { return this.ent[e * ENTRY_WORDS + W_IDS] >>> 16; }
-  backendIdOf(e: number): number { return this.ent[e * ENTRY_WORDS + W_IDS] & 0xffff; }
-  stateOf(e: number): number { return (this.ent[e * ENTRY_WORDS + W_KEY] & K_STATE_MASK) >>> K_STATE_SHIFT; }
-  protoOf(e: number): number { return this.ent[e * ENTRY_WORDS + W_KEY] & 0xff; }
-  isLive(e: number): boolean { return (this.ent[e * ENTRY_WORDS + W_KEY] & K_LIVE) !== 0; }
+  vipIdOf(e: number): number {
+    return this.ent[e * ENTRY_WORDS + W_IDS] >>> 16;
+  }
+  backendIdOf(e: number): number {
+    return this.ent[e * ENTRY_WORDS + W_IDS] & 0xffff;
+  }
+  stateOf(e: number): number {
+    return (this.ent[e * ENTRY_WORDS + W_KEY] & K_STATE_MASK) >>> K_STATE_SHIFT;
+  }
+  protoOf(e: number): number {
+    return this.ent[e * ENTRY_WORDS + W_KEY] & 0xff;
+  }
+  isLive(e: number): boolean {
+    return (this.ent[e * ENTRY_WORDS + W_KEY] & K_LIVE) !== 0;
+  }
   /** True when the entry has a NAT reply key. */
-  isNat(e: number): boolean { return (this.ent[e * ENTRY_WORDS + W_KEY] & K_HASR) !== 0; }
-  origIs6(e: number): boolean { return (this.ent[e * ENTRY_WORDS + W_KEY] & K_O6) !== 0; }
-  replyIs6(e: number): boolean { return (this.ent[e * ENTRY_WORDS + W_KEY] & K_R6) !== 0; }
+  isNat(e: number): boolean {
+    return (this.ent[e * ENTRY_WORDS + W_KEY] & K_HASR) !== 0;
+  }
+  origIs6(e: number): boolean {
+    return (this.ent[e * ENTRY_WORDS + W_KEY] & K_O6) !== 0;
+  }
+  replyIs6(e: number): boolean {
+    return (this.ent[e * ENTRY_WORDS + W_KEY] & K_R6) !== 0;
+  }
   /** Client address (IPv4, network-order number). */
-  clientAddr4(e: number): number { return this.ent[e * ENTRY_WORDS + W_SRC] >>> 0; }
-  clientPort(e: number): number { return this.ent[e * ENTRY_WORDS + W_PORTS] >>> 16; }
-  vipAddr4(e: number): number { return this.ent[e * ENTRY_WORDS + W_DST] >>> 0; }
-  vipPort(e: number): number { return this.ent[e * ENTRY_WORDS + W_PORTS] & 0xffff; }
-  backendAddr4(e: number): number { return this.ent[e * ENTRY_WORDS + W_RSRC] >>> 0; }
-  backendPort(e: number): number { return this.ent[e * ENTRY_WORDS + W_RPORTS] >>> 16; }
-  snatAddr4(e: number): number { return this.ent[e * ENTRY_WORDS + W_RDST] >>> 0; }
-  snatPort(e: number): number { return this.ent[e * ENTRY_WORDS + W_RPORTS] & 0xffff; }
+  clientAddr4(e: number): number {
+    return this.ent[e * ENTRY_WORDS + W_SRC] >>> 0;
+  }
+  clientPort(e: number): number {
+    return this.ent[e * ENTRY_WORDS + W_PORTS] >>> 16;
+  }
+  vipAddr4(e: number): number {
+    return this.ent[e * ENTRY_WORDS + W_DST] >>> 0;
+  }
+  vipPort(e: number): number {
+    return this.ent[e * ENTRY_WORDS + W_PORTS] & 0xffff;
+  }
+  backendAddr4(e: number): number {
+    return this.ent[e * ENTRY_WORDS + W_RSRC] >>> 0;
+  }
+  backendPort(e: number): number {
+    return this.ent[e * ENTRY_WORDS + W_RPORTS] >>> 16;
+  }
+  snatAddr4(e: number): number {
+    return this.ent[e * ENTRY_WORDS + W_RDST] >>> 0;
+  }
+  snatPort(e: number): number {
+    return this.ent[e * ENTRY_WORDS + W_RPORTS] & 0xffff;
+  }
   /** Writes an address of the entry as 16 network-order bytes at buf[off]:
    *  which = 0 client, 1 VIP, 2 backend, 3 SNAT. */
   copyAddr6(e: number, which: number, buf: Uint8Array, off: number): void {
     const w = e * ENTRY_WORDS + (which === 0 ? W_SRC : which === 1 ? W_DST : which === 2 ? W_RSRC : W_RDST);
     for (let i = 0; i < 4; i++) {
       const v = this.ent[w + i];
-      buf[off + 4 * i] = v >>> 24; buf[off + 4 * i + 1] = v >>> 16; buf[off + 4 * i + 2] = v >>> 8; buf[off + 4 * i + 3] = v;
+      buf[off + 4 * i] = v >>> 24;
+      buf[off + 4 * i + 1] = v >>> 16;
+      buf[off + 4 * i + 2] = v >>> 8;
+      buf[off + 4 * i + 3] = v;
     }
   }
   /** When the entry last saw a packet (the table's clock, ms mod 2^32, as an int32). */
-  lastSeen(e: number): number { return this.ent[e * ENTRY_WORDS + W_LAST]; }
-  pkts(e: number, dir: number): number { return this.ent[e * ENTRY_WORDS + (dir === 0 ? W_PKTS_O : W_PKTS_R)] >>> 0; }
+  lastSeen(e: number): number {
+    return this.ent[e * ENTRY_WORDS + W_LAST];
+  }
+  pkts(e: number, dir: number): number {
+    return this.ent[e * ENTRY_WORDS + (dir === 0 ? W_PKTS_O : W_PKTS_R)] >>> 0;
+  }
   bytes(e: number, dir: number): number {
     const w = e * ENTRY_WORDS + (dir === 0 ? W_BYTES_O : W_BYTES_R);
     return (this.ent[w + 1] >>> 0) * 4294967296 + (this.ent[w] >>> 0);
@@ -972,7 +1288,9 @@ export class ConnTable {
 
   // ─── control plane ──────────────────────────────────────────────────────────────────────
 
-  size(): number { return Atomics.load(this.h, H_LIVE); }
+  size(): number {
+    return Atomics.load(this.h, H_LIVE);
+  }
 
   /** Every counter summed over all views, plus size and capacity. */
   stats(): Record<string, number> {
@@ -1015,7 +1333,9 @@ export class ConnTable {
       if ((key & K_LIVE) !== 0) n[(key & K_STATE_MASK) >>> K_STATE_SHIFT]++;
     }
     const out: Record<string, number> = {};
-    CT_STATE_NAMES.forEach((name, i) => { out[name] = n[i]; });
+    CT_STATE_NAMES.forEach((name, i) => {
+      out[name] = n[i];
+    });
     return out;
   }
 
@@ -1068,7 +1388,8 @@ export class ConnTable {
   restore(rec: Int32Array, off: number, vipId: number, backendId: number): number {
     const key = rec[off + W_KEY - 1];
     if ((key & K_LIVE) === 0) return CT_ERR_FULL;
-    const k = this.k, r = this.r;
+    const k = this.k,
+      r = this.r;
     k[0] = (key & (0xff | K_O6)) | K_LIVE;
     for (let i = 1; i < 10; i++) k[i] = rec[off + W_KEY - 1 + i];
     const withReply = (key & K_HASR) !== 0;
@@ -1080,18 +1401,22 @@ export class ConnTable {
     if (there >= 0) return there;
     const e = this.insertStaged(vipId, backendId, rec[off + W_CREATED - 1], withReply);
     if (e < 0) return e;
-    const E = this.ent, base = e * ENTRY_WORDS;
-    for (;;) { // the state bits, as track() changes them
+    const E = this.ent,
+      base = e * ENTRY_WORDS;
+    for (;;) {
+      // the state bits, as track() changes them
       const cur = Atomics.load(E, base + W_KEY);
       if (Atomics.compareExchange(E, base + W_KEY, cur, (cur & ~K_STATE_MASK) | (key & K_STATE_MASK)) === cur) break;
     }
-    for (const w of [W_LAST, W_PKTS_O, W_PKTS_R, W_BYTES_O, W_BYTES_O + 1, W_BYTES_R, W_BYTES_R + 1]) Atomics.store(E, base + w, rec[off + w - 1]);
+    for (const w of [W_LAST, W_PKTS_O, W_PKTS_R, W_BYTES_O, W_BYTES_O + 1, W_BYTES_R, W_BYTES_R + 1])
+      Atomics.store(E, base + w, rec[off + w - 1]);
     return e;
   }
 
   /** Consistent copy of a live record (seqlock read). False if not live. */
   snapshot(e: number, out: Int32Array): boolean {
-    const E = this.ent, base = e * ENTRY_WORDS;
+    const E = this.ent,
+      base = e * ENTRY_WORDS;
     for (let attempt = 0; attempt < 1000; attempt++) {
       const seq = Atomics.load(E, base);
       if ((seq & 1) !== 0) continue;
@@ -1126,27 +1451,48 @@ export class ConnTable {
     const proto = key & 0xff;
     const is6 = (key & K_O6) !== 0;
     const addr = (w: number, six: boolean): string =>
-      (six ? formatCtAddr6(s[w], s[w + 1], s[w + 2], s[w + 3]) : formatCtAddr4(s[w]));
+      six ? formatCtAddr6(s[w], s[w + 1], s[w + 2], s[w + 3]) : formatCtAddr4(s[w]);
     const st = (key & K_STATE_MASK) >>> K_STATE_SHIFT;
     const idle = (now - s[W_LAST]) | 0;
     const v: ConnEntryView = {
-      proto: proto === IPPROTO_TCP ? 'tcp' : proto === IPPROTO_UDP ? 'udp' : proto === IPPROTO_ICMP ? 'icmp'
-        : proto === IPPROTO_ICMPV6 ? 'icmpv6' : proto,
+      proto:
+        proto === IPPROTO_TCP
+          ? 'tcp'
+          : proto === IPPROTO_UDP
+            ? 'udp'
+            : proto === IPPROTO_ICMP
+              ? 'icmp'
+              : proto === IPPROTO_ICMPV6
+                ? 'icmpv6'
+                : proto,
       family: is6 ? 6 : 4,
-      client: addr(W_SRC, is6), clientPort: s[W_PORTS] >>> 16,
-      vip: addr(W_DST, is6), vipPort: s[W_PORTS] & 0xffff,
-      vipId: s[W_IDS] >>> 16, backendId: s[W_IDS] & 0xffff, state: CT_STATE_NAMES[st],
-      createdMs: s[W_CREATED] >>> 0, lastSeenMs: s[W_LAST] >>> 0,
+      client: addr(W_SRC, is6),
+      clientPort: s[W_PORTS] >>> 16,
+      vip: addr(W_DST, is6),
+      vipPort: s[W_PORTS] & 0xffff,
+      vipId: s[W_IDS] >>> 16,
+      backendId: s[W_IDS] & 0xffff,
+      state: CT_STATE_NAMES[st],
+      createdMs: s[W_CREATED] >>> 0,
+      lastSeenMs: s[W_LAST] >>> 0,
       expiresInMs: this.h[H_TIMEOUT + st] - idle,
-      pktsOrig: s[W_PKTS_O] >>> 0, bytesOrig: (s[W_BYTES_O + 1] >>> 0) * 4294967296 + (s[W_BYTES_O] >>> 0),
-      pktsReply: s[W_PKTS_R] >>> 0, bytesReply: (s[W_BYTES_R + 1] >>> 0) * 4294967296 + (s[W_BYTES_R] >>> 0),
-      entry: e, ageMs: (now - s[W_CREATED]) | 0, idleMs: idle,
+      pktsOrig: s[W_PKTS_O] >>> 0,
+      bytesOrig: (s[W_BYTES_O + 1] >>> 0) * 4294967296 + (s[W_BYTES_O] >>> 0),
+      pktsReply: s[W_PKTS_R] >>> 0,
+      bytesReply: (s[W_BYTES_R + 1] >>> 0) * 4294967296 + (s[W_BYTES_R] >>> 0),
+      entry: e,
+      ageMs: (now - s[W_CREATED]) | 0,
+      idleMs: idle,
     };
     if ((key & K_HASR) !== 0) {
       const r6 = (key & K_R6) !== 0;
-      v.snat = { addr: addr(W_RDST, r6), port: s[W_RPORTS] & 0xffff, backend: addr(W_RSRC, r6), backendPort: s[W_RPORTS] >>> 16 };
+      v.snat = {
+        addr: addr(W_RDST, r6),
+        port: s[W_RPORTS] & 0xffff,
+        backend: addr(W_RSRC, r6),
+        backendPort: s[W_RPORTS] >>> 16,
+      };
     }
     return v;
   }
 }
-

@@ -54,11 +54,38 @@
 //   the workers), so healthy traffic produces no events at all.
 
 import {
-  buildIcmpFragNeeded, buildIcmpv6PacketTooBig, copyBytes, csumApplyDelta, csumFold, encapGre,
-  encapGreInPlace, fillL4Checksum, icmpErrorAllowed, ipv4ChecksumOk, l4ChecksumOk, IPPROTO_TCP, IPPROTO_UDP, IPV6_MIN_MTU,
-  isIcmpError, LINKTYPE_ETHERNET, PacketInfo, parseIcmpQuote, parsePacket, PKT_ERR_L3_UNSUPPORTED,
-  PKT_ERROR_NAMES, readU16, ETH_HLEN, TP_STATUS_CSUMNOTREADY, TP_STATUS_GSO_TCP, rewriteDstAddr, rewriteDstPort, rewriteSrcAddr,
-  rewriteSrcPort, setEthDst, setEthSrc, writeU16,
+  buildIcmpFragNeeded,
+  buildIcmpv6PacketTooBig,
+  copyBytes,
+  csumApplyDelta,
+  csumFold,
+  encapGre,
+  encapGreInPlace,
+  fillL4Checksum,
+  icmpErrorAllowed,
+  ipv4ChecksumOk,
+  l4ChecksumOk,
+  IPPROTO_TCP,
+  IPPROTO_UDP,
+  IPV6_MIN_MTU,
+  isIcmpError,
+  LINKTYPE_ETHERNET,
+  PacketInfo,
+  parseIcmpQuote,
+  parsePacket,
+  PKT_ERR_L3_UNSUPPORTED,
+  PKT_ERROR_NAMES,
+  readU16,
+  ETH_HLEN,
+  TP_STATUS_CSUMNOTREADY,
+  TP_STATUS_GSO_TCP,
+  rewriteDstAddr,
+  rewriteDstPort,
+  rewriteSrcAddr,
+  rewriteSrcPort,
+  setEthDst,
+  setEthSrc,
+  writeU16,
 } from '../packet/index.js';
 import { CT_DIR_ORIG, CT_DIR_REPLY, CT_ERR_REPLY_IN_USE, type ConnTable } from './conntrack.js';
 import { CT_SYN_SENT, TH_ACK, TH_FIN, TH_RST, TH_SYN } from './conntrack-tcp-state.js';
@@ -105,7 +132,7 @@ export const ENGINE_COUNTERS = counterSet({
   dropIcmpUnmatched: 'ICMP errors that quote no flow weir knows.',
   dropIcmpNotAllowed: 'Packets that may not be answered with an ICMP error (RFC 1812 §4.3.2.7).',
   dropNoL2: 'dsr-l2 packets without an Ethernet header (io: tun).',
-  dropKeyConflict: 'Client packets whose key is another flow\'s reply key.',
+  dropKeyConflict: "Client packets whose key is another flow's reply key.",
   newFlows: 'Flows that got a backend from the Maglev table.',
   ctInsertFailed: 'dsr flows forwarded without an entry (connection table full).',
   rescheduled: 'Flows moved to another backend because theirs left the VIP.',
@@ -115,19 +142,46 @@ export const ENGINE_COUNTERS = counterSet({
   synUnanswered: 'nat: SYNs a client retransmitted that the backend never answered (passive health).',
   passiveLost: 'Passive health events dropped because a batch had too many.',
   dropBadSyn: 'nat: SYNs with FIN/RST or a bad checksum (they open no flow).',
-  txNextHop: 'Of txNat, txGre and txIcmpToBackend: packets sent as frames to the backend\'s next hop (l2_output).',
+  txNextHop: "Of txNat, txGre and txIcmpToBackend: packets sent as frames to the backend's next hop (l2_output).",
 });
 export const ENGINE_COUNTER_NAMES = ENGINE_COUNTERS.names;
 export const {
-  rx: C_RX, txNat: C_TX_NAT, txNatReply: C_TX_NAT_REPLY, txGre: C_TX_GRE, txL2: C_TX_L2, txIcmpToBackend: C_TX_ICMP_TO_BACKEND,
-  txIcmpToClient: C_TX_ICMP_TO_CLIENT, txFragNeeded: C_TX_FRAG_NEEDED, passNoVip: C_PASS_NO_VIP, passNotIp: C_PASS_NOT_IP,
-  passFragment: C_PASS_FRAGMENT, dropNoVip: C_DROP_NO_VIP, dropFragment: C_DROP_FRAGMENT, dropMalformed: C_DROP_MALFORMED,
-  dropTruncated: C_DROP_TRUNCATED, dropGso: C_DROP_GSO, dropChecksum: C_DROP_CHECKSUM, dropNoBackend: C_DROP_NO_BACKEND,
-  dropConntrackFull: C_DROP_CT_FULL, dropSnatExhausted: C_DROP_SNAT_EXHAUSTED, dropNoRoom: C_DROP_NO_ROOM,
-  dropTooBigNoDf: C_DROP_TOO_BIG_NO_DF, dropIcmpUnmatched: C_DROP_ICMP_UNMATCHED, dropIcmpNotAllowed: C_DROP_ICMP_NOT_ALLOWED,
-  dropNoL2: C_DROP_NO_L2, dropKeyConflict: C_DROP_KEY_CONFLICT, newFlows: C_NEW_FLOWS, ctInsertFailed: C_CT_INSERT_FAILED,
-  rescheduled: C_RESCHEDULED, csumCompleted: C_CSUM_COMPLETED, dropIcmpRateLimited: C_DROP_ICMP_RATE, synRst: C_SYN_RST,
-  synUnanswered: C_SYN_UNANSWERED, passiveLost: C_PASSIVE_LOST, dropBadSyn: C_DROP_BAD_SYN, txNextHop: C_TX_NEXT_HOP,
+  rx: C_RX,
+  txNat: C_TX_NAT,
+  txNatReply: C_TX_NAT_REPLY,
+  txGre: C_TX_GRE,
+  txL2: C_TX_L2,
+  txIcmpToBackend: C_TX_ICMP_TO_BACKEND,
+  txIcmpToClient: C_TX_ICMP_TO_CLIENT,
+  txFragNeeded: C_TX_FRAG_NEEDED,
+  passNoVip: C_PASS_NO_VIP,
+  passNotIp: C_PASS_NOT_IP,
+  passFragment: C_PASS_FRAGMENT,
+  dropNoVip: C_DROP_NO_VIP,
+  dropFragment: C_DROP_FRAGMENT,
+  dropMalformed: C_DROP_MALFORMED,
+  dropTruncated: C_DROP_TRUNCATED,
+  dropGso: C_DROP_GSO,
+  dropChecksum: C_DROP_CHECKSUM,
+  dropNoBackend: C_DROP_NO_BACKEND,
+  dropConntrackFull: C_DROP_CT_FULL,
+  dropSnatExhausted: C_DROP_SNAT_EXHAUSTED,
+  dropNoRoom: C_DROP_NO_ROOM,
+  dropTooBigNoDf: C_DROP_TOO_BIG_NO_DF,
+  dropIcmpUnmatched: C_DROP_ICMP_UNMATCHED,
+  dropIcmpNotAllowed: C_DROP_ICMP_NOT_ALLOWED,
+  dropNoL2: C_DROP_NO_L2,
+  dropKeyConflict: C_DROP_KEY_CONFLICT,
+  newFlows: C_NEW_FLOWS,
+  ctInsertFailed: C_CT_INSERT_FAILED,
+  rescheduled: C_RESCHEDULED,
+  csumCompleted: C_CSUM_COMPLETED,
+  dropIcmpRateLimited: C_DROP_ICMP_RATE,
+  synRst: C_SYN_RST,
+  synUnanswered: C_SYN_UNANSWERED,
+  passiveLost: C_PASSIVE_LOST,
+  dropBadSyn: C_DROP_BAD_SYN,
+  txNextHop: C_TX_NEXT_HOP,
 } = ENGINE_COUNTERS.index;
 
 // ─── passive health events (Engine.passive) ───────────────────────────────────────────────
@@ -176,9 +230,11 @@ function rd32(buf: Uint8Array, o: number): number {
 function putBytes(buf: Uint8Array, at: number, src: Uint8Array, srcOff: number, n: number): number {
   let d = 0;
   for (let i = 0; i < n; i += 2) {
-    const hi = src[srcOff + i], lo = src[srcOff + i + 1];
+    const hi = src[srcOff + i],
+      lo = src[srcOff + i + 1];
     d += (~((buf[at + i] << 8) | buf[at + i + 1]) & 0xffff) + ((hi << 8) | lo);
-    buf[at + i] = hi; buf[at + i + 1] = lo;
+    buf[at + i] = hi;
+    buf[at + i + 1] = lo;
   }
   return d;
 }
@@ -195,7 +251,16 @@ function putPort(buf: Uint8Array, at: number, port: number): number {
  * dOff), protocol and ports; 20 bits, never 0. Every instance computes the same label for a
  * flow. Returns a small integer (no boxing).
  */
-export function greFlowLabel(seed: number, proto: number, buf: Uint8Array, sOff: number, dOff: number, addrLen: number, sport: number, dport: number): number {
+export function greFlowLabel(
+  seed: number,
+  proto: number,
+  buf: Uint8Array,
+  sOff: number,
+  dOff: number,
+  addrLen: number,
+  sport: number,
+  dport: number,
+): number {
   let h = Math.imul(seed ^ proto, 0x9e3779b1);
   for (let i = 0; i < addrLen; i += 4) {
     h = Math.imul(h ^ rd32(buf, sOff + i), 0x85ebca77);
@@ -233,12 +298,20 @@ export class Engine {
   /** backendId (unique per VIP and backend) → 1 while a failure was reported and no success since. */
   private readonly failing: Uint8Array;
 
-  constructor(conntrack: ConnTable, tables: VipTable, snat: SnatAllocator, counters?: Float64Array, opts: EngineOptions = {}) {
+  constructor(
+    conntrack: ConnTable,
+    tables: VipTable,
+    snat: SnatAllocator,
+    counters?: Float64Array,
+    opts: EngineOptions = {},
+  ) {
     this.ct = conntrack;
     this.t = tables;
     this.snat = snat;
-    if (tables.snatPools > snat.maxPools) throw new Error(`VIP table has ${tables.snatPools} SNAT pools, the allocator ${snat.maxPools}`);
-    if (counters && counters.length < ENGINE_COUNTER_NAMES.length) throw new Error(`counters need ${ENGINE_COUNTER_NAMES.length} slots`);
+    if (tables.snatPools > snat.maxPools)
+      throw new Error(`VIP table has ${tables.snatPools} SNAT pools, the allocator ${snat.maxPools}`);
+    if (counters && counters.length < ENGINE_COUNTER_NAMES.length)
+      throw new Error(`counters need ${ENGINE_COUNTER_NAMES.length} slots`);
     this.counters = counters ?? new Float64Array(ENGINE_COUNTER_NAMES.length);
     this.linkType = opts.linkType ?? LINKTYPE_ETHERNET;
     this.icmpTokens = tables.icmpRate;
@@ -248,16 +321,21 @@ export class Engine {
 
   /** Publishes a new table: the next packet uses it. Throws if its SNAT pools do not fit the allocator. */
   setTables(t: VipTable): void {
-    if (t.snatPools > this.snat.maxPools) throw new Error(`VIP table has ${t.snatPools} SNAT pools, the allocator ${this.snat.maxPools}`);
+    if (t.snatPools > this.snat.maxPools)
+      throw new Error(`VIP table has ${t.snatPools} SNAT pools, the allocator ${this.snat.maxPools}`);
     this.t = t;
   }
-  get tables(): VipTable { return this.t; }
+  get tables(): VipTable {
+    return this.t;
+  }
 
   /** Counter values by name, plus parse errors as "pkt:<NAME>" (control plane). */
   stats(): Record<string, number> {
     const o: Record<string, number> = {};
     Object.assign(o, ENGINE_COUNTERS.read(this.counters));
-    this.pktErrors.forEach((v, i) => { if (v > 0) o[`pkt:${PKT_ERROR_NAMES[i]}`] = v; });
+    this.pktErrors.forEach((v, i) => {
+      if (v > 0) o[`pkt:${PKT_ERROR_NAMES[i]}`] = v;
+    });
     return o;
   }
 
@@ -267,9 +345,13 @@ export class Engine {
     out.reason = reason;
     return verdict;
   }
-  private drop(out: EngineOutput, reason: number): number { return this.give(out, VERDICT_DROP, reason); }
+  private drop(out: EngineOutput, reason: number): number {
+    return this.give(out, VERDICT_DROP, reason);
+  }
   private unknown(out: EngineOutput): number {
-    return this.t.unknownPass ? this.give(out, VERDICT_PASS, C_PASS_NO_VIP) : this.give(out, VERDICT_DROP, C_DROP_NO_VIP);
+    return this.t.unknownPass
+      ? this.give(out, VERDICT_PASS, C_PASS_NO_VIP)
+      : this.give(out, VERDICT_DROP, C_DROP_NO_VIP);
   }
   private txIp(out: EngineOutput, buf: Uint8Array, reason: number): number {
     out.buf = buf;
@@ -285,22 +367,40 @@ export class Engine {
    * they are too few, into `scratch`; generated ICMP errors go to `scratch`. Fills `out` and
    * returns out.verdict. Never throws; writes only within buf[off - room, off + len) and scratch.
    */
-  process(buf: Uint8Array, off: number, len: number, flags: number, now: number, out: EngineOutput, room = off): number {
+  process(
+    buf: Uint8Array,
+    off: number,
+    len: number,
+    flags: number,
+    now: number,
+    out: EngineOutput,
+    room = off,
+  ): number {
     this.counters[C_RX]++;
-    out.buf = buf; out.off = off; out.len = len;
+    out.buf = buf;
+    out.off = off;
+    out.len = len;
     this.minStart = off - (room < off ? room : off);
     this.now = now;
-    const info = this.info, t = this.t;
+    const info = this.info,
+      t = this.t;
     const r = parsePacket(buf, off, len, this.linkType, info);
     if (r < 0) {
-      if (r === PKT_ERR_L3_UNSUPPORTED) return this.give(out, t.unknownPass ? VERDICT_PASS : VERDICT_DROP, t.unknownPass ? C_PASS_NOT_IP : C_DROP_NO_VIP);
+      if (r === PKT_ERR_L3_UNSUPPORTED)
+        return this.give(
+          out,
+          t.unknownPass ? VERDICT_PASS : VERDICT_DROP,
+          t.unknownPass ? C_PASS_NOT_IP : C_DROP_NO_VIP,
+        );
       if (-r < this.pktErrors.length) this.pktErrors[-r]++;
       return this.drop(out, C_DROP_MALFORMED);
     }
     const fam = info.ipVersion;
     if (info.isFragment) {
       if (!t.isVipAddress(fam, buf, info.dstAddrOff)) return this.unknown(out);
-      return t.fragments === FRAG_DROP ? this.drop(out, C_DROP_FRAGMENT) : this.give(out, VERDICT_PASS, C_PASS_FRAGMENT);
+      return t.fragments === FRAG_DROP
+        ? this.drop(out, C_DROP_FRAGMENT)
+        : this.give(out, VERDICT_PASS, C_PASS_FRAGMENT);
     }
     const proto = info.protocol;
     if ((proto === IPPROTO_TCP || proto === IPPROTO_UDP) && info.l4Parsed) {
@@ -331,7 +431,15 @@ export class Engine {
       : this.ct.lookup6(proto, buf, sOff, sport, dOff, dport);
   }
 
-  private hash(v: number, buf: Uint8Array, proto: number, sOff: number, sport: number, dOff: number, dport: number): number {
+  private hash(
+    v: number,
+    buf: Uint8Array,
+    proto: number,
+    sOff: number,
+    sport: number,
+    dOff: number,
+    dport: number,
+  ): number {
     const t = this.t;
     return this.info.ipVersion === 4
       ? flowHashV4(t.seed, t.vipHashFields[v], proto, rd32(buf, sOff), rd32(buf, dOff), sport, dport)
@@ -340,23 +448,42 @@ export class Engine {
 
   // Client → VIP.
   private toVip(v: number, buf: Uint8Array, flags: number, now: number, out: EngineOutput): number {
-    const info = this.info, t = this.t, ct = this.ct;
+    const info = this.info,
+      t = this.t,
+      ct = this.ct;
     const bad = this.prep(buf, flags);
     if (bad !== 0) return this.drop(out, bad);
-    const proto = info.protocol, sp = info.srcPort, dp = info.dstPort;
+    const proto = info.protocol,
+      sp = info.srcPort,
+      dp = info.dstPort;
     const mode = t.vipMode[v];
     let e = this.lookup(buf, proto, info.srcAddrOff, sp, info.dstAddrOff, dp);
     let b = -1;
     if (e >= 0) {
       if (ct.lastDir !== CT_DIR_ORIG) return this.drop(out, C_DROP_KEY_CONFLICT); // another flow's reply key
       // Same VIP id and NAT-ness (and nat: SNAT address) as now, backend still listed: keep the flow where it is.
-      if (ct.vipIdOf(e) === t.vipId[v] && ct.isNat(e) === (mode === MODE_NAT) && (mode !== MODE_NAT || this.snatIsCurrent(e, v))) {
+      if (
+        ct.vipIdOf(e) === t.vipId[v] &&
+        ct.isNat(e) === (mode === MODE_NAT) &&
+        (mode !== MODE_NAT || this.snatIsCurrent(e, v))
+      ) {
         b = t.backendOf(v, ct.backendIdOf(e));
       }
-      if (b < 0) { ct.remove(e); e = -1; this.counters[C_RESCHEDULED]++; }
+      if (b < 0) {
+        ct.remove(e);
+        e = -1;
+        this.counters[C_RESCHEDULED]++;
+      }
       // The first retransmission of a SYN the backend never answered (nat: replies pass here).
-      else if (mode === MODE_NAT && proto === IPPROTO_TCP && (info.tcpFlags & (TH_SYN | TH_ACK | TH_RST | TH_FIN)) === TH_SYN &&
-        ct.stateOf(e) === CT_SYN_SENT && ct.pkts(e, CT_DIR_REPLY) === 0 && ct.pkts(e, CT_DIR_ORIG) === 1) this.synRetransmitted(e, buf, now);
+      else if (
+        mode === MODE_NAT &&
+        proto === IPPROTO_TCP &&
+        (info.tcpFlags & (TH_SYN | TH_ACK | TH_RST | TH_FIN)) === TH_SYN &&
+        ct.stateOf(e) === CT_SYN_SENT &&
+        ct.pkts(e, CT_DIR_REPLY) === 0 &&
+        ct.pkts(e, CT_DIR_ORIG) === 1
+      )
+        this.synRetransmitted(e, buf, now);
     }
     if (e < 0) {
       const h = this.hash(v, buf, proto, info.srcAddrOff, sp, info.dstAddrOff, dp);
@@ -364,13 +491,24 @@ export class Engine {
       if (!(idx >= 0 && idx < t.vipBackendCount[v])) return this.drop(out, C_DROP_NO_BACKEND);
       b = t.vipBackendBase[v] + idx;
       if (mode === MODE_NAT) {
-        if (proto === IPPROTO_TCP && (info.tcpFlags & TH_SYN) !== 0 && !this.goodSyn(buf)) return this.drop(out, C_DROP_BAD_SYN);
+        if (proto === IPPROTO_TCP && (info.tcpFlags & TH_SYN) !== 0 && !this.goodSyn(buf))
+          return this.drop(out, C_DROP_BAD_SYN);
         e = this.natInsert(v, b, buf, now);
         if (e < 0) return this.drop(out, e === CT_ERR_REPLY_IN_USE ? C_DROP_SNAT_EXHAUSTED : C_DROP_CT_FULL);
       } else {
-        e = info.ipVersion === 4
-          ? ct.insert4(proto, rd32(buf, info.srcAddrOff), sp, rd32(buf, info.dstAddrOff), dp, t.vipId[v], t.backendId[b], now)
-          : ct.insert6(proto, buf, info.srcAddrOff, sp, info.dstAddrOff, dp, t.vipId[v], t.backendId[b], now);
+        e =
+          info.ipVersion === 4
+            ? ct.insert4(
+                proto,
+                rd32(buf, info.srcAddrOff),
+                sp,
+                rd32(buf, info.dstAddrOff),
+                dp,
+                t.vipId[v],
+                t.backendId[b],
+                now,
+              )
+            : ct.insert6(proto, buf, info.srcAddrOff, sp, info.dstAddrOff, dp, t.vipId[v], t.backendId[b], now);
         if (e < 0) this.counters[C_CT_INSERT_FAILED]++;
         else if (ct.backendIdOf(e) !== t.backendId[b]) {
           const b2 = t.backendOf(v, ct.backendIdOf(e)); // another worker inserted first: follow it
@@ -410,7 +548,10 @@ export class Engine {
   // New source and destination (entry addresses by copyAddr6 index: 0 client, 1 VIP, 2 backend,
   // 3 SNAT) and ports, every checksum fixed incrementally.
   private natRewrite(buf: Uint8Array, e: number, src: number, sport: number, dst: number, dport: number): void {
-    const info = this.info, a = this.a6, n = info.addrLen, ct = this.ct;
+    const info = this.info,
+      a = this.a6,
+      n = info.addrLen,
+      ct = this.ct;
     ct.copyAddr6(e, src, a, 0);
     ct.copyAddr6(e, dst, a, 16);
     rewriteSrcAddr(buf, info, a, 0, n);
@@ -420,8 +561,13 @@ export class Engine {
   }
 
   private natInsert(v: number, b: number, buf: Uint8Array, now: number): number {
-    const info = this.info, t = this.t, ct = this.ct, snat = this.snat;
-    const pool = t.vipSnatPool[v], min = t.vipSnatMin[v], max = t.vipSnatMax[v];
+    const info = this.info,
+      t = this.t,
+      ct = this.ct,
+      snat = this.snat;
+    const pool = t.vipSnatPool[v],
+      min = t.vipSnatMin[v],
+      max = t.vipSnatMax[v];
     const bport = t.backendPort[b] !== 0 ? t.backendPort[b] : info.dstPort;
     const proto = info.protocol;
     for (let i = 0; i < snat.tries; i++) {
@@ -429,12 +575,27 @@ export class Engine {
       if (port === 0) break;
       let e: number;
       if (info.ipVersion === 4) {
-        e = ct.insertNat4(proto, rd32(buf, info.srcAddrOff), info.srcPort, rd32(buf, info.dstAddrOff), info.dstPort,
-          t.vipId[v], t.backendId[b], t.backendAddr4[b], bport, t.vipSnatAddr4[v], port, now);
+        e = ct.insertNat4(
+          proto,
+          rd32(buf, info.srcAddrOff),
+          info.srcPort,
+          rd32(buf, info.dstAddrOff),
+          info.dstPort,
+          t.vipId[v],
+          t.backendId[b],
+          t.backendAddr4[b],
+          bport,
+          t.vipSnatAddr4[v],
+          port,
+          now,
+        );
       } else {
         ct.stageKey6(proto, buf, info.srcAddrOff, info.srcPort, info.dstAddrOff, info.dstPort);
         const a = this.a6;
-        for (let j = 0; j < 16; j++) { a[j] = t.backendAddr[b * 16 + j]; a[16 + j] = t.vipSnatAddr[v * 16 + j]; }
+        for (let j = 0; j < 16; j++) {
+          a[j] = t.backendAddr[b * 16 + j];
+          a[16 + j] = t.vipSnatAddr[v * 16 + j];
+        }
         ct.stageReply6(a, 0, bport, 16, port);
         e = ct.insertStaged(t.vipId[v], t.backendId[b], now, true);
       }
@@ -447,7 +608,8 @@ export class Engine {
 
   // Backend → SNAT address: a reply of a NAT flow, or not ours.
   private natReply(buf: Uint8Array, flags: number, now: number, out: EngineOutput): number {
-    const info = this.info, ct = this.ct;
+    const info = this.info,
+      ct = this.ct;
     const e = this.lookup(buf, info.protocol, info.srcAddrOff, info.srcPort, info.dstAddrOff, info.dstPort);
     if (e < 0 || ct.lastDir !== CT_DIR_REPLY) return this.unknown(out);
     const bad = this.prep(buf, flags);
@@ -492,7 +654,10 @@ export class Engine {
 
   private passiveEvent(vipId: number, backendId: number, kind: number): void {
     const n = this.passiveCount;
-    if (n >= PASSIVE_CAPACITY) { this.counters[C_PASSIVE_LOST]++; return; }
+    if (n >= PASSIVE_CAPACITY) {
+      this.counters[C_PASSIVE_LOST]++;
+      return;
+    }
     this.passive[2 * n] = (vipId << 16) | backendId;
     this.passive[2 * n + 1] = kind;
     this.passiveCount = n + 1;
@@ -500,11 +665,21 @@ export class Engine {
   }
 
   // The IP packet of `info` inside GRE to backend b (RFC 2784), or an ICMP PMTU error back.
-  private greOut(buf: Uint8Array, b: number, flowLabel: number, out: EngineOutput, mayAnswer: boolean, reason: number): number {
-    const info = this.info, t = this.t;
+  private greOut(
+    buf: Uint8Array,
+    b: number,
+    flowLabel: number,
+    out: EngineOutput,
+    mayAnswer: boolean,
+    reason: number,
+  ): number {
+    const info = this.info,
+      t = this.t;
     const tun = t.backendTunnel[b];
     if (!tun) return this.drop(out, C_DROP_NO_BACKEND);
-    const l3 = info.l3Off, ilen = info.ipTotalLen, hl = tun.hdrLen;
+    const l3 = info.l3Off,
+      ilen = info.ipTotalLen,
+      hl = tun.hdrLen;
     if (ilen + hl > t.pathMtu) {
       if (!mayAnswer || (info.ipVersion === 4 && !info.dontFragment)) return this.drop(out, C_DROP_TOO_BIG_NO_DF);
       if (!icmpErrorAllowed(buf, info)) return this.drop(out, C_DROP_ICMP_NOT_ALLOWED);
@@ -519,7 +694,9 @@ export class Engine {
         n = buildIcmpv6PacketTooBig(s, 0, s.length, buf, l3, ilen, mtu, buf, info.dstAddrOff);
       }
       if (n < 0) return this.drop(out, C_DROP_NO_ROOM);
-      out.buf = s; out.off = 0; out.len = n;
+      out.buf = s;
+      out.off = 0;
+      out.len = n;
       return this.give(out, VERDICT_TX_IP, C_TX_FRAG_NEEDED);
     }
     const fl = tun.outerVersion === 6 ? flowLabel & 0xfffff : -1;
@@ -528,12 +705,16 @@ export class Engine {
       const start = encapGreInPlace(buf, l3, ilen, tun, fl);
       if (start < 0) return this.drop(out, C_DROP_NO_ROOM);
       if (hop !== 0) return this.hopOut(buf, start, ilen + hl, b, out, reason);
-      out.buf = buf; out.off = start; out.len = ilen + hl;
+      out.buf = buf;
+      out.off = start;
+      out.len = ilen + hl;
     } else {
       const n = encapGre(this.scratch, hop, this.scratch.length, buf, l3, ilen, tun, fl);
       if (n < 0) return this.drop(out, C_DROP_NO_ROOM);
       if (hop !== 0) return this.hopOut(this.scratch, hop, n, b, out, reason);
-      out.buf = this.scratch; out.off = 0; out.len = n;
+      out.buf = this.scratch;
+      out.off = 0;
+      out.len = n;
     }
     return this.give(out, VERDICT_TX_IP, reason);
   }
@@ -542,13 +723,16 @@ export class Engine {
   // the interface towards it (no route lookup or output hooks in the kernel). The 14 bytes before
   // `start` must be ours to write: the received frame's own header, or headroom.
   private hopOut(buf: Uint8Array, start: number, len: number, b: number, out: EngineOutput, reason: number): number {
-    const t = this.t, l2 = start - ETH_HLEN;
+    const t = this.t,
+      l2 = start - ETH_HLEN;
     setEthDst(buf, l2, t.backendHopMac, b * 6);
     setEthSrc(buf, l2, t.backendIfMac, b * 6);
     const v6 = buf[start] >> 4 === 6;
     buf[l2 + 12] = v6 ? 0x86 : 0x08; // ethertype (IEEE 802.3): IPv6 or IPv4
     buf[l2 + 13] = v6 ? 0xdd : 0x00;
-    out.buf = buf; out.off = l2; out.len = len + ETH_HLEN;
+    out.buf = buf;
+    out.off = l2;
+    out.len = len + ETH_HLEN;
     out.ifindex = t.backendIfindex[b];
     this.counters[C_TX_NEXT_HOP]++;
     return this.give(out, VERDICT_TX_L2, reason);
@@ -556,7 +740,8 @@ export class Engine {
 
   // One token per generated error; the bucket refills at icmpRate per second up to icmpRate.
   private icmpToken(): boolean {
-    const rate = this.t.icmpRate, now = this.now;
+    const rate = this.t.icmpRate,
+      now = this.now;
     const dt = (now - this.icmpLast) | 0;
     if (dt > 0) {
       this.icmpTokens += (dt * rate) / 1000;
@@ -570,7 +755,8 @@ export class Engine {
 
   // dsr-l2: new MACs, same frame.
   private l2Out(buf: Uint8Array, b: number, out: EngineOutput, reason: number): number {
-    const info = this.info, t = this.t;
+    const info = this.info,
+      t = this.t;
     if (info.l2Len === 0) return this.drop(out, C_DROP_NO_L2);
     const l2 = info.l2Off;
     // Source: the MAC of the interface the frame leaves on (the backend's side of a two-armed
@@ -579,14 +765,19 @@ export class Engine {
     else if (t.localMac) setEthSrc(buf, l2, t.localMac, 0);
     else for (let i = 0; i < 6; i++) buf[l2 + 6 + i] = buf[l2 + i];
     setEthDst(buf, l2, t.backendMac, b * 6);
-    out.buf = buf; out.off = l2; out.len = info.l3End - l2;
+    out.buf = buf;
+    out.off = l2;
+    out.len = info.l3End - l2;
     out.ifindex = t.backendIfindex[b];
     return this.give(out, VERDICT_TX_L2, reason);
   }
 
   // ICMP/ICMPv6 errors: about a VIP flow (to the VIP address) or about a NAT flow (to a SNAT address).
   private icmpError(buf: Uint8Array, flags: number, out: EngineOutput): number {
-    const info = this.info, q = this.quote, t = this.t, ct = this.ct;
+    const info = this.info,
+      q = this.quote,
+      t = this.t,
+      ct = this.ct;
     const fam = info.ipVersion;
     const toVip = t.isVipAddress(fam, buf, info.dstAddrOff);
     const toSnat = !toVip && t.isSnatAddress(fam, buf, info.dstAddrOff);
@@ -603,13 +794,18 @@ export class Engine {
     if (toSnat) {
       // Quote: SNAT → backend (our rewritten client packet); error towards the client.
       if (e < 0 || ct.lastDir !== CT_DIR_REPLY) return this.unknown(out);
-      const a = this.a6, n = q.addrLen;
+      const a = this.a6,
+        n = q.addrLen;
       ct.copyAddr6(e, 0, a, 0); // client
       ct.copyAddr6(e, 1, a, 16); // VIP
       ct.copyAddr6(e, 2, a, 32); // backend
       this.translateQuote(buf, a, 0, ct.clientPort(e), a, 16, ct.vipPort(e));
       let same = true;
-      for (let i = 0; i < n; i++) if (buf[info.srcAddrOff + i] !== a[32 + i]) { same = false; break; }
+      for (let i = 0; i < n; i++)
+        if (buf[info.srcAddrOff + i] !== a[32 + i]) {
+          same = false;
+          break;
+        }
       if (same) rewriteSrcAddr(buf, info, a, 16, n);
       rewriteDstAddr(buf, info, a, 0, n);
       fillL4Checksum(buf, info); // RFC 792 / RFC 4443 §2.3: the message changed, recompute
@@ -621,7 +817,8 @@ export class Engine {
     if (mode === MODE_NAT) {
       // Quote: VIP → client (our rewritten reply); error towards the backend.
       if (e < 0 || ct.lastDir !== CT_DIR_ORIG) return this.drop(out, C_DROP_ICMP_UNMATCHED);
-      const a = this.a6, n = q.addrLen;
+      const a = this.a6,
+        n = q.addrLen;
       ct.copyAddr6(e, 2, a, 0); // backend
       ct.copyAddr6(e, 3, a, 16); // SNAT
       this.translateQuote(buf, a, 0, ct.backendPort(e), a, 16, ct.snatPort(e));
@@ -647,8 +844,17 @@ export class Engine {
 
   // Rewrites the quoted packet's source and destination (address + port) in place, fixing the
   // quoted IPv4 header checksum and, if quoted, its L4 checksum (RFC 5508 §7, RFC 1624).
-  private translateQuote(buf: Uint8Array, src: Uint8Array, srcOff: number, sport: number, dst: Uint8Array, dstOff: number, dport: number): void {
-    const q = this.quote, n = q.addrLen;
+  private translateQuote(
+    buf: Uint8Array,
+    src: Uint8Array,
+    srcOff: number,
+    sport: number,
+    dst: Uint8Array,
+    dstOff: number,
+    dport: number,
+  ): void {
+    const q = this.quote,
+      n = q.addrLen;
     let d = putBytes(buf, q.srcAddrOff, src, srcOff, n) + putBytes(buf, q.dstAddrOff, dst, dstOff, n);
     d = csumFold(d);
     if (n === 4) {

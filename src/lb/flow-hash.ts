@@ -57,8 +57,13 @@ const TAG_V6 = 6 << 16;
  * daddr, proto << 16 | dport). Returns uint32. Allocates nothing.
  */
 export function flowHashV4(
-  seed: number, fields: number, proto: number,
-  saddr: number, daddr: number, sport: number, dport: number,
+  seed: number,
+  fields: number,
+  proto: number,
+  saddr: number,
+  daddr: number,
+  sport: number,
+  dport: number,
 ): number {
   let h = murmurMix(seed | 0, saddr | 0);
   if (fields === HASH_SOURCE_ONLY) return fmix32(h ^ (TAG_V4 | (HASH_SOURCE_ONLY << 8) | 4));
@@ -86,8 +91,14 @@ function word(buf: Uint8Array, i: number): number {
  * Returns uint32. Allocates nothing.
  */
 export function flowHashV6(
-  seed: number, fields: number, proto: number, buf: Uint8Array,
-  saddrOff: number, daddrOff: number, sport: number, dport: number,
+  seed: number,
+  fields: number,
+  proto: number,
+  buf: Uint8Array,
+  saddrOff: number,
+  daddrOff: number,
+  sport: number,
+  dport: number,
 ): number {
   let h = seed | 0;
   if (fields === HASH_SOURCE_ONLY) {
@@ -110,8 +121,13 @@ export function flowHashV6(
  * textual addresses, either family. Equals flowHashV4 / flowHashV6 on the same tuple.
  */
 export function flowHashOf(
-  seed: number, fields: number, proto: number,
-  src: string, sport: number, dst: string, dport: number,
+  seed: number,
+  fields: number,
+  proto: number,
+  src: string,
+  sport: number,
+  dst: string,
+  dport: number,
 ): number {
   const s = parseIp(src);
   const d = parseIp(dst);
@@ -125,5 +141,7 @@ export function flowHashOf(
     buf.set(d, 16);
     return flowHashV6(seed, fields, proto, buf, 0, 16, sport, dport);
   }
-  throw new Error(`flow hash: cannot parse ${s === undefined ? `source address "${src}"` : `destination address "${dst}"`}`);
+  throw new Error(
+    `flow hash: cannot parse ${s === undefined ? `source address "${src}"` : `destination address "${dst}"`}`,
+  );
 }

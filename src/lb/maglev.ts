@@ -26,8 +26,14 @@ export function isPrime(n: number): boolean {
   return true;
 }
 
-export interface MaglevBackendSpec { id: string; weight: number }
-export interface MaglevOptions { size: number; seed: number }
+export interface MaglevBackendSpec {
+  id: string;
+  weight: number;
+}
+export interface MaglevOptions {
+  size: number;
+  seed: number;
+}
 
 /**
  * The two seeds of the permutation hashes, derived from the cluster seed. fmix32 is a
@@ -79,7 +85,14 @@ function ceilDiv(a: number, b: number): number {
  * One turn of backend i (§3.4 Listing 1): the next free slot of its permutation is its; pos[i]
  * = (offset + next·skip) mod size moves past it. `taken` is a bitset of filled slots.
  */
-function claimNext(i: number, skips: ArrayLike<number>, size: number, out: Int32Array, taken: Int32Array, pos: Int32Array): void {
+function claimNext(
+  i: number,
+  skips: ArrayLike<number>,
+  size: number,
+  out: Int32Array,
+  taken: Int32Array,
+  pos: Int32Array,
+): void {
   const skip = skips[i];
   let p = pos[i];
   while ((taken[p >>> 5] & (1 << (p & 31))) !== 0) {
@@ -99,8 +112,12 @@ function claimNext(i: number, skips: ArrayLike<number>, size: number, out: Int32
  * same table as the general path; the reference tests check both.
  */
 function fillRoundRobin(
-  offsets: ArrayLike<number>, skips: ArrayLike<number>, weights: ArrayLike<number>,
-  size: number, out: Int32Array, taken: Int32Array,
+  offsets: ArrayLike<number>,
+  skips: ArrayLike<number>,
+  weights: ArrayLike<number>,
+  size: number,
+  out: Int32Array,
+  taken: Int32Array,
 ): void {
   const n = offsets.length;
   const pos = scratchPos;
@@ -124,8 +141,13 @@ function fillRoundRobin(
  * Expects validated inputs, scratch buffers sized for n, `out` all −1 and `taken` all clear.
  */
 function fillScheduled(
-  offsets: ArrayLike<number>, skips: ArrayLike<number>, weights: ArrayLike<number>,
-  size: number, out: Int32Array, taken: Int32Array, maxW: number,
+  offsets: ArrayLike<number>,
+  skips: ArrayLike<number>,
+  weights: ArrayLike<number>,
+  size: number,
+  out: Int32Array,
+  taken: Int32Array,
+  maxW: number,
 ): void {
   const n = offsets.length;
   const pos = scratchPos;
@@ -182,26 +204,37 @@ function fillScheduled(
  * out of range, weights that are not integers in 0..65535, mismatched lengths).
  */
 export function fillMaglev(
-  offsets: ArrayLike<number>, skips: ArrayLike<number>, weights: ArrayLike<number>,
-  size: number, out: Int32Array = new Int32Array(size),
+  offsets: ArrayLike<number>,
+  skips: ArrayLike<number>,
+  weights: ArrayLike<number>,
+  size: number,
+  out: Int32Array = new Int32Array(size),
 ): Int32Array {
   return fill(offsets, skips, weights, size, out, false);
 }
 
 /** fillMaglev always through the general (heap) schedule, so tests can compare the two paths. */
 export function fillMaglevScheduled(
-  offsets: ArrayLike<number>, skips: ArrayLike<number>, weights: ArrayLike<number>,
-  size: number, out: Int32Array = new Int32Array(size),
+  offsets: ArrayLike<number>,
+  skips: ArrayLike<number>,
+  weights: ArrayLike<number>,
+  size: number,
+  out: Int32Array = new Int32Array(size),
 ): Int32Array {
   return fill(offsets, skips, weights, size, out, true);
 }
 
 function fill(
-  offsets: ArrayLike<number>, skips: ArrayLike<number>, weights: ArrayLike<number>,
-  size: number, out: Int32Array, scheduledOnly: boolean,
+  offsets: ArrayLike<number>,
+  skips: ArrayLike<number>,
+  weights: ArrayLike<number>,
+  size: number,
+  out: Int32Array,
+  scheduledOnly: boolean,
 ): Int32Array {
   const n = offsets.length;
-  if (!isPrime(size) || size > MAX_TABLE_SIZE) throw new Error(`maglev fill: size ${size} is not a prime ≤ ${MAX_TABLE_SIZE}`);
+  if (!isPrime(size) || size > MAX_TABLE_SIZE)
+    throw new Error(`maglev fill: size ${size} is not a prime ≤ ${MAX_TABLE_SIZE}`);
   if (skips.length !== n || weights.length !== n || out.length !== size || n > MAX_BACKENDS) {
     throw new Error('maglev fill: offsets, skips and weights must have one entry per backend, out one per slot');
   }
@@ -210,7 +243,9 @@ function fill(
     const k = skips[i];
     const w = weights[i];
     if (!(Number.isInteger(o) && o >= 0 && o < size && Number.isInteger(k) && k >= 1 && k < size)) {
-      throw new Error(`maglev fill: backend ${i} has offset ${o} and skip ${k}; need 0 ≤ offset < ${size} and 1 ≤ skip < ${size}`);
+      throw new Error(
+        `maglev fill: backend ${i} has offset ${o} and skip ${k}; need 0 ≤ offset < ${size} and 1 ≤ skip < ${size}`,
+      );
     }
     if (!(Number.isInteger(w) && w >= 0 && w <= MAX_WEIGHT)) {
       throw new Error(`maglev fill: backend ${i} has weight ${w}; need an integer from 0 to ${MAX_WEIGHT}`);
@@ -280,7 +315,11 @@ export class MaglevTable {
  * every slot), cross-mixed at the end as MurmurHash3 x86_128 does. Depends only on its inputs.
  */
 export function maglevFingerprint(
-  size: number, seed: number, ids: readonly string[], weights: readonly number[], slots: Int32Array,
+  size: number,
+  seed: number,
+  ids: readonly string[],
+  weights: readonly number[],
+  slots: Int32Array,
 ): string {
   let a = 0x5745_4952; // "WEIR"
   let b = 0x4d41_474c; // "MAGL"
@@ -322,10 +361,14 @@ export function maglevFingerprint(
 function validate(backends: readonly MaglevBackendSpec[], opts: MaglevOptions): void {
   const { size, seed } = opts;
   if (!Number.isSafeInteger(size) || size < 2 || size > MAX_TABLE_SIZE) {
-    throw new Error(`maglev table size ${String(size)} is out of range: it must be a prime from 2 to ${MAX_TABLE_SIZE} (default ${DEFAULT_TABLE_SIZE})`);
+    throw new Error(
+      `maglev table size ${String(size)} is out of range: it must be a prime from 2 to ${MAX_TABLE_SIZE} (default ${DEFAULT_TABLE_SIZE})`,
+    );
   }
   if (!isPrime(size)) {
-    throw new Error(`maglev table size ${size} is not a prime number (Maglev §3.4 needs a prime so every skip visits every slot); e.g. ${DEFAULT_TABLE_SIZE} or 655373`);
+    throw new Error(
+      `maglev table size ${size} is not a prime number (Maglev §3.4 needs a prime so every skip visits every slot); e.g. ${DEFAULT_TABLE_SIZE} or 655373`,
+    );
   }
   if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) {
     throw new Error(`maglev seed ${String(seed)} must be an integer from 0 to 4294967295 (see hashSeed())`);
@@ -341,7 +384,9 @@ function validate(backends: readonly MaglevBackendSpec[], opts: MaglevOptions): 
     if (seen.has(b.id)) throw new Error(`maglev: duplicate backend id "${b.id}"`);
     seen.add(b.id);
     if (!Number.isInteger(b.weight) || b.weight < 0 || b.weight > MAX_WEIGHT) {
-      throw new Error(`maglev: backend "${b.id}" has weight ${String(b.weight)}: it must be an integer from 0 (draining) to ${MAX_WEIGHT}`);
+      throw new Error(
+        `maglev: backend "${b.id}" has weight ${String(b.weight)}: it must be an integer from 0 (draining) to ${MAX_WEIGHT}`,
+      );
     }
   }
 }

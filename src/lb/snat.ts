@@ -40,8 +40,10 @@ export class SnatAllocator {
   constructor(opts: SnatAllocatorOptions = {}) {
     this.tries = opts.tries ?? 16;
     this.maxPools = opts.maxPools ?? 1024;
-    if (!Number.isInteger(this.tries) || this.tries < 1 || this.tries > 65536) throw new Error(`SNAT tries must be 1..65536, got ${opts.tries}`);
-    if (!Number.isInteger(this.maxPools) || this.maxPools < 1) throw new Error(`SNAT maxPools must be a positive integer, got ${opts.maxPools}`);
+    if (!Number.isInteger(this.tries) || this.tries < 1 || this.tries > 65536)
+      throw new Error(`SNAT tries must be 1..65536, got ${opts.tries}`);
+    if (!Number.isInteger(this.maxPools) || this.maxPools < 1)
+      throw new Error(`SNAT maxPools must be a positive integer, got ${opts.maxPools}`);
     this.cursor = new Int32Array(this.maxPools).fill((opts.start ?? 0) & 0x7fffffff);
   }
 
@@ -59,10 +61,14 @@ export class SnatAllocator {
   }
 
   /** Hot path: the engine reports that the last candidate collided (CT_ERR_REPLY_IN_USE). */
-  collided(): void { this.counters[SNAT_COLLISIONS]++; }
+  collided(): void {
+    this.counters[SNAT_COLLISIONS]++;
+  }
 
   /** Hot path: the engine gave up after `tries` candidates. */
-  exhausted(): void { this.counters[SNAT_EXHAUSTED]++; }
+  exhausted(): void {
+    this.counters[SNAT_EXHAUSTED]++;
+  }
 
   /** Counter values by name (control plane). */
   stats(): Record<string, number> {

@@ -28,26 +28,54 @@ function rotl(x: number, b: number): number {
  * HalfSipHash-2-4 with a 32-bit result over `n` message words (each the little-endian reading of
  * 4 bytes) under key (k0, k1). Allocates nothing; `words` is read, not kept.
  */
-export function halfSipHashWords(k0: number, k1: number, words: Int32Array | Uint32Array | readonly number[], n: number): number {
-  let v0 = k0 | 0, v1 = k1 | 0, v2 = 0x6c796765 ^ k0, v3 = 0x74656462 ^ k1;
+export function halfSipHashWords(
+  k0: number,
+  k1: number,
+  words: Int32Array | Uint32Array | readonly number[],
+  n: number,
+): number {
+  let v0 = k0 | 0,
+    v1 = k1 | 0,
+    v2 = 0x6c796765 ^ k0,
+    v3 = 0x74656462 ^ k1;
   for (let i = 0; i <= n; i++) {
     // The last block: the message length in bytes in the top byte (no tail: whole words).
     const m = i < n ? words[i] | 0 : ((n * 4) & 0xff) << 24;
     v3 ^= m;
     for (let r = 0; r < 2; r++) {
-      v0 = (v0 + v1) | 0; v1 = rotl(v1, 5); v1 ^= v0; v0 = rotl(v0, 16);
-      v2 = (v2 + v3) | 0; v3 = rotl(v3, 8); v3 ^= v2;
-      v0 = (v0 + v3) | 0; v3 = rotl(v3, 7); v3 ^= v0;
-      v2 = (v2 + v1) | 0; v1 = rotl(v1, 13); v1 ^= v2; v2 = rotl(v2, 16);
+      v0 = (v0 + v1) | 0;
+      v1 = rotl(v1, 5);
+      v1 ^= v0;
+      v0 = rotl(v0, 16);
+      v2 = (v2 + v3) | 0;
+      v3 = rotl(v3, 8);
+      v3 ^= v2;
+      v0 = (v0 + v3) | 0;
+      v3 = rotl(v3, 7);
+      v3 ^= v0;
+      v2 = (v2 + v1) | 0;
+      v1 = rotl(v1, 13);
+      v1 ^= v2;
+      v2 = rotl(v2, 16);
     }
     v0 ^= m;
   }
   v2 ^= 0xff;
   for (let r = 0; r < 4; r++) {
-    v0 = (v0 + v1) | 0; v1 = rotl(v1, 5); v1 ^= v0; v0 = rotl(v0, 16);
-    v2 = (v2 + v3) | 0; v3 = rotl(v3, 8); v3 ^= v2;
-    v0 = (v0 + v3) | 0; v3 = rotl(v3, 7); v3 ^= v0;
-    v2 = (v2 + v1) | 0; v1 = rotl(v1, 13); v1 ^= v2; v2 = rotl(v2, 16);
+    v0 = (v0 + v1) | 0;
+    v1 = rotl(v1, 5);
+    v1 ^= v0;
+    v0 = rotl(v0, 16);
+    v2 = (v2 + v3) | 0;
+    v3 = rotl(v3, 8);
+    v3 ^= v2;
+    v0 = (v0 + v3) | 0;
+    v3 = rotl(v3, 7);
+    v3 ^= v0;
+    v2 = (v2 + v1) | 0;
+    v1 = rotl(v1, 13);
+    v1 ^= v2;
+    v2 = rotl(v2, 16);
   }
   return (v1 ^ v3) >>> 0;
 }
@@ -103,7 +131,9 @@ export class SynCookies {
   /** Stages an IPv4 flow: client address and port, VIP address and port (addresses as words in network order). */
   stage4(caddr: number, cport: number, vaddr: number, vport: number): void {
     const m = this.msg;
-    m[0] = caddr; m[1] = vaddr; m[2] = ((cport & 0xffff) << 16) | (vport & 0xffff);
+    m[0] = caddr;
+    m[1] = vaddr;
+    m[2] = ((cport & 0xffff) << 16) | (vport & 0xffff);
     this.n = 3;
   }
 
@@ -111,7 +141,8 @@ export class SynCookies {
   stage6(buf: Uint8Array, cOff: number, cport: number, vOff: number, vport: number): void {
     const m = this.msg;
     for (let i = 0; i < 4; i++) {
-      const c = cOff + i * 4, v = vOff + i * 4;
+      const c = cOff + i * 4,
+        v = vOff + i * 4;
       m[i] = (buf[c] << 24) | (buf[c + 1] << 16) | (buf[c + 2] << 8) | buf[c + 3];
       m[4 + i] = (buf[v] << 24) | (buf[v + 1] << 16) | (buf[v + 2] << 8) | buf[v + 3];
     }
@@ -120,7 +151,8 @@ export class SynCookies {
   }
 
   private mac(clientIsn: number, low: number): number {
-    const m = this.msg, n = this.n;
+    const m = this.msg,
+      n = this.n;
     m[n] = clientIsn | 0;
     m[n + 1] = low;
     return halfSipHashWords(this.k0, this.k1, m, n + 2) >>> 11;
@@ -145,9 +177,10 @@ export class SynCookies {
    */
   check(seq: number, ack: number, nowMs: number, out: CookieOptions): boolean {
     const clientIsn = (seq - 1) >>> 0;
-    const raw = ((ack - 1) - clientIsn) >>> 0;
+    const raw = (ack - 1 - clientIsn) >>> 0;
     const low = raw & 0x7ff;
-    const slot = (low >>> 9) & 3, cur = SynCookies.slot(nowMs);
+    const slot = (low >>> 9) & 3,
+      cur = SynCookies.slot(nowMs);
     if (slot !== cur && slot !== ((cur + 3) & 3)) return false;
     if (raw >>> 11 !== this.mac(clientIsn, low)) return false;
     unpackOptions(low & 0x1ff, out);

@@ -167,17 +167,21 @@ export class VipTable {
     const n = vips.length;
     this.seed = opts.seed | 0;
     this.pathMtu = opts.pathMtu ?? 1500;
-    if (!Number.isInteger(this.pathMtu) || this.pathMtu < 576 || this.pathMtu > 65535) throw new Error(`pathMtu must be 576..65535, got ${opts.pathMtu}`);
+    if (!Number.isInteger(this.pathMtu) || this.pathMtu < 576 || this.pathMtu > 65535)
+      throw new Error(`pathMtu must be 576..65535, got ${opts.pathMtu}`);
     this.mtu = opts.mtu ?? this.pathMtu;
-    if (!Number.isInteger(this.mtu) || this.mtu < 576 || this.mtu > 65535) throw new Error(`mtu must be 576..65535, got ${opts.mtu}`);
+    if (!Number.isInteger(this.mtu) || this.mtu < 576 || this.mtu > 65535)
+      throw new Error(`mtu must be 576..65535, got ${opts.mtu}`);
     this.unknownPass = (opts.unknownTraffic ?? 'pass') === 'pass';
     const fp = opts.fragments ?? 'drop';
     if (fp !== 'drop' && fp !== 'pass') throw new Error(`fragments policy must be "drop" or "pass", got ${String(fp)}`);
     this.fragments = fp === 'drop' ? FRAG_DROP : FRAG_PASS;
     this.icmpRate = opts.icmpRate ?? 1000;
-    if (!(this.icmpRate >= 0 && this.icmpRate <= 1e7)) throw new Error(`icmpRate must be 0..10000000 per second, got ${opts.icmpRate}`);
-    this.localMac = opts.localMac !== undefined ? parseMac(opts.localMac) ?? null : null;
-    if (opts.localMac !== undefined && !this.localMac) throw new Error(`localMac: "${opts.localMac}" is not a MAC address`);
+    if (!(this.icmpRate >= 0 && this.icmpRate <= 1e7))
+      throw new Error(`icmpRate must be 0..10000000 per second, got ${opts.icmpRate}`);
+    this.localMac = opts.localMac !== undefined ? (parseMac(opts.localMac) ?? null) : null;
+    if (opts.localMac !== undefined && !this.localMac)
+      throw new Error(`localMac: "${opts.localMac}" is not a MAC address`);
     const gre4 = opts.greSource4 !== undefined ? addrBytes(opts.greSource4, 'greSource4') : null;
     const gre6 = opts.greSource6 !== undefined ? addrBytes(opts.greSource6, 'greSource6') : null;
     if (gre4 && gre4.length !== 4) throw new Error('greSource4 must be an IPv4 address');
@@ -222,7 +226,14 @@ export class VipTable {
     // keys for the address hash (built below)
     const keys: { meta: number; addr: Uint8Array; val: number }[] = [];
     const seen = new Set<string>();
-    const addKey = (kind: number, addr: Uint8Array, proto: number, port: number, val: number, unique: string | null): void => {
+    const addKey = (
+      kind: number,
+      addr: Uint8Array,
+      proto: number,
+      port: number,
+      val: number,
+      unique: string | null,
+    ): void => {
       const id = `${kind}/${addr.join('.')}/${proto}/${port}`;
       if (seen.has(id)) {
         if (unique) throw new Error(unique);
@@ -236,7 +247,8 @@ export class VipTable {
     let b = 0;
     vips.forEach((spec, v) => {
       const where = `VIP ${spec.name}`;
-      if (!Number.isInteger(spec.id) || spec.id < 0 || spec.id > 0xffff) throw new Error(`${where}: id must be 0..65535, got ${spec.id}`);
+      if (!Number.isInteger(spec.id) || spec.id < 0 || spec.id > 0xffff)
+        throw new Error(`${where}: id must be 0..65535, got ${spec.id}`);
       if (this.vipById[spec.id] >= 0) throw new Error(`${where}: id ${spec.id} is used twice`);
       this.vipById[spec.id] = v;
       this.vipId[v] = spec.id;
@@ -251,11 +263,19 @@ export class VipTable {
       if (spec.protocol !== 'tcp' && spec.protocol !== 'udp') throw new Error(`${where}: protocol must be tcp or udp`);
       const proto = spec.protocol === 'tcp' ? 6 : 17;
       this.vipProto[v] = proto;
-      if (!Number.isInteger(spec.port) || spec.port < 0 || spec.port > 0xffff) throw new Error(`${where}: port must be 0..65535`);
+      if (!Number.isInteger(spec.port) || spec.port < 0 || spec.port > 0xffff)
+        throw new Error(`${where}: port must be 0..65535`);
       this.vipPort[v] = spec.port;
       this.vipHashFields[v] = spec.hashFields !== undefined ? hashFieldsCode(spec.hashFields) : HASH_FIVE_TUPLE;
       maglev.push(spec.maglev);
-      addKey(KIND_VIP, addr, proto, spec.port, v, `${where}: another VIP already has ${spec.address} port ${spec.port} ${spec.protocol}`);
+      addKey(
+        KIND_VIP,
+        addr,
+        proto,
+        spec.port,
+        v,
+        `${where}: another VIP already has ${spec.address} port ${spec.port} ${spec.protocol}`,
+      );
       addKey(KIND_VIP_ADDR, addr, 0, 0, v, null);
 
       // Backends, in maglev.backendIds order so that slot value i is backend base + i.
@@ -271,7 +291,8 @@ export class VipTable {
         const be = byName.get(name);
         if (!be) throw new Error(`${where}: Maglev backend ${name} is not in the backend list`);
         const bw = `${where} backend ${name}`;
-        if (!Number.isInteger(be.id) || be.id < 0 || be.id > 0xffff || usedIds.has(be.id)) throw new Error(`${bw}: id must be a unique 0..65535`);
+        if (!Number.isInteger(be.id) || be.id < 0 || be.id > 0xffff || usedIds.has(be.id))
+          throw new Error(`${bw}: id must be a unique 0..65535`);
         usedIds.add(be.id);
         const ba = addrBytes(be.address, `${bw} address`);
         const bfam = ba.length === 16 ? 6 : 4;
@@ -279,7 +300,8 @@ export class VipTable {
         this.backendFamily[b] = bfam;
         this.backendAddr.set(ba, b * 16);
         if (bfam === 4) this.backendAddr4[b] = word(ba, 0);
-        if (!Number.isInteger(be.port) || be.port < 0 || be.port > 0xffff) throw new Error(`${bw}: port must be 0..65535`);
+        if (!Number.isInteger(be.port) || be.port < 0 || be.port > 0xffff)
+          throw new Error(`${bw}: port must be 0..65535`);
         this.backendPort[b] = be.port;
         if (be.mac !== undefined) {
           const mac = parseMac(be.mac);
@@ -300,7 +322,8 @@ export class VipTable {
           }
         }
         let tun: GreTunnel | null = null;
-        if (mode === MODE_NAT && bfam !== fam) throw new Error(`${bw}: nat mode needs a backend of the VIP's family (IPv${fam})`);
+        if (mode === MODE_NAT && bfam !== fam)
+          throw new Error(`${bw}: nat mode needs a backend of the VIP's family (IPv${fam})`);
         if (mode === MODE_DSR_L2 && !be.mac) throw new Error(`${bw}: dsr-l2 mode needs the backend's mac`);
         if (mode === MODE_DSR_GRE) {
           const src = bfam === 4 ? gre4 : gre6;
@@ -317,12 +340,21 @@ export class VipTable {
         if (!s || text === undefined) throw new Error(`${where}: nat mode needs an IPv${fam} SNAT address`);
         const sa = addrBytes(text, `${where} SNAT address`);
         if (sa.length !== addr.length) throw new Error(`${where}: SNAT address ${text} is not IPv${fam}`);
-        if (!Number.isInteger(s.portMin) || !Number.isInteger(s.portMax) || s.portMin < 1 || s.portMax > 65535 || s.portMin > s.portMax) {
+        if (
+          !Number.isInteger(s.portMin) ||
+          !Number.isInteger(s.portMax) ||
+          s.portMin < 1 ||
+          s.portMax > 65535 ||
+          s.portMin > s.portMax
+        ) {
           throw new Error(`${where}: SNAT port range must be 1 <= portMin <= portMax <= 65535`);
         }
         const pk = `${sa.join('.')}/${s.portMin}/${s.portMax}`;
         let pool = pools.get(pk);
-        if (pool === undefined) { pool = pools.size; pools.set(pk, pool); }
+        if (pool === undefined) {
+          pool = pools.size;
+          pools.set(pk, pool);
+        }
         this.vipSnatPool[v] = pool;
         this.vipSnatAddr.set(sa, v * 16);
         if (fam === 4) this.vipSnatAddr4[v] = word(sa, 0);
@@ -336,7 +368,7 @@ export class VipTable {
     this.backendNames = Object.freeze(bnames);
     this.snatPools = pools.size;
     for (const k of keys) {
-      if ((k.meta >>> 28) === KIND_VIP_ADDR || (k.meta >>> 28) === KIND_VIP) {
+      if (k.meta >>> 28 === KIND_VIP_ADDR || k.meta >>> 28 === KIND_VIP) {
         const s = `${KIND_SNAT}/${k.addr.join('.')}/0/0`;
         if (seen.has(s)) throw new Error(`address ${k.addr.join('.')} is both a VIP and a SNAT address`);
       }
@@ -389,12 +421,15 @@ export class VipTable {
     const w3 = fam === 6 ? word(buf, addrOff + 12) : 0;
     let h = mix(mix(mix(mix(mix(0x811c9dc5, meta), w0), w1), w2), w3);
     h = (h ^ (h >>> 13)) & this.hMask;
-    const S = this.hSlots, M = this.kMeta, A = this.kAddr;
+    const S = this.hSlots,
+      M = this.kMeta,
+      A = this.kAddr;
     for (;;) {
       const s = S[h];
       if (s === 0) return -1;
       const i = s - 1;
-      if (M[i] === meta && A[i * 4] === w0 && A[i * 4 + 1] === w1 && A[i * 4 + 2] === w2 && A[i * 4 + 3] === w3) return this.kVal[i];
+      if (M[i] === meta && A[i * 4] === w0 && A[i * 4 + 1] === w1 && A[i * 4 + 2] === w2 && A[i * 4 + 3] === w3)
+        return this.kVal[i];
       h = (h + 1) & this.hMask;
     }
   }

@@ -18,9 +18,12 @@ export function checkLabelNames(metric: string, names: readonly string[]): void 
   const seen = new Set<string>();
   for (const n of names) {
     if (typeof n !== 'string' || !LABEL_NAME.test(n)) {
-      throw new Error(`metric ${metric}: invalid label name ${JSON.stringify(n)}: it must match [a-zA-Z_][a-zA-Z0-9_]*`);
+      throw new Error(
+        `metric ${metric}: invalid label name ${JSON.stringify(n)}: it must match [a-zA-Z_][a-zA-Z0-9_]*`,
+      );
     }
-    if (n.startsWith('__')) throw new Error(`metric ${metric}: label name "${n}" is reserved (names starting with "__" are Prometheus' own)`);
+    if (n.startsWith('__'))
+      throw new Error(`metric ${metric}: label name "${n}" is reserved (names starting with "__" are Prometheus' own)`);
     if (seen.has(n)) throw new Error(`metric ${metric}: label name "${n}" is given twice`);
     seen.add(n);
   }

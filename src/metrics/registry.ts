@@ -33,7 +33,8 @@ function labelValues(metric: string, names: readonly string[], labels: Labels | 
   const given = labels ?? {};
   const keys = Object.keys(given);
   for (const k of keys) {
-    if (!names.includes(k)) throw new Error(`metric ${metric}: unknown label "${k}" (labels: ${names.join(', ') || 'none'})`);
+    if (!names.includes(k))
+      throw new Error(`metric ${metric}: unknown label "${k}" (labels: ${names.join(', ') || 'none'})`);
   }
   return names.map((n) => {
     const v = given[n];
@@ -84,7 +85,8 @@ abstract class Stored<C> extends Family {
 
   /** The unlabelled series; throws if the metric has labels. */
   protected plain(): C {
-    if (this.labelNames.length > 0) throw new Error(`metric ${this.name} has labels (${this.labelNames.join(', ')}): use .labels({...})`);
+    if (this.labelNames.length > 0)
+      throw new Error(`metric ${this.name} has labels (${this.labelNames.join(', ')}): use .labels({...})`);
     return this.labels({});
   }
 
@@ -186,10 +188,13 @@ class Collected extends Family {
       const values = labelValues(this.name, this.labelNames, s.labels);
       const key = values.join(SEP);
       if (seen.has(key)) {
-        throw new Error(`metric ${this.name}: the collect callback returned the series ${formatLabels(this.labelNames, values) || '{}'} twice`);
+        throw new Error(
+          `metric ${this.name}: the collect callback returned the series ${formatLabels(this.labelNames, values) || '{}'} twice`,
+        );
       }
       seen.add(key);
-      if (typeof s.value !== 'number') throw new Error(`metric ${this.name}: the collect callback returned a value that is not a number`);
+      if (typeof s.value !== 'number')
+        throw new Error(`metric ${this.name}: the collect callback returned a value that is not a number`);
       out.push(`${this.name}${formatLabels(this.labelNames, values)} ${formatValue(s.value)}`);
     }
     return out;
@@ -199,7 +204,8 @@ class Collected extends Family {
 /** Counters end in "_total" (the Prometheus naming convention; promtool's lint insists). */
 function counterName(name: string): void {
   checkMetricName(name);
-  if (!name.endsWith('_total')) throw new Error(`counter ${name}: counter names must end in "_total" (e.g. ${name}_total)`);
+  if (!name.endsWith('_total'))
+    throw new Error(`counter ${name}: counter names must end in "_total" (e.g. ${name}_total)`);
 }
 
 export class Registry {

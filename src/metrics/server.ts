@@ -28,7 +28,9 @@ function handle(registry: Registry, req: http.IncomingMessage, res: http.ServerR
   try {
     body = registry.render();
   } catch (e) {
-    res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8' }).end(`metrics collection failed: ${(e as Error).message}\n`);
+    res
+      .writeHead(500, { 'content-type': 'text/plain; charset=utf-8' })
+      .end(`metrics collection failed: ${(e as Error).message}\n`);
     return;
   }
   res.writeHead(200, { 'content-type': CONTENT_TYPE, 'content-length': Buffer.byteLength(body) });
@@ -60,7 +62,9 @@ export function startMetricsServer(listen: MetricsListen, registry: Registry): P
       const address =
         typeof a === 'string' || a === null
           ? String(a ?? (listen as { path: string }).path)
-          : (a as AddressInfo).family === 'IPv6' ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`;
+          : (a as AddressInfo).family === 'IPv6'
+            ? `[${a.address}]:${a.port}`
+            : `${a.address}:${a.port}`;
       resolve({
         address,
         close: () =>

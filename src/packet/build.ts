@@ -3,8 +3,17 @@
 // rewrites packets in place with rewrite.ts and encap.ts instead.
 
 import {
-  ETH_P_IP, ETH_P_IPV6, IP_DF, IP_MF, IPPROTO_FRAGMENT, IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP,
-  IPPROTO_UDP, LINKTYPE_ETHERNET, TCP_ACK,
+  ETH_P_IP,
+  ETH_P_IPV6,
+  IP_DF,
+  IP_MF,
+  IPPROTO_FRAGMENT,
+  IPPROTO_ICMP,
+  IPPROTO_ICMPV6,
+  IPPROTO_TCP,
+  IPPROTO_UDP,
+  LINKTYPE_ETHERNET,
+  TCP_ACK,
 } from './constants.js';
 import { fillIpv4Checksum, fillL4Checksum, writeU16 } from './checksum.js';
 import { writeEthernet } from './ethernet.js';
@@ -65,17 +74,33 @@ export function buildPacket(spec: PacketSpec): Uint8Array {
   const dst = need(parseIp(spec.dst), `dst address ${spec.dst}`);
   if (src.length !== dst.length) throw new Error('buildPacket: src and dst are of different families');
   const v6 = src.length === 16;
-  const proto = spec.proto === 'tcp' ? IPPROTO_TCP : spec.proto === 'udp' ? IPPROTO_UDP
-    : spec.proto === 'icmp' ? (v6 ? IPPROTO_ICMPV6 : IPPROTO_ICMP) : spec.proto;
+  const proto =
+    spec.proto === 'tcp'
+      ? IPPROTO_TCP
+      : spec.proto === 'udp'
+        ? IPPROTO_UDP
+        : spec.proto === 'icmp'
+          ? v6
+            ? IPPROTO_ICMPV6
+            : IPPROTO_ICMP
+          : spec.proto;
   let payload: Uint8Array;
   if (spec.payload instanceof Uint8Array) payload = spec.payload;
-  else { payload = new Uint8Array(spec.payload ?? 0); for (let i = 0; i < payload.length; i++) payload[i] = (i * 7 + 3) & 0xff; }
-  const l4HdrLen = proto === IPPROTO_TCP ? 20 : proto === IPPROTO_UDP || proto === IPPROTO_ICMP || proto === IPPROTO_ICMPV6 ? 8 : 0;
+  else {
+    payload = new Uint8Array(spec.payload ?? 0);
+    for (let i = 0; i < payload.length; i++) payload[i] = (i * 7 + 3) & 0xff;
+  }
+  const l4HdrLen =
+    proto === IPPROTO_TCP ? 20 : proto === IPPROTO_UDP || proto === IPPROTO_ICMP || proto === IPPROTO_ICMPV6 ? 8 : 0;
   const frag = spec.fragment;
 
   // L3 header length.
   let opts = spec.ipv4Options ?? new Uint8Array(0);
-  if (opts.length % 4 !== 0) { const o = new Uint8Array(opts.length + 4 - (opts.length % 4)); o.set(opts); opts = o; }
+  if (opts.length % 4 !== 0) {
+    const o = new Uint8Array(opts.length + 4 - (opts.length % 4));
+    o.set(opts);
+    opts = o;
+  }
   const exts: Array<[number, Uint8Array]> = (spec.ipv6Ext ?? []).map(([t, body]) => {
     const len = Math.ceil((body.length + 2) / 8) * 8;
     const b = new Uint8Array(len);
@@ -93,8 +118,16 @@ export function buildPacket(spec: PacketSpec): Uint8Array {
   const l2Len = eth ? (eth.vlan !== undefined && eth.vlan >= 0 ? 18 : 14) : 0;
   const buf = new Uint8Array(l2Len + ipLen);
   if (eth) {
-    writeEthernet(buf, 0, need(parseMac(eth.dst ?? '02:00:00:00:00:02'), 'ethernet dst'), 0,
-      need(parseMac(eth.src ?? '02:00:00:00:00:01'), 'ethernet src'), 0, v6 ? ETH_P_IPV6 : ETH_P_IP, eth.vlan ?? -1);
+    writeEthernet(
+      buf,
+      0,
+      need(parseMac(eth.dst ?? '02:00:00:00:00:02'), 'ethernet dst'),
+      0,
+      need(parseMac(eth.src ?? '02:00:00:00:00:01'), 'ethernet src'),
+      0,
+      v6 ? ETH_P_IPV6 : ETH_P_IP,
+      eth.vlan ?? -1,
+    );
   }
   const o = l2Len;
   if (!v6) {
@@ -130,7 +163,10 @@ export function buildPacket(spec: PacketSpec): Uint8Array {
       if (t === IPPROTO_FRAGMENT && frag) {
         writeU16(buf, p + 2, (frag.offset & 0xfff8) | (frag.more ? 1 : 0));
         const id = frag.id ?? 0x1234567;
-        buf[p + 4] = id >>> 24; buf[p + 5] = (id >>> 16) & 0xff; buf[p + 6] = (id >>> 8) & 0xff; buf[p + 7] = id & 0xff;
+        buf[p + 4] = id >>> 24;
+        buf[p + 5] = (id >>> 16) & 0xff;
+        buf[p + 6] = (id >>> 8) & 0xff;
+        buf[p + 7] = id & 0xff;
       }
       p += b.length;
     });
@@ -139,9 +175,16 @@ export function buildPacket(spec: PacketSpec): Uint8Array {
   if (proto === IPPROTO_TCP) {
     writeU16(buf, l4, spec.srcPort ?? 40000);
     writeU16(buf, l4 + 2, spec.dstPort ?? 80);
-    const seq = spec.seq ?? 1000, ack = spec.ack ?? 2000;
-    buf[l4 + 4] = seq >>> 24; buf[l4 + 5] = (seq >>> 16) & 0xff; buf[l4 + 6] = (seq >>> 8) & 0xff; buf[l4 + 7] = seq & 0xff;
-    buf[l4 + 8] = ack >>> 24; buf[l4 + 9] = (ack >>> 16) & 0xff; buf[l4 + 10] = (ack >>> 8) & 0xff; buf[l4 + 11] = ack & 0xff;
+    const seq = spec.seq ?? 1000,
+      ack = spec.ack ?? 2000;
+    buf[l4 + 4] = seq >>> 24;
+    buf[l4 + 5] = (seq >>> 16) & 0xff;
+    buf[l4 + 6] = (seq >>> 8) & 0xff;
+    buf[l4 + 7] = seq & 0xff;
+    buf[l4 + 8] = ack >>> 24;
+    buf[l4 + 9] = (ack >>> 16) & 0xff;
+    buf[l4 + 10] = (ack >>> 8) & 0xff;
+    buf[l4 + 11] = ack & 0xff;
     buf[l4 + 12] = 5 << 4;
     buf[l4 + 13] = spec.tcpFlags ?? TCP_ACK;
     writeU16(buf, l4 + 14, 65535);

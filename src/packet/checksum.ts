@@ -111,7 +111,8 @@ export function l4Checksum(buf: Uint8Array, info: PacketInfo): number {
   const l4Len = info.l3End - info.l4Off;
   let s: number;
   if (p === IPPROTO_TCP || p === IPPROTO_UDP || p === IPPROTO_ICMPV6) s = pseudoHeaderSum(buf, info, p, l4Len);
-  else if (p === IPPROTO_ICMP) s = 0; // RFC 792: ICMP has no pseudo-header
+  else if (p === IPPROTO_ICMP)
+    s = 0; // RFC 792: ICMP has no pseudo-header
   else return PKT_ERR_NO_L4;
   const c = info.l4CsumOff;
   s = csumPartial(buf, info.l4Off, c - info.l4Off, s);

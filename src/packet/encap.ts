@@ -4,9 +4,7 @@
 //
 //   outer IP (20|40) | C|R|K|S|s|Recur|Flags|Ver (2) | Protocol Type (2) | [Key (4)] | inner IP ...
 
-import {
-  ETH_P_IP, ETH_P_IPV6, GRE_HLEN, GRE_KEY, IP_DF, IPPROTO_GRE, IPV4_HLEN, IPV6_HLEN,
-} from './constants.js';
+import { ETH_P_IP, ETH_P_IPV6, GRE_HLEN, GRE_KEY, IP_DF, IPPROTO_GRE, IPV4_HLEN, IPV6_HLEN } from './constants.js';
 import { copyBytes } from './bytes.js';
 import { csumFold, csumPartial } from './checksum.js';
 import { PKT_ERR_FAMILY_MISMATCH, PKT_ERR_L3_UNSUPPORTED, PKT_ERR_NO_ROOM, PKT_ERR_TOO_BIG } from './errors.js';
@@ -40,12 +38,15 @@ export class GreTunnel {
   /** src and dst are 4 or 16 address bytes of the same family; throws on anything else. */
   constructor(src: Uint8Array, dst: Uint8Array, opts: GreTunnelOptions = {}) {
     if (src.length !== dst.length || (src.length !== 4 && src.length !== 16)) {
-      throw new Error(`GRE tunnel: source and destination must both be IPv4 or both IPv6 (got ${src.length} and ${dst.length} bytes)`);
+      throw new Error(
+        `GRE tunnel: source and destination must both be IPv4 or both IPv6 (got ${src.length} and ${dst.length} bytes)`,
+      );
     }
     const ttl = opts.ttl ?? 64;
     const tos = opts.tos ?? 0;
     const hasKey = opts.key !== undefined;
-    if (hasKey && (!Number.isInteger(opts.key) || opts.key! < 0 || opts.key! > 0xffffffff)) throw new Error(`GRE key out of range: ${opts.key}`);
+    if (hasKey && (!Number.isInteger(opts.key) || opts.key! < 0 || opts.key! > 0xffffffff))
+      throw new Error(`GRE key out of range: ${opts.key}`);
     if (!Number.isInteger(ttl) || ttl < 1 || ttl > 255) throw new Error(`GRE tunnel TTL out of range: ${ttl}`);
     this.outerVersion = src.length === 4 ? 4 : 6;
     this.df = opts.dontFragment ?? true;
@@ -53,20 +54,31 @@ export class GreTunnel {
     this.hdrLen = ipLen + GRE_HLEN + (hasKey ? 4 : 0);
     const t = new Uint8Array(this.hdrLen);
     if (this.outerVersion === 4) {
-      t[0] = 0x45; t[1] = tos;
+      t[0] = 0x45;
+      t[1] = tos;
       if (this.df) t[6] = IP_DF >>> 8;
-      t[8] = ttl; t[9] = IPPROTO_GRE;
-      t.set(src, 12); t.set(dst, 16);
+      t[8] = ttl;
+      t[9] = IPPROTO_GRE;
+      t.set(src, 12);
+      t.set(dst, 16);
     } else {
       const fl = (opts.flowLabel ?? 0) & 0xfffff;
-      t[0] = 0x60 | (tos >>> 4); t[1] = ((tos & 0x0f) << 4) | (fl >>> 16); t[2] = (fl >>> 8) & 0xff; t[3] = fl & 0xff;
-      t[6] = IPPROTO_GRE; t[7] = ttl;
-      t.set(src, 8); t.set(dst, 24);
+      t[0] = 0x60 | (tos >>> 4);
+      t[1] = ((tos & 0x0f) << 4) | (fl >>> 16);
+      t[2] = (fl >>> 8) & 0xff;
+      t[3] = fl & 0xff;
+      t[6] = IPPROTO_GRE;
+      t[7] = ttl;
+      t.set(src, 8);
+      t.set(dst, 24);
     }
     if (hasKey) {
       t[ipLen] = GRE_KEY >>> 8;
       const k = opts.key! >>> 0;
-      t[ipLen + 4] = k >>> 24; t[ipLen + 5] = (k >>> 16) & 0xff; t[ipLen + 6] = (k >>> 8) & 0xff; t[ipLen + 7] = k & 0xff;
+      t[ipLen + 4] = k >>> 24;
+      t[ipLen + 5] = (k >>> 16) & 0xff;
+      t[ipLen + 6] = (k >>> 8) & 0xff;
+      t[ipLen + 7] = k & 0xff;
     }
     this.template = t;
     // RFC 791 header checksum over the constant words; length and id are added per packet.
@@ -90,21 +102,31 @@ export class GreTunnel {
       const total = h + innerLen;
       if (total > 0xffff) return PKT_ERR_TOO_BIG;
       let id = 0;
-      if (!this.df) { id = this.ipId; this.ipId = (id + 1) & 0xffff; }
-      buf[off + 2] = total >>> 8; buf[off + 3] = total & 0xff;
-      buf[off + 4] = id >>> 8; buf[off + 5] = id & 0xff;
+      if (!this.df) {
+        id = this.ipId;
+        this.ipId = (id + 1) & 0xffff;
+      }
+      buf[off + 2] = total >>> 8;
+      buf[off + 3] = total & 0xff;
+      buf[off + 4] = id >>> 8;
+      buf[off + 5] = id & 0xff;
       const c = ~csumFold(this.baseSum + total + id) & 0xffff;
-      buf[off + 10] = c >>> 8; buf[off + 11] = c & 0xff;
-      buf[off + IPV4_HLEN + 2] = proto >>> 8; buf[off + IPV4_HLEN + 3] = proto & 0xff;
+      buf[off + 10] = c >>> 8;
+      buf[off + 11] = c & 0xff;
+      buf[off + IPV4_HLEN + 2] = proto >>> 8;
+      buf[off + IPV4_HLEN + 3] = proto & 0xff;
     } else {
       const payload = h - IPV6_HLEN + innerLen;
       if (payload > 0xffff) return PKT_ERR_TOO_BIG;
-      buf[off + 4] = payload >>> 8; buf[off + 5] = payload & 0xff;
+      buf[off + 4] = payload >>> 8;
+      buf[off + 5] = payload & 0xff;
       if (flowLabel >= 0) {
         buf[off + 1] = (buf[off + 1] & 0xf0) | ((flowLabel >>> 16) & 0x0f);
-        buf[off + 2] = (flowLabel >>> 8) & 0xff; buf[off + 3] = flowLabel & 0xff;
+        buf[off + 2] = (flowLabel >>> 8) & 0xff;
+        buf[off + 3] = flowLabel & 0xff;
       }
-      buf[off + IPV6_HLEN + 2] = proto >>> 8; buf[off + IPV6_HLEN + 3] = proto & 0xff;
+      buf[off + IPV6_HLEN + 2] = proto >>> 8;
+      buf[off + IPV6_HLEN + 3] = proto & 0xff;
     }
     return h;
   }
@@ -116,7 +138,13 @@ export class GreTunnel {
  * (innerOff - hdrLen; total length hdrLen + innerLen) or PKT_ERR_NO_ROOM / _L3_UNSUPPORTED / _TOO_BIG.
  * Allocates nothing.
  */
-export function encapGreInPlace(buf: Uint8Array, innerOff: number, innerLen: number, tun: GreTunnel, flowLabel = -1): number {
+export function encapGreInPlace(
+  buf: Uint8Array,
+  innerOff: number,
+  innerLen: number,
+  tun: GreTunnel,
+  flowLabel = -1,
+): number {
   const start = innerOff - tun.hdrLen;
   if (start < 0 || innerLen < 1 || innerOff + innerLen > buf.length) return PKT_ERR_NO_ROOM;
   const r = tun.writeHeader(buf, start, innerLen, buf[innerOff], flowLabel);
@@ -128,8 +156,14 @@ export function encapGreInPlace(buf: Uint8Array, innerOff: number, innerLen: num
  * hold hdrLen + innerLen). Returns the encapsulated length or a negative PKT_ERR_*.
  */
 export function encapGre(
-  out: Uint8Array, outOff: number, outEnd: number, inner: Uint8Array, innerOff: number, innerLen: number,
-  tun: GreTunnel, flowLabel = -1,
+  out: Uint8Array,
+  outOff: number,
+  outEnd: number,
+  inner: Uint8Array,
+  innerOff: number,
+  innerLen: number,
+  tun: GreTunnel,
+  flowLabel = -1,
 ): number {
   const total = tun.hdrLen + innerLen;
   if (innerLen < 1 || innerOff + innerLen > inner.length) return PKT_ERR_NO_ROOM;

@@ -54,15 +54,23 @@ export function swapEthAddrs(buf: Uint8Array, l2Off: number): void {
  * (14 or 18). The caller ensures room.
  */
 export function writeEthernet(
-  buf: Uint8Array, off: number, dst: Uint8Array, dstOff: number, src: Uint8Array, srcOff: number,
-  etherType: number, vlanTci = -1,
+  buf: Uint8Array,
+  off: number,
+  dst: Uint8Array,
+  dstOff: number,
+  src: Uint8Array,
+  srcOff: number,
+  etherType: number,
+  vlanTci = -1,
 ): number {
   setEthDst(buf, off, dst, dstOff);
   setEthSrc(buf, off, src, srcOff);
   let p = off + 12;
   if (vlanTci >= 0) {
-    buf[p] = ETH_P_8021Q >>> 8; buf[p + 1] = ETH_P_8021Q & 0xff;
-    buf[p + 2] = (vlanTci >>> 8) & 0xff; buf[p + 3] = vlanTci & 0xff;
+    buf[p] = ETH_P_8021Q >>> 8;
+    buf[p + 1] = ETH_P_8021Q & 0xff;
+    buf[p + 2] = (vlanTci >>> 8) & 0xff;
+    buf[p + 3] = vlanTci & 0xff;
     p += 4;
   }
   buf[p] = (etherType >>> 8) & 0xff;

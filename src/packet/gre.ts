@@ -19,12 +19,18 @@ export function parseGre(buf: Uint8Array, off: number, end: number, out: PacketI
   const flags = (buf[off] << 8) | buf[off + 1];
   if ((flags & GRE_VERSION) !== 0) return PKT_ERR_GRE_BAD_VERSION;
   if ((flags & GRE_REJECT) !== 0) return PKT_ERR_GRE_UNSUPPORTED_FLAGS;
-  const hlen = GRE_HLEN + ((flags & GRE_CSUM) !== 0 ? 4 : 0) + ((flags & GRE_KEY) !== 0 ? 4 : 0)
-    + ((flags & GRE_SEQ) !== 0 ? 4 : 0);
+  const hlen =
+    GRE_HLEN +
+    ((flags & GRE_CSUM) !== 0 ? 4 : 0) +
+    ((flags & GRE_KEY) !== 0 ? 4 : 0) +
+    ((flags & GRE_SEQ) !== 0 ? 4 : 0);
   if (hlen > end - off) return PKT_ERR_GRE_TRUNCATED;
   let p = off + GRE_HLEN;
   out.l4CsumOff = -1;
-  if ((flags & GRE_CSUM) !== 0) { out.l4CsumOff = p; p += 4; } // checksum, reserved1
+  if ((flags & GRE_CSUM) !== 0) {
+    out.l4CsumOff = p;
+    p += 4;
+  } // checksum, reserved1
   out.greKey = 0;
   if ((flags & GRE_KEY) !== 0) {
     out.greKey = ((buf[p] << 24) | (buf[p + 1] << 16) | (buf[p + 2] << 8) | buf[p + 3]) >>> 0;

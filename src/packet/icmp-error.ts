@@ -3,8 +3,16 @@
 // "packet too big" (RFC 4443 §3.2). Output is a whole IP packet addressed to the offender's source.
 
 import {
-  ICMP_DEST_UNREACH, ICMP_ERROR_MAX, ICMP_FRAG_NEEDED, ICMP_HLEN, ICMPV6_PKT_TOOBIG, IPPROTO_ICMP,
-  IPPROTO_ICMPV6, IPV4_HLEN, IPV6_HLEN, IPV6_MIN_MTU,
+  ICMP_DEST_UNREACH,
+  ICMP_ERROR_MAX,
+  ICMP_FRAG_NEEDED,
+  ICMP_HLEN,
+  ICMPV6_PKT_TOOBIG,
+  IPPROTO_ICMP,
+  IPPROTO_ICMPV6,
+  IPV4_HLEN,
+  IPV6_HLEN,
+  IPV6_MIN_MTU,
 } from './constants.js';
 import { copyBytes } from './bytes.js';
 import { csumFold, csumPartial, internetChecksum, writeU16 } from './checksum.js';
@@ -25,8 +33,16 @@ export const ICMPV6_QUOTE_MAX = IPV6_MIN_MTU - IPV6_HLEN - ICMP_HLEN; // 1232
  * out may be orig's buffer if the ranges do not overlap.
  */
 export function buildIcmpFragNeeded(
-  out: Uint8Array, outOff: number, outEnd: number, orig: Uint8Array, origOff: number, origLen: number,
-  mtu: number, src: Uint8Array, srcOff: number, ttl = 64,
+  out: Uint8Array,
+  outOff: number,
+  outEnd: number,
+  orig: Uint8Array,
+  origOff: number,
+  origLen: number,
+  mtu: number,
+  src: Uint8Array,
+  srcOff: number,
+  ttl = 64,
 ): number {
   if (origLen < IPV4_HLEN || origOff + origLen > orig.length) return PKT_ERR_IPV4_TRUNCATED;
   if (orig[origOff] >> 4 !== 4) return PKT_ERR_FAMILY_MISMATCH;
@@ -37,19 +53,29 @@ export function buildIcmpFragNeeded(
   const ic = o + IPV4_HLEN;
   copyBytes(out, ic + ICMP_HLEN, orig, origOff, quote);
   // IPv4 header (RFC 791 §3.1): no options, id 0, DF clear so the error itself may be fragmented.
-  out[o] = 0x45; out[o + 1] = 0;
+  out[o] = 0x45;
+  out[o + 1] = 0;
   writeU16(out, o + 2, total);
-  out[o + 4] = 0; out[o + 5] = 0; out[o + 6] = 0; out[o + 7] = 0;
-  out[o + 8] = ttl; out[o + 9] = IPPROTO_ICMP;
-  out[o + 10] = 0; out[o + 11] = 0;
+  out[o + 4] = 0;
+  out[o + 5] = 0;
+  out[o + 6] = 0;
+  out[o + 7] = 0;
+  out[o + 8] = ttl;
+  out[o + 9] = IPPROTO_ICMP;
+  out[o + 10] = 0;
+  out[o + 11] = 0;
   for (let i = 0; i < 4; i++) {
     out[o + 12 + i] = src[srcOff + i];
     out[o + 16 + i] = orig[origOff + 12 + i];
   }
   writeU16(out, o + 10, internetChecksum(out, o, IPV4_HLEN));
   // ICMP (RFC 792 p.4; RFC 1191 §4): type 3, code 4, checksum, unused (16), next-hop MTU (16).
-  out[ic] = ICMP_DEST_UNREACH; out[ic + 1] = ICMP_FRAG_NEEDED;
-  out[ic + 2] = 0; out[ic + 3] = 0; out[ic + 4] = 0; out[ic + 5] = 0;
+  out[ic] = ICMP_DEST_UNREACH;
+  out[ic + 1] = ICMP_FRAG_NEEDED;
+  out[ic + 2] = 0;
+  out[ic + 3] = 0;
+  out[ic + 4] = 0;
+  out[ic + 5] = 0;
   writeU16(out, ic + 6, mtu);
   writeU16(out, ic + 2, internetChecksum(out, ic, ICMP_HLEN + quote));
   return total;
@@ -61,8 +87,16 @@ export function buildIcmpFragNeeded(
  * 1280 bytes. Source is src[srcOff..+16]; destination the offender's source. Returns the length.
  */
 export function buildIcmpv6PacketTooBig(
-  out: Uint8Array, outOff: number, outEnd: number, orig: Uint8Array, origOff: number, origLen: number,
-  mtu: number, src: Uint8Array, srcOff: number, hopLimit = 64,
+  out: Uint8Array,
+  outOff: number,
+  outEnd: number,
+  orig: Uint8Array,
+  origOff: number,
+  origLen: number,
+  mtu: number,
+  src: Uint8Array,
+  srcOff: number,
+  hopLimit = 64,
 ): number {
   if (origLen < IPV6_HLEN || origOff + origLen > orig.length) return PKT_ERR_IPV6_TRUNCATED;
   if (orig[origOff] >> 4 !== 6) return PKT_ERR_FAMILY_MISMATCH;
@@ -73,16 +107,25 @@ export function buildIcmpv6PacketTooBig(
   const ic = o + IPV6_HLEN;
   copyBytes(out, ic + ICMP_HLEN, orig, origOff, quote);
   // IPv6 header (RFC 8200 §3): traffic class 0, flow label 0.
-  out[o] = 0x60; out[o + 1] = 0; out[o + 2] = 0; out[o + 3] = 0;
+  out[o] = 0x60;
+  out[o + 1] = 0;
+  out[o + 2] = 0;
+  out[o + 3] = 0;
   writeU16(out, o + 4, ICMP_HLEN + quote);
-  out[o + 6] = IPPROTO_ICMPV6; out[o + 7] = hopLimit;
+  out[o + 6] = IPPROTO_ICMPV6;
+  out[o + 7] = hopLimit;
   for (let i = 0; i < 16; i++) {
     out[o + 8 + i] = src[srcOff + i];
     out[o + 24 + i] = orig[origOff + 8 + i];
   }
-  out[ic] = ICMPV6_PKT_TOOBIG; out[ic + 1] = 0; out[ic + 2] = 0; out[ic + 3] = 0;
-  out[ic + 4] = (mtu >>> 24) & 0xff; out[ic + 5] = (mtu >>> 16) & 0xff;
-  out[ic + 6] = (mtu >>> 8) & 0xff; out[ic + 7] = mtu & 0xff;
+  out[ic] = ICMPV6_PKT_TOOBIG;
+  out[ic + 1] = 0;
+  out[ic + 2] = 0;
+  out[ic + 3] = 0;
+  out[ic + 4] = (mtu >>> 24) & 0xff;
+  out[ic + 5] = (mtu >>> 16) & 0xff;
+  out[ic + 6] = (mtu >>> 8) & 0xff;
+  out[ic + 7] = mtu & 0xff;
   // RFC 4443 §2.3: checksum over the RFC 8200 §8.1 pseudo-header and the message.
   const len = ICMP_HLEN + quote;
   let s = csumPartial(out, o + 8, 32, 0) + len + IPPROTO_ICMPV6;

@@ -3,12 +3,26 @@
 // about (RFC 5508 §7 / RFC 3022 §4.3). The quote is cut, so its lengths are not checked.
 
 import {
-  ICMP_DEST_UNREACH, ICMP_PARAMETERPROB, ICMP_TIME_EXCEEDED, ICMPV6_PARAMPROB, IPPROTO_ICMP, IPPROTO_ICMPV6,
-  IPPROTO_TCP, IPPROTO_UDP, IPV4_HLEN, IPV6_HLEN,
+  ICMP_DEST_UNREACH,
+  ICMP_PARAMETERPROB,
+  ICMP_TIME_EXCEEDED,
+  ICMPV6_PARAMPROB,
+  IPPROTO_ICMP,
+  IPPROTO_ICMPV6,
+  IPPROTO_TCP,
+  IPPROTO_UDP,
+  IPV4_HLEN,
+  IPV6_HLEN,
 } from './constants.js';
 import {
-  PKT_ERR_IPV4_BAD_IHL, PKT_ERR_IPV4_BAD_VERSION, PKT_ERR_IPV4_HDR_PAST_END, PKT_ERR_IPV4_TRUNCATED,
-  PKT_ERR_IPV6_BAD_VERSION, PKT_ERR_IPV6_TRUNCATED, PKT_ERR_NOT_ICMP_ERROR, PKT_ERR_QUOTE_TRUNCATED,
+  PKT_ERR_IPV4_BAD_IHL,
+  PKT_ERR_IPV4_BAD_VERSION,
+  PKT_ERR_IPV4_HDR_PAST_END,
+  PKT_ERR_IPV4_TRUNCATED,
+  PKT_ERR_IPV6_BAD_VERSION,
+  PKT_ERR_IPV6_TRUNCATED,
+  PKT_ERR_NOT_ICMP_ERROR,
+  PKT_ERR_QUOTE_TRUNCATED,
 } from './errors.js';
 import type { PacketInfo } from './packet-info.js';
 
@@ -20,7 +34,8 @@ import type { PacketInfo } from './packet-info.js';
 export function isIcmpError(info: PacketInfo): boolean {
   if (!info.l4Parsed) return false;
   const t = info.icmpType;
-  if (info.protocol === IPPROTO_ICMP) return (t >= ICMP_DEST_UNREACH && t <= 5) || t === ICMP_TIME_EXCEEDED || t === ICMP_PARAMETERPROB;
+  if (info.protocol === IPPROTO_ICMP)
+    return (t >= ICMP_DEST_UNREACH && t <= 5) || t === ICMP_TIME_EXCEEDED || t === ICMP_PARAMETERPROB;
   if (info.protocol === IPPROTO_ICMPV6) return t >= 1 && t <= ICMPV6_PARAMPROB;
   return false;
 }

@@ -35,7 +35,8 @@ function parseIpv6Text(text: string): Uint8Array | undefined {
     const parts = s.split(':');
     for (let i = 0; i < parts.length; i++) {
       const p = parts[i];
-      if (lastOfAddress && i === parts.length - 1 && p.includes('.')) { // RFC 4291 §2.2 form 3: trailing dotted quad
+      if (lastOfAddress && i === parts.length - 1 && p.includes('.')) {
+        // RFC 4291 §2.2 form 3: trailing dotted quad
         const v4 = parseIpv4Text(p);
         if (!v4) return undefined;
         words.push((v4[0] << 8) | v4[1], (v4[2] << 8) | v4[3]);
@@ -51,9 +52,16 @@ function parseIpv6Text(text: string): Uint8Array | undefined {
   if (!head || !tail) return undefined;
   if (halves.length === 1 ? head.length !== 8 : head.length + tail.length > 7) return undefined;
   const words = new Array<number>(8).fill(0);
-  head.forEach((w, i) => { words[i] = w; });
-  tail.forEach((w, i) => { words[8 - tail.length + i] = w; });
-  for (let i = 0; i < 8; i++) { out[2 * i] = words[i] >>> 8; out[2 * i + 1] = words[i] & 0xff; }
+  head.forEach((w, i) => {
+    words[i] = w;
+  });
+  tail.forEach((w, i) => {
+    words[8 - tail.length + i] = w;
+  });
+  for (let i = 0; i < 8; i++) {
+    out[2 * i] = words[i] >>> 8;
+    out[2 * i + 1] = words[i] & 0xff;
+  }
   return out;
 }
 
@@ -72,16 +80,31 @@ export function formatIp(buf: Uint8Array, off = 0, len = buf.length - off, opts?
   if (len !== 16) throw new Error(`formatIp: address length must be 4 or 16, got ${len}`);
   const w: number[] = [];
   for (let i = 0; i < 8; i++) w.push((buf[off + 2 * i] << 8) | buf[off + 2 * i + 1]);
-  if (opts?.v4Mapped !== 'hex' && w[0] === 0 && w[1] === 0 && w[2] === 0 && w[3] === 0 && w[4] === 0 && w[5] === 0xffff) {
+  if (
+    opts?.v4Mapped !== 'hex' &&
+    w[0] === 0 &&
+    w[1] === 0 &&
+    w[2] === 0 &&
+    w[3] === 0 &&
+    w[4] === 0 &&
+    w[5] === 0xffff
+  ) {
     return `::ffff:${buf[off + 12]}.${buf[off + 13]}.${buf[off + 14]}.${buf[off + 15]}`;
   }
   // RFC 5952 §4.2: compress the longest run (>= 2) of zero words, the first one on a tie.
-  let best = -1, bestLen = 1;
+  let best = -1,
+    bestLen = 1;
   for (let i = 0; i < 8;) {
-    if (w[i] !== 0) { i++; continue; }
+    if (w[i] !== 0) {
+      i++;
+      continue;
+    }
     let j = i;
     while (j < 8 && w[j] === 0) j++;
-    if (j - i > bestLen) { best = i; bestLen = j - i; }
+    if (j - i > bestLen) {
+      best = i;
+      bestLen = j - i;
+    }
     i = j;
   }
   const hex = (a: number[]): string => a.map((x) => x.toString(16)).join(':');
@@ -90,7 +113,10 @@ export function formatIp(buf: Uint8Array, off = 0, len = buf.length - off, opts?
 }
 
 /** A CIDR prefix: the address as written (host bits are kept) and its length in bits. */
-export interface Cidr { addr: Uint8Array; bits: number }
+export interface Cidr {
+  addr: Uint8Array;
+  bits: number;
+}
 
 /**
  * Parses "198.18.0.0/15" or "fd00::/8" (RFC 4632 §3.1, RFC 4291 §2.3): an address as parseIp
@@ -127,7 +153,10 @@ export function ipv4ToU32(buf: Uint8Array, off = 0): number {
 
 /** Writes a uint32 IPv4 address as 4 big-endian bytes at off. */
 export function u32ToIpv4(v: number, out: Uint8Array = new Uint8Array(4), off = 0): Uint8Array {
-  out[off] = v >>> 24; out[off + 1] = (v >>> 16) & 0xff; out[off + 2] = (v >>> 8) & 0xff; out[off + 3] = v & 0xff;
+  out[off] = v >>> 24;
+  out[off + 1] = (v >>> 16) & 0xff;
+  out[off + 2] = (v >>> 8) & 0xff;
+  out[off + 3] = v & 0xff;
   return out;
 }
 

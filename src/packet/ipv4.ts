@@ -3,8 +3,13 @@
 
 import { IP_DF, IP_MF, IP_OFFMASK, IPV4_HLEN } from './constants.js';
 import {
-  PKT_ERR_IPV4_BAD_IHL, PKT_ERR_IPV4_BAD_OPTIONS, PKT_ERR_IPV4_BAD_TOTAL_LEN, PKT_ERR_IPV4_BAD_VERSION,
-  PKT_ERR_IPV4_HDR_PAST_END, PKT_ERR_IPV4_TOTAL_LEN_PAST_END, PKT_ERR_IPV4_TRUNCATED,
+  PKT_ERR_IPV4_BAD_IHL,
+  PKT_ERR_IPV4_BAD_OPTIONS,
+  PKT_ERR_IPV4_BAD_TOTAL_LEN,
+  PKT_ERR_IPV4_BAD_VERSION,
+  PKT_ERR_IPV4_HDR_PAST_END,
+  PKT_ERR_IPV4_TOTAL_LEN_PAST_END,
+  PKT_ERR_IPV4_TRUNCATED,
 } from './errors.js';
 import type { PacketInfo } from './packet-info.js';
 
@@ -14,7 +19,10 @@ function checkOptions(buf: Uint8Array, p: number, end: number): number {
   while (p < end) {
     const type = buf[p];
     if (type === 0) return 0;
-    if (type === 1) { p++; continue; }
+    if (type === 1) {
+      p++;
+      continue;
+    }
     if (end - p < 2) return PKT_ERR_IPV4_BAD_OPTIONS;
     const len = buf[p + 1];
     if (len < 2 || len > end - p) return PKT_ERR_IPV4_BAD_OPTIONS;

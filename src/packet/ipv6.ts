@@ -1,12 +1,14 @@
 // IPv6 header parse (RFC 8200 §3) walking the hop-by-hop, routing, destination-options and
 // fragment extension headers (§4.3-4.6) to the upper-layer protocol.
 
+import { IPPROTO_DSTOPTS, IPPROTO_FRAGMENT, IPPROTO_HOPOPTS, IPPROTO_ROUTING, IPV6_HLEN } from './constants.js';
 import {
-  IPPROTO_DSTOPTS, IPPROTO_FRAGMENT, IPPROTO_HOPOPTS, IPPROTO_ROUTING, IPV6_HLEN,
-} from './constants.js';
-import {
-  PKT_ERR_IPV6_BAD_VERSION, PKT_ERR_IPV6_EXT_CHAIN_TOO_LONG, PKT_ERR_IPV6_EXT_TRUNCATED,
-  PKT_ERR_IPV6_HOPOPTS_NOT_FIRST, PKT_ERR_IPV6_PAYLOAD_PAST_END, PKT_ERR_IPV6_TRUNCATED,
+  PKT_ERR_IPV6_BAD_VERSION,
+  PKT_ERR_IPV6_EXT_CHAIN_TOO_LONG,
+  PKT_ERR_IPV6_EXT_TRUNCATED,
+  PKT_ERR_IPV6_HOPOPTS_NOT_FIRST,
+  PKT_ERR_IPV6_PAYLOAD_PAST_END,
+  PKT_ERR_IPV6_TRUNCATED,
 } from './errors.js';
 import type { PacketInfo } from './packet-info.js';
 

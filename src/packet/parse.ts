@@ -2,11 +2,23 @@
 // into one PacketInfo. Never throws; returns the L4 payload offset or a negative PKT_ERR_*.
 
 import {
-  ETH_P_IP, ETH_P_IPV6, IPPROTO_GRE, IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP,
-  LINKTYPE_ETHERNET, LINKTYPE_IPV4, LINKTYPE_IPV6, LINKTYPE_RAW,
+  ETH_P_IP,
+  ETH_P_IPV6,
+  IPPROTO_GRE,
+  IPPROTO_ICMP,
+  IPPROTO_ICMPV6,
+  IPPROTO_TCP,
+  IPPROTO_UDP,
+  LINKTYPE_ETHERNET,
+  LINKTYPE_IPV4,
+  LINKTYPE_IPV6,
+  LINKTYPE_RAW,
 } from './constants.js';
 import {
-  PKT_ERR_IP_BAD_VERSION, PKT_ERR_IP_TRUNCATED, PKT_ERR_L3_UNSUPPORTED, PKT_ERR_LINKTYPE_UNSUPPORTED,
+  PKT_ERR_IP_BAD_VERSION,
+  PKT_ERR_IP_TRUNCATED,
+  PKT_ERR_L3_UNSUPPORTED,
+  PKT_ERR_LINKTYPE_UNSUPPORTED,
 } from './errors.js';
 import { parseEthernet } from './ethernet.js';
 import { parseGre } from './gre.js';
@@ -24,12 +36,18 @@ export function parseL4(buf: Uint8Array, off: number, end: number, out: PacketIn
   out.payloadOff = off;
   if (out.fragOffset !== 0) return off;
   switch (out.protocol) {
-    case IPPROTO_TCP: return parseTcp(buf, off, end, out);
-    case IPPROTO_UDP: return parseUdp(buf, off, end, out);
-    case IPPROTO_ICMP: return out.ipVersion === 4 ? parseIcmp(buf, off, end, out) : off;
-    case IPPROTO_ICMPV6: return out.ipVersion === 6 ? parseIcmpv6(buf, off, end, out) : off;
-    case IPPROTO_GRE: return parseGre(buf, off, end, out);
-    default: return off;
+    case IPPROTO_TCP:
+      return parseTcp(buf, off, end, out);
+    case IPPROTO_UDP:
+      return parseUdp(buf, off, end, out);
+    case IPPROTO_ICMP:
+      return out.ipVersion === 4 ? parseIcmp(buf, off, end, out) : off;
+    case IPPROTO_ICMPV6:
+      return out.ipVersion === 6 ? parseIcmpv6(buf, off, end, out) : off;
+    case IPPROTO_GRE:
+      return parseGre(buf, off, end, out);
+    default:
+      return off;
   }
 }
 
@@ -38,9 +56,13 @@ export function parseIpPacket(buf: Uint8Array, off: number, end: number, out: Pa
   if (end - off < 1) return PKT_ERR_IP_TRUNCATED;
   const v = buf[off] >> 4;
   let p: number;
-  if (v === 4) { out.etherType = ETH_P_IP; p = parseIpv4(buf, off, end, out); }
-  else if (v === 6) { out.etherType = ETH_P_IPV6; p = parseIpv6(buf, off, end, out); }
-  else return PKT_ERR_IP_BAD_VERSION;
+  if (v === 4) {
+    out.etherType = ETH_P_IP;
+    p = parseIpv4(buf, off, end, out);
+  } else if (v === 6) {
+    out.etherType = ETH_P_IPV6;
+    p = parseIpv6(buf, off, end, out);
+  } else return PKT_ERR_IP_BAD_VERSION;
   if (p < 0) return p;
   return parseL4(buf, p, out.l3End, out);
 }

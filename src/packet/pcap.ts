@@ -43,7 +43,10 @@ export class PcapWriter {
   private readonly chunks: Buffer[];
   private count = 0;
 
-  constructor(readonly linkType: number = LINKTYPE_ETHERNET, readonly snaplen = 262144) {
+  constructor(
+    readonly linkType: number = LINKTYPE_ETHERNET,
+    readonly snaplen = 262144,
+  ) {
     if (!Number.isInteger(linkType) || linkType < 0 || linkType > 0x0fffffff) {
       throw new Error(`pcap: bad link type ${linkType}`);
     }
@@ -52,7 +55,8 @@ export class PcapWriter {
 
   /** Adds data[off, off+len) captured at tsSec + tsUsec/1e6 (default: now); cut at snaplen. */
   add(data: Uint8Array, off = 0, len = data.length - off, tsSec?: number, tsUsec?: number): void {
-    if (off < 0 || len < 0 || off + len > data.length) throw new Error(`pcap: record range ${off}+${len} outside ${data.length} bytes`);
+    if (off < 0 || len < 0 || off + len > data.length)
+      throw new Error(`pcap: record range ${off}+${len} outside ${data.length} bytes`);
     let sec = tsSec;
     let usec = tsUsec ?? 0;
     if (sec === undefined) {
@@ -70,9 +74,13 @@ export class PcapWriter {
     this.count++;
   }
 
-  get records(): number { return this.count; }
+  get records(): number {
+    return this.count;
+  }
 
-  toBuffer(): Buffer { return Buffer.concat(this.chunks); }
+  toBuffer(): Buffer {
+    return Buffer.concat(this.chunks);
+  }
 }
 
 /** A whole pcap file of the given packets. */
@@ -89,11 +97,15 @@ export function readPcap(file: Uint8Array): PcapFile {
   let le: boolean;
   let nano: boolean;
   const mLe = b.readUInt32LE(0);
-  if (mLe === PCAP_MAGIC_USEC || mLe === PCAP_MAGIC_NSEC) { le = true; nano = mLe === PCAP_MAGIC_NSEC; }
-  else {
+  if (mLe === PCAP_MAGIC_USEC || mLe === PCAP_MAGIC_NSEC) {
+    le = true;
+    nano = mLe === PCAP_MAGIC_NSEC;
+  } else {
     const mBe = b.readUInt32BE(0);
-    if (mBe !== PCAP_MAGIC_USEC && mBe !== PCAP_MAGIC_NSEC) throw new Error(`pcap: bad magic 0x${mBe.toString(16)} (pcapng is not supported)`);
-    le = false; nano = mBe === PCAP_MAGIC_NSEC;
+    if (mBe !== PCAP_MAGIC_USEC && mBe !== PCAP_MAGIC_NSEC)
+      throw new Error(`pcap: bad magic 0x${mBe.toString(16)} (pcapng is not supported)`);
+    le = false;
+    nano = mBe === PCAP_MAGIC_NSEC;
   }
   const u32 = (o: number): number => (le ? b.readUInt32LE(o) : b.readUInt32BE(o));
   const major = le ? b.readUInt16LE(4) : b.readUInt16BE(4);
@@ -106,9 +118,12 @@ export function readPcap(file: Uint8Array): PcapFile {
     if (b.length - p < PCAP_RECORD_HLEN) throw new Error(`pcap: record header cut off at byte ${p}`);
     const capLen = u32(p + 8);
     const origLen = u32(p + 12);
-    if (capLen > b.length - p - PCAP_RECORD_HLEN) throw new Error(`pcap: record ${records.length} of ${capLen} bytes runs past the end`);
+    if (capLen > b.length - p - PCAP_RECORD_HLEN)
+      throw new Error(`pcap: record ${records.length} of ${capLen} bytes runs past the end`);
     records.push({
-      tsSec: u32(p), tsFrac: u32(p + 4), origLen,
+      tsSec: u32(p),
+      tsFrac: u32(p + 4),
+      origLen,
       data: new Uint8Array(b.buffer, b.byteOffset + p + PCAP_RECORD_HLEN, capLen),
     });
     p += PCAP_RECORD_HLEN + capLen;

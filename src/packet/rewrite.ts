@@ -4,9 +4,7 @@
 
 import { IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP } from './constants.js';
 import { csumApplyDelta, csumFold, fillL4Checksum, readU16, writeU16 } from './checksum.js';
-import {
-  PKT_ERR_FAMILY_MISMATCH, PKT_ERR_NO_L4, PKT_ERR_NOT_PARSED, PKT_ERR_TTL_EXPIRED, PKT_OK,
-} from './errors.js';
+import { PKT_ERR_FAMILY_MISMATCH, PKT_ERR_NO_L4, PKT_ERR_NOT_PARSED, PKT_ERR_TTL_EXPIRED, PKT_OK } from './errors.js';
 import type { PacketInfo } from './packet-info.js';
 
 // Applies an unfolded delta to the TCP/UDP/ICMPv6 checksum when the change is covered by the
@@ -35,7 +33,14 @@ function fixL4(buf: Uint8Array, info: PacketInfo, delta: number, pseudo: boolean
 }
 
 // Overwrites info.addrLen bytes at `at` from addr[addrOff] and fixes checksums.
-function rewriteAddr(buf: Uint8Array, info: PacketInfo, at: number, addr: Uint8Array, addrOff: number, addrLen: number): number {
+function rewriteAddr(
+  buf: Uint8Array,
+  info: PacketInfo,
+  at: number,
+  addr: Uint8Array,
+  addrOff: number,
+  addrLen: number,
+): number {
   const n = info.addrLen;
   if (n === 0) return PKT_ERR_NOT_PARSED;
   if (n !== addrLen) return PKT_ERR_FAMILY_MISMATCH;
@@ -48,7 +53,8 @@ function rewriteAddr(buf: Uint8Array, info: PacketInfo, at: number, addr: Uint8A
     buf[at + i + 1] = lo;
   }
   d = csumFold(d);
-  if (n === 4) { // RFC 791: the header checksum covers the addresses
+  if (n === 4) {
+    // RFC 791: the header checksum covers the addresses
     const c = info.l3Off + 10;
     writeU16(buf, c, csumApplyDelta(readU16(buf, c), d));
   }
@@ -60,12 +66,24 @@ function rewriteAddr(buf: Uint8Array, info: PacketInfo, at: number, addr: Uint8A
  * Sets the source address to addr[addrOff, addrOff+len) where len must equal info.addrLen
  * (4 or 16). Returns PKT_OK, PKT_ERR_NOT_PARSED or PKT_ERR_FAMILY_MISMATCH.
  */
-export function rewriteSrcAddr(buf: Uint8Array, info: PacketInfo, addr: Uint8Array, addrOff: number, len: number): number {
+export function rewriteSrcAddr(
+  buf: Uint8Array,
+  info: PacketInfo,
+  addr: Uint8Array,
+  addrOff: number,
+  len: number,
+): number {
   return rewriteAddr(buf, info, info.srcAddrOff, addr, addrOff, len);
 }
 
 /** Sets the destination address; as rewriteSrcAddr. */
-export function rewriteDstAddr(buf: Uint8Array, info: PacketInfo, addr: Uint8Array, addrOff: number, len: number): number {
+export function rewriteDstAddr(
+  buf: Uint8Array,
+  info: PacketInfo,
+  addr: Uint8Array,
+  addrOff: number,
+  len: number,
+): number {
   return rewriteAddr(buf, info, info.dstAddrOff, addr, addrOff, len);
 }
 
@@ -76,7 +94,10 @@ function rewriteV4(buf: Uint8Array, info: PacketInfo, at: number, addr: number):
   const oldLo = (buf[at + 2] << 8) | buf[at + 3];
   const newHi = (addr >>> 16) & 0xffff;
   const newLo = addr & 0xffff;
-  buf[at] = newHi >>> 8; buf[at + 1] = newHi & 0xff; buf[at + 2] = newLo >>> 8; buf[at + 3] = newLo & 0xff;
+  buf[at] = newHi >>> 8;
+  buf[at + 1] = newHi & 0xff;
+  buf[at + 2] = newLo >>> 8;
+  buf[at + 3] = newLo & 0xff;
   const d = csumFold((~oldHi & 0xffff) + (~oldLo & 0xffff) + newHi + newLo);
   const c = info.l3Off + 10;
   writeU16(buf, c, csumApplyDelta(readU16(buf, c), d));

@@ -29,8 +29,13 @@ export class TcpOptions {
   malformed = false;
 
   reset(): void {
-    this.mss = -1; this.wscale = -1; this.sackPerm = false; this.tsOff = -1;
-    this.sackOff = -1; this.sackBlocks = 0; this.malformed = false;
+    this.mss = -1;
+    this.wscale = -1;
+    this.sackPerm = false;
+    this.tsOff = -1;
+    this.sackOff = -1;
+    this.sackBlocks = 0;
+    this.malformed = false;
   }
 }
 
@@ -46,15 +51,28 @@ export function readTcpOptions(buf: Uint8Array, l4Off: number, hdrLen: number, o
   while (i < end) {
     const kind = buf[i];
     if (kind === TCPOPT_EOL) break;
-    if (kind === TCPOPT_NOP) { i++; continue; }
-    if (i + 1 >= end) { out.malformed = true; return false; }
+    if (kind === TCPOPT_NOP) {
+      i++;
+      continue;
+    }
+    if (i + 1 >= end) {
+      out.malformed = true;
+      return false;
+    }
     const len = buf[i + 1];
-    if (len < 2 || i + len > end) { out.malformed = true; return false; }
+    if (len < 2 || i + len > end) {
+      out.malformed = true;
+      return false;
+    }
     if (kind === TCPOPT_MSS && len === 4) out.mss = (buf[i + 2] << 8) | buf[i + 3];
-    else if (kind === TCPOPT_WSCALE && len === 3) out.wscale = buf[i + 2] > TCP_MAX_WSCALE ? TCP_MAX_WSCALE : buf[i + 2];
+    else if (kind === TCPOPT_WSCALE && len === 3)
+      out.wscale = buf[i + 2] > TCP_MAX_WSCALE ? TCP_MAX_WSCALE : buf[i + 2];
     else if (kind === TCPOPT_SACK_PERM && len === 2) out.sackPerm = true;
     else if (kind === TCPOPT_TIMESTAMP && len === 10) out.tsOff = i + 2;
-    else if (kind === TCPOPT_SACK && len >= 10 && (len - 2) % 8 === 0) { out.sackOff = i + 2; out.sackBlocks = (len - 2) >> 3; }
+    else if (kind === TCPOPT_SACK && len >= 10 && (len - 2) % 8 === 0) {
+      out.sackOff = i + 2;
+      out.sackBlocks = (len - 2) >> 3;
+    }
     i += len;
   }
   return true;
@@ -77,7 +95,10 @@ export function synOptionsLength(mss: boolean, wscale: number, sackPerm: boolean
 }
 
 function put32(buf: Uint8Array, at: number, v: number): void {
-  buf[at] = v >>> 24; buf[at + 1] = (v >>> 16) & 0xff; buf[at + 2] = (v >>> 8) & 0xff; buf[at + 3] = v & 0xff;
+  buf[at] = v >>> 24;
+  buf[at + 1] = (v >>> 16) & 0xff;
+  buf[at + 2] = (v >>> 8) & 0xff;
+  buf[at + 3] = v & 0xff;
 }
 
 /**
@@ -87,14 +108,34 @@ function put32(buf: Uint8Array, at: number, v: number): void {
  */
 export function writeSynOptions(buf: Uint8Array, at: number, s: SynOptionSpec): number {
   let i = at;
-  buf[i++] = TCPOPT_MSS; buf[i++] = 4; buf[i++] = (s.mss >>> 8) & 0xff; buf[i++] = s.mss & 0xff;
+  buf[i++] = TCPOPT_MSS;
+  buf[i++] = 4;
+  buf[i++] = (s.mss >>> 8) & 0xff;
+  buf[i++] = s.mss & 0xff;
   if (s.tsval >= 0) {
-    if (s.sackPerm) { buf[i++] = TCPOPT_SACK_PERM; buf[i++] = 2; } else { buf[i++] = TCPOPT_NOP; buf[i++] = TCPOPT_NOP; }
-    buf[i++] = TCPOPT_TIMESTAMP; buf[i++] = 10;
-    put32(buf, i, s.tsval); put32(buf, i + 4, s.tsecr); i += 8;
+    if (s.sackPerm) {
+      buf[i++] = TCPOPT_SACK_PERM;
+      buf[i++] = 2;
+    } else {
+      buf[i++] = TCPOPT_NOP;
+      buf[i++] = TCPOPT_NOP;
+    }
+    buf[i++] = TCPOPT_TIMESTAMP;
+    buf[i++] = 10;
+    put32(buf, i, s.tsval);
+    put32(buf, i + 4, s.tsecr);
+    i += 8;
   } else if (s.sackPerm) {
-    buf[i++] = TCPOPT_NOP; buf[i++] = TCPOPT_NOP; buf[i++] = TCPOPT_SACK_PERM; buf[i++] = 2;
+    buf[i++] = TCPOPT_NOP;
+    buf[i++] = TCPOPT_NOP;
+    buf[i++] = TCPOPT_SACK_PERM;
+    buf[i++] = 2;
   }
-  if (s.wscale >= 0) { buf[i++] = TCPOPT_NOP; buf[i++] = TCPOPT_WSCALE; buf[i++] = 3; buf[i++] = s.wscale; }
+  if (s.wscale >= 0) {
+    buf[i++] = TCPOPT_NOP;
+    buf[i++] = TCPOPT_WSCALE;
+    buf[i++] = 3;
+    buf[i++] = s.wscale;
+  }
   return i - at;
 }

@@ -10,13 +10,22 @@ export type SimEvent =
   | { kind: 'backend-add'; backend: string; weight?: number }
   | { kind: 'weight'; backend: string; weight: number };
 
-export const EVENT_KINDS = ['instance-down', 'instance-up', 'router-down', 'router-up', 'backend-down', 'backend-add', 'weight'] as const;
+export const EVENT_KINDS = [
+  'instance-down',
+  'instance-up',
+  'router-down',
+  'router-up',
+  'backend-down',
+  'backend-add',
+  'weight',
+] as const;
 
 const USAGE =
   'instance-down:N, instance-up:N, router-down:N, router-up:N, backend-down:ID, backend-add:ID[=WEIGHT], weight:ID=WEIGHT';
 
 function index(text: string, what: string, raw: string): number {
-  if (!/^(0|[1-9][0-9]{0,5})$/.test(text)) throw new Error(`event "${raw}": ${what} must be an index 0, 1, 2, ..., got "${text}"`);
+  if (!/^(0|[1-9][0-9]{0,5})$/.test(text))
+    throw new Error(`event "${raw}": ${what} must be an index 0, 1, 2, ..., got "${text}"`);
   return Number(text);
 }
 

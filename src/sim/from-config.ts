@@ -11,7 +11,9 @@ export function simPartsFromConfig(cfg: WeirConfig, vipName: string): ConfigSimP
   const vip = cfg.vips.find((v) => v.name === vipName);
   if (!vip) {
     const known = cfg.vips.map((v) => v.name);
-    throw new Error(`no VIP named "${vipName}"${known.length ? ` (VIPs: ${known.join(', ')})` : ' (the config has no VIPs)'}`);
+    throw new Error(
+      `no VIP named "${vipName}"${known.length ? ` (VIPs: ${known.join(', ')})` : ' (the config has no VIPs)'}`,
+    );
   }
   return {
     // Names are filled in by normalize() ("address:port" by default), as the daemon sees them.

@@ -10,7 +10,10 @@ import { buildMaglev, DEFAULT_TABLE_SIZE, type MaglevTable } from '../lb/maglev.
 import { hashThreshold } from './ecmp.js';
 import { formatSimEvent, type SimEvent } from './events.js';
 
-export interface SimBackend { id: string; weight: number }
+export interface SimBackend {
+  id: string;
+  weight: number;
+}
 
 /**
  * The VIP a simulation sends flows to: the config's own fields (address: clients are drawn from
@@ -88,7 +91,13 @@ export interface SimStep {
   maxMinRatio: number | null;
 }
 
-export interface SimTraceFlow { src: string; sport: number; dst: string; dport: number; protocol: 'tcp' | 'udp' }
+export interface SimTraceFlow {
+  src: string;
+  sport: number;
+  dst: string;
+  dport: number;
+  protocol: 'tcp' | 'udp';
+}
 
 export interface SimTrace {
   flows: SimTraceFlow[];
@@ -114,7 +123,8 @@ const DEFAULT_VIP: SimVip = { address: '198.18.0.100', port: 80, protocol: 'tcp'
 const GOLDEN = 0x9e3779b9;
 
 function checkCount(v: number, what: string, max: number): void {
-  if (!Number.isInteger(v) || v < 1 || v > max) throw new Error(`simulate: ${what} must be an integer from 1 to ${max}, got ${String(v)}`);
+  if (!Number.isInteger(v) || v < 1 || v > max)
+    throw new Error(`simulate: ${what} must be an integer from 1 to ${max}, got ${String(v)}`);
 }
 
 /** Counter-based PRNG: the k-th uint32 of a stream (fmix32 is a bijection; two rounds mix well). */
@@ -241,7 +251,10 @@ export function simulate(spec: SimSpec): SimResult {
   // Tables are cached by view, so identical views share one build (and one fingerprint).
   const cache = new Map<string, View>();
   const viewOf = (backends: readonly SimBackend[]): View => {
-    const key = backends.map((b) => `${b.id}\u0000${b.weight}`).sort().join('\u0001');
+    const key = backends
+      .map((b) => `${b.id}\u0000${b.weight}`)
+      .sort()
+      .join('\u0001');
     let v = cache.get(key);
     if (v === undefined) {
       const table = buildMaglev(backends, { size: tableSize, seed: clusterSeed });
@@ -262,7 +275,9 @@ export function simulate(spec: SimSpec): SimResult {
   const maglevHash = new Uint32Array(F);
   const upstreamHash = new Uint32Array(F);
   const upstreamSeed = fmix32((spec.seed ^ 0x75707374) >>> 0); // "upst"
-  const routerSeeds = Array.from({ length: R }, (_, r) => fmix32(((spec.seed ^ 0x726f7574) + Math.imul(r + 1, GOLDEN)) >>> 0)); // "rout"
+  const routerSeeds = Array.from({ length: R }, (_, r) =>
+    fmix32(((spec.seed ^ 0x726f7574) + Math.imul(r + 1, GOLDEN)) >>> 0),
+  ); // "rout"
   for (let i = 0; i < F; i++) {
     maglevHash[i] = hashFlow(flows, i, clusterSeed, fields);
     upstreamHash[i] = hashFlow(flows, i, upstreamSeed, HASH_FIVE_TUPLE);
@@ -280,14 +295,18 @@ export function simulate(spec: SimSpec): SimResult {
   const apply = (e: SimEvent): string[] => {
     const removed: string[] = [];
     const node = (i: number, n: number, what: string): void => {
-      if (!Number.isInteger(i) || i < 0 || i >= n) throw new Error(`simulate: event ${formatSimEvent(e)}: ${what}s are 0..${n - 1}`);
+      if (!Number.isInteger(i) || i < 0 || i >= n)
+        throw new Error(`simulate: event ${formatSimEvent(e)}: ${what}s are 0..${n - 1}`);
     };
     switch (e.kind) {
       case 'instance-down':
       case 'instance-up': {
         node(e.instance, L, 'instance');
         const up = e.kind === 'instance-up';
-        if (instanceUp[e.instance] === up) throw new Error(`simulate: event ${formatSimEvent(e)}: instance ${e.instance} is already ${up ? 'up' : 'down'}`);
+        if (instanceUp[e.instance] === up)
+          throw new Error(
+            `simulate: event ${formatSimEvent(e)}: instance ${e.instance} is already ${up ? 'up' : 'down'}`,
+          );
         instanceUp[e.instance] = up;
         conntrack[e.instance].fill(-1); // a restarted instance starts with an empty table
         break;
@@ -296,22 +315,30 @@ export function simulate(spec: SimSpec): SimResult {
       case 'router-up': {
         node(e.router, R, 'router');
         const up = e.kind === 'router-up';
-        if (routerUp[e.router] === up) throw new Error(`simulate: event ${formatSimEvent(e)}: router ${e.router} is already ${up ? 'up' : 'down'}`);
+        if (routerUp[e.router] === up)
+          throw new Error(`simulate: event ${formatSimEvent(e)}: router ${e.router} is already ${up ? 'up' : 'down'}`);
         routerUp[e.router] = up;
         break;
       }
       case 'backend-down':
-        if (!config.has(e.backend)) throw new Error(`simulate: event ${formatSimEvent(e)}: no backend "${e.backend}" (backends: ${[...config.keys()].join(', ')})`);
+        if (!config.has(e.backend))
+          throw new Error(
+            `simulate: event ${formatSimEvent(e)}: no backend "${e.backend}" (backends: ${[...config.keys()].join(', ')})`,
+          );
         config.delete(e.backend);
         removed.push(e.backend);
         break;
       case 'backend-add':
-        if (config.has(e.backend)) throw new Error(`simulate: event ${formatSimEvent(e)}: backend "${e.backend}" is already in the config`);
+        if (config.has(e.backend))
+          throw new Error(`simulate: event ${formatSimEvent(e)}: backend "${e.backend}" is already in the config`);
         config.set(e.backend, e.weight ?? defaultWeight);
         globalOf(e.backend);
         break;
       case 'weight':
-        if (!config.has(e.backend)) throw new Error(`simulate: event ${formatSimEvent(e)}: no backend "${e.backend}" (backends: ${[...config.keys()].join(', ')})`);
+        if (!config.has(e.backend))
+          throw new Error(
+            `simulate: event ${formatSimEvent(e)}: no backend "${e.backend}" (backends: ${[...config.keys()].join(', ')})`,
+          );
         config.set(e.backend, e.weight);
         break;
     }
@@ -379,7 +406,12 @@ export function simulate(spec: SimSpec): SimResult {
     instance = nextInstance;
     backend = nextBackend;
     stateless = nextStateless;
-    if (spec.trace) traceSteps.push({ instance: nextInstance.slice(), backend: nextBackend.slice(), statelessBackend: nextStateless.slice() });
+    if (spec.trace)
+      traceSteps.push({
+        instance: nextInstance.slice(),
+        backend: nextBackend.slice(),
+        statelessBackend: nextStateless.slice(),
+      });
 
     const rows: SimBackendLoad[] = [];
     for (const [id, weight] of config) {
@@ -387,7 +419,8 @@ export function simulate(spec: SimSpec): SimResult {
       rows.push({ id, weight, flows: n, share: n / F });
     }
     for (let g = 0; g < ids.length; g++) {
-      if (load[g] > 0 && !config.has(ids[g])) rows.push({ id: ids[g], weight: null, flows: load[g], share: load[g] / F });
+      if (load[g] > 0 && !config.has(ids[g]))
+        rows.push({ id: ids[g], weight: null, flows: load[g], share: load[g] / F });
     }
     let lo = Infinity;
     let hi = 0;
@@ -405,7 +438,12 @@ export function simulate(spec: SimSpec): SimResult {
       changedBackendStateless: changedStateless,
       dropped,
       backends: rows,
-      instances: views.map((v, i) => ({ instance: i, up: instanceUp[i], flows: perInstance[i], fingerprint: v.table.fingerprint })),
+      instances: views.map((v, i) => ({
+        instance: i,
+        up: instanceUp[i],
+        flows: perInstance[i],
+        fingerprint: v.table.fingerprint,
+      })),
       maxMinRatio: lo > 0 && lo !== Infinity ? hi / lo : null,
     });
   };
@@ -418,7 +456,11 @@ export function simulate(spec: SimSpec): SimResult {
     const proto = flows.proto === IPPROTO_TCP ? 'tcp' : 'udp';
     result.trace = {
       flows: Array.from({ length: F }, (_, i) => ({
-        src: ipText(flows, i, false), sport: flows.sport[i], dst: ipText(flows, i, true), dport: flows.dport[i], protocol: proto,
+        src: ipText(flows, i, false),
+        sport: flows.sport[i],
+        dst: ipText(flows, i, true),
+        dport: flows.dport[i],
+        protocol: proto,
       })),
       backendIds: [...ids],
       steps: traceSteps,

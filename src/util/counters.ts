@@ -21,7 +21,10 @@ export interface CounterSet<N extends string> {
  * Defines a counter set from {name: help} (key order is index order), starting at `offset`.
  * Throws on an empty set or an empty help sentence.
  */
-export function counterSet<const D extends Record<string, string>>(defs: D, offset = 0): CounterSet<Extract<keyof D, string>> {
+export function counterSet<const D extends Record<string, string>>(
+  defs: D,
+  offset = 0,
+): CounterSet<Extract<keyof D, string>> {
   type N = Extract<keyof D, string>;
   const names = Object.keys(defs) as N[];
   if (names.length === 0) throw new Error('counterSet: no counters');

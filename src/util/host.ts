@@ -45,8 +45,11 @@ export function runHost(argv: readonly string[], opts: HostCommandOptions = {}):
 /** runHost without blocking the event loop (for periodic reads, e.g. routes and neighbours). */
 export function runHostAsync(argv: readonly string[], opts: HostCommandOptions = {}): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = execFile(argv[0], argv.slice(1), { encoding: 'utf8', timeout: opts.timeoutMs ?? 10_000, maxBuffer: 64 << 20 }, (err, stdout, stderr) =>
-      err ? reject(failure(argv, Object.assign(err, { stderr }))) : resolve(stdout),
+    const child = execFile(
+      argv[0],
+      argv.slice(1),
+      { encoding: 'utf8', timeout: opts.timeoutMs ?? 10_000, maxBuffer: 64 << 20 },
+      (err, stdout, stderr) => (err ? reject(failure(argv, Object.assign(err, { stderr }))) : resolve(stdout)),
     );
     if (opts.input !== undefined) child.stdin?.end(opts.input);
   });

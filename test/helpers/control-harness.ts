@@ -22,7 +22,6 @@ function parseIpv6(text: string, out: Uint8Array, off = 0): boolean {
   return true;
 }
 
-
 export interface FlowSpec {
   vip: string;
   client: string;
@@ -85,7 +84,11 @@ export function feedDataPlane(flows: FlowSpec[]): DataPlaneHooks {
         feed(vips);
       }
     },
-    status: () => ({ attached: true, description: `test feed (${counters.flowsInserted} flows)`, counters: { ...counters } }),
+    status: () => ({
+      attached: true,
+      description: `test feed (${counters.flowsInserted} flows)`,
+      counters: { ...counters },
+    }),
     async detach() {},
   };
 }

@@ -61,7 +61,11 @@ export class DaemonProcess {
     const seen = this.lines.find((l) => re.test(l));
     if (seen) return Promise.resolve(seen);
     return new Promise((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error(`timed out waiting for ${re}; stdout: ${this.lines.join('\n')}; stderr: ${this.stderr}`)), timeoutMs);
+      const t = setTimeout(
+        () =>
+          reject(new Error(`timed out waiting for ${re}; stdout: ${this.lines.join('\n')}; stderr: ${this.stderr}`)),
+        timeoutMs,
+      );
       this.waiters.push({
         re,
         resolve: (l) => {
@@ -110,9 +114,14 @@ const started: DaemonProcess[] = [];
  * `after(stopDaemons)` at its top level, so every one is ended (by PID) even when a test fails.
  */
 export function startDaemon(configFile: string, opts: StartOptions = {}): DaemonProcess {
-  const node = opts.flowsFile ? [process.execPath, HARNESS, configFile, opts.flowsFile] : [process.execPath, CLI, 'run', '-c', configFile];
+  const node = opts.flowsFile
+    ? [process.execPath, HARNESS, configFile, opts.flowsFile]
+    : [process.execPath, CLI, 'run', '-c', configFile];
   const argv = opts.netns ? ['ip', 'netns', 'exec', opts.netns, ...node] : node;
-  const child = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, WEIR_LOG_LEVEL: '', ...opts.env } });
+  const child = spawn(argv[0], argv.slice(1), {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, WEIR_LOG_LEVEL: '', ...opts.env },
+  });
   const d = new DaemonProcess(child);
   started.push(d);
   return d;

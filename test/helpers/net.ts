@@ -40,12 +40,19 @@ export function delNs(...names: string[]): void {
  * ARP appears either. Returns the MAC of each end.
  */
 export function addVethPair(
-  nsA: string, ifA: string, nsB: string, ifB: string,
+  nsA: string,
+  ifA: string,
+  nsB: string,
+  ifB: string,
   opts: { addrA?: string; addrB?: string; staticNeigh?: boolean } = {},
 ): { macA: string; macB: string } {
-  if (!ifA.startsWith('weir-') || !ifB.startsWith('weir-')) throw new Error(`lab links are named weir-*: ${ifA}, ${ifB}`);
+  if (!ifA.startsWith('weir-') || !ifB.startsWith('weir-'))
+    throw new Error(`lab links are named weir-*: ${ifA}, ${ifB}`);
   sh('ip', ['link', 'add', ifA, 'netns', nsA, 'type', 'veth', 'peer', 'name', ifB, 'netns', nsB]);
-  for (const [ns, dev] of [[nsA, ifA], [nsB, ifB]] as const) {
+  for (const [ns, dev] of [
+    [nsA, ifA],
+    [nsB, ifB],
+  ] as const) {
     inNs(ns, 'sysctl', ['-qw', `net.ipv6.conf.${dev}.disable_ipv6=1`]);
     inNs(ns, 'ip', ['link', 'set', dev, 'up']);
   }

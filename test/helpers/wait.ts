@@ -33,7 +33,10 @@ export async function until<T>(
     }
     if (performance.now() > deadline) {
       const text = typeof what === 'function' ? what() : what;
-      const cause = lastError === undefined ? '' : `; last error: ${lastError instanceof Error ? lastError.message : String(lastError)}`;
+      const cause =
+        lastError === undefined
+          ? ''
+          : `; last error: ${lastError instanceof Error ? lastError.message : String(lastError)}`;
       throw new Error(`timed out after ${timeoutMs} ms waiting until ${text}${cause}`);
     }
     await delay(everyMs);

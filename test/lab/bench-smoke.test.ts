@@ -25,7 +25,10 @@ function skipReason(): string | undefined {
 
 function benchNamespaces(): string[] {
   const out = spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout ?? '';
-  return out.split('\n').map((l) => l.split(' ')[0]).filter((n) => n.startsWith('weir-bn-'));
+  return out
+    .split('\n')
+    .map((l) => l.split(' ')[0])
+    .filter((n) => n.startsWith('weir-bn-'));
 }
 
 const skip = skipReason();
@@ -35,20 +38,27 @@ describe('the lab bench harness in smoke mode', { skip }, () => {
   after(() => rmSync(out, { recursive: true, force: true }));
   let stdout = '';
   let rows: RowResult[] = [];
-  let report: { columns: string[]; rows: RowResult[]; ratios: Record<string, Record<string, Record<string, number | null>>> };
+  let report: {
+    columns: string[];
+    rows: RowResult[];
+    ratios: Record<string, Record<string, Record<string, number | null>>>;
+  };
 
   test('finishes, prints the markdown table and writes the JSON report', () => {
     // Only the smoke knobs: a WEIR_BENCH_* setting of whoever runs the tests must not widen the run.
     const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('WEIR_BENCH_')));
     const r = spawnSync(process.execPath, [BENCH], {
-      encoding: 'utf8', timeout: 600_000, maxBuffer: 1 << 24,
+      encoding: 'utf8',
+      timeout: 600_000,
+      maxBuffer: 1 << 24,
       env: { ...env, WEIR_BENCH_SMOKE: '1', WEIR_BENCH_OUT: out, WEIR_BENCH_DOCS: '0' },
     });
     stdout = r.stdout;
     assert.equal(r.status, 0, `bench exited ${r.status} (${r.signal ?? ''}):\n${r.stderr.slice(-3000)}`);
     const header = stdout.split('\n').find((l) => l.startsWith('| variant |'));
     assert.ok(header, `a markdown table in:\n${stdout}`);
-    for (const t of [...METRICS.map((m) => m.title), ...RESOURCES.map((x) => x.title)]) assert.ok(header.includes(`| ${t} |`), `column "${t}" in ${header}`);
+    for (const t of [...METRICS.map((m) => m.title), ...RESOURCES.map((x) => x.title)])
+      assert.ok(header.includes(`| ${t} |`), `column "${t}" in ${header}`);
     const file = /^JSON: (.+)$/m.exec(stdout)?.[1];
     assert.ok(file, 'the JSON path is printed');
     report = JSON.parse(readFileSync(file, 'utf8')) as typeof report;
@@ -57,7 +67,10 @@ describe('the lab bench harness in smoke mode', { skip }, () => {
   });
 
   test('has a row per smoke variant, each with every column', () => {
-    assert.deepEqual(rows.map((r) => r.id), ['kernel', 'nftables', 'haproxy', 'weir-nat-afpacket-w1']);
+    assert.deepEqual(
+      rows.map((r) => r.id),
+      ['kernel', 'nftables', 'haproxy', 'weir-nat-afpacket-w1'],
+    );
     for (const r of rows) {
       assert.deepEqual(Object.keys(r.values).sort(), [...COLUMNS].sort(), `${r.id}: every column`);
       assert.ok(stdout.includes(`| ${r.label} |`), `${r.id} is a row of the printed table`);
@@ -73,13 +86,15 @@ describe('the lab bench harness in smoke mode', { skip }, () => {
         assert.ok((r.values[k] ?? 0) > 0, `${id}: ${k} = ${r.values[k]} (errors: ${r.errors.join('; ')})`);
       }
     }
-    for (const id of ['kernel', 'nftables', 'weir-nat-afpacket-w1']) assert.ok((row(id).values.udp_kpps ?? 0) > 0, `${id}: UDP packets reached the backends`);
+    for (const id of ['kernel', 'nftables', 'weir-nat-afpacket-w1'])
+      assert.ok((row(id).values.udp_kpps ?? 0) > 0, `${id}: UDP packets reached the backends`);
     assert.equal(row('haproxy').values.udp_kpps, null, 'HAProxy has no UDP column figure');
     for (const id of ['kernel', 'nftables', 'haproxy']) {
       assert.ok((row(id).values.gbps_mtu9000 ?? 0) > 0, `${id}: iperf3 at MTU 9000`);
       assert.ok((row(id).values.gbps_offloads_on ?? 0) > 0, `${id}: iperf3 with offloads on`);
     }
-    for (const id of ['haproxy', 'weir-nat-afpacket-w1']) assert.ok((row(id).values.rss_mib ?? 0) > 0, `${id}: memory read`);
+    for (const id of ['haproxy', 'weir-nat-afpacket-w1'])
+      assert.ok((row(id).values.rss_mib ?? 0) > 0, `${id}: memory read`);
     const w = report.ratios['weir-nat-afpacket-w1'];
     assert.ok(w, 'ratios for the weir row');
     for (const m of METRICS) assert.ok(m.key in w, `ratio entry for ${m.key}`);

@@ -22,7 +22,8 @@ const VIP4 = '198.18.251.1/32';
 const VIP6 = 'fd00:251::1/128';
 const API = ['-u', '127.0.0.1', '-p', '50051'];
 
-const skip = labSkipReason() ?? (spawnSync('gobgpd', ['--version']).status === 0 ? undefined : 'gobgpd is not installed');
+const skip =
+  labSkipReason() ?? (spawnSync('gobgpd', ['--version']).status === 0 ? undefined : 'gobgpd is not installed');
 
 let dir = '';
 let gobgpd: ChildProcess | undefined;
@@ -35,7 +36,14 @@ function gobgp(...args: string[]): string {
 
 interface RibPath {
   nlri: { prefix: string };
-  attrs: { type: number; value?: unknown; nexthop?: string; metric?: number; communities?: number[]; as_paths?: { asns: number[] }[] }[];
+  attrs: {
+    type: number;
+    value?: unknown;
+    nexthop?: string;
+    metric?: number;
+    communities?: number[];
+    as_paths?: { asns: number[] }[];
+  }[];
   'neighbor-ip'?: string;
 }
 
@@ -102,56 +110,103 @@ after(async () => {
 
 test('the speaker establishes a session with GoBGP', { skip }, async () => {
   await speaker!.waitEvent((e) => e.ev === 'state' && e.state === 'Established', 10_000);
-  await waitUntil(() => /^(6|ESTABLISHED|established)$/.test(neighborState()), 5000, `GoBGP does not show the session established (${neighborState()})`);
+  await waitUntil(
+    () => /^(6|ESTABLISHED|established)$/.test(neighborState()),
+    5000,
+    `GoBGP does not show the session established (${neighborState()})`,
+  );
 });
 
-test('GoBGP learns the /32 and /128 VIPs with our next hop, AS path, MED, communities and large communities', { skip }, async () => {
-  speaker!.announce(VIP4, { med: 50, communities: ['65000:100'], largeCommunities: ['4200000001:1:2'] });
-  speaker!.announce(VIP6, { med: 60, communities: ['65000:101'] });
-  await waitUntil(() => ribPath(VIP4, 'ipv4') !== undefined && ribPath(VIP6, 'ipv6') !== undefined, 5000, 'GoBGP did not learn both VIPs');
-  const p4 = ribPath(VIP4, 'ipv4')!;
-  const attr = (p: RibPath, t: number) => p.attrs.find((a) => a.type === t);
-  assert.equal(attr(p4, 1)?.value, 0); // ORIGIN IGP
-  assert.deepEqual(attr(p4, 2)?.as_paths?.[0].asns, [LOCAL_AS]);
-  assert.equal(attr(p4, 3)?.nexthop, S4);
-  assert.equal(attr(p4, 4)?.metric, 50);
-  assert.deepEqual(attr(p4, 8)?.communities, [65000 * 65536 + 100]);
-  assert.deepEqual(attr(p4, 32)?.value, [{ ASN: LOCAL_AS, LocalData1: 1, LocalData2: 2 }]);
-  const p6 = ribPath(VIP6, 'ipv6')!;
-  const mp = attr(p6, 14) as { nexthop?: string; value?: unknown } | undefined;
-  assert.ok(mp, 'the IPv6 path has MP_REACH_NLRI');
-  assert.equal(mp.nexthop, S6);
-  assert.equal(attr(p6, 4)?.metric, 60);
-});
+test(
+  'GoBGP learns the /32 and /128 VIPs with our next hop, AS path, MED, communities and large communities',
+  { skip },
+  async () => {
+    speaker!.announce(VIP4, { med: 50, communities: ['65000:100'], largeCommunities: ['4200000001:1:2'] });
+    speaker!.announce(VIP6, { med: 60, communities: ['65000:101'] });
+    await waitUntil(
+      () => ribPath(VIP4, 'ipv4') !== undefined && ribPath(VIP6, 'ipv6') !== undefined,
+      5000,
+      'GoBGP did not learn both VIPs',
+    );
+    const p4 = ribPath(VIP4, 'ipv4')!;
+    const attr = (p: RibPath, t: number) => p.attrs.find((a) => a.type === t);
+    assert.equal(attr(p4, 1)?.value, 0); // ORIGIN IGP
+    assert.deepEqual(attr(p4, 2)?.as_paths?.[0].asns, [LOCAL_AS]);
+    assert.equal(attr(p4, 3)?.nexthop, S4);
+    assert.equal(attr(p4, 4)?.metric, 50);
+    assert.deepEqual(attr(p4, 8)?.communities, [65000 * 65536 + 100]);
+    assert.deepEqual(attr(p4, 32)?.value, [{ ASN: LOCAL_AS, LocalData1: 1, LocalData2: 2 }]);
+    const p6 = ribPath(VIP6, 'ipv6')!;
+    const mp = attr(p6, 14) as { nexthop?: string; value?: unknown } | undefined;
+    assert.ok(mp, 'the IPv6 path has MP_REACH_NLRI');
+    assert.equal(mp.nexthop, S6);
+    assert.equal(attr(p6, 4)?.metric, 60);
+  },
+);
 
-test('every message GoBGP sent decodes and validates (and is saved as a golden fixture on request)', { skip }, async () => {
-  const rx = (pred: (hex: string, type: string) => boolean) => speaker!.waitEvent((e) => e.ev === 'rx' && pred(e.hex!, e.type!), 5000);
-  const open = await rx((_, t) => t === 'open');
-  const v4 = await rx((h, t) => t === 'update' && h.includes('18c612ca')); // NLRI 198.18.202.0/24
-  const v6 = await rx((h, t) => t === 'update' && h.includes('40fd000202')); // NLRI fd00:202::/64
-  for (const e of [open, v4, v6]) assert.equal(decodeMessage(Uint8Array.from(Buffer.from(e.hex!, 'hex')), { fourOctetAs: e.type !== 'open' }).ok, true, e.type);
-  const src = `GoBGP 3.10.0 (gobgpd, AS ${ROUTER_AS}, router id ${G4}, hold time 3) to weir's speaker (AS ${LOCAL_AS}) in test/lab/bgp-gobgp.test.ts`;
-  maybeWriteFixture('gobgp-open', `OPEN sent by ${src}`, 'open', open.hex!);
-  maybeWriteFixture('gobgp-update-ipv4', `IPv4 UPDATE (198.18.202.0/24, ORIGIN incomplete, from \`gobgp global rib add\`) sent by ${src}; 4-octet AS negotiated`, 'update as4', v4.hex!);
-  maybeWriteFixture('gobgp-update-ipv6', `IPv6 MP_REACH UPDATE (fd00:202::/64, IPv4-mapped next hop) sent by ${src}; 4-octet AS negotiated`, 'update as4', v6.hex!);
-});
+test(
+  'every message GoBGP sent decodes and validates (and is saved as a golden fixture on request)',
+  { skip },
+  async () => {
+    const rx = (pred: (hex: string, type: string) => boolean) =>
+      speaker!.waitEvent((e) => e.ev === 'rx' && pred(e.hex!, e.type!), 5000);
+    const open = await rx((_, t) => t === 'open');
+    const v4 = await rx((h, t) => t === 'update' && h.includes('18c612ca')); // NLRI 198.18.202.0/24
+    const v6 = await rx((h, t) => t === 'update' && h.includes('40fd000202')); // NLRI fd00:202::/64
+    for (const e of [open, v4, v6])
+      assert.equal(
+        decodeMessage(Uint8Array.from(Buffer.from(e.hex!, 'hex')), { fourOctetAs: e.type !== 'open' }).ok,
+        true,
+        e.type,
+      );
+    const src = `GoBGP 3.10.0 (gobgpd, AS ${ROUTER_AS}, router id ${G4}, hold time 3) to weir's speaker (AS ${LOCAL_AS}) in test/lab/bgp-gobgp.test.ts`;
+    maybeWriteFixture('gobgp-open', `OPEN sent by ${src}`, 'open', open.hex!);
+    maybeWriteFixture(
+      'gobgp-update-ipv4',
+      `IPv4 UPDATE (198.18.202.0/24, ORIGIN incomplete, from \`gobgp global rib add\`) sent by ${src}; 4-octet AS negotiated`,
+      'update as4',
+      v4.hex!,
+    );
+    maybeWriteFixture(
+      'gobgp-update-ipv6',
+      `IPv6 MP_REACH UPDATE (fd00:202::/64, IPv4-mapped next hop) sent by ${src}; 4-octet AS negotiated`,
+      'update as4',
+      v6.hex!,
+    );
+  },
+);
 
 test('GoBGP sees the withdrawals of both VIPs and the session stays up', { skip }, async () => {
   speaker!.withdraw(VIP4);
   speaker!.withdraw(VIP6);
-  await waitUntil(() => ribPath(VIP4, 'ipv4') === undefined && ribPath(VIP6, 'ipv6') === undefined, 5000, 'GoBGP still has a withdrawn VIP');
+  await waitUntil(
+    () => ribPath(VIP4, 'ipv4') === undefined && ribPath(VIP6, 'ipv6') === undefined,
+    5000,
+    'GoBGP still has a withdrawn VIP',
+  );
   assert.match(neighborState(), /^(6|ESTABLISHED|established)$/);
 });
 
-test('a graceful shutdown leaves GoBGP with Cease / Administrative Shutdown and no routes from us', { skip }, async () => {
-  speaker!.announce(VIP4, { med: 10 });
-  await waitUntil(() => ribPath(VIP4, 'ipv4') !== undefined, 5000, 'GoBGP did not learn the VIP');
-  const from = speaker!.events.length;
-  speaker!.send({ op: 'shutdown', graceful: true, waitMs: 200 });
-  await speaker!.waitEvent((e) => e.ev === 'stopped', 5000);
-  await waitUntil(() => ribPath(VIP4, 'ipv4') === undefined, 1000, 'GoBGP still has the VIP after the shutdown');
-  await waitUntil(() => !/^(6|ESTABLISHED|established)$/.test(neighborState()), 2000, 'GoBGP still shows the session up');
-  // The session ended with our NOTIFICATION: Cease (6) / Administrative Shutdown (2), RFC 4486 §3.
-  const down = speaker!.events.slice(from).filter((e) => e.ev === 'down').at(-1);
-  assert.deepEqual(down?.info?.sent, { code: 6, subcode: 2 }, 'the speaker sent Cease / Administrative Shutdown');
-});
+test(
+  'a graceful shutdown leaves GoBGP with Cease / Administrative Shutdown and no routes from us',
+  { skip },
+  async () => {
+    speaker!.announce(VIP4, { med: 10 });
+    await waitUntil(() => ribPath(VIP4, 'ipv4') !== undefined, 5000, 'GoBGP did not learn the VIP');
+    const from = speaker!.events.length;
+    speaker!.send({ op: 'shutdown', graceful: true, waitMs: 200 });
+    await speaker!.waitEvent((e) => e.ev === 'stopped', 5000);
+    await waitUntil(() => ribPath(VIP4, 'ipv4') === undefined, 1000, 'GoBGP still has the VIP after the shutdown');
+    await waitUntil(
+      () => !/^(6|ESTABLISHED|established)$/.test(neighborState()),
+      2000,
+      'GoBGP still shows the session up',
+    );
+    // The session ended with our NOTIFICATION: Cease (6) / Administrative Shutdown (2), RFC 4486 §3.
+    const down = speaker!.events
+      .slice(from)
+      .filter((e) => e.ev === 'down')
+      .at(-1);
+    assert.deepEqual(down?.info?.sent, { code: 6, subcode: 2 }, 'the speaker sent Cease / Administrative Shutdown');
+  },
+);

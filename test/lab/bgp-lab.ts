@@ -27,9 +27,13 @@ export class SpeakerChild {
   private exited: Promise<number | null>;
 
   constructor(ns: string, opts: SessionOptions & { sigtermWaitMs?: number }) {
-    this.proc = spawn('ip', ['netns', 'exec', ns, process.execPath, path.join(here, 'bgp-speaker-child.js'), JSON.stringify(opts)], {
-      stdio: ['pipe', 'pipe', 'inherit'],
-    });
+    this.proc = spawn(
+      'ip',
+      ['netns', 'exec', ns, process.execPath, path.join(here, 'bgp-speaker-child.js'), JSON.stringify(opts)],
+      {
+        stdio: ['pipe', 'pipe', 'inherit'],
+      },
+    );
     createInterface({ input: this.proc.stdout! }).on('line', (l) => {
       try {
         this.events.push(JSON.parse(l) as SpeakerEvent);
@@ -55,7 +59,11 @@ export class SpeakerChild {
   /** Resolves with the first event (at or after index `from`) matching `pred`. */
   async waitEvent(pred: (e: SpeakerEvent) => boolean, timeoutMs: number, from = 0): Promise<SpeakerEvent> {
     let found: SpeakerEvent | undefined;
-    await waitUntil(() => (found = this.events.slice(from).find(pred)) !== undefined, timeoutMs, `speaker event not seen in ${timeoutMs} ms`);
+    await waitUntil(
+      () => (found = this.events.slice(from).find(pred)) !== undefined,
+      timeoutMs,
+      `speaker event not seen in ${timeoutMs} ms`,
+    );
     return found!;
   }
 
@@ -83,7 +91,10 @@ export async function waitUntil(fn: () => boolean, timeoutMs: number, msg: strin
 }
 
 /** Two fresh namespaces joined by a veth pair with one v4 /30 and one v6 /64 address each. */
-export function vethPair(a: { ns: string; dev: string; v4: string; v6: string }, b: { ns: string; dev: string; v4: string; v6: string }): void {
+export function vethPair(
+  a: { ns: string; dev: string; v4: string; v6: string },
+  b: { ns: string; dev: string; v4: string; v6: string },
+): void {
   addNs(a.ns);
   addNs(b.ns);
   sh('ip', ['link', 'add', a.dev, 'netns', a.ns, 'type', 'veth', 'peer', 'name', b.dev, 'netns', b.ns]);
@@ -99,7 +110,10 @@ export function maybeWriteFixture(name: string, source: string, expect: string, 
   if (process.env.WEIR_BGP_WRITE_FIXTURES !== '1') return;
   mkdirSync(fixtureDir, { recursive: true });
   const date = new Date().toISOString().slice(0, 10);
-  writeFileSync(path.join(fixtureDir, `${name}.hex`), `# source: ${source}\n# captured: ${date} by test/lab (WEIR_BGP_WRITE_FIXTURES=1)\n# expect: ${expect}\n${hex}\n`);
+  writeFileSync(
+    path.join(fixtureDir, `${name}.hex`),
+    `# source: ${source}\n# captured: ${date} by test/lab (WEIR_BGP_WRITE_FIXTURES=1)\n# expect: ${expect}\n${hex}\n`,
+  );
 }
 
 /** `birdc` against the BIRD control socket `sock` in namespace `ns` ('' when it doesn't answer). */
@@ -122,9 +136,15 @@ export function birdRouteBlock(ns: string, sock: string, protocol: string, prefi
  * Starts gobgpd in namespace `ns` as a passive peer of `peer` (AS `peerAs`), IPv4 and IPv6
  * unicast, hold time 3 s; its config goes to `dir`/gobgp.toml and its API to 127.0.0.1:50051.
  */
-export function startGobgpd(ns: string, dir: string, o: { as: number; routerId: string; peer: string; peerAs: number }): ChildProcess {
+export function startGobgpd(
+  ns: string,
+  dir: string,
+  o: { as: number; routerId: string; peer: string; peerAs: number },
+): ChildProcess {
   const conf = path.join(dir, 'gobgp.toml');
-  writeFileSync(conf, `[global.config]
+  writeFileSync(
+    conf,
+    `[global.config]
   as = ${o.as}
   router-id = "${o.routerId}"
   local-address-list = ["${o.routerId}"]
@@ -144,8 +164,11 @@ export function startGobgpd(ns: string, dir: string, o: { as: number; routerId: 
   [[neighbors.afi-safis]]
     [neighbors.afi-safis.config]
       afi-safi-name = "ipv6-unicast"
-`);
-  return spawn('ip', ['netns', 'exec', ns, 'gobgpd', '-f', conf, '-t', 'toml', '--api-hosts', '127.0.0.1:50051'], { stdio: 'ignore' });
+`,
+  );
+  return spawn('ip', ['netns', 'exec', ns, 'gobgpd', '-f', conf, '-t', 'toml', '--api-hosts', '127.0.0.1:50051'], {
+    stdio: 'ignore',
+  });
 }
 
 /** Ends a child this test started (by its handle) and waits for it to exit. */
@@ -165,7 +188,10 @@ export class Frr {
   private readonly procs: ChildProcess[] = [];
   readonly dir: string;
 
-  constructor(readonly ns: string, parent: string) {
+  constructor(
+    readonly ns: string,
+    parent: string,
+  ) {
     this.dir = path.join(parent, 'frr');
   }
 
@@ -179,17 +205,47 @@ export class Frr {
     writeFileSync(path.join(this.dir, 'bfdd.conf'), head + (conf.bfdd ?? ''));
     sh('chown', ['-R', 'frr:frr', this.dir]);
     const run = (d: string, extra: string[] = []) =>
-      this.procs.push(spawn('ip', ['netns', 'exec', this.ns, `/usr/lib/frr/${d}`, '-N', this.ns, '-z', `${this.dir}/zserv.api`, '-i', `${this.dir}/${d}.pid`, '--vty_socket', this.dir, '-f', `${this.dir}/${d}.conf`, ...extra], { stdio: 'ignore' }));
+      this.procs.push(
+        spawn(
+          'ip',
+          [
+            'netns',
+            'exec',
+            this.ns,
+            `/usr/lib/frr/${d}`,
+            '-N',
+            this.ns,
+            '-z',
+            `${this.dir}/zserv.api`,
+            '-i',
+            `${this.dir}/${d}.pid`,
+            '--vty_socket',
+            this.dir,
+            '-f',
+            `${this.dir}/${d}.conf`,
+            ...extra,
+          ],
+          { stdio: 'ignore' },
+        ),
+      );
     run('zebra');
     await waitUntil(() => existsSync(`${this.dir}/zserv.api`), 10_000, 'zebra did not start');
     run('bgpd');
     run('bfdd', ['--bfdctl', `${this.dir}/bfdd.sock`]);
-    await waitUntil(() => existsSync(`${this.dir}/bgpd.vty`) && existsSync(`${this.dir}/bfdd.vty`), 10_000, 'bgpd/bfdd did not start');
+    await waitUntil(
+      () => existsSync(`${this.dir}/bgpd.vty`) && existsSync(`${this.dir}/bfdd.vty`),
+      10_000,
+      'bgpd/bfdd did not start',
+    );
   }
 
   /** vtysh with one or more commands ('' when FRR does not answer). */
   vtysh(...commands: string[]): string {
-    const r = spawnSync('ip', ['netns', 'exec', this.ns, 'vtysh', '--vty_socket', this.dir, ...commands.flatMap((c) => ['-c', c])], { encoding: 'utf8', timeout: 10_000 });
+    const r = spawnSync(
+      'ip',
+      ['netns', 'exec', this.ns, 'vtysh', '--vty_socket', this.dir, ...commands.flatMap((c) => ['-c', c])],
+      { encoding: 'utf8', timeout: 10_000 },
+    );
     return r.stdout ?? '';
   }
 

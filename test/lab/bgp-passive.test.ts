@@ -22,7 +22,8 @@ const W6 = 'fd00:18:104::2';
 const VIP4 = '198.18.252.1';
 const VIP6 = 'fd00:252::1';
 
-const skip = labSkipReason() ?? (spawnSync('bird', ['--version']).status === 0 ? undefined : 'BIRD 2 (`bird`) is not installed');
+const skip =
+  labSkipReason() ?? (spawnSync('bird', ['--version']).status === 0 ? undefined : 'BIRD 2 (`bird`) is not installed');
 
 /** The child: DaemonBgp from dist/, config from $WEIR_BGPP_CONFIG, pino lines on stdout; "status" on stdin prints status. */
 const CHILD = `
@@ -67,7 +68,10 @@ function probe(host: string, from: string): number {
   const code = `const s = require('node:net').connect({ host: ${JSON.stringify(host)}, port: 179, localAddress: ${JSON.stringify(from)} });
 let n = 0; s.on('data', (d) => (n += d.length)); s.on('error', () => {}); s.on('close', () => { console.log(n); process.exit(0); });
 setTimeout(() => { console.log('open'); process.exit(0); }, 2000);`;
-  const out = spawnSync('ip', ['netns', 'exec', R, process.execPath, '-e', code], { encoding: 'utf8', timeout: 5000 }).stdout.trim();
+  const out = spawnSync('ip', ['netns', 'exec', R, process.execPath, '-e', code], {
+    encoding: 'utf8',
+    timeout: 5000,
+  }).stdout.trim();
   if (out === 'open') throw new Error(`weir kept the connection from ${from} open`);
   return Number(out);
 }
@@ -106,7 +110,11 @@ bgp:
       /* not a log line */
     }
   });
-  await waitUntil(() => lines.some((l) => l.msg === 'listening for passive BGP peers'), 5000, 'weir is not listening on TCP 179');
+  await waitUntil(
+    () => lines.some((l) => l.msg === 'listening for passive BGP peers'),
+    5000,
+    'weir is not listening on TCP 179',
+  );
   // No `passive on`: BIRD connects (1 s after start, retrying every second).
   writeFileSync(
     path.join(dir, 'bird.conf'),
@@ -122,9 +130,25 @@ protocol bgp weir {
 }
 `,
   );
-  bird = spawn('ip', ['netns', 'exec', R, 'bird', '-f', '-c', path.join(dir, 'bird.conf'), '-s', sock(), '-P', path.join(dir, 'bird.pid')], {
-    stdio: ['ignore', 'ignore', 'ignore'],
-  });
+  bird = spawn(
+    'ip',
+    [
+      'netns',
+      'exec',
+      R,
+      'bird',
+      '-f',
+      '-c',
+      path.join(dir, 'bird.conf'),
+      '-s',
+      sock(),
+      '-P',
+      path.join(dir, 'bird.pid'),
+    ],
+    {
+      stdio: ['ignore', 'ignore', 'ignore'],
+    },
+  );
   await waitUntil(() => existsSync(sock()), 5000, 'BIRD did not start');
 });
 
@@ -148,45 +172,71 @@ after(async () => {
 });
 
 test('BIRD connects to weir on TCP 179 and the passive session reaches Established', { skip }, async () => {
-  await waitUntil(() => weirStates().includes('Established'), 10_000, `weir's session did not reach Established (states: ${weirStates().join(' → ')})`);
-  await waitUntil(() => /weir\s+BGP\s+\S+\s+up\s+\S+\s+Established/.test(birdc('show', 'protocols')), 5000, 'BIRD does not show the session Established');
+  await waitUntil(
+    () => weirStates().includes('Established'),
+    10_000,
+    `weir's session did not reach Established (states: ${weirStates().join(' → ')})`,
+  );
+  await waitUntil(
+    () => /weir\s+BGP\s+\S+\s+up\s+\S+\s+Established/.test(birdc('show', 'protocols')),
+    5000,
+    'BIRD does not show the session Established',
+  );
   const s = await status();
   assert.equal(s.listening, '[::]:179');
   assert.equal(s.peers[0].state, 'Established');
 });
 
-test('BIRD learns the /32 and the /128 with weir\'s next hops', { skip }, async () => {
-  await waitUntil(() => routeBlock(`${VIP4}/32`) !== '' && routeBlock(`${VIP6}/128`) !== '', 5000, 'BIRD did not learn both VIPs');
+test("BIRD learns the /32 and the /128 with weir's next hops", { skip }, async () => {
+  await waitUntil(
+    () => routeBlock(`${VIP4}/32`) !== '' && routeBlock(`${VIP6}/128`) !== '',
+    5000,
+    'BIRD did not learn both VIPs',
+  );
   assert.match(routeBlock(`${VIP4}/32`), new RegExp(`via ${W4.replace(/\./g, '\\.')} on weir-bgpp-rv`));
   assert.match(routeBlock(`${VIP6}/128`), new RegExp(`BGP\\.next_hop: ${W6}`));
 });
 
-test('weir never initiated a connection: no Connect state, and its side of the only TCP connection is port 179', { skip }, async () => {
-  const states = weirStates();
-  assert.ok(states.length >= 4, `states: ${states.join(' → ')}`);
-  assert.ok(!states.includes('Connect'), `states: ${states.join(' → ')}`);
-  assert.equal(states[0], 'Active');
-  // ss -Htn: State Recv-Q Send-Q Local:Port Peer:Port (local may be IPv4-mapped: [::ffff:198.18.104.2]:179).
-  const conns = inNs(W, 'ss', ['-Htn', 'state', 'established']).split('\n').filter(Boolean).map((l) => l.trim().split(/\s+/));
-  assert.equal(conns.length, 1, `established TCP connections in ${W}: ${JSON.stringify(conns)}`);
-  const [local, peer] = conns[0].slice(-2);
-  assert.match(local, new RegExp(`${W4.replace(/\./g, '\\.')}\\]?:179$`));
-  assert.match(peer, new RegExp(`${R4.replace(/\./g, '\\.')}\\]?:(\\d+)$`));
-  assert.notEqual(peer.split(':').at(-1), '179', 'BIRD connected from an ephemeral port');
-});
+test(
+  'weir never initiated a connection: no Connect state, and its side of the only TCP connection is port 179',
+  { skip },
+  async () => {
+    const states = weirStates();
+    assert.ok(states.length >= 4, `states: ${states.join(' → ')}`);
+    assert.ok(!states.includes('Connect'), `states: ${states.join(' → ')}`);
+    assert.equal(states[0], 'Active');
+    // ss -Htn: State Recv-Q Send-Q Local:Port Peer:Port (local may be IPv4-mapped: [::ffff:198.18.104.2]:179).
+    const conns = inNs(W, 'ss', ['-Htn', 'state', 'established'])
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => l.trim().split(/\s+/));
+    assert.equal(conns.length, 1, `established TCP connections in ${W}: ${JSON.stringify(conns)}`);
+    const [local, peer] = conns[0].slice(-2);
+    assert.match(local, new RegExp(`${W4.replace(/\./g, '\\.')}\\]?:179$`));
+    assert.match(peer, new RegExp(`${R4.replace(/\./g, '\\.')}\\]?:(\\d+)$`));
+    assert.notEqual(peer.split(':').at(-1), '179', 'BIRD connected from an ephemeral port');
+  },
+);
 
-test('connections from an unknown address and a second one from the Established peer are closed at once, logged and counted', { skip }, async () => {
-  const from = lines.length;
-  assert.equal(probe(W6, R6), 0, 'unknown peer: closed without a byte');
-  assert.equal(probe(W4, R4), 0, 'second connection from the peer: closed without a byte');
-  const refusals = (): LogLine[] => lines.slice(from).filter((l) => l.level === 40 && l.remote !== undefined);
-  await waitUntil(() => refusals().length >= 2, 3000, 'weir did not log both refusals');
-  const warns = refusals();
-  assert.deepEqual(warns.map((l) => [l.remote, l.reason?.split(' (')[0]]), [
-    [R6, 'not a configured peer'],
-    [R4, 'session is Established, not waiting'],
-  ]);
-  const s = await status();
-  assert.equal(s.refusedConnections, 2);
-  assert.equal(s.peers[0].state, 'Established', 'the existing session is untouched');
-});
+test(
+  'connections from an unknown address and a second one from the Established peer are closed at once, logged and counted',
+  { skip },
+  async () => {
+    const from = lines.length;
+    assert.equal(probe(W6, R6), 0, 'unknown peer: closed without a byte');
+    assert.equal(probe(W4, R4), 0, 'second connection from the peer: closed without a byte');
+    const refusals = (): LogLine[] => lines.slice(from).filter((l) => l.level === 40 && l.remote !== undefined);
+    await waitUntil(() => refusals().length >= 2, 3000, 'weir did not log both refusals');
+    const warns = refusals();
+    assert.deepEqual(
+      warns.map((l) => [l.remote, l.reason?.split(' (')[0]]),
+      [
+        [R6, 'not a configured peer'],
+        [R4, 'session is Established, not waiting'],
+      ],
+    );
+    const s = await status();
+    assert.equal(s.refusedConnections, 2);
+    assert.equal(s.peers[0].state, 'Established', 'the existing session is untouched');
+  },
+);

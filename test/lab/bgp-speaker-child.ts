@@ -30,10 +30,20 @@ process.on('SIGTERM', () => void exitGracefully());
 
 const rl = createInterface({ input: process.stdin });
 rl.on('line', (line) => {
-  const c = JSON.parse(line) as { op: string; id?: number; prefix?: string; attrs?: object; graceful?: boolean; waitMs?: number };
+  const c = JSON.parse(line) as {
+    op: string;
+    id?: number;
+    prefix?: string;
+    attrs?: object;
+    graceful?: boolean;
+    waitMs?: number;
+  };
   if (c.op === 'announce') s.announce(c.prefix!, c.attrs ?? {});
   else if (c.op === 'withdraw') s.withdraw(c.prefix!);
-  else if (c.op === 'shutdown') void s.shutdown({ gracefulShutdownCommunity: !!c.graceful, waitMs: c.waitMs ?? 0 }).then(() => out({ ev: 'stopped' }));
+  else if (c.op === 'shutdown')
+    void s
+      .shutdown({ gracefulShutdownCommunity: !!c.graceful, waitMs: c.waitMs ?? 0 })
+      .then(() => out({ ev: 'stopped' }));
   out({ ev: 'ack', id: c.id });
 });
 rl.on('close', () => void exitGracefully());

@@ -5,7 +5,14 @@
 import net from 'node:net';
 import { createInterface } from 'node:readline';
 
-interface Opts { vip: string; port: number; n: number; firstPort: number; intervalMs: number; maxMs: number }
+interface Opts {
+  vip: string;
+  port: number;
+  n: number;
+  firstPort: number;
+  intervalMs: number;
+  maxMs: number;
+}
 
 interface Conn {
   localPort: number;
@@ -49,7 +56,17 @@ function parse(c: Conn): void {
 
 for (let i = 0; i < o.n; i++) {
   const socket = net.connect({ host: o.vip, port: o.port, localPort: o.firstPort + i });
-  const c: Conn = { localPort: o.firstPort + i, socket, backends: [], at: [], errors: [], closed: false, connected: false, inflight: false, buf: '' };
+  const c: Conn = {
+    localPort: o.firstPort + i,
+    socket,
+    backends: [],
+    at: [],
+    errors: [],
+    closed: false,
+    connected: false,
+    inflight: false,
+    buf: '',
+  };
   conns.push(c);
   socket.setEncoding('utf8');
   socket.setNoDelay(true);
@@ -71,7 +88,15 @@ for (let i = 0; i < o.n; i++) {
 function report(): string {
   return JSON.stringify({
     at: Date.now(),
-    conns: conns.map((c) => ({ localPort: c.localPort, connected: c.connected, closed: c.closed, answers: c.backends.length, backends: c.backends, last: c.at[c.at.length - 1] ?? 0, errors: c.errors })),
+    conns: conns.map((c) => ({
+      localPort: c.localPort,
+      connected: c.connected,
+      closed: c.closed,
+      answers: c.backends.length,
+      backends: c.backends,
+      last: c.at[c.at.length - 1] ?? 0,
+      errors: c.errors,
+    })),
   });
 }
 

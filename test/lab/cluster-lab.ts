@@ -26,14 +26,14 @@ export function alive(pid: number): boolean {
   }
 }
 
-
 /** Gateways of the router's kernel route to each VIP address (sorted). */
 export function nexthops(): Record<string, string[]> {
   const r = routerRoutes();
   return Object.fromEntries(VIP_ADDRESSES.map((a) => [a, [...(r[a] ?? [])].sort()]));
 }
 
-export const gatewaysOf = (nss: readonly string[]) => (a: string) => nss.map((ns) => (a.includes(':') ? LB_ADDR[ns].v6 : LB_ADDR[ns].v4)).sort();
+export const gatewaysOf = (nss: readonly string[]) => (a: string) =>
+  nss.map((ns) => (a.includes(':') ? LB_ADDR[ns].v6 : LB_ADDR[ns].v4)).sort();
 
 /** Every VIP is one kernel route with exactly the given instances as nexthops. */
 export function routedVia(nss: readonly string[]): boolean {
@@ -41,23 +41,43 @@ export function routedVia(nss: readonly string[]): boolean {
   return VIP_ADDRESSES.every((a) => JSON.stringify(nh[a]) === JSON.stringify(gatewaysOf(nss)(a)));
 }
 
-export interface ConnReport { localPort: number; connected: boolean; closed: boolean; answers: number; backends: string[]; last: number; errors: string[] }
+export interface ConnReport {
+  localPort: number;
+  connected: boolean;
+  closed: boolean;
+  answers: number;
+  backends: string[];
+  last: number;
+  errors: string[];
+}
 
 /** The keep-alive client child (cluster-keepalive-child.ts) in the client namespace. */
 export class KeepAlive {
   private readonly proc: ChildProcess;
   private readonly reports: ((r: { at: number; conns: ConnReport[] }) => void)[] = [];
 
-  constructor(readonly vip: string, readonly firstPort: number) {
+  constructor(
+    readonly vip: string,
+    readonly firstPort: number,
+  ) {
     const opts = { vip, port: 80, n: CONNS, firstPort, intervalMs: INTERVAL_MS, maxMs: 90_000 };
-    this.proc = spawn('ip', ['netns', 'exec', CLIENT, process.execPath, path.join(here, 'cluster-keepalive-child.js'), JSON.stringify(opts)], { stdio: ['pipe', 'pipe', 'inherit'] });
-    createInterface({ input: this.proc.stdout! }).on('line', (l) => this.reports.shift()?.(JSON.parse(l) as { at: number; conns: ConnReport[] }));
+    this.proc = spawn(
+      'ip',
+      ['netns', 'exec', CLIENT, process.execPath, path.join(here, 'cluster-keepalive-child.js'), JSON.stringify(opts)],
+      { stdio: ['pipe', 'pipe', 'inherit'] },
+    );
+    createInterface({ input: this.proc.stdout! }).on('line', (l) =>
+      this.reports.shift()?.(JSON.parse(l) as { at: number; conns: ConnReport[] }),
+    );
   }
 
   report(cmd = 'report'): Promise<{ at: number; conns: ConnReport[] }> {
     return new Promise((resolve, reject) => {
       const t = setTimeout(() => reject(new Error('keep-alive client did not report')), 10_000);
-      this.reports.push((r) => { clearTimeout(t); resolve(r); });
+      this.reports.push((r) => {
+        clearTimeout(t);
+        resolve(r);
+      });
       this.proc.stdin!.write(`${cmd}\n`);
     });
   }
@@ -67,7 +87,8 @@ export class KeepAlive {
     const deadline = Date.now() + 15_000;
     for (;;) {
       const r = await this.report();
-      if (r.conns.every((c) => c.answers >= 2) || r.conns.some((c) => c.errors.length > 0) || Date.now() > deadline) return r;
+      if (r.conns.every((c) => c.answers >= 2) || r.conns.some((c) => c.errors.length > 0) || Date.now() > deadline)
+        return r;
       await sleep(300);
     }
   }
@@ -84,6 +105,13 @@ export class KeepAlive {
 
 /** Client ports of this run's connections to `vip` that each instance has in its connection table. */
 export function carriedBy(vip: string, ports: Set<number>, nss: readonly string[] = LBS): Record<string, number[]> {
-  return Object.fromEntries(nss.map((ns) => [ns, weir<CtRow[]>(ns, ['conntrack', 'list', '--limit', '10000'])
-    .filter((r) => r.vip === vip && ports.has(r.clientPort)).map((r) => r.clientPort).sort((a, b) => a - b)]));
+  return Object.fromEntries(
+    nss.map((ns) => [
+      ns,
+      weir<CtRow[]>(ns, ['conntrack', 'list', '--limit', '10000'])
+        .filter((r) => r.vip === vip && ports.has(r.clientPort))
+        .map((r) => r.clientPort)
+        .sort((a, b) => a - b),
+    ]),
+  );
 }

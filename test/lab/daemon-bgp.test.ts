@@ -30,7 +30,8 @@ const HOLD = 9;
 const PASSWORD = 'weir-bird-secret';
 const CLI = path.join(repoRoot, 'dist', 'src', 'cli', 'main.js');
 
-const skip = labSkipReason() ?? (spawnSync('bird', ['--version']).status === 0 ? undefined : 'BIRD 2 (`bird`) is not installed');
+const skip =
+  labSkipReason() ?? (spawnSync('bird', ['--version']).status === 0 ? undefined : 'BIRD 2 (`bird`) is not installed');
 
 let dir = '';
 let bird: ChildProcess | undefined;
@@ -78,9 +79,25 @@ before(async () => {
   dir = mkdtempSync(path.join(tmpdir(), 'weir-dbgp-'));
   vethPair({ ns: R, dev: 'weir-dbgp-rv', v4: R4, v6: R6 }, { ns: W, dev: 'weir-dbgp-wv', v4: W4, v6: W6 });
   writeFileSync(path.join(dir, 'bird.conf'), birdConf('on'));
-  bird = spawn('ip', ['netns', 'exec', R, 'bird', '-f', '-c', path.join(dir, 'bird.conf'), '-s', path.join(dir, 'bird.sock'), '-P', path.join(dir, 'bird.pid')], {
-    stdio: ['ignore', 'ignore', 'ignore'],
-  });
+  bird = spawn(
+    'ip',
+    [
+      'netns',
+      'exec',
+      R,
+      'bird',
+      '-f',
+      '-c',
+      path.join(dir, 'bird.conf'),
+      '-s',
+      path.join(dir, 'bird.sock'),
+      '-P',
+      path.join(dir, 'bird.pid'),
+    ],
+    {
+      stdio: ['ignore', 'ignore', 'ignore'],
+    },
+  );
   await waitUntil(() => existsSync(path.join(dir, 'bird.sock')), 5000, 'BIRD did not start');
   backend = startBackend();
   await untilListening(backend);
@@ -130,33 +147,69 @@ after(async () => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-test('BIRD learns the v4 /32 and v6 /128 VIPs with weir\'s next hops, MED and communities while the backend is healthy', { skip }, async () => {
-  await waitUntil(() => has(`${VIP4}/32`) && has(`${VIP6}/128`), 15_000, `BIRD did not learn both VIPs; weir log:\n${weirLog}`);
-  const r4 = routeBlock(`${VIP4}/32`);
-  assert.match(r4, new RegExp(`via ${W4.replace(/\./g, '\\.')} on weir-dbgp-rv`));
-  assert.match(r4, /BGP\.med: 50/);
-  assert.match(r4, /BGP\.community: \(65000,100\)/);
-  assert.match(r4, /BGP\.large_community: \(4200000001, 1, 2\)/);
-  const r6 = routeBlock(`${VIP6}/128`);
-  assert.match(r6, /BGP\.next_hop: fd00:18:101::2/);
-  // weir status shows the peer's session and what is announced.
-  const st = spawnSync('ip', ['netns', 'exec', W, process.execPath, CLI, 'status', '-s', path.join(dir, 'weir.sock'), '--json'], { encoding: 'utf8', timeout: 10_000 });
-  assert.equal(st.status, 0, st.stderr);
-  const bgp = (JSON.parse(st.stdout) as { bgp: { peers: { peer: string; state: string; routes: number }[]; announced: string[] } }).bgp;
-  assert.deepEqual(bgp.peers.map((p) => [p.peer, p.state, p.routes]), [[R4, 'Established', 2]]);
-  assert.deepEqual([...bgp.announced].sort(), [`${VIP4}/32`, `${VIP6}/128`]);
-  // The metrics in weir's namespace carry the session state and the routes sent.
-  const scrape = spawnSync(
-    'ip',
-    ['netns', 'exec', W, process.execPath, '-e', "fetch('http://127.0.0.1:9473/metrics').then((r) => r.text()).then((t) => process.stdout.write(t))"],
-    { encoding: 'utf8', timeout: 10_000 },
-  );
-  assert.match(scrape.stdout, new RegExp(`^weir_bgp_session_state\\{peer="${R4.replace(/\./g, '\\.')}",state="Established"\\} 1$`, 'm'));
-  assert.match(scrape.stdout, new RegExp(`^weir_bgp_routes_announced\\{peer="${R4.replace(/\./g, '\\.')}"\\} 2$`, 'm'));
-  assert.match(scrape.stdout, /^weir_bgp_self_healthy 1$/m);
-  const text = spawnSync('ip', ['netns', 'exec', W, process.execPath, CLI, 'status', '-s', path.join(dir, 'weir.sock')], { encoding: 'utf8', timeout: 10_000 });
-  assert.match(text.stdout, new RegExp(`^${R4.replace(/\./g, '\\.')}\\s+65000\\s+Established\\s`, 'm'));
-});
+test(
+  "BIRD learns the v4 /32 and v6 /128 VIPs with weir's next hops, MED and communities while the backend is healthy",
+  { skip },
+  async () => {
+    await waitUntil(
+      () => has(`${VIP4}/32`) && has(`${VIP6}/128`),
+      15_000,
+      `BIRD did not learn both VIPs; weir log:\n${weirLog}`,
+    );
+    const r4 = routeBlock(`${VIP4}/32`);
+    assert.match(r4, new RegExp(`via ${W4.replace(/\./g, '\\.')} on weir-dbgp-rv`));
+    assert.match(r4, /BGP\.med: 50/);
+    assert.match(r4, /BGP\.community: \(65000,100\)/);
+    assert.match(r4, /BGP\.large_community: \(4200000001, 1, 2\)/);
+    const r6 = routeBlock(`${VIP6}/128`);
+    assert.match(r6, /BGP\.next_hop: fd00:18:101::2/);
+    // weir status shows the peer's session and what is announced.
+    const st = spawnSync(
+      'ip',
+      ['netns', 'exec', W, process.execPath, CLI, 'status', '-s', path.join(dir, 'weir.sock'), '--json'],
+      { encoding: 'utf8', timeout: 10_000 },
+    );
+    assert.equal(st.status, 0, st.stderr);
+    const bgp = (
+      JSON.parse(st.stdout) as {
+        bgp: { peers: { peer: string; state: string; routes: number }[]; announced: string[] };
+      }
+    ).bgp;
+    assert.deepEqual(
+      bgp.peers.map((p) => [p.peer, p.state, p.routes]),
+      [[R4, 'Established', 2]],
+    );
+    assert.deepEqual([...bgp.announced].sort(), [`${VIP4}/32`, `${VIP6}/128`]);
+    // The metrics in weir's namespace carry the session state and the routes sent.
+    const scrape = spawnSync(
+      'ip',
+      [
+        'netns',
+        'exec',
+        W,
+        process.execPath,
+        '-e',
+        "fetch('http://127.0.0.1:9473/metrics').then((r) => r.text()).then((t) => process.stdout.write(t))",
+      ],
+      { encoding: 'utf8', timeout: 10_000 },
+    );
+    assert.match(
+      scrape.stdout,
+      new RegExp(`^weir_bgp_session_state\\{peer="${R4.replace(/\./g, '\\.')}",state="Established"\\} 1$`, 'm'),
+    );
+    assert.match(
+      scrape.stdout,
+      new RegExp(`^weir_bgp_routes_announced\\{peer="${R4.replace(/\./g, '\\.')}"\\} 2$`, 'm'),
+    );
+    assert.match(scrape.stdout, /^weir_bgp_self_healthy 1$/m);
+    const text = spawnSync(
+      'ip',
+      ['netns', 'exec', W, process.execPath, CLI, 'status', '-s', path.join(dir, 'weir.sock')],
+      { encoding: 'utf8', timeout: 10_000 },
+    );
+    assert.match(text.stdout, new RegExp(`^${R4.replace(/\./g, '\\.')}\\s+65000\\s+Established\\s`, 'm'));
+  },
+);
 
 /**
  * BIRD's config. `bfd` is `on` (a BFD down stops the session: fast failover) or `graceful` (a
@@ -186,108 +239,200 @@ protocol bgp weir {
 }
 
 function weirBgp(): BgpSpeakerStatus {
-  const r = spawnSync('ip', ['netns', 'exec', W, process.execPath, CLI, 'bgp', '-s', path.join(dir, 'weir.sock'), '--json'], { encoding: 'utf8', timeout: 10_000 });
+  const r = spawnSync(
+    'ip',
+    ['netns', 'exec', W, process.execPath, CLI, 'bgp', '-s', path.join(dir, 'weir.sock'), '--json'],
+    { encoding: 'utf8', timeout: 10_000 },
+  );
   assert.equal(r.status, 0, r.stderr);
   return JSON.parse(r.stdout) as BgpSpeakerStatus;
 }
 
 /** The "Neighbor capabilities" block of `birdc show protocols all weir`. */
-const neighborCaps = (): string => /Neighbor capabilities\n((?:\s{6,}.*\n)+)/.exec(birdc('show', 'protocols', 'all', 'weir'))?.[1] ?? '';
+const neighborCaps = (): string =>
+  /Neighbor capabilities\n((?:\s{6,}.*\n)+)/.exec(birdc('show', 'protocols', 'all', 'weir'))?.[1] ?? '';
 
-const bfdUp = (): boolean => new RegExp(`${W4.replace(/\./g, '\\.')}\\s+weir-dbgp-rv\\s+Up`).test(birdc('show', 'bfd', 'sessions'));
+const bfdUp = (): boolean =>
+  new RegExp(`${W4.replace(/\./g, '\\.')}\\s+weir-dbgp-rv\\s+Up`).test(birdc('show', 'bfd', 'sessions'));
 
-test('BIRD, which requires TCP-MD5, runs BFD with weir and sees route refresh and graceful restart advertised', { skip }, async () => {
-  await waitUntil(bfdUp, 10_000, `BIRD's BFD session is not Up:\n${birdc('show', 'bfd', 'sessions')}`);
-  const info = birdc('show', 'protocols', 'all', 'weir');
-  assert.match(info, /BGP state:\s+Established/);
-  const caps = neighborCaps();
-  assert.match(caps, /Route refresh/);
-  assert.match(caps, /Graceful restart\n\s+Restart time: 10\n\s+AF supported: ipv4 ipv6\n\s+AF preserved:\s*\n/, 'a first start preserves nothing (no F bits)');
-  const p = weirBgp().peers[0];
-  assert.deepEqual([p.md5, p.bfd?.state, p.capabilities.negotiated.includes('graceful-restart')], [true, 'Up', true]);
-});
+test(
+  'BIRD, which requires TCP-MD5, runs BFD with weir and sees route refresh and graceful restart advertised',
+  { skip },
+  async () => {
+    await waitUntil(bfdUp, 10_000, `BIRD's BFD session is not Up:\n${birdc('show', 'bfd', 'sessions')}`);
+    const info = birdc('show', 'protocols', 'all', 'weir');
+    assert.match(info, /BGP state:\s+Established/);
+    const caps = neighborCaps();
+    assert.match(caps, /Route refresh/);
+    assert.match(
+      caps,
+      /Graceful restart\n\s+Restart time: 10\n\s+AF supported: ipv4 ipv6\n\s+AF preserved:\s*\n/,
+      'a first start preserves nothing (no F bits)',
+    );
+    const p = weirBgp().peers[0];
+    assert.deepEqual([p.md5, p.bfd?.state, p.capabilities.negotiated.includes('graceful-restart')], [true, 'Up', true]);
+  },
+);
 
-test('birdc reload in sends ROUTE-REFRESH; weir answers each family with its own route, and BIRD re-imports them', { skip }, async () => {
-  // Received import updates of the ipv4 and ipv6 channels together.
-  const updates = (): number => [...birdc('show', 'protocols', 'all', 'weir').matchAll(/Import updates:\s+(\d+)/g)].reduce((n, m) => n + Number(m[1]), 0);
-  const before = updates();
-  const refreshBefore = weirBgp().peers[0].messages.in.routeRefresh;
-  birdc('reload', 'in', 'weir');
-  await waitUntil(() => weirBgp().peers[0].messages.in.routeRefresh === refreshBefore + 2, 5000, 'no ROUTE-REFRESH per channel');
-  await waitUntil(() => updates() >= before + 2, 5000, `BIRD did not re-import both routes (${before} → ${updates()})`);
-  await sleep(500);
-  assert.equal(updates(), before + 2, 'one UPDATE per family, nothing else');
-  assert.ok(has(`${VIP4}/32`) && has(`${VIP6}/128`));
-});
+test(
+  'birdc reload in sends ROUTE-REFRESH; weir answers each family with its own route, and BIRD re-imports them',
+  { skip },
+  async () => {
+    // Received import updates of the ipv4 and ipv6 channels together.
+    const updates = (): number =>
+      [...birdc('show', 'protocols', 'all', 'weir').matchAll(/Import updates:\s+(\d+)/g)].reduce(
+        (n, m) => n + Number(m[1]),
+        0,
+      );
+    const before = updates();
+    const refreshBefore = weirBgp().peers[0].messages.in.routeRefresh;
+    birdc('reload', 'in', 'weir');
+    await waitUntil(
+      () => weirBgp().peers[0].messages.in.routeRefresh === refreshBefore + 2,
+      5000,
+      'no ROUTE-REFRESH per channel',
+    );
+    await waitUntil(
+      () => updates() >= before + 2,
+      5000,
+      `BIRD did not re-import both routes (${before} → ${updates()})`,
+    );
+    await sleep(500);
+    assert.equal(updates(), before + 2, 'one UPDATE per family, nothing else');
+    assert.ok(has(`${VIP4}/32`) && has(`${VIP6}/128`));
+  },
+);
 
-test(`SIGSTOP: BFD makes BIRD drop the VIPs in under 1 s although the hold time is ${HOLD} s; SIGCONT brings them back`, { skip }, async (t) => {
-  await waitUntil(() => bfdUp() && has(`${VIP4}/32`), 10_000, 'not up before the test');
-  const t0 = Date.now();
-  weir!.kill('SIGSTOP');
-  let gone = -1;
-  try {
-    while (has(`${VIP4}/32`) && Date.now() - t0 < HOLD * 1000 + 3000) await sleep(5);
-    gone = Date.now() - t0;
-  } finally {
-    weir!.kill('SIGCONT');
-  }
-  t.diagnostic(`SIGSTOP with BFD 100 ms × 3 → VIP gone from BIRD after ${gone} ms (hold time ${HOLD} s)`);
-  assert.ok(gone < 1000, `VIP gone after ${gone} ms, not under 1 s`);
-  await waitUntil(() => has(`${VIP4}/32`) && has(`${VIP6}/128`), 30_000, 'VIPs not back after SIGCONT');
-});
-
-test('graceful restart: after SIGUSR2 and a new weir, BIRD (bfd graceful) kept both VIPs all along and saw the F bits of the restored state', { skip }, async (t) => {
-  writeFileSync(path.join(dir, 'bird.conf'), birdConf('graceful'));
-  assert.match(birdc('configure'), /Reconfigured/);
-  await waitUntil(() => /BGP state:\s+Established/.test(birdc('show', 'protocols', 'all', 'weir')) && bfdUp() && has(`${VIP4}/32`), 15_000, 'not up before the test');
-  const sock = path.join(dir, 'bird.sock');
-  // A sampler in BIRD's namespace: one line per birdc poll that finds no route (bounded: 20 s).
-  const sampler = spawn('ip', ['netns', 'exec', R, 'bash', '-c', `end=$((SECONDS+20)); while [ $SECONDS -lt $end ]; do birdc -s ${sock} show route ${VIP4}/32 | grep -q '${VIP4}/32' || echo gone; sleep 0.02; done`], { stdio: ['ignore', 'pipe', 'ignore'] });
-  let gaps = 0;
-  sampler.stdout!.on('data', (d: Buffer) => (gaps += d.toString().split('\n').filter((l) => l === 'gone').length));
-  try {
+test(
+  `SIGSTOP: BFD makes BIRD drop the VIPs in under 1 s although the hold time is ${HOLD} s; SIGCONT brings them back`,
+  { skip },
+  async (t) => {
+    await waitUntil(() => bfdUp() && has(`${VIP4}/32`), 10_000, 'not up before the test');
     const t0 = Date.now();
-    weir!.kill('SIGUSR2');
-    assert.equal(await weirExit, 0, weirLog);
-    await sleep(500);
-    assert.ok(has(`${VIP4}/32`) && has(`${VIP6}/128`), 'BIRD keeps the routes while weir is away');
-    startWeir();
-    await waitUntil(() => /graceful restart: connection table restored/.test(weirLog) && /End-of-RIB released/.test(weirLog), 15_000, `the new weir did not restore and release End-of-RIB:\n${weirLog.slice(-3000)}`);
-    await waitUntil(() => /BGP state:\s+Established/.test(birdc('show', 'protocols', 'all', 'weir')) && bfdUp(), 15_000, 'the session did not come back');
-    // RFC 4724 §3: the restarted weir says its forwarding state (the connection table) survived.
-    assert.match(neighborCaps(), /AF preserved:\s+ipv4 ipv6/);
-    t.diagnostic(`planned restart: SIGUSR2 → new session with BFD up after ${Date.now() - t0} ms`);
-    await sleep(500);
-  } finally {
-    await stopChild(sampler);
-  }
-  assert.equal(gaps, 0, `BIRD had no route to ${VIP4} in ${gaps} polls`);
-  assert.ok(has(`${VIP4}/32`) && has(`${VIP6}/128`));
-});
+    weir!.kill('SIGSTOP');
+    let gone = -1;
+    try {
+      while (has(`${VIP4}/32`) && Date.now() - t0 < HOLD * 1000 + 3000) await sleep(5);
+      gone = Date.now() - t0;
+    } finally {
+      weir!.kill('SIGCONT');
+    }
+    t.diagnostic(`SIGSTOP with BFD 100 ms × 3 → VIP gone from BIRD after ${gone} ms (hold time ${HOLD} s)`);
+    assert.ok(gone < 1000, `VIP gone after ${gone} ms, not under 1 s`);
+    await waitUntil(() => has(`${VIP4}/32`) && has(`${VIP6}/128`), 30_000, 'VIPs not back after SIGCONT');
+  },
+);
 
-test('stopping the backend withdraws both VIPs after fall × interval, and starting it again re-announces them', { skip }, async (t) => {
-  const t0 = Date.now();
-  await stopChild(backend);
-  await waitUntil(() => !has(`${VIP4}/32`) && !has(`${VIP6}/128`), 10_000, `VIPs still announced; weir log:\n${weirLog}`);
-  t.diagnostic(`backend stopped → both VIPs gone from BIRD: ${Date.now() - t0} ms (fall ${FALL} × interval ${INTERVAL_MS} ms)`);
-  backend = startBackend();
-  await untilListening(backend);
-  const t1 = Date.now();
-  await waitUntil(() => has(`${VIP4}/32`) && has(`${VIP6}/128`), 10_000, 'VIPs not re-announced');
-  t.diagnostic(`backend started → both VIPs back in BIRD: ${Date.now() - t1} ms`);
-});
+test(
+  'graceful restart: after SIGUSR2 and a new weir, BIRD (bfd graceful) kept both VIPs all along and saw the F bits of the restored state',
+  { skip },
+  async (t) => {
+    writeFileSync(path.join(dir, 'bird.conf'), birdConf('graceful'));
+    assert.match(birdc('configure'), /Reconfigured/);
+    await waitUntil(
+      () => /BGP state:\s+Established/.test(birdc('show', 'protocols', 'all', 'weir')) && bfdUp() && has(`${VIP4}/32`),
+      15_000,
+      'not up before the test',
+    );
+    const sock = path.join(dir, 'bird.sock');
+    // A sampler in BIRD's namespace: one line per birdc poll that finds no route (bounded: 20 s).
+    const sampler = spawn(
+      'ip',
+      [
+        'netns',
+        'exec',
+        R,
+        'bash',
+        '-c',
+        `end=$((SECONDS+20)); while [ $SECONDS -lt $end ]; do birdc -s ${sock} show route ${VIP4}/32 | grep -q '${VIP4}/32' || echo gone; sleep 0.02; done`,
+      ],
+      { stdio: ['ignore', 'pipe', 'ignore'] },
+    );
+    let gaps = 0;
+    sampler.stdout!.on(
+      'data',
+      (d: Buffer) =>
+        (gaps += d
+          .toString()
+          .split('\n')
+          .filter((l) => l === 'gone').length),
+    );
+    try {
+      const t0 = Date.now();
+      weir!.kill('SIGUSR2');
+      assert.equal(await weirExit, 0, weirLog);
+      await sleep(500);
+      assert.ok(has(`${VIP4}/32`) && has(`${VIP6}/128`), 'BIRD keeps the routes while weir is away');
+      startWeir();
+      await waitUntil(
+        () => /graceful restart: connection table restored/.test(weirLog) && /End-of-RIB released/.test(weirLog),
+        15_000,
+        `the new weir did not restore and release End-of-RIB:\n${weirLog.slice(-3000)}`,
+      );
+      await waitUntil(
+        () => /BGP state:\s+Established/.test(birdc('show', 'protocols', 'all', 'weir')) && bfdUp(),
+        15_000,
+        'the session did not come back',
+      );
+      // RFC 4724 §3: the restarted weir says its forwarding state (the connection table) survived.
+      assert.match(neighborCaps(), /AF preserved:\s+ipv4 ipv6/);
+      t.diagnostic(`planned restart: SIGUSR2 → new session with BFD up after ${Date.now() - t0} ms`);
+      await sleep(500);
+    } finally {
+      await stopChild(sampler);
+    }
+    assert.equal(gaps, 0, `BIRD had no route to ${VIP4} in ${gaps} polls`);
+    assert.ok(has(`${VIP4}/32`) && has(`${VIP6}/128`));
+  },
+);
 
-test('SIGTERM marks the routes GRACEFUL_SHUTDOWN, removes them from BIRD after the wait, and weir exits 0', { skip }, async (t) => {
-  const t0 = Date.now();
-  weir!.kill('SIGTERM');
-  // RFC 8326: during the wait BIRD sees the routes re-announced with GRACEFUL_SHUTDOWN (65535,0).
-  await waitUntil(() => /\(65535,0\)/.test(routeBlock(`${VIP4}/32`)), SHUTDOWN_WAIT_MS + 1000, 'no GRACEFUL_SHUTDOWN community seen');
-  await waitUntil(() => !has(`${VIP4}/32`) && !has(`${VIP6}/128`), SHUTDOWN_WAIT_MS + 3000, 'routes still in BIRD after SIGTERM');
-  const gone = Date.now() - t0;
-  const code = await weirExit;
-  const exited = Date.now() - t0;
-  t.diagnostic(`SIGTERM → routes gone from BIRD: ${gone} ms (shutdown_wait_ms ${SHUTDOWN_WAIT_MS}); weir exited after ${exited} ms`);
-  assert.equal(code, 0, weirLog);
-  assert.ok(gone >= SHUTDOWN_WAIT_MS, `routes left before the shutdown wait (${gone} ms)`);
-  assert.match(weirLog, /BGP routes withdrawn, sessions closed/);
-});
+test(
+  'stopping the backend withdraws both VIPs after fall × interval, and starting it again re-announces them',
+  { skip },
+  async (t) => {
+    const t0 = Date.now();
+    await stopChild(backend);
+    await waitUntil(
+      () => !has(`${VIP4}/32`) && !has(`${VIP6}/128`),
+      10_000,
+      `VIPs still announced; weir log:\n${weirLog}`,
+    );
+    t.diagnostic(
+      `backend stopped → both VIPs gone from BIRD: ${Date.now() - t0} ms (fall ${FALL} × interval ${INTERVAL_MS} ms)`,
+    );
+    backend = startBackend();
+    await untilListening(backend);
+    const t1 = Date.now();
+    await waitUntil(() => has(`${VIP4}/32`) && has(`${VIP6}/128`), 10_000, 'VIPs not re-announced');
+    t.diagnostic(`backend started → both VIPs back in BIRD: ${Date.now() - t1} ms`);
+  },
+);
+
+test(
+  'SIGTERM marks the routes GRACEFUL_SHUTDOWN, removes them from BIRD after the wait, and weir exits 0',
+  { skip },
+  async (t) => {
+    const t0 = Date.now();
+    weir!.kill('SIGTERM');
+    // RFC 8326: during the wait BIRD sees the routes re-announced with GRACEFUL_SHUTDOWN (65535,0).
+    await waitUntil(
+      () => /\(65535,0\)/.test(routeBlock(`${VIP4}/32`)),
+      SHUTDOWN_WAIT_MS + 1000,
+      'no GRACEFUL_SHUTDOWN community seen',
+    );
+    await waitUntil(
+      () => !has(`${VIP4}/32`) && !has(`${VIP6}/128`),
+      SHUTDOWN_WAIT_MS + 3000,
+      'routes still in BIRD after SIGTERM',
+    );
+    const gone = Date.now() - t0;
+    const code = await weirExit;
+    const exited = Date.now() - t0;
+    t.diagnostic(
+      `SIGTERM → routes gone from BIRD: ${gone} ms (shutdown_wait_ms ${SHUTDOWN_WAIT_MS}); weir exited after ${exited} ms`,
+    );
+    assert.equal(code, 0, weirLog);
+    assert.ok(gone >= SHUTDOWN_WAIT_MS, `routes left before the shutdown wait (${gone} ms)`);
+    assert.match(weirLog, /BGP routes withdrawn, sessions closed/);
+  },
+);

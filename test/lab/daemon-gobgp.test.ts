@@ -25,7 +25,8 @@ const ROUTER_AS = 65000;
 const API = ['-u', '127.0.0.1', '-p', '50051'];
 const CLI = path.join(repoRoot, 'dist', 'src', 'cli', 'main.js');
 
-const skip = labSkipReason() ?? (spawnSync('gobgpd', ['--version']).status === 0 ? undefined : 'gobgpd is not installed');
+const skip =
+  labSkipReason() ?? (spawnSync('gobgpd', ['--version']).status === 0 ? undefined : 'gobgpd is not installed');
 
 let dir = '';
 let gobgpd: ChildProcess | undefined;
@@ -42,7 +43,10 @@ function gobgp(...args: string[]): string {
 /** Next hop of the path GoBGP holds for a prefix, or undefined when it has none. */
 function nextHop(prefix: string, family: 'ipv4' | 'ipv6'): string | undefined {
   try {
-    const rib = JSON.parse(gobgp('global', 'rib', '-a', family, '-j') || '{}') as Record<string, { attrs: { type: number; nexthop?: string }[] }[]>;
+    const rib = JSON.parse(gobgp('global', 'rib', '-a', family, '-j') || '{}') as Record<
+      string,
+      { attrs: { type: number; nexthop?: string }[] }[]
+    >;
     const p = rib[prefix]?.[0];
     if (!p) return undefined;
     return p.attrs.find((a) => a.type === 3 || a.type === 14)?.nexthop ?? '';
@@ -90,7 +94,9 @@ bgp:
   shutdown_wait_ms: 300
 `,
   );
-  weir = spawn('ip', ['netns', 'exec', W, process.execPath, CLI, 'run', '-c', path.join(dir, 'weir.yaml')], { stdio: ['ignore', 'pipe', 'pipe'] });
+  weir = spawn('ip', ['netns', 'exec', W, process.execPath, CLI, 'run', '-c', path.join(dir, 'weir.yaml')], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   weir.stdout!.on('data', (d: Buffer) => (weirLog += d.toString()));
   weir.stderr!.on('data', (d: Buffer) => (weirLog += d.toString()));
   weirExit = new Promise((r) => weir!.once('exit', (code) => r(code)));
@@ -104,27 +110,51 @@ after(async () => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-test('gobgpd establishes a session with weir run and learns the /32 and /128 VIPs with weir\'s next hops', { skip }, async () => {
-  await waitUntil(established, 15_000, `GoBGP does not show the session established; weir log:\n${weirLog}`);
-  await waitUntil(() => nextHop(`${VIP4}/32`, 'ipv4') !== undefined && nextHop(`${VIP6}/128`, 'ipv6') !== undefined, 10_000, `GoBGP did not learn both VIPs; weir log:\n${weirLog}`);
-  assert.equal(nextHop(`${VIP4}/32`, 'ipv4'), W4);
-  assert.equal(nextHop(`${VIP6}/128`, 'ipv6'), W6);
-});
+test(
+  "gobgpd establishes a session with weir run and learns the /32 and /128 VIPs with weir's next hops",
+  { skip },
+  async () => {
+    await waitUntil(established, 15_000, `GoBGP does not show the session established; weir log:\n${weirLog}`);
+    await waitUntil(
+      () => nextHop(`${VIP4}/32`, 'ipv4') !== undefined && nextHop(`${VIP6}/128`, 'ipv6') !== undefined,
+      10_000,
+      `GoBGP did not learn both VIPs; weir log:\n${weirLog}`,
+    );
+    assert.equal(nextHop(`${VIP4}/32`, 'ipv4'), W4);
+    assert.equal(nextHop(`${VIP6}/128`, 'ipv6'), W6);
+  },
+);
 
-test('GoBGP sees both VIPs withdrawn when their backend stops, and announced again when it is back', { skip }, async (t) => {
-  const t0 = Date.now();
-  await stopChild(backend);
-  await waitUntil(() => nextHop(`${VIP4}/32`, 'ipv4') === undefined && nextHop(`${VIP6}/128`, 'ipv6') === undefined, 10_000, 'GoBGP still has the VIPs');
-  t.diagnostic(`backend stopped → both VIPs gone from GoBGP: ${Date.now() - t0} ms (fall 2 × 200 ms)`);
-  assert.ok(established(), 'the session stays up');
-  backend = startBackend();
-  await waitUntil(() => nextHop(`${VIP4}/32`, 'ipv4') === W4 && nextHop(`${VIP6}/128`, 'ipv6') === W6, 10_000, 'GoBGP did not learn the VIPs again');
-});
+test(
+  'GoBGP sees both VIPs withdrawn when their backend stops, and announced again when it is back',
+  { skip },
+  async (t) => {
+    const t0 = Date.now();
+    await stopChild(backend);
+    await waitUntil(
+      () => nextHop(`${VIP4}/32`, 'ipv4') === undefined && nextHop(`${VIP6}/128`, 'ipv6') === undefined,
+      10_000,
+      'GoBGP still has the VIPs',
+    );
+    t.diagnostic(`backend stopped → both VIPs gone from GoBGP: ${Date.now() - t0} ms (fall 2 × 200 ms)`);
+    assert.ok(established(), 'the session stays up');
+    backend = startBackend();
+    await waitUntil(
+      () => nextHop(`${VIP4}/32`, 'ipv4') === W4 && nextHop(`${VIP6}/128`, 'ipv6') === W6,
+      10_000,
+      'GoBGP did not learn the VIPs again',
+    );
+  },
+);
 
 test('SIGTERM leaves GoBGP with no routes from weir and no session, and weir exits 0', { skip }, async (t) => {
   const t0 = Date.now();
   weir!.kill('SIGTERM');
-  await waitUntil(() => nextHop(`${VIP4}/32`, 'ipv4') === undefined && nextHop(`${VIP6}/128`, 'ipv6') === undefined, 5000, 'GoBGP still has the VIPs after SIGTERM');
+  await waitUntil(
+    () => nextHop(`${VIP4}/32`, 'ipv4') === undefined && nextHop(`${VIP6}/128`, 'ipv6') === undefined,
+    5000,
+    'GoBGP still has the VIPs after SIGTERM',
+  );
   t.diagnostic(`SIGTERM → both VIPs gone from GoBGP: ${Date.now() - t0} ms (shutdown_wait_ms 300)`);
   await waitUntil(() => !established(), 3000, 'GoBGP still shows the session up');
   assert.equal(await weirExit, 0, weirLog);

@@ -10,8 +10,23 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { inNs, labSkipReason, linkMac } from '../helpers/net.js';
 import {
-  assertNoBadChecksumsIntroduced, assertSpreadByWeight, Capture, CLIENT4, CLIENT6, conntrackRows, curlMany, dpCounters, kernelAnswers, labDown,
-  labStatus, labUp, LB_ADDR, LBS, udpEcho, urlOf, weir,
+  assertNoBadChecksumsIntroduced,
+  assertSpreadByWeight,
+  Capture,
+  CLIENT4,
+  CLIENT6,
+  conntrackRows,
+  curlMany,
+  dpCounters,
+  kernelAnswers,
+  labDown,
+  labStatus,
+  labUp,
+  LB_ADDR,
+  LBS,
+  udpEcho,
+  urlOf,
+  weir,
 } from './dataplane-lab.js';
 import { SWITCH_NS, VIPS } from '../../netns-lab/topology.js';
 
@@ -67,15 +82,26 @@ describe('io: afxdp forwards every mode end to end, IPv4 and IPv6', { skip }, ()
           assert.equal(row.backendName, backend, `flow from port ${port}: conntrack backend`);
         }
         // One capture at a time: both run in the switch namespace.
-        const arrivedBad = LBS.reduce((n, ns, i) => n + assertNoBadChecksumsIntroduced([caps[i]], { [SWITCH_NS]: macs[ns] }), 0);
+        const arrivedBad = LBS.reduce(
+          (n, ns, i) => n + assertNoBadChecksumsIntroduced([caps[i]], { [SWITCH_NS]: macs[ns] }),
+          0,
+        );
         if (arrivedBad > 0) t.diagnostic(`${arrivedBad} frame(s) reached a weir host with a bad checksum (not weir's)`);
         const sent = LBS.flatMap((ns, i) => caps[i].packets().filter((p) => p.ethSrc === macs[ns]));
-        const forwarded = sent.filter((p) => (vip.mode === 'nat' ? p.dport === 80 : vip.mode === 'dsr-gre' ? p.protocols.includes(':gre:') : p.dst === vip.address && p.dport === 80));
+        const forwarded = sent.filter((p) =>
+          vip.mode === 'nat'
+            ? p.dport === 80
+            : vip.mode === 'dsr-gre'
+              ? p.protocols.includes(':gre:')
+              : p.dst === vip.address && p.dport === 80,
+        );
         assert.ok(forwarded.length > 0, 'weir forwarded the client packets');
         const replies = sent.filter((p) => p.src === vip.address && p.sport === 80).length;
         if (vip.mode === 'nat') assert.ok(replies > 0, 'nat replies come back through weir');
         else assert.equal(replies, 0, 'DSR replies never pass through weir');
-        LBS.forEach((ns, i) => assert.deepEqual(kernelAnswers(ns), kernelBefore[i], `${ns}'s kernel sent no RST or unreachable`));
+        LBS.forEach((ns, i) =>
+          assert.deepEqual(kernelAnswers(ns), kernelBefore[i], `${ns}'s kernel sent no RST or unreachable`),
+        );
       } finally {
         for (const c of caps) c.remove();
       }
@@ -85,26 +111,32 @@ describe('io: afxdp forwards every mode end to end, IPv4 and IPv6', { skip }, ()
   test('UDP request/response through every echo VIP works and is tracked', () => {
     for (const vip of echo) {
       const answers = [0, 1, 2].map((i) => udpEcho(vip.address, `ping${i}`));
-      for (const [i, a] of answers.entries()) assert.match(a, new RegExp(`^be[123] ping${i}\\n$`), `${vip.name} answer ${i}`);
-      assert.ok(conntrackRows().some((r) => r.vipName === vip.name && r.proto === 'udp'), `${vip.name} flows in conntrack`);
+      for (const [i, a] of answers.entries())
+        assert.match(a, new RegExp(`^be[123] ping${i}\\n$`), `${vip.name} answer ${i}`);
+      assert.ok(
+        conntrackRows().some((r) => r.vipName === vip.name && r.proto === 'udp'),
+        `${vip.name} flows in conntrack`,
+      );
     }
   });
 
-  test('the lbs\' own traffic still reaches their kernels (ping, the control socket), and nothing was dropped, refused or left unsent', () => {
+  test("the lbs' own traffic still reaches their kernels (ping, the control socket), and nothing was dropped, refused or left unsent", () => {
     for (const ns of LBS) {
       const ping = inNs('weir-client', 'ping', ['-c', '1', '-W', '2', LB_ADDR[ns].v4]);
       assert.match(ping, /1 received/, `${ns} answers ping itself`);
       const c = dpCounters(ns);
-      for (const k of ['txErrors', 'txUnsent', 'ringDrops', 'dropMalformed', 'dropTruncated', 'tableErrors']) assert.equal(c[k], 0, `${ns} ${k}`);
+      for (const k of ['txErrors', 'txUnsent', 'ringDrops', 'dropMalformed', 'dropTruncated', 'tableErrors'])
+        assert.equal(c[k], 0, `${ns} ${k}`);
     }
   });
 
-  test('SIGTERM stops weir and detaches the XDP program: the interface is the kernel\'s again', async () => {
+  test("SIGTERM stops weir and detaches the XDP program: the interface is the kernel's again", async () => {
     const w = labStatus().weir.find((x) => x.ns === 'weir-lb2')!;
     assert.ok(w.pid && w.alive);
     process.kill(w.pid, 'SIGTERM');
     const deadline = Date.now() + 10_000;
-    while (labStatus().weir.find((x) => x.ns === 'weir-lb2')!.alive && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    while (labStatus().weir.find((x) => x.ns === 'weir-lb2')!.alive && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 100));
     assert.equal(labStatus().weir.find((x) => x.ns === 'weir-lb2')!.alive, false, 'weir exited');
     assert.ok(readFileSync(w.log, 'utf8').includes('"msg":"stopped"'), 'a clean stop');
     assert.doesNotMatch(inNs(w.ns, 'ip', ['-d', 'link', 'show', 'dev', 'fab0']), /prog\/xdp/, 'no XDP program left');

@@ -29,12 +29,20 @@ function gro(): 'on' | 'off' {
 }
 
 /** Runs weir on IF with instance.gro set; GRO while it ran and after it stopped. */
-async function runWeir(groSetting: 'off' | 'keep', name: string, extra: Record<string, unknown> = {}, during: (pid: number) => void = () => {}): Promise<{ during: string; after: string }> {
-  const file = tmp.write(`${name}.yaml`, configYaml({
-    socket: tmp.file(`${name}.sock`),
-    instance: { name, addresses: ['198.18.40.1'], interfaces: [IF], workers: 2, gro: groSetting, ...extra },
-    vips: [{ name: 'web', address: '198.18.40.100', port: 80, backends: [{ address: '198.18.40.2' }] }],
-  }));
+async function runWeir(
+  groSetting: 'off' | 'keep',
+  name: string,
+  extra: Record<string, unknown> = {},
+  during: (pid: number) => void = () => {},
+): Promise<{ during: string; after: string }> {
+  const file = tmp.write(
+    `${name}.yaml`,
+    configYaml({
+      socket: tmp.file(`${name}.sock`),
+      instance: { name, addresses: ['198.18.40.1'], interfaces: [IF], workers: 2, gro: groSetting, ...extra },
+      vips: [{ name: 'web', address: '198.18.40.100', port: 80, backends: [{ address: '198.18.40.2' }] }],
+    }),
+  );
   const d = startDaemon(file, { netns: LB });
   await d.waitFor(/"msg":"ready"/);
   const groDuring = gro();
@@ -52,22 +60,41 @@ function threadPolicies(pid: number): { policy: number; rtPriority: number }[] {
   });
 }
 
-test('gro: off turns GRO off on the interfaces while weir runs and restores it at stop; gro: keep leaves it', { skip }, async () => {
-  addNs(LB);
-  addNs(PEER);
-  addVethPair(LB, IF, PEER, 'weir-off-b', { addrA: '198.18.40.1/24', addrB: '198.18.40.2/24' });
-  inNs(LB, 'ethtool', ['-K', IF, 'gro', 'on']);
-  assert.equal(gro(), 'on');
-  assert.deepEqual(await runWeir('off', 'gro-off'), { during: 'off', after: 'on' });
-  assert.deepEqual(await runWeir('keep', 'gro-keep'), { during: 'on', after: 'on' });
-  // Already off: weir changes nothing and leaves it off.
-  inNs(LB, 'ethtool', ['-K', IF, 'gro', 'off']);
-  assert.deepEqual(await runWeir('off', 'gro-was-off'), { during: 'off', after: 'off' });
-});
+test(
+  'gro: off turns GRO off on the interfaces while weir runs and restores it at stop; gro: keep leaves it',
+  { skip },
+  async () => {
+    addNs(LB);
+    addNs(PEER);
+    addVethPair(LB, IF, PEER, 'weir-off-b', { addrA: '198.18.40.1/24', addrB: '198.18.40.2/24' });
+    inNs(LB, 'ethtool', ['-K', IF, 'gro', 'on']);
+    assert.equal(gro(), 'on');
+    assert.deepEqual(await runWeir('off', 'gro-off'), { during: 'off', after: 'on' });
+    assert.deepEqual(await runWeir('keep', 'gro-keep'), { during: 'on', after: 'on' });
+    // Already off: weir changes nothing and leaves it off.
+    inNs(LB, 'ethtool', ['-K', IF, 'gro', 'off']);
+    assert.deepEqual(await runWeir('off', 'gro-was-off'), { during: 'off', after: 'off' });
+  },
+);
 
-test('worker_scheduling: fifo puts the two worker threads, and only them, on SCHED_FIFO at the priority given', { skip }, async () => {
-  let seen: { policy: number; rtPriority: number }[] = [];
-  await runWeir('keep', 'sched', { worker_scheduling: { policy: 'fifo', priority: 7 } }, (pid) => (seen = threadPolicies(pid)));
-  assert.ok(seen.length > 3, `the daemon has threads (${seen.length})`);
-  assert.deepEqual(seen.filter((t) => t.policy !== 0), [{ policy: 1, rtPriority: 7 }, { policy: 1, rtPriority: 7 }]);
-});
+test(
+  'worker_scheduling: fifo puts the two worker threads, and only them, on SCHED_FIFO at the priority given',
+  { skip },
+  async () => {
+    let seen: { policy: number; rtPriority: number }[] = [];
+    await runWeir(
+      'keep',
+      'sched',
+      { worker_scheduling: { policy: 'fifo', priority: 7 } },
+      (pid) => (seen = threadPolicies(pid)),
+    );
+    assert.ok(seen.length > 3, `the daemon has threads (${seen.length})`);
+    assert.deepEqual(
+      seen.filter((t) => t.policy !== 0),
+      [
+        { policy: 1, rtPriority: 7 },
+        { policy: 1, rtPriority: 7 },
+      ],
+    );
+  },
+);

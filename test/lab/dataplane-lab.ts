@@ -60,7 +60,10 @@ export function curlMany(url: string, n = 200, concurrency = 20): { lines: strin
   // One echo per request (an atomic pipe write): "<backend> <client seen> <curl's local port>".
   const one = `r=$(curl -sS --max-time 5 --local-port {} -w " %{local_port}" ${url} | tr -d "\\n"); echo "$r"`;
   const script = `seq ${first} ${first + n - 1} | xargs -P ${concurrency} -I{} sh -c '${one}'`;
-  const r = spawnSync('ip', ['netns', 'exec', CLIENT, 'timeout', '90', 'sh', '-c', script], { encoding: 'utf8', maxBuffer: 1 << 24 });
+  const r = spawnSync('ip', ['netns', 'exec', CLIENT, 'timeout', '90', 'sh', '-c', script], {
+    encoding: 'utf8',
+    maxBuffer: 1 << 24,
+  });
   const lines = r.stdout.split('\n').filter((l) => l.length > 0);
   const ok = lines.filter((l) => /^be\d \S+ \d+$/.test(l));
   return { lines: ok, failures: n - ok.length };
@@ -77,7 +80,10 @@ export function assertSpreadByWeight(lines: string[], what: string): Record<stri
   for (const name of names) {
     const share = (counts[name] ?? 0) / lines.length;
     const want = BACKEND_WEIGHTS[name] / total;
-    assert.ok(Math.abs(share - want) <= 0.1, `${what}: ${name} got ${(share * 100).toFixed(1)}% of ${lines.length}, weight share ${(want * 100).toFixed(1)}% (counts ${JSON.stringify(counts)})`);
+    assert.ok(
+      Math.abs(share - want) <= 0.1,
+      `${what}: ${name} got ${(share * 100).toFixed(1)}% of ${lines.length}, weight share ${(want * 100).toFixed(1)}% (counts ${JSON.stringify(counts)})`,
+    );
   }
   return counts;
 }
@@ -85,13 +91,36 @@ export function assertSpreadByWeight(lines: string[], what: string): Record<stri
 /** One UDP datagram to the VIP's echo port from the client; returns the answer (bounded 3 s). */
 export function udpEcho(address: string, text: string): string {
   const target = address.includes(':') ? `UDP6:[${address}]:7` : `UDP4:${address}:7`;
-  const r = spawnSync('ip', ['netns', 'exec', CLIENT, 'timeout', '3', 'socat', '-T', '2', '-', target], { input: `${text}\n`, encoding: 'utf8' });
+  const r = spawnSync('ip', ['netns', 'exec', CLIENT, 'timeout', '3', 'socat', '-T', '2', '-', target], {
+    input: `${text}\n`,
+    encoding: 'utf8',
+  });
   return r.stdout;
 }
 
-const PKT_FIELDS = ['frame.number', 'eth.src', 'ip.src', 'ip.dst', 'ipv6.src', 'ipv6.dst', 'tcp.srcport', 'tcp.dstport', 'udp.srcport', 'udp.dstport',
-  'tcp.flags.reset', 'icmp.type', 'icmpv6.type', 'ip.checksum.status', 'tcp.checksum.status', 'udp.checksum.status', 'frame.protocols',
-  'tcp.seq_raw', 'tcp.ack_raw', 'tcp.len', 'eth.dst'];
+const PKT_FIELDS = [
+  'frame.number',
+  'eth.src',
+  'ip.src',
+  'ip.dst',
+  'ipv6.src',
+  'ipv6.dst',
+  'tcp.srcport',
+  'tcp.dstport',
+  'udp.srcport',
+  'udp.dstport',
+  'tcp.flags.reset',
+  'icmp.type',
+  'icmpv6.type',
+  'ip.checksum.status',
+  'tcp.checksum.status',
+  'udp.checksum.status',
+  'frame.protocols',
+  'tcp.seq_raw',
+  'tcp.ack_raw',
+  'tcp.len',
+  'eth.dst',
+];
 
 /** One captured packet as tshark decoded it (outermost headers). */
 export interface Pkt {
@@ -121,14 +150,38 @@ export class Capture {
   private readonly dir: string;
   private cache: Pkt[] | null = null;
 
-  constructor(readonly ns: string, readonly dev: string, opts: { direction?: 'in' | 'out'; filter?: string } = {}) {
+  constructor(
+    readonly ns: string,
+    readonly dev: string,
+    opts: { direction?: 'in' | 'out'; filter?: string } = {},
+  ) {
     this.dir = mkdtempSync(path.join(os.tmpdir(), 'weir-cap-'));
     this.file = path.join(this.dir, `${ns}-${dev}.pcap`);
     // --immediate-mode: libpcap's TPACKET_V3 ring otherwise hands packets to tcpdump only when
     // a block retires (every second or two), and tcpdump discards the partly filled block when
     // it is stopped, so a capture shorter than about two seconds came back empty.
-    const args = ['netns', 'exec', ns, 'timeout', '120', 'tcpdump', '-i', dev, '--immediate-mode', '-p', '-U', '-n', '-s', '256', '-c', '200000', '-w', this.file,
-      ...(opts.direction ? ['-Q', opts.direction] : []), ...(opts.filter ? [opts.filter] : [])];
+    const args = [
+      'netns',
+      'exec',
+      ns,
+      'timeout',
+      '120',
+      'tcpdump',
+      '-i',
+      dev,
+      '--immediate-mode',
+      '-p',
+      '-U',
+      '-n',
+      '-s',
+      '256',
+      '-c',
+      '200000',
+      '-w',
+      this.file,
+      ...(opts.direction ? ['-Q', opts.direction] : []),
+      ...(opts.filter ? [opts.filter] : []),
+    ];
     this.child = spawn('ip', args, { stdio: 'ignore' });
   }
 
@@ -138,7 +191,9 @@ export class Capture {
     for (;;) {
       try {
         if (statSync(this.file).size >= 24) return;
-      } catch { /* not yet */ }
+      } catch {
+        /* not yet */
+      }
       if (Date.now() > deadline) throw new Error(`tcpdump on ${this.ns} ${this.dev} did not start`);
       await new Promise((r) => setTimeout(r, 50));
     }
@@ -160,21 +215,54 @@ export class Capture {
    */
   packets(): Pkt[] {
     if (this.cache) return this.cache;
-    const r = spawnSync('tshark', ['-r', this.file, '-n', '-o', 'ip.check_checksum:TRUE', '-o', 'tcp.check_checksum:TRUE', '-o', 'udp.check_checksum:TRUE',
-      '-T', 'fields', '-E', 'separator=\t', '-E', 'occurrence=a', '-E', 'aggregator=,', ...PKT_FIELDS.flatMap((f) => ['-e', f])], { encoding: 'utf8', timeout: 120_000, maxBuffer: 1 << 28 });
+    const r = spawnSync(
+      'tshark',
+      [
+        '-r',
+        this.file,
+        '-n',
+        '-o',
+        'ip.check_checksum:TRUE',
+        '-o',
+        'tcp.check_checksum:TRUE',
+        '-o',
+        'udp.check_checksum:TRUE',
+        '-T',
+        'fields',
+        '-E',
+        'separator=\t',
+        '-E',
+        'occurrence=a',
+        '-E',
+        'aggregator=,',
+        ...PKT_FIELDS.flatMap((f) => ['-e', f]),
+      ],
+      { encoding: 'utf8', timeout: 120_000, maxBuffer: 1 << 28 },
+    );
     assert.equal(r.status, 0, `tshark failed: ${r.stderr}`);
-    this.cache = r.stdout.split('\n').filter((l) => l.length > 0).map((l) => {
-      const v = l.split('\t');
-      const all = (i: number): string[] => (v[i] ?? '').split(',').filter((x) => x !== '');
-      const first = (i: number): string => all(i)[0] ?? '';
-      return {
-        frame: Number(v[0]), ethSrc: first(1), ethDst: first(20), src: first(2) || first(4), dst: first(3) || first(5),
-        sport: Number(first(6) || first(8) || 0), dport: Number(first(7) || first(9) || 0), rst: first(10) === '1' || first(10) === 'True',
-        icmpType: first(11) === '' ? -1 : Number(first(11)), icmp6Type: first(12) === '' ? -1 : Number(first(12)),
-        badChecksum: [13, 14, 15].some((i) => all(i).includes('0')), protocols: first(16),
-        segment: first(17) === '' ? '' : `${first(17)}/${first(18)}/${first(19)}`,
-      };
-    });
+    this.cache = r.stdout
+      .split('\n')
+      .filter((l) => l.length > 0)
+      .map((l) => {
+        const v = l.split('\t');
+        const all = (i: number): string[] => (v[i] ?? '').split(',').filter((x) => x !== '');
+        const first = (i: number): string => all(i)[0] ?? '';
+        return {
+          frame: Number(v[0]),
+          ethSrc: first(1),
+          ethDst: first(20),
+          src: first(2) || first(4),
+          dst: first(3) || first(5),
+          sport: Number(first(6) || first(8) || 0),
+          dport: Number(first(7) || first(9) || 0),
+          rst: first(10) === '1' || first(10) === 'True',
+          icmpType: first(11) === '' ? -1 : Number(first(11)),
+          icmp6Type: first(12) === '' ? -1 : Number(first(12)),
+          badChecksum: [13, 14, 15].some((i) => all(i).includes('0')),
+          protocols: first(16),
+          segment: first(17) === '' ? '' : `${first(17)}/${first(18)}/${first(19)}`,
+        };
+      });
     return this.cache;
   }
 
@@ -189,7 +277,11 @@ export class Capture {
 }
 
 /** Kernel SNMP counters of a namespace that show the host answering traffic itself. */
-export function kernelAnswers(ns: string): { tcpOutRsts: number; icmpOutDestUnreachs: number; icmp6OutDestUnreachs: number } {
+export function kernelAnswers(ns: string): {
+  tcpOutRsts: number;
+  icmpOutDestUnreachs: number;
+  icmp6OutDestUnreachs: number;
+} {
   const snmp = inNs(ns, 'cat', ['/proc/net/snmp']).split('\n');
   const pick = (prefix: string, field: string): number => {
     const rows = snmp.filter((l) => l.startsWith(`${prefix}:`));
@@ -199,7 +291,11 @@ export function kernelAnswers(ns: string): { tcpOutRsts: number; icmpOutDestUnre
   };
   const snmp6 = inNs(ns, 'cat', ['/proc/net/snmp6']);
   const m = /Icmp6OutDestUnreachs\s+(\d+)/.exec(snmp6);
-  return { tcpOutRsts: pick('Tcp', 'OutRsts'), icmpOutDestUnreachs: pick('Icmp', 'OutDestUnreachs'), icmp6OutDestUnreachs: m ? Number(m[1]) : 0 };
+  return {
+    tcpOutRsts: pick('Tcp', 'OutRsts'),
+    icmpOutDestUnreachs: pick('Icmp', 'OutDestUnreachs'),
+    icmp6OutDestUnreachs: m ? Number(m[1]) : 0,
+  };
 }
 
 export interface CtRow {
@@ -223,7 +319,9 @@ export function conntrackRows(): CtRow[] {
 
 /** tx packet count of a namespace's interface. */
 export function txPackets(ns: string, dev: string): number {
-  const j = JSON.parse(inNs(ns, 'ip', ['-j', '-s', 'link', 'show', 'dev', dev])) as { stats64: { tx: { packets: number } } }[];
+  const j = JSON.parse(inNs(ns, 'ip', ['-j', '-s', 'link', 'show', 'dev', dev])) as {
+    stats64: { tx: { packets: number } };
+  }[];
   return j[0].stats64.tx.packets;
 }
 
@@ -240,18 +338,42 @@ export function dpCounters(ns: string): Record<string, number> {
  */
 export function keepAlive(url: string, n: number): { lines: string[]; first: Promise<string>; done: Promise<void> } {
   const urls = Array.from({ length: n }, () => url);
-  const child = spawn('ip', ['netns', 'exec', CLIENT, 'timeout', String(Math.ceil(n / 4) + 20), 'curl', '-s', '--max-time', String(Math.ceil(n / 4) + 15),
-    '--rate', '4/s', '-w', 'W %{local_port} %header{x-backend} %{http_code}\\n', ...urls], { stdio: ['ignore', 'pipe', 'ignore'] });
+  const child = spawn(
+    'ip',
+    [
+      'netns',
+      'exec',
+      CLIENT,
+      'timeout',
+      String(Math.ceil(n / 4) + 20),
+      'curl',
+      '-s',
+      '--max-time',
+      String(Math.ceil(n / 4) + 15),
+      '--rate',
+      '4/s',
+      '-w',
+      'W %{local_port} %header{x-backend} %{http_code}\\n',
+      ...urls,
+    ],
+    { stdio: ['ignore', 'pipe', 'ignore'] },
+  );
   const lines: string[] = [];
   let buf = '';
   let gotFirst: (l: string) => void = () => {};
-  const first = new Promise<string>((r) => { gotFirst = r; });
+  const first = new Promise<string>((r) => {
+    gotFirst = r;
+  });
   child.stdout.setEncoding('utf8');
   child.stdout.on('data', (d: string) => {
     buf += d;
     const parts = buf.split('\n');
     buf = parts.pop() ?? '';
-    for (const p of parts) if (p.startsWith('W ')) { lines.push(p); if (lines.length === 1) gotFirst(p); }
+    for (const p of parts)
+      if (p.startsWith('W ')) {
+        lines.push(p);
+        if (lines.length === 1) gotFirst(p);
+      }
   });
   const done = new Promise<void>((r) => child.once('close', () => r()));
   return { lines, first, done };
@@ -266,10 +388,19 @@ export function keepAlive(url: string, n: number): { lines: string[]; first: Pro
  * under load, also on paths weir is not on, so they are counted, not failed. `client` (nat):
  * the same rule for the translated frames the client got. Returns how many arrived bad.
  */
-export function assertNoBadChecksumsIntroduced(lbCaps: Capture[], macs: Record<string, string>, client?: { capture: Capture; mac: string }): number {
+export function assertNoBadChecksumsIntroduced(
+  lbCaps: Capture[],
+  macs: Record<string, string>,
+  client?: { capture: Capture; mac: string },
+): number {
   const badIn = new Set<string>();
   let arrivedBad = 0;
-  for (const c of lbCaps) for (const p of c.badChecksums()) if (p.ethSrc !== macs[c.ns]) { arrivedBad++; if (p.segment) badIn.add(p.segment); }
+  for (const c of lbCaps)
+    for (const p of c.badChecksums())
+      if (p.ethSrc !== macs[c.ns]) {
+        arrivedBad++;
+        if (p.segment) badIn.add(p.segment);
+      }
   const introduced = (p: Pkt): boolean => p.segment === '' || !badIn.has(p.segment);
   for (const c of lbCaps) {
     const sentBad = c.badChecksums().filter((p) => p.ethSrc === macs[c.ns] && introduced(p));
@@ -277,7 +408,11 @@ export function assertNoBadChecksumsIntroduced(lbCaps: Capture[], macs: Record<s
   }
   if (client) {
     const gotBad = client.capture.badChecksums().filter((p) => p.ethSrc !== client.mac && introduced(p));
-    assert.deepEqual(gotBad, [], `the client got translated frames with bad checksums that reached weir good (capture on ${client.capture.dev})`);
+    assert.deepEqual(
+      gotBad,
+      [],
+      `the client got translated frames with bad checksums that reached weir good (capture on ${client.capture.dev})`,
+    );
   }
   return arrivedBad;
 }

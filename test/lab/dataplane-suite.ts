@@ -7,8 +7,23 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { inNs, labSkipReason, linkMac } from '../helpers/net.js';
 import {
-  assertNoBadChecksumsIntroduced, assertSpreadByWeight, Capture, CLIENT, CLIENT4, CLIENT6, conntrackRows, curlMany, dpCounters, kernelAnswers, labDown, labUp, LB_ADDR, LBS,
-  udpEcho, urlOf, type Pkt,
+  assertNoBadChecksumsIntroduced,
+  assertSpreadByWeight,
+  Capture,
+  CLIENT,
+  CLIENT4,
+  CLIENT6,
+  conntrackRows,
+  curlMany,
+  dpCounters,
+  kernelAnswers,
+  labDown,
+  labUp,
+  LB_ADDR,
+  LBS,
+  udpEcho,
+  urlOf,
+  type Pkt,
 } from './dataplane-lab.js';
 import { VIPS } from '../../netns-lab/topology.js';
 
@@ -46,7 +61,8 @@ export function modeSuite(mode: Mode): void {
           // The client address the backend saw: weir's SNAT address in nat, the real client in DSR.
           const seen = new Set(lines.map((l) => l.split(' ')[1]));
           const lbAddrs = LBS.map((ns) => (fam === 4 ? LB_ADDR[ns].v4 : LB_ADDR[ns].v6));
-          if (mode === 'nat') for (const a of seen) assert.ok(lbAddrs.includes(a), `backend saw the SNAT address, got ${a}`);
+          if (mode === 'nat')
+            for (const a of seen) assert.ok(lbAddrs.includes(a), `backend saw the SNAT address, got ${a}`);
           else assert.deepEqual([...seen], [fam === 4 ? CLIENT4 : CLIENT6]);
 
           // Every connection is in one instance's table (ECMP picked which), with the backend that answered.
@@ -57,32 +73,66 @@ export function modeSuite(mode: Mode): void {
             assert.ok(row, `conntrack has the flow from client port ${port}`);
             assert.equal(row.backendName, backend, `flow from port ${port}: conntrack backend`);
             assert.equal(row.proto, 'tcp');
-            if (mode === 'nat') assert.ok(row.snat && lbAddrs.includes(row.snat.addr), `nat flow has a SNAT address: ${JSON.stringify(row.snat)}`);
+            if (mode === 'nat')
+              assert.ok(
+                row.snat && lbAddrs.includes(row.snat.addr),
+                `nat flow has a SNAT address: ${JSON.stringify(row.snat)}`,
+              );
           }
         } finally {
           await Promise.all(caps.map((c) => c.stop()));
         }
         try {
-          const arrivedBad = assertNoBadChecksumsIntroduced(caps.slice(1), macs, mode === 'nat' ? { capture: caps[0], mac: linkMac(CLIENT, 'front0') } : undefined);
-          if (arrivedBad > 0) t.diagnostic(`${arrivedBad} frame(s) reached a weir host with a bad checksum (not weir's; forwarded as they were)`);
+          const arrivedBad = assertNoBadChecksumsIntroduced(
+            caps.slice(1),
+            macs,
+            mode === 'nat' ? { capture: caps[0], mac: linkMac(CLIENT, 'front0') } : undefined,
+          );
+          if (arrivedBad > 0)
+            t.diagnostic(
+              `${arrivedBad} frame(s) reached a weir host with a bad checksum (not weir's; forwarded as they were)`,
+            );
           const fromVip = (p: Pkt): boolean => p.src === vip.address && p.sport === 80;
           assert.ok(caps[0].packets().some(fromVip), 'the client got replies from the VIP');
           // Frames the weir hosts sent (their MAC as source).
-          const fromLbs = LBS.map((ns, i) => ({ ns, sent: caps[i + 1].packets().filter((p) => p.ethSrc === macs[ns]) }));
+          const fromLbs = LBS.map((ns, i) => ({
+            ns,
+            sent: caps[i + 1].packets().filter((p) => p.ethSrc === macs[ns]),
+          }));
           const repliesViaWeir = fromLbs.reduce((s, x) => s + x.sent.filter(fromVip).length, 0);
-          const forwarded = fromLbs.reduce((s, x) => s + x.sent.filter((p) => (mode === 'nat' ? p.dport === 80 : mode === 'dsr-gre' ? p.protocols.includes(':gre:') : p.dst === vip.address)).length, 0);
+          const forwarded = fromLbs.reduce(
+            (s, x) =>
+              s +
+              x.sent.filter((p) =>
+                mode === 'nat'
+                  ? p.dport === 80
+                  : mode === 'dsr-gre'
+                    ? p.protocols.includes(':gre:')
+                    : p.dst === vip.address,
+              ).length,
+            0,
+          );
           assert.ok(forwarded > 0, 'weir forwarded the client packets');
           if (mode === 'nat') assert.ok(repliesViaWeir > 0, 'nat replies come back through weir');
           else assert.equal(repliesViaWeir, 0, 'DSR replies never leave a weir host');
           // No RST and no ICMP error from a weir host: the kernel kept off VIP and NAT traffic.
           for (const x of fromLbs) {
             const own = fam === 4 ? LB_ADDR[x.ns].v4 : LB_ADDR[x.ns].v6;
-            assert.equal(x.sent.filter((p) => p.icmpType === 3 || p.icmp6Type === 1).length, 0, `${x.ns} sent no ICMP unreachable`);
-            if (mode !== 'nat') assert.equal(x.sent.filter((p) => p.src === own && p.rst).length, 0, `${x.ns} sent no RST`);
+            assert.equal(
+              x.sent.filter((p) => p.icmpType === 3 || p.icmp6Type === 1).length,
+              0,
+              `${x.ns} sent no ICMP unreachable`,
+            );
+            if (mode !== 'nat')
+              assert.equal(x.sent.filter((p) => p.src === own && p.rst).length, 0, `${x.ns} sent no RST`);
           }
           LBS.forEach((ns, i) => {
             const k = kernelAnswers(ns);
-            assert.deepEqual(k, kernelBefore[i], `${ns}'s kernel sent no RST or unreachable (TcpOutRsts, Icmp(6)OutDestUnreachs)`);
+            assert.deepEqual(
+              k,
+              kernelBefore[i],
+              `${ns}'s kernel sent no RST or unreachable (TcpOutRsts, Icmp(6)OutDestUnreachs)`,
+            );
           });
         } finally {
           for (const c of caps) c.remove();
@@ -105,7 +155,12 @@ export function modeSuite(mode: Mode): void {
       for (const ns of LBS) {
         const nft = inNs(ns, 'nft', ['list', 'table', 'netdev', `weir_${ns.replace(/^weir-/, '')}`]);
         assert.match(nft, /hook ingress device "fab0"/);
-        for (const v of [...web, ...echo]) assert.ok(nft.includes(`${v.address.includes(':') ? 'ip6' : 'ip'} daddr ${v.address} drop`) || nft.includes(v.address), `${ns} drops ${v.address}`);
+        for (const v of [...web, ...echo])
+          assert.ok(
+            nft.includes(`${v.address.includes(':') ? 'ip6' : 'ip'} daddr ${v.address} drop`) ||
+              nft.includes(v.address),
+            `${ns} drops ${v.address}`,
+          );
         const c = dpCounters(ns);
         rx += c.rx;
         assert.equal(c.dropChecksum, 0, `${ns} dropChecksum`);

@@ -11,8 +11,20 @@ import path from 'node:path';
 import YAML from 'yaml';
 import { inNs, labSkipReason, linkMac } from '../helpers/net.js';
 import {
-  assertNoBadChecksumsIntroduced, assertSpreadByWeight, Capture, CLIENT4, CLIENT6, conntrackRows, curlMany, labDown, labUp, LBS, udpEcho,
-  urlOf, weir, WEIR,
+  assertNoBadChecksumsIntroduced,
+  assertSpreadByWeight,
+  Capture,
+  CLIENT4,
+  CLIENT6,
+  conntrackRows,
+  curlMany,
+  labDown,
+  labUp,
+  LBS,
+  udpEcho,
+  urlOf,
+  weir,
+  WEIR,
 } from './dataplane-lab.js';
 import { VIPS } from '../../netns-lab/topology.js';
 import { labTunAddress } from '../../netns-lab/weir-config.js';
@@ -37,8 +49,13 @@ describe('io: tun forwards nat and dsr-gre VIPs end to end, IPv4 and IPv6', { sk
       assert.equal(s.dataplane.attached, true, `${ns} attached`);
       assert.match(s.dataplane.description, new RegExp(`^tun: 2 workers on ${TUN} \\(2 queues`));
       assert.equal(s.dataplane.running, 2);
-      const routes = inNs(ns, 'ip', ['route', 'show', 'dev', TUN]) + inNs(ns, 'ip', ['-6', 'route', 'show', 'dev', TUN]);
-      for (const a of [...new Set([...web, ...echo].map((v) => v.address)), labTunAddress(ns, 4), labTunAddress(ns, 6)]) {
+      const routes =
+        inNs(ns, 'ip', ['route', 'show', 'dev', TUN]) + inNs(ns, 'ip', ['-6', 'route', 'show', 'dev', TUN]);
+      for (const a of [
+        ...new Set([...web, ...echo].map((v) => v.address)),
+        labTunAddress(ns, 4),
+        labTunAddress(ns, 6),
+      ]) {
         assert.match(routes, new RegExp(`^${a.replace(/\./g, '\\.')} `, 'm'), `${ns} routes ${a} into ${TUN}`);
       }
       assert.doesNotMatch(inNs(ns, 'nft', ['list', 'tables']), /weir_/, `${ns} installed no nftables table`);
@@ -76,7 +93,10 @@ describe('io: tun forwards nat and dsr-gre VIPs end to end, IPv4 and IPv6', { sk
         if (arrivedBad > 0) t.diagnostic(`${arrivedBad} frame(s) reached a weir host with a bad checksum (not weir's)`);
         // What left the lbs: translated segments to port 80 (nat) or GRE (dsr-gre).
         const sent = caps.flatMap((c) => c.packets().filter((p) => p.ethSrc === macs[c.ns]));
-        assert.ok(sent.some((p) => (vip.mode === 'nat' ? p.dport === 80 : p.protocols.includes(':gre:'))), 'weir forwarded the client packets');
+        assert.ok(
+          sent.some((p) => (vip.mode === 'nat' ? p.dport === 80 : p.protocols.includes(':gre:'))),
+          'weir forwarded the client packets',
+        );
       } finally {
         for (const c of caps) c.remove();
       }
@@ -87,8 +107,12 @@ describe('io: tun forwards nat and dsr-gre VIPs end to end, IPv4 and IPv6', { sk
     assert.equal(echo.length, 4);
     for (const vip of echo) {
       const answers = [0, 1, 2].map((i) => udpEcho(vip.address, `ping${i}`));
-      for (const [i, a] of answers.entries()) assert.match(a, new RegExp(`^be[123] ping${i}\\n$`), `${vip.name} answer ${i}`);
-      assert.ok(conntrackRows().some((r) => r.vipName === vip.name && r.proto === 'udp'), `${vip.name} flows in conntrack`);
+      for (const [i, a] of answers.entries())
+        assert.match(a, new RegExp(`^be[123] ping${i}\\n$`), `${vip.name} answer ${i}`);
+      assert.ok(
+        conntrackRows().some((r) => r.vipName === vip.name && r.proto === 'udp'),
+        `${vip.name} flows in conntrack`,
+      );
     }
   });
 
@@ -96,7 +120,8 @@ describe('io: tun forwards nat and dsr-gre VIPs end to end, IPv4 and IPv6', { sk
     for (const ns of LBS) {
       const s = weir<{ dataplane: { workerRx: number[]; counters: Record<string, number> } }>(ns, ['status']);
       assert.equal(s.dataplane.workerRx.length, 2);
-      for (const [i, rx] of s.dataplane.workerRx.entries()) assert.ok(rx > 0, `${ns} worker ${i} received packets (${rx})`);
+      for (const [i, rx] of s.dataplane.workerRx.entries())
+        assert.ok(rx > 0, `${ns} worker ${i} received packets (${rx})`);
       assert.equal(s.dataplane.counters.txErrors, 0, `${ns} txErrors`);
       assert.equal(s.dataplane.counters.dropNoL2, 0, `${ns} dropNoL2`);
       assert.equal(s.dataplane.counters.dropGso, 0, `${ns} dropGso`);
@@ -105,7 +130,11 @@ describe('io: tun forwards nat and dsr-gre VIPs end to end, IPv4 and IPv6', { sk
 
   test('a second instance on the same TUN, a SNAT address the host owns, or forwarding off: weir run refuses to start, naming the cause, and leaves no device', () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'weir-tun-'));
-    const base = YAML.parse(readFileSync('/run/weir-lab/weir-lb1.yaml', 'utf8')) as { instance: Record<string, unknown>; control: { socket: string }; metrics: { listen: string } };
+    const base = YAML.parse(readFileSync('/run/weir-lab/weir-lb1.yaml', 'utf8')) as {
+      instance: Record<string, unknown>;
+      control: { socket: string };
+      metrics: { listen: string };
+    };
     base.control.socket = path.join(dir, 'x.sock');
     base.metrics.listen = '127.0.0.1:9479';
     const start = (edit: (c: typeof base) => void): { status: number | null; err: string } => {
@@ -113,21 +142,35 @@ describe('io: tun forwards nat and dsr-gre VIPs end to end, IPv4 and IPv6', { sk
       edit(c);
       const file = path.join(dir, 'weir.yaml');
       writeFileSync(file, YAML.stringify(c));
-      const r = spawnSync('ip', ['netns', 'exec', 'weir-lb1', 'timeout', '20', process.execPath, WEIR, 'run', '-c', file], { encoding: 'utf8' });
+      const r = spawnSync(
+        'ip',
+        ['netns', 'exec', 'weir-lb1', 'timeout', '20', process.execPath, WEIR, 'run', '-c', file],
+        { encoding: 'utf8' },
+      );
       return { status: r.status, err: r.stderr };
     };
-    const noDevice = (name: string): void => assert.notEqual(spawnSync('ip', ['netns', 'exec', 'weir-lb1', 'ip', 'link', 'show', name]).status, 0, `no ${name} left`);
+    const noDevice = (name: string): void =>
+      assert.notEqual(
+        spawnSync('ip', ['netns', 'exec', 'weir-lb1', 'ip', 'link', 'show', name]).status,
+        0,
+        `no ${name} left`,
+      );
     try {
       const dup = start(() => undefined);
       assert.equal(dup.status, 1);
       assert.match(dup.err, /instance\.tun_name weir-tun0 already exists/);
-      const local = start((c) => { c.instance.tun_name = 'weir-tun9'; c.instance.addresses = ['198.18.1.11', labTunAddress('weir-lb1', 6)]; });
+      const local = start((c) => {
+        c.instance.tun_name = 'weir-tun9';
+        c.instance.addresses = ['198.18.1.11', labTunAddress('weir-lb1', 6)];
+      });
       assert.equal(local.status, 1);
       assert.match(local.err, /SNAT address 198\.18\.1\.11 is assigned to this host/);
       noDevice('weir-tun9');
       inNs('weir-lb1', 'sysctl', ['-qw', 'net.ipv6.conf.all.forwarding=0']);
       try {
-        const off = start((c) => { c.instance.tun_name = 'weir-tun9'; });
+        const off = start((c) => {
+          c.instance.tun_name = 'weir-tun9';
+        });
         assert.equal(off.status, 1);
         assert.match(off.err, /needs net\.ipv6\.conf\.all\.forwarding=1/);
       } finally {

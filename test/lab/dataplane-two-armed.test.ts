@@ -8,8 +8,21 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { labSkipReason, linkMac } from '../helpers/net.js';
 import {
-  assertNoBadChecksumsIntroduced, assertSpreadByWeight, Capture, CLIENT4, CLIENT6, conntrackRows, curlMany, dpCounters, labDown, labUp, LBS,
-  udpEcho, urlOf, weir, type Pkt,
+  assertNoBadChecksumsIntroduced,
+  assertSpreadByWeight,
+  Capture,
+  CLIENT4,
+  CLIENT6,
+  conntrackRows,
+  curlMany,
+  dpCounters,
+  labDown,
+  labUp,
+  LBS,
+  udpEcho,
+  urlOf,
+  weir,
+  type Pkt,
 } from './dataplane-lab.js';
 import { VIPS } from '../../netns-lab/topology.js';
 import type { LabStatus } from '../../netns-lab/lab.js';
@@ -72,18 +85,28 @@ describe('a two-armed weir host forwards every mode out of the right interface, 
           assert.equal(row.backendName, backend, `flow from port ${port}: conntrack backend`);
         }
 
-        const sentOn = (ns: string, dev: string): Pkt[] => caps.find((c) => c.ns === ns && c.dev === dev)!.packets().filter((p) => p.ethSrc === macs[`${ns}/${dev}`]);
+        const sentOn = (ns: string, dev: string): Pkt[] =>
+          caps
+            .find((c) => c.ns === ns && c.dev === dev)!
+            .packets()
+            .filter((p) => p.ethSrc === macs[`${ns}/${dev}`]);
         const toBackend = (p: Pkt): boolean =>
-          vip.mode === 'nat' ? p.dport === 80 : vip.mode === 'dsr-gre' ? p.protocols.includes(':gre:') : p.dst === vip.address && p.dport === 80;
+          vip.mode === 'nat'
+            ? p.dport === 80
+            : vip.mode === 'dsr-gre'
+              ? p.protocols.includes(':gre:')
+              : p.dst === vip.address && p.dport === 80;
         const toClient = (p: Pkt): boolean => p.src === vip.address && p.sport === 80;
         let backendSide = 0;
         for (const ns of LBS) {
-          const up = sentOn(ns, 'fab0'), be = sentOn(ns, 'be0');
+          const up = sentOn(ns, 'fab0'),
+            be = sentOn(ns, 'be0');
           backendSide += be.filter(toBackend).length;
           assert.equal(up.filter(toBackend).length, 0, `${ns}: nothing for the backends left on the uplink`);
           assert.equal(be.filter(toClient).length, 0, `${ns}: nothing for the client left on the backend side`);
           if (vip.mode === 'dsr-l2') {
-            for (const p of be.filter(toBackend)) assert.ok(backendMacs.has(p.ethDst), `${ns}: dsr-l2 frame addressed to a backend MAC (${p.ethDst})`);
+            for (const p of be.filter(toBackend))
+              assert.ok(backendMacs.has(p.ethDst), `${ns}: dsr-l2 frame addressed to a backend MAC (${p.ethDst})`);
           }
         }
         assert.ok(backendSide > 0, 'weir forwarded the client packets to the backends out of be0');
@@ -93,7 +116,10 @@ describe('a two-armed weir host forwards every mode out of the right interface, 
         let arrivedBad = 0;
         for (const dev of ['fab0', 'be0']) {
           const byNs = caps.filter((c) => c.dev === dev);
-          arrivedBad += assertNoBadChecksumsIntroduced(byNs, Object.fromEntries(byNs.map((c) => [c.ns, macs[`${c.ns}/${dev}`]])));
+          arrivedBad += assertNoBadChecksumsIntroduced(
+            byNs,
+            Object.fromEntries(byNs.map((c) => [c.ns, macs[`${c.ns}/${dev}`]])),
+          );
         }
         if (arrivedBad > 0) t.diagnostic(`${arrivedBad} frame(s) reached a weir host with a bad checksum (not weir's)`);
       } finally {
@@ -106,19 +132,28 @@ describe('a two-armed weir host forwards every mode out of the right interface, 
     assert.equal(echo.length, 6);
     for (const vip of echo) {
       const answers = [0, 1, 2].map((i) => udpEcho(vip.address, `ping${i}`));
-      for (const [i, a] of answers.entries()) assert.match(a, new RegExp(`^be[123] ping${i}\\n$`), `${vip.name} answer ${i}`);
-      assert.ok(conntrackRows().some((r) => r.vipName === vip.name && r.proto === 'udp'), `${vip.name} flows in conntrack`);
+      for (const [i, a] of answers.entries())
+        assert.match(a, new RegExp(`^be[123] ping${i}\\n$`), `${vip.name} answer ${i}`);
+      assert.ok(
+        conntrackRows().some((r) => r.vipName === vip.name && r.proto === 'udp'),
+        `${vip.name} flows in conntrack`,
+      );
     }
   });
 
-  test('both workers received packets, nat and GRE went out as frames to the backends\' next hops, and nothing was refused, lost or left unsent', () => {
+  test("both workers received packets, nat and GRE went out as frames to the backends' next hops, and nothing was refused, lost or left unsent", () => {
     for (const ns of LBS) {
       const s = weir<{ dataplane: { workerRx: number[] } }>(ns, ['status']);
-      for (const [i, rx] of s.dataplane.workerRx.entries()) assert.ok(rx > 0, `${ns} worker ${i} received packets (${rx})`);
+      for (const [i, rx] of s.dataplane.workerRx.entries())
+        assert.ok(rx > 0, `${ns} worker ${i} received packets (${rx})`);
       const c = dpCounters(ns);
-      for (const k of ['txErrors', 'txUnsent', 'dropNoL2', 'dropGso', 'ringDrops', 'tableErrors']) assert.equal(c[k], 0, `${ns} ${k}`);
+      for (const k of ['txErrors', 'txUnsent', 'dropNoL2', 'dropGso', 'ringDrops', 'tableErrors'])
+        assert.equal(c[k], 0, `${ns} ${k}`);
       // Next-hop output: once the host resolved the backends' MACs, nat and GRE left as frames on be0.
-      assert.ok(c.txNextHop > 0 && c.txNextHop <= c.txNat + c.txGre + c.txIcmpToBackend, `${ns} txNextHop ${c.txNextHop} of ${c.txNat + c.txGre} nat and GRE packets`);
+      assert.ok(
+        c.txNextHop > 0 && c.txNextHop <= c.txNat + c.txGre + c.txIcmpToBackend,
+        `${ns} txNextHop ${c.txNextHop} of ${c.txNat + c.txGre} nat and GRE packets`,
+      );
     }
   });
 });

@@ -45,32 +45,74 @@ const OTHER_VIP = '198.18.150.9'; // encapsulated by nobody, refused by decap
 
 /** Crafted GRE the backend must refuse, each sent BAD_EACH times from the lb. */
 const BAD_EACH = 3;
-const BAD: Array<{ what: string; counter: string; mutate?: (b: Uint8Array, gre: number) => void; keyed?: boolean; innerDst?: string }> = [
-  { what: 'routing present (RFC 2784 §2.3)', counter: 'drop_gre_flags', mutate: (b, g) => { b[g] |= GRE_ROUTING >>> 8; } },
-  { what: 'version 1 (PPTP enhanced GRE)', counter: 'drop_gre_version', mutate: (b, g) => { b[g + 1] |= 1; } },
+const BAD: Array<{
+  what: string;
+  counter: string;
+  mutate?: (b: Uint8Array, gre: number) => void;
+  keyed?: boolean;
+  innerDst?: string;
+}> = [
+  {
+    what: 'routing present (RFC 2784 §2.3)',
+    counter: 'drop_gre_flags',
+    mutate: (b, g) => {
+      b[g] |= GRE_ROUTING >>> 8;
+    },
+  },
+  {
+    what: 'version 1 (PPTP enhanced GRE)',
+    counter: 'drop_gre_version',
+    mutate: (b, g) => {
+      b[g + 1] |= 1;
+    },
+  },
   { what: 'a key the backend does not expect (RFC 2890)', counter: 'drop_key_mismatch', keyed: true },
-  { what: 'protocol 0x6558 (Ethernet bridging)', counter: 'drop_gre_proto', mutate: (b, g) => { b[g + 2] = 0x65; b[g + 3] = 0x58; } },
+  {
+    what: 'protocol 0x6558 (Ethernet bridging)',
+    counter: 'drop_gre_proto',
+    mutate: (b, g) => {
+      b[g + 2] = 0x65;
+      b[g + 3] = 0x58;
+    },
+  },
   { what: 'an inner destination that is no VIP here', counter: 'drop_inner_dst', innerDst: OTHER_VIP },
 ];
 
 const children: ChildProcess[] = [];
 
 /** Starts `ip netns exec ns node file args` and resolves with it once stdout has `readyText`. */
-async function startNode(ns: string, file: string, args: string[], readyText: string): Promise<{ child: ChildProcess; out: () => string }> {
-  const child = spawn('ip', ['netns', 'exec', ns, process.execPath, file, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+async function startNode(
+  ns: string,
+  file: string,
+  args: string[],
+  readyText: string,
+): Promise<{ child: ChildProcess; out: () => string }> {
+  const child = spawn('ip', ['netns', 'exec', ns, process.execPath, file, ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   children.push(child);
   let out = '';
   let err = '';
-  child.stdout!.on('data', (d: Buffer) => { out += d.toString(); });
-  child.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
+  child.stdout!.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
+  child.stderr!.on('data', (d: Buffer) => {
+    err += d.toString();
+  });
   if (readyText === '') return { child, out: () => out + err };
   await new Promise<void>((resolve, reject) => {
     const t = setTimeout(() => reject(new Error(`${file} not ready in 10 s: ${out} ${err}`)), 10_000);
     const check = (): void => {
-      if (out.includes(readyText)) { clearTimeout(t); resolve(); }
+      if (out.includes(readyText)) {
+        clearTimeout(t);
+        resolve();
+      }
     };
     child.stdout!.on('data', check);
-    child.on('exit', (code) => { clearTimeout(t); reject(new Error(`${file} exited (${code}): ${out} ${err}`)); });
+    child.on('exit', (code) => {
+      clearTimeout(t);
+      reject(new Error(`${file} exited (${code}): ${out} ${err}`));
+    });
   });
   return { child, out: () => out + err };
 }
@@ -90,7 +132,9 @@ function curl(url: string): string {
 
 /** Packet counters of the commented rules of an nftables table, by comment. */
 function nftCounters(ns: string, family: string, table: string): Record<string, number> {
-  const j = JSON.parse(inNs(ns, 'nft', ['-j', 'list', 'table', family, table])) as { nftables: Array<{ rule?: { comment?: string; expr: Array<{ counter?: { packets: number } }> } }> };
+  const j = JSON.parse(inNs(ns, 'nft', ['-j', 'list', 'table', family, table])) as {
+    nftables: Array<{ rule?: { comment?: string; expr: Array<{ counter?: { packets: number } }> } }>;
+  };
   const out: Record<string, number> = {};
   for (const item of j.nftables) {
     const r = item.rule;
@@ -134,12 +178,22 @@ describe('weir decap', { skip }, () => {
     await startNode(NS_B, path.join(root, 'dist/netns-lab/backend-server.js'), ['be', '80', '7'], '');
     const tunnels: Record<string, { src: string; dst: string }> = {};
     for (const v of VIPS) tunnels[v.vip] = v.outer === 4 ? { src: LB4, dst: BE4 } : { src: LB6, dst: BE6 };
-    encap = await startNode(NS_L, path.join(here, 'decap-encap-child.js'), [JSON.stringify({ ifname: 'weir-dc-l0', tunnels })], 'ready');
+    encap = await startNode(
+      NS_L,
+      path.join(here, 'decap-encap-child.js'),
+      [JSON.stringify({ ifname: 'weir-dc-l0', tunnels })],
+      'ready',
+    );
     const vipArgs = VIPS.flatMap((v) => ['--vip', v.vip]);
-    decap = await startNode(NS_B, path.join(root, 'dist/src/cli/main.js'),
-      ['decap', '--tun', TUN, ...vipArgs, '--setup', '--stats-interval', '0'], 'decap started');
+    decap = await startNode(
+      NS_B,
+      path.join(root, 'dist/src/cli/main.js'),
+      ['decap', '--tun', TUN, ...vipArgs, '--setup', '--stats-interval', '0'],
+      'decap started',
+    );
     // The server listens once `ss` shows it (it prints nothing).
-    for (let i = 0; i < 50 && !inNs(NS_B, 'ss', ['-ltnH', 'sport = :80']).includes(':80'); i++) await new Promise((r) => setTimeout(r, 100));
+    for (let i = 0; i < 50 && !inNs(NS_B, 'ss', ['-ltnH', 'sport = :80']).includes(':80'); i++)
+      await new Promise((r) => setTimeout(r, 100));
   });
 
   after(async () => {
@@ -168,7 +222,14 @@ describe('weir decap', { skip }, () => {
     let k = 0;
     for (const bad of BAD) {
       for (let i = 0; i < BAD_EACH; i++) {
-        const inner = buildPacket({ src: CLIENT4, dst: bad.innerDst ?? VIPS[0].vip, proto: 'udp', srcPort: 40000 + i, dstPort: 9, payload: 16 });
+        const inner = buildPacket({
+          src: CLIENT4,
+          dst: bad.innerDst ?? VIPS[0].vip,
+          proto: 'udp',
+          srcPort: 40000 + i,
+          dstPort: 9,
+          payload: 16,
+        });
         const o = k * batch.slotSize;
         const len = encapGre(batch.data, o, o + batch.slotSize, inner, 0, inner.length, bad.keyed ? keyed : tun);
         assert.ok(len > 0);
@@ -194,7 +255,11 @@ describe('weir decap', { skip }, () => {
     const c = (JSON.parse(log[0]) as { counters: Record<string, number> }).counters;
     assert.equal(enc.sendErrors, 0);
     assert.ok(enc.encapsulated4 > 0 && enc.encapsulated6 > 0, 'both outer families were used');
-    assert.equal(c.decapsulated, enc.encapsulated4 + enc.encapsulated6, 'every packet the lb encapsulated was decapsulated');
+    assert.equal(
+      c.decapsulated,
+      enc.encapsulated4 + enc.encapsulated6,
+      'every packet the lb encapsulated was decapsulated',
+    );
     assert.equal(c.tun_written, c.decapsulated);
     assert.equal(c.outer_ipv4, enc.encapsulated4);
     assert.equal(c.outer_ipv6, enc.encapsulated6);
@@ -202,9 +267,14 @@ describe('weir decap', { skip }, () => {
     assert.equal(c.inner_ipv4 + c.inner_ipv6, c.decapsulated);
     assert.equal(c.received, c.decapsulated + BAD.length * BAD_EACH);
     for (const bad of BAD) assert.equal(c[bad.counter], BAD_EACH, `${bad.what}: ${bad.counter}`);
-    const drops = Object.entries(c).filter(([name]) => name.startsWith('drop_')).reduce((s, [, v]) => s + v, 0);
+    const drops = Object.entries(c)
+      .filter(([name]) => name.startsWith('drop_'))
+      .reduce((s, [, v]) => s + v, 0);
     assert.equal(drops, BAD.length * BAD_EACH, 'no other drops');
-    assert.ok(lbIn.vip4 > 0 && lbIn.vip6 > 0, 'the requests did pass the lb (and its kernel dropped them after the encapsulator saw them)');
+    assert.ok(
+      lbIn.vip4 > 0 && lbIn.vip6 > 0,
+      'the requests did pass the lb (and its kernel dropped them after the encapsulator saw them)',
+    );
     assert.equal(lbSeen.reply4, 0, 'no IPv4 packet from a VIP reached the lb');
     assert.equal(lbSeen.reply6, 0, 'no IPv6 packet from a VIP reached the lb');
   });
@@ -212,17 +282,40 @@ describe('weir decap', { skip }, () => {
   test('tshark finds no bad IP, TCP or UDP checksum in the GRE the backend received or the replies it sent', async () => {
     await capIn!.done;
     await capOut!.done;
-    const gre = tshark(path.join(dir, 'in.pcap'), ['ip.version', 'ipv6.nxt', 'gre.proto', 'ip.checksum.status', 'tcp.checksum.status', 'udp.checksum.status']);
-    const replies = tshark(path.join(dir, 'out.pcap'), ['ip.src', 'ipv6.src', 'ip.checksum.status', 'tcp.checksum.status']);
+    const gre = tshark(path.join(dir, 'in.pcap'), [
+      'ip.version',
+      'ipv6.nxt',
+      'gre.proto',
+      'ip.checksum.status',
+      'tcp.checksum.status',
+      'udp.checksum.status',
+    ]);
+    const replies = tshark(path.join(dir, 'out.pcap'), [
+      'ip.src',
+      'ipv6.src',
+      'ip.checksum.status',
+      'tcp.checksum.status',
+    ]);
     assert.ok(gre.length >= 4 * 6, `GRE packets captured (${gre.length})`);
     assert.ok(replies.length >= 4 * 3, `replies captured (${replies.length})`);
     assert.ok(gre.some((r) => r[2] === '0x0800') && gre.some((r) => r[2] === '0x86dd'), 'IPv4 and IPv6 inner');
-    assert.ok(gre.some((r) => r[1] === '47'), 'IPv6 outer');
+    assert.ok(
+      gre.some((r) => r[1] === '47'),
+      'IPv6 outer',
+    );
     // Wireshark checksum status: 0 bad, 1 good, 2 unverified.
-    for (const r of [...gre, ...replies]) for (const st of r.slice(r.length === 6 ? 3 : 2)) assert.ok(!st.split(',').includes('0'), `bad checksum: ${r.join('|')}`);
-    assert.ok(replies.every((r) => r[3] === '1'), 'every reply has a verified-good TCP checksum');
+    for (const r of [...gre, ...replies])
+      for (const st of r.slice(r.length === 6 ? 3 : 2))
+        assert.ok(!st.split(',').includes('0'), `bad checksum: ${r.join('|')}`);
+    assert.ok(
+      replies.every((r) => r[3] === '1'),
+      'every reply has a verified-good TCP checksum',
+    );
     const innerTcp = gre.filter((r) => r[4] !== '');
-    assert.ok(innerTcp.length >= 4 * 6 && innerTcp.every((r) => r[4] === '1'), 'every inner TCP checksum in the GRE is verified good');
+    assert.ok(
+      innerTcp.length >= 4 * 6 && innerTcp.every((r) => r[4] === '1'),
+      'every inner TCP checksum in the GRE is verified good',
+    );
     const sources = new Set(replies.map((r) => r[0] || r[1]));
     assert.deepEqual([...sources].sort(), VIPS.map((v) => v.vip).sort(), 'replies come from the VIPs');
   });
@@ -230,16 +323,57 @@ describe('weir decap', { skip }, () => {
 
 /** Fields of every packet of a pcap, with IP/TCP/UDP checksum validation on. */
 function tshark(file: string, fields: string[]): string[][] {
-  const r = spawnSync('tshark', ['-r', file, '-o', 'ip.check_checksum:TRUE', '-o', 'tcp.check_checksum:TRUE', '-o', 'udp.check_checksum:TRUE',
-    '-T', 'fields', '-E', 'separator=|', ...fields.flatMap((f) => ['-e', f])], { encoding: 'utf8' });
+  const r = spawnSync(
+    'tshark',
+    [
+      '-r',
+      file,
+      '-o',
+      'ip.check_checksum:TRUE',
+      '-o',
+      'tcp.check_checksum:TRUE',
+      '-o',
+      'udp.check_checksum:TRUE',
+      '-T',
+      'fields',
+      '-E',
+      'separator=|',
+      ...fields.flatMap((f) => ['-e', f]),
+    ],
+    { encoding: 'utf8' },
+  );
   if (r.status !== 0) throw new Error(`tshark failed: ${r.stderr}`);
-  return r.stdout.trim().split('\n').filter((l) => l.length > 0).map((l) => l.split('|'));
+  return r.stdout
+    .trim()
+    .split('\n')
+    .filter((l) => l.length > 0)
+    .map((l) => l.split('|'));
 }
 
 function buildLinks(): void {
   for (const l of LINKS) {
-    sh('ip', ['link', 'add', l.ifA, 'netns', l.a, 'mtu', String(l.mtu), 'type', 'veth', 'peer', 'name', l.ifB, 'netns', l.b, 'mtu', String(l.mtu)]);
-    const ends: Array<[string, string, number]> = [[l.a, l.ifA, 1], [l.b, l.ifB, 2]];
+    sh('ip', [
+      'link',
+      'add',
+      l.ifA,
+      'netns',
+      l.a,
+      'mtu',
+      String(l.mtu),
+      'type',
+      'veth',
+      'peer',
+      'name',
+      l.ifB,
+      'netns',
+      l.b,
+      'mtu',
+      String(l.mtu),
+    ]);
+    const ends: Array<[string, string, number]> = [
+      [l.a, l.ifA, 1],
+      [l.b, l.ifB, 2],
+    ];
     for (const [ns, dev, host] of ends) {
       inNs(ns, 'ip', ['addr', 'add', `${l.net4}.${host}/24`, 'dev', dev]);
       inNs(ns, 'ip', ['-6', 'addr', 'add', `${l.net6}:${host}/64`, 'dev', dev, 'nodad']);

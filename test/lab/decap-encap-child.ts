@@ -5,9 +5,23 @@
 // argv[2]: JSON { ifname, tunnels: { [vip]: { src, dst } } }. Prints "ready" once listening and,
 // on SIGTERM, one JSON line of counters.
 import {
-  encapGre, fillL4Checksum, formatIp, GreTunnel, LINKTYPE_ETHERNET, PacketInfo, parseIp, parsePacket,
+  encapGre,
+  fillL4Checksum,
+  formatIp,
+  GreTunnel,
+  LINKTYPE_ETHERNET,
+  PacketInfo,
+  parseIp,
+  parsePacket,
 } from '../../src/packet/index.js';
-import { AfPacketPort, PacketBatch, RawIpSender, TP_STATUS_CSUMNOTREADY, TP_STATUS_GSO_TCP, WEIR_F_TX_ERROR } from '../../src/io/index.js';
+import {
+  AfPacketPort,
+  PacketBatch,
+  RawIpSender,
+  TP_STATUS_CSUMNOTREADY,
+  TP_STATUS_GSO_TCP,
+  WEIR_F_TX_ERROR,
+} from '../../src/io/index.js';
 
 interface ChildConfig {
   ifname: string;
@@ -35,17 +49,31 @@ function drain(): void {
     let k6 = 0;
     for (let i = 0; i < n; i++) {
       const start = rx.start(i);
-      if (parsePacket(rx.data, start, rx.length(i), LINKTYPE_ETHERNET, info) < 0) { counts.ignored++; continue; }
+      if (parsePacket(rx.data, start, rx.length(i), LINKTYPE_ETHERNET, info) < 0) {
+        counts.ignored++;
+        continue;
+      }
       const tun = tunnels.get(formatIp(rx.data, info.dstAddrOff, info.addrLen));
-      if (!tun) { counts.ignored++; continue; }
-      if ((rx.flags(i) & TP_STATUS_GSO_TCP) !== 0) { counts.gso++; continue; }
+      if (!tun) {
+        counts.ignored++;
+        continue;
+      }
+      if ((rx.flags(i) & TP_STATUS_GSO_TCP) !== 0) {
+        counts.gso++;
+        continue;
+      }
       // veth offload leaves only the pseudo-header sum: finish it, as a real encapsulator must.
       if ((rx.flags(i) & TP_STATUS_CSUMNOTREADY) !== 0) fillL4Checksum(rx.data, info);
       const innerLen = info.l3End - info.l3Off;
       const out = tun.outerVersion === 4 ? out4 : out6;
       const j = tun.outerVersion === 4 ? k4++ : k6++;
       const len = encapGre(out.data, j * out.slotSize, (j + 1) * out.slotSize, rx.data, info.l3Off, innerLen, tun);
-      if (len < 0) { counts.sendErrors++; if (tun.outerVersion === 4) k4--; else k6--; continue; }
+      if (len < 0) {
+        counts.sendErrors++;
+        if (tun.outerVersion === 4) k4--;
+        else k6--;
+        continue;
+      }
       out.setPacket(j, 0, len);
     }
     if (k4 > 0) counts.encapsulated4 += sendAll(tx4, out4, k4);

@@ -31,7 +31,9 @@ const ACTIVE_EARLIEST_MS = HC.interval_ms;
  */
 const RECOVER_BOUND_MS = (HC.rise + 1) * HC.interval_ms + HC.jitter_ms + HC.timeout_ms;
 
-interface Status { dataplane: { counters?: Record<string, number> } }
+interface Status {
+  dataplane: { counters?: Record<string, number> };
+}
 
 const counter = (ns: string, name: string): number => weir<Status>(ns, ['status']).dataplane.counters?.[name] ?? 0;
 
@@ -50,16 +52,26 @@ function sequential(url: string, firstPort: number, count: number, gapMs: number
  * none is reused), each bounded by --max-time `maxTime` s and the whole by `seconds`:
  * "<http code> <backend>" per connection (code 000: failed).
  */
-function parallel(url: string, count: number, parallelMax: number, maxTime: number, seconds: number): Promise<string[]> {
+function parallel(
+  url: string,
+  count: number,
+  parallelMax: number,
+  maxTime: number,
+  seconds: number,
+): Promise<string[]> {
   const script = `curl -s --parallel --parallel-immediate --parallel-max ${parallelMax} --max-time ${maxTime} -H 'Connection: close' -w '%{http_code} %header{x-backend}\\n' ${Array.from({ length: count }, () => `-o /dev/null ${url}`).join(' ')}`;
   return run(script, seconds);
 }
 
 function run(script: string, seconds: number): Promise<string[]> {
-  const child = spawn('ip', ['netns', 'exec', CLIENT, 'timeout', String(seconds), 'sh', '-c', script], { stdio: ['ignore', 'pipe', 'ignore'] });
+  const child = spawn('ip', ['netns', 'exec', CLIENT, 'timeout', String(seconds), 'sh', '-c', script], {
+    stdio: ['ignore', 'pipe', 'ignore'],
+  });
   let out = '';
   child.stdout.setEncoding('utf8');
-  child.stdout.on('data', (d: string) => { out += d; });
+  child.stdout.on('data', (d: string) => {
+    out += d;
+  });
   return new Promise((r) => child.once('close', () => r(out.split('\n').filter((l) => /^(\d+ )?\d{3}( |$)/.test(l)))));
 }
 
@@ -87,9 +99,12 @@ describe('passive health signals in nat mode take a failing backend down before 
   test('every backend of web-nat is up on both instances after the first probes', async () => {
     const deadline = Date.now() + 15_000;
     for (;;) {
-      const mine = LBS.map(rows).flat().filter((b) => b.vip === VIP.name);
+      const mine = LBS.map(rows)
+        .flat()
+        .filter((b) => b.vip === VIP.name);
       if (mine.length === 3 * LBS.length && mine.every((b) => b.health === 'up')) break;
-      if (Date.now() > deadline) assert.fail(`web-nat not up everywhere within 15 s: ${JSON.stringify(mine.map((b) => [b.name, b.health]))}`);
+      if (Date.now() > deadline)
+        assert.fail(`web-nat not up everywhere within 15 s: ${JSON.stringify(mine.map((b) => [b.name, b.health]))}`);
       await sleep(300);
     }
     const r = curlMany(urlOf(VIP.address), 30, 10);
@@ -108,25 +123,32 @@ describe('passive health signals in nat mode take a failing backend down before 
     ]);
     const down = await waitHealth(victim, 'down', stoppedAt, [VIP.name], 8000);
     const detect = down.decisions.map((d) => d - stoppedAt);
-    t.diagnostic(`${victim} stopped → down by passive signals: ${detect.map((d, i) => `${LBS[i]} ${d} ms`).join(', ')} (the probes could not decide before ${ACTIVE_EARLIEST_MS} ms)`);
+    t.diagnostic(
+      `${victim} stopped → down by passive signals: ${detect.map((d, i) => `${LBS[i]} ${d} ms`).join(', ')} (the probes could not decide before ${ACTIVE_EARLIEST_MS} ms)`,
+    );
     for (const l of down.lines) {
       assert.equal(l.cause, 'passive', `${l.vip}: the data path decided`);
       assert.match(l.reason ?? '', new RegExp(`^${HC.passive_down_after} consecutive data-path failures`));
     }
     for (const d of detect) assert.ok(d >= 0 && d < ACTIVE_EARLIEST_MS, `down after ${d} ms, before the probes could`);
-    for (const r of LBS.map(rows).flat().filter((b) => b.vip === VIP.name && b.name === victim)) {
+    for (const r of LBS.map(rows)
+      .flat()
+      .filter((b) => b.vip === VIP.name && b.name === victim)) {
       assert.equal(r.health, 'down');
       assert.equal(r.healthCause, 'passive', 'weir backends says why');
     }
     const rst = LBS.map((ns, i) => counter(ns, 'synRst') - before[i]);
     t.diagnostic(`RSTs in answer to SYNs counted: ${rst.map((n, i) => `${LBS[i]} ${n}`).join(', ')}`);
-    for (const n of rst) assert.ok(n >= HC.passive_down_after, `each instance counted at least ${HC.passive_down_after} RSTs (${n})`);
+    for (const n of rst)
+      assert.ok(n >= HC.passive_down_after, `each instance counted at least ${HC.passive_down_after} RSTs (${n})`);
 
     const lines = (await traffic).flat();
     const decided = Math.max(...down.decisions);
     const failed = lines.filter((l) => codeOf(l) !== '200');
     const lateFailures = failed.filter((l) => startOf(l) > decided + 100 + SLACK_MS);
-    t.diagnostic(`new connections: ${lines.length}, ${failed.length} refused (all started before ${decided + 100 + SLACK_MS - stoppedAt} ms after the stop: ${lateFailures.length === 0})`);
+    t.diagnostic(
+      `new connections: ${lines.length}, ${failed.length} refused (all started before ${decided + 100 + SLACK_MS - stoppedAt} ms after the stop: ${lateFailures.length === 0})`,
+    );
     assert.ok(lines.length > 50, `new connections ran (${lines.length})`);
     assert.ok(failed.length >= HC.passive_down_after, 'some connections reached the stopped server and were refused');
     assert.deepEqual(lateFailures, [], 'no new connection failed later than 100 ms (+ slack) after the later decision');
@@ -137,13 +159,19 @@ describe('passive health signals in nat mode take a failing backend down before 
     const listeningAt = await waitListening(`weir-${victim}`, true);
     const up = await waitHealth(victim, 'up', startedAt, [VIP.name], RECOVER_BOUND_MS + SLACK_MS + 2000);
     const recover = up.decisions.map((d) => d - listeningAt);
-    t.diagnostic(`${victim} listening again → up: ${recover.map((d, i) => `${LBS[i]} ${d} ms`).join(', ')} (bound ${RECOVER_BOUND_MS} ms + ${SLACK_MS} ms slack)`);
+    t.diagnostic(
+      `${victim} listening again → up: ${recover.map((d, i) => `${LBS[i]} ${d} ms`).join(', ')} (bound ${RECOVER_BOUND_MS} ms + ${SLACK_MS} ms slack)`,
+    );
     for (const l of up.lines) assert.equal(l.cause, 'active', `${l.vip}: a probe brought it back`);
-    for (const d of recover) assert.ok(d >= startedAt - listeningAt && d <= RECOVER_BOUND_MS + SLACK_MS, `up after ${d} ms`);
+    for (const d of recover)
+      assert.ok(d >= startedAt - listeningAt && d <= RECOVER_BOUND_MS + SLACK_MS, `up after ${d} ms`);
     await waitSteered(up.last);
     const back = curlMany(urlOf(VIP.address), 60, 10);
     assert.equal(back.failures, 0);
-    assert.ok(back.lines.some((l) => l.startsWith(`${victim} `)), `new connections reach ${victim} again`);
+    assert.ok(
+      back.lines.some((l) => l.startsWith(`${victim} `)),
+      `new connections reach ${victim} again`,
+    );
   });
 
   test('a backend whose SYNs go unanswered (the clients retransmit) is down after 5 such connections (cause passive); a probe brings it back', async (t) => {
@@ -157,19 +185,31 @@ describe('passive health signals in nat mode take a failing backend down before 
       const traffic = parallel(urlOf(VIP.address), 160, 60, 2.5, 15);
       const down = await waitHealth(victim, 'down', at, [VIP.name], 8000);
       const detect = down.decisions.map((d) => d - at);
-      t.diagnostic(`SYNs dropped → down by passive signals: ${detect.map((d, i) => `${LBS[i]} ${d} ms`).join(', ')} after the first connection (the client retransmits after 1 s; the probes could not decide before ${ACTIVE_EARLIEST_MS} ms)`);
+      t.diagnostic(
+        `SYNs dropped → down by passive signals: ${detect.map((d, i) => `${LBS[i]} ${d} ms`).join(', ')} after the first connection (the client retransmits after 1 s; the probes could not decide before ${ACTIVE_EARLIEST_MS} ms)`,
+      );
       for (const l of down.lines) {
         assert.equal(l.cause, 'passive', `${l.vip}: the data path decided`);
         assert.match(l.reason ?? '', new RegExp(`^${HC.passive_down_after} consecutive data-path failures`));
       }
-      for (const d of detect) assert.ok(d >= 1000 && d < ACTIVE_EARLIEST_MS, `down after ${d} ms: after the first retransmission, before the probes could`);
+      for (const d of detect)
+        assert.ok(
+          d >= 1000 && d < ACTIVE_EARLIEST_MS,
+          `down after ${d} ms: after the first retransmission, before the probes could`,
+        );
       const unanswered = LBS.map((ns, i) => counter(ns, 'synUnanswered') - before[i]);
-      t.diagnostic(`retransmitted SYNs without an answer counted: ${unanswered.map((n, i) => `${LBS[i]} ${n}`).join(', ')}`);
-      for (const n of unanswered) assert.ok(n >= HC.passive_down_after, `each instance counted at least ${HC.passive_down_after} (${n})`);
+      t.diagnostic(
+        `retransmitted SYNs without an answer counted: ${unanswered.map((n, i) => `${LBS[i]} ${n}`).join(', ')}`,
+      );
+      for (const n of unanswered)
+        assert.ok(n >= HC.passive_down_after, `each instance counted at least ${HC.passive_down_after} (${n})`);
       const lines = await traffic;
       assert.equal(lines.length, 160, 'every connection finished within its bound');
       await waitSteered(down.last);
-      assert.ok(lines.filter((l) => codeOf(l) !== '200').length >= HC.passive_down_after, 'some connections reached the silent backend');
+      assert.ok(
+        lines.filter((l) => codeOf(l) !== '200').length >= HC.passive_down_after,
+        'some connections reached the silent backend',
+      );
       const fresh = curlMany(urlOf(VIP.address), 40, 10);
       assert.equal(fresh.failures, 0, 'new connections all succeed');
       assert.ok(!fresh.lines.some((l) => l.startsWith(`${victim} `)), `no new connection reaches ${victim}`);
@@ -179,7 +219,9 @@ describe('passive health signals in nat mode take a failing backend down before 
       blocked = false;
       const up = await waitHealth(victim, 'up', openedAt, [VIP.name], RECOVER_BOUND_MS + SLACK_MS + 2000);
       for (const l of up.lines) assert.equal(l.cause, 'active', `${l.vip}: a probe brought it back`);
-      t.diagnostic(`SYNs answered again → up: ${up.decisions.map((d, i) => `${LBS[i]} ${d - openedAt} ms`).join(', ')}`);
+      t.diagnostic(
+        `SYNs answered again → up: ${up.decisions.map((d, i) => `${LBS[i]} ${d - openedAt} ms`).join(', ')}`,
+      );
     } finally {
       if (blocked) blockSyns(`weir-${victim}`, false);
     }

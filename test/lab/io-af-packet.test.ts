@@ -28,13 +28,22 @@ const ioIndex = pathToFileURL(path.resolve(path.dirname(fileURLToPath(import.met
 const PACKET_OUTGOING = 4; // sll_pkttype of a frame this host sent (linux/if_packet.h)
 
 /** Receives until `want` packets arrived or `idleLimit` polls of 100 ms came back empty; copies them out. */
-function drain(port: AfPacketPort, batch: PacketBatch, want: number, idleLimit = 20): { bytes: Uint8Array; flags: number; meta: number[] }[] {
+function drain(
+  port: AfPacketPort,
+  batch: PacketBatch,
+  want: number,
+  idleLimit = 20,
+): { bytes: Uint8Array; flags: number; meta: number[] }[] {
   const out: { bytes: Uint8Array; flags: number; meta: number[] }[] = [];
-  for (let idle = 0; out.length < want && idle < idleLimit; ) {
+  for (let idle = 0; out.length < want && idle < idleLimit;) {
     const n = port.recv(batch, 100);
     if (n === 0) idle++;
     for (let i = 0; i < n; i++) {
-      out.push({ bytes: batch.packet(i).slice(), flags: batch.flags(i), meta: Array.from(batch.meta.subarray(i * META_WORDS, (i + 1) * META_WORDS)) });
+      out.push({
+        bytes: batch.packet(i).slice(),
+        flags: batch.flags(i),
+        meta: Array.from(batch.meta.subarray(i * META_WORDS, (i + 1) * META_WORDS)),
+      });
     }
   }
   return out;
@@ -59,36 +68,43 @@ describe('AF_PACKET ring and fanout between two namespaces', { skip }, () => {
   });
   after(() => removePair(TAG));
 
-  for (const ringVersion of [2, 3] as const) test(`the TPACKET_V${ringVersion} ring receives exactly the 50 UDP datagrams the peer sends, in order, and skips what this host sends`, () => {
-    const batch = new PacketBatch({ slots: 64 });
-    const [port, seesOutgoing] = withNetns(NS_A, () => [new AfPacketPort(IF_A, { ringVersion }), new AfPacketPort(IF_A, { ringVersion, ignoreOutgoing: false })]);
-    try {
-      sendUdp(NS_B, ADDR_A, 9000, 50);
-      const got = drain(port, batch, 50);
-      assert.equal(port.recv(batch, 200), 0, 'nothing beyond the 50 datagrams arrives');
-      assert.equal(got.length, 50);
-      got.forEach((p, i) => {
-        const u = udpOf(p.bytes);
-        assert.ok(u, `packet ${i} is Ethernet/IPv4/UDP`);
-        assert.equal(u.dport, 9000);
-        assert.equal(u.payload, `weir 0 ${i}`);
-        assert.equal(p.meta[META_IFINDEX], port.ifindex);
-        assert.equal(p.meta[META_PROTO] & 0xffff, 0x0800);
-      });
-      // Nobody listens on port 9000, so A's kernel answers with ICMP port unreachable: only the
-      // socket without PACKET_IGNORE_OUTGOING sees those replies. (Once: the kernel rate-limits
-      // those errors per peer, so the V3 run right after would see none.)
-      const all = drain(seesOutgoing, batch, 1000, 3); // everything queued: stop after 300 ms of quiet
-      const outgoing = all.filter((p) => p.meta[META_PROTO] >>> 16 === PACKET_OUTGOING);
-      if (ringVersion === 2) assert.ok(outgoing.length >= 1, 'the host sent at least one ICMP port unreachable');
-      assert.ok(outgoing.every((p) => p.bytes[23] === 1), 'the outgoing frames are ICMP');
-      assert.equal(all.length - outgoing.length, 50);
-      assert.deepEqual(port.stats(), { packets: 50, drops: 0, freezeQueueCount: 0 });
-    } finally {
-      port.close();
-      seesOutgoing.close();
-    }
-  });
+  for (const ringVersion of [2, 3] as const)
+    test(`the TPACKET_V${ringVersion} ring receives exactly the 50 UDP datagrams the peer sends, in order, and skips what this host sends`, () => {
+      const batch = new PacketBatch({ slots: 64 });
+      const [port, seesOutgoing] = withNetns(NS_A, () => [
+        new AfPacketPort(IF_A, { ringVersion }),
+        new AfPacketPort(IF_A, { ringVersion, ignoreOutgoing: false }),
+      ]);
+      try {
+        sendUdp(NS_B, ADDR_A, 9000, 50);
+        const got = drain(port, batch, 50);
+        assert.equal(port.recv(batch, 200), 0, 'nothing beyond the 50 datagrams arrives');
+        assert.equal(got.length, 50);
+        got.forEach((p, i) => {
+          const u = udpOf(p.bytes);
+          assert.ok(u, `packet ${i} is Ethernet/IPv4/UDP`);
+          assert.equal(u.dport, 9000);
+          assert.equal(u.payload, `weir 0 ${i}`);
+          assert.equal(p.meta[META_IFINDEX], port.ifindex);
+          assert.equal(p.meta[META_PROTO] & 0xffff, 0x0800);
+        });
+        // Nobody listens on port 9000, so A's kernel answers with ICMP port unreachable: only the
+        // socket without PACKET_IGNORE_OUTGOING sees those replies. (Once: the kernel rate-limits
+        // those errors per peer, so the V3 run right after would see none.)
+        const all = drain(seesOutgoing, batch, 1000, 3); // everything queued: stop after 300 ms of quiet
+        const outgoing = all.filter((p) => p.meta[META_PROTO] >>> 16 === PACKET_OUTGOING);
+        if (ringVersion === 2) assert.ok(outgoing.length >= 1, 'the host sent at least one ICMP port unreachable');
+        assert.ok(
+          outgoing.every((p) => p.bytes[23] === 1),
+          'the outgoing frames are ICMP',
+        );
+        assert.equal(all.length - outgoing.length, 50);
+        assert.deepEqual(port.stats(), { packets: 50, drops: 0, freezeQueueCount: 0 });
+      } finally {
+        port.close();
+        seesOutgoing.close();
+      }
+    });
 
   test('two sockets in one PACKET_FANOUT_HASH group share 32 flows and no flow reaches both', () => {
     const batch = new PacketBatch({ slots: 256 });
@@ -111,7 +127,10 @@ describe('AF_PACKET ring and fanout between two namespaces', { skip }, () => {
       assert.equal(seen.size, 32, 'all 32 flows arrived');
       for (const [sport, sockets] of seen) assert.equal(sockets.size, 1, `flow from port ${sport} reached one socket`);
       const perSocket = [0, 1].map((w) => [...seen.values()].filter((s) => s.has(w)).length);
-      assert.ok(perSocket.every((c) => c > 0), `both sockets own flows (${perSocket.join('/')})`);
+      assert.ok(
+        perSocket.every((c) => c > 0),
+        `both sockets own flows (${perSocket.join('/')})`,
+      );
     } finally {
       for (const p of ports) p.close();
     }
@@ -122,14 +141,20 @@ describe('AF_PACKET ring and fanout between two namespaces', { skip }, () => {
     inNs(NS_A, 'ip', ['link', 'set', 'weir-io-pf0', 'up']);
     const open: AfPacketPort[] = [];
     try {
-      const [a, b] = withNetns(NS_A, () => [new AfPacketPort(IF_A, { fanoutUnique: true }), new AfPacketPort('weir-io-pf0', { fanoutUnique: true })]);
+      const [a, b] = withNetns(NS_A, () => [
+        new AfPacketPort(IF_A, { fanoutUnique: true }),
+        new AfPacketPort('weir-io-pf0', { fanoutUnique: true }),
+      ]);
       open.push(a, b);
       assert.ok(a.fanoutGroup > 0 && b.fanoutGroup > 0, `ids ${a.fanoutGroup}, ${b.fanoutGroup}`);
       assert.notEqual(a.fanoutGroup, b.fanoutGroup, 'one group per interface');
       const member = withNetns(NS_A, () => new AfPacketPort(IF_A, { fanoutGroup: a.fanoutGroup }));
       open.push(member);
       assert.equal(member.fanoutGroup, a.fanoutGroup);
-      assert.throws(() => withNetns(NS_A, () => new AfPacketPort('weir-io-pf0', { fanoutGroup: a.fanoutGroup })), /PACKET_FANOUT\) weir-io-pf0: EINVAL/);
+      assert.throws(
+        () => withNetns(NS_A, () => new AfPacketPort('weir-io-pf0', { fanoutGroup: a.fanoutGroup })),
+        /PACKET_FANOUT\) weir-io-pf0: EINVAL/,
+      );
       assert.throws(() => new AfPacketPort(IF_A, { fanoutUnique: true, fanoutGroup: 7 }), RangeError);
       assert.throws(() => new AfPacketPort(IF_A, { ringVersion: 4 as 2 }), RangeError);
     } finally {
@@ -152,7 +177,10 @@ describe('AF_PACKET ring and fanout between two namespaces', { skip }, () => {
       assert.equal(ports[0].recv(batch, 0), 0);
       assert.equal(drain(ports[1], batch, 3).length, 3);
       assert.throws(() => new PortPoller([{ rxHandle: {} } as unknown as AfPacketPort]), /not a receiving socket/);
-      assert.throws(() => new PortPoller([withNetns(NS_A, () => new AfPacketPort(IF_A, { rx: false }))]), /not a receiving socket/);
+      assert.throws(
+        () => new PortPoller([withNetns(NS_A, () => new AfPacketPort(IF_A, { rx: false }))]),
+        /not a receiving socket/,
+      );
     } finally {
       for (const p of ports) p.close();
       inNs(NS_A, 'ip', ['link', 'del', 'weir-io-pg0']);
@@ -162,7 +190,8 @@ describe('AF_PACKET ring and fanout between two namespaces', { skip }, () => {
   test('with veth tx offload on, datagrams carry TP_STATUS_CSUMNOTREADY and only the pseudo-header sum; with it off, full checksums', () => {
     const batch = new PacketBatch({ slots: 64 });
     const port = withNetns(NS_A, () => new AfPacketPort(IF_A));
-    const pseudo = (len: number): number => onesSum(new Uint8Array([198, 18, 90, 2, 198, 18, 90, 1, 0, 17, len >> 8, len & 0xff]));
+    const pseudo = (len: number): number =>
+      onesSum(new Uint8Array([198, 18, 90, 2, 198, 18, 90, 1, 0, 17, len >> 8, len & 0xff]));
     try {
       sendUdp(NS_B, ADDR_A, 9002, 20);
       const partial = drain(port, batch, 20);
@@ -191,7 +220,12 @@ describe('AF_PACKET ring and fanout between two namespaces', { skip }, () => {
     const batch = new PacketBatch({ slots: 4, slotSize: 128 });
     const port = withNetns(NS_A, () => new AfPacketPort(IF_A));
     try {
-      inNs(NS_B, 'timeout', ['10', 'python3', '-c', `import socket;socket.socket(socket.AF_INET,socket.SOCK_DGRAM).sendto(b'x'*1000,('${ADDR_A}',9003))`]);
+      inNs(NS_B, 'timeout', [
+        '10',
+        'python3',
+        '-c',
+        `import socket;socket.socket(socket.AF_INET,socket.SOCK_DGRAM).sendto(b'x'*1000,('${ADDR_A}',9003))`,
+      ]);
       const got = drain(port, batch, 1);
       assert.equal(got.length, 1);
       assert.equal(got[0].bytes.length, 128);
@@ -211,7 +245,13 @@ describe('AF_PACKET ring and fanout between two namespaces', { skip }, () => {
     try {
       const frames: Uint8Array[] = [];
       for (let i = 0; i < 10; i++) {
-        const ip = ipv4Packet(ADDR_A, ADDR_B, 17, udp4(ADDR_A, ADDR_B, 30000 + i, 9100, Buffer.from(`frame ${i}`)), i + 1);
+        const ip = ipv4Packet(
+          ADDR_A,
+          ADDR_B,
+          17,
+          udp4(ADDR_A, ADDR_B, 30000 + i, 9100, Buffer.from(`frame ${i}`)),
+          i + 1,
+        );
         const f = new Uint8Array(14 + ip.length);
         f.set([...mac(macs.macB), ...mac(macs.macA), 0x08, 0x00]);
         f.set(ip, 14);
@@ -285,17 +325,23 @@ describe('AF_PACKET ring and fanout between two namespaces', { skip }, () => {
   });
 
   test('failures name the operation, interface and errno (ENODEV on open, ENETDOWN once the interface vanishes); wrong argument types are TypeErrors', () => {
-    assert.throws(() => withNetns(NS_A, () => new AfPacketPort('weir-io-none')), (e: Error & { code?: string }) => {
-      assert.match(e.message, /^AF_PACKET bind weir-io-none: ENODEV/);
-      assert.equal(e.code, 'ENODEV');
-      return true;
-    });
+    assert.throws(
+      () => withNetns(NS_A, () => new AfPacketPort('weir-io-none')),
+      (e: Error & { code?: string }) => {
+        assert.match(e.message, /^AF_PACKET bind weir-io-none: ENODEV/);
+        assert.equal(e.code, 'ENODEV');
+        return true;
+      },
+    );
     inNs(NS_A, 'ip', ['link', 'add', 'weir-io-pe0', 'type', 'veth', 'peer', 'name', 'weir-io-pe1']);
     inNs(NS_A, 'ip', ['link', 'set', 'weir-io-pe0', 'up']);
     const doomed = withNetns(NS_A, () => new AfPacketPort('weir-io-pe0'));
     try {
       inNs(NS_A, 'ip', ['link', 'del', 'weir-io-pe0']);
-      assert.throws(() => doomed.recv(new PacketBatch({ slots: 1 }), 1000), /^Error: AF_PACKET recv weir-io-pe0: ENETDOWN/);
+      assert.throws(
+        () => doomed.recv(new PacketBatch({ slots: 1 }), 1000),
+        /^Error: AF_PACKET recv weir-io-pe0: ENETDOWN/,
+      );
     } finally {
       doomed.close();
     }
@@ -305,7 +351,10 @@ describe('AF_PACKET ring and fanout between two namespaces', { skip }, () => {
       assert.throws(() => bad.recv({ data: new Float64Array(8), meta: new Uint32Array(8), headroom: 0 }, 0), TypeError);
       assert.throws(() => port.recv(new PacketBatch({ slots: 1 }), 'soon' as unknown as number), TypeError);
       port.close();
-      assert.throws(() => port.recv(new PacketBatch({ slots: 1 }), 0), new RegExp(`AF_PACKET recv ${IF_A}: socket is closed`));
+      assert.throws(
+        () => port.recv(new PacketBatch({ slots: 1 }), 0),
+        new RegExp(`AF_PACKET recv ${IF_A}: socket is closed`),
+      );
     } finally {
       port.close();
     }

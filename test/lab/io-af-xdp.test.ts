@@ -7,7 +7,17 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { inNs, labSkipReason } from '../helpers/net.js';
 import { ADDR_A, ADDR_B, buildPair, ipv4Packet, pairNames, removePair, sendUdp, udp4 } from './io-net.js';
-import { AfPacketPort, META_IFINDEX, META_PROTO, META_WORDS, PacketBatch, PortPoller, XdpClassifier, XdpPort, withNetns } from '../../src/io/index.js';
+import {
+  AfPacketPort,
+  META_IFINDEX,
+  META_PROTO,
+  META_WORDS,
+  PacketBatch,
+  PortPoller,
+  XdpClassifier,
+  XdpPort,
+  withNetns,
+} from '../../src/io/index.js';
 import { parseMac } from '../../src/packet/index.js';
 
 const skip = labSkipReason();
@@ -17,7 +27,7 @@ const VIP = '198.18.91.1';
 
 function drain(port: XdpPort, batch: PacketBatch, want: number): Uint8Array[] {
   const out: Uint8Array[] = [];
-  for (let idle = 0; out.length < want && idle < 10; ) {
+  for (let idle = 0; out.length < want && idle < 10;) {
     const n = port.recv(batch, 100);
     if (n === 0) idle++;
     for (let i = 0; i < n; i++) out.push(batch.packet(i).slice());
@@ -36,7 +46,12 @@ describe('AF_XDP: the classifier program and one socket on a veth', { skip }, ()
     // The VIP is routed to A; A does not own it (as on a weir host).
     inNs(NS_B, 'ip', ['route', 'add', `${VIP}/32`, 'via', ADDR_A]);
     [xdp, port] = withNetns(NS_A, () => {
-      const x = new XdpClassifier(IF_A, { queues: 1, snatPortMin: 10240, snatPortMax: 32767, mac: parseMac(macs.macA)! });
+      const x = new XdpClassifier(IF_A, {
+        queues: 1,
+        snatPortMin: 10240,
+        snatPortMax: 32767,
+        mac: parseMac(macs.macA)!,
+      });
       return [x, new XdpPort(IF_A, 0, x.xskMapFd, { frames: 256, ringSize: 64 })] as const;
     });
     xdp.setAddresses([VIP], [ADDR_A]);
@@ -79,7 +94,7 @@ describe('AF_XDP: the classifier program and one socket on a veth', { skip }, ()
     const batch = new PacketBatch({ slots: 16 });
     xdp.setAddresses([], [ADDR_A]);
     sendUdp(NS_B, VIP, 7, 5);
-    assert.equal(drain(port, batch, 1).length, 0, 'the VIP is no longer weir\'s');
+    assert.equal(drain(port, batch, 1).length, 0, "the VIP is no longer weir's");
     xdp.setAddresses([VIP], [ADDR_A]);
     sendUdp(NS_B, VIP, 7, 5);
     assert.equal(drain(port, batch, 5).length, 5);
@@ -102,7 +117,13 @@ describe('AF_XDP: the classifier program and one socket on a veth', { skip }, ()
     try {
       const frames: Uint8Array[] = [];
       for (let i = 0; i < 10; i++) {
-        const ip = ipv4Packet(ADDR_A, ADDR_B, 17, udp4(ADDR_A, ADDR_B, 30000 + i, 9100, Buffer.from(`xdp frame ${i}`)), i + 1);
+        const ip = ipv4Packet(
+          ADDR_A,
+          ADDR_B,
+          17,
+          udp4(ADDR_A, ADDR_B, 30000 + i, 9100, Buffer.from(`xdp frame ${i}`)),
+          i + 1,
+        );
         const f = new Uint8Array(14 + ip.length);
         f.set([...mac(macs.macB), ...mac(macs.macA), 0x08, 0x00]);
         f.set(ip, 14);
@@ -111,7 +132,7 @@ describe('AF_XDP: the classifier program and one socket on a veth', { skip }, ()
       }
       assert.equal(port.send(tx, 10), 10);
       const got: Uint8Array[] = [];
-      for (let idle = 0; got.length < 10 && idle < 20; ) {
+      for (let idle = 0; got.length < 10 && idle < 20;) {
         const n = rx.recv(rxBatch, 100);
         if (n === 0) idle++;
         for (let i = 0; i < n; i++) if (udpDport(rxBatch.packet(i)) === 9100) got.push(rxBatch.packet(i).slice());
@@ -127,17 +148,40 @@ describe('AF_XDP: the classifier program and one socket on a veth', { skip }, ()
     inNs(NS_A, 'ip', ['link', 'add', 'weir-io-xc0', 'type', 'veth', 'peer', 'name', 'weir-io-xc1']);
     try {
       inNs(NS_A, 'ip', ['link', 'set', 'weir-io-xc0', 'up']);
-      const x = withNetns(NS_A, () => new XdpClassifier('weir-io-xc0', { queues: 1, snatPortMin: 1, snatPortMax: 2, mac: new Uint8Array(6) }));
+      const x = withNetns(
+        NS_A,
+        () => new XdpClassifier('weir-io-xc0', { queues: 1, snatPortMin: 1, snatPortMax: 2, mac: new Uint8Array(6) }),
+      );
       assert.match(inNs(NS_A, 'ip', ['-d', 'link', 'show', 'dev', 'weir-io-xc0']), /prog\/xdp/);
       x.close();
       assert.doesNotMatch(inNs(NS_A, 'ip', ['-d', 'link', 'show', 'dev', 'weir-io-xc0']), /prog\/xdp/);
     } finally {
       inNs(NS_A, 'ip', ['link', 'del', 'weir-io-xc0']);
     }
-    assert.throws(() => withNetns(NS_A, () => new XdpClassifier(IF_A, { queues: 1, snatPortMin: 1, snatPortMax: 2, mac: new Uint8Array(6) })),
-      /XDP weir-io-xa0: bpf\(BPF_LINK_CREATE xdp native\): EBUSY .*another XDP program/);
-    assert.throws(() => withNetns(NS_A, () => new XdpClassifier('weir-io-none', { queues: 1, snatPortMin: 1, snatPortMax: 2, mac: new Uint8Array(6) })), /ENODEV/);
-    assert.throws(() => withNetns(NS_A, () => new XdpPort(IF_A, 3, xdp.xskMapFd)), /AF_XDP bind weir-io-xa0 queue 3 .*rx queues.*EINVAL/);
-    assert.throws(() => new XdpClassifier(IF_A, { queues: 1, snatPortMin: 1, snatPortMax: 2, mac: new Uint8Array(5) }), TypeError);
+    assert.throws(
+      () =>
+        withNetns(
+          NS_A,
+          () => new XdpClassifier(IF_A, { queues: 1, snatPortMin: 1, snatPortMax: 2, mac: new Uint8Array(6) }),
+        ),
+      /XDP weir-io-xa0: bpf\(BPF_LINK_CREATE xdp native\): EBUSY .*another XDP program/,
+    );
+    assert.throws(
+      () =>
+        withNetns(
+          NS_A,
+          () =>
+            new XdpClassifier('weir-io-none', { queues: 1, snatPortMin: 1, snatPortMax: 2, mac: new Uint8Array(6) }),
+        ),
+      /ENODEV/,
+    );
+    assert.throws(
+      () => withNetns(NS_A, () => new XdpPort(IF_A, 3, xdp.xskMapFd)),
+      /AF_XDP bind weir-io-xa0 queue 3 .*rx queues.*EINVAL/,
+    );
+    assert.throws(
+      () => new XdpClassifier(IF_A, { queues: 1, snatPortMin: 1, snatPortMax: 2, mac: new Uint8Array(5) }),
+      TypeError,
+    );
   });
 });

@@ -62,9 +62,16 @@ describe('native resources', { skip }, () => {
   after(() => delNs(NS));
 
   test('1000 open/close cycles of ring, send, TUN and raw sockets leave fds unchanged and RSS within 2 MiB', () => {
-    const r = spawnSync('ip', ['netns', 'exec', NS, 'timeout', '120', process.execPath, '--expose-gc', '--input-type=module', '-e', child], { encoding: 'utf8' });
+    const r = spawnSync(
+      'ip',
+      ['netns', 'exec', NS, 'timeout', '120', process.execPath, '--expose-gc', '--input-type=module', '-e', child],
+      { encoding: 'utf8' },
+    );
     assert.equal(r.status, 0, `child failed: ${r.stderr}`);
-    const { before: b, after: a } = JSON.parse(r.stdout.trim().split('\n').pop()!) as Record<'before' | 'after', { fds: number; rss: number; external: number }>;
+    const { before: b, after: a } = JSON.parse(r.stdout.trim().split('\n').pop()!) as Record<
+      'before' | 'after',
+      { fds: number; rss: number; external: number }
+    >;
     assert.equal(a.fds, b.fds, 'open file descriptors');
     assert.ok(a.rss - b.rss < 2 * 1024 * 1024, `RSS grew by ${a.rss - b.rss} bytes`);
     assert.ok(a.external - b.external < 1024 * 1024, `external memory grew by ${a.external - b.external} bytes`);

@@ -54,7 +54,22 @@ function ip4(a: string): number[] {
 /** An IPv4 header (RFC 791, no options, DF, TTL 64) followed by payload, checksum filled. */
 export function ipv4Packet(src: string, dst: string, proto: number, payload: Uint8Array, id = 1): Uint8Array {
   const p = new Uint8Array(20 + payload.length);
-  p.set([0x45, 0, (p.length >> 8) & 0xff, p.length & 0xff, id >> 8, id & 0xff, 0x40, 0, 64, proto, 0, 0, ...ip4(src), ...ip4(dst)]);
+  p.set([
+    0x45,
+    0,
+    (p.length >> 8) & 0xff,
+    p.length & 0xff,
+    id >> 8,
+    id & 0xff,
+    0x40,
+    0,
+    64,
+    proto,
+    0,
+    0,
+    ...ip4(src),
+    ...ip4(dst),
+  ]);
   const c = ~onesSum(p, 0, 20) & 0xffff;
   p[10] = c >> 8;
   p[11] = c & 0xff;
@@ -95,11 +110,37 @@ export function greHeader(protoType: number): Uint8Array {
  * once it listens; `done` resolves when it exits.
  */
 export async function startCapture(
-  ns: string, dev: string, filter: string, count: number, file: string, seconds = 8,
+  ns: string,
+  dev: string,
+  filter: string,
+  count: number,
+  file: string,
+  seconds = 8,
 ): Promise<{ done: Promise<number> }> {
-  const child = spawn('ip', ['netns', 'exec', ns, 'timeout', String(seconds), 'tcpdump', '-i', dev, '--immediate-mode', '-n', '-U', '-c', String(count), '-w', file, filter], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
+  const child = spawn(
+    'ip',
+    [
+      'netns',
+      'exec',
+      ns,
+      'timeout',
+      String(seconds),
+      'tcpdump',
+      '-i',
+      dev,
+      '--immediate-mode',
+      '-n',
+      '-U',
+      '-c',
+      String(count),
+      '-w',
+      file,
+      filter,
+    ],
+    {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    },
+  );
   const done = new Promise<number>((resolve) => child.on('exit', (code) => resolve(code ?? -1)));
   await new Promise<void>((resolve, reject) => {
     let err = '';
@@ -114,9 +155,29 @@ export async function startCapture(
 
 /** Decodes a pcap with tshark (IPv4 and UDP checksums verified) into rows of the given fields. */
 export function tsharkFields(file: string, fields: string[]): string[][] {
-  const r = spawnSync('tshark', ['-r', file, '-o', 'ip.check_checksum:TRUE', '-o', 'udp.check_checksum:TRUE', '-T', 'fields', '-E', 'separator=|', ...fields.flatMap((f) => ['-e', f])], { encoding: 'utf8' });
+  const r = spawnSync(
+    'tshark',
+    [
+      '-r',
+      file,
+      '-o',
+      'ip.check_checksum:TRUE',
+      '-o',
+      'udp.check_checksum:TRUE',
+      '-T',
+      'fields',
+      '-E',
+      'separator=|',
+      ...fields.flatMap((f) => ['-e', f]),
+    ],
+    { encoding: 'utf8' },
+  );
   if (r.status !== 0) throw new Error(`tshark failed: ${r.stderr}`);
-  return r.stdout.trim().split('\n').filter((l) => l.length > 0).map((l) => l.split('|'));
+  return r.stdout
+    .trim()
+    .split('\n')
+    .filter((l) => l.length > 0)
+    .map((l) => l.split('|'));
 }
 
 function ip6(a: string): number[] {

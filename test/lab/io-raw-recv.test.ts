@@ -4,10 +4,29 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { inNs, labSkipReason } from '../helpers/net.js';
-import { ADDR_A, ADDR_B, buildPair, greHeader, ipv4Packet, ipv6Packet, pairNames, removePair, udp4, udp6 } from './io-net.js';
 import {
-  META_IFINDEX, META_PROTO, META_WIRE_LEN, META_WORDS, PacketBatch, RawIpReceiver, RawIpSender,
-  WEIR_F_SYNTH_HDR, WEIR_F_TRUNCATED, withNetns,
+  ADDR_A,
+  ADDR_B,
+  buildPair,
+  greHeader,
+  ipv4Packet,
+  ipv6Packet,
+  pairNames,
+  removePair,
+  udp4,
+  udp6,
+} from './io-net.js';
+import {
+  META_IFINDEX,
+  META_PROTO,
+  META_WIRE_LEN,
+  META_WORDS,
+  PacketBatch,
+  RawIpReceiver,
+  RawIpSender,
+  WEIR_F_SYNTH_HDR,
+  WEIR_F_TRUNCATED,
+  withNetns,
 } from '../../src/io/index.js';
 
 const skip = labSkipReason();
@@ -34,7 +53,10 @@ describe('raw IP receiver', { skip }, () => {
   let ifindexB = 0;
   before(() => {
     buildPair(TAG);
-    for (const [ns, dev, addr] of [[NS_A, IF_A, A6], [NS_B, IF_B, B6]]) {
+    for (const [ns, dev, addr] of [
+      [NS_A, IF_A, A6],
+      [NS_B, IF_B, B6],
+    ]) {
       inNs(ns, 'sysctl', ['-qw', `net.ipv6.conf.${dev}.disable_ipv6=0`]);
       inNs(ns, 'ip', ['-6', 'addr', 'add', `${addr}/64`, 'dev', dev, 'nodad']);
     }
@@ -49,7 +71,12 @@ describe('raw IP receiver', { skip }, () => {
       const sent: Uint8Array[] = [];
       const out = new PacketBatch({ slots: 3 });
       for (let i = 0; i < 3; i++) {
-        const inner = ipv4Packet('198.18.92.7', '198.18.93.9', 17, udp4('198.18.92.7', '198.18.93.9', 40000 + i, 80, Buffer.from(`in ${i}`)));
+        const inner = ipv4Packet(
+          '198.18.92.7',
+          '198.18.93.9',
+          17,
+          udp4('198.18.92.7', '198.18.93.9', 40000 + i, 80, Buffer.from(`in ${i}`)),
+        );
         sent.push(ipv4Packet(ADDR_A, ADDR_B, IPPROTO_GRE, greWrap(0x0800, inner), 10 + i));
         out.put(i, sent[i]);
       }
@@ -73,9 +100,15 @@ describe('raw IP receiver', { skip }, () => {
     const rx = withNetns(NS_B, () => new RawIpReceiver(6));
     const tx = withNetns(NS_A, () => new RawIpSender(6));
     try {
-      const inner = ipv6Packet('fd00:92::7', 'fd00:93::9', 17, udp6('fd00:92::7', 'fd00:93::9', 41000, 443, Buffer.from('inner6')));
+      const inner = ipv6Packet(
+        'fd00:92::7',
+        'fd00:93::9',
+        17,
+        udp6('fd00:92::7', 'fd00:93::9', 41000, 443, Buffer.from('inner6')),
+      );
       const pkt = ipv6Packet(A6, B6, IPPROTO_GRE, greWrap(0x86dd, inner));
-      pkt[0] = 0x6b; pkt[1] = 0x80; // traffic class 0xb8 (DSCP EF)
+      pkt[0] = 0x6b;
+      pkt[1] = 0x80; // traffic class 0xb8 (DSCP EF)
       const out = new PacketBatch({ slots: 1 });
       out.put(0, pkt);
       assert.equal(tx.send(out, 1), 1);
@@ -95,7 +128,12 @@ describe('raw IP receiver', { skip }, () => {
     const rx = withNetns(NS_B, () => new RawIpReceiver(4));
     const tx = withNetns(NS_A, () => new RawIpSender(4));
     try {
-      const inner = ipv4Packet('198.18.92.7', '198.18.93.9', 17, udp4('198.18.92.7', '198.18.93.9', 40000, 80, new Uint8Array(400)));
+      const inner = ipv4Packet(
+        '198.18.92.7',
+        '198.18.93.9',
+        17,
+        udp4('198.18.92.7', '198.18.93.9', 40000, 80, new Uint8Array(400)),
+      );
       const pkt = ipv4Packet(ADDR_A, ADDR_B, IPPROTO_GRE, greWrap(0x0800, inner));
       const out = new PacketBatch({ slots: 1, slotSize: 1024 });
       out.put(0, pkt);

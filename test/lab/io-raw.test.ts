@@ -6,7 +6,20 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { inNs, labSkipReason } from '../helpers/net.js';
-import { ADDR_A, ADDR_B, buildPair, pairNames, greHeader, ipv4Packet, ipv6Packet, removePair, startCapture, tsharkFields, udp4, udp6 } from './io-net.js';
+import {
+  ADDR_A,
+  ADDR_B,
+  buildPair,
+  pairNames,
+  greHeader,
+  ipv4Packet,
+  ipv6Packet,
+  removePair,
+  startCapture,
+  tsharkFields,
+  udp4,
+  udp6,
+} from './io-net.js';
 import { PacketBatch, RawIpSender, WEIR_F_TX_ERROR, META_AUX, META_WORDS, withNetns } from '../../src/io/index.js';
 
 const skip = labSkipReason();
@@ -33,7 +46,13 @@ describe('raw IP sender', { skip }, () => {
     try {
       const batch = new PacketBatch({ slots: 4 });
       for (let i = 0; i < 3; i++) {
-        const inner = ipv4Packet('198.18.92.7', '198.18.93.9', 17, udp4('198.18.92.7', '198.18.93.9', 40000 + i, 80, Buffer.from(`inner ${i}`)), 100 + i);
+        const inner = ipv4Packet(
+          '198.18.92.7',
+          '198.18.93.9',
+          17,
+          udp4('198.18.92.7', '198.18.93.9', 40000 + i, 80, Buffer.from(`inner ${i}`)),
+          100 + i,
+        );
         const gre = new Uint8Array(4 + inner.length);
         gre.set(greHeader(0x0800));
         gre.set(inner, 4);
@@ -44,7 +63,15 @@ describe('raw IP sender', { skip }, () => {
     } finally {
       raw.close();
     }
-    const rows = tsharkFields(file, ['ip.src', 'ip.dst', 'gre.proto', 'udp.srcport', 'udp.dstport', 'ip.checksum.status', 'udp.checksum.status']);
+    const rows = tsharkFields(file, [
+      'ip.src',
+      'ip.dst',
+      'gre.proto',
+      'udp.srcport',
+      'udp.dstport',
+      'ip.checksum.status',
+      'udp.checksum.status',
+    ]);
     assert.equal(rows.length, 3);
     rows.forEach((r, i) => {
       assert.equal(r[0], `${ADDR_A},198.18.92.7`, 'outer then inner source');
@@ -59,7 +86,10 @@ describe('raw IP sender', { skip }, () => {
 
   test('an IPv6 packet carrying GRE with an inner IPv6 UDP datagram is captured in the peer with both headers intact', async () => {
     const [a6, b6] = ['fd00:90::1', 'fd00:90::2'];
-    for (const [ns, dev, addr] of [[NS_A, IF_A, a6], [NS_B, IF_B, b6]]) {
+    for (const [ns, dev, addr] of [
+      [NS_A, IF_A, a6],
+      [NS_B, IF_B, b6],
+    ]) {
       inNs(ns, 'sysctl', ['-qw', `net.ipv6.conf.${dev}.disable_ipv6=0`]);
       inNs(ns, 'ip', ['-6', 'addr', 'add', `${addr}/64`, 'dev', dev, 'nodad']);
     }
@@ -69,7 +99,12 @@ describe('raw IP sender', { skip }, () => {
     try {
       const batch = new PacketBatch({ slots: 2 });
       for (let i = 0; i < 2; i++) {
-        const inner = ipv6Packet('fd00:92::7', 'fd00:93::9', 17, udp6('fd00:92::7', 'fd00:93::9', 41000 + i, 443, Buffer.from(`inner6 ${i}`)));
+        const inner = ipv6Packet(
+          'fd00:92::7',
+          'fd00:93::9',
+          17,
+          udp6('fd00:92::7', 'fd00:93::9', 41000 + i, 443, Buffer.from(`inner6 ${i}`)),
+        );
         const gre = new Uint8Array(4 + inner.length);
         gre.set(greHeader(0x86dd));
         gre.set(inner, 4);
@@ -80,7 +115,14 @@ describe('raw IP sender', { skip }, () => {
     } finally {
       raw.close();
     }
-    const rows = tsharkFields(file, ['ipv6.src', 'ipv6.dst', 'gre.proto', 'udp.srcport', 'udp.dstport', 'udp.checksum.status']);
+    const rows = tsharkFields(file, [
+      'ipv6.src',
+      'ipv6.dst',
+      'gre.proto',
+      'udp.srcport',
+      'udp.dstport',
+      'udp.checksum.status',
+    ]);
     assert.equal(rows.length, 2);
     rows.forEach((r, i) => {
       assert.equal(r[0], `${a6},fd00:92::7`);

@@ -13,7 +13,7 @@ const TUN = 'weir-io-t0';
 /** Receives until `want` packets or 20 empty 100 ms polls. */
 function drain(port: TunPort, batch: PacketBatch, want: number): Uint8Array[] {
   const out: Uint8Array[] = [];
-  for (let idle = 0; out.length < want && idle < 20; ) {
+  for (let idle = 0; out.length < want && idle < 20;) {
     const n = port.recv(batch, 100);
     if (n === 0) idle++;
     for (let i = 0; i < n; i++) out.push(batch.packet(i).slice());
@@ -33,7 +33,9 @@ describe('TUN queues', { skip }, () => {
       inNs(NS, 'ip', ['addr', 'add', '198.18.91.1/24', 'dev', TUN]);
       inNs(NS, 'ip', ['link', 'set', TUN, 'up']);
       const batch = new PacketBatch({ slots: 8 });
-      const requests = [1, 2, 3].map((seq) => ipv4Packet('198.18.91.2', '198.18.91.1', 1, icmpEcho(0x7765, seq, Buffer.from(`weir tun ${seq}`)), seq));
+      const requests = [1, 2, 3].map((seq) =>
+        ipv4Packet('198.18.91.2', '198.18.91.1', 1, icmpEcho(0x7765, seq, Buffer.from(`weir tun ${seq}`)), seq),
+      );
       requests.forEach((p, i) => batch.put(i, p));
       assert.equal(tun.send(batch, 3), 3);
       const replies = drain(tun, batch, 3);
@@ -54,7 +56,10 @@ describe('TUN queues', { skip }, () => {
   });
 
   test('with IFF_MULTI_QUEUE two queues attach to one device and closing both removes it', () => {
-    const [q0, q1] = withNetns(NS, () => [new TunPort('weir-io-mq', { multiQueue: true }), new TunPort('weir-io-mq', { multiQueue: true })]);
+    const [q0, q1] = withNetns(NS, () => [
+      new TunPort('weir-io-mq', { multiQueue: true }),
+      new TunPort('weir-io-mq', { multiQueue: true }),
+    ]);
     try {
       assert.equal(q0.name, 'weir-io-mq');
       assert.equal(q1.name, 'weir-io-mq');
@@ -70,7 +75,10 @@ describe('TUN queues', { skip }, () => {
   test('attaching a second single-queue TUN of the same name fails with EBUSY naming the device', () => {
     const q = withNetns(NS, () => new TunPort('weir-io-sq'));
     try {
-      assert.throws(() => withNetns(NS, () => new TunPort('weir-io-sq')), /^Error: TUN ioctl\(TUNSETIFF\) weir-io-sq: EBUSY/);
+      assert.throws(
+        () => withNetns(NS, () => new TunPort('weir-io-sq')),
+        /^Error: TUN ioctl\(TUNSETIFF\) weir-io-sq: EBUSY/,
+      );
     } finally {
       q.close();
     }

@@ -13,7 +13,9 @@ const lab = path.join(PACKAGE_ROOT, 'netns-lab', 'lab');
 
 function weirNamespaces(): string[] {
   return (spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout ?? '')
-    .split('\n').map((l) => l.split(' ')[0]).filter((n) => /^weir-(client|router|fabric|lb\d|be\d)$/.test(n));
+    .split('\n')
+    .map((l) => l.split(' ')[0])
+    .filter((n) => /^weir-(client|router|fabric|lb\d|be\d)$/.test(n));
 }
 
 after(() => {
@@ -28,7 +30,11 @@ test('lab up builds every namespace and status --json describes them', { skip },
   for (const n of s.namespaces) assert.equal(n.present, true, `${n.ns} present`);
   assert.equal(s.backends.length, 3);
   for (const b of s.backends) {
-    assert.deepEqual(b.servers.map((p) => p.what).filter((w) => w !== 'weir-decap'), ['http+udp-echo', 'iperf3'], `${b.name} runs http+udp and iperf3`);
+    assert.deepEqual(
+      b.servers.map((p) => p.what).filter((w) => w !== 'weir-decap'),
+      ['http+udp-echo', 'iperf3'],
+      `${b.name} runs http+udp and iperf3`,
+    );
     for (const p of b.servers) assert.equal(p.alive, true, `${b.name} ${p.what} alive`);
   }
   assert.ok(s.vips.some((v) => v.mode === 'dsr-gre') && s.vips.some((v) => v.address.includes(':')));
@@ -37,20 +43,32 @@ test('lab up builds every namespace and status --json describes them', { skip },
 test('every backend answers HTTP from the client over IPv4 and IPv6 with its own name', { skip }, () => {
   const s = JSON.parse(execFileSync(lab, ['status', '--json'], { encoding: 'utf8' })) as LabStatus;
   for (const b of s.backends) {
-    assert.equal(inNs('weir-client', 'curl', ['-s', '--max-time', '3', `http://${b.v4}/`]).trim(), `${b.name} 198.18.0.2`);
-    assert.equal(inNs('weir-client', 'curl', ['-s', '--max-time', '3', `http://[${b.v6}]/`]).trim(), `${b.name} fd00::2`);
+    assert.equal(
+      inNs('weir-client', 'curl', ['-s', '--max-time', '3', `http://${b.v4}/`]).trim(),
+      `${b.name} 198.18.0.2`,
+    );
+    assert.equal(
+      inNs('weir-client', 'curl', ['-s', '--max-time', '3', `http://[${b.v6}]/`]).trim(),
+      `${b.name} fd00::2`,
+    );
   }
 });
 
 test('the UDP echo server prefixes its name', { skip }, () => {
-  const out = execFileSync('ip', ['netns', 'exec', 'weir-client', 'timeout', '3', 'socat', '-', 'UDP:198.18.1.22:7'], { input: 'ping\n', encoding: 'utf8' });
+  const out = execFileSync('ip', ['netns', 'exec', 'weir-client', 'timeout', '3', 'socat', '-', 'UDP:198.18.1.22:7'], {
+    input: 'ping\n',
+    encoding: 'utf8',
+  });
   assert.equal(out, 'be2 ping\n');
 });
 
 test('lab up twice is idempotent and lab down removes every lab namespace and server', { skip }, () => {
   execFileSync(lab, ['up']);
   const s = JSON.parse(execFileSync(lab, ['status', '--json'], { encoding: 'utf8' })) as LabStatus;
-  const pids = [...s.backends.flatMap((b) => b.servers.map((p) => p.pid)), ...s.weir.map((w) => w.pid).filter((p): p is number => p !== null)];
+  const pids = [
+    ...s.backends.flatMap((b) => b.servers.map((p) => p.pid)),
+    ...s.weir.map((w) => w.pid).filter((p): p is number => p !== null),
+  ];
   assert.ok(pids.length >= 8, 'backend servers and weir instances are running');
   execFileSync(lab, ['down']);
   assert.deepEqual(weirNamespaces(), []);

@@ -8,16 +8,25 @@ import { figuresTable, ratiosTable } from '../../scripts/bench/lab/report.js';
 import { ratioChart } from '../../scripts/bench/lab/svg.js';
 
 test('a config error names the first problem without the scratch path, and counts the rest', () => {
-  const text = '/tmp/weir-bn-x/weir-dsr-l2-tun-w1.yaml: 3 problems vips[0].mode: dsr-l2 needs instance.io afpacket (line 28, col 11) '
-    + 'vips[1].mode: dsr-l2 needs instance.io afpacket (line 42, col 11) vips[2].mode: dsr-l2 needs instance.io afpacket (line 56, col 11)';
+  const text =
+    '/tmp/weir-bn-x/weir-dsr-l2-tun-w1.yaml: 3 problems vips[0].mode: dsr-l2 needs instance.io afpacket (line 28, col 11) ' +
+    'vips[1].mode: dsr-l2 needs instance.io afpacket (line 42, col 11) vips[2].mode: dsr-l2 needs instance.io afpacket (line 56, col 11)';
   assert.equal(configProblems(text), 'vips[0].mode: dsr-l2 needs instance.io afpacket (+2 more)');
-  assert.equal(configProblems('/tmp/a/b.yaml: 1 problem instance.io: must be one of afpacket, tun, got "x" (line 9, col 7)'),
-    'instance.io: must be one of afpacket, tun, got "x"');
+  assert.equal(
+    configProblems('/tmp/a/b.yaml: 1 problem instance.io: must be one of afpacket, tun, got "x" (line 9, col 7)'),
+    'instance.io: must be one of afpacket, tun, got "x"',
+  );
 });
 
 test("a start failure is weir's stderr line, else the last error of its JSON log", () => {
-  assert.equal(weirWords('{"level":30,"msg":"x"}\nweir: cannot start: data-plane worker 0: EINVAL\n'), 'cannot start: data-plane worker 0: EINVAL');
-  assert.equal(weirWords('{"level":30,"msg":"up"}\n{"level":50,"msg":"worker failed","err":"EINVAL"}\n'), 'worker failed: EINVAL');
+  assert.equal(
+    weirWords('{"level":30,"msg":"x"}\nweir: cannot start: data-plane worker 0: EINVAL\n'),
+    'cannot start: data-plane worker 0: EINVAL',
+  );
+  assert.equal(
+    weirWords('{"level":30,"msg":"up"}\n{"level":50,"msg":"worker failed","err":"EINVAL"}\n'),
+    'worker failed: EINVAL',
+  );
   assert.equal(weirWords('{"level":50,"msg":"worker failed","err":{"message":"EPERM"}}'), 'worker failed: EPERM');
   assert.equal(weirWords(''), '(no message)');
 });
@@ -28,9 +37,18 @@ test('medians of odd and even sample counts', () => {
 });
 
 test('rows carry every column, medians with spread, refusals with their reason, and weir ÷ each peer', () => {
-  const vs = [peerVariant('kernel'), peerVariant('haproxy'), weirVariant('nat', 'afpacket', '1'), weirVariant('nat', 'afxdp', '1')];
+  const vs = [
+    peerVariant('kernel'),
+    peerVariant('haproxy'),
+    weirVariant('nat', 'afpacket', '1'),
+    weirVariant('nat', 'afxdp', '1'),
+  ];
   const rec = new Recorder();
-  for (const [k, xs] of [['udp_kpps', [300, 320, 310]], ['conn_per_s', [10_000, 12_000, 11_000]], ['connect_p50_low_us', [100, 120, 110]]] as const) {
+  for (const [k, xs] of [
+    ['udp_kpps', [300, 320, 310]],
+    ['conn_per_s', [10_000, 12_000, 11_000]],
+    ['connect_p50_low_us', [100, 120, 110]],
+  ] as const) {
     for (const x of xs) rec.add('kernel', k, x);
   }
   rec.add('haproxy', 'conn_per_s', 8000);
@@ -70,6 +88,10 @@ test('rows carry every column, medians with spread, refusals with their reason, 
 
   const svg = ratioChart(rows, r, 'test');
   assert.match(svg, /^<svg [^>]*xmlns="http:\/\/www\.w3\.org\/2000\/svg"/);
-  assert.equal((svg.match(/<rect [^>]*><title>/g) ?? []).length, 4, 'a bar per ratio that exists (udp ÷ kernel, conn/s ÷ both, p50 ÷ kernel)');
+  assert.equal(
+    (svg.match(/<rect [^>]*><title>/g) ?? []).length,
+    4,
+    'a bar per ratio that exists (udp ÷ kernel, conn/s ÷ both, p50 ÷ kernel)',
+  );
   assert.ok(svg.trimEnd().endsWith('</svg>'));
 });

@@ -19,18 +19,45 @@ try {
 
 const UP = 3;
 const DOWN = 1;
-const good: BfdPacketFields = { diag: 0, state: UP, detectMult: 3, myDisc: 0x11223344, yourDisc: 0x55667788, desiredMinTxUs: 100_000, requiredMinRxUs: 100_000 };
+const good: BfdPacketFields = {
+  diag: 0,
+  state: UP,
+  detectMult: 3,
+  myDisc: 0x11223344,
+  yourDisc: 0x55667788,
+  desiredMinTxUs: 100_000,
+  requiredMinRxUs: 100_000,
+};
 
 describe('BFD control packet codec (RFC 5880 §4.1)', { skip }, () => {
   test('encodes the 24-byte packet field by field and decodes it back', () => {
     const b = native!.bfdEncode({ ...good, poll: true });
-    assert.equal(b.toString('hex'), '20' + 'e0' + '03' + '18' + '11223344' + '55667788' + '000186a0' + '000186a0' + '00000000');
+    assert.equal(
+      b.toString('hex'),
+      '20' + 'e0' + '03' + '18' + '11223344' + '55667788' + '000186a0' + '000186a0' + '00000000',
+    );
     // 0x20: version 1, diag 0; 0xe0: state Up (3 << 6) | P (0x20).
     const d = native!.bfdDecode(b);
     assert.ok(d.ok);
     assert.deepEqual(d, {
-      ok: true, version: 1, diag: 0, state: UP, stateName: 'Up', poll: true, final: false, cpi: false, auth: false, demand: false, multipoint: false,
-      detectMult: 3, length: 24, myDisc: 0x11223344, yourDisc: 0x55667788, desiredMinTxUs: 100_000, requiredMinRxUs: 100_000, requiredMinEchoRxUs: 0,
+      ok: true,
+      version: 1,
+      diag: 0,
+      state: UP,
+      stateName: 'Up',
+      poll: true,
+      final: false,
+      cpi: false,
+      auth: false,
+      demand: false,
+      multipoint: false,
+      detectMult: 3,
+      length: 24,
+      myDisc: 0x11223344,
+      yourDisc: 0x55667788,
+      desiredMinTxUs: 100_000,
+      requiredMinRxUs: 100_000,
+      requiredMinEchoRxUs: 0,
     });
     const f = native!.bfdDecode(native!.bfdEncode({ ...good, state: DOWN, yourDisc: 0, final: true, diag: 1 }));
     assert.ok(f.ok && f.final && f.stateName === 'Down' && f.diag === 1);
@@ -41,16 +68,56 @@ describe('BFD control packet codec (RFC 5880 §4.1)', { skip }, () => {
     { what: 'fewer than 4 bytes', bytes: () => Uint8Array.of(0x20, 0xc0), reason: 'short' },
     { what: 'version 0', bytes: () => native!.bfdEncode({ ...good, version: 0 }), reason: 'version' },
     { what: 'version 2', bytes: () => native!.bfdEncode({ ...good, version: 2 }), reason: 'version' },
-    { what: 'a Length field of 20', bytes: () => { const b = native!.bfdEncode(good); b[3] = 20; return b; }, reason: 'length' },
-    { what: 'a Length field beyond the datagram', bytes: () => { const b = native!.bfdEncode(good); b[3] = 48; return b; }, reason: 'length' },
-    { what: 'a datagram shorter than its 24-byte Length', bytes: () => native!.bfdEncode(good).subarray(0, 20), reason: 'length' },
+    {
+      what: 'a Length field of 20',
+      bytes: () => {
+        const b = native!.bfdEncode(good);
+        b[3] = 20;
+        return b;
+      },
+      reason: 'length',
+    },
+    {
+      what: 'a Length field beyond the datagram',
+      bytes: () => {
+        const b = native!.bfdEncode(good);
+        b[3] = 48;
+        return b;
+      },
+      reason: 'length',
+    },
+    {
+      what: 'a datagram shorter than its 24-byte Length',
+      bytes: () => native!.bfdEncode(good).subarray(0, 20),
+      reason: 'length',
+    },
     { what: 'Detect Mult 0', bytes: () => native!.bfdEncode({ ...good, detectMult: 0 }), reason: 'detectMult' },
     { what: 'the Multipoint bit', bytes: () => native!.bfdEncode({ ...good, multipoint: true }), reason: 'multipoint' },
     { what: 'My Discriminator 0', bytes: () => native!.bfdEncode({ ...good, myDisc: 0 }), reason: 'myDiscriminator' },
-    { what: 'Your Discriminator 0 while Up', bytes: () => native!.bfdEncode({ ...good, yourDisc: 0 }), reason: 'yourDiscriminatorZero' },
-    { what: 'Your Discriminator 0 while Init', bytes: () => native!.bfdEncode({ ...good, state: 2, yourDisc: 0 }), reason: 'yourDiscriminatorZero' },
-    { what: 'the A bit (no authentication configured), Length 26', bytes: () => { const b = Buffer.concat([native!.bfdEncode({ ...good, auth: true }), Buffer.alloc(2)]); b[3] = 26; return b; }, reason: 'authentication' },
-    { what: 'the A bit with a Length of 24 (too short for an auth section)', bytes: () => native!.bfdEncode({ ...good, auth: true }), reason: 'length' },
+    {
+      what: 'Your Discriminator 0 while Up',
+      bytes: () => native!.bfdEncode({ ...good, yourDisc: 0 }),
+      reason: 'yourDiscriminatorZero',
+    },
+    {
+      what: 'Your Discriminator 0 while Init',
+      bytes: () => native!.bfdEncode({ ...good, state: 2, yourDisc: 0 }),
+      reason: 'yourDiscriminatorZero',
+    },
+    {
+      what: 'the A bit (no authentication configured), Length 26',
+      bytes: () => {
+        const b = Buffer.concat([native!.bfdEncode({ ...good, auth: true }), Buffer.alloc(2)]);
+        b[3] = 26;
+        return b;
+      },
+      reason: 'authentication',
+    },
+    {
+      what: 'the A bit with a Length of 24 (too short for an auth section)',
+      bytes: () => native!.bfdEncode({ ...good, auth: true }),
+      reason: 'length',
+    },
   ];
   assert.ok(bad.length > 10);
   for (const c of bad) {
@@ -60,7 +127,8 @@ describe('BFD control packet codec (RFC 5880 §4.1)', { skip }, () => {
   }
 
   test('Your Discriminator 0 is fine from a peer that is Down or AdminDown', () => {
-    for (const state of [0, 1]) assert.equal(native!.bfdDecode(native!.bfdEncode({ ...good, state, yourDisc: 0 })).ok, true);
+    for (const state of [0, 1])
+      assert.equal(native!.bfdDecode(native!.bfdEncode({ ...good, state, yourDisc: 0 })).ok, true);
   });
 
   test('random bytes decode or are discarded with a known reason; nothing throws', () => {
@@ -76,7 +144,13 @@ describe('BFD control packet codec (RFC 5880 §4.1)', { skip }, () => {
   });
 
   test('diagnostic names follow RFC 5880 §4.1', () => {
-    assert.deepEqual([0, 1, 3, 7, 42].map(bfdDiagName), ['No Diagnostic', 'Control Detection Time Expired', 'Neighbor Signaled Session Down', 'Administratively Down', 'diag 42']);
+    assert.deepEqual([0, 1, 3, 7, 42].map(bfdDiagName), [
+      'No Diagnostic',
+      'Control Detection Time Expired',
+      'Neighbor Signaled Session Down',
+      'Administratively Down',
+      'diag 42',
+    ]);
   });
 });
 
@@ -102,11 +176,22 @@ describe('two BFD engines on loopback', { skip }, () => {
     closers.push(() => b.close());
     b.on('state', (e: BfdStateEvent) => evB.push(e));
     engineA.heartbeat();
-    engineA.addSession({ peer: '127.0.0.2', local: '127.0.0.1', minTxUs: 50_000, minRxUs: 50_000, multiplier: 3, remotePort: b.port });
+    engineA.addSession({
+      peer: '127.0.0.2',
+      local: '127.0.0.1',
+      minTxUs: 50_000,
+      minRxUs: 50_000,
+      multiplier: 3,
+      remotePort: b.port,
+    });
     b.add('127.0.0.1', { minTxMs: 50, minRxMs: 50, multiplier: 3, local: '127.0.0.2' }, engineA.port);
     const beat = setInterval(() => engineA.heartbeat(), 50);
     try {
-      await until(() => b.status('127.0.0.1')?.state === 'Up' && engineA.sessions()[0]?.state === 'Up', 5000, 'both Up');
+      await until(
+        () => b.status('127.0.0.1')?.state === 'Up' && engineA.sessions()[0]?.state === 'Up',
+        5000,
+        'both Up',
+      );
       const st = b.status('127.0.0.1')!;
       assert.equal(st.remoteState, 'Up');
       assert.equal(st.txIntervalMs, 50, 'the negotiated interval once Up (1 s before, RFC 5880 §6.8.3)');
@@ -138,11 +223,28 @@ describe('two BFD engines on loopback', { skip }, () => {
         sock.setTTL(ttl);
         sock.send(buf, b.port, '127.0.0.1', () => r());
       });
-    const pkt = native!.bfdEncode({ state: DOWN, detectMult: 3, myDisc: 7, yourDisc: 0, desiredMinTxUs: 1_000_000, requiredMinRxUs: 1_000_000 });
+    const pkt = native!.bfdEncode({
+      state: DOWN,
+      detectMult: 3,
+      myDisc: 7,
+      yourDisc: 0,
+      desiredMinTxUs: 1_000_000,
+      requiredMinRxUs: 1_000_000,
+    });
     await send(pkt, 64); // RFC 5881 §5: not 255 → discarded
     await send(Uint8Array.of(1, 2, 3), 255);
     await send(native!.bfdEncode({ ...good, version: 3 }), 255);
-    await send(native!.bfdEncode({ state: DOWN, detectMult: 3, myDisc: 7, yourDisc: 12345, desiredMinTxUs: 1_000_000, requiredMinRxUs: 1_000_000 }), 255);
+    await send(
+      native!.bfdEncode({
+        state: DOWN,
+        detectMult: 3,
+        myDisc: 7,
+        yourDisc: 12345,
+        desiredMinTxUs: 1_000_000,
+        requiredMinRxUs: 1_000_000,
+      }),
+      255,
+    );
     await until(() => (b.stats()?.rxPackets ?? 0) >= 4, 3000, 'four packets received');
     const d = b.stats()!.drops;
     assert.deepEqual([d.ttl, d.short, d.version, d.unknownDiscriminator], [1, 1, 1, 1]);
@@ -158,7 +260,10 @@ describe('two BFD engines on loopback', { skip }, () => {
     assert.throws(() => b.add('127.0.0.4', { minTxMs: 300, minRxMs: 300, multiplier: 3 }, 9), /exists/);
     assert.throws(() => b.add('not-an-ip', { minTxMs: 300, minRxMs: 300, multiplier: 3 }, 9), /not an IP address/);
     assert.throws(() => b.add('127.0.0.5', { minTxMs: 300, minRxMs: 300, multiplier: 0 }, 9), TypeError);
-    assert.throws(() => new BfdManager({ native: native!, port: 0, heartbeatMs: 600, heartbeatTimeoutMs: 1000 }), /at most half/);
+    assert.throws(
+      () => new BfdManager({ native: native!, port: 0, heartbeatMs: 600, heartbeatTimeoutMs: 1000 }),
+      /at most half/,
+    );
     b.close();
     b.close();
     assert.equal(b.status('127.0.0.4'), null);
@@ -171,7 +276,10 @@ describe('BFD start failures', { skip }, () => {
     try {
       const b = new BfdManager({ native: native!, port: a.port });
       try {
-        assert.throws(() => b.add('127.0.0.9', { minTxMs: 300, minRxMs: 300, multiplier: 3 }, 9), /BFD bind UDP port \d+ \(another BFD daemon on this host.*EADDRINUSE/);
+        assert.throws(
+          () => b.add('127.0.0.9', { minTxMs: 300, minRxMs: 300, multiplier: 3 }, 9),
+          /BFD bind UDP port \d+ \(another BFD daemon on this host.*EADDRINUSE/,
+        );
       } finally {
         b.close();
       }

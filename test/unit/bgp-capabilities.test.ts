@@ -19,16 +19,34 @@ import {
   type UpdateMessage,
 } from '../../src/bgp/message.js';
 
-const fixtureDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'test', 'fixtures', 'bgp');
+const fixtureDir = path.resolve(
+  path.dirname(fileURLToPath(import.meta.url)),
+  '..',
+  '..',
+  '..',
+  'test',
+  'fixtures',
+  'bgp',
+);
 const fixture = (name: string): Uint8Array =>
-  Uint8Array.from(Buffer.from(readFileSync(path.join(fixtureDir, `${name}.hex`), 'utf8').split('\n').filter((l) => !l.startsWith('#')).join(''), 'hex'));
+  Uint8Array.from(
+    Buffer.from(
+      readFileSync(path.join(fixtureDir, `${name}.hex`), 'utf8')
+        .split('\n')
+        .filter((l) => !l.startsWith('#'))
+        .join(''),
+      'hex',
+    ),
+  );
 
 const MARKER = 'ff'.repeat(16);
 /** An OPEN (AS 65000, hold 90, id 1.1.1.1) whose one Capabilities parameter holds `caps` (hex). */
 function openWith(caps: string): Uint8Array {
   const param = `02${(caps.length / 2).toString(16).padStart(2, '0')}${caps}`;
   const body = `04fde8005a01010101${(param.length / 2).toString(16).padStart(2, '0')}${param}`;
-  return Uint8Array.from(Buffer.from(`${MARKER}${(19 + body.length / 2).toString(16).padStart(4, '0')}01${body}`, 'hex'));
+  return Uint8Array.from(
+    Buffer.from(`${MARKER}${(19 + body.length / 2).toString(16).padStart(4, '0')}01${body}`, 'hex'),
+  );
 }
 
 const capsOf = (b: Uint8Array): Capability[] => {
@@ -58,10 +76,18 @@ test('graceful restart: R bit, 12-bit restart time and F bit per AFI/SAFI (RFC 4
     ],
   };
   assert.deepEqual(capsOf(openWith(hex)), [gr]);
-  assert.equal(toHex(encodeOpen({ asn: 65000, holdTime: 90, bgpId: '1.1.1.1', capabilities: [gr] })), toHex(openWith(hex)));
+  assert.equal(
+    toHex(encodeOpen({ asn: 65000, holdTime: 90, bgpId: '1.1.1.1', capabilities: [gr] })),
+    toHex(openWith(hex)),
+  );
   // RFC 8538 N bit and the largest restart time; no families (a helper-only speaker, as BIRD sends).
-  assert.deepEqual(capsOf(openWith('40024fff')), [{ kind: 'graceful-restart', restarting: false, notification: true, restartTime: 4095, families: [] }]);
-  assert.throws(() => encodeOpen({ asn: 65000, holdTime: 90, bgpId: '1.1.1.1', capabilities: [{ ...gr, restartTime: 4096 }] }), /0\.\.4095/);
+  assert.deepEqual(capsOf(openWith('40024fff')), [
+    { kind: 'graceful-restart', restarting: false, notification: true, restartTime: 4095, families: [] },
+  ]);
+  assert.throws(
+    () => encodeOpen({ asn: 65000, holdTime: 90, bgpId: '1.1.1.1', capabilities: [{ ...gr, restartTime: 4096 }] }),
+    /0\.\.4095/,
+  );
 });
 
 test('malformed route refresh and graceful restart capabilities are OPEN errors (2/0), never throws', () => {
@@ -79,7 +105,10 @@ test('malformed route refresh and graceful restart capabilities are OPEN errors 
 test('End-of-RIB: an empty UPDATE for IPv4 unicast, an empty MP_UNREACH_NLRI for IPv6 (RFC 4724 §2), byte for byte as BIRD sends them', () => {
   assert.equal(toHex(encodeEndOfRib(1, 1)), toHex(fixture('bird-update-eor-ipv4')));
   assert.equal(toHex(encodeEndOfRib(2, 1)), toHex(fixture('bird-update-eor-ipv6')));
-  for (const [name, afi] of [['bird-update-eor-ipv4', 1], ['bird-update-eor-ipv6', 2]] as const) {
+  for (const [name, afi] of [
+    ['bird-update-eor-ipv4', 1],
+    ['bird-update-eor-ipv6', 2],
+  ] as const) {
     const r = decodeMessage(fixture(name), { fourOctetAs: true });
     assert.ok(r.ok && r.value.type === 'update');
     assert.deepEqual(endOfRib(r.value as UpdateMessage), { afi, safi: 1 }, name);
@@ -102,7 +131,10 @@ test('ROUTE-REFRESH carries one AFI/SAFI (RFC 2918 §3) and the codec keeps it',
 test('random capability bytes in an OPEN decode or fail with an OPEN error, never throw', () => {
   fc.assert(
     fc.property(fc.constantFrom(2, 64, 65, 1, 70), fc.uint8Array({ maxLength: 40 }), (code, value) => {
-      const hex = code.toString(16).padStart(2, '0') + value.length.toString(16).padStart(2, '0') + Buffer.from(value).toString('hex');
+      const hex =
+        code.toString(16).padStart(2, '0') +
+        value.length.toString(16).padStart(2, '0') +
+        Buffer.from(value).toString('hex');
       const r = decodeMessage(openWith(hex));
       if (!r.ok) assert.equal(r.error.code, 2);
     }),
@@ -113,11 +145,23 @@ test('random capability bytes in an OPEN decode or fail with an OPEN error, neve
 test("FRR 8.4's OPEN: route refresh (both codes), graceful restart with R and N bits, 120 s and both families, decoded from the capture", () => {
   const caps = capsOf(fixture('frr-open'));
   assert.ok(caps.some((c) => c.kind === 'route-refresh'));
-  assert.ok(caps.some((c) => c.kind === 'other' && c.code === 128), "Cisco's pre-standard route refresh code too");
-  assert.deepEqual(caps.find((c) => c.kind === 'graceful-restart'), {
-    kind: 'graceful-restart', restarting: true, notification: true, restartTime: 120,
-    families: [{ afi: 1, safi: 1, forwarding: false }, { afi: 2, safi: 1, forwarding: false }],
-  });
+  assert.ok(
+    caps.some((c) => c.kind === 'other' && c.code === 128),
+    "Cisco's pre-standard route refresh code too",
+  );
+  assert.deepEqual(
+    caps.find((c) => c.kind === 'graceful-restart'),
+    {
+      kind: 'graceful-restart',
+      restarting: true,
+      notification: true,
+      restartTime: 120,
+      families: [
+        { afi: 1, safi: 1, forwarding: false },
+        { afi: 2, safi: 1, forwarding: false },
+      ],
+    },
+  );
 });
 
 test("weir's OPEN with graceful restart, as FRR accepted it, is what the encoder writes today", () => {
@@ -125,6 +169,12 @@ test("weir's OPEN with graceful restart, as FRR accepted it, is what the encoder
   const r = decodeMessage(fixture('weir-open-gr'));
   assert.ok(r.ok && r.value.type === 'open');
   const o = r.value;
-  assert.equal(toHex(encodeOpen({ asn: o.asn, holdTime: o.holdTime, bgpId: o.bgpId, capabilities: caps })), toHex(fixture('weir-open-gr')));
-  assert.deepEqual(caps.map((c) => c.kind), ['multiprotocol', 'multiprotocol', 'route-refresh', 'four-octet-as', 'graceful-restart']);
+  assert.equal(
+    toHex(encodeOpen({ asn: o.asn, holdTime: o.holdTime, bgpId: o.bgpId, capabilities: caps })),
+    toHex(fixture('weir-open-gr')),
+  );
+  assert.deepEqual(
+    caps.map((c) => c.kind),
+    ['multiprotocol', 'multiprotocol', 'route-refresh', 'four-octet-as', 'graceful-restart'],
+  );
 });

@@ -25,7 +25,8 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 /** Connects with `key`; resolves 'connected' or 'timeout' (the peer's kernel drops bad segments silently). */
 function attempt(port: number, key: string | null, ms = 1500): Promise<'connected' | 'timeout' | 'error'> {
   return new Promise((resolve) => {
-    const s = key === null ? net.connect({ host: '127.0.0.1', port }) : connectWithMd5({ host: '127.0.0.1', port, key });
+    const s =
+      key === null ? net.connect({ host: '127.0.0.1', port }) : connectWithMd5({ host: '127.0.0.1', port, key });
     const t = setTimeout(() => {
       s.destroy();
       resolve('timeout');
@@ -47,7 +48,9 @@ describe('TCP-MD5 sockets (loopback)', { skip }, () => {
   after(() => server.close());
 
   test('a listener keyed for 127.0.0.1 accepts the right key and nothing else; the kernel counts the bad segments', async () => {
-    await new Promise<void>((resolve) => listenWithMd5(server, { host: '::', port: 0, keys: [{ peer: '127.0.0.1', key: 'weir-secret' }] }, resolve));
+    await new Promise<void>((resolve) =>
+      listenWithMd5(server, { host: '::', port: 0, keys: [{ peer: '127.0.0.1', key: 'weir-secret' }] }, resolve),
+    );
     const port = (server.address() as net.AddressInfo).port;
     assert.equal(await attempt(port, 'weir-secret'), 'connected');
     const before = kernelMd5Counters();
@@ -67,7 +70,11 @@ describe('TCP-MD5 sockets (loopback)', { skip }, () => {
     try {
       assert.throws(() => n.setTcpMd5(fd, '127.0.0.1', 'k'.repeat(81)), RangeError);
       assert.throws(() => n.setTcpMd5(fd, 'fd00::1', 'k'), /not an address the socket's family can reach/);
-      assert.throws(() => n.setTcpMd5(fd, '127.0.0.9', null), (e: NodeJS.ErrnoException) => e.code === 'ENOENT', 'no key to remove');
+      assert.throws(
+        () => n.setTcpMd5(fd, '127.0.0.9', null),
+        (e: NodeJS.ErrnoException) => e.code === 'ENOENT',
+        'no key to remove',
+      );
     } finally {
       n.closeFd(fd);
     }
@@ -85,14 +92,26 @@ describe('password files', () => {
 
   test('the secret is the file without one trailing newline', () => {
     assert.equal(readPasswordFile(file('ok', 'sw0rdfish\n', 0o600)).toString(), 'sw0rdfish');
-    assert.equal(readPasswordFile(file('crlf', 'sw0rdfish\r\n', 0o640)).toString(), 'sw0rdfish', 'group-readable is allowed');
+    assert.equal(
+      readPasswordFile(file('crlf', 'sw0rdfish\r\n', 0o640)).toString(),
+      'sw0rdfish',
+      'group-readable is allowed',
+    );
   });
 
   test('a missing, world-readable, empty or too long file is an error that names the file and never shows the secret', () => {
     assert.throws(() => readPasswordFile(path.join(dir, 'absent')), /absent: no such file/);
-    assert.throws(() => readPasswordFile(file('open', 'hunter2', 0o644)), (e: Error) => /readable by other users \(mode 0644\).*must not be world-readable: chmod 600/.test(e.message) && !e.message.includes('hunter2'));
+    assert.throws(
+      () => readPasswordFile(file('open', 'hunter2', 0o644)),
+      (e: Error) =>
+        /readable by other users \(mode 0644\).*must not be world-readable: chmod 600/.test(e.message) &&
+        !e.message.includes('hunter2'),
+    );
     assert.throws(() => readPasswordFile(file('empty', '\n', 0o600)), /is empty/);
-    assert.throws(() => readPasswordFile(file('long', 'x'.repeat(81), 0o600)), /81 bytes; a TCP-MD5 password has at most 80/);
+    assert.throws(
+      () => readPasswordFile(file('long', 'x'.repeat(81), 0o600)),
+      /81 bytes; a TCP-MD5 password has at most 80/,
+    );
     assert.throws(() => readPasswordFile(dir), /not a regular file/);
   });
 
@@ -111,13 +130,30 @@ bgp:
     assert.equal(loadConfigFile(conf).bgp.peers[0].password_file, path.join(dir, 'router.key'));
     file('world.key', 'sw0rdfish\n', 0o644);
     writeFileSync(conf, cfg('{ address: 198.18.0.1, remote_as: 65000, password_file: world.key }'));
-    assert.throws(() => loadConfigFile(conf), (e: unknown) => e instanceof ConfigError && /bgp\.peers\[0\]\.password_file: .*readable by other users.*\(line 6, col/.test(e.message));
-    const both = parseConfigText(cfg('{ address: 198.18.0.1, remote_as: 65000, password: a, password_file: router.key }'));
-    assert.ok(!both.ok && both.issues.some((i) => i.where === 'bgp.peers[0].password_file' && /together with password/.test(i.message)));
+    assert.throws(
+      () => loadConfigFile(conf),
+      (e: unknown) =>
+        e instanceof ConfigError &&
+        /bgp\.peers\[0\]\.password_file: .*readable by other users.*\(line 6, col/.test(e.message),
+    );
+    const both = parseConfigText(
+      cfg('{ address: 198.18.0.1, remote_as: 65000, password: a, password_file: router.key }'),
+    );
+    assert.ok(
+      !both.ok &&
+        both.issues.some((i) => i.where === 'bgp.peers[0].password_file' && /together with password/.test(i.message)),
+    );
     const long = parseConfigText(cfg(`{ address: 198.18.0.1, remote_as: 65000, password: ${'x'.repeat(81)} }`));
-    assert.ok(!long.ok && long.issues.some((i) => i.where === 'bgp.peers[0].password' && /1\.\.80 bytes/.test(i.message)));
-    const bfd = parseConfigText(cfg('{ address: 198.18.0.1, remote_as: 65000, bfd: { enabled: true, min_tx_ms: 5, multiplier: 0 } }'));
+    assert.ok(
+      !long.ok && long.issues.some((i) => i.where === 'bgp.peers[0].password' && /1\.\.80 bytes/.test(i.message)),
+    );
+    const bfd = parseConfigText(
+      cfg('{ address: 198.18.0.1, remote_as: 65000, bfd: { enabled: true, min_tx_ms: 5, multiplier: 0 } }'),
+    );
     assert.ok(!bfd.ok);
-    assert.deepEqual(bfd.issues.map((i) => i.where).sort(), ['bgp.peers[0].bfd.min_tx_ms', 'bgp.peers[0].bfd.multiplier']);
+    assert.deepEqual(bfd.issues.map((i) => i.where).sort(), [
+      'bgp.peers[0].bfd.min_tx_ms',
+      'bgp.peers[0].bfd.multiplier',
+    ]);
   });
 });

@@ -28,7 +28,15 @@ import {
 } from '../../src/bgp/message.js';
 import { canonicalPrefix, formatIpv6, parseIpv6, parsePrefix } from '../../src/bgp/ip.js';
 
-const fixtureDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'test', 'fixtures', 'bgp');
+const fixtureDir = path.resolve(
+  path.dirname(fileURLToPath(import.meta.url)),
+  '..',
+  '..',
+  '..',
+  'test',
+  'fixtures',
+  'bgp',
+);
 
 interface Fixture {
   name: string;
@@ -45,10 +53,23 @@ function loadFixtures(): Fixture[] {
     .map((f) => {
       const text = readFileSync(path.join(fixtureDir, f), 'utf8');
       const lines = text.split('\n');
-      const meta = (k: string) => lines.find((l) => l.startsWith(`# ${k}:`))?.slice(k.length + 3).trim() ?? '';
-      const hex = lines.filter((l) => !l.startsWith('#')).join('').replace(/\s+/g, '');
+      const meta = (k: string) =>
+        lines
+          .find((l) => l.startsWith(`# ${k}:`))
+          ?.slice(k.length + 3)
+          .trim() ?? '';
+      const hex = lines
+        .filter((l) => !l.startsWith('#'))
+        .join('')
+        .replace(/\s+/g, '');
       const expect = meta('expect');
-      return { name: f.replace(/\.hex$/, ''), source: meta('source'), expect: expect.split(' ')[0], fourOctetAs: expect.includes('as4'), bytes: Uint8Array.from(Buffer.from(hex, 'hex')) };
+      return {
+        name: f.replace(/\.hex$/, ''),
+        source: meta('source'),
+        expect: expect.split(' ')[0],
+        fourOctetAs: expect.includes('as4'),
+        bytes: Uint8Array.from(Buffer.from(hex, 'hex')),
+      };
     });
 }
 
@@ -68,7 +89,11 @@ const fromHex = (h: string): Uint8Array => Uint8Array.from(Buffer.from(h.replace
 describe('golden messages captured from real peers', () => {
   test('the fixture directory holds captures from BIRD, GoBGP and weir, each saying where it came from', () => {
     assert.ok(fixtures.length >= 10, `only ${fixtures.length} fixtures`);
-    for (const p of ['bird-', 'gobgp-', 'weir-']) assert.ok(fixtures.some((f) => f.name.startsWith(p)), `no ${p}* fixture`);
+    for (const p of ['bird-', 'gobgp-', 'weir-'])
+      assert.ok(
+        fixtures.some((f) => f.name.startsWith(p)),
+        `no ${p}* fixture`,
+      );
     for (const f of fixtures) {
       assert.ok(f.source.length > 20, `${f.name} has a source comment`);
       assert.ok(f.expect, `${f.name} says what it is`);
@@ -127,9 +152,15 @@ describe('golden messages captured from real peers', () => {
       ],
     );
     assert.ok(m.capabilities.some((c) => c.kind === 'four-octet-as' && c.asn === 65000));
-    assert.ok(m.capabilities.some((c) => c.kind === 'route-refresh'), 'RFC 2918 route refresh');
+    assert.ok(
+      m.capabilities.some((c) => c.kind === 'route-refresh'),
+      'RFC 2918 route refresh',
+    );
     // BIRD 2 by default is graceful-restart aware (a helper): restart time 120 s, no families of its own.
-    assert.deepEqual(m.capabilities.find((c) => c.kind === 'graceful-restart'), { kind: 'graceful-restart', restarting: false, notification: false, restartTime: 120, families: [] });
+    assert.deepEqual(
+      m.capabilities.find((c) => c.kind === 'graceful-restart'),
+      { kind: 'graceful-restart', restarting: false, notification: false, restartTime: 120, families: [] },
+    );
     const other = m.capabilities.flatMap((c) => (c.kind === 'other' ? [c.code] : []));
     assert.deepEqual(other, [70, 71]); // enhanced refresh, LLGR
   });
@@ -156,7 +187,12 @@ describe('golden messages captured from real peers', () => {
   });
 
   test('the End-of-RIB markers decode as empty UPDATEs', () => {
-    assert.deepEqual(decodeOk(byName('bird-update-eor-ipv4').bytes), { type: 'update', withdrawn: [], attrs: {}, nlri: [] });
+    assert.deepEqual(decodeOk(byName('bird-update-eor-ipv4').bytes), {
+      type: 'update',
+      withdrawn: [],
+      attrs: {},
+      nlri: [],
+    });
     const m6 = decodeOk(byName('bird-update-eor-ipv6').bytes) as UpdateMessage;
     assert.deepEqual(m6.attrs.mpUnreach, { afi: 2, safi: 1, withdrawn: [] });
   });
@@ -185,7 +221,12 @@ describe('round trips', () => {
     },
     {
       name: 'UPDATE withdrawing IPv4 and IPv6 VIPs',
-      m: { type: 'update', withdrawn: ['198.18.0.1/32', '198.18.4.0/22'], attrs: { mpUnreach: { afi: 2, safi: 1, withdrawn: ['fd00::1/128', 'fd00:1::/48'] } }, nlri: [] },
+      m: {
+        type: 'update',
+        withdrawn: ['198.18.0.1/32', '198.18.4.0/22'],
+        attrs: { mpUnreach: { afi: 2, safi: 1, withdrawn: ['fd00::1/128', 'fd00:1::/48'] } },
+        nlri: [],
+      },
     },
     {
       name: 'UPDATE with 120 communities (extended-length attribute) and large communities',
@@ -217,7 +258,11 @@ describe('round trips', () => {
       m: {
         type: 'update',
         withdrawn: [],
-        attrs: { origin: 0, asPath: [{ type: 2, asns: [65001] }], mpReach: { afi: 2, safi: 1, nextHops: ['fd00::2', 'fe80::1'], nlri: ['fd00:250::1/128', '::/0'] } },
+        attrs: {
+          origin: 0,
+          asPath: [{ type: 2, asns: [65001] }],
+          mpReach: { afi: 2, safi: 1, nextHops: ['fd00::2', 'fe80::1'], nlri: ['fd00:250::1/128', '::/0'] },
+        },
         nlri: [],
       },
     },
@@ -236,7 +281,10 @@ describe('round trips', () => {
   });
 
   test('without 4-octet AS, a large AS becomes AS_TRANS in AS_PATH and the real path goes in AS4_PATH (RFC 6793)', () => {
-    const b = encodeUpdate({ attrs: { origin: 0, asPath: [{ type: 2, asns: [4200000001] }], nextHop: '198.18.0.2' }, nlri: ['198.18.0.1/32'] });
+    const b = encodeUpdate({
+      attrs: { origin: 0, asPath: [{ type: 2, asns: [4200000001] }], nextHop: '198.18.0.2' },
+      nlri: ['198.18.0.1/32'],
+    });
     const m = decodeOk(b) as UpdateMessage;
     assert.deepEqual(m.attrs.asPath, [{ type: 2, asns: [23456] }]);
     assert.deepEqual(m.attrs.other, [{ flags: 0xc0, type: 17, value: Uint8Array.of(2, 1, 0xfa, 0x56, 0xea, 0x01) }]);
@@ -269,7 +317,11 @@ function msg(type: number, bodyHex: string): Uint8Array {
 }
 const h16 = (n: number): string => n.toString(16).padStart(4, '0');
 /** An attribute: flags, type, value (1-byte length). */
-const attr = (flags: number, type: number, valueHex: string): string => flags.toString(16).padStart(2, '0') + type.toString(16).padStart(2, '0') + (valueHex.length / 2).toString(16).padStart(2, '0') + valueHex;
+const attr = (flags: number, type: number, valueHex: string): string =>
+  flags.toString(16).padStart(2, '0') +
+  type.toString(16).padStart(2, '0') +
+  (valueHex.length / 2).toString(16).padStart(2, '0') +
+  valueHex;
 /** UPDATE body from withdrawn, attributes, NLRI (hex). */
 const upd = (w: string, a: string, n: string): Uint8Array => msg(2, h16(w.length / 2) + w + h16(a.length / 2) + a + n);
 const ORIGIN = attr(0x40, 1, '00');
@@ -279,7 +331,14 @@ const NLRI = '20c6120001'; // 198.18.0.1/32
 const openBody = (ver: number, as: number, hold: number, id: string, opt: string): string =>
   ver.toString(16).padStart(2, '0') + h16(as) + h16(hold) + id + (opt.length / 2).toString(16).padStart(2, '0') + opt;
 
-const malformed: { what: string; bytes: Uint8Array; code: number; subcode: number; data?: string; opts?: CodecOptions }[] = [
+const malformed: {
+  what: string;
+  bytes: Uint8Array;
+  code: number;
+  subcode: number;
+  data?: string;
+  opts?: CodecOptions;
+}[] = [
   { what: 'a marker that is not all ones', bytes: fromHex('ff'.repeat(15) + 'fe' + '001304'), code: 1, subcode: 1 },
   { what: 'a length field below 19', bytes: fromHex(MARKER + '001204'), code: 1, subcode: 2, data: '0012' },
   { what: 'a length field above 4096', bytes: fromHex(MARKER + '100104'), code: 1, subcode: 2, data: '1001' },
@@ -288,48 +347,236 @@ const malformed: { what: string; bytes: Uint8Array; code: number; subcode: numbe
   { what: 'a KEEPALIVE with a body', bytes: msg(4, '00'), code: 1, subcode: 2 },
   { what: 'a NOTIFICATION without a subcode', bytes: msg(3, '06'), code: 1, subcode: 2 },
   { what: 'an OPEN shorter than its fixed part', bytes: msg(1, '04fde8000301010101'), code: 1, subcode: 2 },
-  { what: 'an OPEN of version 3', bytes: msg(1, openBody(3, 65000, 90, '01010101', '')), code: 2, subcode: 1, data: '0004' },
+  {
+    what: 'an OPEN of version 3',
+    bytes: msg(1, openBody(3, 65000, 90, '01010101', '')),
+    code: 2,
+    subcode: 1,
+    data: '0004',
+  },
   { what: 'an OPEN with hold time 1', bytes: msg(1, openBody(4, 65000, 1, '01010101', '')), code: 2, subcode: 6 },
   { what: 'an OPEN with hold time 2', bytes: msg(1, openBody(4, 65000, 2, '01010101', '')), code: 2, subcode: 6 },
-  { what: 'an OPEN with BGP identifier 0.0.0.0', bytes: msg(1, openBody(4, 65000, 90, '00000000', '')), code: 2, subcode: 3 },
+  {
+    what: 'an OPEN with BGP identifier 0.0.0.0',
+    bytes: msg(1, openBody(4, 65000, 90, '00000000', '')),
+    code: 2,
+    subcode: 3,
+  },
   { what: 'an OPEN from AS 0', bytes: msg(1, openBody(4, 0, 90, '01010101', '')), code: 2, subcode: 2 },
-  { what: 'an OPEN whose 4-octet AS capability says 0', bytes: msg(1, openBody(4, 23456, 90, '01010101', '0206410400000000')), code: 2, subcode: 2 },
-  { what: 'an OPEN with an authentication parameter (type 1)', bytes: msg(1, openBody(4, 65000, 90, '01010101', '0100')), code: 2, subcode: 4 },
-  { what: 'an OPEN whose optional parameter overruns the message', bytes: msg(1, openBody(4, 65000, 90, '01010101', '020601040001')), code: 2, subcode: 0 },
-  { what: 'an OPEN whose capability overruns its parameter', bytes: msg(1, openBody(4, 65000, 90, '01010101', '0204010600010001')), code: 2, subcode: 0 },
-  { what: 'an OPEN whose parameters length disagrees with the message', bytes: fromHex(toHex(msg(1, openBody(4, 65000, 90, '01010101', ''))).replace(/001d01/, '001e01') + '00'), code: 2, subcode: 0 },
+  {
+    what: 'an OPEN whose 4-octet AS capability says 0',
+    bytes: msg(1, openBody(4, 23456, 90, '01010101', '0206410400000000')),
+    code: 2,
+    subcode: 2,
+  },
+  {
+    what: 'an OPEN with an authentication parameter (type 1)',
+    bytes: msg(1, openBody(4, 65000, 90, '01010101', '0100')),
+    code: 2,
+    subcode: 4,
+  },
+  {
+    what: 'an OPEN whose optional parameter overruns the message',
+    bytes: msg(1, openBody(4, 65000, 90, '01010101', '020601040001')),
+    code: 2,
+    subcode: 0,
+  },
+  {
+    what: 'an OPEN whose capability overruns its parameter',
+    bytes: msg(1, openBody(4, 65000, 90, '01010101', '0204010600010001')),
+    code: 2,
+    subcode: 0,
+  },
+  {
+    what: 'an OPEN whose parameters length disagrees with the message',
+    bytes: fromHex(toHex(msg(1, openBody(4, 65000, 90, '01010101', ''))).replace(/001d01/, '001e01') + '00'),
+    code: 2,
+    subcode: 0,
+  },
   { what: 'an UPDATE shorter than 23 bytes', bytes: msg(2, '000000'), code: 1, subcode: 2 },
   { what: 'an UPDATE whose withdrawn length overruns the message', bytes: msg(2, '00100000'), code: 3, subcode: 1 },
-  { what: 'an UPDATE whose attribute length overruns the message', bytes: msg(2, '00000010' + ORIGIN), code: 3, subcode: 1 },
+  {
+    what: 'an UPDATE whose attribute length overruns the message',
+    bytes: msg(2, '00000010' + ORIGIN),
+    code: 3,
+    subcode: 1,
+  },
   { what: 'an UPDATE with a truncated attribute header', bytes: upd('', '4001', ''), code: 3, subcode: 1 },
-  { what: 'an UPDATE whose attribute value overruns the attribute list', bytes: upd('', '400105', ''), code: 3, subcode: 1 },
+  {
+    what: 'an UPDATE whose attribute value overruns the attribute list',
+    bytes: upd('', '400105', ''),
+    code: 3,
+    subcode: 1,
+  },
   { what: 'an UPDATE with ORIGIN twice', bytes: upd('', ORIGIN + ORIGIN + ASPATH2 + NH, NLRI), code: 3, subcode: 1 },
-  { what: 'an UPDATE with ORIGIN flagged optional', bytes: upd('', attr(0xc0, 1, '00') + ASPATH2 + NH, NLRI), code: 3, subcode: 4, data: 'c0010100' },
-  { what: 'an UPDATE with MULTI_EXIT_DISC flagged well-known', bytes: upd('', ORIGIN + ASPATH2 + NH + attr(0x40, 4, '00000001'), NLRI), code: 3, subcode: 4 },
-  { what: 'an UPDATE with NEXT_HOP flagged partial', bytes: upd('', ORIGIN + ASPATH2 + attr(0x60, 3, 'c6120002'), NLRI), code: 3, subcode: 4 },
-  { what: 'an UPDATE with a 2-byte ORIGIN', bytes: upd('', attr(0x40, 1, '0000') + ASPATH2 + NH, NLRI), code: 3, subcode: 5, data: '40010200 00'.replace(' ', '') },
-  { what: 'an UPDATE with a 5-byte NEXT_HOP', bytes: upd('', ORIGIN + ASPATH2 + attr(0x40, 3, 'c612000201'), NLRI), code: 3, subcode: 5 },
-  { what: 'an UPDATE with a 3-byte MULTI_EXIT_DISC', bytes: upd('', ORIGIN + ASPATH2 + NH + attr(0x80, 4, '000001'), NLRI), code: 3, subcode: 5 },
-  { what: 'an UPDATE with ATOMIC_AGGREGATE carrying a value', bytes: upd('', ORIGIN + ASPATH2 + NH + attr(0x40, 6, '00'), NLRI), code: 3, subcode: 5 },
-  { what: 'an UPDATE with ORIGIN 3', bytes: upd('', attr(0x40, 1, '03') + ASPATH2 + NH, NLRI), code: 3, subcode: 6, data: '40010103' },
-  { what: 'an UPDATE with NEXT_HOP 0.0.0.0', bytes: upd('', ORIGIN + ASPATH2 + attr(0x40, 3, '00000000'), NLRI), code: 3, subcode: 8 },
-  { what: 'an UPDATE with a multicast NEXT_HOP', bytes: upd('', ORIGIN + ASPATH2 + attr(0x40, 3, 'e0000001'), NLRI), code: 3, subcode: 8 },
-  { what: 'an UPDATE with a 5-byte COMMUNITIES', bytes: upd('', ORIGIN + ASPATH2 + NH + attr(0xc0, 8, '0000000001'), NLRI), code: 3, subcode: 9 },
-  { what: 'an UPDATE with an 8-byte LARGE_COMMUNITY', bytes: upd('', ORIGIN + ASPATH2 + NH + attr(0xc0, 32, '0000000100000002'), NLRI), code: 3, subcode: 9 },
-  { what: 'an UPDATE with an 8-byte IPv6 MP_REACH next hop', bytes: upd('', ORIGIN + ASPATH2 + attr(0x80, 14, '00020108' + '00'.repeat(8) + '00' + '80' + 'fd00' + '00'.repeat(14)), ''), code: 3, subcode: 9 },
-  { what: 'an UPDATE with a truncated MP_UNREACH_NLRI', bytes: upd('', attr(0x80, 15, '0002'), ''), code: 3, subcode: 9 },
-  { what: 'an UPDATE with an NLRI prefix length of 33', bytes: upd('', ORIGIN + ASPATH2 + NH, '21c612000100'), code: 3, subcode: 10 },
-  { what: 'an UPDATE whose NLRI prefix overruns the message', bytes: upd('', ORIGIN + ASPATH2 + NH, '20c612'), code: 3, subcode: 10 },
+  {
+    what: 'an UPDATE with ORIGIN flagged optional',
+    bytes: upd('', attr(0xc0, 1, '00') + ASPATH2 + NH, NLRI),
+    code: 3,
+    subcode: 4,
+    data: 'c0010100',
+  },
+  {
+    what: 'an UPDATE with MULTI_EXIT_DISC flagged well-known',
+    bytes: upd('', ORIGIN + ASPATH2 + NH + attr(0x40, 4, '00000001'), NLRI),
+    code: 3,
+    subcode: 4,
+  },
+  {
+    what: 'an UPDATE with NEXT_HOP flagged partial',
+    bytes: upd('', ORIGIN + ASPATH2 + attr(0x60, 3, 'c6120002'), NLRI),
+    code: 3,
+    subcode: 4,
+  },
+  {
+    what: 'an UPDATE with a 2-byte ORIGIN',
+    bytes: upd('', attr(0x40, 1, '0000') + ASPATH2 + NH, NLRI),
+    code: 3,
+    subcode: 5,
+    data: '40010200 00'.replace(' ', ''),
+  },
+  {
+    what: 'an UPDATE with a 5-byte NEXT_HOP',
+    bytes: upd('', ORIGIN + ASPATH2 + attr(0x40, 3, 'c612000201'), NLRI),
+    code: 3,
+    subcode: 5,
+  },
+  {
+    what: 'an UPDATE with a 3-byte MULTI_EXIT_DISC',
+    bytes: upd('', ORIGIN + ASPATH2 + NH + attr(0x80, 4, '000001'), NLRI),
+    code: 3,
+    subcode: 5,
+  },
+  {
+    what: 'an UPDATE with ATOMIC_AGGREGATE carrying a value',
+    bytes: upd('', ORIGIN + ASPATH2 + NH + attr(0x40, 6, '00'), NLRI),
+    code: 3,
+    subcode: 5,
+  },
+  {
+    what: 'an UPDATE with ORIGIN 3',
+    bytes: upd('', attr(0x40, 1, '03') + ASPATH2 + NH, NLRI),
+    code: 3,
+    subcode: 6,
+    data: '40010103',
+  },
+  {
+    what: 'an UPDATE with NEXT_HOP 0.0.0.0',
+    bytes: upd('', ORIGIN + ASPATH2 + attr(0x40, 3, '00000000'), NLRI),
+    code: 3,
+    subcode: 8,
+  },
+  {
+    what: 'an UPDATE with a multicast NEXT_HOP',
+    bytes: upd('', ORIGIN + ASPATH2 + attr(0x40, 3, 'e0000001'), NLRI),
+    code: 3,
+    subcode: 8,
+  },
+  {
+    what: 'an UPDATE with a 5-byte COMMUNITIES',
+    bytes: upd('', ORIGIN + ASPATH2 + NH + attr(0xc0, 8, '0000000001'), NLRI),
+    code: 3,
+    subcode: 9,
+  },
+  {
+    what: 'an UPDATE with an 8-byte LARGE_COMMUNITY',
+    bytes: upd('', ORIGIN + ASPATH2 + NH + attr(0xc0, 32, '0000000100000002'), NLRI),
+    code: 3,
+    subcode: 9,
+  },
+  {
+    what: 'an UPDATE with an 8-byte IPv6 MP_REACH next hop',
+    bytes: upd(
+      '',
+      ORIGIN + ASPATH2 + attr(0x80, 14, '00020108' + '00'.repeat(8) + '00' + '80' + 'fd00' + '00'.repeat(14)),
+      '',
+    ),
+    code: 3,
+    subcode: 9,
+  },
+  {
+    what: 'an UPDATE with a truncated MP_UNREACH_NLRI',
+    bytes: upd('', attr(0x80, 15, '0002'), ''),
+    code: 3,
+    subcode: 9,
+  },
+  {
+    what: 'an UPDATE with an NLRI prefix length of 33',
+    bytes: upd('', ORIGIN + ASPATH2 + NH, '21c612000100'),
+    code: 3,
+    subcode: 10,
+  },
+  {
+    what: 'an UPDATE whose NLRI prefix overruns the message',
+    bytes: upd('', ORIGIN + ASPATH2 + NH, '20c612'),
+    code: 3,
+    subcode: 10,
+  },
   { what: 'an UPDATE withdrawing a prefix of length 40', bytes: upd('28c612000100', '', ''), code: 3, subcode: 10 },
-  { what: 'an UPDATE with an IPv6 MP_REACH prefix length of 129', bytes: upd('', ORIGIN + ASPATH2 + attr(0x80, 14, '00020110' + 'fd00' + '00'.repeat(13) + '02' + '00' + '81' + 'fd00' + '00'.repeat(15)), ''), code: 3, subcode: 10 },
-  { what: 'an UPDATE with AS_PATH segment type 5', bytes: upd('', ORIGIN + attr(0x40, 2, '0501fde8') + NH, NLRI), code: 3, subcode: 11 },
-  { what: 'an UPDATE with an empty AS_PATH segment', bytes: upd('', ORIGIN + attr(0x40, 2, '0200') + NH, NLRI), code: 3, subcode: 11 },
-  { what: 'an UPDATE whose AS_PATH segment overruns the attribute', bytes: upd('', ORIGIN + attr(0x40, 2, '0202fde8') + NH, NLRI), code: 3, subcode: 11 },
-  { what: 'a 2-octet AS_PATH read as 4-octet once AS4 is negotiated', bytes: upd('', ORIGIN + attr(0x40, 2, '0202fde8fde9') + NH, NLRI), code: 3, subcode: 11, opts: { fourOctetAs: true } },
-  { what: 'an UPDATE with an unrecognized well-known attribute', bytes: upd('', ORIGIN + ASPATH2 + NH + attr(0x40, 99, '00'), NLRI), code: 3, subcode: 2, data: '40630100' },
-  { what: 'an UPDATE with NLRI but no NEXT_HOP', bytes: upd('', ORIGIN + ASPATH2, NLRI), code: 3, subcode: 3, data: '03' },
+  {
+    what: 'an UPDATE with an IPv6 MP_REACH prefix length of 129',
+    bytes: upd(
+      '',
+      ORIGIN +
+        ASPATH2 +
+        attr(0x80, 14, '00020110' + 'fd00' + '00'.repeat(13) + '02' + '00' + '81' + 'fd00' + '00'.repeat(15)),
+      '',
+    ),
+    code: 3,
+    subcode: 10,
+  },
+  {
+    what: 'an UPDATE with AS_PATH segment type 5',
+    bytes: upd('', ORIGIN + attr(0x40, 2, '0501fde8') + NH, NLRI),
+    code: 3,
+    subcode: 11,
+  },
+  {
+    what: 'an UPDATE with an empty AS_PATH segment',
+    bytes: upd('', ORIGIN + attr(0x40, 2, '0200') + NH, NLRI),
+    code: 3,
+    subcode: 11,
+  },
+  {
+    what: 'an UPDATE whose AS_PATH segment overruns the attribute',
+    bytes: upd('', ORIGIN + attr(0x40, 2, '0202fde8') + NH, NLRI),
+    code: 3,
+    subcode: 11,
+  },
+  {
+    what: 'a 2-octet AS_PATH read as 4-octet once AS4 is negotiated',
+    bytes: upd('', ORIGIN + attr(0x40, 2, '0202fde8fde9') + NH, NLRI),
+    code: 3,
+    subcode: 11,
+    opts: { fourOctetAs: true },
+  },
+  {
+    what: 'an UPDATE with an unrecognized well-known attribute',
+    bytes: upd('', ORIGIN + ASPATH2 + NH + attr(0x40, 99, '00'), NLRI),
+    code: 3,
+    subcode: 2,
+    data: '40630100',
+  },
+  {
+    what: 'an UPDATE with NLRI but no NEXT_HOP',
+    bytes: upd('', ORIGIN + ASPATH2, NLRI),
+    code: 3,
+    subcode: 3,
+    data: '03',
+  },
   { what: 'an UPDATE with NLRI but no ORIGIN', bytes: upd('', ASPATH2 + NH, NLRI), code: 3, subcode: 3, data: '01' },
-  { what: 'an UPDATE with IPv6 MP_REACH but no AS_PATH', bytes: upd('', ORIGIN + attr(0x80, 14, '00020110' + 'fd00' + '00'.repeat(13) + '02' + '00' + '80' + 'fd00' + '00'.repeat(13) + '01'), ''), code: 3, subcode: 3, data: '02' },
+  {
+    what: 'an UPDATE with IPv6 MP_REACH but no AS_PATH',
+    bytes: upd(
+      '',
+      ORIGIN +
+        attr(0x80, 14, '00020110' + 'fd00' + '00'.repeat(13) + '02' + '00' + '80' + 'fd00' + '00'.repeat(13) + '01'),
+      '',
+    ),
+    code: 3,
+    subcode: 3,
+    data: '02',
+  },
 ];
 
 describe('malformed messages get the NOTIFICATION RFC 4271 §6 prescribes', () => {
@@ -401,10 +648,15 @@ describe('decoding never throws', () => {
 
   test('random bytes after a valid header decode to a message or a typed error', () => {
     fc.assert(
-      fc.property(fc.integer({ min: 1, max: 5 }), fc.uint8Array({ maxLength: 300 }), fc.boolean(), (type, body, as4) => {
-        const r = decodeMessage(msg(type, toHex(body)), { fourOctetAs: as4 });
-        assert.ok(r.ok || isError(r));
-      }),
+      fc.property(
+        fc.integer({ min: 1, max: 5 }),
+        fc.uint8Array({ maxLength: 300 }),
+        fc.boolean(),
+        (type, body, as4) => {
+          const r = decodeMessage(msg(type, toHex(body)), { fourOctetAs: as4 });
+          assert.ok(r.ok || isError(r));
+        },
+      ),
       { numRuns: 3000 },
     );
   });
@@ -453,9 +705,19 @@ describe('prefix text', () => {
     ['::ffff:198.18.0.1', '::ffff:c612:1/128'],
     ['::/0', '::/0'],
   ];
-  for (const [input, want] of cases) test(`"${input}" is canonically ${want}`, () => assert.equal(canonicalPrefix(input), want));
-  for (const bad of ['198.18.0.1/33', '198.18.0.1/24', '1.2.3', 'fd00::1::2', 'fd00::/129', 'g::1', '198.018.0.1',
-    '::ffff:198.018.0.1', 'fe80::1%eth0/128']) {
+  for (const [input, want] of cases)
+    test(`"${input}" is canonically ${want}`, () => assert.equal(canonicalPrefix(input), want));
+  for (const bad of [
+    '198.18.0.1/33',
+    '198.18.0.1/24',
+    '1.2.3',
+    'fd00::1::2',
+    'fd00::/129',
+    'g::1',
+    '198.018.0.1',
+    '::ffff:198.018.0.1',
+    'fe80::1%eth0/128',
+  ]) {
     test(`"${bad}" is refused`, () => assert.throws(() => parsePrefix(bad)));
   }
   test('a refused prefix names what is wrong with it', () => {

@@ -18,7 +18,20 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 /** A table with a nat flow (ESTABLISHED, counted both ways), a dsr flow and an IPv6 flow. */
 function filled(): ConnTable {
   const t = ConnTable.create({ capacity: 1024, seed: 1 });
-  const nat = t.insertNat4(6, ip4('198.18.0.2'), 40000, ip4('198.18.100.1'), 80, 3, 7, ip4('198.18.1.21'), 8080, ip4('198.18.1.11'), 20001, 1000);
+  const nat = t.insertNat4(
+    6,
+    ip4('198.18.0.2'),
+    40000,
+    ip4('198.18.100.1'),
+    80,
+    3,
+    7,
+    ip4('198.18.1.21'),
+    8080,
+    ip4('198.18.1.11'),
+    20001,
+    1000,
+  );
   t.track(nat, CT_DIR_ORIG, TH_SYN, 60, 1000);
   t.track(nat, CT_DIR_REPLY, TH_SYN | TH_ACK, 60, 1001);
   t.track(nat, CT_DIR_ORIG, TH_ACK, 1500, 1002);
@@ -32,7 +45,12 @@ function filled(): ConnTable {
 
 const strip = (v: object) => {
   const { entry, vipId, backendId, ageMs, idleMs, expiresInMs, ...rest } = v as Record<string, unknown>;
-  void entry; void vipId; void backendId; void ageMs; void idleMs; void expiresInMs;
+  void entry;
+  void vipId;
+  void backendId;
+  void ageMs;
+  void idleMs;
+  void expiresInMs;
   return rest;
 };
 
@@ -41,7 +59,10 @@ test('dump() and restore() carry every entry with its NAT reply key, state, time
   const recs = a.dump();
   assert.equal(recs.length, 3 * DUMP_WORDS);
   const b = ConnTable.create({ capacity: 2048, seed: 99 }); // another size and seed: keys are re-hashed
-  const ids = new Map([[3, 30], [4, 40]]);
+  const ids = new Map([
+    [3, 30],
+    [4, 40],
+  ]);
   for (let off = 0; off < recs.length; off += DUMP_WORDS) {
     const [vip, backend] = ConnTable.dumpedIds(recs, off);
     assert.ok(b.restore(recs, off, ids.get(vip)!, backend + 100) >= 0);
@@ -49,13 +70,20 @@ test('dump() and restore() carry every entry with its NAT reply key, state, time
   const la = a.list({}, 10, 5000).map(strip);
   const lb = b.list({}, 10, 5000);
   assert.deepEqual(lb.map(strip), la);
-  assert.deepEqual(lb.map((e) => [e.vipId, e.backendId]).sort(), [[30, 107], [40, 109], [40, 109]]);
+  assert.deepEqual(lb.map((e) => [e.vipId, e.backendId]).sort(), [
+    [30, 107],
+    [40, 109],
+    [40, 109],
+  ]);
   // The NAT reply key works in the new table: a reply from the backend finds the flow.
   assert.ok(b.lookup4(6, ip4('198.18.1.21'), 8080, ip4('198.18.1.11'), 20001) >= 0);
   assert.equal(b.lastDir, CT_DIR_REPLY);
   const nat = lb.find((e) => e.snat)!;
   assert.equal(nat.state, 'ESTABLISHED');
-  assert.deepEqual([nat.pktsOrig, nat.pktsReply, nat.bytesOrig, nat.createdMs, nat.lastSeenMs], [2, 1, 1560, 1000, 1002]);
+  assert.deepEqual(
+    [nat.pktsOrig, nat.pktsReply, nat.bytesOrig, nat.createdMs, nat.lastSeenMs],
+    [2, 1, 1560, 1000, 1002],
+  );
   // Restoring again leaves the entries alone.
   assert.ok(b.restore(recs, 0, 30, 107) >= 0);
   assert.equal(b.size(), 3);
@@ -65,9 +93,16 @@ test('the state file maps ids by name, drops entries of VIPs and backends that a
   const file = path.join(dir, 'weir.restart');
   const t = filled();
   const w = writeRestartState(file, t, {
-    instance: 'lb1', restartTime: 30,
-    vips: [['web', 3], ['dns', 4]],
-    backends: [['web', 'be1', 7], ['dns', 'be2', 9]],
+    instance: 'lb1',
+    restartTime: 30,
+    vips: [
+      ['web', 3],
+      ['dns', 4],
+    ],
+    backends: [
+      ['web', 'be1', 7],
+      ['dns', 'be2', 9],
+    ],
   });
   assert.equal(w.entries, 3);
   assert.equal(statSync(file).mode & 0o777, 0o600);
@@ -76,15 +111,27 @@ test('the state file maps ids by name, drops entries of VIPs and backends that a
   assert.equal(existsSync(file), false, 'consumed');
   const fresh = ConnTable.create({ capacity: 1024 });
   // The new process numbers things differently, and no longer has "dns".
-  const r = restoreConnections(fresh, st, { vipId: (n) => ({ web: 11 })[n], backendId: (v, n) => (v === 'web' && n === 'be1' ? 12 : undefined) });
+  const r = restoreConnections(fresh, st, {
+    vipId: (n) => ({ web: 11 })[n],
+    backendId: (v, n) => (v === 'web' && n === 'be1' ? 12 : undefined),
+  });
   assert.deepEqual(r, { restored: 1, orphaned: 2, failed: 0 });
-  assert.deepEqual(fresh.list({}).map((e) => [e.vipId, e.backendId, e.clientPort]), [[11, 12, 40000]]);
+  assert.deepEqual(
+    fresh.list({}).map((e) => [e.vipId, e.backendId, e.clientPort]),
+    [[11, 12, 40000]],
+  );
   assert.equal(takeRestartState(file), null, 'nothing left');
 });
 
 test('a stale, truncated or foreign state file is refused with a reason, never thrown', () => {
   const file = path.join(dir, 'bad.restart');
-  writeRestartState(file, filled(), { instance: 'lb1', restartTime: 5, vips: [], backends: [], now: Date.now() - 6000 });
+  writeRestartState(file, filled(), {
+    instance: 'lb1',
+    restartTime: 5,
+    vips: [],
+    backends: [],
+    now: Date.now() - 6000,
+  });
   const stale = takeRestartState(file);
   assert.ok(stale && 'error' in stale && /6 s old, more than its restart time \(5 s\)/.test(stale.error));
   writeRestartState(file, filled(), { instance: 'lb1', restartTime: 30, vips: [], backends: [] });

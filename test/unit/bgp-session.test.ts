@@ -130,9 +130,11 @@ function rig(opts: Partial<SessionOptions> = {}) {
 }
 
 /** UPDATEs carrying routes (End-of-RIB markers left out; see eors()). */
-const updates = (t: FakeTransport): UpdateMessage[] => t.sent.filter((m): m is UpdateMessage => m.type === 'update' && endOfRib(m) === undefined);
+const updates = (t: FakeTransport): UpdateMessage[] =>
+  t.sent.filter((m): m is UpdateMessage => m.type === 'update' && endOfRib(m) === undefined);
 /** The End-of-RIB markers sent, as "afi/safi". */
-const eors = (t: FakeTransport): string[] => t.sent.flatMap((m) => (m.type === 'update' && endOfRib(m) ? [`${endOfRib(m)!.afi}/${endOfRib(m)!.safi}`] : []));
+const eors = (t: FakeTransport): string[] =>
+  t.sent.flatMap((m) => (m.type === 'update' && endOfRib(m) ? [`${endOfRib(m)!.afi}/${endOfRib(m)!.safi}`] : []));
 
 describe('BGP session FSM', () => {
   test('connecting sends an OPEN with MP IPv4, MP IPv6, route refresh and 4-octet AS, and moves to OpenSent', () => {
@@ -215,7 +217,10 @@ describe('BGP session FSM', () => {
     session.announce('fd00:250::1/128');
     session.announce('198.18.250.1/32');
     establish(3, [{ kind: 'multiprotocol', afi: 1, safi: 1 }]);
-    assert.deepEqual(updates(conn()).map((u) => u.nlri), [['198.18.250.1/32']]);
+    assert.deepEqual(
+      updates(conn()).map((u) => u.nlri),
+      [['198.18.250.1/32']],
+    );
   });
 
   test('keepalives go out every hold/3 and incoming messages keep the session up', () => {
@@ -227,7 +232,13 @@ describe('BGP session FSM', () => {
       conn().peerSends(encodeKeepalive());
     }
     assert.equal(session.state, 'Established');
-    assert.equal(conn().types().slice(before).filter((t) => t === 'keepalive').length, 10);
+    assert.equal(
+      conn()
+        .types()
+        .slice(before)
+        .filter((t) => t === 'keepalive').length,
+      10,
+    );
   });
 
   test('the hold timer expiring sends NOTIFICATION 4/0, drops to Idle and reconnects after the backoff', () => {
@@ -256,7 +267,11 @@ describe('BGP session FSM', () => {
     assert.equal(session.negotiated?.holdTime, 0);
     clock.advance(3_600_000);
     assert.equal(session.state, 'Established');
-    assert.deepEqual(conn().types(), ['open', 'keepalive', 'update', 'update'], 'OPEN, KEEPALIVE and the two End-of-RIB markers, then nothing in an hour');
+    assert.deepEqual(
+      conn().types(),
+      ['open', 'keepalive', 'update', 'update'],
+      'OPEN, KEEPALIVE and the two End-of-RIB markers, then nothing in an hour',
+    );
   });
 
   test('a peer OPEN with hold time 2 is refused with NOTIFICATION 2/6', () => {
@@ -275,7 +290,14 @@ describe('BGP session FSM', () => {
     const { session, conn } = rig();
     session.start();
     conn().emit('connect');
-    conn().peerSends(encodeOpen({ asn: 65099, holdTime: 3, bgpId: '198.18.0.1', capabilities: [{ kind: 'four-octet-as', asn: 65099 }] }));
+    conn().peerSends(
+      encodeOpen({
+        asn: 65099,
+        holdTime: 3,
+        bgpId: '198.18.0.1',
+        capabilities: [{ kind: 'four-octet-as', asn: 65099 }],
+      }),
+    );
     const n = conn().sent.at(-1)!;
     assert.deepEqual(n.type === 'notification' && [n.code, n.subcode], [2, 2]);
     assert.equal(session.state, 'Idle');
@@ -285,7 +307,18 @@ describe('BGP session FSM', () => {
     const { session, clock, establish, conns } = rig();
     establish();
     // UPDATE with ORIGIN 3, AS_PATH [65000] (4-octet), NEXT_HOP, NLRI 198.18.0.1/32.
-    const bad = Buffer.from('ffffffffffffffffffffffffffffffff' + '0030' + '02' + '0000' + '0014' + '40010103' + '4002060201 0000fde8'.replace(' ', '') + '400304c6120001' + '20c6120001', 'hex');
+    const bad = Buffer.from(
+      'ffffffffffffffffffffffffffffffff' +
+        '0030' +
+        '02' +
+        '0000' +
+        '0014' +
+        '40010103' +
+        '4002060201 0000fde8'.replace(' ', '') +
+        '400304c6120001' +
+        '20c6120001',
+      'hex',
+    );
     conns[0].peerSends(bad);
     const n = conns[0].sent.at(-1)!;
     assert.deepEqual(n.type === 'notification' && [n.code, n.subcode], [3, 6]);
@@ -367,7 +400,10 @@ describe('BGP session FSM', () => {
     conns[0].emit('close');
     clock.advance(1000);
     establish();
-    assert.deepEqual(updates(conns[1]).map((u) => u.nlri), [['198.18.250.1/32']]);
+    assert.deepEqual(
+      updates(conns[1]).map((u) => u.nlri),
+      [['198.18.250.1/32']],
+    );
   });
 
   test('a graceful shutdown marks routes with GRACEFUL_SHUTDOWN, waits, withdraws them, then sends Cease 6/2', async () => {
@@ -388,7 +424,10 @@ describe('BGP session FSM', () => {
     clock.advance(1);
     await new Promise((r) => setImmediate(r));
     const after = t.sent.slice(from + 2);
-    assert.deepEqual(after.map((m) => m.type), ['update', 'update', 'notification']);
+    assert.deepEqual(
+      after.map((m) => m.type),
+      ['update', 'update', 'notification'],
+    );
     assert.deepEqual((after[0] as UpdateMessage).withdrawn, ['198.18.250.1/32']);
     assert.deepEqual((after[1] as UpdateMessage).attrs.mpUnreach?.withdrawn, ['fd00:250::1/128']);
     const n = after[2];
@@ -444,7 +483,13 @@ describe('BGP session FSM', () => {
         const before = t.sent.length;
         const downs: { sent?: unknown; received?: unknown }[] = [];
         session.on('down', (d) => downs.push(d));
-        const bytes = validHeader ? Buffer.concat([Buffer.from('ff'.repeat(16), 'hex'), Buffer.from([0, 19 + Math.max(0, body.length - 1)]), body]) : Buffer.from(body);
+        const bytes = validHeader
+          ? Buffer.concat([
+              Buffer.from('ff'.repeat(16), 'hex'),
+              Buffer.from([0, 19 + Math.max(0, body.length - 1)]),
+              body,
+            ])
+          : Buffer.from(body);
         t.peerSends(bytes);
         if (session.state === 'Idle') {
           assert.equal(downs.length, 1);
@@ -498,7 +543,10 @@ describe('passive BGP session', () => {
     peerOpens(t);
     assert.equal(session.state, 'Established');
     assert.deepEqual(states, ['Active', 'OpenSent', 'OpenConfirm', 'Established']);
-    assert.deepEqual(updates(t).map((u) => u.nlri), [['198.18.250.1/32']]);
+    assert.deepEqual(
+      updates(t).map((u) => u.nlri),
+      [['198.18.250.1/32']],
+    );
   });
 
   test('after the peer closes, the session goes back to Active without any connect attempt and accepts a second socket', () => {
@@ -520,7 +568,11 @@ describe('passive BGP session', () => {
     assert.equal(session.accept(second), true);
     peerOpens(second);
     assert.equal(session.state, 'Established');
-    assert.deepEqual(updates(second).map((u) => u.nlri), [['198.18.250.1/32']], 'routes replayed on the new connection');
+    assert.deepEqual(
+      updates(second).map((u) => u.nlri),
+      [['198.18.250.1/32']],
+      'routes replayed on the new connection',
+    );
     assert.ok(!states.includes('Connect') && !states.includes('Idle'), `states: ${states.join(' → ')}`);
   });
 
@@ -595,10 +647,18 @@ describe('route refresh, graceful restart, BFD and counters (issue 19)', () => {
     const before = updates(t).length;
     t.peerSends(encodeRouteRefresh(2, 1));
     const v6 = updates(t).slice(before);
-    assert.deepEqual(v6.map((u) => u.attrs.mpReach?.nlri), [['fd00:250::1/128']]);
+    assert.deepEqual(
+      v6.map((u) => u.attrs.mpReach?.nlri),
+      [['fd00:250::1/128']],
+    );
     const mid = updates(t).length;
     t.peerSends(encodeRouteRefresh(1, 1));
-    assert.deepEqual(updates(t).slice(mid).map((u) => u.nlri), [['198.18.250.1/32'], ['198.18.250.2/32']]);
+    assert.deepEqual(
+      updates(t)
+        .slice(mid)
+        .map((u) => u.nlri),
+      [['198.18.250.1/32'], ['198.18.250.2/32']],
+    );
     assert.equal(session.stats.in.routeRefresh, 2);
     assert.deepEqual(eors(t), ['1/1', '2/1'], 'plain route refresh (not RFC 7313) sends no further End-of-RIB');
   });
@@ -606,7 +666,10 @@ describe('route refresh, graceful restart, BFD and counters (issue 19)', () => {
   test('a ROUTE-REFRESH for a family that was not negotiated is ignored and counted, and the session stays up', () => {
     const { session, establish, conn } = rig();
     session.announce('fd00:250::1/128');
-    establish(3, [{ kind: 'multiprotocol', afi: 1, safi: 1 }, { kind: 'four-octet-as', asn: 65000 }]); // no IPv6
+    establish(3, [
+      { kind: 'multiprotocol', afi: 1, safi: 1 },
+      { kind: 'four-octet-as', asn: 65000 },
+    ]); // no IPv6
     const t = conn();
     const before = t.sent.length;
     t.peerSends(encodeRouteRefresh(2, 1)); // IPv6: not negotiated
@@ -624,14 +687,23 @@ describe('route refresh, graceful restart, BFD and counters (issue 19)', () => {
     assert.ok(open.type === 'open');
     const gr = open.type === 'open' ? open.capabilities.find((c) => c.kind === 'graceful-restart') : undefined;
     assert.deepEqual(gr, {
-      kind: 'graceful-restart', restarting: true, notification: false, restartTime: 30,
-      families: [{ afi: 1, safi: 1, forwarding: true }, { afi: 2, safi: 1, forwarding: true }],
+      kind: 'graceful-restart',
+      restarting: true,
+      notification: false,
+      restartTime: 30,
+      families: [
+        { afi: 1, safi: 1, forwarding: true },
+        { afi: 2, safi: 1, forwarding: true },
+      ],
     });
     assert.throws(() => rig({ gracefulRestart: { restartTime: 5000 } }), /0\.\.4095/);
   });
 
   test('with deferEndOfRib the initial UPDATEs go out at once and End-of-RIB only on releaseEndOfRib(), once', () => {
-    const { session, establish, conn } = rig({ deferEndOfRib: true, gracefulRestart: { restartTime: 30, restarting: true } });
+    const { session, establish, conn } = rig({
+      deferEndOfRib: true,
+      gracefulRestart: { restartTime: 30, restarting: true },
+    });
     session.announce('198.18.250.1/32');
     establish();
     const t = conn();

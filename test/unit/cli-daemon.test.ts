@@ -12,24 +12,42 @@ import type { FlowSpec } from '../helpers/control-harness.js';
 const tmp = tempDir('clid');
 after(stopDaemons);
 
-function configText(o: { socket: string; name?: string; weightB?: number; extraVip?: boolean; broken?: boolean }): string {
+function configText(o: {
+  socket: string;
+  name?: string;
+  weightB?: number;
+  extraVip?: boolean;
+  broken?: boolean;
+}): string {
   return configYaml({
     socket: o.socket,
     instance: { name: o.name ?? 'lab-a', addresses: ['198.18.0.10', 'fd00::10'] },
     cluster: { hash_seed: 'lab' },
     vips: [
       {
-        name: 'web', address: '198.18.100.1', port: 80,
+        name: 'web',
+        address: '198.18.100.1',
+        port: 80,
         backends: [
           { name: 'web-1', address: '198.18.1.1', port: 8080 },
           { name: 'web-2', address: '198.18.1.2', port: 8080, weight: o.broken ? -1 : (o.weightB ?? 100) },
         ],
       },
       {
-        name: 'dns6', address: 'fd00::53', port: 53, protocol: 'udp', mode: 'dsr-gre', table_size: 101,
-        backends: [{ name: 'r1', address: 'fd00:1::1' }, { name: 'r2', address: 'fd00:1::2' }],
+        name: 'dns6',
+        address: 'fd00::53',
+        port: 53,
+        protocol: 'udp',
+        mode: 'dsr-gre',
+        table_size: 101,
+        backends: [
+          { name: 'r1', address: 'fd00:1::1' },
+          { name: 'r2', address: 'fd00:1::2' },
+        ],
       },
-      ...(o.extraVip ? [{ name: 'api', address: '198.18.100.2', port: 443, table_size: 13, backends: [{ address: '198.18.1.3' }] }] : []),
+      ...(o.extraVip
+        ? [{ name: 'api', address: '198.18.100.2', port: 443, table_size: 13, backends: [{ address: '198.18.1.3' }] }]
+        : []),
     ],
   });
 }
@@ -63,7 +81,12 @@ describe('the CLI against a daemon with a fed data plane', () => {
   });
 
   test('weir status shows the instance, the data plane and fingerprints equal to the offline weir maglev', () => {
-    const s = weirJson<{ instance: string; dataplane: { attached: boolean }; vips: { name: string; fingerprint: string }[]; conntrack: { size: number } }>('status', ...S);
+    const s = weirJson<{
+      instance: string;
+      dataplane: { attached: boolean };
+      vips: { name: string; fingerprint: string }[];
+      conntrack: { size: number };
+    }>('status', ...S);
     assert.equal(s.instance, 'lab-a');
     assert.equal(s.dataplane.attached, true);
     assert.equal(s.conntrack.size, flows.length);
@@ -81,23 +104,47 @@ describe('the CLI against a daemon with a fed data plane', () => {
     const lines = t.stdout.trimEnd().split('\n');
     assert.equal(lines.length, 3);
     assert.match(lines[0], /^NAME\s+ADDRESS\s+PROTO\s+MODE\s+BACKENDS\s+ACTIVE\s+TABLE\s+HASH\s+STATE\s+FINGERPRINT$/);
-    assert.match(lines[1], /^web\s+198\.18\.100\.1:80\s+tcp\s+nat\s+2\s+2\s+251\s+five-tuple\s+serving\s+[0-9a-f]{16}$/);
-    assert.match(lines[2], /^dns6\s+\[fd00::53\]:53\s+udp\s+dsr-gre\s+2\s+2\s+101\s+five-tuple\s+serving\s+[0-9a-f]{16}$/);
+    assert.match(
+      lines[1],
+      /^web\s+198\.18\.100\.1:80\s+tcp\s+nat\s+2\s+2\s+251\s+five-tuple\s+serving\s+[0-9a-f]{16}$/,
+    );
+    assert.match(
+      lines[2],
+      /^dns6\s+\[fd00::53\]:53\s+udp\s+dsr-gre\s+2\s+2\s+101\s+five-tuple\s+serving\s+[0-9a-f]{16}$/,
+    );
     // Columns line up: every row's ADDRESS starts where the header's does.
     const col = lines[0].indexOf('ADDRESS');
     assert.ok(lines.slice(1).every((l) => l[col - 1] === ' ' && l[col] !== ' '));
     const j = weirJson<{ name: string; tableSize: number }[]>('vips', ...S);
-    assert.deepEqual(j.map((v) => [v.name, v.tableSize]), [['web', 251], ['dns6', 101]]);
+    assert.deepEqual(
+      j.map((v) => [v.name, v.tableSize]),
+      [
+        ['web', 251],
+        ['dns6', 101],
+      ],
+    );
   });
 
-  test('weir backends lists every backend, or one VIP\'s, with slots that sum to the table size', () => {
+  test("weir backends lists every backend, or one VIP's, with slots that sum to the table size", () => {
     const all = weirJson<{ vip: string; name: string; slots: number }[]>('backends', ...S);
-    assert.deepEqual(all.map((b) => `${b.vip}/${b.name}`), ['web/web-1', 'web/web-2', 'dns6/r1', 'dns6/r2']);
+    assert.deepEqual(
+      all.map((b) => `${b.vip}/${b.name}`),
+      ['web/web-1', 'web/web-2', 'dns6/r1', 'dns6/r2'],
+    );
     const web = weirJson<{ slots: number }[]>('backends', 'web', ...S);
-    assert.equal(web.reduce((n, b) => n + b.slots, 0), 251);
+    assert.equal(
+      web.reduce((n, b) => n + b.slots, 0),
+      251,
+    );
     const t = weir('backends', 'dns6', ...S);
-    assert.match(t.stdout, /^VIP\s+BACKEND\s+ADDRESS\s+WEIGHT\s+STATE\s+HEALTH\s+CAUSE\s+SINCE\s+LAST PROBE\s+SLOTS\s+SHARE$/m);
-    assert.match(t.stdout, /^dns6\s+r1\s+\[fd00:1::1\]:53\s+100\s+active\s+up\s+config\s+\d{4}-\d\d-\d\dT\S+Z\s+-\s+\d+\s+\d+\.\d\d%$/m);
+    assert.match(
+      t.stdout,
+      /^VIP\s+BACKEND\s+ADDRESS\s+WEIGHT\s+STATE\s+HEALTH\s+CAUSE\s+SINCE\s+LAST PROBE\s+SLOTS\s+SHARE$/m,
+    );
+    assert.match(
+      t.stdout,
+      /^dns6\s+r1\s+\[fd00:1::1\]:53\s+100\s+active\s+up\s+config\s+\d{4}-\d\d-\d\dT\S+Z\s+-\s+\d+\s+\d+\.\d\d%$/m,
+    );
     const bad = weir('backends', 'nope', ...S);
     assert.equal(bad.status, 1);
     assert.match(bad.stderr, /^weir: no VIP named "nope" \(VIPs: web, dns6\)$/m);
@@ -107,8 +154,14 @@ describe('the CLI against a daemon with a fed data plane', () => {
     type Conn = { client: string; vipName: string; backendName: string; state: string };
     assert.equal(weirJson<Conn[]>('conntrack', 'list', ...S).length, flows.length);
     assert.equal(weirJson<Conn[]>('conntrack', 'list', '--vip', 'dns6', ...S).length, 1);
-    assert.deepEqual(weirJson<Conn[]>('conntrack', 'list', '--state', 'syn_sent', ...S).map((c) => c.client), ['198.18.6.1']);
-    assert.equal(weirJson<Conn[]>('conntrack', 'list', '--client', '198.18.5.0/24', '--state', 'established', ...S).length, 12);
+    assert.deepEqual(
+      weirJson<Conn[]>('conntrack', 'list', '--state', 'syn_sent', ...S).map((c) => c.client),
+      ['198.18.6.1'],
+    );
+    assert.equal(
+      weirJson<Conn[]>('conntrack', 'list', '--client', '198.18.5.0/24', '--state', 'established', ...S).length,
+      12,
+    );
     const by1 = weirJson<Conn[]>('conntrack', 'list', '--backend', 'web-1', ...S);
     const by2 = weirJson<Conn[]>('conntrack', 'list', '--vip', 'web', '--backend', 'web-2', ...S);
     assert.equal(by1.length + by2.length, 13);
@@ -121,7 +174,10 @@ describe('the CLI against a daemon with a fed data plane', () => {
 
   test('weir conntrack stats counts entries by state', () => {
     const s = weirJson<{ capacity: number; size: number; byState: Record<string, number> }>('conntrack', 'stats', ...S);
-    assert.deepEqual([s.capacity, s.size, s.byState.ESTABLISHED, s.byState.SYN_SENT, s.byState.UDP], [1024, flows.length, 12, 1, 1]);
+    assert.deepEqual(
+      [s.capacity, s.size, s.byState.ESTABLISHED, s.byState.SYN_SENT, s.byState.UDP],
+      [1024, flows.length, 12, 1, 1],
+    );
     assert.match(weir('conntrack', 'stats', ...S).stdout, /^ESTABLISHED\s+12$/m);
   });
 
@@ -131,7 +187,13 @@ describe('the CLI against a daemon with a fed data plane', () => {
     assert.equal(t.status, 0, t.stderr);
     assert.match(t.stdout, /^web\/web-1: drained; table [0-9a-f]{16}$/m);
     const b = weirJson<{ name: string; drained: boolean; slots: number }[]>('backends', 'web', ...S);
-    assert.deepEqual(b.map((x) => [x.name, x.drained, x.slots]), [['web-1', true, 0], ['web-2', false, 251]]);
+    assert.deepEqual(
+      b.map((x) => [x.name, x.drained, x.slots]),
+      [
+        ['web-1', true, 0],
+        ['web-2', false, 251],
+      ],
+    );
     assert.equal(weirJson<unknown[]>('conntrack', 'list', '--backend', 'web-1', ...S).length, before);
     assert.equal(weirJson<{ drained: boolean }>('backend', 'undrain', 'web', 'web-1', ...S).drained, false);
     assert.ok(weirJson<{ slots: number }[]>('backends', 'web', ...S)[0].slots > 0);
@@ -142,12 +204,21 @@ describe('the CLI against a daemon with a fed data plane', () => {
 
   test('weir reload applies a valid file: only the changed table is rebuilt and no flow is dropped', () => {
     writeFileSync(configFile, configText({ socket, weightB: 300, extraVip: true }));
-    const r = weirJson<{ ok: boolean; rebuilt: string[]; flushed: number; diff: { vipsAdded: string[] } }>('reload', ...S);
+    const r = weirJson<{ ok: boolean; rebuilt: string[]; flushed: number; diff: { vipsAdded: string[] } }>(
+      'reload',
+      ...S,
+    );
     assert.deepEqual([r.ok, r.rebuilt.sort(), r.flushed, r.diff.vipsAdded], [true, ['api', 'web'], 0, ['api']]);
-    const s = weirJson<{ dataplane: { counters: Record<string, number> }; conntrack: { size: number } }>('status', ...S);
+    const s = weirJson<{ dataplane: { counters: Record<string, number> }; conntrack: { size: number } }>(
+      'status',
+      ...S,
+    );
     assert.equal(s.conntrack.size, flows.length);
     assert.equal(s.dataplane.counters.tablesReused, 1); // dns6 kept its table
-    assert.deepEqual(weirJson<{ name: string }[]>('vips', ...S).map((v) => v.name), ['web', 'dns6', 'api']);
+    assert.deepEqual(
+      weirJson<{ name: string }[]>('vips', ...S).map((v) => v.name),
+      ['web', 'dns6', 'api'],
+    );
     const t = weir('reload', ...S);
     assert.equal(t.status, 0);
     assert.match(t.stdout, /^reloaded: no changes/);
@@ -160,12 +231,18 @@ describe('the CLI against a daemon with a fed data plane', () => {
     const r = weir('reload', ...S);
     assert.equal(r.status, 2);
     assert.match(r.stderr, /is invalid; the running config stays in place \(1 problem\)/);
-    assert.match(r.stderr, /^ {2}vips\[0\]\.backends\[1\]\.weight: must be an integer 0\.\.65535, got -1 \(line \d+, col \d+\)$/m);
+    assert.match(
+      r.stderr,
+      /^ {2}vips\[0\]\.backends\[1\]\.weight: must be an integer 0\.\.65535, got -1 \(line \d+, col \d+\)$/m,
+    );
     assert.ok(r.stderr.includes(`(line ${line}, col `), `the error points at line ${line}: ${r.stderr}`);
     const j = weir('reload', '--json', ...S);
     assert.equal(j.status, 2);
     assert.equal((JSON.parse(j.stdout) as { issues: string[] }).issues.length, 1);
-    assert.deepEqual(weirJson<{ name: string; weight: number }[]>('backends', 'web', ...S).map((b) => b.weight), [100, 300]);
+    assert.deepEqual(
+      weirJson<{ name: string; weight: number }[]>('backends', 'web', ...S).map((b) => b.weight),
+      [100, 300],
+    );
     const s = weirJson<{ lastReload: { ok: boolean; message: string } }>('status', ...S);
     assert.equal(s.lastReload.ok, false);
   });
@@ -174,7 +251,10 @@ describe('the CLI against a daemon with a fed data plane', () => {
     writeFileSync(configFile, configText({ socket, weightB: 50 }));
     d.signal('SIGHUP');
     await d.waitFor(/"msg":"reloaded: .*VIPs removed: api/);
-    assert.deepEqual(weirJson<{ weight: number }[]>('backends', 'web', ...S).map((b) => b.weight), [100, 50]);
+    assert.deepEqual(
+      weirJson<{ weight: number }[]>('backends', 'web', ...S).map((b) => b.weight),
+      [100, 50],
+    );
   });
 
   test('weir conntrack flush needs a filter or --all, and deletes what matches', () => {
@@ -200,10 +280,16 @@ describe('the CLI against a daemon with a fed data plane', () => {
 describe('weir run', () => {
   test('an invalid config exits 2 and lists every problem, before anything starts', async () => {
     const f = tmp.file('bad.yaml');
-    writeFileSync(f, `control: { socket: ${tmp.file('bad.sock')} }\nvips: [{ name: a, address: 198.18.0.1, port: 0, backends: [] }]\n`);
+    writeFileSync(
+      f,
+      `control: { socket: ${tmp.file('bad.sock')} }\nvips: [{ name: a, address: 198.18.0.1, port: 0, backends: [] }]\n`,
+    );
     const d = startDaemon(f);
     assert.equal(await d.exited, 2);
-    assert.match(d.stderr, /: 2 problems\nvips\[0\]\.port: must be a port number 1\.\.65535 or "all", got 0 \(line 2, col \d+\)\nvips\[0\]\.backends: must list at least one backend/);
+    assert.match(
+      d.stderr,
+      /: 2 problems\nvips\[0\]\.port: must be a port number 1\.\.65535 or "all", got 0 \(line 2, col \d+\)\nvips\[0\]\.backends: must list at least one backend/,
+    );
     assert.equal(d.lines.length, 0);
     assert.equal(existsSync(tmp.file('bad.sock')), false);
   });

@@ -21,7 +21,13 @@ test('weir validate prints the normalized config as YAML and exits 0', () => {
   const r = weir('validate', '-c', example);
   assert.equal(r.status, 0, r.stderr);
   const parsed = YAML.parse(r.stdout) as { vips: { backends: { name: string; port?: number }[] }[] };
-  assert.deepEqual(parsed.vips[1].backends.map((b) => [b.name, b.port]), [['[fd00:1::1]:53', 53], ['[fd00:1::2]:53', 53]]);
+  assert.deepEqual(
+    parsed.vips[1].backends.map((b) => [b.name, b.port]),
+    [
+      ['[fd00:1::1]:53', 53],
+      ['[fd00:1::2]:53', 53],
+    ],
+  );
   assert.match(r.stderr, /is valid: 2 VIPs, 4 backends/);
   assert.deepEqual(weirJson('validate', '-c', example), loadConfigFile(example));
 });
@@ -39,9 +45,15 @@ test('weir validate exits 2 and lists every problem with its line and column', (
   );
   const j = weir('validate', '-c', path.join(bad, 'weight-negative.yaml'), '--json');
   assert.equal(j.status, 2);
-  const body = JSON.parse(j.stdout) as { ok: boolean; issues: { where: string; line: number; col: number; text: string }[] };
+  const body = JSON.parse(j.stdout) as {
+    ok: boolean;
+    issues: { where: string; line: number; col: number; text: string }[];
+  };
   assert.equal(body.ok, false);
-  assert.deepEqual(body.issues.map((i) => [i.where, i.line, i.col]), [['vips[1].backends[0].weight', 14, 17]]);
+  assert.deepEqual(
+    body.issues.map((i) => [i.where, i.line, i.col]),
+    [['vips[1].backends[0].weight', 14, 17]],
+  );
 });
 
 test('weir validate on a missing file exits 2 and says it cannot read it', () => {
@@ -53,11 +65,23 @@ test('weir validate on a missing file exits 2 and says it cannot read it', () =>
 test('weir maglev shows the table size, fingerprint and slots per backend, matching the table the daemon builds', () => {
   const cfg = loadConfigFile(example);
   const table = buildVipTable(cfg.vips[0], hashSeed(cfg.cluster.hash_seed));
-  const j = weirJson<{ tableSize: number; fingerprint: string; backends: { name: string; slots: number }[] }>('maglev', '-c', example, '--vip', 'web');
+  const j = weirJson<{ tableSize: number; fingerprint: string; backends: { name: string; slots: number }[] }>(
+    'maglev',
+    '-c',
+    example,
+    '--vip',
+    'web',
+  );
   assert.equal(j.tableSize, 65537);
   assert.equal(j.fingerprint, table.fingerprint);
-  assert.equal(j.backends.reduce((n, b) => n + b.slots, 0), 65537);
-  assert.deepEqual(j.backends.map((b) => b.slots), table.slotCounts());
+  assert.equal(
+    j.backends.reduce((n, b) => n + b.slots, 0),
+    65537,
+  );
+  assert.deepEqual(
+    j.backends.map((b) => b.slots),
+    table.slotCounts(),
+  );
   const t = weir('maglev', '-c', example, '--vip', 'web');
   assert.equal(t.status, 0);
   assert.match(t.stdout, new RegExp(`^fingerprint: ${table.fingerprint}$`, 'm'));
@@ -77,7 +101,15 @@ test('weir lookup names the backend and slot of a flow; the slot holds that back
     seen.add(r.backend!.name);
   }
   assert.equal(seen.size, 2, '64 flows all reached one of two equal backends');
-  const j = weirJson<{ slot: number; backend: { name: string } }>('lookup', '-c', example, '--vip', 'web', '--client', '198.18.7.1:40000');
+  const j = weirJson<{ slot: number; backend: { name: string } }>(
+    'lookup',
+    '-c',
+    example,
+    '--vip',
+    'web',
+    '--client',
+    '198.18.7.1:40000',
+  );
   const lib = lookupFlow(cfg, 'web', '198.18.7.1:40000');
   assert.deepEqual([j.slot, j.backend.name], [lib.slot, lib.backend?.name]);
   const t = weir('lookup', '-c', example, '--vip', 'dns6', '--client', '[fd00:9::1]:5353');
@@ -91,7 +123,10 @@ test('weir lookup and maglev refuse an unknown VIP, a family mismatch and a wron
     [['maglev', '-c', example, '--vip', 'nope'], /no VIP named "nope" \(VIPs: web, dns6\)/],
     [['lookup', '-c', example, '--vip', 'web', '--client', '[fd00::1]:1'], /different address families/],
     [['lookup', '-c', example, '--vip', 'web', '--client', '198.18.7.1'], /is not IP:PORT/],
-    [['lookup', '-c', example, '--vip', 'web', '--client', '198.18.7.1:1', '--proto', 'udp'], /VIP "web" is tcp, not udp/],
+    [
+      ['lookup', '-c', example, '--vip', 'web', '--client', '198.18.7.1:1', '--proto', 'udp'],
+      /VIP "web" is tcp, not udp/,
+    ],
   ];
   for (const [args, re] of cases) {
     const r = weir(...args);
@@ -107,17 +142,40 @@ test('weir lookup and maglev refuse an unknown VIP, a family mismatch and a wron
 
 test('an all-ports VIP needs the destination port for a lookup', () => {
   const f = tmp.file('all.yaml');
-  writeFileSync(f, 'instance: { addresses: [198.18.0.10] }\nvips: [{ name: any, address: 198.18.100.9, port: all, health_check: { type: none }, backends: [{ address: 198.18.1.1 }] }]\n');
-  assert.match(weir('lookup', '-c', f, '--vip', 'any', '--client', '198.18.7.1:999').stderr, /give the destination port with --port/);
-  const j = weirJson<{ vipPort: number; backend: { port: number } }>('lookup', '-c', f, '--vip', 'any', '--client', '198.18.7.1:999', '--port', '8443');
+  writeFileSync(
+    f,
+    'instance: { addresses: [198.18.0.10] }\nvips: [{ name: any, address: 198.18.100.9, port: all, health_check: { type: none }, backends: [{ address: 198.18.1.1 }] }]\n',
+  );
+  assert.match(
+    weir('lookup', '-c', f, '--vip', 'any', '--client', '198.18.7.1:999').stderr,
+    /give the destination port with --port/,
+  );
+  const j = weirJson<{ vipPort: number; backend: { port: number } }>(
+    'lookup',
+    '-c',
+    f,
+    '--vip',
+    'any',
+    '--client',
+    '198.18.7.1:999',
+    '--port',
+    '8443',
+  );
   assert.deepEqual([j.vipPort, j.backend.port], [8443, 8443]);
 });
 
 test('weir … | head exits quietly: no EPIPE stack trace when the reader goes away', () => {
-  const vips = Array.from({ length: 3000 }, (_, i) => `  - { name: v${i}, address: 198.18.${100 + Math.floor(i / 250)}.${(i % 250) + 1}, port: 80, backends: [{ address: 198.18.1.1 }] }`);
+  const vips = Array.from(
+    { length: 3000 },
+    (_, i) =>
+      `  - { name: v${i}, address: 198.18.${100 + Math.floor(i / 250)}.${(i % 250) + 1}, port: 80, backends: [{ address: 198.18.1.1 }] }`,
+  );
   const f = tmp.write('big.yaml', `instance: { addresses: [198.18.0.10] }\nvips:\n${vips.join('\n')}\n`);
   // The normalized YAML is far more than a pipe holds; head reads one line and closes it.
-  const r = spawnSync('bash', ['-c', `set -o pipefail; "${process.execPath}" "${CLI}" validate -c "${f}" | head -1`], { encoding: 'utf8', timeout: 60_000 });
+  const r = spawnSync('bash', ['-c', `set -o pipefail; "${process.execPath}" "${CLI}" validate -c "${f}" | head -1`], {
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
   assert.equal(r.stdout, 'instance:\n');
   assert.equal(r.status, 0, r.stderr);
   assert.doesNotMatch(r.stderr, /EPIPE|Error|at /);

@@ -58,7 +58,8 @@ test('the example config validates and shows every top-level setting at its defa
   const raw = YAML.parse(text) as { vips: Record<string, unknown>[] };
   const first = raw.vips[0];
   for (const k of Object.keys(vipSchema.shape)) assert.ok(k in first, `the first example VIP lacks ${k}`);
-  for (const k of ['local_as', 'router_id', 'med', 'remote_as', 'passive', 'mac', 'port: 8080']) assert.ok(text.includes(k), `example never mentions ${k}`);
+  for (const k of ['local_as', 'router_id', 'med', 'remote_as', 'passive', 'mac', 'port: 8080'])
+    assert.ok(text.includes(k), `example never mentions ${k}`);
 });
 
 test('the first example VIP sets every VIP option to its default', () => {
@@ -91,7 +92,10 @@ vips:
 `);
   assert.ok(!r.ok);
   const lines = r.issues.map((i) => i.line ?? 0);
-  assert.deepEqual([...lines].sort((a, b) => a - b), lines);
+  assert.deepEqual(
+    [...lines].sort((a, b) => a - b),
+    lines,
+  );
   assert.deepEqual(
     r.issues.map((i) => i.where),
     ['vips[0].port', 'vips[0].backends[0].weight', 'vips[1].address'],
@@ -109,7 +113,9 @@ test('loadConfigFile throws a ConfigError listing every problem, and one for a m
         e instanceof ConfigError &&
         e.issues.length === 4 &&
         e.message.startsWith(`${f}: 4 problems\n`) &&
-        e.message.includes('log.level: must be one of fatal, error, warn, info, debug, trace, silent, got "loud" (line 2, col 15)'),
+        e.message.includes(
+          'log.level: must be one of fatal, error, warn, info, debug, trace, silent, got "loud" (line 2, col 15)',
+        ),
     );
     assert.throws(
       () => loadConfigFile(path.join(dir, 'missing.yaml')),

@@ -10,25 +10,41 @@ import { flowOf, type StressJob } from './conntrack-stress-keys.js';
 
 const WORKERS = 3;
 
-interface WorkerResult { errors: string[]; ops: number; checks: number }
+interface WorkerResult {
+  errors: string[];
+  ops: number;
+  checks: number;
+}
 
 /** Runs one phase on WORKERS workers; `whileRunning` is called repeatedly on this thread. */
-async function race(t: ConnTable, job: Omit<StressJob, 'shared' | 'go' | 'id'>, whileRunning?: () => void): Promise<WorkerResult[]> {
+async function race(
+  t: ConnTable,
+  job: Omit<StressJob, 'shared' | 'go' | 'id'>,
+  whileRunning?: () => void,
+): Promise<WorkerResult[]> {
   const go = new SharedArrayBuffer(4);
-  const workers = Array.from({ length: WORKERS }, (_, id) => new Worker(
-    new URL('./conntrack-stress-worker.js', import.meta.url),
-    { workerData: { ...job, shared: t.shared(), go, id } satisfies StressJob },
-  ));
-  const done = workers.map((w) => new Promise<WorkerResult>((resolve, reject) => {
-    w.once('message', resolve);
-    w.once('error', reject);
-    w.once('exit', (code) => reject(new Error(`stress worker exited with ${code} before reporting`)));
-  }));
+  const workers = Array.from(
+    { length: WORKERS },
+    (_, id) =>
+      new Worker(new URL('./conntrack-stress-worker.js', import.meta.url), {
+        workerData: { ...job, shared: t.shared(), go, id } satisfies StressJob,
+      }),
+  );
+  const done = workers.map(
+    (w) =>
+      new Promise<WorkerResult>((resolve, reject) => {
+        w.once('message', resolve);
+        w.once('error', reject);
+        w.once('exit', (code) => reject(new Error(`stress worker exited with ${code} before reporting`)));
+      }),
+  );
   await Promise.all(workers.map((w) => new Promise((r) => w.once('online', r))));
   Atomics.store(new Int32Array(go), 0, 1);
   Atomics.notify(new Int32Array(go), 0);
   let finished = false;
-  const all = Promise.all(done).finally(() => { finished = true; });
+  const all = Promise.all(done).finally(() => {
+    finished = true;
+  });
   try {
     while (!finished) {
       whileRunning?.();
@@ -46,11 +62,15 @@ function census(t: ConnTable): { slots: number; entries: number } {
   const seen = new Map<number, number>();
   let slots = 0;
   for (let i = 0; i < idx.length; i++) {
-    if (i % 16 === 0) { assert.equal(idx[i], 0, `bucket ${i / 16} left locked`); continue; }
+    if (i % 16 === 0) {
+      assert.equal(idx[i], 0, `bucket ${i / 16} left locked`);
+      continue;
+    }
     const v = idx[i];
     if (v === 0) continue;
     slots++;
-    const e = (v & 0x7fffff) - 1, dir = (v >>> 23) & 1;
+    const e = (v & 0x7fffff) - 1,
+      dir = (v >>> 23) & 1;
     const bits = seen.get(e) ?? 0;
     assert.equal(bits & (1 << dir), 0, `entry ${e} has two ${dir ? 'reply' : 'orig'} slots`);
     seen.set(e, bits | (1 << dir));
@@ -64,7 +84,10 @@ function census(t: ConnTable): { slots: number; entries: number } {
 
 function assertNoErrors(results: WorkerResult[]): void {
   assert.equal(results.length, WORKERS);
-  assert.deepEqual(results.flatMap((r) => r.errors), []);
+  assert.deepEqual(
+    results.flatMap((r) => r.errors),
+    [],
+  );
   for (const r of results) assert.ok(r.ops > 0 && r.checks > 0, 'each worker did work and checked it');
 }
 
@@ -104,28 +127,64 @@ describe('concurrent writers', () => {
   });
 
   test('readers never see a torn entry while workers insert, track and delete the same keys', async () => {
-    const K = 256, stableLo = 100_000, stableN = 2_000;
+    const K = 256,
+      stableLo = 100_000,
+      stableN = 2_000;
     const t = ConnTable.create({ capacity: 8_192 });
     for (let i = stableLo; i < stableLo + stableN; i++) {
       const f = flowOf(i);
-      assert.ok(t.insertNat4(6, f.client, f.clientPort, f.vip, 443, f.vipId, f.backendId, f.backend, 8080, f.snat, f.snatPort, 1) >= 0);
+      assert.ok(
+        t.insertNat4(
+          6,
+          f.client,
+          f.clientPort,
+          f.vip,
+          443,
+          f.vipId,
+          f.backendId,
+          f.backend,
+          8080,
+          f.snat,
+          f.snatPort,
+          1,
+        ) >= 0,
+      );
     }
-    let listed = 0, lists = 0;
+    let listed = 0,
+      lists = 0;
     const check = (): void => {
       lists++;
       for (const v of t.list({}, Infinity, 1)) {
-        const i = (Number(v.client.split('.').reduce((a, o) => a * 256 + Number(o), 0)) - 0x0a000000);
+        const i = Number(v.client.split('.').reduce((a, o) => a * 256 + Number(o), 0)) - 0x0a000000;
         const f = flowOf(i);
         assert.deepEqual(
           [v.clientPort, v.vipId, v.backendId, v.snat?.port, v.snat?.addr, v.snat?.backend, v.vip],
-          [f.clientPort, f.vipId, f.backendId, f.snatPort, formatCtAddr4(f.snat), formatCtAddr4(f.backend), formatCtAddr4(f.vip)],
-          `torn view of key ${i}`);
+          [
+            f.clientPort,
+            f.vipId,
+            f.backendId,
+            f.snatPort,
+            formatCtAddr4(f.snat),
+            formatCtAddr4(f.backend),
+            formatCtAddr4(f.vip),
+          ],
+          `torn view of key ${i}`,
+        );
         listed++;
       }
     };
-    const results = await race(t, {
-      results: new SharedArrayBuffer(4), phase: 'churn', keys: K, durationMs: 1500, stableLo, stableN,
-    }, check);
+    const results = await race(
+      t,
+      {
+        results: new SharedArrayBuffer(4),
+        phase: 'churn',
+        keys: K,
+        durationMs: 1500,
+        stableLo,
+        stableN,
+      },
+      check,
+    );
     assertNoErrors(results);
     assert.ok(lists > 0 && listed > 0);
     for (let i = stableLo; i < stableLo + stableN; i++) {

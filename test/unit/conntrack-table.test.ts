@@ -3,8 +3,15 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  ConnTable, CT_COUNTER_NAMES, CT_DIR_ORIG, CT_DIR_REPLY, CT_ERR_FULL, CT_ERR_REPLY_IN_USE, CT_STATE_NAMES,
-  TH_ACK, TH_SYN,
+  ConnTable,
+  CT_COUNTER_NAMES,
+  CT_DIR_ORIG,
+  CT_DIR_REPLY,
+  CT_ERR_FULL,
+  CT_ERR_REPLY_IN_USE,
+  CT_STATE_NAMES,
+  TH_ACK,
+  TH_SYN,
 } from '../../src/lb/conntrack.js';
 import { ctAddrBytes, formatCtAddr6, parseCtAddr, parseCtPrefix } from '../../src/lb/conntrack-addr.js';
 
@@ -14,7 +21,10 @@ function v6buf(addrs: Record<string, string>): { buf: Uint8Array; off: Record<st
   const names = Object.keys(addrs);
   const buf = new Uint8Array(16 * names.length);
   const off: Record<string, number> = {};
-  names.forEach((n, i) => { buf.set(ctAddrBytes(parseCtAddr(addrs[n])), 16 * i); off[n] = 16 * i; });
+  names.forEach((n, i) => {
+    buf.set(ctAddrBytes(parseCtAddr(addrs[n])), 16 * i);
+    off[n] = 16 * i;
+  });
   return { buf, off };
 }
 
@@ -36,9 +46,13 @@ describe('keys', () => {
     const t = ConnTable.create({ capacity: 100, seed: 1 });
     const base = [6, ip4('10.0.0.1'), 1000, ip4('10.0.0.2'), 80] as const;
     const variants: Array<[number, number, number, number, number]> = [
-      [...base], [17, base[1], base[2], base[3], base[4]], [6, base[1] + 1, base[2], base[3], base[4]],
-      [6, base[1], base[2] + 1, base[3], base[4]], [6, base[1], base[2], base[3] + 1, base[4]],
-      [6, base[1], base[2], base[3], base[4] + 1], [6, base[3], base[4], base[1], base[2]],
+      [...base],
+      [17, base[1], base[2], base[3], base[4]],
+      [6, base[1] + 1, base[2], base[3], base[4]],
+      [6, base[1], base[2] + 1, base[3], base[4]],
+      [6, base[1], base[2], base[3] + 1, base[4]],
+      [6, base[1], base[2], base[3], base[4] + 1],
+      [6, base[3], base[4], base[1], base[2]],
     ];
     const ids = variants.map((v, i) => t.insert4(...v, i, i, 0));
     assert.equal(new Set(ids).size, variants.length);
@@ -49,17 +63,37 @@ describe('keys', () => {
 
   test('a NAT reply (backend → SNAT address) finds the same entry in the reply direction', () => {
     const t = ConnTable.create({ capacity: 100, seed: 2 });
-    const e = t.insertNat4(6, ip4('198.18.10.1'), 40000, ip4('198.18.0.1'), 80, 1, 2,
-      ip4('198.19.0.5'), 8080, ip4('198.18.0.100'), 20001, 0);
+    const e = t.insertNat4(
+      6,
+      ip4('198.18.10.1'),
+      40000,
+      ip4('198.18.0.1'),
+      80,
+      1,
+      2,
+      ip4('198.19.0.5'),
+      8080,
+      ip4('198.18.0.100'),
+      20001,
+      0,
+    );
     assert.ok(e >= 0);
     assert.equal(t.lookup4(6, ip4('198.19.0.5'), 8080, ip4('198.18.0.100'), 20001), e);
     assert.equal(t.lastDir, CT_DIR_REPLY);
-    assert.equal(t.lookup4(17, ip4('198.19.0.5'), 8080, ip4('198.18.0.100'), 20001), -1, 'protocol is part of the reply key');
+    assert.equal(
+      t.lookup4(17, ip4('198.19.0.5'), 8080, ip4('198.18.0.100'), 20001),
+      -1,
+      'protocol is part of the reply key',
+    );
     assert.ok(t.isNat(e));
-    assert.deepEqual([t.backendAddr4(e), t.backendPort(e), t.snatAddr4(e), t.snatPort(e)],
-      [ip4('198.19.0.5'), 8080, ip4('198.18.0.100'), 20001]);
-    assert.deepEqual([t.clientAddr4(e), t.clientPort(e), t.vipAddr4(e), t.vipPort(e)],
-      [ip4('198.18.10.1'), 40000, ip4('198.18.0.1'), 80]);
+    assert.deepEqual(
+      [t.backendAddr4(e), t.backendPort(e), t.snatAddr4(e), t.snatPort(e)],
+      [ip4('198.19.0.5'), 8080, ip4('198.18.0.100'), 20001],
+    );
+    assert.deepEqual(
+      [t.clientAddr4(e), t.clientPort(e), t.vipAddr4(e), t.vipPort(e)],
+      [ip4('198.18.10.1'), 40000, ip4('198.18.0.1'), 80],
+    );
   });
 
   test('a reply key already used by another flow is refused as CT_ERR_REPLY_IN_USE', () => {
@@ -77,8 +111,11 @@ describe('keys', () => {
     const e = t.insert6(17, buf, off.c, 5353, off.v, 53, 1, 1, 0);
     assert.equal(t.lookup6(17, buf, off.c, 5353, off.v, 53), e);
     assert.ok(t.origIs6(e));
-    assert.equal(t.lookup4(17, parseCtAddr('fd00:1::10').words[0], 5353, parseCtAddr('fd00:2::1').words[0], 53), -1,
-      'an IPv4 key with the same first words is another key');
+    assert.equal(
+      t.lookup4(17, parseCtAddr('fd00:1::10').words[0], 5353, parseCtAddr('fd00:2::1').words[0], 53),
+      -1,
+      'an IPv4 key with the same first words is another key',
+    );
     t.stageKey6(6, buf, off.c, 40000, off.v, 443);
     t.stageReply6(buf, off.b, 8443, off.s, 30000);
     const n = t.insertStaged(2, 3, 0, true);
@@ -99,22 +136,44 @@ describe('keys', () => {
 
   test('lookupBatch4 gives the same entries and directions as lookup4, hits and misses mixed', () => {
     const t = ConnTable.create({ capacity: 1000, seed: 13 });
-    for (let i = 0; i < 300; i++) t.insertNat4(6, 0x0a000000 + i, 1000 + i, 0xc6120001, 80, 1, 1, 0xc6130001, 80, 0xc6120064, 20000 + i, 0);
+    for (let i = 0; i < 300; i++)
+      t.insertNat4(6, 0x0a000000 + i, 1000 + i, 0xc6120001, 80, 1, 1, 0xc6130001, 80, 0xc6120064, 20000 + i, 0);
     const n = 37 * 3; // not a multiple of the group size
-    const proto = new Uint8Array(n).fill(6), sa = new Int32Array(n), sp = new Uint16Array(n), da = new Int32Array(n), dp = new Uint16Array(n);
+    const proto = new Uint8Array(n).fill(6),
+      sa = new Int32Array(n),
+      sp = new Uint16Array(n),
+      da = new Int32Array(n),
+      dp = new Uint16Array(n);
     for (let j = 0; j < n; j++) {
       const i = (j * 11) % 400; // keys ≥ 300 miss
-      if (j % 3 === 2) { sa[j] = 0xc6130001; sp[j] = 80; da[j] = 0xc6120064; dp[j] = 20000 + i; } // reply direction
-      else { sa[j] = 0x0a000000 + i; sp[j] = 1000 + i; da[j] = 0xc6120001; dp[j] = 80; }
+      if (j % 3 === 2) {
+        sa[j] = 0xc6130001;
+        sp[j] = 80;
+        da[j] = 0xc6120064;
+        dp[j] = 20000 + i;
+      } // reply direction
+      else {
+        sa[j] = 0x0a000000 + i;
+        sp[j] = 1000 + i;
+        da[j] = 0xc6120001;
+        dp[j] = 80;
+      }
     }
     proto[5] = 17;
-    const out = new Int32Array(n), dirs = new Uint8Array(n);
+    const out = new Int32Array(n),
+      dirs = new Uint8Array(n);
     const hits = t.lookupBatch4(n, proto, sa, sp, da, dp, out, dirs);
-    let want = 0, replies = 0, misses = 0;
+    let want = 0,
+      replies = 0,
+      misses = 0;
     for (let j = 0; j < n; j++) {
       const e = t.lookup4(proto[j], sa[j], sp[j], da[j], dp[j]);
       assert.equal(out[j], e, `key ${j}`);
-      if (e >= 0) { want++; assert.equal(dirs[j], t.lastDir); if (dirs[j] === CT_DIR_REPLY) replies++; } else misses++;
+      if (e >= 0) {
+        want++;
+        assert.equal(dirs[j], t.lastDir);
+        if (dirs[j] === CT_DIR_REPLY) replies++;
+      } else misses++;
     }
     assert.equal(hits, want);
     assert.ok(replies > 0 && misses > 0 && want > replies, 'the batch mixes orig hits, reply hits and misses');
@@ -145,7 +204,10 @@ describe('keys', () => {
     assert.equal(t.pkts(e, CT_DIR_REPLY), 1);
     assert.equal(t.bytes(e, CT_DIR_REPLY), 60);
     const [v] = t.list({}, 10, 30);
-    assert.deepEqual([v.pktsOrig, v.bytesOrig, v.pktsReply, v.bytesReply, v.lastSeenMs, v.createdMs], [2, 6_000_000_000, 1, 60, 30, 0]);
+    assert.deepEqual(
+      [v.pktsOrig, v.bytesOrig, v.pktsReply, v.bytesReply, v.lastSeenMs, v.createdMs],
+      [2, 6_000_000_000, 1, 60, 30, 0],
+    );
   });
 
   test('track on a deleted entry returns -1 and is counted', () => {
@@ -269,7 +331,20 @@ describe('inspection', () => {
     const t = ConnTable.create({ capacity: 100, seed: 10 });
     const { buf, off } = v6buf({ c: 'fd00:1::10', v: 'fd00:2::1', b: 'fd00:3::5', s: 'fd00:2::64' });
     t.track(t.insert4(6, ip4('198.18.10.1'), 40000, ip4('198.18.0.1'), 80, 1, 1, 0), CT_DIR_ORIG, TH_SYN, 60, 0);
-    const n = t.insertNat4(6, ip4('198.18.10.2'), 40001, ip4('198.18.0.1'), 80, 1, 2, ip4('198.19.0.5'), 8080, ip4('198.18.0.100'), 20001, 0);
+    const n = t.insertNat4(
+      6,
+      ip4('198.18.10.2'),
+      40001,
+      ip4('198.18.0.1'),
+      80,
+      1,
+      2,
+      ip4('198.19.0.5'),
+      8080,
+      ip4('198.18.0.100'),
+      20001,
+      0,
+    );
     t.track(n, CT_DIR_ORIG, TH_ACK, 100, 0);
     t.insert4(17, ip4('198.18.11.1'), 5000, ip4('198.18.0.2'), 53, 2, 2, 0);
     t.insert6(58, buf, off.c, 7, off.v, 0, 3, 1, 0);
@@ -288,11 +363,28 @@ describe('inspection', () => {
     assert.deepEqual(
       { ...nat, entry: 0 },
       {
-        proto: 'tcp', family: 4, client: '198.18.10.2', clientPort: 40001, vip: '198.18.0.1', vipPort: 80,
-        vipId: 1, backendId: 2, state: 'ESTABLISHED', createdMs: 0, lastSeenMs: 0, expiresInMs: 899_000,
-        pktsOrig: 1, bytesOrig: 100, pktsReply: 0, bytesReply: 0, entry: 0, ageMs: 1000, idleMs: 1000,
+        proto: 'tcp',
+        family: 4,
+        client: '198.18.10.2',
+        clientPort: 40001,
+        vip: '198.18.0.1',
+        vipPort: 80,
+        vipId: 1,
+        backendId: 2,
+        state: 'ESTABLISHED',
+        createdMs: 0,
+        lastSeenMs: 0,
+        expiresInMs: 899_000,
+        pktsOrig: 1,
+        bytesOrig: 100,
+        pktsReply: 0,
+        bytesReply: 0,
+        entry: 0,
+        ageMs: 1000,
+        idleMs: 1000,
         snat: { addr: '198.18.0.100', port: 20001, backend: '198.19.0.5', backendPort: 8080 },
-      });
+      },
+    );
     const v6 = all.find((v) => v.proto === 'tcp' && v.family === 6);
     assert.deepEqual(v6?.snat, { addr: 'fd00:2::64', port: 30000, backend: 'fd00:3::5', backendPort: 8443 });
     assert.equal(all.find((v) => v.proto === 'icmpv6')?.client, 'fd00:1::10');
@@ -301,10 +393,15 @@ describe('inspection', () => {
   });
 
   const FILTERS: Array<[string, Parameters<ConnTable['list']>[0], number]> = [
-    ['vipId', { vipId: 1 }, 2], ['backendId', { backendId: 2 }, 2], ['state', { state: 'SYN_SENT' }, 1],
-    ['state, any case', { state: 'udp' }, 1], ['v4 prefix', { clientPrefix: '198.18.10.0/24' }, 2],
-    ['v4 host', { clientPrefix: '198.18.11.1' }, 1], ['v6 prefix', { clientPrefix: 'fd00:1::/32' }, 2],
-    ['v4 /0 matches v4 only', { clientPrefix: '0.0.0.0/0' }, 3], ['combined', { vipId: 1, backendId: 2 }, 1],
+    ['vipId', { vipId: 1 }, 2],
+    ['backendId', { backendId: 2 }, 2],
+    ['state', { state: 'SYN_SENT' }, 1],
+    ['state, any case', { state: 'udp' }, 1],
+    ['v4 prefix', { clientPrefix: '198.18.10.0/24' }, 2],
+    ['v4 host', { clientPrefix: '198.18.11.1' }, 1],
+    ['v6 prefix', { clientPrefix: 'fd00:1::/32' }, 2],
+    ['v4 /0 matches v4 only', { clientPrefix: '0.0.0.0/0' }, 3],
+    ['combined', { vipId: 1, backendId: 2 }, 1],
     ['nothing', { vipId: 42 }, 0],
   ];
   for (const [name, q, n] of FILTERS) {
@@ -365,7 +462,23 @@ describe('memory and limits', () => {
     const t = ConnTable.create({ capacity: 1_000_000, seed: 12 });
     let refused = 0;
     for (let i = 0; i < 1_000_000; i++) {
-      if (t.insertNat4(6, 0x0a000000 + i, 1024 + (i & 0x3fff), 0xc6120001, 443, 1, 1, 0xc6130000 + (i & 0xff), 443, 0xc6120064 + (i >>> 16), i & 0xffff, 0) < 0) refused++;
+      if (
+        t.insertNat4(
+          6,
+          0x0a000000 + i,
+          1024 + (i & 0x3fff),
+          0xc6120001,
+          443,
+          1,
+          1,
+          0xc6130000 + (i & 0xff),
+          443,
+          0xc6120064 + (i >>> 16),
+          i & 0xffff,
+          0,
+        ) < 0
+      )
+        refused++;
     }
     assert.equal(refused, 0);
     assert.equal(t.size(), 1_000_000);
@@ -382,8 +495,13 @@ describe('memory and limits', () => {
 
 describe('address text', () => {
   const ROUND: Array<[string, string]> = [
-    ['::', '::'], ['::1', '::1'], ['fd00::1', 'fd00::1'], ['2001:DB8:0:0:1:0:0:1', '2001:db8::1:0:0:1'],
-    ['2001:db8:0:1:1:1:1:1', '2001:db8:0:1:1:1:1:1'], ['::ffff:192.0.2.1', '::ffff:c000:201'], ['1::', '1::'],
+    ['::', '::'],
+    ['::1', '::1'],
+    ['fd00::1', 'fd00::1'],
+    ['2001:DB8:0:0:1:0:0:1', '2001:db8::1:0:0:1'],
+    ['2001:db8:0:1:1:1:1:1', '2001:db8:0:1:1:1:1:1'],
+    ['::ffff:192.0.2.1', '::ffff:c000:201'],
+    ['1::', '1::'],
   ];
   for (const [text, want] of ROUND) {
     test(`IPv6 "${text}" is formatted as "${want}"`, () => {
@@ -391,8 +509,18 @@ describe('address text', () => {
       assert.equal(formatCtAddr6(w[0], w[1], w[2], w[3]), want);
     });
   }
-  for (const bad of ['1.2.3', '1.2.3.256', '1::2::3', '12345::', '1:2:3:4:5:6:7:8:9', 'fd00::/129', '01.2.3.4',
-    '10.0.0.0/08x', '::ffff:01.2.3.4', 'fe80::1%eth0']) {
+  for (const bad of [
+    '1.2.3',
+    '1.2.3.256',
+    '1::2::3',
+    '12345::',
+    '1:2:3:4:5:6:7:8:9',
+    'fd00::/129',
+    '01.2.3.4',
+    '10.0.0.0/08x',
+    '::ffff:01.2.3.4',
+    'fe80::1%eth0',
+  ]) {
     test(`"${bad}" is not an address or prefix`, () => assert.throws(() => parseCtPrefix(bad)));
   }
 });

@@ -3,8 +3,17 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  ConnTable, CT_DIR_ORIG, CT_DIR_REPLY, CT_STATE_NAMES, DEFAULT_TIMEOUTS, TH_ACK, TH_FIN, TH_RST, TH_SYN,
-  tcpNextState, type CtTimeouts,
+  ConnTable,
+  CT_DIR_ORIG,
+  CT_DIR_REPLY,
+  CT_STATE_NAMES,
+  DEFAULT_TIMEOUTS,
+  TH_ACK,
+  TH_FIN,
+  TH_RST,
+  TH_SYN,
+  tcpNextState,
+  type CtTimeouts,
 } from '../../src/lb/conntrack.js';
 
 const S = (name: string): number => {
@@ -13,8 +22,14 @@ const S = (name: string): number => {
   return i;
 };
 const FLAGS: Record<string, number> = {
-  SYN: TH_SYN, 'SYN+ACK': TH_SYN | TH_ACK, ACK: TH_ACK, 'FIN+ACK': TH_FIN | TH_ACK, FIN: TH_FIN,
-  RST: TH_RST, 'RST+ACK': TH_RST | TH_ACK, none: 0,
+  SYN: TH_SYN,
+  'SYN+ACK': TH_SYN | TH_ACK,
+  ACK: TH_ACK,
+  'FIN+ACK': TH_FIN | TH_ACK,
+  FIN: TH_FIN,
+  RST: TH_RST,
+  'RST+ACK': TH_RST | TH_ACK,
+  none: 0,
 };
 
 // [mode, from, dir, flags, to]
@@ -70,19 +85,37 @@ const ROWS: Row[] = [
 ];
 
 function expand(rows: Row[]): Array<[boolean, Row]> {
-  return rows.flatMap((r) => (r[0] === 'both' ? [[true, r], [false, r]] : [[r[0] === 'nat', r]]) as Array<[boolean, Row]>);
+  return rows.flatMap(
+    (r) =>
+      (r[0] === 'both'
+        ? [
+            [true, r],
+            [false, r],
+          ]
+        : [[r[0] === 'nat', r]]) as Array<[boolean, Row]>,
+  );
 }
 
 describe('TCP state machine', () => {
   test('the transition table is not empty and names only known states and flags', () => {
     assert.ok(ROWS.length > 40);
-    for (const [, from, , flags, to] of ROWS) { S(from); S(to); assert.ok(flags in FLAGS, flags); }
+    for (const [, from, , flags, to] of ROWS) {
+      S(from);
+      S(to);
+      assert.ok(flags in FLAGS, flags);
+    }
   });
 
   test('every TCP state is reached by some transition and left by some transition', () => {
     for (const st of CT_STATE_NAMES.slice(1, 8)) {
-      assert.ok(ROWS.some((r) => r[4] === st && r[1] !== st), `${st} reached`);
-      assert.ok(ROWS.some((r) => r[1] === st && r[4] !== st), `${st} left`);
+      assert.ok(
+        ROWS.some((r) => r[4] === st && r[1] !== st),
+        `${st} reached`,
+      );
+      assert.ok(
+        ROWS.some((r) => r[1] === st && r[4] !== st),
+        `${st} left`,
+      );
     }
   });
 
@@ -106,9 +139,12 @@ describe('TCP state through the table', () => {
     const e = t.insertNat4(6, 0xc6120a01, 40000, 0xc6120001, 80, 1, 2, 0xc6130005, 8080, 0xc6120064, 20000, 1000);
     assert.ok(e >= 0);
     const steps: Array<[number, number, string]> = [
-      [CT_DIR_ORIG, TH_SYN, 'SYN_SENT'], [CT_DIR_REPLY, TH_SYN | TH_ACK, 'SYN_RECV'],
-      [CT_DIR_ORIG, TH_ACK, 'ESTABLISHED'], [CT_DIR_REPLY, TH_FIN | TH_ACK, 'CLOSE_WAIT'],
-      [CT_DIR_ORIG, TH_FIN | TH_ACK, 'TIME_WAIT'], [CT_DIR_ORIG, TH_SYN, 'SYN_SENT'],
+      [CT_DIR_ORIG, TH_SYN, 'SYN_SENT'],
+      [CT_DIR_REPLY, TH_SYN | TH_ACK, 'SYN_RECV'],
+      [CT_DIR_ORIG, TH_ACK, 'ESTABLISHED'],
+      [CT_DIR_REPLY, TH_FIN | TH_ACK, 'CLOSE_WAIT'],
+      [CT_DIR_ORIG, TH_FIN | TH_ACK, 'TIME_WAIT'],
+      [CT_DIR_ORIG, TH_SYN, 'SYN_SENT'],
       [CT_DIR_REPLY, TH_RST, 'CLOSED'],
     ];
     for (const [dir, flags, want] of steps) {
@@ -120,7 +156,12 @@ describe('TCP state through the table', () => {
   test('a DSR entry (no reply key) follows the client-side machine', () => {
     const t = ConnTable.create({ capacity: 16, seed: 7 });
     const e = t.insert4(6, 0xc6120a01, 40000, 0xc6120001, 80, 1, 2, 0);
-    for (const [flags, want] of [[TH_SYN, 'SYN_SENT'], [TH_ACK, 'ESTABLISHED'], [TH_FIN | TH_ACK, 'FIN_WAIT'], [TH_ACK, 'TIME_WAIT']] as const) {
+    for (const [flags, want] of [
+      [TH_SYN, 'SYN_SENT'],
+      [TH_ACK, 'ESTABLISHED'],
+      [TH_FIN | TH_ACK, 'FIN_WAIT'],
+      [TH_ACK, 'TIME_WAIT'],
+    ] as const) {
       assert.equal(CT_STATE_NAMES[t.track(e, CT_DIR_ORIG, flags, 60, 1)], want);
     }
   });
@@ -153,17 +194,37 @@ describe('idle timeouts', () => {
   ];
 
   test('the defaults are those stated in the README', () => {
-    assert.deepEqual({ ...DEFAULT_TIMEOUTS }, {
-      synSent: 120, synRecv: 60, established: 900, finWait: 120, closeWait: 60, timeWait: 120, close: 10,
-      udp: 300, icmp: 30,
-    });
+    assert.deepEqual(
+      { ...DEFAULT_TIMEOUTS },
+      {
+        synSent: 120,
+        synRecv: 60,
+        established: 900,
+        finWait: 120,
+        closeWait: 60,
+        timeWait: 120,
+        close: 10,
+        udp: 300,
+        icmp: 30,
+      },
+    );
   });
 
   for (const custom of [false, true]) {
     for (const [state, seq, key, proto] of CASES) {
       test(`${state} (proto ${proto}) expires after the ${custom ? 'configured' : 'default'} ${key} timeout, not before`, () => {
         // distinct custom values so that a state reading the wrong timeout fails
-        const timeouts: CtTimeouts = { synSent: 11, synRecv: 12, established: 13, finWait: 14, closeWait: 15, timeWait: 16, close: 17, udp: 18, icmp: 19 };
+        const timeouts: CtTimeouts = {
+          synSent: 11,
+          synRecv: 12,
+          established: 13,
+          finWait: 14,
+          closeWait: 15,
+          timeWait: 16,
+          close: 17,
+          udp: 18,
+          icmp: 19,
+        };
         const t = ConnTable.create({ capacity: 8, seed: 3, ...(custom ? { timeouts } : {}) });
         const limitMs = (custom ? timeouts : DEFAULT_TIMEOUTS)[key] * 1000;
         const e = t.insertNat4(proto, 0x0a000001, 1234, 0x0a000002, 80, 1, 1, 0x0a000003, 80, 0x0a000004, 5555, 5000);

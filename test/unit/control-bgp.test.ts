@@ -31,9 +31,17 @@ test('VIP prefixes are host routes of their family', () => {
 });
 
 test('route attributes come from bgp.med, communities and large_communities', () => {
-  assert.deepEqual(routeAttrs(config('  large_communities: ["65001:1:2"]')), { med: 5, communities: ['65001:7'], largeCommunities: ['65001:1:2'] });
+  assert.deepEqual(routeAttrs(config('  large_communities: ["65001:1:2"]')), {
+    med: 5,
+    communities: ['65001:7'],
+    largeCommunities: ['65001:1:2'],
+  });
   const bare = config();
-  assert.deepEqual(routeAttrs({ ...bare, bgp: { ...bare.bgp, med: undefined, communities: [] } }), {}, 'nothing set, nothing sent');
+  assert.deepEqual(
+    routeAttrs({ ...bare, bgp: { ...bare.bgp, med: undefined, communities: [] } }),
+    {},
+    'nothing set, nothing sent',
+  );
 });
 
 test('an address is announced while weir is healthy and at least one VIP on it is healthy', () => {
@@ -54,7 +62,10 @@ test('an address is announced while weir is healthy and at least one VIP on it i
   b.setSelfHealthy(false);
   assert.deepEqual(b.announcer.announced(), []);
   const s = b.status(cfg);
-  assert.deepEqual([s.localAs, s.routerId, s.peers.map((p) => [p.peer, p.remoteAs, p.state])], [65001, '198.18.0.10', [['198.18.0.1', 65000, 'Idle']]]);
+  assert.deepEqual(
+    [s.localAs, s.routerId, s.peers.map((p) => [p.peer, p.remoteAs, p.state])],
+    [65001, '198.18.0.10', [['198.18.0.1', 65000, 'Idle']]],
+  );
 });
 
 test('after shutdown nothing is announced again, even when weir reports itself healthy', async () => {
@@ -76,7 +87,17 @@ test('a connection to the passive listener from a link-local, unknown or unreada
   assert.equal(remotes.length, 5);
   let destroyed = 0;
   for (const remoteAddress of remotes) {
-    assert.doesNotThrow(() => accept({ remoteAddress, on() {}, destroy() { destroyed++; } }), String(remoteAddress));
+    assert.doesNotThrow(
+      () =>
+        accept({
+          remoteAddress,
+          on() {},
+          destroy() {
+            destroyed++;
+          },
+        }),
+      String(remoteAddress),
+    );
   }
   assert.equal(destroyed, remotes.length, 'every socket was closed');
   assert.equal(b.status(config()).refusedConnections, remotes.length);
@@ -100,7 +121,10 @@ test('a peer password comes from password or password_file; an unreadable file s
   const withPw = config().bgp.peers[0];
   assert.equal(peerKey({ ...withPw, password: 'sw0rdfish' }), 'sw0rdfish');
   assert.equal(peerKey(withPw), undefined);
-  assert.throws(() => peerKey({ ...withPw, password_file: '/nonexistent/weir-test.key' }), /bgp peer 198\.18\.0\.1: password_file: cannot read \/nonexistent\/weir-test\.key: no such file/);
+  assert.throws(
+    () => peerKey({ ...withPw, password_file: '/nonexistent/weir-test.key' }),
+    /bgp peer 198\.18\.0\.1: password_file: cannot read \/nonexistent\/weir-test\.key: no such file/,
+  );
   const cfg = config();
   cfg.bgp.peers[0].password = 'sw0rdfish';
   const s = new DaemonBgp(cfg, log).status(cfg);
@@ -111,7 +135,10 @@ test('a peer password comes from password or password_file; an unreadable file s
 test('graceful restart: the capability carries restart_time, and after a restart End-of-RIB is held until released', () => {
   const cfg = config('  graceful_restart: { enabled: true, restart_time: 42 }');
   const fresh = new DaemonBgp(cfg, log);
-  assert.deepEqual([fresh.endOfRibHeld, fresh.status(cfg).gracefulRestart], [false, { enabled: true, restartTime: 42, restarting: false, forwardingPreserved: false, endOfRibHeld: false }]);
+  assert.deepEqual(
+    [fresh.endOfRibHeld, fresh.status(cfg).gracefulRestart],
+    [false, { enabled: true, restartTime: 42, restarting: false, forwardingPreserved: false, endOfRibHeld: false }],
+  );
   const restarted = new DaemonBgp(cfg, log, { restart: { forwarding: true } });
   assert.equal(restarted.endOfRibHeld, true);
   assert.ok(restarted.status(cfg).peers[0].capabilities.advertised.includes('graceful-restart'));

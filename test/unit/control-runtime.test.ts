@@ -42,7 +42,10 @@ test('the detached data plane is reported honestly and still receives every publ
   const rt = await LbRuntime.start(parseConfig(base), hooks);
   assert.deepEqual(hooks.status(), { attached: false, description: 'not attached' });
   assert.equal(hooks.published.generation, 1);
-  assert.deepEqual(hooks.published.vips.map((v) => v.name), ['web', 'dns6']);
+  assert.deepEqual(
+    hooks.published.vips.map((v) => v.name),
+    ['web', 'dns6'],
+  );
   assert.equal(rt.generation, 1);
 });
 
@@ -57,8 +60,14 @@ test('conntrack queries resolve VIP and backend names, states and client prefixe
   assert.equal(a.length + b.length, 21);
   assert.ok(a.every((e) => e.backendName === 'a' && e.vipName === 'web'));
   assert.equal(conntrackList(rt, { vip: 'web' }, 5).length, 5);
-  assert.throws(() => conntrackList(rt, { vip: 'nope' }), (e: unknown) => e instanceof NotFoundError);
-  assert.throws(() => conntrackList(rt, { backend: 'r1', vip: 'web' }), (e: unknown) => e instanceof NotFoundError);
+  assert.throws(
+    () => conntrackList(rt, { vip: 'nope' }),
+    (e: unknown) => e instanceof NotFoundError,
+  );
+  assert.throws(
+    () => conntrackList(rt, { backend: 'r1', vip: 'web' }),
+    (e: unknown) => e instanceof NotFoundError,
+  );
   assert.throws(() => conntrackList(rt, { state: 'dancing' }), /unknown conntrack state/);
   assert.equal(conntrackFlush(rt, { vip: 'dns6' }), 2);
   assert.equal(conntrackStats(rt).size, 21);
@@ -69,15 +78,27 @@ test('a reload that changes one VIP rebuilds only its table and keeps every flow
   const rt = await LbRuntime.start(parseConfig(base), hooks);
   const ids = backendsView(rt).map((b) => [b.name, b.id, b.vipId]);
   const before = vipsView(rt).map((v) => v.fingerprint);
-  const r = rt.apply(parseConfig(base.replace('{ name: b, address: 198.18.1.2 }', '{ name: b, address: 198.18.1.2, weight: 300 }')));
+  const r = rt.apply(
+    parseConfig(base.replace('{ name: b, address: 198.18.1.2 }', '{ name: b, address: 198.18.1.2, weight: 300 }')),
+  );
   assert.deepEqual(r.rebuilt, ['web']);
   assert.equal(r.flushed, 0);
   assert.equal(rt.conntrack.size(), flows.length);
-  assert.deepEqual(backendsView(rt).map((b) => [b.name, b.id, b.vipId]), ids);
+  assert.deepEqual(
+    backendsView(rt).map((b) => [b.name, b.id, b.vipId]),
+    ids,
+  );
   const after = vipsView(rt).map((v) => v.fingerprint);
   assert.notEqual(after[0], before[0]);
   assert.equal(after[1], before[1]);
-  assert.deepEqual(hooks.status().counters, { publishes: 2, generation: 2, vips: 2, tablesReused: 1, tablesRebuilt: 1, flowsInserted: flows.length });
+  assert.deepEqual(hooks.status().counters, {
+    publishes: 2,
+    generation: 2,
+    vips: 2,
+    tablesReused: 1,
+    tablesRebuilt: 1,
+    flowsInserted: flows.length,
+  });
   // Nothing changed: nothing is published.
   assert.equal(rt.apply(rt.config).generation, 2);
 });
@@ -94,7 +115,10 @@ test('removing a backend drops only its flows; removing a VIP drops its flows an
   const r2 = rt.apply(parseConfig(noDns));
   assert.deepEqual(r2.diff.vipsRemoved, ['dns6']);
   assert.equal(r2.flushed, 2);
-  assert.deepEqual(vipsView(rt).map((v) => v.name), ['web']);
+  assert.deepEqual(
+    vipsView(rt).map((v) => v.name),
+    ['web'],
+  );
 });
 
 test('draining a backend gives it no slots, keeps its flows, and survives a reload', async () => {
@@ -102,15 +126,33 @@ test('draining a backend gives it no slots, keeps its flows, and survives a relo
   const r = rt.setDrained('web', 'a', true);
   assert.equal(r.changed, true);
   const web = () => backendsView(rt, 'web');
-  assert.deepEqual(web().map((b) => [b.name, b.drained, b.slots]), [['a', true, 0], ['b', false, 251]]);
+  assert.deepEqual(
+    web().map((b) => [b.name, b.drained, b.slots]),
+    [
+      ['a', true, 0],
+      ['b', false, 251],
+    ],
+  );
   assert.equal(rt.conntrack.size(), flows.length);
   assert.equal(rt.setDrained('web', 'a', true).changed, false);
   rt.apply(parseConfig(base.replace('table_size: 251', 'table_size: 257')));
-  assert.deepEqual(web().map((b) => [b.name, b.drained, b.slots]), [['a', true, 0], ['b', false, 257]]);
+  assert.deepEqual(
+    web().map((b) => [b.name, b.drained, b.slots]),
+    [
+      ['a', true, 0],
+      ['b', false, 257],
+    ],
+  );
   rt.setDrained('web', 'a', false);
   assert.ok(web()[0].slots > 0);
-  assert.throws(() => rt.setDrained('web', 'zz', true), (e: unknown) => e instanceof NotFoundError && /no backend named "zz"/.test(e.message));
-  assert.throws(() => rt.setDrained('nope', 'a', true), (e: unknown) => e instanceof NotFoundError);
+  assert.throws(
+    () => rt.setDrained('web', 'zz', true),
+    (e: unknown) => e instanceof NotFoundError && /no backend named "zz"/.test(e.message),
+  );
+  assert.throws(
+    () => rt.setDrained('nope', 'a', true),
+    (e: unknown) => e instanceof NotFoundError,
+  );
 });
 
 test('a VIP whose every backend is drained stays listed but is below its minimum', async () => {

@@ -42,7 +42,11 @@ after(async () => {
 });
 
 /** A raw request, so the tests can send what the CLI never would. */
-function raw(method: string, urlPath: string, body?: string): Promise<{ status: number; json: Record<string, unknown> }> {
+function raw(
+  method: string,
+  urlPath: string,
+  body?: string,
+): Promise<{ status: number; json: Record<string, unknown> }> {
   return new Promise((resolve, reject) => {
     const req = http.request({ socketPath: socket, method, path: urlPath }, (res) => {
       let text = '';
@@ -104,7 +108,8 @@ test('the client turns a refused request into a ControlClientError with the stat
   );
   await assert.rejects(
     controlRequest(tmp.file('absent.sock'), 'GET', '/v1/status'),
-    (e: unknown) => e instanceof ControlClientError && e.status === undefined && /no daemon is listening there/.test(e.message),
+    (e: unknown) =>
+      e instanceof ControlClientError && e.status === undefined && /no daemon is listening there/.test(e.message),
   );
 });
 
@@ -127,9 +132,17 @@ test('a reload applies a valid file, and an invalid one keeps the running config
   assert.equal(bad.status, 422);
   assert.match(String(bad.json.error), /is invalid; the running config stays in place \(1 problem\)/);
   const line = config(-1).split('\n')[11];
-  assert.deepEqual(bad.json.issues, [`vips[0].backends[1].weight: must be an integer 0..65535, got -1 (line 12, col ${line.indexOf('-1') + 1})`]);
+  assert.deepEqual(bad.json.issues, [
+    `vips[0].backends[1].weight: must be an integer 0..65535, got -1 (line 12, col ${line.indexOf('-1') + 1})`,
+  ]);
   const b = await controlRequest<{ name: string; weight: number }[]>(socket, 'GET', '/v1/backends');
-  assert.deepEqual(b.map((x) => [x.name, x.weight]), [['a', 100], ['b', 300]]);
+  assert.deepEqual(
+    b.map((x) => [x.name, x.weight]),
+    [
+      ['a', 100],
+      ['b', 300],
+    ],
+  );
   const s = await controlRequest<{ generation: number; lastReload: { ok: boolean } }>(socket, 'GET', '/v1/status');
   assert.deepEqual([s.generation, s.lastReload.ok], [2, false]);
 });

@@ -58,7 +58,11 @@ function recordingHooks() {
     publish(generation, vips) {
       publishes.push({ generation, at: performance.now(), vips });
     },
-    status: () => ({ attached: true, description: 'recording', counters: { publishes: publishes.length, 'rx.packets': 7 } }),
+    status: () => ({
+      attached: true,
+      description: 'recording',
+      counters: { publishes: publishes.length, 'rx.packets': 7 },
+    }),
     async detach() {},
   };
   return { hooks, publishes, sink };
@@ -70,7 +74,16 @@ let metricsPort = 0;
 let daemon: Daemon;
 const rec = recordingHooks();
 
-type BackendRow = { vip: string; name: string; health: string; healthCause: string; serving: boolean; slots: number; lastProbe: { outcome: string } | null; healthSince: string };
+type BackendRow = {
+  vip: string;
+  name: string;
+  health: string;
+  healthCause: string;
+  serving: boolean;
+  slots: number;
+  lastProbe: { outcome: string } | null;
+  healthSince: string;
+};
 type VipRow = { name: string; fingerprint: string; state: string; healthy: boolean };
 const backends = () => controlRequest<BackendRow[]>(socket, 'GET', '/v1/backends');
 const vips = () => controlRequest<VipRow[]>(socket, 'GET', '/v1/vips');
@@ -79,8 +92,19 @@ const state = async (vip: string, name: string) => (await backends()).find((x) =
 
 /** The daemon's config; weightA changes backend a's weight in VIP web. */
 function writeConfig(weightA?: number): void {
-  const health_check = { type: 'tcp', interval_ms: 200, timeout_ms: 150, jitter_ms: 0, rise: 2, fall: 2, damping: { enabled: false } };
-  const backends = [{ name: 'a', address: '127.0.0.1', port: a.port }, { name: 'b', address: '127.0.0.1', port: b.port }];
+  const health_check = {
+    type: 'tcp',
+    interval_ms: 200,
+    timeout_ms: 150,
+    jitter_ms: 0,
+    rise: 2,
+    fall: 2,
+    damping: { enabled: false },
+  };
+  const backends = [
+    { name: 'a', address: '127.0.0.1', port: a.port },
+    { name: 'b', address: '127.0.0.1', port: b.port },
+  ];
   writeFileSync(
     configFile,
     configYaml({
@@ -88,7 +112,14 @@ function writeConfig(weightA?: number): void {
       instance: { name: 'hc' },
       metrics: { listen: `127.0.0.1:${metricsPort}` },
       vips: [
-        { name: 'web', address: '198.18.100.1', port: 80, on_backend_down: 'reschedule', health_check, backends: weightA === undefined ? backends : [{ ...backends[0], weight: weightA }, backends[1]] },
+        {
+          name: 'web',
+          address: '198.18.100.1',
+          port: 80,
+          on_backend_down: 'reschedule',
+          health_check,
+          backends: weightA === undefined ? backends : [{ ...backends[0], weight: weightA }, backends[1]],
+        },
         { name: 'strict', address: '198.18.100.2', port: 80, min_healthy_backends: 2, health_check, backends },
       ],
     }),
@@ -116,8 +147,17 @@ test('backends start unknown, come up after their first probe, and the table the
   const web = (await vips()).find((v) => v.name === 'web')!;
   fpBoth = web.fingerprint;
   const rows = (await backends()).filter((x) => x.vip === 'web');
-  assert.deepEqual(rows.map((x) => [x.name, x.serving, x.lastProbe?.outcome]), [['a', true, 'ok'], ['b', true, 'ok']]);
-  assert.equal(rows.reduce((n, x) => n + x.slots, 0), 251);
+  assert.deepEqual(
+    rows.map((x) => [x.name, x.serving, x.lastProbe?.outcome]),
+    [
+      ['a', true, 'ok'],
+      ['b', true, 'ok'],
+    ],
+  );
+  assert.equal(
+    rows.reduce((n, x) => n + x.slots, 0),
+    251,
+  );
   assert.ok(rows.every((x) => x.slots > 0));
 });
 
@@ -149,14 +189,22 @@ test('a backend whose server stops is marked down, its VIP table is rebuilt with
   assert.equal(rebuild.rescheduled, 1);
   assert.equal(rebuild.fingerprint, web.fingerprint);
   // Figure for the report (not asserted: timing is not a test property).
-  t.diagnostic(`health decision → publish returned: ${rt.healthTables!.rebuilds.map((r) => `${r.vip}/${r.backend}→${r.to} ${r.decisionToPublishMs} ms`).join(', ')}`);
+  t.diagnostic(
+    `health decision → publish returned: ${rt.healthTables!.rebuilds.map((r) => `${r.vip}/${r.backend}→${r.to} ${r.decisionToPublishMs} ms`).join(', ')}`,
+  );
   const text = await weir('backends', 'web', '-s', socket);
   assert.equal(text.status, 0, text.stderr);
-  assert.match(text.stdout, /^web\s+b\s+127\.0\.0\.1:\d+\s+100\s+active\s+down\s+active\s+\S+Z\s+fail \(.*\) at \S+\s+0\s+0\.00%$/m);
+  assert.match(
+    text.stdout,
+    /^web\s+b\s+127\.0\.0\.1:\d+\s+100\s+active\s+down\s+active\s+\S+Z\s+fail \(.*\) at \S+\s+0\s+0\.00%$/m,
+  );
 });
 
 test('a VIP below min_healthy_backends is unhealthy in weir status', async () => {
-  const s = await controlRequest<{ vips: { name: string; healthy: boolean; state: string; servingBackends: number }[]; health: { down: number } }>(socket, 'GET', '/v1/status');
+  const s = await controlRequest<{
+    vips: { name: string; healthy: boolean; state: string; servingBackends: number }[];
+    health: { down: number };
+  }>(socket, 'GET', '/v1/status');
   const strict = s.vips.find((v) => v.name === 'strict')!;
   assert.deepEqual([strict.healthy, strict.state, strict.servingBackends], [false, 'below-minimum', 1]);
   assert.equal(s.vips.find((v) => v.name === 'web')!.healthy, true);
@@ -227,7 +275,10 @@ test('a reload that changes one backend keeps the health state of the others and
   assert.equal(before.health, 'up');
   writeConfig(50);
   const r = await daemon.reload();
-  assert.deepEqual(r.diff.vipsChanged.map((v) => [v.name, v.backendsChanged]), [['web', ['a']]]);
+  assert.deepEqual(
+    r.diff.vipsChanged.map((v) => [v.name, v.backendsChanged]),
+    [['web', ['a']]],
+  );
   const after = await state('web', 'b');
   assert.deepEqual([after.health, after.healthSince], ['up', before.healthSince], 'b kept its state and since');
   const body = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();

@@ -5,7 +5,12 @@ import assert from 'node:assert/strict';
 import { linkOf, readLinks, type Link } from '../../src/dataplane/links.js';
 import { cidrContains, parseCidr, parseIp } from '../../src/packet/index.js';
 
-const link = (name: string, ifindex: number, ...prefixes: string[]): Link => ({ name, ifindex, mac: `02:00:00:00:00:0${ifindex}`, prefixes: prefixes.map((p) => parseCidr(p)!) });
+const link = (name: string, ifindex: number, ...prefixes: string[]): Link => ({
+  name,
+  ifindex,
+  mac: `02:00:00:00:00:0${ifindex}`,
+  prefixes: prefixes.map((p) => parseCidr(p)!),
+});
 
 test('cidrContains compares the prefix bits of the same family only', () => {
   const c = parseCidr('198.18.2.0/23')!;
@@ -20,7 +25,11 @@ test('cidrContains compares the prefix bits of the same family only', () => {
 });
 
 test('linkOf picks the interface whose on-link prefix holds the backend, the longest prefix first, and none when off-link', () => {
-  const links = [link('up0', 2, '198.18.1.11/24', 'fd00:0:0:1::11/64'), link('be0', 3, '198.18.2.11/24', 'fd00:0:0:2::11/64'), link('be1', 4, '198.18.2.129/25')];
+  const links = [
+    link('up0', 2, '198.18.1.11/24', 'fd00:0:0:1::11/64'),
+    link('be0', 3, '198.18.2.11/24', 'fd00:0:0:2::11/64'),
+    link('be1', 4, '198.18.2.129/25'),
+  ];
   assert.equal(linkOf(links, '198.18.1.50')?.name, 'up0');
   assert.equal(linkOf(links, '198.18.2.21')?.name, 'be0');
   assert.equal(linkOf(links, '198.18.2.200')?.name, 'be1', 'a /25 beats the /24');

@@ -6,38 +6,64 @@ import { nextHopOf, parseNeighbours, parseRoutes, routeOf, type HostView } from 
 import type { Link } from '../../src/dataplane/links.js';
 import { parseCidr } from '../../src/packet/index.js';
 
-const ROUTES4 = '[{"dst":"default","gateway":"198.18.1.1","dev":"fab0","flags":[]},{"dst":"198.18.1.0/24","dev":"fab0","protocol":"kernel","scope":"link","prefsrc":"198.18.1.11","flags":[]},'
-  + '{"dst":"198.18.2.0/24","dev":"be0","protocol":"kernel","scope":"link","prefsrc":"198.18.2.11","flags":[]},'
-  + '{"dst":"198.18.40.0/24","nexthops":[{"gateway":"198.18.2.5","dev":"be0","weight":1,"flags":[]},{"gateway":"198.18.2.6","dev":"be0","weight":1,"flags":[]}],"flags":[]},'
-  + '{"type":"blackhole","dst":"198.18.50.0/24","flags":[]},{"dst":"198.18.60.0/24","dev":"weir-tun9","scope":"link","flags":[]}]';
-const ROUTES6 = '[{"dst":"fd00:0:0:2::/64","dev":"be0","protocol":"kernel","metric":256,"flags":[],"pref":"medium"},{"dst":"default","gateway":"fd00:0:0:1::1","dev":"fab0","metric":1024,"flags":[],"pref":"medium"}]';
-const NEIGH4 = '[{"dst":"198.18.2.21","dev":"be0","lladdr":"02:00:00:00:02:21","state":["REACHABLE"]},{"dst":"198.18.1.1","dev":"fab0","lladdr":"02:00:00:00:01:01","state":["STALE"]},'
-  + '{"dst":"198.18.2.22","dev":"be0","state":["INCOMPLETE"]},{"dst":"198.18.2.23","dev":"be0","lladdr":"02:00:00:00:02:23","state":["FAILED"]}]';
+const ROUTES4 =
+  '[{"dst":"default","gateway":"198.18.1.1","dev":"fab0","flags":[]},{"dst":"198.18.1.0/24","dev":"fab0","protocol":"kernel","scope":"link","prefsrc":"198.18.1.11","flags":[]},' +
+  '{"dst":"198.18.2.0/24","dev":"be0","protocol":"kernel","scope":"link","prefsrc":"198.18.2.11","flags":[]},' +
+  '{"dst":"198.18.40.0/24","nexthops":[{"gateway":"198.18.2.5","dev":"be0","weight":1,"flags":[]},{"gateway":"198.18.2.6","dev":"be0","weight":1,"flags":[]}],"flags":[]},' +
+  '{"type":"blackhole","dst":"198.18.50.0/24","flags":[]},{"dst":"198.18.60.0/24","dev":"weir-tun9","scope":"link","flags":[]}]';
+const ROUTES6 =
+  '[{"dst":"fd00:0:0:2::/64","dev":"be0","protocol":"kernel","metric":256,"flags":[],"pref":"medium"},{"dst":"default","gateway":"fd00:0:0:1::1","dev":"fab0","metric":1024,"flags":[],"pref":"medium"}]';
+const NEIGH4 =
+  '[{"dst":"198.18.2.21","dev":"be0","lladdr":"02:00:00:00:02:21","state":["REACHABLE"]},{"dst":"198.18.1.1","dev":"fab0","lladdr":"02:00:00:00:01:01","state":["STALE"]},' +
+  '{"dst":"198.18.2.22","dev":"be0","state":["INCOMPLETE"]},{"dst":"198.18.2.23","dev":"be0","lladdr":"02:00:00:00:02:23","state":["FAILED"]}]';
 const NEIGH6 = '[{"dst":"fd00:0:0:2::21","dev":"be0","lladdr":"02:00:00:00:02:21","router":null,"state":["DELAY"]}]';
 
 const links: Link[] = [
   { name: 'fab0', ifindex: 2, mac: '02:00:00:00:0f:00', prefixes: [parseCidr('198.18.1.11/24')!] },
   { name: 'be0', ifindex: 3, mac: '02:00:00:00:0b:00', prefixes: [parseCidr('198.18.2.11/24')!] },
 ];
-const view: HostView = { routes: [...parseRoutes(ROUTES4, 4), ...parseRoutes(ROUTES6, 6)], neighbours: parseNeighbours(NEIGH6, parseNeighbours(NEIGH4)) };
+const view: HostView = {
+  routes: [...parseRoutes(ROUTES4, 4), ...parseRoutes(ROUTES6, 6)],
+  neighbours: parseNeighbours(NEIGH6, parseNeighbours(NEIGH4)),
+};
 
 test('routes: multipath, blackhole and foreign-family entries are left out; the longest prefix wins, the default route last', () => {
   assert.equal(view.routes.length, 6, 'default + 2 connected + tun route (v4), connected + default (v6)');
   assert.equal(routeOf(view.routes, '198.18.2.21')?.dev, 'be0');
   assert.equal(routeOf(view.routes, '203.0.113.7')?.gateway, '198.18.1.1');
-  assert.equal(routeOf(view.routes, '198.18.40.9')?.gateway, '198.18.1.1', 'the multipath route is not used: the default catches it');
+  assert.equal(
+    routeOf(view.routes, '198.18.40.9')?.gateway,
+    '198.18.1.1',
+    'the multipath route is not used: the default catches it',
+  );
   assert.equal(routeOf(view.routes, 'fd00:0:0:2::21')?.dev, 'be0');
   assert.equal(routeOf(view.routes, 'fd00:0:0:9::1')?.gateway, 'fd00:0:0:1::1');
   assert.equal(routeOf(view.routes, 'nonsense'), undefined);
 });
 
-test('a backend on-link goes to its own MAC, a routed one to its gateway\'s; unresolved or failed neighbours and interfaces weir does not own stay with the kernel', () => {
-  assert.deepEqual(nextHopOf(view, links, '198.18.2.21'), { ifindex: 3, mac: '02:00:00:00:0b:00', nextHop: '02:00:00:00:02:21' });
-  assert.deepEqual(nextHopOf(view, links, '203.0.113.7'), { ifindex: 2, mac: '02:00:00:00:0f:00', nextHop: '02:00:00:00:01:01' }, 'STALE is usable');
-  assert.deepEqual(nextHopOf(view, links, 'fd00:0:0:2::21'), { ifindex: 3, mac: '02:00:00:00:0b:00', nextHop: '02:00:00:00:02:21' });
+test("a backend on-link goes to its own MAC, a routed one to its gateway's; unresolved or failed neighbours and interfaces weir does not own stay with the kernel", () => {
+  assert.deepEqual(nextHopOf(view, links, '198.18.2.21'), {
+    ifindex: 3,
+    mac: '02:00:00:00:0b:00',
+    nextHop: '02:00:00:00:02:21',
+  });
+  assert.deepEqual(
+    nextHopOf(view, links, '203.0.113.7'),
+    { ifindex: 2, mac: '02:00:00:00:0f:00', nextHop: '02:00:00:00:01:01' },
+    'STALE is usable',
+  );
+  assert.deepEqual(nextHopOf(view, links, 'fd00:0:0:2::21'), {
+    ifindex: 3,
+    mac: '02:00:00:00:0b:00',
+    nextHop: '02:00:00:00:02:21',
+  });
   assert.equal(nextHopOf(view, links, '198.18.2.22'), undefined, 'INCOMPLETE');
   assert.equal(nextHopOf(view, links, '198.18.2.23'), undefined, 'FAILED');
-  assert.equal(nextHopOf(view, links, '198.18.60.1'), undefined, 'a route through an interface weir does not attach to');
+  assert.equal(
+    nextHopOf(view, links, '198.18.60.1'),
+    undefined,
+    'a route through an interface weir does not attach to',
+  );
   assert.equal(nextHopOf(view, links, 'fd00:0:0:9::1'), undefined, 'gateway not in the neighbour table yet');
   assert.equal(nextHopOf({ routes: [], neighbours: new Map() }, links, '198.18.2.21'), undefined, 'no route');
 });

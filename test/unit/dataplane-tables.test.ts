@@ -35,7 +35,13 @@ async function published(): Promise<{ vips: readonly VipTables[]; config: WeirCo
   return { vips: hooks.published.vips, config };
 }
 
-const ctx = { address4: '198.18.1.11', address6: 'fd00:0:0:1::11', mtu: 9000, unknownTraffic: 'pass', fragments: 'drop' } as const;
+const ctx = {
+  address4: '198.18.1.11',
+  address6: 'fd00:0:0:1::11',
+  mtu: 9000,
+  unknownTraffic: 'pass',
+  fragments: 'drop',
+} as const;
 
 test('a published table set survives structured cloning and compiles to the same VIPs, modes and Maglev slots', async () => {
   const { vips, config } = await published();
@@ -74,25 +80,41 @@ test('the SNAT port range lies below the kernel default ephemeral range (32768..
 
 test('a nat VIP without an instance address of its family is refused, naming the VIP', async () => {
   const { vips } = await published();
-  assert.throws(() => vipSpecOf(vips[0], { ...ctx, address4: undefined, mtu: 1500, address6: 'fd00::1' }), /VIP web-nat: nat mode needs an IPv4 address in instance.addresses/);
-  assert.throws(() => tablesMessage(1, vips, { ...ctx, address6: undefined, mtu: 1500, address4: '198.18.1.11' }, 0), /dsr-gre to an IPv6 backend needs greSource6/);
+  assert.throws(
+    () => vipSpecOf(vips[0], { ...ctx, address4: undefined, mtu: 1500, address6: 'fd00::1' }),
+    /VIP web-nat: nat mode needs an IPv4 address in instance.addresses/,
+  );
+  assert.throws(
+    () => tablesMessage(1, vips, { ...ctx, address6: undefined, mtu: 1500, address4: '198.18.1.11' }, 0),
+    /dsr-gre to an IPv6 backend needs greSource6/,
+  );
 });
 
 test('a VIP that takes all ports keeps the packet port (backend port 0)', async () => {
   const { vips } = await published();
   const spec = vipSpecOf(vips[2], ctx);
   assert.equal(spec.port, 0);
-  assert.deepEqual(spec.backends.map((b) => b.port), [0]);
+  assert.deepEqual(
+    spec.backends.map((b) => b.port),
+    [0],
+  );
   assert.equal(spec.backends[0].mac, '02:00:00:00:00:21');
 });
 
 test('nft table names keep only letters, digits and underscores', () => {
-  const cases: [string, string][] = [['lb1', 'weir_lb1'], ['edge-1.fra', 'weir_edge_1_fra'], ['weir', 'weir_weir']];
+  const cases: [string, string][] = [
+    ['lb1', 'weir_lb1'],
+    ['edge-1.fra', 'weir_edge_1_fra'],
+    ['weir', 'weir_weir'],
+  ];
   for (const [name, want] of cases) assert.equal(nftTableName(name), want);
 });
 
 test('the ingress ruleset drops VIP addresses and SNAT port ranges on every interface, replacing the old table', () => {
-  const s = ingressRuleset('weir_lb1', ['fab0', 'eth1'], { vips: ['198.18.100.1', 'fd00:0:0:100::2'], snat: ['198.18.1.11', 'fd00:0:0:1::11'] });
+  const s = ingressRuleset('weir_lb1', ['fab0', 'eth1'], {
+    vips: ['198.18.100.1', 'fd00:0:0:100::2'],
+    snat: ['198.18.1.11', 'fd00:0:0:1::11'],
+  });
   const lines = s.split('\n');
   assert.equal(lines[0], 'table netdev weir_lb1 {}');
   assert.equal(lines[1], 'delete table netdev weir_lb1');
@@ -105,13 +127,17 @@ test('the ingress ruleset drops VIP addresses and SNAT port ranges on every inte
     `ip daddr { 198.18.1.11 } udp dport ${SNAT_PORT_MIN}-${SNAT_PORT_MAX} drop`,
     `ip6 daddr { fd00:0:0:1::11 } tcp dport ${SNAT_PORT_MIN}-${SNAT_PORT_MAX} drop`,
     `ip6 daddr { fd00:0:0:1::11 } udp dport ${SNAT_PORT_MIN}-${SNAT_PORT_MAX} drop`,
-  ]) assert.equal(lines.filter((l) => l.trim() === rule).length, 2, rule);
+  ])
+    assert.equal(lines.filter((l) => l.trim() === rule).length, 2, rule);
 });
 
-test('without nat VIPs the SNAT address stays the kernel\'s, and a hostile interface name is refused', () => {
+test("without nat VIPs the SNAT address stays the kernel's, and a hostile interface name is refused", () => {
   const s = ingressRuleset('weir_x', ['fab0'], { vips: ['198.18.100.3'], snat: [] });
   assert.ok(!s.includes('dport'));
-  assert.throws(() => ingressRuleset('weir_x', ['a"; flush ruleset'], { vips: [], snat: [] }), /cannot go into an nft rule/);
+  assert.throws(
+    () => ingressRuleset('weir_x', ['a"; flush ruleset'], { vips: [], snat: [] }),
+    /cannot go into an nft rule/,
+  );
 });
 
 test('io: tun refuses dsr-l2 VIPs (a TUN has no Ethernet header) and takes nat and dsr-gre', () => {
@@ -121,7 +147,9 @@ test('io: tun refuses dsr-l2 VIPs (a TUN has no Ethernet header) and takes nat a
     const r = parseConfigText(text);
     return r.ok ? [] : r.issues.map(formatIssue).map((m) => m.replace(/ \(line.*$/, ''));
   };
-  assert.deepEqual(problems(yamlOf('dsr-l2', 'tun')), ['vips[0].mode: dsr-l2 needs instance.io afpacket: a TUN carries IP packets, no Ethernet header to rewrite']);
+  assert.deepEqual(problems(yamlOf('dsr-l2', 'tun')), [
+    'vips[0].mode: dsr-l2 needs instance.io afpacket: a TUN carries IP packets, no Ethernet header to rewrite',
+  ]);
   assert.deepEqual(problems(yamlOf('dsr-l2', 'afpacket')), []);
   assert.deepEqual(problems(yamlOf('nat', 'tun')), []);
   assert.deepEqual(problems(yamlOf('dsr-gre', 'tun')), []);
@@ -132,10 +160,12 @@ test('io: tun refuses dsr-l2 VIPs (a TUN has no Ethernet header) and takes nat a
 
 test('the routes into the TUN go from the old address set to the new one: deletes first, host routes per family', () => {
   assert.deepEqual(tunRouteScript('weir-tun0', [], ['198.18.100.1', 'fd00::1']), [
-    'route replace 198.18.100.1/32 dev weir-tun0', 'route replace fd00::1/128 dev weir-tun0',
+    'route replace 198.18.100.1/32 dev weir-tun0',
+    'route replace fd00::1/128 dev weir-tun0',
   ]);
   assert.deepEqual(tunRouteScript('weir-tun0', ['198.18.100.1', '198.18.3.1'], ['198.18.100.1', '198.18.100.2']), [
-    'route del 198.18.3.1/32 dev weir-tun0', 'route replace 198.18.100.2/32 dev weir-tun0',
+    'route del 198.18.3.1/32 dev weir-tun0',
+    'route replace 198.18.100.2/32 dev weir-tun0',
   ]);
   assert.deepEqual(tunRouteScript('weir-tun0', ['198.18.100.1'], ['198.18.100.1']), [], 'nothing to do: no ip call');
 });

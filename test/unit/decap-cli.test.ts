@@ -34,15 +34,19 @@ describe('weir decap command line', () => {
   test('--help lists every option', () => {
     const r = run('--help');
     assert.equal(r.status, 0);
-    for (const o of ['--tun', '--vip', '--local', '--key', '--stats-interval', '--batch', '--setup']) assert.match(r.stdout, new RegExp(o));
+    for (const o of ['--tun', '--vip', '--local', '--key', '--stats-interval', '--batch', '--setup'])
+      assert.match(r.stdout, new RegExp(o));
   });
 
   test('the TUN is set to addrgenmode none, rp_filter 0 and up, in that order', () => {
     const text = formatChanges(tunCommands('weir-decap0'));
-    assert.deepEqual(text.split('\n').map((l) => l.split('    #')[0]), [
-      'ip link set dev weir-decap0 addrgenmode none',
-      'sysctl -qw net.ipv4.conf.weir-decap0.rp_filter=0',
-      'ip link set dev weir-decap0 up',
-    ]);
+    assert.deepEqual(
+      text.split('\n').map((l) => l.split('    #')[0]),
+      [
+        'ip link set dev weir-decap0 addrgenmode none',
+        'sysctl -qw net.ipv4.conf.weir-decap0.rp_filter=0',
+        'ip link set dev weir-decap0 up',
+      ],
+    );
   });
 });

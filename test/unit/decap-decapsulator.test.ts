@@ -4,7 +4,13 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  buildPacket, encapGre, GRE_CSUM, GRE_SEQ, GreTunnel, internetChecksum, parseIp,
+  buildPacket,
+  encapGre,
+  GRE_CSUM,
+  GRE_SEQ,
+  GreTunnel,
+  internetChecksum,
+  parseIp,
 } from '../../src/packet/index.js';
 import { MemoryPort, META_FLAGS, META_WORDS, PacketBatch, WEIR_F_TRUNCATED } from '../../src/io/index.js';
 import { AddrSet, DECAP_COUNTER_NAMES, DC_COUNTERS, Decapsulator, DecapRunner } from '../../src/decap/index.js';
@@ -41,50 +47,171 @@ function withGreFlags(pkt: Uint8Array, flags: number, extra: number[] = []): Uin
   out[20] = flags >> 8;
   out[21] = flags & 0xff;
   const total = out.length;
-  out[2] = total >> 8; out[3] = total & 0xff; out[10] = 0; out[11] = 0;
+  out[2] = total >> 8;
+  out[3] = total & 0xff;
+  out[10] = 0;
+  out[11] = 0;
   const hc = internetChecksum(out, 0, 20);
-  out[10] = hc >> 8; out[11] = hc & 0xff;
+  out[10] = hc >> 8;
+  out[11] = hc & 0xff;
   if (flags & GRE_CSUM) {
     const c = internetChecksum(out, 20, out.length - 20);
-    out[24] = c >> 8; out[25] = c & 0xff;
+    out[24] = c >> 8;
+    out[25] = c & 0xff;
   }
   return out;
 }
 
-const CASES: Array<{ what: string; pkt: () => Uint8Array; counter: string; opts?: typeof OPTS & { key?: number }; truncated?: boolean }> = [
+const CASES: Array<{
+  what: string;
+  pkt: () => Uint8Array;
+  counter: string;
+  opts?: typeof OPTS & { key?: number };
+  truncated?: boolean;
+}> = [
   { what: 'IPv4 in IPv4 to a VIP is decapsulated', pkt: () => gre(inner(VIP4)), counter: 'decapsulated' },
   { what: 'IPv6 in IPv4 to a VIP is decapsulated', pkt: () => gre(inner(VIP6)), counter: 'decapsulated' },
-  { what: 'IPv4 in IPv6 to a VIP is decapsulated', pkt: () => gre(inner(VIP4), { outer6: true }), counter: 'decapsulated' },
-  { what: 'IPv6 in IPv6 to a VIP is decapsulated', pkt: () => gre(inner(VIP6), { outer6: true }), counter: 'decapsulated' },
-  { what: 'a matching RFC 2890 key is accepted', pkt: () => gre(inner(VIP4), { key: 42 }), counter: 'decapsulated', opts: { ...OPTS, key: 42 } },
-  { what: 'a sequence number (RFC 2890 §2.2) is accepted and ignored', pkt: () => withGreFlags(gre(inner(VIP4)), GRE_SEQ, [0, 0, 0, 9]), counter: 'decapsulated' },
-  { what: 'a correct GRE checksum (RFC 2784 §2.5) is accepted', pkt: () => withGreFlags(gre(inner(VIP4)), GRE_CSUM, [0, 0, 0, 0]), counter: 'decapsulated' },
+  {
+    what: 'IPv4 in IPv6 to a VIP is decapsulated',
+    pkt: () => gre(inner(VIP4), { outer6: true }),
+    counter: 'decapsulated',
+  },
+  {
+    what: 'IPv6 in IPv6 to a VIP is decapsulated',
+    pkt: () => gre(inner(VIP6), { outer6: true }),
+    counter: 'decapsulated',
+  },
+  {
+    what: 'a matching RFC 2890 key is accepted',
+    pkt: () => gre(inner(VIP4), { key: 42 }),
+    counter: 'decapsulated',
+    opts: { ...OPTS, key: 42 },
+  },
+  {
+    what: 'a sequence number (RFC 2890 §2.2) is accepted and ignored',
+    pkt: () => withGreFlags(gre(inner(VIP4)), GRE_SEQ, [0, 0, 0, 9]),
+    counter: 'decapsulated',
+  },
+  {
+    what: 'a correct GRE checksum (RFC 2784 §2.5) is accepted',
+    pkt: () => withGreFlags(gre(inner(VIP4)), GRE_CSUM, [0, 0, 0, 0]),
+    counter: 'decapsulated',
+  },
   {
     what: 'a wrong GRE checksum is dropped as drop_gre_checksum',
-    pkt: () => { const p = withGreFlags(gre(inner(VIP4)), GRE_CSUM, [0, 0, 0, 0]); p[25] ^= 0x55; return p; },
+    pkt: () => {
+      const p = withGreFlags(gre(inner(VIP4)), GRE_CSUM, [0, 0, 0, 0]);
+      p[25] ^= 0x55;
+      return p;
+    },
     counter: 'drop_gre_checksum',
   },
-  { what: 'the routing bit is dropped as drop_gre_flags', pkt: () => withGreFlags(gre(inner(VIP4)), 0x4000), counter: 'drop_gre_flags' },
-  { what: 'version 1 is dropped as drop_gre_version', pkt: () => withGreFlags(gre(inner(VIP4)), 0x0001), counter: 'drop_gre_version' },
-  { what: 'a key where none is configured is dropped as drop_key_mismatch', pkt: () => gre(inner(VIP4), { key: 1 }), counter: 'drop_key_mismatch' },
-  { what: 'no key where one is configured is dropped as drop_key_mismatch', pkt: () => gre(inner(VIP4)), counter: 'drop_key_mismatch', opts: { ...OPTS, key: 1 } },
-  { what: 'another key is dropped as drop_key_mismatch', pkt: () => gre(inner(VIP4), { key: 2 }), counter: 'drop_key_mismatch', opts: { ...OPTS, key: 1 } },
-  { what: 'protocol 0x6558 is dropped as drop_gre_proto', pkt: () => { const p = gre(inner(VIP4)); p[22] = 0x65; p[23] = 0x58; return p; }, counter: 'drop_gre_proto' },
-  { what: 'an IPv6 packet labelled 0x0800 is dropped as drop_inner_family', pkt: () => { const p = gre(inner(VIP6)); p[22] = 0x08; p[23] = 0x00; return p; }, counter: 'drop_inner_family' },
-  { what: 'an outer destination that is not ours is dropped as drop_outer_dst', pkt: () => gre(inner(VIP4), { dst: '198.18.51.9' }), counter: 'drop_outer_dst' },
-  { what: 'an inner destination that is no VIP is dropped as drop_inner_dst', pkt: () => gre(inner('198.18.150.9')), counter: 'drop_inner_dst' },
-  { what: 'an IPv6 inner destination that is no VIP is dropped as drop_inner_dst', pkt: () => gre(inner('fd00:150::9'), { outer6: true }), counter: 'drop_inner_dst' },
-  { what: 'a cut inner TCP header is dropped as drop_inner_malformed', pkt: () => gre(inner(VIP4).subarray(0, 30)), counter: 'drop_inner_malformed' },
-  { what: 'an outer UDP packet is dropped as drop_not_gre', pkt: () => buildPacket({ src: LB4, dst: BE4, proto: 'udp', srcPort: 1, dstPort: 2, payload: 8 }), counter: 'drop_not_gre' },
-  { what: 'a GRE header cut short is dropped as drop_gre_truncated', pkt: () => { const p = gre(inner(VIP4)).slice(0, 22); p[3] = 22; return fixIpv4(p); }, counter: 'drop_gre_truncated' },
-  { what: 'an outer IPv4 header with IHL 4 is dropped as drop_outer_malformed', pkt: () => { const p = gre(inner(VIP4)); p[0] = 0x44; return p; }, counter: 'drop_outer_malformed' },
-  { what: 'a slot cut on receive is dropped as drop_truncated', pkt: () => gre(inner(VIP4)), counter: 'drop_truncated', truncated: true },
+  {
+    what: 'the routing bit is dropped as drop_gre_flags',
+    pkt: () => withGreFlags(gre(inner(VIP4)), 0x4000),
+    counter: 'drop_gre_flags',
+  },
+  {
+    what: 'version 1 is dropped as drop_gre_version',
+    pkt: () => withGreFlags(gre(inner(VIP4)), 0x0001),
+    counter: 'drop_gre_version',
+  },
+  {
+    what: 'a key where none is configured is dropped as drop_key_mismatch',
+    pkt: () => gre(inner(VIP4), { key: 1 }),
+    counter: 'drop_key_mismatch',
+  },
+  {
+    what: 'no key where one is configured is dropped as drop_key_mismatch',
+    pkt: () => gre(inner(VIP4)),
+    counter: 'drop_key_mismatch',
+    opts: { ...OPTS, key: 1 },
+  },
+  {
+    what: 'another key is dropped as drop_key_mismatch',
+    pkt: () => gre(inner(VIP4), { key: 2 }),
+    counter: 'drop_key_mismatch',
+    opts: { ...OPTS, key: 1 },
+  },
+  {
+    what: 'protocol 0x6558 is dropped as drop_gre_proto',
+    pkt: () => {
+      const p = gre(inner(VIP4));
+      p[22] = 0x65;
+      p[23] = 0x58;
+      return p;
+    },
+    counter: 'drop_gre_proto',
+  },
+  {
+    what: 'an IPv6 packet labelled 0x0800 is dropped as drop_inner_family',
+    pkt: () => {
+      const p = gre(inner(VIP6));
+      p[22] = 0x08;
+      p[23] = 0x00;
+      return p;
+    },
+    counter: 'drop_inner_family',
+  },
+  {
+    what: 'an outer destination that is not ours is dropped as drop_outer_dst',
+    pkt: () => gre(inner(VIP4), { dst: '198.18.51.9' }),
+    counter: 'drop_outer_dst',
+  },
+  {
+    what: 'an inner destination that is no VIP is dropped as drop_inner_dst',
+    pkt: () => gre(inner('198.18.150.9')),
+    counter: 'drop_inner_dst',
+  },
+  {
+    what: 'an IPv6 inner destination that is no VIP is dropped as drop_inner_dst',
+    pkt: () => gre(inner('fd00:150::9'), { outer6: true }),
+    counter: 'drop_inner_dst',
+  },
+  {
+    what: 'a cut inner TCP header is dropped as drop_inner_malformed',
+    pkt: () => gre(inner(VIP4).subarray(0, 30)),
+    counter: 'drop_inner_malformed',
+  },
+  {
+    what: 'an outer UDP packet is dropped as drop_not_gre',
+    pkt: () => buildPacket({ src: LB4, dst: BE4, proto: 'udp', srcPort: 1, dstPort: 2, payload: 8 }),
+    counter: 'drop_not_gre',
+  },
+  {
+    what: 'a GRE header cut short is dropped as drop_gre_truncated',
+    pkt: () => {
+      const p = gre(inner(VIP4)).slice(0, 22);
+      p[3] = 22;
+      return fixIpv4(p);
+    },
+    counter: 'drop_gre_truncated',
+  },
+  {
+    what: 'an outer IPv4 header with IHL 4 is dropped as drop_outer_malformed',
+    pkt: () => {
+      const p = gre(inner(VIP4));
+      p[0] = 0x44;
+      return p;
+    },
+    counter: 'drop_outer_malformed',
+  },
+  {
+    what: 'a slot cut on receive is dropped as drop_truncated',
+    pkt: () => gre(inner(VIP4)),
+    counter: 'drop_truncated',
+    truncated: true,
+  },
 ];
 
 function fixIpv4(p: Uint8Array): Uint8Array {
-  p[2] = p.length >> 8; p[3] = p.length & 0xff; p[10] = 0; p[11] = 0;
+  p[2] = p.length >> 8;
+  p[3] = p.length & 0xff;
+  p[10] = 0;
+  p[11] = 0;
   const c = internetChecksum(p, 0, 20);
-  p[10] = c >> 8; p[11] = c & 0xff;
+  p[10] = c >> 8;
+  p[11] = c & 0xff;
   return p;
 }
 
@@ -110,8 +237,14 @@ describe('Decapsulator', () => {
       const s = d.snapshot();
       assert.equal(s.received, 1);
       assert.equal(s[c.counter], 1, `${c.counter} in ${JSON.stringify(s)}`);
-      const nonzero = Object.entries(s).filter(([n, v]) => v !== 0 && !['received', 'inner_ipv4', 'inner_ipv6', 'outer_ipv4', 'outer_ipv6'].includes(n));
-      assert.deepEqual(nonzero.map(([n]) => n), [c.counter], 'exactly one verdict');
+      const nonzero = Object.entries(s).filter(
+        ([n, v]) => v !== 0 && !['received', 'inner_ipv4', 'inner_ipv6', 'outer_ipv4', 'outer_ipv6'].includes(n),
+      );
+      assert.deepEqual(
+        nonzero.map(([n]) => n),
+        [c.counter],
+        'exactly one verdict',
+      );
       assert.equal(k, c.counter === 'decapsulated' ? 1 : 0);
     });
   }
@@ -135,7 +268,10 @@ describe('Decapsulator', () => {
     assert.deepEqual(batch.packet(2), c);
     for (let i = 0; i < 3; i++) assert.equal(batch.meta[i * META_WORDS + META_FLAGS], 0);
     const s = d.snapshot();
-    assert.deepEqual([s.received, s.decapsulated, s.drop_inner_dst, s.drop_gre_flags, s.inner_ipv6, s.outer_ipv6], [5, 3, 1, 1, 1, 1]);
+    assert.deepEqual(
+      [s.received, s.decapsulated, s.drop_inner_dst, s.drop_gre_flags, s.inner_ipv6, s.outer_ipv6],
+      [5, 3, 1, 1, 1, 1],
+    );
   });
 
   test('with no VIPs and no local addresses any inner and outer destination is accepted', () => {
@@ -180,14 +316,22 @@ describe('Decapsulator', () => {
   test('jumbo and aggregated GRE packets (9000 bytes, 64 KiB) reach the TUN whole', async () => {
     const rx = new MemoryPort('gre');
     const tun = new MemoryPort('tun');
-    const r = new DecapRunner({ receivers: [rx], tun }, { ...OPTS, log: createLogger({ level: 'silent' }), batchSlots: 4 });
-    const big = [9000 - 24 - 40, 65535 - 24 - 40].map((n) => buildPacket({ src: '198.18.50.1', dst: VIP4, proto: 'tcp', srcPort: 40000, dstPort: 80, payload: n }));
+    const r = new DecapRunner(
+      { receivers: [rx], tun },
+      { ...OPTS, log: createLogger({ level: 'silent' }), batchSlots: 4 },
+    );
+    const big = [9000 - 24 - 40, 65535 - 24 - 40].map((n) =>
+      buildPacket({ src: '198.18.50.1', dst: VIP4, proto: 'tcp', srcPort: 40000, dstPort: 80, payload: n }),
+    );
     r.start();
     rx.inject(...big.map((p) => ({ bytes: gre(p) })));
     await new Promise((resolve) => setImmediate(resolve));
     r.stop();
     assert.deepEqual([r.counters().decapsulated, r.counters().drop_truncated], [2, 0]);
-    assert.deepEqual(tun.sent.map((p) => p.length), big.map((p) => p.length));
+    assert.deepEqual(
+      tun.sent.map((p) => p.length),
+      big.map((p) => p.length),
+    );
     assert.deepEqual(tun.sent[1], big[1]);
   });
 });

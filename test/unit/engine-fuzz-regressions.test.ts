@@ -9,9 +9,17 @@ import { fixture, frame, TABLE_OPTS, vipSpecs } from './engine-helpers.js';
 
 const CLIENT = '198.19.0.1';
 
-test('a reload that moves a VIP\'s SNAT address moves its established nat flows too (replies to the old address would be lost)', () => {
+test("a reload that moves a VIP's SNAT address moves its established nat flows too (replies to the old address would be lost)", () => {
   const fx = fixture();
-  const cli = (flags: number): PacketSpec => ({ src: CLIENT, dst: '198.18.0.10', proto: 'tcp', srcPort: 40001, dstPort: 80, tcpFlags: flags, payload: 10 });
+  const cli = (flags: number): PacketSpec => ({
+    src: CLIENT,
+    dst: '198.18.0.10',
+    proto: 'tcp',
+    srcPort: 40001,
+    dstPort: 80,
+    tcpFlags: flags,
+    payload: 10,
+  });
   const send = (flags: number): Uint8Array => {
     const f = frame(cli(flags));
     assert.equal(fx.engine.process(f, 0, f.length, 0, 1000, fx.out), VERDICT_TX_IP);
@@ -29,7 +37,14 @@ test('a reload that moves a VIP\'s SNAT address moves its established nat flows 
   assert.equal(fx.engine.counters[C_TX_NAT], 2);
   // The backend's answer to the new mapping comes back translated.
   const sport = (out[20] << 8) | out[21];
-  const reply = frame({ src: `${out[16]}.${out[17]}.${out[18]}.${out[19]}`, dst: '198.18.0.101', proto: 'tcp', srcPort: 8080, dstPort: sport, tcpFlags: TCP_ACK });
+  const reply = frame({
+    src: `${out[16]}.${out[17]}.${out[18]}.${out[19]}`,
+    dst: '198.18.0.101',
+    proto: 'tcp',
+    srcPort: 8080,
+    dstPort: sport,
+    tcpFlags: TCP_ACK,
+  });
   assert.equal(fx.engine.process(reply, 0, reply.length, 0, 1001, fx.out), VERDICT_TX_IP);
   assert.deepEqual(fx.out.buf.slice(fx.out.off + 12, fx.out.off + 20), Uint8Array.of(198, 18, 0, 10, 198, 19, 0, 1));
 });

@@ -14,18 +14,48 @@ export const CLIENT_MAC = '02:00:00:00:00:01';
 export const WEIR_MAC = '02:00:00:00:00:02';
 export const LOCAL_MAC = '02:00:00:00:00:aa';
 
-interface BackendText { name: string; address: string; port: number; mac?: string }
+interface BackendText {
+  name: string;
+  address: string;
+  port: number;
+  mac?: string;
+}
 
-function vip(id: number, name: string, address: string, port: number, protocol: 'tcp' | 'udp', mode: VipSpec['mode'],
-  backends: BackendText[], snat?: VipSpec['snat']): VipSpec {
-  const maglev = buildMaglev(backends.map((b) => ({ id: b.name, weight: 1 })), { size: 1021, seed: SEED });
-  return { id, name, address, port, protocol, mode, maglev, snat, backends: backends.map((b, i) => ({ id: 100 + i, ...b })) };
+function vip(
+  id: number,
+  name: string,
+  address: string,
+  port: number,
+  protocol: 'tcp' | 'udp',
+  mode: VipSpec['mode'],
+  backends: BackendText[],
+  snat?: VipSpec['snat'],
+): VipSpec {
+  const maglev = buildMaglev(
+    backends.map((b) => ({ id: b.name, weight: 1 })),
+    { size: 1021, seed: SEED },
+  );
+  return {
+    id,
+    name,
+    address,
+    port,
+    protocol,
+    mode,
+    maglev,
+    snat,
+    backends: backends.map((b, i) => ({ id: 100 + i, ...b })),
+  };
 }
 
 const SNAT = { v4: '198.18.0.100', v6: 'fd00::100', portMin: 10000, portMax: 10999 };
-const trio = (prefix: string, port: number, macs = false): BackendText[] => [1, 2, 3].map((i) => ({
-  name: `${prefix}${i}`, address: `${prefix}${i}`, port, ...(macs ? { mac: `02:00:00:00:01:0${i}` } : {}),
-}));
+const trio = (prefix: string, port: number, macs = false): BackendText[] =>
+  [1, 2, 3].map((i) => ({
+    name: `${prefix}${i}`,
+    address: `${prefix}${i}`,
+    port,
+    ...(macs ? { mac: `02:00:00:00:01:0${i}` } : {}),
+  }));
 
 export function vipSpecs(): VipSpec[] {
   return [
@@ -41,10 +71,20 @@ export function vipSpecs(): VipSpec[] {
 }
 
 export const TABLE_OPTS: EngineTableOptions = {
-  seed: SEED, greSource4: '198.18.0.1', greSource6: 'fd00::1', localMac: LOCAL_MAC, pathMtu: 1500,
+  seed: SEED,
+  greSource4: '198.18.0.1',
+  greSource6: 'fd00::1',
+  localMac: LOCAL_MAC,
+  pathMtu: 1500,
 };
 
-export interface Fixture { ct: ConnTable; specs: VipSpec[]; table: VipTable; engine: Engine; out: EngineOutput }
+export interface Fixture {
+  ct: ConnTable;
+  specs: VipSpec[];
+  table: VipTable;
+  engine: Engine;
+  out: EngineOutput;
+}
 
 export function fixture(opts: Partial<EngineTableOptions> = {}, linkType?: number): Fixture {
   const ct = ConnTable.create({ capacity: 4096, seed: 7 });
@@ -55,11 +95,18 @@ export function fixture(opts: Partial<EngineTableOptions> = {}, linkType?: numbe
 }
 
 /** The backend Maglev gives a flow, computed from the spec (not through the engine). */
-export function expectedBackend(spec: VipSpec, proto: number, src: string, dst: string, sport: number, dport: number): VipSpec['backends'][number] & { hash: number } {
+export function expectedBackend(
+  spec: VipSpec,
+  proto: number,
+  src: string,
+  dst: string,
+  sport: number,
+  dport: number,
+): VipSpec['backends'][number] & { hash: number } {
   const a = buildPacket({ src, dst, proto: 'udp' }); // only to get address bytes
   let h: number;
   if (!src.includes(':')) {
-    const w = (o: number) => ((a[o] << 24) | (a[o + 1] << 16) | (a[o + 2] << 8) | a[o + 3]);
+    const w = (o: number) => (a[o] << 24) | (a[o + 1] << 16) | (a[o + 2] << 8) | a[o + 3];
     h = flowHashV4(SEED, HASH_FIVE_TUPLE, proto, w(12), w(16), sport, dport);
   } else {
     h = flowHashV6(SEED, HASH_FIVE_TUPLE, proto, a, 8, 24, sport, dport);
@@ -85,7 +132,7 @@ export function refSum(b: Uint8Array, off: number, len: number, init = 0): numbe
 
 /** Checksum field value for a block whose checksum field is zero. */
 export function refChecksum(b: Uint8Array, off: number, len: number, init = 0): number {
-  return (~refSum(b, off, len, init)) & 0xffff;
+  return ~refSum(b, off, len, init) & 0xffff;
 }
 
 function pseudo(ip: Uint8Array, v6: boolean, proto: number, len: number): number {
@@ -115,7 +162,8 @@ export function checksumProblems(ip: Uint8Array, where = 'outer', fullQuote = tr
   const l4len = end - hl;
   if (proto === 6 || proto === 17 || proto === 58) {
     if (!(proto === 17 && v === 4 && ip[hl + 6] === 0 && ip[hl + 7] === 0)) {
-      if (refSum(ip, hl, l4len, pseudo(ip, v === 6, proto, l4len)) !== 0xffff) out.push(`${where}: L4 (${proto}) checksum`);
+      if (refSum(ip, hl, l4len, pseudo(ip, v === 6, proto, l4len)) !== 0xffff)
+        out.push(`${where}: L4 (${proto}) checksum`);
     }
   } else if (proto === 1) {
     if (refSum(ip, hl, l4len) !== 0xffff) out.push(`${where}: ICMP checksum`);
@@ -130,7 +178,7 @@ export function checksumProblems(ip: Uint8Array, where = 'outer', fullQuote = tr
       if (refSum(q, 0, qhl) !== 0xffff) out.push(`${where}/quote: IPv4 header checksum`);
     }
     if (fullQuote) {
-      const qlen = q[0] >> 4 === 4 ? ((q[2] << 8) | q[3]) : 40 + ((q[4] << 8) | q[5]);
+      const qlen = q[0] >> 4 === 4 ? (q[2] << 8) | q[3] : 40 + ((q[4] << 8) | q[5]);
       if (qlen === q.length) out.push(...checksumProblems(q, `${where}/quote`, fullQuote));
     }
   }
@@ -150,8 +198,10 @@ export function hex(b: Uint8Array): string {
 export function refFlowLabel(proto: number, src: string, dst: string, sport: number, dport: number): number {
   const s = buildPacket({ src, dst, proto: 'udp' });
   const v6 = src.includes(':');
-  const so = v6 ? 8 : 12, d = v6 ? 24 : 16, n = v6 ? 16 : 4;
-  const w = (o: number) => ((s[o] << 24) | (s[o + 1] << 16) | (s[o + 2] << 8) | s[o + 3]);
+  const so = v6 ? 8 : 12,
+    d = v6 ? 24 : 16,
+    n = v6 ? 16 : 4;
+  const w = (o: number) => (s[o] << 24) | (s[o + 1] << 16) | (s[o + 2] << 8) | s[o + 3];
   let h = Math.imul(SEED ^ proto, 0x9e3779b1);
   for (let i = 0; i < n; i += 4) {
     h = Math.imul(h ^ w(so + i), 0x85ebca77);
@@ -159,5 +209,5 @@ export function refFlowLabel(proto: number, src: string, dst: string, sport: num
   }
   h = Math.imul(h ^ (h >>> 13) ^ ((sport << 16) | dport), 0x27d4eb2f);
   h ^= h >>> 16;
-  return (h & 0xfffff) || 1;
+  return h & 0xfffff || 1;
 }

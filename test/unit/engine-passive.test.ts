@@ -7,7 +7,14 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { IPPROTO_TCP, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, type PacketSpec } from '../../src/packet/index.js';
 import {
-  ENGINE_COUNTER_NAMES, PASSIVE_CAPACITY, PASSIVE_NO_ANSWER, PASSIVE_OK, PASSIVE_RST, SYN_RETRANSMIT_MIN_MS, VERDICT_DROP, VERDICT_TX_IP,
+  ENGINE_COUNTER_NAMES,
+  PASSIVE_CAPACITY,
+  PASSIVE_NO_ANSWER,
+  PASSIVE_OK,
+  PASSIVE_RST,
+  SYN_RETRANSMIT_MIN_MS,
+  VERDICT_DROP,
+  VERDICT_TX_IP,
 } from '../../src/lb/engine.js';
 import { expectedBackend, fixture, frame, type Fixture } from './engine-helpers.js';
 import type { ConnEntryView } from '../../src/lb/conntrack.js';
@@ -17,11 +24,16 @@ const CLIENT6 = 'fd00:99::1';
 const SNAT4 = '198.18.0.100';
 const SNAT6 = 'fd00::100';
 
-interface Event { vipId: number; backendId: number; kind: number }
+interface Event {
+  vipId: number;
+  backendId: number;
+  kind: number;
+}
 
 /** The engine's pending events, drained as the worker does. */
 function drain(fx: Fixture): Event[] {
-  const e = fx.engine, out: Event[] = [];
+  const e = fx.engine,
+    out: Event[] = [];
   for (let i = 0; i < e.passiveCount; i++) {
     out.push({ vipId: e.passive[2 * i] >>> 16, backendId: e.passive[2 * i] & 0xffff, kind: e.passive[2 * i + 1] });
   }
@@ -29,35 +41,62 @@ function drain(fx: Fixture): Event[] {
   return out;
 }
 
-const count = (fx: Fixture, name: (typeof ENGINE_COUNTER_NAMES)[number]): number => fx.engine.counters[ENGINE_COUNTER_NAMES.indexOf(name)];
+const count = (fx: Fixture, name: (typeof ENGINE_COUNTER_NAMES)[number]): number =>
+  fx.engine.counters[ENGINE_COUNTER_NAMES.indexOf(name)];
 
 /** Sends one packet; returns the SNAT port of a forwarded client packet (TCP source port of the output). */
 function send(fx: Fixture, spec: PacketSpec, now = 1000): number {
   const f = frame(spec);
   const v = fx.engine.process(f, 0, f.length, 0, now, fx.out);
   assert.equal(v, VERDICT_TX_IP, `forwarded: ${ENGINE_COUNTER_NAMES[fx.out.reason]}`);
-  const o = fx.out, l4 = o.off + (o.buf[o.off] >> 4 === 4 ? (o.buf[o.off] & 15) * 4 : 40);
+  const o = fx.out,
+    l4 = o.off + (o.buf[o.off] >> 4 === 4 ? (o.buf[o.off] & 15) * 4 : 40);
   return (o.buf[l4] << 8) | o.buf[l4 + 1];
 }
 
 /** Client ports whose flows Maglev sends to the same backend as the first one. */
-function portsToOneBackend(fx: Fixture, vip: string, client: string, vipAddr: string, n: number): { ports: number[]; backend: { id: number; address: string } } {
+function portsToOneBackend(
+  fx: Fixture,
+  vip: string,
+  client: string,
+  vipAddr: string,
+  n: number,
+): { ports: number[]; backend: { id: number; address: string } } {
   const spec = fx.specs.find((s) => s.name === vip)!;
   const first = expectedBackend(spec, IPPROTO_TCP, client, vipAddr, 41000, 80);
   const ports: number[] = [];
-  for (let p = 41000; ports.length < n; p++) if (expectedBackend(spec, IPPROTO_TCP, client, vipAddr, p, 80).name === first.name) ports.push(p);
+  for (let p = 41000; ports.length < n; p++)
+    if (expectedBackend(spec, IPPROTO_TCP, client, vipAddr, p, 80).name === first.name) ports.push(p);
   return { ports, backend: first };
 }
 
 for (const fam of [4, 6] as const) {
-  const vip = fam === 4 ? 'nat4' : 'nat6', vipId = fam === 4 ? 1 : 3;
-  const client = fam === 4 ? CLIENT4 : CLIENT6, vipAddr = fam === 4 ? '198.18.0.10' : 'fd00::10', snat = fam === 4 ? SNAT4 : SNAT6;
+  const vip = fam === 4 ? 'nat4' : 'nat6',
+    vipId = fam === 4 ? 1 : 3;
+  const client = fam === 4 ? CLIENT4 : CLIENT6,
+    vipAddr = fam === 4 ? '198.18.0.10' : 'fd00::10',
+    snat = fam === 4 ? SNAT4 : SNAT6;
 
   test(`nat IPv${fam}: RST in answer to a SYN is a failure; the next SYN-ACK from that backend is a success; later handshakes report nothing`, () => {
     const fx = fixture();
     const { ports, backend } = portsToOneBackend(fx, vip, client, vipAddr, 3);
-    const syn = (p: number): PacketSpec => ({ src: client, dst: vipAddr, proto: 'tcp', srcPort: p, dstPort: 80, tcpFlags: TCP_SYN });
-    const answer = (sp: number, flags: number): PacketSpec => ({ src: backend.address, dst: snat, proto: 'tcp', srcPort: 8080, dstPort: sp, tcpFlags: flags, ack: 1 });
+    const syn = (p: number): PacketSpec => ({
+      src: client,
+      dst: vipAddr,
+      proto: 'tcp',
+      srcPort: p,
+      dstPort: 80,
+      tcpFlags: TCP_SYN,
+    });
+    const answer = (sp: number, flags: number): PacketSpec => ({
+      src: backend.address,
+      dst: snat,
+      proto: 'tcp',
+      srcPort: 8080,
+      dstPort: sp,
+      tcpFlags: flags,
+      ack: 1,
+    });
 
     const s0 = send(fx, syn(ports[0]));
     assert.deepEqual(drain(fx), [], 'a SYN alone reports nothing');
@@ -67,7 +106,11 @@ for (const fam of [4, 6] as const) {
 
     const s1 = send(fx, syn(ports[1]));
     send(fx, answer(s1, TCP_SYN | TCP_ACK));
-    assert.deepEqual(drain(fx), [{ vipId, backendId: backend.id, kind: PASSIVE_OK }], 'the first working handshake after a failure');
+    assert.deepEqual(
+      drain(fx),
+      [{ vipId, backendId: backend.id, kind: PASSIVE_OK }],
+      'the first working handshake after a failure',
+    );
     // The retransmitted SYN-ACK (state is SYN_RECV now) and the client's ACK report nothing.
     send(fx, answer(s1, TCP_SYN | TCP_ACK));
     send(fx, { ...syn(ports[1]), tcpFlags: TCP_ACK });
@@ -83,7 +126,14 @@ for (const fam of [4, 6] as const) {
   test(`nat IPv${fam}: a SYN retransmitted with no answer is one failure; answered SYNs and later retransmissions are not`, () => {
     const fx = fixture();
     const { ports, backend } = portsToOneBackend(fx, vip, client, vipAddr, 2);
-    const syn = (p: number): PacketSpec => ({ src: client, dst: vipAddr, proto: 'tcp', srcPort: p, dstPort: 80, tcpFlags: TCP_SYN });
+    const syn = (p: number): PacketSpec => ({
+      src: client,
+      dst: vipAddr,
+      proto: 'tcp',
+      srcPort: p,
+      dstPort: 80,
+      tcpFlags: TCP_SYN,
+    });
     send(fx, syn(ports[0]), 1000);
     send(fx, syn(ports[0]), 2000);
     assert.deepEqual(drain(fx), [{ vipId, backendId: backend.id, kind: PASSIVE_NO_ANSWER }]);
@@ -93,7 +143,11 @@ for (const fam of [4, 6] as const) {
     assert.equal(count(fx, 'synUnanswered'), 1);
     // The backend answered (SYN-ACK lost on the way back): a retransmitted SYN is not the backend's fault.
     const s = send(fx, syn(ports[1]), 1000);
-    send(fx, { src: backend.address, dst: snat, proto: 'tcp', srcPort: 8080, dstPort: s, tcpFlags: TCP_SYN | TCP_ACK, ack: 1 }, 1001);
+    send(
+      fx,
+      { src: backend.address, dst: snat, proto: 'tcp', srcPort: 8080, dstPort: s, tcpFlags: TCP_SYN | TCP_ACK, ack: 1 },
+      1001,
+    );
     assert.deepEqual(drain(fx), [{ vipId, backendId: backend.id, kind: PASSIVE_OK }], 'the answer clears the failure');
     send(fx, syn(ports[1]), 2000);
     assert.deepEqual(drain(fx), []);
@@ -104,8 +158,24 @@ for (const fam of [4, 6] as const) {
 test('a client tuple reused after its connection closed (FIN: TIME_WAIT, RST: CLOSED) starts its counts again: its unanswered SYN is reported', () => {
   const fx = fixture();
   const { ports, backend } = portsToOneBackend(fx, 'nat4', CLIENT4, '198.18.0.10', 2);
-  const c = (p: number, flags: number): PacketSpec => ({ src: CLIENT4, dst: '198.18.0.10', proto: 'tcp', srcPort: p, dstPort: 80, tcpFlags: flags, ack: flags & TCP_ACK ? 1 : 0 });
-  const b = (sp: number, flags: number): PacketSpec => ({ src: backend.address, dst: '198.18.0.100', proto: 'tcp', srcPort: 8080, dstPort: sp, tcpFlags: flags, ack: 1 });
+  const c = (p: number, flags: number): PacketSpec => ({
+    src: CLIENT4,
+    dst: '198.18.0.10',
+    proto: 'tcp',
+    srcPort: p,
+    dstPort: 80,
+    tcpFlags: flags,
+    ack: flags & TCP_ACK ? 1 : 0,
+  });
+  const b = (sp: number, flags: number): PacketSpec => ({
+    src: backend.address,
+    dst: '198.18.0.100',
+    proto: 'tcp',
+    srcPort: 8080,
+    dstPort: sp,
+    tcpFlags: flags,
+    ack: 1,
+  });
   for (const [i, close] of (['fin', 'rst'] as const).entries()) {
     const p = ports[i];
     const s = send(fx, c(p, TCP_SYN), 1000);
@@ -128,7 +198,11 @@ test('a client tuple reused after its connection closed (FIN: TIME_WAIT, RST: CL
     assert.equal(r.pktsReply, 0);
     assert.equal(r.bytesReply, 0);
     send(fx, c(p, TCP_SYN), 6000);
-    assert.deepEqual(drain(fx), [{ vipId: 1, backendId: backend.id, kind: PASSIVE_NO_ANSWER }], `${close}: the retransmission is reported`);
+    assert.deepEqual(
+      drain(fx),
+      [{ vipId: 1, backendId: backend.id, kind: PASSIVE_NO_ANSWER }],
+      `${close}: the retransmission is reported`,
+    );
   }
   assert.equal(count(fx, 'synUnanswered'), 2);
 });
@@ -136,7 +210,14 @@ test('a client tuple reused after its connection closed (FIN: TIME_WAIT, RST: CL
 test('a duplicate SYN sooner than a retransmission timeout, a corrupt retransmission, and a RST after a counted retransmission report nothing more', () => {
   const fx = fixture();
   const { ports, backend } = portsToOneBackend(fx, 'nat4', CLIENT4, '198.18.0.10', 3);
-  const syn = (p: number): PacketSpec => ({ src: CLIENT4, dst: '198.18.0.10', proto: 'tcp', srcPort: p, dstPort: 80, tcpFlags: TCP_SYN });
+  const syn = (p: number): PacketSpec => ({
+    src: CLIENT4,
+    dst: '198.18.0.10',
+    proto: 'tcp',
+    srcPort: p,
+    dstPort: 80,
+    tcpFlags: TCP_SYN,
+  });
   // Duplicate within 800 ms: not the backend's silence (and the connection is no longer a candidate).
   send(fx, syn(ports[0]), 1000);
   send(fx, syn(ports[0]), 1000 + SYN_RETRANSMIT_MIN_MS - 1);
@@ -152,7 +233,19 @@ test('a duplicate SYN sooner than a retransmission timeout, a corrupt retransmis
   // Counted as unanswered; the backend's RST to the retransmission is the same failed connection.
   const s2 = send(fx, syn(ports[2]), 1000);
   send(fx, syn(ports[2]), 2000);
-  send(fx, { src: backend.address, dst: '198.18.0.100', proto: 'tcp', srcPort: 8080, dstPort: s2, tcpFlags: TCP_RST | TCP_ACK, ack: 1 }, 2001);
+  send(
+    fx,
+    {
+      src: backend.address,
+      dst: '198.18.0.100',
+      proto: 'tcp',
+      srcPort: 8080,
+      dstPort: s2,
+      tcpFlags: TCP_RST | TCP_ACK,
+      ack: 1,
+    },
+    2001,
+  );
   assert.deepEqual(drain(fx), [{ vipId: 1, backendId: backend.id, kind: PASSIVE_NO_ANSWER }]);
   assert.equal(count(fx, 'synUnanswered'), 1);
   assert.equal(count(fx, 'synRst'), 0);
@@ -160,12 +253,33 @@ test('a duplicate SYN sooner than a retransmission timeout, a corrupt retransmis
 
 test('nat opens no flow for a SYN with FIN or RST or with a bad checksum (dropBadSyn)', () => {
   const fx = fixture();
-  const base: PacketSpec = { src: CLIENT4, dst: '198.18.0.10', proto: 'tcp', srcPort: 41000, dstPort: 80, tcpFlags: TCP_SYN };
+  const base: PacketSpec = {
+    src: CLIENT4,
+    dst: '198.18.0.10',
+    proto: 'tcp',
+    srcPort: 41000,
+    dstPort: 80,
+    tcpFlags: TCP_SYN,
+  };
   const cases: [string, Uint8Array][] = [
     ['SYN|FIN', frame({ ...base, tcpFlags: TCP_SYN | TCP_FIN })],
     ['SYN|RST', frame({ ...base, srcPort: 41001, tcpFlags: TCP_SYN | TCP_RST })],
-    ['bad TCP checksum', (() => { const f = frame({ ...base, srcPort: 41002 }); f[14 + 20 + 16] ^= 0x01; return f; })()],
-    ['bad IPv4 header checksum', (() => { const f = frame({ ...base, srcPort: 41003 }); f[14 + 10] ^= 0x01; return f; })()],
+    [
+      'bad TCP checksum',
+      (() => {
+        const f = frame({ ...base, srcPort: 41002 });
+        f[14 + 20 + 16] ^= 0x01;
+        return f;
+      })(),
+    ],
+    [
+      'bad IPv4 header checksum',
+      (() => {
+        const f = frame({ ...base, srcPort: 41003 });
+        f[14 + 10] ^= 0x01;
+        return f;
+      })(),
+    ],
   ];
   assert.equal(cases.length, 4);
   for (const [name, f] of cases) {
@@ -181,7 +295,14 @@ test('nat opens no flow for a SYN with FIN or RST or with a bad checksum (dropBa
 
 test('dsr-gre VIPs report nothing: their replies never pass through weir', () => {
   const fx = fixture();
-  const syn: PacketSpec = { src: CLIENT4, dst: '198.18.0.20', proto: 'tcp', srcPort: 41000, dstPort: 80, tcpFlags: TCP_SYN };
+  const syn: PacketSpec = {
+    src: CLIENT4,
+    dst: '198.18.0.20',
+    proto: 'tcp',
+    srcPort: 41000,
+    dstPort: 80,
+    tcpFlags: TCP_SYN,
+  };
   send(fx, syn, 1000);
   send(fx, syn, 2000);
   send(fx, syn, 4000);
@@ -193,7 +314,14 @@ test('more events than the buffer holds between two drains are counted as passiv
   const fx = fixture();
   const extra = 7;
   for (let i = 0; i < PASSIVE_CAPACITY + extra; i++) {
-    const syn: PacketSpec = { src: CLIENT4, dst: '198.18.0.10', proto: 'tcp', srcPort: 20000 + i, dstPort: 80, tcpFlags: TCP_SYN };
+    const syn: PacketSpec = {
+      src: CLIENT4,
+      dst: '198.18.0.10',
+      proto: 'tcp',
+      srcPort: 20000 + i,
+      dstPort: 80,
+      tcpFlags: TCP_SYN,
+    };
     send(fx, syn, 1000);
     send(fx, syn, 2000);
   }

@@ -4,8 +4,14 @@ import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import {
-  flowHashOf, flowHashV4, flowHashV6, hashFieldsCode, hashSeed,
-  HASH_FIVE_TUPLE, HASH_NO_SOURCE_PORT, HASH_SOURCE_ONLY,
+  flowHashOf,
+  flowHashV4,
+  flowHashV6,
+  hashFieldsCode,
+  hashSeed,
+  HASH_FIVE_TUPLE,
+  HASH_NO_SOURCE_PORT,
+  HASH_SOURCE_ONLY,
 } from '../../src/lb/flow-hash.js';
 import { buildMaglev } from '../../src/lb/maglev.js';
 import { ipv4ToU32, parseIp } from '../../src/packet/index.js';
@@ -21,7 +27,6 @@ function parseIpv6(text: string, out: Uint8Array, off = 0): boolean {
   out.set(a, off);
   return true;
 }
-
 
 const seed = hashSeed('fields');
 const v4 = (s: string): number => parseIpv4(s);
@@ -88,26 +93,41 @@ describe('field choice', () => {
 
 describe('hot path and control plane agree', () => {
   test('flowHashOf equals flowHashV4 for any v4 tuple and field choice', () => {
-    fc.assert(fc.property(
-      fc.integer({ min: 0, max: 2 }), fc.integer({ min: 0, max: 255 }), fc.ipV4(), fc.ipV4(),
-      fc.integer({ min: 0, max: 65535 }), fc.integer({ min: 0, max: 65535 }), fc.integer({ min: 0, max: 0xffffffff }),
-      (f, proto, s, d, sp, dp, sd) => {
-        assert.equal(flowHashOf(sd, f, proto, s, sp, d, dp), flowHashV4(sd, f, proto, v4(s), v4(d), sp, dp));
-      },
-    ), { numRuns: 300 });
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 0, max: 2 }),
+        fc.integer({ min: 0, max: 255 }),
+        fc.ipV4(),
+        fc.ipV4(),
+        fc.integer({ min: 0, max: 65535 }),
+        fc.integer({ min: 0, max: 65535 }),
+        fc.integer({ min: 0, max: 0xffffffff }),
+        (f, proto, s, d, sp, dp, sd) => {
+          assert.equal(flowHashOf(sd, f, proto, s, sp, d, dp), flowHashV4(sd, f, proto, v4(s), v4(d), sp, dp));
+        },
+      ),
+      { numRuns: 300 },
+    );
   });
 
   test('flowHashOf equals flowHashV6 for any v6 tuple, read at any offsets in a packet buffer', () => {
-    fc.assert(fc.property(
-      fc.integer({ min: 0, max: 2 }), fc.ipV6(), fc.ipV6(), fc.integer({ min: 0, max: 65535 }),
-      fc.integer({ min: 0, max: 65535 }), fc.integer({ min: 0, max: 40 }),
-      (f, s, d, sp, dp, off) => {
-        const buf = new Uint8Array(off + 32 + 8).fill(0xee);
-        assert.ok(parseIpv6(s, buf, off));
-        assert.ok(parseIpv6(d, buf, off + 16));
-        assert.equal(flowHashV6(seed, f, 6, buf, off, off + 16, sp, dp), flowHashOf(seed, f, 6, s, sp, d, dp));
-      },
-    ), { numRuns: 300 });
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 0, max: 2 }),
+        fc.ipV6(),
+        fc.ipV6(),
+        fc.integer({ min: 0, max: 65535 }),
+        fc.integer({ min: 0, max: 65535 }),
+        fc.integer({ min: 0, max: 40 }),
+        (f, s, d, sp, dp, off) => {
+          const buf = new Uint8Array(off + 32 + 8).fill(0xee);
+          assert.ok(parseIpv6(s, buf, off));
+          assert.ok(parseIpv6(d, buf, off + 16));
+          assert.equal(flowHashV6(seed, f, 6, buf, off, off + 16, sp, dp), flowHashOf(seed, f, 6, s, sp, d, dp));
+        },
+      ),
+      { numRuns: 300 },
+    );
   });
 
   test('the hash is a uint32 and changes with the seed', () => {
@@ -118,8 +138,14 @@ describe('hot path and control plane agree', () => {
   });
 
   test('flowHashOf rejects malformed and mixed-family addresses with a clear error', () => {
-    assert.throws(() => flowHashOf(0, 0, 6, '198.18.0.256', 1, '198.18.0.1', 2), /cannot parse source address "198.18.0.256"/);
-    assert.throws(() => flowHashOf(0, 0, 6, 'fd00::1', 1, 'fd00:::2', 2), /cannot parse destination address "fd00:::2"/);
+    assert.throws(
+      () => flowHashOf(0, 0, 6, '198.18.0.256', 1, '198.18.0.1', 2),
+      /cannot parse source address "198.18.0.256"/,
+    );
+    assert.throws(
+      () => flowHashOf(0, 0, 6, 'fd00::1', 1, 'fd00:::2', 2),
+      /cannot parse destination address "fd00:::2"/,
+    );
     assert.throws(() => flowHashOf(0, 0, 6, '198.18.0.1', 1, 'fd00::2', 2), /different address families/);
   });
 });
@@ -135,7 +161,10 @@ describe('spread', () => {
         const x = flowHashV4(seed, HASH_FIVE_TUPLE, 6, (s ^ (1 << bit)) >>> 0, 0xc6120101, 1024 + t, 80);
         let d = (x ^ ref) >>> 0;
         let c = 0;
-        while (d) { d &= d - 1; c++; }
+        while (d) {
+          d &= d - 1;
+          c++;
+        }
         total += c;
         trials++;
       }
@@ -145,11 +174,16 @@ describe('spread', () => {
   });
 
   test('consecutive source ports of one client spread evenly over 100 equal backends', () => {
-    const table = buildMaglev(Array.from({ length: 100 }, (_, i) => ({ id: `b${i}`, weight: 1 })), { size: 65537, seed });
+    const table = buildMaglev(
+      Array.from({ length: 100 }, (_, i) => ({ id: `b${i}`, weight: 1 })),
+      { size: 65537, seed },
+    );
     const counts = new Array<number>(100).fill(0);
     const flows = 200_000;
     for (let i = 0; i < flows; i++) {
-      counts[table.lookup(flowHashV4(seed, HASH_FIVE_TUPLE, 6, 0xc6120001 + (i >>> 16), 0xc6120101, i & 0xffff, 443))]++;
+      counts[
+        table.lookup(flowHashV4(seed, HASH_FIVE_TUPLE, 6, 0xc6120001 + (i >>> 16), 0xc6120101, i & 0xffff, 443))
+      ]++;
     }
     // Expect 2000 per backend, σ ≈ 44; allow ±10%.
     for (const c of counts) assert.ok(c > 1800 && c < 2200, `counts ${Math.min(...counts)}..${Math.max(...counts)}`);
@@ -157,7 +191,11 @@ describe('spread', () => {
 });
 
 describe('address parsers', () => {
-  const goodV4: Array<[string, number]> = [['0.0.0.0', 0], ['198.18.0.1', 0xc6120001], ['255.255.255.255', 0xffffffff]];
+  const goodV4: Array<[string, number]> = [
+    ['0.0.0.0', 0],
+    ['198.18.0.1', 0xc6120001],
+    ['255.255.255.255', 0xffffffff],
+  ];
   for (const [s, want] of goodV4) test(`parseIpv4 reads ${s}`, () => assert.equal(parseIpv4(s), want));
   for (const s of ['1.2.3', '1.2.3.4.5', '01.2.3.4', '256.1.1.1', '1.2.3.a', '', ' 1.2.3.4']) {
     test(`parseIpv4 rejects "${s}"`, () => assert.equal(parseIpv4(s), -1));
@@ -178,8 +216,21 @@ describe('address parsers', () => {
       assert.equal(Buffer.from(b).toString('hex'), hex);
     });
   }
-  for (const s of [':::', '1:2:3:4:5:6:7:8:9', '1::2::3', 'fd00::12345', '1:2:3:4:5:6:7', 'g::1', '::1.2.3', '1:2:3:4:5:6:7::8', 'fe80::1%eth0', '',
-    '1.2.3.4::', '1:1.2.3.4::5', '::ffff:01.2.3.4']) {
+  for (const s of [
+    ':::',
+    '1:2:3:4:5:6:7:8:9',
+    '1::2::3',
+    'fd00::12345',
+    '1:2:3:4:5:6:7',
+    'g::1',
+    '::1.2.3',
+    '1:2:3:4:5:6:7::8',
+    'fe80::1%eth0',
+    '',
+    '1.2.3.4::',
+    '1:1.2.3.4::5',
+    '::ffff:01.2.3.4',
+  ]) {
     test(`parseIpv6 rejects "${s}"`, () => assert.equal(parseIpv6(s, new Uint8Array(16)), false));
   }
 });

@@ -6,8 +6,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { murmur3Bytes, murmur3String, fmix32 } from '../../src/lb/hash.js';
 import {
-  flowHashOf, flowHashV4, flowHashV6, hashSeed,
-  HASH_FIVE_TUPLE, HASH_NO_SOURCE_PORT, HASH_SOURCE_ONLY,
+  flowHashOf,
+  flowHashV4,
+  flowHashV6,
+  hashSeed,
+  HASH_FIVE_TUPLE,
+  HASH_NO_SOURCE_PORT,
+  HASH_SOURCE_ONLY,
 } from '../../src/lb/flow-hash.js';
 
 test('murmur3 x86_32 matches the published MurmurHash3 vectors', () => {

@@ -16,7 +16,15 @@ function spec(port: number, check: BackendCheckOverrides, address = '127.0.0.1')
     minHealthy: 1,
     downFlows: 'keep',
     backends: [{ name: 'b1', address, port, weight: 100 }],
-    check: mergeCheck(DEFAULT_CHECK, { intervalMs: 100, timeoutMs: 90, jitterMs: 10, rise: 2, fall: 2, damping: { enabled: false }, ...check }),
+    check: mergeCheck(DEFAULT_CHECK, {
+      intervalMs: 100,
+      timeoutMs: 90,
+      jitterMs: 10,
+      rise: 2,
+      fall: 2,
+      damping: { enabled: false },
+      ...check,
+    }),
   };
 }
 

@@ -3,7 +3,13 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { HealthMonitor, type BackendTransitionEvent, type VipTransitionEvent } from '../../src/health/monitor.js';
-import { DEFAULT_CHECK, mergeCheck, type BackendCheckOverrides, type BackendHealthSpec, type VipHealthSpec } from '../../src/health/options.js';
+import {
+  DEFAULT_CHECK,
+  mergeCheck,
+  type BackendCheckOverrides,
+  type BackendHealthSpec,
+  type VipHealthSpec,
+} from '../../src/health/options.js';
 import { kernelTransport, type ProbeTransport } from '../../src/health/probes.js';
 import { ManualClock } from '../helpers/clock.js';
 import { captureLogger } from '../helpers/log.js';
@@ -23,7 +29,15 @@ function vipSpec(over: Partial<VipHealthSpec> = {}, check: BackendCheckOverrides
     downFlows: 'keep',
     backends: backends(1),
     ...over,
-    check: mergeCheck(DEFAULT_CHECK, { intervalMs: INTERVAL, timeoutMs: 500, jitterMs: JITTER, rise: 2, fall: 3, damping: { enabled: false }, ...check }),
+    check: mergeCheck(DEFAULT_CHECK, {
+      intervalMs: INTERVAL,
+      timeoutMs: 500,
+      jitterMs: JITTER,
+      rise: 2,
+      fall: 3,
+      damping: { enabled: false },
+      ...check,
+    }),
   };
 }
 
@@ -180,7 +194,13 @@ describe('drain', () => {
     assert.equal(s.drained, true);
     assert.equal(s.serving, false);
     assert.equal(h.backendEvents.length, eventsBefore);
-    assert.deepEqual(h.vipEvents.at(-1), { vip: 'web', healthy: false, servingBackends: 1, minHealthy: 2, since: h.clock.now() });
+    assert.deepEqual(h.vipEvents.at(-1), {
+      vip: 'web',
+      healthy: false,
+      servingBackends: 1,
+      minHealthy: 2,
+      since: h.clock.now(),
+    });
     const calls = h.probes.callsTo('198.18.1.1', 80);
     await h.clock.advance(2 * INTERVAL);
     assert.ok(h.probes.callsTo('198.18.1.1', 80) > calls);
@@ -267,7 +287,14 @@ describe('passive signals', () => {
 });
 
 describe('flap damping', () => {
-  const damping = { enabled: true, penaltyPerFlap: 1000, suppressAbove: 2500, reuseBelow: 1000, halfLifeMs: 30_000, maxSuppressMs: 300_000 };
+  const damping = {
+    enabled: true,
+    penaltyPerFlap: 1000,
+    suppressAbove: 2500,
+    reuseBelow: 1000,
+    halfLifeMs: 30_000,
+    maxSuppressMs: 300_000,
+  };
 
   /** Alternates ok/fail every probe for n probes (rise = fall = 1: every probe would flip the state). */
   async function flap(h: ReturnType<typeof harness>, n: number): Promise<void> {
@@ -335,8 +362,28 @@ describe('counters and logs', () => {
     h.monitor.reportPassiveFailure('web', 'b2');
     h.monitor.reportPassiveSuccess('web', 'b2');
     assert.deepEqual(h.monitor.counters(), [
-      { vip: 'web', backend: 'b1', ok: 3, fail: 1, timeout: 1, error: 1, passiveFailures: 0, passiveSuccesses: 0, transitions: 3 },
-      { vip: 'web', backend: 'b2', ok: 6, fail: 0, timeout: 0, error: 0, passiveFailures: 1, passiveSuccesses: 1, transitions: 3 },
+      {
+        vip: 'web',
+        backend: 'b1',
+        ok: 3,
+        fail: 1,
+        timeout: 1,
+        error: 1,
+        passiveFailures: 0,
+        passiveSuccesses: 0,
+        transitions: 3,
+      },
+      {
+        vip: 'web',
+        backend: 'b2',
+        ok: 6,
+        fail: 0,
+        timeout: 0,
+        error: 0,
+        passiveFailures: 1,
+        passiveSuccesses: 1,
+        transitions: 3,
+      },
     ]);
     h.monitor.stop();
   });
@@ -408,7 +455,10 @@ describe('configuration changes', () => {
 
   test('invalid checks are refused with the backend named and nothing changes', () => {
     const h = harness(vipSpec());
-    assert.throws(() => h.monitor.setVip(vipSpec({}, { timeoutMs: 5000 })), /VIP "web" backend "b1": timeoutMs must be 1..intervalMs/);
+    assert.throws(
+      () => h.monitor.setVip(vipSpec({}, { timeoutMs: 5000 })),
+      /VIP "web" backend "b1": timeoutMs must be 1..intervalMs/,
+    );
     assert.throws(() => h.monitor.setVip(vipSpec({}, { rise: 0 })), /rise must be an integer/);
     const dup = backends(2);
     dup[1].name = 'b1';
@@ -418,7 +468,9 @@ describe('configuration changes', () => {
   });
 
   test('stop clears every timer and removeVip forgets the VIP', async () => {
-    const h = harness(vipSpec({ backends: backends(3) }, { rise: 1, fall: 1, damping: { enabled: true, suppressAbove: 1500 } }));
+    const h = harness(
+      vipSpec({ backends: backends(3) }, { rise: 1, fall: 1, damping: { enabled: true, suppressAbove: 1500 } }),
+    );
     await h.clock.advance(3 * INTERVAL);
     assert.ok(h.clock.pending > 0);
     h.monitor.stop();

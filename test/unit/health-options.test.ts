@@ -40,20 +40,36 @@ test('a YAML health_check maps field by field onto the check options', () => {
       ],
     },
   );
-  assert.deepEqual(s.check, { ...DEFAULT_CHECK, type: 'http', port: 8080, intervalMs: 500, timeoutMs: 200, jitterMs: 50, rise: 4, fall: 5, path: '/ready', expectStatus: [204] });
+  assert.deepEqual(s.check, {
+    ...DEFAULT_CHECK,
+    type: 'http',
+    port: 8080,
+    intervalMs: 500,
+    timeoutMs: 200,
+    jitterMs: 50,
+    rise: 4,
+    fall: 5,
+    path: '/ready',
+    expectStatus: [204],
+  });
 });
 
 test('the YAML defaults equal the monitor defaults', () => {
-  const r = parseConfigText('vips: [{ name: a, address: 198.18.250.1, port: 80, backends: [{ address: 198.18.1.1 }] }]\ninstance: { addresses: [198.18.0.10] }\n');
+  const r = parseConfigText(
+    'vips: [{ name: a, address: 198.18.250.1, port: 80, backends: [{ address: 198.18.1.1 }] }]\ninstance: { addresses: [198.18.0.10] }\n',
+  );
   assert.ok(r.ok, JSON.stringify(r));
   const c = vipSpecFromConfig(r.config.vips[0]).check;
-  for (const k of ['type', 'intervalMs', 'timeoutMs', 'rise', 'fall', 'path', 'expectStatus'] as const) assert.deepEqual(c[k], DEFAULT_CHECK[k], k);
+  for (const k of ['type', 'intervalMs', 'timeoutMs', 'rise', 'fall', 'path', 'expectStatus'] as const)
+    assert.deepEqual(c[k], DEFAULT_CHECK[k], k);
 });
 
 test('the monitor accepts every VIP of the example and the good fixture configs', () => {
   const files = [
     path.join(PACKAGE_ROOT, 'examples', 'weir.yaml'),
-    ...readdirSync(path.join(PACKAGE_ROOT, 'test', 'fixtures', 'configs', 'good')).map((f) => path.join(PACKAGE_ROOT, 'test', 'fixtures', 'configs', 'good', f)),
+    ...readdirSync(path.join(PACKAGE_ROOT, 'test', 'fixtures', 'configs', 'good')).map((f) =>
+      path.join(PACKAGE_ROOT, 'test', 'fixtures', 'configs', 'good', f),
+    ),
   ].filter((f) => f.endsWith('.yaml'));
   let vips = 0;
   for (const f of files) {

@@ -10,7 +10,10 @@ const TIMEOUT = 1000;
 
 const openSockets = new WeakMap<net.Server, Set<net.Socket>>();
 
-async function listenTcp(host: string, onConn: (s: net.Socket) => void = (s) => s.end()): Promise<{ server: net.Server; port: number }> {
+async function listenTcp(
+  host: string,
+  onConn: (s: net.Socket) => void = (s) => s.end(),
+): Promise<{ server: net.Server; port: number }> {
   const sockets = new Set<net.Socket>();
   const server = net.createServer((s) => {
     sockets.add(s);
@@ -97,7 +100,10 @@ describe('tcp probe', () => {
 });
 
 describe('http probe', () => {
-  async function httpServer(handler: http.RequestListener, host = '127.0.0.1'): Promise<{ server: http.Server; port: number }> {
+  async function httpServer(
+    handler: http.RequestListener,
+    host = '127.0.0.1',
+  ): Promise<{ server: http.Server; port: number }> {
     const server = http.createServer(handler);
     await new Promise<void>((r) => server.listen(0, host, r));
     return { server, port: (server.address() as net.AddressInfo).port };
@@ -118,7 +124,10 @@ describe('http probe', () => {
         res.end('body that the probe drops');
       });
       try {
-        const r = await httpProbe({ address: '127.0.0.1', port }, { timeoutMs: TIMEOUT, path: '/', expectStatus: c.expect });
+        const r = await httpProbe(
+          { address: '127.0.0.1', port },
+          { timeoutMs: TIMEOUT, path: '/', expectStatus: c.expect },
+        );
         assert.equal(r.outcome, c.outcome);
         assert.equal(r.detail, `status ${c.status}`);
       } finally {
@@ -134,7 +143,10 @@ describe('http probe', () => {
       res.end();
     });
     try {
-      const r = await httpProbe({ address: '127.0.0.1', port }, { timeoutMs: TIMEOUT, path: '/healthz?deep=1', expectStatus: [200], host: 'app.example' });
+      const r = await httpProbe(
+        { address: '127.0.0.1', port },
+        { timeoutMs: TIMEOUT, path: '/healthz?deep=1', expectStatus: [200], host: 'app.example' },
+      );
       assert.equal(r.outcome, 'ok');
       assert.deepEqual(seen, [{ method: 'GET', url: '/healthz?deep=1', host: 'app.example' }]);
     } finally {
@@ -187,7 +199,11 @@ describe('http probe', () => {
 });
 
 describe('udp probe', () => {
-  async function udpServer(type: 'udp4' | 'udp6', host: string, onMsg: (s: dgram.Socket, m: Buffer, r: dgram.RemoteInfo) => void) {
+  async function udpServer(
+    type: 'udp4' | 'udp6',
+    host: string,
+    onMsg: (s: dgram.Socket, m: Buffer, r: dgram.RemoteInfo) => void,
+  ) {
     const sock = dgram.createSocket(type);
     sock.on('message', (m, r) => onMsg(sock, m, r));
     await new Promise<void>((r) => sock.bind(0, host, r));
@@ -195,7 +211,10 @@ describe('udp probe', () => {
   }
   const echo = (s: dgram.Socket, m: Buffer, r: dgram.RemoteInfo) => s.send(m, r.port, r.address);
 
-  for (const [type, host] of [['udp4', '127.0.0.1'], ['udp6', '::1']] as const) {
+  for (const [type, host] of [
+    ['udp4', '127.0.0.1'],
+    ['udp6', '::1'],
+  ] as const) {
     test(`an echo server on ${host} is ok`, async () => {
       const { sock, port } = await udpServer(type, host, echo);
       try {
@@ -222,9 +241,15 @@ describe('udp probe', () => {
   test('a reply that differs from the expected one is a fail; the expected one is ok', async () => {
     const { sock, port } = await udpServer('udp4', '127.0.0.1', (s, _m, r) => s.send('PONG', r.port, r.address));
     try {
-      const bad = await udpProbe({ address: '127.0.0.1', port }, { timeoutMs: TIMEOUT, payload: Buffer.from('ping'), expect: Buffer.from('pong') });
+      const bad = await udpProbe(
+        { address: '127.0.0.1', port },
+        { timeoutMs: TIMEOUT, payload: Buffer.from('ping'), expect: Buffer.from('pong') },
+      );
       assert.equal(bad.outcome, 'fail');
-      const good = await udpProbe({ address: '127.0.0.1', port }, { timeoutMs: TIMEOUT, payload: Buffer.from('ping'), expect: Buffer.from('PONG') });
+      const good = await udpProbe(
+        { address: '127.0.0.1', port },
+        { timeoutMs: TIMEOUT, payload: Buffer.from('ping'), expect: Buffer.from('PONG') },
+      );
       assert.equal(good.outcome, 'ok');
     } finally {
       sock.close();

@@ -30,9 +30,24 @@ describe('rise and fall', () => {
     { name: 'down needs rise consecutive successes', over: { rise: 3, fall: 2 }, script: '-++-+++', states: 'DDDDDDU' },
     { name: 'up needs fall consecutive failures', over: { rise: 2, fall: 3 }, script: '+--+---', states: 'UUUUUUD' },
     { name: 'timeouts and errors count as failures', over: { rise: 1, fall: 3 }, script: '+te-', states: 'UUUD' },
-    { name: 'initial up goes down at the first failure, then needs rise', over: { initialState: 'up', rise: 2, fall: 3 }, script: '-++', states: 'DDU' },
-    { name: 'initial up stays up on success and then needs fall failures', over: { initialState: 'up', rise: 2, fall: 2 }, script: '+--', states: 'UUD' },
-    { name: 'initial down needs the full rise', over: { initialState: 'down', rise: 2, fall: 2 }, script: '++', states: 'DU' },
+    {
+      name: 'initial up goes down at the first failure, then needs rise',
+      over: { initialState: 'up', rise: 2, fall: 3 },
+      script: '-++',
+      states: 'DDU',
+    },
+    {
+      name: 'initial up stays up on success and then needs fall failures',
+      over: { initialState: 'up', rise: 2, fall: 2 },
+      script: '+--',
+      states: 'UUD',
+    },
+    {
+      name: 'initial down needs the full rise',
+      over: { initialState: 'down', rise: 2, fall: 2 },
+      script: '++',
+      states: 'DU',
+    },
     { name: 'rise 1 and fall 1 follow every result', over: { rise: 1, fall: 1 }, script: '+-+-', states: 'UDUD' },
   ];
   assert.ok(cases.length > 0);
@@ -40,7 +55,12 @@ describe('rise and fall', () => {
   for (const c of cases) {
     test(c.name, () => {
       const h = health(c.over);
-      assert.equal(run(h, c.script).map((s) => letter[s]).join(''), c.states);
+      assert.equal(
+        run(h, c.script)
+          .map((s) => letter[s])
+          .join(''),
+        c.states,
+      );
     });
   }
 
@@ -76,7 +96,12 @@ describe('passive signals', () => {
     run(h, '+');
     h.onPassiveFailure(1);
     assert.equal(h.state, 'suspect');
-    assert.deepEqual(h.onPassiveSuccess(2), { from: 'suspect', to: 'up', cause: 'passive', reason: 'data-path connection succeeded' });
+    assert.deepEqual(h.onPassiveSuccess(2), {
+      from: 'suspect',
+      to: 'up',
+      cause: 'passive',
+      reason: 'data-path connection succeeded',
+    });
     for (let t = 3; t < 6; t++) h.onPassiveFailure(t);
     assert.equal(h.state, 'down');
     assert.equal(h.onPassiveSuccess(7), null);
@@ -118,7 +143,14 @@ describe('passive signals', () => {
 });
 
 describe('flap damping penalty (RFC 2439 §4)', () => {
-  const o = { ...DEFAULT_DAMPING, penaltyPerFlap: 1000, suppressAbove: 2500, reuseBelow: 1000, halfLifeMs: 1000, maxSuppressMs: 4000 };
+  const o = {
+    ...DEFAULT_DAMPING,
+    penaltyPerFlap: 1000,
+    suppressAbove: 2500,
+    reuseBelow: 1000,
+    halfLifeMs: 1000,
+    maxSuppressMs: 4000,
+  };
 
   test('the penalty halves every half-life', () => {
     const d = new FlapDamper(o);
@@ -171,6 +203,11 @@ describe('flap damping penalty (RFC 2439 §4)', () => {
     const wait = h.releaseIn(10);
     assert.ok(wait > 0);
     assert.equal(h.onTick(10 + wait - 1), null);
-    assert.deepEqual(h.onTick(10 + wait), { from: 'down', to: 'up', cause: 'damping', reason: 'flap damping released' });
+    assert.deepEqual(h.onTick(10 + wait), {
+      from: 'down',
+      to: 'up',
+      cause: 'damping',
+      reason: 'flap damping released',
+    });
   });
 });

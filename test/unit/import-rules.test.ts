@@ -22,12 +22,17 @@ test('the checker reports a wrong import, a dynamic one and a re-export, and let
       writeFileSync(path.join(dir, f), text);
     };
     put('log.ts', 'export const x = 1;\n');
-    put('lb/engine.ts', "import { io } from '../io/batch.js';\nimport { x } from '../log.js';\nimport { p } from '../packet/parse.js';\n");
+    put(
+      'lb/engine.ts',
+      "import { io } from '../io/batch.js';\nimport { x } from '../log.js';\nimport { p } from '../packet/parse.js';\n",
+    );
     put('packet/parse.ts', "export { y } from '../lb/engine.js';\nconst m = await import('../daemon/run.js');\n");
     put('daemon/run.ts', "import { e } from '../lb/engine.js';\n");
     const r = checkImports(dir);
     assert.deepEqual(r.violations.map((v) => `${v.file}:${v.line} ${v.from}->${v.to}`).sort(), [
-      'lb/engine.ts:1 lb->io', 'packet/parse.ts:1 packet->lb', 'packet/parse.ts:2 packet->daemon',
+      'lb/engine.ts:1 lb->io',
+      'packet/parse.ts:1 packet->lb',
+      'packet/parse.ts:2 packet->daemon',
     ]);
     assert.equal(RULES.lb.includes('io'), false);
   } finally {

@@ -57,7 +57,10 @@ describe('PacketBatch', () => {
   }
 
   test('put() refuses a packet larger than the slot minus headroom', () => {
-    assert.throws(() => new PacketBatch({ slots: 1, slotSize: 128, headroom: 8 }).put(0, new Uint8Array(121)), RangeError);
+    assert.throws(
+      () => new PacketBatch({ slots: 1, slotSize: 128, headroom: 8 }).put(0, new Uint8Array(121)),
+      RangeError,
+    );
   });
 });
 
@@ -71,11 +74,20 @@ describe('MemoryPort', () => {
 
   test('packets injected come out of recv() with their flags and are copied out by send()', () => {
     const port = new MemoryPort();
-    port.inject({ bytes: new Uint8Array([0x00, 1, 2]), flags: TP_STATUS_CSUMNOTREADY }, { bytes: new Uint8Array([0x0f, 9]) });
+    port.inject(
+      { bytes: new Uint8Array([0x00, 1, 2]), flags: TP_STATUS_CSUMNOTREADY },
+      { bytes: new Uint8Array([0x0f, 9]) },
+    );
     const batch = new PacketBatch({ slots: 8, headroom: 4 });
     assert.equal(forwardOnce(port, port, batch), 2);
     assert.equal(batch.flags(0) & TP_STATUS_CSUMNOTREADY, TP_STATUS_CSUMNOTREADY);
-    assert.deepEqual(port.sent.map((p) => [...p]), [[0xff, 1, 2], [0xf0, 9]]);
+    assert.deepEqual(
+      port.sent.map((p) => [...p]),
+      [
+        [0xff, 1, 2],
+        [0xf0, 9],
+      ],
+    );
     assert.equal(port.pending, 0);
   });
 
@@ -101,10 +113,14 @@ describe('MemoryPort', () => {
 describe('native addon loader', () => {
   test('a missing addon fails with an error that lists npm install, npm rebuild and the build tools', () => {
     const url = pathToFileURL(path.resolve(here, '../../src/io/native.js')).href;
-    const r = spawnSync(process.execPath, ['--input-type=module', '-e', `import { loadNative } from ${JSON.stringify(url)}; loadNative();`], {
-      encoding: 'utf8',
-      env: { ...process.env, WEIR_NATIVE: '/nonexistent/weir_native.node' },
-    });
+    const r = spawnSync(
+      process.execPath,
+      ['--input-type=module', '-e', `import { loadNative } from ${JSON.stringify(url)}; loadNative();`],
+      {
+        encoding: 'utf8',
+        env: { ...process.env, WEIR_NATIVE: '/nonexistent/weir_native.node' },
+      },
+    );
     assert.notEqual(r.status, 0);
     assert.match(r.stderr, /weir native addon \(weir_native\.node\) not found/);
     assert.match(r.stderr, /npm install/);
@@ -112,40 +128,50 @@ describe('native addon loader', () => {
     assert.match(r.stderr, /g\+\+, make and python3/);
   });
 
-  test('wrong argument types reach JavaScript as TypeErrors from C++, not crashes', { skip: addonBuilt ? undefined : 'addon not built (npm install)' }, () => {
-    const native = loadNative();
-    const anyNative = native as unknown as Record<string, new (...a: unknown[]) => unknown>;
-    assert.throws(() => new anyNative.PacketSocket(42), TypeError);
-    assert.throws(() => new anyNative.PacketSocket('weir-x', { blockSize: 'big' }), TypeError);
-    assert.throws(() => new anyNative.TunQueue({}), TypeError);
-    assert.throws(() => new anyNative.RawSocket(5), TypeError);
-    assert.throws(() => new anyNative.RawRecvSocket(4), TypeError);
-    assert.throws(() => new anyNative.RawRecvSocket(4, 255), TypeError);
-    assert.throws(() => new anyNative.RawRecvSocket(6, 47, 9), TypeError);
-    assert.throws(() => native.setNetns('x' as unknown as number), TypeError);
-    assert.equal(native.metaWords, META_WORDS, 'native/batch.h and src/io/batch.ts agree');
-  });
+  test(
+    'wrong argument types reach JavaScript as TypeErrors from C++, not crashes',
+    { skip: addonBuilt ? undefined : 'addon not built (npm install)' },
+    () => {
+      const native = loadNative();
+      const anyNative = native as unknown as Record<string, new (...a: unknown[]) => unknown>;
+      assert.throws(() => new anyNative.PacketSocket(42), TypeError);
+      assert.throws(() => new anyNative.PacketSocket('weir-x', { blockSize: 'big' }), TypeError);
+      assert.throws(() => new anyNative.TunQueue({}), TypeError);
+      assert.throws(() => new anyNative.RawSocket(5), TypeError);
+      assert.throws(() => new anyNative.RawRecvSocket(4), TypeError);
+      assert.throws(() => new anyNative.RawRecvSocket(4, 255), TypeError);
+      assert.throws(() => new anyNative.RawRecvSocket(6, 47, 9), TypeError);
+      assert.throws(() => native.setNetns('x' as unknown as number), TypeError);
+      assert.equal(native.metaWords, META_WORDS, 'native/batch.h and src/io/batch.ts agree');
+    },
+  );
 
   // As root the child drops to nobody with setpriv, so the test runs either way.
   const asRoot = process.getuid?.() === 0;
   const canDrop = !asRoot || spawnSync('setpriv', ['--version']).status === 0;
-  test('without privileges, opening a port names the missing capability and how to run weir', { skip: !addonBuilt ? 'addon not built (npm install)' : canDrop ? undefined : 'root without setpriv' }, () => {
-    const url = pathToFileURL(path.resolve(here, '../../src/io/index.js')).href;
-    const script = `import { AfPacketPort, TunPort, RawIpSender, RawIpReceiver } from ${JSON.stringify(url)};
+  test(
+    'without privileges, opening a port names the missing capability and how to run weir',
+    { skip: !addonBuilt ? 'addon not built (npm install)' : canDrop ? undefined : 'root without setpriv' },
+    () => {
+      const url = pathToFileURL(path.resolve(here, '../../src/io/index.js')).href;
+      const script = `import { AfPacketPort, TunPort, RawIpSender, RawIpReceiver } from ${JSON.stringify(url)};
       for (const f of [() => new AfPacketPort('lo'), () => new TunPort('weir-x'), () => new RawIpSender(6), () => new RawIpReceiver(4)]) {
         try { f(); console.log('opened'); } catch (e) { console.log(e.message); }
       }`;
-    const argv = [process.execPath, '--input-type=module', '-e', script];
-    const r = asRoot
-      ? spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', '--inh-caps=-all', ...argv], { encoding: 'utf8' })
-      : spawnSync(argv[0], argv.slice(1), { encoding: 'utf8' });
-    assert.equal(r.status, 0, r.stderr);
-    const lines = r.stdout.trim().split('\n');
-    assert.equal(lines.length, 4);
-    assert.match(lines[0], /^AF_PACKET socket lo: EPERM .*needs CAP_NET_RAW: run weir as root/);
-    assert.match(lines[1], /^TUN open\(\/dev\/net\/tun\) weir-x: EACCES .*needs CAP_NET_ADMIN/);
-    assert.match(lines[2], /^raw IP socket ipv6: EPERM .*needs CAP_NET_RAW/);
-    assert.match(lines[3], /^raw IP socket ipv4 proto 47: EPERM .*needs CAP_NET_RAW/);
-    for (const l of lines) assert.match(l, /setcap cap_net_raw,cap_net_admin\+ep/);
-  });
+      const argv = [process.execPath, '--input-type=module', '-e', script];
+      const r = asRoot
+        ? spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', '--inh-caps=-all', ...argv], {
+            encoding: 'utf8',
+          })
+        : spawnSync(argv[0], argv.slice(1), { encoding: 'utf8' });
+      assert.equal(r.status, 0, r.stderr);
+      const lines = r.stdout.trim().split('\n');
+      assert.equal(lines.length, 4);
+      assert.match(lines[0], /^AF_PACKET socket lo: EPERM .*needs CAP_NET_RAW: run weir as root/);
+      assert.match(lines[1], /^TUN open\(\/dev\/net\/tun\) weir-x: EACCES .*needs CAP_NET_ADMIN/);
+      assert.match(lines[2], /^raw IP socket ipv6: EPERM .*needs CAP_NET_RAW/);
+      assert.match(lines[3], /^raw IP socket ipv4 proto 47: EPERM .*needs CAP_NET_RAW/);
+      for (const l of lines) assert.match(l, /setcap cap_net_raw,cap_net_admin\+ep/);
+    },
+  );
 });

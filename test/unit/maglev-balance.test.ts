@@ -24,7 +24,10 @@ function assertBalanceBound(t: MaglevTable): void {
   // max over a of (c_a − 2)/w_a ≤ min over b of c_b/w_b, cross-multiplied to stay in integers.
   for (const a of active) {
     for (const b of active) {
-      assert.ok((c[a] - 2) * w[b] <= c[b] * w[a], `backends ${a} (c=${c[a]}, w=${w[a]}) and ${b} (c=${c[b]}, w=${w[b]})`);
+      assert.ok(
+        (c[a] - 2) * w[b] <= c[b] * w[a],
+        `backends ${a} (c=${c[a]}, w=${w[a]}) and ${b} (c=${c[b]}, w=${w[b]})`,
+      );
     }
   }
   for (let i = 0; i < w.length; i++) if (w[i] === 0) assert.equal(c[i], 0);
@@ -61,7 +64,12 @@ describe('balance', () => {
   }
 
   test('the bound also holds at M = 655373 with 1000 backends of mixed weights', () => {
-    assertBalanceBound(buildMaglev(backendsOf(1000, (i) => 1 + (i % 5)), { size: 655373, seed }));
+    assertBalanceBound(
+      buildMaglev(
+        backendsOf(1000, (i) => 1 + (i % 5)),
+        { size: 655373, seed },
+      ),
+    );
   });
 });
 
@@ -87,9 +95,15 @@ describe('disruption', () => {
       assert.ok(victims.length > 0);
       for (const v of victims) {
         const id = all[v].id;
-        const without = buildMaglev(all.filter((_, i) => i !== v), { size: M, seed });
+        const without = buildMaglev(
+          all.filter((_, i) => i !== v),
+          { size: M, seed },
+        );
         assert.ok(!without.backendIds.includes(id));
-        assert.equal(without.slotCounts().reduce((x, y) => x + y, 0), M);
+        assert.equal(
+          without.slotCounts().reduce((x, y) => x + y, 0),
+          M,
+        );
         const { moved, considered } = movedFraction(full, without, id);
         assert.ok(considered > 0);
         assert.ok(moved / considered <= 0.01, `removing ${id}: ${moved} of ${considered} other slots moved`);
@@ -104,7 +118,10 @@ describe('disruption', () => {
     const all = backendsOf(100, (i) => 1 + (i % 4));
     const full = buildMaglev(all, { size: M, seed });
     // Drain a backend that does not have the largest weight (that would rescale every turn).
-    const drained = buildMaglev(all.map((b, i) => (i === 10 ? { ...b, weight: 0 } : b)), { size: M, seed });
+    const drained = buildMaglev(
+      all.map((b, i) => (i === 10 ? { ...b, weight: 0 } : b)),
+      { size: M, seed },
+    );
     assert.equal(all[10].weight, 3);
     const { moved, considered } = movedFraction(full, drained, all[10].id);
     assert.ok(moved / considered <= 0.01, `${moved} of ${considered}`);

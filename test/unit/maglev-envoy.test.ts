@@ -83,7 +83,12 @@ test("Envoy's Maglev vector (M = 7, hosts 127.0.0.1:90…95, xxHash64 seeds 0/1)
   assert.deepEqual([...hosts].sort(), hosts);
   const offsets = hosts.map((h) => Number(xxHash64(enc.encode(h), 0n) % BigInt(M)));
   const skips = hosts.map((h) => Number(xxHash64(enc.encode(h), 1n) % BigInt(M - 1)) + 1);
-  const table = fillMaglev(offsets, skips, hosts.map(() => 1), M);
+  const table = fillMaglev(
+    offsets,
+    skips,
+    hosts.map(() => 1),
+    M,
+  );
   assert.deepEqual([...table], [2, 4, 0, 1, 5, 0, 3]);
   // Envoy's stats for the same table: min 1, max 2 entries per host.
   const counts = hosts.map((_, i) => [...table].filter((v) => v === i).length);
@@ -96,7 +101,17 @@ test("Envoy's vector does not depend on the weight scale (all weights equal to 6
   const hosts = ['127.0.0.1:90', '127.0.0.1:91', '127.0.0.1:92', '127.0.0.1:93', '127.0.0.1:94', '127.0.0.1:95'];
   const offsets = hosts.map((h) => Number(xxHash64(enc.encode(h), 0n) % BigInt(M)));
   const skips = hosts.map((h) => Number(xxHash64(enc.encode(h), 1n) % BigInt(M - 1)) + 1);
-  assert.deepEqual([...fillMaglev(offsets, skips, hosts.map(() => 65535), M)], [2, 4, 0, 1, 5, 0, 3]);
+  assert.deepEqual(
+    [
+      ...fillMaglev(
+        offsets,
+        skips,
+        hosts.map(() => 65535),
+        M,
+      ),
+    ],
+    [2, 4, 0, 1, 5, 0, 3],
+  );
 });
 
 /** Envoy's offsets and skips for hash keys `keys` in a table of size M. */
@@ -110,7 +125,17 @@ function envoyPermutation(keys: string[], M: number): { offsets: number[]; skips
 test("Envoy's BasicWithHostName vector (hostnames 90…95, M = 7) gives {2,5,0,3,4,1,0}", () => {
   const keys = ['90', '91', '92', '93', '94', '95'];
   const { offsets, skips } = envoyPermutation(keys, 7);
-  assert.deepEqual([...fillMaglev(offsets, skips, keys.map(() => 1), 7)], [2, 5, 0, 3, 4, 1, 0]);
+  assert.deepEqual(
+    [
+      ...fillMaglev(
+        offsets,
+        skips,
+        keys.map(() => 1),
+        7,
+      ),
+    ],
+    [2, 5, 0, 3, 4, 1, 0],
+  );
 });
 
 test("Envoy's Weighted vector (127.0.0.1:90 weight 1, :91 weight 2, M = 17) is reproduced slot for slot", () => {

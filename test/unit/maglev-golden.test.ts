@@ -27,7 +27,7 @@ interface Golden {
 
 export function rleEncode(slots: Int32Array): string {
   const out: string[] = [];
-  for (let i = 0; i < slots.length; ) {
+  for (let i = 0; i < slots.length;) {
     let j = i + 1;
     while (j < slots.length && slots[j] === slots[i]) j++;
     out.push(j - i === 1 ? String(slots[i]) : `${slots[i]}*${j - i}`);
@@ -52,32 +52,54 @@ const CONFIGS: Array<Omit<Golden, 'seed' | 'fingerprint' | 'slot_counts' | 'rle'
   {
     name: 'small-m13',
     description: 'three equal backends in a 13-slot table (readable by eye)',
-    size: 13, hash_seed: 'weir', backends: [{ id: 'alpha', weight: 1 }, { id: 'bravo', weight: 1 }, { id: 'charlie', weight: 1 }],
+    size: 13,
+    hash_seed: 'weir',
+    backends: [
+      { id: 'alpha', weight: 1 },
+      { id: 'bravo', weight: 1 },
+      { id: 'charlie', weight: 1 },
+    ],
   },
   {
     name: 'm65537-three-equal',
     description: 'three equal backends at the default size',
-    size: 65537, hash_seed: 'golden-cluster-1',
-    backends: [{ id: '198.18.1.10:80', weight: 1 }, { id: '198.18.1.11:80', weight: 1 }, { id: '198.18.1.12:80', weight: 1 }],
+    size: 65537,
+    hash_seed: 'golden-cluster-1',
+    backends: [
+      { id: '198.18.1.10:80', weight: 1 },
+      { id: '198.18.1.11:80', weight: 1 },
+      { id: '198.18.1.12:80', weight: 1 },
+    ],
   },
   {
     name: 'm65537-weighted-draining',
     description: 'ten weighted backends, one draining (weight 0), listed out of order',
-    size: 65537, hash_seed: 'golden-cluster-2',
+    size: 65537,
+    hash_seed: 'golden-cluster-2',
     backends: [
-      { id: 'web-10', weight: 100 }, { id: 'web-01', weight: 1 }, { id: 'web-02', weight: 2 },
-      { id: 'web-03', weight: 3 }, { id: 'web-04', weight: 5 }, { id: 'web-05', weight: 8 },
-      { id: 'web-06', weight: 13 }, { id: 'web-07', weight: 21 }, { id: 'web-08', weight: 34 },
+      { id: 'web-10', weight: 100 },
+      { id: 'web-01', weight: 1 },
+      { id: 'web-02', weight: 2 },
+      { id: 'web-03', weight: 3 },
+      { id: 'web-04', weight: 5 },
+      { id: 'web-05', weight: 8 },
+      { id: 'web-06', weight: 13 },
+      { id: 'web-07', weight: 21 },
+      { id: 'web-08', weight: 34 },
       { id: 'web-09', weight: 0 },
     ],
   },
   {
     name: 'm251-unicode-ids',
     description: 'non-ASCII ids (UTF-8 hashing, code-unit sort) and IPv6 identities',
-    size: 251, hash_seed: 'ünïcødé',
+    size: 251,
+    hash_seed: 'ünïcødé',
     backends: [
-      { id: 'backend-ü', weight: 2 }, { id: '后端-1', weight: 1 }, { id: '[fd00::1]:443', weight: 1 },
-      { id: 'emoji-🚀', weight: 3 }, { id: 'Zulu', weight: 1 },
+      { id: 'backend-ü', weight: 2 },
+      { id: '后端-1', weight: 1 },
+      { id: '[fd00::1]:443', weight: 1 },
+      { id: 'emoji-🚀', weight: 3 },
+      { id: 'Zulu', weight: 1 },
     ],
   },
 ];
@@ -89,7 +111,9 @@ if (process.env.WEIR_UPDATE_MAGLEV_GOLDEN === '1') {
     const t = buildMaglev(cfg.backends, { size: cfg.size, seed });
     const counts = t.slotCounts();
     const golden: Golden = {
-      ...cfg, seed, fingerprint: t.fingerprint,
+      ...cfg,
+      seed,
+      fingerprint: t.fingerprint,
       slot_counts: Object.fromEntries(t.backendIds.map((id, i) => [id, counts[i]])),
       rle: rleEncode(t.slots),
     };
@@ -97,7 +121,9 @@ if (process.env.WEIR_UPDATE_MAGLEV_GOLDEN === '1') {
   }
 }
 
-const files = readdirSync(dir).filter((f) => f.endsWith('.json')).sort();
+const files = readdirSync(dir)
+  .filter((f) => f.endsWith('.json'))
+  .sort();
 
 test('the golden fixture list is not empty and covers every pinned configuration', () => {
   assert.ok(files.length >= CONFIGS.length, `found ${files.length} fixtures in ${dir}`);

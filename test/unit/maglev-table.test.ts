@@ -4,7 +4,14 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  buildMaglev, fillMaglev, fillMaglevScheduled, isPrime, maglevHashSeeds, maglevOffsetSkip, DEFAULT_TABLE_SIZE, MAX_TABLE_SIZE,
+  buildMaglev,
+  fillMaglev,
+  fillMaglevScheduled,
+  isPrime,
+  maglevHashSeeds,
+  maglevOffsetSkip,
+  DEFAULT_TABLE_SIZE,
+  MAX_TABLE_SIZE,
   type MaglevBackendSpec,
 } from '../../src/lb/maglev.js';
 import { murmur3String } from '../../src/lb/hash.js';
@@ -102,7 +109,10 @@ describe('the table equals the plain reference', () => {
     const rnd = prng(7);
     const backends = Array.from({ length: 50 }, (_, i) => ({ id: `node${i}.example`, weight: Math.floor(rnd() * 6) }));
     const seed = hashSeed('mixed');
-    assert.deepEqual([...buildMaglev(backends, { size: 65537, seed }).slots], referenceMaglev(backends, 65537, seed).table);
+    assert.deepEqual(
+      [...buildMaglev(backends, { size: 65537, seed }).slots],
+      referenceMaglev(backends, 65537, seed).table,
+    );
   });
 });
 
@@ -142,8 +152,14 @@ describe('same table everywhere', () => {
     const variants = [
       buildMaglev(backends, { ...opts, seed: opts.seed ^ 1 }),
       buildMaglev(backends, { ...opts, size: 4111 }),
-      buildMaglev(backends.map((b, i) => (i === 3 ? { ...b, weight: b.weight + 1 } : b)), opts),
-      buildMaglev(backends.map((b, i) => (i === 3 ? { ...b, id: 'backend-x' } : b)), opts),
+      buildMaglev(
+        backends.map((b, i) => (i === 3 ? { ...b, weight: b.weight + 1 } : b)),
+        opts,
+      ),
+      buildMaglev(
+        backends.map((b, i) => (i === 3 ? { ...b, id: 'backend-x' } : b)),
+        opts,
+      ),
     ];
     for (const v of variants) assert.notEqual(v.fingerprint, base.fingerprint);
   });
@@ -162,8 +178,14 @@ describe('weights, draining, lookup', () => {
   test('a draining backend (weight 0) is listed but holds no slot, and the table equals the one without it', () => {
     const backends = Array.from({ length: 20 }, (_, i) => ({ id: `b${i}`, weight: 1 }));
     const opts = { size: 65537, seed: 99 };
-    const drained = buildMaglev(backends.map((b) => (b.id === 'b7' ? { ...b, weight: 0 } : b)), opts);
-    const removed = buildMaglev(backends.filter((b) => b.id !== 'b7'), opts);
+    const drained = buildMaglev(
+      backends.map((b) => (b.id === 'b7' ? { ...b, weight: 0 } : b)),
+      opts,
+    );
+    const removed = buildMaglev(
+      backends.filter((b) => b.id !== 'b7'),
+      opts,
+    );
     assert.ok(drained.backendIds.includes('b7'));
     assert.equal(drained.slotCounts()[drained.indexOf('b7')], 0);
     for (let s = 0; s < opts.size; s++) {
@@ -172,16 +194,32 @@ describe('weights, draining, lookup', () => {
   });
 
   test('with no backend, or every backend draining, every slot is -1 and lookup returns -1', () => {
-    for (const backends of [[], [{ id: 'a', weight: 0 }, { id: 'b', weight: 0 }]]) {
+    for (const backends of [
+      [],
+      [
+        { id: 'a', weight: 0 },
+        { id: 'b', weight: 0 },
+      ],
+    ]) {
       const t = buildMaglev(backends, { size: 251, seed: 1 });
       assert.ok(t.slots.every((v) => v === -1));
       assert.equal(t.lookup(12345), -1);
-      assert.equal(t.slotCounts().reduce((a, b) => a + b, 0), 0);
+      assert.equal(
+        t.slotCounts().reduce((a, b) => a + b, 0),
+        0,
+      );
     }
   });
 
   test('lookup(hash) is slots[hash mod M] for any uint32, also for values above 2^31 and negative int32', () => {
-    const t = buildMaglev([{ id: 'a', weight: 1 }, { id: 'b', weight: 3 }, { id: 'c', weight: 2 }], { size: 65537, seed: 5 });
+    const t = buildMaglev(
+      [
+        { id: 'a', weight: 1 },
+        { id: 'b', weight: 3 },
+        { id: 'c', weight: 2 },
+      ],
+      { size: 65537, seed: 5 },
+    );
     for (const h of [0, 1, 65536, 65537, 0x7fffffff, 0x80000000, 0xffffffff, 123456789]) {
       assert.equal(t.lookup(h), t.slots[h % 65537]);
       assert.equal(t.lookup(h | 0), t.slots[h % 65537], `int32 form of ${h}`);
@@ -189,9 +227,19 @@ describe('weights, draining, lookup', () => {
   });
 
   test('slotCounts sums to M and follows the weights', () => {
-    const t = buildMaglev([{ id: 'a', weight: 1 }, { id: 'b', weight: 3 }, { id: 'c', weight: 2 }], { size: 65537, seed: 5 });
+    const t = buildMaglev(
+      [
+        { id: 'a', weight: 1 },
+        { id: 'b', weight: 3 },
+        { id: 'c', weight: 2 },
+      ],
+      { size: 65537, seed: 5 },
+    );
     const c = t.slotCounts();
-    assert.equal(c.reduce((x, y) => x + y, 0), 65537);
+    assert.equal(
+      c.reduce((x, y) => x + y, 0),
+      65537,
+    );
     assert.ok(Math.abs(c[1] / c[0] - 3) < 0.001 && Math.abs(c[2] / c[0] - 2) < 0.001, String(c));
   });
 
@@ -210,7 +258,11 @@ describe('weights, draining, lookup', () => {
         const offsets = Array.from({ length: N }, (_, i) => (i * 7919 + 13) % M);
         const skips = Array.from({ length: N }, (_, i) => ((i * 104729 + 5) % (M - 1)) + 1);
         for (const weights of [offsets.map(() => 1), offsets.map((_, i) => (i % 5 === 0 ? 0 : 65535))]) {
-          assert.deepEqual(fillMaglevScheduled(offsets, skips, weights, M), fillMaglev(offsets, skips, weights, M), `M=${M} N=${N}`);
+          assert.deepEqual(
+            fillMaglevScheduled(offsets, skips, weights, M),
+            fillMaglev(offsets, skips, weights, M),
+            `M=${M} N=${N}`,
+          );
           cases++;
         }
       }
@@ -243,7 +295,18 @@ describe('validation', () => {
     ['a size above the maximum', () => buildMaglev(good, { size: 16777259, seed: 0 }), /out of range/],
     ['a fractional size', () => buildMaglev(good, { size: 7.5, seed: 0 }), /out of range/],
     ['a negative seed', () => buildMaglev(good, { size: 7, seed: -1 }), /seed -1/],
-    ['a duplicate id', () => buildMaglev([{ id: 'a', weight: 1 }, { id: 'a', weight: 2 }], { size: 7, seed: 0 }), /duplicate backend id "a"/],
+    [
+      'a duplicate id',
+      () =>
+        buildMaglev(
+          [
+            { id: 'a', weight: 1 },
+            { id: 'a', weight: 2 },
+          ],
+          { size: 7, seed: 0 },
+        ),
+      /duplicate backend id "a"/,
+    ],
     ['an empty id', () => buildMaglev([{ id: '', weight: 1 }], { size: 7, seed: 0 }), /empty id/],
     ['a negative weight', () => buildMaglev([{ id: 'a', weight: -1 }], { size: 7, seed: 0 }), /"a" has weight -1/],
     ['a weight above 65535', () => buildMaglev([{ id: 'a', weight: 65536 }], { size: 7, seed: 0 }), /weight 65536/],
@@ -254,7 +317,13 @@ describe('validation', () => {
   }
 
   test('buildMaglev accepts table sizes up to 655373 and beyond', () => {
-    const t = buildMaglev([{ id: 'a', weight: 1 }, { id: 'b', weight: 1 }], { size: 655373, seed: 0 });
+    const t = buildMaglev(
+      [
+        { id: 'a', weight: 1 },
+        { id: 'b', weight: 1 },
+      ],
+      { size: 655373, seed: 0 },
+    );
     assert.equal(t.size, 655373);
     assert.equal(t.slots.length, 655373);
     assert.ok(t.slots.every((v) => v === 0 || v === 1));
@@ -268,11 +337,15 @@ describe('permutation hashes', () => {
     const seed = hashSeed('independence');
     for (let i = 0; i < n; i++) {
       // Ids that differ little, as real configs do.
-      const [offset, skip] = maglevOffsetSkip(`10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}:8080`, DEFAULT_TABLE_SIZE, seed);
+      const [offset, skip] = maglevOffsetSkip(
+        `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}:8080`,
+        DEFAULT_TABLE_SIZE,
+        seed,
+      );
       cells[(offset & 15) * 16 + ((skip - 1) & 15)]++;
     }
     const expected = n / 256;
-    const chi2 = cells.reduce((acc, c) => acc + ((c - expected) ** 2) / expected, 0);
+    const chi2 = cells.reduce((acc, c) => acc + (c - expected) ** 2 / expected, 0);
     assert.ok(chi2 < 330.5, `χ² = ${chi2.toFixed(1)}`);
   });
 

@@ -9,7 +9,11 @@ import { escapeLabelValue, formatValue } from '../../src/metrics/exposition.js';
 /** A small registry with every kind of metric; its exposition is pinned below. */
 function smallRegistry(): Registry {
   const r = new Registry();
-  const packets = r.counter({ name: 'weir_packets_total', help: 'Packets by VIP and verdict.', labelNames: ['vip', 'verdict'] });
+  const packets = r.counter({
+    name: 'weir_packets_total',
+    help: 'Packets by VIP and verdict.',
+    labelNames: ['vip', 'verdict'],
+  });
   packets.labels({ vip: 'web', verdict: 'forward' }).inc(41);
   packets.labels({ vip: 'web', verdict: 'forward' }).inc();
   packets.labels({ vip: 'dns', verdict: 'drop' }).inc(2);
@@ -50,7 +54,10 @@ test('a collect callback is read at every scrape, so its current values appear',
   const r = new Registry();
   const shared = new Float64Array(2); // stands in for a data-plane counter block
   r.collect({
-    name: 'weir_rx_total', help: 'rx', type: 'counter', labelNames: ['worker'],
+    name: 'weir_rx_total',
+    help: 'rx',
+    type: 'counter',
+    labelNames: ['worker'],
     collect: () => Array.from(shared, (value, i) => ({ labels: { worker: String(i) }, value })),
   });
   assert.match(r.render(), /^weir_rx_total\{worker="1"\} 0$/m);
@@ -60,14 +67,34 @@ test('a collect callback is read at every scrape, so its current values appear',
 
 test('label values escape backslash, double quote and line feed; HELP escapes backslash and line feed', () => {
   const r = new Registry();
-  r.gauge({ name: 'g', help: 'a \\ b\nc "d"', labelNames: ['v'] }).labels({ v: 'x\\y"z\nw' }).set(1);
+  r.gauge({ name: 'g', help: 'a \\ b\nc "d"', labelNames: ['v'] })
+    .labels({ v: 'x\\y"z\nw' })
+    .set(1);
   assert.equal(r.render(), '# HELP g a \\\\ b\\nc "d"\n# TYPE g gauge\ng{v="x\\\\y\\"z\\nw"} 1\n');
-  const cases: [string, string][] = [['plain', 'plain'], ['\\', '\\\\'], ['"', '\\"'], ['\n', '\\n'], ['\\n', '\\\\n'], ['é ✓', 'é ✓']];
+  const cases: [string, string][] = [
+    ['plain', 'plain'],
+    ['\\', '\\\\'],
+    ['"', '\\"'],
+    ['\n', '\\n'],
+    ['\\n', '\\\\n'],
+    ['é ✓', 'é ✓'],
+  ];
   for (const [raw, escaped] of cases) assert.equal(escapeLabelValue(raw), escaped, JSON.stringify(raw));
 });
 
 test('values are spelled as Go reads them: NaN, +Inf, -Inf, integers and floats', () => {
-  const cases: [number, string][] = [[NaN, 'NaN'], [Infinity, '+Inf'], [-Infinity, '-Inf'], [0, '0'], [-0, '0'], [42, '42'], [0.5, '0.5'], [-1.25, '-1.25'], [1e21, '1e+21'], [2 ** 53, '9007199254740992']];
+  const cases: [number, string][] = [
+    [NaN, 'NaN'],
+    [Infinity, '+Inf'],
+    [-Infinity, '-Inf'],
+    [0, '0'],
+    [-0, '0'],
+    [42, '42'],
+    [0.5, '0.5'],
+    [-1.25, '-1.25'],
+    [1e21, '1e+21'],
+    [2 ** 53, '9007199254740992'],
+  ];
   assert.ok(cases.length > 0);
   for (const [v, s] of cases) assert.equal(formatValue(v), s, String(v));
   const r = new Registry();
@@ -82,7 +109,10 @@ test('registering a metric name twice is an Error that names the metric', () => 
   const r = new Registry();
   r.counter({ name: 'weir_x_total', help: 'x' });
   assert.throws(() => r.gauge({ name: 'weir_x_total', help: 'x' }), /metric weir_x_total is already registered/);
-  assert.throws(() => r.collect({ name: 'weir_x_total', help: 'x', type: 'gauge', collect: () => [] }), /already registered/);
+  assert.throws(
+    () => r.collect({ name: 'weir_x_total', help: 'x', type: 'gauge', collect: () => [] }),
+    /already registered/,
+  );
   assert.equal(r.unregister('weir_x_total'), true);
   r.gauge({ name: 'weir_x_total', help: 'now a gauge' });
 });
@@ -101,7 +131,8 @@ test('invalid metric and label names are rejected with a clear Error', () => {
     [['__name__'], /label name "__name__" is reserved/],
     [['vip', 'vip'], /label name "vip" is given twice/],
   ];
-  for (const [labelNames, re] of badLabels) assert.throws(() => r.gauge({ name: 'weir_ok', help: 'h', labelNames }), re);
+  for (const [labelNames, re] of badLabels)
+    assert.throws(() => r.gauge({ name: 'weir_ok', help: 'h', labelNames }), re);
   assert.throws(() => r.counter({ name: 'weir_packets', help: 'h' }), /counter names must end in "_total"/);
   // Colons are allowed in metric names (recording rules use them); none of the above registered.
   r.gauge({ name: 'weir:ok', help: 'h' });
@@ -116,7 +147,16 @@ test('wrong labels, negative counter increments and duplicate collected series a
   assert.throws(() => c.inc(), /has labels \(vip\): use \.labels/);
   assert.throws(() => c.labels({ vip: 'a' }).inc(-1), /must be a number ≥ 0/);
   assert.throws(() => c.labels({ vip: 'a' }).inc(NaN), /must be a number ≥ 0/);
-  r.collect({ name: 'weir_dup', help: 'd', type: 'gauge', labelNames: ['k'], collect: () => [{ labels: { k: 'a' }, value: 1 }, { labels: { k: 'a' }, value: 2 }] });
+  r.collect({
+    name: 'weir_dup',
+    help: 'd',
+    type: 'gauge',
+    labelNames: ['k'],
+    collect: () => [
+      { labels: { k: 'a' }, value: 1 },
+      { labels: { k: 'a' }, value: 2 },
+    ],
+  });
   assert.throws(() => r.render(), /metric weir_dup: the collect callback returned the series \{k="a"\} twice/);
 });
 
@@ -133,11 +173,14 @@ test('gauges go up and down and a labelled series keeps its identity', () => {
 });
 
 const promtool = spawnSync('promtool', ['--version'], { encoding: 'utf8' });
-const noPromtool = promtool.error || promtool.status !== 0 ? 'promtool not installed (Debian package "prometheus")' : false;
+const noPromtool =
+  promtool.error || promtool.status !== 0 ? 'promtool not installed (Debian package "prometheus")' : false;
 
 test('promtool check metrics accepts the exposition and rejects a broken one', { skip: noPromtool }, () => {
   const r = smallRegistry();
-  r.gauge({ name: 'weir_escapes', help: 'Help with \\ and\nnewline.', labelNames: ['v'] }).labels({ v: 'q"\\\n' }).set(NaN);
+  r.gauge({ name: 'weir_escapes', help: 'Help with \\ and\nnewline.', labelNames: ['v'] })
+    .labels({ v: 'q"\\\n' })
+    .set(NaN);
   r.gauge({ name: 'weir_inf', help: 'inf' }).set(-Infinity);
   const good = spawnSync('promtool', ['check', 'metrics'], { input: r.render(), encoding: 'utf8', timeout: 30_000 });
   assert.equal(good.status, 0, good.stdout + good.stderr);

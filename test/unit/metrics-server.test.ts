@@ -10,16 +10,28 @@ import { tempDir } from '../helpers/tmp.js';
 
 const tmp = tempDir('metrics');
 
-interface Reply { status: number; type: string | undefined; body: string }
+interface Reply {
+  status: number;
+  type: string | undefined;
+  body: string;
+}
 
 function get(target: { port: number } | { socketPath: string }, urlPath: string, method = 'GET'): Promise<Reply> {
   return new Promise((resolve, reject) => {
-    const req = http.request({ ...('port' in target ? { host: '127.0.0.1', port: target.port } : target), path: urlPath, method, timeout: 5000 }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (body += c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, type: res.headers['content-type'], body }));
-    });
+    const req = http.request(
+      {
+        ...('port' in target ? { host: '127.0.0.1', port: target.port } : target),
+        path: urlPath,
+        method,
+        timeout: 5000,
+      },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (body += c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, type: res.headers['content-type'], body }));
+      },
+    );
     req.on('timeout', () => req.destroy(new Error('request timed out')));
     req.on('error', reject);
     req.end();
@@ -30,7 +42,13 @@ function registry(): { r: Registry; rx: Float64Array } {
   const r = new Registry();
   r.counter({ name: 'weir_reloads_total', help: 'Config reloads.' }).inc(3);
   const rx = new Float64Array([10, 20]);
-  r.collect({ name: 'weir_rx_packets_total', help: 'rx', type: 'counter', labelNames: ['worker'], collect: () => Array.from(rx, (value, i) => ({ labels: { worker: i }, value })) });
+  r.collect({
+    name: 'weir_rx_packets_total',
+    help: 'rx',
+    type: 'counter',
+    labelNames: ['worker'],
+    collect: () => Array.from(rx, (value, i) => ({ labels: { worker: i }, value })),
+  });
   return { r, rx };
 }
 
@@ -53,7 +71,8 @@ test('GET /metrics on 127.0.0.1 with an ephemeral port serves the registry as te
     const head = await get({ port }, '/metrics', 'HEAD');
     assert.equal(head.status, 200);
     assert.equal(head.body, '');
-    for (const p of ['/', '/metric', '/metrics/x', '/favicon.ico']) assert.equal((await get({ port }, p)).status, 404, p);
+    for (const p of ['/', '/metric', '/metrics/x', '/favicon.ico'])
+      assert.equal((await get({ port }, p)).status, 404, p);
     assert.equal((await get({ port }, '/metrics', 'POST')).status, 405);
   } finally {
     await srv.close();
@@ -63,7 +82,14 @@ test('GET /metrics on 127.0.0.1 with an ephemeral port serves the registry as te
 test('a failing collect callback makes the scrape a 500 that says why, not a partial page', async () => {
   const r = new Registry();
   r.gauge({ name: 'weir_ok', help: 'ok' }).set(1);
-  r.collect({ name: 'weir_broken', help: 'b', type: 'gauge', collect: () => { throw new Error('shared memory gone'); } });
+  r.collect({
+    name: 'weir_broken',
+    help: 'b',
+    type: 'gauge',
+    collect: () => {
+      throw new Error('shared memory gone');
+    },
+  });
   const srv = await startMetricsServer({ host: '127.0.0.1', port: 0 }, r);
   try {
     const a = await get({ port: Number(srv.address.split(':')[1]) }, '/metrics');

@@ -36,57 +36,103 @@ function needs(file: string): { glibc: number[]; glibcxx: number[]; libs: string
     return versions.reduce((a, b) => (compare(b, a) > 0 ? b : a));
   };
   const d = spawnSync('readelf', ['-d', '-W', file], { encoding: 'utf8' }).stdout;
-  return { glibc: highest('GLIBC'), glibcxx: highest('GLIBCXX'), libs: [...d.matchAll(/\(NEEDED\)\s+Shared library: \[([^\]]+)\]/g)].map((m) => m[1]) };
+  return {
+    glibc: highest('GLIBC'),
+    glibcxx: highest('GLIBCXX'),
+    libs: [...d.matchAll(/\(NEEDED\)\s+Shared library: \[([^\]]+)\]/g)].map((m) => m[1]),
+  };
 }
 
 function compare(a: number[], b: number[]): number {
-  for (let i = 0; i < Math.max(a.length, b.length); i++) if ((a[i] ?? 0) !== (b[i] ?? 0)) return (a[i] ?? 0) - (b[i] ?? 0);
+  for (let i = 0; i < Math.max(a.length, b.length); i++)
+    if ((a[i] ?? 0) !== (b[i] ?? 0)) return (a[i] ?? 0) - (b[i] ?? 0);
   return 0;
 }
 
-test('npm run prebuild makes a Node-API addon for linux-x64 and a cross-compiled one for linux-arm64', { skip: haveCxx ? undefined : 'needs g++', timeout: 300_000 }, () => {
-  const r = spawnSync(process.execPath, [path.join(PACKAGE_ROOT, 'scripts', 'prebuild.mjs'), '--arch', arches.join(','), '--out', out], { encoding: 'utf8' });
-  assert.equal(r.status, 0, r.stderr);
-  assert.equal(elfMachine(path.join(out, 'linux-x64', 'weir.node')), 62);
-  // The developer's own build is left alone: still this host's architecture.
-  assert.equal(elfMachine(path.join(PACKAGE_ROOT, 'build', 'Release', 'weir_native.node')), 62);
-});
+test(
+  'npm run prebuild makes a Node-API addon for linux-x64 and a cross-compiled one for linux-arm64',
+  { skip: haveCxx ? undefined : 'needs g++', timeout: 300_000 },
+  () => {
+    const r = spawnSync(
+      process.execPath,
+      [path.join(PACKAGE_ROOT, 'scripts', 'prebuild.mjs'), '--arch', arches.join(','), '--out', out],
+      { encoding: 'utf8' },
+    );
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(elfMachine(path.join(out, 'linux-x64', 'weir.node')), 62);
+    // The developer's own build is left alone: still this host's architecture.
+    assert.equal(elfMachine(path.join(PACKAGE_ROOT, 'build', 'Release', 'weir_native.node')), 62);
+  },
+);
 
-test('the linux-arm64 prebuild is an AArch64 shared object', { skip: haveCross ? undefined : 'needs g++-aarch64-linux-gnu (apt-get install -y g++-aarch64-linux-gnu; .ci/run installs it)' }, () => {
-  assert.equal(elfMachine(path.join(out, 'linux-arm64', 'weir.node')), 183);
-});
+test(
+  'the linux-arm64 prebuild is an AArch64 shared object',
+  {
+    skip: haveCross
+      ? undefined
+      : 'needs g++-aarch64-linux-gnu (apt-get install -y g++-aarch64-linux-gnu; .ci/run installs it)',
+  },
+  () => {
+    assert.equal(elfMachine(path.join(out, 'linux-arm64', 'weir.node')), 183);
+  },
+);
 
 // The floor the README states: glibc 2.17 and the libstdc++ of GCC 11 (GLIBCXX_3.4.29), that is
 // Debian 12, Ubuntu 22.04, RHEL 9 or newer; older hosts compile from source at npm install.
-test('the prebuilt addons need glibc 2.17 and GLIBCXX_3.4.29 at most, and only the C and C++ runtimes', { skip: haveCxx ? undefined : 'needs g++' }, () => {
-  for (const arch of arches) {
-    const n = needs(path.join(out, `linux-${arch}`, 'weir.node'));
-    assert.ok(compare(n.glibc, [2, 17]) <= 0, `${arch} needs GLIBC_${n.glibc.join('.')}`);
-    assert.ok(compare(n.glibcxx, [3, 4, 29]) <= 0, `${arch} needs GLIBCXX_${n.glibcxx.join('.')}`);
-    assert.deepEqual(n.libs.filter((l) => !/^(libc|libm|libstdc\+\+|libgcc_s)\.so/.test(l)), [], `${arch} links only the C and C++ runtimes`);
-  }
-});
+test(
+  'the prebuilt addons need glibc 2.17 and GLIBCXX_3.4.29 at most, and only the C and C++ runtimes',
+  { skip: haveCxx ? undefined : 'needs g++' },
+  () => {
+    for (const arch of arches) {
+      const n = needs(path.join(out, `linux-${arch}`, 'weir.node'));
+      assert.ok(compare(n.glibc, [2, 17]) <= 0, `${arch} needs GLIBC_${n.glibc.join('.')}`);
+      assert.ok(compare(n.glibcxx, [3, 4, 29]) <= 0, `${arch} needs GLIBCXX_${n.glibcxx.join('.')}`);
+      assert.deepEqual(
+        n.libs.filter((l) => !/^(libc|libm|libstdc\+\+|libgcc_s)\.so/.test(l)),
+        [],
+        `${arch} links only the C and C++ runtimes`,
+      );
+    }
+  },
+);
 
-test('a package with prebuilds installs without a compiler and weir loads the prebuilt addon', { skip: haveCxx ? undefined : 'needs g++' }, () => {
-  // The package as npm unpacks it (files of package.json), with no build/ and no compiler on PATH.
-  const pkg = tmp.file('pkg');
-  mkdirSync(path.join(pkg, 'scripts'), { recursive: true });
-  for (const f of ['package.json', 'scripts/build-native.mjs', 'dist/src']) cpSync(path.join(PACKAGE_ROOT, f), path.join(pkg, f), { recursive: true });
-  cpSync(out, path.join(pkg, 'prebuilds'), { recursive: true });
-  symlinkSync(path.join(PACKAGE_ROOT, 'node_modules'), path.join(pkg, 'node_modules'));
-  const bin = tmp.file('bin');
-  mkdirSync(bin);
-  symlinkSync(process.execPath, path.join(bin, 'node'));
-  const env = { PATH: bin, HOME: tmp.path };
-  const install = spawnSync(process.execPath, ['scripts/build-native.mjs'], { cwd: pkg, env, encoding: 'utf8' });
-  assert.equal(install.status, 0, install.stderr);
-  assert.match(install.stdout, /using the prebuilt addon prebuilds\/linux-x64\/weir\.node/);
-  assert.equal(existsSync(path.join(pkg, 'build')), false, 'nothing was compiled');
-  const load = spawnSync(process.execPath, ['--input-type=module', '-e', "import { loadNative } from './dist/src/io/native.js'; console.log(loadNative().abiVersion());"], { cwd: pkg, env, encoding: 'utf8' });
-  assert.equal(load.status, 0, load.stderr);
-  assert.equal(load.stdout.trim(), String(NATIVE_ABI_VERSION));
-  // Forced to build from source with no compiler: it says node-gyp is missing rather than pretending.
-  const forced = spawnSync(process.execPath, ['scripts/build-native.mjs'], { cwd: pkg, env: { ...env, WEIR_BUILD_FROM_SOURCE: '1' }, encoding: 'utf8' });
-  assert.notEqual(forced.status, 0);
-  assert.match(forced.stderr, /cannot run node-gyp/);
-});
+test(
+  'a package with prebuilds installs without a compiler and weir loads the prebuilt addon',
+  { skip: haveCxx ? undefined : 'needs g++' },
+  () => {
+    // The package as npm unpacks it (files of package.json), with no build/ and no compiler on PATH.
+    const pkg = tmp.file('pkg');
+    mkdirSync(path.join(pkg, 'scripts'), { recursive: true });
+    for (const f of ['package.json', 'scripts/build-native.mjs', 'dist/src'])
+      cpSync(path.join(PACKAGE_ROOT, f), path.join(pkg, f), { recursive: true });
+    cpSync(out, path.join(pkg, 'prebuilds'), { recursive: true });
+    symlinkSync(path.join(PACKAGE_ROOT, 'node_modules'), path.join(pkg, 'node_modules'));
+    const bin = tmp.file('bin');
+    mkdirSync(bin);
+    symlinkSync(process.execPath, path.join(bin, 'node'));
+    const env = { PATH: bin, HOME: tmp.path };
+    const install = spawnSync(process.execPath, ['scripts/build-native.mjs'], { cwd: pkg, env, encoding: 'utf8' });
+    assert.equal(install.status, 0, install.stderr);
+    assert.match(install.stdout, /using the prebuilt addon prebuilds\/linux-x64\/weir\.node/);
+    assert.equal(existsSync(path.join(pkg, 'build')), false, 'nothing was compiled');
+    const load = spawnSync(
+      process.execPath,
+      [
+        '--input-type=module',
+        '-e',
+        "import { loadNative } from './dist/src/io/native.js'; console.log(loadNative().abiVersion());",
+      ],
+      { cwd: pkg, env, encoding: 'utf8' },
+    );
+    assert.equal(load.status, 0, load.stderr);
+    assert.equal(load.stdout.trim(), String(NATIVE_ABI_VERSION));
+    // Forced to build from source with no compiler: it says node-gyp is missing rather than pretending.
+    const forced = spawnSync(process.execPath, ['scripts/build-native.mjs'], {
+      cwd: pkg,
+      env: { ...env, WEIR_BUILD_FROM_SOURCE: '1' },
+      encoding: 'utf8',
+    });
+    assert.notEqual(forced.status, 0);
+    assert.match(forced.stderr, /cannot run node-gyp/);
+  },
+);

@@ -3,7 +3,21 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import YAML from 'yaml';
-import { birdConfig, frrConfig, frrFiles, labBgpOptions, labMd5Password, parseBirdProtocols, parseFrrSummary, parseIpRoutes, routerBgpFiles, weirBgpYaml, LAB_RESTART_TIME, ROUTER_AS, WEIR_AS } from '../../netns-lab/router-bgp.js';
+import {
+  birdConfig,
+  frrConfig,
+  frrFiles,
+  labBgpOptions,
+  labMd5Password,
+  parseBirdProtocols,
+  parseFrrSummary,
+  parseIpRoutes,
+  routerBgpFiles,
+  weirBgpYaml,
+  LAB_RESTART_TIME,
+  ROUTER_AS,
+  WEIR_AS,
+} from '../../netns-lab/router-bgp.js';
 import { HOSTS, hostsByRole } from '../../netns-lab/topology.js';
 
 const router = HOSTS.find((h) => h.role === 'router')!;
@@ -15,13 +29,32 @@ test('bird.conf merges equal routes into kernel multipath routes and has a passi
   assert.equal(conf.match(/merge paths on;/g)?.length, 2, 'kernel4 and kernel6 both merge paths');
   assert.match(conf, /router id 198\.18\.1\.1;/);
   for (const lb of lbs) {
-    assert.match(conf, new RegExp(`protocol bgp ${lb.ns.replace(/^weir-/, '')} \\{[^}]*neighbor ${lb.links[0].v4!.replace(/\./g, '\\.')} as ${WEIR_AS};[^}]*passive on;[^}]*hold time 3; keepalive time 1; connect retry time 2;`));
+    assert.match(
+      conf,
+      new RegExp(
+        `protocol bgp ${lb.ns.replace(/^weir-/, '')} \\{[^}]*neighbor ${lb.links[0].v4!.replace(/\./g, '\\.')} as ${WEIR_AS};[^}]*passive on;[^}]*hold time 3; keepalive time 1; connect retry time 2;`,
+      ),
+    );
   }
 });
 
 test('the weir bgp section peers with the router fabric address with hold time 3 and a short shutdown wait', () => {
-  const doc = YAML.parse(weirBgpYaml(router)) as { bgp: { enabled: boolean; local_as: number; hold_time: number; peers: { address: string; remote_as: number }[]; shutdown_wait_ms: number } };
-  assert.deepEqual(doc.bgp, { enabled: true, local_as: WEIR_AS, hold_time: 3, peers: [{ address: '198.18.1.1', remote_as: ROUTER_AS }], shutdown_wait_ms: 300 });
+  const doc = YAML.parse(weirBgpYaml(router)) as {
+    bgp: {
+      enabled: boolean;
+      local_as: number;
+      hold_time: number;
+      peers: { address: string; remote_as: number }[];
+      shutdown_wait_ms: number;
+    };
+  };
+  assert.deepEqual(doc.bgp, {
+    enabled: true,
+    local_as: WEIR_AS,
+    hold_time: 3,
+    peers: [{ address: '198.18.1.1', remote_as: ROUTER_AS }],
+    shutdown_wait_ms: 300,
+  });
 });
 
 test('birdc show protocols is read into a BGP state per protocol, other protocols ignored', () => {
@@ -38,10 +71,23 @@ lb2        BGP        ---        start  16:18:17.957  Active        Socket: Conn
 test('ip -j route is read into nexthop gateways per destination, for multipath and plain routes', () => {
   const json = JSON.stringify([
     { dst: '198.18.1.0/24', dev: 'fab0', protocol: 'kernel', scope: 'link', prefsrc: '198.18.1.1', flags: [] },
-    { dst: '198.18.100.2', protocol: 'bird', metric: 32, flags: [], nexthops: [{ gateway: '198.18.1.11', dev: 'fab0', weight: 1, flags: [] }, { gateway: '198.18.1.12', dev: 'fab0', weight: 1, flags: [] }] },
+    {
+      dst: '198.18.100.2',
+      protocol: 'bird',
+      metric: 32,
+      flags: [],
+      nexthops: [
+        { gateway: '198.18.1.11', dev: 'fab0', weight: 1, flags: [] },
+        { gateway: '198.18.1.12', dev: 'fab0', weight: 1, flags: [] },
+      ],
+    },
     { dst: '198.18.100.3', gateway: '198.18.1.11', dev: 'fab0', protocol: 'bird', metric: 32, flags: [] },
   ]);
-  assert.deepEqual(parseIpRoutes(json), { '198.18.1.0/24': [], '198.18.100.2': ['198.18.1.11', '198.18.1.12'], '198.18.100.3': ['198.18.1.11'] });
+  assert.deepEqual(parseIpRoutes(json), {
+    '198.18.1.0/24': [],
+    '198.18.100.2': ['198.18.1.11', '198.18.1.12'],
+    '198.18.100.3': ['198.18.1.11'],
+  });
 });
 
 test('lab up --bgp=frr writes one config per FRR daemon: a passive peer group with ECMP, and BFD, TCP-MD5 and graceful restart on request', () => {
@@ -49,10 +95,21 @@ test('lab up --bgp=frr writes one config per FRR daemon: a passive peer group wi
   assert.equal(opts.holdTime, 9, 'FRR labs run a 9 s hold time, so BFD has something to beat');
   const c = frrConfig(router, frrFiles('/run/weir-lab-frr'), opts);
   assert.doesNotMatch(c.bgpd, /^bfd$/m, 'bgpd stops parsing at a section it does not know');
-  assert.match(c.bgpd, /router bgp 65000\n bgp router-id 198\.18\.1\.1\n no bgp ebgp-requires-policy\n bgp graceful-restart\n/);
-  assert.match(c.bgpd, / neighbor weir remote-as 65010\n neighbor weir passive\n neighbor weir timers 3 9\n neighbor weir bfd\n neighbor weir bfd profile weir\n/);
+  assert.match(
+    c.bgpd,
+    /router bgp 65000\n bgp router-id 198\.18\.1\.1\n no bgp ebgp-requires-policy\n bgp graceful-restart\n/,
+  );
+  assert.match(
+    c.bgpd,
+    / neighbor weir remote-as 65010\n neighbor weir passive\n neighbor weir timers 3 9\n neighbor weir bfd\n neighbor weir bfd profile weir\n/,
+  );
   for (const lb of hostsByRole('weir')) {
-    assert.match(c.bgpd, new RegExp(` neighbor ${lb.links[0].v4!.replace(/\./g, '\\.')} peer-group weir\n neighbor ${lb.links[0].v4!.replace(/\./g, '\\.')} password ${labMd5Password(lb)}\n`));
+    assert.match(
+      c.bgpd,
+      new RegExp(
+        ` neighbor ${lb.links[0].v4!.replace(/\./g, '\\.')} peer-group weir\n neighbor ${lb.links[0].v4!.replace(/\./g, '\\.')} password ${labMd5Password(lb)}\n`,
+      ),
+    );
   }
   assert.equal(c.bgpd.match(/maximum-paths 8/g)?.length, 2, 'ECMP for IPv4 and IPv6');
   assert.match(c.bgpd, /address-family ipv6 unicast\n  neighbor weir activate/);
@@ -64,11 +121,21 @@ test('lab up --bgp=frr writes one config per FRR daemon: a passive peer group wi
 
 test('the weir bgp section and bird.conf carry BFD, the password file and graceful restart on request', () => {
   const opts = labBgpOptions({ bfd: true, md5: true, gracefulRestart: true });
-  const doc = YAML.parse(weirBgpYaml(router, opts, '/run/weir-lab/lb1.bgp-password')) as { bgp: { peers: object[]; graceful_restart: object } };
-  assert.deepEqual(doc.bgp.peers[0], { address: '198.18.1.1', remote_as: ROUTER_AS, password_file: '/run/weir-lab/lb1.bgp-password', bfd: { enabled: true, min_tx_ms: 100, min_rx_ms: 100, multiplier: 3 } });
+  const doc = YAML.parse(weirBgpYaml(router, opts, '/run/weir-lab/lb1.bgp-password')) as {
+    bgp: { peers: object[]; graceful_restart: object };
+  };
+  assert.deepEqual(doc.bgp.peers[0], {
+    address: '198.18.1.1',
+    remote_as: ROUTER_AS,
+    password_file: '/run/weir-lab/lb1.bgp-password',
+    bfd: { enabled: true, min_tx_ms: 100, min_rx_ms: 100, multiplier: 3 },
+  });
   assert.deepEqual(doc.bgp.graceful_restart, { enabled: true, restart_time: LAB_RESTART_TIME });
   const bird = birdConfig(router, routerBgpFiles('/run/weir-lab'), opts);
-  assert.match(bird, /protocol bfd \{ interface "fab0" \{ min rx interval 100 ms; min tx interval 100 ms; multiplier 3; \}; \}/);
+  assert.match(
+    bird,
+    /protocol bfd \{ interface "fab0" \{ min rx interval 100 ms; min tx interval 100 ms; multiplier 3; \}; \}/,
+  );
   assert.match(bird, /bfd on;\n  password "weir-lab-lb1-secret";\n  graceful restart aware;/);
 });
 

@@ -9,6 +9,7 @@ try {
   await program.parseAsync(process.argv);
 } catch (e) {
   const err = e as { exitCode?: number; code?: string; message?: string };
-  if (typeof err.code !== 'string' || !err.code.startsWith('commander.')) process.stderr.write(`weir: ${err.message ?? String(e)}\n`);
+  if (typeof err.code !== 'string' || !err.code.startsWith('commander.'))
+    process.stderr.write(`weir: ${err.message ?? String(e)}\n`);
   process.exitCode = err.exitCode ?? 1;
 }

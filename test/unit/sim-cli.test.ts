@@ -29,19 +29,45 @@ test('weir simulate prints one aligned row per step and the flows per backend', 
   const cells = step1.trim().split(/\s+/);
   assert.equal(cells[3], '0', 'no backend changes when an instance is lost');
   // Columns line up: each numeric cell ends where its header ends.
-  assert.equal(header.indexOf('CHANGED-BACKEND') + 'CHANGED-BACKEND'.length, step1.indexOf(` ${cells[3]} `) + 1 + cells[3].length);
+  assert.equal(
+    header.indexOf('CHANGED-BACKEND') + 'CHANGED-BACKEND'.length,
+    step1.indexOf(` ${cells[3]} `) + 1 + cells[3].length,
+  );
   assert.match(r.stdout, /^BACKEND\s+STEP 0\s+STEP 1\s+STEP 2$/m);
   assert.match(r.stdout, /^be2\s+\d+ \(\d+\.\d\d%\)\s+\d+ \(\d+\.\d\d%\)\s+-$/m);
 });
 
 test('weir simulate --json prints exactly what the library returns', () => {
-  const r = run('--flows', '2000', '--seed', '9', '--routers', '3', '--event', 'weight:be1=200', '--view', '0=be1,be2@50', '--json');
+  const r = run(
+    '--flows',
+    '2000',
+    '--seed',
+    '9',
+    '--routers',
+    '3',
+    '--event',
+    'weight:be1=200',
+    '--view',
+    '0=be1,be2@50',
+    '--json',
+  );
   assert.equal(r.status, 0, r.stderr);
   const want = simulate({
-    routers: 3, instances: 3, flows: 2000, seed: 9,
+    routers: 3,
+    instances: 3,
+    flows: 2000,
+    seed: 9,
     backends: ['be1', 'be2', 'be3', 'be4', 'be5'].map((id) => ({ id, weight: 100 })),
     events: [{ kind: 'weight', backend: 'be1', weight: 200 }],
-    views: [{ instance: 0, backends: [{ id: 'be1', weight: 100 }, { id: 'be2', weight: 50 }] }],
+    views: [
+      {
+        instance: 0,
+        backends: [
+          { id: 'be1', weight: 100 },
+          { id: 'be2', weight: 50 },
+        ],
+      },
+    ],
   });
   assert.deepEqual(JSON.parse(r.stdout) as SimResult, JSON.parse(JSON.stringify(want)));
 });
@@ -51,7 +77,10 @@ test('weir simulate -c FILE --vip NAME models that VIP: its backend names, weigh
   assert.equal(r.status, 0, r.stderr);
   const res = JSON.parse(r.stdout) as SimResult;
   const vip = loadConfigFile(example).vips.find((v) => v.name === 'web')!;
-  assert.deepEqual(res.steps[0].backends.map((b) => [b.id, b.weight]), vip.backends.map((b) => [b.name, b.weight]));
+  assert.deepEqual(
+    res.steps[0].backends.map((b) => [b.id, b.weight]),
+    vip.backends.map((b) => [b.name, b.weight]),
+  );
   assert.equal(res.steps[1].changedBackend, 0);
   const missing = run('-c', example, '--vip', 'nope', '--flows', '10');
   assert.equal(missing.status, 1);
@@ -75,7 +104,14 @@ test('weir simulate exits 2 on an invalid config and 1 on a bad event, saying wh
 });
 
 test('--view takes INSTANCE=ID[@WEIGHT],... and rejects anything else', () => {
-  assert.deepEqual(parseView('2=be1,198.18.1.1:80@50'), { instance: 2, backends: [{ id: 'be1', weight: 100 }, { id: '198.18.1.1:80', weight: 50 }] });
+  assert.deepEqual(parseView('2=be1,198.18.1.1:80@50'), {
+    instance: 2,
+    backends: [
+      { id: 'be1', weight: 100 },
+      { id: '198.18.1.1:80', weight: 50 },
+    ],
+  });
   assert.deepEqual(parseView('0='), { instance: 0, backends: [] });
-  for (const bad of ['be1,be2', 'x=be1', '1=be1@', '1=@5', '1=be1@70000']) assert.throws(() => parseView(bad), /view "/, bad);
+  for (const bad of ['be1,be2', 'x=be1', '1=be1@', '1=@5', '1=be1@70000'])
+    assert.throws(() => parseView(bad), /view "/, bad);
 });

@@ -9,7 +9,8 @@ import { formatSimEvent, parseSimEvent, type SimEvent } from '../../src/sim/even
 import { buildMaglev } from '../../src/lb/maglev.js';
 import { flowHashOf, HASH_FIVE_TUPLE, hashSeed } from '../../src/lb/flow-hash.js';
 
-const backends = (n: number, weight = 100): SimBackend[] => Array.from({ length: n }, (_, i) => ({ id: `be${i + 1}`, weight }));
+const backends = (n: number, weight = 100): SimBackend[] =>
+  Array.from({ length: n }, (_, i) => ({ id: `be${i + 1}`, weight }));
 
 function spec(over: Partial<SimSpec>): SimSpec {
   return { routers: 2, instances: 4, backends: backends(5), flows: 20_000, seed: 7, events: [], ...over };
@@ -25,7 +26,7 @@ test('losing an instance moves 0% of flows to another backend when the backend s
     const r = simulate(spec({ ...c, events: [{ kind: 'instance-down', instance: c.down }] }));
     const s = r.steps[1];
     assert.equal(s.event, `instance-down:${c.down}`);
-    assert.ok(s.movedInstance >= r.steps[0].instances[c.down].flows, 'at least the lost instance\'s flows move');
+    assert.ok(s.movedInstance >= r.steps[0].instances[c.down].flows, "at least the lost instance's flows move");
     assert.ok(r.steps[0].instances[c.down].flows > 0);
     assert.equal(s.changedBackend, 0, JSON.stringify(c));
     assert.equal(s.changedBackendStateless, 0, JSON.stringify(c));
@@ -37,7 +38,9 @@ test('losing an instance moves 0% of flows to another backend when the backend s
 test('removing one of N backends changes backend only for flows that were on it; without conntrack Maglev moves about 1% more', (t) => {
   const N = 10;
   const F = 50_000;
-  const r = simulate(spec({ backends: backends(N), flows: F, events: [{ kind: 'backend-down', backend: 'be3' }], trace: true }));
+  const r = simulate(
+    spec({ backends: backends(N), flows: F, events: [{ kind: 'backend-down', backend: 'be3' }], trace: true }),
+  );
   const tr = r.trace!;
   const be3 = tr.backendIds.indexOf('be3');
   const [before, after] = tr.steps;
@@ -59,7 +62,9 @@ test('removing one of N backends changes backend only for flows that were on it;
   // Without connection tables every flow follows the new table: Maglev's small disruption
   // of the other backends' flows (paper §3.4, §5.3) shows as the excess over be3's flows.
   const extra = s.changedBackendStateless - onBe3;
-  t.diagnostic(`be3 held ${onBe3} of ${F} flows; without conntrack ${extra} more (${((100 * extra) / F).toFixed(2)}% of all flows) change backend`);
+  t.diagnostic(
+    `be3 held ${onBe3} of ${F} flows; without conntrack ${extra} more (${((100 * extra) / F).toFixed(2)}% of all flows) change backend`,
+  );
   assert.ok(extra > 0, 'Maglev is not perfectly stable, so some other flows move without conntrack');
   assert.ok(extra < 0.03 * F, `extra ${extra}`);
 });
@@ -68,7 +73,15 @@ test('an instance with a stale config breaks flows that ECMP moves across it, ex
   const all = backends(6);
   const stale = all.filter((b) => b.id !== 'be6'); // instance 0 never loaded the config that added be6
   const F = 20_000;
-  const r = simulate(spec({ backends: all, flows: F, views: [{ instance: 0, backends: stale }], events: [{ kind: 'instance-down', instance: 1 }], trace: true }));
+  const r = simulate(
+    spec({
+      backends: all,
+      flows: F,
+      views: [{ instance: 0, backends: stale }],
+      events: [{ kind: 'instance-down', instance: 1 }],
+      trace: true,
+    }),
+  );
   const tr = r.trace!;
   assert.equal(tr.flows.length, F);
   // The calculation from the real flow hash and Maglev, outside the simulator.
@@ -118,15 +131,26 @@ test('the flows per backend sum to F at every step, with shares that sum to 1', 
   assert.equal(r.steps.length, mixed.length + 1);
   for (const s of r.steps) {
     assert.equal(s.dropped, 0, s.event);
-    assert.equal(s.backends.reduce((a, b) => a + b.flows, 0), F, s.event);
+    assert.equal(
+      s.backends.reduce((a, b) => a + b.flows, 0),
+      F,
+      s.event,
+    );
     assert.ok(Math.abs(s.backends.reduce((a, b) => a + b.share, 0) - 1) < 1e-9, s.event);
-    assert.equal(s.instances.reduce((a, i) => a + i.flows, 0), F, s.event);
+    assert.equal(
+      s.instances.reduce((a, i) => a + i.flows, 0),
+      F,
+      s.event,
+    );
   }
   // With every instance and router gone, every flow is dropped and no backend has one.
   const dark = simulate(spec({ instances: 1, flows: 100, events: [{ kind: 'instance-down', instance: 0 }] }));
   assert.equal(dark.steps[1].dropped, 100);
   assert.equal(dark.steps[1].changedBackend, 100);
-  assert.equal(dark.steps[1].backends.reduce((a, b) => a + b.flows, 0), 0);
+  assert.equal(
+    dark.steps[1].backends.reduce((a, b) => a + b.flows, 0),
+    0,
+  );
 });
 
 test('draining a backend (weight 0) breaks no connection; without conntrack its flows would move', () => {
@@ -147,7 +171,14 @@ test('a run is deterministic given its seed, and another seed gives other flows'
 });
 
 test('IPv6 VIPs and "all ports" VIPs are modelled with the IPv6 flow hash', () => {
-  const r = simulate(spec({ flows: 2000, vip: { address: 'fd00:100::1', port: 'all', protocol: 'udp' }, events: [{ kind: 'instance-down', instance: 0 }], trace: true }));
+  const r = simulate(
+    spec({
+      flows: 2000,
+      vip: { address: 'fd00:100::1', port: 'all', protocol: 'udp' },
+      events: [{ kind: 'instance-down', instance: 0 }],
+      trace: true,
+    }),
+  );
   assert.equal(r.steps[1].changedBackend, 0);
   const fl = r.trace!.flows[0];
   assert.match(fl.src, /^fd/);
@@ -160,8 +191,18 @@ test('IPv6 VIPs and "all ports" VIPs are modelled with the IPv6 flow hash', () =
 
 test('hash-threshold ECMP cuts the 32-bit key space into n equal regions in order (RFC 2992)', () => {
   const cases: [hash: number, n: number, nexthop: number][] = [
-    [0, 1, 0], [0xffffffff, 1, 0], [0, 4, 0], [0x3fffffff, 4, 0], [0x40000000, 4, 1], [0xbfffffff, 4, 2],
-    [0xc0000000, 4, 3], [0xffffffff, 4, 3], [0x55555555, 3, 0], [0x55555556, 3, 1], [0xffffffff, 3, 2], [7, 0, -1],
+    [0, 1, 0],
+    [0xffffffff, 1, 0],
+    [0, 4, 0],
+    [0x3fffffff, 4, 0],
+    [0x40000000, 4, 1],
+    [0xbfffffff, 4, 2],
+    [0xc0000000, 4, 3],
+    [0xffffffff, 4, 3],
+    [0x55555555, 3, 0],
+    [0x55555556, 3, 1],
+    [0xffffffff, 3, 2],
+    [7, 0, -1],
   ];
   for (const [h, n, want] of cases) assert.equal(hashThreshold(h, n), want, `${h.toString(16)} of ${n}`);
 });
@@ -206,6 +247,17 @@ test('events that do not fit the model are Errors that say why', () => {
   ];
   for (const [e, re] of cases) assert.throws(() => simulate(spec({ flows: 10, events: [e] })), re, formatSimEvent(e));
   assert.throws(() => simulate(spec({ flows: 0 })), /flows must be an integer from 1/);
-  assert.throws(() => simulate(spec({ backends: [{ id: 'a', weight: 1 }, { id: 'a', weight: 2 }] })), /duplicate backend "a"/);
+  assert.throws(
+    () =>
+      simulate(
+        spec({
+          backends: [
+            { id: 'a', weight: 1 },
+            { id: 'a', weight: 2 },
+          ],
+        }),
+      ),
+    /duplicate backend "a"/,
+  );
   assert.throws(() => simulate(spec({ views: [{ instance: 9, backends: [] }] })), /view for instance 9/);
 });

@@ -3,16 +3,27 @@
 // round-trip their options, expire after two time slots, and fail for any other flow or ISN.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { COOKIE_MSS, COOKIE_SLOT_MS, CookieOptions, cookieMssIndex, halfSipHashWords, SynCookies } from '../../src/lb/syncookie.js';
+import {
+  COOKIE_MSS,
+  COOKIE_SLOT_MS,
+  CookieOptions,
+  cookieMssIndex,
+  halfSipHashWords,
+  SynCookies,
+} from '../../src/lb/syncookie.js';
 import { readTcpOptions, synOptionsLength, TcpOptions, writeSynOptions } from '../../src/packet/index.js';
 
 test('HalfSipHash-2-4 (32-bit) matches the reference vectors for whole-word messages', () => {
-  const k0 = 0x03020100, k1 = 0x07060504;
+  const k0 = 0x03020100,
+    k1 = 0x07060504;
   const word = (i: number): number => (((i * 4 + 3) << 24) | ((i * 4 + 2) << 16) | ((i * 4 + 1) << 8) | (i * 4)) >>> 0;
   const msg = Uint32Array.from({ length: 4 }, (_, i) => word(i));
   // vectors_hsip32[0], [4], [8], [12], [16] of the reference SipHash repository (little-endian).
   const expected = [0x5b9f35a9, 0x89466e2a, 0x8f84b8d0, 0x2f87f057, 0x84acb5d9];
-  assert.deepEqual(expected.map((_, n) => halfSipHashWords(k0, k1, msg, n)), expected);
+  assert.deepEqual(
+    expected.map((_, n) => halfSipHashWords(k0, k1, msg, n)),
+    expected,
+  );
 });
 
 const T0 = 1_700_000_000_000;
@@ -21,10 +32,15 @@ function flow(c: SynCookies): void {
   c.stage4(0xc6120501, 40000, 0xc6126401, 80);
 }
 
-test('a cookie carries the client\'s MSS, window scale, SACK-permitted and timestamps back to weir', () => {
+test("a cookie carries the client's MSS, window scale, SACK-permitted and timestamps back to weir", () => {
   const c = new SynCookies(0x1234, 0x5678);
   const out = new CookieOptions();
-  const cases: [number, number, boolean, boolean][] = [[1460, 7, true, true], [536, -1, false, false], [8960, 14, true, false], [1200, 0, false, true]];
+  const cases: [number, number, boolean, boolean][] = [
+    [1460, 7, true, true],
+    [536, -1, false, false],
+    [8960, 14, true, false],
+    [1200, 0, false, true],
+  ];
   for (const [mss, wscale, sackPerm, timestamps] of cases) {
     const o = Object.assign(new CookieOptions(), { mssIndex: cookieMssIndex(mss), wscale, sackPerm, timestamps });
     const isn = 0xfffffff0; // wraps when the cookie is added
@@ -43,7 +59,10 @@ test('a cookie is valid in its time slot and the next, and not after; nor for an
   const out = new CookieOptions();
   flow(c);
   const cookie = c.make(1000, o, T0);
-  const ok = (seq: number, ack: number, now: number, k = c): boolean => { flow(k); return k.check(seq, ack, now, out); };
+  const ok = (seq: number, ack: number, now: number, k = c): boolean => {
+    flow(k);
+    return k.check(seq, ack, now, out);
+  };
   assert.equal(ok(1001, cookie + 1, T0 + COOKIE_SLOT_MS), true, 'the next slot');
   assert.equal(ok(1001, cookie + 1, T0 + 2 * COOKIE_SLOT_MS + COOKIE_SLOT_MS), false, 'three slots later');
   assert.equal(ok(1002, cookie + 1, T0), false, 'another client ISN');
@@ -71,10 +90,15 @@ test('a cookie is valid in its time slot and the next, and not after; nor for an
   assert.ok(forged <= 3, `${forged} forged cookies passed`);
 });
 
-test('TCP options: a SYN option block written in Linux\'s layout reads back; malformed lists are refused', () => {
+test("TCP options: a SYN option block written in Linux's layout reads back; malformed lists are refused", () => {
   const buf = new Uint8Array(60);
   buf[12] = 0xa0; // data offset 10 words
-  for (const [wscale, sackPerm, ts] of [[7, true, true], [-1, false, false], [0, true, false], [14, false, true]] as const) {
+  for (const [wscale, sackPerm, ts] of [
+    [7, true, true],
+    [-1, false, false],
+    [0, true, false],
+    [14, false, true],
+  ] as const) {
     buf.fill(0, 20);
     const n = writeSynOptions(buf, 20, { mss: 1460, wscale, sackPerm, tsval: ts ? 0x11223344 : -1, tsecr: 0x55667788 });
     assert.equal(n, synOptionsLength(true, wscale, sackPerm, ts));

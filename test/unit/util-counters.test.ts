@@ -22,7 +22,7 @@ test('a counter set numbers its names in order from its offset and reads them ba
   assert.throws(() => counterSet({ a: '' }), /counter a has no help/);
 });
 
-test('every module\'s counters have distinct names and a help sentence, and the worker set follows the engine\'s', () => {
+test("every module's counters have distinct names and a help sentence, and the worker set follows the engine's", () => {
   const sets = [ENGINE_COUNTERS, CT_COUNTERS, SNAT_COUNTERS, DECAP_COUNTERS, WORKER_COUNTERS];
   assert.equal(sets.length, 5);
   for (const s of sets) {

@@ -7,7 +7,10 @@ import { runHost, runHostAsync } from '../../src/util/host.js';
 test('runHost returns stdout, feeds stdin, and names the command and its stderr when it fails', () => {
   assert.equal(runHost(['sh', '-c', 'echo hello']), 'hello\n');
   assert.equal(runHost(['cat'], { input: 'script\n' }), 'script\n');
-  assert.throws(() => runHost(['sh', '-c', 'echo "no such table" >&2; exit 3']), /^Error: `sh -c echo "no such table" >&2; exit 3` failed: no such table$/);
+  assert.throws(
+    () => runHost(['sh', '-c', 'echo "no such table" >&2; exit 3']),
+    /^Error: `sh -c echo "no such table" >&2; exit 3` failed: no such table$/,
+  );
   assert.throws(() => runHost(['weir-no-such-tool', '-x']), /weir-no-such-tool is not installed$/);
   assert.throws(() => runHost(['sleep', '5'], { timeoutMs: 100 }), /`sleep 5` failed/);
 });

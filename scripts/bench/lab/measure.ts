@@ -26,8 +26,13 @@ export interface FloodResult {
 /** 16-flow 64-byte UDP flood to `target`:9; throws when the tool fails. */
 export async function flood(t: Tools, target: string, seconds: number): Promise<FloodResult> {
   const before = srvRxPackets();
-  const r = bounded(NS.cli, seconds + 5, t.clientCpus, path.join(t.bin, 'flood'),
-    [target, String(FLOWS), String(Math.round(seconds * 3_000_000)), String(seconds), String(PORT.flood)]);
+  const r = bounded(NS.cli, seconds + 5, t.clientCpus, path.join(t.bin, 'flood'), [
+    target,
+    String(FLOWS),
+    String(Math.round(seconds * 3_000_000)),
+    String(seconds),
+    String(PORT.flood),
+  ]);
   if (r.status !== 0) throw new Error(`flood failed (${r.status}): ${r.stderr.trim()}`);
   const f = JSON.parse(r.stdout.trim()) as { sent: number; seconds: number };
   await sleep(300); // what the forwarder still had queued arrives too
@@ -50,11 +55,32 @@ export interface WrkResult {
  * only where connections complete.
  */
 export function wrk(t: Tools, target: string, seconds: number): WrkResult {
-  const r = bounded(NS.cli, seconds + 3, t.clientCpus, 'wrk',
-    ['-t', '1', '-c', '32', '-d', `${seconds}s`, '--timeout', '2s', '-H', 'Connection: close', `http://${target}:${PORT.http}/`], 'INT');
+  const r = bounded(
+    NS.cli,
+    seconds + 3,
+    t.clientCpus,
+    'wrk',
+    [
+      '-t',
+      '1',
+      '-c',
+      '32',
+      '-d',
+      `${seconds}s`,
+      '--timeout',
+      '2s',
+      '-H',
+      'Connection: close',
+      `http://${target}:${PORT.http}/`,
+    ],
+    'INT',
+  );
   const m = /(\d+) requests in ([\d.]+)(ms|s|m)/.exec(r.stdout);
   if (!m) {
-    const why = r.status === null || r.status >= 124 ? `did not stop within ${seconds + 3} s (no answers?)` : `failed (${r.status})`;
+    const why =
+      r.status === null || r.status >= 124
+        ? `did not stop within ${seconds + 3} s (no answers?)`
+        : `failed (${r.status})`;
     throw new Error(`wrk ${why}: ${(r.stderr || r.stdout).trim().slice(0, 300)}`);
   }
   const secs = Number(m[2]) * (m[3] === 'ms' ? 0.001 : m[3] === 'm' ? 60 : 1);
@@ -77,13 +103,30 @@ export interface LatencyResult {
 /** Open-loop connects at `rate`/s for `seconds` (connect-latency.c). */
 export function connectLatency(t: Tools, target: string, rate: number, seconds: number): LatencyResult {
   const count = Math.max(10, Math.ceil(rate * seconds * 1.05));
-  const r = bounded(NS.cli, seconds + 8, t.clientCpus, path.join(t.bin, 'connect-latency'),
-    [target, String(PORT.http), String(Math.round(rate)), String(count), String(seconds)]);
+  const r = bounded(NS.cli, seconds + 8, t.clientCpus, path.join(t.bin, 'connect-latency'), [
+    target,
+    String(PORT.http),
+    String(Math.round(rate)),
+    String(count),
+    String(seconds),
+  ]);
   if (r.status !== 0) throw new Error(`connect-latency failed (${r.status}): ${r.stderr.trim()}`);
-  const j = JSON.parse(r.stdout.trim()) as { count: number; errors: number; timeouts: number; unstarted: number; p50_us: number; p99_us: number; total_p50_us: number };
+  const j = JSON.parse(r.stdout.trim()) as {
+    count: number;
+    errors: number;
+    timeouts: number;
+    unstarted: number;
+    p50_us: number;
+    p99_us: number;
+    total_p50_us: number;
+  };
   return {
-    rate, count: j.count, errors: j.errors + j.timeouts + j.unstarted,
-    p50: j.count > 0 ? j.p50_us : NaN, p99: j.count > 0 ? j.p99_us : NaN, totalP50: j.count > 0 ? j.total_p50_us : NaN,
+    rate,
+    count: j.count,
+    errors: j.errors + j.timeouts + j.unstarted,
+    p50: j.count > 0 ? j.p50_us : NaN,
+    p99: j.count > 0 ? j.p99_us : NaN,
+    totalP50: j.count > 0 ? j.total_p50_us : NaN,
   };
 }
 
@@ -94,7 +137,14 @@ export interface IperfResult {
 
 /** One iperf3 stream for `seconds` to `target`:5201; a one-off iperf3 -s in the backend host. */
 export async function iperf(t: Tools, target: string, seconds: number): Promise<IperfResult> {
-  const server = startIn(NS.srv, 'iperf3 -s', path.join(t.dir, 'iperf3-server.log'), 'timeout', [String(seconds + 20), 'iperf3', '-s', '-1', '-p', String(PORT.iperf)]);
+  const server = startIn(NS.srv, 'iperf3 -s', path.join(t.dir, 'iperf3-server.log'), 'timeout', [
+    String(seconds + 20),
+    'iperf3',
+    '-s',
+    '-1',
+    '-p',
+    String(PORT.iperf),
+  ]);
   try {
     const deadline = Date.now() + 5000;
     while (!new RegExp(`:${PORT.iperf}\\s`).test(inNs(NS.srv, 'ss', ['-ltnH']))) {
@@ -102,9 +152,21 @@ export async function iperf(t: Tools, target: string, seconds: number): Promise<
       if (Date.now() > deadline) throw new Error('iperf3 -s did not listen within 5 s');
       await sleep(30);
     }
-    const r = bounded(NS.cli, seconds + 10, t.clientCpus, 'iperf3',
-      ['-c', target, '-p', String(PORT.iperf), '-t', String(seconds), '-J', '--connect-timeout', '3000']);
-    let j: { error?: string; end?: { sum_received?: { bits_per_second: number }; sum_sent?: { retransmits?: number } } };
+    const r = bounded(NS.cli, seconds + 10, t.clientCpus, 'iperf3', [
+      '-c',
+      target,
+      '-p',
+      String(PORT.iperf),
+      '-t',
+      String(seconds),
+      '-J',
+      '--connect-timeout',
+      '3000',
+    ]);
+    let j: {
+      error?: string;
+      end?: { sum_received?: { bits_per_second: number }; sum_sent?: { retransmits?: number } };
+    };
     try {
       j = JSON.parse(r.stdout) as typeof j;
     } catch {

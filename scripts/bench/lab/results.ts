@@ -129,9 +129,20 @@ export class Recorder {
       for (const [k, xs] of s) if (!(COLUMNS as string[]).includes(k) && xs.length > 0) side[k] = median(xs);
       const reason = this.refused.get(v.id) ?? null;
       return {
-        id: v.id, label: v.label, kind: v.kind, mode: v.mode ?? null, io: v.io ?? null, workers: v.workers ?? null,
-        status: reason === null ? 'ok' : 'refused', reason, values, spread, samples, side,
-        errors: this.errs.get(v.id) ?? [], counters: this.ctr.get(v.id) ?? {},
+        id: v.id,
+        label: v.label,
+        kind: v.kind,
+        mode: v.mode ?? null,
+        io: v.io ?? null,
+        workers: v.workers ?? null,
+        status: reason === null ? 'ok' : 'refused',
+        reason,
+        values,
+        spread,
+        samples,
+        side,
+        errors: this.errs.get(v.id) ?? [],
+        counters: this.ctr.get(v.id) ?? {},
       };
     });
   }
@@ -146,7 +157,8 @@ export function ratios(rows: RowResult[]): Ratios {
     for (const m of METRICS) {
       const per: Partial<Record<Kind, number | null>> = {};
       for (const p of peers) {
-        const a = w.values[m.key], b = p.values[m.key];
+        const a = w.values[m.key],
+          b = p.values[m.key];
         per[p.kind] = a !== null && b !== null && b > 0 ? a / b : null;
       }
       byMetric[m.key] = per;

@@ -38,7 +38,8 @@ http {
 async function waitListening(port: number, proc: Started): Promise<void> {
   const deadline = Date.now() + 10_000;
   while (!new RegExp(`:${port}\\s`).test(inNs(NS.srv, 'ss', ['-ltnH']))) {
-    if (!pidRunning(proc.pid)) throw new Error(`${proc.what} exited before listening on ${port}:\n${logTail(proc.log)}`);
+    if (!pidRunning(proc.pid))
+      throw new Error(`${proc.what} exited before listening on ${port}:\n${logTail(proc.log)}`);
     if (Date.now() > deadline) throw new Error(`${proc.what} did not listen on ${port} within 10 s`);
     await sleep(50);
   }
@@ -65,7 +66,9 @@ function lastDecapCounters(log: string): Record<string, number> | undefined {
     try {
       const j = JSON.parse(lines[i]) as { counters?: Record<string, number> };
       if (j.counters) return j.counters;
-    } catch { /* a line cut while being written */ }
+    } catch {
+      /* a line cut while being written */
+    }
   }
   return undefined;
 }
@@ -76,8 +79,16 @@ export async function startBackendServers(dir: string, weirCli: string): Promise
   writeFileSync(conf, nginxConfig(dir));
   const nginx = startIn(NS.srv, 'nginx', path.join(dir, 'nginx.log'), 'nginx', ['-c', conf, '-p', dir]);
   // Counters every second, so the bench can show what decap dropped during a dsr-gre round.
-  const decap = startIn(NS.srv, 'weir decap', path.join(dir, 'decap.log'), process.execPath,
-    [weirCli, 'decap', '--tun', DECAP_TUN, '--vip', ADDR.vip, '--stats-interval', '1']);
+  const decap = startIn(NS.srv, 'weir decap', path.join(dir, 'decap.log'), process.execPath, [
+    weirCli,
+    'decap',
+    '--tun',
+    DECAP_TUN,
+    '--vip',
+    ADDR.vip,
+    '--stats-interval',
+    '1',
+  ]);
   const stop = async (): Promise<void> => {
     await stopPid(decap.pid);
     await stopPid(nginx.pid, 'SIGTERM'); // nginx's fast shutdown; its workers go with the master

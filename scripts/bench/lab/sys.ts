@@ -9,7 +9,12 @@ export class CommandError extends Error {}
 /** Runs a command on the host; throws CommandError with its stderr. */
 export function sh(cmd: string, args: string[], input?: string): string {
   try {
-    return execFileSync(cmd, args, { encoding: 'utf8', stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'], input, timeout: 60_000 });
+    return execFileSync(cmd, args, {
+      encoding: 'utf8',
+      stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+      input,
+      timeout: 60_000,
+    });
   } catch (err) {
     const e = err as { stderr?: string; message: string };
     throw new CommandError(`${cmd} ${args.join(' ')}: ${(e.stderr || e.message).trim()}`);
@@ -37,10 +42,20 @@ export interface Bounded {
  * (`signal` first, SIGKILL 2 s later), optionally pinned with taskset. Never throws: the
  * caller reads status and output.
  */
-export function bounded(ns: string, seconds: number, cpus: string | undefined, cmd: string, args: string[], signal = 'TERM'): Bounded {
+export function bounded(
+  ns: string,
+  seconds: number,
+  cpus: string | undefined,
+  cmd: string,
+  args: string[],
+  signal = 'TERM',
+): Bounded {
   const pin = cpus ? ['taskset', '-c', cpus] : [];
-  const r = spawnSync('ip', ['netns', 'exec', ns, 'timeout', '-s', signal, '-k', '2', String(Math.ceil(seconds)), ...pin, cmd, ...args],
-    { encoding: 'utf8', maxBuffer: 1 << 24, timeout: (seconds + 10) * 1000 });
+  const r = spawnSync(
+    'ip',
+    ['netns', 'exec', ns, 'timeout', '-s', signal, '-k', '2', String(Math.ceil(seconds)), ...pin, cmd, ...args],
+    { encoding: 'utf8', maxBuffer: 1 << 24, timeout: (seconds + 10) * 1000 },
+  );
   return { status: r.status, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
 }
 
@@ -83,11 +98,19 @@ export function startIn(ns: string, what: string, log: string, cmd: string, args
 export async function stopPid(pid: number, signal: NodeJS.Signals = 'SIGTERM', waitMs = 5000): Promise<void> {
   started.delete(pid);
   if (!pidAlive(pid)) return;
-  try { process.kill(pid, signal); } catch { return; }
+  try {
+    process.kill(pid, signal);
+  } catch {
+    return;
+  }
   const deadline = Date.now() + waitMs;
   while (pidRunning(pid) && Date.now() < deadline) await sleep(20);
   if (pidRunning(pid)) {
-    try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
     const killDeadline = Date.now() + 2000;
     while (pidRunning(pid) && Date.now() < killDeadline) await sleep(20);
   }
@@ -97,10 +120,19 @@ export async function stopPid(pid: number, signal: NodeJS.Signals = 'SIGTERM', w
 export function stopPidSync(pid: number): void {
   started.delete(pid);
   if (!pidAlive(pid)) return;
-  try { process.kill(pid, 'SIGTERM'); } catch { return; }
+  try {
+    process.kill(pid, 'SIGTERM');
+  } catch {
+    return;
+  }
   const deadline = Date.now() + 2000;
   while (pidRunning(pid) && Date.now() < deadline) spawnSync('sleep', ['0.02']);
-  if (pidRunning(pid)) try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
+  if (pidRunning(pid))
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
 }
 
 export function sleep(ms: number): Promise<void> {

@@ -17,11 +17,21 @@ import { inNs, pidRunning, sh, sysctl } from './sys.js';
 export const PREFIX = 'weir-bn-';
 export const NS = { cli: 'weir-bn-cli', lb: 'weir-bn-lb', srv: 'weir-bn-srv' } as const;
 export const IF = {
-  cli: 'weir-bn-cli0', up: 'weir-bn-up0', be: 'weir-bn-be0', srv: 'weir-bn-srv0', cliRet: 'weir-bn-cret0', srvRet: 'weir-bn-sret0',
+  cli: 'weir-bn-cli0',
+  up: 'weir-bn-up0',
+  be: 'weir-bn-be0',
+  srv: 'weir-bn-srv0',
+  cliRet: 'weir-bn-cret0',
+  srvRet: 'weir-bn-sret0',
 } as const;
 export const ADDR = {
-  cli: '198.18.20.2', lbUp: '198.18.20.1', lbBe: '198.18.21.1', backends: ['198.18.21.2', '198.18.21.3'],
-  cliRet: '198.18.22.2', srvRet: '198.18.22.1', vip: '198.18.30.1',
+  cli: '198.18.20.2',
+  lbUp: '198.18.20.1',
+  lbBe: '198.18.21.1',
+  backends: ['198.18.21.2', '198.18.21.3'],
+  cliRet: '198.18.22.2',
+  srvRet: '198.18.22.1',
+  vip: '198.18.30.1',
   /**
    * weir's SNAT / GRE source addresses, a fresh one per weir start (snatAddress): on the lb's be0
    * for afpacket; for io: tun owned by no host and routed to the lb by the backend host (README
@@ -51,7 +61,10 @@ const LINKS = [
 /** Namespaces named weir-bn-* present now. */
 export function benchNamespaces(): string[] {
   const out = spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout ?? '';
-  return out.split('\n').map((l) => l.split(' ')[0]).filter((n) => n.startsWith(PREFIX));
+  return out
+    .split('\n')
+    .map((l) => l.split(' ')[0])
+    .filter((n) => n.startsWith(PREFIX));
 }
 
 /**
@@ -63,12 +76,27 @@ export function teardown(): void {
   const pids = new Set<number>();
   for (const ns of namespaces) {
     const out = spawnSync('ip', ['netns', 'pids', ns], { encoding: 'utf8' }).stdout ?? '';
-    for (const p of out.split('\n').map(Number).filter((n) => n > 0)) pids.add(p);
+    for (const p of out
+      .split('\n')
+      .map(Number)
+      .filter((n) => n > 0))
+      pids.add(p);
   }
-  for (const p of pids) try { process.kill(p, 'SIGTERM'); } catch { /* gone */ }
+  for (const p of pids)
+    try {
+      process.kill(p, 'SIGTERM');
+    } catch {
+      /* gone */
+    }
   const deadline = Date.now() + 3000;
   while ([...pids].some(pidRunning) && Date.now() < deadline) spawnSync('sleep', ['0.05']);
-  for (const p of pids) if (pidRunning(p)) try { process.kill(p, 'SIGKILL'); } catch { /* gone */ }
+  for (const p of pids)
+    if (pidRunning(p))
+      try {
+        process.kill(p, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
   for (const ns of namespaces) spawnSync('ip', ['netns', 'del', ns]);
 }
 
@@ -102,7 +130,10 @@ export function build(): Built {
   const q = ['numtxqueues', String(cpus().length), 'numrxqueues', String(cpus().length)];
   for (const [nsA, a, nsB, b] of LINKS) {
     sh('ip', ['link', 'add', a, 'netns', nsA, ...q, 'type', 'veth', 'peer', 'name', b, 'netns', nsB, ...q]);
-    for (const [ns, dev] of [[nsA, a], [nsB, b]] as const) {
+    for (const [ns, dev] of [
+      [nsA, a],
+      [nsB, b],
+    ] as const) {
       sysctl(ns, `net.ipv6.conf.${dev}.disable_ipv6`, 1); // IPv4 only: no DAD or RS noise
       inNs(ns, 'ip', ['link', 'set', dev, 'up']);
     }
@@ -126,8 +157,12 @@ export function build(): Built {
   inNs(NS.srv, 'ip', ['rule', 'add', 'from', `${ADDR.vip}/32`, 'lookup', '100', 'priority', '100']);
 
   // Static neighbours: no ARP during a flood or a restart of weir.
-  const cliMac = mac(NS.cli, IF.cli), upMac = mac(NS.lb, IF.up), beMac = mac(NS.lb, IF.be), srvMac = mac(NS.srv, IF.srv);
-  const cliRetMac = mac(NS.cli, IF.cliRet), srvRetMac = mac(NS.srv, IF.srvRet);
+  const cliMac = mac(NS.cli, IF.cli),
+    upMac = mac(NS.lb, IF.up),
+    beMac = mac(NS.lb, IF.be),
+    srvMac = mac(NS.srv, IF.srv);
+  const cliRetMac = mac(NS.cli, IF.cliRet),
+    srvRetMac = mac(NS.srv, IF.srvRet);
   const neigh = (ns: string, addr: string, lladdr: string, dev: string): void => {
     inNs(ns, 'ip', ['neigh', 'replace', addr, 'lladdr', lladdr, 'dev', dev, 'nud', 'permanent']);
   };
@@ -141,14 +176,19 @@ export function build(): Built {
 
   // The flood (UDP to port 9, plain or inside GRE with a 20-byte inner IPv4 header) dies at the
   // backend's netdev ingress: rx_packets counts it before the hook, the stack never sees it.
-  inNs(NS.srv, 'nft', ['-f', '-'], [
-    `table netdev ${SRV_TABLE} {`,
-    `  chain flood { type filter hook ingress device "${IF.srv}" priority 0; policy accept;`,
-    `    ip protocol udp udp dport ${PORT.flood} drop`,
-    `    ip protocol gre @th,104,8 17 @th,208,16 ${PORT.flood} drop`,
-    '  }',
-    '}',
-  ].join('\n') + '\n');
+  inNs(
+    NS.srv,
+    'nft',
+    ['-f', '-'],
+    [
+      `table netdev ${SRV_TABLE} {`,
+      `  chain flood { type filter hook ingress device "${IF.srv}" priority 0; policy accept;`,
+      `    ip protocol udp udp dport ${PORT.flood} drop`,
+      `    ip protocol gre @th,104,8 17 @th,208,16 ${PORT.flood} drop`,
+      '  }',
+      '}',
+    ].join('\n') + '\n',
+  );
   setMtu(1500);
   setOffloads(false);
   return { srvMac };
@@ -173,7 +213,8 @@ const ROUTES = [
  * hang off the nexthop, which routes through the same gateway share: all go before any returns.
  */
 export function resetRoutes(): void {
-  for (const [ns, dst, , table] of ROUTES) spawnSync('ip', ['netns', 'exec', ns, 'ip', 'route', 'del', dst, 'table', table]);
+  for (const [ns, dst, , table] of ROUTES)
+    spawnSync('ip', ['netns', 'exec', ns, 'ip', 'route', 'del', dst, 'table', table]);
   for (const [ns, dst, via, table] of ROUTES) inNs(ns, 'ip', ['route', 'add', dst, 'via', via, 'table', table]);
 }
 
@@ -192,7 +233,10 @@ export function setMtu(mtu: number): void {
 export function setOffloads(on: boolean): void {
   const v = on ? 'on' : 'off';
   for (const [nsA, a, nsB, b] of LINKS) {
-    for (const [ns, dev] of [[nsA, a], [nsB, b]] as const) {
+    for (const [ns, dev] of [
+      [nsA, a],
+      [nsB, b],
+    ] as const) {
       inNs(ns, 'ethtool', ['-K', dev, 'tx', v, 'tso', v, 'gso', v, 'gro', 'off']);
     }
   }
