@@ -5,6 +5,10 @@ import { parseIp } from '../packet/ip-text.js';
 import { z } from 'zod';
 import { DEFAULT_TABLE_SIZE, MAX_TABLE_SIZE, MAX_WEIGHT } from '../lb/maglev.js';
 import { DEFAULT_TIMEOUTS, MAX_CAPACITY } from '../lb/conntrack.js';
+import { DEFAULT_SYN_PROXY_RATE } from '../lb/vip-table.js';
+
+/** instance.syn_proxy_threshold default: new nat TCP flow attempts per second for the whole instance. */
+export const DEFAULT_SYN_PROXY_THRESHOLD = DEFAULT_SYN_PROXY_RATE;
 import { DEFAULT_CONTROL_SOCKET } from './defaults.js';
 
 /** Seconds a connection entry lives in each state unless traffic refreshes it (the table's own defaults). */
@@ -191,12 +195,10 @@ export const backendSchema = map({
     .optional()
     .meta({ description: 'Backend identity for Maglev and the CLI; default "address:port".' }),
   address: ipAddress.meta({ description: 'Backend IP address.' }),
-  port: port
-    .optional()
-    .meta({
-      description:
-        'Backend port; default the VIP port. Not allowed when the VIP takes all ports, or in DSR modes unless equal to the VIP port.',
-    }),
+  port: port.optional().meta({
+    description:
+      'Backend port; default the VIP port. Not allowed when the VIP takes all ports, or in DSR modes unless equal to the VIP port.',
+  }),
   weight: int(0, MAX_WEIGHT)
     .default(DEFAULTS.weight)
     .meta({ description: 'Relative share of Maglev slots; 0 takes no new flows.' }),
@@ -228,6 +230,12 @@ export const vipSchema = map({
     .default(1)
     .meta({ description: 'Below this many healthy backends the VIP is withdrawn.' }),
   health_check: healthCheckSchema.prefault({}),
+  syn_proxy: oneOf(['auto', 'on', 'off'] as const)
+    .default('auto')
+    .meta({
+      description:
+        'nat TCP VIPs: answer SYNs with SYN cookies and open a flow (entry, SNAT port, SYN to the backend) only for clients that return a valid cookie. on: always; auto: while new flow attempts exceed instance.syn_proxy_threshold; off: never. Ignored for dsr modes and UDP.',
+    }),
   on_backend_down: oneOf(['keep', 'reschedule'] as const)
     .default('keep')
     .meta({
@@ -289,12 +297,10 @@ export const bgpPeerSchema = map({
       description:
         'TCP-MD5 password (RFC 2385) of the session; prefer password_file, which keeps the secret out of this file.',
     }),
-  password_file: str('must be a path to the file that holds the TCP-MD5 password', undefined, 4096)
-    .optional()
-    .meta({
-      description:
-        'File holding the TCP-MD5 password (one trailing newline ignored); relative to the config file; must not be readable by other users.',
-    }),
+  password_file: str('must be a path to the file that holds the TCP-MD5 password', undefined, 4096).optional().meta({
+    description:
+      'File holding the TCP-MD5 password (one trailing newline ignored); relative to the config file; must not be readable by other users.',
+  }),
   bfd: bfdSchema.prefault({}),
 });
 
@@ -309,12 +315,10 @@ export const gracefulRestartSchema = map({
   restart_time: int(1, 4095, 'must be a whole number of seconds 1..4095')
     .default(DEFAULTS.grRestartTime)
     .meta({ description: "Seconds routers keep weir's routes after a planned restart closes the sessions." }),
-  state_file: str('must be an absolute path', /^\//, 4096)
-    .optional()
-    .meta({
-      description:
-        'Where a planned restart saves the connection table; default <control socket directory>/<instance.name>.restart.',
-    }),
+  state_file: str('must be an absolute path', /^\//, 4096).optional().meta({
+    description:
+      'Where a planned restart saves the connection table; default <control socket directory>/<instance.name>.restart.',
+  }),
 });
 
 export const bgpSchema = map({
@@ -425,15 +429,17 @@ export const instanceSchema = map({
       description:
         'GRO and LRO on instance.interfaces (afpacket, afxdp): off (weir turns both off while it runs and restores them when it stops: its frames are MTU-sized, and an aggregated super-frame would be dropped as dropGso) or keep (leave them as they are).',
     }),
-  busy_poll_us: int(0, 1000)
-    .default(DEFAULTS.busyPollUs)
-    .meta({
-      description:
-        'Microseconds an idle worker keeps watching its rings before it sleeps in poll(): saves a wakeup per packet at moderate load, costs CPU while idle. 0 = sleep at once.',
-    }),
+  busy_poll_us: int(0, 1000).default(DEFAULTS.busyPollUs).meta({
+    description:
+      'Microseconds an idle worker keeps watching its rings before it sleeps in poll(): saves a wakeup per packet at moderate load, costs CPU while idle. 0 = sleep at once.',
+  }),
   unknown_traffic: oneOf(['pass', 'drop'] as const)
     .default('pass')
     .meta({ description: 'Packets that match no VIP: pass (the kernel handles them) or drop (counted).' }),
+  syn_proxy_threshold: int(1, 100_000_000).default(DEFAULT_SYN_PROXY_THRESHOLD).meta({
+    description:
+      'New nat TCP flow attempts per second (whole instance) above which VIPs with syn_proxy: auto answer with SYN cookies, until the rate falls below half of it.',
+  }),
   fragments: oneOf(['drop', 'pass'] as const)
     .default('drop')
     .meta({
@@ -453,7 +459,7 @@ export const configSchema = map({
   conntrack: map({
     capacity: int(1024, MAX_CAPACITY)
       .default(DEFAULTS.ctCapacity)
-      .meta({ description: 'Connection-table entries (about 122 bytes of shared memory each).' }),
+      .meta({ description: 'Connection-table entries (about 140 bytes of shared memory each).' }),
     timeouts: ctTimeoutsSchema.prefault({}),
   }).prefault({}),
   bgp: bgpSchema.prefault({}),

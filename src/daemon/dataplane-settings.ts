@@ -2,6 +2,17 @@
 // (dataplane/contract.ts DataPlaneSettings), so the data plane never reads the config itself.
 import type { WeirConfig } from '../config/schema.js';
 import type { DataPlaneSettings } from '../dataplane/contract.js';
+import { createHash } from 'node:crypto';
+
+/**
+ * The SYN cookie key: 64 bits of SHA-256 over cluster.hash_seed, so that every instance of a
+ * cluster validates the others' cookies (an ECMP change may move a client's ACK). Whoever knows
+ * hash_seed can forge cookies: make it a secret when nat VIPs use the SYN proxy.
+ */
+export function cookieKey(hashSeed: string): [number, number] {
+  const d = createHash('sha256').update(`weir-syn-cookie\0${hashSeed}`).digest();
+  return [d.readInt32LE(0), d.readInt32LE(4)];
+}
 
 export function dataPlaneSettings(cfg: WeirConfig): DataPlaneSettings {
   const i = cfg.instance;
@@ -19,6 +30,8 @@ export function dataPlaneSettings(cfg: WeirConfig): DataPlaneSettings {
     workerScheduling: { ...i.worker_scheduling },
     unknownTraffic: i.unknown_traffic,
     fragments: i.fragments,
+    synProxyThreshold: i.syn_proxy_threshold,
+    cookieKey: cookieKey(cfg.cluster.hash_seed),
     vipFamilies: [...new Set(cfg.vips.map((v) => (v.address.includes(':') ? 6 : 4) as 4 | 6))],
     natVips: cfg.vips.some((v) => v.mode === 'nat'),
   };

@@ -256,6 +256,9 @@ export function createDataPlane(opts: DataPlaneOptions = {}): DataPlaneHooks {
         mtu,
         unknownTraffic: inst.unknownTraffic,
         fragments: inst.fragments,
+        // the threshold is the instance's; each worker's engine sees about 1/n of new flows
+        synProxyRate: Math.max(1, Math.ceil(inst.synProxyThreshold / workerCount(inst.workers))),
+        cookieKey: inst.cookieKey,
       };
       if (tun) tunPreflight(settings, settings.natVips ? snatAddresses(ctx, [{ mode: 'nat' }]) : []);
       table = nftTableName(inst.name);

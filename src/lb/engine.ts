@@ -86,12 +86,18 @@ import {
   setEthDst,
   setEthSrc,
   writeU16,
+  readTcpOptions,
+  TcpOptions,
+  TcpSegmentSpec,
+  writeTcpSegment,
+  type SynOptionSpec,
 } from '../packet/index.js';
 import { CT_DIR_ORIG, CT_DIR_REPLY, CT_ERR_REPLY_IN_USE, type ConnTable } from './conntrack.js';
 import { CT_SYN_SENT, TH_ACK, TH_FIN, TH_RST, TH_SYN } from './conntrack-tcp-state.js';
 import { flowHashV4, flowHashV6 } from './flow-hash.js';
 import type { SnatAllocator } from './snat.js';
-import { FRAG_DROP, MODE_DSR_GRE, MODE_NAT, type VipTable } from './vip-table.js';
+import { FRAG_DROP, MODE_DSR_GRE, MODE_NAT, SYN_PROXY_OFF, SYN_PROXY_ON, type VipTable } from './vip-table.js';
+import { COOKIE_MSS, CookieOptions, cookieMssIndex, SynCookies } from './syncookie.js';
 import { counterSet } from '../util/counters.js';
 
 // ─── verdicts: where the output goes ──────────────────────────────────────────────────────
@@ -143,6 +149,13 @@ export const ENGINE_COUNTERS = counterSet({
   passiveLost: 'Passive health events dropped because a batch had too many.',
   dropBadSyn: 'nat: SYNs with FIN/RST or a bad checksum (they open no flow).',
   txNextHop: "Of txNat, txGre and txIcmpToBackend: packets sent as frames to the backend's next hop (l2_output).",
+  txSynCookie: 'nat SYN proxy: SYN-ACKs with a cookie sent to clients (no state kept).',
+  txProxySyn: 'nat SYN proxy: SYNs sent to a backend for a client whose ACK carried a valid cookie.',
+  txProxyAck: "nat SYN proxy: ACKs sent to a backend for its SYN-ACK (the client's handshake was with weir).",
+  synProxied: 'nat SYN proxy: connections established with a backend through a cookie handshake.',
+  dropBadCookie: 'nat SYN proxy: packets opening no flow, without a valid cookie, while cookies are in use.',
+  dropProxyPending: 'nat SYN proxy: packets of a flow whose backend has not answered the SYN yet (the client resends).',
+  synProxyAutoOn: 'nat SYN proxy: times the auto VIPs switched to cookies (new-flow rate above syn_proxy_threshold).',
 });
 export const ENGINE_COUNTER_NAMES = ENGINE_COUNTERS.names;
 export const {
@@ -182,7 +195,54 @@ export const {
   passiveLost: C_PASSIVE_LOST,
   dropBadSyn: C_DROP_BAD_SYN,
   txNextHop: C_TX_NEXT_HOP,
+  txSynCookie: C_TX_SYN_COOKIE,
+  txProxySyn: C_TX_PROXY_SYN,
+  txProxyAck: C_TX_PROXY_ACK,
+  synProxied: C_SYN_PROXIED,
+  dropBadCookie: C_DROP_BAD_COOKIE,
+  dropProxyPending: C_DROP_PROXY_PENDING,
+  synProxyAutoOn: C_SYN_PROXY_AUTO_ON,
 } = ENGINE_COUNTERS.index;
+
+// ─── SYN proxy: the conntrack word W_PX of a flow opened by a cookie ────────────────────────
+/** Weir sent the backend its SYN and waits for the SYN-ACK. */
+export const PX_PENDING = 1;
+/** The backend answered: seq delta and TSval offset are set. */
+export const PX_ESTABLISHED = 2;
+const PX_STATE = 3;
+/** The client offered timestamps (weir echoed them in its SYN-ACK and sent them to the backend). */
+const PX_TS = 1 << 2;
+/** The client's window scale + 1 (4 bits; 0: none). */
+const PX_CWS_SHIFT = 3;
+/** The backend's window scale + 1 (4 bits; 0: none, or the client offered none). */
+const PX_BWS_SHIFT = 7;
+/** The client's window field of its first ACK (16 bits), for weir's ACK to the backend. */
+const PX_WIN_SHIFT = 16;
+/**
+ * Window scale weir announces in cookie SYN-ACKs (when the client offered one): what Linux
+ * announces with its default tcp_rmem maximum (6 MB), so that with Linux backends the backend's
+ * windows pass unchanged; other shifts are rescaled (RFC 7323 §2.3).
+ */
+export const PROXY_WSCALE = 7;
+/** A client packet this long after its flow was opened while the backend is still silent re-sends the SYN. */
+export const PROXY_RETRY_MS = 1000;
+/** Window of a cookie SYN-ACK (RFC 7323 §2.2: the window of a SYN is never scaled). */
+const PROXY_SYNACK_WINDOW = 65535;
+
+// Writes the 32-bit value v at buf[at] and returns the unfolded RFC 1624 delta of the checksum
+// over words aligned to `base` (v may be signed; a field at an odd offset spans three words).
+function put32d(buf: Uint8Array, base: number, at: number, v: number): number {
+  const s = ((at - base) & 1) === 0 ? at : at - 1;
+  const words = s === at ? 2 : 3;
+  let d = 0;
+  for (let i = 0; i < words; i++) d += ~((buf[s + 2 * i] << 8) | (buf[s + 2 * i + 1] | 0)) & 0xffff;
+  buf[at] = v >>> 24;
+  buf[at + 1] = (v >>> 16) & 0xff;
+  buf[at + 2] = (v >>> 8) & 0xff;
+  buf[at + 3] = v & 0xff;
+  for (let i = 0; i < words; i++) d += (buf[s + 2 * i] << 8) | (buf[s + 2 * i + 1] | 0);
+  return d;
+}
 
 // ─── passive health events (Engine.passive) ───────────────────────────────────────────────
 /** The backend completed a handshake (SYN-ACK) after this engine reported it failing. */
@@ -297,6 +357,16 @@ export class Engine {
   passiveCount = 0;
   /** backendId (unique per VIP and backend) → 1 while a failure was reported and no success since. */
   private readonly failing: Uint8Array;
+  // SYN proxy: cookies of the table's key, option scratch, segment spec (all reused).
+  private cookies: SynCookies;
+  private readonly topt = new TcpOptions();
+  private readonly copt = new CookieOptions();
+  private readonly seg = new TcpSegmentSpec();
+  private readonly synSpec: SynOptionSpec = { mss: 0, wscale: -1, sackPerm: false, tsval: 0, tsecr: 0, ts: false };
+  // auto: a token bucket of new nat TCP flow attempts; cookies from empty until half full again.
+  private pxTokens = 0;
+  private pxLast = 0;
+  private pxFlood = false;
 
   constructor(
     conntrack: ConnTable,
@@ -315,6 +385,8 @@ export class Engine {
     this.counters = counters ?? new Float64Array(ENGINE_COUNTER_NAMES.length);
     this.linkType = opts.linkType ?? LINKTYPE_ETHERNET;
     this.icmpTokens = tables.icmpRate;
+    this.cookies = new SynCookies(tables.cookieK0, tables.cookieK1);
+    this.pxTokens = tables.synProxyRate;
     if (opts.passiveFlags && opts.passiveFlags.length < 65536) throw new Error('passiveFlags needs 65536 bytes');
     this.failing = opts.passiveFlags ?? new Uint8Array(65536);
   }
@@ -323,7 +395,15 @@ export class Engine {
   setTables(t: VipTable): void {
     if (t.snatPools > this.snat.maxPools)
       throw new Error(`VIP table has ${t.snatPools} SNAT pools, the allocator ${this.snat.maxPools}`);
+    if (t.cookieK0 !== this.t.cookieK0 || t.cookieK1 !== this.t.cookieK1)
+      this.cookies = new SynCookies(t.cookieK0, t.cookieK1);
+    if (this.pxTokens > t.synProxyRate) this.pxTokens = t.synProxyRate;
     this.t = t;
+  }
+
+  /** True while this engine answers new flows to `auto` SYN-proxy VIPs with cookies. */
+  get synProxyFlooding(): boolean {
+    return this.pxFlood;
   }
   get tables(): VipTable {
     return this.t;
@@ -485,6 +565,38 @@ export class Engine {
       )
         this.synRetransmitted(e, buf, now);
     }
+    if (e >= 0 && mode === MODE_NAT && proto === IPPROTO_TCP) {
+      const w = ct.proxyOf(e);
+      if (w !== 0) {
+        const f = info.tcpFlags;
+        if ((w & PX_STATE) === PX_PENDING) {
+          // The backend has not answered weir's SYN yet: nothing can be translated.
+          if ((f & TH_RST) !== 0) {
+            ct.remove(e);
+            return this.drop(out, C_DROP_PROXY_PENDING);
+          }
+          if ((f & TH_SYN) === 0 && ((now - ct.createdAt(e)) | 0) < PROXY_RETRY_MS)
+            return this.drop(out, C_DROP_PROXY_PENDING);
+          // A new SYN on the tuple, or a client still resending after PROXY_RETRY_MS (weir's SYN
+          // or the backend's SYN-ACK was lost): open again, the cookie checks once more.
+          ct.remove(e);
+          e = -1;
+        } else if ((f & (TH_SYN | TH_ACK)) === TH_SYN) {
+          ct.remove(e); // a new connection on the tuple of a proxied one
+          e = -1;
+        } else {
+          ct.track(e, CT_DIR_ORIG, f, info.ipTotalLen, now);
+          this.natRewrite(buf, e, 3, ct.snatPort(e), 2, ct.backendPort(e));
+          this.pxToBackend(buf, e, w);
+          if (t.backendHasHop[b] !== 0) return this.hopOut(buf, info.l3Off, info.ipTotalLen, b, out, C_TX_NAT);
+          return this.txIp(out, buf, C_TX_NAT);
+        }
+      }
+    }
+    if (e < 0 && t.vipSynProxy[v] !== SYN_PROXY_OFF) {
+      const r = this.proxyFirst(v, buf, now, out);
+      if (r >= 0) return r;
+    }
     if (e < 0) {
       const h = this.hash(v, buf, proto, info.srcAddrOff, sp, info.dstAddrOff, dp);
       const idx = t.maglev[v].lookup(h);
@@ -615,9 +727,331 @@ export class Engine {
     const bad = this.prep(buf, flags);
     if (bad !== 0) return this.drop(out, bad);
     if (info.protocol === IPPROTO_TCP && ct.stateOf(e) === CT_SYN_SENT) this.synAnswered(e, info.tcpFlags);
+    const w = info.protocol === IPPROTO_TCP ? ct.proxyOf(e) : 0;
+    if (w !== 0) {
+      const f = info.tcpFlags;
+      if ((f & (TH_SYN | TH_ACK | TH_RST)) === (TH_SYN | TH_ACK)) return this.pxSynAck(e, w, buf, now, out);
+      if ((w & PX_STATE) === PX_PENDING) {
+        if ((f & TH_RST) !== 0) return this.pxRefused(e, buf, now, out);
+        return this.drop(out, C_DROP_PROXY_PENDING);
+      }
+    }
     ct.track(e, CT_DIR_REPLY, info.tcpFlags, info.ipTotalLen, now);
     this.natRewrite(buf, e, 1, ct.vipPort(e), 0, ct.clientPort(e));
+    if (w !== 0) this.pxToClient(buf, e, w);
     return this.txIp(out, buf, C_TX_NAT_REPLY);
+  }
+
+  // ─── SYN proxy (nat TCP VIPs, syn_proxy on | auto) ──────────────────────────────────────
+  // After nftables' synproxy and RFC 4987 §3.6: weir answers a client's SYN with a SYN-ACK whose
+  // ISN is a cookie (syncookie.ts) and keeps nothing. The client's ACK (ack − 1 = a valid cookie)
+  // opens the flow: conntrack entry + SNAT port, and a SYN to the backend with the client's ISN
+  // and the options the cookie kept. The backend's SYN-ACK sets the translation (seq delta =
+  // cookie − backend ISN; TSval offset) and weir ACKs it. From then on: client → backend
+  // ack/SACK − delta, TSecr − offset; backend → client seq + delta, TSval + offset, window
+  // rescaled to the shift weir announced. Client data that arrives before the backend answered
+  // is dropped (counted): the client resends it.
+
+  // A packet to a SYN-proxy VIP that has no flow. Returns a verdict, or -1 for the normal path
+  // (auto below its threshold: no cookies).
+  private proxyFirst(v: number, buf: Uint8Array, now: number, out: EngineOutput): number {
+    const info = this.info,
+      f = info.tcpFlags;
+    const cookies = this.pxTick(now) || this.t.vipSynProxy[v] === SYN_PROXY_ON;
+    if ((f & TH_SYN) !== 0) {
+      if (!cookies) return -1;
+      if ((f & (TH_ACK | TH_FIN | TH_RST)) !== 0 || !this.goodSyn(buf)) return this.drop(out, C_DROP_BAD_SYN);
+      return this.cookieSynAck(buf, now, out);
+    }
+    if ((f & (TH_ACK | TH_RST)) === TH_ACK && this.cookieOk(buf, now)) return this.proxyOpen(v, buf, now, out);
+    return cookies ? this.drop(out, C_DROP_BAD_COOKIE) : -1;
+  }
+
+  // auto: one token per new-flow attempt, refilled at synProxyRate per second up to one second's
+  // worth. Empty → cookies; cookies until the bucket is half full again (hysteresis).
+  private pxTick(now: number): boolean {
+    const rate = this.t.synProxyRate;
+    const dt = (now - this.pxLast) | 0;
+    if (dt > 0) {
+      this.pxTokens += (dt * rate) / 1000;
+      if (this.pxTokens > rate) this.pxTokens = rate;
+      this.pxLast = now;
+    } else if (dt < 0) this.pxLast = now;
+    if (this.pxTokens >= 1) this.pxTokens -= 1;
+    if (!this.pxFlood) {
+      if (this.pxTokens < 1) {
+        this.pxFlood = true;
+        this.counters[C_SYN_PROXY_AUTO_ON]++;
+      }
+    } else if (this.pxTokens >= rate / 2) this.pxFlood = false;
+    return this.pxFlood;
+  }
+
+  private stageCookie(buf: Uint8Array): void {
+    const info = this.info;
+    if (info.ipVersion === 4)
+      this.cookies.stage4(rd32(buf, info.srcAddrOff), info.srcPort, rd32(buf, info.dstAddrOff), info.dstPort);
+    else this.cookies.stage6(buf, info.srcAddrOff, info.srcPort, info.dstAddrOff, info.dstPort);
+  }
+
+  // The cookie SYN-ACK for a client's SYN, from the VIP (RFC 9293 §3.5; options RFC 7323, 2018).
+  private cookieSynAck(buf: Uint8Array, now: number, out: EngineOutput): number {
+    const info = this.info,
+      l4 = info.l4Off,
+      o = this.topt,
+      c = this.copt,
+      sp = this.synSpec,
+      g = this.seg;
+    readTcpOptions(buf, l4, info.l4HdrLen, o);
+    // RFC 9293 §3.7.1: no MSS option means 536 (IPv4) / 1220 (IPv6, RFC 8200 §8.3)
+    c.mssIndex = cookieMssIndex(o.mss >= 0 ? o.mss : info.ipVersion === 4 ? 536 : 1220);
+    c.wscale = o.wscale;
+    c.sackPerm = o.sackPerm;
+    c.timestamps = o.tsOff >= 0;
+    this.stageCookie(buf);
+    const isn = rd32(buf, l4 + 4);
+    const cookie = this.cookies.make(isn, c, now) | 0;
+    sp.mss = this.t.pathMtu - (info.ipVersion === 4 ? 40 : 60);
+    sp.wscale = c.wscale >= 0 ? PROXY_WSCALE : -1;
+    sp.sackPerm = c.sackPerm;
+    sp.ts = c.timestamps;
+    sp.tsval = now | 0; // weir's TSval: the client echoes it in its ACK
+    sp.tsecr = c.timestamps ? rd32(buf, o.tsOff) : 0;
+    g.addrLen = info.addrLen;
+    g.src = buf;
+    g.srcOff = info.dstAddrOff;
+    g.dst = buf;
+    g.dstOff = info.srcAddrOff;
+    g.sport = info.dstPort;
+    g.dport = info.srcPort;
+    g.seq = cookie;
+    g.ack = (isn + 1) | 0;
+    g.flags = TH_SYN | TH_ACK;
+    g.window = PROXY_SYNACK_WINDOW;
+    g.synOptions = sp;
+    const n = writeTcpSegment(this.scratch, 0, g);
+    g.src = g.dst = this.a6; // keep no reference to the packet buffer
+    if (n < 0) return this.drop(out, C_DROP_NO_ROOM);
+    out.buf = this.scratch;
+    out.off = 0;
+    out.len = n;
+    return this.give(out, VERDICT_TX_IP, C_TX_SYN_COOKIE);
+  }
+
+  // The client's ACK (or first data) carries ack − 1 = a cookie of this key, from the last two
+  // slots; checksums good (the packet's options become the flow's). Fills copt.
+  private cookieOk(buf: Uint8Array, now: number): boolean {
+    const info = this.info,
+      l4 = info.l4Off;
+    this.stageCookie(buf);
+    if (!this.cookies.check(rd32(buf, l4 + 4), rd32(buf, l4 + 8), now, this.copt)) return false;
+    if (info.ipVersion === 4 && !ipv4ChecksumOk(buf, info.l3Off, info.ipHdrLen)) return false;
+    return l4ChecksumOk(buf, info);
+  }
+
+  // A proven client: entry + SNAT port, and weir's SYN to the backend with the client's ISN
+  // and the options its cookie kept. The client's packet itself goes no further (data in it is
+  // resent by the client once the backend's side is up).
+  private proxyOpen(v: number, buf: Uint8Array, now: number, out: EngineOutput): number {
+    const info = this.info,
+      t = this.t,
+      ct = this.ct,
+      c = this.copt,
+      o = this.topt,
+      l4 = info.l4Off;
+    const h = this.hash(v, buf, IPPROTO_TCP, info.srcAddrOff, info.srcPort, info.dstAddrOff, info.dstPort);
+    const idx = t.maglev[v].lookup(h);
+    if (!(idx >= 0 && idx < t.vipBackendCount[v])) return this.drop(out, C_DROP_NO_BACKEND);
+    const b = t.vipBackendBase[v] + idx;
+    const e = this.natInsert(v, b, buf, now);
+    if (e < 0) return this.drop(out, e === CT_ERR_REPLY_IN_USE ? C_DROP_SNAT_EXHAUSTED : C_DROP_CT_FULL);
+    this.counters[C_NEW_FLOWS]++;
+    const seq = rd32(buf, l4 + 4),
+      ack = rd32(buf, l4 + 8);
+    readTcpOptions(buf, l4, info.l4HdrLen, o);
+    const ts = c.timestamps && o.tsOff >= 0;
+    const win = readU16(buf, l4 + 14);
+    const px =
+      PX_PENDING | (ts ? PX_TS : 0) | ((c.wscale >= 0 ? c.wscale + 1 : 0) << PX_CWS_SHIFT) | (win << PX_WIN_SHIFT);
+    // pending: the cookie and weir's TSval (the client's TSecr) until the backend's SYN-ACK
+    ct.setProxy(e, px, (ack - 1) | 0, ts ? rd32(buf, o.tsOff + 4) : 0);
+    ct.track(e, CT_DIR_ORIG, TH_SYN, info.ipTotalLen, now);
+    const sp = this.synSpec,
+      g = this.seg;
+    sp.mss = COOKIE_MSS[c.mssIndex];
+    sp.wscale = c.wscale;
+    sp.sackPerm = c.sackPerm;
+    sp.ts = ts;
+    sp.tsval = ts ? rd32(buf, o.tsOff) : 0; // the client's clock passes through untranslated
+    sp.tsecr = 0;
+    g.synOptions = sp;
+    g.seq = (seq - 1) | 0; // the client's ISN: its sequence space needs no translation
+    g.ack = 0;
+    g.flags = TH_SYN;
+    // RFC 7323 §2.2: a SYN's window is never scaled; the client's real window, at most 65535
+    const cw = c.wscale >= 0 ? win << c.wscale : win;
+    g.window = cw > 0xffff ? 0xffff : cw;
+    return this.toBackend(e, b, out, C_TX_PROXY_SYN);
+  }
+
+  // Builds this.seg (ports and addresses filled here) from the flow's SNAT side to its backend
+  // and sends it, as a frame to the backend's next hop when it has one.
+  private toBackend(e: number, b: number, out: EngineOutput, reason: number): number {
+    const ct = this.ct,
+      g = this.seg,
+      a = this.a6;
+    ct.copyAddr6(e, 3, a, 0); // SNAT
+    ct.copyAddr6(e, 2, a, 16); // backend
+    g.addrLen = this.info.addrLen;
+    g.src = a;
+    g.srcOff = 0;
+    g.dst = a;
+    g.dstOff = 16;
+    g.sport = ct.snatPort(e);
+    g.dport = ct.backendPort(e);
+    const s = this.scratch;
+    const n = writeTcpSegment(s, ETH_HLEN, g);
+    if (n < 0) return this.drop(out, C_DROP_NO_ROOM);
+    if (b >= 0 && this.t.backendHasHop[b] !== 0) return this.hopOut(s, ETH_HLEN, n, b, out, reason);
+    out.buf = s;
+    out.off = ETH_HLEN;
+    out.len = n;
+    return this.give(out, VERDICT_TX_IP, reason);
+  }
+
+  // The backend's SYN-ACK to weir's SYN (or a retransmission of it): fix the translation once,
+  // and ACK it in the client's name. Nothing goes to the client: its handshake was with weir.
+  private pxSynAck(e: number, w: number, buf: Uint8Array, now: number, out: EngineOutput): number {
+    const info = this.info,
+      ct = this.ct,
+      t = this.t,
+      o = this.topt,
+      l4 = info.l4Off;
+    const bisn = rd32(buf, l4 + 4);
+    readTcpOptions(buf, l4, info.l4HdrLen, o);
+    const bts = (w & PX_TS) !== 0 && o.tsOff >= 0;
+    const btsval = bts ? rd32(buf, o.tsOff) : 0;
+    const cws = ((w >>> PX_CWS_SHIFT) & 15) - 1;
+    if ((w & PX_STATE) === PX_PENDING) {
+      // RFC 7323 §2.2: scaling is on only when both SYNs carried the option
+      const bws = cws >= 0 && o.wscale >= 0 ? o.wscale : -1;
+      const nw = (w & ~(PX_STATE | (15 << PX_BWS_SHIFT))) | PX_ESTABLISHED | ((bws + 1) << PX_BWS_SHIFT);
+      ct.setProxy(e, nw, (ct.proxySeq(e) - bisn) | 0, bts ? (ct.proxyTs(e) - btsval) | 0 : 0);
+      this.counters[C_SYN_PROXIED]++;
+      w = nw;
+    }
+    ct.track(e, CT_DIR_REPLY, info.tcpFlags, info.ipTotalLen, now);
+    ct.track(e, CT_DIR_ORIG, TH_ACK, 0, now);
+    const bws = ((w >>> PX_BWS_SHIFT) & 15) - 1;
+    const cwin = (w >>> PX_WIN_SHIFT) & 0xffff;
+    const g = this.seg;
+    g.synOptions = null;
+    g.seq = rd32(buf, l4 + 8); // the backend's ack: the client's ISN + 1
+    g.ack = (bisn + 1) | 0;
+    g.flags = TH_ACK;
+    // The client's window field is scaled by its shift; unscaled if the backend refused scaling.
+    const cw = cws > 0 && bws < 0 ? cwin << cws : cwin;
+    g.window = cw > 0xffff ? 0xffff : cw;
+    g.ts = bts;
+    g.tsval = bts ? rd32(buf, o.tsOff + 4) : 0; // the client's TSval the backend echoed
+    g.tsecr = btsval;
+    const v = t.vipById[ct.vipIdOf(e)];
+    const b = v >= 0 ? t.backendOf(v, ct.backendIdOf(e)) : -1;
+    const r = this.toBackend(e, b, out, C_TX_PROXY_ACK);
+    g.ts = false;
+    return r;
+  }
+
+  // The backend refused weir's SYN (RST): the client, which thinks it is connected, gets a RST
+  // from the VIP in its own sequence space (RFC 9293 §3.10.7.4: in window at rcv.nxt).
+  private pxRefused(e: number, buf: Uint8Array, now: number, out: EngineOutput): number {
+    const ct = this.ct,
+      g = this.seg,
+      a = this.a6;
+    ct.track(e, CT_DIR_REPLY, TH_RST, this.info.ipTotalLen, now);
+    ct.copyAddr6(e, 1, a, 0); // VIP
+    ct.copyAddr6(e, 0, a, 16); // client
+    g.addrLen = this.info.addrLen;
+    g.src = a;
+    g.srcOff = 0;
+    g.dst = a;
+    g.dstOff = 16;
+    g.sport = ct.vipPort(e);
+    g.dport = ct.clientPort(e);
+    g.seq = (ct.proxySeq(e) + 1) | 0; // cookie + 1: what the client expects next
+    g.ack = 0;
+    g.flags = TH_RST;
+    g.window = 0;
+    g.synOptions = null;
+    g.ts = false;
+    const n = writeTcpSegment(this.scratch, 0, g);
+    if (n < 0) return this.drop(out, C_DROP_NO_ROOM);
+    out.buf = this.scratch;
+    out.off = 0;
+    out.len = n;
+    return this.give(out, VERDICT_TX_IP, C_TX_NAT_REPLY);
+  }
+
+  // Client → backend of an established proxied flow (after natRewrite): ack and SACK edges into
+  // the backend's sequence space, TSecr into its clock, the window unscaled if the backend
+  // refused scaling; checksum adjusted (RFC 1624).
+  private pxToBackend(buf: Uint8Array, e: number, w: number): void {
+    const info = this.info,
+      ct = this.ct,
+      l4 = info.l4Off;
+    const delta = ct.proxySeq(e) | 0;
+    let d = 0;
+    if ((info.tcpFlags & TH_ACK) !== 0) d += put32d(buf, l4, l4 + 8, (rd32(buf, l4 + 8) - delta) | 0);
+    const cws = ((w >>> PX_CWS_SHIFT) & 15) - 1,
+      bws = ((w >>> PX_BWS_SHIFT) & 15) - 1;
+    if (cws > 0 && bws < 0) {
+      const old = readU16(buf, l4 + 14);
+      const nw = old << cws > 0xffff ? 0xffff : old << cws;
+      writeU16(buf, l4 + 14, nw);
+      d += (~old & 0xffff) + nw;
+    }
+    if (info.l4HdrLen > 20) {
+      const o = this.topt;
+      readTcpOptions(buf, l4, info.l4HdrLen, o);
+      for (let i = 0; i < o.sackBlocks; i++) {
+        const at = o.sackOff + 8 * i;
+        d += put32d(buf, l4, at, (rd32(buf, at) - delta) | 0);
+        d += put32d(buf, l4, at + 4, (rd32(buf, at + 4) - delta) | 0);
+      }
+      if (o.tsOff >= 0) d += put32d(buf, l4, o.tsOff + 4, (rd32(buf, o.tsOff + 4) - ct.proxyTs(e)) | 0);
+    }
+    if (d !== 0) {
+      const c = info.l4CsumOff;
+      writeU16(buf, c, csumApplyDelta(readU16(buf, c), csumFold(d)));
+    }
+  }
+
+  // Backend → client of a proxied flow (after natRewrite): seq into the client's view (cookie
+  // space), TSval into weir's clock, the window rescaled from the backend's shift to the one weir
+  // announced (rounded down: RFC 7323 §2.3 lets a window shrink by less than one unit).
+  private pxToClient(buf: Uint8Array, e: number, w: number): void {
+    const info = this.info,
+      ct = this.ct,
+      l4 = info.l4Off;
+    let d = put32d(buf, l4, l4 + 4, (rd32(buf, l4 + 4) + (ct.proxySeq(e) | 0)) | 0);
+    const cws = ((w >>> PX_CWS_SHIFT) & 15) - 1,
+      bws = ((w >>> PX_BWS_SHIFT) & 15) - 1;
+    const sw = cws >= 0 ? PROXY_WSCALE : 0,
+      sb = bws >= 0 ? bws : 0;
+    if (sw !== sb) {
+      const old = readU16(buf, l4 + 14);
+      const v = (old << sb) >>> sw;
+      const nw = v > 0xffff ? 0xffff : v;
+      writeU16(buf, l4 + 14, nw);
+      d += (~old & 0xffff) + nw;
+    }
+    if (info.l4HdrLen > 20) {
+      const o = this.topt;
+      readTcpOptions(buf, l4, info.l4HdrLen, o);
+      if (o.tsOff >= 0) d += put32d(buf, l4, o.tsOff, (rd32(buf, o.tsOff) + (ct.proxyTs(e) | 0)) | 0);
+    }
+    const c = info.l4CsumOff;
+    writeU16(buf, c, csumApplyDelta(readU16(buf, c), csumFold(d)));
   }
 
   // A SYN that opens a nat flow: no FIN or RST with it, checksums good. Any host drops such a
