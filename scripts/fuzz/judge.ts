@@ -19,6 +19,7 @@ import {
   C_TX_NEXT_HOP,
   C_TX_PROXY_ACK,
   C_TX_PROXY_SYN,
+  C_TX_PROXY_RST,
   C_TX_SYN_COOKIE,
   C_SYN_PROXIED,
   C_CT_INSERT_FAILED,
@@ -147,9 +148,13 @@ export class Judge {
       return `counters: tx/pass/drop counted ${ctx}/${cpass}/${cdrop}, verdicts ${tx}/${pass}/${drop}`;
     const hop = c[C_TX_NEXT_HOP] - b[C_TX_NEXT_HOP];
     const toBackend = c[C_TX_ICMP_TO_BACKEND] - b[C_TX_ICMP_TO_BACKEND];
-    const proxy = c[C_TX_PROXY_SYN] - b[C_TX_PROXY_SYN] + (c[C_TX_PROXY_ACK] - b[C_TX_PROXY_ACK]);
+    const proxy =
+      c[C_TX_PROXY_SYN] -
+      b[C_TX_PROXY_SYN] +
+      (c[C_TX_PROXY_ACK] - b[C_TX_PROXY_ACK]) +
+      (c[C_TX_PROXY_RST] - b[C_TX_PROXY_RST]);
     if (hop > c[C_TX_NAT] - b[C_TX_NAT] + (c[C_TX_GRE] - b[C_TX_GRE]) + toBackend + proxy)
-      return `counters: txNextHop ${hop} above txNat + txGre + txIcmpToBackend + txProxySyn + txProxyAck`;
+      return `counters: txNextHop ${hop} above txNat + txGre + txIcmpToBackend + txProxySyn/Ack/Rst`;
     if (!this.proxied && c[C_TX_SYN_COOKIE] + c[C_TX_PROXY_SYN] + c[C_TX_PROXY_ACK] + c[C_SYN_PROXIED] > 0)
       return 'counters: SYN proxy packets in a world without it';
     if (c[C_SYN_PROXIED] - b[C_SYN_PROXIED] > c[C_TX_PROXY_ACK] - b[C_TX_PROXY_ACK])
@@ -327,8 +332,8 @@ export class Judge {
       if (oi.srcPort !== ii.dstPort || oi.dstPort !== ii.srcPort) return 'SYN proxy: cookie SYN-ACK ports not swapped';
       return null;
     }
-    if ((of === 0x02 && (inf & 0x02) === 0) || (of === 0x10 && (inf & 0x12) === 0x12)) {
-      // A SYN for a client's ACK (to a VIP), an ACK for a backend's SYN-ACK (to a SNAT address).
+    if ((of === 0x02 && (inf & 0x02) === 0) || ((of === 0x10 || of === 0x04) && (inf & 0x12) === 0x12)) {
+      // A SYN for a client's ACK (to a VIP), an ACK or RST for a backend's SYN-ACK (to a SNAT address).
       if (!t.isSnatAddress(oi.ipVersion, D, oi.srcAddrOff))
         return 'SYN proxy: SYN/ACK to a backend not from a SNAT address';
       if (oi.srcPort < SNAT_MIN) return `SYN proxy: SNAT port ${oi.srcPort} outside the pool`;

@@ -222,7 +222,7 @@ const W_BYTES_R = 27; // lo, hi
 // worker that opens the flow and by the one that sees the backend's SYN-ACK; read by all.
 const W_PX = 29; // PX_* state and options, see setProxy()
 const W_PX_SEQ = 30; // pending: the cookie (weir's ISN towards the client); then the seq delta
-const W_PX_TS = 31; // pending: weir's TSval the client echoed; then the TSval offset
+const W_PX_TS = 31; // pending: the client's ISN; then the TSval offset
 export const ENTRY_WORDS = 32;
 export const ENTRY_BYTES = ENTRY_WORDS * 4;
 /** Words per record of dump() / restore(): an entry without its seqlock word. */
@@ -1285,7 +1285,7 @@ export class ConnTable {
   proxySeq(e: number): number {
     return this.ent[e * ENTRY_WORDS + W_PX_SEQ] >>> 0;
   }
-  /** Pending: weir's TSval as the client echoed it; established: the TSval offset. Unsigned. */
+  /** Pending: the client's ISN; established: the TSval offset. Unsigned. */
   proxyTs(e: number): number {
     return this.ent[e * ENTRY_WORDS + W_PX_TS] >>> 0;
   }

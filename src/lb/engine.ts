@@ -153,6 +153,8 @@ export const ENGINE_COUNTERS = counterSet({
   txProxySyn: 'nat SYN proxy: SYNs sent to a backend for a client whose ACK carried a valid cookie.',
   txProxyAck: "nat SYN proxy: ACKs sent to a backend for its SYN-ACK (the client's handshake was with weir).",
   synProxied: 'nat SYN proxy: connections established with a backend through a cookie handshake.',
+  txProxyRst:
+    'nat SYN proxy: RSTs sent to a backend whose SYN-ACK acknowledged another SYN (an older connection on the SNAT port).',
   dropBadCookie: 'nat SYN proxy: packets opening no flow, without a valid cookie, while cookies are in use.',
   dropProxyPending: 'nat SYN proxy: packets of a flow whose backend has not answered the SYN yet (the client resends).',
   synProxyAutoOn: 'nat SYN proxy: times the auto VIPs switched to cookies (new-flow rate above syn_proxy_threshold).',
@@ -199,6 +201,7 @@ export const {
   txProxySyn: C_TX_PROXY_SYN,
   txProxyAck: C_TX_PROXY_ACK,
   synProxied: C_SYN_PROXIED,
+  txProxyRst: C_TX_PROXY_RST,
   dropBadCookie: C_DROP_BAD_COOKIE,
   dropProxyPending: C_DROP_PROXY_PENDING,
   synProxyAutoOn: C_SYN_PROXY_AUTO_ON,
@@ -815,7 +818,7 @@ export class Engine {
     sp.wscale = c.wscale >= 0 ? PROXY_WSCALE : -1;
     sp.sackPerm = c.sackPerm;
     sp.ts = c.timestamps;
-    sp.tsval = now | 0; // weir's TSval: the client echoes it in its ACK
+    sp.tsval = cookie; // weir's first TSval is the cookie: nothing to keep (the translation starts from it)
     sp.tsecr = c.timestamps ? rd32(buf, o.tsOff) : 0;
     g.addrLen = info.addrLen;
     g.src = buf;
@@ -873,8 +876,8 @@ export class Engine {
     const win = readU16(buf, l4 + 14);
     const px =
       PX_PENDING | (ts ? PX_TS : 0) | ((c.wscale >= 0 ? c.wscale + 1 : 0) << PX_CWS_SHIFT) | (win << PX_WIN_SHIFT);
-    // pending: the cookie and weir's TSval (the client's TSecr) until the backend's SYN-ACK
-    ct.setProxy(e, px, (ack - 1) | 0, ts ? rd32(buf, o.tsOff + 4) : 0);
+    // pending: the cookie and the client's ISN until the backend's SYN-ACK
+    ct.setProxy(e, px, (ack - 1) | 0, (seq - 1) | 0);
     ct.track(e, CT_DIR_ORIG, TH_SYN, info.ipTotalLen, now);
     const sp = this.synSpec,
       g = this.seg;
@@ -933,10 +936,15 @@ export class Engine {
     const btsval = bts ? rd32(buf, o.tsOff) : 0;
     const cws = ((w >>> PX_CWS_SHIFT) & 15) - 1;
     if ((w & PX_STATE) === PX_PENDING) {
+      // A SYN-ACK for another SYN (the backend still holds an older connection on this SNAT
+      // port): RST it (RFC 9293 §3.10.7.3, seq = its ack); the client's resend opens again.
+      if (rd32(buf, l4 + 8) !== ((ct.proxyTs(e) + 1) | 0)) return this.pxResetBackend(e, buf, out);
       // RFC 7323 §2.2: scaling is on only when both SYNs carried the option
       const bws = cws >= 0 && o.wscale >= 0 ? o.wscale : -1;
       const nw = (w & ~(PX_STATE | (15 << PX_BWS_SHIFT))) | PX_ESTABLISHED | ((bws + 1) << PX_BWS_SHIFT);
-      ct.setProxy(e, nw, (ct.proxySeq(e) - bisn) | 0, bts ? (ct.proxyTs(e) - btsval) | 0 : 0);
+      const cookie = ct.proxySeq(e) | 0;
+      // weir's TSval towards the client started at the cookie (cookieSynAck)
+      ct.setProxy(e, nw, (cookie - bisn) | 0, bts ? (cookie - btsval) | 0 : 0);
       this.counters[C_SYN_PROXIED]++;
       w = nw;
     }
@@ -960,6 +968,22 @@ export class Engine {
     const r = this.toBackend(e, b, out, C_TX_PROXY_ACK);
     g.ts = false;
     return r;
+  }
+
+  // RST to the backend for a SYN-ACK that acknowledges no SYN of weir's (seq = its ack, RFC 9293 §3.10.7.3).
+  private pxResetBackend(e: number, buf: Uint8Array, out: EngineOutput): number {
+    const g = this.seg,
+      t = this.t,
+      ct = this.ct;
+    g.synOptions = null;
+    g.ts = false;
+    g.seq = rd32(buf, this.info.l4Off + 8);
+    g.ack = 0;
+    g.flags = TH_RST;
+    g.window = 0;
+    const v = t.vipById[ct.vipIdOf(e)];
+    const b = v >= 0 ? t.backendOf(v, ct.backendIdOf(e)) : -1;
+    return this.toBackend(e, b, out, C_TX_PROXY_RST);
   }
 
   // The backend refused weir's SYN (RST): the client, which thinks it is connected, gets a RST

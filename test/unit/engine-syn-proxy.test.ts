@@ -251,9 +251,15 @@ test('syn_proxy on: the full handshake, then data both ways with seq/ack, SACK, 
     ).reason,
     'dropProxyPending',
   );
-  // The backend's SYN-ACK: weir ACKs it in the client's name; nothing goes to the client.
   const B = 0xfffff000;
   const b2s = (x: Partial<Seg>): Uint8Array => seg({ src: be.address, dst: SNAT4, sport: 8080, dport: 10000, ...x });
+  // A SYN-ACK for another SYN (an older connection the backend still holds on this SNAT port):
+  // reset it (seq = its ack, RFC 9293 §3.10.7.3) and keep waiting.
+  const stale = fx.run(b2s({ flags: SYN | ACK, seq: 777, ack: 4242, opts: MSS(1460) }), 'stale SYN-ACK');
+  assert.equal(stale.reason, 'txProxyRst');
+  assert.deepEqual([stale.out!.flags, stale.out!.seq, stale.out!.dst], [RST, 4242, be.address]);
+  assert.equal(fx.count('synProxied'), 0);
+  // The backend's SYN-ACK: weir ACKs it in the client's name; nothing goes to the client.
   const a = fx.run(
     b2s({
       flags: SYN | ACK,
