@@ -332,7 +332,7 @@ export class Judge {
       if (oi.srcPort !== ii.dstPort || oi.dstPort !== ii.srcPort) return 'SYN proxy: cookie SYN-ACK ports not swapped';
       return null;
     }
-    if ((of === 0x02 && (inf & 0x02) === 0) || ((of === 0x10 || of === 0x04) && (inf & 0x12) === 0x12)) {
+    if ((of === 0x02 && (inf & 0x02) === 0) || (((of & 0x16) === 0x10 || of === 0x04) && (inf & 0x16) === 0x12)) {
       // A SYN for a client's ACK (to a VIP), an ACK or RST for a backend's SYN-ACK (to a SNAT address).
       if (!t.isSnatAddress(oi.ipVersion, D, oi.srcAddrOff))
         return 'SYN proxy: SYN/ACK to a backend not from a SNAT address';
@@ -346,11 +346,14 @@ export class Judge {
   }
 
   // A segment the SYN proxy built: whole, every checksum good, no payload, TTL / hop limit 64.
+  // Or, for a backend's SYN-ACK, the client segment held until then (held only with good checksums).
   private judgeOriginated(D: Uint8Array): string | null {
-    const oi = this.outInfo;
+    const oi = this.outInfo,
+      ii = this.inInfo;
     if (oi.ipVersion === 4 && !ipv4ChecksumOk(D, oi.l3Off, oi.ipHdrLen))
       return 'SYN proxy segment: IPv4 header checksum';
     if (!l4ChecksumOk(D, oi)) return 'SYN proxy segment: TCP checksum';
+    if ((ii.tcpFlags & 0x12) === 0x12 && (oi.tcpFlags & 0x16) === 0x10) return null; // a held segment, released
     if (oi.payloadOff !== oi.l3End) return 'SYN proxy segment carries a payload';
     if (D[oi.l3Off + (oi.ipVersion === 4 ? 8 : 7)] !== 64) return 'SYN proxy segment: TTL / hop limit not 64';
     return null;

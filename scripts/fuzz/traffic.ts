@@ -469,6 +469,13 @@ export class Traffic {
       if (rng.chance(0.04)) fl = TCP_RST;
       if (rng.chance(0.04)) fl = rng.int(256);
       spec.tcpFlags = fl;
+      // A SYN-ACK acknowledges the SYN the engine sent (the SYN proxy checks it).
+      const fw = f.fwd;
+      if (fw && fw.length >= (f.v6 ? 60 : 40) && rng.chance(0.9)) {
+        const l4 = f.v6 ? 40 : (fw[0] & 15) * 4;
+        if (l4 + 8 <= fw.length)
+          spec.ack = ((((fw[l4 + 4] << 24) | (fw[l4 + 5] << 16) | (fw[l4 + 6] << 8) | fw[l4 + 7]) >>> 0) + 1) >>> 0;
+      }
     }
     this.addL3Options(spec, f.v6);
     return buildPacket(spec);

@@ -3,7 +3,7 @@
 // PacketBatch with headroom). Also the seeded PRNG every choice of the fuzzer comes from.
 
 import { ConnTable } from '../../src/lb/conntrack.js';
-import { Engine, ENGINE_COUNTER_NAMES } from '../../src/lb/engine.js';
+import { Engine, ENGINE_COUNTER_NAMES, HOLD_POOL_BYTES } from '../../src/lb/engine.js';
 import { buildMaglev } from '../../src/lb/maglev.js';
 import { hashSeed, type HashFieldsName } from '../../src/lb/flow-hash.js';
 import { SnatAllocator } from '../../src/lb/snat.js';
@@ -456,10 +456,11 @@ export function buildWorld(spec: WorldSpec): World {
   const ct = ConnTable.create({ capacity: spec.ctCapacity, seed: 0x5eed, staleIdle: 60 });
   const counters = new Float64Array(ENGINE_COUNTER_NAMES.length);
   const passiveFlags = new Uint8Array(65536); // shared by the workers, as the daemon shares it
+  const holdPool = new SharedArrayBuffer(HOLD_POOL_BYTES); // likewise
   const engines: Engine[] = [];
   for (let i = 0; i < (spec.workers ?? 1); i++) {
     const snat = new SnatAllocator({ tries: spec.snatTries, start: i * 7919 });
-    engines.push(new Engine(ct, tables[0], snat, counters, { linkType, passiveFlags }));
+    engines.push(new Engine(ct, tables[0], snat, counters, { linkType, passiveFlags, holdPool }));
   }
   const runners = engines.map((e) => new BatchRunner(e));
   // As src/dataplane/index.ts sizes slots: the largest frame plus headroom, at least 2048.

@@ -9,7 +9,7 @@ import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import type { Logger } from '../log.js';
 import type { ConnTable } from '../lb/conntrack.js';
 import type { DataPlaneHooks, DataPlaneSettings, DataPlaneStatus, PassiveHealthSink, VipTables } from './contract.js';
-import { PASSIVE_OK } from '../lb/engine.js';
+import { HOLD_POOL_BYTES, PASSIVE_OK } from '../lb/engine.js';
 import { ingressRuleset, nftApply, nftRemove, nftTableName } from './nft.js';
 import { runHost } from '../util/host.js';
 import {
@@ -312,6 +312,7 @@ export function createDataPlane(opts: DataPlaneOptions = {}): DataPlaneHooks {
       const sab = new SharedArrayBuffer(n * COUNTER_STRIDE * 8);
       counters = new Float64Array(sab);
       const passiveFlags = new SharedArrayBuffer(65536);
+      const holdPool = new SharedArrayBuffer(HOLD_POOL_BYTES);
       const slotSize = Math.max(2048, (mtu + 18 + HEADROOM + 63) & ~63);
       const ringVersion = opts.ringVersion ?? 2;
       const spinUs = opts.spinUs ?? inst.busyPollUs;
@@ -341,6 +342,7 @@ export function createDataPlane(opts: DataPlaneOptions = {}): DataPlaneHooks {
           frameSize,
           spinUs,
           passiveFlags,
+          holdPool,
           scheduling: inst.workerScheduling,
         };
         const worker = new Worker(new URL('./worker.js', import.meta.url), {

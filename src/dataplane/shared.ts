@@ -110,4 +110,6 @@ export interface WorkerInit {
   scheduling: WorkerScheduling;
   /** 65536 bytes shared by the engines: passive-health failure flags by backendId (EngineOptions.passiveFlags). */
   passiveFlags: SharedArrayBuffer;
+  /** HOLD_POOL_BYTES shared by the engines: client segments the SYN proxy holds (EngineOptions.holdPool). */
+  holdPool: SharedArrayBuffer;
 }

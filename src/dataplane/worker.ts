@@ -155,6 +155,7 @@ function main(init: WorkerInit): void {
     counters,
     {
       passiveFlags: new Uint8Array(init.passiveFlags),
+      holdPool: init.holdPool,
       linkType: tun ? LINKTYPE_RAW : LINKTYPE_ETHERNET,
     },
   );

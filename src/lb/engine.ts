@@ -77,6 +77,7 @@ import {
   PKT_ERROR_NAMES,
   readU16,
   ETH_HLEN,
+  LINKTYPE_RAW,
   TP_STATUS_CSUMNOTREADY,
   TP_STATUS_GSO_TCP,
   rewriteDstAddr,
@@ -157,6 +158,8 @@ export const ENGINE_COUNTERS = counterSet({
     'nat SYN proxy: RSTs sent to a backend whose SYN-ACK acknowledged another SYN (an older connection on the SNAT port).',
   dropBadCookie: 'nat SYN proxy: packets opening no flow, without a valid cookie, while cookies are in use.',
   dropProxyPending: 'nat SYN proxy: packets of a flow whose backend has not answered the SYN yet (the client resends).',
+  dropProxyHeld:
+    "nat SYN proxy: a client's first data segment held until the backend's SYN-ACK, then sent with weir's ACK (txProxyAck).",
   synProxyAutoOn: 'nat SYN proxy: times the auto VIPs switched to cookies (new-flow rate above syn_proxy_threshold).',
 });
 export const ENGINE_COUNTER_NAMES = ENGINE_COUNTERS.names;
@@ -204,6 +207,7 @@ export const {
   txProxyRst: C_TX_PROXY_RST,
   dropBadCookie: C_DROP_BAD_COOKIE,
   dropProxyPending: C_DROP_PROXY_PENDING,
+  dropProxyHeld: C_DROP_PROXY_HELD,
   synProxyAutoOn: C_SYN_PROXY_AUTO_ON,
 } = ENGINE_COUNTERS.index;
 
@@ -283,7 +287,24 @@ export interface EngineOptions {
    * Workers share one (a SYN and its SYN-ACK usually reach different workers); default: own.
    */
   passiveFlags?: Uint8Array;
+  /**
+   * HOLD_POOL_BYTES shared by the workers' engines: client segments the SYN proxy holds until the
+   * backend's SYN-ACK, which may reach another worker (default: the engine's own).
+   */
+  holdPool?: SharedArrayBuffer;
 }
+
+/** Client segments the SYN proxy can hold at once (per pool), and the bytes of one slot. */
+export const HOLD_SLOTS = 256;
+export const HOLD_SLOT_BYTES = 2048;
+export const HOLD_POOL_BYTES = HOLD_SLOTS * HOLD_SLOT_BYTES;
+// Slot header (Int32 words): owner (0 free, -1 being written or read, entry + 1), the entry's
+// creation time (tells a reused entry from the one that held), hold time, length; then the IP packet.
+const HOLD_HDR = 16;
+const HOLD_MAX = HOLD_SLOT_BYTES - HOLD_HDR;
+/** A held segment older than this is forgotten (its flow never got its SYN-ACK; the client resends). */
+const HOLD_STALE_MS = 2000;
+const HOLD_TRIES = 16;
 
 function rd32(buf: Uint8Array, o: number): number {
   return (buf[o] << 24) | (buf[o + 1] << 16) | (buf[o + 2] << 8) | buf[o + 3];
@@ -368,6 +389,10 @@ export class Engine {
   private readonly synSpec: SynOptionSpec = { mss: 0, wscale: -1, sackPerm: false, tsval: 0, tsecr: 0, ts: false };
   // auto: a token bucket of new nat TCP flow attempts; cookies from empty until half full again.
   private pxTokens = 0;
+  // Held client segments: header words and bytes over one (shared) buffer; a scan cursor.
+  private readonly holdW: Int32Array;
+  private readonly holdB: Uint8Array;
+  private holdCursor = 0;
   private pxLast = 0;
   private pxFlood = false;
 
@@ -392,6 +417,10 @@ export class Engine {
     this.pxTokens = tables.synProxyRate;
     if (opts.passiveFlags && opts.passiveFlags.length < 65536) throw new Error('passiveFlags needs 65536 bytes');
     this.failing = opts.passiveFlags ?? new Uint8Array(65536);
+    const pool = opts.holdPool ?? new SharedArrayBuffer(HOLD_POOL_BYTES);
+    if (pool.byteLength < HOLD_POOL_BYTES) throw new Error(`holdPool needs ${HOLD_POOL_BYTES} bytes`);
+    this.holdW = new Int32Array(pool, 0, HOLD_POOL_BYTES / 4);
+    this.holdB = new Uint8Array(pool, 0, HOLD_POOL_BYTES);
   }
 
   /** Publishes a new table: the next packet uses it. Throws if its SNAT pools do not fit the allocator. */
@@ -569,21 +598,30 @@ export class Engine {
         this.synRetransmitted(e, buf, now);
     }
     if (e >= 0 && mode === MODE_NAT && proto === IPPROTO_TCP) {
-      const w = ct.proxyOf(e);
+      let w = ct.proxyOf(e);
       if (w !== 0) {
         const f = info.tcpFlags;
         if ((w & PX_STATE) === PX_PENDING) {
           // The backend has not answered weir's SYN yet: nothing can be translated.
           if ((f & TH_RST) !== 0) {
+            this.holdTake(e, ct.createdAt(e), true);
             ct.remove(e);
             return this.drop(out, C_DROP_PROXY_PENDING);
           }
-          if ((f & TH_SYN) === 0 && ((now - ct.createdAt(e)) | 0) < PROXY_RETRY_MS)
-            return this.drop(out, C_DROP_PROXY_PENDING);
-          // A new SYN on the tuple, or a client still resending after PROXY_RETRY_MS (weir's SYN
-          // or the backend's SYN-ACK was lost): open again, the cookie checks once more.
-          ct.remove(e);
-          e = -1;
+          if ((f & TH_SYN) === 0 && ((now - ct.createdAt(e)) | 0) < PROXY_RETRY_MS) {
+            const r = this.pxHold(e, buf, now, out);
+            if (r >= 0) return r;
+            w = ct.proxyOf(e); // the backend answered meanwhile: forward it as usual
+          } else {
+            // A new SYN on the tuple, or a client still resending after PROXY_RETRY_MS (weir's
+            // SYN or the backend's SYN-ACK was lost): open again, the cookie checks once more.
+            this.holdTake(e, ct.createdAt(e), true);
+            ct.remove(e);
+            e = -1;
+          }
+        }
+        if (e < 0 || (w & PX_STATE) !== PX_ESTABLISHED) {
+          /* opened again below */
         } else if ((f & (TH_SYN | TH_ACK)) === TH_SYN) {
           ct.remove(e); // a new connection on the tuple of a proxied one
           e = -1;
@@ -946,9 +984,12 @@ export class Engine {
       // weir's TSval towards the client started at the cookie (cookieSynAck)
       ct.setProxy(e, nw, (cookie - bisn) | 0, bts ? (cookie - btsval) | 0 : 0);
       this.counters[C_SYN_PROXIED]++;
+      ct.track(e, CT_DIR_REPLY, info.tcpFlags, info.ipTotalLen, now);
+      // The client's held segment (its ack becomes the backend's ISN + 1) ACKs the SYN-ACK.
+      const s = this.holdTake(e, ct.createdAt(e), false);
+      if (s >= 0) return this.pxReleaseHeld(e, nw, s, now, out);
       w = nw;
-    }
-    ct.track(e, CT_DIR_REPLY, info.tcpFlags, info.ipTotalLen, now);
+    } else ct.track(e, CT_DIR_REPLY, info.tcpFlags, info.ipTotalLen, now);
     ct.track(e, CT_DIR_ORIG, TH_ACK, 0, now);
     const bws = ((w >>> PX_BWS_SHIFT) & 15) - 1;
     const cwin = (w >>> PX_WIN_SHIFT) & 0xffff;
@@ -968,6 +1009,90 @@ export class Engine {
     const r = this.toBackend(e, b, out, C_TX_PROXY_ACK);
     g.ts = false;
     return r;
+  }
+
+  // A client segment with data before the backend answered: into the hold pool (one per flow),
+  // counted as dropProxyHeld; sent by whichever worker sees the SYN-ACK. Returns -1 when the
+  // backend answered while it was being held (the caller forwards it as usual).
+  private pxHold(e: number, buf: Uint8Array, now: number, out: EngineOutput): number {
+    const info = this.info,
+      ct = this.ct;
+    const len = info.ipTotalLen,
+      tag = ct.createdAt(e);
+    // Only a segment with data, that fits, with good checksums (it goes out with weir's ACK), one per flow.
+    if (
+      info.payloadOff >= info.l3End ||
+      len > HOLD_MAX ||
+      (info.ipVersion === 4 && !ipv4ChecksumOk(buf, info.l3Off, info.ipHdrLen)) ||
+      !l4ChecksumOk(buf, info) ||
+      this.holdFind(e, tag) >= 0
+    )
+      return this.drop(out, C_DROP_PROXY_PENDING);
+    const W = this.holdW,
+      B = this.holdB;
+    for (let i = 0; i < HOLD_TRIES; i++) {
+      const s = this.holdCursor;
+      this.holdCursor = s + 1 === HOLD_SLOTS ? 0 : s + 1;
+      const h = (s * HOLD_SLOT_BYTES) >> 2;
+      const o = Atomics.load(W, h);
+      if (o < 0 || (o > 0 && ((now - W[h + 2]) | 0) < HOLD_STALE_MS)) continue;
+      if (Atomics.compareExchange(W, h, o, -1) !== o) continue;
+      W[h + 1] = tag;
+      W[h + 2] = now | 0;
+      W[h + 3] = len;
+      copyBytes(B, s * HOLD_SLOT_BYTES + HOLD_HDR, buf, info.l3Off, len);
+      Atomics.store(W, h, e + 1);
+      if ((ct.proxyOf(e) & PX_STATE) === PX_PENDING) return this.drop(out, C_DROP_PROXY_HELD);
+      // The SYN-ACK came meanwhile; if its worker did not take the segment, forward it now.
+      if (Atomics.compareExchange(W, h, e + 1, 0) === e + 1) return -1;
+      return this.drop(out, C_DROP_PROXY_HELD);
+    }
+    return this.drop(out, C_DROP_PROXY_PENDING);
+  }
+
+  // The slot holding entry e's segment (created at `tag`), or -1.
+  private holdFind(e: number, tag: number): number {
+    const W = this.holdW;
+    for (let s = 0; s < HOLD_SLOTS; s++) {
+      const h = (s * HOLD_SLOT_BYTES) >> 2;
+      if (Atomics.load(W, h) === e + 1 && W[h + 1] === tag) return s;
+    }
+    return -1;
+  }
+
+  // Takes entry e's held segment: returns its slot, marked busy (the caller copies it, then frees
+  // it with Atomics.store 0), or -1. With `free`, frees it at once (the flow goes away).
+  private holdTake(e: number, tag: number, free: boolean): number {
+    const s = this.holdFind(e, tag);
+    if (s < 0) return -1;
+    const h = (s * HOLD_SLOT_BYTES) >> 2;
+    if (Atomics.compareExchange(this.holdW, h, e + 1, free ? 0 : -1) !== e + 1) return -1;
+    return s;
+  }
+
+  // Sends the held segment of slot s to the backend, translated (it ACKs the SYN-ACK), and frees the slot.
+  private pxReleaseHeld(e: number, w: number, s: number, now: number, out: EngineOutput): number {
+    const info = this.info,
+      ct = this.ct,
+      t = this.t,
+      sc = this.scratch,
+      W = this.holdW;
+    const h = (s * HOLD_SLOT_BYTES) >> 2;
+    const len = W[h + 3];
+    copyBytes(sc, ETH_HLEN, this.holdB, s * HOLD_SLOT_BYTES + HOLD_HDR, len);
+    Atomics.store(W, h, 0);
+    if (parsePacket(sc, ETH_HLEN, len, LINKTYPE_RAW, info) < 0 || info.protocol !== IPPROTO_TCP)
+      return this.drop(out, C_DROP_PROXY_PENDING); // cannot happen: it parsed when it was held
+    this.natRewrite(sc, e, 3, ct.snatPort(e), 2, ct.backendPort(e));
+    this.pxToBackend(sc, e, w);
+    ct.track(e, CT_DIR_ORIG, info.tcpFlags, info.ipTotalLen, now);
+    const v = t.vipById[ct.vipIdOf(e)];
+    const b = v >= 0 ? t.backendOf(v, ct.backendIdOf(e)) : -1;
+    if (b >= 0 && t.backendHasHop[b] !== 0) return this.hopOut(sc, ETH_HLEN, info.ipTotalLen, b, out, C_TX_PROXY_ACK);
+    out.buf = sc;
+    out.off = ETH_HLEN;
+    out.len = info.ipTotalLen;
+    return this.give(out, VERDICT_TX_IP, C_TX_PROXY_ACK);
   }
 
   // RST to the backend for a SYN-ACK that acknowledges no SYN of weir's (seq = its ack, RFC 9293 §3.10.7.3).

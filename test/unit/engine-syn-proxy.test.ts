@@ -243,14 +243,11 @@ test('syn_proxy on: the full handshake, then data both ways with seq/ack, SACK, 
   assert.equal(fx.ct.size(), 1);
   const e = fx.ct.lookup4(6, ipWord(CLIENT), 40010, ipWord(VIP4), 80);
   assert.equal(fx.ct.stateOf(e), CT_SYN_SENT);
-  // Data before the backend answered is dropped (the client resends it).
-  assert.equal(
-    fx.run(
-      c2v(40010, { seq: isn + 1, ack: cookie + 1, flags: ACK | PSH, payload: 20, opts: TS(1002, weirTs) }),
-      'early',
-    ).reason,
-    'dropProxyPending',
-  );
+  // Data before the backend answered is held (one segment per flow); a second one is dropped.
+  const early = c2v(40010, { seq: isn + 1, ack: cookie + 1, flags: ACK | PSH, payload: 20, opts: TS(1002, weirTs) });
+  assert.equal(fx.run(early, 'early').reason, 'dropProxyHeld');
+  const more = c2v(40010, { seq: isn + 21, ack: cookie + 1, flags: ACK | PSH, payload: 5, opts: TS(1002, weirTs) });
+  assert.equal(fx.run(more, 'more').reason, 'dropProxyPending');
   const B = 0xfffff000;
   const b2s = (x: Partial<Seg>): Uint8Array => seg({ src: be.address, dst: SNAT4, sport: 8080, dport: 10000, ...x });
   // A SYN-ACK for another SYN (an older connection the backend still holds on this SNAT port):
@@ -259,7 +256,7 @@ test('syn_proxy on: the full handshake, then data both ways with seq/ack, SACK, 
   assert.equal(stale.reason, 'txProxyRst');
   assert.deepEqual([stale.out!.flags, stale.out!.seq, stale.out!.dst], [RST, 4242, be.address]);
   assert.equal(fx.count('synProxied'), 0);
-  // The backend's SYN-ACK: weir ACKs it in the client's name; nothing goes to the client.
+  // The backend's SYN-ACK: the held segment, translated, ACKs it; nothing goes to the client.
   const a = fx.run(
     b2s({
       flags: SYN | ACK,
@@ -273,11 +270,12 @@ test('syn_proxy on: the full handshake, then data both ways with seq/ack, SACK, 
   assert.equal(a.reason, 'txProxyAck');
   const ack = a.out!;
   assert.deepEqual([ack.src, ack.dst, ack.sport, ack.dport], [SNAT4, be.address, 10000, 8080]);
-  assert.equal(ack.flags, ACK);
+  assert.equal(ack.flags, ACK | PSH);
   assert.equal(ack.seq, isn + 1);
   assert.equal(ack.ack, (B + 1) >>> 0);
-  assert.deepEqual([ack.tsval, ack.tsecr], [1001, 50000]);
-  assert.equal(ack.win, 502, "the client's window (the backend scales it by the client's shift too)");
+  assert.deepEqual([ack.tsval, ack.tsecr], [1002, 50000]);
+  assert.equal(ack.payload, 20, 'the held data');
+  assert.equal(ack.win, 512, "the client's window (the backend scales it by the client's shift too)");
   assert.equal(fx.ct.stateOf(e), CT_ESTABLISHED);
   assert.equal(fx.count('synProxied'), 1);
   const delta = (cookie - B) >>> 0;
@@ -316,13 +314,16 @@ test('syn_proxy on: the full handshake, then data both ways with seq/ack, SACK, 
   assert.deepEqual([o.tsval, o.tsecr], [(weirTs + 7) >>> 0, 1010]);
   assert.equal(o.win, 1200, '300 << 9 >> 7');
   assert.equal(o.payload, 100);
-  // A retransmitted SYN-ACK (weir's ACK was lost) is ACKed again, the translation unchanged.
+  // A retransmitted SYN-ACK (weir's ACK was lost) is ACKed again, the translation unchanged:
+  // a bare ACK with the window of the client's first ACK.
   const again = fx.run(
     b2s({ flags: SYN | ACK, seq: B, ack: isn + 1, opts: [...MSS(1460), ...SACKP, ...TS(50010, 1001), ...WS(9)] }),
     'SYN-ACK again',
   );
   assert.equal(again.reason, 'txProxyAck');
-  assert.equal(again.out!.ack, (B + 1) >>> 0);
+  const ag = again.out!;
+  assert.deepEqual([ag.flags, ag.seq, ag.ack, ag.payload, ag.win], [ACK, isn + 1, (B + 1) >>> 0, 0, 502]);
+  assert.deepEqual([ag.tsval, ag.tsecr], [1001, 50010]);
   assert.equal(fx.count('synProxied'), 1);
   // FIN from the client, translated; the flow closes as any nat flow.
   const f = fx.run(c2v(40010, { seq: isn + 34, ack: cookie + 101, flags: FIN | ACK }), 'FIN').out!;
