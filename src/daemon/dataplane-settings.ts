@@ -32,7 +32,7 @@ export function dataPlaneSettings(cfg: WeirConfig): DataPlaneSettings {
     fragments: i.fragments,
     synProxyThreshold: i.syn_proxy_threshold,
     cookieKey: cookieKey(cfg.cluster.hash_seed),
-    vipFamilies: [...new Set(cfg.vips.map((v) => (v.address.includes(':') ? 6 : 4) as 4 | 6))],
+    vipFamilies: [...new Set(cfg.vips.map((v) => (v.address.includes(':') ? 6 : 4)))],
     natVips: cfg.vips.some((v) => v.mode === 'nat'),
   };
 }
