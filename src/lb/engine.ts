@@ -56,6 +56,7 @@
 import {
   buildIcmpFragNeeded,
   buildIcmpv6PacketTooBig,
+  copyBytes,
   csumApplyDelta,
   csumFold,
   encapGre,
