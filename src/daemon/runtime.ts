@@ -138,11 +138,16 @@ export class LbRuntime {
   /** Publishes every VIP's tables as the next generation. */
   publish(): void {
     this.generation++;
+    const t0 = performance.now();
     this.hooks.publish(
       this.generation,
       [...this.vips.values()].map((v) => v.tables),
     );
+    this.publishObserver?.((performance.now() - t0) / 1000);
   }
+
+  /** Called with the seconds each publish took (tables message, nftables, posting to the workers). */
+  publishObserver: ((seconds: number) => void) | null = null;
 
   /**
    * Applies a validated config: builds every new or changed table first (a failure leaves the
