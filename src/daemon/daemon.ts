@@ -137,6 +137,12 @@ export class Daemon {
     health.start();
   }
 
+  /** The process works: every data-plane worker it started still runs (the systemd watchdog's test). */
+  alive(): boolean {
+    const s = this.runtime.hooks.status();
+    return !s.attached || (s.running ?? 0) === (s.workers ?? 0);
+  }
+
   /**
    * Why weir should not get traffic now (GET /readyz; empty when ready): tables not published
    * to every worker, a worker not running, or BGP configured and no session Established.
