@@ -229,7 +229,7 @@ test('a metrics scrape over HTTP has the expected series and passes promtool che
     'weir_backend_serving{vip="web",backend="b"} 0',
     'weir_config_reloads_total{result="success"} 0',
     'weir_dataplane_attached 1',
-    'weir_dataplane_stats{name="rx_packets"} 7',
+    'weir_dataplane_events_total{event="rx_packets"} 7',
     'weir_conntrack_capacity 1024',
     `weir_config_generation ${daemon.runtime.generation}`,
   ]) {

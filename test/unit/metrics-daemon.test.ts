@@ -10,6 +10,12 @@ import { LbRuntime } from '../../src/daemon/runtime.js';
 import { classifyCounters, daemonRegistry, snakeCase } from '../../src/daemon/metrics.js';
 import { detachedDataPlane, type DataPlaneHooks, type VipTraffic } from '../../src/dataplane/contract.js';
 import { Registry, collectedCounter, collectedGauge } from '../../src/metrics/registry.js';
+import { Daemon } from '../../src/daemon/daemon.js';
+import { createLogger } from '../../src/log.js';
+import { configYaml } from '../helpers/config.js';
+import { freePort } from '../helpers/net.js';
+import { tempDir } from '../helpers/tmp.js';
+import { writeFileSync } from 'node:fs';
 
 const config = `
 instance: { addresses: [198.18.0.10] }
@@ -174,4 +180,41 @@ test('collected metrics read their callback at every scrape; a counter must end 
   assert.throws(() => collectedCounter(r, { name: 'weir_c', help: 'c', collect: () => [] }), /must end in "_total"/);
   collectedCounter(r, { name: 'weir_neg_total', help: 'n', collect: () => [{ value: -1 }] });
   await assert.rejects(r.metrics(), /not a count/);
+});
+
+test('/readyz is 503 while a worker has not taken the published tables and 200 once every worker has', async () => {
+  const dir = tempDir('readyz');
+  const port = await freePort();
+  const file = dir.file('weir.yaml');
+  writeFileSync(
+    file,
+    configYaml({
+      socket: dir.file('weir.sock'),
+      instance: { interfaces: ['weir-none0'], addresses: ['198.18.0.10'] },
+      metrics: { listen: `127.0.0.1:${port}` },
+      vips: [{ name: 'web', address: '198.18.100.1', port: 80, backends: [{ name: 'a', address: '198.18.1.1' }] }],
+    }),
+  );
+  let applied = 0;
+  const d = detachedDataPlane();
+  const hooks: DataPlaneHooks = {
+    ...d,
+    status: () => ({ attached: true, description: 'test', workers: 2, running: 2, generations: [applied, 1] }),
+  };
+  const daemon = await Daemon.start({ configFile: file, hooks, logger: createLogger({ level: 'silent' }) });
+  try {
+    const get = async (p: string) => {
+      const r = await fetch(`http://127.0.0.1:${port}${p}`);
+      return { status: r.status, body: await r.text() };
+    };
+    assert.deepEqual(await get('/readyz'), {
+      status: 503,
+      body: 'not ready:\n- 1 worker(s) not yet on tables generation 1\n',
+    });
+    assert.equal((await get('/healthz')).status, 200);
+    applied = 1;
+    assert.deepEqual(await get('/readyz'), { status: 200, body: 'ready\n' });
+  } finally {
+    await daemon.stop();
+  }
 });
