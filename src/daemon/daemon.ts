@@ -135,6 +135,7 @@ export class Daemon {
       this.log.info({ address: this.metricsServer.address }, 'metrics at GET /metrics');
     }
     health.start();
+    this.runtime.trafficSampler.start();
   }
 
   /** The process works: every data-plane worker it started still runs (the systemd watchdog's test). */
@@ -233,7 +234,7 @@ export class Daemon {
       controlSocket: cfg.control.socket,
       dataplane: this.runtime.hooks.status(),
       hashSeed: cfg.cluster.hash_seed,
-      vips: vipsView(this.runtime).map((v) => ({
+      vips: vipsView(this.runtime, false).map((v) => ({
         name: v.name,
         fingerprint: v.fingerprint,
         state: v.state,

@@ -134,7 +134,7 @@ export function daemonRegistry(src: MetricsSource): Registry {
     'One series per VIP; the labels carry its Maglev table fingerprint, mode and service.',
     ['vip', 'fingerprint', 'mode', 'address', 'port', 'protocol'],
     () =>
-      vipsView(rt).map((v) => ({
+      vipsView(rt, false).map((v) => ({
         labels: {
           vip: v.name,
           fingerprint: v.fingerprint,
@@ -147,7 +147,7 @@ export function daemonRegistry(src: MetricsSource): Registry {
       })),
   );
   g('weir_vip_healthy', '1 while the VIP has at least min_healthy_backends serving backends.', ['vip'], () =>
-    vipsView(rt).map((v) => ({ labels: { vip: v.name }, value: v.healthy ? 1 : 0 })),
+    vipsView(rt, false).map((v) => ({ labels: { vip: v.name }, value: v.healthy ? 1 : 0 })),
   );
   g(
     'weir_vip_backends',
@@ -155,8 +155,8 @@ export function daemonRegistry(src: MetricsSource): Registry {
     ['vip', 'state'],
     () => {
       const out: Sample[] = [];
-      const rows = backendsView(rt);
-      for (const v of vipsView(rt)) {
+      const rows = backendsView(rt, undefined, false);
+      for (const v of vipsView(rt, false)) {
         const mine = rows.filter((b) => b.vip === v.name);
         const healthy = mine.filter(
           (b) => b.health === 'up' || b.health === 'suspect' || b.health === 'unchecked',
@@ -169,7 +169,7 @@ export function daemonRegistry(src: MetricsSource): Registry {
     },
   );
   g('weir_backend_serving', '1 while the backend takes new flows.', ['vip', 'backend'], () =>
-    backendsView(rt).map((b) => ({
+    backendsView(rt, undefined, false).map((b) => ({
       labels: { vip: b.vip, backend: b.name },
       value: b.serving && !b.drained && b.weight > 0 ? 1 : 0,
     })),

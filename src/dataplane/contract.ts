@@ -102,7 +102,7 @@ export interface DataPlaneHooks {
    * active flows (a census of the connection table) of the VIPs published last. Costs one pass
    * over the connection table; callers keep the result for a scrape.
    */
-  traffic?(): VipTraffic[];
+  traffic?(opts?: { census?: boolean }): VipTraffic[];
   /**
    * Optional: resolves once every worker forwards with `generation` or a later one, or rejects
    * after `timeoutMs` naming the workers behind. The daemon waits for it after the first publish,

@@ -560,9 +560,10 @@ export function createDataPlane(opts: DataPlaneOptions = {}): DataPlaneHooks {
       }
     },
 
-    traffic(): VipTraffic[] {
+    traffic(opts: { census?: boolean } = {}): VipTraffic[] {
       if (!slots || !conntrackRef) return [];
       slots.release(minGeneration());
+      if (opts.census === false) return slots.read();
       conntrackRef.countByIds(byVip, byBackend);
       return slots.read({ vip: (id) => byVip[id], backend: (id) => byBackend[id] });
     },

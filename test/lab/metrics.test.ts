@@ -7,7 +7,8 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { inNs, labSkipReason } from '../helpers/net.js';
-import { CLIENT, curlMany, labDown, labUp, LBS, urlOf } from './dataplane-lab.js';
+import { CLIENT, curlMany, labDown, labUp, LBS, urlOf, weir, WEIR } from './dataplane-lab.js';
+import type { BackendView, VipView } from '../../src/control/api.js';
 import { hostsByRole, VIPS } from '../../netns-lab/topology.js';
 
 type Series = Map<string, number>;
@@ -145,6 +146,20 @@ describe('metrics of the lab processes', { skip: labSkipReason() }, () => {
       else assert.equal(out, 0);
     });
   }
+
+  test('weir vips, weir backends and weir top show the traffic the metrics count', () => {
+    const vips = LBS.flatMap((ns) => weir<VipView[]>(ns, ['vips']));
+    const nat = vips.filter((v) => v.name === 'web-nat');
+    assert.equal(nat.length, 2);
+    assert.ok(nat.every((v) => v.traffic !== undefined));
+    assert.ok(nat.reduce((s, v) => s + v.traffic!.newFlows, 0) >= 200, 'the HTTP flows of the nat test');
+    const bes = LBS.flatMap((ns) => weir<BackendView[]>(ns, ['backends', 'web-nat']));
+    assert.ok(bes.every((b) => b.traffic !== undefined && b.traffic.activeFlows >= 0));
+    const sock = `/run/weir-lab/lb1.sock`;
+    const top = inNs(LBS[0], process.execPath, [WEIR, 'top', '--iterations', '1', '-s', sock]);
+    assert.match(top, /^weir top — \S+\s+conntrack \d+\/\d+ /m);
+    assert.match(top, /^web-nat\s+nat\s+serving\s+3\/3\s/m);
+  });
 
   test('one TCP segment with a data offset below 5 to a VIP is counted as a malformed drop', () => {
     const key = 'weir_dataplane_drops_total{reason="malformed"}';
