@@ -175,6 +175,17 @@ export function daemonRegistry(src: MetricsSource): Registry {
     })),
   );
 
+  g(
+    'weir_backend_healthy',
+    '1 while the backend passes its health checks (up or suspect, or not checked), whether or not it is drained.',
+    ['vip', 'backend'],
+    () =>
+      backendsView(rt, undefined, false).map((b) => ({
+        labels: { vip: b.vip, backend: b.name },
+        value: b.health === 'up' || b.health === 'suspect' || b.health === 'unchecked' ? 1 : 0,
+      })),
+  );
+
   // Health checks.
   const probeCounts = () => rt.health?.counters() ?? [];
   c('weir_health_probes_total', 'Active health probes by result.', ['vip', 'backend', 'result'], () =>
