@@ -182,17 +182,13 @@ interface VipEntry {
   since: number;
 }
 
-export interface HealthMonitor {
-  on(event: 'backend', listener: (e: BackendTransitionEvent) => void): this;
-  on(event: 'vip', listener: (e: VipTransitionEvent) => void): this;
-  once(event: 'backend', listener: (e: BackendTransitionEvent) => void): this;
-  once(event: 'vip', listener: (e: VipTransitionEvent) => void): this;
-  off(event: 'backend' | 'vip', listener: (...args: never[]) => void): this;
-  emit(event: 'backend', e: BackendTransitionEvent): boolean;
-  emit(event: 'vip', e: VipTransitionEvent): boolean;
+/** The monitor's events and their arguments. */
+export interface HealthMonitorEvents {
+  backend: [e: BackendTransitionEvent];
+  vip: [e: VipTransitionEvent];
 }
 
-export class HealthMonitor extends EventEmitter {
+export class HealthMonitor extends EventEmitter<HealthMonitorEvents> {
   /** Called with every finished probe (the daemon's latency histogram); must not throw. */
   probeObserver: ((vip: string, type: string, outcome: ProbeOutcome, latencyMs: number) => void) | null = null;
   private readonly vipsByName = new Map<string, VipEntry>();

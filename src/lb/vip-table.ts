@@ -269,7 +269,7 @@ export class VipTable {
       this.vipId[v] = spec.id;
       this.vipSlot[v] = slotOf(spec.counterSlot, where);
       const mode = MODE_NAMES.indexOf(spec.mode);
-      if (mode < 0) throw new Error(`${where}: unknown mode ${String(spec.mode)}`);
+      if (mode < 0) throw new Error(`${where}: unknown mode ${spec.mode}`);
       this.vipMode[v] = mode;
       const addr = addrBytes(spec.address, `${where} address`);
       const fam = addr.length === 16 ? 6 : 4;

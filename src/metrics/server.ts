@@ -4,7 +4,6 @@
 // complaints otherwise (systemd, Kubernetes probes, load-balancer checks). Any other path is 404.
 import http from 'node:http';
 import { lstatSync, unlinkSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
 
 export type MetricsListen = { host: string; port: number } | { path: string };
@@ -95,8 +94,8 @@ export function startMetricsServer(
       const a = server.address();
       const address =
         typeof a === 'string' || a === null
-          ? String(a ?? (listen as { path: string }).path)
-          : (a as AddressInfo).family === 'IPv6'
+          ? (a ?? (listen as { path: string }).path)
+          : a.family === 'IPv6'
             ? `[${a.address}]:${a.port}`
             : `${a.address}:${a.port}`;
       resolve({
