@@ -196,7 +196,7 @@ test('a backend whose server stops is marked down, its VIP table is rebuilt with
   assert.equal(text.status, 0, text.stderr);
   assert.match(
     text.stdout,
-    /^web\s+b\s+127\.0\.0\.1:\d+\s+100\s+active\s+down\s+active\s+\S+Z\s+fail \(.*\) at \S+\s+0\s+0\.00%$/m,
+    /^web\s+b\s+127\.0\.0\.1:\d+\s+100\s+active\s+down\s+active\s+\S+Z\s+fail \(.*\) at \S+\s+0\s+0\.00%\s+-\s+-\s+-$/m,
   );
 });
 
