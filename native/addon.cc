@@ -10,13 +10,14 @@
 #include "netns.h"
 #include "poller.h"
 #include "raw_socket.h"
+#include "sd_notify.h"
 #include "thread_sched.h"
 #include "tun.h"
 
 namespace {
 
 // Bump when the JS-visible shape changes (classes, methods, meta layout); src/io/native.ts checks it.
-constexpr int kAbiVersion = 8;
+constexpr int kAbiVersion = 9;
 
 Napi::Value AbiVersion(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), kAbiVersion); }
 
@@ -34,6 +35,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("ethtoolGet", Napi::Function::New(env, weir::EthtoolGet, "ethtoolGet"));
   exports.Set("ethtoolSet", Napi::Function::New(env, weir::EthtoolSet, "ethtoolSet"));
   exports.Set("setThreadScheduling", Napi::Function::New(env, weir::SetThreadScheduling, "setThreadScheduling"));
+  exports.Set("sdNotify", Napi::Function::New(env, weir::SdNotify, "sdNotify"));
   weir::RegisterBgpNative(env, exports);  // TCP-MD5 and BFD (native/bgp_native.cc)
   return exports;
 }

@@ -695,7 +695,17 @@ export function up(opts: UpOptions = {}): LabState {
       b.ns,
       'weir-decap',
       process.execPath,
-      [WEIR_CLI, 'decap', '--tun', 'weir-decap0', '--stats-interval', '0', ...gre.flatMap((a) => ['--vip', a])],
+      [
+        WEIR_CLI,
+        'decap',
+        '--tun',
+        'weir-decap0',
+        '--stats-interval',
+        '0',
+        '--metrics',
+        '127.0.0.1:9474',
+        ...gre.flatMap((a) => ['--vip', a]),
+      ],
       procs,
     );
   }

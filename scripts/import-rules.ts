@@ -15,13 +15,13 @@ export const RULES: Record<string, readonly string[]> = {
   metrics: ['util'],
   config: ['lb', 'packet', 'util'],
   bgp: ['io', 'packet', 'util'],
-  decap: ['io', 'packet', 'util'],
+  decap: ['io', 'metrics', 'packet', 'util'],
   health: ['config', 'io', 'packet', 'util'],
   sim: ['config', 'lb', 'packet', 'util'],
   dataplane: ['io', 'lb', 'packet', 'util'],
   control: ['config', 'dataplane', 'health', 'lb', 'packet', 'util'],
   daemon: ['bgp', 'config', 'control', 'dataplane', 'health', 'io', 'lb', 'metrics', 'packet', 'util'],
-  cli: ['config', 'control', 'daemon', 'decap', 'lb', 'packet', 'sim', 'util'],
+  cli: ['config', 'control', 'daemon', 'decap', 'lb', 'metrics', 'packet', 'sim', 'util'],
 };
 
 /** Files directly in src/ (log.ts, version.ts, errors.ts): anyone may import them; they import no floor. */

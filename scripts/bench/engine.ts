@@ -11,6 +11,7 @@ import { SnatAllocator } from '../../src/lb/snat.js';
 import { Engine, EngineOutput, VERDICT_PASS, VERDICT_DROP } from '../../src/lb/engine.js';
 import { PacketBatch } from '../../src/io/batch.js';
 import { BatchRunner } from '../../src/dataplane/batch-runner.js';
+import { TRAFFIC_WORDS } from '../../src/dataplane/traffic.js';
 
 const seed = hashSeed('bench');
 const FLOWS = 4096; // distinct flows per established case
@@ -203,10 +204,11 @@ export function run(): void {
     if (out.verdict !== VERDICT_PASS) throw new Error('unknown: not passed');
     add('no VIP (pass)', ns, copyNs);
   }
-  {
-    // BatchRunner over 256-slot batches of established dsr-gre flows (refill = copy per slot).
+  // BatchRunner over 256-slot batches of established dsr-gre flows (refill = copy per slot),
+  // without and with the per-VIP/backend traffic counters a worker keeps (two increments a packet).
+  for (const traffic of [null, new Float64Array(TRAFFIC_WORDS)]) {
     const { engine } = setup(1 << 16);
-    const runner = new BatchRunner(engine);
+    const runner = new BatchRunner(engine, traffic);
     const tpl = frames(FLOWS, tcp('198.18.0.20', false));
     const batch = new PacketBatch({ slots: 256, slotSize: 2048, headroom: HEAD });
     const fill = (g: number): void => {
@@ -230,7 +232,7 @@ export function run(): void {
         }
       return s;
     });
-    add('BatchRunner 256 × dsr-gre IPv4, established', ns, copyNs);
+    add(`BatchRunner 256 × dsr-gre IPv4, established${traffic ? ', traffic counters' : ''}`, ns, copyNs);
   }
   console.log(
     `Engine.process(), best of runs by CPU time; ${FLOWS} established flows per case, ${NEW_FLOWS} new flows per first-packet run; copy baseline ${copyNs.toFixed(0)} ns:`,

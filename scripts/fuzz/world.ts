@@ -9,6 +9,7 @@ import { hashSeed, type HashFieldsName } from '../../src/lb/flow-hash.js';
 import { SnatAllocator } from '../../src/lb/snat.js';
 import { VipTable, type VipSpec } from '../../src/lb/vip-table.js';
 import { BatchRunner } from '../../src/dataplane/batch-runner.js';
+import { TRAFFIC_WORDS } from '../../src/dataplane/traffic.js';
 import { PacketBatch } from '../../src/io/batch.js';
 import { LINKTYPE_ETHERNET, LINKTYPE_RAW } from '../../src/packet/index.js';
 
@@ -449,6 +450,9 @@ export interface World {
   counters: Float64Array;
 }
 
+/** One traffic-counter region for every episode (allocated once). */
+const TRAFFIC = new Float64Array(TRAFFIC_WORDS);
+
 /** A fresh data plane for one episode, built as the workers build theirs. */
 export function buildWorld(spec: WorldSpec): World {
   const tables = worldTables(spec);
@@ -462,7 +466,8 @@ export function buildWorld(spec: WorldSpec): World {
     const snat = new SnatAllocator({ tries: spec.snatTries, start: i * 7919 });
     engines.push(new Engine(ct, tables[0], snat, counters, { linkType, passiveFlags, holdPool }));
   }
-  const runners = engines.map((e) => new BatchRunner(e));
+  // Per-VIP accounting runs as in a worker (every VIP on slot 0 here; the counts are not judged).
+  const runners = engines.map((e) => new BatchRunner(e, TRAFFIC));
   // As src/dataplane/index.ts sizes slots: the largest frame plus headroom, at least 2048.
   const slotSize = Math.max(2048, (spec.mtu + 18 + HEADROOM + 63) & ~63);
   const batch = new PacketBatch({ slots: spec.slots, slotSize, headroom: HEADROOM });

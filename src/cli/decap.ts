@@ -5,6 +5,15 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { runDecap, type DecapOptions } from '../decap/run.js';
 import { parseIp } from '../packet/index.js';
+import { parseListen } from '../config/schema.js';
+import type { MetricsListen } from '../metrics/server.js';
+
+function listenArg(text: string): MetricsListen {
+  if (text.startsWith('/')) return { path: text };
+  const l = parseListen(text);
+  if (!l) throw new InvalidArgumentError(`"${text}" must be host:port, [ipv6]:port or an absolute unix socket path`);
+  return l;
+}
 
 function address(text: string, prev: string[] = []): string[] {
   if (!parseIp(text)) throw new InvalidArgumentError(`"${text}" is not an IPv4 or IPv6 address`);
@@ -35,6 +44,11 @@ export function registerDecap(program: Command): void {
     .option('--key <n>', 'RFC 2890 GRE key the load balancer sets (default: no key)', intArg(0, 0xffffffff))
     .option('--stats-interval <s>', 'seconds between counter log lines, 0 = none', intArg(0, 86400), 10)
     .option('--batch <n>', 'packets per receive batch', intArg(1, 1024), 64)
+    .option(
+      '--metrics <listen>',
+      'serve Prometheus metrics, /healthz and /readyz on host:port, [ipv6]:port or a unix socket path (default: off)',
+      listenArg,
+    )
     .option(
       '--setup',
       'also configure the host (VIPs on lo, rp_filter, arp_ignore/arp_announce); otherwise print the commands',

@@ -39,3 +39,17 @@ export function duration(ms: number): string {
   if (s < 7200) return `${Math.round(s / 60)}m`;
   return `${Math.round(s / 3600)}h`;
 }
+
+/** A rate or count with an SI suffix: 950, 12.3k, 4.56M, 1.20G ("-" for none). */
+export function si(n: number | undefined): string {
+  if (n === undefined) return '-';
+  const a = Math.abs(n);
+  if (a < 1000) return a < 10 && !Number.isInteger(n) ? n.toFixed(1) : String(Math.round(n));
+  for (const [d, u] of [
+    [1e9, 'G'],
+    [1e6, 'M'],
+    [1e3, 'k'],
+  ] as const)
+    if (a >= d) return `${(n / d).toFixed(n / d >= 100 ? 0 : n / d >= 10 ? 1 : 2)}${u}`;
+  return String(n);
+}

@@ -1,6 +1,7 @@
 // The `weir` command line: parses arguments and hands off to the library or the control client.
 // Exit codes: 0 success, 1 failure (daemon unreachable, request refused), 2 invalid config.
 // The config, Maglev and YAML modules load lazily: the daemon commands start faster without them.
+import { renderTop } from './top.js';
 import { Command, Option } from 'commander';
 import { VERSION } from '../version.js';
 import type { WeirConfig } from '../config/schema.js';
@@ -16,7 +17,7 @@ import type {
   StatusView,
   VipView,
 } from '../control/api.js';
-import { duration, keyValues, percent, table } from './format.js';
+import { duration, keyValues, percent, si, table } from './format.js';
 import { registerSimulate } from './simulate.js';
 import { registerDecap } from './decap.js';
 
@@ -216,7 +217,21 @@ function printVips(vips: VipView[]): void {
   if (vips.length === 0) return out('no VIPs configured\n');
   out(
     table(
-      ['NAME', 'ADDRESS', 'PROTO', 'MODE', 'BACKENDS', 'ACTIVE', 'TABLE', 'HASH', 'STATE', 'FINGERPRINT'],
+      [
+        'NAME',
+        'ADDRESS',
+        'PROTO',
+        'MODE',
+        'BACKENDS',
+        'ACTIVE',
+        'TABLE',
+        'HASH',
+        'STATE',
+        'PKT/S',
+        'FLOWS/S',
+        'FLOWS',
+        'FINGERPRINT',
+      ],
       vips.map((v) => [
         v.name,
         hostPort(v.address, v.port),
@@ -227,6 +242,9 @@ function printVips(vips: VipView[]): void {
         v.tableSize,
         v.hashFields,
         v.state,
+        si(v.traffic?.packetsInPerSec),
+        si(v.traffic?.newFlowsPerSec),
+        si(v.traffic?.activeFlows),
         v.fingerprint,
       ]),
     ),
@@ -237,7 +255,22 @@ function printBackends(rows: BackendView[]): void {
   if (rows.length === 0) return out('no backends\n');
   out(
     table(
-      ['VIP', 'BACKEND', 'ADDRESS', 'WEIGHT', 'STATE', 'HEALTH', 'CAUSE', 'SINCE', 'LAST PROBE', 'SLOTS', 'SHARE'],
+      [
+        'VIP',
+        'BACKEND',
+        'ADDRESS',
+        'WEIGHT',
+        'STATE',
+        'HEALTH',
+        'CAUSE',
+        'SINCE',
+        'LAST PROBE',
+        'SLOTS',
+        'SHARE',
+        'PKT/S',
+        'FLOWS/S',
+        'FLOWS',
+      ],
       rows.map((b) => {
         const lp = b.lastProbe;
         return [
@@ -252,6 +285,9 @@ function printBackends(rows: BackendView[]): void {
           lp ? `${lp.outcome} (${lp.detail}, ${Math.round(lp.latencyMs)} ms) at ${lp.at}` : '-',
           b.slots,
           percent(b.share),
+          si(b.traffic?.packetsInPerSec),
+          si(b.traffic?.newFlowsPerSec),
+          si(b.traffic?.activeFlows),
         ];
       }),
     ),
@@ -380,6 +416,22 @@ export function buildProgram(): Command {
     const b = await (await client(o)).call('backends', { vip });
     if (o.json) printJson(b);
     else printBackends(b);
+  });
+
+  withSocket(
+    program
+      .command('top')
+      .description('live view, refreshed every second: per VIP and backend rates, active flows, health, table use')
+      .option('--iterations <n>', 'stop after n refreshes (default: until interrupted)', (v) => Number(v), 0),
+  ).action(async (o: SocketOpts & { iterations: number }) => {
+    const c = await client(o);
+    const tty = process.stdout.isTTY;
+    for (let i = 0; o.iterations === 0 || i < o.iterations; i++) {
+      if (i > 0) await new Promise((r) => setTimeout(r, 1000));
+      const [v, b, ct] = await Promise.all([c.call('vips'), c.call('backends', {}), c.call('conntrackStats')]);
+      if (o.json) printJson({ vips: v, backends: b, conntrack: ct });
+      else out((tty ? '\x1b[H\x1b[2J' : i > 0 ? '\n' : '') + renderTop(v, b, ct));
+    }
   });
 
   const backend = program.command('backend').description('steer one backend');

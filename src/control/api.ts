@@ -221,6 +221,21 @@ export interface StatusView {
   metrics: string;
 }
 
+/** Per-VIP or per-backend traffic: totals since start, active flows now, rates over the last second. */
+export interface TrafficView {
+  packetsIn: number;
+  bytesIn: number;
+  packetsOut: number;
+  bytesOut: number;
+  newFlows: number;
+  activeFlows: number;
+  packetsInPerSec: number;
+  bitsInPerSec: number;
+  packetsOutPerSec: number;
+  bitsOutPerSec: number;
+  newFlowsPerSec: number;
+}
+
 export interface VipView {
   id: number;
   name: string;
@@ -238,6 +253,8 @@ export interface VipView {
   healthy: boolean;
   healthSince: string | null;
   onBackendDown: 'keep' | 'reschedule';
+  /** With an attached data plane. */
+  traffic?: TrafficView;
 }
 
 export interface BackendView {
@@ -260,6 +277,8 @@ export interface BackendView {
   damping?: BackendStatus['damping'];
   slots: number;
   share: number;
+  /** With an attached data plane. */
+  traffic?: TrafficView;
 }
 
 export interface ConnView extends ConnEntryView {

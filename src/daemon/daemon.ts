@@ -85,7 +85,7 @@ export class Daemon {
   private restarted = false;
   private metricsServer: MetricsServer | null = null;
   private selfTimer: NodeJS.Timeout | null = null;
-  private readonly reloadCount = { ok: 0, failed: 0 };
+  private readonly reloadCount = { ok: 0, failed: 0, lastOk: true, lastOkAt: Date.now() };
 
   /** weir can serve: its data plane is attached, or none is configured (the daemon alone). */
   private selfHealthy(): boolean {
@@ -128,13 +128,45 @@ export class Daemon {
         bgp: () => this.bgp?.status(this.runtime.config) ?? null,
       });
       try {
-        this.metricsServer = await startMetricsServer(listen, registry);
+        this.metricsServer = await startMetricsServer(listen, registry, { notReady: () => this.notReady() });
       } catch (e) {
         throw new Error(`cannot serve metrics on ${cfg.metrics.listen}: ${(e as Error).message}`, { cause: e });
       }
       this.log.info({ address: this.metricsServer.address }, 'metrics at GET /metrics');
     }
     health.start();
+    this.runtime.trafficSampler.start();
+  }
+
+  /** The process works: every data-plane worker it started still runs (the systemd watchdog's test). */
+  alive(): boolean {
+    const s = this.runtime.hooks.status();
+    return !s.attached || (s.running ?? 0) === (s.workers ?? 0);
+  }
+
+  /**
+   * Why weir should not get traffic now (GET /readyz; empty when ready): tables not published
+   * to every worker, a worker not running, or BGP configured and no session Established.
+   */
+  notReady(): string[] {
+    const why: string[] = [];
+    const rt = this.runtime;
+    if (rt.generation === 0) why.push('no tables published yet');
+    const s = rt.hooks.status();
+    if (wantsDataPlane(rt.config)) {
+      if (!s.attached) why.push('data plane not attached');
+      else {
+        if ((s.running ?? 0) < (s.workers ?? 0)) why.push(`${s.running}/${s.workers} data-plane workers running`);
+        const behind = (s.generations ?? []).filter((g) => g < rt.generation).length;
+        if (behind > 0) why.push(`${behind} worker(s) not yet on tables generation ${rt.generation}`);
+      }
+    }
+    if (this.bgp) {
+      const peers = this.bgp.status(rt.config).peers;
+      if (peers.length > 0 && !peers.some((p) => p.state === 'Established'))
+        why.push(`no BGP session Established (${peers.map((p) => `${p.peer} ${p.state}`).join(', ')})`);
+    }
+    return why;
   }
 
   get config(): WeirConfig {
@@ -202,7 +234,7 @@ export class Daemon {
       controlSocket: cfg.control.socket,
       dataplane: this.runtime.hooks.status(),
       hashSeed: cfg.cluster.hash_seed,
-      vips: vipsView(this.runtime).map((v) => ({
+      vips: vipsView(this.runtime, false).map((v) => ({
         name: v.name,
         fingerprint: v.fingerprint,
         state: v.state,
@@ -254,6 +286,7 @@ export class Daemon {
       const message = `${this.configFile} is invalid; the running config stays in place (${issues.length} problem${issues.length === 1 ? '' : 's'})`;
       this.lastReload = { at, ok: false, message: `${message}: ${issues.join('; ')}` };
       this.reloadCount.failed++;
+      this.reloadCount.lastOk = false;
       this.log.error({ file: this.configFile, issues }, 'reload rejected: invalid config, keeping the running one');
       throw new RejectedError(message, issues);
     }
@@ -264,6 +297,7 @@ export class Daemon {
       const message = `cannot apply ${this.configFile}; the running config stays in place: ${(e as Error).message}`;
       this.lastReload = { at, ok: false, message };
       this.reloadCount.failed++;
+      this.reloadCount.lastOk = false;
       this.log.error({ err: e }, 'reload rejected');
       throw new RejectedError(message, [(e as Error).message]);
     }
@@ -282,6 +316,8 @@ export class Daemon {
           .join('; ') || 'settings changed';
     this.lastReload = { at, ok: true, message: summary };
     this.reloadCount.ok++;
+    this.reloadCount.lastOk = true;
+    this.reloadCount.lastOkAt = Date.now();
     if (this.bgp) {
       const health = this.runtime.health!;
       for (const name of d.vipsRemoved) this.bgp.removeVip(name);

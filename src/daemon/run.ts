@@ -6,7 +6,7 @@ import { VERSION } from '../version.js';
 import { ConfigError } from '../config/load.js';
 import type { DataPlaneHooks } from '../dataplane/contract.js';
 import { Daemon } from './daemon.js';
-import { notifySystemd } from './systemd.js';
+import { SystemdNotifier } from './systemd.js';
 
 /**
  * Runs the daemon in the foreground until SIGTERM/SIGINT; resolves with the exit code
@@ -26,17 +26,26 @@ export async function runDaemon(configFile: string, opts: { hooks?: DataPlaneHoo
   }
   const log = daemon.log;
   const cfg = daemon.config;
+  const sd = new SystemdNotifier(log);
+  const serving = (): string =>
+    `serving ${daemon.config.vips.length} VIPs, tables generation ${daemon.runtime.generation}`;
   return new Promise<number>((resolve) => {
     let stopping = false;
     const onHup = () => {
       log.info('SIGHUP: reloading');
-      daemon.reload().catch(() => undefined); // the outcome is logged by reload()
+      sd.reloading();
+      // The outcome is logged by reload(); a failed reload keeps serving the old config.
+      daemon.reload().then(
+        () => sd.ready(serving()),
+        (e: unknown) => sd.ready(`${serving()}; last reload failed: ${(e as Error).message}`),
+      );
     };
     const onStop = (signal: NodeJS.Signals) => {
       if (stopping) return;
       stopping = true;
       const restart = signal === 'SIGUSR2';
       log.info({ signal }, restart ? 'stopping for a restart' : 'shutting down');
+      sd.stopping();
       // 10 s for the steps themselves, plus the BGP graceful-shutdown wait.
       const guardMs = 10_000 + (daemon.config.bgp.enabled ? daemon.config.bgp.shutdown_wait_ms : 0);
       const guard = setTimeout(() => {
@@ -78,6 +87,9 @@ export async function runDaemon(configFile: string, opts: { hooks?: DataPlaneHoo
       },
       'ready',
     );
-    notifySystemd(log, `serving ${cfg.vips.length} VIPs`);
+    sd.ready(serving());
+    // WatchdogSec=: pinged from the main thread (probes, BGP) while the data plane runs.
+    sd.startWatchdog(() => daemon.alive());
+    if (sd.enabled) log.info({ watchdogUsec: sd.watchdog }, 'systemd notified: READY=1');
   });
 }

@@ -3,6 +3,7 @@
 // tables whose inputs changed and keeps the connection table, so existing flows survive a reload.
 // With health checks (health.ts), a backend that stops serving leaves its VIP's table the way a
 // drained one does (weight 0, same identity), so instances with the same view build the same table.
+import { TrafficSampler } from './traffic.js';
 import type { Logger } from '../log.js';
 import { hashSeed } from '../lb/flow-hash.js';
 import { ConnTable } from '../lb/conntrack.js';
@@ -41,6 +42,8 @@ export class LbRuntime {
   generation = 0;
   readonly conntrack: ConnTable;
   readonly hooks: DataPlaneHooks;
+  /** Per-second rates of the data plane's per-VIP and per-backend counters (started by the daemon). */
+  readonly trafficSampler: TrafficSampler;
   readonly vipIds = new IdRegistry();
   readonly backendIds = new IdRegistry();
   /** Health checks and what they did to the tables; null when started without health checking. */
@@ -51,6 +54,7 @@ export class LbRuntime {
   private constructor(config: WeirConfig, hooks: DataPlaneHooks, opts: RuntimeOptions) {
     this.config = config;
     this.hooks = hooks;
+    this.trafficSampler = new TrafficSampler(hooks);
     this.healthTables = opts.health ? new HealthTables(this, opts.health, opts.logger) : null;
     this.conntrack = ConnTable.create({
       capacity: config.conntrack.capacity,
@@ -88,6 +92,7 @@ export class LbRuntime {
   /** Stops health probes (shutdown). */
   stop(): void {
     this.healthTables?.stop();
+    this.trafficSampler.stop();
   }
 
   /** Every VIP, in config order. */
@@ -138,11 +143,16 @@ export class LbRuntime {
   /** Publishes every VIP's tables as the next generation. */
   publish(): void {
     this.generation++;
+    const t0 = performance.now();
     this.hooks.publish(
       this.generation,
       [...this.vips.values()].map((v) => v.tables),
     );
+    this.publishObserver?.((performance.now() - t0) / 1000);
   }
+
+  /** Called with the seconds each publish took (tables message, nftables, posting to the workers). */
+  publishObserver: ((seconds: number) => void) | null = null;
 
   /**
    * Applies a validated config: builds every new or changed table first (a failure leaves the

@@ -7,9 +7,17 @@ import { CT_STATE_NAMES } from '../lb/conntrack-tcp-state.js';
 import { InvalidInputError, NotFoundError } from '../errors.js';
 import type { BackendView, ConnFilter, ConntrackStatsView, ConnView, VipView } from '../control/api.js';
 import type { LbRuntime } from './runtime.js';
+import type { VipTraffic } from '../dataplane/contract.js';
 
-export function vipsView(rt: LbRuntime): VipView[] {
+/** Per-VIP traffic with a census of the connection table (one pass), by VIP name. */
+function trafficByVip(rt: LbRuntime): Map<string, VipTraffic> {
+  return new Map((rt.hooks.traffic?.() ?? []).map((v) => [v.name, v]));
+}
+
+export function vipsView(rt: LbRuntime, withTraffic = true): VipView[] {
+  const traffic = withTraffic ? trafficByVip(rt) : new Map<string, VipTraffic>();
   return rt.vipList().map(({ cfg, tables }) => {
+    const t = traffic.get(cfg.name);
     const h = rt.health?.vip(cfg.name);
     // Backends that take new flows: slots in the table (drained and non-serving ones have none).
     const counts = tables.table.slotCounts();
@@ -33,17 +41,21 @@ export function vipsView(rt: LbRuntime): VipView[] {
       healthy,
       healthSince: h ? new Date(h.since).toISOString() : null,
       onBackendDown: cfg.on_backend_down,
+      ...(t ? { traffic: rt.trafficSampler.view(t, cfg.name) } : {}),
     };
   });
 }
 
-export function backendsView(rt: LbRuntime, vipName?: string): BackendView[] {
+export function backendsView(rt: LbRuntime, vipName?: string, withTraffic = true): BackendView[] {
   const list = vipName !== undefined ? [rt.vip(vipName)] : rt.vipList();
+  const traffic = withTraffic ? trafficByVip(rt) : new Map<string, VipTraffic>();
   return list.flatMap(({ cfg, tables }) => {
     const counts = tables.table.slotCounts();
+    const vt = traffic.get(cfg.name);
     return cfg.backends.map((b): BackendView => {
       const i = tables.table.indexOf(b.name as string);
       const t = tables.backends[i];
+      const bt = vt?.backends.find((x) => x.name === b.name);
       return {
         vip: cfg.name,
         vipId: tables.id,
@@ -56,6 +68,7 @@ export function backendsView(rt: LbRuntime, vipName?: string): BackendView[] {
         ...healthOf(rt, cfg.name, b.name as string),
         slots: counts[i],
         share: counts[i] / tables.table.size,
+        ...(bt ? { traffic: rt.trafficSampler.view(bt, cfg.name, bt.name) } : {}),
       };
     });
   });

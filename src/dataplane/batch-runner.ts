@@ -12,13 +12,51 @@ import {
   type PacketBatch,
 } from '../io/batch.js';
 import { copyBytes } from '../packet/index.js';
-import { Engine, EngineOutput, VERDICT_TX_IP, VERDICT_TX_L2 } from '../lb/engine.js';
+import { C_TX_FRAG_NEEDED, Engine, EngineOutput, VERDICT_TX_IP, VERDICT_TX_L2 } from '../lb/engine.js';
+import {
+  B_IN_PKTS,
+  B_NEW_FLOWS,
+  B_OUT_PKTS,
+  BACKEND_FIELDS,
+  TRAFFIC_BACKEND_BASE,
+  V_DROP_IN_PKTS,
+  V_DROP_OUT_PKTS,
+  VIP_FIELDS,
+} from './traffic.js';
 
 export class BatchRunner {
   private verdicts = new Uint8Array(0);
   private readonly out = new EngineOutput();
 
-  constructor(readonly engine: Engine) {}
+  /**
+   * `traffic`: this worker's per-VIP and per-backend counters (traffic.ts layout), indexed by the
+   * slots the tables carry; without it nothing is counted per VIP.
+   */
+  constructor(
+    readonly engine: Engine,
+    private readonly traffic: Float64Array | null = null,
+  ) {}
+
+  // Two increments per packet of a VIP flow: packets and bytes of its backend (forwarded) or of
+  // its VIP (not forwarded), plus one for a new flow.
+  private account(vd: number, out: EngineOutput): void {
+    const T = this.traffic!,
+      t = this.engine.tables;
+    const b = out.backend;
+    if (b >= 0) {
+      const base = TRAFFIC_BACKEND_BASE + t.backendSlot[b] * BACKEND_FIELDS;
+      if (out.newFlow !== 0) T[base + B_NEW_FLOWS]++;
+      if ((vd === VERDICT_TX_IP || vd === VERDICT_TX_L2) && out.reason !== C_TX_FRAG_NEEDED) {
+        const i = base + (out.toClient !== 0 ? B_OUT_PKTS : B_IN_PKTS);
+        T[i]++;
+        T[i + 1] += out.ipLen;
+        return;
+      }
+    }
+    const i = t.vipSlot[out.vip] * VIP_FIELDS + (out.toClient !== 0 ? V_DROP_OUT_PKTS : V_DROP_IN_PKTS);
+    T[i]++;
+    T[i + 1] += out.ipLen;
+  }
 
   /**
    * Runs slots 0..n-1 through the engine. Slots to send get META_OFF/LEN pointing at their
@@ -64,6 +102,7 @@ export class BatchRunner {
         // Where a TX_L2 frame leaves: the backend's interface (dsr-l2, next hop), else where it came in.
         M[m + META_IFINDEX] = vd === VERDICT_TX_L2 ? out.ifindex : 0;
       }
+      if (out.vip >= 0 && this.traffic !== null) this.account(vd, out);
       V[i] = vd;
     }
     engine.reclaim(now);

@@ -5,6 +5,9 @@
 // "dataplane: not attached".
 import type { MaglevTable } from '../lb/maglev.js';
 import type { ConnTable } from '../lb/conntrack.js';
+import type { VipTraffic } from './traffic.js';
+
+export type { VipTraffic, BackendTraffic } from './traffic.js';
 
 /** What the data plane needs to start: the daemon derives it from the config (instance.*). */
 export interface DataPlaneSettings {
@@ -100,6 +103,12 @@ export interface DataPlaneHooks {
    */
   publish(generation: number, vips: readonly VipTables[]): void;
   status(): DataPlaneStatus;
+  /**
+   * Optional: per-VIP and per-backend packets, bytes, new flows (summed over the workers) and
+   * active flows (a census of the connection table) of the VIPs published last. Costs one pass
+   * over the connection table; callers keep the result for a scrape.
+   */
+  traffic?(opts?: { census?: boolean }): VipTraffic[];
   /**
    * Optional: resolves once every worker forwards with `generation` or a later one, or rejects
    * after `timeoutMs` naming the workers behind. The daemon waits for it after the first publish,

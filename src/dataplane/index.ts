@@ -27,6 +27,7 @@ import {
   type WorkerInit,
 } from './shared.js';
 import { SNAT_PORT_MAX, SNAT_PORT_MIN, tablesMessage, type TableContext } from './tables.js';
+import { TRAFFIC_WORDS, TrafficSlots, type VipTraffic } from './traffic.js';
 import { linkOf, readLinks, readProc, readSys, rxQueues, type Link } from './links.js';
 import { nextHopOf, readHostView, type HostView } from './next-hops.js';
 import { XdpClassifier } from '../io/ports.js';
@@ -140,6 +141,16 @@ export function createDataPlane(opts: DataPlaneOptions = {}): DataPlaneHooks {
   let workers: WorkerHandle[] = [];
   let control: Int32Array | null = null;
   let counters: Float64Array | null = null;
+  /** Per-VIP and per-backend counters: the workers' regions and the name → slot map. */
+  let slots: TrafficSlots | null = null;
+  let conntrackRef: ConnTable | null = null;
+  const byVip = new Uint32Array(65536),
+    byBackend = new Uint32Array(65536);
+  /** The oldest table generation a worker runs. */
+  const minGeneration = (): number =>
+    counters === null || workers.length === 0
+      ? 0
+      : Math.min(...workers.map((_, w) => counters![workerCounterBase(w) + W_GENERATION]));
   let ctx: TableContext | null = null;
   let config: DataPlaneSettings | null = null;
   let table = '';
@@ -311,6 +322,11 @@ export function createDataPlane(opts: DataPlaneOptions = {}): DataPlaneHooks {
       control = new Int32Array(new SharedArrayBuffer(CTL_WORDS * 4));
       const sab = new SharedArrayBuffer(n * COUNTER_STRIDE * 8);
       counters = new Float64Array(sab);
+      const trafficSab = new SharedArrayBuffer(n * TRAFFIC_WORDS * 8);
+      slots = new TrafficSlots(
+        Array.from({ length: n }, (_, w) => new Float64Array(trafficSab, w * TRAFFIC_WORDS * 8, TRAFFIC_WORDS)),
+      );
+      conntrackRef = conntrack;
       const passiveFlags = new SharedArrayBuffer(65536);
       const holdPool = new SharedArrayBuffer(HOLD_POOL_BYTES);
       const slotSize = Math.max(2048, (mtu + 18 + HEADROOM + 63) & ~63);
@@ -329,6 +345,7 @@ export function createDataPlane(opts: DataPlaneOptions = {}): DataPlaneHooks {
           fanoutGroups,
           conntrack: conntrack.shared(),
           counters: sab,
+          traffic: trafficSab,
           stride: COUNTER_STRIDE,
           control: control!.buffer as SharedArrayBuffer,
           port: ch.port2,
@@ -455,7 +472,14 @@ export function createDataPlane(opts: DataPlaneOptions = {}): DataPlaneHooks {
           );
         }
         hopsSent = hopsKey(links, vips);
-        msg = tablesMessage(generation, vips, ctx, vips[0]?.seed ?? 0, ++pubSeq);
+        slots?.release(minGeneration());
+        const lookup = slots?.assign(generation, vips);
+        if (slots && slots.overflow.length > 0)
+          log?.warn(
+            { uncounted: slots.overflow.slice(0, 20), total: slots.overflow.length },
+            'no free traffic counter slot: these VIPs and backends are not counted per VIP/backend',
+          );
+        msg = tablesMessage(generation, vips, ctx, vips[0]?.seed ?? 0, ++pubSeq, lookup);
       } catch (e) {
         // The runtime has committed; keep the workers on their last good tables and say why.
         lastError = `generation ${generation} not published: ${(e as Error).message}`;
@@ -541,6 +565,14 @@ export function createDataPlane(opts: DataPlaneOptions = {}): DataPlaneHooks {
       }
     },
 
+    traffic(opts: { census?: boolean } = {}): VipTraffic[] {
+      if (!slots || !conntrackRef) return [];
+      slots.release(minGeneration());
+      if (opts.census === false) return slots.read();
+      conntrackRef.countByIds(byVip, byBackend);
+      return slots.read({ vip: (id) => byVip[id], backend: (id) => byBackend[id] });
+    },
+
     setHealthSink(s: PassiveHealthSink): void {
       sink = s;
     },
@@ -602,6 +634,8 @@ export function createDataPlane(opts: DataPlaneOptions = {}): DataPlaneHooks {
       tunRoutes = [];
       if (had) log?.info({ workers: had }, 'data plane detached');
       counters = null;
+      slots = null;
+      conntrackRef = null;
       control = null;
       description = 'not attached';
     },

@@ -87,6 +87,8 @@ export interface WorkerInit {
   conntrack: ConnTableShared;
   /** Float64 counters, COUNTER_STRIDE per worker. */
   counters: SharedArrayBuffer;
+  /** Float64 per-VIP and per-backend traffic counters, TRAFFIC_WORDS per worker (traffic.ts). */
+  traffic: SharedArrayBuffer;
   stride: number;
   /** Int32 control words (CTL_*). */
   control: SharedArrayBuffer;

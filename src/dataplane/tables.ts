@@ -80,8 +80,14 @@ function linkOf(
   return link ? { link } : {};
 }
 
+/** Traffic counter slots by name (traffic.ts TrafficSlots.assign); absent: nothing is counted per VIP. */
+export interface CounterSlots {
+  vip(name: string): number;
+  backend(vip: string, backend: string): number;
+}
+
 /** The engine's VipSpec for one control-plane VIP. Throws when a nat VIP has no SNAT address of its family. */
-export function vipSpecOf(v: VipTables, ctx: TableContext): Omit<VipSpec, 'maglev'> {
+export function vipSpecOf(v: VipTables, ctx: TableContext, slots?: CounterSlots): Omit<VipSpec, 'maglev'> {
   const v6 = v.address.includes(':');
   if (v.mode === 'nat' && !(v6 ? ctx.address6 : ctx.address4)) {
     throw new Error(
@@ -97,8 +103,10 @@ export function vipSpecOf(v: VipTables, ctx: TableContext): Omit<VipSpec, 'magle
     mode: v.mode,
     ...(v.synProxy ? { synProxy: v.synProxy } : {}),
     hashFields: HASH_NAMES[v.hashFields] ?? 'five-tuple',
+    ...(slots ? { counterSlot: slots.vip(v.name) } : {}),
     backends: v.backends.map((b) => ({
       id: b.id,
+      ...(slots ? { counterSlot: slots.backend(v.name, b.name) } : {}),
       name: b.name,
       address: b.address,
       port: b.port ?? 0,
@@ -128,6 +136,7 @@ export function tablesMessage(
   ctx: TableContext,
   seed: number,
   seq = generation,
+  slots?: CounterSlots,
 ): TablesMessage {
   const msg: TablesMessage = {
     type: 'tables',
@@ -135,7 +144,7 @@ export function tablesMessage(
     generation,
     opts: engineOptions(vips, ctx, seed),
     vips: vips.map((v) => ({
-      spec: vipSpecOf(v, ctx),
+      spec: vipSpecOf(v, ctx, slots),
       maglev: {
         size: v.table.size,
         seed: v.table.seed,

@@ -36,6 +36,7 @@ import { SnatAllocator } from '../lb/snat.js';
 import { VipTable } from '../lb/vip-table.js';
 import { compileTables, type TablesMessage } from './tables.js';
 import { BatchRunner } from './batch-runner.js';
+import { TRAFFIC_WORDS } from './traffic.js';
 import { ifindexOf } from './links.js';
 import {
   CTL_PUBLISHED,
@@ -159,7 +160,7 @@ function main(init: WorkerInit): void {
       linkType: tun ? LINKTYPE_RAW : LINKTYPE_ETHERNET,
     },
   );
-  const runner = new BatchRunner(engine);
+  const runner = new BatchRunner(engine, new Float64Array(init.traffic, init.index * TRAFFIC_WORDS * 8, TRAFFIC_WORDS));
   const batch = new PacketBatch({ slots: init.slots, slotSize: init.slotSize, headroom: init.headroom });
   const M = batch.meta,
     D = batch.data,

@@ -3,6 +3,8 @@
 import { createLogger } from '../log.js';
 import { applyChanges, formatChanges, missingHostChanges, tunCommands } from './host-setup.js';
 import { DecapRunner, openDecapPorts } from './runner.js';
+import { decapRegistry } from './metrics.js';
+import { startMetricsServer, type MetricsListen, type MetricsServer } from '../metrics/server.js';
 
 export interface DecapOptions {
   /** TUN device to create and write inner packets into. */
@@ -19,6 +21,8 @@ export interface DecapOptions {
   setup?: boolean;
   /** Packets per receive batch. */
   batch: number;
+  /** Serve Prometheus metrics, /healthz and /readyz here (TCP or a unix socket). */
+  metrics?: MetricsListen;
 }
 
 /** Runs decap until SIGTERM/SIGINT; resolves after the final counters are logged. */
@@ -26,6 +30,7 @@ export async function runDecap(opts: DecapOptions): Promise<void> {
   const o = { ...opts, vip: opts.vip ?? [] };
   const log = createLogger({ name: 'weir-decap' });
   if (o.tun.length === 0 || o.tun.length > 15) throw new Error(`--tun "${o.tun}" must be 1..15 bytes (IFNAMSIZ)`);
+  const listen = o.metrics;
   const host = missingHostChanges(o.vip);
   if (o.setup) applyChanges(host);
   const { ports, skipped } = openDecapPorts(o.tun);
@@ -50,6 +55,19 @@ export async function runDecap(opts: DecapOptions): Promise<void> {
     process.stderr.write(`weir decap: this host still needs (or run with --setup):\n${formatChanges(host)}\n`);
   }
   runner.start();
+  let metrics: MetricsServer | null = null;
+  if (listen) {
+    try {
+      metrics = await startMetricsServer(
+        listen,
+        decapRegistry(() => runner.counters()),
+        { notReady: () => [] },
+      );
+    } catch (e) {
+      runner.stop();
+      throw new Error(`cannot serve metrics on ${JSON.stringify(listen)}: ${(e as Error).message}`, { cause: e });
+    }
+  }
   log.info(
     {
       tun: ports.tun.name,
@@ -60,6 +78,7 @@ export async function runDecap(opts: DecapOptions): Promise<void> {
       skipped,
       hostChangesApplied: o.setup ? host.length : 0,
       hostChangesMissing: o.setup ? 0 : host.length,
+      metrics: metrics ? `http://${metrics.address}/metrics` : 'off',
     },
     'decap started',
   );
@@ -69,7 +88,7 @@ export async function runDecap(opts: DecapOptions): Promise<void> {
       process.off('SIGINT', onInt);
       runner.stop();
       log.info({ signal, counters: runner.counters() }, 'decap stopped');
-      resolve();
+      void (metrics?.close() ?? Promise.resolve()).finally(resolve);
     };
     const onTerm = (): void => stop('SIGTERM');
     const onInt = (): void => stop('SIGINT');

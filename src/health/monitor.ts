@@ -189,6 +189,8 @@ export interface HealthMonitorEvents {
 }
 
 export class HealthMonitor extends EventEmitter<HealthMonitorEvents> {
+  /** Called with every finished probe (the daemon's latency histogram); must not throw. */
+  probeObserver: ((vip: string, type: string, outcome: ProbeOutcome, latencyMs: number) => void) | null = null;
   private readonly vipsByName = new Map<string, VipEntry>();
   private readonly clock: HealthClock;
   private readonly random: () => number;
@@ -481,6 +483,7 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> {
     b.inflight = null;
     const now = this.clock.now();
     b.counters[r.outcome]++;
+    this.probeObserver?.(b.vip.spec.name, b.check.type, r.outcome, r.latencyMs);
     b.lastProbe = { outcome: r.outcome, detail: r.detail, latencyMs: r.latencyMs, at: now };
     const wasHeld = b.health.heldDown;
     this.apply(b, b.health.onProbe(r, now), wasHeld);

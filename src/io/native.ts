@@ -6,7 +6,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** The addon's ABI this TypeScript face was written for (native/addon.cc kAbiVersion). */
-export const NATIVE_ABI_VERSION = 8;
+export const NATIVE_ABI_VERSION = 9;
 
 /** Options of an AF_PACKET socket (native/af_packet.cc). */
 export interface NativePacketSocketOptions {
@@ -152,6 +152,8 @@ export interface NativeAddon {
   ethtoolSet(ifname: string, want: Partial<ReceiveAggregation>): void;
   /** Scheduling policy of the calling thread only (fifo/rr: priority 1..99; other: nice -20..19). */
   setThreadScheduling(s: { policy: 'other' | 'fifo' | 'rr'; priority?: number; nice?: number }): void;
+  /** sd_notify(3): one datagram with `state` to the AF_UNIX socket `path` ($NOTIFY_SOCKET; "@…" abstract). Throws with the errno. */
+  sdNotify(path: string, state: string): void;
 }
 
 const here = path.dirname(fileURLToPath(import.meta.url));

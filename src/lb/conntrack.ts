@@ -1371,6 +1371,23 @@ export class ConnTable {
     return out;
   }
 
+  /**
+   * Live entries per vipId and per backendId (control plane, one pass over the entries; plain
+   * reads, so a count may be off by an entry changing meanwhile). Arrays of 65536, zeroed first.
+   */
+  countByIds(byVip: Uint32Array, byBackend: Uint32Array): void {
+    byVip.fill(0);
+    byBackend.fill(0);
+    const E = this.ent;
+    for (let e = 0; e < this.capacity; e++) {
+      const base = e * ENTRY_WORDS;
+      if ((E[base + W_KEY] & K_LIVE) === 0) continue;
+      const ids = E[base + W_IDS];
+      byVip[ids >>> 16]++;
+      byBackend[ids & 0xffff]++;
+    }
+  }
+
   /** Deletes the entries matching `query` ({} deletes all). Returns how many. */
   deleteWhere(query: ConnQuery): number {
     const snap = new Int32Array(ENTRY_WORDS);

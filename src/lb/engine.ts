@@ -277,6 +277,17 @@ export class EngineOutput {
   len = 0;
   /** VERDICT_TX_L2: interface index to send on; 0 = the interface the packet came in on. */
   ifindex = 0;
+  // Per-VIP traffic accounting (the data plane counts from these, src/dataplane/traffic.ts).
+  /** Table index of the VIP the packet belongs to (TCP/UDP of a VIP flow), -1 none. */
+  vip = -1;
+  /** Table index of its backend, -1 none (yet). */
+  backend = -1;
+  /** 1: a nat reply, backend → client; 0: client → VIP. */
+  toClient = 0;
+  /** 1: the packet opened a flow (Maglev chose the backend). */
+  newFlow = 0;
+  /** IP total length of the packet as received. */
+  ipLen = 0;
 }
 
 export interface EngineOptions {
@@ -492,6 +503,8 @@ export class Engine {
     out.buf = buf;
     out.off = off;
     out.len = len;
+    out.vip = out.backend = -1;
+    out.toClient = out.newFlow = 0;
     this.minStart = off - (room < off ? room : off);
     this.now = now;
     const info = this.info,
@@ -563,6 +576,8 @@ export class Engine {
     const info = this.info,
       t = this.t,
       ct = this.ct;
+    out.vip = v;
+    out.ipLen = info.ipTotalLen;
     const bad = this.prep(buf, flags);
     if (bad !== 0) return this.drop(out, bad);
     const proto = info.protocol,
@@ -669,7 +684,9 @@ export class Engine {
         }
       }
       this.counters[C_NEW_FLOWS]++;
+      out.newFlow = 1;
     }
+    out.backend = b;
     if (e >= 0) ct.track(e, CT_DIR_ORIG, info.tcpFlags, info.ipTotalLen, now);
 
     if (mode === MODE_NAT) {
@@ -765,6 +782,14 @@ export class Engine {
       ct = this.ct;
     const e = this.lookup(buf, info.protocol, info.srcAddrOff, info.srcPort, info.dstAddrOff, info.dstPort);
     if (e < 0 || ct.lastDir !== CT_DIR_REPLY) return this.unknown(out);
+    const t = this.t,
+      v = t.vipById[ct.vipIdOf(e)];
+    if (v >= 0) {
+      out.vip = v;
+      out.backend = t.backendOf(v, ct.backendIdOf(e));
+      out.toClient = 1;
+      out.ipLen = info.ipTotalLen;
+    }
     const bad = this.prep(buf, flags);
     if (bad !== 0) return this.drop(out, bad);
     if (info.protocol === IPPROTO_TCP && ct.stateOf(e) === CT_SYN_SENT) this.synAnswered(e, info.tcpFlags);
@@ -1461,6 +1486,7 @@ export class Engine {
    */
   countTruncated(out: EngineOutput, flags: number): number {
     this.counters[C_RX]++;
+    out.vip = out.backend = -1;
     return this.drop(out, (flags & TP_STATUS_GSO_TCP) !== 0 ? C_DROP_GSO : C_DROP_TRUNCATED);
   }
 

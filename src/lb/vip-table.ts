@@ -48,6 +48,8 @@ export interface BackendEntrySpec {
    * kernel's IP output (absent: the kernel routes them).
    */
   link?: { ifindex: number; mac: string; nextHop?: string };
+  /** Index of the backend's traffic counters (the data plane assigns it, stable per name); default 0 = not counted. */
+  counterSlot?: number;
 }
 
 export interface VipSpec {
@@ -66,6 +68,8 @@ export interface VipSpec {
   snat?: { v4?: string; v6?: string; portMin: number; portMax: number };
   /** nat TCP VIPs: SYN proxy (default 'off' here; the config's default is 'auto'); ignored for other VIPs. */
   synProxy?: SynProxyName;
+  /** Index of the VIP's traffic counters (the data plane assigns it, stable per name); default 0 = not counted. */
+  counterSlot?: number;
 }
 
 export interface EngineTableOptions {
@@ -104,6 +108,11 @@ function addrBytes(text: string, what: string): Uint8Array {
   const b = parseIp(text);
   if (!b) throw new Error(`${what}: "${text}" is not an IPv4 or IPv6 address`);
   return b;
+}
+function slotOf(slot: number | undefined, what: string): number {
+  if (slot === undefined) return 0;
+  if (!Number.isInteger(slot) || slot < 0) throw new Error(`${what}: counterSlot must be an integer >= 0, got ${slot}`);
+  return slot;
 }
 function word(buf: Uint8Array, i: number): number {
   return (buf[i] << 24) | (buf[i + 1] << 16) | (buf[i + 2] << 8) | buf[i + 3];
@@ -151,6 +160,8 @@ export class VipTable {
   readonly vipSnatMax: Uint16Array;
   /** vipId → VIP index, -1 if absent. */
   readonly vipById: Int32Array;
+  /** Traffic counter slot of each VIP (VipSpec.counterSlot). */
+  readonly vipSlot: Int32Array;
 
   // per backend (global index b)
   readonly backendCount: number;
@@ -170,6 +181,8 @@ export class VipTable {
   readonly backendHopMac: Uint8Array;
   /** dsr-gre: the outer header template towards each backend (null in other modes). */
   readonly backendTunnel: readonly (GreTunnel | null)[];
+  /** Traffic counter slot of each backend (BackendEntrySpec.counterSlot). */
+  readonly backendSlot: Int32Array;
   /** Number of distinct SNAT pools (for the allocator). */
   readonly snatPools: number;
 
@@ -234,6 +247,7 @@ export class VipTable {
     this.vipSnatMin = new Uint16Array(n);
     this.vipSnatMax = new Uint16Array(n);
     this.vipById = new Int32Array(65536).fill(-1);
+    this.vipSlot = new Int32Array(n);
     const maglev: MaglevTable[] = [];
 
     const m = vips.reduce((s, v) => s + v.backends.length, 0);
@@ -249,6 +263,7 @@ export class VipTable {
     this.backendIfMac = new Uint8Array(m * 6);
     this.backendHasHop = new Uint8Array(m);
     this.backendHopMac = new Uint8Array(m * 6);
+    this.backendSlot = new Int32Array(m);
     const tunnels: (GreTunnel | null)[] = [];
     const bnames: string[] = [];
 
@@ -281,6 +296,7 @@ export class VipTable {
       if (this.vipById[spec.id] >= 0) throw new Error(`${where}: id ${spec.id} is used twice`);
       this.vipById[spec.id] = v;
       this.vipId[v] = spec.id;
+      this.vipSlot[v] = slotOf(spec.counterSlot, where);
       const mode = MODE_NAMES.indexOf(spec.mode);
       if (mode < 0) throw new Error(`${where}: unknown mode ${spec.mode}`);
       this.vipMode[v] = mode;
@@ -329,6 +345,7 @@ export class VipTable {
         const ba = addrBytes(be.address, `${bw} address`);
         const bfam = ba.length === 16 ? 6 : 4;
         this.backendId[b] = be.id;
+        this.backendSlot[b] = slotOf(be.counterSlot, bw);
         this.backendFamily[b] = bfam;
         this.backendAddr.set(ba, b * 16);
         if (bfam === 4) this.backendAddr4[b] = word(ba, 0);

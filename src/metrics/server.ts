@@ -1,9 +1,10 @@
-// HTTP endpoint for Prometheus: GET /metrics renders the registry (text format 0.0.4) on a
-// TCP address or a unix socket; any other path is 404.
+// HTTP endpoint for Prometheus and health checkers, on a TCP address or a unix socket:
+// GET /metrics renders the registry (text format 0.0.4), GET /healthz answers while the process
+// serves requests, GET /readyz answers 200 when `ready()` has no complaint and 503 with the
+// complaints otherwise (systemd, Kubernetes probes, load-balancer checks). Any other path is 404.
 import http from 'node:http';
 import { lstatSync, unlinkSync } from 'node:fs';
-import { CONTENT_TYPE } from './exposition.js';
-import type { Registry } from './registry.js';
+import type { Registry } from 'prom-client';
 
 export type MetricsListen = { host: string; port: number } | { path: string };
 
@@ -13,35 +14,68 @@ export interface MetricsServer {
   close(): Promise<void>;
 }
 
-function handle(registry: Registry, req: http.IncomingMessage, res: http.ServerResponse): void {
+export interface HealthEndpoints {
+  /** Reasons the process is not ready to serve; empty when ready. */
+  notReady(): string[];
+}
+
+const TEXT = 'text/plain; charset=utf-8';
+
+async function handle(
+  registry: Registry,
+  health: HealthEndpoints | undefined,
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+): Promise<void> {
   const path = (req.url ?? '/').split('?')[0];
-  if (path !== '/metrics') {
-    res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' }).end('not found: metrics are at /metrics\n');
+  const known = path === '/metrics' || (health !== undefined && (path === '/healthz' || path === '/readyz'));
+  if (!known) {
+    res
+      .writeHead(404, { 'content-type': TEXT })
+      .end(`not found: metrics are at /metrics${health ? ', health at /healthz and /readyz' : ''}\n`);
     return;
   }
   if (req.method !== 'GET' && req.method !== 'HEAD') {
-    res.writeHead(405, { allow: 'GET, HEAD', 'content-type': 'text/plain; charset=utf-8' }).end('method not allowed\n');
+    res.writeHead(405, { allow: 'GET, HEAD', 'content-type': TEXT }).end('method not allowed\n');
     return;
   }
+  let status = 200;
+  let type = TEXT;
   let body: string;
-  try {
-    body = registry.render();
-  } catch (e) {
-    res
-      .writeHead(500, { 'content-type': 'text/plain; charset=utf-8' })
-      .end(`metrics collection failed: ${(e as Error).message}\n`);
-    return;
+  if (path === '/healthz') body = 'ok\n';
+  else if (path === '/readyz') {
+    let why: string[];
+    try {
+      why = health!.notReady();
+    } catch (e) {
+      why = [`readiness check failed: ${(e as Error).message}`];
+    }
+    status = why.length === 0 ? 200 : 503;
+    body = why.length === 0 ? 'ready\n' : `not ready:\n${why.map((w) => `- ${w}\n`).join('')}`;
+  } else {
+    try {
+      body = await registry.metrics();
+      type = registry.contentType;
+    } catch (e) {
+      status = 500;
+      body = `metrics collection failed: ${(e as Error).message}\n`;
+    }
   }
-  res.writeHead(200, { 'content-type': CONTENT_TYPE, 'content-length': Buffer.byteLength(body) });
+  res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body) });
   res.end(req.method === 'HEAD' ? undefined : body);
 }
 
 /**
- * Starts serving `registry`. A leftover unix socket at `path` is replaced (any other file there
- * is an error). Rejects with the listen error (EADDRINUSE, EACCES, ...).
+ * Starts serving `registry` (and, with `health`, /healthz and /readyz). A leftover unix socket at
+ * `path` is replaced (any other file there is an error). Rejects with the listen error
+ * (EADDRINUSE, EACCES, ...).
  */
-export function startMetricsServer(listen: MetricsListen, registry: Registry): Promise<MetricsServer> {
-  const server = http.createServer((req, res) => handle(registry, req, res));
+export function startMetricsServer(
+  listen: MetricsListen,
+  registry: Registry,
+  health?: HealthEndpoints,
+): Promise<MetricsServer> {
+  const server = http.createServer((req, res) => void handle(registry, health, req, res));
   server.keepAliveTimeout = 5000;
   if ('path' in listen) {
     let st;

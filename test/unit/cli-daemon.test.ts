@@ -103,14 +103,17 @@ describe('the CLI against a daemon with a fed data plane', () => {
     assert.equal(t.status, 0, t.stderr);
     const lines = t.stdout.trimEnd().split('\n');
     assert.equal(lines.length, 3);
-    assert.match(lines[0], /^NAME\s+ADDRESS\s+PROTO\s+MODE\s+BACKENDS\s+ACTIVE\s+TABLE\s+HASH\s+STATE\s+FINGERPRINT$/);
+    assert.match(
+      lines[0],
+      /^NAME\s+ADDRESS\s+PROTO\s+MODE\s+BACKENDS\s+ACTIVE\s+TABLE\s+HASH\s+STATE\s+PKT\/S\s+FLOWS\/S\s+FLOWS\s+FINGERPRINT$/,
+    );
     assert.match(
       lines[1],
-      /^web\s+198\.18\.100\.1:80\s+tcp\s+nat\s+2\s+2\s+251\s+five-tuple\s+serving\s+[0-9a-f]{16}$/,
+      /^web\s+198\.18\.100\.1:80\s+tcp\s+nat\s+2\s+2\s+251\s+five-tuple\s+serving\s+-\s+-\s+-\s+[0-9a-f]{16}$/,
     );
     assert.match(
       lines[2],
-      /^dns6\s+\[fd00::53\]:53\s+udp\s+dsr-gre\s+2\s+2\s+101\s+five-tuple\s+serving\s+[0-9a-f]{16}$/,
+      /^dns6\s+\[fd00::53\]:53\s+udp\s+dsr-gre\s+2\s+2\s+101\s+five-tuple\s+serving\s+-\s+-\s+-\s+[0-9a-f]{16}$/,
     );
     // Columns line up: every row's ADDRESS starts where the header's does.
     const col = lines[0].indexOf('ADDRESS');
@@ -139,11 +142,11 @@ describe('the CLI against a daemon with a fed data plane', () => {
     const t = weir('backends', 'dns6', ...S);
     assert.match(
       t.stdout,
-      /^VIP\s+BACKEND\s+ADDRESS\s+WEIGHT\s+STATE\s+HEALTH\s+CAUSE\s+SINCE\s+LAST PROBE\s+SLOTS\s+SHARE$/m,
+      /^VIP\s+BACKEND\s+ADDRESS\s+WEIGHT\s+STATE\s+HEALTH\s+CAUSE\s+SINCE\s+LAST PROBE\s+SLOTS\s+SHARE\s+PKT\/S\s+FLOWS\/S\s+FLOWS$/m,
     );
     assert.match(
       t.stdout,
-      /^dns6\s+r1\s+\[fd00:1::1\]:53\s+100\s+active\s+up\s+config\s+\d{4}-\d\d-\d\dT\S+Z\s+-\s+\d+\s+\d+\.\d\d%$/m,
+      /^dns6\s+r1\s+\[fd00:1::1\]:53\s+100\s+active\s+up\s+config\s+\d{4}-\d\d-\d\dT\S+Z\s+-\s+\d+\s+\d+\.\d\d%\s+-\s+-\s+-$/m,
     );
     const bad = weir('backends', 'nope', ...S);
     assert.equal(bad.status, 1);

@@ -196,7 +196,7 @@ test('a backend whose server stops is marked down, its VIP table is rebuilt with
   assert.equal(text.status, 0, text.stderr);
   assert.match(
     text.stdout,
-    /^web\s+b\s+127\.0\.0\.1:\d+\s+100\s+active\s+down\s+active\s+\S+Z\s+fail \(.*\) at \S+\s+0\s+0\.00%$/m,
+    /^web\s+b\s+127\.0\.0\.1:\d+\s+100\s+active\s+down\s+active\s+\S+Z\s+fail \(.*\) at \S+\s+0\s+0\.00%\s+-\s+-\s+-$/m,
   );
 });
 
@@ -229,7 +229,7 @@ test('a metrics scrape over HTTP has the expected series and passes promtool che
     'weir_backend_serving{vip="web",backend="b"} 0',
     'weir_config_reloads_total{result="success"} 0',
     'weir_dataplane_attached 1',
-    'weir_dataplane_stats{name="rx_packets"} 7',
+    'weir_dataplane_events_total{event="rx_packets"} 7',
     'weir_conntrack_capacity 1024',
     `weir_config_generation ${daemon.runtime.generation}`,
   ]) {

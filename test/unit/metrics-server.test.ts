@@ -1,10 +1,10 @@
 // The metrics endpoint over HTTP: a scrape on 127.0.0.1 (ephemeral port) and on a unix socket,
-// 404 elsewhere, 500 when a collect callback fails.
+// /healthz and /readyz, 404 elsewhere, 500 when a collect callback fails.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import { existsSync } from 'node:fs';
-import { Registry } from '../../src/metrics/registry.js';
+import { Counter, Gauge, Registry, collectedCounter, collectedGauge } from '../../src/metrics/registry.js';
 import { startMetricsServer } from '../../src/metrics/server.js';
 import { tempDir } from '../helpers/tmp.js';
 
@@ -40,12 +40,11 @@ function get(target: { port: number } | { socketPath: string }, urlPath: string,
 
 function registry(): { r: Registry; rx: Float64Array } {
   const r = new Registry();
-  r.counter({ name: 'weir_reloads_total', help: 'Config reloads.' }).inc(3);
+  new Counter({ name: 'weir_reloads_total', help: 'Config reloads.', registers: [r] }).inc(3);
   const rx = new Float64Array([10, 20]);
-  r.collect({
+  collectedCounter(r, {
     name: 'weir_rx_packets_total',
     help: 'rx',
-    type: 'counter',
     labelNames: ['worker'],
     collect: () => Array.from(rx, (value, i) => ({ labels: { worker: i }, value })),
   });
@@ -63,7 +62,7 @@ test('GET /metrics on 127.0.0.1 with an ephemeral port serves the registry as te
     const a = await get({ port }, '/metrics');
     assert.equal(a.status, 200);
     assert.equal(a.type, 'text/plain; version=0.0.4; charset=utf-8');
-    assert.equal(a.body, r.render());
+    assert.equal(a.body, await r.metrics());
     assert.match(a.body, /^weir_reloads_total 3$/m);
     assert.match(a.body, /^weir_rx_packets_total\{worker="1"\} 20$/m);
     rx[1] = 21; // the collect callback is read at scrape time
@@ -81,11 +80,10 @@ test('GET /metrics on 127.0.0.1 with an ephemeral port serves the registry as te
 
 test('a failing collect callback makes the scrape a 500 that says why, not a partial page', async () => {
   const r = new Registry();
-  r.gauge({ name: 'weir_ok', help: 'ok' }).set(1);
-  r.collect({
+  new Gauge({ name: 'weir_ok', help: 'ok', registers: [r] }).set(1);
+  collectedGauge(r, {
     name: 'weir_broken',
     help: 'b',
-    type: 'gauge',
     collect: () => {
       throw new Error('shared memory gone');
     },
@@ -109,7 +107,7 @@ test('GET /metrics over a unix socket works, and close() removes the socket', as
     assert.equal(srv.address, sock);
     const a = await get({ socketPath: sock }, '/metrics');
     assert.equal(a.status, 200);
-    assert.equal(a.body, r.render());
+    assert.equal(a.body, await r.metrics());
   } finally {
     await srv.close();
   }
@@ -124,5 +122,39 @@ test('listening on a port already in use rejects with EADDRINUSE', async () => {
     await assert.rejects(startMetricsServer({ host: '127.0.0.1', port }, r), { code: 'EADDRINUSE' });
   } finally {
     await first.close();
+  }
+});
+
+test('/healthz answers 200 while the process serves; /readyz is 503 with the reasons until notReady() has none', async () => {
+  const { r } = registry();
+  let why = ['no tables published yet', '1/2 data-plane workers running'];
+  const srv = await startMetricsServer({ host: '127.0.0.1', port: 0 }, r, { notReady: () => why });
+  try {
+    const port = Number(srv.address.split(':')[1]);
+    const h = await get({ port }, '/healthz');
+    assert.equal(h.status, 200);
+    assert.equal(h.body, 'ok\n');
+    const nr = await get({ port }, '/readyz');
+    assert.equal(nr.status, 503);
+    assert.equal(nr.body, 'not ready:\n- no tables published yet\n- 1/2 data-plane workers running\n');
+    why = [];
+    const ok = await get({ port }, '/readyz');
+    assert.equal(ok.status, 200);
+    assert.equal(ok.body, 'ready\n');
+    assert.equal((await get({ port }, '/readyz', 'POST')).status, 405);
+  } finally {
+    await srv.close();
+  }
+});
+
+test('without health callbacks /healthz and /readyz are 404', async () => {
+  const { r } = registry();
+  const srv = await startMetricsServer({ host: '127.0.0.1', port: 0 }, r);
+  try {
+    const port = Number(srv.address.split(':')[1]);
+    assert.equal((await get({ port }, '/healthz')).status, 404);
+    assert.equal((await get({ port }, '/readyz')).status, 404);
+  } finally {
+    await srv.close();
   }
 });
