@@ -4,18 +4,33 @@
 // glibc, or WEIR_BUILD_FROM_SOURCE=1) it builds native/ with node-gyp against the headers of the
 // node that runs this script, so the build never tries to download headers.
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 const require = createRequire(import.meta.url);
 
+/** The addon ABI this weir's TypeScript expects (dist/ in a package, src/ in a clone). */
+function expectedAbi() {
+  for (const f of ['dist/src/io/native.js', 'src/io/native.ts']) {
+    const p = path.join(root, f);
+    if (!existsSync(p)) continue;
+    const m = /NATIVE_ABI_VERSION = (\d+)/.exec(readFileSync(p, 'utf8'));
+    if (m) return Number(m[1]);
+  }
+  return undefined;
+}
+
 function usablePrebuild() {
   const file = path.join(root, 'prebuilds', `${process.platform}-${process.arch}`, 'weir.node');
   if (!existsSync(file)) return { file, why: 'none for this platform' };
   try {
-    require(file).abiVersion();
+    // A prebuild left from an older weir loads but is stale: the loader would refuse it later.
+    const abi = require(file).abiVersion();
+    const want = expectedAbi();
+    if (want !== undefined && abi !== want)
+      return { file, why: `it is stale (addon ABI ${abi}, this weir needs ${want})` };
     return { file };
   } catch (err) {
     return { file, why: `it does not load here: ${err.message.split('\n')[0]}` };
