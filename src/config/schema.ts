@@ -17,6 +17,8 @@ export const DEFAULT_CT_TIMEOUTS = {
   time_wait: DEFAULT_TIMEOUTS.timeWait,
   close: DEFAULT_TIMEOUTS.close,
   udp: DEFAULT_TIMEOUTS.udp,
+  udp_unreplied: DEFAULT_TIMEOUTS.udpUnreplied,
+  udp_replied: DEFAULT_TIMEOUTS.udpReplied,
   icmp: DEFAULT_TIMEOUTS.icmp,
 } as const;
 
@@ -36,6 +38,8 @@ export const DEFAULTS = {
   bfdIntervalMs: 300,
   bfdMultiplier: 3,
   grRestartTime: 30,
+  snatPortMin: 10240,
+  snatPortMax: 32767,
 } as const;
 
 /** Error function: "is required" when the key is absent, the field's own sentence otherwise. */
@@ -191,12 +195,10 @@ export const backendSchema = map({
     .optional()
     .meta({ description: 'Backend identity for Maglev and the CLI; default "address:port".' }),
   address: ipAddress.meta({ description: 'Backend IP address.' }),
-  port: port
-    .optional()
-    .meta({
-      description:
-        'Backend port; default the VIP port. Not allowed when the VIP takes all ports, or in DSR modes unless equal to the VIP port.',
-    }),
+  port: port.optional().meta({
+    description:
+      'Backend port; default the VIP port. Not allowed when the VIP takes all ports, or in DSR modes unless equal to the VIP port.',
+  }),
   weight: int(0, MAX_WEIGHT)
     .default(DEFAULTS.weight)
     .meta({ description: 'Relative share of Maglev slots; 0 takes no new flows.' }),
@@ -248,7 +250,16 @@ export const ctTimeoutsSchema = map({
   close_wait: seconds().default(DEFAULT_CT_TIMEOUTS.close_wait),
   time_wait: seconds().default(DEFAULT_CT_TIMEOUTS.time_wait),
   close: seconds().default(DEFAULT_CT_TIMEOUTS.close),
-  udp: seconds().default(DEFAULT_CT_TIMEOUTS.udp),
+  udp: seconds()
+    .default(DEFAULT_CT_TIMEOUTS.udp)
+    .meta({ description: 'UDP flows of dsr VIPs, and nat UDP flows once traffic went both ways twice (a stream).' }),
+  udp_unreplied: seconds()
+    .default(DEFAULT_CT_TIMEOUTS.udp_unreplied)
+    .meta({ description: 'nat UDP flows the backend has not answered yet.' }),
+  udp_replied: seconds().default(DEFAULT_CT_TIMEOUTS.udp_replied).meta({
+    description:
+      'nat UDP flows answered but not yet both ways twice (a DNS query and its answer): their SNAT port is free again this soon.',
+  }),
   icmp: seconds().default(DEFAULT_CT_TIMEOUTS.icmp),
 });
 
@@ -289,12 +300,10 @@ export const bgpPeerSchema = map({
       description:
         'TCP-MD5 password (RFC 2385) of the session; prefer password_file, which keeps the secret out of this file.',
     }),
-  password_file: str('must be a path to the file that holds the TCP-MD5 password', undefined, 4096)
-    .optional()
-    .meta({
-      description:
-        'File holding the TCP-MD5 password (one trailing newline ignored); relative to the config file; must not be readable by other users.',
-    }),
+  password_file: str('must be a path to the file that holds the TCP-MD5 password', undefined, 4096).optional().meta({
+    description:
+      'File holding the TCP-MD5 password (one trailing newline ignored); relative to the config file; must not be readable by other users.',
+  }),
   bfd: bfdSchema.prefault({}),
 });
 
@@ -309,12 +318,10 @@ export const gracefulRestartSchema = map({
   restart_time: int(1, 4095, 'must be a whole number of seconds 1..4095')
     .default(DEFAULTS.grRestartTime)
     .meta({ description: "Seconds routers keep weir's routes after a planned restart closes the sessions." }),
-  state_file: str('must be an absolute path', /^\//, 4096)
-    .optional()
-    .meta({
-      description:
-        'Where a planned restart saves the connection table; default <control socket directory>/<instance.name>.restart.',
-    }),
+  state_file: str('must be an absolute path', /^\//, 4096).optional().meta({
+    description:
+      'Where a planned restart saves the connection table; default <control socket directory>/<instance.name>.restart.',
+  }),
 });
 
 export const bgpSchema = map({
@@ -374,7 +381,31 @@ export const instanceSchema = map({
   addresses: z
     .array(ipAddress, { error: says('must be a list of IP addresses') })
     .default([])
-    .meta({ description: "weir's own addresses: SNAT source (nat) and GRE outer source (dsr-gre)." }),
+    .meta({
+      description:
+        "weir's own addresses: the first of each family is the GRE outer source (dsr-gre) and, without snat_addresses, the SNAT source (nat).",
+    }),
+  snat_addresses: z
+    .array(ipAddress, { error: says('must be a list of IP addresses') })
+    .max(64, { error: 'must list at most 64 addresses' })
+    .default([])
+    .meta({
+      description:
+        'The SNAT pool of nat VIPs (IPv4 and IPv6; a VIP uses those of its family). Each address adds snat_ports worth of flows per backend address, port and protocol (README "SNAT ports"). Default: the first instance address of each family.',
+    }),
+  snat_ports: map({
+    min: int(1, 65535, 'must be a port number 1..65535')
+      .default(DEFAULTS.snatPortMin)
+      .meta({ description: 'Lowest SNAT source port.' }),
+    max: int(1, 65535, 'must be a port number 1..65535')
+      .default(DEFAULTS.snatPortMax)
+      .meta({ description: 'Highest SNAT source port (at least min).' }),
+  })
+    .prefault({})
+    .meta({
+      description:
+        "Source ports nat flows get on each SNAT address. The default stays below the kernel's ephemeral range (32768..60999) so the host's own connections from the same address never collide; an address only weir uses can take 1024..65535.",
+    }),
   interfaces: z
     .array(str('must be an interface name (1..15 characters, no "/" or spaces)', /^[^\s/]{1,15}$/, 15), {
       error: says('must be a list of interface names'),
@@ -425,12 +456,10 @@ export const instanceSchema = map({
       description:
         'GRO and LRO on instance.interfaces (afpacket, afxdp): off (weir turns both off while it runs and restores them when it stops: its frames are MTU-sized, and an aggregated super-frame would be dropped as dropGso) or keep (leave them as they are).',
     }),
-  busy_poll_us: int(0, 1000)
-    .default(DEFAULTS.busyPollUs)
-    .meta({
-      description:
-        'Microseconds an idle worker keeps watching its rings before it sleeps in poll(): saves a wakeup per packet at moderate load, costs CPU while idle. 0 = sleep at once.',
-    }),
+  busy_poll_us: int(0, 1000).default(DEFAULTS.busyPollUs).meta({
+    description:
+      'Microseconds an idle worker keeps watching its rings before it sleeps in poll(): saves a wakeup per packet at moderate load, costs CPU while idle. 0 = sleep at once.',
+  }),
   unknown_traffic: oneOf(['pass', 'drop'] as const)
     .default('pass')
     .meta({ description: 'Packets that match no VIP: pass (the kernel handles them) or drop (counted).' }),

@@ -10,6 +10,13 @@ export function dataPlaneSettings(cfg: WeirConfig): DataPlaneSettings {
     io: i.io,
     interfaces: [...i.interfaces],
     addresses: [...i.addresses],
+    snatAddresses: i.snat_addresses.length
+      ? [...i.snat_addresses]
+      : [i.addresses.find((a) => !a.includes(':')), i.addresses.find((a) => a.includes(':'))].filter(
+          (a): a is string => a !== undefined,
+        ),
+    snatPortMin: i.snat_ports.min,
+    snatPortMax: i.snat_ports.max,
     workers: i.workers,
     tunName: i.tun_name,
     xdpMode: i.xdp_mode,

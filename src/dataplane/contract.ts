@@ -12,8 +12,12 @@ export interface DataPlaneSettings {
   name: string;
   io: 'afpacket' | 'afxdp' | 'tun';
   interfaces: readonly string[];
-  /** weir's own addresses: the first of each family is the SNAT and GRE source. */
+  /** weir's own addresses: the first of each family is the GRE source. */
   addresses: readonly string[];
+  /** The SNAT pool of nat VIPs (either family) and the source ports used on each address. */
+  snatAddresses: readonly string[];
+  snatPortMin: number;
+  snatPortMax: number;
   workers: number | 'auto';
   tunName: string;
   xdpMode: 'native' | 'generic';

@@ -26,7 +26,7 @@ import {
   workerCounterBase,
   type WorkerInit,
 } from './shared.js';
-import { SNAT_PORT_MAX, SNAT_PORT_MIN, tablesMessage, type TableContext } from './tables.js';
+import { snatPool, tablesMessage, type TableContext } from './tables.js';
 import { linkOf, readLinks, readProc, readSys, rxQueues, type Link } from './links.js';
 import { nextHopOf, readHostView, type HostView } from './next-hops.js';
 import { XdpClassifier } from '../io/ports.js';
@@ -118,9 +118,11 @@ function tunPreflight(s: DataPlaneSettings, snat: readonly string[]): void {
   }
 }
 
-/** The SNAT addresses nat VIPs use: the first instance address of each family. */
+/** The SNAT addresses nat VIPs use (the pool, both families), none without a nat VIP. */
 function snatAddresses(ctx: TableContext, vips: readonly { mode: string }[]): string[] {
-  return vips.some((v) => v.mode === 'nat') ? [ctx.address4, ctx.address6].filter((a): a is string => !!a) : [];
+  if (!vips.some((v) => v.mode === 'nat')) return [];
+  const p = snatPool(ctx);
+  return [...p.v4, ...p.v6];
 }
 
 interface WorkerHandle {
@@ -256,6 +258,7 @@ export function createDataPlane(opts: DataPlaneOptions = {}): DataPlaneHooks {
         mtu,
         unknownTraffic: inst.unknownTraffic,
         fragments: inst.fragments,
+        snat: { addresses: inst.snatAddresses, portMin: inst.snatPortMin, portMax: inst.snatPortMax },
       };
       if (tun) tunPreflight(settings, settings.natVips ? snatAddresses(ctx, [{ mode: 'nat' }]) : []);
       table = nftTableName(inst.name);
@@ -270,8 +273,8 @@ export function createDataPlane(opts: DataPlaneOptions = {}): DataPlaneHooks {
             const queues = rxQueues(ifname);
             const c = new XdpClassifier(ifname, {
               queues,
-              snatPortMin: SNAT_PORT_MIN,
-              snatPortMax: SNAT_PORT_MAX,
+              snatPortMin: inst.snatPortMin,
+              snatPortMax: inst.snatPortMax,
               mac: parseMac(readSys(ifname, 'address'))!,
               native: inst.xdpMode === 'native',
               frags: mtu > XDP_PAGE_MTU,
@@ -490,7 +493,12 @@ export function createDataPlane(opts: DataPlaneOptions = {}): DataPlaneHooks {
         }
       } else if (!opts.noNft) {
         // Drops first, so the kernel is off a new VIP before weir starts forwarding it.
-        const drops = { vips: [...new Set(vips.map((v) => v.address))], snat };
+        const drops = {
+          vips: [...new Set(vips.map((v) => v.address))],
+          snat,
+          portMin: config.snatPortMin,
+          portMax: config.snatPortMax,
+        };
         const script = ingressRuleset(table, config.interfaces, drops);
         if (!nftInstalled || script !== nftApplied) {
           try {

@@ -534,15 +534,25 @@ export class Engine {
     return this.l2Out(buf, b, out, C_TX_L2);
   }
 
-  // A nat entry's SNAT address is still its VIP's: replies to a SNAT address a reload took away
-  // would no longer come back through weir, so such a flow is scheduled again.
+  // A nat entry's SNAT address is still in its VIP's pool: replies to a SNAT address a reload
+  // took away would no longer come back through weir, so such a flow is scheduled again.
   private snatIsCurrent(e: number, v: number): boolean {
-    const t = this.t;
-    if (this.info.ipVersion === 4) return this.ct.snatAddr4(e) === t.vipSnatAddr4[v] >>> 0;
+    const t = this.t,
+      base = t.vipSnatBase[v],
+      end = base + t.vipSnatCount[v];
+    if (this.info.ipVersion === 4) {
+      const s = this.ct.snatAddr4(e) | 0;
+      for (let i = base; i < end; i++) if (t.snatAddr4[i] === s) return true;
+      return false;
+    }
     const a = this.a6;
     this.ct.copyAddr6(e, 3, a, 0);
-    for (let i = 0; i < 16; i++) if (a[i] !== t.vipSnatAddr[v * 16 + i]) return false;
-    return true;
+    for (let i = base; i < end; i++) {
+      let j = 0;
+      while (j < 16 && a[j] === t.snatAddr[i * 16 + j]) j++;
+      if (j === 16) return true;
+    }
+    return false;
   }
 
   // New source and destination (entry addresses by copyAddr6 index: 0 client, 1 VIP, 2 backend,
@@ -567,12 +577,16 @@ export class Engine {
       snat = this.snat;
     const pool = t.vipSnatPool[v],
       min = t.vipSnatMin[v],
-      max = t.vipSnatMax[v];
+      nAddr = t.vipSnatCount[v];
     const bport = t.backendPort[b] !== 0 ? t.backendPort[b] : info.dstPort;
     const proto = info.protocol;
     for (let i = 0; i < snat.tries; i++) {
-      const port = snat.propose(pool, min, max);
-      if (port === 0) break;
+      // One candidate (address, port) of the pool's addresses × ports: consecutive candidates
+      // take the addresses in turn, then the next port.
+      const c = snat.propose(pool, 1, nAddr * (t.vipSnatMax[v] - min + 1));
+      if (c === 0) break;
+      const sa = t.vipSnatBase[v] + ((c - 1) % nAddr),
+        port = min + (((c - 1) / nAddr) | 0);
       let e: number;
       if (info.ipVersion === 4) {
         e = ct.insertNat4(
@@ -585,7 +599,7 @@ export class Engine {
           t.backendId[b],
           t.backendAddr4[b],
           bport,
-          t.vipSnatAddr4[v],
+          t.snatAddr4[sa],
           port,
           now,
         );
@@ -594,7 +608,7 @@ export class Engine {
         const a = this.a6;
         for (let j = 0; j < 16; j++) {
           a[j] = t.backendAddr[b * 16 + j];
-          a[16 + j] = t.vipSnatAddr[v * 16 + j];
+          a[16 + j] = t.snatAddr[sa * 16 + j];
         }
         ct.stageReply6(a, 0, bport, 16, port);
         e = ct.insertStaged(t.vipId[v], t.backendId[b], now, true);

@@ -9,7 +9,14 @@ import { NotFoundError } from '../../src/errors.js';
 import { IdRegistry, MAX_ID } from '../../src/daemon/registry.js';
 import { detachedDataPlane } from '../../src/dataplane/contract.js';
 import { feedDataPlane, type FlowSpec } from '../helpers/control-harness.js';
-import { backendsView, conntrackFlush, conntrackList, conntrackStats, vipsView } from '../../src/daemon/views.js';
+import {
+  backendsView,
+  conntrackFlush,
+  conntrackList,
+  conntrackStats,
+  snatView,
+  vipsView,
+} from '../../src/daemon/views.js';
 
 const base = `
 instance: { addresses: [198.18.0.10, fd00::10] }
