@@ -500,14 +500,34 @@ export const configSchema = map({
   rate_limits: map({
     new_flows_per_second: int(0, 100_000_000)
       .default(0)
-      .meta({ description: 'New flows per second for the whole instance; 0 = unlimited.' }),
-    per_client_new_flows_per_second: int(0, 100_000_000)
-      .default(0)
-      .meta({ description: 'New flows per second from one client address; 0 = unlimited.' }),
+      .meta({
+        description:
+          'New flows per second for the whole instance (a token bucket shared by the workers); 0 = unlimited. Flows over it are dropped as dropRateLimitInstance.',
+      }),
     burst: int(0, 100_000_000)
       .default(0)
-      .meta({ description: 'Token-bucket burst above the rates; 0 = one second worth.' }),
-  }).prefault({}),
+      .meta({ description: "The instance bucket's size: new flows above the rate at once; 0 = one second's worth." }),
+    per_client_new_flows_per_second: int(0, 100_000_000)
+      .default(0)
+      .meta({
+        description:
+          'New flows per second from one client prefix (client_prefix_v4 / _v6); 0 = unlimited. Flows over it are dropped as dropRateLimitClient.',
+      }),
+    per_client_burst: int(0, 100_000_000)
+      .default(0)
+      .meta({ description: "Each client prefix's bucket size; 0 = one second's worth." }),
+    client_prefix_v4: int(0, 32)
+      .default(24)
+      .meta({ description: 'IPv4 clients in one prefix of this length share a bucket (32: per address).' }),
+    client_prefix_v6: int(0, 128)
+      .default(64)
+      .meta({ description: 'IPv6 clients in one prefix of this length share a bucket (128: per address).' }),
+  })
+    .prefault({})
+    .meta({
+      description:
+        'Token buckets on new flows (a packet that opens a connection entry), per instance and per client prefix; applied on reload.',
+    }),
   log: map({
     level: oneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const).default('info'),
   }).prefault({}),
@@ -520,3 +540,4 @@ export type HealthCheckConfig = z.output<typeof healthCheckSchema>;
 export type BackendHealthCheckConfig = z.output<typeof backendHealthCheckSchema>;
 export type CtTimeoutsConfig = z.output<typeof ctTimeoutsSchema>;
 export type BgpPeerConfig = z.output<typeof bgpPeerSchema>;
+export type RateLimitsConfig = z.output<typeof configSchema>['rate_limits'];

@@ -1,7 +1,20 @@
 // The data plane's settings from the config: the daemon hands the data plane only what it uses
 // (dataplane/contract.ts DataPlaneSettings), so the data plane never reads the config itself.
-import type { WeirConfig } from '../config/schema.js';
+import type { RateLimitsConfig, WeirConfig } from '../config/schema.js';
 import type { DataPlaneSettings } from '../dataplane/contract.js';
+import type { RateLimitSettings } from '../lb/rate-limit.js';
+
+/** rate_limits in the buckets' terms: a burst of 0 is one second's worth of the rate. */
+export function rateLimitSettings(r: RateLimitsConfig): RateLimitSettings {
+  return {
+    instanceRate: r.new_flows_per_second,
+    instanceBurst: r.burst || r.new_flows_per_second,
+    clientRate: r.per_client_new_flows_per_second,
+    clientBurst: r.per_client_burst || r.per_client_new_flows_per_second,
+    prefix4: r.client_prefix_v4,
+    prefix6: r.client_prefix_v6,
+  };
+}
 
 export function dataPlaneSettings(cfg: WeirConfig): DataPlaneSettings {
   const i = cfg.instance;
@@ -28,6 +41,7 @@ export function dataPlaneSettings(cfg: WeirConfig): DataPlaneSettings {
     fragments: i.fragments,
     vipFamilies: [...new Set(cfg.vips.map((v) => (v.address.includes(':') ? 6 : 4) as 4 | 6))],
     natVips: cfg.vips.some((v) => v.mode === 'nat'),
+    rateLimits: rateLimitSettings(cfg.rate_limits),
   };
 }
 

@@ -5,6 +5,7 @@
 // "dataplane: not attached".
 import type { MaglevTable } from '../lb/maglev.js';
 import type { ConnTable } from '../lb/conntrack.js';
+import type { RateLimitSettings } from '../lb/rate-limit.js';
 
 /** What the data plane needs to start: the daemon derives it from the config (instance.*). */
 export interface DataPlaneSettings {
@@ -33,6 +34,8 @@ export interface DataPlaneSettings {
   vipFamilies: readonly (4 | 6)[];
   /** Whether a VIP uses nat at start (io: tun checks its SNAT addresses up front). */
   natVips: boolean;
+  /** Token buckets on new flows (rate_limits); setRateLimits changes them later. */
+  rateLimits: RateLimitSettings;
 }
 
 export interface BackendTableEntry {
@@ -110,6 +113,8 @@ export interface DataPlaneHooks {
    * Ids are VipTables.id / BackendTableEntry.id; unknown ids are ignored. Cheap to call.
    */
   setHealthSink?(sink: PassiveHealthSink): void;
+  /** Optional: new rate limits (a reload); every worker uses them from its next new flow. */
+  setRateLimits?(settings: RateLimitSettings): void;
   /**
    * Stops the workers; called on shutdown after BGP has withdrawn. `keepIngressDrops` (a planned
    * restart with graceful restart, issue 19) leaves the nftables ingress drops in place, so the

@@ -7,7 +7,8 @@ import { existsSync } from 'node:fs';
 import { availableParallelism, networkInterfaces } from 'node:os';
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import type { Logger } from '../log.js';
-import type { ConnTable } from '../lb/conntrack.js';
+import { ctNow, type ConnTable } from '../lb/conntrack.js';
+import { RateLimiter, type RateLimitSettings } from '../lb/rate-limit.js';
 import type { DataPlaneHooks, DataPlaneSettings, DataPlaneStatus, PassiveHealthSink, VipTables } from './contract.js';
 import { PASSIVE_OK } from '../lb/engine.js';
 import { ingressRuleset, nftApply, nftRemove, nftTableName } from './nft.js';
@@ -151,6 +152,8 @@ export function createDataPlane(opts: DataPlaneOptions = {}): DataPlaneHooks {
   let nftApplied = '';
   let lastError: string | null = null;
   let sink: PassiveHealthSink | null = null;
+  /** rate_limits: the buckets every worker shares (made at attach, reconfigured on reload). */
+  let limiter: RateLimiter | null = null;
   /** io: tun: the addresses routed into the TUN. */
   let tunRoutes: string[] = [];
 
@@ -312,6 +315,8 @@ export function createDataPlane(opts: DataPlaneOptions = {}): DataPlaneHooks {
       const sab = new SharedArrayBuffer(n * COUNTER_STRIDE * 8);
       counters = new Float64Array(sab);
       const passiveFlags = new SharedArrayBuffer(65536);
+      const rl = RateLimiter.create(inst.rateLimits);
+      limiter = rl;
       const slotSize = Math.max(2048, (mtu + 18 + HEADROOM + 63) & ~63);
       const ringVersion = opts.ringVersion ?? 2;
       const spinUs = opts.spinUs ?? inst.busyPollUs;
@@ -341,6 +346,7 @@ export function createDataPlane(opts: DataPlaneOptions = {}): DataPlaneHooks {
           frameSize,
           spinUs,
           passiveFlags,
+          rateLimiter: rl.shared(),
           scheduling: inst.workerScheduling,
         };
         const worker = new Worker(new URL('./worker.js', import.meta.url), {
@@ -548,6 +554,11 @@ export function createDataPlane(opts: DataPlaneOptions = {}): DataPlaneHooks {
       sink = s;
     },
 
+    setRateLimits(s: RateLimitSettings): void {
+      limiter?.configure(s, ctNow());
+      log?.info({ rateLimits: s }, 'rate limits applied');
+    },
+
     status(): DataPlaneStatus {
       if (!counters) return { attached: false, description: 'not attached' };
       const sum: Record<string, number> = {};
@@ -557,6 +568,7 @@ export function createDataPlane(opts: DataPlaneOptions = {}): DataPlaneHooks {
         for (let w = 0; w < workers.length; w++) s += counters![workerCounterBase(w) + i];
         sum[name] = s;
       });
+      if (limiter) Object.assign(sum, limiter.stats());
       const alive = workers.filter((w) => w.alive).length;
       const gens = workers.map((_, w) => counters![workerCounterBase(w) + W_GENERATION]);
       const tx =

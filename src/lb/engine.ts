@@ -91,6 +91,7 @@ import { CT_DIR_ORIG, CT_DIR_REPLY, CT_ERR_REPLY_IN_USE, type ConnTable } from '
 import { CT_SYN_SENT, TH_ACK, TH_FIN, TH_RST, TH_SYN } from './conntrack-tcp-state.js';
 import { flowHashV4, flowHashV6 } from './flow-hash.js';
 import type { SnatAllocator } from './snat.js';
+import { RL_ALLOW, RL_DENY_CLIENT, type RateLimiter } from './rate-limit.js';
 import { FRAG_DROP, MODE_DSR_GRE, MODE_NAT, type VipTable } from './vip-table.js';
 import { counterSet } from '../util/counters.js';
 
@@ -143,6 +144,8 @@ export const ENGINE_COUNTERS = counterSet({
   passiveLost: 'Passive health events dropped because a batch had too many.',
   dropBadSyn: 'nat: SYNs with FIN/RST or a bad checksum (they open no flow).',
   txNextHop: "Of txNat, txGre and txIcmpToBackend: packets sent as frames to the backend's next hop (l2_output).",
+  dropRateLimitClient: "New flows over their client prefix's rate (rate_limits.per_client_*).",
+  dropRateLimitInstance: "New flows over the instance's rate (rate_limits.new_flows_per_second).",
 });
 export const ENGINE_COUNTER_NAMES = ENGINE_COUNTERS.names;
 export const {
@@ -182,6 +185,8 @@ export const {
   passiveLost: C_PASSIVE_LOST,
   dropBadSyn: C_DROP_BAD_SYN,
   txNextHop: C_TX_NEXT_HOP,
+  dropRateLimitClient: C_DROP_RL_CLIENT,
+  dropRateLimitInstance: C_DROP_RL_INSTANCE,
 } = ENGINE_COUNTERS.index;
 
 // ─── passive health events (Engine.passive) ───────────────────────────────────────────────
@@ -220,6 +225,8 @@ export interface EngineOptions {
    * Workers share one (a SYN and its SYN-ACK usually reach different workers); default: own.
    */
   passiveFlags?: Uint8Array;
+  /** Token buckets on new flows (rate_limits), shared by the workers; default none. */
+  limiter?: RateLimiter;
 }
 
 function rd32(buf: Uint8Array, o: number): number {
@@ -297,6 +304,7 @@ export class Engine {
   passiveCount = 0;
   /** backendId (unique per VIP and backend) → 1 while a failure was reported and no success since. */
   private readonly failing: Uint8Array;
+  private readonly limiter: RateLimiter | null;
 
   constructor(
     conntrack: ConnTable,
@@ -317,6 +325,7 @@ export class Engine {
     this.icmpTokens = tables.icmpRate;
     if (opts.passiveFlags && opts.passiveFlags.length < 65536) throw new Error('passiveFlags needs 65536 bytes');
     this.failing = opts.passiveFlags ?? new Uint8Array(65536);
+    this.limiter = opts.limiter ?? null;
   }
 
   /** Publishes a new table: the next packet uses it. Throws if its SNAT pools do not fit the allocator. */
@@ -486,6 +495,10 @@ export class Engine {
         this.synRetransmitted(e, buf, now);
     }
     if (e < 0) {
+      if (this.limiter !== null) {
+        const rl = this.limiter.admit(info.ipVersion, buf, info.srcAddrOff, now);
+        if (rl !== RL_ALLOW) return this.drop(out, rl === RL_DENY_CLIENT ? C_DROP_RL_CLIENT : C_DROP_RL_INSTANCE);
+      }
       const h = this.hash(v, buf, proto, info.srcAddrOff, sp, info.dstAddrOff, dp);
       const idx = t.maglev[v].lookup(h);
       if (!(idx >= 0 && idx < t.vipBackendCount[v])) return this.drop(out, C_DROP_NO_BACKEND);
