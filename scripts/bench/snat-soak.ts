@@ -307,6 +307,7 @@ async function main(): Promise<void> {
           .filter(([k, v]) => k.startsWith('drop') && v > 0)
           .map(([k, v]) => `${k}=${v}`)
           .join(' ')}`,
+        `not seen by the engine: ringDrops ${c.ringDrops} (AF_PACKET ring full), sent − rx ${r.sent - (c.rx - r.echoed)}; txUnsent ${c.txUnsent}`,
         `SNAT ports per backend: peak ${r.peakSnatInUse} of ${r.snatCapacity}`,
         `weir RSS ${r.start.rssMiB} → ${r.end.rssMiB} MiB, fds ${r.start.fds} → ${r.end.fds}`,
       ].join('\n') + '\n',

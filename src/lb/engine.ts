@@ -41,6 +41,12 @@
 // - Offloads: TP_STATUS_CSUMNOTREADY → the L4 checksum is computed in full before any rewrite
 //   (csumCompleted); TP_STATUS_GSO_TCP or an IP packet longer than `mtu` → dropGso. Operators
 //   turn GRO/LRO off on the receiving NIC and tx offload off on veth peers (see the README).
+// - nat SNAT: a new flow takes an (address, port) of its VIP's pool, addresses in turn, then the
+//   next port (SnatAllocator proposes, the connection table refuses a reply key in use); after
+//   `tries` refusals it is dropped as dropSnatExhausted (README "SNAT ports").
+// - Rate limits: a packet that would open a flow first takes a token from its client prefix's
+//   bucket, then from the instance's (rate-limit.ts); without one it is dropped as
+//   dropRateLimitClient / dropRateLimitInstance. Packets of existing flows never pay.
 // - Conntrack full: nat drops the packet (dropConntrackFull; replies could not be mapped);
 //   DSR forwards it statelessly by Maglev (ctInsertFailed).
 // - nat: a SYN with FIN or RST, or with a bad IPv4 header or TCP checksum, opens no flow

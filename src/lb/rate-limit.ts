@@ -180,8 +180,8 @@ export class RateLimiter {
     // Find the key, else an empty or stale record, else the one refilled longest ago.
     let found = -1,
       free = -1,
-      oldest = -1,
-      oldestAge = -1;
+      oldest = x & this.mask,
+      oldestAge = -2147483649; // below any int32 age: another worker's clock may run a little ahead
     const gen2 = meta & ~1;
     for (let i = 0; i < PROBE; i++) {
       const j = (x + i) & this.mask,
