@@ -17,6 +17,11 @@ import {
   C_TX_L2,
   C_TX_NAT,
   C_TX_NEXT_HOP,
+  C_TX_PROXY_ACK,
+  C_TX_PROXY_SYN,
+  C_TX_PROXY_RST,
+  C_TX_SYN_COOKIE,
+  C_SYN_PROXIED,
   C_CT_INSERT_FAILED,
   C_NEW_FLOWS,
   C_CSUM_COMPLETED,
@@ -85,7 +90,12 @@ export class Judge {
   private elapsed = 0;
   private sampled = 0;
 
-  constructor(private readonly w: World) {}
+  /** The world's nat TCP VIPs use the SYN proxy (weir originates segments, translates seq/ack/options). */
+  private readonly proxied: boolean;
+
+  constructor(private readonly w: World) {
+    this.proxied = (w.spec.synProxy ?? 'off') !== 'off';
+  }
 
   /** Snapshot before runner.run(): counters and the batch's bytes. */
   before_(n: number, inputs: readonly SlotInput[]): void {
@@ -138,8 +148,17 @@ export class Judge {
       return `counters: tx/pass/drop counted ${ctx}/${cpass}/${cdrop}, verdicts ${tx}/${pass}/${drop}`;
     const hop = c[C_TX_NEXT_HOP] - b[C_TX_NEXT_HOP];
     const toBackend = c[C_TX_ICMP_TO_BACKEND] - b[C_TX_ICMP_TO_BACKEND];
-    if (hop > c[C_TX_NAT] - b[C_TX_NAT] + (c[C_TX_GRE] - b[C_TX_GRE]) + toBackend)
-      return `counters: txNextHop ${hop} above txNat + txGre + txIcmpToBackend`;
+    const proxy =
+      c[C_TX_PROXY_SYN] -
+      b[C_TX_PROXY_SYN] +
+      (c[C_TX_PROXY_ACK] - b[C_TX_PROXY_ACK]) +
+      (c[C_TX_PROXY_RST] - b[C_TX_PROXY_RST]);
+    if (hop > c[C_TX_NAT] - b[C_TX_NAT] + (c[C_TX_GRE] - b[C_TX_GRE]) + toBackend + proxy)
+      return `counters: txNextHop ${hop} above txNat + txGre + txIcmpToBackend + txProxySyn/Ack/Rst`;
+    if (!this.proxied && c[C_TX_SYN_COOKIE] + c[C_TX_PROXY_SYN] + c[C_TX_PROXY_ACK] + c[C_SYN_PROXIED] > 0)
+      return 'counters: SYN proxy packets in a world without it';
+    if (c[C_SYN_PROXIED] - b[C_SYN_PROXIED] > c[C_TX_PROXY_ACK] - b[C_TX_PROXY_ACK])
+      return 'counters: synProxied above txProxyAck';
     const txl2 = c[C_TX_L2] - b[C_TX_L2];
     if (l2 < txl2 + hop || l2 > txl2 + hop + toBackend)
       return `counters: ${l2} TX_L2 verdicts, txL2 ${txl2} + txNextHop ${hop} (+ txIcmpToBackend ${toBackend})`;
@@ -177,8 +196,8 @@ export class Judge {
       size = w.batch.slotSize;
     const m = i * META_WORDS,
       slot = i * size;
-    let off = inp.off,
-      len = inp.len;
+    const off = inp.off;
+    let len = inp.len;
     if (off + len > size) len = off < size ? size - off : 0; // as BatchRunner clamps
     const isTx = v === VERDICT_TX_IP || v === VERDICT_TX_L2;
     const inLo = slot + Math.min(off, size),
@@ -247,6 +266,10 @@ export class Judge {
     if (!ii.l4Parsed || (ii.protocol !== IPPROTO_TCP && ii.protocol !== IPPROTO_UDP)) return null;
     const n = ii.addrLen;
     const v = t.findVip(ii.ipVersion, S, ii.dstAddrOff, ii.protocol, ii.dstPort);
+    if (this.proxied && ii.protocol === IPPROTO_TCP && oi.protocol === IPPROTO_TCP) {
+      const bad = this.judgeProxyTarget(D, S, v);
+      if (bad !== undefined) return bad;
+    }
     if (v < 0) {
       if (!t.isSnatAddress(ii.ipVersion, S, ii.dstAddrOff))
         return 'sent on a packet addressed to neither a VIP nor a SNAT address';
@@ -286,11 +309,69 @@ export class Judge {
     return null;
   }
 
+  // SYN proxy outputs weir builds itself (engine.ts "SYN proxy"): a cookie SYN-ACK back to the
+  // sender of a SYN to a proxied VIP; a SYN (for a client's ACK) or an ACK (for a backend's
+  // SYN-ACK) from a SNAT address to a backend; a RST from a VIP when a backend refused.
+  // Returns undefined when the output is none of these (the ordinary judges apply).
+  private judgeProxyTarget(D: Uint8Array, S: Uint8Array, v: number): string | null | undefined {
+    const t = this.w.engine.tables,
+      ii = this.inInfo,
+      oi = this.outInfo;
+    const n = ii.addrLen,
+      of = oi.tcpFlags & 0x17,
+      inf = ii.tcpFlags;
+    const same = (a: Uint8Array, ao: number, b: Uint8Array, bo: number): boolean => {
+      for (let k = 0; k < n; k++) if (a[ao + k] !== b[bo + k]) return false;
+      return true;
+    };
+    if (((of ^ inf) & 0x17) === 0 && (of & 0x04) === 0) return undefined; // a translation keeps the flags
+    if (v >= 0 && of === 0x12) {
+      if ((inf & 0x17) !== 0x02) return 'SYN proxy: a SYN-ACK for a packet that is not a bare SYN';
+      if (!same(D, oi.srcAddrOff, S, ii.dstAddrOff) || !same(D, oi.dstAddrOff, S, ii.srcAddrOff))
+        return 'SYN proxy: the cookie SYN-ACK does not go back from the VIP to the client';
+      if (oi.srcPort !== ii.dstPort || oi.dstPort !== ii.srcPort) return 'SYN proxy: cookie SYN-ACK ports not swapped';
+      return null;
+    }
+    if ((of === 0x02 && (inf & 0x02) === 0) || (((of & 0x16) === 0x10 || of === 0x04) && (inf & 0x16) === 0x12)) {
+      // A SYN for a client's ACK (to a VIP), an ACK or RST for a backend's SYN-ACK (to a SNAT address).
+      if (!t.isSnatAddress(oi.ipVersion, D, oi.srcAddrOff))
+        return 'SYN proxy: SYN/ACK to a backend not from a SNAT address';
+      if (oi.srcPort < SNAT_MIN) return `SYN proxy: SNAT port ${oi.srcPort} outside the pool`;
+      if (v < 0 && !same(D, oi.dstAddrOff, S, ii.srcAddrOff))
+        return "SYN proxy: the ACK does not go to the SYN-ACK's sender";
+      return null;
+    }
+    if (v < 0 && (of & 0x04) !== 0 && (inf & 0x04) !== 0 && t.isVipAddress(oi.ipVersion, D, oi.srcAddrOff)) return null;
+    return undefined;
+  }
+
+  // A segment the SYN proxy built: whole, every checksum good, no payload, TTL / hop limit 64.
+  // Or, for a backend's SYN-ACK, the client segment held until then (held only with good checksums).
+  private judgeOriginated(D: Uint8Array): string | null {
+    const oi = this.outInfo,
+      ii = this.inInfo;
+    if (oi.ipVersion === 4 && !ipv4ChecksumOk(D, oi.l3Off, oi.ipHdrLen))
+      return 'SYN proxy segment: IPv4 header checksum';
+    if (!l4ChecksumOk(D, oi)) return 'SYN proxy segment: TCP checksum';
+    if ((ii.tcpFlags & 0x12) === 0x12 && (oi.tcpFlags & 0x16) === 0x10) return null; // a held segment, released
+    if (oi.payloadOff !== oi.l3End) return 'SYN proxy segment carries a payload';
+    if (D[oi.l3Off + (oi.ipVersion === 4 ? 8 : 7)] !== 64) return 'SYN proxy segment: TTL / hop limit not 64';
+    return null;
+  }
+
   // Classifies the output against the input (GRE around it, an ICMP error about it, or the
   // packet rewritten in place) and judges lengths, changed bytes and checksums.
   private judgeOutput(D: Uint8Array, S: Uint8Array, flags: number): string | null {
     const ii = this.inInfo,
       oi = this.outInfo;
+    if (this.proxied && ii.protocol === IPPROTO_TCP && oi.protocol === IPPROTO_TCP) {
+      // A translation never changes the flags; a segment the proxy built does (or is its RST).
+      if (((oi.tcpFlags ^ ii.tcpFlags) & 0x17) !== 0) return this.judgeOriginated(D);
+      const bad = this.judgeInPlace(D, S, oi, flags, true);
+      if (bad && (oi.tcpFlags & 0x17) === 0x04 && (ii.tcpFlags & 0x04) !== 0 && this.judgeOriginated(D) === null)
+        return null;
+      return bad;
+    }
     const inLen = ii.l3End - ii.l3Off;
     if (oi.protocol === IPPROTO_GRE && ii.protocol !== IPPROTO_GRE) {
       if (oi.ipVersion === 4 && !ipv4ChecksumOk(D, oi.l3Off, oi.ipHdrLen)) return 'GRE outer IPv4 header checksum';
@@ -409,6 +490,13 @@ export class Judge {
     if (ii.ipVersion === 4 ? at >= l3 + 10 && at < l3 + 20 : at >= l3 + 8 && at < l3 + 40) return true;
     if (at >= ii.l4CsumOff && at < ii.l4CsumOff + 2) return true;
     if ((ii.protocol === IPPROTO_TCP || ii.protocol === IPPROTO_UDP) && at >= l4 && at < l4 + 4) return true;
+    // SYN proxy translation: seq, ack, window and the options (SACK edges, timestamps).
+    if (
+      this.proxied &&
+      ii.protocol === IPPROTO_TCP &&
+      ((at >= l4 + 4 && at < l4 + 12) || (at >= l4 + 14 && at < l4 + 16) || (at >= l4 + 20 && at < l4 + ii.l4HdrLen))
+    )
+      return true;
     if (!quote) return false;
     const q = this.q;
     if (q.ipVersion === 4 ? at >= q.l3Off + 10 && at < q.l3Off + 20 : at >= q.l3Off + 8 && at < q.l3Off + 40)

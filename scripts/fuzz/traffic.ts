@@ -87,6 +87,9 @@ export interface Flow {
   replyOut?: Uint8Array;
   /** The last input sent on this flow (for retransmissions). */
   last?: Uint8Array;
+  /** TCP: the sequence number of the client's last SYN, and weir's cookie SYN-ACK seq (SYN proxy). */
+  synSeq?: number;
+  cookie?: number;
 }
 
 export interface Tag {
@@ -417,6 +420,15 @@ export class Traffic {
     if (tcp) {
       spec.tcpFlags = this.tcpFlags(f);
       spec.seq = f.seq;
+      if (spec.tcpFlags === TCP_SYN) {
+        f.synSeq = f.seq;
+        f.cookie = undefined;
+      } else if (f.cookie !== undefined && f.synSeq !== undefined && rng.chance(0.9)) {
+        // A client answering weir's cookie SYN-ACK (nat SYN proxy): its ISN + 1, the cookie + 1.
+        spec.seq = (f.synSeq + 1) >>> 0;
+        spec.ack = (f.cookie + 1) >>> 0;
+        if (rng.chance(0.5)) f.cookie = undefined;
+      }
       f.seq = (f.seq + 100) >>> 0;
     } else if (!f.v6 && rng.chance(0.2)) spec.udpZeroChecksum = true;
     this.addL3Options(spec, f.v6);
@@ -457,6 +469,13 @@ export class Traffic {
       if (rng.chance(0.04)) fl = TCP_RST;
       if (rng.chance(0.04)) fl = rng.int(256);
       spec.tcpFlags = fl;
+      // A SYN-ACK acknowledges the SYN the engine sent (the SYN proxy checks it).
+      const fw = f.fwd;
+      if (fw && fw.length >= (f.v6 ? 60 : 40) && rng.chance(0.9)) {
+        const l4 = f.v6 ? 40 : (fw[0] & 15) * 4;
+        if (l4 + 8 <= fw.length)
+          spec.ack = ((((fw[l4 + 4] << 24) | (fw[l4 + 5] << 16) | (fw[l4 + 6] << 8) | fw[l4 + 7]) >>> 0) + 1) >>> 0;
+      }
     }
     this.addL3Options(spec, f.v6);
     return buildPacket(spec);
@@ -705,6 +724,16 @@ export class Traffic {
       (info.ipVersion === 6) !== f.v6
     )
       return;
+    if (tag.kind === K_CLIENT && info.protocol === IPPROTO_TCP && (out[info.l4Off + 13] & 0x12) === 0x12) {
+      // weir's cookie SYN-ACK to the client (nat SYN proxy): the client will answer it.
+      f.cookie =
+        ((out[info.l4Off + 4] << 24) |
+          (out[info.l4Off + 5] << 16) |
+          (out[info.l4Off + 6] << 8) |
+          out[info.l4Off + 7]) >>>
+        0;
+      return;
+    }
     if (tag.kind === K_CLIENT) {
       f.fwd = ip;
       if (info.srcAddrOff !== 0 && isSnat(ipText(out, info.srcAddrOff, info.addrLen))) {

@@ -3,7 +3,7 @@
 // PacketBatch with headroom). Also the seeded PRNG every choice of the fuzzer comes from.
 
 import { ConnTable } from '../../src/lb/conntrack.js';
-import { Engine, ENGINE_COUNTER_NAMES } from '../../src/lb/engine.js';
+import { Engine, ENGINE_COUNTER_NAMES, HOLD_POOL_BYTES } from '../../src/lb/engine.js';
 import { buildMaglev } from '../../src/lb/maglev.js';
 import { hashSeed, type HashFieldsName } from '../../src/lb/flow-hash.js';
 import { SnatAllocator } from '../../src/lb/snat.js';
@@ -257,7 +257,12 @@ export interface WorldSpec {
   slots: number;
   /** Workers sharing the connection table, taking batches in turn (absent: 1). */
   workers?: number;
+  /** syn_proxy of the nat TCP VIPs (absent: off); auto switches at FUZZ_SYN_PROXY_RATE. */
+  synProxy?: 'off' | 'auto' | 'on';
 }
+
+/** New-flow attempts per second per engine above which `auto` uses cookies in the fuzzer: low, so episodes switch. */
+export const FUZZ_SYN_PROXY_RATE = 50;
 
 export function randomWorld(rng: Rng, mode: FuzzMode): WorldSpec {
   const pathMtu = rng.pick([1500, 1500, 1500, 1280, 9000, 576]);
@@ -279,6 +284,7 @@ export function randomWorld(rng: Rng, mode: FuzzMode): WorldSpec {
     localMac: rng.chance(0.5),
     slots: rng.pick([64, 64, 64, 16, 256, 1]),
     workers: rng.chance(0.7) ? 1 : 2,
+    synProxy: rng.pick(['off', 'off', 'auto', 'on'] as const),
   };
   // As the data plane sets up io: tun: no interfaces of its own, so no next hops, no two arms.
   if (link === 'raw') {
@@ -365,6 +371,7 @@ function vipSpecs(w: WorldSpec, variant: number): VipSpec[] {
       port: d.port,
       protocol: d.proto,
       mode: d.mode,
+      ...(w.synProxy ? { synProxy: w.synProxy } : {}),
       hashFields: w.hashFields,
       maglev,
       backends,
@@ -396,6 +403,7 @@ export function worldTables(w: WorldSpec): VipTable[] {
     w.nextHop,
     w.l2Links,
     w.localMac,
+    w.synProxy,
   ]);
   let t = tableCache.get(key);
   if (!t) {
@@ -411,6 +419,8 @@ export function worldTables(w: WorldSpec): VipTable[] {
           unknownTraffic: w.unknownTraffic,
           fragments: w.fragments,
           icmpRate: w.icmpRate,
+          synProxyRate: FUZZ_SYN_PROXY_RATE,
+          cookieKey: [0x5eed, 0xc00c1e],
           ...(w.localMac ? { localMac: LOCAL_MAC } : {}),
         }),
       );
@@ -446,10 +456,11 @@ export function buildWorld(spec: WorldSpec): World {
   const ct = ConnTable.create({ capacity: spec.ctCapacity, seed: 0x5eed, staleIdle: 60 });
   const counters = new Float64Array(ENGINE_COUNTER_NAMES.length);
   const passiveFlags = new Uint8Array(65536); // shared by the workers, as the daemon shares it
+  const holdPool = new SharedArrayBuffer(HOLD_POOL_BYTES); // likewise
   const engines: Engine[] = [];
   for (let i = 0; i < (spec.workers ?? 1); i++) {
     const snat = new SnatAllocator({ tries: spec.snatTries, start: i * 7919 });
-    engines.push(new Engine(ct, tables[0], snat, counters, { linkType, passiveFlags }));
+    engines.push(new Engine(ct, tables[0], snat, counters, { linkType, passiveFlags, holdPool }));
   }
   const runners = engines.map((e) => new BatchRunner(e));
   // As src/dataplane/index.ts sizes slots: the largest frame plus headroom, at least 2048.

@@ -5,6 +5,10 @@ import { parseIp } from '../packet/ip-text.js';
 import { z } from 'zod';
 import { DEFAULT_TABLE_SIZE, MAX_TABLE_SIZE, MAX_WEIGHT } from '../lb/maglev.js';
 import { DEFAULT_TIMEOUTS, MAX_CAPACITY } from '../lb/conntrack.js';
+import { DEFAULT_SYN_PROXY_RATE } from '../lb/vip-table.js';
+
+/** instance.syn_proxy_threshold default: new nat TCP flow attempts per second for the whole instance. */
+export const DEFAULT_SYN_PROXY_THRESHOLD = DEFAULT_SYN_PROXY_RATE;
 import { DEFAULT_CONTROL_SOCKET } from './defaults.js';
 
 /** Seconds a connection entry lives in each state unless traffic refreshes it (the table's own defaults). */
@@ -230,6 +234,12 @@ export const vipSchema = map({
     .default(1)
     .meta({ description: 'Below this many healthy backends the VIP is withdrawn.' }),
   health_check: healthCheckSchema.prefault({}),
+  syn_proxy: oneOf(['auto', 'on', 'off'] as const)
+    .default('auto')
+    .meta({
+      description:
+        'nat TCP VIPs: answer SYNs with SYN cookies and open a flow (entry, SNAT port, SYN to the backend) only for clients that return a valid cookie. on: always; auto: while new flow attempts exceed instance.syn_proxy_threshold; off: never. Ignored for dsr modes and UDP.',
+    }),
   on_backend_down: oneOf(['keep', 'reschedule'] as const)
     .default('keep')
     .meta({
@@ -463,6 +473,10 @@ export const instanceSchema = map({
   unknown_traffic: oneOf(['pass', 'drop'] as const)
     .default('pass')
     .meta({ description: 'Packets that match no VIP: pass (the kernel handles them) or drop (counted).' }),
+  syn_proxy_threshold: int(1, 100_000_000).default(DEFAULT_SYN_PROXY_THRESHOLD).meta({
+    description:
+      'New nat TCP flow attempts per second (whole instance) above which VIPs with syn_proxy: auto answer with SYN cookies, until the rate falls below half of it.',
+  }),
   fragments: oneOf(['drop', 'pass'] as const)
     .default('drop')
     .meta({
@@ -482,7 +496,7 @@ export const configSchema = map({
   conntrack: map({
     capacity: int(1024, MAX_CAPACITY)
       .default(DEFAULTS.ctCapacity)
-      .meta({ description: 'Connection-table entries (about 122 bytes of shared memory each).' }),
+      .meta({ description: 'Connection-table entries (about 140 bytes of shared memory each).' }),
     timeouts: ctTimeoutsSchema.prefault({}),
   }).prefault({}),
   bgp: bgpSchema.prefault({}),
@@ -498,21 +512,17 @@ export const configSchema = map({
       .meta({ description: 'Control socket path (mode 0600); give each instance its own.' }),
   }).prefault({}),
   rate_limits: map({
-    new_flows_per_second: int(0, 100_000_000)
-      .default(0)
-      .meta({
-        description:
-          'New flows per second for the whole instance (a token bucket shared by the workers); 0 = unlimited. Flows over it are dropped as dropRateLimitInstance.',
-      }),
+    new_flows_per_second: int(0, 100_000_000).default(0).meta({
+      description:
+        'New flows per second for the whole instance (a token bucket shared by the workers); 0 = unlimited. Flows over it are dropped as dropRateLimitInstance.',
+    }),
     burst: int(0, 100_000_000)
       .default(0)
       .meta({ description: "The instance bucket's size: new flows above the rate at once; 0 = one second's worth." }),
-    per_client_new_flows_per_second: int(0, 100_000_000)
-      .default(0)
-      .meta({
-        description:
-          'New flows per second from one client prefix (client_prefix_v4 / _v6); 0 = unlimited. Flows over it are dropped as dropRateLimitClient.',
-      }),
+    per_client_new_flows_per_second: int(0, 100_000_000).default(0).meta({
+      description:
+        'New flows per second from one client prefix (client_prefix_v4 / _v6); 0 = unlimited. Flows over it are dropped as dropRateLimitClient.',
+    }),
     per_client_burst: int(0, 100_000_000)
       .default(0)
       .meta({ description: "Each client prefix's bucket size; 0 = one second's worth." }),

@@ -1,5 +1,6 @@
 // The data plane's settings from the config: the daemon hands the data plane only what it uses
 // (dataplane/contract.ts DataPlaneSettings), so the data plane never reads the config itself.
+import { createHash } from 'node:crypto';
 import type { RateLimitsConfig, WeirConfig } from '../config/schema.js';
 import type { DataPlaneSettings } from '../dataplane/contract.js';
 import type { RateLimitSettings } from '../lb/rate-limit.js';
@@ -14,6 +15,16 @@ export function rateLimitSettings(r: RateLimitsConfig): RateLimitSettings {
     prefix4: r.client_prefix_v4,
     prefix6: r.client_prefix_v6,
   };
+}
+
+/**
+ * The SYN cookie key: 64 bits of SHA-256 over cluster.hash_seed, so that every instance of a
+ * cluster validates the others' cookies (an ECMP change may move a client's ACK). Whoever knows
+ * hash_seed can forge cookies: make it a secret when nat VIPs use the SYN proxy.
+ */
+export function cookieKey(hashSeed: string): [number, number] {
+  const d = createHash('sha256').update(`weir-syn-cookie\0${hashSeed}`).digest();
+  return [d.readInt32LE(0), d.readInt32LE(4)];
 }
 
 export function dataPlaneSettings(cfg: WeirConfig): DataPlaneSettings {
@@ -39,7 +50,9 @@ export function dataPlaneSettings(cfg: WeirConfig): DataPlaneSettings {
     workerScheduling: { ...i.worker_scheduling },
     unknownTraffic: i.unknown_traffic,
     fragments: i.fragments,
-    vipFamilies: [...new Set(cfg.vips.map((v) => (v.address.includes(':') ? 6 : 4) as 4 | 6))],
+    synProxyThreshold: i.syn_proxy_threshold,
+    cookieKey: cookieKey(cfg.cluster.hash_seed),
+    vipFamilies: [...new Set(cfg.vips.map((v) => (v.address.includes(':') ? 6 : 4)))],
     natVips: cfg.vips.some((v) => v.mode === 'nat'),
     rateLimits: rateLimitSettings(cfg.rate_limits),
   };

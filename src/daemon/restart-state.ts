@@ -8,11 +8,14 @@
 //   "WEIRGR01"             8 bytes magic
 //   header length          u32
 //   header                 JSON (RestartHeader), padded with spaces to a multiple of 4 bytes
-//   records                entries × DUMP_WORDS int32 words (ConnTable.dump())
+//   records                entries × recordWords int32 words (ConnTable.dump(); DUMP_WORDS now,
+//                          28 in files written before the SYN proxy's words: read as if 0)
 import { closeSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { ConnTable, DUMP_WORDS } from '../lb/conntrack.js';
 
 const MAGIC = Buffer.from('WEIRGR01', 'latin1');
+/** Record words of files written before recordWords existed. */
+const OLD_RECORD_WORDS = 28;
 const HEADER_MAX = 64 * 1024 * 1024;
 
 export interface RestartHeader {
@@ -23,6 +26,8 @@ export interface RestartHeader {
   restartTime: number;
   littleEndian: boolean;
   entries: number;
+  /** Words per record (DUMP_WORDS of the writer); absent in older files: 28. */
+  recordWords?: number;
   /** Connection-table ids of the old process and the names they stood for. */
   vips: Record<string, string>;
   /** Backend id → [VIP name, backend name]. */
@@ -59,6 +64,7 @@ export function writeRestartState(
     restartTime: o.restartTime,
     littleEndian: LITTLE_ENDIAN,
     entries: records.length / DUMP_WORDS,
+    recordWords: DUMP_WORDS,
     vips: Object.fromEntries([...o.vips].map(([name, id]) => [String(id), name])),
     backends: Object.fromEntries([...o.backends].map(([vip, name, id]) => [String(id), [vip, name]])),
   };
@@ -127,11 +133,18 @@ export function takeRestartState(file: string, now = Date.now()): RestartState |
     };
   }
   const start = 12 + hlen;
-  const bytes = header.entries * DUMP_WORDS * 4;
+  const words = header.recordWords ?? OLD_RECORD_WORDS;
+  if (!Number.isInteger(words) || words < OLD_RECORD_WORDS || words > DUMP_WORDS)
+    return { error: `${file} has records of ${words} words; this weir reads ${OLD_RECORD_WORDS}..${DUMP_WORDS}` };
+  const bytes = header.entries * words * 4;
   if (!Number.isInteger(header.entries) || header.entries < 0 || buf.length - start !== bytes)
     return { error: `${file} is truncated (${buf.length - start} of ${bytes} record bytes)` };
+  const read = new Int32Array(header.entries * words);
+  new Uint8Array(read.buffer).set(buf.subarray(start));
+  if (words === DUMP_WORDS) return { header, records: read };
+  // An older layout: its words first, the newer ones (SYN proxy) 0.
   const records = new Int32Array(header.entries * DUMP_WORDS);
-  new Uint8Array(records.buffer).set(buf.subarray(start));
+  for (let i = 0; i < header.entries; i++) records.set(read.subarray(i * words, (i + 1) * words), i * DUMP_WORDS);
   return { header, records };
 }
 

@@ -55,6 +55,7 @@ export function buildVipTables(vip: VipConfig, inputs: TableInputs): VipTables {
     port: vip.port === 'all' ? null : vip.port,
     protocol: vip.protocol,
     mode: vip.mode,
+    synProxy: vip.syn_proxy,
     hashFields: hashFieldsCode(vip.hash_fields),
     seed: inputs.seed,
     table,

@@ -30,6 +30,10 @@ export interface DataPlaneSettings {
   workerScheduling: { policy: 'other' | 'fifo' | 'rr'; priority: number; nice: number };
   unknownTraffic: 'pass' | 'drop';
   fragments: 'drop' | 'pass';
+  /** instance.syn_proxy_threshold: new nat TCP flow attempts per second (instance-wide) above which `auto` VIPs use SYN cookies. */
+  synProxyThreshold: number;
+  /** SYN cookie key (two 32-bit words), the same on every instance of a cluster (from cluster.hash_seed). */
+  cookieKey: readonly [number, number];
   /** Address families of the VIPs at start (io: tun checks forwarding for each). */
   vipFamilies: readonly (4 | 6)[];
   /** Whether a VIP uses nat at start (io: tun checks its SNAT addresses up front). */
@@ -59,6 +63,8 @@ export interface VipTables {
   port: number | null;
   protocol: 'tcp' | 'udp';
   mode: 'nat' | 'dsr-gre' | 'dsr-l2';
+  /** SYN proxy of a nat TCP VIP (vips[].syn_proxy); absent: off. */
+  synProxy?: 'off' | 'auto' | 'on';
   /** HASH_FIVE_TUPLE | HASH_SOURCE_ONLY | HASH_NO_SOURCE_PORT (src/lb/flow-hash.ts). */
   hashFields: number;
   /** 32-bit cluster seed (hashSeed(cluster.hash_seed)). */

@@ -10,7 +10,7 @@ import type { Logger } from '../log.js';
 import { ctNow, type ConnTable } from '../lb/conntrack.js';
 import { RateLimiter, type RateLimitSettings } from '../lb/rate-limit.js';
 import type { DataPlaneHooks, DataPlaneSettings, DataPlaneStatus, PassiveHealthSink, VipTables } from './contract.js';
-import { PASSIVE_OK } from '../lb/engine.js';
+import { HOLD_POOL_BYTES, PASSIVE_OK } from '../lb/engine.js';
 import { ingressRuleset, nftApply, nftRemove, nftTableName } from './nft.js';
 import { runHost } from '../util/host.js';
 import {
@@ -262,6 +262,9 @@ export function createDataPlane(opts: DataPlaneOptions = {}): DataPlaneHooks {
         unknownTraffic: inst.unknownTraffic,
         fragments: inst.fragments,
         snat: { addresses: inst.snatAddresses, portMin: inst.snatPortMin, portMax: inst.snatPortMax },
+        // the threshold is the instance's; each worker's engine sees about 1/n of new flows
+        synProxyRate: Math.max(1, Math.ceil(inst.synProxyThreshold / workerCount(inst.workers))),
+        cookieKey: inst.cookieKey,
       };
       if (tun) tunPreflight(settings, settings.natVips ? snatAddresses(ctx, [{ mode: 'nat' }]) : []);
       table = nftTableName(inst.name);
@@ -317,6 +320,7 @@ export function createDataPlane(opts: DataPlaneOptions = {}): DataPlaneHooks {
       const passiveFlags = new SharedArrayBuffer(65536);
       const rl = RateLimiter.create(inst.rateLimits);
       limiter = rl;
+      const holdPool = new SharedArrayBuffer(HOLD_POOL_BYTES);
       const slotSize = Math.max(2048, (mtu + 18 + HEADROOM + 63) & ~63);
       const ringVersion = opts.ringVersion ?? 2;
       const spinUs = opts.spinUs ?? inst.busyPollUs;
@@ -347,6 +351,7 @@ export function createDataPlane(opts: DataPlaneOptions = {}): DataPlaneHooks {
           spinUs,
           passiveFlags,
           rateLimiter: rl.shared(),
+          holdPool,
           scheduling: inst.workerScheduling,
         };
         const worker = new Worker(new URL('./worker.js', import.meta.url), {
@@ -589,7 +594,7 @@ export function createDataPlane(opts: DataPlaneOptions = {}): DataPlaneHooks {
         appliedAt: workers.map((_, w) => counters![workerCounterBase(w) + W_APPLIED_AT]),
         firstPacketAt: workers.map((_, w) => counters![workerCounterBase(w) + W_FIRST_PACKET_AT]),
         ...(lastError ? { lastError } : {}),
-      } as DataPlaneStatus;
+      };
     },
 
     async detach(opts: { keepIngressDrops?: boolean } = {}): Promise<void> {

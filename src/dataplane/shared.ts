@@ -113,4 +113,6 @@ export interface WorkerInit {
   passiveFlags: SharedArrayBuffer;
   /** The token buckets on new flows (rate_limits), shared by every worker's engine. */
   rateLimiter: RateLimiterShared;
+  /** HOLD_POOL_BYTES shared by the engines: client segments the SYN proxy holds (EngineOptions.holdPool). */
+  holdPool: SharedArrayBuffer;
 }

@@ -27,6 +27,9 @@ export interface TableContext {
   /** instance.unknown_traffic and instance.fragments. */
   unknownTraffic: 'pass' | 'drop';
   fragments: 'drop' | 'pass';
+  /** New nat TCP flow attempts per second per worker above which `auto` VIPs use SYN cookies. */
+  synProxyRate?: number;
+  cookieKey?: readonly [number, number];
   /**
    * The interface towards a backend (VipSpec link): dsr-l2, the one whose subnet holds it; nat
    * and dsr-gre, the one of its resolved next hop (next-hops.ts). undefined: dsr-l2 frames leave
@@ -65,6 +68,8 @@ export function engineOptions(vips: readonly VipTables[], ctx: TableContext, see
     mtu: ctx.mtu,
     unknownTraffic: ctx.unknownTraffic,
     fragments: ctx.fragments,
+    ...(ctx.synProxyRate !== undefined ? { synProxyRate: ctx.synProxyRate } : {}),
+    ...(ctx.cookieKey ? { cookieKey: ctx.cookieKey } : {}),
   };
 }
 
@@ -104,6 +109,7 @@ export function vipSpecOf(v: VipTables, ctx: TableContext): Omit<VipSpec, 'magle
     port: v.port ?? 0,
     protocol: v.protocol,
     mode: v.mode,
+    ...(v.synProxy ? { synProxy: v.synProxy } : {}),
     hashFields: HASH_NAMES[v.hashFields] ?? 'five-tuple',
     backends: v.backends.map((b) => ({
       id: b.id,

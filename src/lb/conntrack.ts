@@ -13,11 +13,11 @@
 //          are no probe chains, so a delete just zeroes its slot (no tombstones).
 //          In NAT mode an entry has two slots: one for the client key (orig) and one for the
 //          reply key (backend addr/port → SNAT addr/port), as Linux conntrack keeps two tuples.
-// entries  Int32Array(capacity × 29): one record per flow, see W_* below. 116 bytes.
+// entries  Int32Array(capacity × 32): one record per flow, see W_* below. 128 bytes.
 // counters Float64Array(64 views × 16): one stripe per view (thread) so that hot counters are
 //          plain increments without sharing a cache line; stats() sums the stripes. After them,
 //          Int32Array(65536): live nat entries per backendId, i.e. SNAT ports in use (Atomics).
-// Per flow: 116 B entry + 2.875 index words (11.5 B) = 127.5 B, for IPv4 and IPv6 alike.
+// Per flow: 128 B entry + 2.875 index words (11.5 B) = 139.5 B, for IPv4 and IPv6 alike.
 // A key: (proto, family, src addr, src port, dst addr, dst port); IPv4 uses the first address
 // word, IPv6 all four. Addresses are words in network order (1.2.3.4 → 0x01020304).
 //
@@ -230,7 +230,12 @@ const W_PKTS_O = 23;
 const W_PKTS_R = 24;
 const W_BYTES_O = 25; // lo, hi
 const W_BYTES_R = 27; // lo, hi
-export const ENTRY_WORDS = 29;
+// SYN proxy (nat flows opened by a cookie, engine.ts): 0 for every other flow. Written by the
+// worker that opens the flow and by the one that sees the backend's SYN-ACK; read by all.
+const W_PX = 29; // PX_* state and options, see setProxy()
+const W_PX_SEQ = 30; // pending: the cookie (weir's ISN towards the client); then the seq delta
+const W_PX_TS = 31; // pending: the client's ISN; then the TSval offset
+export const ENTRY_WORDS = 32;
 export const ENTRY_BYTES = ENTRY_WORDS * 4;
 /** Words per record of dump() / restore(): an entry without its seqlock word. */
 export const DUMP_WORDS = ENTRY_WORDS - 1;
@@ -865,6 +870,9 @@ export class ConnTable {
     E[base + W_BYTES_O + 1] = 0;
     E[base + W_BYTES_R] = 0;
     E[base + W_BYTES_R + 1] = 0;
+    E[base + W_PX] = 0;
+    E[base + W_PX_SEQ] = 0;
+    E[base + W_PX_TS] = 0;
     Atomics.store(E, base + W_SEQ, seq + 2);
     const I = this.idx;
     Atomics.store(I, slotO, (h << 24) | (rec + 1));
@@ -961,10 +969,9 @@ export class ConnTable {
     const x = this.extra;
     x[0] = bucketOf(h, this.nb);
     x[1] = bucketOf(secondHash(h), this.nb);
-    let hr = 0;
     if ((key & K_HASR) !== 0) {
       this.entryKey(base, true, vk);
-      hr = hashKey(this.seed, vk);
+      const hr = hashKey(this.seed, vk);
       x[2] = bucketOf(hr, this.nb);
       x[3] = bucketOf(secondHash(hr), this.nb);
     } else {
@@ -1326,6 +1333,31 @@ export class ConnTable {
     }
   }
   /** When the entry last saw a packet (the table's clock, ms mod 2^32, as an int32). */
+  /** The SYN proxy word of a flow (0: not proxied; engine.ts PX_* bits). */
+  proxyOf(e: number): number {
+    return Atomics.load(this.ent, e * ENTRY_WORDS + W_PX);
+  }
+  /** Pending: the cookie; established: the seq delta (weir's ISN − the backend's). Unsigned. */
+  proxySeq(e: number): number {
+    return this.ent[e * ENTRY_WORDS + W_PX_SEQ] >>> 0;
+  }
+  /** Pending: the client's ISN; established: the TSval offset. Unsigned. */
+  proxyTs(e: number): number {
+    return this.ent[e * ENTRY_WORDS + W_PX_TS] >>> 0;
+  }
+  /** Sets the SYN proxy words of a live flow; the state word last, so a reader that sees it sees the rest. */
+  setProxy(e: number, px: number, seq: number, ts: number): void {
+    if (!(e >= 0 && e < this.capacity)) return;
+    const base = (e | 0) * ENTRY_WORDS;
+    Atomics.store(this.ent, base + W_PX_SEQ, seq | 0);
+    Atomics.store(this.ent, base + W_PX_TS, ts | 0);
+    Atomics.store(this.ent, base + W_PX, px | 0);
+  }
+  /** Created-at time (ms clock) of a live flow. */
+  createdAt(e: number): number {
+    return this.ent[e * ENTRY_WORDS + W_CREATED];
+  }
+
   lastSeen(e: number): number {
     return this.ent[e * ENTRY_WORDS + W_LAST];
   }
@@ -1465,8 +1497,11 @@ export class ConnTable {
       const cur = Atomics.load(E, base + W_KEY);
       if (Atomics.compareExchange(E, base + W_KEY, cur, (cur & ~K_STATE_MASK) | (key & K_STATE_MASK)) === cur) break;
     }
-    for (const w of [W_LAST, W_PKTS_O, W_PKTS_R, W_BYTES_O, W_BYTES_O + 1, W_BYTES_R, W_BYTES_R + 1])
+    for (const w of [W_LAST, W_PKTS_O, W_PKTS_R, W_BYTES_O, W_BYTES_O + 1, W_BYTES_R, W_BYTES_R + 1]) {
       Atomics.store(E, base + w, rec[off + w - 1]);
+    }
+    // A SYN-proxied flow keeps its translation.
+    for (const w of [W_PX_SEQ, W_PX_TS, W_PX]) Atomics.store(E, base + w, rec[off + w - 1]);
     return e;
   }
 

@@ -83,6 +83,7 @@ import {
   PKT_ERROR_NAMES,
   readU16,
   ETH_HLEN,
+  LINKTYPE_RAW,
   TP_STATUS_CSUMNOTREADY,
   TP_STATUS_GSO_TCP,
   rewriteDstAddr,
@@ -92,13 +93,19 @@ import {
   setEthDst,
   setEthSrc,
   writeU16,
+  readTcpOptions,
+  TcpOptions,
+  TcpSegmentSpec,
+  writeTcpSegment,
+  type SynOptionSpec,
 } from '../packet/index.js';
 import { CT_DIR_ORIG, CT_DIR_REPLY, CT_ERR_REPLY_IN_USE, type ConnTable } from './conntrack.js';
 import { CT_SYN_SENT, TH_ACK, TH_FIN, TH_RST, TH_SYN } from './conntrack-tcp-state.js';
 import { flowHashV4, flowHashV6 } from './flow-hash.js';
 import type { SnatAllocator } from './snat.js';
 import { RL_ALLOW, RL_DENY_CLIENT, type RateLimiter } from './rate-limit.js';
-import { FRAG_DROP, MODE_DSR_GRE, MODE_NAT, type VipTable } from './vip-table.js';
+import { FRAG_DROP, MODE_DSR_GRE, MODE_NAT, SYN_PROXY_OFF, SYN_PROXY_ON, type VipTable } from './vip-table.js';
+import { COOKIE_MSS, CookieOptions, cookieMssIndex, SynCookies } from './syncookie.js';
 import { counterSet } from '../util/counters.js';
 
 // ─── verdicts: where the output goes ──────────────────────────────────────────────────────
@@ -152,6 +159,17 @@ export const ENGINE_COUNTERS = counterSet({
   txNextHop: "Of txNat, txGre and txIcmpToBackend: packets sent as frames to the backend's next hop (l2_output).",
   dropRateLimitClient: "New flows over their client prefix's rate (rate_limits.per_client_*).",
   dropRateLimitInstance: "New flows over the instance's rate (rate_limits.new_flows_per_second).",
+  txSynCookie: 'nat SYN proxy: SYN-ACKs with a cookie sent to clients (no state kept).',
+  txProxySyn: 'nat SYN proxy: SYNs sent to a backend for a client whose ACK carried a valid cookie.',
+  txProxyAck: "nat SYN proxy: ACKs sent to a backend for its SYN-ACK (the client's handshake was with weir).",
+  synProxied: 'nat SYN proxy: connections established with a backend through a cookie handshake.',
+  txProxyRst:
+    'nat SYN proxy: RSTs sent to a backend whose SYN-ACK acknowledged another SYN (an older connection on the SNAT port).',
+  dropBadCookie: 'nat SYN proxy: packets opening no flow, without a valid cookie, while cookies are in use.',
+  dropProxyPending: 'nat SYN proxy: packets of a flow whose backend has not answered the SYN yet (the client resends).',
+  dropProxyHeld:
+    "nat SYN proxy: a client's first data segment held until the backend's SYN-ACK, then sent with weir's ACK (txProxyAck).",
+  synProxyAutoOn: 'nat SYN proxy: times the auto VIPs switched to cookies (new-flow rate above syn_proxy_threshold).',
 });
 export const ENGINE_COUNTER_NAMES = ENGINE_COUNTERS.names;
 export const {
@@ -193,7 +211,56 @@ export const {
   txNextHop: C_TX_NEXT_HOP,
   dropRateLimitClient: C_DROP_RL_CLIENT,
   dropRateLimitInstance: C_DROP_RL_INSTANCE,
+  txSynCookie: C_TX_SYN_COOKIE,
+  txProxySyn: C_TX_PROXY_SYN,
+  txProxyAck: C_TX_PROXY_ACK,
+  synProxied: C_SYN_PROXIED,
+  txProxyRst: C_TX_PROXY_RST,
+  dropBadCookie: C_DROP_BAD_COOKIE,
+  dropProxyPending: C_DROP_PROXY_PENDING,
+  dropProxyHeld: C_DROP_PROXY_HELD,
+  synProxyAutoOn: C_SYN_PROXY_AUTO_ON,
 } = ENGINE_COUNTERS.index;
+
+// ─── SYN proxy: the conntrack word W_PX of a flow opened by a cookie ────────────────────────
+/** Weir sent the backend its SYN and waits for the SYN-ACK. */
+export const PX_PENDING = 1;
+/** The backend answered: seq delta and TSval offset are set. */
+export const PX_ESTABLISHED = 2;
+const PX_STATE = 3;
+/** The client offered timestamps (weir echoed them in its SYN-ACK and sent them to the backend). */
+const PX_TS = 1 << 2;
+/** The client's window scale + 1 (4 bits; 0: none). */
+const PX_CWS_SHIFT = 3;
+/** The backend's window scale + 1 (4 bits; 0: none, or the client offered none). */
+const PX_BWS_SHIFT = 7;
+/** The client's window field of its first ACK (16 bits), for weir's ACK to the backend. */
+const PX_WIN_SHIFT = 16;
+/**
+ * Window scale weir announces in cookie SYN-ACKs (when the client offered one): what Linux
+ * announces with its default tcp_rmem maximum (6 MB), so that with Linux backends the backend's
+ * windows pass unchanged; other shifts are rescaled (RFC 7323 §2.3).
+ */
+export const PROXY_WSCALE = 7;
+/** A client packet this long after its flow was opened while the backend is still silent re-sends the SYN. */
+export const PROXY_RETRY_MS = 1000;
+/** Window of a cookie SYN-ACK (RFC 7323 §2.2: the window of a SYN is never scaled). */
+const PROXY_SYNACK_WINDOW = 65535;
+
+// Writes the 32-bit value v at buf[at] and returns the unfolded RFC 1624 delta of the checksum
+// over words aligned to `base` (v may be signed; a field at an odd offset spans three words).
+function put32d(buf: Uint8Array, base: number, at: number, v: number): number {
+  const s = ((at - base) & 1) === 0 ? at : at - 1;
+  const words = s === at ? 2 : 3;
+  let d = 0;
+  for (let i = 0; i < words; i++) d += ~((buf[s + 2 * i] << 8) | (buf[s + 2 * i + 1] | 0)) & 0xffff;
+  buf[at] = v >>> 24;
+  buf[at + 1] = (v >>> 16) & 0xff;
+  buf[at + 2] = (v >>> 8) & 0xff;
+  buf[at + 3] = v & 0xff;
+  for (let i = 0; i < words; i++) d += (buf[s + 2 * i] << 8) | (buf[s + 2 * i + 1] | 0);
+  return d;
+}
 
 // ─── passive health events (Engine.passive) ───────────────────────────────────────────────
 /** The backend completed a handshake (SYN-ACK) after this engine reported it failing. */
@@ -233,7 +300,24 @@ export interface EngineOptions {
   passiveFlags?: Uint8Array;
   /** Token buckets on new flows (rate_limits), shared by the workers; default none. */
   limiter?: RateLimiter;
+  /**
+   * HOLD_POOL_BYTES shared by the workers' engines: client segments the SYN proxy holds until the
+   * backend's SYN-ACK, which may reach another worker (default: the engine's own).
+   */
+  holdPool?: SharedArrayBuffer;
 }
+
+/** Client segments the SYN proxy can hold at once (per pool), and the bytes of one slot. */
+export const HOLD_SLOTS = 256;
+export const HOLD_SLOT_BYTES = 2048;
+export const HOLD_POOL_BYTES = HOLD_SLOTS * HOLD_SLOT_BYTES;
+// Slot header (Int32 words): owner (0 free, -1 being written or read, entry + 1), the entry's
+// creation time (tells a reused entry from the one that held), hold time, length; then the IP packet.
+const HOLD_HDR = 16;
+const HOLD_MAX = HOLD_SLOT_BYTES - HOLD_HDR;
+/** A held segment older than this is forgotten (its flow never got its SYN-ACK; the client resends). */
+const HOLD_STALE_MS = 2000;
+const HOLD_TRIES = 16;
 
 function rd32(buf: Uint8Array, o: number): number {
   return (buf[o] << 24) | (buf[o + 1] << 16) | (buf[o + 2] << 8) | buf[o + 3];
@@ -311,6 +395,20 @@ export class Engine {
   /** backendId (unique per VIP and backend) → 1 while a failure was reported and no success since. */
   private readonly failing: Uint8Array;
   private readonly limiter: RateLimiter | null;
+  // SYN proxy: cookies of the table's key, option scratch, segment spec (all reused).
+  private cookies: SynCookies;
+  private readonly topt = new TcpOptions();
+  private readonly copt = new CookieOptions();
+  private readonly seg = new TcpSegmentSpec();
+  private readonly synSpec: SynOptionSpec = { mss: 0, wscale: -1, sackPerm: false, tsval: 0, tsecr: 0, ts: false };
+  // auto: a token bucket of new nat TCP flow attempts; cookies from empty until half full again.
+  private pxTokens = 0;
+  // Held client segments: header words and bytes over one (shared) buffer; a scan cursor.
+  private readonly holdW: Int32Array;
+  private readonly holdB: Uint8Array;
+  private holdCursor = 0;
+  private pxLast = 0;
+  private pxFlood = false;
 
   constructor(
     conntrack: ConnTable,
@@ -329,16 +427,30 @@ export class Engine {
     this.counters = counters ?? new Float64Array(ENGINE_COUNTER_NAMES.length);
     this.linkType = opts.linkType ?? LINKTYPE_ETHERNET;
     this.icmpTokens = tables.icmpRate;
+    this.cookies = new SynCookies(tables.cookieK0, tables.cookieK1);
+    this.pxTokens = tables.synProxyRate;
     if (opts.passiveFlags && opts.passiveFlags.length < 65536) throw new Error('passiveFlags needs 65536 bytes');
     this.failing = opts.passiveFlags ?? new Uint8Array(65536);
     this.limiter = opts.limiter ?? null;
+    const pool = opts.holdPool ?? new SharedArrayBuffer(HOLD_POOL_BYTES);
+    if (pool.byteLength < HOLD_POOL_BYTES) throw new Error(`holdPool needs ${HOLD_POOL_BYTES} bytes`);
+    this.holdW = new Int32Array(pool, 0, HOLD_POOL_BYTES / 4);
+    this.holdB = new Uint8Array(pool, 0, HOLD_POOL_BYTES);
   }
 
   /** Publishes a new table: the next packet uses it. Throws if its SNAT pools do not fit the allocator. */
   setTables(t: VipTable): void {
     if (t.snatPools > this.snat.maxPools)
       throw new Error(`VIP table has ${t.snatPools} SNAT pools, the allocator ${this.snat.maxPools}`);
+    if (t.cookieK0 !== this.t.cookieK0 || t.cookieK1 !== this.t.cookieK1)
+      this.cookies = new SynCookies(t.cookieK0, t.cookieK1);
+    if (this.pxTokens > t.synProxyRate) this.pxTokens = t.synProxyRate;
     this.t = t;
+  }
+
+  /** True while this engine answers new flows to `auto` SYN-proxy VIPs with cookies. */
+  get synProxyFlooding(): boolean {
+    return this.pxFlood;
   }
   get tables(): VipTable {
     return this.t;
@@ -500,11 +612,49 @@ export class Engine {
       )
         this.synRetransmitted(e, buf, now);
     }
-    if (e < 0) {
-      if (this.limiter !== null) {
-        const rl = this.limiter.admit(info.ipVersion, buf, info.srcAddrOff, now);
-        if (rl !== RL_ALLOW) return this.drop(out, rl === RL_DENY_CLIENT ? C_DROP_RL_CLIENT : C_DROP_RL_INSTANCE);
+    if (e >= 0 && mode === MODE_NAT && proto === IPPROTO_TCP) {
+      let w = ct.proxyOf(e);
+      if (w !== 0) {
+        const f = info.tcpFlags;
+        if ((w & PX_STATE) === PX_PENDING) {
+          // The backend has not answered weir's SYN yet: nothing can be translated.
+          if ((f & TH_RST) !== 0) {
+            this.holdTake(e, ct.createdAt(e), true);
+            ct.remove(e);
+            return this.drop(out, C_DROP_PROXY_PENDING);
+          }
+          if ((f & TH_SYN) === 0 && ((now - ct.createdAt(e)) | 0) < PROXY_RETRY_MS) {
+            const r = this.pxHold(e, buf, now, out);
+            if (r >= 0) return r;
+            w = ct.proxyOf(e); // the backend answered meanwhile: forward it as usual
+          } else {
+            // A new SYN on the tuple, or a client still resending after PROXY_RETRY_MS (weir's
+            // SYN or the backend's SYN-ACK was lost): open again, the cookie checks once more.
+            this.holdTake(e, ct.createdAt(e), true);
+            ct.remove(e);
+            e = -1;
+          }
+        }
+        if (e < 0 || (w & PX_STATE) !== PX_ESTABLISHED) {
+          /* opened again below */
+        } else if ((f & (TH_SYN | TH_ACK)) === TH_SYN) {
+          ct.remove(e); // a new connection on the tuple of a proxied one
+          e = -1;
+        } else {
+          ct.track(e, CT_DIR_ORIG, f, info.ipTotalLen, now);
+          this.natRewrite(buf, e, 3, ct.snatPort(e), 2, ct.backendPort(e));
+          this.pxToBackend(buf, e, w);
+          if (t.backendHasHop[b] !== 0) return this.hopOut(buf, info.l3Off, info.ipTotalLen, b, out, C_TX_NAT);
+          return this.txIp(out, buf, C_TX_NAT);
+        }
       }
+    }
+    if (e < 0 && t.vipSynProxy[v] !== SYN_PROXY_OFF) {
+      const r = this.proxyFirst(v, buf, now, out);
+      if (r >= 0) return r;
+    }
+    if (e < 0) {
+      if (this.limiter !== null && this.limited(buf, now, out)) return VERDICT_DROP;
       const h = this.hash(v, buf, proto, info.srcAddrOff, sp, info.dstAddrOff, dp);
       const idx = t.maglev[v].lookup(h);
       if (!(idx >= 0 && idx < t.vipBackendCount[v])) return this.drop(out, C_DROP_NO_BACKEND);
@@ -551,6 +701,15 @@ export class Engine {
       return this.greOut(buf, b, fl, out, true, C_TX_GRE);
     }
     return this.l2Out(buf, b, out, C_TX_L2);
+  }
+
+  // rate_limits: true (and the drop counted in `out`) when the client's prefix or the instance
+  // has no token left for a new flow.
+  private limited(buf: Uint8Array, now: number, out: EngineOutput): boolean {
+    const rl = this.limiter!.admit(this.info.ipVersion, buf, this.info.srcAddrOff, now);
+    if (rl === RL_ALLOW) return false;
+    this.drop(out, rl === RL_DENY_CLIENT ? C_DROP_RL_CLIENT : C_DROP_RL_INSTANCE);
+    return true;
   }
 
   // A nat entry's SNAT address is still in its VIP's pool: replies to a SNAT address a reload
@@ -648,9 +807,441 @@ export class Engine {
     const bad = this.prep(buf, flags);
     if (bad !== 0) return this.drop(out, bad);
     if (info.protocol === IPPROTO_TCP && ct.stateOf(e) === CT_SYN_SENT) this.synAnswered(e, info.tcpFlags);
+    const w = info.protocol === IPPROTO_TCP ? ct.proxyOf(e) : 0;
+    if (w !== 0) {
+      const f = info.tcpFlags;
+      if ((f & (TH_SYN | TH_ACK | TH_RST)) === (TH_SYN | TH_ACK)) return this.pxSynAck(e, w, buf, now, out);
+      if ((w & PX_STATE) === PX_PENDING) {
+        if ((f & TH_RST) !== 0) return this.pxRefused(e, buf, now, out);
+        return this.drop(out, C_DROP_PROXY_PENDING);
+      }
+    }
     ct.track(e, CT_DIR_REPLY, info.tcpFlags, info.ipTotalLen, now);
     this.natRewrite(buf, e, 1, ct.vipPort(e), 0, ct.clientPort(e));
+    if (w !== 0) this.pxToClient(buf, e, w);
     return this.txIp(out, buf, C_TX_NAT_REPLY);
+  }
+
+  // ─── SYN proxy (nat TCP VIPs, syn_proxy on | auto) ──────────────────────────────────────
+  // After nftables' synproxy and RFC 4987 §3.6: weir answers a client's SYN with a SYN-ACK whose
+  // ISN is a cookie (syncookie.ts) and keeps nothing. The client's ACK (ack − 1 = a valid cookie)
+  // opens the flow: conntrack entry + SNAT port, and a SYN to the backend with the client's ISN
+  // and the options the cookie kept. The backend's SYN-ACK sets the translation (seq delta =
+  // cookie − backend ISN; TSval offset) and weir ACKs it. From then on: client → backend
+  // ack/SACK − delta, TSecr − offset; backend → client seq + delta, TSval + offset, window
+  // rescaled to the shift weir announced. Client data that arrives before the backend answered
+  // is dropped (counted): the client resends it.
+
+  // A packet to a SYN-proxy VIP that has no flow. Returns a verdict, or -1 for the normal path
+  // (auto below its threshold: no cookies).
+  private proxyFirst(v: number, buf: Uint8Array, now: number, out: EngineOutput): number {
+    const info = this.info,
+      f = info.tcpFlags;
+    const cookies = this.pxTick(now) || this.t.vipSynProxy[v] === SYN_PROXY_ON;
+    if ((f & TH_SYN) !== 0) {
+      if (!cookies) return -1;
+      if ((f & (TH_ACK | TH_FIN | TH_RST)) !== 0 || !this.goodSyn(buf)) return this.drop(out, C_DROP_BAD_SYN);
+      return this.cookieSynAck(buf, now, out);
+    }
+    if ((f & (TH_ACK | TH_RST)) === TH_ACK && this.cookieOk(buf, now)) return this.proxyOpen(v, buf, now, out);
+    return cookies ? this.drop(out, C_DROP_BAD_COOKIE) : -1;
+  }
+
+  // auto: one token per new-flow attempt, refilled at synProxyRate per second up to one second's
+  // worth. Empty → cookies; cookies until the bucket is half full again (hysteresis).
+  private pxTick(now: number): boolean {
+    const rate = this.t.synProxyRate;
+    const dt = (now - this.pxLast) | 0;
+    if (dt > 0) {
+      this.pxTokens += (dt * rate) / 1000;
+      if (this.pxTokens > rate) this.pxTokens = rate;
+      this.pxLast = now;
+    } else if (dt < 0) this.pxLast = now;
+    if (this.pxTokens >= 1) this.pxTokens -= 1;
+    if (!this.pxFlood) {
+      if (this.pxTokens < 1) {
+        this.pxFlood = true;
+        this.counters[C_SYN_PROXY_AUTO_ON]++;
+      }
+    } else if (this.pxTokens >= rate / 2) this.pxFlood = false;
+    return this.pxFlood;
+  }
+
+  private stageCookie(buf: Uint8Array): void {
+    const info = this.info;
+    if (info.ipVersion === 4)
+      this.cookies.stage4(rd32(buf, info.srcAddrOff), info.srcPort, rd32(buf, info.dstAddrOff), info.dstPort);
+    else this.cookies.stage6(buf, info.srcAddrOff, info.srcPort, info.dstAddrOff, info.dstPort);
+  }
+
+  // The cookie SYN-ACK for a client's SYN, from the VIP (RFC 9293 §3.5; options RFC 7323, 2018).
+  private cookieSynAck(buf: Uint8Array, now: number, out: EngineOutput): number {
+    const info = this.info,
+      l4 = info.l4Off,
+      o = this.topt,
+      c = this.copt,
+      sp = this.synSpec,
+      g = this.seg;
+    readTcpOptions(buf, l4, info.l4HdrLen, o);
+    // RFC 9293 §3.7.1: no MSS option means 536 (IPv4) / 1220 (IPv6, RFC 8200 §8.3)
+    c.mssIndex = cookieMssIndex(o.mss >= 0 ? o.mss : info.ipVersion === 4 ? 536 : 1220);
+    c.wscale = o.wscale;
+    c.sackPerm = o.sackPerm;
+    c.timestamps = o.tsOff >= 0;
+    this.stageCookie(buf);
+    const isn = rd32(buf, l4 + 4);
+    const cookie = this.cookies.make(isn, c, now) | 0;
+    sp.mss = this.t.pathMtu - (info.ipVersion === 4 ? 40 : 60);
+    sp.wscale = c.wscale >= 0 ? PROXY_WSCALE : -1;
+    sp.sackPerm = c.sackPerm;
+    sp.ts = c.timestamps;
+    sp.tsval = cookie; // weir's first TSval is the cookie: nothing to keep (the translation starts from it)
+    sp.tsecr = c.timestamps ? rd32(buf, o.tsOff) : 0;
+    g.addrLen = info.addrLen;
+    g.src = buf;
+    g.srcOff = info.dstAddrOff;
+    g.dst = buf;
+    g.dstOff = info.srcAddrOff;
+    g.sport = info.dstPort;
+    g.dport = info.srcPort;
+    g.seq = cookie;
+    g.ack = (isn + 1) | 0;
+    g.flags = TH_SYN | TH_ACK;
+    g.window = PROXY_SYNACK_WINDOW;
+    g.synOptions = sp;
+    const n = writeTcpSegment(this.scratch, 0, g);
+    g.src = g.dst = this.a6; // keep no reference to the packet buffer
+    if (n < 0) return this.drop(out, C_DROP_NO_ROOM);
+    out.buf = this.scratch;
+    out.off = 0;
+    out.len = n;
+    return this.give(out, VERDICT_TX_IP, C_TX_SYN_COOKIE);
+  }
+
+  // The client's ACK (or first data) carries ack − 1 = a cookie of this key, from the last two
+  // slots; checksums good (the packet's options become the flow's). Fills copt.
+  private cookieOk(buf: Uint8Array, now: number): boolean {
+    const info = this.info,
+      l4 = info.l4Off;
+    this.stageCookie(buf);
+    if (!this.cookies.check(rd32(buf, l4 + 4), rd32(buf, l4 + 8), now, this.copt)) return false;
+    if (info.ipVersion === 4 && !ipv4ChecksumOk(buf, info.l3Off, info.ipHdrLen)) return false;
+    return l4ChecksumOk(buf, info);
+  }
+
+  // A proven client: entry + SNAT port, and weir's SYN to the backend with the client's ISN
+  // and the options its cookie kept. The client's packet itself goes no further (data in it is
+  // resent by the client once the backend's side is up).
+  private proxyOpen(v: number, buf: Uint8Array, now: number, out: EngineOutput): number {
+    const info = this.info,
+      t = this.t,
+      ct = this.ct,
+      c = this.copt,
+      o = this.topt,
+      l4 = info.l4Off;
+    // rate_limits count flows that open: a proven client here, never a (maybe spoofed) SYN.
+    if (this.limiter !== null && this.limited(buf, now, out)) return VERDICT_DROP;
+    const h = this.hash(v, buf, IPPROTO_TCP, info.srcAddrOff, info.srcPort, info.dstAddrOff, info.dstPort);
+    const idx = t.maglev[v].lookup(h);
+    if (!(idx >= 0 && idx < t.vipBackendCount[v])) return this.drop(out, C_DROP_NO_BACKEND);
+    const b = t.vipBackendBase[v] + idx;
+    const e = this.natInsert(v, b, buf, now);
+    if (e < 0) return this.drop(out, e === CT_ERR_REPLY_IN_USE ? C_DROP_SNAT_EXHAUSTED : C_DROP_CT_FULL);
+    this.counters[C_NEW_FLOWS]++;
+    const seq = rd32(buf, l4 + 4),
+      ack = rd32(buf, l4 + 8);
+    readTcpOptions(buf, l4, info.l4HdrLen, o);
+    const ts = c.timestamps && o.tsOff >= 0;
+    const win = readU16(buf, l4 + 14);
+    const px =
+      PX_PENDING | (ts ? PX_TS : 0) | ((c.wscale >= 0 ? c.wscale + 1 : 0) << PX_CWS_SHIFT) | (win << PX_WIN_SHIFT);
+    // pending: the cookie and the client's ISN until the backend's SYN-ACK
+    ct.setProxy(e, px, (ack - 1) | 0, (seq - 1) | 0);
+    ct.track(e, CT_DIR_ORIG, TH_SYN, info.ipTotalLen, now);
+    const sp = this.synSpec,
+      g = this.seg;
+    sp.mss = COOKIE_MSS[c.mssIndex];
+    sp.wscale = c.wscale;
+    sp.sackPerm = c.sackPerm;
+    sp.ts = ts;
+    sp.tsval = ts ? rd32(buf, o.tsOff) : 0; // the client's clock passes through untranslated
+    sp.tsecr = 0;
+    g.synOptions = sp;
+    g.seq = (seq - 1) | 0; // the client's ISN: its sequence space needs no translation
+    g.ack = 0;
+    g.flags = TH_SYN;
+    // RFC 7323 §2.2: a SYN's window is never scaled; the client's real window, at most 65535
+    const cw = c.wscale >= 0 ? win << c.wscale : win;
+    g.window = cw > 0xffff ? 0xffff : cw;
+    return this.toBackend(e, b, out, C_TX_PROXY_SYN);
+  }
+
+  // Builds this.seg (ports and addresses filled here) from the flow's SNAT side to its backend
+  // and sends it, as a frame to the backend's next hop when it has one.
+  private toBackend(e: number, b: number, out: EngineOutput, reason: number): number {
+    const ct = this.ct,
+      g = this.seg,
+      a = this.a6;
+    ct.copyAddr6(e, 3, a, 0); // SNAT
+    ct.copyAddr6(e, 2, a, 16); // backend
+    g.addrLen = this.info.addrLen;
+    g.src = a;
+    g.srcOff = 0;
+    g.dst = a;
+    g.dstOff = 16;
+    g.sport = ct.snatPort(e);
+    g.dport = ct.backendPort(e);
+    const s = this.scratch;
+    const n = writeTcpSegment(s, ETH_HLEN, g);
+    if (n < 0) return this.drop(out, C_DROP_NO_ROOM);
+    if (b >= 0 && this.t.backendHasHop[b] !== 0) return this.hopOut(s, ETH_HLEN, n, b, out, reason);
+    out.buf = s;
+    out.off = ETH_HLEN;
+    out.len = n;
+    return this.give(out, VERDICT_TX_IP, reason);
+  }
+
+  // The backend's SYN-ACK to weir's SYN (or a retransmission of it): fix the translation once,
+  // and ACK it in the client's name. Nothing goes to the client: its handshake was with weir.
+  private pxSynAck(e: number, w: number, buf: Uint8Array, now: number, out: EngineOutput): number {
+    const info = this.info,
+      ct = this.ct,
+      t = this.t,
+      o = this.topt,
+      l4 = info.l4Off;
+    const bisn = rd32(buf, l4 + 4);
+    readTcpOptions(buf, l4, info.l4HdrLen, o);
+    const bts = (w & PX_TS) !== 0 && o.tsOff >= 0;
+    const btsval = bts ? rd32(buf, o.tsOff) : 0;
+    const cws = ((w >>> PX_CWS_SHIFT) & 15) - 1;
+    if ((w & PX_STATE) === PX_PENDING) {
+      // A SYN-ACK for another SYN (the backend still holds an older connection on this SNAT
+      // port): RST it (RFC 9293 §3.10.7.3, seq = its ack); the client's resend opens again.
+      if (rd32(buf, l4 + 8) !== ((ct.proxyTs(e) + 1) | 0)) return this.pxResetBackend(e, buf, out);
+      // RFC 7323 §2.2: scaling is on only when both SYNs carried the option
+      const bws = cws >= 0 && o.wscale >= 0 ? o.wscale : -1;
+      const nw = (w & ~(PX_STATE | (15 << PX_BWS_SHIFT))) | PX_ESTABLISHED | ((bws + 1) << PX_BWS_SHIFT);
+      const cookie = ct.proxySeq(e) | 0;
+      // weir's TSval towards the client started at the cookie (cookieSynAck)
+      ct.setProxy(e, nw, (cookie - bisn) | 0, bts ? (cookie - btsval) | 0 : 0);
+      this.counters[C_SYN_PROXIED]++;
+      ct.track(e, CT_DIR_REPLY, info.tcpFlags, info.ipTotalLen, now);
+      // The client's held segment (its ack becomes the backend's ISN + 1) ACKs the SYN-ACK.
+      const s = this.holdTake(e, ct.createdAt(e), false);
+      if (s >= 0) return this.pxReleaseHeld(e, nw, s, now, out);
+      w = nw;
+    } else ct.track(e, CT_DIR_REPLY, info.tcpFlags, info.ipTotalLen, now);
+    ct.track(e, CT_DIR_ORIG, TH_ACK, 0, now);
+    const bws = ((w >>> PX_BWS_SHIFT) & 15) - 1;
+    const cwin = (w >>> PX_WIN_SHIFT) & 0xffff;
+    const g = this.seg;
+    g.synOptions = null;
+    g.seq = rd32(buf, l4 + 8); // the backend's ack: the client's ISN + 1
+    g.ack = (bisn + 1) | 0;
+    g.flags = TH_ACK;
+    // The client's window field is scaled by its shift; unscaled if the backend refused scaling.
+    const cw = cws > 0 && bws < 0 ? cwin << cws : cwin;
+    g.window = cw > 0xffff ? 0xffff : cw;
+    g.ts = bts;
+    g.tsval = bts ? rd32(buf, o.tsOff + 4) : 0; // the client's TSval the backend echoed
+    g.tsecr = btsval;
+    const v = t.vipById[ct.vipIdOf(e)];
+    const b = v >= 0 ? t.backendOf(v, ct.backendIdOf(e)) : -1;
+    const r = this.toBackend(e, b, out, C_TX_PROXY_ACK);
+    g.ts = false;
+    return r;
+  }
+
+  // A client segment with data before the backend answered: into the hold pool (one per flow),
+  // counted as dropProxyHeld; sent by whichever worker sees the SYN-ACK. Returns -1 when the
+  // backend answered while it was being held (the caller forwards it as usual).
+  private pxHold(e: number, buf: Uint8Array, now: number, out: EngineOutput): number {
+    const info = this.info,
+      ct = this.ct;
+    const len = info.ipTotalLen,
+      tag = ct.createdAt(e);
+    // Only a segment with data, that fits, with good checksums (it goes out with weir's ACK), one per flow.
+    if (
+      info.payloadOff >= info.l3End ||
+      len > HOLD_MAX ||
+      (info.ipVersion === 4 && !ipv4ChecksumOk(buf, info.l3Off, info.ipHdrLen)) ||
+      !l4ChecksumOk(buf, info) ||
+      this.holdFind(e, tag) >= 0
+    )
+      return this.drop(out, C_DROP_PROXY_PENDING);
+    const W = this.holdW,
+      B = this.holdB;
+    for (let i = 0; i < HOLD_TRIES; i++) {
+      const s = this.holdCursor;
+      this.holdCursor = s + 1 === HOLD_SLOTS ? 0 : s + 1;
+      const h = (s * HOLD_SLOT_BYTES) >> 2;
+      const o = Atomics.load(W, h);
+      if (o < 0 || (o > 0 && ((now - W[h + 2]) | 0) < HOLD_STALE_MS)) continue;
+      if (Atomics.compareExchange(W, h, o, -1) !== o) continue;
+      W[h + 1] = tag;
+      W[h + 2] = now | 0;
+      W[h + 3] = len;
+      copyBytes(B, s * HOLD_SLOT_BYTES + HOLD_HDR, buf, info.l3Off, len);
+      Atomics.store(W, h, e + 1);
+      if ((ct.proxyOf(e) & PX_STATE) === PX_PENDING) return this.drop(out, C_DROP_PROXY_HELD);
+      // The SYN-ACK came meanwhile; if its worker did not take the segment, forward it now.
+      if (Atomics.compareExchange(W, h, e + 1, 0) === e + 1) return -1;
+      return this.drop(out, C_DROP_PROXY_HELD);
+    }
+    return this.drop(out, C_DROP_PROXY_PENDING);
+  }
+
+  // The slot holding entry e's segment (created at `tag`), or -1.
+  private holdFind(e: number, tag: number): number {
+    const W = this.holdW;
+    for (let s = 0; s < HOLD_SLOTS; s++) {
+      const h = (s * HOLD_SLOT_BYTES) >> 2;
+      if (Atomics.load(W, h) === e + 1 && W[h + 1] === tag) return s;
+    }
+    return -1;
+  }
+
+  // Takes entry e's held segment: returns its slot, marked busy (the caller copies it, then frees
+  // it with Atomics.store 0), or -1. With `free`, frees it at once (the flow goes away).
+  private holdTake(e: number, tag: number, free: boolean): number {
+    const s = this.holdFind(e, tag);
+    if (s < 0) return -1;
+    const h = (s * HOLD_SLOT_BYTES) >> 2;
+    if (Atomics.compareExchange(this.holdW, h, e + 1, free ? 0 : -1) !== e + 1) return -1;
+    return s;
+  }
+
+  // Sends the held segment of slot s to the backend, translated (it ACKs the SYN-ACK), and frees the slot.
+  private pxReleaseHeld(e: number, w: number, s: number, now: number, out: EngineOutput): number {
+    const info = this.info,
+      ct = this.ct,
+      t = this.t,
+      sc = this.scratch,
+      W = this.holdW;
+    const h = (s * HOLD_SLOT_BYTES) >> 2;
+    const len = W[h + 3];
+    copyBytes(sc, ETH_HLEN, this.holdB, s * HOLD_SLOT_BYTES + HOLD_HDR, len);
+    Atomics.store(W, h, 0);
+    if (parsePacket(sc, ETH_HLEN, len, LINKTYPE_RAW, info) < 0 || info.protocol !== IPPROTO_TCP)
+      return this.drop(out, C_DROP_PROXY_PENDING); // cannot happen: it parsed when it was held
+    this.natRewrite(sc, e, 3, ct.snatPort(e), 2, ct.backendPort(e));
+    this.pxToBackend(sc, e, w);
+    ct.track(e, CT_DIR_ORIG, info.tcpFlags, info.ipTotalLen, now);
+    const v = t.vipById[ct.vipIdOf(e)];
+    const b = v >= 0 ? t.backendOf(v, ct.backendIdOf(e)) : -1;
+    if (b >= 0 && t.backendHasHop[b] !== 0) return this.hopOut(sc, ETH_HLEN, info.ipTotalLen, b, out, C_TX_PROXY_ACK);
+    out.buf = sc;
+    out.off = ETH_HLEN;
+    out.len = info.ipTotalLen;
+    return this.give(out, VERDICT_TX_IP, C_TX_PROXY_ACK);
+  }
+
+  // RST to the backend for a SYN-ACK that acknowledges no SYN of weir's (seq = its ack, RFC 9293 §3.10.7.3).
+  private pxResetBackend(e: number, buf: Uint8Array, out: EngineOutput): number {
+    const g = this.seg,
+      t = this.t,
+      ct = this.ct;
+    g.synOptions = null;
+    g.ts = false;
+    g.seq = rd32(buf, this.info.l4Off + 8);
+    g.ack = 0;
+    g.flags = TH_RST;
+    g.window = 0;
+    const v = t.vipById[ct.vipIdOf(e)];
+    const b = v >= 0 ? t.backendOf(v, ct.backendIdOf(e)) : -1;
+    return this.toBackend(e, b, out, C_TX_PROXY_RST);
+  }
+
+  // The backend refused weir's SYN (RST): the client, which thinks it is connected, gets a RST
+  // from the VIP in its own sequence space (RFC 9293 §3.10.7.4: in window at rcv.nxt).
+  private pxRefused(e: number, buf: Uint8Array, now: number, out: EngineOutput): number {
+    const ct = this.ct,
+      g = this.seg,
+      a = this.a6;
+    ct.track(e, CT_DIR_REPLY, TH_RST, this.info.ipTotalLen, now);
+    ct.copyAddr6(e, 1, a, 0); // VIP
+    ct.copyAddr6(e, 0, a, 16); // client
+    g.addrLen = this.info.addrLen;
+    g.src = a;
+    g.srcOff = 0;
+    g.dst = a;
+    g.dstOff = 16;
+    g.sport = ct.vipPort(e);
+    g.dport = ct.clientPort(e);
+    g.seq = (ct.proxySeq(e) + 1) | 0; // cookie + 1: what the client expects next
+    g.ack = 0;
+    g.flags = TH_RST;
+    g.window = 0;
+    g.synOptions = null;
+    g.ts = false;
+    const n = writeTcpSegment(this.scratch, 0, g);
+    if (n < 0) return this.drop(out, C_DROP_NO_ROOM);
+    out.buf = this.scratch;
+    out.off = 0;
+    out.len = n;
+    return this.give(out, VERDICT_TX_IP, C_TX_NAT_REPLY);
+  }
+
+  // Client → backend of an established proxied flow (after natRewrite): ack and SACK edges into
+  // the backend's sequence space, TSecr into its clock, the window unscaled if the backend
+  // refused scaling; checksum adjusted (RFC 1624).
+  private pxToBackend(buf: Uint8Array, e: number, w: number): void {
+    const info = this.info,
+      ct = this.ct,
+      l4 = info.l4Off;
+    const delta = ct.proxySeq(e) | 0;
+    let d = 0;
+    if ((info.tcpFlags & TH_ACK) !== 0) d += put32d(buf, l4, l4 + 8, (rd32(buf, l4 + 8) - delta) | 0);
+    const cws = ((w >>> PX_CWS_SHIFT) & 15) - 1,
+      bws = ((w >>> PX_BWS_SHIFT) & 15) - 1;
+    if (cws > 0 && bws < 0) {
+      const old = readU16(buf, l4 + 14);
+      const nw = old << cws > 0xffff ? 0xffff : old << cws;
+      writeU16(buf, l4 + 14, nw);
+      d += (~old & 0xffff) + nw;
+    }
+    if (info.l4HdrLen > 20) {
+      const o = this.topt;
+      readTcpOptions(buf, l4, info.l4HdrLen, o);
+      for (let i = 0; i < o.sackBlocks; i++) {
+        const at = o.sackOff + 8 * i;
+        d += put32d(buf, l4, at, (rd32(buf, at) - delta) | 0);
+        d += put32d(buf, l4, at + 4, (rd32(buf, at + 4) - delta) | 0);
+      }
+      if (o.tsOff >= 0) d += put32d(buf, l4, o.tsOff + 4, (rd32(buf, o.tsOff + 4) - ct.proxyTs(e)) | 0);
+    }
+    if (d !== 0) {
+      const c = info.l4CsumOff;
+      writeU16(buf, c, csumApplyDelta(readU16(buf, c), csumFold(d)));
+    }
+  }
+
+  // Backend → client of a proxied flow (after natRewrite): seq into the client's view (cookie
+  // space), TSval into weir's clock, the window rescaled from the backend's shift to the one weir
+  // announced (rounded down: RFC 7323 §2.3 lets a window shrink by less than one unit).
+  private pxToClient(buf: Uint8Array, e: number, w: number): void {
+    const info = this.info,
+      ct = this.ct,
+      l4 = info.l4Off;
+    let d = put32d(buf, l4, l4 + 4, (rd32(buf, l4 + 4) + (ct.proxySeq(e) | 0)) | 0);
+    const cws = ((w >>> PX_CWS_SHIFT) & 15) - 1,
+      bws = ((w >>> PX_BWS_SHIFT) & 15) - 1;
+    const sw = cws >= 0 ? PROXY_WSCALE : 0,
+      sb = bws >= 0 ? bws : 0;
+    if (sw !== sb) {
+      const old = readU16(buf, l4 + 14);
+      const v = (old << sb) >>> sw;
+      const nw = v > 0xffff ? 0xffff : v;
+      writeU16(buf, l4 + 14, nw);
+      d += (~old & 0xffff) + nw;
+    }
+    if (info.l4HdrLen > 20) {
+      const o = this.topt;
+      readTcpOptions(buf, l4, info.l4HdrLen, o);
+      if (o.tsOff >= 0) d += put32d(buf, l4, o.tsOff, (rd32(buf, o.tsOff) + (ct.proxyTs(e) | 0)) | 0);
+    }
+    const c = info.l4CsumOff;
+    writeU16(buf, c, csumApplyDelta(readU16(buf, c), csumFold(d)));
   }
 
   // A SYN that opens a nat flow: no FIN or RST with it, checksums good. Any host drops such a

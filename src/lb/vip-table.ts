@@ -16,6 +16,15 @@ export const MODE_DSR_GRE = 1;
 export const MODE_DSR_L2 = 2;
 export const MODE_NAMES: readonly string[] = ['nat', 'dsr-gre', 'dsr-l2'];
 
+/** SYN proxy of a nat TCP VIP (engine.ts, "SYN proxy"): never, above the new-flow rate, always. */
+export const SYN_PROXY_OFF = 0;
+export const SYN_PROXY_AUTO = 1;
+export const SYN_PROXY_ON = 2;
+export const SYN_PROXY_NAMES: readonly string[] = ['off', 'auto', 'on'];
+export type SynProxyName = 'off' | 'auto' | 'on';
+/** Default per-engine rate of new nat TCP flow attempts above which `auto` VIPs answer with cookies. */
+export const DEFAULT_SYN_PROXY_RATE = 1000;
+
 /** What the engine does with fragments of VIP traffic (see engine.ts, "Fragments"). */
 export const FRAG_DROP = 0;
 export const FRAG_PASS = 1;
@@ -58,6 +67,8 @@ export interface VipSpec {
    * used) and the port range (inclusive) to allocate from on each.
    */
   snat?: { v4?: string | readonly string[]; v6?: string | readonly string[]; portMin: number; portMax: number };
+  /** nat TCP VIPs: SYN proxy (default 'off' here; the config's default is 'auto'); ignored for other VIPs. */
+  synProxy?: SynProxyName;
 }
 
 export interface EngineTableOptions {
@@ -78,6 +89,13 @@ export interface EngineTableOptions {
   fragments?: FragmentPolicy;
   /** Generated ICMP errors (fragmentation needed / packet too big) per second per worker, burst the same. Default 1000. */
   icmpRate?: number;
+  /**
+   * New nat TCP flow attempts per second per engine above which `auto` SYN-proxy VIPs answer
+   * with cookies (DEFAULT_SYN_PROXY_RATE).
+   */
+  synProxyRate?: number;
+  /** SYN cookie key, two 32-bit words; every instance of a cluster must use the same (default 0, 0). */
+  cookieKey?: readonly [number, number];
 }
 
 const KIND_VIP = 1;
@@ -107,12 +125,17 @@ export class VipTable {
   readonly fragments: number;
   readonly localMac: Uint8Array | null;
   readonly icmpRate: number;
+  readonly synProxyRate: number;
+  readonly cookieK0: number;
+  readonly cookieK1: number;
 
   // per VIP (index v)
   readonly vipCount: number;
   readonly vipNames: readonly string[];
   readonly vipId: Uint16Array;
   readonly vipMode: Uint8Array;
+  /** SYN_PROXY_* (nat TCP VIPs; SYN_PROXY_OFF for every other VIP). */
+  readonly vipSynProxy: Uint8Array;
   readonly vipFamily: Uint8Array; // 4 | 6
   readonly vipProto: Uint8Array;
   readonly vipPort: Uint16Array;
@@ -188,6 +211,11 @@ export class VipTable {
     this.icmpRate = opts.icmpRate ?? 1000;
     if (!(this.icmpRate >= 0 && this.icmpRate <= 1e7))
       throw new Error(`icmpRate must be 0..10000000 per second, got ${opts.icmpRate}`);
+    this.synProxyRate = opts.synProxyRate ?? DEFAULT_SYN_PROXY_RATE;
+    if (!(this.synProxyRate >= 1 && this.synProxyRate <= 1e8))
+      throw new Error(`synProxyRate must be 1..100000000 per second, got ${opts.synProxyRate}`);
+    this.cookieK0 = (opts.cookieKey?.[0] ?? 0) | 0;
+    this.cookieK1 = (opts.cookieKey?.[1] ?? 0) | 0;
     this.localMac = opts.localMac !== undefined ? (parseMac(opts.localMac) ?? null) : null;
     if (opts.localMac !== undefined && !this.localMac)
       throw new Error(`localMac: "${opts.localMac}" is not a MAC address`);
@@ -200,6 +228,7 @@ export class VipTable {
     this.vipNames = Object.freeze(vips.map((v) => v.name));
     this.vipId = new Uint16Array(n);
     this.vipMode = new Uint8Array(n);
+    this.vipSynProxy = new Uint8Array(n);
     this.vipFamily = new Uint8Array(n);
     this.vipProto = new Uint8Array(n);
     this.vipPort = new Uint16Array(n);
@@ -265,7 +294,7 @@ export class VipTable {
       this.vipById[spec.id] = v;
       this.vipId[v] = spec.id;
       const mode = MODE_NAMES.indexOf(spec.mode);
-      if (mode < 0) throw new Error(`${where}: unknown mode ${String(spec.mode)}`);
+      if (mode < 0) throw new Error(`${where}: unknown mode ${spec.mode}`);
       this.vipMode[v] = mode;
       const addr = addrBytes(spec.address, `${where} address`);
       const fam = addr.length === 16 ? 6 : 4;
@@ -275,6 +304,9 @@ export class VipTable {
       if (spec.protocol !== 'tcp' && spec.protocol !== 'udp') throw new Error(`${where}: protocol must be tcp or udp`);
       const proto = spec.protocol === 'tcp' ? 6 : 17;
       this.vipProto[v] = proto;
+      const px = SYN_PROXY_NAMES.indexOf(spec.synProxy ?? 'off');
+      if (px < 0) throw new Error(`${where}: synProxy must be off, auto or on, got ${String(spec.synProxy)}`);
+      this.vipSynProxy[v] = mode === MODE_NAT && proto === 6 ? px : SYN_PROXY_OFF;
       if (!Number.isInteger(spec.port) || spec.port < 0 || spec.port > 0xffff)
         throw new Error(`${where}: port must be 0..65535`);
       this.vipPort[v] = spec.port;

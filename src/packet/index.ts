@@ -22,3 +22,4 @@ export * from './ip-text.js';
 export { buildPacket } from './build.js';
 export type { PacketSpec } from './build.js';
 export * from './tcp-options.js';
+export * from './tcp-segment.js';

@@ -84,9 +84,13 @@ export interface SynOptionSpec {
   /** Shift to announce, or -1 for no window scale option. */
   wscale: number;
   sackPerm: boolean;
-  /** Write a timestamps option with these values when tsval >= 0. */
+  /**
+   * Write a timestamps option with these values when `ts` is true, or (ts absent) when tsval >= 0.
+   * With `ts`, tsval and tsecr may be signed 32-bit views of the values (hot paths keep them int32).
+   */
   tsval: number;
   tsecr: number;
+  ts?: boolean;
 }
 
 /** Bytes writeSynOptions writes for `s` (a multiple of 4, at most 20). */
@@ -112,7 +116,7 @@ export function writeSynOptions(buf: Uint8Array, at: number, s: SynOptionSpec): 
   buf[i++] = 4;
   buf[i++] = (s.mss >>> 8) & 0xff;
   buf[i++] = s.mss & 0xff;
-  if (s.tsval >= 0) {
+  if (s.ts ?? s.tsval >= 0) {
     if (s.sackPerm) {
       buf[i++] = TCPOPT_SACK_PERM;
       buf[i++] = 2;

@@ -1,7 +1,7 @@
 // Worker side of the connection-table stress test (conntrack-stress.test.ts): attaches to the
 // shared table and races the other workers on the same or on different keys.
 import { parentPort, workerData } from 'node:worker_threads';
-import { ConnTable, CT_DIR_ORIG, CT_DIR_REPLY, TH_ACK } from '../../src/lb/conntrack.js';
+import { ConnTable, CT_DIR_ORIG, CT_DIR_REPLY, ENTRY_WORDS, TH_ACK } from '../../src/lb/conntrack.js';
 import { flowOf, type StressJob } from './conntrack-stress-keys.js';
 
 const job = workerData as StressJob;
@@ -47,7 +47,7 @@ function lookupReply(i: number): number {
   return t.lookup4(6, f.backend, 8080, f.snat, f.snatPort);
 }
 
-const snap = new Int32Array(29);
+const snap = new Int32Array(ENTRY_WORDS);
 /** Reads the entry found for key i through the seqlock; when it still holds key i, every
  *  field must be the one key i was inserted with (a torn read would mix two flows). */
 function checkEntry(e: number, i: number): number {

@@ -121,8 +121,9 @@ function startNftables(): Running {
     counters: noCounters,
     alive: () => true,
     deathNote: () => '',
-    async stop() {
+    stop() {
       spawnSync('ip', ['netns', 'exec', NS.lb, 'nft', 'delete', 'table', 'ip', NFT_TABLE]);
+      return Promise.resolve();
     },
   };
 }
