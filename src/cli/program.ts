@@ -108,6 +108,23 @@ function printStatus(s: StatusView): void {
         )
       : 'no VIPs configured\n',
   );
+  if (s.snat.backends.length) {
+    out('\n');
+    out(`snat: ${s.snat.addresses.join(', ')} ports ${s.snat.portMin}-${s.snat.portMax}\n`);
+    out(
+      table(
+        ['VIP', 'BACKEND', 'ADDRESS', 'SNAT PORTS', 'CAP', 'USED'],
+        s.snat.backends.map((b) => [
+          b.vip,
+          b.backend,
+          hostPort(b.address, b.port),
+          b.inUse,
+          b.capacity,
+          b.capacity > 0 ? percent(b.inUse / b.capacity) : '-',
+        ]),
+      ),
+    );
+  }
   if (s.bgp.enabled) {
     out('\n');
     out(

@@ -15,7 +15,13 @@ export interface RawIssue {
 
 /** The parts of a config that passed the schema; cross checks run on whatever is available. */
 export interface CheckInput {
-  instance?: { addresses: string[]; interfaces: string[]; io?: 'afpacket' | 'afxdp' | 'tun' };
+  instance?: {
+    addresses: string[];
+    interfaces: string[];
+    io?: 'afpacket' | 'afxdp' | 'tun';
+    snat_addresses?: string[];
+    snat_ports?: { min: number; max: number };
+  };
   vips: { index: number; vip: VipConfig }[];
   /** BGP fields that are individually valid (each check needs only its own fields). */
   bgp?: {
@@ -44,6 +50,9 @@ function portsOverlap(a: VipConfig['port'], b: VipConfig['port']): boolean {
 export function crossChecks(input: CheckInput): RawIssue[] {
   const out: RawIssue[] = [];
   const instanceFamilies = input.instance ? new Set(input.instance.addresses.map(familyOf)) : undefined;
+  // nat's SNAT source: the snat_addresses pool, else the first instance address of each family.
+  const snat = input.instance?.snat_addresses;
+  const snatFamilies = snat?.length ? new Set(snat.map(familyOf)) : instanceFamilies;
 
   if (input.instance) {
     dupes(input.instance.addresses, (a, i, first) =>
@@ -52,6 +61,16 @@ export function crossChecks(input: CheckInput): RawIssue[] {
         message: `address ${a} is listed twice (first at instance.addresses[${first}])`,
       }),
     );
+    if (snat)
+      dupes(snat, (a, i, first) =>
+        out.push({
+          path: ['instance', 'snat_addresses', i],
+          message: `address ${a} is listed twice (first at instance.snat_addresses[${first}])`,
+        }),
+      );
+    const sp = input.instance.snat_ports;
+    if (sp && sp.min > sp.max)
+      out.push({ path: ['instance', 'snat_ports', 'max'], message: `must be at least snat_ports.min (${sp.min})` });
     dupes(input.instance.interfaces, (n, i, first) =>
       out.push({
         path: ['instance', 'interfaces', i],
@@ -100,7 +119,13 @@ export function crossChecks(input: CheckInput): RawIssue[] {
       out.push({ path: at('backends'), message: 'at least one backend must have a weight above 0' });
     }
     checkBackends(vip, at, out);
-    checkFamilies(vip, at, instanceFamilies, out);
+    checkFamilies(vip, at, instanceFamilies, snatFamilies, out);
+    const asSnat = snat?.indexOf(vip.address) ?? -1;
+    if (vip.mode === 'nat' && asSnat >= 0)
+      out.push({
+        path: ['instance', 'snat_addresses', asSnat],
+        message: `${vip.address} is VIP "${vip.name}"'s address; a SNAT address must be another`,
+      });
     if (vip.mode === 'dsr-l2' && input.instance?.io === 'tun') {
       out.push({
         path: at('mode'),
@@ -261,14 +286,15 @@ function checkFamilies(
   vip: VipConfig,
   at: (...rest: ConfigPath) => ConfigPath,
   instanceFamilies: Set<number> | undefined,
+  snatFamilies: Set<number> | undefined,
   out: RawIssue[],
 ): void {
   const vf = familyOf(vip.address);
   if (vf === 0) return;
-  if (vip.mode === 'nat' && instanceFamilies && !instanceFamilies.has(vf)) {
+  if (vip.mode === 'nat' && snatFamilies && !snatFamilies.has(vf)) {
     out.push({
       path: at('mode'),
-      message: `nat mode for an ${FAMILY_NAME[vf]} VIP needs an ${FAMILY_NAME[vf]} address in instance.addresses for SNAT, found none`,
+      message: `nat mode for an ${FAMILY_NAME[vf]} VIP needs an ${FAMILY_NAME[vf]} address in instance.snat_addresses (or instance.addresses) for SNAT, found none`,
     });
   }
   const greFamiliesMissing = new Set<number>();

@@ -143,6 +143,7 @@ export function parseConfigText(text: string, opts: ParseOptions = {}): ParseRes
 /** Fills derived defaults and canonical spellings so equal configs compare equal. */
 export function normalize(cfg: WeirConfig): WeirConfig {
   cfg.instance.addresses = cfg.instance.addresses.map(canonicalAddress);
+  cfg.instance.snat_addresses = cfg.instance.snat_addresses.map(canonicalAddress);
   cfg.vips = cfg.vips.map(normalizeVip);
   for (const p of cfg.bgp.peers) p.address = canonicalAddress(p.address);
   return cfg;

@@ -21,6 +21,8 @@ export const DEFAULT_CT_TIMEOUTS = {
   time_wait: DEFAULT_TIMEOUTS.timeWait,
   close: DEFAULT_TIMEOUTS.close,
   udp: DEFAULT_TIMEOUTS.udp,
+  udp_unreplied: DEFAULT_TIMEOUTS.udpUnreplied,
+  udp_replied: DEFAULT_TIMEOUTS.udpReplied,
   icmp: DEFAULT_TIMEOUTS.icmp,
 } as const;
 
@@ -40,6 +42,8 @@ export const DEFAULTS = {
   bfdIntervalMs: 300,
   bfdMultiplier: 3,
   grRestartTime: 30,
+  snatPortMin: 10240,
+  snatPortMax: 32767,
 } as const;
 
 /** Error function: "is required" when the key is absent, the field's own sentence otherwise. */
@@ -256,7 +260,16 @@ export const ctTimeoutsSchema = map({
   close_wait: seconds().default(DEFAULT_CT_TIMEOUTS.close_wait),
   time_wait: seconds().default(DEFAULT_CT_TIMEOUTS.time_wait),
   close: seconds().default(DEFAULT_CT_TIMEOUTS.close),
-  udp: seconds().default(DEFAULT_CT_TIMEOUTS.udp),
+  udp: seconds()
+    .default(DEFAULT_CT_TIMEOUTS.udp)
+    .meta({ description: 'UDP flows of dsr VIPs, and nat UDP flows once traffic went both ways twice (a stream).' }),
+  udp_unreplied: seconds()
+    .default(DEFAULT_CT_TIMEOUTS.udp_unreplied)
+    .meta({ description: 'nat UDP flows the backend has not answered yet.' }),
+  udp_replied: seconds().default(DEFAULT_CT_TIMEOUTS.udp_replied).meta({
+    description:
+      'nat UDP flows answered but not yet both ways twice (a DNS query and its answer): their SNAT port is free again this soon.',
+  }),
   icmp: seconds().default(DEFAULT_CT_TIMEOUTS.icmp),
 });
 
@@ -378,7 +391,31 @@ export const instanceSchema = map({
   addresses: z
     .array(ipAddress, { error: says('must be a list of IP addresses') })
     .default([])
-    .meta({ description: "weir's own addresses: SNAT source (nat) and GRE outer source (dsr-gre)." }),
+    .meta({
+      description:
+        "weir's own addresses: the first of each family is the GRE outer source (dsr-gre) and, without snat_addresses, the SNAT source (nat).",
+    }),
+  snat_addresses: z
+    .array(ipAddress, { error: says('must be a list of IP addresses') })
+    .max(64, { error: 'must list at most 64 addresses' })
+    .default([])
+    .meta({
+      description:
+        'The SNAT pool of nat VIPs (IPv4 and IPv6; a VIP uses those of its family). Each address adds snat_ports worth of flows per backend address, port and protocol (README "SNAT ports"). Default: the first instance address of each family.',
+    }),
+  snat_ports: map({
+    min: int(1, 65535, 'must be a port number 1..65535')
+      .default(DEFAULTS.snatPortMin)
+      .meta({ description: 'Lowest SNAT source port.' }),
+    max: int(1, 65535, 'must be a port number 1..65535')
+      .default(DEFAULTS.snatPortMax)
+      .meta({ description: 'Highest SNAT source port (at least min).' }),
+  })
+    .prefault({})
+    .meta({
+      description:
+        "Source ports nat flows get on each SNAT address. The default stays below the kernel's ephemeral range (32768..60999) so the host's own connections from the same address never collide; an address only weir uses can take 1024..65535.",
+    }),
   interfaces: z
     .array(str('must be an interface name (1..15 characters, no "/" or spaces)', /^[^\s/]{1,15}$/, 15), {
       error: says('must be a list of interface names'),
@@ -475,16 +512,32 @@ export const configSchema = map({
       .meta({ description: 'Control socket path (mode 0600); give each instance its own.' }),
   }).prefault({}),
   rate_limits: map({
-    new_flows_per_second: int(0, 100_000_000)
-      .default(0)
-      .meta({ description: 'New flows per second for the whole instance; 0 = unlimited.' }),
-    per_client_new_flows_per_second: int(0, 100_000_000)
-      .default(0)
-      .meta({ description: 'New flows per second from one client address; 0 = unlimited.' }),
+    new_flows_per_second: int(0, 100_000_000).default(0).meta({
+      description:
+        'New flows per second for the whole instance (a token bucket shared by the workers); 0 = unlimited. Flows over it are dropped as dropRateLimitInstance.',
+    }),
     burst: int(0, 100_000_000)
       .default(0)
-      .meta({ description: 'Token-bucket burst above the rates; 0 = one second worth.' }),
-  }).prefault({}),
+      .meta({ description: "The instance bucket's size: new flows above the rate at once; 0 = one second's worth." }),
+    per_client_new_flows_per_second: int(0, 100_000_000).default(0).meta({
+      description:
+        'New flows per second from one client prefix (client_prefix_v4 / _v6); 0 = unlimited. Flows over it are dropped as dropRateLimitClient.',
+    }),
+    per_client_burst: int(0, 100_000_000)
+      .default(0)
+      .meta({ description: "Each client prefix's bucket size; 0 = one second's worth." }),
+    client_prefix_v4: int(0, 32)
+      .default(24)
+      .meta({ description: 'IPv4 clients in one prefix of this length share a bucket (32: per address).' }),
+    client_prefix_v6: int(0, 128)
+      .default(64)
+      .meta({ description: 'IPv6 clients in one prefix of this length share a bucket (128: per address).' }),
+  })
+    .prefault({})
+    .meta({
+      description:
+        'Token buckets on new flows (a packet that opens a connection entry), per instance and per client prefix; applied on reload.',
+    }),
   log: map({
     level: oneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const).default('info'),
   }).prefault({}),
@@ -497,3 +550,4 @@ export type HealthCheckConfig = z.output<typeof healthCheckSchema>;
 export type BackendHealthCheckConfig = z.output<typeof backendHealthCheckSchema>;
 export type CtTimeoutsConfig = z.output<typeof ctTimeoutsSchema>;
 export type BgpPeerConfig = z.output<typeof bgpPeerSchema>;
+export type RateLimitsConfig = z.output<typeof configSchema>['rate_limits'];

@@ -215,6 +215,7 @@ export interface StatusView {
     since: string | null;
   }[];
   conntrack: { capacity: number; size: number };
+  snat: SnatView;
   health: HealthSummary;
   bgp: BgpStatus;
   /** "http://127.0.0.1:9473/metrics" or "disabled". */
@@ -279,6 +280,21 @@ export interface BackendView {
   share: number;
   /** With an attached data plane. */
   traffic?: TrafficView;
+  /** nat VIPs: SNAT ports this backend's flows hold, and how many there are (snatView). */
+  snatPorts?: { inUse: number; capacity: number };
+}
+
+/** SNAT of nat VIPs: the pool, the port range, and the ports each backend's flows hold. */
+export interface SnatView {
+  addresses: string[];
+  portMin: number;
+  portMax: number;
+  /**
+   * Per backend of a nat VIP: live flows (each holds one SNAT address and port) and the cap,
+   * SNAT addresses of its family × ports in the range, shared by every flow to the same backend
+   * address, port and protocol (README "SNAT ports").
+   */
+  backends: { vip: string; backend: string; address: string; port: number | 'all'; inUse: number; capacity: number }[];
 }
 
 export interface ConnView extends ConnEntryView {

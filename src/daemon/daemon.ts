@@ -17,7 +17,7 @@ import { startMetricsServer, type MetricsServer } from '../metrics/server.js';
 import { DaemonBgp, restoreRestart, saveRestart, takeRestart } from './bgp.js';
 import { daemonRegistry } from './metrics.js';
 import { wantsDataPlane } from './dataplane-settings.js';
-import { backendsView, conntrackFlush, conntrackList, conntrackStats, vipsView } from './views.js';
+import { backendsView, conntrackFlush, conntrackList, conntrackStats, snatView, vipsView } from './views.js';
 
 export interface DaemonOptions {
   configFile: string;
@@ -245,6 +245,7 @@ export class Daemon {
         since: v.healthSince,
       })),
       conntrack: { capacity: this.runtime.conntrack.capacity, size: this.runtime.conntrack.size() },
+      snat: snatView(this.runtime),
       health: this.healthStatus(),
       bgp: this.bgp ? this.bgp.status(cfg) : { enabled: false },
       metrics: this.metricsServer ? `http://${this.metricsServer.address}/metrics` : 'disabled',

@@ -1,8 +1,21 @@
 // The data plane's settings from the config: the daemon hands the data plane only what it uses
 // (dataplane/contract.ts DataPlaneSettings), so the data plane never reads the config itself.
-import type { WeirConfig } from '../config/schema.js';
-import type { DataPlaneSettings } from '../dataplane/contract.js';
 import { createHash } from 'node:crypto';
+import type { RateLimitsConfig, WeirConfig } from '../config/schema.js';
+import type { DataPlaneSettings } from '../dataplane/contract.js';
+import type { RateLimitSettings } from '../lb/rate-limit.js';
+
+/** rate_limits in the buckets' terms: a burst of 0 is one second's worth of the rate. */
+export function rateLimitSettings(r: RateLimitsConfig): RateLimitSettings {
+  return {
+    instanceRate: r.new_flows_per_second,
+    instanceBurst: r.burst || r.new_flows_per_second,
+    clientRate: r.per_client_new_flows_per_second,
+    clientBurst: r.per_client_burst || r.per_client_new_flows_per_second,
+    prefix4: r.client_prefix_v4,
+    prefix6: r.client_prefix_v6,
+  };
+}
 
 /**
  * The SYN cookie key: 64 bits of SHA-256 over cluster.hash_seed, so that every instance of a
@@ -21,6 +34,13 @@ export function dataPlaneSettings(cfg: WeirConfig): DataPlaneSettings {
     io: i.io,
     interfaces: [...i.interfaces],
     addresses: [...i.addresses],
+    snatAddresses: i.snat_addresses.length
+      ? [...i.snat_addresses]
+      : [i.addresses.find((a) => !a.includes(':')), i.addresses.find((a) => a.includes(':'))].filter(
+          (a): a is string => a !== undefined,
+        ),
+    snatPortMin: i.snat_ports.min,
+    snatPortMax: i.snat_ports.max,
     workers: i.workers,
     tunName: i.tun_name,
     xdpMode: i.xdp_mode,
@@ -34,6 +54,7 @@ export function dataPlaneSettings(cfg: WeirConfig): DataPlaneSettings {
     cookieKey: cookieKey(cfg.cluster.hash_seed),
     vipFamilies: [...new Set(cfg.vips.map((v) => (v.address.includes(':') ? 6 : 4)))],
     natVips: cfg.vips.some((v) => v.mode === 'nat'),
+    rateLimits: rateLimitSettings(cfg.rate_limits),
   };
 }
 

@@ -12,7 +12,7 @@ import {
 } from '../metrics/registry.js';
 import type { BgpSpeakerStatus } from '../control/api.js';
 import type { VipTraffic } from '../dataplane/contract.js';
-import { backendsView, vipsView } from './views.js';
+import { backendsView, snatView, vipsView } from './views.js';
 import type { LbRuntime } from './runtime.js';
 
 export interface ReloadCounts {
@@ -184,6 +184,17 @@ export function daemonRegistry(src: MetricsSource): Registry {
         labels: { vip: b.vip, backend: b.name },
         value: b.health === 'up' || b.health === 'suspect' || b.health === 'unchecked' ? 1 : 0,
       })),
+  );
+
+  // SNAT ports (nat VIPs): what each backend's flows hold against the cap.
+  g('weir_snat_ports_in_use', "SNAT ports held by a nat backend's flows (one per live flow).", ['vip', 'backend'], () =>
+    snatView(rt).backends.map((b) => ({ labels: { vip: b.vip, backend: b.backend }, value: b.inUse })),
+  );
+  g(
+    'weir_snat_ports_capacity',
+    'SNAT ports a nat backend can hold: SNAT addresses of its family × ports in instance.snat_ports (shared by flows to the same backend address, port and protocol).',
+    ['vip', 'backend'],
+    () => snatView(rt).backends.map((b) => ({ labels: { vip: b.vip, backend: b.backend }, value: b.capacity })),
   );
 
   // Health checks.

@@ -10,7 +10,7 @@ import { ConnTable } from '../lb/conntrack.js';
 import { diffConfigs } from '../config/diff.js';
 import type { VipConfig, WeirConfig } from '../config/schema.js';
 import { detachedDataPlane, type DataPlaneHooks, type VipTables } from '../dataplane/contract.js';
-import { dataPlaneSettings } from './dataplane-settings.js';
+import { dataPlaneSettings, rateLimitSettings } from './dataplane-settings.js';
 import { NotFoundError } from '../errors.js';
 import type { HealthMonitor, HealthMonitorOptions } from '../health/index.js';
 import type { ReloadResult } from '../control/api.js';
@@ -201,6 +201,7 @@ export class LbRuntime {
     this.vips.clear();
     for (const [k, v] of order) this.vips.set(k, v);
     if (diff.conntrackTimeoutsChanged) this.conntrack.setTimeouts(ctTimeouts(next.conntrack.timeouts));
+    if (diff.otherChanged.includes('rate_limits')) this.hooks.setRateLimits?.(rateLimitSettings(next.rate_limits));
     // Settings that need a restart keep their running value.
     this.config = {
       ...next,

@@ -74,6 +74,8 @@ export function ctTimeouts(t: CtTimeoutsConfig): CtTimeouts {
     timeWait: t.time_wait,
     close: t.close,
     udp: t.udp,
+    udpUnreplied: t.udp_unreplied,
+    udpReplied: t.udp_replied,
     icmp: t.icmp,
   };
 }

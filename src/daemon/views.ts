@@ -5,7 +5,7 @@ import type { ConnEntryView, ConnQuery } from '../lb/conntrack.js';
 import { parseCtPrefix } from '../lb/conntrack-addr.js';
 import { CT_STATE_NAMES } from '../lb/conntrack-tcp-state.js';
 import { InvalidInputError, NotFoundError } from '../errors.js';
-import type { BackendView, ConnFilter, ConntrackStatsView, ConnView, VipView } from '../control/api.js';
+import type { BackendView, ConnFilter, ConntrackStatsView, ConnView, SnatView, VipView } from '../control/api.js';
 import type { LbRuntime } from './runtime.js';
 import type { VipTraffic } from '../dataplane/contract.js';
 
@@ -69,9 +69,47 @@ export function backendsView(rt: LbRuntime, vipName?: string, withTraffic = true
         slots: counts[i],
         share: counts[i] / tables.table.size,
         ...(bt ? { traffic: rt.trafficSampler.view(bt, cfg.name, bt.name) } : {}),
+        ...(cfg.mode === 'nat' ? { snatPorts: snatPortsOf(rt, cfg.address, t.id) } : {}),
       };
     });
   });
+}
+
+/** The SNAT pool of the running instance (instance.snat_addresses, else the first address of each family). */
+function snatPool(rt: LbRuntime): { addresses: string[]; portMin: number; portMax: number } {
+  const i = rt.config.instance;
+  const addresses = i.snat_addresses.length
+    ? i.snat_addresses
+    : [i.addresses.find((a) => !a.includes(':')), i.addresses.find((a) => a.includes(':'))].filter(
+        (a): a is string => a !== undefined,
+      );
+  return { addresses, portMin: i.snat_ports.min, portMax: i.snat_ports.max };
+}
+
+function snatPortsOf(rt: LbRuntime, vipAddress: string, backendId: number): { inUse: number; capacity: number } {
+  const p = snatPool(rt);
+  const v6 = vipAddress.includes(':');
+  const n = p.addresses.filter((a) => a.includes(':') === v6).length;
+  return { inUse: rt.conntrack.natPortsInUse(backendId), capacity: n * (p.portMax - p.portMin + 1) };
+}
+
+export function snatView(rt: LbRuntime): SnatView {
+  const p = snatPool(rt);
+  return {
+    ...p,
+    backends: rt
+      .vipList()
+      .filter(({ cfg }) => cfg.mode === 'nat')
+      .flatMap(({ cfg, tables }) =>
+        tables.backends.map((b) => ({
+          vip: cfg.name,
+          backend: b.name,
+          address: b.address,
+          port: b.port ?? ('all' as const),
+          ...snatPortsOf(rt, cfg.address, b.id),
+        })),
+      ),
+  };
 }
 
 function healthOf(

@@ -5,6 +5,7 @@
 // "dataplane: not attached".
 import type { MaglevTable } from '../lb/maglev.js';
 import type { ConnTable } from '../lb/conntrack.js';
+import type { RateLimitSettings } from '../lb/rate-limit.js';
 import type { VipTraffic } from './traffic.js';
 
 export type { VipTraffic, BackendTraffic } from './traffic.js';
@@ -15,8 +16,12 @@ export interface DataPlaneSettings {
   name: string;
   io: 'afpacket' | 'afxdp' | 'tun';
   interfaces: readonly string[];
-  /** weir's own addresses: the first of each family is the SNAT and GRE source. */
+  /** weir's own addresses: the first of each family is the GRE source. */
   addresses: readonly string[];
+  /** The SNAT pool of nat VIPs (either family) and the source ports used on each address. */
+  snatAddresses: readonly string[];
+  snatPortMin: number;
+  snatPortMax: number;
   workers: number | 'auto';
   tunName: string;
   xdpMode: 'native' | 'generic';
@@ -36,6 +41,8 @@ export interface DataPlaneSettings {
   vipFamilies: readonly (4 | 6)[];
   /** Whether a VIP uses nat at start (io: tun checks its SNAT addresses up front). */
   natVips: boolean;
+  /** Token buckets on new flows (rate_limits); setRateLimits changes them later. */
+  rateLimits: RateLimitSettings;
 }
 
 export interface BackendTableEntry {
@@ -121,6 +128,8 @@ export interface DataPlaneHooks {
    * Ids are VipTables.id / BackendTableEntry.id; unknown ids are ignored. Cheap to call.
    */
   setHealthSink?(sink: PassiveHealthSink): void;
+  /** Optional: new rate limits (a reload); every worker uses them from its next new flow. */
+  setRateLimits?(settings: RateLimitSettings): void;
   /**
    * Stops the workers; called on shutdown after BGP has withdrawn. `keepIngressDrops` (a planned
    * restart with graceful restart, issue 19) leaves the nftables ingress drops in place, so the

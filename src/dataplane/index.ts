@@ -7,7 +7,8 @@ import { existsSync } from 'node:fs';
 import { availableParallelism, networkInterfaces } from 'node:os';
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import type { Logger } from '../log.js';
-import type { ConnTable } from '../lb/conntrack.js';
+import { ctNow, type ConnTable } from '../lb/conntrack.js';
+import { RateLimiter, type RateLimitSettings } from '../lb/rate-limit.js';
 import type { DataPlaneHooks, DataPlaneSettings, DataPlaneStatus, PassiveHealthSink, VipTables } from './contract.js';
 import { HOLD_POOL_BYTES, PASSIVE_OK } from '../lb/engine.js';
 import { ingressRuleset, nftApply, nftRemove, nftTableName } from './nft.js';
@@ -26,7 +27,7 @@ import {
   workerCounterBase,
   type WorkerInit,
 } from './shared.js';
-import { SNAT_PORT_MAX, SNAT_PORT_MIN, tablesMessage, type TableContext } from './tables.js';
+import { snatPool, tablesMessage, type TableContext } from './tables.js';
 import { TRAFFIC_WORDS, TrafficSlots, type VipTraffic } from './traffic.js';
 import { linkOf, readLinks, readProc, readSys, rxQueues, type Link } from './links.js';
 import { nextHopOf, readHostView, type HostView } from './next-hops.js';
@@ -119,9 +120,11 @@ function tunPreflight(s: DataPlaneSettings, snat: readonly string[]): void {
   }
 }
 
-/** The SNAT addresses nat VIPs use: the first instance address of each family. */
+/** The SNAT addresses nat VIPs use (the pool, both families), none without a nat VIP. */
 function snatAddresses(ctx: TableContext, vips: readonly { mode: string }[]): string[] {
-  return vips.some((v) => v.mode === 'nat') ? [ctx.address4, ctx.address6].filter((a): a is string => !!a) : [];
+  if (!vips.some((v) => v.mode === 'nat')) return [];
+  const p = snatPool(ctx);
+  return [...p.v4, ...p.v6];
 }
 
 interface WorkerHandle {
@@ -160,6 +163,8 @@ export function createDataPlane(opts: DataPlaneOptions = {}): DataPlaneHooks {
   let nftApplied = '';
   let lastError: string | null = null;
   let sink: PassiveHealthSink | null = null;
+  /** rate_limits: the buckets every worker shares (made at attach, reconfigured on reload). */
+  let limiter: RateLimiter | null = null;
   /** io: tun: the addresses routed into the TUN. */
   let tunRoutes: string[] = [];
 
@@ -267,6 +272,7 @@ export function createDataPlane(opts: DataPlaneOptions = {}): DataPlaneHooks {
         mtu,
         unknownTraffic: inst.unknownTraffic,
         fragments: inst.fragments,
+        snat: { addresses: inst.snatAddresses, portMin: inst.snatPortMin, portMax: inst.snatPortMax },
         // the threshold is the instance's; each worker's engine sees about 1/n of new flows
         synProxyRate: Math.max(1, Math.ceil(inst.synProxyThreshold / workerCount(inst.workers))),
         cookieKey: inst.cookieKey,
@@ -284,8 +290,8 @@ export function createDataPlane(opts: DataPlaneOptions = {}): DataPlaneHooks {
             const queues = rxQueues(ifname);
             const c = new XdpClassifier(ifname, {
               queues,
-              snatPortMin: SNAT_PORT_MIN,
-              snatPortMax: SNAT_PORT_MAX,
+              snatPortMin: inst.snatPortMin,
+              snatPortMax: inst.snatPortMax,
               mac: parseMac(readSys(ifname, 'address'))!,
               native: inst.xdpMode === 'native',
               frags: mtu > XDP_PAGE_MTU,
@@ -328,6 +334,8 @@ export function createDataPlane(opts: DataPlaneOptions = {}): DataPlaneHooks {
       );
       conntrackRef = conntrack;
       const passiveFlags = new SharedArrayBuffer(65536);
+      const rl = RateLimiter.create(inst.rateLimits);
+      limiter = rl;
       const holdPool = new SharedArrayBuffer(HOLD_POOL_BYTES);
       const slotSize = Math.max(2048, (mtu + 18 + HEADROOM + 63) & ~63);
       const ringVersion = opts.ringVersion ?? 2;
@@ -359,6 +367,7 @@ export function createDataPlane(opts: DataPlaneOptions = {}): DataPlaneHooks {
           frameSize,
           spinUs,
           passiveFlags,
+          rateLimiter: rl.shared(),
           holdPool,
           scheduling: inst.workerScheduling,
         };
@@ -519,7 +528,12 @@ export function createDataPlane(opts: DataPlaneOptions = {}): DataPlaneHooks {
         }
       } else if (!opts.noNft) {
         // Drops first, so the kernel is off a new VIP before weir starts forwarding it.
-        const drops = { vips: [...new Set(vips.map((v) => v.address))], snat };
+        const drops = {
+          vips: [...new Set(vips.map((v) => v.address))],
+          snat,
+          portMin: config.snatPortMin,
+          portMax: config.snatPortMax,
+        };
         const script = ingressRuleset(table, config.interfaces, drops);
         if (!nftInstalled || script !== nftApplied) {
           try {
@@ -577,6 +591,11 @@ export function createDataPlane(opts: DataPlaneOptions = {}): DataPlaneHooks {
       sink = s;
     },
 
+    setRateLimits(s: RateLimitSettings): void {
+      limiter?.configure(s, ctNow());
+      log?.info({ rateLimits: s }, 'rate limits applied');
+    },
+
     status(): DataPlaneStatus {
       if (!counters) return { attached: false, description: 'not attached' };
       const sum: Record<string, number> = {};
@@ -586,6 +605,7 @@ export function createDataPlane(opts: DataPlaneOptions = {}): DataPlaneHooks {
         for (let w = 0; w < workers.length; w++) s += counters![workerCounterBase(w) + i];
         sum[name] = s;
       });
+      if (limiter) Object.assign(sum, limiter.stats());
       const alive = workers.filter((w) => w.alive).length;
       const gens = workers.map((_, w) => counters![workerCounterBase(w) + W_GENERATION]);
       const tx =

@@ -11,6 +11,9 @@ export interface IngressDrops {
   vips: readonly string[];
   /** SNAT addresses of nat VIPs: only tcp/udp to the SNAT port range belongs to weir. */
   snat: readonly string[];
+  /** The SNAT port range (default SNAT_PORT_MIN..SNAT_PORT_MAX). */
+  portMin?: number;
+  portMax?: number;
 }
 
 /** nft table name for an instance: "weir_" + the name with anything but [A-Za-z0-9_] as "_". */
@@ -31,7 +34,7 @@ export function ingressRuleset(table: string, interfaces: readonly string[], dro
   const v6 = drops.vips.filter((a) => a.includes(':'));
   const s4 = drops.snat.filter((a) => !a.includes(':'));
   const s6 = drops.snat.filter((a) => a.includes(':'));
-  const range = `${SNAT_PORT_MIN}-${SNAT_PORT_MAX}`;
+  const range = `${drops.portMin ?? SNAT_PORT_MIN}-${drops.portMax ?? SNAT_PORT_MAX}`;
   const rules: string[] = [];
   if (v4.length) rules.push(`ip daddr ${set(v4)} drop`);
   if (v6.length) rules.push(`ip6 daddr ${set(v6)} drop`);

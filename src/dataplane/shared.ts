@@ -3,6 +3,7 @@
 // KEEP IN SYNC between index.ts (writer of control, reader of counters) and worker.ts.
 import type { MessagePort } from 'node:worker_threads';
 import type { ConnTableShared } from '../lb/conntrack.js';
+import type { RateLimiterShared } from '../lb/rate-limit.js';
 import { ENGINE_COUNTERS } from '../lb/engine.js';
 import { counterSet } from '../util/counters.js';
 
@@ -112,6 +113,8 @@ export interface WorkerInit {
   scheduling: WorkerScheduling;
   /** 65536 bytes shared by the engines: passive-health failure flags by backendId (EngineOptions.passiveFlags). */
   passiveFlags: SharedArrayBuffer;
+  /** The token buckets on new flows (rate_limits), shared by every worker's engine. */
+  rateLimiter: RateLimiterShared;
   /** HOLD_POOL_BYTES shared by the engines: client segments the SYN proxy holds (EngineOptions.holdPool). */
   holdPool: SharedArrayBuffer;
 }

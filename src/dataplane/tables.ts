@@ -7,19 +7,21 @@ import { VipTable, type EngineTableOptions, type VipSpec } from '../lb/vip-table
 import type { VipTables } from './contract.js';
 
 /**
- * Source ports weir allocates for nat flows on its SNAT addresses. Below the kernel's default
- * ephemeral range (net.ipv4.ip_local_port_range 32768..60999) so the host's own connections from
- * the same address never collide; the nftables ingress table drops replies to these ports
- * before the kernel sees them (nft.ts).
+ * Default source ports weir allocates for nat flows on its SNAT addresses (instance.snat_ports).
+ * Below the kernel's default ephemeral range (net.ipv4.ip_local_port_range 32768..60999) so the
+ * host's own connections from the same address never collide; the nftables ingress table drops
+ * replies to these ports before the kernel sees them (nft.ts).
  */
 export const SNAT_PORT_MIN = 10240;
 export const SNAT_PORT_MAX = 32767;
 
 /** Instance-wide settings that shape every VipTable (fixed at attach: a restart changes them). */
 export interface TableContext {
-  /** weir's first IPv4 / IPv6 instance address: SNAT source (nat) and GRE outer source (dsr-gre). */
+  /** weir's first IPv4 / IPv6 instance address: GRE outer source (dsr-gre), SNAT source without `snat`. */
   address4?: string;
   address6?: string;
+  /** The SNAT pool (instance.snat_addresses, either family) and port range; default address4/6 and SNAT_PORT_MIN..MAX. */
+  snat?: { addresses: readonly string[]; portMin: number; portMax: number };
   /** Path MTU towards the backends and largest packet accepted (the interfaces' smallest MTU). */
   mtu: number;
   /** instance.unknown_traffic and instance.fragments. */
@@ -86,12 +88,24 @@ export interface CounterSlots {
   backend(vip: string, backend: string): number;
 }
 
+/** The SNAT pool of a context: [IPv4 addresses, IPv6 addresses, port min, port max]. */
+export function snatPool(ctx: TableContext): { v4: string[]; v6: string[]; portMin: number; portMax: number } {
+  const all = ctx.snat?.addresses ?? [ctx.address4, ctx.address6].filter((a): a is string => a !== undefined);
+  return {
+    v4: all.filter((a) => !a.includes(':')),
+    v6: all.filter((a) => a.includes(':')),
+    portMin: ctx.snat?.portMin ?? SNAT_PORT_MIN,
+    portMax: ctx.snat?.portMax ?? SNAT_PORT_MAX,
+  };
+}
+
 /** The engine's VipSpec for one control-plane VIP. Throws when a nat VIP has no SNAT address of its family. */
 export function vipSpecOf(v: VipTables, ctx: TableContext, slots?: CounterSlots): Omit<VipSpec, 'maglev'> {
   const v6 = v.address.includes(':');
-  if (v.mode === 'nat' && !(v6 ? ctx.address6 : ctx.address4)) {
+  const pool = snatPool(ctx);
+  if (v.mode === 'nat' && (v6 ? pool.v6 : pool.v4).length === 0) {
     throw new Error(
-      `VIP ${v.name}: nat mode needs an IPv${v6 ? 6 : 4} address in instance.addresses (the SNAT source)`,
+      `VIP ${v.name}: nat mode needs an IPv${v6 ? 6 : 4} address in instance.snat_addresses or instance.addresses (the SNAT source)`,
     );
   }
   return {
@@ -116,10 +130,10 @@ export function vipSpecOf(v: VipTables, ctx: TableContext, slots?: CounterSlots)
     ...(v.mode === 'nat'
       ? {
           snat: {
-            ...(ctx.address4 ? { v4: ctx.address4 } : {}),
-            ...(ctx.address6 ? { v6: ctx.address6 } : {}),
-            portMin: SNAT_PORT_MIN,
-            portMax: SNAT_PORT_MAX,
+            ...(pool.v4.length ? { v4: pool.v4 } : {}),
+            ...(pool.v6.length ? { v6: pool.v6 } : {}),
+            portMin: pool.portMin,
+            portMax: pool.portMax,
           },
         }
       : {}),

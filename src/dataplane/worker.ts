@@ -33,6 +33,7 @@ import { ConnTable, ctNow } from '../lb/conntrack.js';
 import { Engine, VERDICT_TX_IP, VERDICT_TX_L2 } from '../lb/engine.js';
 import { LINKTYPE_ETHERNET, LINKTYPE_RAW } from '../packet/index.js';
 import { SnatAllocator } from '../lb/snat.js';
+import { RateLimiter } from '../lb/rate-limit.js';
 import { VipTable } from '../lb/vip-table.js';
 import { compileTables, type TablesMessage } from './tables.js';
 import { BatchRunner } from './batch-runner.js';
@@ -156,6 +157,7 @@ function main(init: WorkerInit): void {
     counters,
     {
       passiveFlags: new Uint8Array(init.passiveFlags),
+      limiter: RateLimiter.attach(init.rateLimiter),
       holdPool: init.holdPool,
       linkType: tun ? LINKTYPE_RAW : LINKTYPE_ETHERNET,
     },

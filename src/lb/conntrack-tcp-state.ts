@@ -13,7 +13,12 @@ export const CT_CLOSED = 7; // RST seen
 export const CT_UDP = 8;
 export const CT_ICMP = 9; // ICMP and ICMPv6
 export const CT_OTHER = 10; // any other IP protocol; uses the UDP timeout
-export const CT_NSTATES = 11;
+// nat UDP (replies pass weir): a flow is a "stream" (CT_UDP, the long `udp` timeout) only once
+// traffic went both ways more than once, as Linux conntrack marks UDP ASSURED; before that it
+// holds its SNAT port only briefly (conntrack's unreplied/replied split, nf_conntrack_proto_udp.c).
+export const CT_UDP_UNREPLIED = 11; // nat UDP, no reply yet
+export const CT_UDP_REPLIED = 12; // nat UDP, replied but not both ways twice (DNS-shaped)
+export const CT_NSTATES = 13;
 
 export const CT_STATE_NAMES: readonly string[] = [
   'NONE',
@@ -27,6 +32,8 @@ export const CT_STATE_NAMES: readonly string[] = [
   'UDP',
   'ICMP',
   'OTHER',
+  'UDP_UNREPLIED',
+  'UDP_REPLIED',
 ];
 
 /** TCP header flag bits (RFC 9293 §3.1). */
@@ -42,10 +49,10 @@ export const CT_DIR_REPLY = 1;
 export { IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP } from '../packet/constants.js';
 import { IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP } from '../packet/constants.js';
 
-/** The state a new entry of protocol `proto` starts in. */
-export function ctInitialState(proto: number): number {
+/** The state a new entry of protocol `proto` starts in (`nat`: the entry has a reply key). */
+export function ctInitialState(proto: number, nat = false): number {
   if (proto === IPPROTO_TCP) return CT_NONE;
-  if (proto === IPPROTO_UDP) return CT_UDP;
+  if (proto === IPPROTO_UDP) return nat ? CT_UDP_UNREPLIED : CT_UDP;
   if (proto === IPPROTO_ICMP || proto === IPPROTO_ICMPV6) return CT_ICMP;
   return CT_OTHER;
 }
@@ -53,6 +60,17 @@ export function ctInitialState(proto: number): number {
 /** Half-open: a handshake that has not completed. Preferred victims when the table is full. */
 export function ctIsHalfOpen(state: number): boolean {
   return state === CT_NONE || state === CT_SYN_SENT || state === CT_SYN_RECV;
+}
+
+/**
+ * Next state of a nat UDP entry after a packet, given its packet counts with that packet
+ * included: a reply makes it REPLIED; at least two packets each way make it a stream (CT_UDP).
+ * A DNS query and its answer (one each way, or a retried query) never become a stream.
+ */
+export function udpNextState(state: number, pktsOrig: number, pktsReply: number): number {
+  if (state !== CT_UDP_UNREPLIED && state !== CT_UDP_REPLIED) return state;
+  if (pktsOrig >= 2 && pktsReply >= 2) return CT_UDP;
+  return pktsReply > 0 ? CT_UDP_REPLIED : CT_UDP_UNREPLIED;
 }
 
 /**

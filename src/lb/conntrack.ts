@@ -15,7 +15,8 @@
 //          reply key (backend addr/port → SNAT addr/port), as Linux conntrack keeps two tuples.
 // entries  Int32Array(capacity × 32): one record per flow, see W_* below. 128 bytes.
 // counters Float64Array(64 views × 16): one stripe per view (thread) so that hot counters are
-//          plain increments without sharing a cache line; stats() sums the stripes.
+//          plain increments without sharing a cache line; stats() sums the stripes. After them,
+//          Int32Array(65536): live nat entries per backendId, i.e. SNAT ports in use (Atomics).
 // Per flow: 128 B entry + 2.875 index words (11.5 B) = 139.5 B, for IPv4 and IPv6 alike.
 // A key: (proto, family, src addr, src port, dst addr, dst port); IPv4 uses the first address
 // word, IPv6 all four. Addresses are words in network order (1.2.3.4 → 0x01020304).
@@ -77,6 +78,8 @@ import {
   CT_SYN_SENT,
   CT_TIME_WAIT,
   CT_UDP,
+  CT_UDP_REPLIED,
+  CT_UDP_UNREPLIED,
   IPPROTO_ICMP,
   IPPROTO_ICMPV6,
   IPPROTO_TCP,
@@ -84,6 +87,7 @@ import {
   ctInitialState,
   ctIsHalfOpen,
   tcpNextState,
+  udpNextState,
 } from './conntrack-tcp-state.js';
 import { ctPrefixContains, formatCtAddr4, formatCtAddr6, parseCtPrefix } from './conntrack-addr.js';
 import { counterSet } from '../util/counters.js';
@@ -100,6 +104,10 @@ export interface CtTimeouts {
   timeWait: number;
   close: number;
   udp: number;
+  /** nat UDP with no reply yet. */
+  udpUnreplied: number;
+  /** nat UDP replied but not yet both ways twice (a DNS query and its answer). */
+  udpReplied: number;
   icmp: number;
 }
 
@@ -107,7 +115,9 @@ export interface CtTimeouts {
  * Defaults after Linux conntrack and IPVS: the TCP handshake and closing timeouts are those
  * of both (nf_conntrack_tcp_timeout_*, ip_vs_proto_tcp.c); ESTABLISHED is IPVS's 15 minutes
  * (conntrack's 5 days suits a firewall, not a table of a million flows); UDP is IPVS's 5
- * minutes (conntrack's 30 s unreplied / 120 s stream needs replies a DSR balancer never sees);
+ * minutes for DSR flows (which never show replies) and nat streams; a nat UDP flow that has not
+ * gone both ways twice gets conntrack's 30 s while unreplied and 5 s once answered: a DNS-shaped
+ * flow is over when its answer passes, and its SNAT port is what nat runs out of (README "SNAT").
  * ICMP is conntrack's 30 s.
  */
 export const DEFAULT_TIMEOUTS: CtTimeouts = Object.freeze({
@@ -119,6 +129,8 @@ export const DEFAULT_TIMEOUTS: CtTimeouts = Object.freeze({
   timeWait: 120,
   close: 10,
   udp: 300,
+  udpUnreplied: 30,
+  udpReplied: 5,
   icmp: 30,
 });
 
@@ -249,6 +261,8 @@ export const MAX_CAPACITY = SLOT_ID_MASK - 1;
 // ─── counters ─────────────────────────────────────────────────────────────────────────────
 const MAX_VIEWS = 64;
 const STRIPE = 16;
+const NAT_USE_OFF = MAX_VIEWS * STRIPE * 8;
+const COUNTERS_BYTES = NAT_USE_OFF + 65536 * 4;
 export const CT_COUNTERS = counterSet({
   inserts: 'Entries created.',
   insertExisting: 'Inserts that found the key already there (another worker was first).',
@@ -301,6 +315,8 @@ const TIMEOUT_KEYS: ReadonlyArray<[keyof CtTimeouts, number[]]> = [
   ['timeWait', [CT_TIME_WAIT]],
   ['close', [CT_CLOSED]],
   ['udp', [CT_UDP, CT_OTHER]],
+  ['udpUnreplied', [CT_UDP_UNREPLIED]],
+  ['udpReplied', [CT_UDP_REPLIED]],
   ['icmp', [CT_ICMP]],
 ];
 const MAX_TIMEOUT_S = 2_000_000; // < 2^31 ms
@@ -348,6 +364,7 @@ export class ConnTable {
   private readonly idx: Int32Array;
   private readonly ent: Int32Array;
   private readonly cnt: Float64Array;
+  private readonly natUse: Int32Array;
   private readonly cb: number; // this view's counter stripe
   private readonly nb: number;
   private readonly seed: number;
@@ -369,7 +386,8 @@ export class ConnTable {
     this.h = new Int32Array(s.header);
     this.idx = new Int32Array(s.index);
     this.ent = new Int32Array(s.entries);
-    this.cnt = new Float64Array(s.counters);
+    this.cnt = new Float64Array(s.counters, 0, MAX_VIEWS * STRIPE);
+    this.natUse = new Int32Array(s.counters, NAT_USE_OFF, 65536);
     if (this.h[H_MAGIC] !== MAGIC) throw new Error('ConnTable.attach: not a connection table (bad magic)');
     this.capacity = this.h[H_CAPACITY];
     this.nb = this.h[H_BUCKETS];
@@ -380,7 +398,7 @@ export class ConnTable {
   /** Bytes of shared memory a table of `capacity` flows takes (default bucket count). */
   static layoutBytes(capacity: number): number {
     const nb = Math.max(1, Math.ceil((capacity * INDEX_WORDS_PER_FLOW) / BUCKET_WORDS));
-    return HEADER_WORDS * 4 + nb * BUCKET_WORDS * 4 + capacity * ENTRY_BYTES + MAX_VIEWS * STRIPE * 8;
+    return HEADER_WORDS * 4 + nb * BUCKET_WORDS * 4 + capacity * ENTRY_BYTES + COUNTERS_BYTES;
   }
 
   /** Allocates a table. Throws on a capacity outside 1..MAX_CAPACITY or a bad timeout. */
@@ -396,7 +414,7 @@ export class ConnTable {
       header: new SharedArrayBuffer(HEADER_WORDS * 4),
       index: new SharedArrayBuffer(nb * BUCKET_WORDS * 4),
       entries: new SharedArrayBuffer(cap * ENTRY_BYTES),
-      counters: new SharedArrayBuffer(MAX_VIEWS * STRIPE * 8),
+      counters: new SharedArrayBuffer(COUNTERS_BYTES),
     };
     const h = new Int32Array(s.header);
     const e = new Int32Array(s.entries);
@@ -785,10 +803,19 @@ export class ConnTable {
       C[cb + C_EXISTING]++;
       return e;
     }
-    if (withReply && this.findKey(hr, r) >= 0) {
-      this.unlockHeld();
-      C[cb + C_REPLY_IN_USE]++;
-      return CT_ERR_REPLY_IN_USE;
+    if (withReply) {
+      // The reply key (a SNAT port) held by an expired entry the sweep has not reached yet is
+      // free: evict that entry now, so a port comes back the moment its flow times out.
+      const held = this.findKey(hr, r);
+      if (held >= 0) {
+        if (!this.expired(held, now) || !this.deleteLocked(held)) {
+          this.unlockHeld();
+          C[cb + C_REPLY_IN_USE]++;
+          return CT_ERR_REPLY_IN_USE;
+        }
+        this.freeEntry(held);
+        C[cb + C_EV_EXPIRED]++;
+      }
     }
 
     let slotO = this.freeSlot(b1, b2, -1);
@@ -825,7 +852,7 @@ export class ConnTable {
       base = rec * ENTRY_WORDS;
     const seq = E[base + W_SEQ];
     Atomics.store(E, base + W_SEQ, seq + 1);
-    let key = k[0] | (ctInitialState(k[0] & 0xff) << K_STATE_SHIFT);
+    let key = k[0] | (ctInitialState(k[0] & 0xff, withReply) << K_STATE_SHIFT);
     for (let i = 1; i < 10; i++) E[base + W_KEY + i] = k[i];
     if (withReply) {
       key |= K_HASR | ((r[0] & K_O6) << 3);
@@ -852,6 +879,7 @@ export class ConnTable {
     if (withReply) Atomics.store(I, slotR, (hr << 24) | SLOT_DIR | (rec + 1));
     this.unlockHeld();
     Atomics.add(this.h, H_LIVE, 1);
+    if (withReply) Atomics.add(this.natUse, backendId & 0xffff, 1);
     C[cb + C_INSERTS]++;
     return rec;
   }
@@ -993,6 +1021,7 @@ export class ConnTable {
   /** Clears a record whose seqlock the caller holds (seq + 1) and releases it (seq + 2). */
   private clearEntry(base: number, seq: number): void {
     const E = this.ent;
+    if ((E[base + W_KEY] & K_HASR) !== 0) Atomics.sub(this.natUse, E[base + W_IDS] & 0xffff, 1);
     E[base + W_KEY] = 0;
     Atomics.store(E, base + W_SEQ, seq + 2);
     Atomics.sub(this.h, H_LIVE, 1);
@@ -1101,6 +1130,7 @@ export class ConnTable {
     if (old + (bytes >>> 0) > 0xffffffff) Atomics.add(E, bw + 1, 1); // carry into the high word
     E[base + W_LAST] = now | 0;
     this.cnt[this.cb + C_TRACKED]++;
+    if ((key & 0xff) === IPPROTO_UDP) return this.trackUdp(base, key);
     if ((key & 0xff) !== IPPROTO_TCP) return (key & K_STATE_MASK) >>> K_STATE_SHIFT;
     for (let i = 0; i < 8; i++) {
       const st = (key & K_STATE_MASK) >>> K_STATE_SHIFT;
@@ -1125,6 +1155,33 @@ export class ConnTable {
       if ((key & K_LIVE) === 0) return -1;
     }
     return (key & K_STATE_MASK) >>> K_STATE_SHIFT;
+  }
+
+  // nat UDP: unreplied → replied → stream by the packet counts (udpNextState).
+  private trackUdp(base: number, key: number): number {
+    const E = this.ent;
+    for (let i = 0; i < 8; i++) {
+      const st = (key & K_STATE_MASK) >>> K_STATE_SHIFT;
+      const ns = udpNextState(st, E[base + W_PKTS_O] >>> 0, E[base + W_PKTS_R] >>> 0);
+      if (ns === st) return st;
+      const seen = Atomics.compareExchange(E, base + W_KEY, key, (key & ~K_STATE_MASK) | (ns << K_STATE_SHIFT));
+      if (seen === key) return ns;
+      key = seen;
+      if ((key & K_LIVE) === 0) return -1;
+    }
+    return (key & K_STATE_MASK) >>> K_STATE_SHIFT;
+  }
+
+  /** True when entry e has been idle longer than its state's timeout at `now`. */
+  private expired(e: number, now: number): boolean {
+    const base = e * ENTRY_WORDS;
+    const st = (this.ent[base + W_KEY] & K_STATE_MASK) >>> K_STATE_SHIFT;
+    return ((now - this.ent[base + W_LAST]) | 0) > this.h[H_TIMEOUT + st];
+  }
+
+  /** Live nat entries of backendId: the SNAT ports its flows hold (control plane). */
+  natPortsInUse(backendId: number): number {
+    return Atomics.load(this.natUse, backendId & 0xffff);
   }
 
   /** Deletes an entry (both of its keys). False if it was not live (or stayed busy). */

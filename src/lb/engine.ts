@@ -41,6 +41,12 @@
 // - Offloads: TP_STATUS_CSUMNOTREADY → the L4 checksum is computed in full before any rewrite
 //   (csumCompleted); TP_STATUS_GSO_TCP or an IP packet longer than `mtu` → dropGso. Operators
 //   turn GRO/LRO off on the receiving NIC and tx offload off on veth peers (see the README).
+// - nat SNAT: a new flow takes an (address, port) of its VIP's pool, addresses in turn, then the
+//   next port (SnatAllocator proposes, the connection table refuses a reply key in use); after
+//   `tries` refusals it is dropped as dropSnatExhausted (README "SNAT ports").
+// - Rate limits: a packet that would open a flow first takes a token from its client prefix's
+//   bucket, then from the instance's (rate-limit.ts); without one it is dropped as
+//   dropRateLimitClient / dropRateLimitInstance. Packets of existing flows never pay.
 // - Conntrack full: nat drops the packet (dropConntrackFull; replies could not be mapped);
 //   DSR forwards it statelessly by Maglev (ctInsertFailed).
 // - nat: a SYN with FIN or RST, or with a bad IPv4 header or TCP checksum, opens no flow
@@ -97,6 +103,7 @@ import { CT_DIR_ORIG, CT_DIR_REPLY, CT_ERR_REPLY_IN_USE, type ConnTable } from '
 import { CT_SYN_SENT, TH_ACK, TH_FIN, TH_RST, TH_SYN } from './conntrack-tcp-state.js';
 import { flowHashV4, flowHashV6 } from './flow-hash.js';
 import type { SnatAllocator } from './snat.js';
+import { RL_ALLOW, RL_DENY_CLIENT, type RateLimiter } from './rate-limit.js';
 import { FRAG_DROP, MODE_DSR_GRE, MODE_NAT, SYN_PROXY_OFF, SYN_PROXY_ON, type VipTable } from './vip-table.js';
 import { COOKIE_MSS, CookieOptions, cookieMssIndex, SynCookies } from './syncookie.js';
 import { counterSet } from '../util/counters.js';
@@ -150,6 +157,8 @@ export const ENGINE_COUNTERS = counterSet({
   passiveLost: 'Passive health events dropped because a batch had too many.',
   dropBadSyn: 'nat: SYNs with FIN/RST or a bad checksum (they open no flow).',
   txNextHop: "Of txNat, txGre and txIcmpToBackend: packets sent as frames to the backend's next hop (l2_output).",
+  dropRateLimitClient: "New flows over their client prefix's rate (rate_limits.per_client_*).",
+  dropRateLimitInstance: "New flows over the instance's rate (rate_limits.new_flows_per_second).",
   txSynCookie: 'nat SYN proxy: SYN-ACKs with a cookie sent to clients (no state kept).',
   txProxySyn: 'nat SYN proxy: SYNs sent to a backend for a client whose ACK carried a valid cookie.',
   txProxyAck: "nat SYN proxy: ACKs sent to a backend for its SYN-ACK (the client's handshake was with weir).",
@@ -200,6 +209,8 @@ export const {
   passiveLost: C_PASSIVE_LOST,
   dropBadSyn: C_DROP_BAD_SYN,
   txNextHop: C_TX_NEXT_HOP,
+  dropRateLimitClient: C_DROP_RL_CLIENT,
+  dropRateLimitInstance: C_DROP_RL_INSTANCE,
   txSynCookie: C_TX_SYN_COOKIE,
   txProxySyn: C_TX_PROXY_SYN,
   txProxyAck: C_TX_PROXY_ACK,
@@ -298,6 +309,8 @@ export interface EngineOptions {
    * Workers share one (a SYN and its SYN-ACK usually reach different workers); default: own.
    */
   passiveFlags?: Uint8Array;
+  /** Token buckets on new flows (rate_limits), shared by the workers; default none. */
+  limiter?: RateLimiter;
   /**
    * HOLD_POOL_BYTES shared by the workers' engines: client segments the SYN proxy holds until the
    * backend's SYN-ACK, which may reach another worker (default: the engine's own).
@@ -392,6 +405,7 @@ export class Engine {
   passiveCount = 0;
   /** backendId (unique per VIP and backend) → 1 while a failure was reported and no success since. */
   private readonly failing: Uint8Array;
+  private readonly limiter: RateLimiter | null;
   // SYN proxy: cookies of the table's key, option scratch, segment spec (all reused).
   private cookies: SynCookies;
   private readonly topt = new TcpOptions();
@@ -428,6 +442,7 @@ export class Engine {
     this.pxTokens = tables.synProxyRate;
     if (opts.passiveFlags && opts.passiveFlags.length < 65536) throw new Error('passiveFlags needs 65536 bytes');
     this.failing = opts.passiveFlags ?? new Uint8Array(65536);
+    this.limiter = opts.limiter ?? null;
     const pool = opts.holdPool ?? new SharedArrayBuffer(HOLD_POOL_BYTES);
     if (pool.byteLength < HOLD_POOL_BYTES) throw new Error(`holdPool needs ${HOLD_POOL_BYTES} bytes`);
     this.holdW = new Int32Array(pool, 0, HOLD_POOL_BYTES / 4);
@@ -654,6 +669,7 @@ export class Engine {
       if (r >= 0) return r;
     }
     if (e < 0) {
+      if (this.limiter !== null && this.limited(buf, now, out)) return VERDICT_DROP;
       const h = this.hash(v, buf, proto, info.srcAddrOff, sp, info.dstAddrOff, dp);
       const idx = t.maglev[v].lookup(h);
       if (!(idx >= 0 && idx < t.vipBackendCount[v])) return this.drop(out, C_DROP_NO_BACKEND);
@@ -704,15 +720,34 @@ export class Engine {
     return this.l2Out(buf, b, out, C_TX_L2);
   }
 
-  // A nat entry's SNAT address is still its VIP's: replies to a SNAT address a reload took away
-  // would no longer come back through weir, so such a flow is scheduled again.
+  // rate_limits: true (and the drop counted in `out`) when the client's prefix or the instance
+  // has no token left for a new flow.
+  private limited(buf: Uint8Array, now: number, out: EngineOutput): boolean {
+    const rl = this.limiter!.admit(this.info.ipVersion, buf, this.info.srcAddrOff, now);
+    if (rl === RL_ALLOW) return false;
+    this.drop(out, rl === RL_DENY_CLIENT ? C_DROP_RL_CLIENT : C_DROP_RL_INSTANCE);
+    return true;
+  }
+
+  // A nat entry's SNAT address is still in its VIP's pool: replies to a SNAT address a reload
+  // took away would no longer come back through weir, so such a flow is scheduled again.
   private snatIsCurrent(e: number, v: number): boolean {
-    const t = this.t;
-    if (this.info.ipVersion === 4) return this.ct.snatAddr4(e) === t.vipSnatAddr4[v] >>> 0;
+    const t = this.t,
+      base = t.vipSnatBase[v],
+      end = base + t.vipSnatCount[v];
+    if (this.info.ipVersion === 4) {
+      const s = this.ct.snatAddr4(e) | 0;
+      for (let i = base; i < end; i++) if (t.snatAddr4[i] === s) return true;
+      return false;
+    }
     const a = this.a6;
     this.ct.copyAddr6(e, 3, a, 0);
-    for (let i = 0; i < 16; i++) if (a[i] !== t.vipSnatAddr[v * 16 + i]) return false;
-    return true;
+    for (let i = base; i < end; i++) {
+      let j = 0;
+      while (j < 16 && a[j] === t.snatAddr[i * 16 + j]) j++;
+      if (j === 16) return true;
+    }
+    return false;
   }
 
   // New source and destination (entry addresses by copyAddr6 index: 0 client, 1 VIP, 2 backend,
@@ -737,12 +772,16 @@ export class Engine {
       snat = this.snat;
     const pool = t.vipSnatPool[v],
       min = t.vipSnatMin[v],
-      max = t.vipSnatMax[v];
+      nAddr = t.vipSnatCount[v];
     const bport = t.backendPort[b] !== 0 ? t.backendPort[b] : info.dstPort;
     const proto = info.protocol;
     for (let i = 0; i < snat.tries; i++) {
-      const port = snat.propose(pool, min, max);
-      if (port === 0) break;
+      // One candidate (address, port) of the pool's addresses × ports: consecutive candidates
+      // take the addresses in turn, then the next port.
+      const c = snat.propose(pool, 1, nAddr * (t.vipSnatMax[v] - min + 1));
+      if (c === 0) break;
+      const sa = t.vipSnatBase[v] + ((c - 1) % nAddr),
+        port = min + (((c - 1) / nAddr) | 0);
       let e: number;
       if (info.ipVersion === 4) {
         e = ct.insertNat4(
@@ -755,7 +794,7 @@ export class Engine {
           t.backendId[b],
           t.backendAddr4[b],
           bport,
-          t.vipSnatAddr4[v],
+          t.snatAddr4[sa],
           port,
           now,
         );
@@ -764,7 +803,7 @@ export class Engine {
         const a = this.a6;
         for (let j = 0; j < 16; j++) {
           a[j] = t.backendAddr[b * 16 + j];
-          a[16 + j] = t.vipSnatAddr[v * 16 + j];
+          a[16 + j] = t.snatAddr[sa * 16 + j];
         }
         ct.stageReply6(a, 0, bport, 16, port);
         e = ct.insertStaged(t.vipId[v], t.backendId[b], now, true);
@@ -925,6 +964,8 @@ export class Engine {
       c = this.copt,
       o = this.topt,
       l4 = info.l4Off;
+    // rate_limits count flows that open: a proven client here, never a (maybe spoofed) SYN.
+    if (this.limiter !== null && this.limited(buf, now, out)) return VERDICT_DROP;
     const h = this.hash(v, buf, IPPROTO_TCP, info.srcAddrOff, info.srcPort, info.dstAddrOff, info.dstPort);
     const idx = t.maglev[v].lookup(h);
     if (!(idx >= 0 && idx < t.vipBackendCount[v])) return this.drop(out, C_DROP_NO_BACKEND);

@@ -64,8 +64,11 @@ export interface VipSpec {
   hashFields?: HashFieldsName;
   maglev: MaglevTable;
   backends: BackendEntrySpec[];
-  /** nat mode: SNAT source of the VIP's family and the port range (inclusive) to allocate from. */
-  snat?: { v4?: string; v6?: string; portMin: number; portMax: number };
+  /**
+   * nat mode: the SNAT sources (a pool: one or more addresses; those of the VIP's family are
+   * used) and the port range (inclusive) to allocate from on each.
+   */
+  snat?: { v4?: string | readonly string[]; v6?: string | readonly string[]; portMin: number; portMax: number };
   /** nat TCP VIPs: SYN proxy (default 'off' here; the config's default is 'auto'); ignored for other VIPs. */
   synProxy?: SynProxyName;
   /** Index of the VIP's traffic counters (the data plane assigns it, stable per name); default 0 = not counted. */
@@ -152,10 +155,16 @@ export class VipTable {
   /** Global index of the VIP's first backend; Maglev slot value i is backend vipBackendBase[v] + i. */
   readonly vipBackendBase: Int32Array;
   readonly vipBackendCount: Int32Array;
-  /** SNAT: pool index (-1 none), address (16 bytes / int), port range. */
+  /** SNAT: pool index (-1 none), first address (16 bytes / int), port range. */
   readonly vipSnatPool: Int32Array;
   readonly vipSnatAddr: Uint8Array;
   readonly vipSnatAddr4: Int32Array;
+  /** SNAT pool of the VIP: addresses snatAddr[vipSnatBase[v] .. + vipSnatCount[v]). */
+  readonly vipSnatBase: Int32Array;
+  readonly vipSnatCount: Int32Array;
+  /** Every VIP's SNAT addresses in a row: 16 bytes each / the IPv4 ones as ints. */
+  readonly snatAddr: Uint8Array;
+  readonly snatAddr4: Int32Array;
   readonly vipSnatMin: Uint16Array;
   readonly vipSnatMax: Uint16Array;
   /** vipId → VIP index, -1 if absent. */
@@ -246,6 +255,9 @@ export class VipTable {
     this.vipSnatAddr4 = new Int32Array(n);
     this.vipSnatMin = new Uint16Array(n);
     this.vipSnatMax = new Uint16Array(n);
+    this.vipSnatBase = new Int32Array(n);
+    this.vipSnatCount = new Int32Array(n);
+    const snatList: Uint8Array[] = [];
     this.vipById = new Int32Array(65536).fill(-1);
     this.vipSlot = new Int32Array(n);
     const maglev: MaglevTable[] = [];
@@ -385,10 +397,16 @@ export class VipTable {
       }
       if (mode === MODE_NAT) {
         const s = spec.snat;
-        const text = fam === 4 ? s?.v4 : s?.v6;
-        if (!s || text === undefined) throw new Error(`${where}: nat mode needs an IPv${fam} SNAT address`);
-        const sa = addrBytes(text, `${where} SNAT address`);
-        if (sa.length !== addr.length) throw new Error(`${where}: SNAT address ${text} is not IPv${fam}`);
+        const given = fam === 4 ? s?.v4 : s?.v6;
+        const texts = given === undefined ? [] : typeof given === 'string' ? [given] : [...given];
+        if (!s || texts.length === 0) throw new Error(`${where}: nat mode needs an IPv${fam} SNAT address`);
+        if (new Set(texts).size !== texts.length) throw new Error(`${where}: a SNAT address is listed twice`);
+        const poolAddrs: Uint8Array[] = texts.map((text) => {
+          const sa = addrBytes(text, `${where} SNAT address`);
+          if (sa.length !== addr.length) throw new Error(`${where}: SNAT address ${text} is not IPv${fam}`);
+          return sa;
+        });
+        const sa = poolAddrs[0];
         if (
           !Number.isInteger(s.portMin) ||
           !Number.isInteger(s.portMax) ||
@@ -398,7 +416,7 @@ export class VipTable {
         ) {
           throw new Error(`${where}: SNAT port range must be 1 <= portMin <= portMax <= 65535`);
         }
-        const pk = `${sa.join('.')}/${s.portMin}/${s.portMax}`;
+        const pk = `${poolAddrs.map((a) => a.join('.')).join(',')}/${s.portMin}/${s.portMax}`;
         let pool = pools.get(pk);
         if (pool === undefined) {
           pool = pools.size;
@@ -409,13 +427,24 @@ export class VipTable {
         if (fam === 4) this.vipSnatAddr4[v] = word(sa, 0);
         this.vipSnatMin[v] = s.portMin;
         this.vipSnatMax[v] = s.portMax;
-        addKey(KIND_SNAT, sa, 0, 0, v, null);
+        this.vipSnatBase[v] = snatList.length;
+        this.vipSnatCount[v] = poolAddrs.length;
+        for (const a of poolAddrs) {
+          snatList.push(a);
+          addKey(KIND_SNAT, a, 0, 0, v, null);
+        }
       }
     });
     this.maglev = Object.freeze(maglev);
     this.backendTunnel = Object.freeze(tunnels);
     this.backendNames = Object.freeze(bnames);
     this.snatPools = pools.size;
+    this.snatAddr = new Uint8Array(snatList.length * 16);
+    this.snatAddr4 = new Int32Array(snatList.length);
+    snatList.forEach((a, i) => {
+      this.snatAddr.set(a, i * 16);
+      if (a.length === 4) this.snatAddr4[i] = word(a, 0);
+    });
     for (const k of keys) {
       if (k.meta >>> 28 === KIND_VIP_ADDR || k.meta >>> 28 === KIND_VIP) {
         const s = `${KIND_SNAT}/${k.addr.join('.')}/0/0`;

@@ -187,7 +187,11 @@ describe('idle timeouts', () => {
     ['CLOSE_WAIT', ['ACK', 'r:FIN+ACK'], 'closeWait', 6],
     ['TIME_WAIT', ['ACK', 'FIN+ACK', 'r:FIN+ACK'], 'timeWait', 6],
     ['CLOSED', ['RST'], 'close', 6],
-    ['UDP', [], 'udp', 17],
+    ['UDP_UNREPLIED', [], 'udpUnreplied', 17],
+    ['UDP_UNREPLIED', ['ACK', 'ACK'], 'udpUnreplied', 17],
+    ['UDP_REPLIED', ['ACK', 'r:ACK'], 'udpReplied', 17],
+    ['UDP_REPLIED', ['ACK', 'ACK', 'r:ACK'], 'udpReplied', 17],
+    ['UDP', ['ACK', 'r:ACK', 'ACK', 'r:ACK'], 'udp', 17],
     ['ICMP', [], 'icmp', 1],
     ['ICMP', [], 'icmp', 58],
     ['OTHER', [], 'udp', 132],
@@ -205,6 +209,8 @@ describe('idle timeouts', () => {
         timeWait: 120,
         close: 10,
         udp: 300,
+        udpUnreplied: 30,
+        udpReplied: 5,
         icmp: 30,
       },
     );
@@ -223,6 +229,8 @@ describe('idle timeouts', () => {
           timeWait: 16,
           close: 17,
           udp: 18,
+          udpUnreplied: 20,
+          udpReplied: 21,
           icmp: 19,
         };
         const t = ConnTable.create({ capacity: 8, seed: 3, ...(custom ? { timeouts } : {}) });

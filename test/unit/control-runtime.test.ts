@@ -8,7 +8,14 @@ import { NotFoundError } from '../../src/errors.js';
 import { IdRegistry, MAX_ID } from '../../src/daemon/registry.js';
 import { detachedDataPlane } from '../../src/dataplane/contract.js';
 import { feedDataPlane, type FlowSpec } from '../helpers/control-harness.js';
-import { backendsView, conntrackFlush, conntrackList, conntrackStats, vipsView } from '../../src/daemon/views.js';
+import {
+  backendsView,
+  conntrackFlush,
+  conntrackList,
+  conntrackStats,
+  snatView,
+  vipsView,
+} from '../../src/daemon/views.js';
 
 const base = `
 instance: { addresses: [198.18.0.10, fd00::10] }
@@ -172,4 +179,74 @@ test('ids are small, stable per name, and a released id is not reused while othe
   assert.equal(r.idFor('a'), 4);
   assert.equal(r.peek('zz'), undefined);
   assert.equal(MAX_ID, 0xffff);
+});
+
+test('a reload that changes rate_limits hands the new buckets to the data plane; one that does not, nothing', async () => {
+  const hooks = detachedDataPlane();
+  const got: unknown[] = [];
+  const rt = await LbRuntime.start(parseConfig(base), {
+    ...hooks,
+    setRateLimits: (s) => got.push(s),
+  });
+  rt.apply(parseConfig(base));
+  assert.deepEqual(got, []);
+  const r = rt.apply(
+    parseConfig(`${base}\nrate_limits: { per_client_new_flows_per_second: 50, client_prefix_v4: 20, burst: 7 }\n`),
+  );
+  assert.ok(r.diff.otherChanged.includes('rate_limits'));
+  assert.deepEqual(got, [
+    { instanceRate: 0, instanceBurst: 7, clientRate: 50, clientBurst: 50, prefix4: 20, prefix6: 64 },
+  ]);
+});
+
+test('the SNAT view shows per nat backend the ports its flows hold and the cap of the pool', async () => {
+  const cfg = parseConfig(
+    base.replace(
+      'instance: { addresses: [198.18.0.10, fd00::10] }',
+      'instance: { addresses: [198.18.0.10, fd00::10], snat_addresses: [198.18.0.20, 198.18.0.21, fd00::20], snat_ports: { min: 1024, max: 2047 } }',
+    ),
+  );
+  const rt = await LbRuntime.start(cfg, detachedDataPlane());
+  const [ida, idb] = backendsView(rt, 'web').map((x) => x.id);
+  const vipId = vipsView(rt)[0].id;
+  for (let i = 0; i < 3; i++)
+    rt.conntrack.insertNat4(
+      6,
+      0xc6120501,
+      40000 + i,
+      0xc6126401,
+      80,
+      vipId,
+      ida,
+      0xc6120101,
+      80,
+      0xc6120014,
+      1024 + i,
+      1,
+    );
+  rt.conntrack.insertNat4(6, 0xc6120501, 40010, 0xc6126401, 80, vipId, idb, 0xc6120102, 80, 0xc6120014, 1024, 1);
+  const view = snatView(rt);
+  assert.deepEqual(view.addresses, ['198.18.0.20', '198.18.0.21', 'fd00::20']);
+  assert.deepEqual(
+    view.backends.map((b) => [b.vip, b.backend, b.capacity]),
+    [
+      ['web', 'a', 2048],
+      ['web', 'b', 2048],
+    ],
+    'nat VIPs only; two IPv4 addresses × 1024 ports',
+  );
+  assert.deepEqual(
+    view.backends.map((x) => x.inUse),
+    [3, 1],
+  );
+  assert.deepEqual(
+    backendsView(rt, 'web').map((x) => x.snatPorts),
+    [
+      { inUse: 3, capacity: 2048 },
+      { inUse: 1, capacity: 2048 },
+    ],
+  );
+  rt.conntrack.deleteWhere({ backendId: ida });
+  assert.equal(snatView(rt).backends[0].inUse, 0, 'deleted flows give their ports back');
+  assert.equal(backendsView(rt, 'dns6')[0].snatPorts, undefined);
 });

@@ -82,7 +82,7 @@ test('a nat VIP without an instance address of its family is refused, naming the
   const { vips } = await published();
   assert.throws(
     () => vipSpecOf(vips[0], { ...ctx, address4: undefined, mtu: 1500, address6: 'fd00::1' }),
-    /VIP web-nat: nat mode needs an IPv4 address in instance.addresses/,
+    /VIP web-nat: nat mode needs an IPv4 address in instance.snat_addresses or instance.addresses/,
   );
   assert.throws(
     () => tablesMessage(1, vips, { ...ctx, address6: undefined, mtu: 1500, address4: '198.18.1.11' }, 0),
