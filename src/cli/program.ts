@@ -447,25 +447,25 @@ export function buildProgram(): Command {
       else out(`deleted ${r.deleted} connection${r.deleted === 1 ? '' : 's'}\n`);
     });
 
-  withSocket(
-    program.command('reload').description('re-read the config file and apply the difference (same as SIGHUP)'),
-  ).action(async (o: SocketOpts) => {
-    const r = await (await client(o)).call('reload');
-    if (o.json) return printJson(r);
-    const d = r.diff;
-    if (d.empty) return out(`reloaded: no changes (generation ${r.generation})\n`);
-    out(
-      keyValues([
-        ['generation', r.generation],
-        ['vips added', d.vipsAdded.join(', ') || '-'],
-        ['vips removed', d.vipsRemoved.join(', ') || '-'],
-        ['vips changed', d.vipsChanged.map((v) => v.name).join(', ') || '-'],
-        ['tables rebuilt', r.rebuilt.join(', ') || '-'],
-        ['flows flushed', r.flushed],
-        ['needs restart', d.needsRestart.join(', ') || '-'],
-      ]),
-    );
-  });
+  withSocket(program.command('reload').description('re-read the config file and apply the difference (same as SIGHUP)'))
+    .option('--allow-empty', 'apply a config with no VIPs even though VIPs are running (removes them all)')
+    .action(async (o: SocketOpts & { allowEmpty?: boolean }) => {
+      const r = await (await client(o)).call('reload', o.allowEmpty ? { allowEmpty: true } : {});
+      if (o.json) return printJson(r);
+      const d = r.diff;
+      if (d.empty) return out(`reloaded: no changes (generation ${r.generation})\n`);
+      out(
+        keyValues([
+          ['generation', r.generation],
+          ['vips added', d.vipsAdded.join(', ') || '-'],
+          ['vips removed', d.vipsRemoved.join(', ') || '-'],
+          ['vips changed', d.vipsChanged.map((v) => v.name).join(', ') || '-'],
+          ['tables rebuilt', r.rebuilt.join(', ') || '-'],
+          ['flows flushed', r.flushed],
+          ['needs restart', d.needsRestart.join(', ') || '-'],
+        ]),
+      );
+    });
 
   program
     .command('maglev')

@@ -56,6 +56,18 @@ export type BackendRef = z.infer<typeof backendRefSchema>;
 
 export const emptySchema = z.strictObject({});
 
+/** `weir reload`: allowEmpty lets a config with no VIPs replace one that has some. */
+export const reloadSchema = z.strictObject(
+  { allowEmpty: z.boolean({ error: '"allowEmpty" must be true or false' }).optional() },
+  {
+    error: (i) =>
+      i.code === 'unrecognized_keys'
+        ? `unknown field${i.keys.length > 1 ? 's' : ''} ${i.keys.map((k) => `"${k}"`).join(', ')}`
+        : 'must be a JSON object',
+  },
+);
+export type ReloadRequest = z.infer<typeof reloadSchema>;
+
 // ─── answers ────────────────────────────────────────────────────────────────────────────────
 
 export interface ReloadRecord {
@@ -311,7 +323,8 @@ export interface ControlApi {
   conntrackList(q: ConntrackListQuery): ConnView[];
   conntrackStats(): ConntrackStatsView;
   conntrackFlush(f: ConnFilter): { deleted: number };
-  reload(): Promise<ReloadResult>;
+  /** Refused (422) when the new config has no VIPs and the running one has some, unless allowEmpty. */
+  reload(r: ReloadRequest): Promise<ReloadResult>;
   /** The BGP speaker: peers with state, counters, capabilities, BFD and TCP-MD5 (`weir bgp`). */
   bgp(): BgpStatus;
 }
@@ -333,6 +346,6 @@ export const ENDPOINTS: { [K in keyof ControlApi]: Endpoint } = {
   conntrackList: { method: 'GET', path: '/v1/conntrack', input: conntrackListSchema },
   conntrackStats: { method: 'GET', path: '/v1/conntrack/stats', input: emptySchema },
   conntrackFlush: { method: 'POST', path: '/v1/conntrack/flush', input: connFilterSchema },
-  reload: { method: 'POST', path: '/v1/reload', input: emptySchema },
+  reload: { method: 'POST', path: '/v1/reload', input: reloadSchema },
   bgp: { method: 'GET', path: '/v1/bgp', input: emptySchema },
 };

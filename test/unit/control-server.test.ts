@@ -147,6 +147,35 @@ test('a reload applies a valid file, and an invalid one keeps the running config
   assert.deepEqual([s.generation, s.lastReload.ok], [2, false]);
 });
 
+test('a reload that would remove every VIP needs allowEmpty; refused, it keeps the running config', async () => {
+  const before = await controlRequest<{ generation: number }>(socket, 'GET', '/v1/status');
+  for (const text of ['', '# nothing here\n', config(100).replace(/vips:[\s\S]*/, 'vips: []\n')]) {
+    writeFileSync(configFile, text);
+    const r = await raw('POST', '/v1/reload', '{}');
+    assert.equal(r.status, 422, JSON.stringify(r.json));
+    assert.match(String(r.json.error), /has no VIPs: the reload would remove every VIP \(web\)/);
+    assert.deepEqual(r.json.issues, ['vips: empty, would remove web']);
+  }
+  const bad = await raw('POST', '/v1/reload', '{"allowEmpty": "yes"}');
+  assert.equal(bad.status, 400);
+  assert.match(String(bad.json.error), /"allowEmpty" must be true or false/);
+  const s = await controlRequest<{ generation: number; vips: unknown[] }>(socket, 'GET', '/v1/status');
+  assert.deepEqual([s.generation, s.vips.length], [before.generation, 1]);
+  const ok = await controlRequest<{ ok: boolean; diff: { vipsRemoved: string[] } }>(socket, 'POST', '/v1/reload', {
+    allowEmpty: true,
+  });
+  assert.deepEqual([ok.ok, ok.diff.vipsRemoved], [true, ['web']]);
+  const after = await controlRequest<{ generation: number; vips: unknown[]; conntrack: { size: number } }>(
+    socket,
+    'GET',
+    '/v1/status',
+  );
+  assert.deepEqual([after.generation, after.vips.length, after.conntrack.size], [before.generation + 1, 0, 0]);
+  // With no VIPs running, a file with none is no loss: it applies without the flag.
+  const again = await controlRequest<{ ok: boolean }>(socket, 'POST', '/v1/reload');
+  assert.equal(again.ok, true);
+});
+
 test('shutdown runs the onStop steps first, in order, while the socket still answers; then removes it', async () => {
   const sock2 = tmp.file('two.sock');
   const file2 = tmp.file('two.yaml');
