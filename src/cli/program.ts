@@ -16,7 +16,7 @@ import type {
   StatusView,
   VipView,
 } from '../control/api.js';
-import { duration, keyValues, percent, table } from './format.js';
+import { duration, keyValues, percent, StreamingTable, table, type Cell } from './format.js';
 import { registerSimulate } from './simulate.js';
 import { registerDecap } from './decap.js';
 
@@ -258,23 +258,19 @@ function printBackends(rows: BackendView[]): void {
   );
 }
 
-function printConns(rows: ConnView[]): void {
-  if (rows.length === 0) return out('no connections\n');
-  out(
-    table(
-      ['PROTO', 'CLIENT', 'VIP', 'BACKEND', 'STATE', 'EXPIRES', 'PKTS', 'BYTES'],
-      rows.map((c) => [
-        String(c.proto),
-        hostPort(c.client, c.clientPort),
-        `${c.vipName ?? c.vipId} ${hostPort(c.vip, c.vipPort)}`,
-        c.backendName ?? String(c.backendId),
-        c.state,
-        duration(c.expiresInMs),
-        c.pktsOrig + c.pktsReply,
-        c.bytesOrig + c.bytesReply,
-      ]),
-    ),
-  );
+const CONN_HEADERS = ['PROTO', 'CLIENT', 'VIP', 'BACKEND', 'STATE', 'EXPIRES', 'PKTS', 'BYTES'];
+
+function connRow(c: ConnView): Cell[] {
+  return [
+    String(c.proto),
+    hostPort(c.client, c.clientPort),
+    `${c.vipName ?? c.vipId} ${hostPort(c.vip, c.vipPort)}`,
+    c.backendName ?? String(c.backendId),
+    c.state,
+    duration(c.expiresInMs),
+    c.pktsOrig + c.pktsReply,
+    c.bytesOrig + c.bytesReply,
+  ];
 }
 
 function backendText(b: { name: string; address: string; port: number } | null): string {
@@ -401,19 +397,32 @@ export function buildProgram(): Command {
 
   const ct = program.command('conntrack').description('inspect and flush the connection table');
   withSocket(connFilterOptions(ct.command('list').description('list connections')))
-    .option('--limit <n>', 'at most this many entries', '100')
+    .option('--limit <n>', 'at most this many entries (the rest are counted and reported on stderr)', '100')
     .action(async (o: ConnOpts) => {
-      const rows = await (
+      // Rows are printed as they arrive: neither the daemon nor the CLI holds the whole listing.
+      const t = o.json ? null : new StreamingTable(CONN_HEADERS, out);
+      let n = 0;
+      if (o.json) out('[');
+      const summary = await (
         await client(o)
-      ).call('conntrackList', {
-        vip: o.vip,
-        backend: o.backend,
-        state: o.state,
-        client: o.client,
-        limit: Number(o.limit),
-      });
-      if (o.json) printJson(rows);
-      else printConns(rows);
+      ).stream(
+        'conntrackList',
+        { vip: o.vip, backend: o.backend, state: o.state, client: o.client, limit: Number(o.limit) },
+        (row) => {
+          // the same text as printJson of the whole array
+          if (t) t.row(connRow(row));
+          else out((n === 0 ? '\n  ' : ',\n  ') + JSON.stringify(row, null, 2).replaceAll('\n', '\n  '));
+          n++;
+        },
+      );
+      if (t) {
+        t.end();
+        if (n === 0) out('no connections\n');
+      } else out(n === 0 ? ']\n' : '\n]\n');
+      if (summary.truncated)
+        process.stderr.write(
+          `weir: showing ${summary.shown} of ${summary.matched} matching connections (--limit N shows more)\n`,
+        );
     });
   withSocket(ct.command('stats').description('connection-table size, entries by state and counters')).action(
     async (o: SocketOpts) => {

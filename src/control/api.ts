@@ -4,7 +4,8 @@
 //
 // Transport: JSON over HTTP/1.1 on a unix socket (server.ts). A refused request answers
 // {"error": "...", "issues"?: [...]} with 400 (bad request), 404 (no such VIP, backend or
-// command), 405, 413 (body too large) or 422 (a config the daemon will not apply).
+// command), 405, 413 (body too large) or 422 (a config the daemon will not apply). A listing
+// that can be large (conntrack) is streamed as NDJSON (Streamed below), so neither side holds it.
 import { z } from 'zod';
 import type { ConnEntryView } from '../lb/conntrack.js';
 import type { ConfigDiff } from '../config/diff.js';
@@ -36,7 +37,8 @@ export const connFilterSchema = z.strictObject(
 );
 export type ConnFilter = z.infer<typeof connFilterSchema>;
 
-export const MAX_CONNTRACK_LIST = 100_000;
+/** Largest `limit` of a listing; it is streamed page by page, so memory does not grow with it. */
+export const MAX_CONNTRACK_LIST = 16_777_216;
 
 export const conntrackListSchema = connFilterSchema.extend({
   limit: z.coerce
@@ -279,6 +281,31 @@ export interface ConnView extends ConnEntryView {
   backendName: string | null;
 }
 
+/** The last line of a streamed conntrack listing. */
+export interface ConnListSummary {
+  /** Rows sent. */
+  shown: number;
+  /** Entries that matched the filters when the table was scanned (shown + those past the limit). */
+  matched: number;
+  /** More entries matched than `limit` let through. */
+  truncated: boolean;
+}
+
+/**
+ * An answer sent as it is produced: NDJSON (application/x-ndjson), one item per line, page by
+ * page, then one line {"summary": S}. A refusal (bad filter, unknown VIP) comes before the first
+ * line, as a normal JSON error; the server checks the request when the handler returns this.
+ */
+export interface Streamed<T, S> {
+  readonly streamed: true;
+  /** Pages of items; returns the summary. The server awaits the socket between pages. */
+  pages(): AsyncGenerator<T[], S>;
+}
+
+export function isStreamed(v: unknown): v is Streamed<unknown, unknown> {
+  return typeof v === 'object' && v !== null && (v as { streamed?: unknown }).streamed === true;
+}
+
 export interface ConntrackStatsView {
   capacity: number;
   size: number;
@@ -320,7 +347,8 @@ export interface ControlApi {
   backends(q: BackendsQuery): BackendView[];
   drain(r: BackendRef): DrainResult;
   undrain(r: BackendRef): DrainResult;
-  conntrackList(q: ConntrackListQuery): ConnView[];
+  /** Streamed (NDJSON): the matching entries up to `limit`, then the summary. */
+  conntrackList(q: ConntrackListQuery): Streamed<ConnView, ConnListSummary>;
   conntrackStats(): ConntrackStatsView;
   conntrackFlush(f: ConnFilter): { deleted: number };
   /** Refused (422) when the new config has no VIPs and the running one has some, unless allowEmpty. */

@@ -17,7 +17,7 @@ import { startMetricsServer, type MetricsServer } from '../metrics/server.js';
 import { DaemonBgp, restoreRestart, saveRestart, takeRestart } from './bgp.js';
 import { daemonRegistry } from './metrics.js';
 import { wantsDataPlane } from './dataplane-settings.js';
-import { backendsView, conntrackFlush, conntrackList, conntrackStats, vipsView } from './views.js';
+import { backendsView, conntrackFlush, conntrackStats, conntrackStream, vipsView } from './views.js';
 
 export interface DaemonOptions {
   configFile: string;
@@ -177,7 +177,7 @@ export class Daemon {
       backends: (q) => backendsView(rt, q.vip),
       drain: (r) => drain(r.vip, r.backend, true),
       undrain: (r) => drain(r.vip, r.backend, false),
-      conntrackList: (q) => conntrackList(rt, q, q.limit),
+      conntrackList: (q) => conntrackStream(rt, q, q.limit),
       conntrackStats: () => conntrackStats(rt),
       conntrackFlush: (f) => {
         const deleted = conntrackFlush(rt, f);

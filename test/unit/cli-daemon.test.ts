@@ -168,6 +168,16 @@ describe('the CLI against a daemon with a fed data plane', () => {
     assert.equal(by1.length + by2.length, 13);
     assert.ok(by1.every((c) => c.backendName === 'web-1'));
     assert.equal(weirJson<Conn[]>('conntrack', 'list', '--limit', '3', ...S).length, 3);
+    // Past the limit: the rest are counted, and stderr says so (stdout stays a table or JSON).
+    const cut = weir('conntrack', 'list', '--limit', '3', ...S);
+    assert.equal(cut.status, 0);
+    assert.equal(cut.stdout.trimEnd().split('\n').length, 4);
+    assert.equal(cut.stderr, `weir: showing 3 of ${flows.length} matching connections (--limit N shows more)\n`);
+    const all = weir('conntrack', 'list', '--json', ...S);
+    assert.equal(all.stderr, '', 'nothing to say when every match is shown');
+    assert.equal(all.stdout, JSON.stringify(JSON.parse(all.stdout), null, 2) + '\n', 'the JSON is printJson');
+    assert.equal(weir('conntrack', 'list', '--vip', 'web', '--state', 'close_wait', '--json', ...S).stdout, '[]\n');
+    assert.equal(weir('conntrack', 'list', '--state', 'close_wait', ...S).stdout, 'no connections\n');
     const t = weir('conntrack', 'list', '--vip', 'dns6', ...S);
     assert.match(t.stdout, /^PROTO\s+CLIENT\s+VIP\s+BACKEND\s+STATE\s+EXPIRES\s+PKTS\s+BYTES$/m);
     assert.match(t.stdout, /^udp\s+\[fd00:9::1\]:5353\s+dns6 \[fd00::53\]:53\s+r[12]\s+UDP\s+\d+(s|m)\s+1\s+100$/m);

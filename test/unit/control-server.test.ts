@@ -6,7 +6,7 @@ import http from 'node:http';
 import { existsSync, statSync, writeFileSync } from 'node:fs';
 import { createLogger } from '../../src/log.js';
 import { Daemon } from '../../src/daemon/daemon.js';
-import { controlRequest, ControlClientError } from '../../src/control/client.js';
+import { controlRequest, controlStream, ControlClientError } from '../../src/control/client.js';
 import { feedDataPlane } from '../helpers/control-harness.js';
 import { tempDir } from '../helpers/tmp.js';
 
@@ -99,6 +99,33 @@ test('a request body over 64 KiB gets a 413 JSON error (not a reset), and unknow
   assert.match(String(extra.json.error), /unknown field "colour"/);
   const s = await controlRequest<{ generation: number }>(socket, 'GET', '/v1/status');
   assert.equal(s.generation, 1, 'the daemon keeps answering');
+});
+
+test('GET /v1/conntrack streams NDJSON: one entry per line, then a summary line', async () => {
+  const text = await new Promise<{ type: string; body: string }>((resolve, reject) => {
+    http
+      .get({ socketPath: socket, path: '/v1/conntrack?limit=5' }, (res) => {
+        let body = '';
+        res.on('data', (c) => (body += c));
+        res.on('end', () => resolve({ type: String(res.headers['content-type']), body }));
+      })
+      .on('error', reject);
+  });
+  assert.equal(text.type, 'application/x-ndjson');
+  const lines = text.body
+    .trimEnd()
+    .split('\n')
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+  assert.equal(lines.length, 2);
+  assert.deepEqual([lines[0].vipName, lines[0].client, lines[0].clientPort], ['web', '198.18.5.1', 1000]);
+  assert.deepEqual(lines[1], { summary: { shown: 1, matched: 1, truncated: false } });
+  const rows: unknown[] = [];
+  const summary = await controlStream(socket, '/v1/conntrack?vip=web', (r) => rows.push(r));
+  assert.deepEqual([rows.length, summary], [1, { shown: 1, matched: 1, truncated: false }]);
+  await assert.rejects(
+    controlStream(socket, '/v1/conntrack?vip=nope', () => undefined),
+    (e: unknown) => e instanceof ControlClientError && e.status === 404 && /no VIP named "nope"/.test(e.message),
+  );
 });
 
 test('the client turns a refused request into a ControlClientError with the status and message', async () => {
