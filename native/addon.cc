@@ -10,6 +10,7 @@
 #include "netns.h"
 #include "poller.h"
 #include "raw_socket.h"
+#include "caps.h"
 #include "thread_sched.h"
 #include "tun.h"
 
@@ -34,6 +35,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("ethtoolGet", Napi::Function::New(env, weir::EthtoolGet, "ethtoolGet"));
   exports.Set("ethtoolSet", Napi::Function::New(env, weir::EthtoolSet, "ethtoolSet"));
   exports.Set("setThreadScheduling", Napi::Function::New(env, weir::SetThreadScheduling, "setThreadScheduling"));
+  exports.Set("dropCapabilities", Napi::Function::New(env, weir::DropCapabilities, "dropCapabilities"));
+  exports.Set("capabilities", Napi::Function::New(env, weir::Capabilities, "capabilities"));
   weir::RegisterBgpNative(env, exports);  // TCP-MD5 and BFD (native/bgp_native.cc)
   return exports;
 }

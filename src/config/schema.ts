@@ -191,12 +191,10 @@ export const backendSchema = map({
     .optional()
     .meta({ description: 'Backend identity for Maglev and the CLI; default "address:port".' }),
   address: ipAddress.meta({ description: 'Backend IP address.' }),
-  port: port
-    .optional()
-    .meta({
-      description:
-        'Backend port; default the VIP port. Not allowed when the VIP takes all ports, or in DSR modes unless equal to the VIP port.',
-    }),
+  port: port.optional().meta({
+    description:
+      'Backend port; default the VIP port. Not allowed when the VIP takes all ports, or in DSR modes unless equal to the VIP port.',
+  }),
   weight: int(0, MAX_WEIGHT)
     .default(DEFAULTS.weight)
     .meta({ description: 'Relative share of Maglev slots; 0 takes no new flows.' }),
@@ -289,12 +287,10 @@ export const bgpPeerSchema = map({
       description:
         'TCP-MD5 password (RFC 2385) of the session; prefer password_file, which keeps the secret out of this file.',
     }),
-  password_file: str('must be a path to the file that holds the TCP-MD5 password', undefined, 4096)
-    .optional()
-    .meta({
-      description:
-        'File holding the TCP-MD5 password (one trailing newline ignored); relative to the config file; must not be readable by other users.',
-    }),
+  password_file: str('must be a path to the file that holds the TCP-MD5 password', undefined, 4096).optional().meta({
+    description:
+      'File holding the TCP-MD5 password (one trailing newline ignored); relative to the config file; must not be readable by other users.',
+  }),
   bfd: bfdSchema.prefault({}),
 });
 
@@ -309,12 +305,10 @@ export const gracefulRestartSchema = map({
   restart_time: int(1, 4095, 'must be a whole number of seconds 1..4095')
     .default(DEFAULTS.grRestartTime)
     .meta({ description: "Seconds routers keep weir's routes after a planned restart closes the sessions." }),
-  state_file: str('must be an absolute path', /^\//, 4096)
-    .optional()
-    .meta({
-      description:
-        'Where a planned restart saves the connection table; default <control socket directory>/<instance.name>.restart.',
-    }),
+  state_file: str('must be an absolute path', /^\//, 4096).optional().meta({
+    description:
+      'Where a planned restart saves the connection table; default <control socket directory>/<instance.name>.restart.',
+  }),
 });
 
 export const bgpSchema = map({
@@ -419,18 +413,23 @@ export const instanceSchema = map({
   })
     .prefault({})
     .meta({ description: 'How the kernel schedules the data-plane workers (docs/io.md measures the policies).' }),
+  drop_privileges: z
+    .boolean({ error: says('must be true or false') })
+    .default(true)
+    .meta({
+      description:
+        'Once its sockets, devices and listeners are open, `weir run` keeps only the capabilities it still needs (CAP_NET_ADMIN, CAP_NET_RAW; CAP_NET_BIND_SERVICE with BGP; CAP_SYS_NICE for a fifo/rr or negative-nice worker_scheduling) in every thread, and the bounding set of the programs it runs. Restart-only.',
+    }),
   gro: oneOf(['off', 'keep'] as const)
     .default('off')
     .meta({
       description:
         'GRO and LRO on instance.interfaces (afpacket, afxdp): off (weir turns both off while it runs and restores them when it stops: its frames are MTU-sized, and an aggregated super-frame would be dropped as dropGso) or keep (leave them as they are).',
     }),
-  busy_poll_us: int(0, 1000)
-    .default(DEFAULTS.busyPollUs)
-    .meta({
-      description:
-        'Microseconds an idle worker keeps watching its rings before it sleeps in poll(): saves a wakeup per packet at moderate load, costs CPU while idle. 0 = sleep at once.',
-    }),
+  busy_poll_us: int(0, 1000).default(DEFAULTS.busyPollUs).meta({
+    description:
+      'Microseconds an idle worker keeps watching its rings before it sleeps in poll(): saves a wakeup per packet at moderate load, costs CPU while idle. 0 = sleep at once.',
+  }),
   unknown_traffic: oneOf(['pass', 'drop'] as const)
     .default('pass')
     .meta({ description: 'Packets that match no VIP: pass (the kernel handles them) or drop (counted).' }),

@@ -152,6 +152,14 @@ export interface NativeAddon {
   ethtoolSet(ifname: string, want: Partial<ReceiveAggregation>): void;
   /** Scheduling policy of the calling thread only (fifo/rr: priority 1..99; other: nice -20..19). */
   setThreadScheduling(s: { policy: 'other' | 'fifo' | 'rr'; priority?: number; nice?: number }): void;
+  /**
+   * Every thread keeps only the capabilities numbered in `keep` (effective and permitted; the
+   * bounding set too when the process has CAP_SETPCAP; inheritable and ambient emptied). `failed`
+   * counts threads that could not be reached (a thread blocking every signal). Masks are hex.
+   */
+  dropCapabilities(keep: number[]): { threads: number; failed: number; effective: string; bounding: string };
+  /** The calling thread's capability masks (hex). */
+  capabilities(): { effective: string; permitted: string; bounding: string };
 }
 
 const here = path.dirname(fileURLToPath(import.meta.url));
