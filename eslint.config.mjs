@@ -38,6 +38,24 @@ export default tseslint.config(
       // noUncheckedIndexedAccess is off for the same reason, which also makes this rule guess.
       '@typescript-eslint/no-non-null-assertion': 'off',
       '@typescript-eslint/no-unnecessary-condition': 'off',
+      // A leading `_` marks a parameter or binding unused on purpose (an interface's argument the
+      // fake ignores); destructuring keys beside `...rest` is how an object drops them.
+      '@typescript-eslint/no-unused-vars': [
+        'error',
+        {
+          argsIgnorePattern: '^_',
+          varsIgnorePattern: '^_',
+          caughtErrorsIgnorePattern: '^_',
+          destructuredArrayIgnorePattern: '^_',
+          ignoreRestSiblings: true,
+        },
+      ],
+      // As only-throw-error does by default: a caught error or an abort reason (unknown or any) is
+      // passed on as it came; a new rejection must still be an Error.
+      '@typescript-eslint/prefer-promise-reject-errors': [
+        'error',
+        { allowThrowingAny: true, allowThrowingUnknown: true },
+      ],
       // `() => void x()` arrow bodies are a style choice, not a bug.
       '@typescript-eslint/no-confusing-void-expression': 'off',
       // node:test's test() and describe() return promises the runner itself awaits.

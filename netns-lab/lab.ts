@@ -66,7 +66,7 @@ function run(cmd: string, args: string[]): string {
     return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
   } catch (err) {
     const e = err as { stderr?: string; message: string };
-    throw new Error(`lab: ${cmd} ${args.join(' ')}: ${(e.stderr ?? e.message).trim()}`);
+    throw new Error(`lab: ${cmd} ${args.join(' ')}: ${(e.stderr ?? e.message).trim()}`, { cause: err });
   }
 }
 

@@ -299,8 +299,9 @@ if (!isMainThread && parentPort && (workerData as Task | undefined)?.mode) {
     (code) => {
       process.exitCode = code;
     },
-    (e: Error) => {
-      console.error(process.env.WEIR_FUZZ_DEBUG ? e.stack : e.message);
+    (e: unknown) => {
+      const err = e instanceof Error ? e : new Error(String(e));
+      console.error(process.env.WEIR_FUZZ_DEBUG ? err.stack : err.message);
       process.exitCode = 2;
     },
   );

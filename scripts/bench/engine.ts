@@ -90,7 +90,7 @@ function measure(n: number, runs: number, pass: () => number): number {
   return best;
 }
 
-export async function run(): Promise<void> {
+export function run(): void {
   const rows: Array<Record<string, string | number>> = [];
   const work = new Uint8Array(SLOT);
 

@@ -32,6 +32,7 @@ import {
   type Variant,
   type WeirContext,
   type Workers,
+  type Sched,
 } from './lab/variants.js';
 
 const self = fileURLToPath(import.meta.url);
@@ -45,6 +46,7 @@ export interface Settings {
   io: string[];
   modes: Mode[];
   workers: Workers[];
+  sched: Sched[];
   peers: Kind[];
   phases: string[];
   clientCpus: string | undefined;
@@ -70,6 +72,7 @@ export function settings(env: NodeJS.ProcessEnv = process.env): Settings {
     io: list(env.WEIR_BENCH_IO, smoke ? 'afpacket' : 'afpacket,tun,afxdp'),
     modes: list(env.WEIR_BENCH_MODES, smoke ? 'nat' : 'nat,dsr-gre,dsr-l2') as Mode[],
     workers: list(env.WEIR_BENCH_WORKERS, smoke ? '1' : '1,auto') as Workers[],
+    sched: list(env.WEIR_BENCH_SCHED, 'other') as Sched[],
     peers: list(env.WEIR_BENCH_PEERS, PEERS.join(',')) as Kind[],
     phases: list(env.WEIR_BENCH_PHASES, 'main,mtu9000,offloads'),
     clientCpus: cpus === 'none' || cpus === '' ? undefined : cpus,
@@ -84,6 +87,8 @@ export function settings(env: NodeJS.ProcessEnv = process.env): Settings {
   for (const m of s.modes)
     if (!['nat', 'dsr-gre', 'dsr-l2'].includes(m)) throw new Error(`WEIR_BENCH_MODES: unknown mode ${m}`);
   for (const w of s.workers) if (!['1', 'auto'].includes(w)) throw new Error(`WEIR_BENCH_WORKERS: 1 or auto, got ${w}`);
+  for (const p of s.sched)
+    if (!['other', 'fifo'].includes(p)) throw new Error(`WEIR_BENCH_SCHED: other or fifo, got ${p}`);
   for (const p of s.peers)
     if (!PEERS.includes(p)) throw new Error(`WEIR_BENCH_PEERS: one of ${PEERS.join(', ')}, got ${p}`);
   for (const p of s.phases)
@@ -96,7 +101,9 @@ export function settings(env: NodeJS.ProcessEnv = process.env): Settings {
 /** Peers first, then weir by io mode, mode and worker count. */
 export function variantsOf(s: Settings): Variant[] {
   const out = s.peers.map(peerVariant);
-  for (const io of s.io) for (const mode of s.modes) for (const w of s.workers) out.push(weirVariant(mode, io, w));
+  for (const io of s.io)
+    for (const mode of s.modes)
+      for (const w of s.workers) for (const p of s.sched) out.push(weirVariant(mode, io, w, p));
   return out;
 }
 

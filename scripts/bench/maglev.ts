@@ -45,7 +45,7 @@ function perSecond(fn: () => number, ops: number): number {
   return ops / (best / 1000);
 }
 
-export async function run(): Promise<void> {
+export function run(): void {
   const rows: Array<Record<string, string | number>> = [];
   const cases: Array<[number, number, string, (i: number) => number]> = [
     [65537, 10, 'equal', () => 1],

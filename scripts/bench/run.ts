@@ -5,7 +5,7 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 interface BenchModule {
-  run(): Promise<void>;
+  run(): void | Promise<void>;
 }
 
 const dir = path.dirname(fileURLToPath(import.meta.url));

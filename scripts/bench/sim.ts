@@ -11,7 +11,7 @@ const events: SimEvent[] = [
   { kind: 'router-down', router: 0 },
 ];
 
-export async function run(): Promise<void> {
+export function run(): void {
   const backends = Array.from({ length: 10 }, (_, i) => ({ id: `be${i + 1}`, weight: 100 }));
   const rows = [];
   for (const flows of [10_000, 100_000, 1_000_000]) {

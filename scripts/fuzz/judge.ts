@@ -177,8 +177,8 @@ export class Judge {
       size = w.batch.slotSize;
     const m = i * META_WORDS,
       slot = i * size;
-    let off = inp.off,
-      len = inp.len;
+    const off = inp.off;
+    let len = inp.len;
     if (off + len > size) len = off < size ? size - off : 0; // as BatchRunner clamps
     const isTx = v === VERDICT_TX_IP || v === VERDICT_TX_L2;
     const inLo = slot + Math.min(off, size),

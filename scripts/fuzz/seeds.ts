@@ -73,7 +73,7 @@ export function pcapSeeds(files: readonly string[]): Uint8Array[] {
     try {
       cap = readPcap(readFileSync(f));
     } catch (e) {
-      throw new Error(`${f}: ${(e as Error).message}`);
+      throw new Error(`${f}: ${(e as Error).message}`, { cause: e });
     }
     const lt = cap.linkType === LINKTYPE_ETHERNET ? LINKTYPE_ETHERNET : LINKTYPE_RAW;
     for (const r of cap.records) {

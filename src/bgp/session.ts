@@ -225,11 +225,19 @@ export function capabilityName(c: Capability): string {
 }
 
 /**
- * Events: 'state' (to, from), 'established' (Negotiated), 'down' (DownInfo),
- * 'message' (frame bytes, decoded message) for every message received, 'sent' (bytes) for
- * every message sent except the final NOTIFICATION, 'stopped'.
+ * The session's events: 'message' for every message received, 'sent' for every message sent
+ * except the final NOTIFICATION.
  */
-export class BgpSession extends EventEmitter {
+export interface BgpSessionEvents {
+  state: [to: BgpState, from: BgpState];
+  established: [negotiated: Negotiated];
+  down: [info: DownInfo];
+  message: [frame: Uint8Array, message: BgpMessage];
+  sent: [bytes: Uint8Array];
+  stopped: [];
+}
+
+export class BgpSession extends EventEmitter<BgpSessionEvents> {
   state: BgpState = 'Idle';
   negotiated: Negotiated | undefined;
   /** When the session last reached Established (epoch ms); undefined while it is not. */
@@ -698,7 +706,7 @@ export class BgpSession extends EventEmitter {
             { holdTime: this.negotiated!.holdTime, capabilities: this.negotiated!.capabilities },
             'session established',
           );
-          this.emit('established', this.negotiated);
+          this.emit('established', this.negotiated!);
           for (const route of this.routeTable.values()) this.sendRoute(route);
           // RFC 4724 §2: End-of-RIB after the initial UPDATEs (held while a restart settles).
           if (!this.eorHeld) this.sendEndOfRib();

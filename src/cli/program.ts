@@ -555,7 +555,7 @@ export async function main(argv: string[]): Promise<void> {
       if (argv.includes('--json')) printJson({ error: e.message, ...e.body });
       process.stderr.write(`weir: ${e.message}\n`);
       const issues = e.body?.issues;
-      if (Array.isArray(issues)) for (const i of issues) process.stderr.write(`  ${String(i)}\n`);
+      if (Array.isArray(issues)) for (const i of issues) process.stderr.write(`  ${i}\n`);
       process.exitCode = e.status === 422 ? 2 : 1;
     } else {
       process.stderr.write(`weir: ${(e as Error).message ?? String(e)}\n`);

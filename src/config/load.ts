@@ -181,7 +181,7 @@ function withStandIns<S extends z.ZodType>(schema: S, value: unknown, bad: Confi
   const copy = structuredClone(value);
   for (const p of bad) {
     const parent = valueAt(copy, p.slice(0, -1));
-    if (parent && typeof parent === 'object') delete (parent as Record<string | number, unknown>)[p[p.length - 1]];
+    if (parent && typeof parent === 'object') Reflect.deleteProperty(parent, p[p.length - 1]);
   }
   const again = schema.safeParse(copy);
   return again.success ? again.data : undefined;
@@ -259,7 +259,8 @@ function describe(v: unknown): string {
   if (Array.isArray(v)) return 'a list';
   if (typeof v === 'object') return 'a map';
   if (typeof v === 'string') return JSON.stringify(v.length > 60 ? `${v.slice(0, 57)}...` : v);
-  return String(v);
+  if (typeof v === 'number' || typeof v === 'boolean' || typeof v === 'bigint' || v === undefined) return String(v);
+  return typeof v; // a symbol or a function: not something YAML produces
 }
 
 function zodIssues(issues: readonly z.core.$ZodIssue[], raw: unknown): RawIssue[] {
@@ -314,7 +315,7 @@ function unwrap(s: unknown): unknown {
   for (let i = 0; i < 8; i++) {
     const inner = cur?.def?.innerType;
     if (!inner) break;
-    cur = inner as typeof cur;
+    cur = inner;
   }
   return cur;
 }

@@ -18,6 +18,7 @@ export function readPasswordFile(file: string): Buffer {
   } catch (e) {
     throw new Error(
       `cannot read ${file}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`,
+      { cause: e },
     );
   }
   if (!st.isFile()) throw new Error(`${file} is not a regular file`);
@@ -30,7 +31,7 @@ export function readPasswordFile(file: string): Buffer {
   try {
     data = readFileSync(file);
   } catch (e) {
-    throw new Error(`cannot read ${file}: ${(e as Error).message}`);
+    throw new Error(`cannot read ${file}: ${(e as Error).message}`, { cause: e });
   }
   let end = data.length;
   if (end > 0 && data[end - 1] === 0x0a) end--;

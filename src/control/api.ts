@@ -105,14 +105,14 @@ export interface HealthRebuild {
   at: string;
 }
 
-/** BGP messages by type (RFC 4271 §4.1, RFC 2918). */
-export interface BgpMessageCounts {
+/** BGP messages by type (RFC 4271 §4.1, RFC 2918). A type, not an interface, so Object.values() sees numbers. */
+export type BgpMessageCounts = {
   open: number;
   update: number;
   notification: number;
   keepalive: number;
   routeRefresh: number;
-}
+};
 
 /** One BFD session as `weir bgp` shows it (RFC 5880 state names and diagnostics). */
 export interface BfdPeerView {

@@ -164,8 +164,8 @@ async function handle(
   const input = ENDPOINTS[key].input.safeParse(raw);
   if (!input.success) throw new HttpError(400, zodMessage(input.error));
   // The schema checked the shape of exactly this call's input.
-  const call = api[key] as (i: unknown) => unknown;
-  return await call.call(api, input.data);
+  const handlers = api as unknown as Record<Key, (input: unknown) => unknown>;
+  return await handlers[key](input.data);
 }
 
 /**

@@ -46,7 +46,7 @@ export function peerKey(peer: PeerConfig): Uint8Array | string | undefined {
   try {
     return readPasswordFile(peer.password_file);
   } catch (e) {
-    throw new Error(`bgp peer ${peer.address}: password_file: ${(e as Error).message}`);
+    throw new Error(`bgp peer ${peer.address}: password_file: ${(e as Error).message}`, { cause: e });
   }
 }
 
@@ -170,7 +170,7 @@ export class DaemonBgp {
             bfd.add(p.address, { minTxMs: p.bfd.min_tx_ms, minRxMs: p.bfd.min_rx_ms, multiplier: p.bfd.multiplier });
       } catch (e) {
         bfd.close();
-        throw new Error(`bgp: cannot start BFD: ${(e as Error).message}`);
+        throw new Error(`bgp: cannot start BFD: ${(e as Error).message}`, { cause: e });
       }
       bfd.on('state', (ev: { peer: string; state: string; previous: string; remoteDiag: number; diagName: string }) => {
         const rec = this.sessions.find((s) => canonicalAddress(s.peer.address) === canonicalAddress(ev.peer));

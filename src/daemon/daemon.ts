@@ -130,7 +130,7 @@ export class Daemon {
       try {
         this.metricsServer = await startMetricsServer(listen, registry);
       } catch (e) {
-        throw new Error(`cannot serve metrics on ${cfg.metrics.listen}: ${(e as Error).message}`);
+        throw new Error(`cannot serve metrics on ${cfg.metrics.listen}: ${(e as Error).message}`, { cause: e });
       }
       this.log.info({ address: this.metricsServer.address }, 'metrics at GET /metrics');
     }
@@ -245,7 +245,7 @@ export class Daemon {
     return next;
   }
 
-  private async reloadNow(allowEmpty: boolean): Promise<ReloadResult> {
+  private reloadNow(allowEmpty: boolean): ReloadResult {
     const at = new Date().toISOString();
     let cfg: WeirConfig;
     try {

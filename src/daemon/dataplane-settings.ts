@@ -19,7 +19,7 @@ export function dataPlaneSettings(cfg: WeirConfig): DataPlaneSettings {
     workerScheduling: { ...i.worker_scheduling },
     unknownTraffic: i.unknown_traffic,
     fragments: i.fragments,
-    vipFamilies: [...new Set(cfg.vips.map((v) => (v.address.includes(':') ? 6 : 4) as 4 | 6))],
+    vipFamilies: [...new Set(cfg.vips.map((v) => (v.address.includes(':') ? 6 : 4)))],
     natVips: cfg.vips.some((v) => v.mode === 'nat'),
   };
 }

@@ -569,7 +569,7 @@ export function createDataPlane(opts: DataPlaneOptions = {}): DataPlaneHooks {
         appliedAt: workers.map((_, w) => counters![workerCounterBase(w) + W_APPLIED_AT]),
         firstPacketAt: workers.map((_, w) => counters![workerCounterBase(w) + W_FIRST_PACKET_AT]),
         ...(lastError ? { lastError } : {}),
-      } as DataPlaneStatus;
+      };
     },
 
     async detach(opts: { keepIngressDrops?: boolean } = {}): Promise<void> {

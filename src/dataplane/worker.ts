@@ -8,7 +8,7 @@
 // spins briefly, then sleeps in poll() on all ports at once: a packet wakes it, no timer is
 // involved (docs/io.md). Passive health events, if a batch produced any, go to the control
 // thread as one message.
-import { parentPort, receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
+import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
 import {
   AfPacketPort,
   PACKET_FANOUT_HASH,
@@ -30,7 +30,7 @@ import {
   WEIR_F_TX_ERROR,
 } from '../io/batch.js';
 import { loadNative } from '../io/native.js';
-import { ConnTable, ctNow, type ConnTableShared } from '../lb/conntrack.js';
+import { ConnTable, ctNow } from '../lb/conntrack.js';
 import { Engine, VERDICT_TX_IP, VERDICT_TX_L2 } from '../lb/engine.js';
 import { LINKTYPE_ETHERNET, LINKTYPE_RAW } from '../packet/index.js';
 import { SnatAllocator } from '../lb/snat.js';
@@ -75,10 +75,10 @@ function view(b: PacketBatch, first: number, count: number): PacketBatch {
 }
 
 function main(init: WorkerInit): void {
-  const port = init.port as MessagePort;
+  const port = init.port;
   const ctl = new Int32Array(init.control);
   const counters = new Float64Array(init.counters, workerCounterBase(init.index) * 8, init.stride);
-  const ct = ConnTable.attach(init.conntrack as ConnTableShared);
+  const ct = ConnTable.attach(init.conntrack);
   const tun = init.io === 'tun';
   /** What this worker receives from (one per interface; afxdp: one per queue it serves). */
   const ports: PolledPort[] = [];
@@ -216,7 +216,7 @@ function main(init: WorkerInit): void {
   const sinks = new Int32Array(batch.slots);
 
   const sendRun = (sink: number, first: number, count: number): void => {
-    const out = sink >= 0 ? l2Out[sink] : sink === SINK_IP4 ? raw4! : raw6!;
+    const out = sink >= 0 ? l2Out[sink] : sink === SINK_IP4 ? raw4 : raw6;
     if (out === undefined) {
       // a frame for an interface this worker cannot send on (io: tun has none)
       counters[W_TX_UNSENT] += count;

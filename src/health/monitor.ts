@@ -182,17 +182,13 @@ interface VipEntry {
   since: number;
 }
 
-export interface HealthMonitor {
-  on(event: 'backend', listener: (e: BackendTransitionEvent) => void): this;
-  on(event: 'vip', listener: (e: VipTransitionEvent) => void): this;
-  once(event: 'backend', listener: (e: BackendTransitionEvent) => void): this;
-  once(event: 'vip', listener: (e: VipTransitionEvent) => void): this;
-  off(event: 'backend' | 'vip', listener: (...args: never[]) => void): this;
-  emit(event: 'backend', e: BackendTransitionEvent): boolean;
-  emit(event: 'vip', e: VipTransitionEvent): boolean;
+/** The monitor's events and their arguments. */
+export interface HealthMonitorEvents {
+  backend: [e: BackendTransitionEvent];
+  vip: [e: VipTransitionEvent];
 }
 
-export class HealthMonitor extends EventEmitter {
+export class HealthMonitor extends EventEmitter<HealthMonitorEvents> {
   private readonly vipsByName = new Map<string, VipEntry>();
   private readonly clock: HealthClock;
   private readonly random: () => number;

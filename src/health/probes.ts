@@ -89,7 +89,7 @@ export const kernelTransport: ProbeTransport = {
       if (signal.aborted) return reject(signal.reason);
       const sock = dgram.createSocket(net.isIPv6(target.address) ? 'udp6' : 'udp4');
       let closed = false;
-      const finish = (err: unknown, reply?: Buffer) => {
+      const finish = (err: Error | null, reply?: Buffer) => {
         if (closed) return;
         closed = true;
         signal.removeEventListener('abort', onAbort);
@@ -97,7 +97,7 @@ export const kernelTransport: ProbeTransport = {
         if (err) reject(err);
         else resolve(reply as Buffer);
       };
-      const onAbort = () => finish(signal.reason);
+      const onAbort = () => finish(signal.reason as Error);
       signal.addEventListener('abort', onAbort, { once: true });
       // A connected socket only accepts datagrams from the target, and an ICMP port unreachable
       // comes back as ECONNREFUSED on it.
@@ -196,7 +196,7 @@ export function httpProbe(target: ProbeTarget, o: HttpProbeOptions): Promise<Pro
           Accept: '*/*',
           Connection: 'close',
         },
-        createConnection: () => sock as net.Socket,
+        createConnection: () => sock,
       });
       const onAbort = () => req.destroy(signal.reason as Error);
       signal.addEventListener('abort', onAbort, { once: true });

@@ -82,8 +82,8 @@ export class TunnelProbePath implements ProbeTransport {
     const init: ForwarderInit = {
       tun: this.opts.tun,
       port: ch.port2,
-      sync: sync.buffer as SharedArrayBuffer,
-      counters: this.stats.buffer as SharedArrayBuffer,
+      sync: sync.buffer,
+      counters: this.stats.buffer,
     };
     const worker = new Worker(new URL('./tunnel-forwarder.js', import.meta.url), {
       workerData: init,

@@ -197,7 +197,7 @@ export function loadNative(): NativeAddon {
   for (const file of tried.filter((p) => existsSync(p))) {
     try {
       const require = createRequire(import.meta.url);
-      const addon = require(file) as any as NativeAddon; // the one untyped line: the addon's exports
+      const addon = require(file) as NativeAddon; // the one untyped line: the addon's exports
       const abi = addon.abiVersion();
       if (abi !== NATIVE_ABI_VERSION) {
         throw new Error(`addon ABI ${abi} does not match this weir (${NATIVE_ABI_VERSION}); it is stale`);

@@ -933,10 +933,9 @@ export class ConnTable {
     const x = this.extra;
     x[0] = bucketOf(h, this.nb);
     x[1] = bucketOf(secondHash(h), this.nb);
-    let hr = 0;
     if ((key & K_HASR) !== 0) {
       this.entryKey(base, true, vk);
-      hr = hashKey(this.seed, vk);
+      const hr = hashKey(this.seed, vk);
       x[2] = bucketOf(hr, this.nb);
       x[3] = bucketOf(secondHash(hr), this.nb);
     } else {

@@ -56,7 +56,6 @@
 import {
   buildIcmpFragNeeded,
   buildIcmpv6PacketTooBig,
-  copyBytes,
   csumApplyDelta,
   csumFold,
   encapGre,

@@ -31,7 +31,7 @@ const FIELD_CODES: Readonly<Record<HashFieldsName, number>> = {
 export function hashFieldsCode(name: HashFieldsName): number {
   const code = Object.prototype.hasOwnProperty.call(FIELD_CODES, name) ? FIELD_CODES[name] : undefined;
   if (code === undefined) {
-    throw new Error(`unknown hash fields "${String(name)}": expected one of ${Object.keys(FIELD_CODES).join(', ')}`);
+    throw new Error(`unknown hash fields "${name}": expected one of ${Object.keys(FIELD_CODES).join(', ')}`);
   }
   return code;
 }

@@ -253,7 +253,7 @@ export class VipTable {
       this.vipById[spec.id] = v;
       this.vipId[v] = spec.id;
       const mode = MODE_NAMES.indexOf(spec.mode);
-      if (mode < 0) throw new Error(`${where}: unknown mode ${String(spec.mode)}`);
+      if (mode < 0) throw new Error(`${where}: unknown mode ${spec.mode}`);
       this.vipMode[v] = mode;
       const addr = addrBytes(spec.address, `${where} address`);
       const fam = addr.length === 16 ? 6 : 4;

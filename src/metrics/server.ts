@@ -2,7 +2,6 @@
 // TCP address or a unix socket; any other path is 404.
 import http from 'node:http';
 import { lstatSync, unlinkSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
 import { CONTENT_TYPE } from './exposition.js';
 import type { Registry } from './registry.js';
 
@@ -61,8 +60,8 @@ export function startMetricsServer(listen: MetricsListen, registry: Registry): P
       const a = server.address();
       const address =
         typeof a === 'string' || a === null
-          ? String(a ?? (listen as { path: string }).path)
-          : (a as AddressInfo).family === 'IPv6'
+          ? (a ?? (listen as { path: string }).path)
+          : a.family === 'IPv6'
             ? `[${a.address}]:${a.port}`
             : `${a.address}:${a.port}`;
       resolve({

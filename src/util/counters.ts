@@ -36,7 +36,7 @@ export function counterSet<const D extends Record<string, string>>(
   return Object.freeze({
     names: Object.freeze(names),
     index: Object.freeze(index),
-    help: Object.freeze({ ...defs }) as { readonly [K in N]: string },
+    help: Object.freeze({ ...defs }),
     offset,
     end: offset + names.length,
     read(values: ArrayLike<number>): Record<N, number> {

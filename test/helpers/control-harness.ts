@@ -67,8 +67,9 @@ export function feedDataPlane(flows: FlowSpec[]): DataPlaneHooks {
     }
   };
   return {
-    async attach(_cfg, conntrack) {
+    attach(_cfg, conntrack) {
       ct = conntrack;
+      return Promise.resolve();
     },
     publish(generation, vips) {
       counters.publishes++;

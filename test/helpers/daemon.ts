@@ -21,6 +21,7 @@ export function weir(...args: string[]): CliResult {
 }
 
 /** weir … --json, asserting success; returns the parsed output. */
+// eslint-disable-next-line @typescript-eslint/no-unnecessary-type-parameters -- the caller names the JSON's shape; its assertions check it
 export function weirJson<T = unknown>(...args: string[]): T {
   const r = weir(...args, '--json');
   if (r.status !== 0) throw new Error(`weir ${args.join(' ')} exited ${r.status}: ${r.stderr}`);

@@ -1,6 +1,7 @@
 // Waiting in tests: poll a condition until it holds, with a message that says what never came.
 // Tests wait for states, never for a fixed time, so a slow machine makes a test slower, not red.
 import { setTimeout as delay } from 'node:timers/promises';
+import { inspect } from 'node:util';
 
 export interface UntilOptions {
   /** Give up after this long (default 10 s). */
@@ -27,7 +28,7 @@ export async function until<T>(
   for (;;) {
     try {
       const v = await fn();
-      if (v) return v as NonNullable<T>;
+      if (v) return v;
     } catch (e) {
       lastError = e;
     }
@@ -36,7 +37,7 @@ export async function until<T>(
       const cause =
         lastError === undefined
           ? ''
-          : `; last error: ${lastError instanceof Error ? lastError.message : String(lastError)}`;
+          : `; last error: ${lastError instanceof Error ? lastError.message : inspect(lastError)}`;
       throw new Error(`timed out after ${timeoutMs} ms waiting until ${text}${cause}`);
     }
     await delay(everyMs);

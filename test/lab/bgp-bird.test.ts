@@ -205,24 +205,24 @@ test(
     }
     const src =
       "BIRD 2.0.12 (AS 65000, router id 198.18.100.1, hold time 3, static routes exported) to weir's speaker (AS 4200000001) in test/lab/bgp-bird.test.ts";
-    maybeWriteFixture('bird-open', `OPEN sent by ${src}`, 'open', open!.hex!);
+    maybeWriteFixture('bird-open', `OPEN sent by ${src}`, 'open', open.hex!);
     maybeWriteFixture(
       'bird-update-ipv4',
       `IPv4 UPDATE (198.18.201.0/24) sent by ${src}; 4-octet AS negotiated`,
       'update as4',
-      v4!.hex!,
+      v4.hex!,
     );
     maybeWriteFixture(
       'bird-update-ipv6',
       `IPv6 MP_REACH UPDATE (fd00:201::/64, next hop fd00:18:100::1) sent by ${src}; 4-octet AS negotiated`,
       'update as4',
-      v6!.hex!,
+      v6.hex!,
     );
     maybeWriteFixture(
       'bird-update-eor-ipv4',
       `IPv4 End-of-RIB (empty UPDATE, RFC 4724 §2) sent by ${src}`,
       'update as4',
-      eor4!.hex!,
+      eor4.hex!,
     );
     maybeWriteFixture(
       'bird-update-eor-ipv6',
@@ -230,7 +230,7 @@ test(
       'update as4',
       eor6.hex!,
     );
-    maybeWriteFixture('bird-keepalive', `KEEPALIVE sent by ${src}`, 'keepalive', ka!.hex!);
+    maybeWriteFixture('bird-keepalive', `KEEPALIVE sent by ${src}`, 'keepalive', ka.hex!);
     // What weir sent and BIRD accepted: golden encoder output.
     // The child's stdout may trail what BIRD already learned, so wait for the lines, not just read them.
     const txV4 = (await speaker!.waitEvent((e) => e.ev === 'tx' && e.hex!.includes('20c612fa01'), 5000))?.hex; // NLRI 198.18.250.1/32
@@ -323,7 +323,7 @@ test(
     assert.ok(tcpdump && tcpdumpReady, 'tcpdump was started and listened');
     const exited = new Promise((r) => tcpdump!.on('exit', r));
     await new Promise((r) => setTimeout(r, 200)); // let the last segments reach the capture
-    tcpdump!.kill('SIGINT'); // flushes and closes the pcap
+    tcpdump.kill('SIGINT'); // flushes and closes the pcap
     await exited;
     // One tshark pass (it is slow to start): a line per packet with BGP in it, tab-separated fields.
     const fields = [

@@ -129,8 +129,8 @@ function startWeir(o: { bfd: boolean; gr: boolean; passive?: boolean }): void {
   const proc = spawn('ip', ['netns', 'exec', W, process.execPath, CLI, 'run', '-c', path.join(dir, 'weir.yaml')], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  proc.stdout!.on('data', (d: Buffer) => (log += d.toString()));
-  proc.stderr!.on('data', (d: Buffer) => (log += d.toString()));
+  proc.stdout.on('data', (d: Buffer) => (log += d.toString()));
+  proc.stderr.on('data', (d: Buffer) => (log += d.toString()));
   weir = { proc, exit: new Promise((r) => proc.once('exit', (code) => r(code))), log: () => log };
 }
 
@@ -423,7 +423,7 @@ test(
       { stdio: ['ignore', 'pipe', 'ignore'] },
     );
     let gaps = 0;
-    sampler.stdout!.on(
+    sampler.stdout.on(
       'data',
       (d: Buffer) =>
         (gaps += d

@@ -250,6 +250,7 @@ export class Frr {
   }
 
   /** A `show … json` command, parsed; {} when FRR does not answer. */
+  // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-parameters -- the caller names the JSON's shape; its assertions check it
   json<T = Record<string, unknown>>(command: string): T {
     try {
       return JSON.parse(this.vtysh(command) || '{}') as T;

@@ -200,7 +200,7 @@ test("BIRD learns the /32 and the /128 with weir's next hops", { skip }, async (
 test(
   'weir never initiated a connection: no Connect state, and its side of the only TCP connection is port 179',
   { skip },
-  async () => {
+  () => {
     const states = weirStates();
     assert.ok(states.length >= 4, `states: ${states.join(' → ')}`);
     assert.ok(!states.includes('Connect'), `states: ${states.join(' → ')}`);

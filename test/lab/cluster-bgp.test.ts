@@ -281,7 +281,6 @@ describe('a weir cluster behind a BGP router: BIRD 2 merges both instances into 
     );
     t.diagnostic(`weir-lb2 restarted → back in every VIP route: ${back} ms`);
     const pid = labStatus().weir.find((w) => w.ns === 'weir-lb1')!.pid!;
-    const t0 = Date.now();
     process.kill(pid, 'SIGTERM');
     const gone = await timed(
       until(

@@ -101,7 +101,7 @@ describe('a weir cluster behind FRR with TCP-MD5, BFD and graceful restart', { s
       { stdio: ['ignore', 'pipe', 'ignore'] },
     );
     let gaps = 0;
-    sampler.stdout!.on(
+    sampler.stdout.on(
       'data',
       (d: Buffer) =>
         (gaps += d
@@ -168,7 +168,7 @@ describe('a weir cluster behind FRR with TCP-MD5, BFD and graceful restart', { s
     );
     const pid = pidOf('weir-lb1');
     process.kill(pid, 'SIGSTOP');
-    let gone = -1;
+    let gone: number;
     try {
       gone = await timed(
         until(

@@ -310,7 +310,7 @@ test(
     await waitUntil(() => bfdUp() && has(`${VIP4}/32`), 10_000, 'not up before the test');
     const t0 = Date.now();
     weir!.kill('SIGSTOP');
-    let gone = -1;
+    let gone: number;
     try {
       while (has(`${VIP4}/32`) && Date.now() - t0 < HOLD * 1000 + 3000) await sleep(5);
       gone = Date.now() - t0;
@@ -349,7 +349,7 @@ test(
       { stdio: ['ignore', 'pipe', 'ignore'] },
     );
     let gaps = 0;
-    sampler.stdout!.on(
+    sampler.stdout.on(
       'data',
       (d: Buffer) =>
         (gaps += d

@@ -36,6 +36,7 @@ export function labStatus(): LabStatus {
 }
 
 /** `weir <args> -s <socket of ns>` (run inside the lb's namespace, as an operator would). */
+// eslint-disable-next-line @typescript-eslint/no-unnecessary-type-parameters -- the caller names the JSON's shape; its assertions check it
 export function weir<T = unknown>(ns: string, args: string[]): T {
   const sock = `/run/weir-lab/${ns.replace(/^weir-/, '')}.sock`;
   const out = inNs(ns, process.execPath, [WEIR, ...args, '-s', sock, '--json']);

@@ -93,10 +93,10 @@ async function startNode(
   children.push(child);
   let out = '';
   let err = '';
-  child.stdout!.on('data', (d: Buffer) => {
+  child.stdout.on('data', (d: Buffer) => {
     out += d.toString();
   });
-  child.stderr!.on('data', (d: Buffer) => {
+  child.stderr.on('data', (d: Buffer) => {
     err += d.toString();
   });
   if (readyText === '') return { child, out: () => out + err };
@@ -108,7 +108,7 @@ async function startNode(
         resolve();
       }
     };
-    child.stdout!.on('data', check);
+    child.stdout.on('data', check);
     child.on('exit', (code) => {
       clearTimeout(t);
       reject(new Error(`${file} exited (${code}): ${out} ${err}`));

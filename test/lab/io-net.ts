@@ -185,7 +185,7 @@ function ip6(a: string): number[] {
   const [head, tail = ''] = a.split('::');
   const h = head ? head.split(':') : [];
   const t = tail ? tail.split(':') : [];
-  const groups = [...h, ...Array(8 - h.length - t.length).fill('0'), ...t];
+  const groups = [...h, ...Array<string>(8 - h.length - t.length).fill('0'), ...t];
   return groups.flatMap((g) => {
     const v = parseInt(g, 16);
     return [v >> 8, v & 0xff];

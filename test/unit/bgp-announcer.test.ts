@@ -16,9 +16,10 @@ class FakeSink implements RouteSink {
     this.log.push(`-${prefix}`);
     return this.routes.delete(prefix);
   }
-  async shutdown(opts: ShutdownOptions): Promise<void> {
+  shutdown(opts: ShutdownOptions): Promise<void> {
     this.shutdowns.push(opts);
     this.routes.clear();
+    return Promise.resolve();
   }
 }
 

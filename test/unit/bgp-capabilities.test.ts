@@ -16,7 +16,6 @@ import {
   notificationName,
   toHex,
   type Capability,
-  type UpdateMessage,
 } from '../../src/bgp/message.js';
 
 const fixtureDir = path.resolve(
@@ -111,13 +110,13 @@ test('End-of-RIB: an empty UPDATE for IPv4 unicast, an empty MP_UNREACH_NLRI for
   ] as const) {
     const r = decodeMessage(fixture(name), { fourOctetAs: true });
     assert.ok(r.ok && r.value.type === 'update');
-    assert.deepEqual(endOfRib(r.value as UpdateMessage), { afi, safi: 1 }, name);
+    assert.deepEqual(endOfRib(r.value), { afi, safi: 1 }, name);
   }
   // UPDATEs with routes are not markers.
   for (const name of ['bird-update-ipv4', 'bird-update-ipv6', 'weir-update-ipv6']) {
     const r = decodeMessage(fixture(name), { fourOctetAs: true });
     assert.ok(r.ok && r.value.type === 'update');
-    assert.equal(endOfRib(r.value as UpdateMessage), undefined, name);
+    assert.equal(endOfRib(r.value), undefined, name);
   }
 });
 

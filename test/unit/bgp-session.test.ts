@@ -97,8 +97,7 @@ const PEER_CAPS: Capability[] = [
 function rig(opts: Partial<SessionOptions> = {}) {
   const clock = new FakeClock();
   const conns: FakeTransport[] = [];
-  let session!: BgpSession;
-  session = new BgpSession({
+  const session: BgpSession = new BgpSession({
     localAs: 4200000001,
     peerAs: 65000,
     routerId: '198.18.0.2',
@@ -462,7 +461,10 @@ describe('BGP session FSM', () => {
 
   test('state changes, the session coming up and NOTIFICATIONs are logged through the pino logger given', () => {
     const lines: { msg: string; component?: string; peer?: string; code?: number }[] = [];
-    const logger = pino({ level: 'debug' }, { write: (l: string) => void lines.push(JSON.parse(l)) });
+    const logger = pino(
+      { level: 'debug' },
+      { write: (l: string) => void lines.push(JSON.parse(l) as (typeof lines)[number]) },
+    );
     const { clock, establish } = rig({ logger });
     establish();
     clock.advance(3000);

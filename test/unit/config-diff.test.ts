@@ -3,7 +3,6 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseConfig } from '../helpers/config.js';
 import { diffConfigs } from '../../src/config/diff.js';
-import type { WeirConfig } from '../../src/config/schema.js';
 
 const base = `
 instance: { addresses: [198.18.0.10] }

@@ -155,7 +155,7 @@ describe('concurrent writers', () => {
     const check = (): void => {
       lists++;
       for (const v of t.list({}, Infinity, 1)) {
-        const i = Number(v.client.split('.').reduce((a, o) => a * 256 + Number(o), 0)) - 0x0a000000;
+        const i = v.client.split('.').reduce((a, o) => a * 256 + Number(o), 0) - 0x0a000000;
         const f = flowOf(i);
         assert.deepEqual(
           [v.clientPort, v.vipId, v.backendId, v.snat?.port, v.snat?.addr, v.snat?.backend, v.vip],

@@ -3,7 +3,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseConfig } from '../helpers/config.js';
-import type { WeirConfig } from '../../src/config/schema.js';
 import { LbRuntime } from '../../src/daemon/runtime.js';
 import { NotFoundError } from '../../src/errors.js';
 import { IdRegistry, MAX_ID } from '../../src/daemon/registry.js';

@@ -50,7 +50,7 @@ function raw(
   return new Promise((resolve, reject) => {
     const req = http.request({ socketPath: socket, method, path: urlPath }, (res) => {
       let text = '';
-      res.on('data', (c) => (text += c));
+      res.on('data', (c: Buffer) => (text += c.toString()));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, json: JSON.parse(text) as Record<string, unknown> }));
     });
     req.on('error', reject);
@@ -213,11 +213,14 @@ test('shutdown runs the onStop steps first, in order, while the socket still ans
     const s = await controlRequest<{ instance: string }>(sock2, 'GET', '/v1/status');
     seen.push(`withdraw while serving ${s.instance}`);
   });
-  d2.onStop('failing', async () => {
+  d2.onStop('failing', () => {
     seen.push('failing');
-    throw new Error('boom');
+    return Promise.reject(new Error('boom'));
   });
-  d2.onStop('last', async () => void seen.push('last'));
+  d2.onStop('last', () => {
+    seen.push('last');
+    return Promise.resolve();
+  });
   await d2.stop();
   assert.deepEqual(seen, ['withdraw while serving weir', 'failing', 'last']);
   assert.equal(existsSync(sock2), false);

@@ -160,7 +160,7 @@ test('random well-formed packets only ever produce outputs whose checksums all v
       const p: PacketSpec = {
         src: A[s.si % A.length],
         dst: A[s.di % A.length],
-        proto: s.proto as 'tcp' | 'udp',
+        proto: s.proto,
         srcPort: s.sp,
         dstPort: s.dp,
         tcpFlags: s.flags,
@@ -352,6 +352,7 @@ function caught(mode: FuzzMode, what: RegExp, patch: () => () => void): void {
 
 test('the fuzzer catches a rewrite that breaks a checksum, and reproduces it from a minimized file', () => {
   caught('nat', /checksum|changed byte/, () => {
+    // eslint-disable-next-line @typescript-eslint/unbound-method -- patched for this test; the patch calls it with .call(this)
     const orig = Engine.prototype.process;
     Engine.prototype.process = function (this: Engine, buf, off, len, flags, now, out, room) {
       const v = orig.call(this, buf, off, len, flags, now, out, room);
@@ -366,6 +367,7 @@ test('the fuzzer catches a rewrite that breaks a checksum, and reproduces it fro
 
 test('the fuzzer catches a verdict counted twice', () => {
   caught('dsr-gre', /counters/, () => {
+    // eslint-disable-next-line @typescript-eslint/unbound-method -- patched for this test; the patch calls it with .call(this)
     const orig = Engine.prototype.process;
     Engine.prototype.process = function (this: Engine, buf, off, len, flags, now, out, room) {
       const v = orig.call(this, buf, off, len, flags, now, out, room);
@@ -380,6 +382,7 @@ test('the fuzzer catches a verdict counted twice', () => {
 
 test('the fuzzer catches connection entries that never expire', () => {
   caught('dsr-l2', /stuck/, () => {
+    // eslint-disable-next-line @typescript-eslint/unbound-method -- patched for this test; the patch calls it with .call(this)
     const orig = ConnTable.prototype.reclaim;
     ConnTable.prototype.reclaim = function (this: ConnTable, now: number, budget: number) {
       return this.capacity > 0 ? 0 : orig.call(this, now, budget);

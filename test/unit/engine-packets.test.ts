@@ -59,7 +59,6 @@ import {
   fixture,
   frame,
   hex,
-  ipOf,
   LOCAL_MAC,
   refChecksum,
   refFlowLabel,

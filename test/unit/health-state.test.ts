@@ -16,7 +16,7 @@ function health(over: BackendCheckOverrides = {}): BackendHealth {
 /** Feeds outcomes ('+' ok, '-' fail, 't' timeout, 'e' error) and returns the state after each. */
 function run(h: BackendHealth, script: string): HealthState[] {
   const map: Record<string, ProbeOutcome> = { '+': 'ok', '-': 'fail', t: 'timeout', e: 'error' };
-  return [...script].map((c, i) => {
+  return Array.from(script, (c, i) => {
     h.onProbe({ outcome: map[c], detail: c, latencyMs: 0 }, i + 1);
     return h.state;
   });

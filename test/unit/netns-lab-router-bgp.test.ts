@@ -112,8 +112,11 @@ test('lab up --bgp=frr writes one config per FRR daemon: a passive peer group wi
     );
   }
   assert.equal(c.bgpd.match(/maximum-paths 8/g)?.length, 2, 'ECMP for IPv4 and IPv6');
-  assert.match(c.bgpd, /address-family ipv6 unicast\n  neighbor weir activate/);
-  assert.match(c.bfdd, /bfd\n profile weir\n  detect-multiplier 3\n  receive-interval 100\n  transmit-interval 100\n/);
+  assert.match(c.bgpd, /address-family ipv6 unicast\n {2}neighbor weir activate/);
+  assert.match(
+    c.bfdd,
+    /bfd\n profile weir\n {2}detect-multiplier 3\n {2}receive-interval 100\n {2}transmit-interval 100\n/,
+  );
   const bare = frrConfig(router, frrFiles('/x'), labBgpOptions({ router: 'frr' }));
   assert.doesNotMatch(bare.bgpd, /password|bfd|graceful/);
   assert.doesNotMatch(bare.bfdd, /profile/);
@@ -136,7 +139,7 @@ test('the weir bgp section and bird.conf carry BFD, the password file and gracef
     bird,
     /protocol bfd \{ interface "fab0" \{ min rx interval 100 ms; min tx interval 100 ms; multiplier 3; \}; \}/,
   );
-  assert.match(bird, /bfd on;\n  password "weir-lab-lb1-secret";\n  graceful restart aware;/);
+  assert.match(bird, /bfd on;\n {2}password "weir-lab-lb1-secret";\n {2}graceful restart aware;/);
 });
 
 test('show bgp summary json is read into a state per neighbour, either family', () => {

@@ -110,9 +110,11 @@ function lengthFields(p: Uint8Array, l3: number): number[] {
   return out;
 }
 
-const KEYS = Object.keys(new PacketInfo()) as Array<keyof PacketInfo>;
+/** PacketInfo's data fields: its own keys, not its methods. */
+type InfoField = Exclude<keyof PacketInfo, 'reset' | 'resetL4'>;
+const KEYS = Object.keys(new PacketInfo()) as InfoField[];
 function sameInfo(a: PacketInfo, b: PacketInfo): string | undefined {
-  for (const k of KEYS) if (a[k] !== b[k]) return `${String(k)}: ${String(a[k])} vs ${String(b[k])}`;
+  for (const k of KEYS) if (a[k] !== b[k]) return `${k}: ${String(a[k])} vs ${String(b[k])}`;
   return undefined;
 }
 

@@ -10,8 +10,24 @@ export interface RunInfo {
   finishedAt: string;
   host: { cpus: number; kernel: string; node: string; cpuModel: string };
   gitCommit: string;
-  settings: Record<string, string | number | boolean | string[]>;
+  settings: RunSettings;
   tools: Record<string, string>;
+}
+
+/** The settings a run records in its JSON file and quotes in the method notes. */
+export interface RunSettings {
+  smoke: boolean;
+  seconds: number;
+  rounds: number;
+  io: string[];
+  modes: string[];
+  workers: string[];
+  peers: string[];
+  phases: string[];
+  clientCpus: string;
+  lowRate: number;
+  flows: number;
+  estimatedMinutes: number;
 }
 
 export interface Report {
@@ -170,7 +186,7 @@ Host: ${rep.info.host.cpus} vCPUs (${rep.info.host.cpuModel}), Linux ${rep.info.
 Tools: ${Object.entries(rep.info.tools)
     .map(([k, v]) => `${k} ${v}`)
     .join(', ')}.
-Variants: io modes ${(s.io as string[]).join(', ')}; modes ${(s.modes as string[]).join(', ')}; workers ${(s.workers as string[]).join(', ')}.
+Variants: io modes ${s.io.join(', ')}; modes ${s.modes.join(', ')}; workers ${s.workers.join(', ')}.
 
 ${markdown(rep)}
 
@@ -187,7 +203,7 @@ sudo WEIR_BENCH_SMOKE=1 npm run bench:lab               # a one-round smoke run 
 \`\`\`
 
 Knobs: \`WEIR_BENCH_SECONDS\` (per measurement), \`WEIR_BENCH_ROUNDS\`, \`WEIR_BENCH_IO\`,
-\`WEIR_BENCH_MODES\`, \`WEIR_BENCH_WORKERS\`, \`WEIR_BENCH_PEERS\`, \`WEIR_BENCH_PHASES\`
+\`WEIR_BENCH_MODES\`, \`WEIR_BENCH_WORKERS\`, \`WEIR_BENCH_SCHED\` (other,fifo: weir's worker_scheduling policy), \`WEIR_BENCH_PEERS\`, \`WEIR_BENCH_PHASES\`
 (main,mtu9000,offloads), \`WEIR_BENCH_CLIENT_CPUS\` (taskset list for the client tools, \`none\`
 to not pin), \`WEIR_BENCH_LOW_RATE\`, \`WEIR_BENCH_OUT\` (JSON directory), \`WEIR_BENCH_DOCS=0\`
 (leave this page alone).

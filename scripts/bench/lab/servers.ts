@@ -49,7 +49,7 @@ export interface BackendServers {
   nginx: Started;
   decap: Started;
   /** weir decap's cumulative counters from its last stats line (logged every second). */
-  decapCounters(): Record<string, number> | undefined;
+  decapCounters: () => Record<string, number> | undefined;
   stop(): Promise<void>;
 }
 

@@ -17,6 +17,8 @@ export const WEIR_CLI = path.resolve(path.dirname(fileURLToPath(import.meta.url)
 export type Kind = 'kernel' | 'nftables' | 'haproxy' | 'weir';
 export type Mode = 'nat' | 'dsr-gre' | 'dsr-l2';
 export type Workers = '1' | 'auto';
+/** instance.worker_scheduling.policy of a weir variant (fifo at priority 10). */
+export type Sched = 'other' | 'fifo';
 
 export interface Variant {
   id: string;
@@ -25,6 +27,7 @@ export interface Variant {
   mode?: Mode;
   io?: string;
   workers?: Workers;
+  sched?: Sched;
   /** Where the client sends: the VIP, or a backend address for kernel forwarding. */
   target: string;
   /** HAProxy has no UDP. */
@@ -46,14 +49,16 @@ export function peerVariant(kind: Kind): Variant {
   }
 }
 
-export function weirVariant(mode: Mode, io: string, workers: Workers): Variant {
+export function weirVariant(mode: Mode, io: string, workers: Workers, sched: Sched = 'other'): Variant {
+  const fifo = sched === 'fifo';
   return {
-    id: `weir-${mode}-${io}-w${workers}`,
-    label: `weir ${mode} ${io} ${workers === 'auto' ? `auto (${cpus().length})` : '1 worker'}`,
+    id: `weir-${mode}-${io}-w${workers}${fifo ? '-fifo' : ''}`,
+    label: `weir ${mode} ${io} ${workers === 'auto' ? `auto (${cpus().length})` : '1 worker'}${fifo ? ' fifo' : ''}`,
     kind: 'weir',
     mode,
     io,
     workers,
+    sched,
     target: ADDR.vip,
     udp: true,
   };
@@ -116,8 +121,9 @@ function startNftables(): Running {
     counters: noCounters,
     alive: () => true,
     deathNote: () => '',
-    async stop() {
+    stop() {
       spawnSync('ip', ['netns', 'exec', NS.lb, 'nft', 'delete', 'table', 'ip', NFT_TABLE]);
+      return Promise.resolve();
     },
   };
 }
@@ -218,6 +224,7 @@ export function weirConfig(v: Variant, ctx: WeirContext, socket: string, snat: s
       io: v.io,
       ...(tun ? { tun_name: 'weir-bn-tun0' } : {}),
       workers: v.workers === 'auto' ? 'auto' : Number(v.workers),
+      ...(v.sched === 'fifo' ? { worker_scheduling: { policy: 'fifo', priority: 10 } } : {}),
     },
     control: { socket },
     metrics: { listen: false },
