@@ -41,6 +41,7 @@ function refused(status: number, parsed: unknown): ControlClientError {
  * arrives, so neither side holds the whole answer, and resolves with the closing summary. A
  * refusal rejects with ControlClientError, as controlRequest does; so does a stream cut short.
  */
+// eslint-disable-next-line @typescript-eslint/no-unnecessary-type-parameters -- the caller names the items' shape (ControlClient.stream: from api.ts)
 export function controlStream<T, S>(
   socketPath: string,
   path: string,
