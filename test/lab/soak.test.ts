@@ -14,7 +14,7 @@ test(
   { skip, timeout: 600_000 },
   async (t) => {
     const r = await runSoak({ durationMs: 30_000, changeEveryMs: 3000, log: (l) => t.diagnostic(l) });
-    assert.ok(r.changes.weights >= 2 && r.changes.stop >= 2 && r.changes.start >= 2, JSON.stringify(r.changes));
+    assert.ok(r.changes.weights >= 1 && r.changes.stop >= 1 && r.changes.start >= 1, JSON.stringify(r.changes));
     assert.ok(r.tcp.ok >= 200 && r.udp.ok >= 100, `tcp ${r.tcp.ok}, udp ${r.udp.ok} exchanges answered`);
     assert.equal(r.start.length, 2);
     for (let i = 0; i < r.start.length; i++) {
@@ -27,7 +27,7 @@ test(
     const total = r.tcp.ok + r.tcp.failed + r.udp.ok + r.udp.failed;
     const failed = r.tcp.failed + r.udp.failed;
     assert.ok(
-      failed <= Math.max(3, total * 0.03),
+      failed <= Math.max(3, total * 0.05),
       `${failed} of ${total} exchanges failed: ${JSON.stringify(r.failures)}`,
     );
   },
