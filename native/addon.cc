@@ -10,6 +10,7 @@
 #include "netns.h"
 #include "poller.h"
 #include "raw_socket.h"
+#include "caps.h"
 #include "sd_notify.h"
 #include "thread_sched.h"
 #include "tun.h"
@@ -17,7 +18,7 @@
 namespace {
 
 // Bump when the JS-visible shape changes (classes, methods, meta layout); src/io/native.ts checks it.
-constexpr int kAbiVersion = 9;
+constexpr int kAbiVersion = 10;
 
 Napi::Value AbiVersion(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), kAbiVersion); }
 
@@ -36,6 +37,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("ethtoolSet", Napi::Function::New(env, weir::EthtoolSet, "ethtoolSet"));
   exports.Set("setThreadScheduling", Napi::Function::New(env, weir::SetThreadScheduling, "setThreadScheduling"));
   exports.Set("sdNotify", Napi::Function::New(env, weir::SdNotify, "sdNotify"));
+  exports.Set("dropCapabilities", Napi::Function::New(env, weir::DropCapabilities, "dropCapabilities"));
+  exports.Set("capabilities", Napi::Function::New(env, weir::Capabilities, "capabilities"));
   weir::RegisterBgpNative(env, exports);  // TCP-MD5 and BFD (native/bgp_native.cc)
   return exports;
 }

@@ -78,6 +78,25 @@ function sysctl(ns: string, key: string, value: string | number): void {
   nsRun(ns, 'sysctl', ['-qw', `${key}=${value}`]);
 }
 
+/** The br_netfilter switches that send bridged frames through a namespace's IP and ARP hooks. */
+export const BRIDGE_NF_SYSCTLS = [
+  'net.bridge.bridge-nf-call-iptables',
+  'net.bridge.bridge-nf-call-ip6tables',
+  'net.bridge.bridge-nf-call-arptables',
+];
+
+/**
+ * Bridged lab frames must not pass the bridge namespace's netfilter hooks: with br_netfilter on
+ * (LAB-NOTES), a host's rules, conntrack, or a bad IPv4 header would filter them there. Each
+ * switch is set where it exists (per namespace since Linux 5.3; absent without br_netfilter).
+ */
+function noBridgeNetfilter(ns: string): void {
+  for (const key of BRIDGE_NF_SYSCTLS) {
+    const file = `/proc/sys/${key.replaceAll('.', '/')}`;
+    if (spawnSync('ip', ['netns', 'exec', ns, 'test', '-e', file]).status === 0) sysctl(ns, key, 0);
+  }
+}
+
 function listNamespaces(): string[] {
   const out = spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout ?? '';
   return out
@@ -606,16 +625,7 @@ export function up(opts: UpOptions = {}): LabState {
     nsRun(SWITCH_NS, 'ip', ['link', 'add', br, 'mtu', '9000', 'type', 'bridge']);
     nsRun(SWITCH_NS, 'ip', ['link', 'set', br, 'up']);
   }
-  // Bridged frames must not pass the switch namespace's IP netfilter hooks (LAB-NOTES: br_netfilter).
-  spawnSync('ip', [
-    'netns',
-    'exec',
-    SWITCH_NS,
-    'sysctl',
-    '-qw',
-    'net.bridge.bridge-nf-call-iptables=0',
-    'net.bridge.bridge-nf-call-ip6tables=0',
-  ]);
+  noBridgeNetfilter(SWITCH_NS);
   // io: afxdp: as many queues as workers, so each worker has a queue of its own on every interface.
   // A veth hands a frame to the queue its sender used, so the client's link needs them too.
   const queues = opts.io === 'afxdp' ? Math.max(1, opts.workers ?? 1) : 1;

@@ -53,3 +53,57 @@ export function si(n: number | undefined): string {
     if (a >= d) return `${(n / d).toFixed(n / d >= 100 ? 0 : n / d >= 10 ? 1 : 2)}${u}`;
   return String(n);
 }
+
+/**
+ * A table printed while its rows arrive (a streamed listing): the first `hold` rows set the
+ * column widths and which columns are numeric, as table() does; later rows are written at once,
+ * widening a column when one needs it. Only `hold` rows are ever kept.
+ */
+export class StreamingTable {
+  private held: Cell[][] = [];
+  private width: number[] = [];
+  private numeric: boolean[] = [];
+  private started = false;
+  count = 0;
+
+  constructor(
+    private readonly headers: string[],
+    private readonly write: (s: string) => void,
+    private readonly hold = 200,
+  ) {}
+
+  row(cells: Cell[]): void {
+    this.count++;
+    if (this.started) return this.write(this.line(cells.map(text)));
+    this.held.push(cells);
+    if (this.held.length >= this.hold) this.flush();
+  }
+
+  /** Writes what is held (call once the rows are done; nothing for no rows). */
+  end(): void {
+    if (!this.started && this.held.length > 0) this.flush();
+  }
+
+  private flush(): void {
+    const t = table(this.headers, this.held);
+    this.numeric = this.headers.map((_, i) =>
+      this.held.every((r) => typeof r[i] === 'number' || r[i] === null || r[i] === undefined),
+    );
+    this.width = this.headers.map((h, i) => Math.max(h.length, ...this.held.map((r) => text(r[i]).length)));
+    this.held = [];
+    this.started = true;
+    this.write(t);
+  }
+
+  private line(r: string[]): string {
+    r.forEach((c, i) => {
+      if (c.length > this.width[i]) this.width[i] = c.length;
+    });
+    return (
+      r
+        .map((c, i) => (this.numeric[i] ? c.padStart(this.width[i]) : i === r.length - 1 ? c : c.padEnd(this.width[i])))
+        .join('  ')
+        .trimEnd() + '\n'
+    );
+  }
+}

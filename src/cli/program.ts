@@ -17,7 +17,7 @@ import type {
   StatusView,
   VipView,
 } from '../control/api.js';
-import { duration, keyValues, percent, si, table } from './format.js';
+import { duration, keyValues, percent, si, StreamingTable, table, type Cell } from './format.js';
 import { registerSimulate } from './simulate.js';
 import { registerDecap } from './decap.js';
 
@@ -311,23 +311,19 @@ function printBackends(rows: BackendView[]): void {
   );
 }
 
-function printConns(rows: ConnView[]): void {
-  if (rows.length === 0) return out('no connections\n');
-  out(
-    table(
-      ['PROTO', 'CLIENT', 'VIP', 'BACKEND', 'STATE', 'EXPIRES', 'PKTS', 'BYTES'],
-      rows.map((c) => [
-        String(c.proto),
-        hostPort(c.client, c.clientPort),
-        `${c.vipName ?? c.vipId} ${hostPort(c.vip, c.vipPort)}`,
-        c.backendName ?? String(c.backendId),
-        c.state,
-        duration(c.expiresInMs),
-        c.pktsOrig + c.pktsReply,
-        c.bytesOrig + c.bytesReply,
-      ]),
-    ),
-  );
+const CONN_HEADERS = ['PROTO', 'CLIENT', 'VIP', 'BACKEND', 'STATE', 'EXPIRES', 'PKTS', 'BYTES'];
+
+function connRow(c: ConnView): Cell[] {
+  return [
+    String(c.proto),
+    hostPort(c.client, c.clientPort),
+    `${c.vipName ?? c.vipId} ${hostPort(c.vip, c.vipPort)}`,
+    c.backendName ?? String(c.backendId),
+    c.state,
+    duration(c.expiresInMs),
+    c.pktsOrig + c.pktsReply,
+    c.bytesOrig + c.bytesReply,
+  ];
 }
 
 function backendText(b: { name: string; address: string; port: number } | null): string {
@@ -470,19 +466,32 @@ export function buildProgram(): Command {
 
   const ct = program.command('conntrack').description('inspect and flush the connection table');
   withSocket(connFilterOptions(ct.command('list').description('list connections')))
-    .option('--limit <n>', 'at most this many entries', '100')
+    .option('--limit <n>', 'at most this many entries (the rest are counted and reported on stderr)', '100')
     .action(async (o: ConnOpts) => {
-      const rows = await (
+      // Rows are printed as they arrive: neither the daemon nor the CLI holds the whole listing.
+      const t = o.json ? null : new StreamingTable(CONN_HEADERS, out);
+      let n = 0;
+      if (o.json) out('[');
+      const summary = await (
         await client(o)
-      ).call('conntrackList', {
-        vip: o.vip,
-        backend: o.backend,
-        state: o.state,
-        client: o.client,
-        limit: Number(o.limit),
-      });
-      if (o.json) printJson(rows);
-      else printConns(rows);
+      ).stream(
+        'conntrackList',
+        { vip: o.vip, backend: o.backend, state: o.state, client: o.client, limit: Number(o.limit) },
+        (row) => {
+          // the same text as printJson of the whole array
+          if (t) t.row(connRow(row));
+          else out((n === 0 ? '\n  ' : ',\n  ') + JSON.stringify(row, null, 2).replaceAll('\n', '\n  '));
+          n++;
+        },
+      );
+      if (t) {
+        t.end();
+        if (n === 0) out('no connections\n');
+      } else out(n === 0 ? ']\n' : '\n]\n');
+      if (summary.truncated)
+        process.stderr.write(
+          `weir: showing ${summary.shown} of ${summary.matched} matching connections (--limit N shows more)\n`,
+        );
     });
   withSocket(ct.command('stats').description('connection-table size, entries by state and counters')).action(
     async (o: SocketOpts) => {
@@ -516,25 +525,25 @@ export function buildProgram(): Command {
       else out(`deleted ${r.deleted} connection${r.deleted === 1 ? '' : 's'}\n`);
     });
 
-  withSocket(
-    program.command('reload').description('re-read the config file and apply the difference (same as SIGHUP)'),
-  ).action(async (o: SocketOpts) => {
-    const r = await (await client(o)).call('reload');
-    if (o.json) return printJson(r);
-    const d = r.diff;
-    if (d.empty) return out(`reloaded: no changes (generation ${r.generation})\n`);
-    out(
-      keyValues([
-        ['generation', r.generation],
-        ['vips added', d.vipsAdded.join(', ') || '-'],
-        ['vips removed', d.vipsRemoved.join(', ') || '-'],
-        ['vips changed', d.vipsChanged.map((v) => v.name).join(', ') || '-'],
-        ['tables rebuilt', r.rebuilt.join(', ') || '-'],
-        ['flows flushed', r.flushed],
-        ['needs restart', d.needsRestart.join(', ') || '-'],
-      ]),
-    );
-  });
+  withSocket(program.command('reload').description('re-read the config file and apply the difference (same as SIGHUP)'))
+    .option('--allow-empty', 'apply a config with no VIPs even though VIPs are running (removes them all)')
+    .action(async (o: SocketOpts & { allowEmpty?: boolean }) => {
+      const r = await (await client(o)).call('reload', o.allowEmpty ? { allowEmpty: true } : {});
+      if (o.json) return printJson(r);
+      const d = r.diff;
+      if (d.empty) return out(`reloaded: no changes (generation ${r.generation})\n`);
+      out(
+        keyValues([
+          ['generation', r.generation],
+          ['vips added', d.vipsAdded.join(', ') || '-'],
+          ['vips removed', d.vipsRemoved.join(', ') || '-'],
+          ['vips changed', d.vipsChanged.map((v) => v.name).join(', ') || '-'],
+          ['tables rebuilt', r.rebuilt.join(', ') || '-'],
+          ['flows flushed', r.flushed],
+          ['needs restart', d.needsRestart.join(', ') || '-'],
+        ]),
+      );
+    });
 
   program
     .command('maglev')

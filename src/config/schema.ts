@@ -460,6 +460,13 @@ export const instanceSchema = map({
   })
     .prefault({})
     .meta({ description: 'How the kernel schedules the data-plane workers (docs/io.md measures the policies).' }),
+  drop_privileges: z
+    .boolean({ error: says('must be true or false') })
+    .default(true)
+    .meta({
+      description:
+        'Once its sockets, devices and listeners are open, `weir run` keeps only the capabilities it still needs (CAP_NET_ADMIN, CAP_NET_RAW; CAP_NET_BIND_SERVICE with BGP; CAP_SYS_NICE for a fifo/rr or negative-nice worker_scheduling) in every thread, and the bounding set of the programs it runs. Restart-only.',
+    }),
   gro: oneOf(['off', 'keep'] as const)
     .default('off')
     .meta({

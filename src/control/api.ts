@@ -4,7 +4,8 @@
 //
 // Transport: JSON over HTTP/1.1 on a unix socket (server.ts). A refused request answers
 // {"error": "...", "issues"?: [...]} with 400 (bad request), 404 (no such VIP, backend or
-// command), 405, 413 (body too large) or 422 (a config the daemon will not apply).
+// command), 405, 413 (body too large) or 422 (a config the daemon will not apply). A listing
+// that can be large (conntrack) is streamed as NDJSON (Streamed below), so neither side holds it.
 import { z } from 'zod';
 import type { ConnEntryView } from '../lb/conntrack.js';
 import type { ConfigDiff } from '../config/diff.js';
@@ -36,7 +37,8 @@ export const connFilterSchema = z.strictObject(
 );
 export type ConnFilter = z.infer<typeof connFilterSchema>;
 
-export const MAX_CONNTRACK_LIST = 100_000;
+/** Largest `limit` of a listing; it is streamed page by page, so memory does not grow with it. */
+export const MAX_CONNTRACK_LIST = 16_777_216;
 
 export const conntrackListSchema = connFilterSchema.extend({
   limit: z.coerce
@@ -55,6 +57,18 @@ export const backendRefSchema = z.strictObject({ vip: name('vip'), backend: name
 export type BackendRef = z.infer<typeof backendRefSchema>;
 
 export const emptySchema = z.strictObject({});
+
+/** `weir reload`: allowEmpty lets a config with no VIPs replace one that has some. */
+export const reloadSchema = z.strictObject(
+  { allowEmpty: z.boolean({ error: '"allowEmpty" must be true or false' }).optional() },
+  {
+    error: (i) =>
+      i.code === 'unrecognized_keys'
+        ? `unknown field${i.keys.length > 1 ? 's' : ''} ${i.keys.map((k) => `"${k}"`).join(', ')}`
+        : 'must be a JSON object',
+  },
+);
+export type ReloadRequest = z.infer<typeof reloadSchema>;
 
 // ─── answers ────────────────────────────────────────────────────────────────────────────────
 
@@ -302,6 +316,31 @@ export interface ConnView extends ConnEntryView {
   backendName: string | null;
 }
 
+/** The last line of a streamed conntrack listing. */
+export interface ConnListSummary {
+  /** Rows sent. */
+  shown: number;
+  /** Entries that matched the filters when the table was scanned (shown + those past the limit). */
+  matched: number;
+  /** More entries matched than `limit` let through. */
+  truncated: boolean;
+}
+
+/**
+ * An answer sent as it is produced: NDJSON (application/x-ndjson), one item per line, page by
+ * page, then one line {"summary": S}. A refusal (bad filter, unknown VIP) comes before the first
+ * line, as a normal JSON error; the server checks the request when the handler returns this.
+ */
+export interface Streamed<T, S> {
+  readonly streamed: true;
+  /** Pages of items; returns the summary. The server awaits the socket between pages. */
+  pages(): AsyncGenerator<T[], S>;
+}
+
+export function isStreamed(v: unknown): v is Streamed<unknown, unknown> {
+  return typeof v === 'object' && v !== null && (v as { streamed?: unknown }).streamed === true;
+}
+
 export interface ConntrackStatsView {
   capacity: number;
   size: number;
@@ -343,10 +382,12 @@ export interface ControlApi {
   backends(q: BackendsQuery): BackendView[];
   drain(r: BackendRef): DrainResult;
   undrain(r: BackendRef): DrainResult;
-  conntrackList(q: ConntrackListQuery): ConnView[];
+  /** Streamed (NDJSON): the matching entries up to `limit`, then the summary. */
+  conntrackList(q: ConntrackListQuery): Streamed<ConnView, ConnListSummary>;
   conntrackStats(): ConntrackStatsView;
   conntrackFlush(f: ConnFilter): { deleted: number };
-  reload(): Promise<ReloadResult>;
+  /** Refused (422) when the new config has no VIPs and the running one has some, unless allowEmpty. */
+  reload(r: ReloadRequest): Promise<ReloadResult>;
   /** The BGP speaker: peers with state, counters, capabilities, BFD and TCP-MD5 (`weir bgp`). */
   bgp(): BgpStatus;
 }
@@ -368,6 +409,6 @@ export const ENDPOINTS: { [K in keyof ControlApi]: Endpoint } = {
   conntrackList: { method: 'GET', path: '/v1/conntrack', input: conntrackListSchema },
   conntrackStats: { method: 'GET', path: '/v1/conntrack/stats', input: emptySchema },
   conntrackFlush: { method: 'POST', path: '/v1/conntrack/flush', input: connFilterSchema },
-  reload: { method: 'POST', path: '/v1/reload', input: emptySchema },
+  reload: { method: 'POST', path: '/v1/reload', input: reloadSchema },
   bgp: { method: 'GET', path: '/v1/bgp', input: emptySchema },
 };

@@ -10,7 +10,7 @@ import path from 'node:path';
 import type { ZodError } from 'zod';
 import type { Logger } from '../log.js';
 import { InvalidInputError, NotFoundError, RejectedError } from '../errors.js';
-import { ENDPOINTS, type ApiErrorBody, type ControlApi } from './api.js';
+import { ENDPOINTS, isStreamed, type ApiErrorBody, type ControlApi, type Streamed } from './api.js';
 
 export interface ControlServer {
   readonly socketPath: string;
@@ -52,6 +52,46 @@ function send(res: http.ServerResponse, status: number, body: unknown, close = f
     ...(close ? { connection: 'close' } : {}),
   });
   res.end(text);
+}
+
+/**
+ * Writes a Streamed answer as NDJSON, page by page, waiting for the socket to drain between
+ * pages (so a slow reader holds back the scan instead of the daemon's memory). A client that
+ * goes away ends the scan. An error once lines are out can only cut the stream short.
+ */
+async function sendStream(res: http.ServerResponse, body: Streamed<unknown, unknown>, log: Logger): Promise<void> {
+  res.writeHead(200, { 'content-type': 'application/x-ndjson' });
+  let gone = false;
+  res.on('close', () => (gone = true));
+  const pages = body.pages();
+  try {
+    for (;;) {
+      const r = await pages.next();
+      if (gone) {
+        await pages.return(undefined);
+        return;
+      }
+      if (r.done) {
+        res.end(JSON.stringify({ summary: r.value }) + '\n');
+        return;
+      }
+      let text = '';
+      for (const item of r.value) text += JSON.stringify(item) + '\n';
+      if (!res.write(text))
+        await new Promise<void>((resolve) => {
+          const done = () => {
+            res.off('drain', done);
+            res.off('close', done);
+            resolve();
+          };
+          res.on('drain', done);
+          res.on('close', done);
+        });
+    }
+  } catch (err) {
+    log.error({ err }, 'streamed control answer failed');
+    res.destroy(err as Error);
+  }
 }
 
 /** Reads the body; past MAX_BODY it stops keeping bytes and rejects once the client is done sending. */
@@ -144,7 +184,7 @@ export async function startControlServer(socketPath: string, api: ControlApi, lo
   const routes = routeTable();
   const server = http.createServer((req, res) => {
     handle(api, routes, req).then(
-      (body) => send(res, 200, body),
+      (body) => (isStreamed(body) ? void sendStream(res, body, log) : send(res, 200, body)),
       (e: unknown) => {
         const r = refusal(e);
         if (r) return send(res, r.status, r.body, r.status === 413);

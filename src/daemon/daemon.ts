@@ -17,7 +17,14 @@ import { startMetricsServer, type MetricsServer } from '../metrics/server.js';
 import { DaemonBgp, restoreRestart, saveRestart, takeRestart } from './bgp.js';
 import { daemonRegistry } from './metrics.js';
 import { wantsDataPlane } from './dataplane-settings.js';
-import { backendsView, conntrackFlush, conntrackList, conntrackStats, snatView, vipsView } from './views.js';
+import {
+  backendsView,
+  conntrackFlush,
+  conntrackStats,
+  conntrackStream,
+  snatView,
+  vipsView,
+} from './views.js';
 
 export interface DaemonOptions {
   configFile: string;
@@ -209,14 +216,14 @@ export class Daemon {
       backends: (q) => backendsView(rt, q.vip),
       drain: (r) => drain(r.vip, r.backend, true),
       undrain: (r) => drain(r.vip, r.backend, false),
-      conntrackList: (q) => conntrackList(rt, q, q.limit),
+      conntrackList: (q) => conntrackStream(rt, q, q.limit),
       conntrackStats: () => conntrackStats(rt),
       conntrackFlush: (f) => {
         const deleted = conntrackFlush(rt, f);
         this.log.info({ filter: f, deleted }, 'conntrack flushed');
         return { deleted };
       },
-      reload: () => this.reload(),
+      reload: (r) => this.reload({ allowEmpty: r.allowEmpty === true }),
       bgp: () => (this.bgp ? this.bgp.status(this.runtime.config) : { enabled: false }),
     };
   }
@@ -269,15 +276,16 @@ export class Daemon {
 
   /**
    * Re-reads the config file and applies the difference. An invalid file leaves the running
-   * config in place and rejects with RejectedError listing every problem. Serialized.
+   * config in place and rejects with RejectedError listing every problem; so does a file with no
+   * VIPs while some are running, unless `allowEmpty` (SIGHUP never allows it). Serialized.
    */
-  reload(): Promise<ReloadResult> {
-    const next = this.reloading.then(() => this.reloadNow());
+  reload(opts: { allowEmpty?: boolean } = {}): Promise<ReloadResult> {
+    const next = this.reloading.then(() => this.reloadNow(opts.allowEmpty === true));
     this.reloading = next.catch(() => undefined);
     return next;
   }
 
-  private reloadNow(): ReloadResult {
+  private reloadNow(allowEmpty: boolean): ReloadResult {
     const at = new Date().toISOString();
     let cfg: WeirConfig;
     try {
@@ -290,6 +298,16 @@ export class Daemon {
       this.reloadCount.lastOk = false;
       this.log.error({ file: this.configFile, issues }, 'reload rejected: invalid config, keeping the running one');
       throw new RejectedError(message, issues);
+    }
+    const running = this.runtime.config.vips.map((v) => v.name);
+    if (cfg.vips.length === 0 && running.length > 0 && !allowEmpty) {
+      // An emptied or truncated file would withdraw every VIP, and the instance would blackhole
+      // its share of the routers' ECMP traffic until its routes are gone: make that deliberate.
+      const message = `${this.configFile} has no VIPs: the reload would remove every VIP (${running.join(', ')}); the running config stays in place (to remove them all on purpose: weir reload --allow-empty)`;
+      this.lastReload = { at, ok: false, message };
+      this.reloadCount.failed++;
+      this.log.error({ file: this.configFile, running }, 'reload rejected: the new config has no VIPs');
+      throw new RejectedError(message, [`vips: empty, would remove ${running.join(', ')}`]);
     }
     let report: ApplyReport;
     try {

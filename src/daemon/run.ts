@@ -7,6 +7,7 @@ import { ConfigError } from '../config/load.js';
 import type { DataPlaneHooks } from '../dataplane/contract.js';
 import { Daemon } from './daemon.js';
 import { SystemdNotifier } from './systemd.js';
+import { dropPrivileges } from './privileges.js';
 
 /**
  * Runs the daemon in the foreground until SIGTERM/SIGINT; resolves with the exit code
@@ -26,6 +27,8 @@ export async function runDaemon(configFile: string, opts: { hooks?: DataPlaneHoo
   }
   const log = daemon.log;
   const cfg = daemon.config;
+  // Sockets, rings, devices and listeners are open: keep only what a running weir needs.
+  await dropPrivileges(cfg, log);
   const sd = new SystemdNotifier(log);
   const serving = (): string =>
     `serving ${daemon.config.vips.length} VIPs, tables generation ${daemon.runtime.generation}`;

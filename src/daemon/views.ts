@@ -5,7 +5,16 @@ import type { ConnEntryView, ConnQuery } from '../lb/conntrack.js';
 import { parseCtPrefix } from '../lb/conntrack-addr.js';
 import { CT_STATE_NAMES } from '../lb/conntrack-tcp-state.js';
 import { InvalidInputError, NotFoundError } from '../errors.js';
-import type { BackendView, ConnFilter, ConntrackStatsView, ConnView, SnatView, VipView } from '../control/api.js';
+import type {
+  BackendView,
+  ConnFilter,
+  ConnListSummary,
+  ConntrackStatsView,
+  ConnView,
+  SnatView,
+  Streamed,
+  VipView,
+} from '../control/api.js';
 import type { LbRuntime } from './runtime.js';
 import type { VipTraffic } from '../dataplane/contract.js';
 
@@ -176,6 +185,49 @@ function names(rt: LbRuntime): { vip: Map<number, string>; backend: Map<number, 
   return { vip, backend };
 }
 
+/** Table records scanned per page of a streamed listing (and rows sent at most per page). */
+export const CONNTRACK_PAGE = 256;
+
+/**
+ * The matching connections, at most `limit`, as pages for the control socket: each page scans
+ * CONNTRACK_PAGE records, so memory stays a page whatever the table holds, and the event loop
+ * turns between pages. Past the limit, matches are only counted (the summary says how many).
+ * Checks the filter now: an unknown name or a bad filter throws before anything is sent.
+ */
+export function conntrackStream(rt: LbRuntime, f: ConnFilter, limit = 100): Streamed<ConnView, ConnListSummary> {
+  const qs = queries(rt, f);
+  const n = names(rt);
+  const ct = rt.conntrack;
+  return {
+    streamed: true,
+    async *pages() {
+      let shown = 0;
+      let matched = 0;
+      for (const q of qs) {
+        for (let e = 0; e < ct.capacity;) {
+          const page: ConnEntryView[] = [];
+          const r = ct.listPage(q, e, CONNTRACK_PAGE, limit - shown, page);
+          e = r.next;
+          shown += page.length;
+          matched += page.length + r.overflow;
+          if (page.length > 0) yield page.map((c) => named(c, n));
+          else await new Promise<void>((resolve) => setImmediate(resolve)); // let others in
+        }
+      }
+      return { shown, matched, truncated: matched > shown };
+    },
+  };
+}
+
+/** The view with its VIP and backend names, in place (one object per row: a listing makes many). */
+function named(e: ConnEntryView, n: ReturnType<typeof names>): ConnView {
+  const v = e as ConnView;
+  v.vipName = n.vip.get(e.vipId) ?? null;
+  v.backendName = n.backend.get(e.backendId) ?? null;
+  return v;
+}
+
+/** The matching connections, at most `limit`, in one array (tests, small tables). */
 export function conntrackList(rt: LbRuntime, f: ConnFilter, limit = 100): ConnView[] {
   const n = names(rt);
   const out: ConnEntryView[] = [];
@@ -183,11 +235,7 @@ export function conntrackList(rt: LbRuntime, f: ConnFilter, limit = 100): ConnVi
     out.push(...rt.conntrack.list(q, limit - out.length));
     if (out.length >= limit) break;
   }
-  return out.map((e) => ({
-    ...e,
-    vipName: n.vip.get(e.vipId) ?? null,
-    backendName: n.backend.get(e.backendId) ?? null,
-  }));
+  return out.map((e) => named(e, n));
 }
 
 export function conntrackFlush(rt: LbRuntime, f: ConnFilter): number {

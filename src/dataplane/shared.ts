@@ -22,6 +22,8 @@ export const WORKER_COUNTERS = counterSet(
     batches: 'Batches received and run through the engine.',
     txErrors: 'Packets the kernel refused to send (one by one, with an errno).',
     txUnsent: 'Packets not sent because the socket queue stayed full (or no socket could send them).',
+    txBadIpHeader:
+      'IPv4 packets with a bad header checksum not sent through a raw socket (the kernel would refill it; RFC 1812 §5.2.2).',
     notForUs: 'Frames to another host (a bridge flooding), not forwarded again.',
     tableErrors: 'Table publications a worker refused.',
     generation: 'The table generation the worker runs (a gauge).',
@@ -35,6 +37,7 @@ export const {
   batches: W_BATCHES,
   txErrors: W_TX_ERRORS,
   txUnsent: W_TX_UNSENT,
+  txBadIpHeader: W_TX_BAD_IP_HEADER,
   notForUs: W_NOT_FOR_US,
   tableErrors: W_TABLE_ERRORS,
   generation: W_GENERATION,

@@ -22,6 +22,7 @@ import {
 import {
   META_FLAGS,
   META_IFINDEX,
+  META_LEN,
   META_OFF,
   META_PROTO,
   META_WORDS,
@@ -39,6 +40,7 @@ import { compileTables, type TablesMessage } from './tables.js';
 import { BatchRunner } from './batch-runner.js';
 import { TRAFFIC_WORDS } from './traffic.js';
 import { ifindexOf } from './links.js';
+import { rawIpv4Sendable } from './raw-send.js';
 import {
   CTL_PUBLISHED,
   CTL_STOP,
@@ -49,6 +51,7 @@ import {
   W_NOT_FOR_US,
   W_RING_DROPS,
   W_TABLE_ERRORS,
+  W_TX_BAD_IP_HEADER,
   W_TX_ERRORS,
   W_TX_UNSENT,
   workerCounterBase,
@@ -204,8 +207,17 @@ function main(init: WorkerInit): void {
       return ifx === 0 ? rxIface : (ifaceOfIfindex.get(ifx) ?? rxIface);
     }
     if (vd !== VERDICT_TX_IP) return SINK_NONE;
-    return D[i * size + M[i * META_WORDS + META_OFF]] >> 4 === 6 ? SINK_IP6 : SINK_IP4;
+    const at = i * size + M[i * META_WORDS + META_OFF];
+    if (D[at] >> 4 === 6) return SINK_IP6;
+    // The raw socket would refill a corrupt header checksum: drop it here (raw-send.ts).
+    if (!rawIpv4Sendable(D, at, M[i * META_WORDS + META_LEN])) {
+      counters[W_TX_BAD_IP_HEADER]++;
+      return SINK_NONE;
+    }
+    return SINK_IP4;
   };
+  /** Each slot's sink for the batch being sent (computed once per slot). */
+  const sinks = new Int32Array(batch.slots);
 
   const sendRun = (sink: number, first: number, count: number): void => {
     const out = sink >= 0 ? l2Out[sink] : sink === SINK_IP4 ? raw4 : raw6;
@@ -258,14 +270,15 @@ function main(init: WorkerInit): void {
       parentPort!.postMessage({ type: 'passive', events: engine.passive.slice(0, engine.passiveCount * 2) });
       engine.passiveCount = 0;
     }
+    for (let i = 0; i < n; i++) sinks[i] = sinkOf(V[i], i, rxIface);
     for (let i = 0; i < n;) {
-      const s = sinkOf(V[i], i, rxIface);
+      const s = sinks[i];
       if (s === SINK_NONE) {
         i++;
         continue;
       }
       let j = i + 1;
-      while (j < n && sinkOf(V[j], j, rxIface) === s) j++;
+      while (j < n && sinks[j] === s) j++;
       sendRun(s, i, j - i);
       i = j;
     }

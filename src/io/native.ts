@@ -6,7 +6,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** The addon's ABI this TypeScript face was written for (native/addon.cc kAbiVersion). */
-export const NATIVE_ABI_VERSION = 9;
+export const NATIVE_ABI_VERSION = 10;
 
 /** Options of an AF_PACKET socket (native/af_packet.cc). */
 export interface NativePacketSocketOptions {
@@ -154,6 +154,14 @@ export interface NativeAddon {
   setThreadScheduling(s: { policy: 'other' | 'fifo' | 'rr'; priority?: number; nice?: number }): void;
   /** sd_notify(3): one datagram with `state` to the AF_UNIX socket `path` ($NOTIFY_SOCKET; "@…" abstract). Throws with the errno. */
   sdNotify(path: string, state: string): void;
+  /**
+   * Every thread keeps only the capabilities numbered in `keep` (effective and permitted; the
+   * bounding set too when the process has CAP_SETPCAP; inheritable and ambient emptied). `failed`
+   * counts threads that could not be reached (a thread blocking every signal). Masks are hex.
+   */
+  dropCapabilities(keep: number[]): { threads: number; failed: number; effective: string; bounding: string };
+  /** The calling thread's capability masks (hex). */
+  capabilities(): { effective: string; permitted: string; bounding: string };
 }
 
 const here = path.dirname(fileURLToPath(import.meta.url));

@@ -1404,13 +1404,34 @@ export class ConnTable {
   /** Live entries matching `query`, at most `limit`. Throws on a bad prefix or state name. */
   list(query: ConnQuery, limit = Infinity, now = ctNow()): ConnEntryView[] {
     const out: ConnEntryView[] = [];
+    this.listPage(query, 0, this.capacity, limit, out, now);
+    return out;
+  }
+
+  /**
+   * One page of a listing: scans at most `maxScan` records from entry `start`, appends views of
+   * the matching live ones to `out` while it holds fewer than `room`, and counts the matches past
+   * that in `overflow` without copying them. `next` is where the following page starts
+   * (capacity: done). A listing page by page sees each record once, as it is when scanned.
+   */
+  listPage(
+    query: ConnQuery,
+    start: number,
+    maxScan: number,
+    room: number,
+    out: ConnEntryView[],
+    now = ctNow(),
+  ): { next: number; overflow: number } {
     const snap = new Int32Array(ENTRY_WORDS);
     const match = this.matcher(query);
-    for (let e = 0; e < this.capacity && out.length < limit; e++) {
+    const end = Math.min(this.capacity, start + maxScan);
+    let overflow = 0;
+    for (let e = start; e < end; e++) {
       if (!this.snapshot(e, snap) || !match(snap)) continue;
-      out.push(this.view(e, snap, now));
+      if (out.length < room) out.push(this.view(e, snap, now));
+      else overflow++;
     }
-    return out;
+    return { next: end, overflow };
   }
 
   /** Live entries per state name (every state listed, zeros included). */

@@ -3,10 +3,12 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { labSkipReason, inNs } from '../helpers/net.js';
 import { PACKAGE_ROOT } from '../../src/version.js';
-import type { LabStatus } from '../../netns-lab/lab.js';
+import { BRIDGE_NF_SYSCTLS, type LabStatus } from '../../netns-lab/lab.js';
+import { SWITCH_NS } from '../../netns-lab/topology.js';
 
 const skip = labSkipReason();
 const lab = path.join(PACKAGE_ROOT, 'netns-lab', 'lab');
@@ -38,6 +40,15 @@ test('lab up builds every namespace and status --json describes them', { skip },
     for (const p of b.servers) assert.equal(p.alive, true, `${b.name} ${p.what} alive`);
   }
   assert.ok(s.vips.some((v) => v.mode === 'dsr-gre') && s.vips.some((v) => v.address.includes(':')));
+  // br_netfilter (where the kernel has it) does not see the lab's bridged frames.
+  let checked = 0;
+  for (const key of BRIDGE_NF_SYSCTLS) {
+    const r = spawnSync('ip', ['netns', 'exec', SWITCH_NS, 'sysctl', '-n', key], { encoding: 'utf8' });
+    if (r.status !== 0) continue; // this kernel has no such switch
+    assert.equal(r.stdout.trim(), '0', `${key} in ${SWITCH_NS}`);
+    checked++;
+  }
+  if (existsSync('/proc/sys/net/bridge/bridge-nf-call-iptables')) assert.equal(checked, BRIDGE_NF_SYSCTLS.length);
 });
 
 test('every backend answers HTTP from the client over IPv4 and IPv6 with its own name', { skip }, () => {

@@ -7,6 +7,7 @@ import { existsSync, writeFileSync } from 'node:fs';
 import { configYaml } from '../helpers/config.js';
 import { startDaemon, stopDaemons, weir, weirJson, type DaemonProcess } from '../helpers/daemon.js';
 import { tempDir } from '../helpers/tmp.js';
+import { until } from '../helpers/wait.js';
 import type { FlowSpec } from '../helpers/control-harness.js';
 
 const tmp = tempDir('clid');
@@ -170,6 +171,16 @@ describe('the CLI against a daemon with a fed data plane', () => {
     assert.equal(by1.length + by2.length, 13);
     assert.ok(by1.every((c) => c.backendName === 'web-1'));
     assert.equal(weirJson<Conn[]>('conntrack', 'list', '--limit', '3', ...S).length, 3);
+    // Past the limit: the rest are counted, and stderr says so (stdout stays a table or JSON).
+    const cut = weir('conntrack', 'list', '--limit', '3', ...S);
+    assert.equal(cut.status, 0);
+    assert.equal(cut.stdout.trimEnd().split('\n').length, 4);
+    assert.equal(cut.stderr, `weir: showing 3 of ${flows.length} matching connections (--limit N shows more)\n`);
+    const all = weir('conntrack', 'list', '--json', ...S);
+    assert.equal(all.stderr, '', 'nothing to say when every match is shown');
+    assert.equal(all.stdout, JSON.stringify(JSON.parse(all.stdout), null, 2) + '\n', 'the JSON is printJson');
+    assert.equal(weir('conntrack', 'list', '--vip', 'web', '--state', 'close_wait', '--json', ...S).stdout, '[]\n');
+    assert.equal(weir('conntrack', 'list', '--state', 'close_wait', ...S).stdout, 'no connections\n');
     const t = weir('conntrack', 'list', '--vip', 'dns6', ...S);
     assert.match(t.stdout, /^PROTO\s+CLIENT\s+VIP\s+BACKEND\s+STATE\s+EXPIRES\s+PKTS\s+BYTES$/m);
     assert.match(t.stdout, /^udp\s+\[fd00:9::1\]:5353\s+dns6 \[fd00::53\]:53\s+r[12]\s+UDP\s+\d+(s|m)\s+1\s+100$/m);
@@ -260,6 +271,27 @@ describe('the CLI against a daemon with a fed data plane', () => {
     );
   });
 
+  test('a reload to a file with no VIPs is refused (weir reload and SIGHUP) and every VIP keeps running', async () => {
+    const refusedLines = () => d.lines.filter((l) => l.includes('reload rejected: the new config has no VIPs')).length;
+    writeFileSync(configFile, '');
+    const r = weir('reload', ...S);
+    assert.equal(r.status, 2);
+    assert.match(r.stderr, /has no VIPs: the reload would remove every VIP \(web, dns6\); the running config stays/);
+    assert.match(r.stderr, /weir reload --allow-empty/);
+    await until('the refused reload is logged', () => refusedLines() === 1);
+    writeFileSync(configFile, configYaml({ socket, vips: [] }));
+    d.signal('SIGHUP');
+    await until('SIGHUP logs the refused reload', () => refusedLines() === 2);
+    assert.deepEqual(
+      weirJson<{ name: string }[]>('vips', ...S).map((v) => v.name),
+      ['web', 'dns6'],
+    );
+    const s = weirJson<{ lastReload: { ok: boolean; message: string }; conntrack: { size: number } }>('status', ...S);
+    assert.equal(s.lastReload.ok, false);
+    assert.equal(s.conntrack.size, flows.length, 'no flow was flushed');
+    writeFileSync(configFile, configText({ socket, weightB: 50 }));
+  });
+
   test('weir conntrack flush needs a filter or --all, and deletes what matches', () => {
     const refused = weir('conntrack', 'flush', ...S);
     assert.equal(refused.status, 1);
@@ -277,6 +309,24 @@ describe('the CLI against a daemon with a fed data plane', () => {
     const r = weir('status', ...S);
     assert.equal(r.status, 1);
     assert.match(r.stderr, /cannot reach weir at .*: no daemon is listening there/);
+  });
+});
+
+describe('weir reload --allow-empty', () => {
+  test('removes every VIP on purpose; without the flag the same file is refused', async () => {
+    const socket = tmp.file('empty.sock');
+    const file = tmp.file('empty.yaml');
+    writeFileSync(file, configText({ socket }));
+    const d = startDaemon(file);
+    await d.waitFor(/"msg":"ready"/);
+    writeFileSync(file, configYaml({ socket, vips: [] }));
+    assert.equal(weir('reload', '-s', socket).status, 2);
+    assert.equal(weirJson<unknown[]>('vips', '-s', socket).length, 2);
+    const r = weirJson<{ ok: boolean; diff: { vipsRemoved: string[] } }>('reload', '--allow-empty', '-s', socket);
+    assert.deepEqual([r.ok, r.diff.vipsRemoved.sort()], [true, ['dns6', 'web']]);
+    assert.equal(weirJson<unknown[]>('vips', '-s', socket).length, 0);
+    assert.match(weir('vips', '-s', socket).stdout, /^no VIPs configured$/m);
+    assert.equal(await d.stop(), 0);
   });
 });
 

@@ -6,7 +6,7 @@ import http from 'node:http';
 import { existsSync, statSync, writeFileSync } from 'node:fs';
 import { createLogger } from '../../src/log.js';
 import { Daemon } from '../../src/daemon/daemon.js';
-import { controlRequest, ControlClientError } from '../../src/control/client.js';
+import { controlRequest, controlStream, ControlClientError } from '../../src/control/client.js';
 import { feedDataPlane } from '../helpers/control-harness.js';
 import { tempDir } from '../helpers/tmp.js';
 
@@ -101,6 +101,33 @@ test('a request body over 64 KiB gets a 413 JSON error (not a reset), and unknow
   assert.equal(s.generation, 1, 'the daemon keeps answering');
 });
 
+test('GET /v1/conntrack streams NDJSON: one entry per line, then a summary line', async () => {
+  const text = await new Promise<{ type: string; body: string }>((resolve, reject) => {
+    http
+      .get({ socketPath: socket, path: '/v1/conntrack?limit=5' }, (res) => {
+        let body = '';
+        res.on('data', (c) => (body += c));
+        res.on('end', () => resolve({ type: String(res.headers['content-type']), body }));
+      })
+      .on('error', reject);
+  });
+  assert.equal(text.type, 'application/x-ndjson');
+  const lines = text.body
+    .trimEnd()
+    .split('\n')
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+  assert.equal(lines.length, 2);
+  assert.deepEqual([lines[0].vipName, lines[0].client, lines[0].clientPort], ['web', '198.18.5.1', 1000]);
+  assert.deepEqual(lines[1], { summary: { shown: 1, matched: 1, truncated: false } });
+  const rows: unknown[] = [];
+  const summary = await controlStream(socket, '/v1/conntrack?vip=web', (r) => rows.push(r));
+  assert.deepEqual([rows.length, summary], [1, { shown: 1, matched: 1, truncated: false }]);
+  await assert.rejects(
+    controlStream(socket, '/v1/conntrack?vip=nope', () => undefined),
+    (e: unknown) => e instanceof ControlClientError && e.status === 404 && /no VIP named "nope"/.test(e.message),
+  );
+});
+
 test('the client turns a refused request into a ControlClientError with the status and message', async () => {
   await assert.rejects(
     controlRequest(socket, 'POST', '/v1/backends/undrain', { vip: 'web', backend: 'zz' }),
@@ -145,6 +172,35 @@ test('a reload applies a valid file, and an invalid one keeps the running config
   );
   const s = await controlRequest<{ generation: number; lastReload: { ok: boolean } }>(socket, 'GET', '/v1/status');
   assert.deepEqual([s.generation, s.lastReload.ok], [2, false]);
+});
+
+test('a reload that would remove every VIP needs allowEmpty; refused, it keeps the running config', async () => {
+  const before = await controlRequest<{ generation: number }>(socket, 'GET', '/v1/status');
+  for (const text of ['', '# nothing here\n', config(100).replace(/vips:[\s\S]*/, 'vips: []\n')]) {
+    writeFileSync(configFile, text);
+    const r = await raw('POST', '/v1/reload', '{}');
+    assert.equal(r.status, 422, JSON.stringify(r.json));
+    assert.match(String(r.json.error), /has no VIPs: the reload would remove every VIP \(web\)/);
+    assert.deepEqual(r.json.issues, ['vips: empty, would remove web']);
+  }
+  const bad = await raw('POST', '/v1/reload', '{"allowEmpty": "yes"}');
+  assert.equal(bad.status, 400);
+  assert.match(String(bad.json.error), /"allowEmpty" must be true or false/);
+  const s = await controlRequest<{ generation: number; vips: unknown[] }>(socket, 'GET', '/v1/status');
+  assert.deepEqual([s.generation, s.vips.length], [before.generation, 1]);
+  const ok = await controlRequest<{ ok: boolean; diff: { vipsRemoved: string[] } }>(socket, 'POST', '/v1/reload', {
+    allowEmpty: true,
+  });
+  assert.deepEqual([ok.ok, ok.diff.vipsRemoved], [true, ['web']]);
+  const after = await controlRequest<{ generation: number; vips: unknown[]; conntrack: { size: number } }>(
+    socket,
+    'GET',
+    '/v1/status',
+  );
+  assert.deepEqual([after.generation, after.vips.length, after.conntrack.size], [before.generation + 1, 0, 0]);
+  // With no VIPs running, a file with none is no loss: it applies without the flag.
+  const again = await controlRequest<{ ok: boolean }>(socket, 'POST', '/v1/reload');
+  assert.equal(again.ok, true);
 });
 
 test('shutdown runs the onStop steps first, in order, while the socket still answers; then removes it', async () => {
