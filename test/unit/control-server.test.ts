@@ -106,7 +106,7 @@ test('GET /v1/conntrack streams NDJSON: one entry per line, then a summary line'
     http
       .get({ socketPath: socket, path: '/v1/conntrack?limit=5' }, (res) => {
         let body = '';
-        res.on('data', (c) => (body += c));
+        res.on('data', (c: Buffer) => (body += c.toString()));
         res.on('end', () => resolve({ type: String(res.headers['content-type']), body }));
       })
       .on('error', reject);
