@@ -17,14 +17,7 @@ import { startMetricsServer, type MetricsServer } from '../metrics/server.js';
 import { DaemonBgp, restoreRestart, saveRestart, takeRestart } from './bgp.js';
 import { daemonRegistry } from './metrics.js';
 import { wantsDataPlane } from './dataplane-settings.js';
-import {
-  backendsView,
-  conntrackFlush,
-  conntrackStats,
-  conntrackStream,
-  snatView,
-  vipsView,
-} from './views.js';
+import { backendsView, conntrackFlush, conntrackStats, conntrackStream, snatView, vipsView } from './views.js';
 
 export interface DaemonOptions {
   configFile: string;
