@@ -100,7 +100,7 @@ import {
   type SynOptionSpec,
 } from '../packet/index.js';
 import { CT_DIR_ORIG, CT_DIR_REPLY, CT_ERR_REPLY_IN_USE, type ConnTable } from './conntrack.js';
-import { CT_SYN_SENT, TH_ACK, TH_FIN, TH_RST, TH_SYN } from './conntrack-tcp-state.js';
+import { CT_CLOSED, CT_SYN_SENT, CT_TIME_WAIT, TH_ACK, TH_FIN, TH_RST, TH_SYN } from './conntrack-tcp-state.js';
 import { flowHashV4, flowHashV6 } from './flow-hash.js';
 import type { SnatAllocator } from './snat.js';
 import { RL_ALLOW, RL_DENY_CLIENT, type RateLimiter } from './rate-limit.js';
@@ -170,6 +170,8 @@ export const ENGINE_COUNTERS = counterSet({
   dropProxyHeld:
     "nat SYN proxy: a client's first data segment held until the backend's SYN-ACK, then sent with weir's ACK (txProxyAck).",
   synProxyAutoOn: 'nat SYN proxy: times the auto VIPs switched to cookies (new-flow rate above syn_proxy_threshold).',
+  synReopened:
+    'SYNs whose tuple was closed (TIME_WAIT or reset) and that started a new flow, scheduled afresh, as Linux conntrack does.',
 });
 export const ENGINE_COUNTER_NAMES = ENGINE_COUNTERS.names;
 export const {
@@ -220,6 +222,7 @@ export const {
   dropProxyPending: C_DROP_PROXY_PENDING,
   dropProxyHeld: C_DROP_PROXY_HELD,
   synProxyAutoOn: C_SYN_PROXY_AUTO_ON,
+  synReopened: C_SYN_REOPENED,
 } = ENGINE_COUNTERS.index;
 
 // ─── SYN proxy: the conntrack word W_PX of a flow opened by a cookie ────────────────────────
@@ -615,6 +618,19 @@ export class Engine {
         ct.remove(e);
         e = -1;
         this.counters[C_RESCHEDULED]++;
+      }
+      // A new connection on a closed tuple (the client reused its port): a new flow, scheduled
+      // afresh, so it does not follow the old one to a backend that was drained or removed since
+      // (Linux conntrack reopens TIME_WAIT/CLOSE on a SYN, as does IPVS conn_reuse_mode).
+      else if (
+        proto === IPPROTO_TCP &&
+        (info.tcpFlags & (TH_SYN | TH_ACK | TH_RST | TH_FIN)) === TH_SYN &&
+        (ct.stateOf(e) === CT_TIME_WAIT || ct.stateOf(e) === CT_CLOSED)
+      ) {
+        ct.remove(e);
+        e = -1;
+        b = -1;
+        this.counters[C_SYN_REOPENED]++;
       }
       // The first retransmission of a SYN the backend never answered (nat: replies pass here).
       else if (

@@ -27,6 +27,7 @@ import {
   CT_CLOSED,
   CT_ESTABLISHED,
   CT_FIN_WAIT,
+  CT_TIME_WAIT,
   CT_SYN_RECV,
   CT_SYN_SENT,
   type ConnTable,
@@ -1024,6 +1025,62 @@ test('a new table keeps established flows on their backend while it is listed, a
   assert.equal(moved.reason, 'txGre');
   assert.notEqual(hex(moved.bytes.subarray(16, 20)), hex(ip(first.address)));
   assert.equal(fx.engine.counters[ENGINE_COUNTER_NAMES.indexOf('rescheduled')], 1);
+});
+
+test('a SYN on a closed tuple (TIME_WAIT or reset) opens a new flow scheduled afresh, away from a drained backend; other packets keep the old one', () => {
+  for (const [name, vipAddr, port] of [
+    ['gre4', '198.18.0.20', 80],
+    ['nat4', '198.18.0.10', 80],
+  ] as const) {
+    const fx = fixture();
+    const vip = specOf(fx, name);
+    const sp = 40200;
+    const cl = (flags: number, seq = 1000) =>
+      frame({ src: CLIENT4, dst: vipAddr, proto: 'tcp', srcPort: sp, dstPort: port, tcpFlags: flags, seq });
+    const first = expectedBackend(vip, IPPROTO_TCP, CLIENT4, vipAddr, sp, port);
+    run(fx, cl(TCP_SYN));
+    if (name === 'gre4') {
+      // dsr sees the client only: its FIN and then its last ACK make TIME_WAIT.
+      run(fx, cl(TCP_ACK, 1001));
+      run(fx, cl(TCP_FIN | TCP_ACK, 1001));
+      run(fx, cl(TCP_ACK, 1002));
+      assert.equal(stateOf(fx.ct, IPPROTO_TCP, CLIENT4, sp, vipAddr, port), CT_TIME_WAIT, name);
+    } else {
+      // nat: the backend resets the connection.
+      const rst = frame({
+        src: first.address,
+        dst: '198.18.0.100',
+        proto: 'tcp',
+        srcPort: 8080,
+        dstPort: 10000,
+        tcpFlags: TCP_RST,
+      });
+      run(fx, rst);
+      assert.equal(stateOf(fx.ct, IPPROTO_TCP, CLIENT4, sp, vipAddr, port), CT_CLOSED, name);
+    }
+    // The flow's backend is drained (weight 0, still listed).
+    const drained = vipSpecs().map((s) =>
+      s.name !== name
+        ? s
+        : {
+            ...s,
+            maglev: buildMaglev(
+              s.backends.map((b) => ({ id: b.name, weight: b.name === first.name ? 0 : 1 })),
+              { size: 1021, seed: 1 },
+            ),
+          },
+    );
+    fx.engine.setTables(new VipTable(drained, TABLE_OPTS));
+    // A late ACK of the old connection still goes where it went.
+    const late = run(fx, cl(TCP_ACK, 1002));
+    assert.equal(hex(late.bytes.subarray(16, 20)), hex(ip(first.address)), `${name}: the old connection's ACK`);
+    // The client reuses the port for a new connection: a new flow, not the drained backend.
+    const again = run(fx, cl(TCP_SYN, 5000));
+    assert.equal(again.reason, name === 'gre4' ? 'txGre' : 'txNat', name);
+    assert.notEqual(hex(again.bytes.subarray(16, 20)), hex(ip(first.address)), `${name}: the new SYN`);
+    assert.equal(fx.engine.counters[ENGINE_COUNTER_NAMES.indexOf('synReopened')], 1, name);
+    assert.equal(fx.engine.counters[ENGINE_COUNTER_NAMES.indexOf('newFlows')], 2, name);
+  }
 });
 
 test('processBatch fills verdicts and points each slot at its output, with or without headroom', () => {
