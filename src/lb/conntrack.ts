@@ -271,7 +271,8 @@ export const CT_COUNTERS = counterSet({
   lookupRetries: 'Lookups started over because a writer changed the entry meanwhile.',
   reclaimedExpired: 'Idle entries deleted by the reclaim sweep.',
   evictedExpired: 'Expired entries evicted to make room for an insert.',
-  evictedHalfOpen: 'Half-open (SYN only) entries evicted to make room for an insert.',
+  evictedHalfOpen:
+    'Half-open entries (TCP handshake not done, or one datagram with no reply) evicted to make room for an insert.',
   evictedStale: 'Entries idle longer than stale_idle evicted to make room for an insert.',
   refusedFull: 'Inserts refused: table full and nothing to evict.',
   replyInUse: 'nat inserts refused because the reply key (SNAT address and port) is taken.',
@@ -919,7 +920,8 @@ export class ConnTable {
 
   /**
    * Full-table policy. Among the entries with a slot in buckets a, b (c, d if ≥ 0), evict
-   * in this order: an expired entry; the stalest half-open one (NONE, SYN_SENT, SYN_RECV);
+   * in this order: an expired entry; the stalest half-open one (NONE, SYN_SENT, SYN_RECV, or a
+   * UDP/ICMP/other flow of one packet and no reply);
    * the stalest one idle at least staleIdle. Returns the freed record (still to be put on the
    * free list or reused), CT_ERR_FULL if no entry qualifies, CT_ERR_BUSY if the victim's
    * other buckets were locked by someone else. The caller holds the locks of a, b, c.
@@ -942,7 +944,14 @@ export class ConnTable {
           base = e * ENTRY_WORDS;
         const st = (E[base + W_KEY] & K_STATE_MASK) >>> K_STATE_SHIFT;
         const age = (now - E[base + W_LAST]) | 0;
-        const tier = age > H[H_TIMEOUT + st] ? 0 : ctIsHalfOpen(st) ? 1 : age >= staleMs ? 2 : 3;
+        // Half-open: a TCP handshake not done, or a datagram flow of one packet that got no
+        // reply (a spoofed source looks like that, as does a one-shot query; like Linux's
+        // early_drop of unassured entries), so a flood of them cannot keep the table full.
+        const oneShot =
+          (st === CT_UDP || st === CT_UDP_UNREPLIED || st === CT_OTHER || st === CT_ICMP) &&
+          E[base + W_PKTS_R] === 0 &&
+          E[base + W_PKTS_O] >>> 0 <= 1;
+        const tier = age > H[H_TIMEOUT + st] ? 0 : ctIsHalfOpen(st) || oneShot ? 1 : age >= staleMs ? 2 : 3;
         if (tier < bestTier || (tier === bestTier && age > bestAge)) {
           best = e;
           bestTier = tier;

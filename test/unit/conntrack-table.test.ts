@@ -257,9 +257,37 @@ describe('full table', () => {
     assert.equal(before.evictedStale, 0);
   });
 
+  test('datagram flows of one packet and no reply count as half-open; flows with more are kept', () => {
+    const t = ConnTable.create({ capacity: 4, buckets: 1, seed: 6, staleIdle: 60 });
+    const flows = [1, 2, 3, 4].map((i) => t.insert4(17, i, i, 9, 9, 0, i, 0));
+    for (const [k, n, at] of [
+      [0, 3, 1000], // a stream: three packets
+      [1, 1, 500], // one packet, the oldest
+      [2, 2, 200], // two packets, older still
+      [3, 1, 900], // one packet
+    ] as const)
+      for (let p = 0; p < n; p++) t.track(flows[k], CT_DIR_ORIG, 0, 60, at);
+    assert.ok(t.insert4(17, 5, 5, 9, 9, 0, 5, 2000) >= 0);
+    assert.equal(t.lookup4(17, 2, 2, 9, 9), -1, 'the stalest one-packet flow is evicted');
+    assert.ok(t.insert4(17, 6, 6, 9, 9, 0, 6, 2000) >= 0);
+    assert.equal(t.lookup4(17, 4, 4, 9, 9), -1, 'then the other');
+    t.track(t.lookup4(17, 5, 5, 9, 9), CT_DIR_ORIG, 0, 60, 2000);
+    t.track(t.lookup4(17, 5, 5, 9, 9), CT_DIR_ORIG, 0, 60, 2000);
+    t.track(t.lookup4(17, 6, 6, 9, 9), CT_DIR_ORIG, 0, 60, 2000);
+    t.track(t.lookup4(17, 6, 6, 9, 9), CT_DIR_REPLY, 0, 60, 2000);
+    assert.equal(t.insert4(17, 7, 7, 9, 9, 0, 7, 3000), CT_ERR_FULL, 'streams and answered flows stay');
+    assert.ok(t.lookup4(17, 1, 1, 9, 9) >= 0 && t.lookup4(17, 3, 3, 9, 9) >= 0);
+    assert.deepEqual([t.stats().evictedHalfOpen, t.stats().refusedFull], [2, 1]);
+  });
+
   test('a full probe window evicts or refuses even while records are free', () => {
     const t = ConnTable.create({ capacity: 64, buckets: 1, seed: 6, staleIdle: 60 });
-    for (let i = 0; i < 15; i++) assert.ok(t.insert4(17, i, 1, 9, 9, 0, 0, i) >= 0);
+    for (let i = 0; i < 15; i++) {
+      const e = t.insert4(17, i, 1, 9, 9, 0, 0, i);
+      assert.ok(e >= 0);
+      t.track(e, CT_DIR_ORIG, 0, 60, i); // two packets each: streams, not one-shot flows
+      t.track(e, CT_DIR_ORIG, 0, 60, i);
+    }
     assert.equal(t.insert4(17, 100, 1, 9, 9, 0, 0, 1000), CT_ERR_FULL);
     assert.ok(t.insert4(17, 100, 1, 9, 9, 0, 0, 60_000) >= 0, 'the stalest (idle ≥ 60 s) goes');
     assert.equal(t.lookup4(17, 0, 1, 9, 9), -1);
