@@ -24,44 +24,16 @@ function rotl(x: number, b: number): number {
   return (x << b) | (x >>> (32 - b));
 }
 
-/**
- * HalfSipHash-2-4 with a 32-bit result over `n` message words (each the little-endian reading of
- * 4 bytes) under key (k0, k1). Allocates nothing; `words` is read, not kept.
- */
-export function halfSipHashWords(
-  k0: number,
-  k1: number,
-  words: Int32Array | Uint32Array | readonly number[],
-  n: number,
-): number {
-  let v0 = k0 | 0,
-    v1 = k1 | 0,
-    v2 = 0x6c796765 ^ k0,
-    v3 = 0x74656462 ^ k1;
-  for (let i = 0; i <= n; i++) {
-    // The last block: the message length in bytes in the top byte (no tail: whole words).
-    const m = i < n ? words[i] | 0 : ((n * 4) & 0xff) << 24;
-    v3 ^= m;
-    for (let r = 0; r < 2; r++) {
-      v0 = (v0 + v1) | 0;
-      v1 = rotl(v1, 5);
-      v1 ^= v0;
-      v0 = rotl(v0, 16);
-      v2 = (v2 + v3) | 0;
-      v3 = rotl(v3, 8);
-      v3 ^= v2;
-      v0 = (v0 + v3) | 0;
-      v3 = rotl(v3, 7);
-      v3 ^= v0;
-      v2 = (v2 + v1) | 0;
-      v1 = rotl(v1, 13);
-      v1 ^= v2;
-      v2 = rotl(v2, 16);
-    }
-    v0 ^= m;
-  }
-  v2 ^= 0xff;
-  for (let r = 0; r < 4; r++) {
+/** HalfSipHash state v0..v3, kept between calls so a hash allocates nothing. */
+const V = new Int32Array(4);
+
+/** `rounds` SipRounds over V (the HalfSipHash reference's SIPROUND, 32-bit words). */
+function sipRounds(rounds: number): void {
+  let v0 = V[0],
+    v1 = V[1],
+    v2 = V[2],
+    v3 = V[3];
+  for (let r = 0; r < rounds; r++) {
     v0 = (v0 + v1) | 0;
     v1 = rotl(v1, 5);
     v1 ^= v0;
@@ -77,7 +49,36 @@ export function halfSipHashWords(
     v1 ^= v2;
     v2 = rotl(v2, 16);
   }
-  return (v1 ^ v3) >>> 0;
+  V[0] = v0;
+  V[1] = v1;
+  V[2] = v2;
+  V[3] = v3;
+}
+
+/**
+ * HalfSipHash-2-4 with a 32-bit result over `n` message words (each the little-endian reading of
+ * 4 bytes) under key (k0, k1). Allocates nothing; `words` is read, not kept.
+ */
+export function halfSipHashWords(
+  k0: number,
+  k1: number,
+  words: Int32Array | Uint32Array | readonly number[],
+  n: number,
+): number {
+  V[0] = k0 | 0;
+  V[1] = k1 | 0;
+  V[2] = 0x6c796765 ^ k0;
+  V[3] = 0x74656462 ^ k1;
+  for (let i = 0; i <= n; i++) {
+    // The last block: the message length in bytes in the top byte (no tail: whole words).
+    const m = i < n ? words[i] | 0 : ((n * 4) & 0xff) << 24;
+    V[3] ^= m;
+    sipRounds(2); // c = 2 compression rounds
+    V[0] ^= m;
+  }
+  V[2] ^= 0xff;
+  sipRounds(4); // d = 4 finalization rounds
+  return (V[1] ^ V[3]) >>> 0;
 }
 
 /** The options a cookie keeps (what the SYN proxy repeats in its SYN to the backend). */
