@@ -166,7 +166,8 @@ async function waitReady(d: DaemonRun, t0: number, timeoutMs: number, maxRssMiB:
     if (/"msg":"ready"/.test(text)) return performance.now() - t0;
     if (!pidRunning(d.pid)) return `refused: ${lastError(d.log)}`;
     const m = memoryMiB(d.pid);
-    if (m && m.rss > maxRssMiB) return `stopped: RSS above ${maxRssMiB} MB before ready`;
+    if (m && m.rss > maxRssMiB)
+      return `stopped after ${fmtS(performance.now() - t0)}: RSS above ${maxRssMiB} MB before ready`;
     if (performance.now() - t0 > timeoutMs) return `stopped: not ready after ${timeoutMs / 1000} s`;
     await sleep(10);
   }
