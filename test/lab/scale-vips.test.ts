@@ -315,10 +315,14 @@ describe('1000 VIPs: live flows keep their backend while other VIPs churn', { sk
 
     // The flows were live through every change: they answered after the last one too.
     const answered = [...tcp, ...udp].map((f) => f.lines.filter((l) => l.startsWith('R ')).length);
-    await until(
+    // A flow that died shows why in the per-flow checks below; this one comes last.
+    const liveAfter = await until(
       'every live flow answered again after the last change',
       () => [...tcp, ...udp].every((f, k) => f.lines.filter((l) => l.startsWith('R ')).length > answered[k] + 2),
       { timeoutMs: 10_000 },
+    ).then(
+      () => '',
+      (e: unknown) => (e as Error).message,
     );
     await Promise.all([...tcp, ...udp].map((f) => f.stop()));
 
@@ -349,5 +353,6 @@ describe('1000 VIPs: live flows keep their backend while other VIPs churn', { sk
           `${f.what}: every echo from ${liveBackend[tcp.length + k]}`,
         );
     }
+    assert.equal(liveAfter, '', 'the live flows carried on after the last change');
   });
 });
