@@ -1,0 +1,302 @@
+// The Maglev slot tables of every VIP, one copy in shared memory that every data-plane worker
+// reads (issue 17). The control thread writes a VIP's new table beside the old one and swaps it
+// in with one Atomics.store of the VIP's descriptor word; old blocks are reused only once every
+// worker has passed the epoch in which they were swapped out. Design note: docs/maglev.md,
+// "Shared slot tables".
+//
+// ─── Layout (keep in sync with D_* / B_* below; Int32 words, host order) ───────────────────
+// descs    Int32Array(MAX_DESCRIPTORS): word d is a descriptor: 0 = no table (every lookup −1),
+//          else the byte offset of the current slot block / 8. A VIP's VipTable entry names
+//          its descriptor (VipSpec.maglev is a SharedSlots reading it).
+// control  Int32Array(CTRL_WORDS + 2 × MAX_READERS): [C_EPOCH] the writer's epoch, bumped
+//          after every swap; [CTRL_WORDS + 2r] the epoch reader r last saw at a point where it
+//          held no block (a worker: the top of its loop, between batches), [+ 1] the table
+//          publication (TablesMessage.seq) it ran then.
+// arena    a growable SharedArrayBuffer of blocks, 8-byte aligned. A block: Int32 header
+//          [B_SIZE] M, [B_WIDTH] 2 | 4 bytes per slot, [B_BACKENDS] n, [B_PAD]; then M slots
+//          (Uint16, 0xffff = −1, when n < 65535; else Int32). Offset 0 holds no block.
+//
+// ─── Protocol ──────────────────────────────────────────────────────────────────────────────
+// Writer (one thread): alloc a block, fill it completely, Atomics.store(descs[d], block) — the
+// one store that publishes it — then retire the old block with tag = ++epoch. A reader loads
+// descs[d] once per packet (SharedSlots.lookup) and reads only that block, so one packet never
+// sees two tables and never a half-filled one. A retired block is free once every reader's
+// reported epoch ≥ its tag: a reader that reported the epoch after the swap loads only the new
+// offset from then on (Atomics are sequentially consistent).
+import { MAX_NARROW_BACKENDS, type MaglevTable } from './maglev.js';
+
+/** Descriptor words: every VIP needs one, and a second one while its backend list changes. */
+export const MAX_DESCRIPTORS = 65536;
+/** Most readers (data-plane workers) that report epochs. */
+export const MAX_READERS = 256;
+/** Largest arena (V8's largest SharedArrayBuffer, 4 GiB, less 8 bytes). */
+export const MAX_ARENA_BYTES = 4 * 1024 * 1024 * 1024 - 8;
+/**
+ * The slot bytes a config may need (2.5 GiB: 16,384 VIPs at M = 65537 take 2.0 GiB); the rest
+ * of the arena holds tables being built beside the ones in use until the workers move on.
+ */
+export const MAX_SLOT_BYTES = 2.5 * 1024 * 1024 * 1024;
+
+const C_EPOCH = 0;
+const CTRL_WORDS = 4;
+const B_SIZE = 0,
+  B_WIDTH = 1,
+  B_BACKENDS = 2;
+const HEADER_BYTES = 16;
+const FIRST_BLOCK = 8;
+
+// Growable SharedArrayBuffer (ES2024; in V8 since Node 20), not in this project's TypeScript lib yet.
+interface GrowableSab extends SharedArrayBuffer {
+  readonly maxByteLength: number;
+  grow(bytes: number): void;
+}
+const GrowableSab = SharedArrayBuffer as unknown as new (bytes: number, opts: { maxByteLength: number }) => GrowableSab;
+
+/** Bytes one table's block takes (header, slots, padded to 8). */
+export function slotBlockBytes(size: number, backends: number): number {
+  const width = backends < MAX_NARROW_BACKENDS ? 2 : 4;
+  return (HEADER_BYTES + size * width + 7) & ~7;
+}
+
+/** What `shared()` returns: structured-clonable, for postMessage / workerData. */
+export interface SlotStoreShared {
+  descs: SharedArrayBuffer;
+  control: SharedArrayBuffer;
+  arena: SharedArrayBuffer;
+}
+
+interface Retired {
+  /** The epoch tag (the block was unreachable for readers that reported ≥ tag). */
+  epoch: number;
+  block: number;
+  /** Descriptor to free with it (-1 none). */
+  desc: number;
+}
+
+/**
+ * Reader side: views over the shared buffers. Writer side (the control thread only): alloc,
+ * write, swap, retire, reclaim. Views are length-tracking, so arena growth is seen by every
+ * thread without a message.
+ */
+export class SlotStore {
+  private readonly sab: SlotStoreShared;
+  readonly descs: Int32Array;
+  private readonly ctl: Int32Array;
+  /** Length-tracking views of the arena. */
+  readonly i32: Int32Array;
+  readonly u16: Uint16Array;
+  // writer state (control thread)
+  private bump = FIRST_BLOCK;
+  private readonly free = new Map<number, number[]>();
+  private readonly freeDescs: number[] = [];
+  private nextDesc = 1;
+  private retired: Retired[] = [];
+  /** Blocks by offset → bytes (for freeing and for `bytesInUse`). */
+  private readonly sizes = new Map<number, number>();
+  private inUse = 0;
+
+  private constructor(s: SlotStoreShared) {
+    this.sab = s;
+    this.descs = new Int32Array(s.descs);
+    this.ctl = new Int32Array(s.control);
+    this.i32 = new Int32Array(s.arena);
+    this.u16 = new Uint16Array(s.arena);
+  }
+
+  /** A new store. `initialBytes` of arena up front (it grows as needed up to maxBytes). */
+  static create(opts: { initialBytes?: number; maxBytes?: number } = {}): SlotStore {
+    const max = opts.maxBytes ?? MAX_ARENA_BYTES;
+    const init = Math.min(max, Math.max(FIRST_BLOCK + 8, ((opts.initialBytes ?? 1 << 20) + 7) & ~7));
+    return new SlotStore({
+      descs: new SharedArrayBuffer(MAX_DESCRIPTORS * 4),
+      control: new SharedArrayBuffer((CTRL_WORDS + 2 * MAX_READERS) * 4),
+      arena: new GrowableSab(init, { maxByteLength: max }),
+    });
+  }
+
+  /** A reader's view in another thread, from what `shared()` returned. */
+  static attach(s: SlotStoreShared): SlotStore {
+    return new SlotStore(s);
+  }
+
+  shared(): SlotStoreShared {
+    return { ...this.sab };
+  }
+
+  // ─── reader ───────────────────────────────────────────────────────────────────────────
+
+  /**
+   * Hot path: the backend index (into the VIP's sorted backend list) of a flow hash through
+   * descriptor d, or −1 (no table, no backend takes new flows). One load of the descriptor.
+   */
+  lookup(d: number, hash: number): number {
+    const o = Atomics.load(this.descs, d);
+    if (o === 0) return -1;
+    const w = o * 2; // Int32 index of the block (offsets reach 2^32: no shifts)
+    const slot = (hash >>> 0) % this.i32[w + B_SIZE];
+    if (this.i32[w + B_WIDTH] === 2) {
+      const x = this.u16[o * 4 + HEADER_BYTES / 2 + slot];
+      return x === 0xffff ? -1 : x;
+    }
+    return this.i32[w + HEADER_BYTES / 4 + slot];
+  }
+
+  /**
+   * Reader r says it holds no block now and runs publication `seq`: every block retired before
+   * the current epoch may go, and every descriptor only older publications named.
+   */
+  quiesce(r: number, seq: number): void {
+    Atomics.store(this.ctl, CTRL_WORDS + 2 * r + 1, seq);
+    Atomics.store(this.ctl, CTRL_WORDS + 2 * r, Atomics.load(this.ctl, C_EPOCH));
+  }
+
+  // ─── writer (control thread) ──────────────────────────────────────────────────────────
+
+  /** A descriptor word for a VIP (0 until a table is swapped in). Throws when all are in use. */
+  allocDesc(): number {
+    const d = this.freeDescs.pop() ?? this.nextDesc++;
+    if (d >= MAX_DESCRIPTORS) {
+      this.nextDesc--;
+      throw new Error(`slot store: all ${MAX_DESCRIPTORS - 1} VIP table descriptors are in use`);
+    }
+    Atomics.store(this.descs, d, 0);
+    return d;
+  }
+
+  /** Writes a table into a fresh block (not yet visible to readers); returns its offset / 8. */
+  write(table: MaglevTable): number {
+    const bytes = slotBlockBytes(table.size, table.backendIds.length);
+    const block = this.alloc(bytes);
+    const w = block * 2;
+    this.i32[w + B_SIZE] = table.size;
+    this.i32[w + B_BACKENDS] = table.backendIds.length;
+    const c = table.compact;
+    if (c instanceof Uint16Array) {
+      this.i32[w + B_WIDTH] = 2;
+      this.u16.set(c, block * 4 + HEADER_BYTES / 2);
+    } else {
+      this.i32[w + B_WIDTH] = 4;
+      this.i32.set(c, w + HEADER_BYTES / 4);
+    }
+    return block;
+  }
+
+  /** Publishes `block` (0: no table) in descriptor d with one atomic store; retires what d held. */
+  swap(d: number, block: number): void {
+    const old = Atomics.exchange(this.descs, d, block);
+    const epoch = Atomics.add(this.ctl, C_EPOCH, 1) + 1;
+    if (old !== 0) this.retired.push({ epoch, block: old, desc: -1 });
+  }
+
+  /** Retires descriptor d and its block: free once every reader passed the next epoch. Call after no reader's table names d. */
+  retireDesc(d: number): void {
+    const epoch = Atomics.add(this.ctl, C_EPOCH, 1) + 1;
+    this.retired.push({ epoch, block: Atomics.load(this.descs, d), desc: d });
+  }
+
+  /** The epoch readers must report before what was retired so far may be reused. */
+  get epoch(): number {
+    return Atomics.load(this.ctl, C_EPOCH);
+  }
+
+  /** Reader r's last reported epoch and publication. */
+  readerEpoch(r: number): number {
+    return Atomics.load(this.ctl, CTRL_WORDS + 2 * r);
+  }
+  readerSeq(r: number): number {
+    return Atomics.load(this.ctl, CTRL_WORDS + 2 * r + 1);
+  }
+
+  /** Gives back a block that was written but never swapped in (a publication that failed half way). */
+  discard(block: number): void {
+    if (block !== 0) this.release(block);
+  }
+
+  /**
+   * Frees what every reader has moved past: `minEpoch` is the smallest epoch the live readers
+   * reported (the caller knows which readers live). Returns the number of blocks freed.
+   */
+  reclaim(minEpoch: number): number {
+    let freed = 0;
+    const keep: Retired[] = [];
+    for (const r of this.retired) {
+      if (r.epoch > minEpoch) {
+        keep.push(r);
+        continue;
+      }
+      if (r.block !== 0) {
+        this.release(r.block);
+        freed++;
+      }
+      if (r.desc >= 0) {
+        Atomics.store(this.descs, r.desc, 0);
+        this.freeDescs.push(r.desc);
+      }
+    }
+    this.retired = keep;
+    return freed;
+  }
+
+  /** Bytes of live and retired blocks; arena bytes committed. */
+  stats(): { bytesInUse: number; arenaBytes: number; retired: number; descriptors: number } {
+    return {
+      bytesInUse: this.inUse,
+      arenaBytes: this.sab.arena.byteLength,
+      retired: this.retired.length,
+      descriptors: this.nextDesc - 1 - this.freeDescs.length,
+    };
+  }
+
+  private alloc(bytes: number): number {
+    const list = this.free.get(bytes);
+    let off = list?.pop();
+    if (off === undefined) {
+      off = this.bump;
+      const end = off + bytes;
+      const arena = this.sab.arena as GrowableSab;
+      if (end > arena.byteLength) {
+        if (end > arena.maxByteLength)
+          throw new Error(
+            `slot store: ${end} bytes of Maglev slots needed, more than the ${arena.maxByteLength} the arena takes`,
+          );
+        arena.grow(Math.min(arena.maxByteLength, Math.max(end, Math.ceil(arena.byteLength * 1.25))));
+      }
+      this.bump = end;
+    }
+    this.sizes.set(off, bytes);
+    this.inUse += bytes;
+    return off / 8;
+  }
+
+  private release(block: number): void {
+    const off = block * 8;
+    const bytes = this.sizes.get(off);
+    if (bytes === undefined) return;
+    this.sizes.delete(off);
+    this.inUse -= bytes;
+    let list = this.free.get(bytes);
+    if (!list) this.free.set(bytes, (list = []));
+    list.push(off);
+  }
+}
+
+/**
+ * The Maglev face of one VIP in a worker's VipTable: its backend order and a lookup that reads
+ * the VIP's descriptor in the shared store (VipSpec.maglev takes either this or a MaglevTable).
+ */
+export class SharedSlots {
+  readonly backendIds: readonly string[];
+  readonly desc: number;
+  private readonly store: SlotStore;
+
+  constructor(store: SlotStore, desc: number, backendIds: readonly string[]) {
+    this.store = store;
+    this.desc = desc;
+    this.backendIds = backendIds;
+  }
+
+  /** Hot path: backend index for a flow hash, or −1. */
+  lookup(hash: number): number {
+    return this.store.lookup(this.desc, hash);
+  }
+}
