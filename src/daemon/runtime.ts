@@ -14,7 +14,7 @@ import { dataPlaneSettings, rateLimitSettings } from './dataplane-settings.js';
 import { NotFoundError } from '../errors.js';
 import type { HealthMonitor, HealthMonitorOptions } from '../health/index.js';
 import type { ReloadResult } from '../control/api.js';
-import { IdRegistry, backendKey } from './registry.js';
+import { BackendIdRegistry, IdRegistry, backendKey } from './registry.js';
 import { buildVipTables, ctTimeouts } from './tables.js';
 import { HealthTables } from './health.js';
 
@@ -45,7 +45,7 @@ export class LbRuntime {
   /** Per-second rates of the data plane's per-VIP and per-backend counters (started by the daemon). */
   readonly trafficSampler: TrafficSampler;
   readonly vipIds = new IdRegistry();
-  readonly backendIds = new IdRegistry();
+  readonly backendIds = new BackendIdRegistry();
   /** Health checks and what they did to the tables; null when started without health checking. */
   readonly healthTables: HealthTables | null;
   private readonly vips = new Map<string, VipEntry>();

@@ -27,7 +27,9 @@ import {
   workerCounterBase,
   type WorkerInit,
 } from './shared.js';
-import { snatPool, tablesMessage, type TableContext } from './tables.js';
+import { compileTables, engineOptions, snatPool, vipSpecOf, type TableContext, type TablesMessage } from './tables.js';
+import { SlotStore } from '../lb/slot-store.js';
+import { SlotPublisher, type SlotPlan } from './slot-publisher.js';
 import { TRAFFIC_WORDS, TrafficSlots, type VipTraffic } from './traffic.js';
 import { linkOf, readLinks, readProc, readSys, rxQueues, type Link } from './links.js';
 import { nextHopOf, readHostView, type HostView } from './next-hops.js';
@@ -182,6 +184,12 @@ export function createDataPlane(opts: DataPlaneOptions = {}): DataPlaneHooks {
   /** The last tables published (republished when a backend's next hop changes). */
   let published: { generation: number; vips: readonly VipTables[] } | null = null;
   let pubSeq = 0;
+  /** The shared Maglev slot tables (made at attach) and what was last posted to the workers. */
+  let publisher: SlotPublisher | null = null;
+  let postedKey = '';
+  let reclaimTimer: NodeJS.Timeout | null = null;
+  /** Workers that report epochs (alive ones). */
+  const liveReaders = (): number[] => workers.flatMap((w, i) => (w.alive ? [i] : []));
   /** Next-hop output (instance.l2_output): the host's routes and neighbours, refreshed every second. */
   let hostView: HostView | null = null;
   let hopTimer: NodeJS.Timeout | null = null;
@@ -333,6 +341,8 @@ export function createDataPlane(opts: DataPlaneOptions = {}): DataPlaneHooks {
         Array.from({ length: n }, (_, w) => new Float64Array(trafficSab, w * TRAFFIC_WORDS * 8, TRAFFIC_WORDS)),
       );
       conntrackRef = conntrack;
+      publisher = new SlotPublisher(SlotStore.create());
+      postedKey = '';
       const passiveFlags = new SharedArrayBuffer(65536);
       const rl = RateLimiter.create(inst.rateLimits);
       limiter = rl;
@@ -352,6 +362,7 @@ export function createDataPlane(opts: DataPlaneOptions = {}): DataPlaneHooks {
           ...(xsk ? { xsk: queuesOf(index) } : {}),
           fanoutGroups,
           conntrack: conntrack.shared(),
+          slotStore: publisher!.store.shared(),
           counters: sab,
           traffic: trafficSab,
           stride: COUNTER_STRIDE,
@@ -436,6 +447,9 @@ export function createDataPlane(opts: DataPlaneOptions = {}): DataPlaneHooks {
           throw e;
         }
       }
+      // Old slot blocks go back to the arena once every worker moved past them (also between publishes).
+      reclaimTimer = setInterval(() => publisher?.reclaim(liveReaders()), 1000);
+      reclaimTimer.unref();
       if (!tun && inst.l2Output) {
         await refreshHops();
         hopTimer = setInterval(() => void refreshHops(), NEXT_HOP_REFRESH_MS);
@@ -464,7 +478,9 @@ export function createDataPlane(opts: DataPlaneOptions = {}): DataPlaneHooks {
     publish(generation: number, vips: readonly VipTables[]): void {
       if (!control || !ctx || !config) return;
       published = { generation, vips };
-      let msg;
+      let msg: TablesMessage;
+      let plan: SlotPlan;
+      const pub = publisher!;
       try {
         const links = config.io === 'tun' ? [] : readLinks(config.interfaces);
         ctx = { ...ctx, link: (a, mode) => linkFor(links, a, mode) };
@@ -488,7 +504,40 @@ export function createDataPlane(opts: DataPlaneOptions = {}): DataPlaneHooks {
             { uncounted: slots.overflow.slice(0, 20), total: slots.overflow.length },
             'no free traffic counter slot: these VIPs and backends are not counted per VIP/backend',
           );
-        msg = tablesMessage(generation, vips, ctx, vips[0]?.seed ?? 0, ++pubSeq, lookup);
+        pub.reclaim(liveReaders());
+        const specs = vips.map((v) => vipSpecOf(v, ctx!, lookup));
+        const keys = specs.map((sp) => JSON.stringify(sp));
+        const opts = engineOptions(vips, ctx, vips[0]?.seed ?? 0);
+        const key = JSON.stringify(opts) + '\n' + keys.join('\n');
+        plan = pub.plan(
+          vips.map((v) => ({ name: v.name, table: v.table })),
+          keys,
+        );
+        const seq = ++pubSeq;
+        // Descriptors are part of the key: a VIP that got a fresh one needs a new VipTable.
+        const fullKey = key + '\n' + plan.descs.join(',');
+        if (fullKey === postedKey) {
+          // Only slot tables changed, in place: the workers keep their VipTable and take the generation.
+          msg = { type: 'tables', seq, generation, vips: null, opts };
+        } else {
+          msg = {
+            type: 'tables',
+            seq,
+            generation,
+            opts,
+            vips: vips.map((v, i) => ({ spec: specs[i], maglev: { ids: v.table.backendIds, desc: plan.descs[i] } })),
+          };
+          try {
+            compileTables(
+              msg,
+              vips.map((v) => v.table),
+            );
+          } catch (e) {
+            pub.abandon(plan);
+            throw e;
+          }
+          postedKey = fullKey;
+        }
       } catch (e) {
         // The runtime has committed; keep the workers on their last good tables and say why.
         lastError = `generation ${generation} not published: ${(e as Error).message}`;
@@ -558,9 +607,14 @@ export function createDataPlane(opts: DataPlaneOptions = {}): DataPlaneHooks {
           }
         }
       }
+      // The one store per changed VIP; VIPs with fresh descriptors appear when the message lands.
+      pub.commit(plan, msg.seq);
       for (const w of workers) w.port.postMessage(msg);
       Atomics.store(control, CTL_PUBLISHED, msg.seq);
-      log?.debug({ generation, vips: vips.length }, 'tables published');
+      log?.debug(
+        { generation, vips: vips.length, tablesWritten: plan.written, vipsPosted: msg.vips !== null },
+        'tables published',
+      );
     },
 
     async applied(generation: number, timeoutMs: number): Promise<void> {
@@ -633,6 +687,8 @@ export function createDataPlane(opts: DataPlaneOptions = {}): DataPlaneHooks {
       const had = workers.length;
       if (hopTimer) clearInterval(hopTimer);
       hopTimer = null;
+      if (reclaimTimer) clearInterval(reclaimTimer);
+      reclaimTimer = null;
       hostView = null;
       published = null;
       await stopWorkers();
@@ -656,6 +712,8 @@ export function createDataPlane(opts: DataPlaneOptions = {}): DataPlaneHooks {
       counters = null;
       slots = null;
       conntrackRef = null;
+      publisher = null;
+      postedKey = '';
       control = null;
       description = 'not attached';
     },

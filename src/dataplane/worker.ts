@@ -36,6 +36,7 @@ import { LINKTYPE_ETHERNET, LINKTYPE_RAW } from '../packet/index.js';
 import { SnatAllocator } from '../lb/snat.js';
 import { RateLimiter } from '../lb/rate-limit.js';
 import { VipTable } from '../lb/vip-table.js';
+import { SlotStore } from '../lb/slot-store.js';
 import { compileTables, type TablesMessage } from './tables.js';
 import { BatchRunner } from './batch-runner.js';
 import { TRAFFIC_WORDS } from './traffic.js';
@@ -81,6 +82,7 @@ function main(init: WorkerInit): void {
   const ctl = new Int32Array(init.control);
   const counters = new Float64Array(init.counters, workerCounterBase(init.index) * 8, init.stride);
   const ct = ConnTable.attach(init.conntrack);
+  const slotStore = SlotStore.attach(init.slotStore);
   const tun = init.io === 'tun';
   /** What this worker receives from (one per interface; afxdp: one per queue it serves). */
   const ports: PolledPort[] = [];
@@ -180,11 +182,17 @@ function main(init: WorkerInit): void {
   const checkTables = (): void => {
     if (Atomics.load(ctl, CTL_PUBLISHED) === applied) return;
     let latest: TablesMessage | null = null;
-    for (let m = receiveMessageOnPort(port); m; m = receiveMessageOnPort(port)) latest = m.message as TablesMessage;
+    // A message without VIPs repeats the VIPs of the one before: compile the last one that has them.
+    let full: TablesMessage | null = null;
+    for (let m = receiveMessageOnPort(port); m; m = receiveMessageOnPort(port)) {
+      latest = m.message as TablesMessage;
+      if (latest.vips) full = latest;
+    }
     if (!latest) return; // posted but not queued yet: next loop
     applied = latest.seq;
     try {
-      engine.setTables(compileTables(latest)); // built completely, then one reference swap
+      // built completely, then one reference swap; Maglev slots are read from the shared store
+      if (full) engine.setTables(compileTables(full, slotStore));
       counters[W_GENERATION] = latest.generation;
       counters[W_APPLIED_AT] = epochMs();
       counters[W_FIRST_PACKET_AT] = 0;
@@ -297,6 +305,9 @@ function main(init: WorkerInit): void {
   try {
     while (Atomics.load(ctl, CTL_STOP) === 0) {
       checkTables();
+      // No packet in flight: slot blocks swapped out before now, and descriptors only older
+      // publications named, may be reused (slot-store.ts, "Protocol").
+      slotStore.quiesce(init.index, applied);
       let got = 0;
       for (let k = 0; k < ports.length; k++) {
         const n = ports[k].recv(batch, 0);
