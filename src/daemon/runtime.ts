@@ -15,7 +15,9 @@ import { NotFoundError } from '../errors.js';
 import type { HealthMonitor, HealthMonitorOptions } from '../health/index.js';
 import type { ReloadResult } from '../control/api.js';
 import { BackendIdRegistry, IdRegistry, backendKey } from './registry.js';
-import { buildVipTables, ctTimeouts } from './tables.js';
+import { buildVipTables, ctTimeouts, maglevJobKey, maglevJobOf } from './tables.js';
+import { buildInPool, POOL_MIN_JOBS } from './maglev-pool.js';
+import type { MaglevTable } from '../lb/maglev.js';
 import { HealthTables } from './health.js';
 
 export type ApplyReport = Omit<ReloadResult, 'ok'>;
@@ -75,7 +77,9 @@ export class LbRuntime {
   ): Promise<LbRuntime> {
     const rt = new LbRuntime(config, hooks, opts);
     for (const vip of config.vips) rt.healthTables?.setVip(vip);
+    await rt.prebuild(config.vips, config);
     for (const vip of config.vips) rt.vips.set(vip.name, { cfg: vip, tables: rt.buildTables(vip, config) });
+    rt.prebuilt.clear();
     opts.beforeAttach?.(rt);
     await hooks.attach(dataPlaneSettings(config), rt.conntrack);
     rt.publish();
@@ -123,8 +127,42 @@ export class LbRuntime {
     return out;
   }
 
+  /** Tables built ahead by the pool (prebuild), by maglevJobKey; emptied once used. */
+  private readonly prebuilt = new Map<string, MaglevTable>();
+
+  /**
+   * Builds the Maglev tables of `vips` (with today's health and drain state) on a pool of
+   * threads when there are POOL_MIN_JOBS or more, so a start or a big reload does not hold the
+   * main thread for seconds. buildTables then takes them if their inputs still match (a health
+   * change meanwhile just means an inline build). Never throws: a failing build is redone
+   * inline, where it throws its usual error.
+   */
+  async prebuild(vips: readonly VipConfig[], config: WeirConfig): Promise<void> {
+    if (vips.length < POOL_MIN_JOBS) return;
+    const seed = hashSeed(config.cluster.hash_seed);
+    const jobs = vips.map((v) => maglevJobOf(v, seed, this.excludedOf(v)));
+    try {
+      const tables = await buildInPool(jobs);
+      tables.forEach((t, i) => {
+        if (!(t instanceof Error)) this.prebuilt.set(maglevJobKey(jobs[i]), t);
+      });
+    } catch {
+      // a thread died: everything is built inline
+    }
+  }
+
+  /** prebuild for the VIPs a reload to `next` adds or changes (config and table inputs). */
+  async prebuildFor(next: WeirConfig): Promise<void> {
+    const changed = next.vips.filter((v) => {
+      const had = this.vips.get(v.name);
+      return !had || JSON.stringify(had.cfg) !== JSON.stringify(v);
+    });
+    await this.prebuild(changed, next);
+  }
+
   private buildTables(vip: VipConfig, config: WeirConfig): VipTables {
     return buildVipTables(vip, {
+      prebuilt: this.prebuilt,
       seed: hashSeed(config.cluster.hash_seed),
       vipId: this.vipIds.idFor(vip.name),
       backendId: (name) => this.backendIds.idFor(backendKey(vip.name, name)),
@@ -219,6 +257,7 @@ export class LbRuntime {
       },
       conntrack: { ...next.conntrack, capacity: this.config.conntrack.capacity },
     };
+    this.prebuilt.clear();
     if (!diff.empty) this.publish();
     return { generation: this.generation, diff, rebuilt: [...built.keys()], flushed };
   }

@@ -287,6 +287,14 @@ export function compactSlots(slots: Int32Array, backends: number): CompactSlots 
   return out;
 }
 
+/** A table's derived parts, computed once where it was built. */
+export interface MaglevTableParts {
+  counts: readonly number[];
+  fingerprint: string;
+  compact: CompactSlots;
+}
+const EMPTY_SLOTS = new Int32Array(0);
+
 /** A built Maglev table; immutable once built (publish it by swapping a reference). */
 export class MaglevTable {
   readonly size: number;
@@ -302,16 +310,49 @@ export class MaglevTable {
   private wide: Int32Array | null = null;
 
   /** `slots` is read once (fingerprint, counts, compact copy) and not kept: pass a scratch array if you like. */
-  constructor(size: number, seed: number, ids: readonly string[], weights: readonly number[], slots: Int32Array) {
+  constructor(
+    size: number,
+    seed: number,
+    ids: readonly string[],
+    weights: readonly number[],
+    slots: Int32Array,
+    parts?: MaglevTableParts,
+  ) {
     this.size = size;
     this.seed = seed;
     this.backendIds = Object.freeze([...ids]);
     this.weights = Object.freeze([...weights]);
+    if (parts) {
+      this.counts = Object.freeze([...parts.counts]);
+      this.fingerprint = parts.fingerprint;
+      this.compact = parts.compact;
+      return;
+    }
     const counts = new Array<number>(ids.length).fill(0);
     for (let s = 0; s < slots.length; s++) if (slots[s] >= 0) counts[slots[s]]++;
     this.counts = Object.freeze(counts);
     this.fingerprint = maglevFingerprint(size, seed, this.backendIds, this.weights, slots);
     this.compact = compactSlots(slots, ids.length);
+  }
+
+  /** What crosses a thread boundary (a build in a pool thread): structured-clonable. */
+  parts(): MaglevTableParts & { size: number; seed: number; ids: readonly string[]; weights: readonly number[] } {
+    return {
+      size: this.size,
+      seed: this.seed,
+      ids: this.backendIds,
+      weights: this.weights,
+      counts: this.counts,
+      fingerprint: this.fingerprint,
+      compact: this.compact,
+    };
+  }
+
+  /** The table again from `parts()` (trusted: built by buildMaglev in another thread). */
+  static fromParts(
+    p: MaglevTableParts & { size: number; seed: number; ids: readonly string[]; weights: readonly number[] },
+  ): MaglevTable {
+    return new MaglevTable(p.size, p.seed, p.ids, p.weights, EMPTY_SLOTS, p);
   }
 
   /**
