@@ -17,8 +17,8 @@ interface VipSlots {
 export interface SlotPlan {
   /** Descriptor of each VIP, in the publication's order. */
   descs: number[];
-  /** Blocks written, not yet visible: [descriptor, block]. */
-  swaps: [number, number][];
+  /** Blocks written, not yet visible: [descriptor, block, the table written]. */
+  swaps: [number, number, MaglevTable][];
   /** Descriptors newly allocated by this plan (given back if it is abandoned). */
   fresh: number[];
   next: Map<string, VipSlots>;
@@ -48,11 +48,11 @@ export class SlotPublisher {
         let desc: number;
         if (had && had.key === keys[i]) {
           desc = had.desc;
-          if (had.table !== v.table) plan.swaps.push([desc, this.blockOf(v.table, plan)]);
+          if (had.table !== v.table) plan.swaps.push([desc, this.blockOf(v.table, plan), v.table]);
         } else {
           desc = this.store.allocDesc();
           plan.fresh.push(desc);
-          plan.swaps.push([desc, this.blockOf(v.table, plan)]);
+          plan.swaps.push([desc, this.blockOf(v.table, plan), v.table]);
         }
         plan.descs.push(desc);
         plan.next.set(v.name, { desc, table: v.table, key: keys[i] });
@@ -75,7 +75,12 @@ export class SlotPublisher {
    * publication `seq` no longer names. Never throws.
    */
   commit(plan: SlotPlan, seq: number): void {
-    for (const [desc, block] of plan.swaps) this.store.swap(desc, block);
+    for (const [desc, block, table] of plan.swaps) {
+      this.store.swap(desc, block);
+      // The main thread reads the table from the shared block from now on: no second copy.
+      // The block is freed only after this table is replaced (and every worker moved on).
+      if (block !== 0) table.shareStorage(this.store.slotsOf(block));
+    }
     const still = new Set(plan.descs);
     for (const v of this.vips.values()) if (!still.has(v.desc)) this.pending.push({ desc: v.desc, seq });
     this.vips = plan.next;

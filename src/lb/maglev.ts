@@ -303,7 +303,10 @@ export class MaglevTable {
   readonly backendIds: readonly string[];
   readonly weights: readonly number[];
   /** The slots, compact (see CompactSlots); what the data plane copies into shared memory. */
-  readonly compact: CompactSlots;
+  get compact(): CompactSlots {
+    return this.store;
+  }
+  private store: CompactSlots;
   /** 64-bit digest of (size, seed, ids, weights, slots) as 16 hex digits. */
   readonly fingerprint: string;
   private readonly counts: readonly number[];
@@ -325,14 +328,14 @@ export class MaglevTable {
     if (parts) {
       this.counts = Object.freeze([...parts.counts]);
       this.fingerprint = parts.fingerprint;
-      this.compact = parts.compact;
+      this.store = parts.compact;
       return;
     }
     const counts = new Array<number>(ids.length).fill(0);
     for (let s = 0; s < slots.length; s++) if (slots[s] >= 0) counts[slots[s]]++;
     this.counts = Object.freeze(counts);
     this.fingerprint = maglevFingerprint(size, seed, this.backendIds, this.weights, slots);
-    this.compact = compactSlots(slots, ids.length);
+    this.store = compactSlots(slots, ids.length);
   }
 
   /** What crosses a thread boundary (a build in a pool thread): structured-clonable. */
@@ -368,6 +371,18 @@ export class MaglevTable {
       this.wide = w;
     }
     return this.wide;
+  }
+
+  /**
+   * Keeps the slots in `copy` instead (the shared slot store's block this table was just
+   * written to), so the main thread holds no second copy. `copy` must hold the same slots in the
+   * same form and live as long as this table is in use (the store frees a block only after its
+   * table was replaced). Throws on a copy of another length or form.
+   */
+  shareStorage(copy: CompactSlots): void {
+    if (copy.length !== this.store.length || copy instanceof Uint16Array !== this.store instanceof Uint16Array)
+      throw new Error('MaglevTable.shareStorage: the copy has another length or slot width');
+    this.store = copy;
   }
 
   /** Hot path: backend index for a flow hash (uint32), or -1 if no backend takes new flows. */

@@ -181,6 +181,15 @@ export class SlotStore {
     return block;
   }
 
+  /** The slots of a written block as a view into the arena (Uint16Array or Int32Array, length M). */
+  slotsOf(block: number): Uint16Array | Int32Array {
+    const w = block * 2;
+    const size = this.i32[w + B_SIZE];
+    return this.i32[w + B_WIDTH] === 2
+      ? new Uint16Array(this.sab.arena, block * 8 + HEADER_BYTES, size)
+      : new Int32Array(this.sab.arena, block * 8 + HEADER_BYTES, size);
+  }
+
   /** Publishes `block` (0: no table) in descriptor d with one atomic store; retires what d held. */
   swap(d: number, block: number): void {
     const old = Atomics.exchange(this.descs, d, block);

@@ -114,7 +114,11 @@ test('after random sequences of changes the shared tables agree slot for slot wi
         for (let s = 0; s < want.length; s++) {
           if (reader.lookup(d, s) !== want[s])
             assert.fail(`seed ${seed} step ${step}: ${v.name} slot ${s} is ${reader.lookup(d, s)}, want ${want[s]}`);
+          // The main thread's table reads the same shared block (no second copy), still intact.
+          if (v.table.lookup(s) !== want[s]) assert.fail(`seed ${seed} step ${step}: ${v.name} main-thread slot ${s}`);
         }
+        if (v.table.slotCounts().some((c) => c > 0))
+          assert.equal(v.table.compact.buffer, store.shared().arena, `${v.name}: slots kept once, in the store`);
         checkedSlots += want.length;
       });
       peakBytes = Math.max(peakBytes, store.stats().bytesInUse);
