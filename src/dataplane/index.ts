@@ -188,6 +188,11 @@ export function createDataPlane(opts: DataPlaneOptions = {}): DataPlaneHooks {
   let publisher: SlotPublisher | null = null;
   let postedKey = '';
   let reclaimTimer: NodeJS.Timeout | null = null;
+  /** Per VipTables object: its engine spec and that as text, valid while specCacheEpoch holds. */
+  let specCache = new WeakMap<VipTables, { spec: ReturnType<typeof vipSpecOf>; key: string }>();
+  let specCacheEpoch = '';
+  /** The traffic-counter overflow last logged. */
+  let overflowSaid = '';
   /** Workers that report epochs (alive ones). */
   const liveReaders = (): number[] => workers.flatMap((w, i) => (w.alive ? [i] : []));
   /** Next-hop output (instance.l2_output): the host's routes and neighbours, refreshed every second. */
@@ -343,6 +348,7 @@ export function createDataPlane(opts: DataPlaneOptions = {}): DataPlaneHooks {
       conntrackRef = conntrack;
       publisher = new SlotPublisher(SlotStore.create());
       postedKey = '';
+      specCacheEpoch = '';
       const passiveFlags = new SharedArrayBuffer(65536);
       const rl = RateLimiter.create(inst.rateLimits);
       limiter = rl;
@@ -499,14 +505,33 @@ export function createDataPlane(opts: DataPlaneOptions = {}): DataPlaneHooks {
         hopsSent = hopsKey(links, vips);
         slots?.release(minGeneration());
         const lookup = slots?.assign(generation, vips);
-        if (slots && slots.overflow.length > 0)
+        // Said once per set of uncounted names, not at every publication of a config that big.
+        const overflow = slots ? slots.overflow.join('\n') : '';
+        if (overflow !== overflowSaid && slots && slots.overflow.length > 0)
           log?.warn(
             { uncounted: slots.overflow.slice(0, 20), total: slots.overflow.length },
             'no free traffic counter slot: these VIPs and backends are not counted per VIP/backend',
           );
+        overflowSaid = overflow;
         pub.reclaim(liveReaders());
-        const specs = vips.map((v) => vipSpecOf(v, ctx!, lookup));
-        const keys = specs.map((sp) => JSON.stringify(sp));
+        // A VIP's spec depends on its VipTables (the same object while unchanged), its counter
+        // slots and the next hops: kept across publishes while neither of the last two moved.
+        const specEpoch = `${slots?.assigned ?? 0}\n${hopsSent}\n${JSON.stringify(links)}`;
+        if (specEpoch !== specCacheEpoch) {
+          specCache = new WeakMap();
+          specCacheEpoch = specEpoch;
+        }
+        const specs: ReturnType<typeof vipSpecOf>[] = [];
+        const keys: string[] = [];
+        for (const v of vips) {
+          let c = specCache.get(v);
+          if (!c) {
+            const spec = vipSpecOf(v, ctx, lookup);
+            specCache.set(v, (c = { spec, key: JSON.stringify(spec) }));
+          }
+          specs.push(c.spec);
+          keys.push(c.key);
+        }
         const opts = engineOptions(vips, ctx, vips[0]?.seed ?? 0);
         const key = JSON.stringify(opts) + '\n' + keys.join('\n');
         plan = pub.plan(
