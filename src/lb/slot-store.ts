@@ -29,8 +29,8 @@ import { MAX_NARROW_BACKENDS, type MaglevTable } from './maglev.js';
 export const MAX_DESCRIPTORS = 65536;
 /** Most readers (data-plane workers) that report epochs. */
 export const MAX_READERS = 256;
-/** Largest arena (V8's largest SharedArrayBuffer, 4 GiB, less 8 bytes). */
-export const MAX_ARENA_BYTES = 4 * 1024 * 1024 * 1024 - 8;
+/** Largest arena (V8's largest SharedArrayBuffer is just under 4 GiB; whole 64 KiB steps). */
+export const MAX_ARENA_BYTES = 4 * 1024 * 1024 * 1024 - 65536;
 /**
  * The slot bytes a config may need (2.5 GiB: 16,384 VIPs at M = 65537 take 2.0 GiB); the rest
  * of the arena holds tables being built beside the ones in use until the workers move on.
@@ -91,6 +91,11 @@ export class SlotStore {
   private readonly freeDescs: number[] = [];
   private nextDesc = 1;
   private retired: Retired[] = [];
+  /** Blocks filled for tables not published yet (build pool), and their return when a table is dropped unpublished. */
+  private readonly owned = new WeakMap<object, number>();
+  private readonly unclaimed = new FinalizationRegistry<number>((block) => {
+    this.release(block);
+  });
   /** Blocks by offset → bytes (for freeing and for `bytesInUse`). */
   private readonly sizes = new Map<number, number>();
   private inUse = 0;
@@ -165,8 +170,21 @@ export class SlotStore {
 
   /** Writes a table into a fresh block (not yet visible to readers); returns its offset / 8. */
   write(table: MaglevTable): number {
-    const bytes = slotBlockBytes(table.size, table.backendIds.length);
-    const block = this.alloc(bytes);
+    const block = this.reserve(table.size, table.backendIds.length);
+    this.fill(block, table);
+    return block;
+  }
+
+  /** A block for a table of `size` slots and `backends` backends, not yet filled nor visible. Throws when the arena is full. */
+  reserve(size: number, backends: number): number {
+    return this.alloc(slotBlockBytes(size, backends));
+  }
+
+  /**
+   * Fills a reserved block with a table (any thread: a build-pool thread writes its tables
+   * straight into the arena, so they never exist twice). The block must be free of readers.
+   */
+  fill(block: number, table: MaglevTable): void {
     const w = block * 2;
     this.i32[w + B_SIZE] = table.size;
     this.i32[w + B_BACKENDS] = table.backendIds.length;
@@ -178,7 +196,25 @@ export class SlotStore {
       this.i32[w + B_WIDTH] = 4;
       this.i32.set(c, w + HEADER_BYTES / 4);
     }
-    return block;
+  }
+
+  /**
+   * Hands block (filled with `table`'s slots, not yet swapped in) to the table: the publisher
+   * swaps it in instead of writing a copy (takeOwned). If the table is dropped unpublished, the
+   * block comes back when the table is garbage-collected.
+   */
+  own(table: object, block: number): void {
+    this.owned.set(table, block);
+    this.unclaimed.register(table, block, table);
+  }
+
+  /** The block `own` gave the table, now the caller's (to swap in), or undefined. */
+  takeOwned(table: object): number | undefined {
+    const b = this.owned.get(table);
+    if (b === undefined) return undefined;
+    this.owned.delete(table);
+    this.unclaimed.unregister(table);
+    return b;
   }
 
   /** The slots of a written block as a view into the arena (Uint16Array or Int32Array, length M). */
@@ -268,7 +304,10 @@ export class SlotStore {
           throw new Error(
             `slot store: ${end} bytes of Maglev slots needed, more than the ${arena.maxByteLength} the arena takes`,
           );
-        arena.grow(Math.min(arena.maxByteLength, Math.max(end, Math.ceil(arena.byteLength * 1.25))));
+        // Whole 64 KiB steps: a length-tracking Int32Array needs a multiple of 4 (a worker that
+        // attaches later builds its views over the grown length).
+        const want = Math.max(end, Math.ceil(arena.byteLength * 1.25));
+        arena.grow(Math.min(arena.maxByteLength, Math.ceil(want / 65536) * 65536));
       }
       this.bump = end;
     }

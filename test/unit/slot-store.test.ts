@@ -123,6 +123,13 @@ test('after random sequences of changes the shared tables agree slot for slot wi
       });
       peakBytes = Math.max(peakBytes, store.stats().bytesInUse);
     }
+    // A worker that attaches after the arena grew (8 workers start one by one) reads the same tables.
+    const late = SlotStore.attach(store.shared());
+    [...model.keys()].forEach((name, i) => {
+      const want = freshTable(model.get(name)!).slots;
+      const d = pub['vips'].get(name)!.desc;
+      for (let s = 0; s < want.length; s += 7) assert.equal(late.lookup(d, s), want[s], `late reader, VIP ${i}`);
+    });
     const live = [...model.values()].reduce((s, v) => s + slotBlockBytes(v.size, v.backends.size), 0);
     assert.ok(checkedSlots > 1_000_000, `checked ${checkedSlots} slots`);
     assert.ok(inPlace > 50, `${inPlace} tables changed in place`);
