@@ -142,7 +142,7 @@ export class LbRuntime {
     const seed = hashSeed(config.cluster.hash_seed);
     const jobs = vips.map((v) => maglevJobOf(v, seed, this.excludedOf(v)));
     try {
-      const tables = await buildInPool(jobs);
+      const tables = await buildInPool(jobs, this.hooks.slotStore);
       tables.forEach((t, i) => {
         if (!(t instanceof Error)) this.prebuilt.set(maglevJobKey(jobs[i]), t);
       });

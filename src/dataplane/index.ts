@@ -186,6 +186,8 @@ export function createDataPlane(opts: DataPlaneOptions = {}): DataPlaneHooks {
   let pubSeq = 0;
   /** The shared Maglev slot tables (made at attach) and what was last posted to the workers. */
   let publisher: SlotPublisher | null = null;
+  /** Made up front so the runtime's build pool can write into it before attach; a new one after a detach. */
+  let store = SlotStore.create();
   let postedKey = '';
   let reclaimTimer: NodeJS.Timeout | null = null;
   /** Per VipTables object: its engine spec and that as text, valid while specCacheEpoch holds. */
@@ -269,6 +271,10 @@ export function createDataPlane(opts: DataPlaneOptions = {}): DataPlaneHooks {
   };
 
   const hooks: DataPlaneHooks = {
+    get slotStore(): SlotStore {
+      return store;
+    },
+
     async attach(settings: DataPlaneSettings, conntrack: ConnTable): Promise<void> {
       config = settings;
       const inst = settings;
@@ -346,7 +352,7 @@ export function createDataPlane(opts: DataPlaneOptions = {}): DataPlaneHooks {
         Array.from({ length: n }, (_, w) => new Float64Array(trafficSab, w * TRAFFIC_WORDS * 8, TRAFFIC_WORDS)),
       );
       conntrackRef = conntrack;
-      publisher = new SlotPublisher(SlotStore.create());
+      publisher = new SlotPublisher(store);
       postedKey = '';
       specCacheEpoch = '';
       const passiveFlags = new SharedArrayBuffer(65536);
@@ -738,6 +744,7 @@ export function createDataPlane(opts: DataPlaneOptions = {}): DataPlaneHooks {
       slots = null;
       conntrackRef = null;
       publisher = null;
+      store = SlotStore.create();
       postedKey = '';
       control = null;
       description = 'not attached';

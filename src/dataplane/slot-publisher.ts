@@ -64,9 +64,17 @@ export class SlotPublisher {
     return plan;
   }
 
-  /** Gives back what an unposted plan allocated. */
+  /** Gives back what an unposted plan allocated (a table's own block goes back to the table). */
   abandon(plan: SlotPlan): void {
-    for (const [, block] of plan.swaps) this.store.discard(block);
+    for (const [, block, table] of plan.swaps) {
+      if (
+        block !== 0 &&
+        table.compact.buffer === this.store.shared().arena &&
+        this.store.slotsOf(block).byteOffset === table.compact.byteOffset
+      )
+        this.store.own(table, block);
+      else this.store.discard(block);
+    }
     for (const d of plan.fresh) this.store.retireDesc(d);
   }
 
@@ -111,6 +119,7 @@ export class SlotPublisher {
     plan.written++;
     // No backend takes new flows: no block, every lookup is −1.
     if (table.slotCounts().every((c) => c === 0)) return 0;
-    return this.store.write(table);
+    // Built straight into the arena (the build pool): swap that block in, no copy.
+    return this.store.takeOwned(table) ?? this.store.write(table);
   }
 }
