@@ -4,6 +4,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { buildMaglev } from '../../src/lb/maglev.js';
 import { buildInPool, POOL_MIN_JOBS, type MaglevJob } from '../../src/daemon/maglev-pool.js';
+import { SlotStore } from '../../src/lb/slot-store.js';
+import { SlotPublisher } from '../../src/dataplane/slot-publisher.js';
 
 test('tables built on the pool equal main-thread builds slot for slot; a bad job is an Error in its place', async () => {
   const jobs: MaglevJob[] = Array.from({ length: 2 * POOL_MIN_JOBS + 3 }, (_, v) => ({
@@ -25,5 +27,34 @@ test('tables built on the pool equal main-thread builds slot for slot; a bad job
     assert.deepEqual(g.backendIds, want.backendIds);
     assert.deepEqual(g.slotCounts(), want.slotCounts());
     assert.deepEqual(g.slots, want.slots, `job ${i} slots`);
+  });
+});
+
+test('with a slot store the pool writes tables straight into it, and the publisher swaps those blocks in without a copy', async () => {
+  const store = SlotStore.create();
+  const jobs: MaglevJob[] = Array.from({ length: POOL_MIN_JOBS }, (_, v) => ({
+    backends: Array.from({ length: 3 + (v % 5) }, (_, b) => ({ id: `v${v}-b${b}`, weight: 1 + (b % 3) })),
+    opts: { size: 4099, seed: 11 },
+  }));
+  const got = await buildInPool(jobs, store);
+  const bytes = store.stats().bytesInUse;
+  assert.ok(bytes > 0);
+  const tables = got.map((g, i) => {
+    assert.ok(!(g instanceof Error), `job ${i}`);
+    assert.equal(g.compact.buffer, store.shared().arena, `job ${i} lives in the store`);
+    const want = buildMaglev(jobs[i].backends, jobs[i].opts);
+    assert.deepEqual(g.slots, want.slots, `job ${i} slots`);
+    assert.equal(g.fingerprint, want.fingerprint);
+    return g;
+  });
+  const pub = new SlotPublisher(store);
+  const plan = pub.plan(
+    tables.map((t, i) => ({ name: `v${i}`, table: t })),
+    tables.map((_, i) => `k${i}`),
+  );
+  pub.commit(plan, 1);
+  assert.equal(store.stats().bytesInUse, bytes, 'no block written twice');
+  tables.forEach((t, i) => {
+    for (let s = 0; s < 4099; s += 13) assert.equal(store.lookup(plan.descs[i], s), t.slots[s]);
   });
 });
