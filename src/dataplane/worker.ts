@@ -174,6 +174,13 @@ function main(init: WorkerInit): void {
     size = batch.slotSize;
   /** The publication (TablesMessage.seq) the engine runs. */
   let applied = 0;
+  /**
+   * The publication whose VIPs the engine's VipTable has (reported to the slot store: the
+   * descriptors it names stay alive until every worker reports a later one). Stays behind
+   * when a message fails to compile.
+   */
+  let tablesSeq = 0;
+  let tablesOk = true;
   /** True from a table swap until the first batch forwarded with the new tables. */
   let firstPending = false;
   const epochMs = (): number => performance.timeOrigin + performance.now();
@@ -192,7 +199,12 @@ function main(init: WorkerInit): void {
     applied = latest.seq;
     try {
       // built completely, then one reference swap; Maglev slots are read from the shared store
-      if (full) engine.setTables(compileTables(full, slotStore));
+      if (full) {
+        tablesOk = false;
+        engine.setTables(compileTables(full, slotStore));
+        tablesOk = true;
+      }
+      if (tablesOk) tablesSeq = latest.seq; // messages without VIPs keep the VIPs of the last good one
       counters[W_GENERATION] = latest.generation;
       counters[W_APPLIED_AT] = epochMs();
       counters[W_FIRST_PACKET_AT] = 0;
@@ -307,7 +319,7 @@ function main(init: WorkerInit): void {
       checkTables();
       // No packet in flight: slot blocks swapped out before now, and descriptors only older
       // publications named, may be reused (slot-store.ts, "Protocol").
-      slotStore.quiesce(init.index, applied);
+      slotStore.quiesce(init.index, tablesSeq);
       let got = 0;
       for (let k = 0; k < ports.length; k++) {
         const n = ports[k].recv(batch, 0);
