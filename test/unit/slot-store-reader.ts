@@ -24,6 +24,7 @@ let h = 0x12345;
 while (Atomics.load(stop, 0) === 0) {
   store.quiesce(job.reader, 1);
   const o = Atomics.load(store.descs, job.desc); // once per "packet"
+  store.refresh(); // the block may lie past views made before the arena grew
   const base = o * 4 + 8; // Uint16 index of the first slot (16-byte header)
   const size = store.i32[o * 2];
   const first = store.u16[base];
