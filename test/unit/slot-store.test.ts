@@ -141,6 +141,22 @@ test('after random sequences of changes the shared tables agree slot for slot wi
   }
 });
 
+test('a lookup takes the slot hash mod M for every 32-bit hash, signed or not, up to 2^32 − 1', () => {
+  const rnd = prng(99);
+  for (const size of [2, 251, 65537, 655373, 16777213]) {
+    const n = 5;
+    const slots = new Int32Array(size);
+    for (let s = 0; s < size; s++) slots[s] = (s * 7 + (s >>> 3)) % n;
+    const t = new MaglevTable(size, 0, ['a', 'b', 'c', 'd', 'e'], [1, 1, 1, 1, 1], slots);
+    const store = SlotStore.create();
+    const d = store.allocDesc();
+    store.swap(d, store.write(t));
+    const hashes = [0, 1, size - 1, size, 0x7fffffff, 0x80000000, 0xfffffffe, 0xffffffff, -1, -2, -size];
+    for (let i = 0; i < 20000; i++) hashes.push(Math.floor(rnd() * 4294967296), Math.floor(rnd() * 4294967296) | 0);
+    for (const h of hashes) assert.equal(store.lookup(d, h), slots[(h >>> 0) % size], `M ${size} hash ${h}`);
+  }
+});
+
 test('a table with no backend taking flows needs no block: every lookup is −1', () => {
   const store = SlotStore.create();
   const pub = new SlotPublisher(store);
