@@ -127,8 +127,11 @@ export class LbRuntime {
     return out;
   }
 
-  /** Tables built ahead by the pool (prebuild), by maglevJobKey; emptied once used. */
-  private readonly prebuilt = new Map<string, MaglevTable>();
+  /**
+   * Tables built ahead by the pool (prebuild), by maglevJobKey; each is taken once, so no two
+   * VIPs share a table object (the publisher moves a table's slots into that VIP's shared block).
+   */
+  private readonly prebuilt = new Map<string, MaglevTable[]>();
 
   /**
    * Builds the Maglev tables of `vips` (with today's health and drain state) on a pool of
@@ -144,7 +147,11 @@ export class LbRuntime {
     try {
       const tables = await buildInPool(jobs, this.hooks.slotStore);
       tables.forEach((t, i) => {
-        if (!(t instanceof Error)) this.prebuilt.set(maglevJobKey(jobs[i]), t);
+        if (t instanceof Error) return;
+        const key = maglevJobKey(jobs[i]);
+        const list = this.prebuilt.get(key);
+        if (list) list.push(t);
+        else this.prebuilt.set(key, [t]);
       });
     } catch {
       // a thread died: everything is built inline

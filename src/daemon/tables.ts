@@ -31,16 +31,16 @@ export function maglevJobKey(job: MaglevJob): string {
  * The VIP's Maglev table. A backend in `excluded` (drained, or not serving) keeps its identity
  * with weight 0, so it gets no new flows while its existing connections stay in the connection
  * table, and every instance with the same view builds the same table. `prebuilt` (by
- * maglevJobKey) holds tables a build pool made for exactly these inputs.
+ * maglevJobKey) holds tables a build pool made for exactly these inputs; one is taken (removed).
  */
 export function buildVipTable(
   vip: VipConfig,
   seed: number,
   excluded: ReadonlySet<string> = new Set(),
-  prebuilt?: ReadonlyMap<string, MaglevTable>,
+  prebuilt?: Map<string, MaglevTable[]>,
 ): MaglevTable {
   const job = maglevJobOf(vip, seed, excluded);
-  return prebuilt?.get(maglevJobKey(job)) ?? buildMaglev(job.backends, job.opts);
+  return prebuilt?.get(maglevJobKey(job))?.pop() ?? buildMaglev(job.backends, job.opts);
 }
 
 /** What buildVipTables needs besides the config: stable ids and the backends out of rotation. */
@@ -52,8 +52,8 @@ export interface TableInputs {
   excluded: ReadonlySet<string>;
   /** Of those, the drained ones (shown as such). */
   drained: ReadonlySet<string>;
-  /** Tables a build pool made beforehand, by maglevJobKey (used when the inputs still match). */
-  prebuilt?: ReadonlyMap<string, MaglevTable>;
+  /** Tables a build pool made beforehand, by maglevJobKey (each taken once, when the inputs still match). */
+  prebuilt?: Map<string, MaglevTable[]>;
 }
 
 /** Everything a worker needs for one VIP. */

@@ -42,6 +42,12 @@ export class SlotPublisher {
    */
   plan(vips: readonly { name: string; table: MaglevTable }[], keys: readonly string[]): SlotPlan {
     const plan: SlotPlan = { descs: [], swaps: [], fresh: [], next: new Map(), written: 0 };
+    // A table's slots move into its VIP's block (commit): two VIPs must not share one table object.
+    const seen = new Set<MaglevTable>();
+    for (const v of vips) {
+      if (seen.has(v.table)) throw new Error(`VIP ${v.name}: its Maglev table object is another VIP's too`);
+      seen.add(v.table);
+    }
     try {
       vips.forEach((v, i) => {
         const had = this.vips.get(v.name);
