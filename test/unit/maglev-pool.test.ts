@@ -6,6 +6,9 @@ import { buildMaglev } from '../../src/lb/maglev.js';
 import { buildInPool, POOL_MIN_JOBS, type MaglevJob } from '../../src/daemon/maglev-pool.js';
 import { SlotStore } from '../../src/lb/slot-store.js';
 import { SlotPublisher } from '../../src/dataplane/slot-publisher.js';
+import { LbRuntime } from '../../src/daemon/runtime.js';
+import { detachedDataPlane } from '../../src/dataplane/contract.js';
+import { parseConfig } from '../helpers/config.js';
 
 test('tables built on the pool equal main-thread builds slot for slot; a bad job is an Error in its place', async () => {
   const jobs: MaglevJob[] = Array.from({ length: 2 * POOL_MIN_JOBS + 3 }, (_, v) => ({
@@ -57,4 +60,53 @@ test('with a slot store the pool writes tables straight into it, and the publish
   tables.forEach((t, i) => {
     for (let s = 0; s < 4099; s += 13) assert.equal(store.lookup(plan.descs[i], s), t.slots[s]);
   });
+});
+
+test('a start with many VIPs of identical inputs gives each VIP its own pool-built table, published without copies', async () => {
+  const n = POOL_MIN_JOBS + 8;
+  const vips = Array.from(
+    { length: n },
+    (_, i) =>
+      `  - { name: v${i}, address: 198.19.0.${i + 1}, port: 80, mode: dsr-gre, table_size: 1009, health_check: { type: none },
+      backends: [{ name: a, address: 198.18.2.1 }, { name: b, address: 198.18.2.2 }] }`,
+  );
+  const config = parseConfig(`instance: { addresses: [198.18.1.11] }\nvips:\n${vips.join('\n')}\n`);
+  const store = SlotStore.create();
+  const hooks = Object.assign(detachedDataPlane(), { slotStore: store });
+  await LbRuntime.start(config, hooks);
+  const tables = hooks.published.vips.map((v) => v.table);
+  assert.equal(tables.length, n);
+  assert.equal(new Set(tables).size, n, 'one table object per VIP');
+  const want = buildMaglev(
+    [
+      { id: 'a', weight: 100 },
+      { id: 'b', weight: 100 },
+    ],
+    { size: 1009, seed: tables[0].seed },
+  );
+  for (const t of tables) {
+    assert.equal(t.compact.buffer, store.shared().arena, 'built into the store');
+    assert.deepEqual(t.slots, want.slots);
+  }
+  const bytes = store.stats().bytesInUse;
+  const pub = new SlotPublisher(store);
+  pub.commit(
+    pub.plan(
+      hooks.published.vips.map((v) => ({ name: v.name, table: v.table })),
+      hooks.published.vips.map((v) => v.name),
+    ),
+    1,
+  );
+  assert.equal(store.stats().bytesInUse, bytes, 'no copies');
+  assert.throws(
+    () =>
+      pub.plan(
+        [
+          { name: 'x', table: tables[0] },
+          { name: 'y', table: tables[0] },
+        ],
+        ['x', 'y'],
+      ),
+    /VIP y: its Maglev table object is another VIP's too/,
+  );
 });
