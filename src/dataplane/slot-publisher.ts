@@ -106,12 +106,9 @@ export class SlotPublisher {
    */
   reclaim(readers: readonly number[]): number {
     if (readers.length === 0) return 0;
-    let minSeq = Infinity,
-      minEpoch = Infinity;
-    for (const r of readers) {
-      minSeq = Math.min(minSeq, this.store.readerSeq(r));
-      minEpoch = Math.min(minEpoch, this.store.readerEpoch(r));
-    }
+    let minSeq = Infinity;
+    for (const r of readers) minSeq = Math.min(minSeq, this.store.readerSeq(r));
+    const minEpoch = this.store.oldestEpoch(readers);
     const keep: { desc: number; seq: number }[] = [];
     for (const p of this.pending) {
       if (p.seq <= minSeq) this.store.retireDesc(p.desc);

@@ -274,20 +274,29 @@ export class SlotStore {
     return Atomics.load(this.ctl, CTRL_WORDS + 2 * r + 1);
   }
 
+  /** The oldest epoch of `readers` (the one furthest behind the current epoch, wrap-safe). */
+  oldestEpoch(readers: readonly number[]): number {
+    const now = this.epoch;
+    let lag = 0;
+    for (const r of readers) lag = Math.max(lag, (now - this.readerEpoch(r)) | 0);
+    return (now - lag) | 0;
+  }
+
   /** Gives back a block that was written but never swapped in (a publication that failed half way). */
   discard(block: number): void {
     if (block !== 0) this.release(block);
   }
 
   /**
-   * Frees what every reader has moved past: `minEpoch` is the smallest epoch the live readers
-   * reported (the caller knows which readers live). Returns the number of blocks freed.
+   * Frees what every reader has moved past: `minEpoch` is the oldest epoch the live readers
+   * reported (oldestEpoch; the caller knows which readers live). Returns the number of blocks freed.
    */
   reclaim(minEpoch: number): number {
     let freed = 0;
     const keep: Retired[] = [];
     for (const r of this.retired) {
-      if (r.epoch > minEpoch) {
+      if (((r.epoch - minEpoch) | 0) > 0) {
+        // not yet passed (compared as int32 differences: the epoch may wrap after 2^31 swaps)
         keep.push(r);
         continue;
       }
