@@ -278,3 +278,45 @@ test('a reader thread never sees a torn or recycled table while the writer swaps
     `arena ${store.stats().arenaBytes} bytes`,
   );
 });
+
+test('a VIP whose backends change gets a fresh descriptor; the old one lives until every reader runs a later publication', () => {
+  const store = SlotStore.create();
+  const reader = SlotStore.attach(store.shared());
+  const pub = new SlotPublisher(store);
+  const t1 = buildMaglev(
+    [
+      { id: 'a', weight: 1 },
+      { id: 'b', weight: 1 },
+    ],
+    { size: 251, seed: 3 },
+  );
+  const t2 = buildMaglev(
+    [
+      { id: 'a', weight: 1 },
+      { id: 'c', weight: 1 },
+    ],
+    { size: 251, seed: 3 },
+  );
+  const p1 = pub.plan([{ name: 'v', table: t1 }], ['a,b']);
+  pub.commit(p1, 1);
+  reader.quiesce(0, 1);
+  const want1 = t1.slots.slice();
+  const p2 = pub.plan([{ name: 'v', table: t2 }], ['a,c']);
+  pub.commit(p2, 2);
+  const [d1, d2] = [p1.descs[0], p2.descs[0]];
+  assert.notEqual(d1, d2, 'a fresh descriptor for the new backend list');
+  // The reader still runs publication 1 (its VipTable names d1): d1 keeps its table.
+  reader.quiesce(0, 1);
+  pub.reclaim([0]);
+  reader.quiesce(0, 1);
+  pub.reclaim([0]);
+  for (let s = 0; s < 251; s++) assert.equal(reader.lookup(d1, s), want1[s], `old descriptor slot ${s}`);
+  for (let s = 0; s < 251; s++) assert.equal(reader.lookup(d2, s), t2.slots[s], `new descriptor slot ${s}`);
+  // Once it runs publication 2, d1 is retired, then freed after one more epoch.
+  reader.quiesce(0, 2);
+  pub.reclaim([0]);
+  reader.quiesce(0, 2);
+  pub.reclaim([0]);
+  assert.equal(Atomics.load(reader.descs, d1), 0, 'old descriptor freed');
+  assert.equal(store.stats().descriptors, 1);
+});
