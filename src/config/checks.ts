@@ -3,6 +3,8 @@
 import { familyOf, hostPort } from './address.js';
 import type { BackendConfig, VipConfig } from './schema.js';
 import { isPrime } from './prime.js';
+import { MAX_VIP_BACKEND_PAIRS, MAX_VIPS } from '../lb/limits.js';
+import { MAX_SLOT_BYTES, slotBlockBytes } from '../lb/slot-store.js';
 
 export type ConfigPath = (string | number)[];
 
@@ -78,6 +80,26 @@ export function crossChecks(input: CheckInput): RawIssue[] {
       }),
     );
   }
+
+  // Ceilings of the shared tables (lb/limits.ts, lb/slot-store.ts; README "Limits").
+  if (input.vips.length > MAX_VIPS)
+    out.push({ path: ['vips'], message: `lists ${input.vips.length} VIPs; weir takes at most ${MAX_VIPS}` });
+  let pairs = 0,
+    slotBytes = 0;
+  for (const { vip } of input.vips) {
+    pairs += vip.backends.length;
+    slotBytes += slotBlockBytes(vip.table_size, vip.backends.length);
+  }
+  if (pairs > MAX_VIP_BACKEND_PAIRS)
+    out.push({
+      path: ['vips'],
+      message: `list ${pairs} (VIP, backend) pairs in all; weir takes at most ${MAX_VIP_BACKEND_PAIRS}`,
+    });
+  if (slotBytes > MAX_SLOT_BYTES)
+    out.push({
+      path: ['vips'],
+      message: `need ${slotBytes} bytes of Maglev slots (the sum of table_size × 2 bytes, 4 for VIPs of 65535 backends or more); weir takes at most ${MAX_SLOT_BYTES}: use smaller table_size where VIPs have few backends`,
+    });
 
   const seenNames = new Map<string, number>();
   const seenServices: { index: number; vip: VipConfig }[] = [];

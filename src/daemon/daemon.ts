@@ -278,7 +278,7 @@ export class Daemon {
     return next;
   }
 
-  private reloadNow(allowEmpty: boolean): ReloadResult {
+  private async reloadNow(allowEmpty: boolean): Promise<ReloadResult> {
     const at = new Date().toISOString();
     let cfg: WeirConfig;
     try {
@@ -304,6 +304,8 @@ export class Daemon {
     }
     let report: ApplyReport;
     try {
+      // Many changed VIPs: their Maglev tables are built on a thread pool first (the main thread stays free).
+      await this.runtime.prebuildFor(cfg);
       report = this.runtime.apply(cfg);
     } catch (e) {
       const message = `cannot apply ${this.configFile}; the running config stays in place: ${(e as Error).message}`;

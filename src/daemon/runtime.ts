@@ -14,8 +14,10 @@ import { dataPlaneSettings, rateLimitSettings } from './dataplane-settings.js';
 import { NotFoundError } from '../errors.js';
 import type { HealthMonitor, HealthMonitorOptions } from '../health/index.js';
 import type { ReloadResult } from '../control/api.js';
-import { IdRegistry, backendKey } from './registry.js';
-import { buildVipTables, ctTimeouts } from './tables.js';
+import { BackendIdRegistry, IdRegistry, backendKey } from './registry.js';
+import { buildVipTables, ctTimeouts, maglevJobKey, maglevJobOf } from './tables.js';
+import { buildInPool, POOL_MIN_JOBS } from './maglev-pool.js';
+import type { MaglevTable } from '../lb/maglev.js';
 import { HealthTables } from './health.js';
 
 export type ApplyReport = Omit<ReloadResult, 'ok'>;
@@ -45,7 +47,7 @@ export class LbRuntime {
   /** Per-second rates of the data plane's per-VIP and per-backend counters (started by the daemon). */
   readonly trafficSampler: TrafficSampler;
   readonly vipIds = new IdRegistry();
-  readonly backendIds = new IdRegistry();
+  readonly backendIds = new BackendIdRegistry();
   /** Health checks and what they did to the tables; null when started without health checking. */
   readonly healthTables: HealthTables | null;
   private readonly vips = new Map<string, VipEntry>();
@@ -75,7 +77,9 @@ export class LbRuntime {
   ): Promise<LbRuntime> {
     const rt = new LbRuntime(config, hooks, opts);
     for (const vip of config.vips) rt.healthTables?.setVip(vip);
+    await rt.prebuild(config.vips, config);
     for (const vip of config.vips) rt.vips.set(vip.name, { cfg: vip, tables: rt.buildTables(vip, config) });
+    rt.prebuilt.clear();
     opts.beforeAttach?.(rt);
     await hooks.attach(dataPlaneSettings(config), rt.conntrack);
     rt.publish();
@@ -123,8 +127,49 @@ export class LbRuntime {
     return out;
   }
 
+  /**
+   * Tables built ahead by the pool (prebuild), by maglevJobKey; each is taken once, so no two
+   * VIPs share a table object (the publisher moves a table's slots into that VIP's shared block).
+   */
+  private readonly prebuilt = new Map<string, MaglevTable[]>();
+
+  /**
+   * Builds the Maglev tables of `vips` (with today's health and drain state) on a pool of
+   * threads when there are POOL_MIN_JOBS or more, so a start or a big reload does not hold the
+   * main thread for seconds. buildTables then takes them if their inputs still match (a health
+   * change meanwhile just means an inline build). Never throws: a failing build is redone
+   * inline, where it throws its usual error.
+   */
+  async prebuild(vips: readonly VipConfig[], config: WeirConfig): Promise<void> {
+    if (vips.length < POOL_MIN_JOBS) return;
+    const seed = hashSeed(config.cluster.hash_seed);
+    const jobs = vips.map((v) => maglevJobOf(v, seed, this.excludedOf(v)));
+    try {
+      const tables = await buildInPool(jobs, this.hooks.slotStore);
+      tables.forEach((t, i) => {
+        if (t instanceof Error) return;
+        const key = maglevJobKey(jobs[i]);
+        const list = this.prebuilt.get(key);
+        if (list) list.push(t);
+        else this.prebuilt.set(key, [t]);
+      });
+    } catch {
+      // a thread died: everything is built inline
+    }
+  }
+
+  /** prebuild for the VIPs a reload to `next` adds or changes (config and table inputs). */
+  async prebuildFor(next: WeirConfig): Promise<void> {
+    const changed = next.vips.filter((v) => {
+      const had = this.vips.get(v.name);
+      return !had || JSON.stringify(had.cfg) !== JSON.stringify(v);
+    });
+    await this.prebuild(changed, next);
+  }
+
   private buildTables(vip: VipConfig, config: WeirConfig): VipTables {
     return buildVipTables(vip, {
+      prebuilt: this.prebuilt,
       seed: hashSeed(config.cluster.hash_seed),
       vipId: this.vipIds.idFor(vip.name),
       backendId: (name) => this.backendIds.idFor(backendKey(vip.name, name)),
@@ -219,6 +264,7 @@ export class LbRuntime {
       },
       conntrack: { ...next.conntrack, capacity: this.config.conntrack.capacity },
     };
+    this.prebuilt.clear();
     if (!diff.empty) this.publish();
     return { generation: this.generation, diff, rebuilt: [...built.keys()], flushed };
   }

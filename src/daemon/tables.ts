@@ -7,18 +7,40 @@ import type { CtTimeouts } from '../lb/conntrack.js';
 import type { CtTimeoutsConfig, VipConfig } from '../config/schema.js';
 import type { BackendTableEntry, VipTables } from '../dataplane/contract.js';
 import { NotFoundError } from '../errors.js';
+import type { MaglevJob } from './maglev-pool.js';
 import type { WeirConfig } from '../config/schema.js';
+
+/** The inputs of a VIP's Maglev table: backends with their weight (0 when excluded), size and seed. */
+export function maglevJobOf(vip: VipConfig, seed: number, excluded: ReadonlySet<string> = new Set()): MaglevJob {
+  return {
+    backends: vip.backends.map((b) => ({
+      id: b.name as string,
+      weight: excluded.has(b.name as string) ? 0 : b.weight,
+    })),
+    opts: { size: vip.table_size, seed },
+  };
+}
+
+/** A text key of a job's inputs (order-free, as the table is): equal keys give equal tables. */
+export function maglevJobKey(job: MaglevJob): string {
+  const bs = job.backends.map((b) => `${b.id}\u0000${b.weight}`).sort();
+  return `${job.opts.size}/${job.opts.seed}/${bs.join('\u0001')}`;
+}
 
 /**
  * The VIP's Maglev table. A backend in `excluded` (drained, or not serving) keeps its identity
  * with weight 0, so it gets no new flows while its existing connections stay in the connection
- * table, and every instance with the same view builds the same table.
+ * table, and every instance with the same view builds the same table. `prebuilt` (by
+ * maglevJobKey) holds tables a build pool made for exactly these inputs; one is taken (removed).
  */
-export function buildVipTable(vip: VipConfig, seed: number, excluded: ReadonlySet<string> = new Set()): MaglevTable {
-  return buildMaglev(
-    vip.backends.map((b) => ({ id: b.name as string, weight: excluded.has(b.name as string) ? 0 : b.weight })),
-    { size: vip.table_size, seed },
-  );
+export function buildVipTable(
+  vip: VipConfig,
+  seed: number,
+  excluded: ReadonlySet<string> = new Set(),
+  prebuilt?: Map<string, MaglevTable[]>,
+): MaglevTable {
+  const job = maglevJobOf(vip, seed, excluded);
+  return prebuilt?.get(maglevJobKey(job))?.pop() ?? buildMaglev(job.backends, job.opts);
 }
 
 /** What buildVipTables needs besides the config: stable ids and the backends out of rotation. */
@@ -30,11 +52,13 @@ export interface TableInputs {
   excluded: ReadonlySet<string>;
   /** Of those, the drained ones (shown as such). */
   drained: ReadonlySet<string>;
+  /** Tables a build pool made beforehand, by maglevJobKey (each taken once, when the inputs still match). */
+  prebuilt?: Map<string, MaglevTable[]>;
 }
 
 /** Everything a worker needs for one VIP. */
 export function buildVipTables(vip: VipConfig, inputs: TableInputs): VipTables {
-  const table = buildVipTable(vip, inputs.seed, inputs.excluded);
+  const table = buildVipTable(vip, inputs.seed, inputs.excluded, inputs.prebuilt);
   const byName = new Map(vip.backends.map((b) => [b.name as string, b]));
   const backends: BackendTableEntry[] = table.backendIds.map((name) => {
     const b = byName.get(name)!;

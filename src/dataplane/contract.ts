@@ -6,6 +6,7 @@
 import type { MaglevTable } from '../lb/maglev.js';
 import type { ConnTable } from '../lb/conntrack.js';
 import type { RateLimitSettings } from '../lb/rate-limit.js';
+import type { SlotStore } from '../lb/slot-store.js';
 import type { VipTraffic } from './traffic.js';
 
 export type { VipTraffic, BackendTraffic } from './traffic.js';
@@ -102,6 +103,11 @@ export interface PassiveHealthSink {
 }
 
 export interface DataPlaneHooks {
+  /**
+   * Optional: the shared Maglev slot store the workers will read (exists before attach). The
+   * runtime's build pool writes tables straight into it; the data plane publishes from it.
+   */
+  readonly slotStore?: SlotStore;
   /** Called once at start with the connection table every worker shares. */
   attach(settings: DataPlaneSettings, conntrack: ConnTable): Promise<void>;
   /**

@@ -27,7 +27,9 @@ import {
   workerCounterBase,
   type WorkerInit,
 } from './shared.js';
-import { snatPool, tablesMessage, type TableContext } from './tables.js';
+import { compileTables, engineOptions, snatPool, vipSpecOf, type TableContext, type TablesMessage } from './tables.js';
+import { SlotStore } from '../lb/slot-store.js';
+import { SlotPublisher, type SlotPlan } from './slot-publisher.js';
 import { TRAFFIC_WORDS, TrafficSlots, type VipTraffic } from './traffic.js';
 import { linkOf, readLinks, readProc, readSys, rxQueues, type Link } from './links.js';
 import { nextHopOf, readHostView, type HostView } from './next-hops.js';
@@ -182,6 +184,19 @@ export function createDataPlane(opts: DataPlaneOptions = {}): DataPlaneHooks {
   /** The last tables published (republished when a backend's next hop changes). */
   let published: { generation: number; vips: readonly VipTables[] } | null = null;
   let pubSeq = 0;
+  /** The shared Maglev slot tables (made at attach) and what was last posted to the workers. */
+  let publisher: SlotPublisher | null = null;
+  /** Made up front so the runtime's build pool can write into it before attach; a new one after a detach. */
+  let store = SlotStore.create();
+  let postedKey = '';
+  let reclaimTimer: NodeJS.Timeout | null = null;
+  /** Per VipTables object: its engine spec and that as text, valid while specCacheEpoch holds. */
+  let specCache = new WeakMap<VipTables, { spec: ReturnType<typeof vipSpecOf>; key: string }>();
+  let specCacheEpoch = '';
+  /** The traffic-counter overflow last logged. */
+  let overflowSaid = '';
+  /** Workers that report epochs (alive ones). */
+  const liveReaders = (): number[] => workers.flatMap((w, i) => (w.alive ? [i] : []));
   /** Next-hop output (instance.l2_output): the host's routes and neighbours, refreshed every second. */
   let hostView: HostView | null = null;
   let hopTimer: NodeJS.Timeout | null = null;
@@ -256,6 +271,10 @@ export function createDataPlane(opts: DataPlaneOptions = {}): DataPlaneHooks {
   };
 
   const hooks: DataPlaneHooks = {
+    get slotStore(): SlotStore {
+      return store;
+    },
+
     async attach(settings: DataPlaneSettings, conntrack: ConnTable): Promise<void> {
       config = settings;
       const inst = settings;
@@ -333,6 +352,9 @@ export function createDataPlane(opts: DataPlaneOptions = {}): DataPlaneHooks {
         Array.from({ length: n }, (_, w) => new Float64Array(trafficSab, w * TRAFFIC_WORDS * 8, TRAFFIC_WORDS)),
       );
       conntrackRef = conntrack;
+      publisher = new SlotPublisher(store);
+      postedKey = '';
+      specCacheEpoch = '';
       const passiveFlags = new SharedArrayBuffer(65536);
       const rl = RateLimiter.create(inst.rateLimits);
       limiter = rl;
@@ -352,6 +374,7 @@ export function createDataPlane(opts: DataPlaneOptions = {}): DataPlaneHooks {
           ...(xsk ? { xsk: queuesOf(index) } : {}),
           fanoutGroups,
           conntrack: conntrack.shared(),
+          slotStore: publisher!.store.shared(),
           counters: sab,
           traffic: trafficSab,
           stride: COUNTER_STRIDE,
@@ -436,6 +459,9 @@ export function createDataPlane(opts: DataPlaneOptions = {}): DataPlaneHooks {
           throw e;
         }
       }
+      // Old slot blocks go back to the arena once every worker moved past them (also between publishes).
+      reclaimTimer = setInterval(() => publisher?.reclaim(liveReaders()), 1000);
+      reclaimTimer.unref();
       if (!tun && inst.l2Output) {
         await refreshHops();
         hopTimer = setInterval(() => void refreshHops(), NEXT_HOP_REFRESH_MS);
@@ -464,7 +490,9 @@ export function createDataPlane(opts: DataPlaneOptions = {}): DataPlaneHooks {
     publish(generation: number, vips: readonly VipTables[]): void {
       if (!control || !ctx || !config) return;
       published = { generation, vips };
-      let msg;
+      let msg: TablesMessage;
+      let plan: SlotPlan;
+      const pub = publisher!;
       try {
         const links = config.io === 'tun' ? [] : readLinks(config.interfaces);
         ctx = { ...ctx, link: (a, mode) => linkFor(links, a, mode) };
@@ -483,12 +511,64 @@ export function createDataPlane(opts: DataPlaneOptions = {}): DataPlaneHooks {
         hopsSent = hopsKey(links, vips);
         slots?.release(minGeneration());
         const lookup = slots?.assign(generation, vips);
-        if (slots && slots.overflow.length > 0)
+        // Said once per set of uncounted names, not at every publication of a config that big.
+        const overflow = slots ? slots.overflow.join('\n') : '';
+        if (overflow !== overflowSaid && slots && slots.overflow.length > 0)
           log?.warn(
             { uncounted: slots.overflow.slice(0, 20), total: slots.overflow.length },
             'no free traffic counter slot: these VIPs and backends are not counted per VIP/backend',
           );
-        msg = tablesMessage(generation, vips, ctx, vips[0]?.seed ?? 0, ++pubSeq, lookup);
+        overflowSaid = overflow;
+        pub.reclaim(liveReaders());
+        // A VIP's spec depends on its VipTables (the same object while unchanged), its counter
+        // slots and the next hops: kept across publishes while neither of the last two moved.
+        const specEpoch = `${slots?.assigned ?? 0}\n${hopsSent}\n${JSON.stringify(links)}`;
+        if (specEpoch !== specCacheEpoch) {
+          specCache = new WeakMap();
+          specCacheEpoch = specEpoch;
+        }
+        const specs: ReturnType<typeof vipSpecOf>[] = [];
+        const keys: string[] = [];
+        for (const v of vips) {
+          let c = specCache.get(v);
+          if (!c) {
+            const spec = vipSpecOf(v, ctx, lookup);
+            specCache.set(v, (c = { spec, key: JSON.stringify(spec) }));
+          }
+          specs.push(c.spec);
+          keys.push(c.key);
+        }
+        const opts = engineOptions(vips, ctx, vips[0]?.seed ?? 0);
+        const key = JSON.stringify(opts) + '\n' + keys.join('\n');
+        plan = pub.plan(
+          vips.map((v) => ({ name: v.name, table: v.table })),
+          keys,
+        );
+        const seq = ++pubSeq;
+        // Descriptors are part of the key: a VIP that got a fresh one needs a new VipTable.
+        const fullKey = key + '\n' + plan.descs.join(',');
+        if (fullKey === postedKey) {
+          // Only slot tables changed, in place: the workers keep their VipTable and take the generation.
+          msg = { type: 'tables', seq, generation, vips: null, opts };
+        } else {
+          msg = {
+            type: 'tables',
+            seq,
+            generation,
+            opts,
+            vips: vips.map((v, i) => ({ spec: specs[i], maglev: { ids: v.table.backendIds, desc: plan.descs[i] } })),
+          };
+          try {
+            compileTables(
+              msg,
+              vips.map((v) => v.table),
+            );
+          } catch (e) {
+            pub.abandon(plan);
+            throw e;
+          }
+          postedKey = fullKey;
+        }
       } catch (e) {
         // The runtime has committed; keep the workers on their last good tables and say why.
         lastError = `generation ${generation} not published: ${(e as Error).message}`;
@@ -558,9 +638,14 @@ export function createDataPlane(opts: DataPlaneOptions = {}): DataPlaneHooks {
           }
         }
       }
+      // The one store per changed VIP; VIPs with fresh descriptors appear when the message lands.
+      pub.commit(plan, msg.seq);
       for (const w of workers) w.port.postMessage(msg);
       Atomics.store(control, CTL_PUBLISHED, msg.seq);
-      log?.debug({ generation, vips: vips.length }, 'tables published');
+      log?.debug(
+        { generation, vips: vips.length, tablesWritten: plan.written, vipsPosted: msg.vips !== null },
+        'tables published',
+      );
     },
 
     async applied(generation: number, timeoutMs: number): Promise<void> {
@@ -633,6 +718,8 @@ export function createDataPlane(opts: DataPlaneOptions = {}): DataPlaneHooks {
       const had = workers.length;
       if (hopTimer) clearInterval(hopTimer);
       hopTimer = null;
+      if (reclaimTimer) clearInterval(reclaimTimer);
+      reclaimTimer = null;
       hostView = null;
       published = null;
       await stopWorkers();
@@ -656,6 +743,9 @@ export function createDataPlane(opts: DataPlaneOptions = {}): DataPlaneHooks {
       counters = null;
       slots = null;
       conntrackRef = null;
+      publisher = null;
+      store = SlotStore.create();
+      postedKey = '';
       control = null;
       description = 'not attached';
     },

@@ -4,6 +4,7 @@
 import type { MessagePort } from 'node:worker_threads';
 import type { ConnTableShared } from '../lb/conntrack.js';
 import type { RateLimiterShared } from '../lb/rate-limit.js';
+import type { SlotStoreShared } from '../lb/slot-store.js';
 import { ENGINE_COUNTERS } from '../lb/engine.js';
 import { counterSet } from '../util/counters.js';
 
@@ -89,6 +90,8 @@ export interface WorkerInit {
    */
   fanoutGroups: number[];
   conntrack: ConnTableShared;
+  /** Every VIP's Maglev slot table, one copy read by all workers (slot-store.ts). */
+  slotStore: SlotStoreShared;
   /** Float64 counters, COUNTER_STRIDE per worker. */
   counters: SharedArrayBuffer;
   /** Float64 per-VIP and per-backend traffic counters, TRAFFIC_WORDS per worker (traffic.ts). */

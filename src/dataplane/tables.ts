@@ -1,7 +1,10 @@
-// Table publication: turns the control plane's VipTables into a structured-clonable message for
-// the workers, and (in a worker, off the packet path) the message into the engine's VipTable.
-// Both steps may allocate and throw clear Errors; the worker swaps the finished table in.
-import { MaglevTable } from '../lb/maglev.js';
+// Table publication: writes changed Maglev tables into the shared slot store (slot-store.ts),
+// turns the control plane's VipTables into a small structured-clonable message for the workers
+// (VIPs and backends; each VIP's Maglev table is a descriptor in the store, never a copy), and
+// (in a worker, off the packet path) the message into the engine's VipTable. Both steps may
+// allocate and throw clear Errors; the worker swaps the finished table in.
+import type { MaglevTable } from '../lb/maglev.js';
+import { SharedSlots, type SlotStore } from '../lb/slot-store.js';
 import { HASH_FIVE_TUPLE, HASH_NO_SOURCE_PORT, HASH_SOURCE_ONLY, type HashFieldsName } from '../lb/flow-hash.js';
 import { VipTable, type EngineTableOptions, type VipSpec } from '../lb/vip-table.js';
 import type { VipTables } from './contract.js';
@@ -38,10 +41,10 @@ export interface TableContext {
   link?: (address: string, mode: VipTables['mode']) => { ifindex: number; mac: string; nextHop?: string } | undefined;
 }
 
-/** One VIP as it crosses to a worker (plain data; Maglev slots as an Int32Array copy). */
+/** One VIP as it crosses to a worker: plain data; its Maglev table is descriptor `desc` of the slot store. */
 export interface WireVip {
   spec: Omit<VipSpec, 'maglev'>;
-  maglev: { size: number; seed: number; ids: readonly string[]; weights: readonly number[]; slots: Int32Array };
+  maglev: { ids: readonly string[]; desc: number };
 }
 
 export interface TablesMessage {
@@ -49,7 +52,8 @@ export interface TablesMessage {
   /** Publication sequence number (CTL_PUBLISHED): one per message. */
   seq: number;
   generation: number;
-  vips: WireVip[];
+  /** null: the VIPs and backends of the previous message, unchanged (only slot tables moved, in place). */
+  vips: WireVip[] | null;
   opts: EngineTableOptions;
 }
 
@@ -142,7 +146,8 @@ export function vipSpecOf(v: VipTables, ctx: TableContext, slots?: CounterSlots)
 
 /**
  * Builds the message for the workers and checks it compiles (so a bad set is refused on the
- * control thread, before any worker sees it). Throws naming the VIP at fault.
+ * control thread, before any worker sees it). `descOf(i)` is the slot-store descriptor of VIP i
+ * (default: i + 1, for tests that compile against the MaglevTables). Throws naming the VIP at fault.
  */
 export function tablesMessage(
   generation: number,
@@ -151,21 +156,16 @@ export function tablesMessage(
   seed: number,
   seq = generation,
   slots?: CounterSlots,
-): TablesMessage {
-  const msg: TablesMessage = {
-    type: 'tables',
+  descOf: (i: number) => number = (i) => i + 1,
+): TablesMessage & { vips: WireVip[] } {
+  const msg = {
+    type: 'tables' as const,
     seq,
     generation,
     opts: engineOptions(vips, ctx, seed),
-    vips: vips.map((v) => ({
+    vips: vips.map((v, i) => ({
       spec: vipSpecOf(v, ctx, slots),
-      maglev: {
-        size: v.table.size,
-        seed: v.table.seed,
-        ids: v.table.backendIds,
-        weights: v.table.weights,
-        slots: v.table.slots,
-      },
+      maglev: { ids: v.table.backendIds, desc: descOf(i) },
     })),
   };
   compileTables(
@@ -175,12 +175,17 @@ export function tablesMessage(
   return msg;
 }
 
-/** The engine table of a message (in the worker). `tables` reuses already-built Maglev objects. */
-export function compileTables(msg: TablesMessage, tables?: readonly MaglevTable[]): VipTable {
+/**
+ * The engine table of a message: in a worker over the shared slot store; on the control thread
+ * (a check before posting) over the MaglevTables themselves. Throws on a message without VIPs.
+ */
+export function compileTables(msg: TablesMessage, source: SlotStore | readonly MaglevTable[]): VipTable {
+  if (!msg.vips) throw new Error('tables message without VIPs: nothing to compile');
   const specs: VipSpec[] = msg.vips.map((w, i) => ({
     ...w.spec,
-    maglev:
-      tables?.[i] ?? new MaglevTable(w.maglev.size, w.maglev.seed, w.maglev.ids, w.maglev.weights, w.maglev.slots),
+    maglev: Array.isArray(source)
+      ? (source as readonly MaglevTable[])[i]
+      : new SharedSlots(source as SlotStore, w.maglev.desc, w.maglev.ids),
   }));
   return new VipTable(specs, msg.opts);
 }

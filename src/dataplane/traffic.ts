@@ -103,6 +103,19 @@ export class TrafficSlots {
     generation: number,
     vips: readonly TrafficNames[],
   ): { vip(name: string): number; backend(vip: string, backend: string): number } {
+    // The same names as last time and no slot freed since: nothing to do (a health change or a
+    // reweight republishes every VIP; at thousands of VIPs the walk below costs tens of ms).
+    const sig = vips.map(namesOf);
+    if (
+      this.lastLookup &&
+      this.freeVip.length === this.lastFree[0] &&
+      this.freeBackend.length === this.lastFree[1] &&
+      sig.length === this.lastSig.length &&
+      sig.every((x, i) => x === this.lastSig[i])
+    ) {
+      this.current = vips;
+      return this.lastLookup;
+    }
     this.overflow = [];
     const wantV = new Set(vips.map((v) => v.name));
     const wantB = new Set(vips.flatMap((v) => v.backends.map((b) => v.name + SEP + b.name)));
@@ -119,11 +132,21 @@ export class TrafficSlots {
         this.take(this.backendSlot, this.freeBackend, v.name + SEP + b.name, `VIP ${v.name} backend ${b.name}`);
     }
     this.current = vips;
-    return {
+    this.lastSig = sig;
+    this.lastFree = [this.freeVip.length, this.freeBackend.length];
+    this.lastLookup = {
       vip: (name) => this.vipSlot.get(name) ?? 0,
       backend: (vip, backend) => this.backendSlot.get(vip + SEP + backend) ?? 0,
     };
+    this.assigned++;
+    return this.lastLookup;
   }
+
+  /** How many times assign() (re)assigned slots: a caller may keep what it derived from the lookups until this changes. */
+  assigned = 0;
+  private lastSig: string[] = [];
+  private lastFree: [number, number] = [-1, -1];
+  private lastLookup: { vip(name: string): number; backend(vip: string, backend: string): number } | null = null;
 
   private isPending(kind: 'vip' | 'backend', key: string): boolean {
     return this.pending.some((p) => p.kind === kind && p.key === key);
@@ -225,4 +248,12 @@ export class TrafficSlots {
       };
     });
   }
+}
+
+/** A VIP's names (VIP, then its backends) as one string, cached per object (unchanged VIPs keep theirs across publishes). */
+const namesCache = new WeakMap<TrafficNames, string>();
+function namesOf(v: TrafficNames): string {
+  let k = namesCache.get(v);
+  if (k === undefined) namesCache.set(v, (k = [v.name, ...v.backends.map((b) => b.name)].join(SEP)));
+  return k;
 }

@@ -36,6 +36,7 @@ import { LINKTYPE_ETHERNET, LINKTYPE_RAW } from '../packet/index.js';
 import { SnatAllocator } from '../lb/snat.js';
 import { RateLimiter } from '../lb/rate-limit.js';
 import { VipTable } from '../lb/vip-table.js';
+import { SlotStore } from '../lb/slot-store.js';
 import { compileTables, type TablesMessage } from './tables.js';
 import { BatchRunner } from './batch-runner.js';
 import { TRAFFIC_WORDS } from './traffic.js';
@@ -81,6 +82,7 @@ function main(init: WorkerInit): void {
   const ctl = new Int32Array(init.control);
   const counters = new Float64Array(init.counters, workerCounterBase(init.index) * 8, init.stride);
   const ct = ConnTable.attach(init.conntrack);
+  const slotStore = SlotStore.attach(init.slotStore);
   const tun = init.io === 'tun';
   /** What this worker receives from (one per interface; afxdp: one per queue it serves). */
   const ports: PolledPort[] = [];
@@ -172,6 +174,13 @@ function main(init: WorkerInit): void {
     size = batch.slotSize;
   /** The publication (TablesMessage.seq) the engine runs. */
   let applied = 0;
+  /**
+   * The publication whose VIPs the engine's VipTable has (reported to the slot store: the
+   * descriptors it names stay alive until every worker reports a later one). Stays behind
+   * when a message fails to compile.
+   */
+  let tablesSeq = 0;
+  let tablesOk = true;
   /** True from a table swap until the first batch forwarded with the new tables. */
   let firstPending = false;
   const epochMs = (): number => performance.timeOrigin + performance.now();
@@ -180,11 +189,22 @@ function main(init: WorkerInit): void {
   const checkTables = (): void => {
     if (Atomics.load(ctl, CTL_PUBLISHED) === applied) return;
     let latest: TablesMessage | null = null;
-    for (let m = receiveMessageOnPort(port); m; m = receiveMessageOnPort(port)) latest = m.message as TablesMessage;
+    // A message without VIPs repeats the VIPs of the one before: compile the last one that has them.
+    let full: TablesMessage | null = null;
+    for (let m = receiveMessageOnPort(port); m; m = receiveMessageOnPort(port)) {
+      latest = m.message as TablesMessage;
+      if (latest.vips) full = latest;
+    }
     if (!latest) return; // posted but not queued yet: next loop
     applied = latest.seq;
     try {
-      engine.setTables(compileTables(latest)); // built completely, then one reference swap
+      // built completely, then one reference swap; Maglev slots are read from the shared store
+      if (full) {
+        tablesOk = false;
+        engine.setTables(compileTables(full, slotStore));
+        tablesOk = true;
+      }
+      if (tablesOk) tablesSeq = latest.seq; // messages without VIPs keep the VIPs of the last good one
       counters[W_GENERATION] = latest.generation;
       counters[W_APPLIED_AT] = epochMs();
       counters[W_FIRST_PACKET_AT] = 0;
@@ -297,6 +317,9 @@ function main(init: WorkerInit): void {
   try {
     while (Atomics.load(ctl, CTL_STOP) === 0) {
       checkTables();
+      // No packet in flight: slot blocks swapped out before now, and descriptors only older
+      // publications named, may be reused (slot-store.ts, "Protocol").
+      slotStore.quiesce(init.index, tablesSeq);
       let got = 0;
       for (let k = 0; k < ports.length; k++) {
         const n = ports[k].recv(batch, 0);

@@ -56,6 +56,7 @@ let scratchPos = new Int32Array(0);
 let scratchTurns = new Float64Array(0);
 let scratchHeap = new Float64Array(0);
 let scratchTaken = new Int32Array(0); // bitset of filled slots: probing stays in cache
+let scratchOut = new Int32Array(0); // buildMaglev's slots before MaglevTable keeps them compact
 
 function ensureTaken(size: number): Int32Array {
   const words = (size + 31) >>> 5;
@@ -268,6 +269,32 @@ function compareCodeUnits(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
+/** Most backends whose slots fit 16 bits: 0xffff is kept for "no backend" (−1). */
+export const MAX_NARROW_BACKENDS = 0xffff;
+
+/**
+ * A table's slots as small as its backend count allows: Uint16Array (0xffff = −1) below
+ * MAX_NARROW_BACKENDS backends, else Int32Array. Half the memory of Int32 slots for every
+ * realistic VIP, and the form the shared slot store (slot-store.ts) copies from.
+ */
+export type CompactSlots = Uint16Array | Int32Array;
+
+/** Slots in their compact form (a copy). */
+export function compactSlots(slots: Int32Array, backends: number): CompactSlots {
+  if (backends >= MAX_NARROW_BACKENDS) return Int32Array.from(slots);
+  const out = new Uint16Array(slots.length);
+  for (let s = 0; s < slots.length; s++) out[s] = slots[s] & 0xffff; // −1 → 0xffff
+  return out;
+}
+
+/** A table's derived parts, computed once where it was built. */
+export interface MaglevTableParts {
+  counts: readonly number[];
+  fingerprint: string;
+  compact: CompactSlots;
+}
+const EMPTY_SLOTS = new Int32Array(0);
+
 /** A built Maglev table; immutable once built (publish it by swapping a reference). */
 export class MaglevTable {
   readonly size: number;
@@ -275,27 +302,93 @@ export class MaglevTable {
   /** Sorted identities (UTF-16 code-unit order, locale-free); slot values index into this. */
   readonly backendIds: readonly string[];
   readonly weights: readonly number[];
-  /** slot → backend index; -1 if no backend takes new flows. */
-  readonly slots: Int32Array;
+  /** The slots, compact (see CompactSlots); what the data plane copies into shared memory. */
+  get compact(): CompactSlots {
+    return this.store;
+  }
+  private store: CompactSlots;
   /** 64-bit digest of (size, seed, ids, weights, slots) as 16 hex digits. */
   readonly fingerprint: string;
   private readonly counts: readonly number[];
+  private wide: Int32Array | null = null;
 
-  constructor(size: number, seed: number, ids: readonly string[], weights: readonly number[], slots: Int32Array) {
+  /** `slots` is read once (fingerprint, counts, compact copy) and not kept: pass a scratch array if you like. */
+  constructor(
+    size: number,
+    seed: number,
+    ids: readonly string[],
+    weights: readonly number[],
+    slots: Int32Array,
+    parts?: MaglevTableParts,
+  ) {
     this.size = size;
     this.seed = seed;
     this.backendIds = Object.freeze([...ids]);
     this.weights = Object.freeze([...weights]);
-    this.slots = slots;
+    if (parts) {
+      this.counts = Object.freeze([...parts.counts]);
+      this.fingerprint = parts.fingerprint;
+      this.store = parts.compact;
+      return;
+    }
     const counts = new Array<number>(ids.length).fill(0);
     for (let s = 0; s < slots.length; s++) if (slots[s] >= 0) counts[slots[s]]++;
     this.counts = Object.freeze(counts);
     this.fingerprint = maglevFingerprint(size, seed, this.backendIds, this.weights, slots);
+    this.store = compactSlots(slots, ids.length);
+  }
+
+  /** What crosses a thread boundary (a build in a pool thread): structured-clonable. */
+  parts(): MaglevTableParts & { size: number; seed: number; ids: readonly string[]; weights: readonly number[] } {
+    return {
+      size: this.size,
+      seed: this.seed,
+      ids: this.backendIds,
+      weights: this.weights,
+      counts: this.counts,
+      fingerprint: this.fingerprint,
+      compact: this.compact,
+    };
+  }
+
+  /** The table again from `parts()` (trusted: built by buildMaglev in another thread). */
+  static fromParts(
+    p: MaglevTableParts & { size: number; seed: number; ids: readonly string[]; weights: readonly number[] },
+  ): MaglevTable {
+    return new MaglevTable(p.size, p.seed, p.ids, p.weights, EMPTY_SLOTS, p);
+  }
+
+  /**
+   * slot → backend index (−1 if no backend takes new flows) as an Int32Array, made on first use
+   * and kept (offline commands and tests; the daemon reads `compact` and `lookup`).
+   */
+  get slots(): Int32Array {
+    if (!this.wide) {
+      const c = this.compact;
+      const w = new Int32Array(c.length);
+      if (c instanceof Uint16Array) for (let s = 0; s < c.length; s++) w[s] = c[s] === 0xffff ? -1 : c[s];
+      else w.set(c);
+      this.wide = w;
+    }
+    return this.wide;
+  }
+
+  /**
+   * Keeps the slots in `copy` instead (the shared slot store's block this table was just
+   * written to), so the main thread holds no second copy. `copy` must hold the same slots in the
+   * same form and live as long as this table is in use (the store frees a block only after its
+   * table was replaced). Throws on a copy of another length or form.
+   */
+  shareStorage(copy: CompactSlots): void {
+    if (copy.length !== this.store.length || copy instanceof Uint16Array !== this.store instanceof Uint16Array)
+      throw new Error('MaglevTable.shareStorage: the copy has another length or slot width');
+    this.store = copy;
   }
 
   /** Hot path: backend index for a flow hash (uint32), or -1 if no backend takes new flows. */
   lookup(hash: number): number {
-    return this.slots[(hash >>> 0) % this.size];
+    const x = this.compact[(hash >>> 0) % this.size];
+    return x === 0xffff && this.compact instanceof Uint16Array ? -1 : x;
   }
 
   /** Slots held by each backend index. */
@@ -412,6 +505,7 @@ export function buildMaglev(backends: readonly MaglevBackendSpec[], opts: Maglev
     offsets[i] = murmur3Bytes(bytes, s1) % size;
     skips[i] = (murmur3Bytes(bytes, s2) % (size - 1)) + 1;
   }
-  const slots = fillMaglev(offsets, skips, weights, size);
+  if (scratchOut.length !== size) scratchOut = new Int32Array(size);
+  const slots = fillMaglev(offsets, skips, weights, size, scratchOut);
   return new MaglevTable(size, seed, ids, weights, slots);
 }

@@ -9,7 +9,18 @@
 
 import { GreTunnel, parseIp, parseMac } from '../packet/index.js';
 import { HASH_FIVE_TUPLE, hashFieldsCode, type HashFieldsName } from './flow-hash.js';
-import type { MaglevTable } from './maglev.js';
+import { MAX_VIPS } from './limits.js';
+
+/**
+ * What the engine needs of a VIP's Maglev table: the backend order (slot value i is the i-th
+ * id) and the hot-path lookup. A MaglevTable (tests, the simulator) or a SharedSlots reading
+ * the shared slot store (the data plane's workers, slot-store.ts).
+ */
+export interface MaglevLookup {
+  readonly backendIds: readonly string[];
+  /** Backend index for a flow hash, or −1; never throws, allocates nothing. */
+  lookup(hash: number): number;
+}
 
 export const MODE_NAT = 0;
 export const MODE_DSR_GRE = 1;
@@ -62,7 +73,7 @@ export interface VipSpec {
   protocol: 'tcp' | 'udp';
   mode: 'nat' | 'dsr-gre' | 'dsr-l2';
   hashFields?: HashFieldsName;
-  maglev: MaglevTable;
+  maglev: MaglevLookup;
   backends: BackendEntrySpec[];
   /**
    * nat mode: the SNAT sources (a pool: one or more addresses; those of the VIP's family are
@@ -105,7 +116,6 @@ export interface EngineTableOptions {
 const KIND_VIP = 1;
 const KIND_VIP_ADDR = 2;
 const KIND_SNAT = 3;
-const MAX_VIPS = 32767;
 
 function addrBytes(text: string, what: string): Uint8Array {
   const b = parseIp(text);
@@ -151,7 +161,7 @@ export class VipTable {
   readonly vipHashFields: Uint8Array;
   readonly vipAddr: Uint8Array; // 16 bytes per VIP (IPv4 in the first 4)
   readonly vipAddr4: Int32Array;
-  readonly maglev: readonly MaglevTable[];
+  readonly maglev: readonly MaglevLookup[];
   /** Global index of the VIP's first backend; Maglev slot value i is backend vipBackendBase[v] + i. */
   readonly vipBackendBase: Int32Array;
   readonly vipBackendCount: Int32Array;
@@ -260,7 +270,7 @@ export class VipTable {
     const snatList: Uint8Array[] = [];
     this.vipById = new Int32Array(65536).fill(-1);
     this.vipSlot = new Int32Array(n);
-    const maglev: MaglevTable[] = [];
+    const maglev: MaglevLookup[] = [];
 
     const m = vips.reduce((s, v) => s + v.backends.length, 0);
     this.backendCount = m;

@@ -13,6 +13,7 @@ import { compileTables, SNAT_PORT_MAX, SNAT_PORT_MIN, tablesMessage, vipSpecOf }
 import { ingressRuleset, nftTableName } from '../../src/dataplane/nft.js';
 import { tunRouteScript } from '../../src/dataplane/index.js';
 import { parseIp } from '../../src/packet/index.js';
+import { SlotStore } from '../../src/lb/slot-store.js';
 
 const text = `
 instance: { addresses: [198.18.1.11, fd00:0:0:1::11] }
@@ -43,15 +44,26 @@ const ctx = {
   fragments: 'drop',
 } as const;
 
-test('a published table set survives structured cloning and compiles to the same VIPs, modes and Maglev slots', async () => {
+test('a published table set survives structured cloning and compiles, over the shared slot store, to the same VIPs, modes and Maglev slots', async () => {
   const { vips, config } = await published();
-  const msg = structuredClone(tablesMessage(7, vips, ctx, hashSeed(config.cluster.hash_seed)));
+  const store = SlotStore.create();
+  const descs = vips.map((v) => {
+    const d = store.allocDesc();
+    store.swap(d, store.write(v.table));
+    return d;
+  });
+  const msg = structuredClone(
+    tablesMessage(7, vips, ctx, hashSeed(config.cluster.hash_seed), 7, undefined, (i) => descs[i]),
+  );
   assert.equal(msg.generation, 7);
-  const t = compileTables(msg);
+  const t = compileTables(msg, SlotStore.attach(store.shared()));
   assert.equal(t.vipCount, 3);
   assert.deepEqual([...t.vipMode], [MODE_NAT, MODE_DSR_GRE, MODE_DSR_L2]);
   vips.forEach((v, i) => {
-    assert.equal(t.maglev[i].fingerprint, v.table.fingerprint, `${v.name} Maglev fingerprint`);
+    assert.deepEqual(t.maglev[i].backendIds, v.table.backendIds);
+    const slots = v.table.slots;
+    assert.ok(slots.length > 100);
+    for (let s = 0; s < slots.length; s++) assert.equal(t.maglev[i].lookup(s), slots[s], `${v.name} slot ${s}`);
     assert.equal(t.vipId[i], v.id);
   });
   assert.equal(t.pathMtu, 9000);
