@@ -81,6 +81,21 @@ std::vector<pid_t> Threads() {
   return out;
 }
 
+// True when thread t blocks signal sig (SigBlk in /proc/self/task/t/status): it would never run
+// the handler, and waiting for its answer only delays the start.
+bool Blocks(pid_t t, int sig) {
+  char path[64];
+  snprintf(path, sizeof path, "/proc/self/task/%d/status", static_cast<int>(t));
+  FILE* f = fopen(path, "re");
+  if (!f) return false;
+  char line[256];
+  unsigned long long mask = 0;
+  bool found = false;
+  while (!found && fgets(line, sizeof line, f)) found = sscanf(line, "SigBlk: %llx", &mask) == 1;
+  fclose(f);
+  return found && ((mask >> (sig - 1)) & 1) != 0;
+}
+
 std::string Hex(uint64_t v) {
   char b[20];
   snprintf(b, sizeof b, "%016llx", static_cast<unsigned long long>(v));
@@ -157,32 +172,36 @@ Napi::Value DropCapabilities(const Napi::CallbackInfo& info) {
   const pid_t pid = getpid();
   const pid_t self = static_cast<pid_t>(syscall(SYS_gettid));
   std::set<pid_t> done{self};
-  int sent = 0, unanswered = 0;
+  int sent = 0, blocked = 0;
   // Again until no new thread shows up: one started meanwhile by a thread not yet reduced.
   for (int round = 0; round < 10; round++) {
     int fresh = 0;
     for (pid_t t : Threads()) {
       if (done.count(t)) continue;
       done.insert(t);
+      if (Blocks(t, sig)) {
+        blocked++;
+        continue;
+      }
       if (syscall(SYS_tgkill, pid, t, sig) == 0) {
         sent++;
         fresh++;
       }
     }
-    // Wait for the handlers (a thread with the signal blocked never answers: counted below).
-    for (int i = 0; i < 2000 && g_acks.load() < sent; i++) {
-      struct timespec ts {0, 500000};
+    if (fresh == 0) break;
+    // Wait (at most 1 s) for the handlers of the threads signalled.
+    for (int i = 0; i < 5000 && g_acks.load() < sent; i++) {
+      struct timespec ts {0, 200000};
       nanosleep(&ts, nullptr);
     }
-    if (fresh == 0) break;
   }
-  unanswered = sent - g_acks.load();
+  const int unanswered = blocked + sent - g_acks.load();
   const bool ok = ReduceThisThread();
   const int e = errno;
   sigaction(sig, &old, nullptr);
   if (!ok) return ThrowSys(env, "capset", "", e, nullptr);
   Napi::Object o = Napi::Object::New(env);
-  o.Set("threads", Napi::Number::New(env, sent + 1));
+  o.Set("threads", Napi::Number::New(env, sent + blocked + 1));
   // Threads that block every signal never answer (Node's SIGUSR1 inspector watchdog): they keep their sets.
   o.Set("failed", Napi::Number::New(env, g_failures.load() + unanswered));
   o.Set("effective", Hex(want));

@@ -876,8 +876,10 @@ export class ConnTable {
     E[base + W_PX_TS] = 0;
     Atomics.store(E, base + W_SEQ, seq + 2);
     const I = this.idx;
-    Atomics.store(I, slotO, (h << 24) | (rec + 1));
+    // Reply slot first: a racing insert of the same flow finds the original key without a lock
+    // and returns this entry, whose reply key must then be there too.
     if (withReply) Atomics.store(I, slotR, (hr << 24) | SLOT_DIR | (rec + 1));
+    Atomics.store(I, slotO, (h << 24) | (rec + 1));
     this.unlockHeld();
     Atomics.add(this.h, H_LIVE, 1);
     if (withReply) Atomics.add(this.natUse, backendId & 0xffff, 1);
