@@ -70,13 +70,20 @@ const SINK_NONE = -3,
   SINK_IP4 = -2,
   SINK_IP6 = -1;
 
-/** A batch-shaped view of slots [first, first+count) for a send (sends take data + meta only). */
-function view(b: PacketBatch, first: number, count: number): PacketBatch {
-  if (first === 0 && count === b.slots) return b;
-  return {
-    data: b.data.subarray(first * b.slotSize, (first + count) * b.slotSize),
-    meta: b.meta.subarray(first * META_WORDS, (first + count) * META_WORDS),
-  } as unknown as PacketBatch; // AfPacketPort/RawIpSender.send read only data and meta
+/**
+ * Batch-shaped views of b from each slot to its end, made once: a send of slots
+ * [first, first+count) is send(views[first], count), with no allocation per packet.
+ * AfPacketPort/RawIpSender.send read only data and meta (the slot size is bytes ÷ slots).
+ */
+function tailViews(b: PacketBatch): PacketBatch[] {
+  return Array.from({ length: b.slots }, (_, first) =>
+    first === 0
+      ? b
+      : ({
+          data: b.data.subarray(first * b.slotSize),
+          meta: b.meta.subarray(first * META_WORDS),
+        } as unknown as PacketBatch),
+  );
 }
 
 function main(init: WorkerInit): void {
@@ -221,6 +228,7 @@ function main(init: WorkerInit): void {
   };
   /** Each slot's sink for the batch being sent (computed once per slot). */
   const sinks = new Int32Array(batch.slots);
+  const views = tailViews(batch);
 
   const sendRun = (sink: number, first: number, count: number): void => {
     const out = sink >= 0 ? l2Out[sink] : sink === SINK_IP4 ? raw4 : raw6;
@@ -229,12 +237,10 @@ function main(init: WorkerInit): void {
       counters[W_TX_UNSENT] += count;
       return;
     }
-    const v = view(batch, first, count);
-    let done = out.send(v, count);
+    let done = out.send(views[first], count);
     if (done < count) {
       // The kernel queue was full: one retry of the rest, then count what is left.
-      const rest = view(batch, first + done, count - done);
-      done += out.send(rest, count - done);
+      done += out.send(views[first + done], count - done);
     }
     counters[W_TX_UNSENT] += count - done;
     for (let i = first; i < first + done; i++)
