@@ -1,7 +1,8 @@
 // A lab backend: HTTP that answers with the backend's name and the client address it saw,
 // and a UDP echo that prefixes the name. Run inside a backend namespace by lab.ts.
 // GET /health answers 200 "ok", or 500 after SIGUSR1 (SIGUSR1 again: back to 200), so lab
-// tests can fail an HTTP health check without stopping the service.
+// tests can fail an HTTP health check without stopping the service. It writes "ready" to stdout
+// once every socket is bound, so whoever restarts it knows when it can take flows.
 import http from 'node:http';
 import dgram from 'node:dgram';
 
@@ -31,7 +32,11 @@ const server = http.createServer((req, res) => {
   res.writeHead(200, { 'content-type': 'text/plain', 'x-backend': name, 'content-length': Buffer.byteLength(body) });
   res.end(body);
 });
-server.listen({ port: httpPort, host: '::', ipv6Only: false });
+let unbound = 1;
+const bound = (): void => {
+  if (--unbound === 0) process.stdout.write('ready\n');
+};
+server.listen({ port: httpPort, host: '::', ipv6Only: false }, bound);
 
 // The wildcard socket answers from the routed source address; in DSR the reply must come from
 // the VIP the client asked, so each DSR VIP on lo (extra arguments) gets its own socket.
@@ -46,7 +51,8 @@ const udps = [undefined, ...vips].map((addr) => {
   s.on('message', (msg, rinfo) => {
     s.send(Buffer.concat([Buffer.from(`${name} `), msg]), rinfo.port, rinfo.address);
   });
-  s.bind(udpPort, addr ?? '::');
+  unbound++;
+  s.bind(udpPort, addr ?? '::', bound);
   return s;
 });
 

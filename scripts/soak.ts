@@ -4,8 +4,10 @@
 // open file descriptors at the start and the end, and every connection that failed. Traffic is
 // bounded: each curl 5 s, each UDP exchange 2 s, each round 30 s, all to lab namespaces.
 //
-// Since a backend is drained before it stops, no connection should fail: every failure is
-// reported with its time and what changed last, and `failed` counts them (0 expected).
+// A backend is drained before it stops and undrained only once its server says its sockets are
+// bound and every instance's health checks (lab up --health) see it up, so no new flow should
+// fail: every failure is reported with its time and what changed last (0 expected). RSS is
+// also sampled once a minute.
 //
 //   sudo flock /tmp/weir-lab.lock npm run soak -- [--minutes 10] [--change-every 3] [--keep-lab]
 import { spawn, spawnSync, execFileSync, type ChildProcess } from 'node:child_process';
@@ -45,6 +47,8 @@ export interface SoakReport {
   failures: { at: number; what: string; lastChange: string }[];
   start: ProcessSample[];
   end: ProcessSample[];
+  /** Every daemon sampled once a minute in between (RSS growth shows as a trend, not two points). */
+  samples: { at: number; rssMb: number[] }[];
 }
 
 function labStatus(): LabStatus {
@@ -71,10 +75,30 @@ function inClient(script: string, seconds: number): Promise<string> {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** Resolves true when a backend-server child writes "ready" (all its sockets bound), false after ms. */
+function serverReady(child: ChildProcess, ms: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(false), ms);
+    let out = '';
+    child.stdout?.on('data', (b: Buffer) => {
+      out += b.toString();
+      if (out.includes('ready\n')) {
+        clearTimeout(timer);
+        resolve(true);
+      }
+    });
+    child.on('exit', () => {
+      clearTimeout(timer);
+      resolve(false);
+    });
+  });
+}
+
 /** The soak itself; the lab must be up unless manageLab. Resolves with the report. */
 export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
   const log = opts.log ?? ((l: string) => process.stdout.write(l + '\n'));
-  if (opts.manageLab !== false) execFileSync(LAB, ['up'], { stdio: 'ignore', timeout: 400_000 });
+  // Real HTTP health checks (lab up --health): a stopped backend goes down and comes back up.
+  if (opts.manageLab !== false) execFileSync(LAB, ['up', '--health'], { stdio: 'ignore', timeout: 400_000 });
   const started: ChildProcess[] = [];
   try {
     return await soak(opts, log, started);
@@ -105,6 +129,7 @@ async function soak(opts: SoakOptions, log: (l: string) => void, started: ChildP
     failures: [],
     start: [],
     end: [],
+    samples: [],
   };
   const t0 = Date.now();
   const now = () => (Date.now() - t0) / 1000;
@@ -129,6 +154,8 @@ async function soak(opts: SoakOptions, log: (l: string) => void, started: ChildP
     });
   };
   const host = (a: string) => (a.includes(':') ? `[${a}]` : a);
+  let lastUdpPort = 20000;
+  const udpSourcePort = () => (lastUdpPort = lastUdpPort >= 60999 ? 20000 : lastUdpPort + 1);
 
   // One round: 8 requests to every web VIP (8 at a time) and 4 datagrams to every echo VIP.
   const round = async (): Promise<void> => {
@@ -136,7 +163,10 @@ async function soak(opts: SoakOptions, log: (l: string) => void, started: ChildP
     const curl = `printf '%s\\n' ${urls.join(' ')} | xargs -P 8 -I{} sh -c 'c=$(curl -s -o /dev/null --max-time 5 -w "%{http_code} %{exitcode} %{time_total}" "{}"); echo "{} $c $(date +%s.%N)"'`;
     const target = (v: (typeof echo)[number]) =>
       `${v.address.includes(':') ? `UDP6:[${v.address}]` : `UDP4:${v.address}`}:${v.port}`;
-    const targets = echo.flatMap((v) => Array.from({ length: 4 }, () => target(v)));
+    // Each exchange from a source port not used for an hour: the soak counts new flows. A client
+    // that reuses a port within conntrack.timeouts.udp_replied is the same flow to weir, and
+    // follows it to the drained (and then stopped) backend, as in IPVS or Linux conntrack.
+    const targets = echo.flatMap((v) => Array.from({ length: 4 }, () => `${target(v)},sourceport=${udpSourcePort()}`));
     // socat -T 1: gives up 1 s after the last datagram (the echo comes back in microseconds).
     const udp = `printf '%s\\n' ${targets.join(' ')} | xargs -P 8 -I{} sh -c 'r=$(echo soak | socat -T 1 - "{}"); echo "{} $(date +%s.%N) $r"'`;
     const [tcpOut, udpOut] = await Promise.all([inClient(curl, 30), inClient(udp, 30)]);
@@ -156,7 +186,7 @@ async function soak(opts: SoakOptions, log: (l: string) => void, started: ChildP
     const udpLines = udpOut.split('\n').filter(Boolean);
     for (const v of echo)
       for (let i = 0; i < 4; i++) {
-        const hit = udpLines.findIndex((l) => l.startsWith(`${target(v)} `));
+        const hit = udpLines.findIndex((l) => l.startsWith(`${target(v)},`));
         const line = hit >= 0 ? udpLines[hit] : undefined;
         const ok = line !== undefined && /^\S+ \S+ be\d\b.*soak/.test(line);
         if (hit >= 0) udpLines.splice(hit, 1);
@@ -215,21 +245,23 @@ async function soak(opts: SoakOptions, log: (l: string) => void, started: ChildP
         String(SERVICE_PORTS.udpEcho),
         ...dsrAddresses,
       ],
-      { stdio: 'ignore' },
+      { stdio: ['ignore', 'pipe', 'ignore'] },
     );
     started.push(child);
     if (child.pid !== undefined) ownPids.set(backend, child.pid);
     changed(`${backend} server started (drained)`);
-    // Up again for the health checks before it takes flows.
+    // It takes flows only once its sockets are bound (VIPs without health checks would send it
+    // connections at once) and every instance's checks see it up.
+    if (!(await serverReady(child, 10_000))) log(`soak: ${backend} server not ready 10 s after its start`);
     const deadline = Date.now() + 15_000;
     for (;;) {
-      const rows = await weirs[0].client.call('backends', {});
+      const rows = (await Promise.all(weirs.map((w) => w.client.call('backends', {})))).flat();
       if (rows.filter((r) => r.name === backend).every((r) => r.health === 'up' || r.health === 'unchecked')) break;
       if (Date.now() > deadline) {
         log(`soak: ${backend} not healthy 15 s after its restart; undraining anyway`);
         break;
       }
-      await sleep(200);
+      await sleep(100);
     }
     await setAll(backend, false);
     changed(`${backend} started and undrained`);
@@ -244,8 +276,13 @@ async function soak(opts: SoakOptions, log: (l: string) => void, started: ChildP
   })();
   let k = 0;
   const until = Date.now() + opts.durationMs;
+  let nextSample = Date.now() + 60_000;
   while (Date.now() < until) {
     await sleep(opts.changeEveryMs);
+    if (Date.now() >= nextSample) {
+      nextSample += 60_000;
+      report.samples.push({ at: Math.round(now()), rssMb: weirs.map((w, i) => sample(w.ns, pids[i]).rssMb) });
+    }
     // weights, stop (drain first), start (and undrain once healthy), again
     const kind: string = stopped ? 'start' : k % 3 === 0 ? 'weights' : 'stop';
     k++;
@@ -276,6 +313,11 @@ async function soak(opts: SoakOptions, log: (l: string) => void, started: ChildP
     log(
       `soak: ${report.start[i].ns} RSS ${report.start[i].rssMb.toFixed(1)} → ${report.end[i].rssMb.toFixed(1)} MB, fds ${report.start[i].fds} → ${report.end[i].fds}`,
     );
+  for (let i = 0; i < weirs.length; i++)
+    if (report.samples.length > 0)
+      log(
+        `soak: ${report.start[i].ns} RSS each minute: ${report.samples.map((x) => x.rssMb[i].toFixed(1)).join(', ')} MB`,
+      );
   for (const f of report.failures.slice(0, 20))
     log(`soak: failed at ${f.at.toFixed(1)} s: ${f.what} (last change: ${f.lastChange})`);
   return report;

@@ -5,14 +5,9 @@
 // Every output is also checked with an independent full checksum and, at the end, by tshark.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import {
   buildPacket,
   parseIp,
-  writePcap,
   LINKTYPE_ETHERNET,
   LINKTYPE_RAW,
   IPPROTO_TCP,
@@ -69,6 +64,7 @@ import {
   type Fixture,
 } from './engine-helpers.js';
 import { BatchRunner } from '../../src/dataplane/batch-runner.js';
+import { CHECKSUM_FIELDS, checksumStatuses, tsharkFields, tsharkMissing } from '../helpers/tshark.js';
 
 const HEADROOM = 64;
 const CLIENT4 = '198.19.0.1';
@@ -1120,70 +1116,24 @@ test('processBatch fills verdicts and points each slot at its output, with or wi
   }
 });
 
-const tsharkMissing = spawnSync('tshark', ['--version'], { stdio: 'ignore' }).error
-  ? 'tshark is not installed (apt-get install tshark)'
-  : undefined;
-const FIELDS = [
-  'frame.protocols',
-  'ip.checksum.status',
-  'tcp.checksum.status',
-  'udp.checksum.status',
-  'icmp.checksum.status',
-  'icmpv6.checksum.status',
-  '_ws.malformed',
-];
+const FIELDS = ['frame.protocols', ...CHECKSUM_FIELDS, '_ws.malformed'];
 
 type Judged = { link: number; bytes: Uint8Array; name: string; cut: boolean };
 
-/** Writes the items to a pcap and asserts tshark finds no bad checksum and nothing malformed. */
-function judge(dir: string, link: number, items: Judged[]): void {
-  const file = path.join(dir, `out-${link}.pcap`);
-  writeFileSync(
-    file,
-    writePcap(
-      link,
-      items.map((o) => o.bytes),
-    ),
-  );
-  const r = spawnSync(
-    'tshark',
-    [
-      '-r',
-      file,
-      '-n',
-      '-o',
-      'ip.check_checksum:TRUE',
-      '-o',
-      'tcp.check_checksum:TRUE',
-      '-o',
-      'udp.check_checksum:TRUE',
-      '-o',
-      'tcp.analyze_sequence_numbers:FALSE',
-      '-T',
-      'fields',
-      '-E',
-      'occurrence=a',
-      '-E',
-      'aggregator=,',
-      '-E',
-      'separator=\t',
-      ...FIELDS.flatMap((f) => ['-e', f]),
-    ],
-    { encoding: 'utf8', timeout: 60_000 },
-  );
-  assert.equal(r.status, 0, r.stderr);
-  const lines = r.stdout.trim().split('\n');
-  assert.equal(lines.length, items.length);
-  lines.forEach((line, i) => {
-    const f = Object.fromEntries(line.split('\t').map((v, k) => [FIELDS[k], v]));
+/** Asserts tshark finds no bad checksum and nothing malformed in the items. */
+function judge(link: number, items: Judged[]): void {
+  tsharkFields(
+    link,
+    items.map((o) => o.bytes),
+    FIELDS,
+  ).forEach((f, i) => {
     const o = items[i];
     for (const k of ['ip', 'tcp', 'udp', 'icmp', 'icmpv6']) {
-      const st = (f[`${k}.checksum.status`] ?? '').split(',').filter((x) => x !== '');
       // A cut quote's TCP/UDP segment cannot verify (tshark checks it against its full length).
-      const checked = o.cut && (k === 'tcp' || k === 'udp') ? [] : st;
-      assert.ok(!checked.includes('0'), `bad ${k} checksum in ${o.name}: ${line}`);
+      const checked = o.cut && (k === 'tcp' || k === 'udp') ? [] : checksumStatuses(f, k);
+      assert.ok(!checked.includes('0'), `bad ${k} checksum in ${o.name}: ${JSON.stringify(f)}`);
     }
-    assert.equal(f['_ws.malformed'] ?? '', '', `malformed: ${o.name}: ${line}`);
+    assert.equal(f['_ws.malformed'], '', `malformed: ${o.name}: ${JSON.stringify(f)}`);
   });
 }
 
@@ -1193,15 +1143,10 @@ test(
   { skip: tsharkMissing },
   () => {
     assert.ok(outputs.length >= 40, `outputs: ${outputs.length}`);
-    const dir = mkdtempSync(path.join(tmpdir(), 'weir-engine-'));
-    try {
-      for (const link of [LINKTYPE_RAW, LINKTYPE_ETHERNET]) {
-        const mine = outputs.filter((o) => o.link === link);
-        assert.ok(mine.length > 0);
-        judge(dir, link, mine);
-      }
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
+    for (const link of [LINKTYPE_RAW, LINKTYPE_ETHERNET]) {
+      const mine = outputs.filter((o) => o.link === link);
+      assert.ok(mine.length > 0);
+      judge(link, mine);
     }
   },
 );
@@ -1212,10 +1157,5 @@ test('the judges notice a bad checksum: the reference verifier and tshark', { sk
   const bad = good.bytes.slice();
   bad[bad.length - 1] ^= 0x01; // payload byte: only the TCP checksum can notice
   assert.deepEqual(checksumProblems(bad), ['outer: L4 (6) checksum']);
-  const dir = mkdtempSync(path.join(tmpdir(), 'weir-engine-'));
-  try {
-    assert.throws(() => judge(dir, LINKTYPE_RAW, [{ ...good, bytes: bad }]), /bad tcp checksum/);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  assert.throws(() => judge(LINKTYPE_RAW, [{ ...good, bytes: bad }]), /bad tcp checksum/);
 });

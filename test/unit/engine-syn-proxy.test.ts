@@ -4,11 +4,7 @@
 // with the reference checksum and, at the end, by tshark.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { LINKTYPE_RAW, parseIp, writePcap } from '../../src/packet/index.js';
+import { LINKTYPE_RAW, parseIp } from '../../src/packet/index.js';
 import { ConnTable, CT_ESTABLISHED, CT_SYN_SENT } from '../../src/lb/conntrack.js';
 import { VipTable, type EngineTableOptions, type VipSpec } from '../../src/lb/vip-table.js';
 import { SnatAllocator, SNAT_PROPOSED } from '../../src/lb/snat.js';
@@ -21,6 +17,7 @@ import {
   VERDICT_TX_IP,
 } from '../../src/lb/engine.js';
 import { checksumProblems, expectedBackend, refChecksum, refSum, TABLE_OPTS, vipSpecs } from './engine-helpers.js';
+import { tsharkFields, tsharkMissing } from '../helpers/tshark.js';
 
 const FIN = 1,
   SYN = 2,
@@ -461,54 +458,17 @@ function ipWord(s: string): number {
   return (b[0] << 24) | (b[1] << 16) | (b[2] << 8) | b[3];
 }
 
-const tsharkMissing = spawnSync('tshark', ['--version'], { stdio: 'ignore' }).error
-  ? 'tshark is not installed (apt-get install tshark)'
-  : undefined;
-
 // Runs last: every segment weir built or translated above, through tshark's checksum checks.
 test('tshark finds every checksum of the SYN proxy outputs good', { skip: tsharkMissing }, () => {
   assert.ok(judged.length > 20, `${judged.length} outputs`);
-  const dir = mkdtempSync(path.join(tmpdir(), 'weir-synproxy-'));
-  try {
-    const file = path.join(dir, 'out.pcap');
-    writeFileSync(
-      file,
-      writePcap(
-        LINKTYPE_RAW,
-        judged.map((j) => j.bytes),
-      ),
-    );
-    const r = spawnSync(
-      'tshark',
-      [
-        '-r',
-        file,
-        '-n',
-        '-o',
-        'ip.check_checksum:TRUE',
-        '-o',
-        'tcp.check_checksum:TRUE',
-        '-T',
-        'fields',
-        '-e',
-        'ip.checksum.status',
-        '-e',
-        'tcp.checksum.status',
-        '-e',
-        '_ws.malformed',
-      ],
-      { encoding: 'utf8', timeout: 60_000 },
-    );
-    assert.equal(r.status, 0, r.stderr);
-    const lines = r.stdout.trim().split('\n');
-    assert.equal(lines.length, judged.length);
-    lines.forEach((line, i) => {
-      const [ipst, tcpst, malformed] = line.split('\t');
-      assert.ok(ipst === '' || ipst === '1', `IPv4 checksum of ${judged[i].name}: ${line}`);
-      assert.equal(tcpst, '1', `TCP checksum of ${judged[i].name}: ${line}`);
-      assert.equal(malformed ?? '', '', `malformed: ${judged[i].name}`);
-    });
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  tsharkFields(
+    LINKTYPE_RAW,
+    judged.map((j) => j.bytes),
+    ['ip.checksum.status', 'tcp.checksum.status', '_ws.malformed'],
+  ).forEach((f, i) => {
+    const ipst = f['ip.checksum.status'];
+    assert.ok(ipst === '' || ipst === '1', `IPv4 checksum of ${judged[i].name}: ${JSON.stringify(f)}`);
+    assert.equal(f['tcp.checksum.status'], '1', `TCP checksum of ${judged[i].name}: ${JSON.stringify(f)}`);
+    assert.equal(f['_ws.malformed'], '', `malformed: ${judged[i].name}`);
+  });
 });

@@ -36,10 +36,7 @@ import {
   type PacketSpec,
 } from '../../src/packet/index.js';
 import { ip, eth } from '../fixtures/packet/packets.js';
-
-const tsharkMissing = spawnSync('tshark', ['--version'], { stdio: 'ignore' }).error
-  ? 'tshark is not installed (apt-get install tshark)'
-  : undefined;
+import { CHECKSUM_FIELDS, checksumStatuses, tsharkFields, tsharkMissing } from '../helpers/tshark.js';
 
 interface Case {
   name: string;
@@ -296,62 +293,30 @@ function buildCases(): { ethCases: Case[]; rawCases: Case[] } {
 const FIELDS = [
   'frame.number',
   'frame.protocols',
-  'ip.checksum.status',
-  'tcp.checksum.status',
-  'udp.checksum.status',
-  'icmp.checksum.status',
-  'icmpv6.checksum.status',
+  ...CHECKSUM_FIELDS,
   '_ws.expert.severity',
   '_ws.expert.message',
   '_ws.malformed',
 ];
 const SEVERITY_WARN = 0x00600000; // Wireshark PI_WARN; PI_ERROR is 0x00800000
 
-function judge(file: string, cases: Case[]): void {
-  const r = spawnSync(
-    'tshark',
-    [
-      '-r',
-      file,
-      '-n',
-      '-o',
-      'ip.check_checksum:TRUE',
-      '-o',
-      'tcp.check_checksum:TRUE',
-      '-o',
-      'udp.check_checksum:TRUE',
-      '-o',
-      'tcp.analyze_sequence_numbers:FALSE', // the same flow repeats: no retransmission notes
-      '-T',
-      'fields',
-      '-E',
-      'occurrence=a',
-      '-E',
-      'aggregator=,',
-      '-E',
-      'separator=\t',
-      ...FIELDS.flatMap((f) => ['-e', f]),
-    ],
-    { encoding: 'utf8', timeout: 60_000 },
-  );
-  assert.equal(r.status, 0, `tshark failed: ${r.stderr}`);
-  if (process.env.WEIR_TSHARK_DUMP) console.log(r.stdout); // to see what tshark made of each frame
-  const lines = r.stdout.trim().split('\n');
-  assert.equal(lines.length, cases.length, 'tshark decoded every frame');
-  lines.forEach((line, i) => {
-    const f = Object.fromEntries(line.split('\t').map((v, k) => [FIELDS[k], v]));
+function judge(link: number, cases: Case[]): void {
+  tsharkFields(
+    link,
+    cases.map((c) => c.pkt),
+    FIELDS,
+  ).forEach((f, i) => {
     const c = cases[i];
-    const where = `frame ${i + 1} (${c.name}): ${line}`;
+    const where = `frame ${i + 1} (${c.name}): ${JSON.stringify(f)}`;
     assert.equal(f['frame.number'], String(i + 1));
     assert.ok(f['frame.protocols'].includes(c.layers), `expected layers ${c.layers} in ${where}`);
     for (const k of ['ip', 'tcp', 'udp', 'icmp', 'icmpv6']) {
       if (c.quoteCut && (k === 'tcp' || k === 'udp')) continue;
-      const statuses = (f[`${k}.checksum.status`] ?? '').split(',').filter((s) => s !== '');
-      assert.ok(!statuses.includes('0'), `bad ${k} checksum in ${where}`);
+      assert.ok(!checksumStatuses(f, k).includes('0'), `bad ${k} checksum in ${where}`);
     }
     // The first occurrence is the outermost header of that protocol (inner quoted ones may be
     // unverifiable); for GRE the L4 under test is the inner one, which is the only one.
-    const l4 = (f[`${c.l4}.checksum.status`] ?? '').split(',')[0];
+    const l4 = checksumStatuses(f, c.l4)[0] ?? '';
     assert.equal(l4, c.status, `${c.l4} checksum status in ${where}`);
     // Every IPv4 header (outer, GRE inner, quoted) was verified good.
     const ipCount = f['frame.protocols'].split(':').filter((p) => p === 'ip').length;
@@ -377,46 +342,18 @@ test(
   () => {
     const { ethCases, rawCases } = buildCases();
     assert.ok(ethCases.length >= 30 && rawCases.length >= 10, `cases: ${ethCases.length} + ${rawCases.length}`);
-    const dir = mkdtempSync(path.join(tmpdir(), 'weir-packet-'));
-    try {
-      const ethFile = path.join(dir, 'ethernet.pcap');
-      const rawFile = path.join(dir, 'raw.pcap');
-      writeFileSync(
-        ethFile,
-        writePcap(
-          LINKTYPE_ETHERNET,
-          ethCases.map((c) => c.pkt),
-        ),
-      );
-      writeFileSync(
-        rawFile,
-        writePcap(
-          LINKTYPE_RAW,
-          rawCases.map((c) => c.pkt),
-        ),
-      );
-      judge(ethFile, ethCases);
-      judge(rawFile, rawCases);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    judge(LINKTYPE_ETHERNET, ethCases);
+    judge(LINKTYPE_RAW, rawCases);
   },
 );
 
 test('the judge itself notices a bad checksum', { skip: tsharkMissing }, () => {
   const b = withEth(specs[0].spec);
   b[b.length - 1] ^= 0x01;
-  const dir = mkdtempSync(path.join(tmpdir(), 'weir-packet-'));
-  try {
-    const f = path.join(dir, 'bad.pcap');
-    writeFileSync(f, writePcap(LINKTYPE_ETHERNET, [b]));
-    assert.throws(
-      () => judge(f, [{ name: 'corrupted TCP', pkt: b, layers: 'ip:tcp', l4: 'tcp', status: '1' }]),
-      /bad tcp checksum/,
-    );
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  assert.throws(
+    () => judge(LINKTYPE_ETHERNET, [{ name: 'corrupted TCP', pkt: b, layers: 'ip:tcp', l4: 'tcp', status: '1' }]),
+    /bad tcp checksum/,
+  );
 });
 
 test(
