@@ -21,8 +21,50 @@ export const CHECKSUM_FIELDS = [
 ] as const;
 
 /**
- * Decodes `frames` (all of link type `link`) and returns, per frame, each requested field with
- * every occurrence joined by ',' ('' when absent). Asserts tshark ran and decoded every frame.
+ * Decodes a capture file with IP, TCP and UDP checksum validation on: one row per frame, one
+ * string per field, each field's occurrences (outer and inner headers) joined by ','.
+ */
+export function tsharkRows(file: string, fields: readonly string[]): string[][] {
+  const r = spawnSync(
+    'tshark',
+    [
+      '-r',
+      file,
+      '-n',
+      '-o',
+      'ip.check_checksum:TRUE',
+      '-o',
+      'tcp.check_checksum:TRUE',
+      '-o',
+      'udp.check_checksum:TRUE',
+      '-o',
+      'tcp.analyze_sequence_numbers:FALSE', // flows repeat across cases: no retransmission notes
+      '-T',
+      'fields',
+      '-E',
+      'occurrence=a',
+      '-E',
+      'aggregator=,',
+      '-E',
+      'separator=\t',
+      ...fields.flatMap((f) => ['-e', f]),
+    ],
+    { encoding: 'utf8', timeout: 120_000, maxBuffer: 1 << 28 },
+  );
+  assert.equal(r.status, 0, `tshark failed: ${r.stderr}`);
+  if (process.env.WEIR_TSHARK_DUMP) console.log(r.stdout); // to see what tshark made of each frame
+  // Only the last newline goes: a row's leading fields may be empty.
+  return r.stdout === ''
+    ? []
+    : r.stdout
+        .replace(/\n$/, '')
+        .split('\n')
+        .map((l) => l.split('\t'));
+}
+
+/**
+ * Decodes `frames` (all of link type `link`) and returns, per frame, each requested field by
+ * name ('' when absent). Asserts tshark decoded every frame.
  */
 export function tsharkFields(
   link: number,
@@ -33,40 +75,9 @@ export function tsharkFields(
   try {
     const file = dir.file('frames.pcap');
     writeFileSync(file, writePcap(link, frames));
-    const r = spawnSync(
-      'tshark',
-      [
-        '-r',
-        file,
-        '-n',
-        '-o',
-        'ip.check_checksum:TRUE',
-        '-o',
-        'tcp.check_checksum:TRUE',
-        '-o',
-        'udp.check_checksum:TRUE',
-        '-o',
-        'tcp.analyze_sequence_numbers:FALSE', // flows repeat across cases: no retransmission notes
-        '-T',
-        'fields',
-        '-E',
-        'occurrence=a',
-        '-E',
-        'aggregator=,',
-        '-E',
-        'separator=\t',
-        ...fields.flatMap((f) => ['-e', f]),
-      ],
-      { encoding: 'utf8', timeout: 60_000 },
-    );
-    assert.equal(r.status, 0, `tshark failed: ${r.stderr}`);
-    if (process.env.WEIR_TSHARK_DUMP) console.log(r.stdout); // to see what tshark made of each frame
-    const lines = r.stdout.replace(/\n$/, '').split('\n');
-    assert.equal(lines.length, frames.length, 'tshark decoded every frame');
-    return lines.map((line) => {
-      const values = line.split('\t');
-      return Object.fromEntries(fields.map((f, k) => [f, values[k] ?? '']));
-    });
+    const rows = tsharkRows(file, fields);
+    assert.equal(rows.length, frames.length, 'tshark decoded every frame');
+    return rows.map((values) => Object.fromEntries(fields.map((f, k) => [f, values[k] ?? ''])));
   } finally {
     dir.remove();
   }

@@ -10,6 +10,7 @@ import { PACKAGE_ROOT } from '../../src/version.js';
 import type { LabStatus } from '../../netns-lab/lab.js';
 import { BACKEND_WEIGHTS } from '../../netns-lab/topology.js';
 import { inNs } from '../helpers/net.js';
+import { tsharkRows } from '../helpers/tshark.js';
 
 export const LAB = path.join(PACKAGE_ROOT, 'netns-lab', 'lab');
 export const WEIR = path.join(PACKAGE_ROOT, 'dist', 'src', 'cli', 'main.js');
@@ -216,54 +217,25 @@ export class Capture {
    */
   packets(): Pkt[] {
     if (this.cache) return this.cache;
-    const r = spawnSync(
-      'tshark',
-      [
-        '-r',
-        this.file,
-        '-n',
-        '-o',
-        'ip.check_checksum:TRUE',
-        '-o',
-        'tcp.check_checksum:TRUE',
-        '-o',
-        'udp.check_checksum:TRUE',
-        '-T',
-        'fields',
-        '-E',
-        'separator=\t',
-        '-E',
-        'occurrence=a',
-        '-E',
-        'aggregator=,',
-        ...PKT_FIELDS.flatMap((f) => ['-e', f]),
-      ],
-      { encoding: 'utf8', timeout: 120_000, maxBuffer: 1 << 28 },
-    );
-    assert.equal(r.status, 0, `tshark failed: ${r.stderr}`);
-    this.cache = r.stdout
-      .split('\n')
-      .filter((l) => l.length > 0)
-      .map((l) => {
-        const v = l.split('\t');
-        const all = (i: number): string[] => (v[i] ?? '').split(',').filter((x) => x !== '');
-        const first = (i: number): string => all(i)[0] ?? '';
-        return {
-          frame: Number(v[0]),
-          ethSrc: first(1),
-          ethDst: first(20),
-          src: first(2) || first(4),
-          dst: first(3) || first(5),
-          sport: Number(first(6) || first(8) || 0),
-          dport: Number(first(7) || first(9) || 0),
-          rst: first(10) === '1' || first(10) === 'True',
-          icmpType: first(11) === '' ? -1 : Number(first(11)),
-          icmp6Type: first(12) === '' ? -1 : Number(first(12)),
-          badChecksum: [13, 14, 15].some((i) => all(i).includes('0')),
-          protocols: first(16),
-          segment: first(17) === '' ? '' : `${first(17)}/${first(18)}/${first(19)}`,
-        };
-      });
+    this.cache = tsharkRows(this.file, PKT_FIELDS).map((v) => {
+      const all = (i: number): string[] => (v[i] ?? '').split(',').filter((x) => x !== '');
+      const first = (i: number): string => all(i)[0] ?? '';
+      return {
+        frame: Number(v[0]),
+        ethSrc: first(1),
+        ethDst: first(20),
+        src: first(2) || first(4),
+        dst: first(3) || first(5),
+        sport: Number(first(6) || first(8) || 0),
+        dport: Number(first(7) || first(9) || 0),
+        rst: first(10) === '1' || first(10) === 'True',
+        icmpType: first(11) === '' ? -1 : Number(first(11)),
+        icmp6Type: first(12) === '' ? -1 : Number(first(12)),
+        badChecksum: [13, 14, 15].some((i) => all(i).includes('0')),
+        protocols: first(16),
+        segment: first(17) === '' ? '' : `${first(17)}/${first(18)}/${first(19)}`,
+      };
+    });
     return this.cache;
   }
 

@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { addNs, delNs, inNs, labSkipReason, sh } from '../helpers/net.js';
+import { tsharkRows } from '../helpers/tshark.js';
 import { startCapture } from './io-net.js';
 import { buildPacket, encapGre, GRE_ROUTING, GreTunnel, parseIp } from '../../src/packet/index.js';
 import { PacketBatch, RawIpSender, withNetns } from '../../src/io/index.js';
@@ -282,7 +283,7 @@ describe('weir decap', { skip }, () => {
   test('tshark finds no bad IP, TCP or UDP checksum in the GRE the backend received or the replies it sent', async () => {
     await capIn!.done;
     await capOut!.done;
-    const gre = tshark(path.join(dir, 'in.pcap'), [
+    const gre = tsharkRows(path.join(dir, 'in.pcap'), [
       'ip.version',
       'ipv6.nxt',
       'gre.proto',
@@ -290,7 +291,7 @@ describe('weir decap', { skip }, () => {
       'tcp.checksum.status',
       'udp.checksum.status',
     ]);
-    const replies = tshark(path.join(dir, 'out.pcap'), [
+    const replies = tsharkRows(path.join(dir, 'out.pcap'), [
       'ip.src',
       'ipv6.src',
       'ip.checksum.status',
@@ -320,35 +321,6 @@ describe('weir decap', { skip }, () => {
     assert.deepEqual([...sources].sort(), VIPS.map((v) => v.vip).sort(), 'replies come from the VIPs');
   });
 });
-
-/** Fields of every packet of a pcap, with IP/TCP/UDP checksum validation on. */
-function tshark(file: string, fields: string[]): string[][] {
-  const r = spawnSync(
-    'tshark',
-    [
-      '-r',
-      file,
-      '-o',
-      'ip.check_checksum:TRUE',
-      '-o',
-      'tcp.check_checksum:TRUE',
-      '-o',
-      'udp.check_checksum:TRUE',
-      '-T',
-      'fields',
-      '-E',
-      'separator=|',
-      ...fields.flatMap((f) => ['-e', f]),
-    ],
-    { encoding: 'utf8' },
-  );
-  if (r.status !== 0) throw new Error(`tshark failed: ${r.stderr}`);
-  return r.stdout
-    .trim()
-    .split('\n')
-    .filter((l) => l.length > 0)
-    .map((l) => l.split('|'));
-}
 
 function buildLinks(): void {
   for (const l of LINKS) {

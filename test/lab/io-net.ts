@@ -1,6 +1,6 @@
 // Helpers for the io lab tests: a two-namespace veth topology, a bounded UDP sender run in a
 // namespace, and tiny packet builders (RFC 791 IPv4, RFC 768 UDP, RFC 792 ICMP, RFC 2784 GRE).
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { addNs, addVethPair, delNs, inNs } from '../helpers/net.js';
 
 /** Names of a test file's own pair (tag keeps files apart when they run concurrently). */
@@ -151,33 +151,6 @@ export async function startCapture(
     child.on('exit', () => reject(new Error(`tcpdump exited before listening: ${err}`)));
   });
   return { done };
-}
-
-/** Decodes a pcap with tshark (IPv4 and UDP checksums verified) into rows of the given fields. */
-export function tsharkFields(file: string, fields: string[]): string[][] {
-  const r = spawnSync(
-    'tshark',
-    [
-      '-r',
-      file,
-      '-o',
-      'ip.check_checksum:TRUE',
-      '-o',
-      'udp.check_checksum:TRUE',
-      '-T',
-      'fields',
-      '-E',
-      'separator=|',
-      ...fields.flatMap((f) => ['-e', f]),
-    ],
-    { encoding: 'utf8' },
-  );
-  if (r.status !== 0) throw new Error(`tshark failed: ${r.stderr}`);
-  return r.stdout
-    .trim()
-    .split('\n')
-    .filter((l) => l.length > 0)
-    .map((l) => l.split('|'));
 }
 
 function ip6(a: string): number[] {

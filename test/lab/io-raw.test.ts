@@ -6,6 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { inNs, labSkipReason } from '../helpers/net.js';
+import { tsharkRows } from '../helpers/tshark.js';
 import {
   ADDR_A,
   ADDR_B,
@@ -16,7 +17,6 @@ import {
   ipv6Packet,
   removePair,
   startCapture,
-  tsharkFields,
   udp4,
   udp6,
 } from './io-net.js';
@@ -63,7 +63,7 @@ describe('raw IP sender', { skip }, () => {
     } finally {
       raw.close();
     }
-    const rows = tsharkFields(file, [
+    const rows = tsharkRows(file, [
       'ip.src',
       'ip.dst',
       'gre.proto',
@@ -115,7 +115,7 @@ describe('raw IP sender', { skip }, () => {
     } finally {
       raw.close();
     }
-    const rows = tsharkFields(file, [
+    const rows = tsharkRows(file, [
       'ipv6.src',
       'ipv6.dst',
       'gre.proto',
