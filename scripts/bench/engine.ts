@@ -8,7 +8,7 @@ import { buildMaglev } from '../../src/lb/maglev.js';
 import { hashSeed } from '../../src/lb/flow-hash.js';
 import { VipTable, type VipSpec } from '../../src/lb/vip-table.js';
 import { SnatAllocator } from '../../src/lb/snat.js';
-import { Engine, EngineOutput, VERDICT_PASS, VERDICT_DROP } from '../../src/lb/engine.js';
+import { Engine, EngineOutput, VERDICT_PASS, VERDICT_DROP, VERDICT_TX_IP } from '../../src/lb/engine.js';
 import { PacketBatch } from '../../src/io/batch.js';
 import { BatchRunner } from '../../src/dataplane/batch-runner.js';
 import { TRAFFIC_WORDS } from '../../src/dataplane/traffic.js';
@@ -180,6 +180,130 @@ export function run(): void {
       payload: 20,
     });
 
+  // A whole nat TCP connection through a fresh table: SYN, SYN-ACK, ACK, FIN (client), FIN
+  // (backend), ACK, i.e. conntrack insert + SNAT port + Maglev, the reply lookup and the state
+  // changes of teardown. Replies are the rewritten SYN with addresses and ports swapped (the
+  // engine checks no L4 checksum, and a swap leaves the IPv4 header checksum as it was).
+  // Reported per flow, with the six template copies subtracted.
+  const lifecycle = (name: string, v6: boolean): void => {
+    const tpl = frames(NEW_FLOWS, tcp(v6 ? 'fd00::10' : '198.18.0.10', v6, 0x02));
+    const l3 = HEAD + 14;
+    const flagsAt = l3 + (v6 ? 40 : 20) + 13;
+    const aLen = v6 ? 16 : 4,
+      sAt = l3 + (v6 ? 8 : 12),
+      dAt = sAt + aLen,
+      pAt = l3 + (v6 ? 40 : 20);
+    const reply = new Uint8Array(SLOT);
+    const fromClient = (i: number, flags: number, engine: Engine, out: EngineOutput): number => {
+      work.set(tpl.buf.subarray(i * SLOT, i * SLOT + SLOT));
+      work[flagsAt] = flags;
+      return engine.process(work, HEAD, tpl.len, 0, 1000, out, HEAD) === VERDICT_TX_IP ? 1 : 0;
+    };
+    const fromBackend = (flags: number, engine: Engine, out: EngineOutput): number => {
+      work.set(reply);
+      work[flagsAt] = flags;
+      return engine.process(work, HEAD, tpl.len, 0, 1000, out, HEAD) === VERDICT_TX_IP ? 1 : 0;
+    };
+    let best = Infinity;
+    for (let r = 0; r < 3; r++) {
+      const { engine, out } = setup(1 << 18);
+      let sent = 0;
+      best = Math.min(
+        best,
+        measure(NEW_FLOWS, 1, () => {
+          for (let i = 0; i < NEW_FLOWS; i++) {
+            sent += fromClient(i, 0x02, engine, out); // SYN
+            // The backend's answer: the rewritten SYN (SNAT → backend) turned around.
+            reply.set(work);
+            for (let k = 0; k < aLen; k++) {
+              reply[sAt + k] = work[dAt + k];
+              reply[dAt + k] = work[sAt + k];
+            }
+            for (let k = 0; k < 2; k++) {
+              reply[pAt + k] = work[pAt + 2 + k];
+              reply[pAt + 2 + k] = work[pAt + k];
+            }
+            sent += fromBackend(0x12, engine, out); // SYN-ACK
+            sent += fromClient(i, 0x10, engine, out); // ACK
+            sent += fromClient(i, 0x11, engine, out); // FIN
+            sent += fromBackend(0x11, engine, out); // FIN
+            sent += fromClient(i, 0x10, engine, out); // ACK
+          }
+          return sent;
+        }),
+      );
+      const st = engine.stats();
+      if (sent !== 6 * NEW_FLOWS || st.newFlows !== NEW_FLOWS)
+        throw new Error(`${name}: ${sent} of ${6 * NEW_FLOWS} forwarded, ${JSON.stringify(st)}`);
+    }
+    const flow = best - 6 * copyNs; // six template copies per flow
+    rows.push({
+      case: name,
+      'ns/packet': (best / 6).toFixed(0),
+      'engine ns': (flow / 6).toFixed(0),
+      'Mpps (1 core)': (6000 / flow).toFixed(2),
+      'engine ns/flow': flow.toFixed(0),
+    });
+  };
+
+  // The same connection at light load, where every batch holds one packet: through
+  // BatchRunner (and its conntrack sweep after each batch) instead of the bare engine.
+  const lifecycleBatched = (name: string): void => {
+    const tpl = frames(NEW_FLOWS, tcp('198.18.0.10', false, 0x02));
+    const flagsAt = HEAD + 14 + 20 + 13;
+    const sAt = HEAD + 14 + 12,
+      dAt = sAt + 4,
+      pAt = HEAD + 14 + 20;
+    const batch = new PacketBatch({ slots: 64, slotSize: 2048, headroom: HEAD });
+    const D = batch.data;
+    const reply = new Uint8Array(SLOT);
+    let best = Infinity;
+    for (let r = 0; r < 3; r++) {
+      const { engine } = setup(1 << 18);
+      const runner = new BatchRunner(engine, new Float64Array(TRAFFIC_WORDS));
+      let sent = 0;
+      const one = (src: Uint8Array, at: number, flags: number): void => {
+        D.set(src.subarray(at, at + SLOT));
+        D[flagsAt] = flags;
+        batch.setPacket(0, HEAD, tpl.len);
+        sent += runner.run(batch, 1, 1000)[0] === VERDICT_TX_IP ? 1 : 0;
+      };
+      best = Math.min(
+        best,
+        measure(NEW_FLOWS, 1, () => {
+          for (let i = 0; i < NEW_FLOWS; i++) {
+            const at = i * SLOT;
+            one(tpl.buf, at, 0x02); // SYN
+            reply.set(D.subarray(0, SLOT));
+            for (let k = 0; k < 4; k++) {
+              reply[sAt + k] = D[dAt + k];
+              reply[dAt + k] = D[sAt + k];
+            }
+            for (let k = 0; k < 2; k++) {
+              reply[pAt + k] = D[pAt + 2 + k];
+              reply[pAt + 2 + k] = D[pAt + k];
+            }
+            one(reply, 0, 0x12); // SYN-ACK
+            one(tpl.buf, at, 0x10); // ACK
+            one(tpl.buf, at, 0x11); // FIN
+            one(reply, 0, 0x11); // FIN
+            one(tpl.buf, at, 0x10); // ACK
+          }
+          return sent;
+        }),
+      );
+      if (sent !== 6 * NEW_FLOWS) throw new Error(`${name}: ${sent} of ${6 * NEW_FLOWS} forwarded`);
+    }
+    const flow = best - 6 * copyNs;
+    rows.push({
+      case: name,
+      'ns/packet': (best / 6).toFixed(0),
+      'engine ns': (flow / 6).toFixed(0),
+      'Mpps (1 core)': (6000 / flow).toFixed(2),
+      'engine ns/flow': flow.toFixed(0),
+    });
+  };
+
   firstPacket('nat IPv4, first packet (SYN)', tcp('198.18.0.10', false, 0x02));
   established('nat IPv4, established', tcp('198.18.0.10', false));
   firstPacket('nat IPv6, first packet (SYN)', tcp('fd00::10', true, 0x02));
@@ -188,6 +312,9 @@ export function run(): void {
   established('dsr-gre IPv4, established', tcp('198.18.0.20', false));
   established('dsr-gre IPv6, established', tcp('fd00::20', true));
   established('dsr-l2 IPv4, established', tcp('198.18.0.30', false));
+  lifecycle('nat IPv4, new TCP flow: SYN, SYN-ACK, ACK, FIN×2, ACK', false);
+  lifecycle('nat IPv6, new TCP flow: SYN, SYN-ACK, ACK, FIN×2, ACK', true);
+  lifecycleBatched('BatchRunner 1-packet batches × nat IPv4, new TCP flow (light load)');
   {
     // Not a VIP: the cost of passing the host's own traffic.
     const { engine, out } = setup(1024);

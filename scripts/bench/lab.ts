@@ -33,6 +33,7 @@ import {
   type WeirContext,
   type Workers,
   type Sched,
+  type SynProxy,
 } from './lab/variants.js';
 
 const self = fileURLToPath(import.meta.url);
@@ -47,6 +48,10 @@ export interface Settings {
   modes: Mode[];
   workers: Workers[];
   sched: Sched[];
+  /** instance.busy_poll_us values to run each weir variant with (empty: weir's default only). */
+  spin: number[];
+  /** syn_proxy values for the weir variants' TCP VIPs (empty: weir's default only). */
+  synProxy: SynProxy[];
   peers: Kind[];
   phases: string[];
   clientCpus: string | undefined;
@@ -73,6 +78,8 @@ export function settings(env: NodeJS.ProcessEnv = process.env): Settings {
     modes: list(env.WEIR_BENCH_MODES, smoke ? 'nat' : 'nat,dsr-gre,dsr-l2') as Mode[],
     workers: list(env.WEIR_BENCH_WORKERS, smoke ? '1' : '1,auto') as Workers[],
     sched: list(env.WEIR_BENCH_SCHED, 'other') as Sched[],
+    spin: list(env.WEIR_BENCH_SPIN, '').map(Number),
+    synProxy: list(env.WEIR_BENCH_SYN_PROXY, '') as SynProxy[],
     peers: list(env.WEIR_BENCH_PEERS, PEERS.join(',')) as Kind[],
     phases: list(env.WEIR_BENCH_PHASES, 'main,mtu9000,offloads'),
     clientCpus: cpus === 'none' || cpus === '' ? undefined : cpus,
@@ -89,6 +96,11 @@ export function settings(env: NodeJS.ProcessEnv = process.env): Settings {
   for (const w of s.workers) if (!['1', 'auto'].includes(w)) throw new Error(`WEIR_BENCH_WORKERS: 1 or auto, got ${w}`);
   for (const p of s.sched)
     if (!['other', 'fifo'].includes(p)) throw new Error(`WEIR_BENCH_SCHED: other or fifo, got ${p}`);
+  for (const u of s.spin)
+    if (!(Number.isInteger(u) && u >= 0 && u <= 1000))
+      throw new Error(`WEIR_BENCH_SPIN: busy_poll_us values 0..1000, got ${env.WEIR_BENCH_SPIN}`);
+  for (const p of s.synProxy)
+    if (!['auto', 'on', 'off'].includes(p)) throw new Error(`WEIR_BENCH_SYN_PROXY: auto, on or off, got ${p}`);
   for (const p of s.peers)
     if (!PEERS.includes(p)) throw new Error(`WEIR_BENCH_PEERS: one of ${PEERS.join(', ')}, got ${p}`);
   for (const p of s.phases)
@@ -103,7 +115,11 @@ export function variantsOf(s: Settings): Variant[] {
   const out = s.peers.map(peerVariant);
   for (const io of s.io)
     for (const mode of s.modes)
-      for (const w of s.workers) for (const p of s.sched) out.push(weirVariant(mode, io, w, p));
+      for (const w of s.workers)
+        for (const p of s.sched)
+          for (const u of s.spin.length === 0 ? [undefined] : s.spin)
+            for (const x of s.synProxy.length === 0 ? [undefined] : s.synProxy)
+              out.push(weirVariant(mode, io, w, p, u, x));
   return out;
 }
 

@@ -35,6 +35,7 @@ import {
 import { CT_ERR_FULL, CT_ERR_REPLY_IN_USE } from '../../src/lb/conntrack.js';
 import { MODE_DSR_GRE, MODE_NAT, type VipTable } from '../../src/lb/vip-table.js';
 import { META_FLAGS, META_IFINDEX, META_LEN, META_OFF, META_WORDS, WEIR_F_TRUNCATED } from '../../src/io/batch.js';
+import { sweepAfter } from '../../src/dataplane/batch-runner.js';
 import {
   ETH_P_IP,
   ETH_P_IPV6,
@@ -557,7 +558,7 @@ function backendAt(t: VipTable, base: number, count: number, buf: Uint8Array, of
 export function drainCheck(w: World, now: number): string | null {
   const ct = w.ct;
   const later = (now + 3_600_000) >>> 0; // past every timeout (the longest default is 900 s)
-  const rounds = Math.ceil(ct.capacity / 64) + 2;
+  const rounds = Math.ceil(ct.capacity / sweepAfter(0)) + 2;
   for (let k = 0; k < rounds; k++) w.runner.run(w.batch, 0, later); // an empty batch: the reclaim step alone
   if (ct.size() !== 0) return `stuck: ${ct.size()} connection entries left after every timeout`;
   if (ct.list({}, 1, later).length !== 0) return 'stuck: a live entry left that size() does not count';

@@ -475,7 +475,7 @@ export const instanceSchema = map({
     }),
   busy_poll_us: int(0, 1000).default(DEFAULTS.busyPollUs).meta({
     description:
-      'Microseconds an idle worker keeps watching its rings before it sleeps in poll(): saves a wakeup per packet at moderate load, costs CPU while idle. 0 = sleep at once.',
+      'Microseconds a worker keeps watching its rings after it forwarded a batch, before it sleeps in poll() (never after an idle poll() timed out): saves a wakeup per packet at moderate load on hosts with a spare core per worker, costs CPU while traffic flows. 0 = sleep at once.',
   }),
   unknown_traffic: oneOf(['pass', 'drop'] as const)
     .default('pass')

@@ -63,18 +63,28 @@ import {
 // frames (a bridge flooding another weir's dsr-l2 output) must not be forwarded a second time.
 const PACKET_HOST = 0;
 
+/** Idle workers read their ring statistics at most this often (ms). */
+const STATS_IDLE_MS = 100;
+
 // Where a slot goes: SINK_IP4 / SINK_IP6 (raw sockets), or k >= 0: out of interface k (TX_L2).
 const SINK_NONE = -3,
   SINK_IP4 = -2,
   SINK_IP6 = -1;
 
-/** A batch-shaped view of slots [first, first+count) for a send (sends take data + meta only). */
-function view(b: PacketBatch, first: number, count: number): PacketBatch {
-  if (first === 0 && count === b.slots) return b;
-  return {
-    data: b.data.subarray(first * b.slotSize, (first + count) * b.slotSize),
-    meta: b.meta.subarray(first * META_WORDS, (first + count) * META_WORDS),
-  } as unknown as PacketBatch; // AfPacketPort/RawIpSender.send read only data and meta
+/**
+ * Batch-shaped views of b from each slot to its end, made once: a send of slots
+ * [first, first+count) is send(views[first], count), with no allocation per packet.
+ * AfPacketPort/RawIpSender.send read only data and meta (the slot size is bytes ÷ slots).
+ */
+function tailViews(b: PacketBatch): PacketBatch[] {
+  return Array.from({ length: b.slots }, (_, first) =>
+    first === 0
+      ? b
+      : ({
+          data: b.data.subarray(first * b.slotSize),
+          meta: b.meta.subarray(first * META_WORDS),
+        } as unknown as PacketBatch),
+  );
 }
 
 function main(init: WorkerInit): void {
@@ -238,6 +248,7 @@ function main(init: WorkerInit): void {
   };
   /** Each slot's sink for the batch being sent (computed once per slot). */
   const sinks = new Int32Array(batch.slots);
+  const views = tailViews(batch);
 
   const sendRun = (sink: number, first: number, count: number): void => {
     const out = sink >= 0 ? l2Out[sink] : sink === SINK_IP4 ? raw4 : raw6;
@@ -246,12 +257,10 @@ function main(init: WorkerInit): void {
       counters[W_TX_UNSENT] += count;
       return;
     }
-    const v = view(batch, first, count);
-    let done = out.send(v, count);
+    let done = out.send(views[first], count);
     if (done < count) {
       // The kernel queue was full: one retry of the rest, then count what is left.
-      const rest = view(batch, first + done, count - done);
-      done += out.send(rest, count - done);
+      done += out.send(views[first + done], count - done);
     }
     counters[W_TX_UNSENT] += count - done;
     for (let i = first; i < first + done; i++)
@@ -314,6 +323,9 @@ function main(init: WorkerInit): void {
     }
     counters[W_RING_DROPS] = d;
   };
+  let statsAt = -Infinity;
+  /** A batch was forwarded since the worker last slept. */
+  let busy = false;
   try {
     while (Atomics.load(ctl, CTL_STOP) === 0) {
       checkTables();
@@ -327,12 +339,25 @@ function main(init: WorkerInit): void {
         got += n;
         forward(portIface[k], n);
       }
-      if (got === 0) {
-        ringStats();
-        ct.reclaim(ctNow(), 64);
-        poller.wait(init.recvTimeoutMs, init.spinUs);
+      if (got > 0) {
+        busy = true;
+        continue;
       }
+      // At light load the worker comes here after every packet, so this path stays short: the
+      // ring statistics (a getsockopt per socket) are read at most every STATS_IDLE_MS, and the
+      // idle sweep of the connection table runs only when no batch swept it (BatchRunner does).
+      const t = performance.now();
+      if (t - statsAt >= STATS_IDLE_MS) {
+        statsAt = t;
+        ringStats();
+      }
+      if (!busy) ct.reclaim(ctNow(), 64);
+      // Spin only right after traffic (the answer to what was just sent may be microseconds
+      // away), never after a poll() that timed out on an idle host.
+      poller.wait(init.recvTimeoutMs, busy ? init.spinUs : 0);
+      busy = false;
     }
+    ringStats(); // the last drops, for a stopped instance's final counters
   } catch (e) {
     parentPort!.postMessage({ type: 'error', index: init.index, message: (e as Error).message });
   } finally {

@@ -2,7 +2,9 @@
 // to each peer, the markdown tables and the ratio chart.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { configProblems, peerVariant, weirVariant, weirWords } from '../../scripts/bench/lab/variants.js';
+import { configProblems, peerVariant, weirConfig, weirVariant, weirWords } from '../../scripts/bench/lab/variants.js';
+import { settings, variantsOf } from '../../scripts/bench/lab.js';
+import { parseConfigText } from '../../src/config/load.js';
 import { COLUMNS, METRICS, Recorder, median, ratios } from '../../scripts/bench/lab/results.js';
 import { figuresTable, ratiosTable } from '../../scripts/bench/lab/report.js';
 import { ratioChart } from '../../scripts/bench/lab/svg.js';
@@ -94,4 +96,41 @@ test('rows carry every column, medians with spread, refusals with their reason, 
     'a bar per ratio that exists (udp ÷ kernel, conn/s ÷ both, p50 ÷ kernel)',
   );
   assert.ok(svg.trimEnd().endsWith('</svg>'));
+});
+
+test('WEIR_BENCH_SPIN and WEIR_BENCH_SYN_PROXY multiply the weir variants, and each config is valid for weir', () => {
+  const s = settings({
+    WEIR_BENCH_IO: 'afpacket',
+    WEIR_BENCH_MODES: 'nat',
+    WEIR_BENCH_WORKERS: '1',
+    WEIR_BENCH_PEERS: 'nftables',
+    WEIR_BENCH_SPIN: '0,50',
+    WEIR_BENCH_SYN_PROXY: 'auto,off',
+  });
+  const vs = variantsOf(s).filter((v) => v.kind === 'weir');
+  assert.deepEqual(
+    vs.map((v) => v.id),
+    [
+      'weir-nat-afpacket-w1-spin0-synproxy-auto',
+      'weir-nat-afpacket-w1-spin0-synproxy-off',
+      'weir-nat-afpacket-w1-spin50-synproxy-auto',
+      'weir-nat-afpacket-w1-spin50-synproxy-off',
+    ],
+  );
+  const ctx = { dir: '/tmp/weir-bn-unit', srvMac: '02:00:00:00:00:01' };
+  for (const v of vs) {
+    const text = weirConfig(v, ctx, '/tmp/weir-bn-unit/ctl.sock', '198.18.20.9');
+    const r = parseConfigText(text);
+    assert.ok(r.ok, `${v.id}: ${JSON.stringify(r.ok ? null : r.issues)}`);
+    assert.equal(r.config.instance.busy_poll_us, v.spinUs);
+    for (const vip of r.config.vips.filter((x) => x.protocol === 'tcp')) assert.equal(vip.syn_proxy, v.synProxy);
+  }
+  // Without the knobs: one variant per mode/io/workers, on weir's defaults.
+  const plain = variantsOf(settings({ WEIR_BENCH_IO: 'afpacket', WEIR_BENCH_MODES: 'nat', WEIR_BENCH_WORKERS: '1' }));
+  assert.deepEqual(
+    plain.filter((v) => v.kind === 'weir').map((v) => v.id),
+    ['weir-nat-afpacket-w1'],
+  );
+  assert.throws(() => settings({ WEIR_BENCH_SPIN: '5000' }), /WEIR_BENCH_SPIN/);
+  assert.throws(() => settings({ WEIR_BENCH_SYN_PROXY: 'maybe' }), /WEIR_BENCH_SYN_PROXY/);
 });

@@ -203,7 +203,7 @@ sudo WEIR_BENCH_SMOKE=1 npm run bench:lab               # a one-round smoke run 
 \`\`\`
 
 Knobs: \`WEIR_BENCH_SECONDS\` (per measurement), \`WEIR_BENCH_ROUNDS\`, \`WEIR_BENCH_IO\`,
-\`WEIR_BENCH_MODES\`, \`WEIR_BENCH_WORKERS\`, \`WEIR_BENCH_SCHED\` (other,fifo: weir's worker_scheduling policy), \`WEIR_BENCH_PEERS\`, \`WEIR_BENCH_PHASES\`
+\`WEIR_BENCH_MODES\`, \`WEIR_BENCH_WORKERS\`, \`WEIR_BENCH_SCHED\` (other,fifo: weir's worker_scheduling policy), \`WEIR_BENCH_SPIN\` (e.g. 0,50,200: weir's busy_poll_us per variant), \`WEIR_BENCH_SYN_PROXY\` (auto,off: the TCP VIPs' syn_proxy), \`WEIR_BENCH_PEERS\`, \`WEIR_BENCH_PHASES\`
 (main,mtu9000,offloads), \`WEIR_BENCH_CLIENT_CPUS\` (taskset list for the client tools, \`none\`
 to not pin), \`WEIR_BENCH_LOW_RATE\`, \`WEIR_BENCH_OUT\` (JSON directory), \`WEIR_BENCH_DOCS=0\`
 (leave this page alone).

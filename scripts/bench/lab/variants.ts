@@ -19,6 +19,7 @@ export type Mode = 'nat' | 'dsr-gre' | 'dsr-l2';
 export type Workers = '1' | 'auto';
 /** instance.worker_scheduling.policy of a weir variant (fifo at priority 10). */
 export type Sched = 'other' | 'fifo';
+export type SynProxy = 'auto' | 'on' | 'off';
 
 export interface Variant {
   id: string;
@@ -28,6 +29,10 @@ export interface Variant {
   io?: string;
   workers?: Workers;
   sched?: Sched;
+  /** instance.busy_poll_us of a weir variant (undefined: weir's default). */
+  spinUs?: number;
+  /** syn_proxy of the weir variant's TCP VIPs (undefined: weir's default, auto). */
+  synProxy?: SynProxy;
   /** Where the client sends: the VIP, or a backend address for kernel forwarding. */
   target: string;
   /** HAProxy has no UDP. */
@@ -49,16 +54,27 @@ export function peerVariant(kind: Kind): Variant {
   }
 }
 
-export function weirVariant(mode: Mode, io: string, workers: Workers, sched: Sched = 'other'): Variant {
+export function weirVariant(
+  mode: Mode,
+  io: string,
+  workers: Workers,
+  sched: Sched = 'other',
+  spinUs?: number,
+  synProxy?: SynProxy,
+): Variant {
   const fifo = sched === 'fifo';
+  const spin = spinUs === undefined ? '' : `-spin${spinUs}`;
+  const px = synProxy === undefined ? '' : `-synproxy-${synProxy}`;
   return {
-    id: `weir-${mode}-${io}-w${workers}${fifo ? '-fifo' : ''}`,
-    label: `weir ${mode} ${io} ${workers === 'auto' ? `auto (${cpus().length})` : '1 worker'}${fifo ? ' fifo' : ''}`,
+    id: `weir-${mode}-${io}-w${workers}${fifo ? '-fifo' : ''}${spin}${px}`,
+    label: `weir ${mode} ${io} ${workers === 'auto' ? `auto (${cpus().length})` : '1 worker'}${fifo ? ' fifo' : ''}${spinUs === undefined ? '' : ` spin ${spinUs} µs`}${synProxy === undefined ? '' : ` syn_proxy ${synProxy}`}`,
     kind: 'weir',
     mode,
     io,
     workers,
     sched,
+    spinUs,
+    synProxy,
     target: ADDR.vip,
     udp: true,
   };
@@ -215,6 +231,8 @@ export function weirConfig(v: Variant, ctx: WeirContext, socket: string, snat: s
       ...(v.mode === 'dsr-l2' ? { mac: ctx.srvMac } : {}),
     })),
   });
+  // syn_proxy applies to nat TCP VIPs only (weir ignores it elsewhere).
+  const px = v.synProxy === undefined ? {} : { syn_proxy: v.synProxy };
   const cfg = {
     instance: {
       name: 'bn-lb', // nftables table weir_bn_lb
@@ -225,6 +243,7 @@ export function weirConfig(v: Variant, ctx: WeirContext, socket: string, snat: s
       ...(tun ? { tun_name: 'weir-bn-tun0' } : {}),
       workers: v.workers === 'auto' ? 'auto' : Number(v.workers),
       ...(v.sched === 'fifo' ? { worker_scheduling: { policy: 'fifo', priority: 10 } } : {}),
+      ...(v.spinUs === undefined ? {} : { busy_poll_us: v.spinUs }),
     },
     control: { socket },
     metrics: { listen: false },
@@ -233,8 +252,8 @@ export function weirConfig(v: Variant, ctx: WeirContext, socket: string, snat: s
     // for time_wait (120 s), longer than the backend's 60 s TIME_WAIT.
     conntrack: { capacity: 262144 },
     vips: [
-      vip('http', PORT.http, 'tcp'),
-      vip('iperf', PORT.iperf, 'tcp', { hash_fields: 'source-ip' }),
+      vip('http', PORT.http, 'tcp', px),
+      vip('iperf', PORT.iperf, 'tcp', { hash_fields: 'source-ip', ...px }),
       vip('flood', PORT.flood, 'udp'),
     ],
   };
