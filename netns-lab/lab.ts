@@ -336,6 +336,20 @@ function dsrVipAddresses(): string[] {
   return [...new Set(VIPS.filter((v) => v.mode !== 'nat').map((v) => v.address))];
 }
 
+/**
+ * Arguments of node for a backend's lab server (HTTP and UDP echo, a UDP socket per DSR VIP), run
+ * in its namespace: by lab up, and by tests and the soak that restart a stopped one.
+ */
+export function backendServerArgs(backend: string): string[] {
+  return [
+    path.join(here, 'backend-server.js'),
+    backend,
+    String(SERVICE_PORTS.http),
+    String(SERVICE_PORTS.udpEcho),
+    ...dsrVipAddresses(),
+  ];
+}
+
 /** DSR VIP addresses on a backend's lo, answered only from lo's own ARP (RFC 826 stays quiet on fab0). */
 function dsrVipsOnBackend(ns: string): void {
   for (const [k, v] of [
@@ -683,21 +697,8 @@ export function up(opts: UpOptions = {}): LabState {
   for (const b of hostsByRole('backend', shape)) dsrVipsOnBackend(b.ns);
 
   const procs: LabProcess[] = [];
-  const server = path.join(here, 'backend-server.js');
   for (const b of hostsByRole('backend', shape)) {
-    startProcess(
-      b.ns,
-      'http+udp-echo',
-      process.execPath,
-      [
-        server,
-        b.ns.replace(/^weir-/, ''),
-        String(SERVICE_PORTS.http),
-        String(SERVICE_PORTS.udpEcho),
-        ...dsrVipAddresses(),
-      ],
-      procs,
-    );
+    startProcess(b.ns, 'http+udp-echo', process.execPath, backendServerArgs(b.ns.replace(/^weir-/, '')), procs);
     startProcess(b.ns, 'iperf3', 'iperf3', ['-s', '-p', String(SERVICE_PORTS.iperf3)], procs);
     // dsr-gre: this kernel has no GRE, so `weir decap` strips it in userspace into a TUN.
     const gre = [...new Set(VIPS.filter((v) => v.mode === 'dsr-gre').map((v) => v.address))];

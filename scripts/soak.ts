@@ -16,11 +16,10 @@ import path from 'node:path';
 import YAML from 'yaml';
 import { PACKAGE_ROOT } from '../src/version.js';
 import { ControlClient } from '../src/control/client.js';
-import type { LabStatus } from '../netns-lab/lab.js';
+import { backendServerArgs, type LabStatus } from '../netns-lab/lab.js';
 import { SERVICE_PORTS } from '../netns-lab/topology.js';
 
 const LAB = path.join(PACKAGE_ROOT, 'netns-lab', 'lab');
-const SERVER = path.join(PACKAGE_ROOT, 'dist', 'netns-lab', 'backend-server.js');
 const CLIENT = 'weir-client';
 
 export interface SoakOptions {
@@ -218,7 +217,6 @@ async function soak(opts: SoakOptions, log: (l: string) => void, started: ChildP
     labStatus()
       .backends.find((b) => b.name === backend)
       ?.servers.find((s) => s.what === 'http+udp-echo' && s.alive)?.pid;
-  const dsrAddresses = [...new Set(lab.vips.filter((v) => v.mode !== 'nat').map((v) => v.address))];
   let stopped: { backend: string; child?: ChildProcess } | null = null;
   const ownPids = new Map<string, number>();
   const stopOne = async (): Promise<void> => {
@@ -232,21 +230,9 @@ async function soak(opts: SoakOptions, log: (l: string) => void, started: ChildP
     changed(`${backend} drained and stopped`);
   };
   const startAgain = async (backend: string): Promise<void> => {
-    const child = spawn(
-      'ip',
-      [
-        'netns',
-        'exec',
-        `weir-${backend}`,
-        process.execPath,
-        SERVER,
-        backend,
-        String(SERVICE_PORTS.http),
-        String(SERVICE_PORTS.udpEcho),
-        ...dsrAddresses,
-      ],
-      { stdio: ['ignore', 'pipe', 'ignore'] },
-    );
+    const child = spawn('ip', ['netns', 'exec', `weir-${backend}`, process.execPath, ...backendServerArgs(backend)], {
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
     started.push(child);
     if (child.pid !== undefined) ownPids.set(backend, child.pid);
     changed(`${backend} server started (drained)`);

@@ -6,7 +6,7 @@
 //
 //   npx tsc -p . && flock /tmp/weir-lab.lock node dist/scripts/bench/syn-flood.js [FLOOD_S] [case...]
 //   (cases: nat-off nat-auto nat-on dsr-gre dsr-l2; default all, 20 s)
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -125,27 +125,7 @@ async function measure(c: Case, floodS: number): Promise<Record<string, string |
   const c0 = counters();
   const tx0 = txPackets(CLIENT, 'front0');
   const t0 = Date.now();
-  const flood = spawn(
-    'ip',
-    [
-      'netns',
-      'exec',
-      CLIENT,
-      'timeout',
-      String(floodS),
-      'hping3',
-      '-q',
-      '-S',
-      '--flood',
-      '--rand-source',
-      '-p',
-      '80',
-      '-c',
-      String(floodS * 500_000),
-      c.address,
-    ],
-    { stdio: 'ignore' },
-  );
+  const flood = synFlood(c.address, floodS, floodS * 500_000);
   const ended = new Promise<void>((r) => flood.once('close', () => r()));
   await sleep(1000);
   // 10 requests a second while the flood lasts (leaving its last second out).
@@ -179,6 +159,15 @@ async function measure(c: Case, floodS: number): Promise<Record<string, string |
     dropSnatExhausted: d('dropSnatExhausted'),
     dropConntrackFull: d('dropConntrackFull'),
   };
+}
+
+/**
+ * A random-source SYN flood from the lab client to `address`:80 with hping3, bounded by `seconds`
+ * and `packets`; only lab addresses (the caller's VIP).
+ */
+export function synFlood(address: string, seconds: number, packets: number): ChildProcess {
+  const args = ['-q', '-S', '--flood', '--rand-source', '-p', '80', '-c', String(packets), address];
+  return spawn('ip', ['netns', 'exec', CLIENT, 'timeout', String(seconds), 'hping3', ...args], { stdio: 'ignore' });
 }
 
 async function main(): Promise<void> {

@@ -1017,21 +1017,27 @@ export class Engine {
     return this.toBackend(e, b, out, C_TX_PROXY_SYN);
   }
 
-  // Builds this.seg (ports and addresses filled here) from the flow's SNAT side to its backend
-  // and sends it, as a frame to the backend's next hop when it has one.
-  private toBackend(e: number, b: number, out: EngineOutput, reason: number): number {
-    const ct = this.ct,
-      g = this.seg,
+  // Fills this.seg's addresses (conntrack address slots `from` → `to`, through this.a6) and ports.
+  private segEnds(e: number, from: number, to: number, sport: number, dport: number): void {
+    const g = this.seg,
       a = this.a6;
-    ct.copyAddr6(e, 3, a, 0); // SNAT
-    ct.copyAddr6(e, 2, a, 16); // backend
+    this.ct.copyAddr6(e, from, a, 0);
+    this.ct.copyAddr6(e, to, a, 16);
     g.addrLen = this.info.addrLen;
     g.src = a;
     g.srcOff = 0;
     g.dst = a;
     g.dstOff = 16;
-    g.sport = ct.snatPort(e);
-    g.dport = ct.backendPort(e);
+    g.sport = sport;
+    g.dport = dport;
+  }
+
+  // Builds this.seg (ports and addresses filled here) from the flow's SNAT side to its backend
+  // and sends it, as a frame to the backend's next hop when it has one.
+  private toBackend(e: number, b: number, out: EngineOutput, reason: number): number {
+    const ct = this.ct,
+      g = this.seg;
+    this.segEnds(e, 3, 2, ct.snatPort(e), ct.backendPort(e)); // SNAT → backend
     const s = this.scratch;
     const n = writeTcpSegment(s, ETH_HLEN, g);
     if (n < 0) return this.drop(out, C_DROP_NO_ROOM);
@@ -1197,18 +1203,9 @@ export class Engine {
   // from the VIP in its own sequence space (RFC 9293 §3.10.7.4: in window at rcv.nxt).
   private pxRefused(e: number, buf: Uint8Array, now: number, out: EngineOutput): number {
     const ct = this.ct,
-      g = this.seg,
-      a = this.a6;
+      g = this.seg;
     ct.track(e, CT_DIR_REPLY, TH_RST, this.info.ipTotalLen, now);
-    ct.copyAddr6(e, 1, a, 0); // VIP
-    ct.copyAddr6(e, 0, a, 16); // client
-    g.addrLen = this.info.addrLen;
-    g.src = a;
-    g.srcOff = 0;
-    g.dst = a;
-    g.dstOff = 16;
-    g.sport = ct.vipPort(e);
-    g.dport = ct.clientPort(e);
+    this.segEnds(e, 1, 0, ct.vipPort(e), ct.clientPort(e)); // VIP → client
     g.seq = (ct.proxySeq(e) + 1) | 0; // cookie + 1: what the client expects next
     g.ack = 0;
     g.flags = TH_RST;

@@ -3,11 +3,10 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import path from 'node:path';
-import { PACKAGE_ROOT } from '../../src/version.js';
 import { labStatus, LBS, weir } from './dataplane-lab.js';
 import { until } from '../helpers/wait.js';
-import { SERVICE_PORTS, VIPS } from '../../netns-lab/topology.js';
+import { SERVICE_PORTS } from '../../netns-lab/topology.js';
+import { backendServerArgs } from '../../netns-lab/lab.js';
 
 export interface BackendRow {
   vip: string;
@@ -155,23 +154,9 @@ export function waitListening(ns: string, listening: boolean): Promise<number> {
  * `started` for the test's after() to end. lab down ends it too: it runs in the lab namespace.
  */
 export function startServer(backend: string, started: ChildProcess[]): ChildProcess {
-  const server = path.join(PACKAGE_ROOT, 'dist', 'netns-lab', 'backend-server.js');
-  const dsr = [...new Set(VIPS.filter((v) => v.mode !== 'nat').map((v) => v.address))];
-  const child = spawn(
-    'ip',
-    [
-      'netns',
-      'exec',
-      `weir-${backend}`,
-      process.execPath,
-      server,
-      backend,
-      String(SERVICE_PORTS.http),
-      String(SERVICE_PORTS.udpEcho),
-      ...dsr,
-    ],
-    { stdio: 'ignore' },
-  );
+  const child = spawn('ip', ['netns', 'exec', `weir-${backend}`, process.execPath, ...backendServerArgs(backend)], {
+    stdio: 'ignore',
+  });
   started.push(child);
   return child;
 }

@@ -4,11 +4,12 @@
 // while legitimate requests run. The 20 s measurement per mode is scripts/bench/syn-flood.ts.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import YAML from 'yaml';
 import { labSkipReason, linkMac } from '../helpers/net.js';
 import { sleep } from '../helpers/wait.js';
+import { synFlood } from '../../scripts/bench/syn-flood.js';
 import {
   assertNoBadChecksumsIntroduced,
   Capture,
@@ -137,27 +138,7 @@ describe('the nat SYN proxy carries kernel TCP and keeps nat serving under a SYN
       full: total('dropConntrackFull'),
     };
     // Bounded: 6 s and 400k packets at most, spoofed sources, only to the lab VIP.
-    const flood = spawn(
-      'ip',
-      [
-        'netns',
-        'exec',
-        CLIENT,
-        'timeout',
-        '6',
-        'hping3',
-        '-q',
-        '-S',
-        '--flood',
-        '--rand-source',
-        '-p',
-        '80',
-        '-c',
-        '400000',
-        NAT4,
-      ],
-      { stdio: 'ignore' },
-    );
+    const flood = synFlood(NAT4, 6, 400_000);
     const ended = new Promise<void>((r) => flood.once('close', () => r()));
     try {
       await sleep(500);

@@ -200,6 +200,21 @@ function stateOf(ct: ConnTable, proto: number, src: string, sp: number, dst: str
   return e < 0 ? -1 : ct.stateOf(e);
 }
 
+/** The test VIPs, with `backend` of `vip` drained: weight 0, still listed. */
+function drainedSpecs(vip: string, backend: string) {
+  return vipSpecs().map((s) =>
+    s.name !== vip
+      ? s
+      : {
+          ...s,
+          maglev: buildMaglev(
+            s.backends.map((b) => ({ id: b.name, weight: b.name === backend ? 0 : 1 })),
+            { size: 1021, seed: 1 },
+          ),
+        },
+  );
+}
+
 test('nat over IPv4: the SYN goes to the Maglev backend from the SNAT address, replies and later packets follow the entry, TCP state is tracked', () => {
   const fx = fixture();
   const vip = specOf(fx, 'nat4');
@@ -989,17 +1004,7 @@ test('a new table keeps established flows on their backend while it is listed, a
   const first = expectedBackend(vip, IPPROTO_TCP, CLIENT4, '198.18.0.20', 40100, 80);
   run(fx, cl(40100));
   // Same backends, but the flow's backend takes no new flows (weight 0): the flow stays.
-  const drained = vipSpecs().map((s) =>
-    s.name !== 'gre4'
-      ? s
-      : {
-          ...s,
-          maglev: buildMaglev(
-            s.backends.map((b) => ({ id: b.name, weight: b.name === first.name ? 0 : 1 })),
-            { size: 1021, seed: 1 },
-          ),
-        },
-  );
+  const drained = drainedSpecs('gre4', first.name);
   fx.engine.setTables(new VipTable(drained, TABLE_OPTS));
   const kept = run(fx, cl(40100));
   assert.equal(hex(kept.bytes.subarray(16, 20)), hex(ip(first.address)), 'still the old backend');
@@ -1055,17 +1060,7 @@ test('a SYN on a closed tuple (TIME_WAIT or reset) opens a new flow scheduled af
       assert.equal(stateOf(fx.ct, IPPROTO_TCP, CLIENT4, sp, vipAddr, port), CT_CLOSED, name);
     }
     // The flow's backend is drained (weight 0, still listed).
-    const drained = vipSpecs().map((s) =>
-      s.name !== name
-        ? s
-        : {
-            ...s,
-            maglev: buildMaglev(
-              s.backends.map((b) => ({ id: b.name, weight: b.name === first.name ? 0 : 1 })),
-              { size: 1021, seed: 1 },
-            ),
-          },
-    );
+    const drained = drainedSpecs(name, first.name);
     fx.engine.setTables(new VipTable(drained, TABLE_OPTS));
     // A late ACK of the old connection still goes where it went.
     const late = run(fx, cl(TCP_ACK, 1002));

@@ -23,6 +23,10 @@ const VIP = 0xc612000a; // 198.18.0.10
 const BACKEND = 0xc6120101; // 198.18.1.1
 const SNAT_A = 0xc6120064; // 198.18.0.100
 
+/** A DNS-shaped UDP query from one client port to the nat VIP. */
+const dnsQuery = (sp: number) =>
+  frame({ src: '198.18.9.1', dst: '198.18.0.10', proto: 'udp', srcPort: sp, dstPort: 53, payload: new Uint8Array(8) });
+
 test('a half-open nat flow evicted from a full table gives its SNAT port back at once', () => {
   const t = ConnTable.create({ capacity: 1, seed: 5 });
   const a = t.insertNat4(IPPROTO_TCP, CLIENT, 40000, VIP, 80, 1, 7, BACKEND, 8080, SNAT_A, 20000, 1000);
@@ -100,17 +104,8 @@ test('a SNAT pool of two addresses holds twice the flows per backend, then drops
   const engine = new Engine(ct, table, new SnatAllocator({ tries: 16 }));
   const out = new EngineOutput();
   const sources = new Map<string, number>();
-  const query = (sp: number) =>
-    frame({
-      src: '198.18.9.1',
-      dst: '198.18.0.10',
-      proto: 'udp',
-      srcPort: sp,
-      dstPort: 53,
-      payload: new Uint8Array(8),
-    });
   for (let sp = 1000; sp < 1008; sp++) {
-    assert.equal(engine.process(query(sp), 0, query(sp).length, 0, 1, out), VERDICT_TX_IP, `flow ${sp}`);
+    assert.equal(engine.process(dnsQuery(sp), 0, dnsQuery(sp).length, 0, 1, out), VERDICT_TX_IP, `flow ${sp}`);
     const ip = out.buf.subarray(out.off, out.off + out.len);
     const key = `${hex(ip.subarray(12, 16))}:${(ip[20] << 8) | ip[21]}`;
     sources.set(key, (sources.get(key) ?? 0) + 1);
@@ -119,7 +114,7 @@ test('a SNAT pool of two addresses holds twice the flows per backend, then drops
   const addrs = new Set([...sources.keys()].map((k) => k.split(':')[0]));
   assert.deepEqual([...addrs].sort(), ['c6120064', 'c6120065'], 'both pool addresses used');
   assert.equal(ct.natPortsInUse(7), 8);
-  const q = query(1008);
+  const q = dnsQuery(1008);
   assert.equal(engine.process(q, 0, q.length, 0, 1, out), VERDICT_DROP);
   assert.equal(ENGINE_COUNTER_NAMES[out.reason], 'dropSnatExhausted');
   // A reply to the second address comes back translated to the VIP.
@@ -149,19 +144,11 @@ test('a reload that takes a SNAT address out of the pool reschedules the flows o
     new SnatAllocator(),
   );
   const out = new EngineOutput();
-  const q = (sp: number) =>
-    frame({
-      src: '198.18.9.1',
-      dst: '198.18.0.10',
-      proto: 'udp',
-      srcPort: sp,
-      dstPort: 53,
-      payload: new Uint8Array(8),
-    });
-  for (let sp = 1000; sp < 1004; sp++) engine.process(q(sp), 0, q(sp).length, 0, 1, out);
+  for (let sp = 1000; sp < 1004; sp++) engine.process(dnsQuery(sp), 0, dnsQuery(sp).length, 0, 1, out);
   engine.setTables(new VipTable([poolSpec(['198.18.0.100'], 20000, 20003)], TABLE_OPTS));
   const before = engine.stats().rescheduled;
-  for (let sp = 1000; sp < 1004; sp++) assert.equal(engine.process(q(sp), 0, q(sp).length, 0, 2, out), VERDICT_TX_IP);
+  for (let sp = 1000; sp < 1004; sp++)
+    assert.equal(engine.process(dnsQuery(sp), 0, dnsQuery(sp).length, 0, 2, out), VERDICT_TX_IP);
   assert.equal(engine.stats().rescheduled - before, 2, 'the two flows on the removed address');
   for (let sp = 1000; sp < 1004; sp++) {
     const e = ct.lookup4(IPPROTO_UDP, 0xc6120901, sp, 0xc612000a, 53);
