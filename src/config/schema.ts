@@ -7,7 +7,7 @@ import { DEFAULT_TABLE_SIZE, MAX_TABLE_SIZE, MAX_WEIGHT } from '../lb/maglev.js'
 import { DEFAULT_TIMEOUTS, MAX_CAPACITY } from '../lb/conntrack.js';
 import { DEFAULT_SYN_PROXY_RATE } from '../lb/vip-table.js';
 
-/** instance.syn_proxy_threshold default: new nat TCP flow attempts per second for the whole instance. */
+/** instance.syn_proxy_threshold default: nat TCP handshakes left half-open (≈ unanswered SYNs per second) for the whole instance. */
 export const DEFAULT_SYN_PROXY_THRESHOLD = DEFAULT_SYN_PROXY_RATE;
 import { DEFAULT_CONTROL_SOCKET } from './defaults.js';
 
@@ -238,7 +238,7 @@ export const vipSchema = map({
     .default('auto')
     .meta({
       description:
-        'nat TCP VIPs: answer SYNs with SYN cookies and open a flow (entry, SNAT port, SYN to the backend) only for clients that return a valid cookie. on: always; auto: while new flow attempts exceed instance.syn_proxy_threshold; off: never. Ignored for dsr modes and UDP.',
+        'nat TCP VIPs: answer SYNs with SYN cookies and open a flow (entry, SNAT port, SYN to the backend) only for clients that return a valid cookie. on: always; auto: while handshakes left half-open exceed instance.syn_proxy_threshold; off: never. Ignored for dsr modes and UDP.',
     }),
   on_backend_down: oneOf(['keep', 'reschedule'] as const)
     .default('keep')
@@ -482,7 +482,7 @@ export const instanceSchema = map({
     .meta({ description: 'Packets that match no VIP: pass (the kernel handles them) or drop (counted).' }),
   syn_proxy_threshold: int(1, 100_000_000).default(DEFAULT_SYN_PROXY_THRESHOLD).meta({
     description:
-      'New nat TCP flow attempts per second (whole instance) above which VIPs with syn_proxy: auto answer with SYN cookies, until the rate falls below half of it.',
+      'nat TCP handshakes left half-open (whole instance; SYNs whose handshake did not complete, decaying over one second, so about the unanswered SYNs per second) above which VIPs with syn_proxy: auto answer with SYN cookies, until it falls below half of it. Busy legitimate traffic completes its handshakes and does not count.',
   }),
   fragments: oneOf(['drop', 'pass'] as const)
     .default('drop')

@@ -34,7 +34,7 @@ export interface DataPlaneSettings {
   workerScheduling: { policy: 'other' | 'fifo' | 'rr'; priority: number; nice: number };
   unknownTraffic: 'pass' | 'drop';
   fragments: 'drop' | 'pass';
-  /** instance.syn_proxy_threshold: new nat TCP flow attempts per second (instance-wide) above which `auto` VIPs use SYN cookies. */
+  /** instance.syn_proxy_threshold: nat TCP handshakes left half-open (instance-wide) above which `auto` VIPs use SYN cookies. */
   synProxyThreshold: number;
   /** SYN cookie key (two 32-bit words), the same on every instance of a cluster (from cluster.hash_seed). */
   cookieKey: readonly [number, number];

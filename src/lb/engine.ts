@@ -100,11 +100,28 @@ import {
   type SynOptionSpec,
 } from '../packet/index.js';
 import { CT_DIR_ORIG, CT_DIR_REPLY, CT_ERR_REPLY_IN_USE, type ConnTable } from './conntrack.js';
-import { CT_CLOSED, CT_SYN_SENT, CT_TIME_WAIT, TH_ACK, TH_FIN, TH_RST, TH_SYN } from './conntrack-tcp-state.js';
+import {
+  CT_CLOSED,
+  CT_SYN_RECV,
+  CT_SYN_SENT,
+  CT_TIME_WAIT,
+  TH_ACK,
+  TH_FIN,
+  TH_RST,
+  TH_SYN,
+} from './conntrack-tcp-state.js';
 import { flowHashV4, flowHashV6 } from './flow-hash.js';
 import type { SnatAllocator } from './snat.js';
 import { RL_ALLOW, RL_DENY_CLIENT, type RateLimiter } from './rate-limit.js';
-import { FRAG_DROP, MODE_DSR_GRE, MODE_NAT, SYN_PROXY_OFF, SYN_PROXY_ON, type VipTable } from './vip-table.js';
+import {
+  FRAG_DROP,
+  MODE_DSR_GRE,
+  MODE_NAT,
+  SYN_PROXY_AUTO,
+  SYN_PROXY_OFF,
+  SYN_PROXY_ON,
+  type VipTable,
+} from './vip-table.js';
 import { COOKIE_MSS, CookieOptions, cookieMssIndex, SynCookies } from './syncookie.js';
 import { counterSet } from '../util/counters.js';
 
@@ -169,7 +186,8 @@ export const ENGINE_COUNTERS = counterSet({
   dropProxyPending: 'nat SYN proxy: packets of a flow whose backend has not answered the SYN yet (the client resends).',
   dropProxyHeld:
     "nat SYN proxy: a client's first data segment held until the backend's SYN-ACK, then sent with weir's ACK (txProxyAck).",
-  synProxyAutoOn: 'nat SYN proxy: times the auto VIPs switched to cookies (new-flow rate above syn_proxy_threshold).',
+  synProxyAutoOn:
+    'nat SYN proxy: times the auto VIPs switched to cookies (half-open handshakes above syn_proxy_threshold).',
   synReopened:
     'SYNs whose tuple was closed (TIME_WAIT or reset) and that started a new flow, scheduled afresh, as Linux conntrack does.',
 });
@@ -247,6 +265,8 @@ const PX_WIN_SHIFT = 16;
 export const PROXY_WSCALE = 7;
 /** A client packet this long after its flow was opened while the backend is still silent re-sends the SYN. */
 export const PROXY_RETRY_MS = 1000;
+/** syn_proxy auto: time constant of the half-open handshake estimate (ms). */
+const PX_HALF_TAU_MS = 1000;
 /** Window of a cookie SYN-ACK (RFC 7323 §2.2: the window of a SYN is never scaled). */
 const PROXY_SYNACK_WINDOW = 65535;
 
@@ -415,8 +435,8 @@ export class Engine {
   private readonly copt = new CookieOptions();
   private readonly seg = new TcpSegmentSpec();
   private readonly synSpec: SynOptionSpec = { mss: 0, wscale: -1, sackPerm: false, tsval: 0, tsecr: 0, ts: false };
-  // auto: a token bucket of new nat TCP flow attempts; cookies from empty until half full again.
-  private pxTokens = 0;
+  // auto: handshakes left half-open (decaying estimate, see pxSyn); cookies above the threshold.
+  private pxHalf = 0;
   // Held client segments: header words and bytes over one (shared) buffer; a scan cursor.
   private readonly holdW: Int32Array;
   private readonly holdB: Uint8Array;
@@ -442,7 +462,6 @@ export class Engine {
     this.linkType = opts.linkType ?? LINKTYPE_ETHERNET;
     this.icmpTokens = tables.icmpRate;
     this.cookies = new SynCookies(tables.cookieK0, tables.cookieK1);
-    this.pxTokens = tables.synProxyRate;
     if (opts.passiveFlags && opts.passiveFlags.length < 65536) throw new Error('passiveFlags needs 65536 bytes');
     this.failing = opts.passiveFlags ?? new Uint8Array(65536);
     this.limiter = opts.limiter ?? null;
@@ -458,7 +477,6 @@ export class Engine {
       throw new Error(`VIP table has ${t.snatPools} SNAT pools, the allocator ${this.snat.maxPools}`);
     if (t.cookieK0 !== this.t.cookieK0 || t.cookieK1 !== this.t.cookieK1)
       this.cookies = new SynCookies(t.cookieK0, t.cookieK1);
-    if (this.pxTokens > t.synProxyRate) this.pxTokens = t.synProxyRate;
     this.t = t;
   }
 
@@ -719,7 +737,17 @@ export class Engine {
       out.newFlow = 1;
     }
     out.backend = b;
-    if (e >= 0) ct.track(e, CT_DIR_ORIG, info.tcpFlags, info.ipTotalLen, now);
+    if (e >= 0) {
+      // auto: the client's ACK that completes a plain-nat handshake (see pxSyn)
+      if (
+        (info.tcpFlags & (TH_SYN | TH_ACK | TH_RST)) === TH_ACK &&
+        t.vipSynProxy[v] === SYN_PROXY_AUTO &&
+        ct.stateOf(e) === CT_SYN_RECV
+      ) {
+        const st = ct.track(e, CT_DIR_ORIG, info.tcpFlags, info.ipTotalLen, now);
+        if (st >= 0 && st !== CT_SYN_RECV) this.pxDone(now);
+      } else ct.track(e, CT_DIR_ORIG, info.tcpFlags, info.ipTotalLen, now);
+    }
 
     if (mode === MODE_NAT) {
       // RFC 3022 §4.1: destination → backend, source → SNAT, checksums fixed incrementally.
@@ -878,33 +906,46 @@ export class Engine {
   private proxyFirst(v: number, buf: Uint8Array, now: number, out: EngineOutput): number {
     const info = this.info,
       f = info.tcpFlags;
-    const cookies = this.pxTick(now) || this.t.vipSynProxy[v] === SYN_PROXY_ON;
+    const cookies = ((f & TH_SYN) !== 0 ? this.pxSyn(now) : this.pxAge(now)) || this.t.vipSynProxy[v] === SYN_PROXY_ON;
     if ((f & TH_SYN) !== 0) {
       if (!cookies) return -1;
       if ((f & (TH_ACK | TH_FIN | TH_RST)) !== 0 || !this.goodSyn(buf)) return this.drop(out, C_DROP_BAD_SYN);
       return this.cookieSynAck(buf, now, out);
     }
-    if ((f & (TH_ACK | TH_RST)) === TH_ACK && this.cookieOk(buf, now)) return this.proxyOpen(v, buf, now, out);
+    if ((f & (TH_ACK | TH_RST)) === TH_ACK && this.cookieOk(buf, now)) {
+      this.pxDone(now);
+      return this.proxyOpen(v, buf, now, out);
+    }
     return cookies ? this.drop(out, C_DROP_BAD_COOKIE) : -1;
   }
 
-  // auto: one token per new-flow attempt, refilled at synProxyRate per second up to one second's
-  // worth. Empty → cookies; cookies until the bucket is half full again (hysteresis).
-  private pxTick(now: number): boolean {
-    const rate = this.t.synProxyRate;
+  // auto, after Linux's SYN backlog (cookies once half-open requests overflow it) rather than a
+  // rate of new flows, which legitimate busy traffic also reaches: pxHalf counts handshakes left
+  // half-open, +1 per SYN that would open a flow, −1 per handshake completed (the client's ACK
+  // after the backend's SYN-ACK, or a valid cookie), decaying with a 1 s time constant. Unanswered
+  // SYNs at r/s hold it near r; legitimate traffic near its rate × handshake time. Cookies from
+  // above the threshold (per worker) until below half of it.
+  private pxSyn(now: number): boolean {
+    this.pxHalf += 1;
+    if (!this.pxFlood && this.pxHalf > this.t.synProxyRate) {
+      this.pxFlood = true;
+      this.counters[C_SYN_PROXY_AUTO_ON]++;
+    }
+    return this.pxAge(now);
+  }
+
+  private pxDone(now: number): void {
+    this.pxHalf = this.pxHalf >= 1 ? this.pxHalf - 1 : 0;
+    this.pxAge(now);
+  }
+
+  private pxAge(now: number): boolean {
     const dt = (now - this.pxLast) | 0;
     if (dt > 0) {
-      this.pxTokens += (dt * rate) / 1000;
-      if (this.pxTokens > rate) this.pxTokens = rate;
+      this.pxHalf = dt >= PX_HALF_TAU_MS * 16 ? 0 : this.pxHalf * Math.exp(-dt / PX_HALF_TAU_MS);
       this.pxLast = now;
     } else if (dt < 0) this.pxLast = now;
-    if (this.pxTokens >= 1) this.pxTokens -= 1;
-    if (!this.pxFlood) {
-      if (this.pxTokens < 1) {
-        this.pxFlood = true;
-        this.counters[C_SYN_PROXY_AUTO_ON]++;
-      }
-    } else if (this.pxTokens >= rate / 2) this.pxFlood = false;
+    if (this.pxFlood && this.pxHalf < this.t.synProxyRate / 2) this.pxFlood = false;
     return this.pxFlood;
   }
 

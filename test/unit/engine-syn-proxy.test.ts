@@ -409,7 +409,7 @@ test('syn_proxy on: a refused SYN resets the client; a silent backend gets the S
   assert.equal(o.seq, (sa.seq + 1) >>> 0);
 });
 
-test('syn_proxy auto: normal nat below the threshold, cookies above it until the rate halves, and counted', () => {
+test('syn_proxy auto: plain nat while handshakes complete, cookies once unanswered SYNs pass the threshold, back below half, counted', () => {
   const fx = setup('auto', { synProxyRate: 20 });
   let now = 10_000;
   // Below the rate: plain nat (the SYN goes to the backend at once, an entry is made).
@@ -417,7 +417,7 @@ test('syn_proxy auto: normal nat below the threshold, cookies above it until the
   assert.equal(first.reason, 'txNat');
   assert.equal(first.out!.dst !== CLIENT, true);
   assert.equal(fx.engine.synProxyFlooding, false);
-  // A burst above 20/s: after the bucket empties, cookies.
+  // 60 SYNs whose handshakes never complete: past 20 half-open, cookies.
   const reasons: string[] = [];
   for (let i = 0; i < 60; i++) reasons.push(fx.run(c2v(41001 + i, { flags: SYN, seq: 1 }), 'burst', now).reason);
   assert.ok(
@@ -436,10 +436,28 @@ test('syn_proxy auto: normal nat below the threshold, cookies above it until the
   const sa = fx.run(c2v(42001, { flags: SYN, seq: 5 }), 'flood SYN', now).out!;
   assert.equal(fx.run(c2v(42001, { seq: 6, ack: sa.seq + 1 }), 'proven', now + 100).reason, 'txProxySyn');
   assert.equal(fx.ct.size(), entries + 1);
-  // Quiet for 0.6 s: the bucket refills past half (12 of 20), back to plain nat.
-  now += 700;
+  // Still above half of 20 after 0.7 s (~61 · e^-0.7 ≈ 30 half-open): cookies.
+  assert.equal(fx.run(c2v(42500, { flags: SYN, seq: 1 }), 'soon after', now + 700).reason, 'txSynCookie');
+  // After 2.2 s the estimate (≈ 62 · e^-2.2 ≈ 7) is below half: back to plain nat.
+  now += 2200;
   assert.equal(fx.run(c2v(43000, { flags: SYN, seq: 1 }), 'calm again', now).reason, 'txNat');
   assert.equal(fx.engine.synProxyFlooding, false);
+});
+
+test('syn_proxy auto: busy legitimate traffic (100× the threshold per second, every handshake completing) stays plain nat', () => {
+  const fx = setup('auto', { synProxyRate: 20 });
+  for (let i = 0; i < 2000; i++) {
+    const now = 20_000 + (i >> 1); // 2000 connections in one second
+    const syn = fx.run(c2v(30000 + i, { flags: SYN, seq: 1 }), `SYN ${i}`, now);
+    assert.equal(syn.reason, 'txNat', `connection ${i}`);
+    const o = syn.out!;
+    const sa = seg({ src: o.dst, dst: o.src, sport: o.dport, dport: o.sport, flags: SYN | ACK, seq: 900, ack: 2 });
+    assert.equal(fx.run(sa, `SYN-ACK ${i}`, now).reason, 'txNatReply');
+    assert.equal(fx.run(c2v(30000 + i, { seq: 2, ack: 901 }), `ACK ${i}`, now).reason, 'txNat');
+  }
+  assert.equal(fx.engine.synProxyFlooding, false);
+  assert.equal(fx.count('synProxyAutoOn'), 0);
+  assert.equal(fx.count('txSynCookie'), 0);
 });
 
 test('syn_proxy auto: a cookie answered after the flood still validates', () => {
