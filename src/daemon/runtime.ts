@@ -162,7 +162,7 @@ export class LbRuntime {
   async prebuildFor(next: WeirConfig): Promise<void> {
     const changed = next.vips.filter((v) => {
       const had = this.vips.get(v.name);
-      return !had || JSON.stringify(had.cfg) !== JSON.stringify(v);
+      return !had || (had.cfg !== v && JSON.stringify(had.cfg) !== JSON.stringify(v));
     });
     await this.prebuild(changed, next);
   }
