@@ -213,6 +213,15 @@ export class Daemon {
       backends: (q) => backendsView(rt, q.vip),
       drain: (r) => drain(r.vip, r.backend, true),
       undrain: (r) => drain(r.vip, r.backend, false),
+      weight: (r) => {
+        const w = rt.setWeight(r.vip, r.backend, r.weight);
+        if (w.changed)
+          this.log.info(
+            { vip: r.vip, backend: r.backend, weight: w.weight, configured: w.configured, fingerprint: w.fingerprint },
+            'backend weight set (until the next reload)',
+          );
+        return { ...w, generation: rt.generation };
+      },
       conntrackList: (q) => conntrackStream(rt, q, q.limit),
       conntrackStats: () => conntrackStats(rt),
       conntrackFlush: (f) => {
@@ -236,6 +245,7 @@ export class Daemon {
       generation: this.runtime.generation,
       lastReload: this.lastReload,
       controlSocket: cfg.control.socket,
+      runtimeWeights: this.runtime.weightOverridesList(),
       dataplane: this.runtime.hooks.status(),
       hashSeed: cfg.cluster.hash_seed,
       vips: vipsView(this.runtime, false).map((v) => ({
