@@ -32,7 +32,7 @@ import { SlotStore } from '../lb/slot-store.js';
 import { SlotPublisher, type SlotPlan } from './slot-publisher.js';
 import { TRAFFIC_WORDS, TrafficSlots, type VipTraffic } from './traffic.js';
 import { linkOf, readLinks, readProc, readSys, rxQueues, type Link } from './links.js';
-import { nextHopOf, readHostView, type HostView } from './next-hops.js';
+import { nextHopOf, readHostView, watchHost, type HostView } from './next-hops.js';
 import { XdpClassifier } from '../io/ports.js';
 import { aggregationOff, restoreAggregation, type AggregationChange } from '../io/offloads.js';
 import { parseMac } from '../packet/index.js';
@@ -72,7 +72,8 @@ const HEADROOM = 64;
 const XDP_PAGE_MTU = 3000;
 
 /** How often the host's routes and neighbours are read again for next-hop output. */
-const NEXT_HOP_REFRESH_MS = 1000;
+/** Next hops are re-read on the kernel's change notifications, and this often anyway (watchHost). */
+const NEXT_HOP_RESYNC_MS = 60_000;
 
 /** TUN MTU when io: tun names no interfaces. */
 const TUN_DEFAULT_MTU = 1500;
@@ -197,11 +198,17 @@ export function createDataPlane(opts: DataPlaneOptions = {}): DataPlaneHooks {
   let overflowSaid = '';
   /** Workers that report epochs (alive ones). */
   const liveReaders = (): number[] => workers.flatMap((w, i) => (w.alive ? [i] : []));
-  /** Next-hop output (instance.l2_output): the host's routes and neighbours, refreshed every second. */
+  /** Next-hop output (instance.l2_output): the host's routes and neighbours, re-read when the kernel says they changed. */
   let hostView: HostView | null = null;
-  let hopTimer: NodeJS.Timeout | null = null;
+  /** The view as text, and a number that moves when it changes (keys hopsCache). */
+  let hostViewText = '';
+  let hostViewSeq = 0;
+  let stopHostWatch: (() => void) | null = null;
   /** The next hops the workers have, as text, to see when a refresh changes them. */
   let hopsSent = '';
+  /** Per VipTables object, its part of hopsKey while the view and the links stay as they were. */
+  let hopsCache = new WeakMap<VipTables, string>();
+  let hopsCacheEpoch = '';
 
   const linkFor = (
     links: readonly Link[],
@@ -214,19 +221,40 @@ export function createDataPlane(opts: DataPlaneOptions = {}): DataPlaneHooks {
     }
     return hostView ? nextHopOf(hostView, links, address) : undefined;
   };
-  const hopsKey = (links: readonly Link[], vips: readonly VipTables[]): string =>
-    vips
-      .filter((v) => v.mode !== 'dsr-l2')
-      .flatMap((v) =>
-        v.backends.map((b) => `${b.address}>${JSON.stringify(linkFor(links, b.address, v.mode) ?? null)}`),
-      )
-      .join(' ');
+  // Each publication compares next hops; at thousands of VIPs recomputing every backend's took
+  // ~40 ms, so a VIP's part is kept while its VipTables, the host view and the links are the same.
+  const hopsKey = (links: readonly Link[], vips: readonly VipTables[]): string => {
+    const epoch = `${hostViewSeq}\n${JSON.stringify(links)}`;
+    if (epoch !== hopsCacheEpoch) {
+      hopsCache = new WeakMap();
+      hopsCacheEpoch = epoch;
+    }
+    const parts: string[] = [];
+    for (const v of vips) {
+      if (v.mode === 'dsr-l2') continue;
+      let k = hopsCache.get(v);
+      if (k === undefined) {
+        k = v.backends
+          .map((b) => `${b.address}>${JSON.stringify(linkFor(links, b.address, v.mode) ?? null)}`)
+          .join(' ');
+        hopsCache.set(v, k);
+      }
+      parts.push(k);
+    }
+    return parts.join(' ');
+  };
 
   // Reads the host's routes and neighbours; republishes when a backend's next hop changed
   // (a neighbour the kernel resolved since, a route that moved). Never throws.
   const refreshHops = async (): Promise<void> => {
     try {
-      hostView = await readHostView();
+      const view = await readHostView();
+      const text = JSON.stringify([view.routes, [...view.neighbours]]);
+      if (text !== hostViewText || hostView === null) {
+        hostView = view;
+        hostViewText = text;
+        hostViewSeq++;
+      }
     } catch (e) {
       lastError = `next hops: ${(e as Error).message}`;
       return;
@@ -464,8 +492,12 @@ export function createDataPlane(opts: DataPlaneOptions = {}): DataPlaneHooks {
       reclaimTimer.unref();
       if (!tun && inst.l2Output) {
         await refreshHops();
-        hopTimer = setInterval(() => void refreshHops(), NEXT_HOP_REFRESH_MS);
-        hopTimer.unref();
+        stopHostWatch = watchHost({
+          reread: refreshHops,
+          view: () => hostView,
+          onError: (message) => log?.warn({ message }, 'next-hop monitor'),
+          resyncMs: NEXT_HOP_RESYNC_MS,
+        });
       }
       const ws = `${n} worker${n === 1 ? '' : 's'}`;
       description = tun
@@ -716,11 +748,12 @@ export function createDataPlane(opts: DataPlaneOptions = {}): DataPlaneHooks {
 
     async detach(opts: { keepIngressDrops?: boolean } = {}): Promise<void> {
       const had = workers.length;
-      if (hopTimer) clearInterval(hopTimer);
-      hopTimer = null;
+      stopHostWatch?.();
+      stopHostWatch = null;
       if (reclaimTimer) clearInterval(reclaimTimer);
       reclaimTimer = null;
       hostView = null;
+      hostViewText = '';
       published = null;
       await stopWorkers();
       closeClassifiers(); // detaches the XDP programs: the interfaces are the kernel's again
