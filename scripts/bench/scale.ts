@@ -3,7 +3,8 @@
 // measures, black-box through the files and the daemon: `weir validate`, `weir run` until the
 // "ready" log line (tables applied by every worker), RSS at ready, one backend's weight changed →
 // `weir reload` (the CLI's wall time) and until the workers applied that generation, and RSS
-// after 1 and after WEIR_BENCH_SCALE_RELOADS such reloads (the 1000 × 10 row only).
+// after 1 and after WEIR_BENCH_SCALE_RELOADS such reloads, then as many `weir backend weight`
+// calls (the 1000 × 10 row only).
 //
 //   weir-bs-lb [weir-bs0] 198.18.200.1 ──veth── 198.18.200.2 [weir-bs1] weir-bs-peer
 //
@@ -12,7 +13,8 @@
 // stopped and says so in its row). Namespaces and processes go away at the end, also on failure.
 // Knobs: WEIR_BENCH_SCALE_ROWS ("100x10,1000x10,1000x10w8", …), WEIR_BENCH_SCALE_RELOADS (100),
 // WEIR_BENCH_SCALE_MAX_RSS_MB (4096), WEIR_BENCH_SCALE_CPU_PROF (a directory: the 1000 × 10 daemon
-// runs with --cpu-prof and writes its profiles there).
+// runs with --cpu-prof and writes its profiles there), WEIR_BENCH_SCALE_NODE_ARGS (more node flags
+// for that daemon, e.g. "--trace-gc": its output goes to the daemon's log).
 // `npm run bench` runs it only with WEIR_BENCH_LAB=1; naming it (`npm run bench -- scale`) runs it.
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -149,7 +151,8 @@ interface DaemonRun {
   socket: string;
 }
 
-const fmtS = (ms: number): string => `${(ms / 1000).toFixed(2)} s`;
+/** Seconds; below 0.1 s in milliseconds (a reweight is tens of them). */
+const fmtS = (ms: number): string => (ms < 100 ? `${ms.toFixed(0)} ms` : `${(ms / 1000).toFixed(2)} s`);
 const fmtMB = (mib: number): string => `${Math.round(mib)} MB`;
 
 /** The daemon's own last words ("weir: cannot start: …"), or the log's last line. */
@@ -201,6 +204,29 @@ async function reweight(
     if (res.status !== 0) throw new Error(`weir reload exited ${res.status}: ${res.stderr.trim()}`);
     generation = (JSON.parse(res.stdout) as { generation: number }).generation;
   } else generation = (await client.call('reload', {})).generation;
+  return waitApplied(client, generation, epoch0, t0);
+}
+
+/**
+ * Sets VIP 0's first backend's weight through the control API (`weir backend weight`: no file,
+ * no reload) and waits for the workers.
+ */
+async function setWeight(d: DaemonRun, weight: number): Promise<ReloadTiming> {
+  const client = new ControlClient(d.socket, 120_000);
+  const epoch0 = Date.now();
+  const t0 = performance.now();
+  const r = await client.call('weight', { vip: 'vip-0', backend: `${backendAddress(0, 0, 1)}:443`, weight });
+  if (!r.changed) throw new Error(`weight ${weight} changed nothing`);
+  return waitApplied(client, r.generation, epoch0, t0);
+}
+
+/** The call's time, and from its start until every worker runs `generation`. */
+async function waitApplied(
+  client: ControlClient,
+  generation: number,
+  epoch0: number,
+  t0: number,
+): Promise<ReloadTiming> {
   const ms = performance.now() - t0;
   for (;;) {
     const s = (await client.call('status')).dataplane;
@@ -224,6 +250,8 @@ export interface ScaleRow {
   rssReload: string;
   api: string;
   rssReloads: string;
+  weight: string;
+  rssWeights: string;
 }
 
 export const COLUMNS: [keyof ScaleRow, string][] = [
@@ -236,6 +264,8 @@ export const COLUMNS: [keyof ScaleRow, string][] = [
   ['rssReload', 'RSS after that reload'],
   ['api', 'reload via the control API → applied (median)'],
   ['rssReloads', 'RSS after more reloads'],
+  ['weight', 'one weight via `weir backend weight` (API) → applied (median)'],
+  ['rssWeights', 'RSS after those'],
 ];
 
 interface Settings {
@@ -243,6 +273,8 @@ interface Settings {
   reloads: number;
   maxRssMiB: number;
   cpuProf?: string;
+  /** More node flags for the 1000 × 10 daemon (WEIR_BENCH_SCALE_NODE_ARGS, e.g. --trace-gc). */
+  nodeArgs: string[];
 }
 
 async function measureRow(r: RowSpec, s: Settings, dir: string): Promise<ScaleRow> {
@@ -257,6 +289,8 @@ async function measureRow(r: RowSpec, s: Settings, dir: string): Promise<ScaleRo
     rssReload: '—',
     api: '—',
     rssReloads: '—',
+    weight: '—',
+    rssWeights: '—',
   };
   const socket = path.join(dir, `w${r.vips}x${r.backends}w${r.workers}.sock`);
   const file = path.join(dir, `scale-${r.vips}x${r.backends}w${r.workers}.yaml`);
@@ -271,10 +305,11 @@ async function measureRow(r: RowSpec, s: Settings, dir: string): Promise<ScaleRo
   if (v.code !== 0) return row;
 
   const log = path.join(dir, `run-${r.vips}x${r.backends}w${r.workers}.log`);
-  const prof =
+  const prof: string[] =
     s.cpuProf && r.vips === 1000 && r.backends === 10 && r.workers === 1
       ? ['--cpu-prof', '--cpu-prof-dir', s.cpuProf]
       : [];
+  if (r.vips === 1000 && r.backends === 10 && r.workers === 1) prof.push(...s.nodeArgs);
   const t0 = performance.now();
   const started = startIn(NS.lb, 'weir run', log, process.execPath, [...prof, WEIR_CLI, 'run', '-c', file]);
   const d: DaemonRun = { pid: started.pid, log, socket };
@@ -307,6 +342,14 @@ async function measureRow(r: RowSpec, s: Settings, dir: string): Promise<ScaleRo
         row.rssReloads = `${fmtMB(memoryMiB(d.pid)?.rss ?? NaN)} after ${s.reloads} (peak ${fmtMB(hwm)})`;
       const med = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
       row.api = `${fmtS(med(api.map((x) => x.ms)))} → ${fmtS(med(api.map((x) => x.appliedMs)))} (${api.length} reloads)`;
+      // The same change without a file: as many weight calls as reloads, alternating 150 / 100.
+      const w: ReloadTiming[] = [];
+      for (let i = 0; i < s.reloads; i++) {
+        w.push(await setWeight(d, i % 2 === 0 ? 150 : 100));
+        hwm = Math.max(hwm, memoryMiB(d.pid)?.rss ?? 0);
+      }
+      row.weight = `${fmtS(med(w.map((x) => x.ms)))} → ${fmtS(med(w.map((x) => x.appliedMs)))} (${w.length} calls)`;
+      row.rssWeights = `${fmtMB(memoryMiB(d.pid)?.rss ?? NaN)} (peak ${fmtMB(hwm)})`;
     }
   } catch (e) {
     row.rssReloads = `failed: ${(e as Error).message.slice(0, 200)}`;
@@ -342,6 +385,7 @@ function settings(env: NodeJS.ProcessEnv = process.env): Settings {
     reloads,
     maxRssMiB,
     ...(env.WEIR_BENCH_SCALE_CPU_PROF ? { cpuProf: env.WEIR_BENCH_SCALE_CPU_PROF } : {}),
+    nodeArgs: (env.WEIR_BENCH_SCALE_NODE_ARGS ?? '').split(/\s+/).filter(Boolean),
   };
 }
 

@@ -84,6 +84,17 @@ function printStatus(s: StatusView): void {
       ['config', s.configFile],
       ['generation', s.generation],
       ['last reload', last ? `${last.at} ${last.ok ? 'ok' : 'FAILED'}: ${last.message}` : 'none'],
+      [
+        'runtime weights',
+        s.runtimeWeights.length
+          ? `${s.runtimeWeights
+              .slice(0, 5)
+              .map((w) => `${w.vip}/${w.backend} ${w.weight} (file ${w.configured})`)
+              .join(
+                ', ',
+              )}${s.runtimeWeights.length > 5 ? ` and ${s.runtimeWeights.length - 5} more` : ''}; the next reload restores the file's`
+          : 'none (as in the config file)',
+      ],
       ['dataplane', s.dataplane.description],
       ['conntrack', `${s.conntrack.size} / ${s.conntrack.capacity} entries`],
       ['health', healthLine(s.health)],
@@ -294,7 +305,7 @@ function printBackends(rows: BackendView[]): void {
           b.vip,
           b.name,
           hostPort(b.address, b.port),
-          b.weight,
+          b.configuredWeight !== undefined ? `${b.weight} (file ${b.configuredWeight})` : b.weight,
           b.drained ? 'drained' : 'active',
           b.health,
           b.healthCause ?? '-',
@@ -463,6 +474,25 @@ export function buildProgram(): Command {
         );
     });
   }
+
+  withSocket(
+    backend
+      .command('weight')
+      .description(
+        "set a backend's weight now (its VIP's table is rebuilt at once); the next reload restores the file's",
+      )
+      .argument('<vip>', 'VIP name')
+      .argument('<backend>', 'backend name')
+      .argument('<weight>', 'integer 0..65535'),
+  ).action(async (vip: string, name: string, weight: string, o: SocketOpts) => {
+    const w = /^\d+$/.test(weight) ? Number(weight) : NaN;
+    const r = await (await client(o)).call('weight', { vip, backend: name, weight: w });
+    if (o.json) printJson(r);
+    else
+      out(
+        `${vip}/${name}: weight ${r.weight}${r.changed ? '' : ' (unchanged)'}${r.weight !== r.configured ? ` (config file: ${r.configured}, restored by the next reload)` : ''}; table ${r.fingerprint}\n`,
+      );
+  });
 
   const ct = program.command('conntrack').description('inspect and flush the connection table');
   withSocket(connFilterOptions(ct.command('list').description('list connections')))

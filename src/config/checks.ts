@@ -102,7 +102,8 @@ export function crossChecks(input: CheckInput): RawIssue[] {
     });
 
   const seenNames = new Map<string, number>();
-  const seenServices: { index: number; vip: VipConfig }[] = [];
+  // By address and protocol, so finding a clash is not a walk over every VIP before it (O(VIPs²) at thousands).
+  const seenServices = new Map<string, { index: number; vip: VipConfig }[]>();
   for (const { index, vip } of input.vips) {
     const at = (...rest: ConfigPath): ConfigPath => ['vips', index, ...rest];
     const firstNamed = seenNames.get(vip.name);
@@ -110,15 +111,15 @@ export function crossChecks(input: CheckInput): RawIssue[] {
       out.push({ path: at('name'), message: `duplicate VIP name "${vip.name}" (first at vips[${firstNamed}])` });
     else seenNames.set(vip.name, index);
 
-    const clash = seenServices.find(
-      (s) => s.vip.address === vip.address && s.vip.protocol === vip.protocol && portsOverlap(s.vip.port, vip.port),
-    );
+    const serviceKey = `${vip.protocol} ${vip.address}`;
+    const sameAddress = seenServices.get(serviceKey) ?? [];
+    const clash = sameAddress.find((s) => portsOverlap(s.vip.port, vip.port));
     if (clash) {
       out.push({
         path: at('port'),
         message: `duplicate VIP: ${vip.protocol} ${hostPort(vip.address, vip.port)} overlaps vips[${clash.index}] ("${clash.vip.name}", ${clash.vip.protocol} ${hostPort(clash.vip.address, clash.vip.port)})`,
       });
-    } else seenServices.push({ index, vip });
+    } else if (sameAddress.push({ index, vip }) === 1) seenServices.set(serviceKey, sameAddress);
 
     if (!isPrime(vip.table_size)) {
       out.push({

@@ -69,7 +69,8 @@ export function diffConfigs(a: WeirConfig, b: WeirConfig): ConfigDiff {
   const vipsChanged: VipDiff[] = [];
   for (const [name, vip] of vb) {
     const old = va.get(name);
-    if (!old) continue;
+    // The same object: a reload took this VIP from the parse cache (its text did not change).
+    if (!old || (old === vip && !hashSeedChanged)) continue;
     const d = diffVip(old, vip, hashSeedChanged);
     if (
       d.fields.length ||

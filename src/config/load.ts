@@ -1,5 +1,6 @@
 // Config loading: YAML text → schema → normalization → cross checks → a typed WeirConfig, or
 // every problem at once, each with its YAML path, line and column.
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import YAML, { isMap, isSeq, isScalar, isPair, LineCounter, type Node } from 'yaml';
@@ -50,17 +51,146 @@ export function pathText(path: ConfigPath): string {
   return s === '' ? '(top level)' : s;
 }
 
-/** Reads and validates a config file; throws ConfigError listing every problem. */
-export function loadConfigFile(file: string): WeirConfig {
+/**
+ * Reads and validates a config file; throws ConfigError listing every problem. With a cache
+ * (the daemon's, kept between reloads), VIPs whose YAML text is unchanged since the last good
+ * load are taken from it instead of being parsed and validated again (parseConfigCached).
+ */
+export function loadConfigFile(file: string, cache?: ConfigCache): WeirConfig {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
   } catch (e) {
     throw new ConfigError(file, [{ path: [], where: '(file)', message: `cannot read: ${(e as Error).message}` }]);
   }
-  const r = parseConfigText(text, { baseDir: path.dirname(path.resolve(file)) });
+  const opts = { baseDir: path.dirname(path.resolve(file)) };
+  const fast = cache ? parseConfigCached(text, opts, cache) : undefined;
+  if (fast) return fast;
+  const r = parseConfigText(text, opts);
   if (!r.ok) throw new ConfigError(file, r.issues);
   return r.config;
+}
+
+/**
+ * The VIPs of the last good load, by a hash of each one's YAML text (a hash, not the text: a
+ * slice of the file would keep that whole file alive for as long as the entry lives).
+ */
+export class ConfigCache {
+  vips = new Map<string, VipConfig>();
+}
+
+/**
+ * The `vips:` block of a config split into the text of each item, and the file with that block
+ * emptied; undefined when the file is not of the plain shape this split is sure about. Each
+ * item is then parsed on its own, so its text must mean the same alone as in the file: no
+ * aliases (an item could refer to another's anchor), no directives or document markers, no
+ * tabs, `vips:` once at column 0 with a block sequence under it whose items all start at one
+ * indentation, and no other line at or left of it but comments (YAML 1.2 §8.2.1: an item's
+ * content is indented more than its "-").
+ */
+export function splitVips(text: string): { rest: string; items: string[] } | undefined {
+  if (/[*\t]/.test(text) || /^(%|---|\.\.\.)/m.test(text)) return undefined;
+  const lines = text.split('\n');
+  let start = -1;
+  for (let i = 0; i < lines.length; i++) {
+    if (!/^vips\s*:/.test(lines[i])) continue;
+    if (start >= 0 || !/^vips\s*:\s*(#.*)?\r?$/.test(lines[i])) return undefined;
+    start = i;
+  }
+  if (start < 0) return undefined;
+  const items: string[] = [];
+  let cur: string[] | null = null;
+  let ind = -1;
+  let end = lines.length;
+  for (let i = start + 1; i < lines.length; i++) {
+    const l = lines[i];
+    const t = l.trimStart();
+    if (t === '' || t === '\r' || t.startsWith('#')) {
+      cur?.push(l);
+      continue;
+    }
+    const n = l.length - t.length;
+    const item = /^-( |\r?$)/.test(t);
+    if (n === 0 && !item) {
+      end = i;
+      break;
+    }
+    if (ind < 0 && item) ind = n;
+    if (item && n === ind) {
+      if (cur) items.push(cur.join('\n'));
+      cur = [l];
+    } else if (n > ind && cur) cur.push(l);
+    else return undefined;
+  }
+  if (cur) items.push(cur.join('\n'));
+  if (items.length === 0) return undefined;
+  // "vips: []" keeps the key where it was, so the rest parses with the same keys in the same order.
+  const rest = [...lines.slice(0, start), 'vips: []', ...lines.slice(end)].join('\n');
+  return { rest, items };
+}
+
+/** A YAML text's value, or undefined when it has errors (the caller then takes the full path). */
+function yamlValue(text: string): unknown {
+  const doc = YAML.parseDocument(text, { prettyErrors: false, uniqueKeys: true });
+  return doc.errors.length > 0 ? undefined : (doc.toJS() ?? null);
+}
+
+/**
+ * parseConfigText for a reload: parses and validates only the VIPs whose text is not in the
+ * cache, takes the others from it, runs every cross check on the whole, and refreshes the
+ * cache. Returns undefined for anything but a config that passes (an error, or a file splitVips
+ * does not take): the caller then runs parseConfigText, so every problem is reported exactly as
+ * `weir validate` reports it.
+ */
+export function parseConfigCached(text: string, opts: ParseOptions, cache: ConfigCache): WeirConfig | undefined {
+  const split = splitVips(text);
+  if (!split) return undefined;
+  const rest = yamlValue(split.rest) as Record<string, unknown> | null | undefined;
+  if (!rest || typeof rest !== 'object' || !Array.isArray(rest.vips) || rest.vips.length > 0) return undefined;
+  const keys = split.items.map((t) => createHash('sha256').update(t).digest('base64'));
+  const vips: (VipConfig | undefined)[] = [];
+  const fresh: { index: number; raw: unknown }[] = [];
+  const unused = new Map(cache.vips);
+  for (let i = 0; i < keys.length; i++) {
+    const hit = unused.get(keys[i]);
+    unused.delete(keys[i]); // each entry once: two VIPs never share an object
+    if (hit) {
+      vips.push(hit);
+      continue;
+    }
+    const raw = yamlValue(split.items[i]);
+    if (!Array.isArray(raw) || raw.length !== 1) return undefined;
+    vips.push(undefined);
+    fresh.push({ index: i, raw: raw[0] });
+  }
+  const parsed = configSchema.safeParse({ ...rest, vips: fresh.map((f) => f.raw) });
+  if (!parsed.success) return undefined;
+  const config = normalizeTop(parsed.data);
+  config.vips.forEach((v, k) => (vips[fresh[k].index] = normalizeVip(v)));
+  config.vips = vips as VipConfig[];
+  if (checkParsed(config, opts).length > 0) return undefined;
+  cache.vips = new Map(keys.map((k, i) => [k, config.vips[i]]));
+  return config;
+}
+
+/** The cross checks and file checks of a config that passed the schema. */
+function checkParsed(config: WeirConfig, opts: ParseOptions): RawIssue[] {
+  const b = config.bgp;
+  const raws = crossChecks({
+    instance: config.instance,
+    vips: config.vips.map((vip, index) => ({ index, vip })),
+    bgp: {
+      ...b,
+      hasLocalAs: b.local_as !== undefined,
+      peers: b.peers.map((p, index) => ({
+        index,
+        address: p.address,
+        password: p.password !== undefined,
+        passwordFile: p.password_file !== undefined,
+      })),
+    },
+  });
+  return raws.length === 0 && opts.baseDir !== undefined ? fileChecks(config, opts.baseDir) : raws;
 }
 
 export interface ParseOptions {
@@ -111,22 +241,7 @@ export function parseConfigText(text: string, opts: ParseOptions = {}): ParseRes
   let raws: RawIssue[];
   if (parsed.success) {
     const config = normalize(parsed.data);
-    const b = config.bgp;
-    raws = crossChecks({
-      instance: config.instance,
-      vips: config.vips.map((vip, index) => ({ index, vip })),
-      bgp: {
-        ...b,
-        hasLocalAs: b.local_as !== undefined,
-        peers: b.peers.map((p, index) => ({
-          index,
-          address: p.address,
-          password: p.password !== undefined,
-          passwordFile: p.password_file !== undefined,
-        })),
-      },
-    });
-    if (raws.length === 0 && opts.baseDir !== undefined) raws = fileChecks(config, opts.baseDir);
+    raws = checkParsed(config, opts);
     if (raws.length === 0) return { ok: true, config };
   } else {
     const schemaIssues = zodIssues(parsed.error.issues, raw);
@@ -142,9 +257,15 @@ export function parseConfigText(text: string, opts: ParseOptions = {}): ParseRes
 
 /** Fills derived defaults and canonical spellings so equal configs compare equal. */
 export function normalize(cfg: WeirConfig): WeirConfig {
+  normalizeTop(cfg);
+  cfg.vips = cfg.vips.map(normalizeVip);
+  return cfg;
+}
+
+/** normalize but the VIPs. */
+function normalizeTop(cfg: WeirConfig): WeirConfig {
   cfg.instance.addresses = cfg.instance.addresses.map(canonicalAddress);
   cfg.instance.snat_addresses = cfg.instance.snat_addresses.map(canonicalAddress);
-  cfg.vips = cfg.vips.map(normalizeVip);
   for (const p of cfg.bgp.peers) p.address = canonicalAddress(p.address);
   return cfg;
 }

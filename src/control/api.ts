@@ -56,6 +56,18 @@ export type BackendsQuery = z.infer<typeof backendsQuerySchema>;
 export const backendRefSchema = z.strictObject({ vip: name('vip'), backend: name('backend') });
 export type BackendRef = z.infer<typeof backendRefSchema>;
 
+const WEIGHT_MAX = 65535; // lb/maglev MAX_WEIGHT, as the config's backends[].weight
+
+/** `weir backend weight`: the weight a backend takes at once, until the next reload. */
+export const weightSchema = backendRefSchema.extend({
+  weight: z
+    .number({ error: `"weight" must be an integer 0..${WEIGHT_MAX}` })
+    .int({ error: `"weight" must be an integer 0..${WEIGHT_MAX}` })
+    .min(0, { error: `"weight" must be an integer 0..${WEIGHT_MAX}` })
+    .max(WEIGHT_MAX, { error: `"weight" must be an integer 0..${WEIGHT_MAX}` }),
+});
+export type WeightRequest = z.infer<typeof weightSchema>;
+
 export const emptySchema = z.strictObject({});
 
 /** `weir reload`: allowEmpty lets a config with no VIPs replace one that has some. */
@@ -216,6 +228,8 @@ export interface StatusView {
   generation: number;
   lastReload: ReloadRecord | null;
   controlSocket: string;
+  /** Weights set with `weir backend weight` that differ from the config file (the next reload restores the file's). */
+  runtimeWeights: RuntimeWeight[];
   dataplane: DataPlaneStatus;
   hashSeed: string;
   vips: {
@@ -272,6 +286,14 @@ export interface VipView {
   traffic?: TrafficView;
 }
 
+/** A backend weight set at run time, and the config file's weight for it. */
+export interface RuntimeWeight {
+  vip: string;
+  backend: string;
+  weight: number;
+  configured: number;
+}
+
 export interface BackendView {
   vip: string;
   vipId: number;
@@ -280,6 +302,8 @@ export interface BackendView {
   address: string;
   port: number | 'all';
   weight: number;
+  /** Set when `weir backend weight` changed the weight: the config file's weight (a reload restores it). */
+  configuredWeight?: number;
   drained: boolean;
   /** 'unchecked' when the daemon runs without health checks. */
   health: BackendStatus['state'] | 'unchecked';
@@ -356,6 +380,19 @@ export interface DrainResult {
   fingerprint: string;
 }
 
+export interface WeightResult {
+  vip: string;
+  backend: string;
+  /** The weight in effect now. */
+  weight: number;
+  /** The config file's weight (the next reload restores it). */
+  configured: number;
+  changed: boolean;
+  fingerprint: string;
+  /** The table generation published for it (the running one when unchanged). */
+  generation: number;
+}
+
 export interface ReloadResult {
   ok: true;
   generation: number;
@@ -382,6 +419,8 @@ export interface ControlApi {
   backends(q: BackendsQuery): BackendView[];
   drain(r: BackendRef): DrainResult;
   undrain(r: BackendRef): DrainResult;
+  /** Sets one backend's weight now (one VIP's table rebuilt and published); the next reload restores the file's. */
+  weight(r: WeightRequest): WeightResult;
   /** Streamed (NDJSON): the matching entries up to `limit`, then the summary. */
   conntrackList(q: ConntrackListQuery): Streamed<ConnView, ConnListSummary>;
   conntrackStats(): ConntrackStatsView;
@@ -406,6 +445,7 @@ export const ENDPOINTS: { [K in keyof ControlApi]: Endpoint } = {
   backends: { method: 'GET', path: '/v1/backends', input: backendsQuerySchema },
   drain: { method: 'POST', path: '/v1/backends/drain', input: backendRefSchema },
   undrain: { method: 'POST', path: '/v1/backends/undrain', input: backendRefSchema },
+  weight: { method: 'POST', path: '/v1/backends/weight', input: weightSchema },
   conntrackList: { method: 'GET', path: '/v1/conntrack', input: conntrackListSchema },
   conntrackStats: { method: 'GET', path: '/v1/conntrack/stats', input: emptySchema },
   conntrackFlush: { method: 'POST', path: '/v1/conntrack/flush', input: connFilterSchema },

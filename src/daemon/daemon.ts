@@ -5,7 +5,7 @@
 import type { LevelWithSilent } from 'pino';
 import { createLogger, type Logger } from '../log.js';
 import { VERSION } from '../version.js';
-import { ConfigError, formatIssue, loadConfigFile } from '../config/load.js';
+import { ConfigCache, ConfigError, formatIssue, loadConfigFile } from '../config/load.js';
 import type { WeirConfig } from '../config/schema.js';
 import { detachedDataPlane, type DataPlaneHooks } from '../dataplane/contract.js';
 import { LbRuntime, type ApplyReport } from './runtime.js';
@@ -37,6 +37,8 @@ export class Daemon {
   private lastReload: ReloadRecord | null = null;
   private reloading: Promise<unknown> = Promise.resolve();
   private readonly startedAt = Date.now();
+  /** The VIPs of the last good load: a reload parses and checks only the VIPs whose text changed. */
+  private configCache = new ConfigCache();
 
   private constructor(
     readonly configFile: string,
@@ -47,7 +49,8 @@ export class Daemon {
 
   /** Loads and validates the config (throws ConfigError), builds tables, listens on the socket. */
   static async start(opts: DaemonOptions): Promise<Daemon> {
-    const config = loadConfigFile(opts.configFile);
+    const cache = new ConfigCache();
+    const config = loadConfigFile(opts.configFile, cache);
     const log = opts.logger ?? createLogger({ level: envLogLevel() ?? config.log.level });
     // A real data plane only with interfaces to attach to or a TUN (tests and dry runs stay detached).
     const hooks =
@@ -66,6 +69,7 @@ export class Daemon {
     });
     const d = new Daemon(opts.configFile, runtime, log.child({ instance: config.instance.name }), null);
     d.restarted = restart !== null;
+    d.configCache = cache;
     try {
       d.server = await startControlServer(config.control.socket, d.api(), d.log);
       await d.startServices();
@@ -209,6 +213,15 @@ export class Daemon {
       backends: (q) => backendsView(rt, q.vip),
       drain: (r) => drain(r.vip, r.backend, true),
       undrain: (r) => drain(r.vip, r.backend, false),
+      weight: (r) => {
+        const w = rt.setWeight(r.vip, r.backend, r.weight);
+        if (w.changed)
+          this.log.info(
+            { vip: r.vip, backend: r.backend, weight: w.weight, configured: w.configured, fingerprint: w.fingerprint },
+            'backend weight set (until the next reload)',
+          );
+        return { ...w, generation: rt.generation };
+      },
       conntrackList: (q) => conntrackStream(rt, q, q.limit),
       conntrackStats: () => conntrackStats(rt),
       conntrackFlush: (f) => {
@@ -232,6 +245,7 @@ export class Daemon {
       generation: this.runtime.generation,
       lastReload: this.lastReload,
       controlSocket: cfg.control.socket,
+      runtimeWeights: this.runtime.weightOverridesList(),
       dataplane: this.runtime.hooks.status(),
       hashSeed: cfg.cluster.hash_seed,
       vips: vipsView(this.runtime, false).map((v) => ({
@@ -282,7 +296,7 @@ export class Daemon {
     const at = new Date().toISOString();
     let cfg: WeirConfig;
     try {
-      cfg = loadConfigFile(this.configFile);
+      cfg = loadConfigFile(this.configFile, this.configCache);
     } catch (e) {
       const issues = e instanceof ConfigError ? e.issues.map(formatIssue) : [(e as Error).message];
       const message = `${this.configFile} is invalid; the running config stays in place (${issues.length} problem${issues.length === 1 ? '' : 's'})`;

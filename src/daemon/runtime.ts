@@ -11,7 +11,7 @@ import { diffConfigs } from '../config/diff.js';
 import type { VipConfig, WeirConfig } from '../config/schema.js';
 import { detachedDataPlane, type DataPlaneHooks, type VipTables } from '../dataplane/contract.js';
 import { dataPlaneSettings, rateLimitSettings } from './dataplane-settings.js';
-import { NotFoundError } from '../errors.js';
+import { NotFoundError, RejectedError } from '../errors.js';
 import type { HealthMonitor, HealthMonitorOptions } from '../health/index.js';
 import type { ReloadResult } from '../control/api.js';
 import { BackendIdRegistry, IdRegistry, backendKey } from './registry.js';
@@ -52,6 +52,12 @@ export class LbRuntime {
   readonly healthTables: HealthTables | null;
   private readonly vips = new Map<string, VipEntry>();
   private readonly drained = new Set<string>();
+  /**
+   * Weights set at run time (`weir backend weight`), by backendKey, with the config file's
+   * weight. The running config carries the new weight, so the next reload compares the file
+   * with it and the file wins (its weight comes back); apply() forgets them all.
+   */
+  private readonly weightOverrides = new Map<string, { vip: string; backend: string; configured: number }>();
 
   private constructor(config: WeirConfig, hooks: DataPlaneHooks, opts: RuntimeOptions) {
     this.config = config;
@@ -162,7 +168,7 @@ export class LbRuntime {
   async prebuildFor(next: WeirConfig): Promise<void> {
     const changed = next.vips.filter((v) => {
       const had = this.vips.get(v.name);
-      return !had || JSON.stringify(had.cfg) !== JSON.stringify(v);
+      return !had || (had.cfg !== v && JSON.stringify(had.cfg) !== JSON.stringify(v));
     });
     await this.prebuild(changed, next);
   }
@@ -265,8 +271,66 @@ export class LbRuntime {
       conntrack: { ...next.conntrack, capacity: this.config.conntrack.capacity },
     };
     this.prebuilt.clear();
+    this.weightOverrides.clear();
     if (!diff.empty) this.publish();
     return { generation: this.generation, diff, rebuilt: [...built.keys()], flushed };
+  }
+
+  /** Runtime weights that differ from the config file's (until the next reload). */
+  weightOverridesList(): { vip: string; backend: string; weight: number; configured: number }[] {
+    return [...this.weightOverrides.values()].map((o) => ({
+      ...o,
+      weight: this.vips.get(o.vip)?.cfg.backends.find((b) => b.name === o.backend)?.weight ?? o.configured,
+    }));
+  }
+
+  /** The config file's weight of a backend whose weight was set at run time, else undefined. */
+  configuredWeight(vipName: string, backendName: string): number | undefined {
+    return this.weightOverrides.get(backendKey(vipName, backendName))?.configured;
+  }
+
+  /**
+   * Sets one backend's weight now, as `ipvsadm -e -w` or HAProxy's `set weight` do: rebuilds that
+   * VIP's table only and publishes it. Lasts until the next reload, where the config file's weight
+   * wins. NotFoundError for an unknown VIP or backend; RejectedError when no backend of the VIP
+   * would keep a weight above 0 (the config's own rule; drain it instead).
+   */
+  setWeight(
+    vipName: string,
+    backendName: string,
+    weight: number,
+  ): { vip: string; backend: string; weight: number; configured: number; changed: boolean; fingerprint: string } {
+    const v = this.vip(vipName);
+    const b = v.cfg.backends.find((x) => x.name === backendName);
+    if (!b) {
+      throw new NotFoundError(
+        `VIP "${vipName}" has no backend named "${backendName}" (backends: ${v.cfg.backends.map((x) => x.name).join(', ')})`,
+      );
+    }
+    const key = backendKey(vipName, backendName);
+    const configured = this.weightOverrides.get(key)?.configured ?? b.weight;
+    const result = (changed: boolean) => ({
+      vip: vipName,
+      backend: backendName,
+      weight,
+      configured,
+      changed,
+      fingerprint: v.tables.table.fingerprint,
+    });
+    if (b.weight === weight) return result(false);
+    if (weight === 0 && v.cfg.backends.every((x) => x === b || x.weight === 0)) {
+      throw new RejectedError(
+        `VIP "${vipName}" would have no backend with a weight above 0 (to take ${backendName} out of rotation: weir backend drain)`,
+      );
+    }
+    const cfg: VipConfig = { ...v.cfg, backends: v.cfg.backends.map((x) => (x === b ? { ...x, weight } : x)) };
+    v.tables = this.buildTables(cfg, this.config); // throws before anything changed
+    v.cfg = cfg;
+    this.config = { ...this.config, vips: this.config.vips.map((x) => (x.name === vipName ? cfg : x)) };
+    if (weight === configured) this.weightOverrides.delete(key);
+    else this.weightOverrides.set(key, { vip: vipName, backend: backendName, configured });
+    this.publish();
+    return result(true);
   }
 
   private forgetBackend(vipName: string, backendName: string): void {

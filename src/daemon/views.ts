@@ -65,6 +65,7 @@ export function backendsView(rt: LbRuntime, vipName?: string, withTraffic = true
       const i = tables.table.indexOf(b.name as string);
       const t = tables.backends[i];
       const bt = vt?.backends.find((x) => x.name === b.name);
+      const configured = rt.configuredWeight(cfg.name, b.name as string);
       return {
         vip: cfg.name,
         vipId: tables.id,
@@ -73,6 +74,7 @@ export function backendsView(rt: LbRuntime, vipName?: string, withTraffic = true
         address: b.address,
         port: b.port ?? 'all',
         weight: b.weight,
+        ...(configured !== undefined ? { configuredWeight: configured } : {}),
         drained: t.drained,
         ...healthOf(rt, cfg.name, b.name as string),
         slots: counts[i],

@@ -32,7 +32,7 @@ import { SlotStore } from '../lb/slot-store.js';
 import { SlotPublisher, type SlotPlan } from './slot-publisher.js';
 import { TRAFFIC_WORDS, TrafficSlots, type VipTraffic } from './traffic.js';
 import { linkOf, readLinks, readProc, readSys, rxQueues, type Link } from './links.js';
-import { nextHopOf, readHostView, type HostView } from './next-hops.js';
+import { nextHopOf, readHostView, watchHost, type HostView } from './next-hops.js';
 import { XdpClassifier } from '../io/ports.js';
 import { aggregationOff, restoreAggregation, type AggregationChange } from '../io/offloads.js';
 import { parseMac } from '../packet/index.js';
@@ -72,7 +72,15 @@ const HEADROOM = 64;
 const XDP_PAGE_MTU = 3000;
 
 /** How often the host's routes and neighbours are read again for next-hop output. */
-const NEXT_HOP_REFRESH_MS = 1000;
+/** Two lists of texts are equal (the cached texts are mostly the same objects, so this is cheap). */
+function sameStrings(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** Next hops are re-read on the kernel's change notifications, and this often anyway (watchHost). */
+const NEXT_HOP_RESYNC_MS = 60_000;
 
 /** TUN MTU when io: tun names no interfaces. */
 const TUN_DEFAULT_MTU = 1500;
@@ -188,7 +196,8 @@ export function createDataPlane(opts: DataPlaneOptions = {}): DataPlaneHooks {
   let publisher: SlotPublisher | null = null;
   /** Made up front so the runtime's build pool can write into it before attach; a new one after a detach. */
   let store = SlotStore.create();
-  let postedKey = '';
+  /** What the workers' VipTables were compiled from: options, each VIP's spec text, descriptors. */
+  let postedKey: string[] = [];
   let reclaimTimer: NodeJS.Timeout | null = null;
   /** Per VipTables object: its engine spec and that as text, valid while specCacheEpoch holds. */
   let specCache = new WeakMap<VipTables, { spec: ReturnType<typeof vipSpecOf>; key: string }>();
@@ -197,11 +206,18 @@ export function createDataPlane(opts: DataPlaneOptions = {}): DataPlaneHooks {
   let overflowSaid = '';
   /** Workers that report epochs (alive ones). */
   const liveReaders = (): number[] => workers.flatMap((w, i) => (w.alive ? [i] : []));
-  /** Next-hop output (instance.l2_output): the host's routes and neighbours, refreshed every second. */
+  /** Next-hop output (instance.l2_output): the host's routes and neighbours, re-read when the kernel says they changed. */
   let hostView: HostView | null = null;
-  let hopTimer: NodeJS.Timeout | null = null;
-  /** The next hops the workers have, as text, to see when a refresh changes them. */
-  let hopsSent = '';
+  /** The view as text, and a number that moves when it changes (keys hopsCache). */
+  let hostViewText = '';
+  let hostViewSeq = 0;
+  let stopHostWatch: (() => void) | null = null;
+  /** The next hops the workers have, as text per VIP, to see when a refresh changes them; and a version of it. */
+  let hopsSent: string[] = [];
+  let hopsVersion = 0;
+  /** Per VipTables object, its part of hopsKey while the view and the links stay as they were. */
+  let hopsCache = new WeakMap<VipTables, string>();
+  let hopsCacheEpoch = '';
 
   const linkFor = (
     links: readonly Link[],
@@ -214,26 +230,47 @@ export function createDataPlane(opts: DataPlaneOptions = {}): DataPlaneHooks {
     }
     return hostView ? nextHopOf(hostView, links, address) : undefined;
   };
-  const hopsKey = (links: readonly Link[], vips: readonly VipTables[]): string =>
-    vips
-      .filter((v) => v.mode !== 'dsr-l2')
-      .flatMap((v) =>
-        v.backends.map((b) => `${b.address}>${JSON.stringify(linkFor(links, b.address, v.mode) ?? null)}`),
-      )
-      .join(' ');
+  // Each publication compares next hops; at thousands of VIPs recomputing every backend's took
+  // ~40 ms, so a VIP's part is kept while its VipTables, the host view and the links are the same.
+  const hopsKey = (links: readonly Link[], vips: readonly VipTables[]): string[] => {
+    const epoch = `${hostViewSeq}\n${JSON.stringify(links)}`;
+    if (epoch !== hopsCacheEpoch) {
+      hopsCache = new WeakMap();
+      hopsCacheEpoch = epoch;
+    }
+    const parts: string[] = [];
+    for (const v of vips) {
+      if (v.mode === 'dsr-l2') continue;
+      let k = hopsCache.get(v);
+      if (k === undefined) {
+        k = v.backends
+          .map((b) => `${b.address}>${JSON.stringify(linkFor(links, b.address, v.mode) ?? null)}`)
+          .join(' ');
+        hopsCache.set(v, k);
+      }
+      parts.push(k);
+    }
+    return parts;
+  };
 
   // Reads the host's routes and neighbours; republishes when a backend's next hop changed
   // (a neighbour the kernel resolved since, a route that moved). Never throws.
   const refreshHops = async (): Promise<void> => {
     try {
-      hostView = await readHostView();
+      const view = await readHostView();
+      const text = JSON.stringify([view.routes, [...view.neighbours]]);
+      if (text !== hostViewText || hostView === null) {
+        hostView = view;
+        hostViewText = text;
+        hostViewSeq++;
+      }
     } catch (e) {
       lastError = `next hops: ${(e as Error).message}`;
       return;
     }
     if (!published || !config || !control) return;
     const links = readLinks(config.interfaces);
-    if (hopsKey(links, published.vips) !== hopsSent) {
+    if (!sameStrings(hopsKey(links, published.vips), hopsSent)) {
       log?.info({ generation: published.generation }, 'backend next hops changed: tables republished');
       hooks.publish(published.generation, published.vips);
     }
@@ -353,7 +390,7 @@ export function createDataPlane(opts: DataPlaneOptions = {}): DataPlaneHooks {
       );
       conntrackRef = conntrack;
       publisher = new SlotPublisher(store);
-      postedKey = '';
+      postedKey = [];
       specCacheEpoch = '';
       const passiveFlags = new SharedArrayBuffer(65536);
       const rl = RateLimiter.create(inst.rateLimits);
@@ -464,8 +501,12 @@ export function createDataPlane(opts: DataPlaneOptions = {}): DataPlaneHooks {
       reclaimTimer.unref();
       if (!tun && inst.l2Output) {
         await refreshHops();
-        hopTimer = setInterval(() => void refreshHops(), NEXT_HOP_REFRESH_MS);
-        hopTimer.unref();
+        stopHostWatch = watchHost({
+          reread: refreshHops,
+          view: () => hostView,
+          onError: (message) => log?.warn({ message }, 'next-hop monitor'),
+          resyncMs: NEXT_HOP_RESYNC_MS,
+        });
       }
       const ws = `${n} worker${n === 1 ? '' : 's'}`;
       description = tun
@@ -508,7 +549,11 @@ export function createDataPlane(opts: DataPlaneOptions = {}): DataPlaneHooks {
             "dsr-l2 backends on no interface's subnet: their frames leave where they came in",
           );
         }
-        hopsSent = hopsKey(links, vips);
+        const hops = hopsKey(links, vips);
+        if (!sameStrings(hops, hopsSent)) {
+          hopsSent = hops;
+          hopsVersion++;
+        }
         slots?.release(minGeneration());
         const lookup = slots?.assign(generation, vips);
         // Said once per set of uncounted names, not at every publication of a config that big.
@@ -522,7 +567,7 @@ export function createDataPlane(opts: DataPlaneOptions = {}): DataPlaneHooks {
         pub.reclaim(liveReaders());
         // A VIP's spec depends on its VipTables (the same object while unchanged), its counter
         // slots and the next hops: kept across publishes while neither of the last two moved.
-        const specEpoch = `${slots?.assigned ?? 0}\n${hopsSent}\n${JSON.stringify(links)}`;
+        const specEpoch = `${slots?.assigned ?? 0}\n${hopsVersion}\n${JSON.stringify(links)}`;
         if (specEpoch !== specCacheEpoch) {
           specCache = new WeakMap();
           specCacheEpoch = specEpoch;
@@ -539,15 +584,16 @@ export function createDataPlane(opts: DataPlaneOptions = {}): DataPlaneHooks {
           keys.push(c.key);
         }
         const opts = engineOptions(vips, ctx, vips[0]?.seed ?? 0);
-        const key = JSON.stringify(opts) + '\n' + keys.join('\n');
         plan = pub.plan(
           vips.map((v) => ({ name: v.name, table: v.table })),
           keys,
         );
         const seq = ++pubSeq;
         // Descriptors are part of the key: a VIP that got a fresh one needs a new VipTable.
-        const fullKey = key + '\n' + plan.descs.join(',');
-        if (fullKey === postedKey) {
+        // Kept as a list of the cached texts, not joined: a joined key is megabytes at thousands of
+        // VIPs, a fresh large-object-space string per publication that only a full GC takes back.
+        const fullKey = [JSON.stringify(opts), plan.descs.join(','), ...keys];
+        if (sameStrings(fullKey, postedKey)) {
           // Only slot tables changed, in place: the workers keep their VipTable and take the generation.
           msg = { type: 'tables', seq, generation, vips: null, opts };
         } else {
@@ -716,11 +762,12 @@ export function createDataPlane(opts: DataPlaneOptions = {}): DataPlaneHooks {
 
     async detach(opts: { keepIngressDrops?: boolean } = {}): Promise<void> {
       const had = workers.length;
-      if (hopTimer) clearInterval(hopTimer);
-      hopTimer = null;
+      stopHostWatch?.();
+      stopHostWatch = null;
       if (reclaimTimer) clearInterval(reclaimTimer);
       reclaimTimer = null;
       hostView = null;
+      hostViewText = '';
       published = null;
       await stopWorkers();
       closeClassifiers(); // detaches the XDP programs: the interfaces are the kernel's again
@@ -745,7 +792,7 @@ export function createDataPlane(opts: DataPlaneOptions = {}): DataPlaneHooks {
       conntrackRef = null;
       publisher = null;
       store = SlotStore.create();
-      postedKey = '';
+      postedKey = [];
       control = null;
       description = 'not attached';
     },

@@ -4,7 +4,9 @@
 // routing table picks the route (longest prefix), the neighbour table gives the MAC of the
 // gateway or of the backend itself. A backend whose route leaves through an interface weir does
 // not attach to, has several next hops, or whose neighbour the kernel has not resolved yet keeps
-// the kernel's output until a later refresh finds it. Control thread only.
+// the kernel's output until a later refresh finds it; refreshes follow the kernel's change
+// notifications (watchHost). Control thread only.
+import { spawn, type ChildProcess } from 'node:child_process';
 import { runHostAsync } from '../util/host.js';
 import { cidrContains, parseCidr, parseIp, type Cidr } from '../packet/index.js';
 import type { Link } from './links.js';
@@ -120,4 +122,148 @@ export async function readHostView(): Promise<HostView> {
   const neighbours = parseNeighbours(n4);
   parseNeighbours(n6, neighbours);
   return { routes: [...parseRoutes(r4, 4), ...parseRoutes(r6, 6)], neighbours };
+}
+
+/** What a `ip monitor label route neigh` line says about the next hops, given the view in hand. */
+export type MonitorVerdict = 'reread' | 'same';
+
+/**
+ * Reads one line of `ip -o monitor label route neigh`. A route line always asks for a re-read
+ * (routes change rarely, and a delete names only part of the route). A neighbour line asks for
+ * one only when the MAC it gives, or whether one is usable, differs from the view: a neighbour
+ * going REACHABLE → STALE → DELAY → REACHABLE, which the kernel does every few seconds for each
+ * active neighbour, changes no next hop. A line this does not understand asks for a re-read.
+ */
+export function monitorVerdict(line: string, view: HostView | null): MonitorVerdict {
+  const t = line.trim();
+  if (t === '') return 'same';
+  // Only the main table gives next hops (readHostView); `ip monitor` names any other table.
+  const table = /\stable\s+(\S+)/.exec(t)?.[1];
+  if (t.startsWith('[ROUTE]') && table !== undefined && table !== 'main') return 'same';
+  if (view === null || !t.startsWith('[NEIGH]')) return 'reread';
+  const m = /^\[NEIGH\]\s*(Deleted\s+)?(?:miss\s+)?(\S+)\s+dev\s+(\S+)(.*)$/.exec(t);
+  if (!m) return 'reread';
+  const [, deleted, address, dev, tail] = m;
+  const mac = /\blladdr\s+(\S+)/.exec(tail)?.[1];
+  const usable = !deleted && mac !== undefined && tail.split(/\s+/).some((s) => USABLE.has(s));
+  const had = view.neighbours.get(`${dev} ${canonical(address)}`);
+  return (usable ? had === mac : had === undefined) ? 'same' : 'reread';
+}
+
+export interface HostWatchOptions {
+  /** Called (never twice at once) when the routes or neighbours may have changed the next hops. */
+  reread(): Promise<void>;
+  /** The view next hops come from now (to tell a neighbour's state churn from a change). */
+  view(): HostView | null;
+  /** Said when the monitor stops or cannot start (it is restarted; the periodic re-read goes on). */
+  onError(message: string): void;
+  /** Re-read this often anyway, for changes the monitor missed (netlink overflow, a restart). */
+  resyncMs?: number;
+  /** Wait this long after a change for the changes that come with it (a link going down moves many routes). */
+  settleMs?: number;
+  /** The monitor's command line (tests). */
+  argv?: readonly string[];
+}
+
+/**
+ * Keeps the next hops current without forking every second: one long-lived
+ * `ip -o monitor label route neigh` child reports the kernel's route and neighbour changes
+ * (rtnetlink multicast groups RTNLGRP_IPV4/6_ROUTE and RTNLGRP_NEIGH), and only a change that
+ * can move a next hop re-reads the tables (readHostView). A fork of the daemon costs in
+ * proportion to its memory (about 1 GB with thousands of VIPs, where the old one-second poll
+ * took 30 % of the main thread), so the steady state forks nothing. Why `ip monitor` and not a
+ * netlink socket of our own: the addon holds no policy and has no rtnetlink code, `ip` already
+ * parses every attribute, and the tables are still read in full by `ip -j`, so a missed or
+ * misread event costs a re-read, never a wrong next hop. Returns stop().
+ */
+export function watchHost(opts: HostWatchOptions): () => void {
+  const resyncMs = opts.resyncMs ?? 60_000;
+  const settleMs = opts.settleMs ?? 100;
+  const argv = opts.argv ?? ['ip', '-o', 'monitor', 'label', 'route', 'neigh'];
+  let stopped = false;
+  let child: ChildProcess | null = null;
+  let pending: NodeJS.Timeout | null = null;
+  let running = false;
+  let again = false;
+  let restartTimer: NodeJS.Timeout | null = null;
+
+  const run = async (): Promise<void> => {
+    if (running) {
+      again = true;
+      return;
+    }
+    running = true;
+    try {
+      do {
+        again = false;
+        await opts.reread();
+      } while (again && !stopped);
+    } finally {
+      running = false;
+    }
+  };
+  const soon = (): void => {
+    if (stopped || pending) return;
+    pending = setTimeout(() => {
+      pending = null;
+      void run();
+    }, settleMs);
+    pending.unref();
+  };
+
+  const start = (): void => {
+    if (stopped) return;
+    let c: ChildProcess;
+    try {
+      c = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
+    } catch (e) {
+      opts.onError(`\`${argv.join(' ')}\` did not start: ${(e as Error).message}`);
+      restart();
+      return;
+    }
+    child = c;
+    let buf = '';
+    let said = '';
+    c.stdout?.setEncoding('utf8');
+    c.stdout?.on('data', (chunk: string) => {
+      buf += chunk;
+      let nl: number;
+      while ((nl = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, nl);
+        buf = buf.slice(nl + 1);
+        if (monitorVerdict(line, opts.view()) === 'reread') soon();
+      }
+    });
+    c.stderr?.setEncoding('utf8');
+    c.stderr?.on('data', (s: string) => (said = (said + s).slice(-500)));
+    c.on('error', (e) => opts.onError(`\`${argv.join(' ')}\`: ${e.message}`));
+    c.on('exit', (code, signal) => {
+      if (child === c) child = null;
+      if (stopped) return;
+      opts.onError(`\`${argv.join(' ')}\` exited (${signal ?? code}${said ? `: ${said.trim()}` : ''}); restarting it`);
+      restart();
+    });
+    // Changes between the caller's first read and the subscription: one more read once it runs.
+    soon();
+  };
+  const restart = (): void => {
+    if (stopped || restartTimer) return;
+    restartTimer = setTimeout(() => {
+      restartTimer = null;
+      start();
+    }, 5000);
+    restartTimer.unref();
+  };
+
+  start();
+  const resync = setInterval(() => void run(), resyncMs);
+  resync.unref();
+  return () => {
+    stopped = true;
+    clearInterval(resync);
+    if (pending) clearTimeout(pending);
+    if (restartTimer) clearTimeout(restartTimer);
+    child?.kill();
+    child = null;
+  };
 }

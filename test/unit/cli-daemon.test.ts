@@ -216,6 +216,35 @@ describe('the CLI against a daemon with a fed data plane', () => {
     assert.match(bad.stderr, /VIP "web" has no backend named "web-9" \(backends: web-1, web-2\)/);
   });
 
+  test("weir backend weight sets a weight at once, status shows it beside the file's, and setting it back clears it", () => {
+    const t = weir('backend', 'weight', 'web', 'web-1', '300', ...S);
+    assert.equal(t.status, 0, t.stderr);
+    assert.match(
+      t.stdout,
+      /^web\/web-1: weight 300 \(config file: 100, restored by the next reload\); table [0-9a-f]{16}$/m,
+    );
+    assert.match(
+      weir('status', ...S).stdout,
+      /^runtime weights:\s+web\/web-1 300 \(file 100\); the next reload restores/m,
+    );
+    const b = weirJson<{ name: string; weight: number; configuredWeight?: number }[]>('backends', 'web', ...S);
+    assert.deepEqual(
+      b.map((x) => [x.name, x.weight, x.configuredWeight]),
+      [
+        ['web-1', 300, 100],
+        ['web-2', 100, undefined],
+      ],
+    );
+    const bad = weir('backend', 'weight', 'web', 'web-1', 'heavy', ...S);
+    assert.equal(bad.status, 1);
+    assert.match(bad.stderr, /"weight" must be an integer 0\.\.65535/);
+    assert.equal(
+      weirJson<{ weight: number; changed: boolean }>('backend', 'weight', 'web', 'web-1', '100', ...S).changed,
+      true,
+    );
+    assert.match(weir('status', ...S).stdout, /^runtime weights:\s+none/m);
+  });
+
   test('weir reload applies a valid file: only the changed table is rebuilt and no flow is dropped', () => {
     writeFileSync(configFile, configText({ socket, weightB: 300, extraVip: true }));
     const r = weirJson<{ ok: boolean; rebuilt: string[]; flushed: number; diff: { vipsAdded: string[] } }>(

@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseConfig } from '../helpers/config.js';
 import { LbRuntime } from '../../src/daemon/runtime.js';
-import { NotFoundError } from '../../src/errors.js';
+import { NotFoundError, RejectedError } from '../../src/errors.js';
 import { IdRegistry, MAX_ID } from '../../src/daemon/registry.js';
 import { detachedDataPlane } from '../../src/dataplane/contract.js';
 import { feedDataPlane, type FlowSpec } from '../helpers/control-harness.js';
@@ -159,6 +159,52 @@ test('draining a backend gives it no slots, keeps its flows, and survives a relo
     () => rt.setDrained('nope', 'a', true),
     (e: unknown) => e instanceof NotFoundError,
   );
+});
+
+test("a runtime weight rebuilds that VIP alone, shows the file's weight beside it, and the next reload restores the file", async () => {
+  const hooks = detachedDataPlane();
+  const rt = await LbRuntime.start(parseConfig(base), hooks);
+  const dns6 = rt.vip('dns6').tables;
+  const web = () => backendsView(rt, 'web', false);
+  const r = rt.setWeight('web', 'a', 300);
+  assert.deepEqual([r.changed, r.weight, r.configured], [true, 300, 100]);
+  assert.equal(rt.generation, 2);
+  assert.equal(hooks.published.generation, 2);
+  assert.equal(rt.vip('dns6').tables, dns6, 'the other VIP keeps its tables object');
+  const [a, b] = web();
+  assert.deepEqual([a.weight, a.configuredWeight, b.weight, b.configuredWeight], [300, 100, 100, undefined]);
+  // 251 slots at 3:1, to within two slots (docs/maglev.md).
+  assert.ok(Math.abs(a.slots - 188) <= 2 && a.slots + b.slots === 251, `${a.slots} / ${b.slots}`);
+  assert.deepEqual(rt.weightOverridesList(), [{ vip: 'web', backend: 'a', weight: 300, configured: 100 }]);
+  assert.equal(rt.setWeight('web', 'a', 300).changed, false);
+  assert.equal(rt.generation, 2, 'an unchanged weight publishes nothing');
+  // The config file's weight again: no longer an override.
+  rt.setWeight('web', 'a', 100);
+  assert.deepEqual(rt.weightOverridesList(), []);
+  rt.setWeight('web', 'b', 0);
+  assert.throws(
+    () => rt.setWeight('web', 'a', 0),
+    (e: unknown) => e instanceof RejectedError && /no backend with a weight above 0/.test(e.message),
+  );
+  assert.throws(
+    () => rt.setWeight('web', 'zz', 1),
+    (e: unknown) => e instanceof NotFoundError,
+  );
+  assert.throws(
+    () => rt.setWeight('nope', 'a', 1),
+    (e: unknown) => e instanceof NotFoundError,
+  );
+  // A reload of the unchanged file: the file wins.
+  const rep = rt.apply(parseConfig(base));
+  assert.deepEqual(rep.rebuilt, ['web']);
+  assert.deepEqual(
+    web().map((x) => [x.name, x.weight, x.configuredWeight, x.slots > 100]),
+    [
+      ['a', 100, undefined, true],
+      ['b', 100, undefined, true],
+    ],
+  );
+  assert.deepEqual(rt.weightOverridesList(), []);
 });
 
 test('a VIP whose every backend is drained stays listed but is below its minimum', async () => {

@@ -2,7 +2,16 @@
 // as iproute2 prints it (captured from this machine's kernel, 6.18).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { nextHopOf, parseNeighbours, parseRoutes, routeOf, type HostView } from '../../src/dataplane/next-hops.js';
+import {
+  monitorVerdict,
+  nextHopOf,
+  parseNeighbours,
+  parseRoutes,
+  routeOf,
+  watchHost,
+  type HostView,
+} from '../../src/dataplane/next-hops.js';
+import { until } from '../helpers/wait.js';
 import type { Link } from '../../src/dataplane/links.js';
 import { parseCidr } from '../../src/packet/index.js';
 
@@ -72,4 +81,61 @@ test('empty or missing output parses as nothing; bad JSON throws', () => {
   assert.deepEqual(parseRoutes('', 4), []);
   assert.equal(parseNeighbours('[]').size, 0);
   assert.throws(() => parseRoutes('{not json', 4));
+});
+
+// `ip -o monitor label route neigh` lines as iproute2 6.1 printed them here.
+test('monitor lines: state churn of a known neighbour changes nothing; a new MAC, a failure, a delete or a main-table route does', () => {
+  const same = [
+    '[NEIGH]198.18.2.21 dev be0 lladdr 02:00:00:00:02:21 STALE ',
+    '[NEIGH]198.18.2.21 dev be0 lladdr 02:00:00:00:02:21 DELAY ',
+    '[NEIGH]fd00:0:0:2::21 dev be0 lladdr 02:00:00:00:02:21 router REACHABLE ',
+    '[NEIGH]198.18.2.22 dev be0  INCOMPLETE ',
+    '[NEIGH]Deleted 198.18.2.99 dev be0 lladdr 02:00:00:00:02:99 STALE ',
+    '[ROUTE]local fe80::e487:b0ff:fe1c:fada dev be0 table local proto kernel metric 0 pref medium',
+    '',
+  ];
+  const reread = [
+    '[NEIGH]198.18.2.21 dev be0 lladdr 02:00:00:00:02:77 REACHABLE ',
+    '[NEIGH]198.18.2.21 dev be0  FAILED ',
+    '[NEIGH]Deleted 198.18.2.21 dev be0 lladdr 02:00:00:00:02:21 STALE ',
+    '[NEIGH]198.18.2.22 dev be0 lladdr 02:00:00:00:02:22 REACHABLE ',
+    '[ROUTE]198.18.100.0/24 via 198.18.2.21 dev be0 ',
+    '[ROUTE]Deleted default via 198.18.1.1 dev fab0 ',
+    'something iproute2 may print one day',
+  ];
+  for (const l of same) assert.equal(monitorVerdict(l, view), 'same', l);
+  for (const l of reread) assert.equal(monitorVerdict(l, view), 'reread', l);
+  assert.equal(monitorVerdict(same[0], null), 'reread', 'no view yet: read it');
+});
+
+test('watchHost re-reads once after it starts and on a line that changes a next hop, not on churn; a monitor that exits is said and restarted; stop ends it', async () => {
+  const lines = [
+    '[NEIGH]198.18.2.21 dev be0 lladdr 02:00:00:00:02:21 STALE',
+    '[NEIGH]198.18.2.21 dev be0 lladdr 02:00:00:00:02:21 REACHABLE',
+    '[ROUTE]198.18.100.0/24 via 198.18.2.21 dev be0',
+  ];
+  // The stand-in monitor prints two churn lines at once, the route a second later, then exits.
+  const script = `printf '%s\\n%s\\n' '${lines[0]}' '${lines[1]}'; sleep 1; printf '%s\\n' '${lines[2]}'; sleep 0.3`;
+  let reads = 0;
+  const errors: string[] = [];
+  const stop = watchHost({
+    reread: () => {
+      reads++;
+      return Promise.resolve();
+    },
+    view: () => view,
+    onError: (m) => errors.push(m),
+    settleMs: 20,
+    resyncMs: 3_600_000,
+    argv: ['sh', '-c', script],
+  });
+  try {
+    await until('the read after start', () => reads >= 1, { timeoutMs: 3000 });
+    await until('the read after the route line', () => reads >= 2, { timeoutMs: 5000 });
+    await until('the exit said', () => errors.length >= 1, { timeoutMs: 5000 });
+    assert.equal(reads, 2, 'churn lines asked for no read');
+    assert.match(errors[0], /exited \(0\); restarting it/);
+  } finally {
+    stop();
+  }
 });
