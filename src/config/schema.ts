@@ -482,7 +482,7 @@ export const instanceSchema = map({
     .meta({ description: 'Packets that match no VIP: pass (the kernel handles them) or drop (counted).' }),
   syn_proxy_threshold: int(1, 100_000_000).default(DEFAULT_SYN_PROXY_THRESHOLD).meta({
     description:
-      'nat TCP handshakes left half-open (whole instance; SYNs whose handshake did not complete, decaying over one second, so about the unanswered SYNs per second) above which VIPs with syn_proxy: auto answer with SYN cookies, until it falls below half of it. Busy legitimate traffic completes its handshakes and does not count.',
+      "nat TCP handshakes left half-open (whole instance; SYNs whose handshake did not complete, decaying over one second, so about the unanswered SYNs per second) above which VIPs with syn_proxy: auto answer with SYN cookies, until it falls below half of it. Steady legitimate traffic completes its handshakes and keeps it near 0; a sudden rise of r new connections per second adds about r × the clients' round-trip time for a moment.",
   }),
   fragments: oneOf(['drop', 'pass'] as const)
     .default('drop')

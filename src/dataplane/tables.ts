@@ -30,7 +30,7 @@ export interface TableContext {
   /** instance.unknown_traffic and instance.fragments. */
   unknownTraffic: 'pass' | 'drop';
   fragments: 'drop' | 'pass';
-  /** New nat TCP flow attempts per second per worker above which `auto` VIPs use SYN cookies. */
+  /** Half-open nat TCP handshakes per worker above which `auto` VIPs use SYN cookies. */
   synProxyRate?: number;
   cookieKey?: readonly [number, number];
   /**

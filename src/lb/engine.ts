@@ -650,9 +650,11 @@ export class Engine {
         (info.tcpFlags & (TH_SYN | TH_ACK | TH_RST | TH_FIN)) === TH_SYN &&
         (ct.stateOf(e) === CT_TIME_WAIT || ct.stateOf(e) === CT_CLOSED)
       ) {
-        // nat: the new flow keeps the old SNAT address and port if it lands on the same backend
-        // (natInsert), so the backend sees the same 4-tuple again.
-        if (mode === MODE_NAT) {
+        // nat, after a close by FINs: the new flow keeps the old SNAT address and port if it lands
+        // on the same backend (natInsert), whose TIME_WAIT then sees the same 4-tuple. Not after a
+        // RST: that leaves no TIME_WAIT, and a backend that ignored the RST (RFC 5961 §3) would
+        // still hold the old connection on that 4-tuple.
+        if (mode === MODE_NAT && ct.stateOf(e) === CT_TIME_WAIT) {
           this.reSnatIdx = this.snatIndex(e, v);
           this.reSnatPort = ct.snatPort(e);
           this.reBackendId = ct.backendIdOf(e);
@@ -839,8 +841,10 @@ export class Engine {
     // A reopened tuple (a client reusing its port) on the same backend tries its old SNAT
     // address and port first. The backend then sees the same 4-tuple as before, whose
     // TIME_WAIT accepts the new SYN by its newer timestamp (RFC 7323 §5.8; Linux clocks
-    // timestamps per 4-tuple). A port that last carried another client's connection fails
-    // PAWS there instead: a challenge ACK, the client's RST, and a SYN resent up to 1 s later.
+    // timestamps per 4-tuple: one client's SYNs to one VIP carry unrelated TSvals on the 6.18
+    // kernel here). A port that last carried another client's connection fails PAWS there instead: a
+    // challenge ACK, the client's RST, and a SYN resent up to 1 s later. (SYN-proxied flows open
+    // on the cookie's ACK and take a fresh port.)
     const re =
       this.reSnatIdx >= 0 &&
       t.backendId[b] === this.reBackendId &&
@@ -952,16 +956,23 @@ export class Engine {
   // auto, after Linux's SYN backlog (cookies once half-open requests overflow it) rather than a
   // rate of new flows, which legitimate busy traffic also reaches: pxHalf counts handshakes left
   // half-open, +1 per SYN that would open a flow, −1 per handshake completed (the client's ACK
-  // after the backend's SYN-ACK, or a valid cookie), decaying with a 1 s time constant. Unanswered
-  // SYNs at r/s hold it near r; legitimate traffic near its rate × handshake time. Cookies from
-  // above the threshold (per worker) until below half of it.
+  // after the backend's SYN-ACK, or a valid cookie), decaying with a 1 s time constant, at most
+  // the threshold. Unanswered SYNs at r/s push it towards r; legitimate traffic keeps it near 0
+  // (a sudden rise of r/s adds about r × handshake time for a moment). Cookies from above the
+  // threshold (per worker) until below half of it.
   private pxSyn(now: number): boolean {
+    this.pxAge(now);
+    const rate = this.t.synProxyRate;
     this.pxHalf += 1;
-    if (!this.pxFlood && this.pxHalf > this.t.synProxyRate) {
-      this.pxFlood = true;
-      this.counters[C_SYN_PROXY_AUTO_ON]++;
+    if (this.pxHalf > rate) {
+      if (!this.pxFlood) {
+        this.pxFlood = true;
+        this.counters[C_SYN_PROXY_AUTO_ON]++;
+      }
+      // Bounded like a backlog: cookies end ~0.7 s (ln 2 · τ) after a flood, whatever its size.
+      this.pxHalf = rate;
     }
-    return this.pxAge(now);
+    return this.pxFlood;
   }
 
   private pxDone(now: number): void {

@@ -27,13 +27,13 @@ export const MODE_DSR_GRE = 1;
 export const MODE_DSR_L2 = 2;
 export const MODE_NAMES: readonly string[] = ['nat', 'dsr-gre', 'dsr-l2'];
 
-/** SYN proxy of a nat TCP VIP (engine.ts, "SYN proxy"): never, above the new-flow rate, always. */
+/** SYN proxy of a nat TCP VIP (engine.ts, "SYN proxy"): never, above a threshold of half-open handshakes, always. */
 export const SYN_PROXY_OFF = 0;
 export const SYN_PROXY_AUTO = 1;
 export const SYN_PROXY_ON = 2;
 export const SYN_PROXY_NAMES: readonly string[] = ['off', 'auto', 'on'];
 export type SynProxyName = 'off' | 'auto' | 'on';
-/** Default per-engine rate of new nat TCP flow attempts above which `auto` VIPs answer with cookies. */
+/** Default per-engine count of half-open nat TCP handshakes above which `auto` VIPs answer with cookies. */
 export const DEFAULT_SYN_PROXY_RATE = 1000;
 
 /** What the engine does with fragments of VIP traffic (see engine.ts, "Fragments"). */
@@ -105,8 +105,8 @@ export interface EngineTableOptions {
   /** Generated ICMP errors (fragmentation needed / packet too big) per second per worker, burst the same. Default 1000. */
   icmpRate?: number;
   /**
-   * New nat TCP flow attempts per second per engine above which `auto` SYN-proxy VIPs answer
-   * with cookies (DEFAULT_SYN_PROXY_RATE).
+   * Half-open nat TCP handshakes per engine (a decaying estimate, engine.ts pxSyn) above which
+   * `auto` SYN-proxy VIPs answer with cookies (DEFAULT_SYN_PROXY_RATE).
    */
   synProxyRate?: number;
   /** SYN cookie key, two 32-bit words; every instance of a cluster must use the same (default 0, 0). */

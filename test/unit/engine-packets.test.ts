@@ -1074,31 +1074,44 @@ test('a SYN on a closed tuple (TIME_WAIT or reset) opens a new flow scheduled af
   }
 });
 
-test('nat: a client reusing its port reaches the same backend from the same SNAT port (its TIME_WAIT there accepts the SYN), other flows take other ports', () => {
+test('nat: a client reusing its port after a FIN close reaches the same backend from the same SNAT port (its TIME_WAIT there accepts the SYN); after a RST it takes a fresh one', () => {
   const fx = fixture();
   const vip = specOf(fx, 'nat4');
-  const syn = (sp: number, seq: number) =>
-    run(
-      fx,
-      frame({ src: CLIENT4, dst: '198.18.0.10', proto: 'tcp', srcPort: sp, dstPort: 80, tcpFlags: TCP_SYN, seq }),
-    );
+  const VIP = '198.18.0.10',
+    SNAT = '198.18.0.100';
+  const c2v = (sp: number, flags: number, seq: number) =>
+    run(fx, frame({ src: CLIENT4, dst: VIP, proto: 'tcp', srcPort: sp, dstPort: 80, tcpFlags: flags, seq }));
+  const b2s = (be: string, port: number, flags: number) =>
+    run(fx, frame({ src: be, dst: SNAT, proto: 'tcp', srcPort: 8080, dstPort: port, tcpFlags: flags }));
   const sport = (r: Result): number => (r.bytes[20] << 8) | r.bytes[21];
-  const a = syn(40300, 1000);
-  const be = expectedBackend(vip, IPPROTO_TCP, CLIENT4, '198.18.0.10', 40300, 80);
-  assert.equal(hex(a.bytes.subarray(16, 20)), hex(ip(be.address)));
-  const pa = sport(a);
-  // The backend closes it (RST); two other clients' flows take the next ports meanwhile.
-  run(fx, frame({ src: be.address, dst: '198.18.0.100', proto: 'tcp', srcPort: 8080, dstPort: pa, tcpFlags: TCP_RST }));
-  assert.equal(stateOf(fx.ct, IPPROTO_TCP, CLIENT4, 40300, '198.18.0.10', 80), CT_CLOSED);
-  const others = [syn(40301, 1), syn(40302, 1)].map(sport);
-  assert.ok(!others.includes(pa), `${others.join()} vs ${pa}`);
-  const again = syn(40300, 9000);
-  assert.equal(again.reason, 'txNat');
-  assert.equal(hex(again.bytes.subarray(16, 20)), hex(ip(be.address)), 'same backend');
-  assert.equal(sport(again), pa, 'same SNAT port');
-  assert.equal(fx.engine.counters[ENGINE_COUNTER_NAMES.indexOf('synReopened')], 1);
-  // A fresh client port is not given the reopened flow's port.
-  assert.notEqual(sport(syn(40303, 1)), pa);
+  const daddr = (r: Result): string => hex(r.bytes.subarray(16, 20));
+  for (const close of ['fin', 'rst'] as const) {
+    const cp = close === 'fin' ? 40300 : 40400;
+    const be = expectedBackend(vip, IPPROTO_TCP, CLIENT4, VIP, cp, 80);
+    const a = c2v(cp, TCP_SYN, 1000);
+    assert.equal(daddr(a), hex(ip(be.address)));
+    const pa = sport(a);
+    if (close === 'fin') {
+      assert.equal(b2s(be.address, pa, TCP_SYN | TCP_ACK).reason, 'txNatReply');
+      c2v(cp, TCP_ACK, 1001);
+      c2v(cp, TCP_FIN | TCP_ACK, 1001);
+      b2s(be.address, pa, TCP_FIN | TCP_ACK);
+      c2v(cp, TCP_ACK, 1002);
+      assert.equal(stateOf(fx.ct, IPPROTO_TCP, CLIENT4, cp, VIP, 80), CT_TIME_WAIT, close);
+    } else {
+      b2s(be.address, pa, TCP_RST);
+      assert.equal(stateOf(fx.ct, IPPROTO_TCP, CLIENT4, cp, VIP, 80), CT_CLOSED, close);
+    }
+    // Two other clients' flows take the next ports meanwhile.
+    const others = [c2v(cp + 1, TCP_SYN, 1), c2v(cp + 2, TCP_SYN, 1)].map(sport);
+    assert.ok(!others.includes(pa), `${close}: ${others.join()} vs ${pa}`);
+    const again = c2v(cp, TCP_SYN, 9000);
+    assert.equal(again.reason, 'txNat', close);
+    assert.equal(daddr(again), hex(ip(be.address)), `${close}: same backend`);
+    if (close === 'fin') assert.equal(sport(again), pa, 'after FINs: the same SNAT port');
+    else assert.notEqual(sport(again), pa, 'after a RST: a fresh SNAT port');
+  }
+  assert.equal(fx.engine.counters[ENGINE_COUNTER_NAMES.indexOf('synReopened')], 2);
 });
 
 test('processBatch fills verdicts and points each slot at its output, with or without headroom', () => {
