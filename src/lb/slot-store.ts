@@ -33,8 +33,9 @@ export const MAX_READERS = 256;
 /** Largest arena (V8's largest SharedArrayBuffer is just under 4 GiB; whole 64 KiB steps). */
 export const MAX_ARENA_BYTES = 4 * 1024 * 1024 * 1024 - 65536;
 /**
- * The slot bytes a config may need (2.5 GiB: 16,384 VIPs at M = 65537 take 2.0 GiB); the rest
- * of the arena holds tables being built beside the ones in use until the workers move on.
+ * The slot bytes a config may need (2.5 GiB: 16,384 VIPs at M = 65537 take 1 GiB with fewer
+ * than 255 backends each, 2 GiB with more); the rest of the arena holds tables being built
+ * beside the ones in use until the workers move on.
  */
 export const MAX_SLOT_BYTES = 2.5 * 1024 * 1024 * 1024;
 
