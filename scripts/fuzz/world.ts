@@ -262,8 +262,8 @@ export interface WorldSpec {
   synProxy?: 'off' | 'auto' | 'on';
 }
 
-/** New-flow attempts per second per engine above which `auto` uses cookies in the fuzzer: low, so episodes switch. */
-export const FUZZ_SYN_PROXY_RATE = 50;
+/** Half-open handshakes per engine above which `auto` uses cookies in the fuzzer: low, so episodes switch. */
+export const FUZZ_SYN_PROXY_RATE = 8;
 
 export function randomWorld(rng: Rng, mode: FuzzMode): WorldSpec {
   const pathMtu = rng.pick([1500, 1500, 1500, 1280, 9000, 576]);
