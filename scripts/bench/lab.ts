@@ -95,7 +95,7 @@ export function settings(env: NodeJS.ProcessEnv = process.env): Settings {
     if (!['nat', 'dsr-gre', 'dsr-l2'].includes(m)) throw new Error(`WEIR_BENCH_MODES: unknown mode ${m}`);
   for (const w of s.workers) if (!['1', 'auto'].includes(w)) throw new Error(`WEIR_BENCH_WORKERS: 1 or auto, got ${w}`);
   for (const p of s.sched)
-    if (!['other', 'fifo'].includes(p)) throw new Error(`WEIR_BENCH_SCHED: other or fifo, got ${p}`);
+    if (!['other', 'fifo', 'nice'].includes(p)) throw new Error(`WEIR_BENCH_SCHED: other, fifo or nice, got ${p}`);
   for (const u of s.spin)
     if (!(Number.isInteger(u) && u >= 0 && u <= 1000))
       throw new Error(`WEIR_BENCH_SPIN: busy_poll_us values 0..1000, got ${env.WEIR_BENCH_SPIN}`);

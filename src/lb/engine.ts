@@ -443,6 +443,10 @@ export class Engine {
   private holdCursor = 0;
   private pxLast = 0;
   private pxFlood = false;
+  // The SNAT address index, port and backend id of a flow just closed by a reopening SYN (−1: none).
+  private reSnatIdx = -1;
+  private reSnatPort = 0;
+  private reBackendId = -1;
 
   constructor(
     conntrack: ConnTable,
@@ -620,6 +624,7 @@ export class Engine {
       sp = info.srcPort,
       dp = info.dstPort;
     const mode = t.vipMode[v];
+    this.reSnatIdx = -1;
     let e = this.lookup(buf, proto, info.srcAddrOff, sp, info.dstAddrOff, dp);
     let b = -1;
     if (e >= 0) {
@@ -645,6 +650,13 @@ export class Engine {
         (info.tcpFlags & (TH_SYN | TH_ACK | TH_RST | TH_FIN)) === TH_SYN &&
         (ct.stateOf(e) === CT_TIME_WAIT || ct.stateOf(e) === CT_CLOSED)
       ) {
+        // nat: the new flow keeps the old SNAT address and port if it lands on the same backend
+        // (natInsert), so the backend sees the same 4-tuple again.
+        if (mode === MODE_NAT) {
+          this.reSnatIdx = this.snatIndex(e, v);
+          this.reSnatPort = ct.snatPort(e);
+          this.reBackendId = ct.backendIdOf(e);
+        }
         ct.remove(e);
         e = -1;
         b = -1;
@@ -776,22 +788,27 @@ export class Engine {
   // A nat entry's SNAT address is still in its VIP's pool: replies to a SNAT address a reload
   // took away would no longer come back through weir, so such a flow is scheduled again.
   private snatIsCurrent(e: number, v: number): boolean {
+    return this.snatIndex(e, v) >= 0;
+  }
+
+  // The entry's SNAT address as an index into VIP v's pool (−1: not in it any more).
+  private snatIndex(e: number, v: number): number {
     const t = this.t,
       base = t.vipSnatBase[v],
       end = base + t.vipSnatCount[v];
     if (this.info.ipVersion === 4) {
       const s = this.ct.snatAddr4(e) | 0;
-      for (let i = base; i < end; i++) if (t.snatAddr4[i] === s) return true;
-      return false;
+      for (let i = base; i < end; i++) if (t.snatAddr4[i] === s) return i - base;
+      return -1;
     }
     const a = this.a6;
     this.ct.copyAddr6(e, 3, a, 0);
     for (let i = base; i < end; i++) {
       let j = 0;
       while (j < 16 && a[j] === t.snatAddr[i * 16 + j]) j++;
-      if (j === 16) return true;
+      if (j === 16) return i - base;
     }
-    return false;
+    return -1;
   }
 
   // New source and destination (entry addresses by copyAddr6 index: 0 client, 1 VIP, 2 backend,
@@ -819,10 +836,23 @@ export class Engine {
       nAddr = t.vipSnatCount[v];
     const bport = t.backendPort[b] !== 0 ? t.backendPort[b] : info.dstPort;
     const proto = info.protocol;
+    // A reopened tuple (a client reusing its port) on the same backend tries its old SNAT
+    // address and port first. The backend then sees the same 4-tuple as before, whose
+    // TIME_WAIT accepts the new SYN by its newer timestamp (RFC 7323 §5.8; Linux clocks
+    // timestamps per 4-tuple). A port that last carried another client's connection fails
+    // PAWS there instead: a challenge ACK, the client's RST, and a SYN resent up to 1 s later.
+    const re =
+      this.reSnatIdx >= 0 &&
+      t.backendId[b] === this.reBackendId &&
+      this.reSnatPort >= min &&
+      this.reSnatPort <= t.vipSnatMax[v]
+        ? 1 + (this.reSnatPort - min) * nAddr + this.reSnatIdx
+        : 0;
+    this.reSnatIdx = -1;
     for (let i = 0; i < snat.tries; i++) {
       // One candidate (address, port) of the pool's addresses × ports: consecutive candidates
       // take the addresses in turn, then the next port.
-      const c = snat.propose(pool, 1, nAddr * (t.vipSnatMax[v] - min + 1));
+      const c = i === 0 && re !== 0 ? snat.prefer(re) : snat.propose(pool, 1, nAddr * (t.vipSnatMax[v] - min + 1));
       if (c === 0) break;
       const sa = t.vipSnatBase[v] + ((c - 1) % nAddr),
         port = min + (((c - 1) / nAddr) | 0);

@@ -60,6 +60,12 @@ export class SnatAllocator {
     return min + (c % span);
   }
 
+  /** Hot path: a candidate the engine chose itself (a reopened flow's old port), counted as proposed. */
+  prefer(candidate: number): number {
+    this.counters[SNAT_PROPOSED]++;
+    return candidate;
+  }
+
   /** Hot path: the engine reports that the last candidate collided (CT_ERR_REPLY_IN_USE). */
   collided(): void {
     this.counters[SNAT_COLLISIONS]++;

@@ -1074,6 +1074,33 @@ test('a SYN on a closed tuple (TIME_WAIT or reset) opens a new flow scheduled af
   }
 });
 
+test('nat: a client reusing its port reaches the same backend from the same SNAT port (its TIME_WAIT there accepts the SYN), other flows take other ports', () => {
+  const fx = fixture();
+  const vip = specOf(fx, 'nat4');
+  const syn = (sp: number, seq: number) =>
+    run(
+      fx,
+      frame({ src: CLIENT4, dst: '198.18.0.10', proto: 'tcp', srcPort: sp, dstPort: 80, tcpFlags: TCP_SYN, seq }),
+    );
+  const sport = (r: Result): number => (r.bytes[20] << 8) | r.bytes[21];
+  const a = syn(40300, 1000);
+  const be = expectedBackend(vip, IPPROTO_TCP, CLIENT4, '198.18.0.10', 40300, 80);
+  assert.equal(hex(a.bytes.subarray(16, 20)), hex(ip(be.address)));
+  const pa = sport(a);
+  // The backend closes it (RST); two other clients' flows take the next ports meanwhile.
+  run(fx, frame({ src: be.address, dst: '198.18.0.100', proto: 'tcp', srcPort: 8080, dstPort: pa, tcpFlags: TCP_RST }));
+  assert.equal(stateOf(fx.ct, IPPROTO_TCP, CLIENT4, 40300, '198.18.0.10', 80), CT_CLOSED);
+  const others = [syn(40301, 1), syn(40302, 1)].map(sport);
+  assert.ok(!others.includes(pa), `${others.join()} vs ${pa}`);
+  const again = syn(40300, 9000);
+  assert.equal(again.reason, 'txNat');
+  assert.equal(hex(again.bytes.subarray(16, 20)), hex(ip(be.address)), 'same backend');
+  assert.equal(sport(again), pa, 'same SNAT port');
+  assert.equal(fx.engine.counters[ENGINE_COUNTER_NAMES.indexOf('synReopened')], 1);
+  // A fresh client port is not given the reopened flow's port.
+  assert.notEqual(sport(syn(40303, 1)), pa);
+});
+
 test('processBatch fills verdicts and points each slot at its output, with or without headroom', () => {
   for (const headroom of [64, 0]) {
     const fx = fixture();

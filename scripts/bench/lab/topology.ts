@@ -246,10 +246,11 @@ let snatSeq = 0;
 
 /**
  * A SNAT address no earlier variant of this run used. The backends keep TIME_WAIT for 60 s per
- * (source address, port); weir picks SNAT ports without regard to the client's port, so a
- * reused (address, port) carries another connection's TCP timestamps, which the backend's PAWS
- * check refuses (a 1 s SYN retransmission at the client). A fresh address per start keeps
- * one variant's leftovers out of the next one's figures.
+ * (source address, port); a new weir's SNAT ports start from its range's beginning, so a
+ * reused (address, port) would carry an earlier variant's connection with other TCP timestamps,
+ * which the backend's PAWS check refuses (a 1 s SYN retransmission at the client). A fresh
+ * address per start keeps one variant's leftovers out of the next one's figures. (Within a run,
+ * a reopened client tuple keeps its SNAT port: Engine.natInsert.)
  */
 export function snatAddress(io: string | undefined): string {
   const n = snatSeq++;

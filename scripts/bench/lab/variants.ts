@@ -17,8 +17,8 @@ export const WEIR_CLI = path.resolve(path.dirname(fileURLToPath(import.meta.url)
 export type Kind = 'kernel' | 'nftables' | 'haproxy' | 'weir';
 export type Mode = 'nat' | 'dsr-gre' | 'dsr-l2';
 export type Workers = '1' | 'auto';
-/** instance.worker_scheduling.policy of a weir variant (fifo at priority 10). */
-export type Sched = 'other' | 'fifo';
+/** instance.worker_scheduling of a weir variant: other, fifo at priority 10, or other at nice −10. */
+export type Sched = 'other' | 'fifo' | 'nice';
 export type SynProxy = 'auto' | 'on' | 'off';
 
 export interface Variant {
@@ -62,12 +62,12 @@ export function weirVariant(
   spinUs?: number,
   synProxy?: SynProxy,
 ): Variant {
-  const fifo = sched === 'fifo';
+  const fifo = sched === 'fifo' ? '-fifo' : sched === 'nice' ? '-nice' : '';
   const spin = spinUs === undefined ? '' : `-spin${spinUs}`;
   const px = synProxy === undefined ? '' : `-synproxy-${synProxy}`;
   return {
-    id: `weir-${mode}-${io}-w${workers}${fifo ? '-fifo' : ''}${spin}${px}`,
-    label: `weir ${mode} ${io} ${workers === 'auto' ? `auto (${cpus().length})` : '1 worker'}${fifo ? ' fifo' : ''}${spinUs === undefined ? '' : ` spin ${spinUs} µs`}${synProxy === undefined ? '' : ` syn_proxy ${synProxy}`}`,
+    id: `weir-${mode}-${io}-w${workers}${fifo}${spin}${px}`,
+    label: `weir ${mode} ${io} ${workers === 'auto' ? `auto (${cpus().length})` : '1 worker'}${fifo.replace('-', ' ')}${spinUs === undefined ? '' : ` spin ${spinUs} µs`}${synProxy === undefined ? '' : ` syn_proxy ${synProxy}`}`,
     kind: 'weir',
     mode,
     io,
@@ -243,6 +243,7 @@ export function weirConfig(v: Variant, ctx: WeirContext, socket: string, snat: s
       ...(tun ? { tun_name: 'weir-bn-tun0' } : {}),
       workers: v.workers === 'auto' ? 'auto' : Number(v.workers),
       ...(v.sched === 'fifo' ? { worker_scheduling: { policy: 'fifo', priority: 10 } } : {}),
+      ...(v.sched === 'nice' ? { worker_scheduling: { policy: 'other', nice: -10 } } : {}),
       ...(v.spinUs === undefined ? {} : { busy_poll_us: v.spinUs }),
     },
     control: { socket },
