@@ -98,7 +98,7 @@ export function crossChecks(input: CheckInput): RawIssue[] {
   if (slotBytes > MAX_SLOT_BYTES)
     out.push({
       path: ['vips'],
-      message: `need ${slotBytes} bytes of Maglev slots (the sum of table_size × 2 bytes, 4 for VIPs of 65535 backends or more); weir takes at most ${MAX_SLOT_BYTES}: use smaller table_size where VIPs have few backends`,
+      message: `need ${slotBytes} bytes of Maglev slots (the sum of table_size × 1 byte for VIPs of fewer than 255 backends, 2 below 65535, else 4); weir takes at most ${MAX_SLOT_BYTES}: use smaller table_size where VIPs have few backends`,
     });
 
   const seenNames = new Map<string, number>();

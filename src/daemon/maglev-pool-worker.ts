@@ -11,13 +11,13 @@ const results: MaglevJobResult[] = [];
 const transfer: ArrayBuffer[] = [];
 work.jobs.forEach((j, i) => {
   try {
-    const t = buildMaglev(j.backends, j.opts);
     if (store && work.blocks) {
-      // Straight into the shared block the main thread reserved: no copy crosses back.
-      store.fill(work.blocks[i], t);
-      results.push({ ...t.parts(), compact: new Uint16Array(0) });
+      // Straight into the shared block the main thread reserved: no copy, here or back.
+      const into = store.prepare(work.blocks[i], j.opts.size, j.backends.length);
+      const t = buildMaglev(j.backends, j.opts, into);
+      results.push({ ...t.parts(), compact: new Uint8Array(0) });
     } else {
-      const p = t.parts();
+      const p = buildMaglev(j.backends, j.opts).parts();
       results.push(p);
       transfer.push(p.compact.buffer as ArrayBuffer);
     }

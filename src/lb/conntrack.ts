@@ -41,6 +41,8 @@
 //    An eviction inside an insert already holds some bucket locks, so it only *tries* the
 //    victim's other buckets and gives up on that victim if one is busy: no lock-order cycle.
 // 4. The free list is a stack linked through W_CREATED and guarded by a spin lock in the header.
+//    Records never used yet are not on it: they are handed out in order from H_FRESH, so a new
+//    table touches no entry page (untouched zeroed pages cost no memory; RSS grows with flows).
 // 5. Per-packet updates (track) take no lock: counters use Atomics.add, W_LAST a plain store,
 //    and the state bits in W_KEY a compareExchange loop. A record's key fields change only
 //    under its seqlock, and the state bits are masked out of key comparisons.
@@ -210,6 +212,7 @@ const H_LIVE = 7;
 const H_NOW = 8;
 const H_VIEWS = 9;
 const H_STALE_MS = 10;
+const H_FRESH = 11; // records 0..H_FRESH-1 have been used; the rest are free and untouched
 const H_TIMEOUT = 16; // + state: idle timeout in ms
 const HEADER_WORDS = 64;
 const MAGIC = 0x77637431; // "wct1"
@@ -418,13 +421,11 @@ export class ConnTable {
       counters: new SharedArrayBuffer(COUNTERS_BYTES),
     };
     const h = new Int32Array(s.header);
-    const e = new Int32Array(s.entries);
     h[H_MAGIC] = MAGIC;
     h[H_CAPACITY] = cap;
     h[H_BUCKETS] = nb;
     h[H_SEED] = opts.seed !== undefined ? opts.seed | 0 : crypto.getRandomValues(new Int32Array(1))[0];
-    for (let i = 0; i < cap; i++) e[i * ENTRY_WORDS + W_CREATED] = i + 1 < cap ? i + 2 : 0;
-    h[H_FREE_HEAD] = 1;
+    // Free list empty, H_FRESH = 0: every record is free without writing it.
     const t = new ConnTable(s);
     t.setTimeouts(DEFAULT_TIMEOUTS);
     if (opts.timeouts) t.setTimeouts(opts.timeouts);
@@ -1086,14 +1087,14 @@ export class ConnTable {
 
   private allocEntry(): number {
     const H = this.h;
-    if (Atomics.load(H, H_FREE_HEAD) === 0) return -1;
+    if (Atomics.load(H, H_FREE_HEAD) === 0 && Atomics.load(H, H_FRESH) >= this.capacity) return -1;
     if (!this.spinLock(H_ALLOC_LOCK)) return -1;
     const head = H[H_FREE_HEAD];
     let e = -1;
     if (head !== 0) {
       e = head - 1;
       H[H_FREE_HEAD] = this.ent[e * ENTRY_WORDS + W_CREATED];
-    }
+    } else if (H[H_FRESH] < this.capacity) e = H[H_FRESH]++;
     Atomics.store(H, H_ALLOC_LOCK, 0);
     return e;
   }

@@ -269,21 +269,40 @@ function compareCodeUnits(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
+/** Most backends whose slots fit 8 bits: 0xff is kept for "no backend" (−1). */
+export const MAX_BYTE_BACKENDS = 0xff;
 /** Most backends whose slots fit 16 bits: 0xffff is kept for "no backend" (−1). */
 export const MAX_NARROW_BACKENDS = 0xffff;
 
 /**
- * A table's slots as small as its backend count allows: Uint16Array (0xffff = −1) below
- * MAX_NARROW_BACKENDS backends, else Int32Array. Half the memory of Int32 slots for every
- * realistic VIP, and the form the shared slot store (slot-store.ts) copies from.
+ * A table's slots as small as its backend count allows: Uint8Array (0xff = −1) below
+ * MAX_BYTE_BACKENDS backends, Uint16Array (0xffff = −1) below MAX_NARROW_BACKENDS, else
+ * Int32Array. A quarter of the memory of Int32 slots for every VIP of fewer than 255 backends
+ * (64 KiB at M = 65537), and the form the shared slot store (slot-store.ts) holds.
  */
-export type CompactSlots = Uint16Array | Int32Array;
+export type CompactSlots = Uint8Array | Uint16Array | Int32Array;
 
-/** Slots in their compact form (a copy). */
-export function compactSlots(slots: Int32Array, backends: number): CompactSlots {
-  if (backends >= MAX_NARROW_BACKENDS) return Int32Array.from(slots);
-  const out = new Uint16Array(slots.length);
-  for (let s = 0; s < slots.length; s++) out[s] = slots[s] & 0xffff; // −1 → 0xffff
+/** Bytes per slot for a table of `backends` backends (1, 2 or 4). */
+export function slotWidth(backends: number): 1 | 2 | 4 {
+  return backends < MAX_BYTE_BACKENDS ? 1 : backends < MAX_NARROW_BACKENDS ? 2 : 4;
+}
+
+/**
+ * Slots in their compact form: written into `into` (of the right width and length, e.g. a
+ * shared block) or into a new array.
+ */
+export function compactSlots(slots: Int32Array, backends: number, into?: CompactSlots): CompactSlots {
+  const width = slotWidth(backends);
+  const out =
+    into ??
+    (width === 1
+      ? new Uint8Array(slots.length)
+      : width === 2
+        ? new Uint16Array(slots.length)
+        : new Int32Array(slots.length));
+  if (out.length !== slots.length || out.BYTES_PER_ELEMENT !== width)
+    throw new Error(`compactSlots: want ${slots.length} slots of ${width} bytes`);
+  out.set(slots); // converts modulo 2^8 / 2^16: −1 → 0xff / 0xffff; Int32 keeps it
   return out;
 }
 
@@ -312,7 +331,11 @@ export class MaglevTable {
   private readonly counts: readonly number[];
   private wide: Int32Array | null = null;
 
-  /** `slots` is read once (fingerprint, counts, compact copy) and not kept: pass a scratch array if you like. */
+  /**
+   * `slots` is read once (fingerprint, counts, compact copy) and not kept: pass a scratch array
+   * if you like. The compact copy goes into `into` when given (a shared block of the slot
+   * store, of width slotWidth(ids.length) and length `size`), else into a new array.
+   */
   constructor(
     size: number,
     seed: number,
@@ -320,6 +343,7 @@ export class MaglevTable {
     weights: readonly number[],
     slots: Int32Array,
     parts?: MaglevTableParts,
+    into?: CompactSlots,
   ) {
     this.size = size;
     this.seed = seed;
@@ -335,7 +359,7 @@ export class MaglevTable {
     for (let s = 0; s < slots.length; s++) if (slots[s] >= 0) counts[slots[s]]++;
     this.counts = Object.freeze(counts);
     this.fingerprint = maglevFingerprint(size, seed, this.backendIds, this.weights, slots);
-    this.store = compactSlots(slots, ids.length);
+    this.store = compactSlots(slots, ids.length, into);
   }
 
   /** What crosses a thread boundary (a build in a pool thread): structured-clonable. */
@@ -366,8 +390,11 @@ export class MaglevTable {
     if (!this.wide) {
       const c = this.compact;
       const w = new Int32Array(c.length);
-      if (c instanceof Uint16Array) for (let s = 0; s < c.length; s++) w[s] = c[s] === 0xffff ? -1 : c[s];
-      else w.set(c);
+      if (c instanceof Int32Array) w.set(c);
+      else {
+        const none = c instanceof Uint8Array ? 0xff : 0xffff;
+        for (let s = 0; s < c.length; s++) w[s] = c[s] === none ? -1 : c[s];
+      }
       this.wide = w;
     }
     return this.wide;
@@ -380,15 +407,16 @@ export class MaglevTable {
    * table was replaced). Throws on a copy of another length or form.
    */
   shareStorage(copy: CompactSlots): void {
-    if (copy.length !== this.store.length || copy instanceof Uint16Array !== this.store instanceof Uint16Array)
+    if (copy.length !== this.store.length || copy.BYTES_PER_ELEMENT !== this.store.BYTES_PER_ELEMENT)
       throw new Error('MaglevTable.shareStorage: the copy has another length or slot width');
     this.store = copy;
   }
 
   /** Hot path: backend index for a flow hash (uint32), or -1 if no backend takes new flows. */
   lookup(hash: number): number {
-    const x = this.compact[(hash >>> 0) % this.size];
-    return x === 0xffff && this.compact instanceof Uint16Array ? -1 : x;
+    const c = this.compact;
+    const x = c[(hash >>> 0) % this.size];
+    return c instanceof Int32Array ? x : x === (c instanceof Uint8Array ? 0xff : 0xffff) ? -1 : x;
   }
 
   /** Slots held by each backend index. */
@@ -488,9 +516,14 @@ function validate(backends: readonly MaglevBackendSpec[], opts: MaglevOptions): 
  * Builds the table for a backend set. The result depends only on the ids, weights, size and
  * seed, never on the order of `backends`. Weight 0 = draining: listed, but given no slot.
  * Throws a clear Error on a non-prime or out-of-range size, a bad seed, duplicate or empty ids,
- * or weights that are not integers in 0..65535.
+ * or weights that are not integers in 0..65535. With `into` (see the MaglevTable constructor)
+ * the compact slots are written there, e.g. straight into a reserved block of the slot store.
  */
-export function buildMaglev(backends: readonly MaglevBackendSpec[], opts: MaglevOptions): MaglevTable {
+export function buildMaglev(
+  backends: readonly MaglevBackendSpec[],
+  opts: MaglevOptions,
+  into?: CompactSlots,
+): MaglevTable {
   validate(backends, opts);
   const { size, seed } = opts;
   const sorted = [...backends].sort((x, y) => compareCodeUnits(x.id, y.id));
@@ -507,5 +540,5 @@ export function buildMaglev(backends: readonly MaglevBackendSpec[], opts: Maglev
   }
   if (scratchOut.length !== size) scratchOut = new Int32Array(size);
   const slots = fillMaglev(offsets, skips, weights, size, scratchOut);
-  return new MaglevTable(size, seed, ids, weights, slots);
+  return new MaglevTable(size, seed, ids, weights, slots, undefined, into);
 }

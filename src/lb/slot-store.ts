@@ -13,8 +13,9 @@
 //          held no block (a worker: the top of its loop, between batches), [+ 1] the table
 //          publication (TablesMessage.seq) it ran then.
 // arena    a growable SharedArrayBuffer of blocks, 8-byte aligned. A block: Int32 header
-//          [B_SIZE] M, [B_WIDTH] 2 | 4 bytes per slot, [B_BACKENDS] n, [B_PAD]; then M slots
-//          (Uint16, 0xffff = −1, when n < 65535; else Int32). Offset 0 holds no block.
+//          [B_SIZE] M, [B_WIDTH] 1 | 2 | 4 bytes per slot, [B_BACKENDS] n, [B_PAD]; then M
+//          slots (Uint8, 0xff = −1, when n < 255; Uint16, 0xffff = −1, when n < 65535; else
+//          Int32). Offset 0 holds no block.
 //
 // ─── Protocol ──────────────────────────────────────────────────────────────────────────────
 // Writer (one thread): alloc a block, fill it completely, Atomics.store(descs[d], block) — the
@@ -23,7 +24,7 @@
 // sees two tables and never a half-filled one. A retired block is free once every reader's
 // reported epoch ≥ its tag: a reader that reported the epoch after the swap loads only the new
 // offset from then on (Atomics are sequentially consistent).
-import { MAX_NARROW_BACKENDS, type MaglevTable } from './maglev.js';
+import { slotWidth, type CompactSlots, type MaglevTable } from './maglev.js';
 
 /** Descriptor words: every VIP needs one, and a second one while its backend list changes. */
 export const MAX_DESCRIPTORS = 65536;
@@ -32,8 +33,9 @@ export const MAX_READERS = 256;
 /** Largest arena (V8's largest SharedArrayBuffer is just under 4 GiB; whole 64 KiB steps). */
 export const MAX_ARENA_BYTES = 4 * 1024 * 1024 * 1024 - 65536;
 /**
- * The slot bytes a config may need (2.5 GiB: 16,384 VIPs at M = 65537 take 2.0 GiB); the rest
- * of the arena holds tables being built beside the ones in use until the workers move on.
+ * The slot bytes a config may need (2.5 GiB: 16,384 VIPs at M = 65537 take 1 GiB with fewer
+ * than 255 backends each, 2 GiB with more); the rest of the arena holds tables being built
+ * beside the ones in use until the workers move on.
  */
 export const MAX_SLOT_BYTES = 2.5 * 1024 * 1024 * 1024;
 
@@ -54,7 +56,7 @@ const GrowableSab = SharedArrayBuffer as unknown as new (bytes: number, opts: { 
 
 /** Bytes one table's block takes (header, slots, padded to 8). */
 export function slotBlockBytes(size: number, backends: number): number {
-  const width = backends < MAX_NARROW_BACKENDS ? 2 : 4;
+  const width = slotWidth(backends);
   return (HEADER_BYTES + size * width + 7) & ~7;
 }
 
@@ -89,6 +91,7 @@ export class SlotStore {
    */
   i32: Int32Array;
   u16: Uint16Array;
+  u8: Uint8Array;
   // writer state (control thread)
   private bump = FIRST_BLOCK;
   private readonly free = new Map<number, number[]>();
@@ -110,14 +113,16 @@ export class SlotStore {
     this.ctl = new Int32Array(s.control);
     this.i32 = new Int32Array(s.arena, 0, s.arena.byteLength >>> 2);
     this.u16 = new Uint16Array(s.arena, 0, s.arena.byteLength >>> 1);
+    this.u8 = new Uint8Array(s.arena, 0, s.arena.byteLength);
   }
 
-  /** New views when the arena grew (allocates two views, once per growth). */
+  /** New views when the arena grew (allocates three views, once per growth). */
   refresh(): void {
     const a = this.sab.arena;
     if (a.byteLength >>> 2 === this.i32.length) return;
     this.i32 = new Int32Array(a, 0, a.byteLength >>> 2);
     this.u16 = new Uint16Array(a, 0, a.byteLength >>> 1);
+    this.u8 = new Uint8Array(a, 0, a.byteLength);
   }
 
   /** A new store. `initialBytes` of arena up front (it grows as needed up to maxBytes). */
@@ -156,7 +161,14 @@ export class SlotStore {
     const h = hash >>> 0;
     const size = this.i32[w + B_SIZE];
     const slot = h - Math.floor(h / size) * size;
-    if (this.i32[w + B_WIDTH] === 2) {
+    const width = this.i32[w + B_WIDTH];
+    if (width === 1) {
+      const k = o * 8 + HEADER_BYTES + slot;
+      if (k >= this.u8.length) this.refresh();
+      const x = this.u8[k];
+      return x === 0xff ? -1 : x;
+    }
+    if (width === 2) {
       const k = o * 4 + HEADER_BYTES / 2 + slot;
       if (k >= this.u16.length) this.refresh();
       const x = this.u16[k];
@@ -207,17 +219,21 @@ export class SlotStore {
    * straight into the arena, so they never exist twice). The block must be free of readers.
    */
   fill(block: number, table: MaglevTable): void {
-    const w = block * 2;
-    this.i32[w + B_SIZE] = table.size;
-    this.i32[w + B_BACKENDS] = table.backendIds.length;
     const c = table.compact;
-    if (c instanceof Uint16Array) {
-      this.i32[w + B_WIDTH] = 2;
-      this.u16.set(c, block * 4 + HEADER_BYTES / 2);
-    } else {
-      this.i32[w + B_WIDTH] = 4;
-      this.i32.set(c, w + HEADER_BYTES / 4);
-    }
+    const into = this.prepare(block, table.size, table.backendIds.length);
+    if (c !== into && !(c.buffer === into.buffer && c.byteOffset === into.byteOffset)) into.set(c);
+  }
+
+  /**
+   * Writes a reserved block's header and returns its slots as a view to write the table into
+   * (buildMaglev's `into`: any thread, as for fill).
+   */
+  prepare(block: number, size: number, backends: number): CompactSlots {
+    const w = block * 2;
+    this.i32[w + B_SIZE] = size;
+    this.i32[w + B_BACKENDS] = backends;
+    this.i32[w + B_WIDTH] = slotWidth(backends);
+    return this.slotsOf(block);
   }
 
   /**
@@ -239,13 +255,17 @@ export class SlotStore {
     return b;
   }
 
-  /** The slots of a written block as a view into the arena (Uint16Array or Int32Array, length M). */
-  slotsOf(block: number): Uint16Array | Int32Array {
+  /** The slots of a written block as a view into the arena (Uint8Array, Uint16Array or Int32Array, length M). */
+  slotsOf(block: number): CompactSlots {
     const w = block * 2;
     const size = this.i32[w + B_SIZE];
-    return this.i32[w + B_WIDTH] === 2
-      ? new Uint16Array(this.sab.arena, block * 8 + HEADER_BYTES, size)
-      : new Int32Array(this.sab.arena, block * 8 + HEADER_BYTES, size);
+    const width = this.i32[w + B_WIDTH];
+    const at = block * 8 + HEADER_BYTES;
+    return width === 1
+      ? new Uint8Array(this.sab.arena, at, size)
+      : width === 2
+        ? new Uint16Array(this.sab.arena, at, size)
+        : new Int32Array(this.sab.arena, at, size);
   }
 
   /** Publishes `block` (0: no table) in descriptor d with one atomic store; retires what d held. */

@@ -53,7 +53,9 @@ test('1,048,576 (VIP, backend) pairs pass; more is a config error naming both nu
 
 test('16,384 VIPs at table_size 65537 fit the slot arena; very large tables are a config error naming the bytes', () => {
   assert.deepEqual(limitIssues(vips(MAX_VIPS, 1)), []);
-  const over = limitIssues(vips(100, 1, 16777213));
+  assert.deepEqual(limitIssues(vips(100, 1, 16777213)), [], '1-byte slots: 1.6 GB');
+  const over = limitIssues(vips(200, 1, 16777213));
   assert.equal(over.length, 1);
-  assert.match(over[0], new RegExp(`need 3355444800 bytes of Maglev slots .* at most ${MAX_SLOT_BYTES}`));
+  assert.match(over[0], new RegExp(`need 3355446400 bytes of Maglev slots .* at most ${MAX_SLOT_BYTES}`));
+  assert.equal(limitIssues(vips(100, 255, 16777213)).length, 1, '2-byte slots from 255 backends: 3.4 GB');
 });

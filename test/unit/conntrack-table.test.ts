@@ -487,6 +487,21 @@ describe('memory and limits', () => {
     assert.ok(m.bytesPerFlow <= 140, `${m.bytesPerFlow} B/flow`);
   });
 
+  test('a new table writes none of its records: they are handed out in order, freed ones first', () => {
+    const t = ConnTable.create({ capacity: 1000, seed: 14 });
+    const words = new Int32Array(t.shared().entries);
+    assert.ok(
+      words.every((w) => w === 0),
+      'records untouched: their pages cost no memory until flows use them',
+    );
+    const a = t.insert4(17, 1, 1, 2, 2, 0, 0, 0);
+    const b = t.insert4(17, 3, 3, 2, 2, 0, 0, 0);
+    assert.deepEqual([a, b], [0, 1], 'never-used records in order');
+    assert.equal(t.remove(a), true);
+    assert.equal(t.insert4(17, 5, 5, 2, 2, 0, 0, 0), a, 'a freed record before a never-used one');
+    assert.equal(t.insert4(17, 7, 7, 2, 2, 0, 0, 0), 2);
+  });
+
   test('a million IPv4 NAT flows (two keys each) all fit', () => {
     const t = ConnTable.create({ capacity: 1_000_000, seed: 12 });
     let refused = 0;

@@ -11,7 +11,7 @@ import { hashSeed } from '../../src/lb/flow-hash.js';
 import { MODE_DSR_GRE, MODE_DSR_L2, MODE_NAT } from '../../src/lb/vip-table.js';
 import { compileTables, SNAT_PORT_MAX, SNAT_PORT_MIN, tablesMessage, vipSpecOf } from '../../src/dataplane/tables.js';
 import { ingressRuleset, nftTableName } from '../../src/dataplane/nft.js';
-import { tunRouteScript } from '../../src/dataplane/index.js';
+import { ringBlocksFor, tunRouteScript } from '../../src/dataplane/index.js';
 import { parseIp } from '../../src/packet/index.js';
 import { SlotStore } from '../../src/lb/slot-store.js';
 
@@ -180,4 +180,12 @@ test('the routes into the TUN go from the old address set to the new one: delete
     'route replace 198.18.100.2/32 dev weir-tun0',
   ]);
   assert.deepEqual(tunRouteScript('weir-tun0', ['198.18.100.1'], ['198.18.100.1']), [], 'nothing to do: no ip call');
+});
+
+test('AF_PACKET rings are 8 MiB per socket with one or two workers and 4 MiB with more', () => {
+  assert.deepEqual(
+    [1, 2, 3, 8, 64].map((n) => ringBlocksFor(n) * 256),
+    [8192, 8192, 4096, 4096, 4096],
+    'KiB per socket',
+  );
 });

@@ -167,6 +167,31 @@ test('a table with no backend taking flows needs no block: every lookup is −1'
   assert.equal(store.stats().bytesInUse, 0);
 });
 
+test('slots are 1 byte below 255 backends, 2 bytes below 65535, 4 above; −1 kept in each', () => {
+  for (const [n, width] of [
+    [1, 1],
+    [254, 1],
+    [255, 2],
+    [65534, 2],
+  ] as const) {
+    const size = 65537;
+    const slots = new Int32Array(size);
+    for (let s = 0; s < size; s++) slots[s] = s % 11 === 0 ? -1 : (s * 13) % n;
+    const ids = Array.from({ length: n }, (_, i) => `b${String(i).padStart(6, '0')}`);
+    const t = new MaglevTable(size, 0, ids, new Array<number>(n).fill(1), slots);
+    assert.equal(t.compact.BYTES_PER_ELEMENT, width, `${n} backends`);
+    assert.equal(slotBlockBytes(size, n), (16 + size * width + 7) & ~7);
+    const store = SlotStore.create();
+    const d = store.allocDesc();
+    store.swap(d, store.write(t));
+    for (let s = 0; s < size; s += 7) {
+      assert.equal(store.lookup(d, s), slots[s], `${n} backends, slot ${s}`);
+      assert.equal(t.lookup(s), slots[s]);
+    }
+    assert.deepEqual(t.slots, slots, 'the wide form reads back −1');
+  }
+});
+
 test('Int32 slots when a VIP has 65535 backends or more, −1 kept', () => {
   const n = 70000;
   const slots = new Int32Array(131071);
@@ -197,7 +222,7 @@ test('a swapped-out block keeps its content until every reader has passed the ep
   assert.equal(store.reclaim(store.oldestEpoch([0, 1])), 0, 'nothing freed');
   store.swap(d, store.write(table(2))); // needs a block: must not take the held one
   assert.notEqual(Atomics.load(r0.descs, d), held);
-  assert.equal(r0.u16[held * 4 + 8], 0, 'the held block still has its table');
+  assert.equal(r0.u8[held * 8 + 16], 0, 'the held block still has its table (Uint8 slots after the 16-byte header)');
   assert.equal(r0.lookup(d, 7), 2, 'a new packet sees the newest table');
   r0.quiesce(0, 1);
   r0.quiesce(1, 1);
