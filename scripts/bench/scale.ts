@@ -338,8 +338,11 @@ async function measureRow(r: RowSpec, s: Settings, dir: string): Promise<ScaleRo
           break;
         }
       }
-      if (row.rssReloads === '—')
-        row.rssReloads = `${fmtMB(memoryMiB(d.pid)?.rss ?? NaN)} after ${s.reloads} (peak ${fmtMB(hwm)})`;
+      if (row.rssReloads === '—') {
+        const now = memoryMiB(d.pid)?.rss ?? NaN;
+        await sleep(3000); // weir collects once after 2 s without a change (src/util/idle-gc.ts)
+        row.rssReloads = `${fmtMB(now)} after ${s.reloads} (peak ${fmtMB(hwm)}; ${fmtMB(memoryMiB(d.pid)?.rss ?? NaN)} 3 s later)`;
+      }
       const med = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
       row.api = `${fmtS(med(api.map((x) => x.ms)))} → ${fmtS(med(api.map((x) => x.appliedMs)))} (${api.length} reloads)`;
       // The same change without a file: as many weight calls as reloads, alternating 150 / 100.
@@ -349,7 +352,9 @@ async function measureRow(r: RowSpec, s: Settings, dir: string): Promise<ScaleRo
         hwm = Math.max(hwm, memoryMiB(d.pid)?.rss ?? 0);
       }
       row.weight = `${fmtS(med(w.map((x) => x.ms)))} → ${fmtS(med(w.map((x) => x.appliedMs)))} (${w.length} calls)`;
-      row.rssWeights = `${fmtMB(memoryMiB(d.pid)?.rss ?? NaN)} (peak ${fmtMB(hwm)})`;
+      const nowW = memoryMiB(d.pid)?.rss ?? NaN;
+      await sleep(3000);
+      row.rssWeights = `${fmtMB(nowW)} (peak ${fmtMB(hwm)}; ${fmtMB(memoryMiB(d.pid)?.rss ?? NaN)} 3 s later)`;
     }
   } catch (e) {
     row.rssReloads = `failed: ${(e as Error).message.slice(0, 200)}`;

@@ -18,6 +18,7 @@ import { DaemonBgp, restoreRestart, saveRestart, takeRestart } from './bgp.js';
 import { daemonRegistry } from './metrics.js';
 import { wantsDataPlane } from './dataplane-settings.js';
 import { backendsView, conntrackFlush, conntrackStats, conntrackStream, snatView, vipsView } from './views.js';
+import { IdleGc } from '../util/idle-gc.js';
 
 export interface DaemonOptions {
   configFile: string;
@@ -36,6 +37,7 @@ export function envLogLevel(): LevelWithSilent | undefined {
 export class Daemon {
   private lastReload: ReloadRecord | null = null;
   private reloading: Promise<unknown> = Promise.resolve();
+  private readonly idleGc = new IdleGc();
   private readonly startedAt = Date.now();
   /** The VIPs of the last good load: a reload parses and checks only the VIPs whose text changed. */
   private configCache = new ConfigCache();
@@ -215,6 +217,7 @@ export class Daemon {
       undrain: (r) => drain(r.vip, r.backend, false),
       weight: (r) => {
         const w = rt.setWeight(r.vip, r.backend, r.weight);
+        this.idleGc.poke();
         if (w.changed)
           this.log.info(
             { vip: r.vip, backend: r.backend, weight: w.weight, configured: w.configured, fingerprint: w.fingerprint },
@@ -343,6 +346,7 @@ export class Daemon {
           .filter(Boolean)
           .join('; ') || 'settings changed';
     this.lastReload = { at, ok: true, message: summary };
+    this.idleGc.poke();
     this.reloadCount.ok++;
     this.reloadCount.lastOk = true;
     this.reloadCount.lastOkAt = Date.now();
@@ -404,6 +408,7 @@ export class Daemon {
   }
 
   private async stopServices(detach: { keepIngressDrops?: boolean } = {}): Promise<void> {
+    this.idleGc.stop();
     if (this.selfTimer) clearInterval(this.selfTimer);
     this.runtime.stop();
     await this.metricsServer?.close();
