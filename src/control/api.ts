@@ -6,6 +6,7 @@
 // {"error": "...", "issues"?: [...]} with 400 (bad request), 404 (no such VIP, backend or
 // command), 405, 413 (body too large) or 422 (a config the daemon will not apply). A listing
 // that can be large (conntrack) is streamed as NDJSON (Streamed below), so neither side holds it.
+import { MAX_WEIGHT } from '../lb/maglev.js';
 import { z } from 'zod';
 import type { ConnEntryView } from '../lb/conntrack.js';
 import type { ConfigDiff } from '../config/diff.js';
@@ -56,15 +57,15 @@ export type BackendsQuery = z.infer<typeof backendsQuerySchema>;
 export const backendRefSchema = z.strictObject({ vip: name('vip'), backend: name('backend') });
 export type BackendRef = z.infer<typeof backendRefSchema>;
 
-const WEIGHT_MAX = 65535; // lb/maglev MAX_WEIGHT, as the config's backends[].weight
+const weightError = `"weight" must be an integer 0..${MAX_WEIGHT}`; // as the config's backends[].weight
 
 /** `weir backend weight`: the weight a backend takes at once, until the next reload. */
 export const weightSchema = backendRefSchema.extend({
   weight: z
-    .number({ error: `"weight" must be an integer 0..${WEIGHT_MAX}` })
-    .int({ error: `"weight" must be an integer 0..${WEIGHT_MAX}` })
-    .min(0, { error: `"weight" must be an integer 0..${WEIGHT_MAX}` })
-    .max(WEIGHT_MAX, { error: `"weight" must be an integer 0..${WEIGHT_MAX}` }),
+    .number({ error: weightError })
+    .int({ error: weightError })
+    .min(0, { error: weightError })
+    .max(MAX_WEIGHT, { error: weightError }),
 });
 export type WeightRequest = z.infer<typeof weightSchema>;
 

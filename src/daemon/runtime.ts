@@ -7,7 +7,7 @@ import { TrafficSampler } from './traffic.js';
 import type { Logger } from '../log.js';
 import { hashSeed } from '../lb/flow-hash.js';
 import { ConnTable } from '../lb/conntrack.js';
-import { diffConfigs } from '../config/diff.js';
+import { diffConfigs, type ConfigDiff } from '../config/diff.js';
 import type { VipConfig, WeirConfig } from '../config/schema.js';
 import { detachedDataPlane, type DataPlaneHooks, type VipTables } from '../dataplane/contract.js';
 import { dataPlaneSettings, rateLimitSettings } from './dataplane-settings.js';
@@ -164,13 +164,18 @@ export class LbRuntime {
     }
   }
 
-  /** prebuild for the VIPs a reload to `next` adds or changes (config and table inputs). */
+  /** prebuild for the VIPs whose tables a reload to `next` will build (apply's own choice). */
   async prebuildFor(next: WeirConfig): Promise<void> {
-    const changed = next.vips.filter((v) => {
-      const had = this.vips.get(v.name);
-      return !had || (had.cfg !== v && JSON.stringify(had.cfg) !== JSON.stringify(v));
+    await this.prebuild(this.toBuild(next, diffConfigs(this.config, next)), next);
+  }
+
+  /** The VIPs of `next` whose tables apply() builds: new ones, and changed ones (a new hash seed changes them all). */
+  private toBuild(next: WeirConfig, diff: ConfigDiff): VipConfig[] {
+    const changed = new Map(diff.vipsChanged.map((d) => [d.name, d]));
+    return next.vips.filter((vip) => {
+      const d = changed.get(vip.name);
+      return !this.vips.has(vip.name) || (d && (d.tableChanged || d.fields.length > 0 || d.backendsChanged.length > 0));
     });
-    await this.prebuild(changed, next);
   }
 
   private buildTables(vip: VipConfig, config: WeirConfig): VipTables {
@@ -219,12 +224,7 @@ export class LbRuntime {
       for (const name of diff.vipsRemoved) this.healthTables.removeVip(name);
       for (const vip of next.vips) if (!this.vips.has(vip.name) || changed.has(vip.name)) this.healthTables.setVip(vip);
     }
-    for (const vip of next.vips) {
-      const d = changed.get(vip.name);
-      if (!this.vips.has(vip.name) || (d && (d.tableChanged || d.fields.length > 0 || d.backendsChanged.length > 0))) {
-        built.set(vip.name, this.buildTables(vip, next));
-      }
-    }
+    for (const vip of this.toBuild(next, diff)) built.set(vip.name, this.buildTables(vip, next));
     // Commit: nothing below throws.
     let flushed = 0;
     for (const name of diff.vipsRemoved) {

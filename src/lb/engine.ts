@@ -629,11 +629,14 @@ export class Engine {
     let b = -1;
     if (e >= 0) {
       if (ct.lastDir !== CT_DIR_ORIG) return this.drop(out, C_DROP_KEY_CONFLICT); // another flow's reply key
-      // Same VIP id and NAT-ness (and nat: SNAT address) as now, backend still listed: keep the flow where it is.
+      // Same VIP id and NAT-ness (and nat: SNAT address still in the pool) as now, backend still
+      // listed: keep the flow where it is. A flow on a SNAT address a reload took away would get
+      // no replies through weir, so it is scheduled again.
+      let si = -1;
       if (
         ct.vipIdOf(e) === t.vipId[v] &&
         ct.isNat(e) === (mode === MODE_NAT) &&
-        (mode !== MODE_NAT || this.snatIsCurrent(e, v))
+        (mode !== MODE_NAT || (si = this.snatIndex(e, v)) >= 0)
       ) {
         b = t.backendOf(v, ct.backendIdOf(e));
       }
@@ -655,7 +658,7 @@ export class Engine {
         // RST: that leaves no TIME_WAIT, and a backend that ignored the RST (RFC 5961 §3) would
         // still hold the old connection on that 4-tuple.
         if (mode === MODE_NAT && ct.stateOf(e) === CT_TIME_WAIT) {
-          this.reSnatIdx = this.snatIndex(e, v);
+          this.reSnatIdx = si;
           this.reSnatPort = ct.snatPort(e);
           this.reBackendId = ct.backendIdOf(e);
         }
@@ -785,12 +788,6 @@ export class Engine {
     if (rl === RL_ALLOW) return false;
     this.drop(out, rl === RL_DENY_CLIENT ? C_DROP_RL_CLIENT : C_DROP_RL_INSTANCE);
     return true;
-  }
-
-  // A nat entry's SNAT address is still in its VIP's pool: replies to a SNAT address a reload
-  // took away would no longer come back through weir, so such a flow is scheduled again.
-  private snatIsCurrent(e: number, v: number): boolean {
-    return this.snatIndex(e, v) >= 0;
   }
 
   // The entry's SNAT address as an index into VIP v's pool (−1: not in it any more).
